@@ -1,0 +1,391 @@
+//! What a call costs: raw actix, a local `ServiceRef`, a remote `ServiceRef`
+//! over loopback TCP, and a bare tokio TCP echo of the same frames as the
+//! yardstick for the remote path.
+//!
+//! Run with `cargo bench --bench calls`. After criterion's own report this
+//! prints the ratios the project promises (from criterion's point estimates):
+//!
+//! - local `ServiceRef` call / raw actix `Addr::send`: target ≤ 1.10
+//! - remote call / bare TCP echo, 1 in flight: target ≤ 1.25
+//! - remote call / bare TCP echo, 64 in flight: target ≤ 1.25
+//!
+//! The remote server (a node, or the echo server) runs on its own thread with
+//! its own runtime, as another process would; the caller on the bench thread.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Context, Handler, Message};
+use bytes::{Buf, BytesMut};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use futures_util::future::join_all;
+use runtime::config::{self, Plan};
+use runtime::transport::frame::{PREFIX_LEN, REPLY_HEADER_LEN, REQUEST_HEADER_LEN};
+use runtime::transport::handshake::Secret;
+use runtime::{
+    Call, Catalogue, Module, NoConfig, Node, ServiceRef, StartContext, StartError, codec,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The batch size of the "many in flight" benchmarks.
+const IN_FLIGHT: usize = 64;
+
+// --- A minimal service, so the numbers are the framework's ----------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ping {
+    pub n: u64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("never")]
+pub struct Never;
+
+runtime::service! {
+    /// Answers pings.
+    pub Pinger = "pinger", error Never {
+        Ping -> u64,
+    }
+}
+
+/// The same ping as a plain actix message, for the raw actix baseline.
+struct RawPing(Ping);
+
+impl Message for RawPing {
+    type Result = Result<u64, Never>;
+}
+
+struct PingActor;
+
+impl Actor for PingActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<Ping>> for PingActor {
+    type Result = Result<u64, Never>;
+    fn handle(&mut self, call: Call<Ping>, _: &mut Context<Self>) -> Self::Result {
+        Ok(call.n + 1)
+    }
+}
+
+impl Handler<RawPing> for PingActor {
+    type Result = Result<u64, Never>;
+    fn handle(&mut self, ping: RawPing, _: &mut Context<Self>) -> Self::Result {
+        Ok(ping.0.n + 1)
+    }
+}
+
+struct PingModule;
+
+impl Module for PingModule {
+    type Service = Pinger;
+    type Config = NoConfig;
+    fn start(_: NoConfig, _: &mut StartContext<'_>) -> Result<Pinger, StartError> {
+        Ok(Pinger::from_addr(&PingActor.start()))
+    }
+}
+
+fn ping(n: u64) -> Ping {
+    Ping {
+        n,
+        note: "a short note, like a product id".to_owned(),
+    }
+}
+
+fn catalogue() -> Catalogue {
+    Catalogue::new().with::<PingModule>()
+}
+
+fn secret() -> Secret {
+    Secret::from_bytes("bench", b"a secret for the benchmark only".to_vec()).unwrap()
+}
+
+// --- The remote server: a node on its own thread ---------------------------
+
+/// Starts node "server" on its own thread; returns the plan to reach it.
+fn start_server_node() -> Plan {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let plan = plan(addr);
+    let server_plan = plan.clone();
+    let (ready, is_ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async move {
+            let _node = Node::builder(&server_plan, &catalogue())
+                .listener(listener)
+                .secret(secret())
+                .start("server")
+                .await
+                .unwrap();
+            ready.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    is_ready.recv().unwrap();
+    plan
+}
+
+fn plan(server: SocketAddr) -> Plan {
+    let text = format!(
+        "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\ncall_timeout_ms = 60000\n\
+         [nodes.server]\nlisten = \"{server}\"\nmodules = [\"pinger\"]\n"
+    );
+    Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap()
+}
+
+// --- The yardstick: a bare tokio TCP echo of the same frame sizes ---------
+
+/// Frame sizes of one remote ping: request and reply, prefix included.
+fn frame_sizes() -> (usize, usize) {
+    let request = REQUEST_HEADER_LEN + codec::encode(&ping(1)).unwrap().len();
+    let outcome: Result<u64, Never> = Ok(2);
+    let reply = REPLY_HEADER_LEN + codec::encode(&outcome).unwrap().len();
+    (request, reply)
+}
+
+/// A length-prefixed echo server: for each request frame, one reply frame of
+/// `reply_len` bytes. Reads what is there, answers every whole frame in it
+/// with one write.
+fn start_echo_server(reply_len: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(echo_connection(stream, reply_len));
+            }
+        });
+    });
+    addr
+}
+
+async fn echo_connection(mut stream: TcpStream, reply_len: usize) {
+    stream.set_nodelay(true).unwrap();
+    let mut reply = vec![0u8; reply_len];
+    reply[..PREFIX_LEN]
+        .copy_from_slice(&u32::try_from(reply_len - PREFIX_LEN).unwrap().to_be_bytes());
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut output = Vec::with_capacity(64 * 1024);
+    loop {
+        if stream.read_buf(&mut input).await.unwrap_or(0) == 0 {
+            return;
+        }
+        while input.len() >= PREFIX_LEN {
+            let len = u32::from_be_bytes([input[0], input[1], input[2], input[3]]) as usize;
+            if input.len() < PREFIX_LEN + len {
+                break;
+            }
+            input.advance(PREFIX_LEN + len);
+            output.extend_from_slice(&reply);
+        }
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+    }
+}
+
+/// The echo client: writes `count` request frames at once, reads `count` replies.
+struct EchoClient {
+    stream: TcpStream,
+    request: Vec<u8>,
+    reply_len: usize,
+    buf: Vec<u8>,
+}
+
+impl EchoClient {
+    async fn connect(addr: SocketAddr, request_len: usize, reply_len: usize) -> EchoClient {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = vec![0u8; request_len];
+        request[..PREFIX_LEN].copy_from_slice(
+            &u32::try_from(request_len - PREFIX_LEN)
+                .unwrap()
+                .to_be_bytes(),
+        );
+        EchoClient {
+            stream,
+            request,
+            reply_len,
+            buf: vec![0; reply_len * IN_FLIGHT],
+        }
+    }
+
+    async fn round_trips(&mut self, count: usize) {
+        let frames = self.request.repeat(count);
+        self.stream.write_all(&frames).await.unwrap();
+        self.stream
+            .read_exact(&mut self.buf[..self.reply_len * count])
+            .await
+            .unwrap();
+    }
+}
+
+// --- The benchmarks ---------------------------------------------------------
+
+fn local(c: &mut Criterion) {
+    let system = actix_rt::System::new();
+    let (addr, pinger) = system.block_on(async {
+        let addr = PingActor.start();
+        (addr.clone(), ServiceRef::local(Pinger::from_addr(&addr)))
+    });
+    let mut group = c.benchmark_group("local");
+    group.bench_function("raw_actix_send", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let started = Instant::now();
+                for n in 0..iters {
+                    let reply = addr.send(RawPing(ping(n))).await.unwrap();
+                    std::hint::black_box(reply.unwrap());
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.bench_function("service_ref_call", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let started = Instant::now();
+                for n in 0..iters {
+                    let reply = pinger.call(ping(n)).await.unwrap();
+                    std::hint::black_box(reply.unwrap());
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn remote(c: &mut Criterion) {
+    let plan = start_server_node();
+    let (request_len, reply_len) = frame_sizes();
+    let echo_addr = start_echo_server(reply_len);
+
+    let system = actix_rt::System::new();
+    let (client, pinger) = system.block_on(async {
+        let client = Node::builder(&plan, &catalogue())
+            .secret(secret())
+            .client()
+            .await
+            .unwrap();
+        let pinger = client.service::<Pinger>().unwrap();
+        pinger.call(ping(0)).await.unwrap().unwrap(); // connect before measuring
+        (client, pinger)
+    });
+    let mut echo = system.block_on(EchoClient::connect(echo_addr, request_len, reply_len));
+
+    let mut group = c.benchmark_group("remote");
+    group.measurement_time(Duration::from_secs(8));
+    for in_flight in [1, IN_FLIGHT] {
+        group.throughput(Throughput::Elements(in_flight as u64));
+        group.bench_with_input(
+            BenchmarkId::new("tcp_echo", in_flight),
+            &in_flight,
+            |b, &in_flight| {
+                b.iter_custom(|iters| {
+                    system.block_on(async {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            echo.round_trips(in_flight).await;
+                        }
+                        started.elapsed()
+                    })
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("service_ref_call", in_flight),
+            &in_flight,
+            |b, &in_flight| {
+                b.iter_custom(|iters| {
+                    system.block_on(async {
+                        let started = Instant::now();
+                        for i in 0..iters {
+                            let calls =
+                                (0..in_flight as u64).map(|k| pinger.call(ping(i * 1000 + k)));
+                            for reply in join_all(calls).await {
+                                std::hint::black_box(reply.unwrap().unwrap());
+                            }
+                        }
+                        started.elapsed()
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+    drop(client);
+}
+
+// --- Ratios -------------------------------------------------------------------
+
+/// Criterion's point estimate of the mean, in nanoseconds.
+fn estimate(id: &str) -> Option<f64> {
+    let dir = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
+    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn print_ratios() {
+    let rows = [
+        (
+            "local ServiceRef call / raw actix send",
+            "local/service_ref_call",
+            "local/raw_actix_send",
+            1.10,
+        ),
+        (
+            "remote call / bare TCP echo, 1 in flight",
+            "remote/service_ref_call/1",
+            "remote/tcp_echo/1",
+            1.25,
+        ),
+        (
+            "remote call / bare TCP echo, 64 in flight",
+            "remote/service_ref_call/64",
+            "remote/tcp_echo/64",
+            1.25,
+        ),
+    ];
+    println!("\nratios (time per iteration, lower is better):");
+    for (what, ours, baseline, target) in rows {
+        match (estimate(ours), estimate(baseline)) {
+            (Some(ours_ns), Some(base_ns)) => {
+                let ratio = ours_ns / base_ns;
+                let verdict = if ratio <= target { "meets" } else { "MISSES" };
+                println!(
+                    "  {what}: {:.0} ns / {:.0} ns = {ratio:.2}x ({verdict} the {target:.2}x target)",
+                    ours_ns, base_ns
+                );
+            }
+            _ => println!("  {what}: not measured in this run"),
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    local(&mut criterion);
+    remote(&mut criterion);
+    criterion.final_summary();
+    print_ratios();
+}

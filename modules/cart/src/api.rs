@@ -1,0 +1,95 @@
+//! The cart service's API.
+
+use runtime::Empty;
+use serde::{Deserialize, Serialize};
+
+/// A product and how many of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartItem {
+    /// The product id.
+    pub product_id: String,
+    /// How many.
+    pub quantity: i32,
+}
+
+/// Adds `item` to the user's cart (to its line, if the product is there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    /// Whose cart.
+    pub user_id: String,
+    /// What to add.
+    pub item: CartItem,
+}
+
+/// Asks for the user's cart. A user with no cart has an empty one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetCart {
+    /// Whose cart.
+    pub user_id: String,
+}
+
+/// Empties the user's cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyCart {
+    /// Whose cart.
+    pub user_id: String,
+}
+
+/// A user's cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    /// Whose cart.
+    pub user_id: String,
+    /// Its lines, in the order they were first added.
+    pub items: Vec<CartItem>,
+}
+
+/// Why the cart refused a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CartError {
+    /// Quantities must be 1 or more.
+    #[error("quantity must be at least 1, not {quantity}")]
+    InvalidQuantity {
+        /// The quantity given.
+        quantity: i32,
+    },
+    /// The line would hold more than fits.
+    #[error("the cart cannot hold more than {max} of product {product_id}")]
+    QuantityTooLarge {
+        /// The product.
+        product_id: String,
+        /// The most a line can hold.
+        max: i32,
+    },
+    /// The cart has as many lines as it may.
+    #[error("the cart already holds {max} different products")]
+    TooManyItems {
+        /// The most lines a cart can hold.
+        max: usize,
+    },
+    /// The user id is empty or too long.
+    #[error("user id must be 1 to {max} bytes")]
+    InvalidUserId {
+        /// The longest id accepted.
+        max: usize,
+    },
+    /// The product id is empty or too long.
+    #[error("product id must be 1 to {max} bytes")]
+    InvalidProductId {
+        /// The longest id accepted.
+        max: usize,
+    },
+}
+
+runtime::service! {
+    /// Shopping carts: the `cart` module's service.
+    pub CartService = "cart", error CartError {
+        AddItem -> Empty,
+        GetCart -> Cart,
+        EmptyCart -> Empty,
+    }
+}

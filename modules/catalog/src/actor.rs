@@ -1,0 +1,121 @@
+//! The catalog actor: the products in memory, with lowercase copies of their
+//! names and descriptions for case-insensitive search.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use actix::{Actor, Context, Handler};
+use runtime::{Call, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{
+    Catalog, CatalogError, GetProduct, ListProducts, ListProductsResponse, Product, SearchProducts,
+    SearchProductsResponse,
+};
+use crate::products;
+
+/// The catalogue built into the binary.
+const BUILT_IN_PRODUCTS: &str = include_str!("../data/products.json");
+
+/// `[modules.catalog]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// A catalogue to load instead of the built-in one (same JSON format).
+    pub products_file: Option<PathBuf>,
+}
+
+/// The catalog module.
+pub struct CatalogModule;
+
+impl Module for CatalogModule {
+    type Service = Catalog;
+    type Config = CatalogConfig;
+
+    fn start(config: CatalogConfig, _ctx: &mut StartContext<'_>) -> Result<Catalog, StartError> {
+        let products = match &config.products_file {
+            None => products::parse(BUILT_IN_PRODUCTS),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StartError::failed(format!("cannot read products_file {}: {e}", path.display()))
+                })?;
+                products::parse(&text)
+            }
+        }
+        .map_err(StartError::failed)?;
+        Ok(Catalog::from_addr(&CatalogActor::new(products).start()))
+    }
+}
+
+struct CatalogActor {
+    products: Vec<Product>,
+    by_id: HashMap<String, usize>,
+    /// `(name, description)` of each product, lowercased.
+    search_text: Vec<(String, String)>,
+}
+
+impl CatalogActor {
+    fn new(products: Vec<Product>) -> Self {
+        CatalogActor {
+            by_id: products
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), i))
+                .collect(),
+            search_text: products
+                .iter()
+                .map(|p| (p.name.to_lowercase(), p.description.to_lowercase()))
+                .collect(),
+            products,
+        }
+    }
+}
+
+impl Actor for CatalogActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<ListProducts>> for CatalogActor {
+    type Result = Result<ListProductsResponse, CatalogError>;
+
+    fn handle(&mut self, _call: Call<ListProducts>, _: &mut Context<Self>) -> Self::Result {
+        Ok(ListProductsResponse {
+            products: self.products.clone(),
+        })
+    }
+}
+
+impl Handler<Call<GetProduct>> for CatalogActor {
+    type Result = Result<Product, CatalogError>;
+
+    fn handle(&mut self, call: Call<GetProduct>, _: &mut Context<Self>) -> Self::Result {
+        match self.by_id.get(&call.id) {
+            Some(&index) => Ok(self.products[index].clone()),
+            None => {
+                let _span = call.span().entered();
+                tracing::debug!(id = %call.id, "no such product");
+                Err(CatalogError::ProductNotFound {
+                    id: call.into_message().id,
+                })
+            }
+        }
+    }
+}
+
+impl Handler<Call<SearchProducts>> for CatalogActor {
+    type Result = Result<SearchProductsResponse, CatalogError>;
+
+    fn handle(&mut self, call: Call<SearchProducts>, _: &mut Context<Self>) -> Self::Result {
+        let query = call.query.to_lowercase();
+        let results = self
+            .products
+            .iter()
+            .zip(&self.search_text)
+            .filter(|(_, (name, description))| {
+                name.contains(&query) || description.contains(&query)
+            })
+            .map(|(product, _)| product.clone())
+            .collect();
+        Ok(SearchProductsResponse { results })
+    }
+}

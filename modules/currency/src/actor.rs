@@ -1,0 +1,80 @@
+//! The currency actor: holds the rates table, answers from it.
+
+use std::path::PathBuf;
+
+use actix::{Actor, Context, Handler};
+use runtime::{Call, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{
+    Convert, Currency, CurrencyError, GetSupportedCurrencies, GetSupportedCurrenciesResponse, Money,
+};
+use crate::rates::Rates;
+
+/// The rates built into the binary.
+const BUILT_IN_RATES: &str = include_str!("../data/currency_conversion.json");
+
+/// `[modules.currency]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CurrencyConfig {
+    /// A rates table to use instead of the built-in one (same JSON format).
+    pub rates_file: Option<PathBuf>,
+}
+
+/// The currency module.
+pub struct CurrencyModule;
+
+impl Module for CurrencyModule {
+    type Service = Currency;
+    type Config = CurrencyConfig;
+
+    fn start(config: CurrencyConfig, _ctx: &mut StartContext<'_>) -> Result<Currency, StartError> {
+        let rates = match &config.rates_file {
+            None => Rates::parse(BUILT_IN_RATES),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StartError::failed(format!("cannot read rates_file {}: {e}", path.display()))
+                })?;
+                Rates::parse(&text)
+            }
+        }
+        .map_err(|e| StartError::failed(e.to_string()))?;
+        Ok(Currency::from_addr(&CurrencyActor { rates }.start()))
+    }
+}
+
+struct CurrencyActor {
+    rates: Rates,
+}
+
+impl Actor for CurrencyActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<GetSupportedCurrencies>> for CurrencyActor {
+    type Result = Result<GetSupportedCurrenciesResponse, CurrencyError>;
+
+    fn handle(
+        &mut self,
+        _call: Call<GetSupportedCurrencies>,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        Ok(GetSupportedCurrenciesResponse {
+            currency_codes: self.rates.codes().to_vec(),
+        })
+    }
+}
+
+impl Handler<Call<Convert>> for CurrencyActor {
+    type Result = Result<Money, CurrencyError>;
+
+    fn handle(&mut self, call: Call<Convert>, _: &mut Context<Self>) -> Self::Result {
+        let result = self.rates.convert(&call.from, &call.to_code);
+        if let Err(error) = &result {
+            let _span = call.span().entered();
+            tracing::debug!(%error, "conversion refused");
+        }
+        result
+    }
+}

@@ -1,0 +1,61 @@
+//! Actor-message tests: the currency actor alone, through its messages.
+
+use runtime::{ServiceRef, ServiceRegistry, start_alone};
+
+use crate::api::{Convert, Currency, CurrencyError, GetSupportedCurrencies, Money};
+use crate::{CurrencyConfig, CurrencyModule};
+
+fn currency() -> ServiceRef<Currency> {
+    start_alone::<CurrencyModule>(CurrencyConfig::default(), &ServiceRegistry::new()).unwrap()
+}
+
+#[actix_rt::test]
+async fn lists_currencies_in_table_order() {
+    let reply = currency()
+        .call(GetSupportedCurrencies {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.currency_codes.len(), 33);
+    assert_eq!(reply.currency_codes[0], "EUR");
+    assert!(reply.currency_codes.contains(&"TRY".to_owned()));
+}
+
+#[actix_rt::test]
+async fn converts_usd_to_jpy() {
+    let reply = currency()
+        .call(Convert {
+            from: Money::new("USD", 19, 990_000_000),
+            to_code: "JPY".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply, Ok(Money::new("JPY", 2235, 60_592_707)));
+}
+
+#[actix_rt::test]
+async fn unknown_codes_are_a_typed_error() {
+    let reply = currency()
+        .call(Convert {
+            from: Money::new("USD", 1, 0),
+            to_code: "CHX".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        Err(CurrencyError::UnsupportedCurrency { code: "CHX".into() })
+    );
+}
+
+#[actix_rt::test]
+async fn a_missing_rates_file_stops_the_start() {
+    let config = CurrencyConfig {
+        rates_file: Some("/nonexistent/rates.json".into()),
+    };
+    let error = start_alone::<CurrencyModule>(config, &ServiceRegistry::new()).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/rates.json"),
+        "{error}"
+    );
+}

@@ -1,0 +1,93 @@
+//! The recommendation actor: asks the catalog, filters, samples.
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use catalog::api::{Catalog, ListProducts};
+use rand::seq::SliceRandom;
+use runtime::{Call, Module, Service, ServiceRef, StartContext, StartError};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::api::{
+    ListRecommendations, ListRecommendationsResponse, Recommendation, RecommendationError,
+};
+
+/// `[modules.recommendation]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommendationConfig {
+    /// The most products one answer recommends.
+    pub max_results: usize,
+}
+
+impl Default for RecommendationConfig {
+    fn default() -> Self {
+        RecommendationConfig { max_results: 5 }
+    }
+}
+
+/// The recommendation module. Depends on `catalog`.
+pub struct RecommendationModule;
+
+impl Module for RecommendationModule {
+    type Service = Recommendation;
+    type Config = RecommendationConfig;
+
+    fn dependencies() -> Vec<&'static str> {
+        vec![Catalog::NAME]
+    }
+
+    fn start(
+        config: RecommendationConfig,
+        ctx: &mut StartContext<'_>,
+    ) -> Result<Recommendation, StartError> {
+        let actor = RecommendationActor {
+            catalog: ctx.service::<Catalog>()?,
+            max_results: config.max_results,
+        };
+        Ok(Recommendation::from_addr(&actor.start()))
+    }
+}
+
+struct RecommendationActor {
+    catalog: ServiceRef<Catalog>,
+    max_results: usize,
+}
+
+impl Actor for RecommendationActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<ListRecommendations>> for RecommendationActor {
+    type Result = ResponseFuture<Result<ListRecommendationsResponse, RecommendationError>>;
+
+    fn handle(&mut self, call: Call<ListRecommendations>, _: &mut Context<Self>) -> Self::Result {
+        let catalog = self.catalog.clone();
+        let max_results = self.max_results;
+        let span = call.span();
+        let ListRecommendations {
+            product_ids: exclude,
+            ..
+        } = call.into_message();
+        Box::pin(
+            async move {
+                let products = catalog
+                    .call(ListProducts {})
+                    .await
+                    .map_err(RecommendationError::CatalogUnavailable)?
+                    .map_err(RecommendationError::Catalog)?
+                    .products;
+                let mut candidates: Vec<String> = products
+                    .into_iter()
+                    .map(|p| p.id)
+                    .filter(|id| !exclude.contains(id))
+                    .collect();
+                let count = max_results.min(candidates.len());
+                let (chosen, _) = candidates.partial_shuffle(&mut rand::rng(), count);
+                let product_ids = chosen.to_vec();
+                tracing::debug!(count = product_ids.len(), "recommended");
+                Ok(ListRecommendationsResponse { product_ids })
+            }
+            .instrument(span),
+        )
+    }
+}

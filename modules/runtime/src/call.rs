@@ -1,0 +1,164 @@
+//! A call as the receiving actor sees it: the message plus who sent it, its
+//! call id and its deadline.
+//!
+//! Handlers are written for `Call<M>`, not for `M`, so that every handler can
+//! log with its call id (the same id on both nodes of a remote call) and knows
+//! how long its caller is willing to wait. `Call<M>` derefs to `M`, so the
+//! message's fields are read as `call.field`.
+//!
+//! ```ignore
+//! impl Handler<Call<GetProduct>> for CatalogActor {
+//!     type Result = Result<Product, CatalogError>;
+//!     fn handle(&mut self, call: Call<GetProduct>, _: &mut Context<Self>) -> Self::Result {
+//!         let _span = call.span().entered();
+//!         self.find(&call.id)
+//!     }
+//! }
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::service::{Request, Service};
+
+/// Identifies one call. Unique within the node that made the call, and carried
+/// across the network, so that both sides log the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl CallId {
+    /// A fresh id, unique in this process: the thread's number in the top
+    /// 24 bits, a per-thread counter below (no atomic operation per call).
+    pub fn next() -> Self {
+        static THREADS: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            static NEXT: Cell<u64> = const { Cell::new(0) };
+        }
+        NEXT.with(|next| {
+            let mut id = next.get();
+            if id & COUNTER_MASK == COUNTER_MASK || id == 0 {
+                // First use on this thread, or the counter ran out: take a new
+                // thread number.
+                id = THREADS.fetch_add(1, Ordering::Relaxed) << COUNTER_BITS;
+            }
+            id += 1;
+            next.set(id);
+            CallId(id)
+        })
+    }
+}
+
+/// Bits of a [`CallId`] that count calls within one thread.
+const COUNTER_BITS: u32 = 40;
+const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a call came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A module in this process.
+    Local,
+    /// Another node, by name.
+    Remote(Arc<str>),
+}
+
+/// Everything about a call except the message itself.
+#[derive(Debug, Clone)]
+pub struct CallMeta {
+    /// The call id; the caller's id when the call came over the network.
+    pub id: CallId,
+    /// When the caller stops waiting. Work done after this is wasted.
+    pub deadline: Deadline,
+    /// Who made the call.
+    pub origin: Origin,
+}
+
+impl CallMeta {
+    /// Metadata for a new local call that must finish within `timeout`.
+    pub fn local(timeout: Duration) -> Self {
+        CallMeta {
+            id: CallId::next(),
+            deadline: Deadline::after(timeout),
+            origin: Origin::Local,
+        }
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.remaining()
+    }
+}
+
+/// A message `M` in flight to its service's actor, with its [`CallMeta`].
+pub struct Call<M> {
+    message: M,
+    meta: CallMeta,
+}
+
+impl<M: Request> Call<M> {
+    /// Wraps a message. The runtime does this; tests of a single actor may too.
+    pub fn new(message: M, meta: CallMeta) -> Self {
+        Call { message, meta }
+    }
+
+    /// The call's metadata.
+    pub fn meta(&self) -> &CallMeta {
+        &self.meta
+    }
+
+    /// The call id.
+    pub fn id(&self) -> CallId {
+        self.meta.id
+    }
+
+    /// Takes the message out, dropping the metadata.
+    pub fn into_message(self) -> M {
+        self.message
+    }
+
+    /// Splits the call into message and metadata.
+    pub fn into_parts(self) -> (M, CallMeta) {
+        (self.message, self.meta)
+    }
+
+    /// A `tracing` span carrying the module, message and call id, for the
+    /// handler to enter so that its log lines carry them as fields.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "call",
+            module = <M::Service as Service>::NAME,
+            message = M::NAME,
+            call_id = self.meta.id.0,
+        )
+    }
+}
+
+impl<M> Deref for Call<M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.message
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for Call<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("message", &self.message)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl<M: Request> actix::Message for Call<M> {
+    type Result = Result<M::Reply, <M::Service as Service>::Error>;
+}

@@ -1,0 +1,248 @@
+//! The catalogue: every module a binary can run, with its type erased.
+//!
+//! The binary lists its modules once (`Catalogue::new().with::<CatalogModule>()...`).
+//! From each [`Module`] type the catalogue keeps the monomorphized functions
+//! the runtime needs without knowing the type: check and start the module,
+//! make a remote ref to it, trace its API for the fingerprint, call it from
+//! JSON. Config validation, node start and `boutique call` all work from here.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::dispatch::{BoxFuture, DispatchTable};
+use crate::fingerprint::{Fingerprint, SchemaError, SchemaTracer, describe_service};
+use crate::json::{JsonCallError, JsonReply};
+use crate::module::{Module, StartContext, StartError};
+use crate::registry::ServiceRegistry;
+use crate::service::{MethodId, Service};
+use crate::service_ref::ServiceRef;
+use crate::transport::peer::Peer;
+
+/// How a node makes refs to the modules it runs itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalRefs {
+    /// Route every local call through the codec (a test mode).
+    pub serialized: bool,
+    /// The default call timeout.
+    pub timeout: Duration,
+}
+
+/// A started module waiting to be registered: adds its endpoints to the
+/// dispatch table and its ref to the registry.
+pub(crate) type Started = Box<dyn FnOnce(&mut DispatchTable, &mut ServiceRegistry, LocalRefs)>;
+
+type JsonCallFuture = BoxFuture<Result<JsonReply, JsonCallError>>;
+
+/// One module of the catalogue.
+pub struct ModuleEntry {
+    name: &'static str,
+    dependencies: Vec<&'static str>,
+    messages: Vec<(&'static str, MethodId)>,
+    pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
+    pub(crate) start:
+        fn(Option<&config::Value>, &mut StartContext<'_>) -> Result<Started, StartError>,
+    pub(crate) remote: fn(Arc<Peer>, Duration, &mut ServiceRegistry),
+    describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
+    json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
+}
+
+impl ModuleEntry {
+    fn of<M: Module>() -> Self {
+        ModuleEntry {
+            name: <M::Service as Service>::NAME,
+            dependencies: M::dependencies(),
+            messages: <M::Service as Service>::messages()
+                .iter()
+                .map(|info| (info.name, info.method))
+                .collect(),
+            check_config: |section| parse_config::<M::Config>(section).map(drop),
+            start: start_module::<M>,
+            remote: |peer, timeout, registry| {
+                registry.insert(ServiceRef::<M::Service>::remote(peer).with_timeout(timeout));
+            },
+            describe: describe_service::<M::Service>,
+            json: json_call::<M::Service>,
+        }
+    }
+
+    /// The module's (and its service's) name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The services it calls.
+    pub fn dependencies(&self) -> &[&'static str] {
+        &self.dependencies
+    }
+
+    /// The names of the messages its service handles.
+    pub fn messages(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.messages.iter().map(|(name, _)| *name)
+    }
+
+    pub(crate) fn methods(&self) -> impl Iterator<Item = (&'static str, MethodId)> + '_ {
+        self.messages.iter().copied()
+    }
+}
+
+impl fmt::Debug for ModuleEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleEntry")
+            .field("name", &self.name)
+            .field("dependencies", &self.dependencies)
+            .finish()
+    }
+}
+
+fn parse_config<C: serde::de::DeserializeOwned + Default>(
+    section: Option<&config::Value>,
+) -> Result<C, StartError> {
+    match section {
+        None => Ok(C::default()),
+        Some(value) => value
+            .clone()
+            .try_deserialize::<C>()
+            .map_err(|e| StartError::Config(e.to_string())),
+    }
+}
+
+fn start_module<M: Module>(
+    section: Option<&config::Value>,
+    ctx: &mut StartContext<'_>,
+) -> Result<Started, StartError> {
+    let config = parse_config::<M::Config>(section)?;
+    let service = M::start(config, ctx)?;
+    Ok(Box::new(move |table, registry, refs| {
+        table.host(&service);
+        let service_ref = if refs.serialized {
+            ServiceRef::serialized(service)
+        } else {
+            ServiceRef::local(service)
+        };
+        registry.insert(service_ref.with_timeout(refs.timeout));
+    }))
+}
+
+fn json_call<S: Service>(
+    registry: &ServiceRegistry,
+    message: &str,
+    input: serde_json::Value,
+) -> Result<JsonCallFuture, JsonCallError> {
+    let service = registry
+        .get::<S>()
+        .ok_or_else(|| JsonCallError::UnknownService {
+            service: S::NAME.to_owned(),
+            known: "(none reachable from here)".to_owned(),
+        })?;
+    let messages = S::messages();
+    match messages.iter().find(|info| info.name == message) {
+        Some(info) => Ok((info.json)(&service, input)),
+        None => Err(JsonCallError::UnknownMessage {
+            service: S::NAME.to_owned(),
+            message: message.to_owned(),
+            known: messages
+                .iter()
+                .map(|info| info.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Every module a binary can run.
+#[derive(Default)]
+pub struct Catalogue {
+    modules: Vec<ModuleEntry>,
+    fingerprint: OnceLock<Result<Fingerprint, SchemaError>>,
+}
+
+impl Catalogue {
+    /// An empty catalogue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The catalogue with module `M` added.
+    ///
+    /// # Panics
+    ///
+    /// If a module of the same name is already in the catalogue: that is a
+    /// bug in the binary's list of modules, not something input can cause.
+    pub fn with<M: Module>(mut self) -> Self {
+        let entry = ModuleEntry::of::<M>();
+        assert!(
+            self.entry(entry.name).is_none(),
+            "module {} is in the catalogue twice",
+            entry.name
+        );
+        self.modules.push(entry);
+        self.fingerprint = OnceLock::new();
+        self
+    }
+
+    /// The modules, in the order they were added.
+    pub fn modules(&self) -> &[ModuleEntry] {
+        &self.modules
+    }
+
+    /// The module of that name.
+    pub fn entry(&self, name: &str) -> Option<&ModuleEntry> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// The names of all modules, comma-separated, for messages.
+    pub fn names(&self) -> String {
+        self.modules
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The text the API fingerprint is computed from.
+    pub fn describe(&self) -> Result<String, SchemaError> {
+        let mut tracer = SchemaTracer::new();
+        let mut modules: Vec<&ModuleEntry> = self.modules.iter().collect();
+        modules.sort_by_key(|m| m.name);
+        for module in modules {
+            (module.describe)(&mut tracer)?;
+        }
+        Ok(tracer.finish())
+    }
+
+    /// The API fingerprint (computed once).
+    pub fn fingerprint(&self) -> Result<Fingerprint, SchemaError> {
+        self.fingerprint
+            .get_or_init(|| {
+                self.describe()
+                    .map(|text| Fingerprint::of_description(&text))
+            })
+            .clone()
+    }
+
+    /// Starts a JSON call of `service`'s `message` through the refs in `registry`.
+    pub fn call_json(
+        &self,
+        registry: &ServiceRegistry,
+        service: &str,
+        message: &str,
+        input: serde_json::Value,
+    ) -> Result<JsonCallFuture, JsonCallError> {
+        let entry = self
+            .entry(service)
+            .ok_or_else(|| JsonCallError::UnknownService {
+                service: service.to_owned(),
+                known: self.names(),
+            })?;
+        (entry.json)(registry, message, input)
+    }
+}
+
+impl fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.modules.iter().map(|m| m.name))
+            .finish()
+    }
+}

@@ -1,0 +1,374 @@
+//! The deployment config: which nodes exist, which modules each runs, and
+//! each module's own settings.
+//!
+//! Layers, later ones winning: the TOML file (`config.toml` or `--config`),
+//! then environment variables `BOUTIQUE__SECTION__KEY` (for example
+//! `BOUTIQUE__NODES__WEB__LISTEN=0.0.0.0:7401` or
+//! `BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS=2000`), then overrides from the
+//! command line (`--set nodes.web.listen=...`).
+//!
+//! ```toml
+//! [cluster]
+//! name = "boutique"              # nodes of other clusters are refused
+//! secret_env = "BOUTIQUE_SECRET" # where the shared secret is read from
+//!
+//! [runtime]
+//! call_timeout_ms = 5000
+//!
+//! [nodes.web]
+//! listen = "127.0.0.1:7401"
+//! modules = ["recommendation", "cart"]
+//!
+//! [modules.catalog]              # the catalog module's own section
+//! ```
+//!
+//! Loading only parses; [`Plan::new`](plan::Plan::new) checks the whole
+//! config against the binary's catalogue and reports every problem at once.
+
+mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use plan::{Crossing, NodePlan, Plan};
+
+/// The whole config, as parsed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Cluster identity and authentication.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    /// Timeouts and limits of the runtime.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// The nodes, by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeConfig>,
+    /// Each module's own section, by module name, checked by the module.
+    #[serde(default)]
+    pub modules: BTreeMap<String, config::Value>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The cluster's name; nodes with another name are refused.
+    pub name: String,
+    /// The environment variable that holds the shared secret. Required as
+    /// soon as any node listens.
+    pub secret_env: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            name: "boutique".to_owned(),
+            secret_env: None,
+        }
+    }
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// How long a call waits for its answer unless the caller says otherwise.
+    pub call_timeout_ms: u64,
+    /// How long a TCP connect to a peer may take.
+    pub connect_timeout_ms: u64,
+    /// How long the handshake may take after the connect.
+    pub handshake_timeout_ms: u64,
+    /// The largest frame accepted or sent.
+    pub max_frame_bytes: usize,
+    /// The first delay before redialing an unreachable peer.
+    pub reconnect_min_ms: u64,
+    /// The longest delay between redials.
+    pub reconnect_max_ms: u64,
+    /// Send even local calls through the codec (a test mode).
+    pub serialize_local_calls: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            call_timeout_ms: 5_000,
+            connect_timeout_ms: 2_000,
+            handshake_timeout_ms: 5_000,
+            max_frame_bytes: 4 * 1024 * 1024,
+            reconnect_min_ms: 100,
+            reconnect_max_ms: 5_000,
+            serialize_local_calls: false,
+        }
+    }
+}
+
+/// `[nodes.<name>]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the node listens for other nodes, `HOST:PORT`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The modules it runs; `"*"` means every module no other node lists.
+    #[serde(default)]
+    pub modules: Vec<String>,
+}
+
+/// Where the environment layer comes from.
+#[derive(Debug, Clone, Default)]
+pub enum EnvSource {
+    /// This process's environment.
+    #[default]
+    Process,
+    /// A fixed map (tests).
+    Map(HashMap<String, String>),
+    /// No environment layer.
+    Ignore,
+}
+
+/// The layers to load.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The TOML file; `None` means the built-in single-node default.
+    pub file: Option<PathBuf>,
+    /// The environment layer.
+    pub env: EnvSource,
+    /// `KEY=VALUE` overrides, applied last (`nodes.web.listen=127.0.0.1:0`).
+    pub overrides: Vec<String>,
+}
+
+/// The built-in default: one node runs every module.
+pub const DEFAULT_CONFIG: &str = "[nodes.main]\nmodules = [\"*\"]\n";
+
+/// The config could not be loaded or is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {detail}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        detail: String,
+    },
+    /// A layer does not parse or has the wrong shape.
+    #[error("{0}")]
+    Parse(String),
+    /// An override is not `KEY=VALUE`.
+    #[error("bad override '{0}': expected KEY=VALUE, e.g. nodes.main.listen=127.0.0.1:7401")]
+    Override(String),
+    /// The config parses but does not make a deployment.
+    #[error("{}", Problems(.0))]
+    Invalid(Vec<String>),
+}
+
+struct Problems<'a>(&'a [String]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => write!(f, "invalid config: {one}"),
+            many => {
+                write!(f, "invalid config ({} problems):", many.len())?;
+                for problem in many {
+                    write!(f, "\n  - {problem}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Loads the config from its layers.
+pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
+    use config::{Config, Environment, File, FileFormat};
+
+    let mut builder = Config::builder();
+    builder = match &source.file {
+        Some(path) => {
+            let text = read(path)?;
+            builder.add_source(File::from_str(&text, FileFormat::Toml))
+        }
+        None => builder.add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml)),
+    };
+    let env = Environment::with_prefix("BOUTIQUE")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true);
+    builder = match &source.env {
+        EnvSource::Process => builder.add_source(env),
+        EnvSource::Map(map) => {
+            builder.add_source(env.source(Some(map.clone().into_iter().collect())))
+        }
+        EnvSource::Ignore => builder,
+    };
+    for entry in &source.overrides {
+        let (key, value) = entry
+            .split_once('=')
+            .filter(|(key, _)| !key.trim().is_empty())
+            .ok_or_else(|| ConfigError::Override(entry.clone()))?;
+        builder = builder
+            .set_override(key.trim(), parse_override(value.trim()))
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    }
+    let layered = builder
+        .build()
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    layered
+        .try_deserialize::<DeploymentConfig>()
+        .map_err(|e| ConfigError::Parse(e.to_string()))
+}
+
+/// Parses a config from TOML text alone (no environment, no overrides).
+pub fn parse(toml: &str) -> Result<DeploymentConfig, ConfigError> {
+    use config::{Config, File, FileFormat};
+    Config::builder()
+        .add_source(File::from_str(toml, FileFormat::Toml))
+        .build()
+        .and_then(Config::try_deserialize)
+        .map_err(|e| ConfigError::Parse(e.to_string()))
+}
+
+/// An override's value: a TOML value if it parses as one (numbers, booleans,
+/// arrays), otherwise the text as a string.
+fn parse_override(value: &str) -> config::Value {
+    let as_toml = format!("v = {value}");
+    match config::Config::builder()
+        .add_source(config::File::from_str(&as_toml, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.get::<config::Value>("v"))
+    {
+        Ok(parsed) => parsed,
+        Err(_) => config::Value::from(value),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> (tempdir::Dir, ConfigSource) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (
+            dir,
+            ConfigSource {
+                file: Some(path),
+                env: EnvSource::Ignore,
+                overrides: vec![],
+            },
+        )
+    }
+
+    mod tempdir {
+        use std::path::{Path, PathBuf};
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        pub struct Dir(PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: AtomicU32 = AtomicU32::new(0);
+                let path = std::env::temp_dir().join(format!(
+                    "boutique-config-test-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_is_one_node_with_everything() {
+        let config = load(&ConfigSource {
+            file: None,
+            env: EnvSource::Ignore,
+            overrides: vec![],
+        })
+        .unwrap();
+        assert_eq!(config.nodes.len(), 1);
+        assert_eq!(config.nodes["main"].modules, vec!["*"]);
+        assert_eq!(config.runtime.call_timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn env_then_overrides_win_over_the_file() {
+        let (_dir, mut source) = source(
+            "[runtime]\ncall_timeout_ms = 100\n[nodes.web]\nlisten = \"127.0.0.1:1\"\nmodules = [\"*\"]\n",
+        );
+        source.env = EnvSource::Map(HashMap::from([
+            (
+                "BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS".to_owned(),
+                "200".to_owned(),
+            ),
+            (
+                "BOUTIQUE__NODES__WEB__LISTEN".to_owned(),
+                "127.0.0.1:2".to_owned(),
+            ),
+        ]));
+        let config = load(&source).unwrap();
+        assert_eq!(config.runtime.call_timeout_ms, 200);
+        assert_eq!(config.nodes["web"].listen.as_deref(), Some("127.0.0.1:2"));
+
+        source.overrides = vec![
+            "nodes.web.listen=127.0.0.1:3".to_owned(),
+            "runtime.call_timeout_ms=300".to_owned(),
+        ];
+        let config = load(&source).unwrap();
+        assert_eq!(config.runtime.call_timeout_ms, 300);
+        assert_eq!(config.nodes["web"].listen.as_deref(), Some("127.0.0.1:3"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_named() {
+        let (_dir, source) = source("[runtime]\ncall_timeout = 100\n");
+        let error = load(&source).unwrap_err().to_string();
+        assert!(error.contains("call_timeout"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_says_which() {
+        let error = load(&ConfigSource {
+            file: Some("/nonexistent/boutique.toml".into()),
+            env: EnvSource::Ignore,
+            overrides: vec![],
+        })
+        .unwrap_err();
+        assert!(
+            matches!(error, ConfigError::Read { ref path, .. } if path == "/nonexistent/boutique.toml")
+        );
+    }
+
+    #[test]
+    fn a_bad_override_is_refused() {
+        let error = load(&ConfigSource {
+            file: None,
+            env: EnvSource::Ignore,
+            overrides: vec!["nodes.main.listen".to_owned()],
+        })
+        .unwrap_err();
+        assert_eq!(error, ConfigError::Override("nodes.main.listen".to_owned()));
+    }
+}

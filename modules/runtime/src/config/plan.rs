@@ -1,0 +1,461 @@
+//! From a parsed config to a [`Plan`]: where every module runs, checked.
+//!
+//! Every problem is collected and reported together, each naming its
+//! culprit: an unknown module (with a suggestion), a module placed nowhere
+//! or twice, a node without an address in a split deployment, two nodes on
+//! one address, a split deployment without a secret, a module section that
+//! its module refuses, calls that go round in a cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use super::{ConfigError, DeploymentConfig, RuntimeConfig};
+use crate::catalogue::Catalogue;
+use crate::codec::MAX_DECODE_BYTES;
+
+/// A validated deployment.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The cluster name.
+    pub cluster: String,
+    /// The variable holding the cluster secret.
+    pub secret_env: Option<String>,
+    /// Runtime timeouts and limits.
+    pub runtime: RuntimeConfig,
+    nodes: Vec<NodePlan>,
+    dependencies: Vec<(&'static str, &'static str)>,
+    modules: BTreeMap<String, config::Value>,
+}
+
+/// One node of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// Its name.
+    pub name: String,
+    /// Where it listens for other nodes, if anywhere.
+    pub listen: Option<SocketAddr>,
+    /// Its modules, in start order (dependencies first).
+    pub modules: Vec<&'static str>,
+}
+
+/// A module-to-module call that crosses the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    /// The calling module.
+    pub caller: &'static str,
+    /// Its node.
+    pub caller_node: String,
+    /// The called module.
+    pub callee: &'static str,
+    /// Its node.
+    pub callee_node: String,
+}
+
+impl Plan {
+    /// Checks `config` against the modules in `catalogue`.
+    pub fn new(config: DeploymentConfig, catalogue: &Catalogue) -> Result<Plan, ConfigError> {
+        let mut problems = Vec::new();
+        let known: Vec<&'static str> = catalogue.modules().iter().map(|m| m.name()).collect();
+
+        if config.nodes.is_empty() {
+            problems.push(
+                "no nodes are configured; add one, e.g. [nodes.main] with modules = [\"*\"]"
+                    .to_owned(),
+            );
+        }
+        if config.cluster.name.trim().is_empty() {
+            problems.push("[cluster] name is empty".to_owned());
+        }
+        check_runtime(&config.runtime, &mut problems);
+
+        // Placement: which node lists which module.
+        let mut placed: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+        let mut wildcard: Vec<&str> = Vec::new();
+        for (node, node_config) in &config.nodes {
+            if node.is_empty()
+                || !node
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "node name '{node}' may only use letters, digits, '-' and '_'"
+                ));
+            }
+            if node_config.modules.is_empty() {
+                problems.push(format!(
+                    "node '{node}' runs no modules; list some, or remove the node"
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for module in &node_config.modules {
+                if !seen.insert(module.as_str()) {
+                    problems.push(format!("node '{node}' lists module '{module}' twice"));
+                    continue;
+                }
+                if module == "*" {
+                    wildcard.push(node);
+                    continue;
+                }
+                match known.iter().find(|k| **k == module) {
+                    Some(name) => placed.entry(name).or_default().push(node),
+                    None => problems.push(unknown_module(
+                        &format!("node '{node}' lists"),
+                        module,
+                        &known,
+                    )),
+                }
+            }
+        }
+        if wildcard.len() > 1 {
+            problems.push(format!(
+                "nodes {} all list \"*\"; only one node may take the modules nobody else lists",
+                quoted(&wildcard)
+            ));
+        }
+        let mut node_of: BTreeMap<&'static str, String> = BTreeMap::new();
+        for module in &known {
+            match (placed.get(module).map(Vec::as_slice), wildcard.first()) {
+                (Some([node]), _) => {
+                    node_of.insert(module, (*node).to_owned());
+                }
+                (Some(nodes), _) => problems.push(format!(
+                    "module '{module}' is placed on nodes {}; a module runs on exactly one node \
+                     (replicas are not supported yet)",
+                    quoted(nodes)
+                )),
+                (None, Some(node)) => {
+                    node_of.insert(module, (*node).to_owned());
+                }
+                (None, None) => problems.push(format!(
+                    "module '{module}' is placed on no node; add it to a node's modules (or use \"*\")"
+                )),
+            }
+        }
+
+        // Module sections: known modules only, each checked by its module.
+        for (module, section) in &config.modules {
+            match catalogue.entry(module) {
+                Some(entry) => {
+                    if let Err(e) = (entry.check_config)(Some(section)) {
+                        problems.push(format!("[modules.{module}]: {e}"));
+                    }
+                }
+                None => problems.push(unknown_module(
+                    &format!("[modules.{module}] configures"),
+                    module,
+                    &known,
+                )),
+            }
+        }
+
+        // Addresses and the secret.
+        let mut listens: Vec<(String, Option<SocketAddr>)> = Vec::new();
+        for (node, node_config) in &config.nodes {
+            let listen = match &node_config.listen {
+                None => None,
+                Some(text) => match parse_address(text) {
+                    Some(addr) => Some(addr),
+                    None => {
+                        problems.push(format!(
+                            "node '{node}': listen = '{text}' is not HOST:PORT (e.g. 127.0.0.1:7401)"
+                        ));
+                        None
+                    }
+                },
+            };
+            listens.push((node.clone(), listen));
+        }
+        let split = config.nodes.len() > 1;
+        if split {
+            for (node, node_config) in &config.nodes {
+                if node_config.listen.is_none() {
+                    problems.push(format!(
+                        "node '{node}' has no listen address; in a split deployment every node needs one"
+                    ));
+                }
+            }
+        }
+        let mut by_address: BTreeMap<SocketAddr, Vec<&str>> = BTreeMap::new();
+        for (node, listen) in &listens {
+            if let Some(addr) = listen.filter(|a| a.port() != 0) {
+                by_address.entry(addr).or_default().push(node);
+            }
+        }
+        for (addr, nodes) in by_address.iter().filter(|(_, nodes)| nodes.len() > 1) {
+            problems.push(format!(
+                "nodes {} all listen on {addr}; each node needs its own address",
+                quoted(nodes)
+            ));
+        }
+        if config
+            .cluster
+            .secret_env
+            .as_deref()
+            .is_none_or(|v| v.trim().is_empty())
+        {
+            if split {
+                problems.push(format!(
+                    "this deployment splits its modules over {} nodes, but [cluster] secret_env is not set; \
+                     nodes authenticate each other with a shared secret: add secret_env = \"BOUTIQUE_SECRET\" \
+                     under [cluster] and set that variable on every node",
+                    config.nodes.len()
+                ));
+            } else if let Some((node, _)) = listens.iter().find(|(_, l)| l.is_some()) {
+                problems.push(format!(
+                    "node '{node}' listens for other nodes, but [cluster] secret_env is not set; \
+                     add secret_env = \"BOUTIQUE_SECRET\" under [cluster] and set that variable"
+                ));
+            }
+        }
+
+        // Dependencies: every one must exist, and they must not form a cycle.
+        let mut dependencies = Vec::new();
+        for entry in catalogue.modules() {
+            for dependency in entry.dependencies() {
+                if catalogue.entry(dependency).is_none() {
+                    problems.push(format!(
+                        "module '{}' depends on '{dependency}', which this binary does not have",
+                        entry.name()
+                    ));
+                } else {
+                    dependencies.push((entry.name(), *dependency));
+                }
+            }
+        }
+        let order = match start_order(&known, &dependencies) {
+            Ok(order) => order,
+            Err(cycle) => {
+                problems.push(format!(
+                    "modules {} call each other in a cycle; they could not be started in order",
+                    quoted(&cycle)
+                ));
+                known.clone()
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let nodes = listens
+            .into_iter()
+            .map(|(name, listen)| NodePlan {
+                modules: order
+                    .iter()
+                    .copied()
+                    .filter(|m| node_of.get(m) == Some(&name))
+                    .collect(),
+                name,
+                listen,
+            })
+            .collect();
+        Ok(Plan {
+            cluster: config.cluster.name,
+            secret_env: config.cluster.secret_env,
+            runtime: config.runtime,
+            nodes,
+            dependencies,
+            modules: config.modules,
+        })
+    }
+
+    /// The nodes, sorted by name.
+    pub fn nodes(&self) -> &[NodePlan] {
+        &self.nodes
+    }
+
+    /// The node of that name.
+    pub fn node(&self, name: &str) -> Result<&NodePlan, ConfigError> {
+        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
+            ConfigError::Invalid(vec![format!(
+                "there is no node '{name}'; the nodes are: {}",
+                self.node_names()
+            )])
+        })
+    }
+
+    /// The node to run when none was named: the only one.
+    pub fn only_node(&self) -> Result<&NodePlan, ConfigError> {
+        match self.nodes.as_slice() {
+            [node] => Ok(node),
+            _ => Err(ConfigError::Invalid(vec![format!(
+                "this config has {} nodes ({}); choose one with --node",
+                self.nodes.len(),
+                self.node_names()
+            )])),
+        }
+    }
+
+    /// The node that runs `module`.
+    pub fn node_of(&self, module: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|n| n.modules.contains(&module))
+    }
+
+    /// True if the modules are spread over more than one node.
+    pub fn is_split(&self) -> bool {
+        self.nodes.len() > 1
+    }
+
+    /// Every module-to-module call that crosses from one node to another.
+    pub fn crossings(&self) -> Vec<Crossing> {
+        let mut crossings = Vec::new();
+        for (caller, callee) in &self.dependencies {
+            if let (Some(from), Some(to)) = (self.node_of(caller), self.node_of(callee))
+                && from.name != to.name
+            {
+                crossings.push(Crossing {
+                    caller,
+                    caller_node: from.name.clone(),
+                    callee,
+                    callee_node: to.name.clone(),
+                });
+            }
+        }
+        crossings
+    }
+
+    /// The nodes in an order where every node starts after the nodes it
+    /// calls (when the calls between nodes allow one): how to start a split
+    /// deployment whose addresses are only known once each node listens.
+    pub fn node_start_order(&self) -> Vec<&NodePlan> {
+        let crossings = self.crossings();
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let edges: Vec<(&str, &str)> = crossings
+            .iter()
+            .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
+            .collect();
+        let order = start_order(&names, &edges).unwrap_or(names);
+        order
+            .iter()
+            .filter_map(|name| self.nodes.iter().find(|n| n.name == *name))
+            .collect()
+    }
+
+    /// A module's config section, if the config has one.
+    pub fn module_config(&self, module: &str) -> Option<&config::Value> {
+        self.modules.get(module)
+    }
+
+    fn node_names(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Orders `items` so that each comes after everything it depends on
+/// (`(item, dependency)` pairs), keeping the given order otherwise. Returns
+/// the items on a cycle if there is one.
+fn start_order<'a>(
+    items: &[&'a str],
+    dependencies: &[(&'a str, &'a str)],
+) -> Result<Vec<&'a str>, Vec<&'a str>> {
+    let mut order = Vec::with_capacity(items.len());
+    let mut remaining: Vec<&'a str> = items.to_vec();
+    while !remaining.is_empty() {
+        let ready = remaining.iter().position(|item| {
+            dependencies
+                .iter()
+                .filter(|(from, _)| from == item)
+                .all(|(_, to)| order.contains(to) || !items.contains(to) || to == item)
+        });
+        match ready {
+            Some(index) => order.push(remaining.remove(index)),
+            None => return Err(remaining),
+        }
+    }
+    Ok(order)
+}
+
+fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
+    for (name, value) in [
+        ("call_timeout_ms", runtime.call_timeout_ms),
+        ("connect_timeout_ms", runtime.connect_timeout_ms),
+        ("handshake_timeout_ms", runtime.handshake_timeout_ms),
+        ("reconnect_min_ms", runtime.reconnect_min_ms),
+        ("reconnect_max_ms", runtime.reconnect_max_ms),
+    ] {
+        if value == 0 {
+            problems.push(format!("[runtime] {name} must be more than 0"));
+        }
+    }
+    if runtime.reconnect_min_ms > runtime.reconnect_max_ms {
+        problems.push(format!(
+            "[runtime] reconnect_min_ms ({}) is more than reconnect_max_ms ({})",
+            runtime.reconnect_min_ms, runtime.reconnect_max_ms
+        ));
+    }
+    if !(4096..=MAX_DECODE_BYTES).contains(&runtime.max_frame_bytes) {
+        problems.push(format!(
+            "[runtime] max_frame_bytes = {} is out of range (4096 to {MAX_DECODE_BYTES})",
+            runtime.max_frame_bytes
+        ));
+    }
+}
+
+fn parse_address(text: &str) -> Option<SocketAddr> {
+    text.parse().ok().or_else(|| {
+        text.to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+    })
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unknown_module(context: &str, module: &str, known: &[&str]) -> String {
+    let suggestion = known
+        .iter()
+        .map(|k| (edit_distance(module, k), k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default();
+    format!(
+        "{context} module '{module}', which does not exist{suggestion}; the modules are: {}",
+        known.join(", ")
+    )
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("catalog", "catalog"), 0);
+        assert_eq!(edit_distance("catalgo", "catalog"), 2);
+        assert_eq!(edit_distance("cart", "carts"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn start_order_puts_dependencies_first_and_finds_cycles() {
+        let order = start_order(&["a", "b", "c"], &[("a", "b"), ("b", "c")]).unwrap();
+        assert_eq!(order, vec!["c", "b", "a"]);
+        let cycle = start_order(&["a", "b", "c"], &[("a", "b"), ("b", "a")]).unwrap_err();
+        assert_eq!(cycle, vec!["a", "b"]);
+    }
+}

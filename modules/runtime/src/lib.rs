@@ -1,0 +1,69 @@
+//! # The Boutique runtime
+//!
+//! Typed actor modules on [actix] that run in one process or split across
+//! nodes by configuration alone.
+//!
+//! A *module* is an actix actor behind a typed message API. Its public face is
+//! a [`Service`]: a name plus the messages it handles, declared once with the
+//! [`service!`] macro. Every other module reaches it through a
+//! [`ServiceRef<S>`](ServiceRef), which is either
+//!
+//! - **local**: an actix mailbox, no serialization, nothing added per call
+//!   beyond what actix does; or
+//! - **remote**: the message is encoded (serde + bincode, behind
+//!   [`codec`]) and sent over one multiplexed, authenticated TCP connection
+//!   to the node that hosts the service.
+//!
+//! Which one you get is decided when a [`Node`](node::Node) starts, from the
+//! deployment config ([`config`]). Module code never changes.
+//!
+//! The pieces, smallest first:
+//!
+//! | file | concept |
+//! |---|---|
+//! | [`service`] | `Service`, `Request`, the `service!` declaration |
+//! | [`call`] | `Call<M>`: a message plus its call id and deadline |
+//! | [`deadline`] | deadlines on a coarse clock, enforced without a timer per call |
+//! | [`error`] | `CallError`: what can go wrong with a call, typed |
+//! | [`codec`] | the one place that knows the wire encoding |
+//! | [`service_ref`] | `ServiceRef<S>`: the only way to reach another module |
+//! | [`module`] | `Module`: how a module starts, its config and dependencies |
+//! | [`catalogue`] | the list of modules a binary knows |
+//! | [`fingerprint`] | a structural hash of the whole API, checked at handshake |
+//! | [`config`] | the deployment config and its validation into a [`Plan`] |
+//! | [`transport`] | frames, handshake, connections, peers |
+//! | [`node`] | start the modules placed here and connect to the rest |
+
+pub mod call;
+pub mod catalogue;
+pub mod codec;
+pub mod config;
+pub mod deadline;
+pub mod dispatch;
+pub mod error;
+pub mod fingerprint;
+pub mod json;
+pub mod module;
+pub mod node;
+pub mod registry;
+pub mod service;
+pub mod service_ref;
+pub mod transport;
+
+pub use call::{Call, CallId, CallMeta, Origin};
+pub use catalogue::Catalogue;
+pub use config::{DeploymentConfig, Plan};
+pub use deadline::Deadline;
+pub use error::{CallError, CallErrorKind, Rejection};
+pub use module::{Module, NoConfig, StartContext, StartError, start_alone};
+pub use node::{Node, NodeBuilder, NodeError};
+pub use registry::ServiceRegistry;
+pub use service::{Empty, MethodId, Request, Service};
+pub use service_ref::{CallFuture, ServiceRef};
+
+/// Re-exports used by the code that [`service!`] generates. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use actix;
+    pub use serde;
+}

@@ -1,0 +1,143 @@
+//! Modules: how a service's actor is configured and started.
+//!
+//! A module crate exposes its `api` (the service and its messages) and one
+//! type implementing [`Module`]. The runtime reads the module's own config
+//! section `[modules.<name>]` into its typed [`Module::Config`], hands it a
+//! [`StartContext`] from which it takes the [`ServiceRef`]s it needs, and
+//! gets back the service's local endpoints.
+//!
+//! ```ignore
+//! pub struct RecommendationModule;
+//!
+//! impl Module for RecommendationModule {
+//!     type Service = Recommendation;
+//!     type Config = NoConfig;
+//!     fn dependencies() -> Vec<&'static str> { vec![Catalog::NAME] }
+//!     fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<Recommendation, StartError> {
+//!         let catalog = ctx.service::<Catalog>()?;
+//!         Ok(Recommendation::from_addr(&RecommendationActor { catalog }.start()))
+//!     }
+//! }
+//! ```
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::registry::ServiceRegistry;
+use crate::service::Service;
+use crate::service_ref::ServiceRef;
+
+/// A module: a service's actor, its config and its dependencies.
+pub trait Module: 'static {
+    /// The service this module implements.
+    type Service: Service;
+    /// The module's config section, `[modules.<name>]`. Absent sections use
+    /// `Default`; unknown keys should be refused (`#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned + Default + Send + 'static;
+
+    /// The names of the services this module calls. Local ones are started
+    /// first, and `boutique plan` reports those that cross nodes. Asking the
+    /// [`StartContext`] for a service not listed here is an error.
+    fn dependencies() -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Starts the module's actor (on the current arbiter, or its own) and
+    /// returns its endpoints.
+    fn start(config: Self::Config, ctx: &mut StartContext<'_>)
+    -> Result<Self::Service, StartError>;
+}
+
+/// The config of a module that has none: an empty section, or none at all.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// Why a module did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The module's config section is invalid.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// The module asked for a service it does not list in `dependencies()`.
+    #[error("asked for service {service}, which it does not declare in Module::dependencies()")]
+    UndeclaredDependency {
+        /// The service asked for.
+        service: String,
+    },
+    /// A declared dependency cannot be reached from this node: it is not in
+    /// the catalogue, or its node has no address to dial.
+    #[error(
+        "needs service {service}, which this node cannot reach \
+         (the node that runs it must have a known listen address, not port 0)"
+    )]
+    MissingService {
+        /// The service asked for.
+        service: String,
+    },
+    /// Anything else: the module says what.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StartError {
+    /// A start failure described in words.
+    pub fn failed(detail: impl Into<String>) -> Self {
+        StartError::Failed(detail.into())
+    }
+}
+
+/// What a module may use while it starts.
+pub struct StartContext<'a> {
+    node: &'a str,
+    dependencies: &'a [&'static str],
+    services: &'a ServiceRegistry,
+}
+
+impl<'a> StartContext<'a> {
+    /// A context for a module on `node` that declared `dependencies`, whose
+    /// refs come from `services`. The runtime makes these; tests of one
+    /// module make one with fakes in `services`.
+    pub fn new(
+        node: &'a str,
+        dependencies: &'a [&'static str],
+        services: &'a ServiceRegistry,
+    ) -> Self {
+        StartContext {
+            node,
+            dependencies,
+            services,
+        }
+    }
+
+    /// The name of the node this module starts on.
+    pub fn node(&self) -> &str {
+        self.node
+    }
+
+    /// A ref to service `S`, which must be one of the module's dependencies.
+    pub fn service<S: Service>(&self) -> Result<ServiceRef<S>, StartError> {
+        if !self.dependencies.contains(&S::NAME) {
+            return Err(StartError::UndeclaredDependency {
+                service: S::NAME.to_owned(),
+            });
+        }
+        self.services
+            .get::<S>()
+            .ok_or_else(|| StartError::MissingService {
+                service: S::NAME.to_owned(),
+            })
+    }
+}
+
+/// Starts module `M` alone with the given config and dependencies, and
+/// returns a local ref to it: how actor-message tests get a module's actor
+/// with its dependencies faked.
+pub fn start_alone<M: Module>(
+    config: M::Config,
+    services: &ServiceRegistry,
+) -> Result<ServiceRef<M::Service>, StartError> {
+    let dependencies = M::dependencies();
+    let mut ctx = StartContext::new("test", &dependencies, services);
+    M::start(config, &mut ctx).map(ServiceRef::local)
+}

@@ -1,0 +1,348 @@
+//! A node: the modules placed here, refs to every other, and the listener.
+//!
+//! Starting a node from a [`Plan`]:
+//!
+//! 1. make a [`Peer`] for every other node that listens (nothing is dialed
+//!    yet: connections are made by the first call);
+//! 2. put a remote [`ServiceRef`] to every module placed elsewhere into the
+//!    registry;
+//! 3. start this node's modules in dependency order, each given refs to
+//!    what it calls, and register their local refs and dispatchers;
+//! 4. listen, if the node has an address.
+//!
+//! Nodes may start in any order. Dropping a [`Node`] (or [`Node::shutdown`])
+//! stops its listener and connections.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::catalogue::{Catalogue, LocalRefs};
+use crate::config::{ConfigError, Plan};
+use crate::dispatch::DispatchTable;
+use crate::fingerprint::SchemaError;
+use crate::module::{StartContext, StartError};
+use crate::registry::ServiceRegistry;
+use crate::service::Service;
+use crate::service_ref::ServiceRef;
+use crate::transport::handshake::{Identity, Role, Secret, SecretError};
+use crate::transport::peer::Peer;
+use crate::transport::{Settings, Shared, Transport, listener};
+
+/// A node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The plan has no such node, or another config problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The cluster secret is missing or unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The API could not be fingerprinted (a message type the codec cannot carry).
+    #[error(transparent)]
+    Fingerprint(#[from] SchemaError),
+    /// A module refused to start.
+    #[error("module {module} did not start: {error}")]
+    Start {
+        /// The module.
+        module: String,
+        /// Why.
+        error: StartError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        detail: String,
+    },
+    /// No ref to that service can be made from this node.
+    #[error("service {service} cannot be reached from here: {why}")]
+    Unreachable {
+        /// The service.
+        service: String,
+        /// Why not.
+        why: String,
+    },
+}
+
+/// A running node.
+pub struct Node {
+    name: String,
+    modules: Vec<&'static str>,
+    local_addr: Option<SocketAddr>,
+    registry: ServiceRegistry,
+    transport: Option<Arc<Transport>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Node {
+    /// Starts node `name` of `plan`, listening on its configured address,
+    /// with the secret from the environment variable the config names.
+    /// Must run inside an actix system.
+    pub async fn start(plan: &Plan, name: &str, catalogue: &Catalogue) -> Result<Node, NodeError> {
+        Node::builder(plan, catalogue).start(name).await
+    }
+
+    /// A client of the deployment in `plan`: runs no module, listens nowhere,
+    /// and reaches every module on a listening node remotely.
+    pub async fn client(plan: &Plan, catalogue: &Catalogue) -> Result<Node, NodeError> {
+        Node::builder(plan, catalogue).client().await
+    }
+
+    /// A node with options: a listener bound beforehand, a secret given
+    /// directly rather than read from the environment.
+    pub fn builder<'a>(plan: &'a Plan, catalogue: &'a Catalogue) -> NodeBuilder<'a> {
+        NodeBuilder {
+            plan,
+            catalogue,
+            listener: None,
+            secret: None,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The modules running here, in start order.
+    pub fn modules(&self) -> &[&'static str] {
+        &self.modules
+    }
+
+    /// The address the node listens on, if it listens.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The refs this node hands out.
+    pub fn registry(&self) -> &ServiceRegistry {
+        &self.registry
+    }
+
+    /// A ref to service `S`, local or remote.
+    pub fn service<S: Service>(&self) -> Result<ServiceRef<S>, NodeError> {
+        self.registry
+            .get::<S>()
+            .ok_or_else(|| NodeError::Unreachable {
+                service: S::NAME.to_owned(),
+                why: "it runs on a node that does not listen, or is not in this binary".to_owned(),
+            })
+    }
+
+    /// Waits until the connection to node `peer` is up, at most `limit`.
+    /// Returns whether it is.
+    pub async fn wait_connected(&self, peer: &str, limit: Duration) -> bool {
+        let Some(peer) = self.transport.as_ref().and_then(|t| t.peers.get(peer)) else {
+            return false;
+        };
+        peer.wait_until_up(limit).await
+    }
+
+    /// How many connections to node `peer` this node has put in use since it
+    /// started (one, while nothing fails: calls both ways share it).
+    pub fn connections_to(&self, peer: &str) -> u64 {
+        self.transport
+            .as_ref()
+            .and_then(|t| t.peers.get(peer))
+            .map_or(0, |p| p.connections_installed())
+    }
+
+    /// Stops listening and closes every connection; calls in flight on them
+    /// fail with *outcome unknown*.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        if let Some(transport) = &self.transport {
+            transport.shared.close_all("this node is shutting down");
+        }
+    }
+}
+
+/// Options for starting a [`Node`]; see [`Node::builder`].
+pub struct NodeBuilder<'a> {
+    plan: &'a Plan,
+    catalogue: &'a Catalogue,
+    listener: Option<std::net::TcpListener>,
+    secret: Option<Arc<Secret>>,
+}
+
+impl NodeBuilder<'_> {
+    /// Listen on this socket instead of the configured address (tests bind
+    /// port 0 first, so every node's address is known before any starts).
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Use this cluster secret instead of reading `[cluster] secret_env`.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(Arc::new(secret));
+        self
+    }
+
+    /// Starts node `name` of the plan.
+    pub async fn start(self, name: &str) -> Result<Node, NodeError> {
+        start(self, Role::Node, name).await
+    }
+
+    /// Starts a client: no modules, no listener, every module remote.
+    pub async fn client(self) -> Result<Node, NodeError> {
+        let name = format!("client-{}", std::process::id());
+        start(self, Role::Client, &name).await
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node, NodeError> {
+    let NodeBuilder {
+        plan,
+        catalogue,
+        listener,
+        secret,
+    } = options;
+    let placed = match role {
+        Role::Node => plan.node(name)?.clone(),
+        Role::Client => crate::config::NodePlan {
+            name: name.to_owned(),
+            listen: None,
+            modules: Vec::new(),
+        },
+    };
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
+
+    let listens = listener.is_some() || placed.listen.is_some();
+    let transport = if role == Role::Client || plan.is_split() || listens {
+        let secret = match secret {
+            Some(secret) => secret,
+            None => {
+                let var = plan.secret_env.as_deref().ok_or_else(|| {
+                    ConfigError::Invalid(vec![
+                        "talking to other nodes needs a cluster secret, but [cluster] secret_env is not set"
+                            .to_owned(),
+                    ])
+                })?;
+                Arc::new(Secret::from_env(var)?)
+            }
+        };
+        let identity = Identity {
+            cluster: plan.cluster.clone(),
+            node: name.to_owned(),
+            role,
+            incarnation: rand::random(),
+            fingerprint: catalogue.fingerprint()?,
+            secret,
+        };
+        let shared = Arc::new(Shared::new(
+            identity,
+            Settings::from_config(&plan.runtime),
+            shutdown_rx,
+        ));
+        let peers = plan
+            .nodes()
+            .iter()
+            .filter(|node| node.name != name)
+            .filter_map(|node| {
+                let addr = node.listen.filter(|a| a.port() != 0)?;
+                Some((
+                    node.name.clone(),
+                    Peer::new(&node.name, addr, Arc::clone(&shared)),
+                ))
+            })
+            .collect();
+        Some(Arc::new(Transport { shared, peers }))
+    } else {
+        None
+    };
+
+    let mut registry = ServiceRegistry::new();
+    let mut table = DispatchTable::new();
+    for entry in catalogue.modules() {
+        for (message, method) in entry.methods() {
+            table.know(method, entry.name(), message);
+        }
+        if placed.modules.contains(&entry.name()) {
+            continue;
+        }
+        let peer = plan
+            .node_of(entry.name())
+            .and_then(|host| transport.as_ref()?.peers.get(&host.name));
+        if let Some(peer) = peer {
+            (entry.remote)(Arc::clone(peer), call_timeout, &mut registry);
+        }
+    }
+    let local = LocalRefs {
+        serialized: plan.runtime.serialize_local_calls,
+        timeout: call_timeout,
+    };
+    for module in &placed.modules {
+        let Some(entry) = catalogue.entry(module) else {
+            continue;
+        };
+        let started = {
+            let mut ctx = StartContext::new(name, entry.dependencies(), &registry);
+            (entry.start)(plan.module_config(module), &mut ctx).map_err(|error| {
+                NodeError::Start {
+                    module: (*module).to_owned(),
+                    error,
+                }
+            })?
+        };
+        started(&mut table, &mut registry, local);
+        tracing::info!(node = name, module, "module started");
+    }
+
+    let mut local_addr = None;
+    if let Some(transport) = &transport {
+        transport.shared.set_table(table);
+        let bound = match (listener, placed.listen) {
+            (Some(listener), _) => Some(bind_std(listener)?),
+            (None, Some(addr)) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| NodeError::Listen {
+                            addr: addr.to_string(),
+                            detail: e.to_string(),
+                        })?,
+                )
+            }
+            (None, None) => None,
+        };
+        if let Some(bound) = bound {
+            local_addr = bound.local_addr().ok();
+            tokio::spawn(listener::serve(bound, Arc::clone(transport)));
+        }
+    }
+    Ok(Node {
+        name: name.to_owned(),
+        modules: placed.modules.clone(),
+        local_addr,
+        registry,
+        transport,
+        shutdown,
+    })
+}
+
+fn bind_std(listener: std::net::TcpListener) -> Result<TcpListener, NodeError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let listen_error = |e: std::io::Error| NodeError::Listen {
+        addr: addr.clone(),
+        detail: e.to_string(),
+    };
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    TcpListener::from_std(listener).map_err(listen_error)
+}

@@ -1,0 +1,45 @@
+//! A typed map from service to [`ServiceRef`]: what a node (or a test) can
+//! hand out to modules.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use crate::service::Service;
+use crate::service_ref::ServiceRef;
+
+/// The [`ServiceRef`] of each service, by name.
+#[derive(Default)]
+pub struct ServiceRegistry {
+    refs: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+}
+
+impl ServiceRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the ref to `S`.
+    pub fn insert<S: Service>(&mut self, service: ServiceRef<S>) {
+        self.refs.insert(S::NAME, Box::new(service));
+    }
+
+    /// The same registry with the ref to `S` added.
+    pub fn with<S: Service>(mut self, service: ServiceRef<S>) -> Self {
+        self.insert(service);
+        self
+    }
+
+    /// The ref to `S`, if there is one.
+    pub fn get<S: Service>(&self) -> Option<ServiceRef<S>> {
+        self.refs
+            .get(S::NAME)
+            .and_then(|any| any.downcast_ref::<ServiceRef<S>>())
+            .cloned()
+    }
+
+    /// True if there is a ref to the service of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.refs.contains_key(name)
+    }
+}

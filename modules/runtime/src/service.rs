@@ -1,0 +1,242 @@
+//! Services and their messages: the typed API of a module.
+//!
+//! A module's public face is one [`Service`] and the [`Request`]s it handles,
+//! declared together with [`service!`](crate::service!). The declaration is
+//! the single source of truth: it ties each message to its reply type and to
+//! the service's domain error, names it on the wire, and produces the struct
+//! that holds the service's local endpoints (one actix `Recipient` per
+//! message). A message of one service cannot be sent to another: the bound
+//! `M: Request<Service = S>` on [`ServiceRef::call`](crate::ServiceRef::call)
+//! is checked at compile time.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::call::Call;
+use crate::dispatch::{Dispatch, Dispatcher};
+use crate::fingerprint::{SchemaError, SchemaTracer};
+use crate::json::{self, JsonCall};
+
+/// A service: a name and the messages it handles.
+///
+/// A value of the service type holds the local endpoints of an actor that
+/// implements it; the runtime keeps it inside a [`ServiceRef`] when the
+/// service runs in this process. Implemented by [`service!`](crate::service!).
+pub trait Service: Clone + Send + Sync + Sized + 'static {
+    /// The service's name: the module's name, used in config and on the wire.
+    const NAME: &'static str;
+    /// The service's domain error, returned inside a reply.
+    type Error: Serialize
+        + DeserializeOwned
+        + std::error::Error
+        + fmt::Debug
+        + Clone
+        + Send
+        + 'static;
+    /// The messages this service handles, in declaration order.
+    fn messages() -> Vec<MessageInfo<Self>>;
+}
+
+/// A message of one service.
+///
+/// Implemented by [`service!`](crate::service!); `Reply` is what a successful
+/// call returns, and a failed one returns the service's `Error`.
+pub trait Request: Serialize + DeserializeOwned + Send + 'static {
+    /// The service that handles this message.
+    type Service: Service;
+    /// The successful reply.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+    /// The message's name, as in the Online Boutique API.
+    const NAME: &'static str;
+    /// The message's id on the wire.
+    const METHOD: MethodId;
+    /// The actor endpoint for this message in the service's local endpoints.
+    fn endpoint(service: &Self::Service) -> &actix::Recipient<Call<Self>>;
+}
+
+/// A message or reply with no fields (`{}` in JSON), like protobuf's `Empty`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// The result of a call as the handler produced it: the reply or the
+/// service's domain error.
+pub type Outcome<M> = Result<<M as Request>::Reply, <<M as Request>::Service as Service>::Error>;
+
+/// Identifies a message on the wire: a 64-bit FNV-1a hash of
+/// `"<service>.<message>"`, computed at compile time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MethodId(pub u64);
+
+impl MethodId {
+    /// The id of `message` of `service`.
+    pub const fn of(service: &str, message: &str) -> MethodId {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let parts = [service.as_bytes(), b".", message.as_bytes()];
+        let mut p = 0;
+        while p < parts.len() {
+            let bytes = parts[p];
+            let mut i = 0;
+            while i < bytes.len() {
+                hash ^= bytes[i] as u64;
+                hash = hash.wrapping_mul(PRIME);
+                i += 1;
+            }
+            p += 1;
+        }
+        MethodId(hash)
+    }
+}
+
+impl fmt::Debug for MethodId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MethodId({:#018x})", self.0)
+    }
+}
+
+impl fmt::Display for MethodId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#018x}", self.0)
+    }
+}
+
+/// What the runtime needs to know about one message of service `S`, with the
+/// message's type erased: its name and id, and the monomorphized functions
+/// that dispatch it, trace its schema and call it from JSON.
+pub struct MessageInfo<S: Service> {
+    /// The message's name.
+    pub name: &'static str,
+    /// Its id on the wire.
+    pub method: MethodId,
+    pub(crate) dispatcher: fn(&S) -> Arc<dyn Dispatch>,
+    pub(crate) trace: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
+    pub(crate) json: JsonCall<S>,
+}
+
+impl<S: Service> MessageInfo<S> {
+    /// The description of message `M`.
+    pub fn of<M: Request<Service = S>>() -> Self {
+        MessageInfo {
+            name: M::NAME,
+            method: M::METHOD,
+            dispatcher: |service| Arc::new(Dispatcher::<M>::new(M::endpoint(service).clone())),
+            trace: |tracer| {
+                tracer.trace::<M>()?;
+                tracer.trace::<M::Reply>()
+            },
+            json: json::call::<M>,
+        }
+    }
+}
+
+impl<S: Service> fmt::Debug for MessageInfo<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageInfo")
+            .field("service", &S::NAME)
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+/// Declares a service: its name, its domain error, and each message with its
+/// reply type.
+///
+/// ```ignore
+/// runtime::service! {
+///     /// Product listings.
+///     pub Catalog = "catalog", error CatalogError {
+///         ListProducts -> ListProductsResponse,
+///         GetProduct -> Product,
+///     }
+/// }
+/// ```
+///
+/// This defines `pub struct Catalog`, the service's local endpoints, built
+/// from an actor's address with `Catalog::from_addr(&addr)`; the actor must
+/// implement `Handler<Call<M>>` for every message `M`, or that line does not
+/// compile. Each message type must be `Serialize + Deserialize`; each gets a
+/// [`Request`] impl tying it to its reply and to the service.
+#[macro_export]
+macro_rules! service {
+    (
+        $(#[$meta:meta])*
+        $vis:vis $service:ident = $name:literal, error $error:ty {
+            $($message:ident -> $reply:ty),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        #[allow(non_snake_case)]
+        $vis struct $service {
+            $($message: $crate::__private::actix::Recipient<$crate::Call<$message>>,)+
+        }
+
+        impl $service {
+            /// The endpoints of an actor that handles every message of this service.
+            pub fn from_addr<A>(addr: &$crate::__private::actix::Addr<A>) -> Self
+            where
+                A: $crate::__private::actix::Actor,
+                $(
+                    A: $crate::__private::actix::Handler<$crate::Call<$message>>,
+                    A::Context: $crate::__private::actix::dev::ToEnvelope<A, $crate::Call<$message>>,
+                )+
+            {
+                $service {
+                    $($message: addr.clone().recipient(),)+
+                }
+            }
+        }
+
+        impl ::std::fmt::Debug for $service {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}(local endpoints)", $name)
+            }
+        }
+
+        impl $crate::Service for $service {
+            const NAME: &'static str = $name;
+            type Error = $error;
+            fn messages() -> ::std::vec::Vec<$crate::service::MessageInfo<Self>> {
+                ::std::vec![$($crate::service::MessageInfo::of::<$message>(),)+]
+            }
+        }
+
+        $(
+            impl $crate::Request for $message {
+                type Service = $service;
+                type Reply = $reply;
+                const NAME: &'static str = ::std::stringify!($message);
+                const METHOD: $crate::MethodId =
+                    $crate::MethodId::of($name, ::std::stringify!($message));
+                fn endpoint(
+                    service: &$service,
+                ) -> &$crate::__private::actix::Recipient<$crate::Call<Self>> {
+                    &service.$message
+                }
+            }
+        )+
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MethodId;
+
+    #[test]
+    fn method_ids_depend_on_service_and_message() {
+        let a = MethodId::of("catalog", "GetProduct");
+        assert_eq!(a, MethodId::of("catalog", "GetProduct"));
+        assert_ne!(a, MethodId::of("cart", "GetProduct"));
+        assert_ne!(a, MethodId::of("catalog", "ListProducts"));
+        // The separator keeps "ab"+"c" apart from "a"+"bc".
+        assert_ne!(MethodId::of("ab", "c"), MethodId::of("a", "bc"));
+    }
+}

@@ -1,0 +1,277 @@
+//! `ServiceRef<S>`: the only way one module reaches another.
+//!
+//! A `ServiceRef` is cheap to clone (one `Arc`), `Send + Sync`, and knows one
+//! of three routes, fixed when the node starts:
+//!
+//! - **local**: straight into the actor's actix mailbox. No serialization; per
+//!   call, only what actix itself does (one envelope, one oneshot) plus a
+//!   call id and a deadline timer.
+//! - **serialized**: local, but the message and the reply go through the
+//!   codec and the same dispatcher a remote node uses. A test mode that
+//!   catches a message that is not really serializable.
+//! - **remote**: encoded and sent to the node that hosts the service.
+//!
+//! Every call has a deadline: the ref's timeout (from the config, or
+//! [`with_timeout`](ServiceRef::with_timeout)) counted from the call.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix::MailboxError;
+
+use crate::call::{Call, CallMeta};
+use crate::codec;
+use crate::deadline::{Elapsed, WithDeadline};
+use crate::dispatch::dispatch_encoded;
+use crate::error::CallError;
+use crate::service::{Outcome, Request, Service};
+use crate::transport::connection::{PendingCall, call_error};
+use crate::transport::peer::{CallStart, Peer, decode_reply};
+use pin_project_lite::pin_project;
+
+/// The deadline a call gets when nobody chose one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A handle to service `S`, wherever it runs.
+pub struct ServiceRef<S: Service> {
+    route: Arc<Route<S>>,
+    timeout: Duration,
+}
+
+enum Route<S> {
+    Local(S),
+    Serialized(S),
+    Remote(Arc<Peer>),
+}
+
+/// Where the calls of a [`ServiceRef`] go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Into an actor of this process.
+    Local,
+    /// Into an actor of this process, through the codec.
+    Serialized,
+    /// To another node.
+    Remote {
+        /// The node's name.
+        node: String,
+    },
+}
+
+impl<S: Service> Clone for ServiceRef<S> {
+    fn clone(&self) -> Self {
+        ServiceRef {
+            route: Arc::clone(&self.route),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<S: Service> fmt::Debug for ServiceRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceRef")
+            .field("service", &S::NAME)
+            .field("location", &self.location())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<S: Service> ServiceRef<S> {
+    /// A local ref to the actor behind `endpoints`.
+    pub fn local(endpoints: S) -> Self {
+        Self::with_route(Route::Local(endpoints))
+    }
+
+    /// A local ref whose calls go through the codec both ways.
+    pub fn serialized(endpoints: S) -> Self {
+        Self::with_route(Route::Serialized(endpoints))
+    }
+
+    pub(crate) fn remote(peer: Arc<Peer>) -> Self {
+        Self::with_route(Route::Remote(peer))
+    }
+
+    fn with_route(route: Route<S>) -> Self {
+        ServiceRef {
+            route: Arc::new(route),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same ref, with calls that wait at most `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        ServiceRef {
+            route: Arc::clone(&self.route),
+            timeout,
+        }
+    }
+
+    /// How long a call waits for its answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Where calls go.
+    pub fn location(&self) -> Location {
+        match &*self.route {
+            Route::Local(_) => Location::Local,
+            Route::Serialized(_) => Location::Serialized,
+            Route::Remote(peer) => Location::Remote {
+                node: peer.name().to_owned(),
+            },
+        }
+    }
+
+    /// Sends `message` to the service; the future resolves to its outcome.
+    ///
+    /// The outer `Result` is the call, the inner one the service's answer.
+    /// Only messages of `S` compile here. The message is queued when this is
+    /// called, not when the future is first polled.
+    pub fn call<M>(&self, message: M) -> CallFuture<M>
+    where
+        M: Request<Service = S>,
+    {
+        let meta = CallMeta::local(self.timeout);
+        match &*self.route {
+            Route::Local(service) => local_call(M::endpoint(service), message, meta, self.timeout),
+            Route::Serialized(service) => {
+                let endpoint = M::endpoint(service).clone();
+                let timeout = self.timeout;
+                CallFuture::Boxed {
+                    future: Box::pin(async move {
+                        serialized_call(&endpoint, message, meta, timeout).await
+                    }),
+                }
+            }
+            Route::Remote(peer) => {
+                let deadline = meta.deadline;
+                match peer.start_call(message, meta) {
+                    CallStart::Sent(call) => CallFuture::Remote {
+                        reply: WithDeadline::new(call, deadline),
+                        budget: self.timeout,
+                    },
+                    CallStart::Failed(error) => CallFuture::Failed { error: Some(error) },
+                    CallStart::NotConnected(message, meta) => {
+                        let peer = Arc::clone(peer);
+                        CallFuture::Boxed {
+                            future: Box::pin(async move { peer.call(message, meta).await }),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The outcome of a call, once it comes (see [`ServiceRef::call`]).
+    #[project = CallFutureProj]
+    pub enum CallFuture<M: Request> {
+        /// In the actor's mailbox.
+        Local {
+            #[pin]
+            request: WithDeadline<actix::dev::RecipientRequest<Call<M>>>,
+            budget: Duration,
+        },
+        /// The actor had stopped: the message was not queued.
+        Stopped,
+        /// Queued on a connection to another node.
+        Remote {
+            #[pin]
+            reply: WithDeadline<PendingCall>,
+            budget: Duration,
+        },
+        /// Failed before it was sent.
+        Failed {
+            error: Option<CallError>,
+        },
+        /// On another route.
+        Boxed {
+            future: Pin<Box<dyn Future<Output = Result<Outcome<M>, CallError>> + Send>>,
+        },
+    }
+}
+
+impl<M: Request> Future for CallFuture<M> {
+    type Output = Result<Outcome<M>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let service = <M::Service as Service>::NAME;
+        match self.project() {
+            CallFutureProj::Local { request, budget } => match request.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(Ok(outcome))) => Poll::Ready(Ok(outcome)),
+                Poll::Ready(Ok(Err(MailboxError::Closed))) => Poll::Ready(Err(
+                    CallError::outcome_unknown(service, "the module stopped before answering"),
+                )),
+                Poll::Ready(Ok(Err(MailboxError::Timeout)) | Err(Elapsed)) => {
+                    Poll::Ready(Err(CallError::timed_out(service, *budget)))
+                }
+            },
+            CallFutureProj::Stopped => Poll::Ready(Err(CallError::not_delivered(
+                service,
+                "the module has stopped",
+            ))),
+            CallFutureProj::Remote { reply, budget } => match reply.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(Ok(reply))) => Poll::Ready(decode_reply::<M>(reply)),
+                Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(call_error(service, error))),
+                Poll::Ready(Err(Elapsed)) => {
+                    Poll::Ready(Err(CallError::timed_out(service, *budget)))
+                }
+            },
+            CallFutureProj::Failed { error } => {
+                Poll::Ready(Err(error.take().unwrap_or_else(|| {
+                    CallError::not_delivered(service, "the call was polled after it failed")
+                })))
+            }
+            CallFutureProj::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Queues `message` in a local actor's mailbox; the future waits for the
+/// outcome until the deadline in `meta`, which is `budget` away.
+pub(crate) fn local_call<M: Request>(
+    endpoint: &actix::Recipient<Call<M>>,
+    message: M,
+    meta: CallMeta,
+    budget: Duration,
+) -> CallFuture<M> {
+    if !endpoint.connected() {
+        return CallFuture::Stopped;
+    }
+    let deadline = meta.deadline;
+    CallFuture::Local {
+        request: WithDeadline::new(endpoint.send(Call::new(message, meta)), deadline),
+        budget,
+    }
+}
+
+/// A local call whose message and outcome both make a round trip through the
+/// codec and the remote dispatcher.
+async fn serialized_call<M: Request>(
+    endpoint: &actix::Recipient<Call<M>>,
+    message: M,
+    meta: CallMeta,
+    budget: Duration,
+) -> Result<Outcome<M>, CallError> {
+    let service = <M::Service as Service>::NAME;
+    let bytes = codec::encode(&message).map_err(|e| {
+        CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
+    })?;
+    let delivery = dispatch_encoded::<M>(endpoint, &bytes, meta, budget, Vec::new())
+        .map_err(|rejection| CallError::rejected(service, rejection))?;
+    let reply = delivery.await?;
+    codec::decode::<Outcome<M>>(&reply).map_err(|e| {
+        CallError::outcome_unknown(
+            service,
+            format!("the reply to {} could not be decoded: {e}", M::NAME),
+        )
+    })
+}

@@ -1,0 +1,532 @@
+//! One authenticated connection between two nodes, multiplexing many calls.
+//!
+//! Two tasks own the socket. The *reader* parses frames: a request is
+//! dispatched to a local actor (on its own task, so replies go out in
+//! whatever order they finish); a reply completes the waiting call with the
+//! same call id. The *writer* sends the *outbox*: one buffer that callers
+//! append whole frames to. Whatever was appended while the previous write
+//! was in flight goes out in the next single write, so many calls in flight
+//! cost few syscalls, and a frame is copied once, never allocated on its own.
+//!
+//! When the connection ends, for any reason, every call still waiting on it
+//! learns what happened to it: frames still in the outbox were never written
+//! (*not delivered*), frames already handed to the socket may have run
+//! (*outcome unknown*). Nothing waits for its deadline on a dead connection.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use super::Shared;
+use super::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
+use super::handshake::PeerInfo;
+use super::peer::Peer;
+use crate::call::{CallId, CallMeta, Origin};
+use crate::deadline::Deadline;
+use crate::dispatch::{BoxFuture, Dispatch};
+use crate::error::CallError;
+use crate::service::MethodId;
+
+/// The longest budget a remote caller may ask for (a day); more is clamped.
+const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
+/// An outbox buffer larger than this is not kept for reuse after a write.
+const KEEP_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// An answer to a call, still encoded.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: ReplyStatus,
+    pub payload: Vec<u8>,
+}
+
+/// Why a call on this connection got no reply.
+#[derive(Debug, Clone)]
+pub(crate) enum LinkError {
+    /// The frame was never written.
+    NotDelivered(Arc<str>),
+    /// The frame was written; the connection ended before the reply.
+    OutcomeUnknown(Arc<str>),
+}
+
+/// The receiving end of a call's reply.
+pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply, LinkError>>;
+type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
+
+/// Call ids are made by this process and unique; they need no hashing
+/// against collisions chosen by an attacker (a peer is authenticated, and
+/// only completes its own calls' ids).
+#[derive(Default)]
+struct CallIdHasher(u64);
+
+impl Hasher for CallIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Pending = HashMap<u64, Waiter, BuildHasherDefault<CallIdHasher>>;
+
+/// Frames waiting for the writer.
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    /// The call ids of the request frames in `bytes`.
+    calls: Vec<u64>,
+    closed: bool,
+}
+
+/// A call from the peer, running in a local actor; resolves to its reply's
+/// payload (already in a frame buffer) or the local call's error.
+struct Delivery {
+    call_id: u64,
+    dispatch: Arc<dyn Dispatch>,
+    running: BoxFuture<Result<Vec<u8>, CallError>>,
+}
+
+impl std::future::Future for Delivery {
+    type Output = (u64, Arc<dyn Dispatch>, Result<Vec<u8>, CallError>);
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.running.as_mut().poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(result) => {
+                std::task::Poll::Ready((self.call_id, Arc::clone(&self.dispatch), result))
+            }
+        }
+    }
+}
+
+pub(crate) struct Connection {
+    peer: PeerInfo,
+    dialed_by_us: bool,
+    shared: Arc<Shared>,
+    owner: Option<Weak<Peer>>,
+    outbox: Mutex<Outbox>,
+    writer_wanted: Notify,
+    /// Calls from the peer, handed from the reader to the responder task.
+    arrived: Mutex<Vec<Delivery>>,
+    responder: AtomicWaker,
+    pending: Mutex<Pending>,
+    closed: AtomicBool,
+    reason: Mutex<Option<Arc<str>>>,
+    reader: Mutex<Option<AbortHandle>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Connection {
+    /// Starts the reader and writer tasks. `first` is written before
+    /// anything else (the acceptor's `Welcome`).
+    pub(crate) fn spawn<R, W>(
+        reader: FrameReader<R>,
+        writer: W,
+        peer: PeerInfo,
+        dialed_by_us: bool,
+        shared: Arc<Shared>,
+        first: Option<Vec<u8>>,
+        owner: Option<Weak<Peer>>,
+    ) -> Arc<Connection>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let outbox = Outbox {
+            bytes: first.unwrap_or_default(),
+            ..Outbox::default()
+        };
+        let connection = Arc::new(Connection {
+            peer,
+            dialed_by_us,
+            shared,
+            owner,
+            outbox: Mutex::new(outbox),
+            writer_wanted: Notify::new(),
+            arrived: Mutex::new(Vec::new()),
+            responder: AtomicWaker::new(),
+            pending: Mutex::new(Pending::default()),
+            closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            reader: Mutex::new(None),
+        });
+        tracing::info!(
+            node = %connection.shared.identity.node,
+            peer = %connection.peer.node,
+            addr = %connection.peer.addr,
+            incarnation = connection.peer.incarnation,
+            "connection up"
+        );
+        connection.shared.track(&connection);
+        connection.writer_wanted.notify_one();
+        let read = tokio::spawn(read_loop(Arc::clone(&connection), reader));
+        *lock(&connection.reader) = Some(read.abort_handle());
+        tokio::spawn(write_loop(Arc::clone(&connection), writer));
+        tokio::spawn(respond(Arc::clone(&connection)));
+        // A close that raced the spawn above did not see the reader yet.
+        if connection.is_closed() {
+            read.abort();
+        }
+        connection
+    }
+
+    /// Who is at the other end.
+    pub(crate) fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
+
+    /// True if this node opened the connection.
+    pub(crate) fn dialed_by_us(&self) -> bool {
+        self.dialed_by_us
+    }
+
+    /// True once the connection has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn reason(&self) -> Arc<str> {
+        lock(&self.reason)
+            .clone()
+            .unwrap_or_else(|| Arc::from("the connection was closed"))
+    }
+
+    /// Ends the connection (once; later calls do nothing). The reader stops,
+    /// and the writer fails every waiting call as it drains.
+    pub(crate) fn close(self: &Arc<Self>, reason: impl Into<Arc<str>>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let reason = reason.into();
+        tracing::info!(
+            node = %self.shared.identity.node,
+            peer = %self.peer.node,
+            addr = %self.peer.addr,
+            %reason,
+            "connection closed"
+        );
+        *lock(&self.reason) = Some(reason);
+        lock(&self.outbox).closed = true;
+        self.writer_wanted.notify_one();
+        self.responder.wake();
+        if let Some(reader) = lock(&self.reader).take() {
+            reader.abort();
+        }
+        if let Some(peer) = self.owner.as_ref().and_then(Weak::upgrade) {
+            peer.connection_closed(self);
+        }
+    }
+
+    /// Appends a finished frame to the outbox. `call_id` marks a request, so
+    /// that it is failed as *not delivered* if it never leaves.
+    fn enqueue(&self, frame: &[u8], call_id: Option<u64>) -> bool {
+        let mut outbox = lock(&self.outbox);
+        if outbox.closed {
+            return false;
+        }
+        let was_empty = outbox.bytes.is_empty();
+        outbox.bytes.extend_from_slice(frame);
+        if let Some(call_id) = call_id {
+            outbox.calls.push(call_id);
+        }
+        drop(outbox);
+        if was_empty {
+            self.writer_wanted.notify_one();
+        }
+        true
+    }
+
+    /// Sends a finished request frame and returns where its reply will
+    /// arrive, or why it cannot be sent.
+    pub(crate) fn send_request(
+        self: &Arc<Self>,
+        call_id: u64,
+        frame: &[u8],
+    ) -> Result<PendingCall, LinkError> {
+        let (waiter, reply) = oneshot::channel();
+        lock(&self.pending).insert(call_id, waiter);
+        let call = PendingCall {
+            connection: Arc::clone(self),
+            call_id,
+            reply,
+            answered: false,
+        };
+        if self.enqueue(frame, Some(call_id)) {
+            Ok(call)
+        } else {
+            Err(LinkError::NotDelivered(self.reason()))
+        }
+    }
+
+    fn complete(&self, call_id: u64, reply: Reply) {
+        let waiter = lock(&self.pending).remove(&call_id);
+        match waiter {
+            Some(waiter) => {
+                let _ = waiter.send(Ok(reply));
+            }
+            None => tracing::debug!(
+                peer = %self.peer.node,
+                call_id,
+                "reply to a call that is no longer waiting (it timed out)"
+            ),
+        }
+    }
+
+    fn reply_error<T: serde::Serialize>(&self, call_id: u64, status: ReplyStatus, error: &T) {
+        match FrameBuf::reply(call_id, status)
+            .encode(error)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                f.finish(self.shared.settings.max_frame)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(frame) => {
+                self.enqueue(&frame, None);
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply")
+            }
+        }
+    }
+
+    /// Runs a request that arrived on this connection.
+    fn serve(self: &Arc<Self>, call_id: u64, method: u64, budget_us: u64, payload: Bytes) {
+        let node = &self.shared.identity.node;
+        let dispatch = match self.shared.table().find(MethodId(method), node) {
+            Ok(dispatch) => Arc::clone(dispatch),
+            Err(rejection) => {
+                tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
+                self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+                return;
+            }
+        };
+        let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
+        let meta = CallMeta {
+            id: CallId(call_id),
+            deadline: Deadline::after(budget),
+            origin: Origin::Remote(Arc::clone(&self.peer.node)),
+        };
+        let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
+        match dispatch.dispatch(&payload, meta, out) {
+            Err(rejection) => {
+                tracing::warn!(
+                    module = dispatch.service(),
+                    message = dispatch.message(),
+                    call_id,
+                    peer = %self.peer.node,
+                    %rejection,
+                    "call rejected"
+                );
+                self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+            }
+            Ok(running) => {
+                lock(&self.arrived).push(Delivery {
+                    call_id,
+                    dispatch,
+                    running,
+                });
+                self.responder.wake();
+            }
+        }
+    }
+
+    /// Sends the reply of a call from the peer that has finished here.
+    fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
+        match result {
+            Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
+                Ok(frame) => {
+                    self.enqueue(&frame, None);
+                }
+                Err(e) => {
+                    let error = CallError::outcome_unknown(
+                        dispatch.service(),
+                        format!(
+                            "{} ran, but its reply could not be sent: {e}",
+                            dispatch.message()
+                        ),
+                    );
+                    self.reply_error(call_id, ReplyStatus::Failed, &error);
+                }
+            },
+            // The caller has stopped waiting: nobody to tell.
+            Err(CallError::TimedOut { .. }) => {}
+            Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error),
+        }
+    }
+
+    /// Fails calls whose frames never left, then every other waiting call.
+    fn fail_pending(&self, unsent: &[u64]) {
+        let reason = self.reason();
+        let mut pending = std::mem::take(&mut *lock(&self.pending));
+        for call_id in unsent {
+            if let Some(waiter) = pending.remove(call_id) {
+                let _ = waiter.send(Err(LinkError::NotDelivered(Arc::clone(&reason))));
+            }
+        }
+        for (_, waiter) in pending {
+            let _ = waiter.send(Err(LinkError::OutcomeUnknown(Arc::clone(&reason))));
+        }
+    }
+}
+
+/// A call whose request is in the outbox or on the wire. Dropping it before
+/// the reply came takes the call out of the connection's table.
+pub(crate) struct PendingCall {
+    connection: Arc<Connection>,
+    call_id: u64,
+    reply: ReplyReceiver,
+    answered: bool,
+}
+
+impl PendingCall {
+    /// Polls for the reply.
+    pub(crate) fn poll_reply(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Reply, LinkError>> {
+        use std::future::Future;
+        use std::pin::Pin;
+        use std::task::Poll;
+        match Pin::new(&mut self.reply).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => {
+                self.answered = true;
+                Poll::Ready(
+                    result.unwrap_or_else(|_| {
+                        Err(LinkError::OutcomeUnknown(self.connection.reason()))
+                    }),
+                )
+            }
+        }
+    }
+}
+
+impl std::future::Future for PendingCall {
+    type Output = Result<Reply, LinkError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.get_mut().poll_reply(cx)
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if !self.answered {
+            lock(&self.connection.pending).remove(&self.call_id);
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader: FrameReader<R>) {
+    let reason: String = loop {
+        match reader.next().await.map(|body| body.map(Frame::parse)) {
+            Ok(Some(Ok(Frame::Request {
+                call_id,
+                method,
+                budget_us,
+                payload,
+            }))) => connection.serve(call_id, method, budget_us, payload),
+            Ok(Some(Ok(Frame::Reply {
+                call_id,
+                status,
+                payload,
+            }))) => {
+                // Copied out, so the read buffer is free again at once.
+                let payload = payload.to_vec();
+                connection.complete(call_id, Reply { status, payload });
+            }
+            Ok(Some(Ok(Frame::Handshake { kind, .. }))) => {
+                break format!("protocol error: a {kind:?} frame after the handshake");
+            }
+            Ok(Some(Err(e))) | Err(e) => break format!("protocol error: {e}"),
+            Ok(None) => break format!("node '{}' closed the connection", connection.peer.node),
+        }
+    };
+    connection.close(reason);
+}
+
+/// Runs the calls that arrived from the peer, all in one task: every call
+/// that finishes in one round is queued before the writer next runs, so
+/// their replies leave in one write.
+async fn respond(connection: Arc<Connection>) {
+    let mut running: FuturesUnordered<Delivery> = FuturesUnordered::new();
+    std::future::poll_fn(|cx| {
+        connection.responder.register(cx.waker());
+        if connection.is_closed() {
+            // Dropping the running calls cancels the ones not started yet.
+            return std::task::Poll::Ready(());
+        }
+        running.extend(lock(&connection.arrived).drain(..));
+        while let std::task::Poll::Ready(Some((call_id, dispatch, result))) =
+            running.poll_next_unpin(cx)
+        {
+            connection.finish(call_id, &*dispatch, result);
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writer: W) {
+    let mut sending = Vec::new();
+    'writing: loop {
+        connection.writer_wanted.notified().await;
+        loop {
+            {
+                let mut outbox = lock(&connection.outbox);
+                if outbox.closed {
+                    break 'writing;
+                }
+                std::mem::swap(&mut outbox.bytes, &mut sending);
+                outbox.calls.clear();
+            }
+            if sending.is_empty() {
+                break;
+            }
+            if let Err(e) = writer.write_all(&sending).await {
+                connection.close(format!(
+                    "write to node '{}' failed: {e}",
+                    connection.peer.node
+                ));
+                break 'writing;
+            }
+            sending.clear();
+            if sending.capacity() > KEEP_BUFFER_BYTES {
+                sending = Vec::new();
+            }
+        }
+    }
+    let unsent = std::mem::take(&mut lock(&connection.outbox).calls);
+    connection.fail_pending(&unsent);
+    let _ = writer.shutdown().await;
+}
+
+/// Maps a link error to the caller's [`CallError`] for `service`.
+pub(crate) fn call_error(service: &str, error: LinkError) -> CallError {
+    match error {
+        LinkError::NotDelivered(reason) => CallError::not_delivered(service, &*reason),
+        LinkError::OutcomeUnknown(reason) => CallError::outcome_unknown(service, &*reason),
+    }
+}

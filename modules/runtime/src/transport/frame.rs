@@ -1,0 +1,442 @@
+//! Frames: how bytes on a node connection are cut into messages.
+//!
+//! Every frame is a 4-byte big-endian length, then that many bytes of body.
+//! The body starts with a one-byte [`Kind`]:
+//!
+//! ```text
+//! request  | kind=1 | call id u64 | method u64 | budget µs u64 | message (codec)
+//! reply    | kind=2 | call id u64 | status u8  | payload (codec)
+//! handshake| kind=16..20 | record (see handshake.rs)
+//! ```
+//!
+//! Integers inside bodies are little-endian. A reply's status says what its
+//! payload is: the handler's outcome, a [`Rejection`](crate::Rejection), or a
+//! [`CallError`](crate::CallError) raised on the receiving node.
+//!
+//! [`FrameReader`] enforces the size limit *before* reading a body, so a
+//! length prefix of 4 GiB costs nothing but the connection.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::codec::{self, CodecError};
+
+/// Bytes in the length prefix.
+pub const PREFIX_LEN: usize = 4;
+/// Bytes before a request's message: prefix, kind, call id, method, budget.
+pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8;
+/// Bytes before a reply's payload: prefix, kind, call id, status.
+pub const REPLY_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 1;
+
+/// How much to ask the socket for at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A call.
+    Request = 1,
+    /// The answer to a call.
+    Reply = 2,
+    /// Handshake: the dialer introduces itself.
+    Hello = 16,
+    /// Handshake: the acceptor introduces itself and proves the secret.
+    HelloAck = 17,
+    /// Handshake: the dialer proves the secret.
+    Auth = 18,
+    /// Handshake: the acceptor lets the dialer in.
+    Welcome = 19,
+    /// Handshake: either side refuses, saying why.
+    Refused = 20,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Option<Kind> {
+        Some(match byte {
+            1 => Kind::Request,
+            2 => Kind::Reply,
+            16 => Kind::Hello,
+            17 => Kind::HelloAck,
+            18 => Kind::Auth,
+            19 => Kind::Welcome,
+            20 => Kind::Refused,
+            _ => return None,
+        })
+    }
+}
+
+/// What a reply's payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReplyStatus {
+    /// The handler's outcome: `Result<Reply, Error>`.
+    Outcome = 0,
+    /// The call was refused unrun: a `Rejection`.
+    Rejected = 1,
+    /// The receiving node's local call failed: a `CallError`.
+    Failed = 2,
+}
+
+/// A frame that cannot be accepted. The connection it came on is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is over the limit.
+    #[error("frame of {len} bytes is over the limit of {max} bytes")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A frame with no body.
+    #[error("empty frame")]
+    Empty,
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    /// The body does not parse.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Reading from the socket failed.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A parsed frame body.
+#[derive(Debug)]
+pub enum Frame {
+    /// A call.
+    Request {
+        /// The caller's call id.
+        call_id: u64,
+        /// The method asked for.
+        method: u64,
+        /// Microseconds the caller will wait.
+        budget_us: u64,
+        /// The encoded message.
+        payload: Bytes,
+    },
+    /// An answer.
+    Reply {
+        /// The call answered.
+        call_id: u64,
+        /// What the payload is.
+        status: ReplyStatus,
+        /// The encoded payload.
+        payload: Bytes,
+    },
+    /// A handshake record.
+    Handshake {
+        /// Which one.
+        kind: Kind,
+        /// Its bytes, after the kind.
+        payload: Bytes,
+    },
+}
+
+fn take_u64(body: &mut Bytes) -> Result<u64, FrameError> {
+    if body.remaining() < 8 {
+        return Err(FrameError::Malformed("header cut short".to_owned()));
+    }
+    Ok(body.get_u64_le())
+}
+
+impl Frame {
+    /// Parses a frame body (without its length prefix).
+    pub fn parse(mut body: Bytes) -> Result<Frame, FrameError> {
+        if body.is_empty() {
+            return Err(FrameError::Empty);
+        }
+        let byte = body.get_u8();
+        let kind = Kind::from_byte(byte)
+            .ok_or_else(|| FrameError::Malformed(format!("unknown frame kind {byte}")))?;
+        Ok(match kind {
+            Kind::Request => Frame::Request {
+                call_id: take_u64(&mut body)?,
+                method: take_u64(&mut body)?,
+                budget_us: take_u64(&mut body)?,
+                payload: body,
+            },
+            Kind::Reply => {
+                let call_id = take_u64(&mut body)?;
+                if body.is_empty() {
+                    return Err(FrameError::Malformed("reply without status".to_owned()));
+                }
+                let status = match body.get_u8() {
+                    0 => ReplyStatus::Outcome,
+                    1 => ReplyStatus::Rejected,
+                    2 => ReplyStatus::Failed,
+                    other => {
+                        return Err(FrameError::Malformed(format!(
+                            "unknown reply status {other}"
+                        )));
+                    }
+                };
+                Frame::Reply {
+                    call_id,
+                    status,
+                    payload: body,
+                }
+            }
+            kind => Frame::Handshake {
+                kind,
+                payload: body,
+            },
+        })
+    }
+}
+
+/// A frame being built: the header is written, the payload is appended, and
+/// [`FrameBuf::finish`] writes the length.
+pub struct FrameBuf(Vec<u8>);
+
+impl FrameBuf {
+    /// A request for `method` with the given call id and time budget; the
+    /// message is appended next.
+    pub fn request(call_id: u64, method: u64, budget_us: u64) -> FrameBuf {
+        let mut buf = Vec::with_capacity(REQUEST_HEADER_LEN + 64);
+        buf.extend_from_slice(&[0; PREFIX_LEN]);
+        buf.push(Kind::Request as u8);
+        buf.extend_from_slice(&call_id.to_le_bytes());
+        buf.extend_from_slice(&method.to_le_bytes());
+        buf.extend_from_slice(&budget_us.to_le_bytes());
+        FrameBuf(buf)
+    }
+
+    /// Like [`FrameBuf::request`], reusing `buf`'s allocation.
+    pub fn request_into(mut buf: Vec<u8>, call_id: u64, method: u64, budget_us: u64) -> FrameBuf {
+        buf.clear();
+        buf.extend_from_slice(&[0; PREFIX_LEN]);
+        buf.push(Kind::Request as u8);
+        buf.extend_from_slice(&call_id.to_le_bytes());
+        buf.extend_from_slice(&method.to_le_bytes());
+        buf.extend_from_slice(&budget_us.to_le_bytes());
+        FrameBuf(buf)
+    }
+
+    /// A reply to `call_id`; the payload is appended next.
+    pub fn reply(call_id: u64, status: ReplyStatus) -> FrameBuf {
+        let mut buf = Vec::with_capacity(REPLY_HEADER_LEN + 64);
+        buf.extend_from_slice(&[0; PREFIX_LEN]);
+        buf.push(Kind::Reply as u8);
+        buf.extend_from_slice(&call_id.to_le_bytes());
+        buf.push(status as u8);
+        FrameBuf(buf)
+    }
+
+    /// A handshake record of `kind`; its bytes are appended next.
+    pub fn handshake(kind: Kind) -> FrameBuf {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&[0; PREFIX_LEN]);
+        buf.push(kind as u8);
+        FrameBuf(buf)
+    }
+
+    /// Wraps a buffer that already holds a header written by one of the
+    /// constructors (as handed out by [`FrameBuf::into_inner`]).
+    pub fn from_inner(buf: Vec<u8>) -> FrameBuf {
+        FrameBuf(buf)
+    }
+
+    /// The buffer, to append a payload to.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    /// The raw buffer, header included.
+    pub fn into_inner(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// Appends `value` encoded with the codec.
+    pub fn encode<T: serde::Serialize + ?Sized>(
+        mut self,
+        value: &T,
+    ) -> Result<FrameBuf, CodecError> {
+        codec::encode_into(value, &mut self.0)?;
+        Ok(self)
+    }
+
+    /// Writes the length prefix and returns the finished frame, or the
+    /// frame's size if it is over `max`.
+    pub fn finish(mut self, max: usize) -> Result<Vec<u8>, FrameError> {
+        let len = self.0.len() - PREFIX_LEN;
+        if len > max {
+            return Err(FrameError::TooLarge { len, max });
+        }
+        let prefix = u32::try_from(len).map_err(|_| FrameError::TooLarge { len, max })?;
+        self.0[..PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
+        Ok(self.0)
+    }
+}
+
+/// The kind of a finished frame, and its call id if it is a request.
+pub fn request_call_id(frame: &[u8]) -> Option<u64> {
+    if frame.len() >= REQUEST_HEADER_LEN && frame[PREFIX_LEN] == Kind::Request as u8 {
+        let mut id = [0; 8];
+        id.copy_from_slice(&frame[PREFIX_LEN + 1..PREFIX_LEN + 9]);
+        Some(u64::from_le_bytes(id))
+    } else {
+        None
+    }
+}
+
+/// Reads frames from a byte stream, never buffering more than one frame of
+/// at most `max` bytes beyond what the socket delivered.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    max: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader accepting frames of at most `max` bytes.
+    pub fn new(inner: R, max: usize) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            max,
+        }
+    }
+
+    /// Changes the size limit (after the handshake, frames may be larger).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// The underlying stream (bytes already buffered are dropped).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// The next frame's body, or `None` at a clean end of stream.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if self.buf.len() >= PREFIX_LEN {
+                let mut prefix = [0; PREFIX_LEN];
+                prefix.copy_from_slice(&self.buf[..PREFIX_LEN]);
+                let len = u32::from_be_bytes(prefix) as usize;
+                if len == 0 {
+                    return Err(FrameError::Empty);
+                }
+                if len > self.max {
+                    return Err(FrameError::TooLarge { len, max: self.max });
+                }
+                if self.buf.len() >= PREFIX_LEN + len {
+                    self.buf.advance(PREFIX_LEN);
+                    return Ok(Some(self.buf.split_to(len).freeze()));
+                }
+                self.buf.reserve(PREFIX_LEN + len - self.buf.len());
+            } else {
+                self.buf.reserve(READ_CHUNK);
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Truncated)
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_all(bytes: Vec<u8>, max: usize) -> Vec<Result<Option<Bytes>, String>> {
+        let mut reader = FrameReader::new(&bytes[..], max);
+        let mut out = Vec::new();
+        loop {
+            let next = reader.next().await.map_err(|e| e.to_string());
+            let stop = !matches!(next, Ok(Some(_)));
+            out.push(next);
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_and_split_at_their_lengths() {
+        let a = FrameBuf::request(7, 99, 1000)
+            .encode("hello")
+            .unwrap()
+            .finish(1024)
+            .unwrap();
+        let b = FrameBuf::reply(7, ReplyStatus::Outcome)
+            .encode(&42u32)
+            .unwrap()
+            .finish(1024)
+            .unwrap();
+        assert_eq!(request_call_id(&a), Some(7));
+        assert_eq!(request_call_id(&b), None);
+        let frames = read_all([a, b].concat(), 1024).await;
+        assert_eq!(frames.len(), 3);
+        match Frame::parse(frames[0].clone().unwrap().unwrap()).unwrap() {
+            Frame::Request {
+                call_id,
+                method,
+                budget_us,
+                payload,
+            } => {
+                assert_eq!((call_id, method, budget_us), (7, 99, 1000));
+                assert_eq!(codec::decode::<String>(&payload).unwrap(), "hello");
+            }
+            other => panic!("expected a request, got {other:?}"),
+        }
+        match Frame::parse(frames[1].clone().unwrap().unwrap()).unwrap() {
+            Frame::Reply {
+                call_id,
+                status,
+                payload,
+            } => {
+                assert_eq!((call_id, status), (7, ReplyStatus::Outcome));
+                assert_eq!(codec::decode::<u32>(&payload).unwrap(), 42);
+            }
+            other => panic!("expected a reply, got {other:?}"),
+        }
+        assert!(matches!(frames[2], Ok(None)));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_length_prefix_is_refused_before_reading_the_body() {
+        let frames = read_all(u32::MAX.to_be_bytes().to_vec(), 1 << 20).await;
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].as_ref().unwrap_err().contains("over the limit"));
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_error_not_an_end() {
+        let mut a = FrameBuf::request(1, 2, 3)
+            .encode("payload")
+            .unwrap()
+            .finish(1024)
+            .unwrap();
+        a.truncate(a.len() - 2);
+        let frames = read_all(a, 1024).await;
+        assert!(
+            frames[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("middle of a frame")
+        );
+    }
+
+    #[test]
+    fn finish_refuses_frames_over_the_limit() {
+        let frame = FrameBuf::request(1, 2, 3).encode(&vec![0u8; 100]).unwrap();
+        assert!(matches!(frame.finish(50), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn parse_rejects_garbage() {
+        assert!(Frame::parse(Bytes::from_static(&[])).is_err());
+        assert!(Frame::parse(Bytes::from_static(&[99])).is_err());
+        assert!(Frame::parse(Bytes::from_static(&[1, 0, 0])).is_err());
+        assert!(Frame::parse(Bytes::from_static(&[2, 0, 0, 0, 0, 0, 0, 0, 0])).is_err());
+        assert!(Frame::parse(Bytes::from_static(&[2, 0, 0, 0, 0, 0, 0, 0, 0, 9])).is_err());
+    }
+}

@@ -1,0 +1,605 @@
+//! The handshake: before any call, two nodes check that they belong together.
+//!
+//! ```text
+//! dialer                                   acceptor
+//!   Hello  {magic, version, cluster, node, role, incarnation, fingerprint, nonce_d}  ->
+//!                                          checks version, cluster, fingerprint
+//!   <-  HelloAck {cluster, node, incarnation, fingerprint, nonce_a, proof_a}
+//!   checks them, and proof_a = HMAC(secret, "acceptor" | transcript)
+//!   Auth {proof_d = HMAC(secret, "dialer" | transcript)}  ->
+//!                                          checks proof_d, admits the peer
+//!   <-  Welcome                              (or Refused {why} at any step)
+//! ```
+//!
+//! The transcript binds both nonces, both node names, both incarnations and
+//! the cluster name, so a proof cannot be replayed or reflected. The secret
+//! itself never crosses. Whichever side finds a mismatch sends `Refused` with
+//! a typed [`Refusal`] that says exactly what differed, and both sides log it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::frame::{Frame, FrameBuf, FrameReader, Kind};
+use crate::codec;
+use crate::fingerprint::Fingerprint;
+
+/// The version of this protocol. Nodes with different versions refuse each other.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The first bytes of every `Hello`, so strangers are told apart from old versions.
+pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
+/// Frames before authentication are small; a stranger cannot make us buffer more.
+pub const HANDSHAKE_MAX_FRAME: usize = 16 * 1024;
+/// The shortest secret accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a connection's far end is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// A node of the deployment: may host services and be called back.
+    Node,
+    /// A client such as `boutique call`: calls, hosts nothing.
+    Client,
+}
+
+/// The cluster secret. Never printed, never sent.
+pub struct Secret(Vec<u8>);
+
+/// The cluster secret is missing or unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The variable is not set.
+    #[error(
+        "the cluster secret is read from the environment variable {var}, which is not set; \
+         set it to the same random string on every node, e.g. `export {var}=$(openssl rand -hex 32)`"
+    )]
+    Missing {
+        /// The variable's name.
+        var: String,
+    },
+    /// The secret is too short to be worth anything.
+    #[error("the cluster secret in {var} is {len} bytes; use at least {min} random bytes")]
+    TooShort {
+        /// The variable's name.
+        var: String,
+        /// Its length.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
+}
+
+impl Secret {
+    /// Reads the secret from the environment variable `var`.
+    pub fn from_env(var: &str) -> Result<Secret, SecretError> {
+        match std::env::var_os(var) {
+            Some(value) if !value.is_empty() => {
+                Secret::from_bytes(var, value.to_string_lossy().into_owned().into_bytes())
+            }
+            _ => Err(SecretError::Missing {
+                var: var.to_owned(),
+            }),
+        }
+    }
+
+    /// A secret from bytes; `source` names where they came from, for errors.
+    pub fn from_bytes(source: &str, bytes: Vec<u8>) -> Result<Secret, SecretError> {
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(SecretError::TooShort {
+                var: source.to_owned(),
+                len: bytes.len(),
+                min: MIN_SECRET_LEN,
+            });
+        }
+        Ok(Secret(bytes))
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length; this cannot fail.
+        <HmacSha256 as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Who this end of a connection is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The cluster name; both sides must agree.
+    pub cluster: String,
+    /// This node's name (a client's is informational).
+    pub node: String,
+    /// Node or client.
+    pub role: Role,
+    /// Random per process start, so a restarted node is told apart.
+    pub incarnation: u64,
+    /// The API fingerprint; both sides must agree.
+    pub fingerprint: Fingerprint,
+    /// The cluster secret.
+    pub secret: Arc<Secret>,
+}
+
+/// Who the far end turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its node name.
+    pub node: Arc<str>,
+    /// Node or client.
+    pub role: Role,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its socket address.
+    pub addr: SocketAddr,
+}
+
+/// Why one side refused the other. Sent over the wire, so both sides can say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// The protocol versions differ. (Keep this variant first: its encoding
+    /// must stay readable by every version.)
+    #[error("protocol versions differ: the dialer speaks {dialer}, the acceptor {acceptor}")]
+    Version {
+        /// The dialer's version.
+        dialer: u32,
+        /// The acceptor's version.
+        acceptor: u32,
+    },
+    /// The cluster names differ.
+    #[error("cluster names differ: the dialer is in '{dialer}', the acceptor in '{acceptor}'")]
+    Cluster {
+        /// The dialer's cluster.
+        dialer: String,
+        /// The acceptor's cluster.
+        acceptor: String,
+    },
+    /// The API fingerprints differ: the two builds do not agree on the messages.
+    #[error(
+        "API fingerprints differ: the dialer has {dialer}, the acceptor {acceptor} \
+         (the nodes run different builds; deploy the same binary everywhere)"
+    )]
+    Fingerprint {
+        /// The dialer's fingerprint.
+        dialer: Fingerprint,
+        /// The acceptor's fingerprint.
+        acceptor: Fingerprint,
+    },
+    /// A proof of the cluster secret was wrong: the secrets differ.
+    #[error(
+        "authentication failed: the {side} could not prove it knows the cluster secret (the secrets differ)"
+    )]
+    Authentication {
+        /// "dialer" or "acceptor": whose proof was wrong.
+        side: String,
+    },
+    /// The dialer says it is a node this deployment does not have.
+    #[error("node '{node}' is not part of this deployment's config")]
+    UnknownNode {
+        /// The name it gave.
+        node: String,
+    },
+    /// The dialer reached a different node than it meant to.
+    #[error(
+        "expected node '{expected}' at this address, found node '{found}' (check the listen addresses)"
+    )]
+    WrongNode {
+        /// The node the dialer meant to reach.
+        expected: String,
+        /// The node that answered.
+        found: String,
+    },
+    /// A connection between the two nodes already exists or is being made
+    /// from the other side; the dialer should use that one.
+    #[error("a connection between '{dialer}' and '{acceptor}' already exists")]
+    Duplicate {
+        /// The dialer.
+        dialer: String,
+        /// The acceptor.
+        acceptor: String,
+    },
+    /// The acceptor is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// The handshake did not produce a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// The far end refused us.
+    #[error("{peer} refused the connection: {refusal}")]
+    RefusedByPeer {
+        /// Who, for people.
+        peer: String,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// We refused the far end.
+    #[error("refused {peer}: {refusal}")]
+    RefusedPeer {
+        /// Who, for people.
+        peer: String,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// The exchange itself failed: I/O, a malformed record, a stranger.
+    #[error("handshake with {peer} failed: {detail}")]
+    Failed {
+        /// Who, for people.
+        peer: String,
+        /// What happened.
+        detail: String,
+    },
+}
+
+impl HandshakeError {
+    /// The refusal, whichever side made it.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            HandshakeError::RefusedByPeer { refusal, .. }
+            | HandshakeError::RefusedPeer { refusal, .. } => Some(refusal),
+            HandshakeError::Failed { .. } => None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    cluster: String,
+    node: String,
+    role: Role,
+    incarnation: u64,
+    fingerprint: Fingerprint,
+    nonce: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+struct HelloAck {
+    cluster: String,
+    node: String,
+    incarnation: u64,
+    fingerprint: Fingerprint,
+    nonce: [u8; 32],
+    proof: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Auth {
+    proof: [u8; 32],
+}
+
+/// What both proofs are computed over.
+struct Transcript<'a> {
+    cluster: &'a str,
+    dialer: &'a str,
+    dialer_incarnation: u64,
+    dialer_nonce: &'a [u8; 32],
+    acceptor: &'a str,
+    acceptor_incarnation: u64,
+    acceptor_nonce: &'a [u8; 32],
+}
+
+impl Transcript<'_> {
+    fn mac(&self, secret: &Secret, label: &str) -> HmacSha256 {
+        let mut mac = secret.mac();
+        let mut field = |bytes: &[u8]| {
+            mac.update(&(bytes.len() as u64).to_le_bytes());
+            mac.update(bytes);
+        };
+        field(b"boutique-handshake-v1");
+        field(label.as_bytes());
+        field(self.cluster.as_bytes());
+        field(self.dialer.as_bytes());
+        field(&self.dialer_incarnation.to_le_bytes());
+        field(self.dialer_nonce);
+        field(self.acceptor.as_bytes());
+        field(&self.acceptor_incarnation.to_le_bytes());
+        field(self.acceptor_nonce);
+        mac
+    }
+
+    fn proof(&self, secret: &Secret, label: &str) -> [u8; 32] {
+        self.mac(secret, label).finalize().into_bytes().into()
+    }
+
+    fn verify(&self, secret: &Secret, label: &str, proof: &[u8; 32]) -> bool {
+        self.mac(secret, label).verify_slice(proof).is_ok()
+    }
+}
+
+fn nonce() -> [u8; 32] {
+    rand::random()
+}
+
+/// The `Welcome` frame that admits a dialer.
+pub fn welcome_frame() -> Vec<u8> {
+    FrameBuf::handshake(Kind::Welcome)
+        .finish(HANDSHAKE_MAX_FRAME)
+        .unwrap_or_else(|_| unreachable!("an empty frame fits"))
+}
+
+/// Sends `Refused` with `refusal`, best effort: the connection is closed next anyway.
+pub async fn send_refusal<W: AsyncWrite + Unpin>(writer: &mut W, refusal: &Refusal) {
+    if let Ok(frame) = FrameBuf::handshake(Kind::Refused)
+        .encode(refusal)
+        .map_err(|e| e.to_string())
+        .and_then(|f| f.finish(HANDSHAKE_MAX_FRAME).map_err(|e| e.to_string()))
+    {
+        let _ = writer.write_all(&frame).await;
+        let _ = writer.flush().await;
+    }
+}
+
+async fn send<W: AsyncWrite + Unpin, T: Serialize>(
+    writer: &mut W,
+    kind: Kind,
+    prefix: &[u8],
+    record: &T,
+    peer: &str,
+) -> Result<(), HandshakeError> {
+    let failed = |detail: String| HandshakeError::Failed {
+        peer: peer.to_owned(),
+        detail,
+    };
+    let mut frame = FrameBuf::handshake(kind);
+    frame.buf().extend_from_slice(prefix);
+    let frame = frame
+        .encode(record)
+        .map_err(|e| failed(e.to_string()))?
+        .finish(HANDSHAKE_MAX_FRAME)
+        .map_err(|e| failed(e.to_string()))?;
+    writer
+        .write_all(&frame)
+        .await
+        .map_err(|e| failed(format!("write failed: {e}")))
+}
+
+/// Reads the next handshake record; a `Refused` becomes [`HandshakeError::RefusedByPeer`].
+async fn receive<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+    expected: Kind,
+    me: &Identity,
+    peer: &str,
+) -> Result<bytes::Bytes, HandshakeError> {
+    let failed = |detail: String| HandshakeError::Failed {
+        peer: peer.to_owned(),
+        detail,
+    };
+    let body = reader
+        .next()
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed("the connection was closed".to_owned()))?;
+    match Frame::parse(body).map_err(|e| failed(e.to_string()))? {
+        Frame::Handshake { kind, payload } if kind == expected => Ok(payload),
+        Frame::Handshake {
+            kind: Kind::Refused,
+            payload,
+        } => {
+            let refusal: Refusal =
+                codec::decode(&payload).map_err(|e| failed(format!("unreadable refusal: {e}")))?;
+            tracing::warn!(node = %me.node, peer, %refusal, "the peer refused the handshake");
+            Err(HandshakeError::RefusedByPeer {
+                peer: peer.to_owned(),
+                refusal,
+            })
+        }
+        other => Err(failed(format!("expected {expected:?}, got {other:?}"))),
+    }
+}
+
+/// Refuses the far end: sends the refusal, logs it, returns the error.
+async fn refuse<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    me: &Identity,
+    peer: &str,
+    refusal: Refusal,
+) -> HandshakeError {
+    tracing::warn!(node = %me.node, peer, %refusal, "refused the handshake");
+    send_refusal(writer, &refusal).await;
+    HandshakeError::RefusedPeer {
+        peer: peer.to_owned(),
+        refusal,
+    }
+}
+
+/// Runs the dialer's side. `expected` is the node we meant to reach.
+pub async fn dial<R, W>(
+    reader: &mut FrameReader<R>,
+    writer: &mut W,
+    me: &Identity,
+    expected: Option<&str>,
+    addr: SocketAddr,
+) -> Result<PeerInfo, HandshakeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let peer = match expected {
+        Some(node) => format!("node '{node}' at {addr}"),
+        None => addr.to_string(),
+    };
+    let hello = Hello {
+        cluster: me.cluster.clone(),
+        node: me.node.clone(),
+        role: me.role,
+        incarnation: me.incarnation,
+        fingerprint: me.fingerprint,
+        nonce: nonce(),
+    };
+    let mut prefix = MAGIC.to_vec();
+    prefix.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    send(writer, Kind::Hello, &prefix, &hello, &peer).await?;
+
+    let payload = receive(reader, Kind::HelloAck, me, &peer).await?;
+    let ack: HelloAck = codec::decode(&payload).map_err(|e| HandshakeError::Failed {
+        peer: peer.clone(),
+        detail: format!("unreadable HelloAck: {e}"),
+    })?;
+    if ack.cluster != me.cluster {
+        let refusal = Refusal::Cluster {
+            dialer: me.cluster.clone(),
+            acceptor: ack.cluster,
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    if ack.fingerprint != me.fingerprint {
+        let refusal = Refusal::Fingerprint {
+            dialer: me.fingerprint,
+            acceptor: ack.fingerprint,
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    let transcript = Transcript {
+        cluster: &me.cluster,
+        dialer: &me.node,
+        dialer_incarnation: me.incarnation,
+        dialer_nonce: &hello.nonce,
+        acceptor: &ack.node,
+        acceptor_incarnation: ack.incarnation,
+        acceptor_nonce: &ack.nonce,
+    };
+    if !transcript.verify(&me.secret, "acceptor", &ack.proof) {
+        let refusal = Refusal::Authentication {
+            side: "acceptor".to_owned(),
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    if let Some(expected) = expected
+        && expected != ack.node
+    {
+        let refusal = Refusal::WrongNode {
+            expected: expected.to_owned(),
+            found: ack.node.clone(),
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    let auth = Auth {
+        proof: transcript.proof(&me.secret, "dialer"),
+    };
+    send(writer, Kind::Auth, &[], &auth, &peer).await?;
+    receive(reader, Kind::Welcome, me, &peer).await?;
+    Ok(PeerInfo {
+        node: ack.node.into(),
+        role: Role::Node,
+        incarnation: ack.incarnation,
+        addr,
+    })
+}
+
+/// Runs the acceptor's side up to, not including, `Welcome`: the caller
+/// admits the peer (or refuses it with [`send_refusal`]) and sends
+/// [`welcome_frame`] itself.
+pub async fn accept<R, W>(
+    reader: &mut FrameReader<R>,
+    writer: &mut W,
+    me: &Identity,
+    addr: SocketAddr,
+) -> Result<PeerInfo, HandshakeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut peer = addr.to_string();
+    let failed = |peer: &str, detail: String| HandshakeError::Failed {
+        peer: peer.to_owned(),
+        detail,
+    };
+    let payload = receive(reader, Kind::Hello, me, &peer).await?;
+    if payload.len() < MAGIC.len() + 4 || payload[..MAGIC.len()] != MAGIC {
+        return Err(failed(
+            &peer,
+            "not a Boutique node (no handshake magic)".to_owned(),
+        ));
+    }
+    let mut version = [0; 4];
+    version.copy_from_slice(&payload[MAGIC.len()..MAGIC.len() + 4]);
+    let version = u32::from_le_bytes(version);
+    if version != PROTOCOL_VERSION {
+        let refusal = Refusal::Version {
+            dialer: version,
+            acceptor: PROTOCOL_VERSION,
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    let hello: Hello = codec::decode(&payload[MAGIC.len() + 4..])
+        .map_err(|e| failed(&peer, format!("unreadable Hello: {e}")))?;
+    peer = format!("{} '{}' at {addr}", role_name(hello.role), hello.node);
+    if hello.cluster != me.cluster {
+        let refusal = Refusal::Cluster {
+            dialer: hello.cluster,
+            acceptor: me.cluster.clone(),
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    if hello.fingerprint != me.fingerprint {
+        let refusal = Refusal::Fingerprint {
+            dialer: hello.fingerprint,
+            acceptor: me.fingerprint,
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    let ack_nonce = nonce();
+    let transcript = Transcript {
+        cluster: &me.cluster,
+        dialer: &hello.node,
+        dialer_incarnation: hello.incarnation,
+        dialer_nonce: &hello.nonce,
+        acceptor: &me.node,
+        acceptor_incarnation: me.incarnation,
+        acceptor_nonce: &ack_nonce,
+    };
+    let ack = HelloAck {
+        cluster: me.cluster.clone(),
+        node: me.node.clone(),
+        incarnation: me.incarnation,
+        fingerprint: me.fingerprint,
+        nonce: ack_nonce,
+        proof: transcript.proof(&me.secret, "acceptor"),
+    };
+    send(writer, Kind::HelloAck, &[], &ack, &peer).await?;
+    let payload = receive(reader, Kind::Auth, me, &peer).await?;
+    let auth: Auth =
+        codec::decode(&payload).map_err(|e| failed(&peer, format!("unreadable Auth: {e}")))?;
+    if !transcript.verify(&me.secret, "dialer", &auth.proof) {
+        let refusal = Refusal::Authentication {
+            side: "dialer".to_owned(),
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    Ok(PeerInfo {
+        node: hello.node.into(),
+        role: hello.role,
+        incarnation: hello.incarnation,
+        addr,
+    })
+}
+
+/// Refuses an authenticated peer at admission (after [`accept`]): sends and
+/// logs the refusal.
+pub async fn refuse_admission<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    me: &Identity,
+    peer: &PeerInfo,
+    refusal: Refusal,
+) -> HandshakeError {
+    let name = format!("{} '{}' at {}", role_name(peer.role), peer.node, peer.addr);
+    refuse(writer, me, &name, refusal).await
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Node => "node",
+        Role::Client => "client",
+    }
+}

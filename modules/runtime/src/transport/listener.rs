@@ -1,0 +1,89 @@
+//! The accept loop: every inbound connection is handshaken on its own task,
+//! then admitted as a node's connection or served as a client's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::Transport;
+use super::connection::Connection;
+use super::frame::FrameReader;
+use super::handshake::{self, HANDSHAKE_MAX_FRAME, Refusal, Role};
+
+/// Accepts connections until the node shuts down.
+pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
+    let mut shutdown = transport.shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                tokio::spawn(inbound(stream, addr, Arc::clone(&transport)));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little
+                // instead of spinning on the same error.
+                tracing::warn!(node = %transport.shared.identity.node, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>) {
+    let shared = &transport.shared;
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = FrameReader::new(reader, HANDSHAKE_MAX_FRAME);
+    let handshake = handshake::accept(&mut reader, &mut writer, &shared.identity, addr);
+    let info = match tokio::time::timeout(shared.settings.handshake_timeout, handshake).await {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => {
+            // Refusals were logged where they were made; this says the
+            // connection is gone.
+            tracing::info!(node = %shared.identity.node, %addr, error = %e, "inbound connection dropped");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(node = %shared.identity.node, %addr, "inbound connection dropped: no handshake in time");
+            return;
+        }
+    };
+    reader.set_max(shared.settings.max_frame);
+    if *shared.shutdown.borrow() {
+        handshake::refuse_admission(&mut writer, &shared.identity, &info, Refusal::ShuttingDown)
+            .await;
+        return;
+    }
+    match info.role {
+        Role::Client => {
+            Connection::spawn(
+                reader,
+                writer,
+                info,
+                false,
+                Arc::clone(shared),
+                Some(handshake::welcome_frame()),
+                None,
+            );
+        }
+        Role::Node => match transport.peers.get(&*info.node) {
+            None => {
+                let refusal = Refusal::UnknownNode {
+                    node: info.node.to_string(),
+                };
+                handshake::refuse_admission(&mut writer, &shared.identity, &info, refusal).await;
+            }
+            Some(peer) => {
+                if let Err((refusal, mut writer)) = peer.admit(info.clone(), reader, writer) {
+                    handshake::refuse_admission(&mut writer, &shared.identity, &info, refusal)
+                        .await;
+                }
+            }
+        },
+    }
+}

@@ -1,0 +1,120 @@
+//! The transport: what carries calls between nodes.
+//!
+//! - [`frame`]: length-prefixed frames, bounded before they are read;
+//! - [`handshake`]: version, cluster, incarnation, API fingerprint, and
+//!   mutual HMAC authentication, before any call;
+//! - `connection`: one multiplexed connection, calls in flight by call id;
+//! - `peer`: lazy dialing, reconnect with backoff, one connection per pair;
+//! - `listener`: the accept loop.
+//!
+//! Semantics: at most once, FIFO per connection, no silent retries. Every
+//! failure is reported to the caller as a [`CallError`](crate::CallError)
+//! that says whether the call may have run.
+
+pub mod frame;
+pub mod handshake;
+
+pub(crate) mod connection;
+pub(crate) mod listener;
+pub(crate) mod peer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::RuntimeConfig;
+use crate::dispatch::DispatchTable;
+use connection::Connection;
+use handshake::Identity;
+use peer::Peer;
+
+/// Transport timing and limits, from [`RuntimeConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub max_frame: usize,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl Settings {
+    pub(crate) fn from_config(config: &RuntimeConfig) -> Self {
+        Settings {
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
+            max_frame: config.max_frame_bytes,
+            reconnect_min: Duration::from_millis(config.reconnect_min_ms),
+            reconnect_max: Duration::from_millis(config.reconnect_max_ms),
+        }
+    }
+}
+
+/// What every connection of a node shares.
+pub(crate) struct Shared {
+    pub identity: Identity,
+    pub settings: Settings,
+    pub shutdown: watch::Receiver<bool>,
+    table: OnceLock<DispatchTable>,
+    connections: Mutex<Vec<Weak<Connection>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        identity: Identity,
+        settings: Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Shared {
+            identity,
+            settings,
+            shutdown,
+            table: OnceLock::new(),
+            connections: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets the services this node runs; calls that arrive earlier are
+    /// answered as if it ran none.
+    pub(crate) fn set_table(&self, table: DispatchTable) {
+        let _ = self.table.set(table);
+    }
+
+    /// Remembers a connection, to close it when the node shuts down.
+    pub(crate) fn track(&self, connection: &Arc<Connection>) {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        connections.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
+        connections.push(Arc::downgrade(connection));
+    }
+
+    /// Closes every connection of the node.
+    pub(crate) fn close_all(&self, reason: &str) {
+        let connections = std::mem::take(
+            &mut *self
+                .connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for connection in connections.iter().filter_map(Weak::upgrade) {
+            connection.close(reason);
+        }
+    }
+
+    pub(crate) fn table(&self) -> &DispatchTable {
+        static NONE: OnceLock<DispatchTable> = OnceLock::new();
+        self.table
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(DispatchTable::new))
+    }
+}
+
+/// A node's transport: its identity, its peers, and the listener's state.
+pub(crate) struct Transport {
+    pub shared: Arc<Shared>,
+    pub peers: HashMap<String, Arc<Peer>>,
+}

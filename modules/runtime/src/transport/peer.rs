@@ -1,0 +1,524 @@
+//! A peer: another node of the deployment, and the one connection to it.
+//!
+//! The connection is made lazily, by the first call. While it is up, calls
+//! share it. When a dial fails or the connection is lost, the peer goes
+//! *down*: calls fail at once with *not delivered* (they do not wait for their
+//! deadline), while a background task redials with exponential backoff and
+//! jitter until the peer is back, or until it dials us first.
+//!
+//! ```text
+//!   Idle --first call--> Connecting --ok--> Up --lost--> Down --redial--> Connecting ...
+//!                             \--failed--> Down
+//! ```
+//!
+//! Both nodes may dial each other at the same moment. Exactly one connection
+//! survives: the one dialed by the node whose name sorts first. The acceptor
+//! applies the rule during the handshake, before any call uses either
+//! connection, and refuses the loser as a `Duplicate`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Notify;
+
+use super::Shared;
+use super::connection::{Connection, PendingCall, Reply, call_error};
+use super::frame::{FrameBuf, FrameReader, ReplyStatus};
+use super::handshake::{self, HANDSHAKE_MAX_FRAME, PeerInfo, Refusal};
+use crate::call::CallMeta;
+use crate::codec;
+use crate::deadline::WithDeadline;
+use crate::error::CallError;
+use crate::service::{Outcome, Request, Service};
+
+enum State {
+    /// Never connected; the first call dials.
+    Idle,
+    /// A dial is in flight. During the first one, calls wait for it; during
+    /// redials they fail fast with the last error.
+    Connecting {
+        first: bool,
+        last_error: Option<Arc<str>>,
+    },
+    /// Connected.
+    Up(Arc<Connection>),
+    /// Unreachable; a redial is scheduled.
+    Down { error: Arc<str> },
+}
+
+pub(crate) struct Peer {
+    name: Arc<str>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+    changed: Notify,
+    this: Weak<Peer>,
+    /// Connections installed since start (dialed or accepted).
+    installed: AtomicU64,
+}
+
+/// How a call started (see [`Peer::start_call`]).
+pub(crate) enum CallStart<M> {
+    /// Queued on the connection.
+    Sent(PendingCall),
+    /// Not sent, and it will not be.
+    Failed(CallError),
+    /// The first connection is still to be made: take the slow path.
+    NotConnected(M, CallMeta),
+}
+
+thread_local! {
+    /// Where requests are encoded before they are queued, reused per thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encodes `message` as a request frame and queues it on `connection`.
+fn send<M: Request>(
+    connection: &Arc<Connection>,
+    message: &M,
+    meta: &CallMeta,
+    max_frame: usize,
+) -> Result<PendingCall, CallError> {
+    let service = <M::Service as Service>::NAME;
+    let budget_us = u64::try_from(meta.remaining().as_micros()).unwrap_or(u64::MAX);
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let buf = std::mem::take(&mut *scratch);
+        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us)
+            .encode(message)
+            .map_err(|e| {
+                CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
+            })?
+            .finish(max_frame);
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Err(CallError::not_delivered(
+                    service,
+                    format!("{} is too large to send: {e}", M::NAME),
+                ));
+            }
+        };
+        let sent = connection.send_request(meta.id.0, &frame);
+        *scratch = frame;
+        sent.map_err(|e| call_error(service, e))
+    })
+}
+
+/// Decodes a reply to `M`.
+pub(crate) fn decode_reply<M: Request>(reply: Reply) -> Result<Outcome<M>, CallError> {
+    let service = <M::Service as Service>::NAME;
+    match reply.status {
+        ReplyStatus::Outcome => codec::decode::<Outcome<M>>(&reply.payload).map_err(|e| {
+            CallError::outcome_unknown(
+                service,
+                format!("{} ran, but its reply could not be decoded: {e}", M::NAME),
+            )
+        }),
+        ReplyStatus::Rejected => match codec::decode(&reply.payload) {
+            Ok(rejection) => Err(CallError::rejected(service, rejection)),
+            Err(e) => Err(CallError::outcome_unknown(
+                service,
+                format!("unreadable rejection: {e}"),
+            )),
+        },
+        ReplyStatus::Failed => match codec::decode::<CallError>(&reply.payload) {
+            Ok(error) => Err(error),
+            Err(e) => Err(CallError::outcome_unknown(
+                service,
+                format!("unreadable error: {e}"),
+            )),
+        },
+    }
+}
+
+enum Dialed {
+    Connected {
+        reader: FrameReader<OwnedReadHalf>,
+        writer: OwnedWriteHalf,
+        info: PeerInfo,
+    },
+    /// The peer already has a connection to us, or is making one.
+    Duplicate,
+}
+
+impl Peer {
+    pub(crate) fn new(name: &str, addr: SocketAddr, shared: Arc<Shared>) -> Arc<Peer> {
+        Arc::new_cyclic(|this| Peer {
+            name: Arc::from(name),
+            addr,
+            shared,
+            state: Mutex::new(State::Idle),
+            changed: Notify::new(),
+            this: this.clone(),
+            installed: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many connections to this peer have been put in use since start.
+    pub(crate) fn connections_installed(&self) -> u64 {
+        self.installed.load(Ordering::Relaxed)
+    }
+
+    /// True if a connection to this peer is up.
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(&*self.state(), State::Up(c) if !c.is_closed())
+    }
+
+    /// Starts a call without waiting: if the connection is up, the request
+    /// is encoded and queued at once.
+    pub(crate) fn start_call<M: Request>(&self, message: M, meta: CallMeta) -> CallStart<M> {
+        let connection = match &*self.state() {
+            State::Up(connection) if !connection.is_closed() => Arc::clone(connection),
+            State::Idle | State::Connecting { first: true, .. } => {
+                return CallStart::NotConnected(message, meta);
+            }
+            State::Up(_) => {
+                return CallStart::Failed(self.unreachable::<M>("the connection was lost"));
+            }
+            State::Connecting { last_error, .. } => {
+                let error = last_error
+                    .clone()
+                    .unwrap_or_else(|| Arc::from("reconnecting"));
+                return CallStart::Failed(self.unreachable::<M>(&error));
+            }
+            State::Down { error } => return CallStart::Failed(self.unreachable::<M>(error)),
+        };
+        match send::<M>(&connection, &message, &meta, self.shared.settings.max_frame) {
+            Ok(call) => CallStart::Sent(call),
+            Err(error) => CallStart::Failed(error),
+        }
+    }
+
+    fn unreachable<M: Request>(&self, why: &str) -> CallError {
+        CallError::not_delivered(
+            <M::Service as Service>::NAME,
+            format!("node '{}' is unreachable: {why}", self.name),
+        )
+    }
+
+    /// Sends `message` once the connection is up (the slow path of the
+    /// first call, which may have to dial) and decodes the outcome.
+    pub(crate) async fn call<M: Request>(
+        &self,
+        message: M,
+        meta: CallMeta,
+    ) -> Result<Outcome<M>, CallError> {
+        let service = <M::Service as Service>::NAME;
+        let budget = meta.remaining();
+        let deadline = meta.deadline;
+        let connection = match WithDeadline::new(self.connection(), deadline).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => return Err(self.unreachable::<M>(&error)),
+            Err(_) => {
+                return Err(CallError::not_delivered(
+                    service,
+                    format!("no connection to node '{}' before the deadline", self.name),
+                ));
+            }
+        };
+        let call = send::<M>(&connection, &message, &meta, self.shared.settings.max_frame)?;
+        drop(message);
+        match WithDeadline::new(call, deadline).await {
+            Ok(Ok(reply)) => decode_reply::<M>(reply),
+            Ok(Err(error)) => Err(call_error(service, error)),
+            Err(_) => Err(CallError::timed_out(service, budget)),
+        }
+    }
+
+    /// The live connection, dialing it first if this is the first call.
+    async fn connection(&self) -> Result<Arc<Connection>, Arc<str>> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.state();
+                match &*state {
+                    State::Up(connection) if !connection.is_closed() => {
+                        return Ok(Arc::clone(connection));
+                    }
+                    State::Up(_) => return Err(Arc::from("the connection was lost")),
+                    State::Idle => {
+                        *state = State::Connecting {
+                            first: true,
+                            last_error: None,
+                        };
+                        self.spawn_connector();
+                    }
+                    State::Connecting { first: true, .. } => {}
+                    State::Connecting {
+                        first: false,
+                        last_error,
+                    } => {
+                        return Err(last_error
+                            .clone()
+                            .unwrap_or_else(|| Arc::from("reconnecting")));
+                    }
+                    State::Down { error } => return Err(Arc::clone(error)),
+                }
+            }
+            changed.await;
+        }
+    }
+
+    fn spawn_connector(&self) {
+        if let Some(this) = self.this.upgrade() {
+            tokio::spawn(async move { this.connector().await });
+        }
+    }
+
+    /// Dials until connected, backing off between failures. Only one runs
+    /// at a time: it is started on leaving `Idle` or `Up`.
+    async fn connector(self: Arc<Self>) {
+        let settings = &self.shared.settings;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut backoff = settings.reconnect_min;
+        let mut failures = 0u32;
+        loop {
+            let attempt = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                attempt = self.dial() => attempt,
+            };
+            let error: Arc<str> = match attempt {
+                Ok(Dialed::Connected {
+                    reader,
+                    writer,
+                    info,
+                }) => {
+                    let connection = Connection::spawn(
+                        reader,
+                        writer,
+                        info,
+                        true,
+                        Arc::clone(&self.shared),
+                        None,
+                        Some(self.this.clone()),
+                    );
+                    self.install_dialed(connection);
+                    if failures > 0 {
+                        tracing::info!(node = %self.shared.identity.node, peer = %self.name, "reconnected");
+                    }
+                    return;
+                }
+                Ok(Dialed::Duplicate) => {
+                    // The peer is connecting to us; give it a moment to arrive.
+                    if self.wait_until_up(settings.connect_timeout).await {
+                        return;
+                    }
+                    Arc::from("the peer refused a second connection, but its own did not arrive")
+                }
+                Err(error) => error,
+            };
+            failures += 1;
+            {
+                let mut state = self.state();
+                match &*state {
+                    State::Up(connection) if !connection.is_closed() => return,
+                    _ => {
+                        *state = State::Down {
+                            error: Arc::clone(&error),
+                        }
+                    }
+                }
+            }
+            self.changed.notify_waiters();
+            if failures == 1 {
+                tracing::warn!(node = %self.shared.identity.node, peer = %self.name, %error, "peer unreachable; retrying with backoff");
+            } else {
+                tracing::debug!(node = %self.shared.identity.node, peer = %self.name, %error, failures, "peer still unreachable");
+            }
+            let jitter = rand::rng().random_range(0.5..1.5);
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            }
+            backoff = (backoff * 2).min(settings.reconnect_max);
+            {
+                let mut state = self.state();
+                match &*state {
+                    State::Up(connection) if !connection.is_closed() => return,
+                    _ => {
+                        *state = State::Connecting {
+                            first: false,
+                            last_error: Some(error),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn wait_until_up(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_up() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.is_up();
+            }
+        }
+    }
+
+    /// One dial: TCP connect plus handshake.
+    async fn dial(&self) -> Result<Dialed, Arc<str>> {
+        let settings = &self.shared.settings;
+        let stream =
+            match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(self.addr))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", self.addr).into()),
+                Err(_) => {
+                    return Err(format!(
+                        "no answer from {} within {} ms",
+                        self.addr,
+                        settings.connect_timeout.as_millis()
+                    )
+                    .into());
+                }
+            };
+        let _ = stream.set_nodelay(true);
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = FrameReader::new(reader, HANDSHAKE_MAX_FRAME);
+        let handshake = handshake::dial(
+            &mut reader,
+            &mut writer,
+            &self.shared.identity,
+            Some(&self.name),
+            self.addr,
+        );
+        match tokio::time::timeout(settings.handshake_timeout, handshake).await {
+            Ok(Ok(info)) => {
+                reader.set_max(settings.max_frame);
+                Ok(Dialed::Connected {
+                    reader,
+                    writer,
+                    info,
+                })
+            }
+            Ok(Err(e)) if matches!(e.refusal(), Some(Refusal::Duplicate { .. })) => {
+                Ok(Dialed::Duplicate)
+            }
+            Ok(Err(e)) => Err(e.to_string().into()),
+            Err(_) => Err(format!(
+                "the handshake with {} took over {} ms",
+                self.addr,
+                settings.handshake_timeout.as_millis()
+            )
+            .into()),
+        }
+    }
+
+    fn install_dialed(&self, connection: Arc<Connection>) {
+        let surplus = {
+            let mut state = self.state();
+            match &*state {
+                State::Up(existing) if !existing.is_closed() => Some(connection),
+                _ => {
+                    *state = State::Up(connection);
+                    self.installed.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            }
+        };
+        if let Some(surplus) = surplus {
+            surplus.close("a connection to this node already exists");
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Admits a connection this peer dialed to us, or says why not. On
+    /// success the connection is started with `Welcome` as its first frame.
+    pub(crate) fn admit<R, W>(
+        &self,
+        info: PeerInfo,
+        reader: FrameReader<R>,
+        writer: W,
+    ) -> Result<(), (Refusal, W)>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let me = self.shared.identity.node.as_str();
+        let theirs_wins = &*info.node < me;
+        let duplicate = || Refusal::Duplicate {
+            dialer: info.node.to_string(),
+            acceptor: me.to_owned(),
+        };
+        let replaced = {
+            let mut state = self.state();
+            let crossed = match &*state {
+                // Ours and theirs crossed: the rule decides. (If theirs
+                // replaces one they dialed themselves, they think it is dead.)
+                State::Up(existing) => {
+                    !existing.is_closed()
+                        && existing.peer().incarnation == info.incarnation
+                        && existing.dialed_by_us()
+                }
+                State::Connecting { .. } => true,
+                _ => false,
+            };
+            if crossed && !theirs_wins {
+                return Err((duplicate(), writer));
+            }
+            let connection = Connection::spawn(
+                reader,
+                writer,
+                info,
+                false,
+                Arc::clone(&self.shared),
+                Some(handshake::welcome_frame()),
+                Some(self.this.clone()),
+            );
+            self.installed.fetch_add(1, Ordering::Relaxed);
+            match std::mem::replace(&mut *state, State::Up(connection)) {
+                State::Up(old) => Some(old),
+                _ => None,
+            }
+        };
+        if let Some(old) = replaced {
+            old.close("replaced by a newer connection from the same node");
+        }
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Called by a connection of this peer when it ends.
+    pub(crate) fn connection_closed(&self, connection: &Arc<Connection>) {
+        let lost = {
+            let mut state = self.state();
+            match &*state {
+                State::Up(current) if Arc::ptr_eq(current, connection) => {
+                    *state = State::Down {
+                        error: Arc::from("the connection was lost; reconnecting"),
+                    };
+                    true
+                }
+                _ => false,
+            }
+        };
+        if lost && !*self.shared.shutdown.borrow() {
+            self.changed.notify_waiters();
+            self.spawn_connector();
+        }
+    }
+}

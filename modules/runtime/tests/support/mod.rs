@@ -1,0 +1,400 @@
+//! Toy services and a two-node harness for the runtime's own tests.
+//!
+//! Three services, placed so that calls cross both ways between nodes `a`
+//! and `b`: `relay` (on b) calls `toy` (on a), which calls `other` (on b).
+//! `toy` can also hold a call unanswered until told to release it, which lets
+//! tests have calls in flight without sleeping.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use runtime::config::{self, Plan};
+use runtime::transport::handshake::Secret;
+use runtime::{
+    Call, CallError, Catalogue, Empty, Module, NoConfig, Node, Service, ServiceRef, StartContext,
+    StartError,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+/// Echoes its text. `local_only` is not serialized, so only a call that
+/// skipped the codec still has it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Echo {
+    pub text: String,
+    #[serde(skip)]
+    pub local_only: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoReply {
+    pub text: String,
+    pub saw_local_only: bool,
+}
+
+/// Answered only when a `Release` with the same key arrives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hold {
+    pub key: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub key: u32,
+}
+
+/// Always answers with the domain error `Failed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fail {
+    pub reason: String,
+}
+
+/// The keys of the calls held right now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Held {}
+
+/// Asks `other` to ping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AskOther {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ToyError {
+    #[error("failed: {reason}")]
+    Failed { reason: String },
+    #[error("nothing held under key {key}")]
+    NotHeld { key: u32 },
+    #[error("other is unavailable: {0}")]
+    Other(CallError),
+}
+
+runtime::service! {
+    /// The toy service.
+    pub Toy = "toy", error ToyError {
+        Echo -> EchoReply,
+        Hold -> Empty,
+        Release -> Empty,
+        Fail -> Empty,
+        Held -> Vec<u32>,
+        AskOther -> String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ping {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum OtherError {
+    #[error("never")]
+    Never,
+}
+
+runtime::service! {
+    /// A second service, on the other node.
+    pub Other = "other", error OtherError {
+        Ping -> String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relay {
+    pub text: String,
+}
+
+runtime::service! {
+    /// Calls toy's Echo.
+    pub RelayService = "relay", error ToyError {
+        Relay -> EchoReply,
+    }
+}
+
+pub struct ToyModule;
+
+impl Module for ToyModule {
+    type Service = Toy;
+    type Config = NoConfig;
+    fn dependencies() -> Vec<&'static str> {
+        vec![Other::NAME]
+    }
+    fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<Toy, StartError> {
+        let actor = ToyActor {
+            other: ctx.service::<Other>()?,
+            held: HashMap::new(),
+        };
+        Ok(Toy::from_addr(&actor.start()))
+    }
+}
+
+struct ToyActor {
+    other: ServiceRef<Other>,
+    held: HashMap<u32, oneshot::Sender<()>>,
+}
+
+impl Actor for ToyActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<Echo>> for ToyActor {
+    type Result = Result<EchoReply, ToyError>;
+    fn handle(&mut self, call: Call<Echo>, _: &mut Context<Self>) -> Self::Result {
+        let Echo { text, local_only } = call.into_message();
+        Ok(EchoReply {
+            text,
+            saw_local_only: local_only.is_some(),
+        })
+    }
+}
+
+impl Handler<Call<Hold>> for ToyActor {
+    type Result = ResponseFuture<Result<Empty, ToyError>>;
+    fn handle(&mut self, call: Call<Hold>, _: &mut Context<Self>) -> Self::Result {
+        let (release, released) = oneshot::channel();
+        self.held.insert(call.key, release);
+        Box::pin(async move {
+            let _ = released.await;
+            Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<Release>> for ToyActor {
+    type Result = Result<Empty, ToyError>;
+    fn handle(&mut self, call: Call<Release>, _: &mut Context<Self>) -> Self::Result {
+        match self.held.remove(&call.key) {
+            Some(release) => {
+                let _ = release.send(());
+                Ok(Empty {})
+            }
+            None => Err(ToyError::NotHeld { key: call.key }),
+        }
+    }
+}
+
+impl Handler<Call<Fail>> for ToyActor {
+    type Result = Result<Empty, ToyError>;
+    fn handle(&mut self, call: Call<Fail>, _: &mut Context<Self>) -> Self::Result {
+        Err(ToyError::Failed {
+            reason: call.into_message().reason,
+        })
+    }
+}
+
+impl Handler<Call<Held>> for ToyActor {
+    type Result = Result<Vec<u32>, ToyError>;
+    fn handle(&mut self, _: Call<Held>, _: &mut Context<Self>) -> Self::Result {
+        self.held.retain(|_, release| !release.is_closed());
+        Ok(self.held.keys().copied().collect())
+    }
+}
+
+impl Handler<Call<AskOther>> for ToyActor {
+    type Result = ResponseFuture<Result<String, ToyError>>;
+    fn handle(&mut self, call: Call<AskOther>, _: &mut Context<Self>) -> Self::Result {
+        let other = self.other.clone();
+        let text = call.into_message().text;
+        Box::pin(async move {
+            match other.call(Ping { text }).await {
+                Ok(Ok(pong)) => Ok(pong),
+                Ok(Err(OtherError::Never)) => unreachable!("other never fails"),
+                Err(error) => Err(ToyError::Other(error)),
+            }
+        })
+    }
+}
+
+pub struct OtherModule;
+
+impl Module for OtherModule {
+    type Service = Other;
+    type Config = NoConfig;
+    fn start(_: NoConfig, _: &mut StartContext<'_>) -> Result<Other, StartError> {
+        Ok(Other::from_addr(&OtherActor.start()))
+    }
+}
+
+struct OtherActor;
+
+impl Actor for OtherActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<Ping>> for OtherActor {
+    type Result = Result<String, OtherError>;
+    fn handle(&mut self, call: Call<Ping>, _: &mut Context<Self>) -> Self::Result {
+        Ok(format!("pong: {}", call.text))
+    }
+}
+
+pub struct RelayModule;
+
+impl Module for RelayModule {
+    type Service = RelayService;
+    type Config = NoConfig;
+    fn dependencies() -> Vec<&'static str> {
+        vec![Toy::NAME]
+    }
+    fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<RelayService, StartError> {
+        let actor = RelayActor {
+            toy: ctx.service::<Toy>()?,
+        };
+        Ok(RelayService::from_addr(&actor.start()))
+    }
+}
+
+struct RelayActor {
+    toy: ServiceRef<Toy>,
+}
+
+impl Actor for RelayActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<Relay>> for RelayActor {
+    type Result = ResponseFuture<Result<EchoReply, ToyError>>;
+    fn handle(&mut self, call: Call<Relay>, _: &mut Context<Self>) -> Self::Result {
+        let toy = self.toy.clone();
+        let text = call.into_message().text;
+        Box::pin(async move {
+            toy.call(Echo {
+                text,
+                local_only: None,
+            })
+            .await
+            .map_err(ToyError::Other)?
+        })
+    }
+}
+
+/// Every toy module.
+pub fn catalogue() -> Catalogue {
+    Catalogue::new()
+        .with::<ToyModule>()
+        .with::<OtherModule>()
+        .with::<RelayModule>()
+}
+
+/// The secret every test node shares.
+pub fn secret() -> Secret {
+    Secret::from_bytes("test", b"a shared secret for the tests".to_vec()).unwrap()
+}
+
+/// A socket on an ephemeral loopback port.
+pub fn bind() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+pub fn addr(listener: &std::net::TcpListener) -> SocketAddr {
+    listener.local_addr().unwrap()
+}
+
+/// Node `a` runs toy, node `b` runs other and relay.
+pub fn plan(a: SocketAddr, b: SocketAddr) -> Plan {
+    plan_with(a, b, "")
+}
+
+/// [`plan`] with extra TOML (e.g. a `[runtime]` section).
+pub fn plan_with(a: SocketAddr, b: SocketAddr, extra: &str) -> Plan {
+    let text = format!(
+        "[cluster]\nsecret_env = \"TOY_SECRET_UNUSED\"\n\
+         [nodes.a]\nlisten = \"{a}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{b}\"\nmodules = [\"other\", \"relay\"]\n{extra}"
+    );
+    Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap()
+}
+
+/// Nodes `a` and `b`, running, on ephemeral ports.
+pub struct Cluster {
+    pub plan: Plan,
+    pub a: Node,
+    pub b: Node,
+}
+
+/// Handshakes that stall give up after this long in the test cluster.
+pub const TEST_RUNTIME: &str = "[runtime]\nhandshake_timeout_ms = 1000\n";
+
+pub async fn cluster() -> Cluster {
+    let (la, lb) = (bind(), bind());
+    let plan = plan_with(addr(&la), addr(&lb), TEST_RUNTIME);
+    let catalogue = catalogue();
+    let a = Node::builder(&plan, &catalogue)
+        .listener(la)
+        .secret(secret())
+        .start("a")
+        .await
+        .unwrap();
+    let b = Node::builder(&plan, &catalogue)
+        .listener(lb)
+        .secret(secret())
+        .start("b")
+        .await
+        .unwrap();
+    Cluster { plan, a, b }
+}
+
+/// Starts `Hold { key }` on `toy` and returns once the actor holds it.
+pub async fn hold(
+    toy: &ServiceRef<Toy>,
+    key: u32,
+) -> tokio::task::JoinHandle<Result<Result<Empty, ToyError>, CallError>> {
+    let held = tokio::spawn({
+        let toy = toy.clone();
+        async move { toy.call(Hold { key }).await }
+    });
+    loop {
+        let keys = toy.call(Held {}).await.unwrap().unwrap();
+        if keys.contains(&key) {
+            return held;
+        }
+        assert!(!held.is_finished(), "the hold ended before it was held");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A client of `plan` with the shared secret.
+pub async fn client(plan: &Plan) -> Node {
+    Node::builder(plan, &catalogue())
+        .secret(secret())
+        .client()
+        .await
+        .unwrap()
+}
+
+/// Log lines written while a test runs (on its thread).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Starts capturing; capture stops when the guard is dropped.
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,651 @@
+//! The runtime across nodes: calls, failures, handshake refusals and hostile
+//! input, with toy services on two nodes in one test process.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime::codec;
+use runtime::transport::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
+use runtime::transport::handshake::{self, HandshakeError, Identity, Refusal, Role, Secret};
+use runtime::{CallError, Empty, MethodId, Node, Rejection, Request, ServiceRef};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn echo(text: &str) -> Echo {
+    Echo {
+        text: text.into(),
+        local_only: Some("only in memory".into()),
+    }
+}
+
+#[actix_rt::test]
+async fn a_remote_call_returns_the_reply_and_domain_errors_intact() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let toy = client.service::<Toy>().unwrap();
+    assert_eq!(
+        toy.call(echo("hello")).await.unwrap(),
+        Ok(EchoReply {
+            text: "hello".into(),
+            saw_local_only: false
+        })
+    );
+    assert_eq!(
+        toy.call(Fail {
+            reason: "because".into()
+        })
+        .await
+        .unwrap(),
+        Err(ToyError::Failed {
+            reason: "because".into()
+        })
+    );
+}
+
+#[actix_rt::test]
+async fn module_to_module_calls_cross_both_ways_on_one_connection() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    // relay (b) -> toy (a), and toy (a) -> other (b), at the same time.
+    let relay = client.service::<RelayService>().unwrap();
+    let toy = client.service::<Toy>().unwrap();
+    let (relayed, asked) = tokio::join!(
+        relay.call(Relay { text: "r".into() }),
+        toy.call(AskOther { text: "o".into() })
+    );
+    assert_eq!(relayed.unwrap().unwrap().text, "r");
+    assert_eq!(asked.unwrap().unwrap(), "pong: o");
+    for _ in 0..10 {
+        relay
+            .call(Relay {
+                text: "again".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        toy.call(AskOther {
+            text: "again".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    assert_eq!(cluster.a.connections_to("b"), 1);
+    assert_eq!(cluster.b.connections_to("a"), 1);
+}
+
+#[actix_rt::test]
+async fn replies_come_back_out_of_order() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let toy = client.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+    // Sent after the hold, answered before it: the connection is not blocked.
+    assert_eq!(
+        toy.call(echo("first")).await.unwrap().unwrap().text,
+        "first"
+    );
+    assert!(!held.is_finished());
+    assert_eq!(toy.call(Release { key: 1 }).await.unwrap(), Ok(Empty {}));
+    assert_eq!(held.await.unwrap(), Ok(Ok(Empty {})));
+}
+
+#[actix_rt::test]
+async fn many_calls_in_flight_each_get_their_own_reply() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let toy = client.service::<Toy>().unwrap();
+    let calls: Vec<_> = (0..500)
+        .map(|i| {
+            let toy = toy.clone();
+            tokio::spawn(async move { (i, toy.call(echo(&format!("call {i}"))).await) })
+        })
+        .collect();
+    for call in calls {
+        let (i, reply) = call.await.unwrap();
+        assert_eq!(reply.unwrap().unwrap().text, format!("call {i}"));
+    }
+}
+
+#[actix_rt::test]
+async fn a_call_past_its_deadline_is_timed_out() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let toy = client
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let error = toy.call(Hold { key: 7 }).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::TimedOut { after_ms, .. } if after_ms <= 200),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[actix_rt::test]
+async fn a_lost_connection_fails_calls_in_flight_at_once() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let toy = client.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+    let started = Instant::now();
+    let Cluster { a, .. } = cluster;
+    a.shutdown();
+    let error = held.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // And new calls are not delivered, at once.
+    let started = Instant::now();
+    let error = toy.call(echo("after")).await.unwrap_err();
+    assert!(error.is_safe_to_retry(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A loopback port that is bound but not listening: connections to it are
+/// refused for as long as the socket lives.
+fn not_listening() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket
+}
+
+#[actix_rt::test]
+async fn a_node_that_is_down_fails_fast_as_not_delivered() {
+    let (a, b) = (not_listening(), not_listening());
+    let plan = plan(a.local_addr().unwrap(), b.local_addr().unwrap());
+    let client = client(&plan).await;
+    let toy = client.service::<Toy>().unwrap().with_timeout(LONG);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = toy.call(echo("anyone?")).await.unwrap_err();
+        assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+        assert!(error.to_string().contains("node 'a'"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn nodes_may_start_in_any_order() {
+    // b starts first; a's port is reserved but not listening yet.
+    let a_socket = not_listening();
+    let lb = bind();
+    let plan = plan_with(a_socket.local_addr().unwrap(), addr(&lb), TEST_RUNTIME);
+    let catalogue = catalogue();
+    let b = Node::builder(&plan, &catalogue)
+        .listener(lb)
+        .secret(secret())
+        .start("b")
+        .await
+        .unwrap();
+    let client = client(&plan).await;
+    let relay = client.service::<RelayService>().unwrap();
+    // relay (b) cannot reach toy (a): a typed, fast failure inside its domain error.
+    let started = Instant::now();
+    match relay
+        .call(Relay {
+            text: "early".into(),
+        })
+        .await
+        .unwrap()
+    {
+        Err(ToyError::Other(CallError::NotDelivered { .. })) => {}
+        other => panic!("expected not delivered, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // a starts; b reconnects on its own, with backoff.
+    let la = a_socket.listen(128).unwrap().into_std().unwrap();
+    let _a = Node::builder(&plan, &catalogue)
+        .listener(la)
+        .secret(secret())
+        .start("a")
+        .await
+        .unwrap();
+    assert!(
+        b.wait_connected("a", Duration::from_secs(10)).await,
+        "b never reconnected to a"
+    );
+    assert_eq!(
+        relay
+            .call(Relay {
+                text: "late".into()
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
+        "late"
+    );
+}
+
+#[actix_rt::test]
+async fn the_serialized_route_goes_through_the_codec() {
+    // One node running everything, once plain, once serialized.
+    for (serialize, saw_local_only) in [(false, true), (true, false)] {
+        let text = format!(
+            "[runtime]\nserialize_local_calls = {serialize}\n[nodes.main]\nmodules = [\"*\"]\n"
+        );
+        let plan =
+            runtime::Plan::new(runtime::config::parse(&text).unwrap(), &catalogue()).unwrap();
+        let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
+        let toy = node.service::<Toy>().unwrap();
+        let reply = toy.call(echo("x")).await.unwrap().unwrap();
+        assert_eq!(
+            reply.saw_local_only, saw_local_only,
+            "serialize_local_calls = {serialize}"
+        );
+        assert_eq!(
+            toy.call(Fail { reason: "r".into() }).await.unwrap(),
+            Err(ToyError::Failed { reason: "r".into() })
+        );
+    }
+}
+
+// --- Handshake refusals -------------------------------------------------
+
+fn identity(cluster: &str, secret: Secret) -> Identity {
+    Identity {
+        cluster: cluster.into(),
+        node: "probe".into(),
+        role: Role::Client,
+        incarnation: 42,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        secret: Arc::new(secret),
+    }
+}
+
+async fn dial(addr: std::net::SocketAddr, me: &Identity) -> Result<(), HandshakeError> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = FrameReader::new(reader, handshake::HANDSHAKE_MAX_FRAME);
+    handshake::dial(&mut reader, &mut writer, me, Some("a"), addr)
+        .await
+        .map(drop)
+}
+
+#[actix_rt::test]
+async fn a_wrong_secret_is_refused_and_both_sides_say_so() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    let wrong = Secret::from_bytes("test", b"not the secret the nodes share".to_vec()).unwrap();
+    let error = dial(a, &identity("boutique", wrong)).await.unwrap_err();
+    assert!(
+        matches!(error, HandshakeError::RefusedPeer { refusal: Refusal::Authentication { ref side }, .. } if side == "acceptor"),
+        "{error:?}"
+    );
+    // The node logs the refusal it received ...
+    wait_for_log(&logs, "the peer refused the handshake").await;
+    let text = logs.text();
+    assert!(
+        text.contains("node=probe") && text.contains("refused the handshake"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node=a") && text.contains("authentication failed"),
+        "{text}"
+    );
+
+    // Through the public API, a client with the wrong secret gets not delivered.
+    let wrong = Secret::from_bytes("test", b"not the secret the nodes share".to_vec()).unwrap();
+    let client = Node::builder(&cluster.plan, &catalogue())
+        .secret(wrong)
+        .client()
+        .await
+        .unwrap();
+    let error = client
+        .service::<Toy>()
+        .unwrap()
+        .call(echo("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("authentication failed"),
+        "{error}"
+    );
+}
+
+#[actix_rt::test]
+async fn another_cluster_is_refused_and_both_sides_say_so() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let error = dial(
+        cluster.a.local_addr().unwrap(),
+        &identity("elsewhere", secret()),
+    )
+    .await
+    .unwrap_err();
+    let expected = Refusal::Cluster {
+        dialer: "elsewhere".into(),
+        acceptor: "boutique".into(),
+    };
+    assert!(
+        matches!(&error, HandshakeError::RefusedByPeer { refusal, .. } if *refusal == expected),
+        "{error:?}"
+    );
+    let text = logs.text();
+    assert!(
+        text.contains("node=a") && text.contains("refused the handshake"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node=probe") && text.contains("the peer refused the handshake"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'elsewhere'") && text.contains("'boutique'"),
+        "{text}"
+    );
+}
+
+#[actix_rt::test]
+async fn another_api_fingerprint_is_refused() {
+    let cluster = cluster().await;
+    let mut me = identity("boutique", secret());
+    me.fingerprint = runtime::fingerprint::Fingerprint([7; 32]);
+    let error = dial(cluster.a.local_addr().unwrap(), &me)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.refusal(), Some(Refusal::Fingerprint { dialer, .. }) if dialer.0 == [7; 32]),
+        "{error:?}"
+    );
+
+    // A build with other services has another fingerprint: its calls are refused.
+    let smaller = runtime::Catalogue::new()
+        .with::<ToyModule>()
+        .with::<OtherModule>();
+    assert_ne!(
+        smaller.fingerprint().unwrap(),
+        catalogue().fingerprint().unwrap()
+    );
+    let text = format!(
+        "[cluster]\nsecret_env = \"X\"\n[nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\"]\n",
+        cluster.a.local_addr().unwrap(),
+        cluster.b.local_addr().unwrap()
+    );
+    let plan = runtime::Plan::new(runtime::config::parse(&text).unwrap(), &smaller).unwrap();
+    let client = Node::builder(&plan, &smaller)
+        .secret(secret())
+        .client()
+        .await
+        .unwrap();
+    let error = client
+        .service::<Toy>()
+        .unwrap()
+        .call(echo("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("API fingerprints differ"),
+        "{error}"
+    );
+}
+
+#[actix_rt::test]
+async fn another_protocol_version_is_refused() {
+    let cluster = cluster().await;
+    let mut stream = TcpStream::connect(cluster.a.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut hello = FrameBuf::handshake(runtime::transport::frame::Kind::Hello);
+    hello.buf().extend_from_slice(&handshake::MAGIC);
+    hello.buf().extend_from_slice(&99u32.to_le_bytes());
+    stream
+        .write_all(&hello.finish(1024).unwrap())
+        .await
+        .unwrap();
+    let mut reader = FrameReader::new(stream, 1024);
+    let body = reader.next().await.unwrap().unwrap();
+    match Frame::parse(body).unwrap() {
+        Frame::Handshake { payload, .. } => {
+            let refusal: Refusal = codec::decode(&payload).unwrap();
+            assert_eq!(
+                refusal,
+                Refusal::Version {
+                    dialer: 99,
+                    acceptor: handshake::PROTOCOL_VERSION
+                }
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+// --- Hostile input -------------------------------------------------------
+
+/// True once the node has closed the connection (EOF or reset).
+async fn closed_by_node(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or(false)
+}
+
+async fn still_serves(plan: &runtime::Plan) {
+    let client = client(plan).await;
+    let reply = client
+        .service::<Toy>()
+        .unwrap()
+        .call(echo("still here"))
+        .await;
+    assert_eq!(reply.unwrap().unwrap().text, "still here");
+}
+
+#[actix_rt::test]
+async fn random_bytes_close_that_connection_only() {
+    let cluster = cluster().await;
+    let addr = cluster.a.local_addr().unwrap();
+    for seed in 0..16u64 {
+        let len = 1 + (seed as usize * 97) % 700;
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| (i as u64 * 31 + seed * 17 + 7) as u8 ^ (seed as u8))
+            .collect();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        assert!(
+            closed_by_node(&mut stream).await,
+            "seed {seed}: connection left open"
+        );
+    }
+    for _ in 0..16 {
+        let bytes: Vec<u8> = (0..256).map(|_| rand::random()).collect();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        assert!(
+            closed_by_node(&mut stream).await,
+            "random bytes: connection left open"
+        );
+    }
+    still_serves(&cluster.plan).await;
+}
+
+#[actix_rt::test]
+async fn a_4_gib_length_prefix_closes_the_connection() {
+    let cluster = cluster().await;
+    let mut stream = TcpStream::connect(cluster.a.local_addr().unwrap())
+        .await
+        .unwrap();
+    stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    assert!(closed_by_node(&mut stream).await);
+    still_serves(&cluster.plan).await;
+}
+
+/// An authenticated raw connection to node `a`, for sending frames by hand.
+async fn authenticated(
+    cluster: &Cluster,
+) -> (
+    FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let addr = cluster.a.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = FrameReader::new(reader, 1 << 20);
+    handshake::dial(
+        &mut reader,
+        &mut writer,
+        &identity("boutique", secret()),
+        Some("a"),
+        addr,
+    )
+    .await
+    .unwrap();
+    (reader, writer)
+}
+
+async fn rejection(
+    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    call_id: u64,
+    method: MethodId,
+    payload: &[u8],
+) -> Rejection {
+    let mut frame = FrameBuf::request(call_id, method.0, 5_000_000);
+    frame.buf().extend_from_slice(payload);
+    writer
+        .write_all(&frame.finish(1 << 20).unwrap())
+        .await
+        .unwrap();
+    let body = reader.next().await.unwrap().unwrap();
+    match Frame::parse(body).unwrap() {
+        Frame::Reply {
+            call_id: id,
+            status: ReplyStatus::Rejected,
+            payload,
+        } => {
+            assert_eq!(id, call_id);
+            codec::decode(&payload).unwrap()
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn bad_calls_are_rejected_and_the_connection_keeps_serving() {
+    let cluster = cluster().await;
+    let (mut reader, mut writer) = authenticated(&cluster).await;
+
+    let unknown = rejection(&mut reader, &mut writer, 1, MethodId(0xdead_beef), b"").await;
+    assert_eq!(
+        unknown,
+        Rejection::UnknownMethod {
+            method: 0xdead_beef
+        }
+    );
+
+    let not_here = rejection(
+        &mut reader,
+        &mut writer,
+        2,
+        <Ping as Request>::METHOD,
+        &codec::encode(&Ping { text: "x".into() }).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        not_here,
+        Rejection::NotHosted {
+            service: "other".into(),
+            node: "a".into()
+        }
+    );
+
+    let garbage = rejection(
+        &mut reader,
+        &mut writer,
+        3,
+        <Echo as Request>::METHOD,
+        &[0xff; 9],
+    )
+    .await;
+    assert!(
+        matches!(garbage, Rejection::Undecodable { ref message, .. } if message == "Echo"),
+        "{garbage:?}"
+    );
+
+    // The same connection still runs a good call.
+    let mut frame = FrameBuf::request(4, <Echo as Request>::METHOD.0, 5_000_000);
+    codec::encode_into(&echo("good"), frame.buf()).unwrap();
+    writer
+        .write_all(&frame.finish(1 << 20).unwrap())
+        .await
+        .unwrap();
+    match Frame::parse(reader.next().await.unwrap().unwrap()).unwrap() {
+        Frame::Reply {
+            call_id: 4,
+            status: ReplyStatus::Outcome,
+            payload,
+        } => {
+            let outcome: Result<EchoReply, ToyError> = codec::decode(&payload).unwrap();
+            assert_eq!(outcome.unwrap().text, "good");
+        }
+        other => panic!("expected the echo, got {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn an_oversized_or_misplaced_frame_after_the_handshake_closes_that_connection_only() {
+    let cluster = cluster().await;
+    let (reader, mut writer) = authenticated(&cluster).await;
+    // Over the node's frame limit (4 MiB by default).
+    writer
+        .write_all(&(64u32 << 20).to_be_bytes())
+        .await
+        .unwrap();
+    let mut stream = writer.reunite(reader.into_inner()).unwrap();
+    assert!(closed_by_node(&mut stream).await);
+
+    let (reader, mut writer) = authenticated(&cluster).await;
+    writer.write_all(&handshake::welcome_frame()).await.unwrap();
+    let mut stream = writer.reunite(reader.into_inner()).unwrap();
+    assert!(closed_by_node(&mut stream).await);
+
+    still_serves(&cluster.plan).await;
+}
+
+#[actix_rt::test]
+async fn refs_are_cheap_to_clone_and_send() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<ServiceRef<Toy>>();
+}
+
+/// Waits until `needle` appears in the captured logs (the other side of a
+/// refusal logs a moment after the refused side returns).
+async fn wait_for_log(logs: &Logs, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logs.text().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?}:\n{}",
+            logs.text()
+        );
+        tokio::task::yield_now().await;
+    }
+}

@@ -1,0 +1,73 @@
+//! The command line: `boutique [run|plan|call|up]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use runtime::config::{ConfigSource, EnvSource};
+
+/// One binary holds the whole shop; the config decides where each module runs.
+#[derive(Debug, Parser)]
+#[command(name = "boutique", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Where the config comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The deployment config [default: ./config.toml if there is one, else one node running every module]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override one config value, e.g. --set nodes.web.listen=127.0.0.1:7401 (repeatable; wins over the file and BOUTIQUE__* variables)
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The config file actually used: the one given, or `./config.toml`.
+    pub fn file(&self) -> Option<PathBuf> {
+        match &self.config {
+            Some(path) => Some(path.clone()),
+            None => {
+                let default = PathBuf::from("config.toml");
+                default.is_file().then_some(default)
+            }
+        }
+    }
+
+    /// The layers to load.
+    pub fn source(&self) -> ConfigSource {
+        ConfigSource {
+            file: self.file(),
+            env: EnvSource::Process,
+            overrides: self.overrides.clone(),
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start one node of the deployment (the default command)
+    Run {
+        /// The node to start [default: the only node of the config]
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Check the config and show where every module runs
+    Plan,
+    /// Send one message to a service wherever it runs and print the reply as JSON
+    Call {
+        /// The service, e.g. currency
+        service: String,
+        /// The message, e.g. Convert
+        message: String,
+        /// The message as JSON [default: {}]
+        json: Option<String>,
+    },
+    /// Start every node of the config as a child process; Ctrl-C stops them all
+    Up,
+}

@@ -1,0 +1,19 @@
+//! The commands of the binary, one file each.
+
+pub mod call;
+pub mod plan;
+pub mod run;
+pub mod up;
+
+mod signal;
+
+use runtime::Catalogue;
+use runtime::config::{self, Plan};
+
+use crate::cli::ConfigArgs;
+
+/// Loads the config from its layers and checks it against `catalogue`.
+fn load_plan(args: &ConfigArgs, catalogue: &Catalogue) -> anyhow::Result<Plan> {
+    let config = config::load(&args.source())?;
+    Ok(Plan::new(config, catalogue)?)
+}

@@ -1,0 +1,47 @@
+//! `boutique run`: start one node and serve until Ctrl-C or SIGTERM.
+//!
+//! The first lines on stdout say what runs and where it listens; scripts and
+//! tests wait for `listening on ADDR` (or `running`, for a node that does not
+//! listen) to know the node is ready.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use runtime::Node;
+
+use super::{load_plan, signal};
+use crate::cli::ConfigArgs;
+
+/// Runs node `node` (or the config's only node) until asked to stop.
+pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> {
+    let catalogue = boutique::catalogue();
+    let plan = load_plan(args, &catalogue)?;
+    let name = match node {
+        Some(name) => plan.node(&name)?.name.clone(),
+        None => plan.only_node()?.name.clone(),
+    };
+    let system = actix_rt::System::new();
+    system.block_on(async {
+        let node = Node::start(&plan, &name, &catalogue).await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "boutique: node '{}' running {}",
+            node.name(),
+            node.modules().join(", ")
+        )?;
+        match node.local_addr() {
+            Some(addr) => writeln!(out, "boutique: node '{}' listening on {addr}", node.name())?,
+            None => writeln!(
+                out,
+                "boutique: every module runs in this process; Ctrl-C stops it"
+            )?,
+        }
+        out.flush()?;
+        drop(out);
+        let why = signal::stop_requested().await;
+        tracing::info!(node = node.name(), signal = why, "stopping");
+        node.shutdown();
+        Ok(ExitCode::SUCCESS)
+    })
+}

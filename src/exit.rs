@@ -1,0 +1,57 @@
+//! Exit codes, and how errors map to them. Scripts can rely on these:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | `call`: the service answered with its domain error |
+//! | 2 | `call`: the call failed (not delivered, outcome unknown, rejected, timed out) |
+//! | 64 | bad command line or input (unknown service or message, invalid JSON) |
+//! | 70 | the node failed at run time (could not listen, a module did not start) |
+//! | 78 | the config is invalid |
+
+use std::process::ExitCode;
+
+use runtime::config::ConfigError;
+use runtime::json::JsonCallError;
+use runtime::node::NodeError;
+use runtime::transport::handshake::SecretError;
+
+/// The service answered with its domain error.
+pub const DOMAIN_ERROR: u8 = 1;
+/// The call itself failed.
+pub const CALL_ERROR: u8 = 2;
+/// Bad usage or input.
+pub const USAGE: u8 = 64;
+/// A failure at run time.
+pub const SOFTWARE: u8 = 70;
+/// An invalid config.
+pub const CONFIG: u8 = 78;
+
+/// The exit code for an error that ended a command.
+pub fn code_for(error: &anyhow::Error) -> ExitCode {
+    let code = if error.downcast_ref::<ConfigError>().is_some()
+        || error.downcast_ref::<SecretError>().is_some()
+    {
+        CONFIG
+    } else if let Some(node) = error.downcast_ref::<NodeError>() {
+        match node {
+            NodeError::Config(_) | NodeError::Secret(_) => CONFIG,
+            _ => SOFTWARE,
+        }
+    } else if let Some(call) = error.downcast_ref::<JsonCallError>() {
+        match call {
+            JsonCallError::Call(_) => CALL_ERROR,
+            _ => USAGE,
+        }
+    } else if error.downcast_ref::<UsageError>().is_some() {
+        USAGE
+    } else {
+        SOFTWARE
+    };
+    ExitCode::from(code)
+}
+
+/// Input on the command line that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,17 @@
+//! # Boutique
+//!
+//! Online Boutique as one binary of actor modules. This library half of the
+//! package holds what the binary and the tests share: the [`catalogue`] of
+//! modules this build contains. The binary (`src/main.rs`) adds the command
+//! line.
+
+use runtime::Catalogue;
+
+/// Every module of the shop, in the order `boutique plan` lists them.
+pub fn catalogue() -> Catalogue {
+    Catalogue::new()
+        .with::<catalog::CatalogModule>()
+        .with::<currency::CurrencyModule>()
+        .with::<cart::CartModule>()
+        .with::<recommendation::RecommendationModule>()
+}

@@ -1,0 +1,377 @@
+//! The `boutique` binary from the outside: `plan` on good and bad configs,
+//! `call` and its exit codes, `up` starting and stopping a deployment.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use support::{SECRET, repo};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn boutique(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(args)
+        .current_dir(repo(""))
+        .env("BOUTIQUE_SECRET", SECRET)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes `text` to a fresh config file under the target directory.
+fn config_file(text: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-configs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "{}-{}.toml",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn plan_shows_the_shipped_deployments() {
+    let single = boutique(&["plan"]);
+    assert_eq!(single.status.code(), Some(0), "{}", stderr(&single));
+    assert!(stdout(&single).contains("main"), "{}", stdout(&single));
+    assert!(
+        stdout(&single).contains("none (every call is local)"),
+        "{}",
+        stdout(&single)
+    );
+
+    let split = boutique(&["--config", "deploy/three-nodes.toml", "plan"]);
+    assert_eq!(split.status.code(), Some(0), "{}", stderr(&split));
+    let text = stdout(&split);
+    assert!(
+        text.contains("recommendation (web) -> catalog (store)"),
+        "{text}"
+    );
+    assert!(text.contains("127.0.0.1:7402"), "{text}");
+}
+
+#[test]
+fn plan_refuses_bad_configs_naming_the_problem() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "unknown module",
+            "[nodes.main]\nmodules = [\"catalogg\", \"*\"]\n",
+            &["'catalogg'", "does not exist", "did you mean 'catalog'"],
+        ),
+        (
+            "module placed nowhere",
+            "[nodes.main]\nmodules = [\"catalog\", \"cart\", \"recommendation\"]\n",
+            &["module 'currency' is placed on no node"],
+        ),
+        (
+            "module placed twice",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"cart\"]\n\
+             [nodes.c]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"cart\", \"catalog\"]\n",
+            &["module 'cart' is placed on nodes 'b', 'c'"],
+        ),
+        (
+            "two nodes on one address",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"cart\"]\n",
+            &["nodes 'a', 'b' all listen on 127.0.0.1:7401"],
+        ),
+        (
+            "split without a secret",
+            "[nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"cart\"]\n",
+            &["splits its modules over 2 nodes", "secret_env is not set"],
+        ),
+        (
+            "split node without an address",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nmodules = [\"cart\"]\n",
+            &["node 'b' has no listen address"],
+        ),
+        (
+            "unknown module section",
+            "[nodes.main]\nmodules = [\"*\"]\n[modules.paymnt]\n",
+            &["[modules.paymnt]", "does not exist"],
+        ),
+        (
+            "bad module setting",
+            "[nodes.main]\nmodules = [\"*\"]\n[modules.catalog]\nproducts = \"x.json\"\n",
+            &["[modules.catalog]", "products"],
+        ),
+        (
+            "bad listen address",
+            "[cluster]\nsecret_env = \"S\"\n[nodes.main]\nlisten = \"nowhere\"\nmodules = [\"*\"]\n",
+            &["listen = 'nowhere' is not HOST:PORT"],
+        ),
+        (
+            "unknown key",
+            "[runtime]\ncall_timeout = 5\n[nodes.main]\nmodules = [\"*\"]\n",
+            &["call_timeout"],
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let path = config_file(text);
+        let output = boutique(&["--config", path.to_str().unwrap(), "plan"]);
+        assert_eq!(
+            output.status.code(),
+            Some(78),
+            "{what}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        for needle in *expected {
+            assert!(
+                message.contains(needle),
+                "{what}: expected {needle:?} in:\n{message}"
+            );
+        }
+        assert!(!message.contains("panicked"), "{what}: {message}");
+    }
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let path = config_file(
+        "[nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"catalog\", \"nope\"]\n\
+         [nodes.b]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"cart\"]\n",
+    );
+    let output = boutique(&["--config", path.to_str().unwrap(), "plan"]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(78));
+    for needle in [
+        "'nope'",
+        "all listen on 127.0.0.1:7401",
+        "secret_env is not set",
+        "'currency' is placed on no node",
+    ] {
+        assert!(
+            message.contains(needle),
+            "expected {needle:?} in:\n{message}"
+        );
+    }
+}
+
+#[test]
+fn call_prints_the_reply_as_json() {
+    let output = boutique(&[
+        "call",
+        "currency",
+        "Convert",
+        r#"{"from":{"currency_code":"USD","units":19,"nanos":990000000},"to_code":"EUR"}"#,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let reply: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({"currency_code": "EUR", "units": 17, "nanos": 682441398})
+    );
+}
+
+#[test]
+fn call_reports_a_domain_error_with_exit_1() {
+    let output = boutique(&["call", "catalog", "GetProduct", r#"{"id":"NOPE"}"#]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("no product with ID NOPE"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains(r#"{"ProductNotFound":{"id":"NOPE"}}"#),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn call_reports_an_unreachable_node_with_exit_2() {
+    // A bound socket that does not listen: connections are refused.
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    drop(socket);
+    let listen = format!("nodes.store.listen={addr}");
+    let output = boutique(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "--set",
+        &listen,
+        "call",
+        "catalog",
+        "ListProducts",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not delivered"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("node 'store'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn call_refuses_bad_input_with_exit_64() {
+    for (args, needle) in [
+        (
+            vec!["call", "catalogue", "ListProducts"],
+            "unknown service 'catalogue'",
+        ),
+        (
+            vec!["call", "catalog", "ListProduct"],
+            "no message 'ListProduct'",
+        ),
+        (
+            vec!["call", "catalog", "GetProduct", "{not json"],
+            "not valid JSON",
+        ),
+        (
+            vec!["call", "catalog", "GetProduct", r#"{"idd":"x"}"#],
+            "unknown field `idd`",
+        ),
+        (vec!["call"], "SERVICE"),
+    ] {
+        let output = boutique(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn run_needs_a_node_name_when_there_are_several() {
+    let output = boutique(&["--config", "deploy/three-nodes.toml", "run"]);
+    assert_eq!(output.status.code(), Some(78));
+    assert!(
+        stderr(&output).contains("choose one with --node"),
+        "{}",
+        stderr(&output)
+    );
+    let output = boutique(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "run",
+        "--node",
+        "nope",
+    ]);
+    assert_eq!(output.status.code(), Some(78));
+    assert!(
+        stderr(&output).contains("there is no node 'nope'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn run_without_the_secret_says_how_to_set_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "--config",
+            "deploy/three-nodes.toml",
+            "--set",
+            "nodes.store.listen=127.0.0.1:0",
+            "run",
+            "--node",
+            "store",
+        ])
+        .current_dir(repo(""))
+        .env_remove("BOUTIQUE_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    assert!(
+        stderr(&output).contains("BOUTIQUE_SECRET, which is not set"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[actix_rt::test]
+async fn up_starts_every_node_and_stops_them_on_interrupt() {
+    // Ephemeral ports, so no node may call another: each node is self-contained.
+    let config = config_file(
+        "[cluster]\nsecret_env = \"BOUTIQUE_SECRET\"\n\
+         [nodes.web]\nlisten = \"127.0.0.1:0\"\nmodules = [\"recommendation\", \"catalog\"]\n\
+         [nodes.store]\nlisten = \"127.0.0.1:0\"\nmodules = [\"cart\"]\n\
+         [nodes.pay]\nlisten = \"127.0.0.1:0\"\nmodules = [\"currency\"]\n",
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .arg("--config")
+        .arg(&config)
+        .arg("up")
+        .current_dir(repo(""))
+        .env("BOUTIQUE_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut listening = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while listening.len() < 3 {
+            let line = lines.next_line().await.unwrap().expect("up exited early");
+            if line.contains("listening on") {
+                listening.push(line);
+            }
+        }
+    })
+    .await
+    .expect("not every node said it was listening");
+    for node in ["[web]", "[store]", "[pay]"] {
+        assert!(
+            listening.iter().any(|l| l.starts_with(node)),
+            "{node} missing from {listening:?}"
+        );
+    }
+
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let mut rest = Vec::new();
+    let status = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("up did not stop");
+    assert_eq!(status.code(), Some(0), "{rest:#?}");
+    for node in ["web", "store", "pay"] {
+        assert!(
+            rest.iter()
+                .any(|l| l.contains(&format!("node '{node}' stopped"))),
+            "{node} not stopped: {rest:#?}"
+        );
+    }
+}

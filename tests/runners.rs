@@ -1,0 +1,76 @@
+//! The scenario suite under all four runners (local, serialized, split,
+//! processes), plus what only a split deployment can show.
+
+mod scenarios;
+mod support;
+
+use recommendation::api::{ListRecommendations, Recommendation, RecommendationError};
+use runtime::CallError;
+use support::{App, Runner};
+
+scenarios! {
+    catalog_lists_gets_and_searches,
+    currency_converts_with_the_reference_values,
+    cart_accumulates_empties_and_refuses_bad_quantities,
+    recommendation_asks_the_catalog,
+    many_calls_in_flight_get_their_own_replies,
+}
+
+#[test]
+fn the_three_node_deployment_splits_recommendation_from_catalog() {
+    let plan = support::plan("deploy/three-nodes.toml", &[]);
+    let crossings = plan.crossings();
+    let crossings: Vec<(&str, &str, &str, &str)> = crossings
+        .iter()
+        .map(|c| {
+            (
+                c.caller,
+                c.caller_node.as_str(),
+                c.callee,
+                c.callee_node.as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        crossings.contains(&("recommendation", "web", "catalog", "store")),
+        "{crossings:?}"
+    );
+}
+
+/// With the catalog's node gone, recommendation answers at once with a typed
+/// error saying so, inside its own domain error.
+async fn a_down_catalog_is_reported_by_recommendation(runner: Runner) {
+    let mut app = App::start(runner).await;
+    app.stop_node("store").await;
+    let reply = app
+        .service::<Recommendation>()
+        .call(ListRecommendations {
+            user_id: "u".into(),
+            product_ids: vec![],
+        })
+        .await
+        .unwrap();
+    match reply {
+        Err(RecommendationError::CatalogUnavailable(error)) => {
+            assert!(
+                matches!(
+                    error,
+                    CallError::NotDelivered { .. } | CallError::OutcomeUnknown { .. }
+                ),
+                "{error:?}"
+            );
+            assert_eq!(error.service(), "catalog");
+        }
+        other => panic!("expected CatalogUnavailable, got {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn split_a_down_catalog_is_reported_by_recommendation() {
+    a_down_catalog_is_reported_by_recommendation(Runner::Split).await;
+}
+
+#[actix_rt::test]
+async fn processes_a_down_catalog_is_reported_by_recommendation() {
+    a_down_catalog_is_reported_by_recommendation(Runner::Processes).await;
+}

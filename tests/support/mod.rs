@@ -1,0 +1,235 @@
+//! The four runners of the scenario suite, and helpers for running the real
+//! binary.
+//!
+//! | runner | where the modules run | how the test calls them |
+//! |---|---|---|
+//! | local | one node, `config.toml` | that node's refs: plain actix calls |
+//! | serialized | one node, every call through the codec | that node's refs |
+//! | split | three nodes of `deploy/three-nodes.toml` in this process | a client node, over TCP |
+//! | processes | the `boutique` binary, three OS processes | a client node, over TCP |
+//!
+//! Every address is an ephemeral port; readiness is awaited (the binary
+//! prints `listening on ADDR`), never slept for.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use runtime::config::{self, ConfigSource, EnvSource, Plan};
+use runtime::transport::handshake::Secret;
+use runtime::{Node, Service, ServiceRef};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The secret the split runners share.
+pub const SECRET: &str = "the-test-cluster-secret-0123456789";
+
+/// How long a child process may take to say it is listening.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    Local,
+    Serialized,
+    Split,
+    Processes,
+}
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub fn secret() -> Secret {
+    Secret::from_bytes("test", SECRET.as_bytes().to_vec()).unwrap()
+}
+
+/// Loads a config file of the repository with overrides, ignoring the environment.
+pub fn plan(file: &str, overrides: &[String]) -> Plan {
+    let source = ConfigSource {
+        file: Some(repo(file)),
+        env: EnvSource::Ignore,
+        overrides: overrides.to_vec(),
+    };
+    Plan::new(config::load(&source).unwrap(), &boutique::catalogue()).unwrap()
+}
+
+/// The shop, running under one runner.
+pub struct App {
+    pub runner: Runner,
+    /// Where the test's calls come from.
+    entry: Node,
+    /// Nodes started in this process (split).
+    nodes: Vec<Node>,
+    /// Nodes started as processes, by name.
+    children: Vec<(String, Child)>,
+}
+
+impl App {
+    pub async fn start(runner: Runner) -> App {
+        match runner {
+            Runner::Local => App::single(runner, &[]).await,
+            Runner::Serialized => {
+                App::single(runner, &["runtime.serialize_local_calls=true".to_owned()]).await
+            }
+            Runner::Split => App::split().await,
+            Runner::Processes => App::processes().await,
+        }
+    }
+
+    async fn single(runner: Runner, overrides: &[String]) -> App {
+        let plan = plan("config.toml", overrides);
+        let entry = Node::start(&plan, "main", &boutique::catalogue())
+            .await
+            .unwrap();
+        App {
+            runner,
+            entry,
+            nodes: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    async fn split() -> App {
+        let catalogue = boutique::catalogue();
+        let names = ["web", "store", "pay"];
+        let listeners: Vec<std::net::TcpListener> = names
+            .iter()
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let overrides: Vec<String> = names
+            .iter()
+            .zip(&listeners)
+            .map(|(name, l)| format!("nodes.{name}.listen={}", l.local_addr().unwrap()))
+            .collect();
+        let plan = plan("deploy/three-nodes.toml", &overrides);
+        let mut nodes = Vec::new();
+        for (name, listener) in names.iter().zip(listeners) {
+            let node = Node::builder(&plan, &catalogue)
+                .listener(listener)
+                .secret(secret())
+                .start(name)
+                .await
+                .unwrap();
+            nodes.push(node);
+        }
+        let entry = Node::builder(&plan, &catalogue)
+            .secret(secret())
+            .client()
+            .await
+            .unwrap();
+        App {
+            runner: Runner::Split,
+            entry,
+            nodes,
+            children: Vec::new(),
+        }
+    }
+
+    async fn processes() -> App {
+        // Start callees first, so each node is given the addresses of the
+        // nodes it calls; every node listens on an ephemeral port.
+        let template = plan("deploy/three-nodes.toml", &[]);
+        let order: Vec<String> = template
+            .node_start_order()
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let mut known: Vec<String> = Vec::new();
+        let mut children = Vec::new();
+        for name in &order {
+            let mut overrides = known.clone();
+            overrides.push(format!("nodes.{name}.listen=127.0.0.1:0"));
+            let (child, addr) = spawn_node("deploy/three-nodes.toml", name, &overrides).await;
+            known.push(format!("nodes.{name}.listen={addr}"));
+            children.push((name.clone(), child));
+        }
+        let plan = plan("deploy/three-nodes.toml", &known);
+        let entry = Node::builder(&plan, &boutique::catalogue())
+            .secret(secret())
+            .client()
+            .await
+            .unwrap();
+        App {
+            runner: Runner::Processes,
+            entry,
+            nodes: Vec::new(),
+            children,
+        }
+    }
+
+    /// A ref to service `S`, as this runner's caller sees it.
+    pub fn service<S: Service>(&self) -> ServiceRef<S> {
+        self.entry.service::<S>().unwrap()
+    }
+
+    /// Stops node `name` (split and processes runners).
+    pub async fn stop_node(&mut self, name: &str) {
+        if let Some(index) = self.nodes.iter().position(|n| n.name() == name) {
+            self.nodes.remove(index).shutdown();
+        }
+        if let Some(index) = self.children.iter().position(|(n, _)| n == name) {
+            let (_, mut child) = self.children.remove(index);
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// Starts `boutique --config FILE --set ... run --node NAME` and waits for it
+/// to print the address it listens on.
+pub async fn spawn_node(file: &str, name: &str, overrides: &[String]) -> (Child, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boutique"));
+    command.arg("--config").arg(repo(file));
+    for entry in overrides {
+        command.arg("--set").arg(entry);
+    }
+    command
+        .args(["run", "--node", name])
+        .env("BOUTIQUE_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(READY_WITHIN, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                return addr.trim().parse::<SocketAddr>().unwrap();
+            }
+        }
+        panic!("node {name} exited before it listened");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("node {name} did not listen within {READY_WITHIN:?}"));
+    // Keep reading, so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// Generates one test per scenario and runner.
+#[macro_export]
+macro_rules! scenarios {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::scenarios!(@runner local, Local, $($scenario),*);
+        $crate::scenarios!(@runner serialized, Serialized, $($scenario),*);
+        $crate::scenarios!(@runner split, Split, $($scenario),*);
+        $crate::scenarios!(@runner processes, Processes, $($scenario),*);
+    };
+    (@runner $module:ident, $runner:ident, $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[actix_rt::test]
+                async fn $scenario() {
+                    let app = $crate::support::App::start($crate::support::Runner::$runner).await;
+                    $crate::scenarios::$scenario(&app).await;
+                }
+            )*
+        }
+    };
+}
