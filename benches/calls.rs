@@ -335,14 +335,17 @@ fn remote(c: &mut Criterion) {
 
 // --- Ratios -------------------------------------------------------------------
 
-/// Criterion's point estimate of the mean, in nanoseconds.
+/// Criterion's point estimate of the time per iteration, in nanoseconds:
+/// the slope of its linear fit (what it reports as `time:`), else the mean.
 fn estimate(id: &str) -> Option<f64> {
     let dir = std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
     let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["mean"]["point_estimate"].as_f64()
+    json["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| json["mean"]["point_estimate"].as_f64())
 }
 
 fn print_ratios() {

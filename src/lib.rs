@@ -5,6 +5,8 @@
 //! modules this build contains. The binary (`src/main.rs`) adds the command
 //! line.
 
+#![warn(missing_docs)]
+
 use runtime::Catalogue;
 
 /// Every module of the shop, in the order `boutique plan` lists them.

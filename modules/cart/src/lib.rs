@@ -11,6 +11,8 @@
 //!
 //! [`api`] is what other modules use. Everything else is private.
 
+#![warn(missing_docs)]
+
 pub mod api;
 
 mod actor;

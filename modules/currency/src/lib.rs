@@ -10,6 +10,8 @@
 //! [`api`] is what other modules use: the messages, [`api::Money`], and the
 //! service declaration. Everything else is private.
 
+#![warn(missing_docs)]
+
 pub mod api;
 
 mod actor;

@@ -8,6 +8,8 @@
 //!
 //! [`api`] is what other modules use. Everything else is private.
 
+#![warn(missing_docs)]
+
 pub mod api;
 
 mod actor;

@@ -34,6 +34,8 @@
 //! | [`transport`] | frames, handshake, connections, peers |
 //! | [`node`] | start the modules placed here and connect to the rest |
 
+#![warn(missing_docs)]
+
 pub mod call;
 pub mod catalogue;
 pub mod codec;

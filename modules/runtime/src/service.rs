@@ -164,6 +164,54 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// implement `Handler<Call<M>>` for every message `M`, or that line does not
 /// compile. Each message type must be `Serialize + Deserialize`; each gets a
 /// [`Request`] impl tying it to its reply and to the service.
+///
+/// A message of one service cannot be sent to another. With two services,
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+/// # #[error("never")]
+/// # pub struct Never;
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Ping {}
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Pong {}
+/// runtime::service! {
+///     /// Service A.
+///     pub A = "a", error Never { Ping -> () }
+/// }
+/// runtime::service! {
+///     /// Service B.
+///     pub B = "b", error Never { Pong -> () }
+/// }
+/// fn send(a: runtime::ServiceRef<A>) {
+///     let _ = a.call(Ping {});
+/// }
+/// ```
+///
+/// sending B's message to A does not compile:
+///
+/// ```compile_fail,E0271
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+/// # #[error("never")]
+/// # pub struct Never;
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Ping {}
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Pong {}
+/// # runtime::service! {
+/// #     /// Service A.
+/// #     pub A = "a", error Never { Ping -> () }
+/// # }
+/// # runtime::service! {
+/// #     /// Service B.
+/// #     pub B = "b", error Never { Pong -> () }
+/// # }
+/// fn send(a: runtime::ServiceRef<A>) {
+///     let _ = a.call(Pong {});
+/// }
+/// ```
 #[macro_export]
 macro_rules! service {
     (
@@ -181,12 +229,13 @@ macro_rules! service {
 
         impl $service {
             /// The endpoints of an actor that handles every message of this service.
-            pub fn from_addr<A>(addr: &$crate::__private::actix::Addr<A>) -> Self
+            pub fn from_addr<__Actor>(addr: &$crate::__private::actix::Addr<__Actor>) -> Self
             where
-                A: $crate::__private::actix::Actor,
+                __Actor: $crate::__private::actix::Actor,
                 $(
-                    A: $crate::__private::actix::Handler<$crate::Call<$message>>,
-                    A::Context: $crate::__private::actix::dev::ToEnvelope<A, $crate::Call<$message>>,
+                    __Actor: $crate::__private::actix::Handler<$crate::Call<$message>>,
+                    __Actor::Context:
+                        $crate::__private::actix::dev::ToEnvelope<__Actor, $crate::Call<$message>>,
                 )+
             {
                 $service {

@@ -142,25 +142,25 @@ impl<S: Service> ServiceRef<S> {
             Route::Serialized(service) => {
                 let endpoint = M::endpoint(service).clone();
                 let timeout = self.timeout;
-                CallFuture::Boxed {
+                CallFuture::new(CallState::Boxed {
                     future: Box::pin(async move {
                         serialized_call(&endpoint, message, meta, timeout).await
                     }),
-                }
+                })
             }
             Route::Remote(peer) => {
                 let deadline = meta.deadline;
                 match peer.start_call(message, meta) {
-                    CallStart::Sent(call) => CallFuture::Remote {
+                    CallStart::Sent(call) => CallFuture::new(CallState::Remote {
                         reply: WithDeadline::new(call, deadline),
                         budget: self.timeout,
-                    },
-                    CallStart::Failed(error) => CallFuture::Failed { error: Some(error) },
+                    }),
+                    CallStart::Failed(error) => CallFuture::failed(error),
                     CallStart::NotConnected(message, meta) => {
                         let peer = Arc::clone(peer);
-                        CallFuture::Boxed {
+                        CallFuture::new(CallState::Boxed {
                             future: Box::pin(async move { peer.call(message, meta).await }),
-                        }
+                        })
                     }
                 }
             }
@@ -170,30 +170,45 @@ impl<S: Service> ServiceRef<S> {
 
 pin_project! {
     /// The outcome of a call, once it comes (see [`ServiceRef::call`]).
-    #[project = CallFutureProj]
-    pub enum CallFuture<M: Request> {
-        /// In the actor's mailbox.
+    pub struct CallFuture<M: Request> {
+        #[pin]
+        state: CallState<M>,
+    }
+}
+
+pin_project! {
+    #[project = CallStateProj]
+    enum CallState<M: Request> {
+        // In the actor's mailbox.
         Local {
             #[pin]
             request: WithDeadline<actix::dev::RecipientRequest<Call<M>>>,
             budget: Duration,
         },
-        /// The actor had stopped: the message was not queued.
-        Stopped,
-        /// Queued on a connection to another node.
+        // Queued on a connection to another node.
         Remote {
             #[pin]
             reply: WithDeadline<PendingCall>,
             budget: Duration,
         },
-        /// Failed before it was sent.
+        // Failed before it was sent.
         Failed {
             error: Option<CallError>,
         },
-        /// On another route.
+        // On a route that needs its own future (serialized, or a first dial).
         Boxed {
             future: Pin<Box<dyn Future<Output = Result<Outcome<M>, CallError>> + Send>>,
         },
+    }
+}
+
+impl<M: Request> CallFuture<M> {
+    fn new(state: CallState<M>) -> Self {
+        CallFuture { state }
+    }
+
+    fn failed(error: CallError) -> Self {
+        CallFuture::new(CallState::Failed { error: Some(error) })
     }
 }
 
@@ -202,8 +217,8 @@ impl<M: Request> Future for CallFuture<M> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let service = <M::Service as Service>::NAME;
-        match self.project() {
-            CallFutureProj::Local { request, budget } => match request.poll(cx) {
+        match self.project().state.project() {
+            CallStateProj::Local { request, budget } => match request.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Ok(outcome))) => Poll::Ready(Ok(outcome)),
                 Poll::Ready(Ok(Err(MailboxError::Closed))) => Poll::Ready(Err(
@@ -213,11 +228,7 @@ impl<M: Request> Future for CallFuture<M> {
                     Poll::Ready(Err(CallError::timed_out(service, *budget)))
                 }
             },
-            CallFutureProj::Stopped => Poll::Ready(Err(CallError::not_delivered(
-                service,
-                "the module has stopped",
-            ))),
-            CallFutureProj::Remote { reply, budget } => match reply.poll(cx) {
+            CallStateProj::Remote { reply, budget } => match reply.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Ok(reply))) => Poll::Ready(decode_reply::<M>(reply)),
                 Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(call_error(service, error))),
@@ -225,12 +236,12 @@ impl<M: Request> Future for CallFuture<M> {
                     Poll::Ready(Err(CallError::timed_out(service, *budget)))
                 }
             },
-            CallFutureProj::Failed { error } => {
+            CallStateProj::Failed { error } => {
                 Poll::Ready(Err(error.take().unwrap_or_else(|| {
                     CallError::not_delivered(service, "the call was polled after it failed")
                 })))
             }
-            CallFutureProj::Boxed { future } => future.as_mut().poll(cx),
+            CallStateProj::Boxed { future } => future.as_mut().poll(cx),
         }
     }
 }
@@ -244,13 +255,14 @@ pub(crate) fn local_call<M: Request>(
     budget: Duration,
 ) -> CallFuture<M> {
     if !endpoint.connected() {
-        return CallFuture::Stopped;
+        let service = <M::Service as Service>::NAME;
+        return CallFuture::failed(CallError::not_delivered(service, "the module has stopped"));
     }
     let deadline = meta.deadline;
-    CallFuture::Local {
+    CallFuture::new(CallState::Local {
         request: WithDeadline::new(endpoint.send(Call::new(message, meta)), deadline),
         budget,
-    }
+    })
 }
 
 /// A local call whose message and outcome both make a round trip through the
