@@ -34,6 +34,7 @@ pub struct CallId(pub u64);
 impl CallId {
     /// A fresh id, unique in this process: the thread's number in the top
     /// 24 bits, a per-thread counter below (no atomic operation per call).
+    #[inline]
     pub fn next() -> Self {
         static THREADS: AtomicU64 = AtomicU64::new(1);
         thread_local! {
@@ -85,6 +86,7 @@ pub struct CallMeta {
 
 impl CallMeta {
     /// Metadata for a new local call that must finish within `timeout`.
+    #[inline]
     pub fn local(timeout: Duration) -> Self {
         CallMeta {
             id: CallId::next(),

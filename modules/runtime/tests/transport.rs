@@ -130,6 +130,29 @@ async fn a_call_past_its_deadline_is_timed_out() {
 }
 
 #[actix_rt::test]
+async fn a_local_call_to_a_handler_that_never_answers_times_out() {
+    let text = "[nodes.main]\nmodules = [\"*\"]\n";
+    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
+    let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
+    let toy = node
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(100));
+    let started = Instant::now();
+    let error = toy.call(Hold { key: 1 }).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::TimedOut { after_ms: 100, .. }),
+        "{error:?}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(90),
+        "gave up early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "gave up late: {waited:?}");
+}
+
+#[actix_rt::test]
 async fn a_lost_connection_fails_calls_in_flight_at_once() {
     let cluster = cluster().await;
     let client = client(&cluster.plan).await;

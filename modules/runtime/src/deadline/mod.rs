@@ -27,6 +27,7 @@ pub struct Deadline(u64);
 
 impl Deadline {
     /// The deadline `timeout` from now.
+    #[inline]
     pub fn after(timeout: Duration) -> Deadline {
         let millis = timeout
             .as_secs()
@@ -41,6 +42,7 @@ impl Deadline {
     }
 
     /// True once the deadline has passed.
+    #[inline]
     pub fn has_passed(self) -> bool {
         now_ms() >= self.0
     }
@@ -52,6 +54,7 @@ impl Deadline {
 
 /// Milliseconds on the coarse monotonic clock.
 #[cfg(target_os = "linux")]
+#[inline]
 pub(crate) fn now_ms() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -94,6 +97,7 @@ pin_project! {
 
 impl<F> WithDeadline<F> {
     /// `inner`, giving up at `deadline`.
+    #[inline]
     pub fn new(inner: F, deadline: Deadline) -> Self {
         WithDeadline {
             inner,
@@ -106,6 +110,7 @@ impl<F> WithDeadline<F> {
 impl<F: Future> Future for WithDeadline<F> {
     type Output = Result<F::Output, Elapsed>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.inner.poll(cx) {

@@ -157,6 +157,8 @@ enum State {
     Timer(Pin<Box<tokio::time::Sleep>>),
     /// Outside any tokio runtime: nothing can wake us at the deadline.
     Unwatched,
+    /// Polled once: woke itself instead of registering (see `poll_expired`).
+    Yielded,
 }
 
 /// Identifies this thread's table, to notice a future that moved threads.
@@ -172,6 +174,7 @@ impl Default for Watch {
 
 impl Watch {
     /// A watch not yet in use.
+    #[inline]
     pub(crate) fn new() -> Self {
         Watch { state: State::Idle }
     }
@@ -179,10 +182,23 @@ impl Watch {
     /// True once `deadline` has passed; otherwise makes sure the task is
     /// woken when it does.
     ///
-    /// The first call does not read the clock: a deadline set moments ago
-    /// has not passed, and if it has, the sweeper wakes the call at once.
+    /// The first time, it does nothing but wake the task again: most calls
+    /// are answered by the time the task runs next (the actor ran in
+    /// between), and then never need to be listed at all. Only a call still
+    /// waiting on its second poll goes into the table. The clock is not read
+    /// until then either.
+    #[inline]
     pub(crate) fn poll_expired(&mut self, deadline: Deadline, cx: &mut Context<'_>) -> bool {
         if let State::Idle = self.state {
+            self.state = State::Yielded;
+            cx.waker().wake_by_ref();
+            return false;
+        }
+        self.poll_listed(deadline, cx)
+    }
+
+    fn poll_listed(&mut self, deadline: Deadline, cx: &mut Context<'_>) -> bool {
+        if let State::Yielded = self.state {
             return self.start(deadline, cx);
         }
         if deadline.has_passed() {
@@ -190,7 +206,7 @@ impl Watch {
             return true;
         }
         match &self.state {
-            State::Idle => self.start(deadline, cx),
+            State::Idle | State::Yielded => self.start(deadline, cx),
             State::Listed {
                 index,
                 generation,
@@ -332,8 +348,11 @@ impl Watch {
 }
 
 impl Drop for Watch {
+    #[inline]
     fn drop(&mut self) {
-        self.unlist();
+        if let State::Listed { .. } = self.state {
+            self.unlist();
+        }
     }
 }
 
