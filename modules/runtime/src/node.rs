@@ -321,7 +321,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         };
         if let Some(bound) = bound {
             local_addr = bound.local_addr().ok();
-            tokio::spawn(listener::serve(bound, Arc::clone(transport)));
+            crate::transport::spawn(listener::serve(bound, Arc::clone(transport)));
         }
     }
     Ok(Node {

@@ -672,3 +672,61 @@ async fn wait_for_log(logs: &Logs, needle: &str) {
         tokio::task::yield_now().await;
     }
 }
+
+#[test]
+fn a_client_works_from_a_multi_threaded_tokio_runtime() {
+    // The nodes run in an actix system on their own thread ...
+    let (la, lb) = (bind(), bind());
+    let plan = plan_with(addr(&la), addr(&lb), TEST_RUNTIME);
+    let server_plan = plan.clone();
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let servers = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let catalogue = catalogue();
+            let _a = Node::builder(&server_plan, &catalogue)
+                .listener(la)
+                .secret(secret())
+                .start("a")
+                .await
+                .unwrap();
+            let _b = Node::builder(&server_plan, &catalogue)
+                .listener(lb)
+                .secret(secret())
+                .start("b")
+                .await
+                .unwrap();
+            ready.send(()).unwrap();
+            let _ = stopped.await;
+        });
+    });
+    is_ready.recv().unwrap();
+    // ... and the client on a plain multi-threaded tokio runtime.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = client(&plan).await;
+        let toy = client.service::<Toy>().unwrap();
+        let calls: Vec<_> = (0..50)
+            .map(|i| {
+                let toy = toy.clone();
+                tokio::spawn(async move { toy.call(echo(&format!("{i}"))).await })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap().unwrap().unwrap().text, i.to_string());
+        }
+        // Deadlines hold here too.
+        let error = toy
+            .with_timeout(Duration::from_millis(100))
+            .call(Hold { key: 9 })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CallError::TimedOut { .. }), "{error:?}");
+    });
+    let _ = stop.send(());
+    servers.join().unwrap();
+}

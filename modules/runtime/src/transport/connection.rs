@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, abortable};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, oneshot};
-use tokio::task::AbortHandle;
 
 use super::Shared;
 use super::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
@@ -179,13 +179,16 @@ impl Connection {
         );
         connection.shared.track(&connection);
         connection.writer_wanted.notify_one();
-        let read = tokio::spawn(read_loop(Arc::clone(&connection), reader));
-        *lock(&connection.reader) = Some(read.abort_handle());
-        tokio::spawn(write_loop(Arc::clone(&connection), writer));
-        tokio::spawn(respond(Arc::clone(&connection)));
+        let (read, stop_reading) = abortable(read_loop(Arc::clone(&connection), reader));
+        *lock(&connection.reader) = Some(stop_reading.clone());
+        super::spawn(async move {
+            let _ = read.await;
+        });
+        super::spawn(write_loop(Arc::clone(&connection), writer));
+        super::spawn(respond(Arc::clone(&connection)));
         // A close that raced the spawn above did not see the reader yet.
         if connection.is_closed() {
-            read.abort();
+            stop_reading.abort();
         }
         connection
     }

@@ -22,7 +22,7 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
         };
         match accepted {
             Ok((stream, addr)) => {
-                tokio::spawn(inbound(stream, addr, Arc::clone(&transport)));
+                super::spawn(inbound(stream, addr, Arc::clone(&transport)));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off a little

@@ -278,7 +278,7 @@ impl Peer {
 
     fn spawn_connector(&self) {
         if let Some(this) = self.this.upgrade() {
-            tokio::spawn(async move { this.connector().await });
+            super::spawn(async move { this.connector().await });
         }
     }
 
