@@ -152,7 +152,7 @@ impl<S: Service> ServiceRef<S> {
                 let deadline = meta.deadline;
                 match peer.start_call(message, meta) {
                     CallStart::Sent(call) => CallFuture::new(CallState::Remote {
-                        reply: WithDeadline::new(call, deadline),
+                        reply: WithDeadline::expecting_a_wait(call, deadline),
                         budget: self.timeout,
                     }),
                     CallStart::Failed(error) => CallFuture::failed(error),

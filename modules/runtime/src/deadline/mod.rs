@@ -96,13 +96,27 @@ pin_project! {
 }
 
 impl<F> WithDeadline<F> {
-    /// `inner`, giving up at `deadline`.
+    /// `inner`, giving up at `deadline`. Tuned for futures that are often
+    /// ready by their second poll (a local actor's answer): the deadline is
+    /// only put in the sweeper's table if the first wait was not enough.
     #[inline]
     pub fn new(inner: F, deadline: Deadline) -> Self {
         WithDeadline {
             inner,
             deadline,
             watch: Watch::new(),
+        }
+    }
+
+    /// `inner`, giving up at `deadline`, for futures that will certainly
+    /// wait (an answer over the network): the deadline is put in the table
+    /// at the first poll.
+    #[inline]
+    pub fn expecting_a_wait(inner: F, deadline: Deadline) -> Self {
+        WithDeadline {
+            inner,
+            deadline,
+            watch: Watch::eager(),
         }
     }
 }

@@ -173,10 +173,18 @@ impl Default for Watch {
 }
 
 impl Watch {
-    /// A watch not yet in use.
+    /// A watch not yet in use, that lets the first wait go unwatched.
     #[inline]
     pub(crate) fn new() -> Self {
         Watch { state: State::Idle }
+    }
+
+    /// A watch not yet in use, that watches from the first wait.
+    #[inline]
+    pub(crate) fn eager() -> Self {
+        Watch {
+            state: State::Yielded,
+        }
     }
 
     /// True once `deadline` has passed; otherwise makes sure the task is
@@ -434,6 +442,11 @@ impl TimerThread {
 
     /// Wakes the sweepers that are due; returns the next time one will be.
     fn tick(&self) -> u64 {
+        // While we look, any sweeper that publishes must unpark us (the
+        // unpark is kept, so the park after this scan returns at once and
+        // we look again): otherwise a time published during the scan would
+        // be lost, and its calls would wait past their deadline.
+        self.target.store(NEVER, Ordering::Release);
         let now = now_ms();
         let mut next = NEVER;
         let mut sweepers = self.sweepers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -470,8 +483,6 @@ fn timer_thread() -> &'static TimerThread {
                 loop {
                     let next = timer.tick();
                     timer.target.store(next, Ordering::Release);
-                    // A sweeper that published between tick and the store
-                    // above unparked us already, so park returns at once.
                     match next {
                         NEVER => std::thread::park(),
                         at => std::thread::park_timeout(Duration::from_millis(

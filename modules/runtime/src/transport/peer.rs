@@ -221,7 +221,7 @@ impl Peer {
         let service = <M::Service as Service>::NAME;
         let budget = meta.remaining();
         let deadline = meta.deadline;
-        let connection = match WithDeadline::new(self.connection(), deadline).await {
+        let connection = match WithDeadline::expecting_a_wait(self.connection(), deadline).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => return Err(self.unreachable::<M>(&error)),
             Err(_) => {
@@ -233,7 +233,7 @@ impl Peer {
         };
         let call = send::<M>(&connection, &message, &meta, self.shared.settings.max_frame)?;
         drop(message);
-        match WithDeadline::new(call, deadline).await {
+        match WithDeadline::expecting_a_wait(call, deadline).await {
             Ok(Ok(reply)) => decode_reply::<M>(reply),
             Ok(Err(error)) => Err(call_error(service, error)),
             Err(_) => Err(CallError::timed_out(service, budget)),
