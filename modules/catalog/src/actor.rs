@@ -33,16 +33,12 @@ impl Module for CatalogModule {
     type Config = CatalogConfig;
 
     fn start(config: CatalogConfig, _ctx: &mut StartContext<'_>) -> Result<Catalog, StartError> {
-        let products = match &config.products_file {
-            None => products::parse(BUILT_IN_PRODUCTS),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    StartError::failed(format!("cannot read products_file {}: {e}", path.display()))
-                })?;
-                products::parse(&text)
-            }
-        }
-        .map_err(StartError::failed)?;
+        let text = runtime::data_file(
+            "products_file",
+            config.products_file.as_deref(),
+            BUILT_IN_PRODUCTS,
+        )?;
+        let products = products::parse(&text).map_err(StartError::failed)?;
         Ok(Catalog::from_addr(&CatalogActor::new(products).start()))
     }
 }

@@ -30,16 +30,8 @@ impl Module for CurrencyModule {
     type Config = CurrencyConfig;
 
     fn start(config: CurrencyConfig, _ctx: &mut StartContext<'_>) -> Result<Currency, StartError> {
-        let rates = match &config.rates_file {
-            None => Rates::parse(BUILT_IN_RATES),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    StartError::failed(format!("cannot read rates_file {}: {e}", path.display()))
-                })?;
-                Rates::parse(&text)
-            }
-        }
-        .map_err(|e| StartError::failed(e.to_string()))?;
+        let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
+        let rates = Rates::parse(&text).map_err(|e| StartError::failed(e.to_string()))?;
         Ok(Currency::from_addr(&CurrencyActor { rates }.start()))
     }
 }

@@ -7,9 +7,7 @@
 //! A method the node does not know, or a payload that does not decode, is a
 //! typed [`Rejection`]; the actor never sees it.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +16,7 @@ use std::time::Duration;
 use crate::call::{Call, CallMeta};
 use crate::codec;
 use crate::error::{CallError, Rejection};
+use crate::id_map::IdMap;
 use crate::service::{MethodId, Request, Service};
 use crate::service_ref::local_call;
 
@@ -109,32 +108,11 @@ pub(crate) fn dispatch_encoded<M: Request>(
     })
 }
 
-/// Method ids are already hashes (FNV-1a of the names): the table's hasher
-/// passes them through instead of hashing them again.
-#[derive(Default)]
-struct MethodIdHasher(u64);
-
-impl Hasher for MethodIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id;
-    }
-}
-
-type ByMethod<T> = HashMap<MethodId, T, BuildHasherDefault<MethodIdHasher>>;
-
 /// Every method a node can run, and the names of every method its build knows.
 #[derive(Default, Clone)]
 pub struct DispatchTable {
-    hosted: ByMethod<Arc<dyn Dispatch>>,
-    known: ByMethod<(&'static str, &'static str)>,
+    hosted: IdMap<MethodId, Arc<dyn Dispatch>>,
+    known: IdMap<MethodId, (&'static str, &'static str)>,
 }
 
 impl DispatchTable {

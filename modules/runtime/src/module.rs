@@ -130,6 +130,21 @@ impl<'a> StartContext<'a> {
     }
 }
 
+/// The text of a data file that a module's config names (`key = path`), or
+/// `built_in` when the config names none. The error says which key and file.
+pub fn data_file(
+    key: &str,
+    path: Option<&std::path::Path>,
+    built_in: &'static str,
+) -> Result<std::borrow::Cow<'static, str>, StartError> {
+    match path {
+        None => Ok(std::borrow::Cow::Borrowed(built_in)),
+        Some(path) => std::fs::read_to_string(path)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| StartError::failed(format!("cannot read {key} {}: {e}", path.display()))),
+    }
+}
+
 /// Starts module `M` alone with the given config and dependencies, and
 /// returns a local ref to it: how actor-message tests get a module's actor
 /// with its dependencies faked.

@@ -211,13 +211,7 @@ async fn nodes_may_start_in_any_order() {
     let a_socket = not_listening();
     let lb = bind();
     let plan = plan_with(a_socket.local_addr().unwrap(), addr(&lb), TEST_RUNTIME);
-    let catalogue = catalogue();
-    let b = Node::builder(&plan, &catalogue)
-        .listener(lb)
-        .secret(secret())
-        .start("b")
-        .await
-        .unwrap();
+    let b = start_node(&plan, "b", lb).await;
     let client = client(&plan).await;
     let relay = client.service::<RelayService>().unwrap();
     // relay (b) cannot reach toy (a): a typed, fast failure inside its domain error.
@@ -235,12 +229,7 @@ async fn nodes_may_start_in_any_order() {
     assert!(started.elapsed() < Duration::from_secs(2));
     // a starts; b reconnects on its own, with backoff.
     let la = a_socket.listen(128).unwrap().into_std().unwrap();
-    let _a = Node::builder(&plan, &catalogue)
-        .listener(la)
-        .secret(secret())
-        .start("a")
-        .await
-        .unwrap();
+    let _a = start_node(&plan, "a", la).await;
     assert!(
         b.wait_connected("a", Duration::from_secs(10)).await,
         "b never reconnected to a"
@@ -333,12 +322,7 @@ async fn a_wrong_secret_is_refused_and_both_sides_say_so() {
         .client()
         .await
         .unwrap();
-    let error = client
-        .service::<Toy>()
-        .unwrap()
-        .call(echo("x"))
-        .await
-        .unwrap_err();
+    let error = echo_error(&client).await;
     assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
     assert!(
         error.to_string().contains("authentication failed"),
@@ -412,12 +396,7 @@ async fn another_api_fingerprint_is_refused() {
         .client()
         .await
         .unwrap();
-    let error = client
-        .service::<Toy>()
-        .unwrap()
-        .call(echo("x"))
-        .await
-        .unwrap_err();
+    let error = echo_error(&client).await;
     assert!(
         error.to_string().contains("API fingerprints differ"),
         "{error}"
@@ -683,19 +662,8 @@ fn a_client_works_from_a_multi_threaded_tokio_runtime() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let servers = std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let catalogue = catalogue();
-            let _a = Node::builder(&server_plan, &catalogue)
-                .listener(la)
-                .secret(secret())
-                .start("a")
-                .await
-                .unwrap();
-            let _b = Node::builder(&server_plan, &catalogue)
-                .listener(lb)
-                .secret(secret())
-                .start("b")
-                .await
-                .unwrap();
+            let _a = start_node(&server_plan, "a", la).await;
+            let _b = start_node(&server_plan, "b", lb).await;
             ready.send(()).unwrap();
             let _ = stopped.await;
         });

@@ -13,8 +13,6 @@
 //! (*not delivered*), frames already handed to the socket may have run
 //! (*outcome unknown*). Nothing waits for its deadline on a dead connection.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -35,6 +33,7 @@ use crate::call::{CallId, CallMeta, Origin};
 use crate::deadline::Deadline;
 use crate::dispatch::{BoxFuture, Dispatch};
 use crate::error::CallError;
+use crate::id_map::IdMap;
 use crate::service::MethodId;
 
 /// The longest budget a remote caller may ask for (a day); more is clamped.
@@ -62,27 +61,8 @@ pub(crate) enum LinkError {
 pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply, LinkError>>;
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
-/// Call ids are made by this process and unique; they need no hashing
-/// against collisions chosen by an attacker (a peer is authenticated, and
-/// only completes its own calls' ids).
-#[derive(Default)]
-struct CallIdHasher(u64);
-
-impl Hasher for CallIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Pending = HashMap<u64, Waiter, BuildHasherDefault<CallIdHasher>>;
+/// Waiting calls by call id (made by this process: ids, not attacker input).
+type Pending = IdMap<u64, Waiter>;
 
 /// Frames waiting for the writer.
 #[derive(Default)]

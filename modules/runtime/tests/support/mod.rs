@@ -323,20 +323,33 @@ pub const TEST_RUNTIME: &str = "[runtime]\nhandshake_timeout_ms = 1000\n";
 pub async fn cluster() -> Cluster {
     let (la, lb) = (bind(), bind());
     let plan = plan_with(addr(&la), addr(&lb), TEST_RUNTIME);
-    let catalogue = catalogue();
-    let a = Node::builder(&plan, &catalogue)
-        .listener(la)
-        .secret(secret())
-        .start("a")
-        .await
-        .unwrap();
-    let b = Node::builder(&plan, &catalogue)
-        .listener(lb)
-        .secret(secret())
-        .start("b")
-        .await
-        .unwrap();
+    let a = start_node(&plan, "a", la).await;
+    let b = start_node(&plan, "b", lb).await;
     Cluster { plan, a, b }
+}
+
+/// Starts node `name` of `plan` on `listener`, with the shared secret.
+pub async fn start_node(plan: &Plan, name: &str, listener: std::net::TcpListener) -> Node {
+    Node::builder(plan, &catalogue())
+        .listener(listener)
+        .secret(secret())
+        .start(name)
+        .await
+        .unwrap()
+}
+
+/// What an `Echo` through `client` fails with.
+pub async fn echo_error(client: &Node) -> CallError {
+    let echo = Echo {
+        text: "x".into(),
+        local_only: None,
+    };
+    client
+        .service::<Toy>()
+        .unwrap()
+        .call(echo)
+        .await
+        .unwrap_err()
 }
 
 /// Starts `Hold { key }` on `toy` and returns once the actor holds it.
