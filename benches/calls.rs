@@ -85,7 +85,7 @@ struct PingModule;
 impl Module for PingModule {
     type Service = Pinger;
     type Config = NoConfig;
-    fn start(_: NoConfig, _: &mut StartContext<'_>) -> Result<Pinger, StartError> {
+    async fn start(_: NoConfig, _: StartContext) -> Result<Pinger, StartError> {
         Ok(Pinger::from_addr(&PingActor.start()))
     }
 }

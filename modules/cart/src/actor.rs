@@ -32,7 +32,7 @@ impl Module for CartModule {
     type Service = CartService;
     type Config = CartConfig;
 
-    fn start(config: CartConfig, _ctx: &mut StartContext<'_>) -> Result<CartService, StartError> {
+    async fn start(config: CartConfig, _ctx: StartContext) -> Result<CartService, StartError> {
         if config.max_lines == 0 {
             return Err(StartError::Config(
                 "max_lines must be at least 1".to_owned(),

@@ -5,8 +5,14 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use crate::api::{AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart};
 use crate::{CartConfig, CartModule};
 
-fn cart() -> ServiceRef<CartService> {
-    start_alone::<CartModule>(CartConfig::default(), &ServiceRegistry::new()).unwrap()
+async fn cart() -> ServiceRef<CartService> {
+    start_alone::<CartModule>(
+        CartConfig::default(),
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
+    )
+    .await
+    .unwrap()
 }
 
 fn add(user: &str, product: &str, quantity: i32) -> AddItem {
@@ -28,7 +34,7 @@ fn line(product: &str, quantity: i32) -> CartItem {
 
 #[actix_rt::test]
 async fn quantities_accumulate_and_lines_keep_their_order() {
-    let cart = cart();
+    let cart = cart().await;
     for (product, quantity) in [("B", 1), ("A", 2), ("B", 3)] {
         assert_eq!(
             cart.call(add("u1", product, quantity)).await.unwrap(),
@@ -53,7 +59,7 @@ async fn quantities_accumulate_and_lines_keep_their_order() {
 
 #[actix_rt::test]
 async fn carts_are_per_user_and_empty_by_default() {
-    let cart = cart();
+    let cart = cart().await;
     cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
     let other = cart
         .call(GetCart {
@@ -68,7 +74,7 @@ async fn carts_are_per_user_and_empty_by_default() {
 
 #[actix_rt::test]
 async fn emptying_removes_every_line() {
-    let cart = cart();
+    let cart = cart().await;
     cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
     cart.call(EmptyCart {
         user_id: "u1".into(),
@@ -88,7 +94,7 @@ async fn emptying_removes_every_line() {
 
 #[actix_rt::test]
 async fn bad_quantities_and_ids_are_refused_and_change_nothing() {
-    let cart = cart();
+    let cart = cart().await;
     assert_eq!(
         cart.call(add("u1", "A", 0)).await.unwrap(),
         Err(CartError::InvalidQuantity { quantity: 0 })
@@ -122,8 +128,13 @@ async fn bad_quantities_and_ids_are_refused_and_change_nothing() {
 
 #[actix_rt::test]
 async fn a_cart_holds_at_most_max_lines() {
-    let cart =
-        start_alone::<CartModule>(CartConfig { max_lines: 2 }, &ServiceRegistry::new()).unwrap();
+    let cart = start_alone::<CartModule>(
+        CartConfig { max_lines: 2 },
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
+    )
+    .await
+    .unwrap();
     cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
     cart.call(add("u1", "B", 1)).await.unwrap().unwrap();
     assert_eq!(
@@ -136,7 +147,7 @@ async fn a_cart_holds_at_most_max_lines() {
 
 #[actix_rt::test]
 async fn concurrent_adds_lose_no_update() {
-    let cart = cart();
+    let cart = cart().await;
     let calls: Vec<_> = (0..100)
         .map(|_| {
             let cart = cart.clone();

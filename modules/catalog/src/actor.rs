@@ -32,7 +32,7 @@ impl Module for CatalogModule {
     type Service = Catalog;
     type Config = CatalogConfig;
 
-    fn start(config: CatalogConfig, _ctx: &mut StartContext<'_>) -> Result<Catalog, StartError> {
+    async fn start(config: CatalogConfig, _ctx: StartContext) -> Result<Catalog, StartError> {
         let text = runtime::data_file(
             "products_file",
             config.products_file.as_deref(),

@@ -5,13 +5,24 @@ use runtime::{ServiceRef, ServiceRegistry, start_alone};
 use crate::api::{Catalog, CatalogError, GetProduct, ListProducts, SearchProducts};
 use crate::{CatalogConfig, CatalogModule};
 
-fn catalog() -> ServiceRef<Catalog> {
-    start_alone::<CatalogModule>(CatalogConfig::default(), &ServiceRegistry::new()).unwrap()
+async fn catalog() -> ServiceRef<Catalog> {
+    start_alone::<CatalogModule>(
+        CatalogConfig::default(),
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
+    )
+    .await
+    .unwrap()
 }
 
 #[actix_rt::test]
 async fn lists_every_product_in_file_order() {
-    let reply = catalog().call(ListProducts {}).await.unwrap().unwrap();
+    let reply = catalog()
+        .await
+        .call(ListProducts {})
+        .await
+        .unwrap()
+        .unwrap();
     let ids: Vec<&str> = reply.products.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -31,7 +42,7 @@ async fn lists_every_product_in_file_order() {
 
 #[actix_rt::test]
 async fn gets_a_product_by_exact_id() {
-    let catalog = catalog();
+    let catalog = catalog().await;
     let mug = catalog
         .call(GetProduct {
             id: "6E92ZMYYFZ".into(),
@@ -57,7 +68,7 @@ async fn gets_a_product_by_exact_id() {
 
 #[actix_rt::test]
 async fn searches_names_and_descriptions_ignoring_case() {
-    let catalog = catalog();
+    let catalog = catalog().await;
     let names = |query: &'static str| {
         let catalog = catalog.clone();
         async move {
@@ -92,8 +103,10 @@ async fn a_broken_products_file_stops_the_start() {
         CatalogConfig {
             products_file: Some(path),
         },
-        &ServiceRegistry::new(),
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
     )
+    .await
     .unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(error.to_string().contains("does not parse"), "{error}");

@@ -29,7 +29,7 @@ impl Module for CurrencyModule {
     type Service = Currency;
     type Config = CurrencyConfig;
 
-    fn start(config: CurrencyConfig, _ctx: &mut StartContext<'_>) -> Result<Currency, StartError> {
+    async fn start(config: CurrencyConfig, _ctx: StartContext) -> Result<Currency, StartError> {
         let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
         let rates = Rates::parse(&text).map_err(|e| StartError::failed(e.to_string()))?;
         Ok(Currency::from_addr(&CurrencyActor { rates }.start()))

@@ -5,13 +5,20 @@ use runtime::{ServiceRef, ServiceRegistry, start_alone};
 use crate::api::{Convert, Currency, CurrencyError, GetSupportedCurrencies, Money};
 use crate::{CurrencyConfig, CurrencyModule};
 
-fn currency() -> ServiceRef<Currency> {
-    start_alone::<CurrencyModule>(CurrencyConfig::default(), &ServiceRegistry::new()).unwrap()
+async fn currency() -> ServiceRef<Currency> {
+    start_alone::<CurrencyModule>(
+        CurrencyConfig::default(),
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
+    )
+    .await
+    .unwrap()
 }
 
 #[actix_rt::test]
 async fn lists_currencies_in_table_order() {
     let reply = currency()
+        .await
         .call(GetSupportedCurrencies {})
         .await
         .unwrap()
@@ -24,6 +31,7 @@ async fn lists_currencies_in_table_order() {
 #[actix_rt::test]
 async fn converts_usd_to_jpy() {
     let reply = currency()
+        .await
         .call(Convert {
             from: Money::new("USD", 19, 990_000_000),
             to_code: "JPY".into(),
@@ -36,6 +44,7 @@ async fn converts_usd_to_jpy() {
 #[actix_rt::test]
 async fn unknown_codes_are_a_typed_error() {
     let reply = currency()
+        .await
         .call(Convert {
             from: Money::new("USD", 1, 0),
             to_code: "CHX".into(),
@@ -53,7 +62,9 @@ async fn a_missing_rates_file_stops_the_start() {
     let config = CurrencyConfig {
         rates_file: Some("/nonexistent/rates.json".into()),
     };
-    let error = start_alone::<CurrencyModule>(config, &ServiceRegistry::new()).unwrap_err();
+    let error = start_alone::<CurrencyModule>(config, ServiceRegistry::new(), std::env::temp_dir())
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().contains("/nonexistent/rates.json"),
         "{error}"

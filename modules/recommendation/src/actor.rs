@@ -36,9 +36,9 @@ impl Module for RecommendationModule {
         vec![Catalog::NAME]
     }
 
-    fn start(
+    async fn start(
         config: RecommendationConfig,
-        ctx: &mut StartContext<'_>,
+        ctx: StartContext,
     ) -> Result<Recommendation, StartError> {
         let actor = RecommendationActor {
             catalog: ctx.service::<Catalog>()?,

@@ -34,6 +34,9 @@ pub(crate) type Started = Box<dyn FnOnce(&mut DispatchTable, &mut ServiceRegistr
 
 type JsonCallFuture = BoxFuture<Result<JsonReply, JsonCallError>>;
 
+/// A boxed future that stays on its thread.
+pub(crate) type LocalBoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
 /// One module of the catalogue.
 pub struct ModuleEntry {
     name: &'static str,
@@ -41,7 +44,7 @@ pub struct ModuleEntry {
     messages: Vec<(&'static str, MethodId)>,
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
     pub(crate) start:
-        fn(Option<&config::Value>, &mut StartContext<'_>) -> Result<Started, StartError>,
+        fn(Option<&config::Value>, StartContext) -> LocalBoxFuture<Result<Started, StartError>>,
     pub(crate) remote: fn(Arc<Peer>, Duration, &mut ServiceRegistry),
     describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
@@ -109,19 +112,22 @@ fn parse_config<C: serde::de::DeserializeOwned + Default>(
 
 fn start_module<M: Module>(
     section: Option<&config::Value>,
-    ctx: &mut StartContext<'_>,
-) -> Result<Started, StartError> {
-    let config = parse_config::<M::Config>(section)?;
-    let service = M::start(config, ctx)?;
-    Ok(Box::new(move |table, registry, refs| {
-        table.host(&service);
-        let service_ref = if refs.serialized {
-            ServiceRef::serialized(service)
-        } else {
-            ServiceRef::local(service)
-        };
-        registry.insert(service_ref.with_timeout(refs.timeout));
-    }))
+    ctx: StartContext,
+) -> LocalBoxFuture<Result<Started, StartError>> {
+    let config = parse_config::<M::Config>(section);
+    Box::pin(async move {
+        let service = M::start(config?, ctx).await?;
+        let started: Started = Box::new(move |table, registry, refs| {
+            table.host(&service);
+            let service_ref = if refs.serialized {
+                ServiceRef::serialized(service)
+            } else {
+                ServiceRef::local(service)
+            };
+            registry.insert(service_ref.with_timeout(refs.timeout));
+        });
+        Ok(started)
+    })
 }
 
 fn json_call<S: Service>(

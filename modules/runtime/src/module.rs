@@ -13,12 +13,17 @@
 //!     type Service = Recommendation;
 //!     type Config = NoConfig;
 //!     fn dependencies() -> Vec<&'static str> { vec![Catalog::NAME] }
-//!     fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<Recommendation, StartError> {
+//!     async fn start(_: NoConfig, ctx: StartContext) -> Result<Recommendation, StartError> {
 //!         let catalog = ctx.service::<Catalog>()?;
 //!         Ok(Recommendation::from_addr(&RecommendationActor { catalog }.start()))
 //!     }
 //! }
 //! ```
+//!
+//! `start` is async so that a module can open its database and migrate it
+//! before it says it is ready; a node starts its modules one after another.
+
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -44,8 +49,10 @@ pub trait Module: 'static {
 
     /// Starts the module's actor (on the current arbiter, or its own) and
     /// returns its endpoints.
-    fn start(config: Self::Config, ctx: &mut StartContext<'_>)
-    -> Result<Self::Service, StartError>;
+    fn start(
+        config: Self::Config,
+        ctx: StartContext,
+    ) -> impl std::future::Future<Output = Result<Self::Service, StartError>>;
 }
 
 /// The config of a module that has none: an empty section, or none at all.
@@ -88,31 +95,40 @@ impl StartError {
 }
 
 /// What a module may use while it starts.
-pub struct StartContext<'a> {
-    node: &'a str,
-    dependencies: &'a [&'static str],
-    services: &'a ServiceRegistry,
+#[derive(Clone)]
+pub struct StartContext {
+    node: String,
+    dependencies: Vec<&'static str>,
+    services: ServiceRegistry,
+    data_dir: PathBuf,
 }
 
-impl<'a> StartContext<'a> {
+impl StartContext {
     /// A context for a module on `node` that declared `dependencies`, whose
-    /// refs come from `services`. The runtime makes these; tests of one
-    /// module make one with fakes in `services`.
+    /// refs come from `services`, and whose files go under `data_dir`. The
+    /// runtime makes these; tests of one module make one with fakes.
     pub fn new(
-        node: &'a str,
-        dependencies: &'a [&'static str],
-        services: &'a ServiceRegistry,
+        node: impl Into<String>,
+        dependencies: Vec<&'static str>,
+        services: ServiceRegistry,
+        data_dir: impl Into<PathBuf>,
     ) -> Self {
         StartContext {
-            node,
+            node: node.into(),
             dependencies,
             services,
+            data_dir: data_dir.into(),
         }
     }
 
     /// The name of the node this module starts on.
     pub fn node(&self) -> &str {
-        self.node
+        &self.node
+    }
+
+    /// Where modules keep their files (`[runtime] data_dir`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// A ref to service `S`, which must be one of the module's dependencies.
@@ -145,14 +161,14 @@ pub fn data_file(
     }
 }
 
-/// Starts module `M` alone with the given config and dependencies, and
-/// returns a local ref to it: how actor-message tests get a module's actor
-/// with its dependencies faked.
-pub fn start_alone<M: Module>(
+/// Starts module `M` alone with the given config, dependencies and data
+/// directory, and returns a local ref to it: how actor-message tests get a
+/// module's actor with its dependencies faked.
+pub async fn start_alone<M: Module>(
     config: M::Config,
-    services: &ServiceRegistry,
+    services: ServiceRegistry,
+    data_dir: impl Into<PathBuf>,
 ) -> Result<ServiceRef<M::Service>, StartError> {
-    let dependencies = M::dependencies();
-    let mut ctx = StartContext::new("test", &dependencies, services);
-    M::start(config, &mut ctx).map(ServiceRef::local)
+    let ctx = StartContext::new("test", M::dependencies(), services, data_dir);
+    M::start(config, ctx).await.map(ServiceRef::local)
 }

@@ -289,15 +289,18 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         let Some(entry) = catalogue.entry(module) else {
             continue;
         };
-        let started = {
-            let mut ctx = StartContext::new(name, entry.dependencies(), &registry);
-            (entry.start)(plan.module_config(module), &mut ctx).map_err(|error| {
-                NodeError::Start {
-                    module: (*module).to_owned(),
-                    error,
-                }
-            })?
-        };
+        let ctx = StartContext::new(
+            name,
+            entry.dependencies().to_vec(),
+            registry.clone(),
+            &plan.runtime.data_dir,
+        );
+        let started = (entry.start)(plan.module_config(module), ctx)
+            .await
+            .map_err(|error| NodeError::Start {
+                module: (*module).to_owned(),
+                error,
+            })?;
         started(&mut table, &mut registry, local);
         tracing::info!(node = name, module, "module started");
     }

@@ -3,14 +3,15 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::service::Service;
 use crate::service_ref::ServiceRef;
 
-/// The [`ServiceRef`] of each service, by name.
-#[derive(Default)]
+/// The [`ServiceRef`] of each service, by name. Cloning it is cheap.
+#[derive(Default, Clone)]
 pub struct ServiceRegistry {
-    refs: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    refs: HashMap<&'static str, Arc<dyn Any + Send + Sync>>,
 }
 
 impl ServiceRegistry {
@@ -21,7 +22,7 @@ impl ServiceRegistry {
 
     /// Adds (or replaces) the ref to `S`.
     pub fn insert<S: Service>(&mut self, service: ServiceRef<S>) {
-        self.refs.insert(S::NAME, Box::new(service));
+        self.refs.insert(S::NAME, Arc::new(service));
     }
 
     /// The same registry with the ref to `S` added.

@@ -91,6 +91,10 @@ pub struct RuntimeConfig {
     pub reconnect_max_ms: u64,
     /// Send even local calls through the codec (a test mode).
     pub serialize_local_calls: bool,
+    /// Where modules keep their files (each module's SQLite database, for
+    /// one). Created on first start. Relative paths are from the working
+    /// directory.
+    pub data_dir: PathBuf,
 }
 
 impl Default for RuntimeConfig {
@@ -103,6 +107,7 @@ impl Default for RuntimeConfig {
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
             serialize_local_calls: false,
+            data_dir: PathBuf::from("boutique-data"),
         }
     }
 }

@@ -124,7 +124,7 @@ impl Module for ToyModule {
     fn dependencies() -> Vec<&'static str> {
         vec![Other::NAME]
     }
-    fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<Toy, StartError> {
+    async fn start(_: NoConfig, ctx: StartContext) -> Result<Toy, StartError> {
         let actor = ToyActor {
             other: ctx.service::<Other>()?,
             held: HashMap::new(),
@@ -215,7 +215,7 @@ pub struct OtherModule;
 impl Module for OtherModule {
     type Service = Other;
     type Config = NoConfig;
-    fn start(_: NoConfig, _: &mut StartContext<'_>) -> Result<Other, StartError> {
+    async fn start(_: NoConfig, _: StartContext) -> Result<Other, StartError> {
         Ok(Other::from_addr(&OtherActor.start()))
     }
 }
@@ -241,7 +241,7 @@ impl Module for RelayModule {
     fn dependencies() -> Vec<&'static str> {
         vec![Toy::NAME]
     }
-    fn start(_: NoConfig, ctx: &mut StartContext<'_>) -> Result<RelayService, StartError> {
+    async fn start(_: NoConfig, ctx: StartContext) -> Result<RelayService, StartError> {
         let actor = RelayActor {
             toy: ctx.service::<Toy>()?,
         };
