@@ -34,6 +34,10 @@ pub(crate) type Started = Box<dyn FnOnce(&mut DispatchTable, &mut ServiceRegistr
 
 type JsonCallFuture = BoxFuture<Result<JsonReply, JsonCallError>>;
 
+/// Starts a module from its config section, once its dependencies are up.
+pub(crate) type StartFn =
+    fn(Option<&config::Value>, StartContext) -> LocalBoxFuture<Result<Started, StartError>>;
+
 /// A boxed future that stays on its thread.
 pub(crate) type LocalBoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
 
@@ -43,8 +47,7 @@ pub struct ModuleEntry {
     dependencies: Vec<&'static str>,
     messages: Vec<(&'static str, MethodId)>,
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
-    pub(crate) start:
-        fn(Option<&config::Value>, StartContext) -> LocalBoxFuture<Result<Started, StartError>>,
+    pub(crate) start: StartFn,
     pub(crate) remote: fn(Arc<Peer>, Duration, &mut ServiceRegistry),
     describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
