@@ -1,0 +1,136 @@
+//! The payment actor: checks cards, charges them once per idempotency key.
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use runtime::{Call, Empty, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{
+    Charge, ChargeRecord, ChargeResponse, ChargeStatus, ListCharges, ListChargesResponse, Payment, PaymentError,
+    Refund,
+};
+use crate::card;
+use crate::ledger::Ledger;
+
+/// `[modules.payment]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    /// The ledger's database: a `postgres://` URL, or a `sqlite:` path;
+    /// by default `payment.db` in the data directory.
+    pub database: Option<String>,
+}
+
+/// The payment module.
+pub struct PaymentModule;
+
+impl Module for PaymentModule {
+    type Service = Payment;
+    type Config = PaymentConfig;
+
+    async fn start(config: PaymentConfig, ctx: StartContext) -> Result<Payment, StartError> {
+        let ledger = Ledger::open(config.database.as_deref(), ctx.data_dir())
+            .await
+            .map_err(|e| StartError::failed(e.to_string()))?;
+        Ok(Payment::from_addr(&PaymentActor { ledger }.start()))
+    }
+}
+
+struct PaymentActor {
+    ledger: Ledger,
+}
+
+impl Actor for PaymentActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<Charge>> for PaymentActor {
+    type Result = ResponseFuture<Result<ChargeResponse, PaymentError>>;
+
+    fn handle(&mut self, call: Call<Charge>, _: &mut Context<Self>) -> Self::Result {
+        let ledger = self.ledger.clone();
+        let span = call.span();
+        let Charge {
+            amount,
+            credit_card,
+            idempotency_key,
+        } = call.into_message();
+        Box::pin(async move {
+            let _span = span.entered();
+            let checked = card::check(&credit_card, card::today());
+            if let Err(error) = &checked {
+                tracing::info!(%error, "card declined");
+            }
+            let checked = checked?;
+            amount.validate().map_err(PaymentError::InvalidAmount)?;
+            if amount.is_negative() {
+                return Err(PaymentError::NegativeAmount);
+            }
+            let transaction_id = uuid::Uuid::new_v4().to_string();
+            let key = if idempotency_key.is_empty() {
+                format!("one-off:{transaction_id}")
+            } else {
+                idempotency_key
+            };
+            let wanted = ChargeRecord {
+                transaction_id,
+                idempotency_key: key.clone(),
+                amount: amount.clone(),
+                card_type: checked.card_type.to_owned(),
+                card_last4: checked.last4,
+                status: ChargeStatus::Charged,
+                created_at: storage::unix_ms(),
+            };
+            let recorded = match ledger.find(&key).await? {
+                Some(existing) => existing,
+                None => ledger.insert(&wanted).await?,
+            };
+            if recorded.amount != amount {
+                return Err(PaymentError::KeyReused {
+                    key,
+                    charged: recorded.amount,
+                });
+            }
+            if recorded.status == ChargeStatus::Refunded {
+                return Err(PaymentError::AlreadyRefunded { key });
+            }
+            if recorded.transaction_id == wanted.transaction_id {
+                tracing::info!(transaction_id = %recorded.transaction_id, amount = %amount, "charged");
+            } else {
+                tracing::info!(transaction_id = %recorded.transaction_id, "repeated charge: the first one stands");
+            }
+            Ok(ChargeResponse {
+                transaction_id: recorded.transaction_id,
+            })
+        })
+    }
+}
+
+impl Handler<Call<Refund>> for PaymentActor {
+    type Result = ResponseFuture<Result<Empty, PaymentError>>;
+
+    fn handle(&mut self, call: Call<Refund>, _: &mut Context<Self>) -> Self::Result {
+        let ledger = self.ledger.clone();
+        let span = call.span();
+        let Refund { transaction_id, reason } = call.into_message();
+        Box::pin(async move {
+            ledger.refund(&transaction_id, &reason).await?;
+            let _span = span.entered();
+            tracing::info!(%transaction_id, %reason, "refunded");
+            Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<ListCharges>> for PaymentActor {
+    type Result = ResponseFuture<Result<ListChargesResponse, PaymentError>>;
+
+    fn handle(&mut self, call: Call<ListCharges>, _: &mut Context<Self>) -> Self::Result {
+        let ledger = self.ledger.clone();
+        let ListCharges { idempotency_key, limit } = call.into_message();
+        Box::pin(async move {
+            Ok(ListChargesResponse {
+                charges: ledger.list(&idempotency_key, limit).await?,
+            })
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! The payment service's API.
+
+use currency::api::{Money, MoneyError};
+use serde::{Deserialize, Serialize};
+
+/// A credit card, as the checkout form gives it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditCardInfo {
+    /// The number; spaces and dashes are ignored.
+    pub credit_card_number: String,
+    /// The security code.
+    pub credit_card_cvv: i32,
+    /// Expiry year, e.g. 2030.
+    pub credit_card_expiration_year: i32,
+    /// Expiry month, 1 to 12.
+    pub credit_card_expiration_month: i32,
+}
+
+impl std::fmt::Debug for CreditCardInfo {
+    /// Never the number or the code, in logs or anywhere else.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits: String = self.credit_card_number.chars().filter(char::is_ascii_digit).collect();
+        let last4 = &digits[digits.len().saturating_sub(4)..];
+        write!(
+            f,
+            "CreditCardInfo(…{last4}, expires {}/{})",
+            self.credit_card_expiration_month, self.credit_card_expiration_year
+        )
+    }
+}
+
+/// Charges `amount` to `credit_card`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Charge {
+    /// How much.
+    pub amount: Money,
+    /// The card.
+    pub credit_card: CreditCardInfo,
+    /// Identifies the payment: charging the same key again returns the first
+    /// charge. Empty: a one-off charge.
+    #[serde(default)]
+    pub idempotency_key: String,
+}
+
+/// A successful charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeResponse {
+    /// The charge's id.
+    pub transaction_id: String,
+}
+
+/// Gives the money of a charge back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refund {
+    /// The charge.
+    pub transaction_id: String,
+    /// Why, for the record.
+    pub reason: String,
+}
+
+/// Lists recorded charges, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListCharges {
+    /// Only the charge with this idempotency key (empty: all).
+    #[serde(default)]
+    pub idempotency_key: String,
+    /// At most this many (capped at 1000).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// A charge as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeRecord {
+    /// Its id.
+    pub transaction_id: String,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// `visa` or `mastercard`.
+    pub card_type: String,
+    /// The card number's last four digits.
+    pub card_last4: String,
+    /// Charged or refunded.
+    pub status: ChargeStatus,
+    /// When, in milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Where a charge stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChargeStatus {
+    /// The money was taken.
+    Charged,
+    /// The money was given back.
+    Refunded,
+}
+
+/// Recorded charges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListChargesResponse {
+    /// Newest first.
+    pub charges: Vec<ChargeRecord>,
+}
+
+/// Why a card was not charged, or a refund not made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum PaymentError {
+    /// Not a valid card number (unknown type, Luhn check or length).
+    #[error("Credit card info is invalid")]
+    InvalidCard,
+    /// A valid card of a type this shop does not take.
+    #[error("Sorry, we cannot process {card_type} credit cards. Only VISA or MasterCard is accepted.")]
+    UnsupportedCard {
+        /// The card's type, e.g. `amex`.
+        card_type: String,
+    },
+    /// The card has expired.
+    #[error("Your credit card (ending {last4}) expired on {month}/{year}")]
+    Expired {
+        /// The number's last four digits.
+        last4: String,
+        /// Expiry month.
+        month: i32,
+        /// Expiry year.
+        year: i32,
+    },
+    /// The expiry month is not 1 to 12.
+    #[error("the expiry month {month} is not 1 to 12")]
+    InvalidExpiry {
+        /// The month given.
+        month: i32,
+    },
+    /// The security code is not three or four digits.
+    #[error("the security code must be three or four digits")]
+    InvalidCvv,
+    /// The amount breaks the money rules, or is negative.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(MoneyError),
+    /// The amount is below zero.
+    #[error("cannot charge a negative amount")]
+    NegativeAmount,
+    /// The idempotency key was used for a different charge.
+    #[error("idempotency key {key} was already used for a charge of {charged}")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// What was charged under it.
+        charged: Money,
+    },
+    /// The charge under this idempotency key was refunded; start afresh.
+    #[error("the charge under idempotency key {key} was refunded")]
+    AlreadyRefunded {
+        /// The key.
+        key: String,
+    },
+    /// No charge has this id.
+    #[error("no charge with id {transaction_id}")]
+    UnknownTransaction {
+        /// The id given.
+        transaction_id: String,
+    },
+    /// The charge record could not be read or written.
+    #[error("the payment ledger is unavailable: {0}")]
+    Storage(String),
+}
+
+runtime::service! {
+    /// Card payments: the `payment` module's service.
+    pub Payment = "payment", error PaymentError {
+        Charge -> ChargeResponse,
+        Refund -> runtime::Empty,
+        ListCharges -> ListChargesResponse,
+    }
+}

@@ -1,0 +1,157 @@
+//! The payment ledger: every charge, in the module's database. An
+//! idempotency key is unique, so one key can only ever charge once, however
+//! many times and from however many places it is tried.
+
+use std::path::Path;
+
+use currency::api::Money;
+use storage::{Database, Migration, StorageError};
+
+use crate::api::{ChargeRecord, ChargeStatus, PaymentError};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "charges",
+    statements: &[
+        "CREATE TABLE charges (
+            transaction_id TEXT PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            currency_code TEXT NOT NULL,
+            units BIGINT NOT NULL,
+            nanos BIGINT NOT NULL,
+            card_type TEXT NOT NULL,
+            card_last4 TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            refunded_at BIGINT,
+            refund_reason TEXT
+        )",
+        "CREATE INDEX charges_by_time ON charges (created_at)",
+    ],
+}];
+
+const COLUMNS: &str =
+    "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
+
+type Row = (String, String, String, i64, i64, String, String, String, i64);
+
+fn record(row: Row) -> ChargeRecord {
+    let (transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at) = row;
+    ChargeRecord {
+        transaction_id,
+        idempotency_key,
+        amount: Money::new(currency_code, units, i32::try_from(nanos).unwrap_or(0)),
+        card_type,
+        card_last4,
+        status: if status == "refunded" {
+            ChargeStatus::Refunded
+        } else {
+            ChargeStatus::Charged
+        },
+        created_at,
+    }
+}
+
+fn storage(error: impl std::fmt::Display) -> PaymentError {
+    PaymentError::Storage(error.to_string())
+}
+
+/// The charges.
+#[derive(Clone)]
+pub struct Ledger {
+    db: Database,
+}
+
+impl Ledger {
+    /// Opens (and migrates) the ledger.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Ledger, StorageError> {
+        Ok(Ledger {
+            db: Database::open("payment", url, data_dir, MIGRATIONS).await?,
+        })
+    }
+
+    /// The charge under `key`, if any.
+    pub async fn find(&self, key: &str) -> Result<Option<ChargeRecord>, PaymentError> {
+        let sql = format!("SELECT {COLUMNS} FROM charges WHERE idempotency_key = $1");
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(row.map(record))
+    }
+
+    /// Records `charge` unless its key is taken; returns the charge recorded
+    /// under the key either way (the new one, or the one that was there).
+    pub async fn insert(&self, charge: &ChargeRecord) -> Result<ChargeRecord, PaymentError> {
+        sqlx::query(
+            "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
+             card_type, card_last4, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'charged', $8) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&charge.transaction_id)
+        .bind(&charge.idempotency_key)
+        .bind(&charge.amount.currency_code)
+        .bind(charge.amount.units)
+        .bind(i64::from(charge.amount.nanos))
+        .bind(&charge.card_type)
+        .bind(&charge.card_last4)
+        .bind(charge.created_at)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        self.find(&charge.idempotency_key)
+            .await?
+            .ok_or_else(|| storage("a charge vanished right after it was written"))
+    }
+
+    /// Marks a charge refunded (again is fine).
+    pub async fn refund(&self, transaction_id: &str, reason: &str) -> Result<(), PaymentError> {
+        let done = sqlx::query(
+            "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
+             WHERE transaction_id = $1 AND status = 'charged'",
+        )
+        .bind(transaction_id)
+        .bind(storage::unix_ms())
+        .bind(reason)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        let exists: Option<(String,)> = sqlx::query_as("SELECT status FROM charges WHERE transaction_id = $1")
+            .bind(transaction_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(storage)?;
+        match exists {
+            Some(_) => Ok(()),
+            None => Err(PaymentError::UnknownTransaction {
+                transaction_id: transaction_id.to_owned(),
+            }),
+        }
+    }
+
+    /// Charges, newest first: all, or the one under `key`.
+    pub async fn list(&self, key: &str, limit: u32) -> Result<Vec<ChargeRecord>, PaymentError> {
+        let limit = i64::from(limit.min(1000));
+        let rows: Vec<Row> = if key.is_empty() {
+            let sql = format!("SELECT {COLUMNS} FROM charges ORDER BY created_at DESC, transaction_id LIMIT $1");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await
+        } else {
+            let sql = format!("SELECT {COLUMNS} FROM charges WHERE idempotency_key = $1 LIMIT $2");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(key)
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await
+        }
+        .map_err(storage)?;
+        Ok(rows.into_iter().map(record).collect())
+    }
+}

@@ -1,0 +1,27 @@
+//! # payment
+//!
+//! Online Boutique's payment service: checks a credit card the way the
+//! original does (card type from the number's prefix, Luhn, length, expiry;
+//! only VISA and MasterCard accepted) and charges it. Card numbers are never
+//! stored; each charge is recorded (last four digits, type, amount, status)
+//! in the module's database.
+//!
+//! Unlike the original, every charge carries an idempotency key: charging the
+//! same key twice returns the first charge instead of charging again, which
+//! is what makes a retried or double-clicked checkout charge once. A charge
+//! can be refunded (checkout does when shipping fails after payment).
+//!
+//! [`api`] is what other modules use. Everything else is private.
+
+#![warn(missing_docs)]
+
+pub mod api;
+
+mod actor;
+mod card;
+mod ledger;
+
+#[cfg(test)]
+mod tests;
+
+pub use actor::{PaymentConfig, PaymentModule};

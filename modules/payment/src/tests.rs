@@ -1,0 +1,149 @@
+//! Actor-message tests: the payment actor alone, on every storage backend.
+
+use currency::api::Money;
+use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
+use storage::testing::{TempDir, TestBackend, backends};
+
+use crate::api::{Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund};
+use crate::{PaymentConfig, PaymentModule};
+
+async fn payment(backend: &TestBackend, dir: &TempDir) -> ServiceRef<Payment> {
+    let config = PaymentConfig {
+        database: backend.database_url().await,
+    };
+    start_alone::<PaymentModule>(config, ServiceRegistry::new(), dir.path()).await.unwrap()
+}
+
+fn visa() -> CreditCardInfo {
+    CreditCardInfo {
+        credit_card_number: "4432-8015-6152-0454".into(),
+        credit_card_cvv: 672,
+        credit_card_expiration_year: 2099,
+        credit_card_expiration_month: 1,
+    }
+}
+
+fn charge(key: &str, units: i64) -> Charge {
+    Charge {
+        amount: Money::new("EUR", units, 500_000_000),
+        credit_card: visa(),
+        idempotency_key: key.into(),
+    }
+}
+
+async fn charges(payment: &ServiceRef<Payment>, key: &str) -> Vec<crate::api::ChargeRecord> {
+    let list = ListCharges {
+        idempotency_key: key.into(),
+        limit: 100,
+    };
+    payment.call(list).await.unwrap().unwrap().charges
+}
+
+#[actix_rt::test]
+async fn the_same_key_charges_once() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let first = payment.call(charge("order-1", 20)).await.unwrap().unwrap();
+        let again = payment.call(charge("order-1", 20)).await.unwrap().unwrap();
+        assert_eq!(first, again, "{}", backend.name());
+        // Concurrent repeats too.
+        let calls: Vec<_> = (0..10).map(|_| payment.call(charge("order-2", 5))).collect();
+        let mut ids = std::collections::HashSet::new();
+        for call in calls {
+            ids.insert(call.await.unwrap().unwrap().transaction_id);
+        }
+        assert_eq!(ids.len(), 1, "{}", backend.name());
+        let recorded = charges(&payment, "").await;
+        assert_eq!(recorded.len(), 2, "{}", backend.name());
+        let one = charges(&payment, "order-1").await;
+        assert_eq!(one[0].amount, Money::new("EUR", 20, 500_000_000));
+        assert_eq!(one[0].card_last4, "0454");
+        assert_eq!(one[0].card_type, "visa");
+    }
+}
+
+#[actix_rt::test]
+async fn a_key_cannot_charge_another_amount() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        payment.call(charge("k", 20)).await.unwrap().unwrap();
+        let reply = payment.call(charge("k", 21)).await.unwrap();
+        assert!(matches!(reply, Err(PaymentError::KeyReused { .. })), "{}: {reply:?}", backend.name());
+    }
+}
+
+#[actix_rt::test]
+async fn declined_cards_say_why_and_record_nothing() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let mut amex = charge("a", 1);
+        amex.credit_card.credit_card_number = "378282246310005".into();
+        assert_eq!(
+            payment.call(amex).await.unwrap(),
+            Err(PaymentError::UnsupportedCard { card_type: "amex".into() })
+        );
+        let mut expired = charge("b", 1);
+        expired.credit_card.credit_card_expiration_year = 2001;
+        let reply = payment.call(expired).await.unwrap();
+        assert!(matches!(reply, Err(PaymentError::Expired { ref last4, month: 1, year: 2001 }) if last4 == "0454"));
+        let mut negative = charge("c", 1);
+        negative.amount = Money::new("EUR", -1, 0);
+        assert_eq!(payment.call(negative).await.unwrap(), Err(PaymentError::NegativeAmount));
+        assert!(charges(&payment, "").await.is_empty(), "{}", backend.name());
+    }
+}
+
+#[actix_rt::test]
+async fn a_refund_is_recorded_and_the_key_stays_spent() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let charged = payment.call(charge("k", 3)).await.unwrap().unwrap();
+        let refund = Refund {
+            transaction_id: charged.transaction_id.clone(),
+            reason: "shipping failed".into(),
+        };
+        assert_eq!(payment.call(refund.clone()).await.unwrap(), Ok(Empty {}));
+        assert_eq!(payment.call(refund).await.unwrap(), Ok(Empty {}), "refunding twice is fine");
+        assert_eq!(charges(&payment, "k").await[0].status, ChargeStatus::Refunded);
+        assert_eq!(
+            payment.call(charge("k", 3)).await.unwrap(),
+            Err(PaymentError::AlreadyRefunded { key: "k".into() })
+        );
+        let unknown = Refund {
+            transaction_id: "nope".into(),
+            reason: String::new(),
+        };
+        assert!(matches!(
+            payment.call(unknown).await.unwrap(),
+            Err(PaymentError::UnknownTransaction { .. })
+        ));
+    }
+}
+
+#[actix_rt::test]
+async fn charges_survive_a_restart() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let url = backend.database_url().await;
+        let start = || {
+            let config = PaymentConfig { database: url.clone() };
+            start_alone::<PaymentModule>(config, ServiceRegistry::new(), dir.path())
+        };
+        let first = start().await.unwrap();
+        let charged = first.call(charge("k", 9)).await.unwrap().unwrap();
+        drop(first);
+        let second = start().await.unwrap();
+        assert_eq!(second.call(charge("k", 9)).await.unwrap().unwrap(), charged, "{}", backend.name());
+    }
+}
+
+#[test]
+fn card_numbers_never_show_in_debug_output() {
+    let shown = format!("{:?}", visa());
+    assert!(!shown.contains("4432"), "{shown}");
+    assert!(shown.contains("0454"), "{shown}");
+}

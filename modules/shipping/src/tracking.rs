@@ -1,0 +1,64 @@
+//! Tracking ids: `LL-<salt length><3 digits>-<salt length / 2><7 digits>`,
+//! where the salt is `"<street>, <city>, <state>"` (Online Boutique's shape).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::api::Address;
+
+/// A tracking id for a shipment to `address`: random, or derived from `key`.
+pub fn tracking_id(address: &Address, key: &str) -> String {
+    let mut rng = if key.is_empty() {
+        StdRng::from_os_rng()
+    } else {
+        StdRng::seed_from_u64(fnv1a(key.as_bytes()))
+    };
+    let salt = format!("{}, {}, {}", address.street_address, address.city, address.state);
+    let len = salt.chars().count();
+    let letter = |rng: &mut StdRng| char::from(b'A' + rng.random_range(0..26u8));
+    let digits = |rng: &mut StdRng, n: usize| (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect::<String>();
+    let (a, b) = (letter(&mut rng), letter(&mut rng));
+    let three = digits(&mut rng, 3);
+    let seven = digits(&mut rng, 7);
+    format!("{a}{b}-{len}{three}-{}{seven}", len / 2)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> Address {
+        Address {
+            street_address: "1600 Amphitheatre Parkway".into(),
+            city: "Mountain View".into(),
+            state: "CA".into(),
+            country: "United States".into(),
+            zip_code: 94043,
+        }
+    }
+
+    #[test]
+    fn ids_have_the_original_shape() {
+        let id = tracking_id(&address(), "");
+        // The default form address makes a salt of 44 characters.
+        assert_eq!(id.len(), 18, "{id}");
+        let (letters, rest) = id.split_at(2);
+        assert!(letters.chars().all(|c| c.is_ascii_uppercase()), "{id}");
+        assert!(rest.starts_with("-44"), "{id}");
+        assert_eq!(&rest[6..9], "-22", "{id}");
+    }
+
+    #[test]
+    fn the_same_key_gives_the_same_id_and_letters_include_z() {
+        assert_eq!(tracking_id(&address(), "k1"), tracking_id(&address(), "k1"));
+        assert_ne!(tracking_id(&address(), "k1"), tracking_id(&address(), "k2"));
+        let letters: String = (0..2000).map(|i| tracking_id(&address(), &i.to_string())[..2].to_owned()).collect();
+        assert!(letters.contains('Z'), "no Z in 4000 letters");
+    }
+}

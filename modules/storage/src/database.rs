@@ -1,0 +1,199 @@
+//! Opening a module's database: which backend, where, and with what
+//! settings.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Executor, any::install_default_drivers};
+
+use crate::migrate::{Migration, migrate};
+
+/// Which database a module is using.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A module's database could not be opened, migrated or used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// The `database` setting is not a URL this build understands.
+    #[error("database = '{0}' is not a sqlite: or postgres:// URL")]
+    BadUrl(String),
+    /// The database could not be reached or opened.
+    #[error("cannot open the database at {at}: {detail}")]
+    Open {
+        /// Where (the URL without its password).
+        at: String,
+        /// What the driver said.
+        detail: String,
+    },
+    /// A migration failed; the schema is as it was before it.
+    #[error("migration {version} ({description}) failed: {detail}")]
+    Migrate {
+        /// The migration's number.
+        version: i64,
+        /// What it does.
+        description: String,
+        /// What the database said.
+        detail: String,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        StorageError::Query(error.to_string())
+    }
+}
+
+/// A module's database: a pool of connections, migrated.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    at: String,
+}
+
+impl Database {
+    /// Opens the database of `module`: `url` if given (`sqlite:PATH` or
+    /// `postgres://...`), otherwise `DATA_DIR/MODULE.db`; then applies
+    /// `migrations` that are not applied yet.
+    pub async fn open(
+        module: &str,
+        url: Option<&str>,
+        data_dir: &Path,
+        migrations: &[Migration],
+    ) -> Result<Database, StorageError> {
+        install_default_drivers();
+        let (url, backend) = match url {
+            None => {
+                let path = data_dir.join(format!("{module}.db"));
+                (sqlite_url(&path)?, Backend::Sqlite)
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url.to_owned(), Backend::Postgres)
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if path != ":memory:" {
+                    create_parent(Path::new(path), url)?;
+                }
+                (url.to_owned(), Backend::Sqlite)
+            }
+            Some(other) => return Err(StorageError::BadUrl(other.to_owned())),
+        };
+        let at = redact(&url);
+        let open_error = |e: sqlx::Error| StorageError::Open {
+            at: at.clone(),
+            detail: e.to_string(),
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => options
+                .max_connections(4)
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        // WAL lets readers work beside the one writer; FULL
+                        // makes every committed transaction durable.
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .map_err(open_error)?,
+            Backend::Postgres => options
+                .max_connections(8)
+                .connect(&url)
+                .await
+                .map_err(open_error)?,
+        };
+        let database = Database { pool, backend, at };
+        migrate(&database.pool, migrations).await?;
+        tracing::info!(module, database = %database.at, "database ready");
+        Ok(database)
+    }
+
+    /// The connection pool, for queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where it is, for people (no password).
+    pub fn location(&self) -> &str {
+        &self.at
+    }
+}
+
+fn create_parent(path: &Path, shown: &str) -> Result<(), StorageError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StorageError::Open {
+            at: shown.to_owned(),
+            detail: format!("cannot create {}: {e}", parent.display()),
+        })?;
+    }
+    Ok(())
+}
+
+fn sqlite_url(path: &Path) -> Result<String, StorageError> {
+    create_parent(path, &path.display().to_string())?;
+    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+/// The URL with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://shop:secret@db:5432/shop"),
+            "postgres://shop:***@db:5432/shop"
+        );
+        assert_eq!(redact("postgres://db/shop"), "postgres://db/shop");
+        assert_eq!(redact("sqlite://data/cart.db"), "sqlite://data/cart.db");
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_refused() {
+        let error = Database::open("cart", Some("mysql://x"), Path::new("."), &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StorageError::BadUrl(_)), "{error}");
+    }
+}

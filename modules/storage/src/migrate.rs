@@ -1,0 +1,60 @@
+//! Migrations: numbered schema changes, each applied once, in order, in a
+//! transaction of its own.
+
+use sqlx::Executor;
+use sqlx::AnyPool;
+
+use crate::database::StorageError;
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number; migrations run in increasing order, each once.
+    pub version: i64,
+    /// What it does, for people.
+    pub description: &'static str,
+    /// Its SQL statements, run in order (portable SQL: both SQLite and
+    /// PostgreSQL must accept them).
+    pub statements: &'static [&'static str],
+}
+
+const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, \
+     description TEXT NOT NULL, \
+     applied_at BIGINT NOT NULL)";
+
+/// Applies the migrations not applied yet.
+pub(crate) async fn migrate(pool: &AnyPool, migrations: &[Migration]) -> Result<(), StorageError> {
+    pool.execute(LEDGER).await?;
+    let mut ordered: Vec<&Migration> = migrations.iter().collect();
+    ordered.sort_by_key(|m| m.version);
+    for migration in ordered {
+        let failed = |detail: String| StorageError::Migrate {
+            version: migration.version,
+            description: migration.description.to_owned(),
+            detail,
+        };
+        let mut tx = pool.begin().await.map_err(|e| failed(e.to_string()))?;
+        let applied: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(migration.version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if applied.is_some() {
+            continue;
+        }
+        for statement in migration.statements {
+            tx.execute(*statement).await.map_err(|e| failed(e.to_string()))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.description)
+            .bind(crate::unix_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tx.commit().await.map_err(|e| failed(e.to_string()))?;
+        tracing::info!(version = migration.version, description = migration.description, "migration applied");
+    }
+    Ok(())
+}
