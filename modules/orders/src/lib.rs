@@ -1,1 +1,24 @@
-//! Placeholder.
+//! # orders
+//!
+//! Every placed order, stored (the original stored none). A customer lists
+//! their orders and opens one; checkout saves an order once per idempotency
+//! key, so a checkout submitted twice makes one order. Orders of a visitor
+//! who then signs in move to their account.
+//!
+//! Orders are kept in the module's database (SQLite by default, PostgreSQL
+//! when `[modules.orders] database` is a `postgres://` URL), as JSON beside
+//! the columns they are found by.
+//!
+//! [`api`] is what other modules use. Everything else is private.
+
+#![warn(missing_docs)]
+
+pub mod api;
+
+mod actor;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use actor::{OrdersConfig, OrdersModule};

@@ -141,6 +141,33 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount as the shop shows it: the currency's symbol, the units,
+    /// and two digits of cents, truncated (Online Boutique's rule):
+    /// `$19.99`, `€17.68`, `¥2235.06`. Currencies without a symbol here show
+    /// their code: `CHF 21.77`.
+    pub fn display(&self) -> String {
+        let symbol = match self.currency_code.as_str() {
+            "USD" | "CAD" => "$",
+            "EUR" => "€",
+            "JPY" => "¥",
+            "GBP" => "£",
+            "TRY" => "₺",
+            _ => "",
+        };
+        let total = self.total_nanos();
+        let sign = if total < 0 { "-" } else { "" };
+        let total = total.unsigned_abs();
+        let units = total / NANOS_PER_UNIT.unsigned_abs();
+        let cents = (total % NANOS_PER_UNIT.unsigned_abs()) / 10_000_000;
+        if symbol.is_empty() {
+            format!("{sign}{} {units}.{cents:02}", self.currency_code)
+        } else {
+            format!("{sign}{symbol}{units}.{cents:02}")
+        }
+    }
+}
+
 impl fmt::Display for Money {
     /// The exact amount: `19.990000000 USD`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,6 +223,15 @@ mod tests {
             Money::new("USD", i64::MAX, 0).checked_mul(2),
             Err(MoneyError::Overflow)
         );
+    }
+
+    #[test]
+    fn shop_display_truncates_to_cents() {
+        assert_eq!(Money::new("USD", 19, 999_999_999).display(), "$19.99");
+        assert_eq!(Money::new("EUR", 17, 682_441_398).display(), "€17.68");
+        assert_eq!(Money::new("JPY", 2235, 60_592_707).display(), "¥2235.06");
+        assert_eq!(Money::new("CHF", 1, 50_000_000).display(), "CHF 1.05");
+        assert_eq!(Money::zero("GBP").display(), "£0.00");
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! The auth actor: checks input, hashes on the blocking pool, stores.
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use runtime::{Call, Empty, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
+use crate::password::Passwords;
+use crate::store::Store;
+
+const MIN_PASSWORD: usize = 8;
+const MAX_PASSWORD: usize = 128;
+const MAX_NAME: usize = 100;
+
+/// `[modules.auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The store's database: a `postgres://` URL, or a `sqlite:` path; by
+    /// default `auth.db` in the data directory.
+    pub database: Option<String>,
+    /// How long a session lasts.
+    pub session_ttl_hours: u64,
+    /// Argon2id memory, in KiB (OWASP's minimum is 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            database: None,
+            session_ttl_hours: 24 * 7,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+/// The auth module.
+pub struct AuthModule;
+
+impl Module for AuthModule {
+    type Service = Auth;
+    type Config = AuthConfig;
+
+    async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
+        if config.session_ttl_hours == 0 {
+            return Err(StartError::Config("session_ttl_hours must be at least 1".to_owned()));
+        }
+        let passwords = Passwords::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)
+            .await
+            .map_err(StartError::Config)?;
+        let store = Store::open(config.database.as_deref(), ctx.data_dir())
+            .await
+            .map_err(|e| StartError::failed(e.to_string()))?;
+        let ttl_ms = i64::try_from(config.session_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+        Ok(Auth::from_addr(&AuthActor { store, passwords, ttl_ms }.start()))
+    }
+}
+
+#[derive(Clone)]
+struct AuthActor {
+    store: Store,
+    passwords: Passwords,
+    ttl_ms: i64,
+}
+
+impl Actor for AuthActor {
+    type Context = Context<Self>;
+}
+
+fn normalize_email(email: &str) -> Result<String, AuthError> {
+    let email = email.trim().to_lowercase();
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+                && email.len() <= 254
+        }
+        None => false,
+    };
+    if valid { Ok(email) } else { Err(AuthError::InvalidEmail(email)) }
+}
+
+impl AuthActor {
+    async fn open_session(&self, user: User) -> Result<Session, AuthError> {
+        let token: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+        let now = storage::unix_ms();
+        let expires_at = now.saturating_add(self.ttl_ms);
+        self.store.create_session(&token, &user.id, now, expires_at).await?;
+        Ok(Session { token, user, expires_at })
+    }
+}
+
+impl Handler<Call<SignUp>> for AuthActor {
+    type Result = ResponseFuture<Result<Session, AuthError>>;
+
+    fn handle(&mut self, call: Call<SignUp>, _: &mut Context<Self>) -> Self::Result {
+        let this = self.clone();
+        let span = call.span();
+        let SignUp { email, password, name } = call.into_message();
+        Box::pin(async move {
+            let email = normalize_email(&email)?;
+            let length = password.chars().count();
+            if length < MIN_PASSWORD {
+                return Err(AuthError::PasswordTooShort { min: MIN_PASSWORD });
+            }
+            if length > MAX_PASSWORD {
+                return Err(AuthError::PasswordTooLong { max: MAX_PASSWORD });
+            }
+            let name = name.trim().to_owned();
+            if name.chars().count() > MAX_NAME {
+                return Err(AuthError::NameTooLong { max: MAX_NAME });
+            }
+            let hash = this.passwords.hash(password).await?;
+            let user = User {
+                id: uuid::Uuid::new_v4().to_string(),
+                email,
+                name,
+                created_at: storage::unix_ms(),
+            };
+            this.store.create_user(&user, &hash).await?;
+            span.in_scope(|| tracing::info!(user_id = %user.id, "signed up"));
+            this.open_session(user).await
+        })
+    }
+}
+
+impl Handler<Call<SignIn>> for AuthActor {
+    type Result = ResponseFuture<Result<Session, AuthError>>;
+
+    fn handle(&mut self, call: Call<SignIn>, _: &mut Context<Self>) -> Self::Result {
+        let this = self.clone();
+        let span = call.span();
+        let SignIn { email, password } = call.into_message();
+        Box::pin(async move {
+            let email = email.trim().to_lowercase();
+            let found = this.store.user_by_email(&email).await?;
+            let (user, hash) = match found {
+                Some((user, hash)) => (Some(user), Some(hash)),
+                None => (None, None),
+            };
+            let matches = this.passwords.verify(password, hash).await?;
+            match user {
+                Some(user) if matches => {
+                    span.in_scope(|| tracing::info!(user_id = %user.id, "signed in"));
+                    this.open_session(user).await
+                }
+                _ => {
+                    span.in_scope(|| tracing::info!("sign-in refused"));
+                    Err(AuthError::WrongCredentials)
+                }
+            }
+        })
+    }
+}
+
+impl Handler<Call<SignOut>> for AuthActor {
+    type Result = ResponseFuture<Result<Empty, AuthError>>;
+
+    fn handle(&mut self, call: Call<SignOut>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let SignOut { token } = call.into_message();
+        Box::pin(async move {
+            store.delete_session(&token).await?;
+            Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<Authenticate>> for AuthActor {
+    type Result = ResponseFuture<Result<User, AuthError>>;
+
+    fn handle(&mut self, call: Call<Authenticate>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let Authenticate { token } = call.into_message();
+        Box::pin(async move {
+            if token.is_empty() || token.len() > 128 {
+                return Err(AuthError::InvalidSession);
+            }
+            store
+                .session_user(&token, storage::unix_ms())
+                .await?
+                .ok_or(AuthError::InvalidSession)
+        })
+    }
+}

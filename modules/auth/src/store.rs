@@ -1,0 +1,149 @@
+//! Users and sessions in the module's database. Emails are unique; a
+//! session row holds the SHA-256 of its token, never the token.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use storage::{Database, Migration, StorageError};
+
+use crate::api::{AuthError, User};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "users and sessions",
+    statements: &[
+        "CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (id),
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )",
+        "CREATE INDEX sessions_by_user ON sessions (user_id)",
+    ],
+}];
+
+fn storage(error: impl std::fmt::Display) -> AuthError {
+    AuthError::Storage(error.to_string())
+}
+
+/// The SHA-256 of a session token, in hex.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+type UserRow = (String, String, String, i64);
+
+fn user((id, email, name, created_at): UserRow) -> User {
+    User {
+        id,
+        email,
+        name,
+        created_at,
+    }
+}
+
+/// Users and sessions.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (and migrates) the store.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Store, StorageError> {
+        Ok(Store {
+            db: Database::open("auth", url, data_dir, MIGRATIONS).await?,
+        })
+    }
+
+    /// Creates a user; `EmailTaken` if the email is.
+    pub async fn create_user(&self, user: &User, password_hash: &str) -> Result<(), AuthError> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(password_hash)
+        .bind(user.created_at)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        if done.rows_affected() == 0 {
+            return Err(AuthError::EmailTaken);
+        }
+        Ok(())
+    }
+
+    /// The user with this email, and their password hash.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>, AuthError> {
+        let row: Option<(String, String, String, i64, String)> =
+            sqlx::query_as("SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
+        Ok(row.map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
+    }
+
+    /// Records a session for `user_id`, known by the hash of its token.
+    pub async fn create_session(&self, token: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), AuthError> {
+        // A good moment to forget this user's expired sessions.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
+            .bind(user_id)
+            .bind(now)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash(token))
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// The user of a live session; an expired one is deleted.
+    pub async fn session_user(&self, token: &str, now: i64) -> Result<Option<User>, AuthError> {
+        let hash = token_hash(token);
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT u.id, u.email, u.name, u.created_at, s.expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(storage)?;
+        match row {
+            Some((id, email, name, created_at, expires_at)) if expires_at > now => {
+                Ok(Some(user((id, email, name, created_at))))
+            }
+            Some(_) => {
+                self.delete_session(token).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets a session.
+    pub async fn delete_session(&self, token: &str) -> Result<(), AuthError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! The email actor: renders, sends through the sink, remembers.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use actix::{Actor, Context, Handler};
+use runtime::{Call, Empty, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{Email, EmailError, ListSentEmails, ListSentEmailsResponse, SendOrderConfirmation, SentEmail};
+use crate::render;
+use crate::sink::{DirectorySink, LogSink, Sink};
+
+/// `[modules.email]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `"log"` or `"directory"`.
+    pub sink: String,
+    /// For the `directory` sink: where to write (default: `outbox` in the
+    /// data directory).
+    pub directory: Option<PathBuf>,
+    /// How many recent emails to keep in memory.
+    pub keep: usize,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            sink: "log".to_owned(),
+            directory: None,
+            keep: 1000,
+        }
+    }
+}
+
+/// The email module.
+pub struct EmailModule;
+
+impl Module for EmailModule {
+    type Service = Email;
+    type Config = EmailConfig;
+
+    async fn start(config: EmailConfig, ctx: StartContext) -> Result<Email, StartError> {
+        let sink: Box<dyn Sink> = match config.sink.as_str() {
+            "log" => Box::new(LogSink),
+            "directory" => Box::new(DirectorySink {
+                directory: config.directory.clone().unwrap_or_else(|| ctx.data_dir().join("outbox")),
+                written: 0,
+            }),
+            other => {
+                return Err(StartError::Config(format!(
+                    "sink = \"{other}\" is not a sink; use \"log\" or \"directory\""
+                )));
+            }
+        };
+        let actor = EmailActor {
+            sink,
+            sent: VecDeque::new(),
+            keep: config.keep.max(1),
+        };
+        Ok(Email::from_addr(&actor.start()))
+    }
+}
+
+struct EmailActor {
+    sink: Box<dyn Sink>,
+    sent: VecDeque<SentEmail>,
+    keep: usize,
+}
+
+impl Actor for EmailActor {
+    type Context = Context<Self>;
+}
+
+/// A plausible address: one `@`, something on both sides, a dot after it,
+/// no spaces.
+pub(crate) fn looks_like_an_address(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !address.chars().any(char::is_whitespace)
+                && address.len() <= 254
+        }
+        None => false,
+    }
+}
+
+impl Handler<Call<SendOrderConfirmation>> for EmailActor {
+    type Result = Result<Empty, EmailError>;
+
+    fn handle(&mut self, call: Call<SendOrderConfirmation>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
+        let SendOrderConfirmation { email, order } = call.into_message();
+        if !looks_like_an_address(&email) {
+            return Err(EmailError::InvalidAddress(email));
+        }
+        let rendered = render::confirmation(&order).map_err(|e| EmailError::Render(e.to_string()))?;
+        let sent = SentEmail {
+            to: email,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            sent_at: storage_free_unix_ms(),
+        };
+        self.sink.send(&sent).map_err(EmailError::SinkFailed)?;
+        if self.sent.len() == self.keep {
+            self.sent.pop_back();
+        }
+        self.sent.push_front(sent);
+        Ok(Empty {})
+    }
+}
+
+impl Handler<Call<ListSentEmails>> for EmailActor {
+    type Result = Result<ListSentEmailsResponse, EmailError>;
+
+    fn handle(&mut self, call: Call<ListSentEmails>, _: &mut Context<Self>) -> Self::Result {
+        let to = &call.to;
+        let emails = self
+            .sent
+            .iter()
+            .filter(|email| to.is_empty() || email.to.eq_ignore_ascii_case(to))
+            .cloned()
+            .collect();
+        Ok(ListSentEmailsResponse { emails })
+    }
+}
+
+fn storage_free_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

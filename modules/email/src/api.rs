@@ -1,0 +1,67 @@
+//! The email service's API.
+
+use orders::api::Order;
+use serde::{Deserialize, Serialize};
+
+/// Sends the confirmation of `order` to `email`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendOrderConfirmation {
+    /// The recipient.
+    pub email: String,
+    /// The order.
+    pub order: Order,
+}
+
+/// Lists the most recent emails sent, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSentEmails {
+    /// Only those to this address (empty: all).
+    #[serde(default)]
+    pub to: String,
+}
+
+/// An email as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentEmail {
+    /// The recipient.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub sent_at: i64,
+}
+
+/// Recent emails, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSentEmailsResponse {
+    /// The emails.
+    pub emails: Vec<SentEmail>,
+}
+
+/// Why an email was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum EmailError {
+    /// Not an email address.
+    #[error("'{0}' is not an email address")]
+    InvalidAddress(String),
+    /// The template could not be rendered.
+    #[error("the email could not be rendered: {0}")]
+    Render(String),
+    /// The sink refused the email.
+    #[error("the email could not be sent: {0}")]
+    SinkFailed(String),
+}
+
+runtime::service! {
+    /// Order confirmation emails: the `email` module's service.
+    pub Email = "email", error EmailError {
+        SendOrderConfirmation -> runtime::Empty,
+        ListSentEmails -> ListSentEmailsResponse,
+    }
+}

@@ -1,0 +1,127 @@
+//! Actor-message tests: the email actor alone.
+
+use cart::api::CartItem;
+use currency::api::Money;
+use orders::api::{Order, OrderItem};
+use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
+use shipping::api::Address;
+
+use crate::api::{Email, EmailError, ListSentEmails, SendOrderConfirmation};
+use crate::{EmailConfig, EmailModule};
+
+async fn email(config: EmailConfig, dir: &std::path::Path) -> ServiceRef<Email> {
+    start_alone::<EmailModule>(config, ServiceRegistry::new(), dir).await.unwrap()
+}
+
+fn order() -> Order {
+    Order {
+        order_id: "order-1".into(),
+        customer_id: "u1".into(),
+        email: "someone@example.com".into(),
+        shipping_tracking_id: "AB-44123-221234567".into(),
+        shipping_cost: Money::new("EUR", 7, 952_233_525),
+        shipping_address: Address {
+            street_address: "1600 Amphitheatre Parkway".into(),
+            city: "Mountain View".into(),
+            state: "CA".into(),
+            country: "United States".into(),
+            zip_code: 94043,
+        },
+        items: vec![OrderItem {
+            item: CartItem {
+                product_id: "OLJCESPC7Z".into(),
+                quantity: 2,
+            },
+            cost: Money::new("EUR", 17, 682_441_398),
+            name: "Sunglasses <& co>".into(),
+        }],
+        total: Money::new("EUR", 43, 317_116_321),
+        transaction_id: "tx".into(),
+        placed_at: 1,
+    }
+}
+
+fn send(to: &str) -> SendOrderConfirmation {
+    SendOrderConfirmation {
+        email: to.into(),
+        order: order(),
+    }
+}
+
+#[actix_rt::test]
+async fn a_confirmation_is_rendered_and_recorded() {
+    let dir = std::env::temp_dir();
+    let service = email(EmailConfig::default(), &dir).await;
+    assert_eq!(service.call(send("someone@example.com")).await.unwrap(), Ok(Empty {}));
+    let sent = service
+        .call(ListSentEmails {
+            to: "someone@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .emails;
+    assert_eq!(sent.len(), 1);
+    let email = &sent[0];
+    assert_eq!(email.subject, "Your Boutique order order-1");
+    for needle in ["order-1", "AB-44123-221234567", "2 x Sunglasses <& co> (OLJCESPC7Z) at €17.68", "€7.95", "€43.31"] {
+        assert!(email.text.contains(needle), "{needle:?} not in:\n{}", email.text);
+    }
+    // The HTML escapes what it shows.
+    assert!(email.html.contains("Sunglasses &#60;&#38; co&#62;") || email.html.contains("Sunglasses &lt;&amp; co&gt;"), "{}", email.html);
+    assert!(!email.html.contains("<& co>"));
+}
+
+#[actix_rt::test]
+async fn bad_addresses_are_refused() {
+    let service = email(EmailConfig::default(), &std::env::temp_dir()).await;
+    for bad in ["", "nobody", "a@b", "a b@c.d", "@example.com"] {
+        assert_eq!(
+            service.call(send(bad)).await.unwrap(),
+            Err(EmailError::InvalidAddress(bad.into())),
+            "{bad:?}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn only_the_most_recent_emails_are_kept() {
+    let config = EmailConfig {
+        keep: 2,
+        ..EmailConfig::default()
+    };
+    let service = email(config, &std::env::temp_dir()).await;
+    for to in ["a@x.com", "b@x.com", "c@x.com"] {
+        service.call(send(to)).await.unwrap().unwrap();
+    }
+    let all = service.call(ListSentEmails { to: String::new() }).await.unwrap().unwrap().emails;
+    let to: Vec<&str> = all.iter().map(|e| e.to.as_str()).collect();
+    assert_eq!(to, ["c@x.com", "b@x.com"]);
+}
+
+#[actix_rt::test]
+async fn the_directory_sink_writes_files() {
+    let dir = std::env::temp_dir().join(format!("boutique-email-test-{}", std::process::id()));
+    let config = EmailConfig {
+        sink: "directory".into(),
+        directory: Some(dir.clone()),
+        keep: 10,
+    };
+    let service = email(config, &dir).await;
+    service.call(send("someone@example.com")).await.unwrap().unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_rt::test]
+async fn an_unknown_sink_stops_the_start() {
+    let config = EmailConfig {
+        sink: "carrier-pigeon".into(),
+        ..EmailConfig::default()
+    };
+    let error = start_alone::<EmailModule>(config, ServiceRegistry::new(), std::env::temp_dir())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("carrier-pigeon"), "{error}");
+}

@@ -1,0 +1,137 @@
+//! The orders actor: checks orders, hands storage to [`Store`].
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use runtime::{Call, Module, StartContext, StartError};
+use serde::Deserialize;
+
+use crate::api::{
+    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order,
+    Orders, OrdersError, SaveOrder, SaveOrderResponse,
+};
+use crate::store::Store;
+
+/// `[modules.orders]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersConfig {
+    /// The store's database: a `postgres://` URL, or a `sqlite:` path; by
+    /// default `orders.db` in the data directory.
+    pub database: Option<String>,
+}
+
+/// The orders module.
+pub struct OrdersModule;
+
+impl Module for OrdersModule {
+    type Service = Orders;
+    type Config = OrdersConfig;
+
+    async fn start(config: OrdersConfig, ctx: StartContext) -> Result<Orders, StartError> {
+        let store = Store::open(config.database.as_deref(), ctx.data_dir())
+            .await
+            .map_err(|e| StartError::failed(e.to_string()))?;
+        Ok(Orders::from_addr(&OrdersActor { store }.start()))
+    }
+}
+
+struct OrdersActor {
+    store: Store,
+}
+
+impl Actor for OrdersActor {
+    type Context = Context<Self>;
+}
+
+fn check(order: &Order, key: &str) -> Result<(), OrdersError> {
+    let invalid = |what: &str| Err(OrdersError::InvalidOrder(what.to_owned()));
+    if key.is_empty() {
+        return invalid("the idempotency key is empty");
+    }
+    if order.order_id.is_empty() || order.customer_id.is_empty() {
+        return invalid("the order or customer id is empty");
+    }
+    if order.items.is_empty() {
+        return invalid("the order has no items");
+    }
+    order.total.validate().map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
+    Ok(())
+}
+
+impl Handler<Call<SaveOrder>> for OrdersActor {
+    type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let span = call.span();
+        let SaveOrder { order, idempotency_key } = call.into_message();
+        Box::pin(async move {
+            check(&order, &idempotency_key)?;
+            let (order, created) = store.save(&order, &idempotency_key).await?;
+            let _span = span.entered();
+            if created {
+                tracing::info!(order_id = %order.order_id, total = %order.total, "order stored");
+            } else {
+                tracing::info!(order_id = %order.order_id, "order already stored under this key");
+            }
+            Ok(SaveOrderResponse { order, created })
+        })
+    }
+}
+
+impl Handler<Call<GetOrder>> for OrdersActor {
+    type Result = ResponseFuture<Result<Order, OrdersError>>;
+
+    fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let GetOrder { customer_id, order_id } = call.into_message();
+        Box::pin(async move { store.get(&customer_id, &order_id).await })
+    }
+}
+
+impl Handler<Call<ListOrders>> for OrdersActor {
+    type Result = ResponseFuture<Result<ListOrdersResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let ListOrders { customer_id } = call.into_message();
+        Box::pin(async move {
+            Ok(ListOrdersResponse {
+                orders: store.list(&customer_id).await?,
+            })
+        })
+    }
+}
+
+impl Handler<Call<FindOrder>> for OrdersActor {
+    type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let FindOrder { idempotency_key } = call.into_message();
+        Box::pin(async move {
+            Ok(FindOrderResponse {
+                order: store.find(&idempotency_key).await?,
+            })
+        })
+    }
+}
+
+impl Handler<Call<ClaimOrders>> for OrdersActor {
+    type Result = ResponseFuture<Result<ClaimOrdersResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let ClaimOrders {
+            from_customer_id,
+            to_customer_id,
+        } = call.into_message();
+        Box::pin(async move {
+            if from_customer_id.is_empty() || to_customer_id.is_empty() || from_customer_id == to_customer_id {
+                return Ok(ClaimOrdersResponse { moved: 0 });
+            }
+            Ok(ClaimOrdersResponse {
+                moved: store.claim(&from_customer_id, &to_customer_id).await?,
+            })
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! The orders service's API, and the shape of an order.
+
+use cart::api::CartItem;
+use currency::api::Money;
+use serde::{Deserialize, Serialize};
+use shipping::api::Address;
+
+/// One line of an order: what, how many, and the price of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// The product and quantity.
+    pub item: CartItem,
+    /// The price of one, in the order's currency.
+    pub cost: Money,
+    /// The product's name when it was bought.
+    pub name: String,
+}
+
+/// A placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Its id (a UUID).
+    pub order_id: String,
+    /// Whose: a user id, or a visitor's session id.
+    pub customer_id: String,
+    /// Where the confirmation went.
+    pub email: String,
+    /// The shipment's tracking id.
+    pub shipping_tracking_id: String,
+    /// Shipping, in the order's currency.
+    pub shipping_cost: Money,
+    /// Where it is shipped.
+    pub shipping_address: Address,
+    /// What was bought.
+    pub items: Vec<OrderItem>,
+    /// What was charged: shipping plus every line's cost times quantity.
+    pub total: Money,
+    /// The payment's id.
+    pub transaction_id: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub placed_at: i64,
+}
+
+/// Stores `order`, unless an order was stored under `idempotency_key`
+/// already: then that one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveOrder {
+    /// The order.
+    pub order: Order,
+    /// The checkout's idempotency key.
+    pub idempotency_key: String,
+}
+
+/// The order stored under the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveOrderResponse {
+    /// The stored order (the given one, or the one that was there).
+    pub order: Order,
+    /// True if this call stored it.
+    pub created: bool,
+}
+
+/// Asks for one of a customer's orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetOrder {
+    /// The customer (another customer's order is not found).
+    pub customer_id: String,
+    /// The order.
+    pub order_id: String,
+}
+
+/// Asks for a customer's orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrders {
+    /// The customer.
+    pub customer_id: String,
+}
+
+/// A customer's orders, newest first (at most 200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOrdersResponse {
+    /// The orders.
+    pub orders: Vec<Order>,
+}
+
+/// Asks for the order stored under a checkout's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindOrder {
+    /// The key.
+    pub idempotency_key: String,
+}
+
+/// The order under the key, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindOrderResponse {
+    /// The order.
+    pub order: Option<Order>,
+}
+
+/// Moves a visitor's orders to the account they signed in to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimOrders {
+    /// The visitor's session id.
+    pub from_customer_id: String,
+    /// The user id.
+    pub to_customer_id: String,
+}
+
+/// How many orders moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimOrdersResponse {
+    /// The count.
+    pub moved: u64,
+}
+
+/// Why an order could not be stored or found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum OrdersError {
+    /// The customer has no order with that id.
+    #[error("no order {order_id}")]
+    NotFound {
+        /// The id asked for.
+        order_id: String,
+    },
+    /// The order is not well formed.
+    #[error("invalid order: {0}")]
+    InvalidOrder(String),
+    /// The orders could not be read or written.
+    #[error("the order store is unavailable: {0}")]
+    Storage(String),
+}
+
+runtime::service! {
+    /// Stored orders: the `orders` module's service.
+    pub Orders = "orders", error OrdersError {
+        SaveOrder -> SaveOrderResponse,
+        GetOrder -> Order,
+        ListOrders -> ListOrdersResponse,
+        FindOrder -> FindOrderResponse,
+        ClaimOrders -> ClaimOrdersResponse,
+    }
+}
