@@ -11,11 +11,17 @@ use std::time::Duration;
 use support::{SECRET, repo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// Where the binary's modules keep their files in these tests.
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-data")
+}
+
 fn boutique(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boutique"))
         .args(args)
         .current_dir(repo(""))
         .env("BOUTIQUE_SECRET", SECRET)
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
@@ -304,6 +310,7 @@ fn run_without_the_secret_says_how_to_set_it() {
             "store",
         ])
         .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
         .env_remove("BOUTIQUE_SECRET")
         .output()
         .unwrap();
@@ -329,6 +336,7 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
         .arg(&config)
         .arg("up")
         .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
         .env("BOUTIQUE_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -60,6 +60,8 @@ pub fn plan(file: &str, overrides: &[String]) -> Plan {
 /// The shop, running under one runner.
 pub struct App {
     pub runner: Runner,
+    /// Every module's files (databases) go here, and go away with the app.
+    pub data: storage::testing::TempDir,
     /// Where the test's calls come from.
     entry: Node,
     /// Nodes started in this process (split).
@@ -81,12 +83,16 @@ impl App {
     }
 
     async fn single(runner: Runner, overrides: &[String]) -> App {
-        let plan = plan("config.toml", overrides);
+        let data = storage::testing::TempDir::new("app");
+        let mut overrides = overrides.to_vec();
+        overrides.push(data_dir(&data));
+        let plan = plan("config.toml", &overrides);
         let entry = Node::start(&plan, "main", &boutique::catalogue())
             .await
             .unwrap();
         App {
             runner,
+            data,
             entry,
             nodes: Vec::new(),
             children: Vec::new(),
@@ -95,16 +101,18 @@ impl App {
 
     async fn split() -> App {
         let catalogue = boutique::catalogue();
+        let data = storage::testing::TempDir::new("app");
         let names = ["web", "store", "pay"];
         let listeners: Vec<std::net::TcpListener> = names
             .iter()
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
-        let overrides: Vec<String> = names
+        let mut overrides: Vec<String> = names
             .iter()
             .zip(&listeners)
             .map(|(name, l)| format!("nodes.{name}.listen={}", l.local_addr().unwrap()))
             .collect();
+        overrides.push(data_dir(&data));
         let plan = plan("deploy/three-nodes.toml", &overrides);
         let mut nodes = Vec::new();
         for (name, listener) in names.iter().zip(listeners) {
@@ -123,6 +131,7 @@ impl App {
             .unwrap();
         App {
             runner: Runner::Split,
+            data,
             entry,
             nodes,
             children: Vec::new(),
@@ -138,7 +147,8 @@ impl App {
             .iter()
             .map(|n| n.name.clone())
             .collect();
-        let mut known: Vec<String> = Vec::new();
+        let data = storage::testing::TempDir::new("app");
+        let mut known: Vec<String> = vec![data_dir(&data)];
         let mut children = Vec::new();
         for name in &order {
             let mut overrides = known.clone();
@@ -155,6 +165,7 @@ impl App {
             .unwrap();
         App {
             runner: Runner::Processes,
+            data,
             entry,
             nodes: Vec::new(),
             children,
@@ -176,6 +187,11 @@ impl App {
             child.kill().await.unwrap();
         }
     }
+}
+
+/// The override that puts a node's files in `dir`.
+pub fn data_dir(dir: &storage::testing::TempDir) -> String {
+    format!("runtime.data_dir={}", dir.path().display())
 }
 
 /// Starts `boutique --config FILE --set ... run --node NAME` and waits for it

@@ -1,12 +1,11 @@
-//! The cart actor: every cart in a map from user id to lines.
+//! The cart actor: checks requests, hands storage to [`Store`].
 
-use std::collections::HashMap;
-
-use actix::{Actor, Context, Handler};
+use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 
-use crate::api::{AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart};
+use crate::api::{AddItem, Cart, CartError, CartService, EmptyCart, GetCart, MergeCarts};
+use crate::store::{Added, Store};
 
 /// The longest user or product id accepted, in bytes.
 const MAX_ID_BYTES: usize = 256;
@@ -15,13 +14,19 @@ const MAX_ID_BYTES: usize = 256;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CartConfig {
+    /// The carts' database: a `postgres://` URL, or a `sqlite:` path; by
+    /// default `cart.db` in the data directory.
+    pub database: Option<String>,
     /// The most different products one cart may hold.
     pub max_lines: usize,
 }
 
 impl Default for CartConfig {
     fn default() -> Self {
-        CartConfig { max_lines: 100 }
+        CartConfig {
+            database: None,
+            max_lines: 100,
+        }
     }
 }
 
@@ -32,23 +37,24 @@ impl Module for CartModule {
     type Service = CartService;
     type Config = CartConfig;
 
-    async fn start(config: CartConfig, _ctx: StartContext) -> Result<CartService, StartError> {
+    async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
         if config.max_lines == 0 {
-            return Err(StartError::Config(
-                "max_lines must be at least 1".to_owned(),
-            ));
+            return Err(StartError::Config("max_lines must be at least 1".to_owned()));
         }
+        let store = Store::open(config.database.as_deref(), ctx.data_dir())
+            .await
+            .map_err(|e| StartError::failed(e.to_string()))?;
         let actor = CartActor {
-            carts: HashMap::new(),
-            max_lines: config.max_lines,
+            store,
+            max_lines: i64::try_from(config.max_lines).unwrap_or(i64::MAX),
         };
         Ok(CartService::from_addr(&actor.start()))
     }
 }
 
 struct CartActor {
-    carts: HashMap<String, Vec<CartItem>>,
-    max_lines: usize,
+    store: Store,
+    max_lines: i64,
 }
 
 fn check_id(id: &str, error: CartError) -> Result<(), CartError> {
@@ -59,69 +65,92 @@ fn check_id(id: &str, error: CartError) -> Result<(), CartError> {
     }
 }
 
+fn check_user(id: &str) -> Result<(), CartError> {
+    check_id(id, CartError::InvalidUserId { max: MAX_ID_BYTES })
+}
+
 impl Actor for CartActor {
     type Context = Context<Self>;
 }
 
 impl Handler<Call<AddItem>> for CartActor {
-    type Result = Result<Empty, CartError>;
+    type Result = ResponseFuture<Result<Empty, CartError>>;
 
     fn handle(&mut self, call: Call<AddItem>, _: &mut Context<Self>) -> Self::Result {
-        let _span = call.span().entered();
-        let AddItem { user_id, item } = call.into_message();
-        check_id(&user_id, CartError::InvalidUserId { max: MAX_ID_BYTES })?;
-        check_id(
-            &item.product_id,
-            CartError::InvalidProductId { max: MAX_ID_BYTES },
-        )?;
-        if item.quantity < 1 {
-            return Err(CartError::InvalidQuantity {
-                quantity: item.quantity,
-            });
-        }
+        let store = self.store.clone();
         let max_lines = self.max_lines;
-        let lines = self.carts.entry(user_id).or_default();
-        match lines
-            .iter()
-            .position(|line| line.product_id == item.product_id)
-        {
-            Some(index) => {
-                let line = &mut lines[index];
-                line.quantity = line.quantity.checked_add(item.quantity).ok_or_else(|| {
-                    CartError::QuantityTooLarge {
-                        product_id: item.product_id.clone(),
-                        max: i32::MAX,
-                    }
-                })?;
+        let span = call.span();
+        let AddItem { user_id, item } = call.into_message();
+        Box::pin(async move {
+            check_user(&user_id)?;
+            check_id(&item.product_id, CartError::InvalidProductId { max: MAX_ID_BYTES })?;
+            if item.quantity < 1 {
+                return Err(CartError::InvalidQuantity { quantity: item.quantity });
             }
-            None if lines.len() >= max_lines => {
-                return Err(CartError::TooManyItems { max: max_lines });
+            let (lines, has_product) = store.lines(&user_id, &item.product_id).await?;
+            if !has_product && lines >= max_lines {
+                return Err(CartError::TooManyItems {
+                    max: usize::try_from(max_lines).unwrap_or(usize::MAX),
+                });
             }
-            None => lines.push(item),
-        }
-        tracing::debug!(lines = lines.len(), "item added");
-        Ok(Empty {})
+            match store.add(&user_id, &item.product_id, item.quantity).await? {
+                Added::Done => {
+                    span.in_scope(|| tracing::debug!(product_id = %item.product_id, "item added"));
+                    Ok(Empty {})
+                }
+                Added::Overflow => Err(CartError::QuantityTooLarge {
+                    product_id: item.product_id,
+                    max: i32::MAX,
+                }),
+            }
+        })
     }
 }
 
 impl Handler<Call<GetCart>> for CartActor {
-    type Result = Result<Cart, CartError>;
+    type Result = ResponseFuture<Result<Cart, CartError>>;
 
     fn handle(&mut self, call: Call<GetCart>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
         let GetCart { user_id } = call.into_message();
-        check_id(&user_id, CartError::InvalidUserId { max: MAX_ID_BYTES })?;
-        let items = self.carts.get(&user_id).cloned().unwrap_or_default();
-        Ok(Cart { user_id, items })
+        Box::pin(async move {
+            check_user(&user_id)?;
+            let items = store.get(&user_id).await?;
+            Ok(Cart { user_id, items })
+        })
     }
 }
 
 impl Handler<Call<EmptyCart>> for CartActor {
-    type Result = Result<Empty, CartError>;
+    type Result = ResponseFuture<Result<Empty, CartError>>;
 
     fn handle(&mut self, call: Call<EmptyCart>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
         let EmptyCart { user_id } = call.into_message();
-        check_id(&user_id, CartError::InvalidUserId { max: MAX_ID_BYTES })?;
-        self.carts.remove(&user_id);
-        Ok(Empty {})
+        Box::pin(async move {
+            check_user(&user_id)?;
+            store.empty(&user_id).await?;
+            Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<MergeCarts>> for CartActor {
+    type Result = ResponseFuture<Result<Empty, CartError>>;
+
+    fn handle(&mut self, call: Call<MergeCarts>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let MergeCarts {
+            from_user_id,
+            into_user_id,
+        } = call.into_message();
+        Box::pin(async move {
+            check_user(&from_user_id)?;
+            check_user(&into_user_id)?;
+            if from_user_id != into_user_id {
+                store.merge(&from_user_id, &into_user_id).await?;
+            }
+            Ok(Empty {})
+        })
     }
 }

@@ -39,6 +39,17 @@ pub struct EmptyCart {
     pub user_id: String,
 }
 
+/// Moves every line of one cart into another (adding quantities), leaving
+/// the first empty: a visitor's cart follows them when they sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeCarts {
+    /// The cart to empty (the visitor's session id).
+    pub from_user_id: String,
+    /// The cart to add to (the user's id).
+    pub into_user_id: String,
+}
+
 /// A user's cart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cart {
@@ -83,6 +94,9 @@ pub enum CartError {
         /// The longest id accepted.
         max: usize,
     },
+    /// The carts could not be read or written.
+    #[error("Can't access cart storage: {0}")]
+    Storage(String),
 }
 
 runtime::service! {
@@ -91,5 +105,6 @@ runtime::service! {
         AddItem -> Empty,
         GetCart -> Cart,
         EmptyCart -> Empty,
+        MergeCarts -> Empty,
     }
 }

@@ -1,13 +1,18 @@
 //! # cart
 //!
-//! Online Boutique's shopping carts: one per user, held in memory (for now:
-//! a restart empties them). Adding a product already in the cart adds to its
-//! quantity; lines keep the order they were first added in.
+//! Online Boutique's shopping carts: one per user (a signed-in user's id, or
+//! a visitor's session id). Adding a product already in the cart adds to its
+//! quantity; lines keep the order they were first added in. When a visitor
+//! signs in, their cart is merged into their account's (`MergeCarts`).
+//!
+//! Carts are kept in the module's database (SQLite by default, PostgreSQL
+//! when `[modules.cart] database` is a `postgres://` URL), so they survive a
+//! restart. Every change is one SQL statement (an upsert that adds to the
+//! quantity in place), so concurrent adds never lose an update.
 //!
 //! Unlike the original, quantities are checked: they must be positive and a
 //! line cannot grow past `i32::MAX`. User and product ids must be non-empty
-//! and of sane length. Each cart is updated inside the actor, one message at
-//! a time, so concurrent adds never lose an update.
+//! and of sane length.
 //!
 //! [`api`] is what other modules use. Everything else is private.
 
@@ -16,6 +21,7 @@
 pub mod api;
 
 mod actor;
+mod store;
 
 #[cfg(test)]
 mod tests;

@@ -1,18 +1,29 @@
-//! Actor-message tests: the cart actor alone, through its messages.
+//! Actor-message tests: the cart actor alone, on every storage backend the
+//! environment offers.
 
 use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
+use storage::testing::{TempDir, backends};
 
-use crate::api::{AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart};
+use crate::api::{AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts};
 use crate::{CartConfig, CartModule};
 
-async fn cart() -> ServiceRef<CartService> {
-    start_alone::<CartModule>(
-        CartConfig::default(),
-        ServiceRegistry::new(),
-        std::env::temp_dir(),
-    )
-    .await
-    .unwrap()
+/// A cart module on a fresh database of each backend; each directory lives
+/// as long as its ref.
+async fn carts(max_lines: usize) -> Vec<(ServiceRef<CartService>, TempDir, Option<String>)> {
+    let mut started = Vec::new();
+    for backend in backends() {
+        let dir = TempDir::new("cart");
+        let url = backend.database_url().await;
+        let config = CartConfig {
+            database: url.clone(),
+            max_lines,
+        };
+        let cart = start_alone::<CartModule>(config, ServiceRegistry::new(), dir.path())
+            .await
+            .unwrap();
+        started.push((cart, dir, url));
+    }
+    started
 }
 
 fn add(user: &str, product: &str, quantity: i32) -> AddItem {
@@ -32,137 +43,129 @@ fn line(product: &str, quantity: i32) -> CartItem {
     }
 }
 
+async fn items(cart: &ServiceRef<CartService>, user: &str) -> Vec<CartItem> {
+    cart.call(GetCart { user_id: user.into() }).await.unwrap().unwrap().items
+}
+
 #[actix_rt::test]
 async fn quantities_accumulate_and_lines_keep_their_order() {
-    let cart = cart().await;
-    for (product, quantity) in [("B", 1), ("A", 2), ("B", 3)] {
+    for (cart, _dir, _) in carts(100).await {
+        for (product, quantity) in [("B", 1), ("A", 2), ("B", 3)] {
+            assert_eq!(cart.call(add("u1", product, quantity)).await.unwrap(), Ok(Empty {}));
+        }
+        let reply = cart.call(GetCart { user_id: "u1".into() }).await.unwrap().unwrap();
         assert_eq!(
-            cart.call(add("u1", product, quantity)).await.unwrap(),
-            Ok(Empty {})
+            reply,
+            Cart {
+                user_id: "u1".into(),
+                items: vec![line("B", 4), line("A", 2)]
+            }
         );
     }
-    let reply = cart
-        .call(GetCart {
-            user_id: "u1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        reply,
-        Cart {
-            user_id: "u1".into(),
-            items: vec![line("B", 4), line("A", 2)]
-        }
-    );
 }
 
 #[actix_rt::test]
 async fn carts_are_per_user_and_empty_by_default() {
-    let cart = cart().await;
-    cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
-    let other = cart
-        .call(GetCart {
-            user_id: "u2".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(other.user_id, "u2");
-    assert!(other.items.is_empty());
+    for (cart, _dir, _) in carts(100).await {
+        cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
+        let other = cart.call(GetCart { user_id: "u2".into() }).await.unwrap().unwrap();
+        assert_eq!(other.user_id, "u2");
+        assert!(other.items.is_empty());
+    }
 }
 
 #[actix_rt::test]
 async fn emptying_removes_every_line() {
-    let cart = cart().await;
-    cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
-    cart.call(EmptyCart {
-        user_id: "u1".into(),
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let reply = cart
-        .call(GetCart {
-            user_id: "u1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(reply.items.is_empty());
+    for (cart, _dir, _) in carts(100).await {
+        cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
+        cart.call(add("u2", "A", 1)).await.unwrap().unwrap();
+        cart.call(EmptyCart { user_id: "u1".into() }).await.unwrap().unwrap();
+        assert!(items(&cart, "u1").await.is_empty());
+        assert_eq!(items(&cart, "u2").await, vec![line("A", 1)]);
+    }
 }
 
 #[actix_rt::test]
 async fn bad_quantities_and_ids_are_refused_and_change_nothing() {
-    let cart = cart().await;
-    assert_eq!(
-        cart.call(add("u1", "A", 0)).await.unwrap(),
-        Err(CartError::InvalidQuantity { quantity: 0 })
-    );
-    assert_eq!(
-        cart.call(add("u1", "A", -3)).await.unwrap(),
-        Err(CartError::InvalidQuantity { quantity: -3 })
-    );
-    assert!(matches!(
-        cart.call(add("", "A", 1)).await.unwrap(),
-        Err(CartError::InvalidUserId { .. })
-    ));
-    assert!(matches!(
-        cart.call(add("u1", "", 1)).await.unwrap(),
-        Err(CartError::InvalidProductId { .. })
-    ));
-    cart.call(add("u1", "A", i32::MAX)).await.unwrap().unwrap();
-    assert!(matches!(
-        cart.call(add("u1", "A", 1)).await.unwrap(),
-        Err(CartError::QuantityTooLarge { .. })
-    ));
-    let reply = cart
-        .call(GetCart {
-            user_id: "u1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reply.items, vec![line("A", i32::MAX)]);
+    for (cart, _dir, _) in carts(100).await {
+        assert_eq!(
+            cart.call(add("u1", "A", 0)).await.unwrap(),
+            Err(CartError::InvalidQuantity { quantity: 0 })
+        );
+        assert_eq!(
+            cart.call(add("u1", "A", -3)).await.unwrap(),
+            Err(CartError::InvalidQuantity { quantity: -3 })
+        );
+        assert!(matches!(cart.call(add("", "A", 1)).await.unwrap(), Err(CartError::InvalidUserId { .. })));
+        assert!(matches!(cart.call(add("u1", "", 1)).await.unwrap(), Err(CartError::InvalidProductId { .. })));
+        cart.call(add("u1", "A", i32::MAX)).await.unwrap().unwrap();
+        assert!(matches!(
+            cart.call(add("u1", "A", 1)).await.unwrap(),
+            Err(CartError::QuantityTooLarge { .. })
+        ));
+        assert_eq!(items(&cart, "u1").await, vec![line("A", i32::MAX)]);
+    }
 }
 
 #[actix_rt::test]
 async fn a_cart_holds_at_most_max_lines() {
-    let cart = start_alone::<CartModule>(
-        CartConfig { max_lines: 2 },
-        ServiceRegistry::new(),
-        std::env::temp_dir(),
-    )
-    .await
-    .unwrap();
-    cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
-    cart.call(add("u1", "B", 1)).await.unwrap().unwrap();
-    assert_eq!(
-        cart.call(add("u1", "C", 1)).await.unwrap(),
-        Err(CartError::TooManyItems { max: 2 })
-    );
-    // Adding to an existing line still works.
-    cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
+    for (cart, _dir, _) in carts(2).await {
+        cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
+        cart.call(add("u1", "B", 1)).await.unwrap().unwrap();
+        assert_eq!(
+            cart.call(add("u1", "C", 1)).await.unwrap(),
+            Err(CartError::TooManyItems { max: 2 })
+        );
+        // Adding to an existing line still works.
+        cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
+    }
 }
 
 #[actix_rt::test]
 async fn concurrent_adds_lose_no_update() {
-    let cart = cart().await;
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let cart = cart.clone();
-            actix_rt::spawn(async move { cart.call(add("u1", "A", 1)).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap().unwrap();
+    for (cart, _dir, _) in carts(100).await {
+        let calls: Vec<_> = (0..100)
+            .map(|_| {
+                let cart = cart.clone();
+                actix_rt::spawn(async move { cart.call(add("u1", "A", 1)).await })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap().unwrap();
+        }
+        assert_eq!(items(&cart, "u1").await, vec![line("A", 100)]);
     }
-    let reply = cart
-        .call(GetCart {
-            user_id: "u1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reply.items, vec![line("A", 100)]);
+}
+
+#[actix_rt::test]
+async fn a_visitors_cart_merges_into_the_users() {
+    for (cart, _dir, _) in carts(100).await {
+        cart.call(add("session", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("session", "C", 1)).await.unwrap().unwrap();
+        cart.call(add("user", "B", 1)).await.unwrap().unwrap();
+        cart.call(add("user", "A", 1)).await.unwrap().unwrap();
+        let merge = MergeCarts {
+            from_user_id: "session".into(),
+            into_user_id: "user".into(),
+        };
+        assert_eq!(cart.call(merge).await.unwrap(), Ok(Empty {}));
+        assert_eq!(items(&cart, "user").await, vec![line("B", 1), line("A", 3), line("C", 1)]);
+        assert!(items(&cart, "session").await.is_empty());
+    }
+}
+
+#[actix_rt::test]
+async fn carts_survive_a_restart() {
+    for (cart, dir, url) in carts(100).await {
+        cart.call(add("u1", "A", 2)).await.unwrap().unwrap();
+        drop(cart);
+        let config = CartConfig {
+            database: url,
+            max_lines: 100,
+        };
+        let again = start_alone::<CartModule>(config, ServiceRegistry::new(), dir.path())
+            .await
+            .unwrap();
+        assert_eq!(items(&again, "u1").await, vec![line("A", 2)]);
+    }
 }

@@ -1,0 +1,158 @@
+//! Carts in the module's database: one row per line, keyed by user and
+//! product. An add is one upsert that adds to the quantity in the database,
+//! so two adds at once both count.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use storage::{Database, Migration, StorageError};
+
+use crate::api::{CartError, CartItem};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "cart lines",
+    statements: &["CREATE TABLE cart_items (
+            user_id TEXT NOT NULL,
+            product_id TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            added_at BIGINT NOT NULL,
+            PRIMARY KEY (user_id, product_id)
+        )"],
+}];
+
+fn storage(error: impl std::fmt::Display) -> CartError {
+    CartError::Storage(error.to_string())
+}
+
+/// A value that orders lines by when they were first added: microseconds,
+/// nudged forward so no two lines of this process tie.
+fn added_at() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = storage::unix_ms().saturating_mul(1000);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// What an add did.
+pub enum Added {
+    /// The line was created or grew.
+    Done,
+    /// The line would grow past `i32::MAX`; nothing changed.
+    Overflow,
+}
+
+/// The carts.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (and migrates) the store.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Store, StorageError> {
+        Ok(Store {
+            db: Database::open("cart", url, data_dir, MIGRATIONS).await?,
+        })
+    }
+
+    /// How many lines the cart has, and whether `product_id` is one.
+    pub async fn lines(&self, user_id: &str, product_id: &str) -> Result<(i64, bool), CartError> {
+        let (count, has): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) \
+             FROM cart_items WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(product_id)
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok((count, has > 0))
+    }
+
+    /// Adds `quantity` of `product_id` to the cart.
+    pub async fn add(&self, user_id: &str, product_id: &str, quantity: i32) -> Result<Added, CartError> {
+        let done = sqlx::query(
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
+             WHERE cart_items.quantity + excluded.quantity <= 2147483647",
+        )
+        .bind(user_id)
+        .bind(product_id)
+        .bind(i64::from(quantity))
+        .bind(added_at())
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(if done.rows_affected() == 0 { Added::Overflow } else { Added::Done })
+    }
+
+    /// The cart's lines, in the order they were first added.
+    pub async fn get(&self, user_id: &str) -> Result<Vec<CartItem>, CartError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|(product_id, quantity)| CartItem {
+                product_id,
+                quantity: i32::try_from(quantity).unwrap_or(i32::MAX),
+            })
+            .collect())
+    }
+
+    /// Empties the cart.
+    pub async fn empty(&self, user_id: &str) -> Result<(), CartError> {
+        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Moves every line of `from` into `into`, in one transaction; a line
+    /// that would overflow stops at `i32::MAX`.
+    pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
+        let mut tx = self.db.pool().begin().await.map_err(storage)?;
+        let lines: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at",
+        )
+        .bind(from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(storage)?;
+        // Lines new to the user's cart come after the lines already in it.
+        for (product_id, quantity) in lines {
+            sqlx::query(
+                "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = \
+                 CASE WHEN cart_items.quantity + excluded.quantity > 2147483647 THEN 2147483647 \
+                 ELSE cart_items.quantity + excluded.quantity END",
+            )
+            .bind(into)
+            .bind(&product_id)
+            .bind(quantity)
+            .bind(added_at())
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        }
+        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
+            .bind(from)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)
+    }
+}
