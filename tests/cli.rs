@@ -11,9 +11,15 @@ use std::time::Duration;
 use support::{SECRET, repo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Where the binary's modules keep their files in these tests.
+/// Where the binary's modules keep their files in these tests: a fresh
+/// directory for every run of the binary.
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-data")
+    static N: AtomicU32 = AtomicU32::new(0);
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cli-data-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 fn boutique(args: &[&str]) -> Output {

@@ -124,7 +124,7 @@ impl Store {
     /// Moves every line of `from` into `into`, in one transaction; a line
     /// that would overflow stops at `i32::MAX`.
     pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
-        let mut tx = self.db.pool().begin().await.map_err(storage)?;
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let lines: Vec<(String, i64)> = sqlx::query_as(
             "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at",
         )

@@ -113,7 +113,7 @@ impl Store {
     /// Moves a customer's orders to another customer id.
     pub async fn claim(&self, from: &str, to: &str) -> Result<u64, OrdersError> {
         // The id is also inside the JSON body: rewrite both, in one transaction.
-        let mut tx = self.db.pool().begin().await.map_err(storage)?;
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT order_id, body FROM orders WHERE customer_id = $1")
             .bind(from)
             .fetch_all(&mut *tx)

@@ -125,9 +125,17 @@ impl Database {
                 .map_err(open_error)?,
         };
         let database = Database { pool, backend, at };
-        migrate(&database.pool, migrations).await?;
+        migrate(&database.pool, backend, migrations).await?;
         tracing::info!(module, database = %database.at, "database ready");
         Ok(database)
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): a transaction that reads first and
+    /// writes later would otherwise fail with "database is locked" when
+    /// another writer got in between, whatever the busy timeout.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        begin_write(&self.pool, self.backend).await
     }
 
     /// The connection pool, for queries.
@@ -143,6 +151,17 @@ impl Database {
     /// Where it is, for people (no password).
     pub fn location(&self) -> &str {
         &self.at
+    }
+}
+
+/// See [`Database::begin_write`].
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
     }
 }
 

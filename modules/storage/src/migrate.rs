@@ -4,7 +4,7 @@
 use sqlx::Executor;
 use sqlx::AnyPool;
 
-use crate::database::StorageError;
+use crate::database::{Backend, StorageError, begin_write};
 
 /// One schema change.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      applied_at BIGINT NOT NULL)";
 
 /// Applies the migrations not applied yet.
-pub(crate) async fn migrate(pool: &AnyPool, migrations: &[Migration]) -> Result<(), StorageError> {
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, migrations: &[Migration]) -> Result<(), StorageError> {
     pool.execute(LEDGER).await?;
     let mut ordered: Vec<&Migration> = migrations.iter().collect();
     ordered.sort_by_key(|m| m.version);
@@ -34,7 +34,9 @@ pub(crate) async fn migrate(pool: &AnyPool, migrations: &[Migration]) -> Result<
             description: migration.description.to_owned(),
             detail,
         };
-        let mut tx = pool.begin().await.map_err(|e| failed(e.to_string()))?;
+        // Another process may be migrating the same database at this moment:
+        // take the write lock first, then look.
+        let mut tx = begin_write(pool, backend).await.map_err(|e| failed(e.to_string()))?;
         let applied: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(migration.version)
             .fetch_optional(&mut *tx)
