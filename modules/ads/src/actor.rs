@@ -13,13 +13,41 @@ const RANDOM_ADS: usize = 2;
 
 /// Online Boutique's ads, by category (`AdService.java`).
 const TABLE: &[(&str, &str, &str)] = &[
-    ("clothing", "/product/66VCHSJNUP", "Tank top for sale. 20% off."),
-    ("accessories", "/product/1YMWWN1N4O", "Watch for sale. Buy one, get second kit for free"),
-    ("footwear", "/product/L9ECAV7KIM", "Loafers for sale. Buy one, get second one for free"),
-    ("hair", "/product/2ZYFJ3GM2N", "Hairdryer for sale. 50% off."),
-    ("decor", "/product/0PUK6V6EV0", "Candle holder for sale. 30% off."),
-    ("kitchen", "/product/9SIQT8TOJO", "Bamboo glass jar for sale. 10% off."),
-    ("kitchen", "/product/6E92ZMYYFZ", "Mug for sale. Buy two, get third one for free"),
+    (
+        "clothing",
+        "/product/66VCHSJNUP",
+        "Tank top for sale. 20% off.",
+    ),
+    (
+        "accessories",
+        "/product/1YMWWN1N4O",
+        "Watch for sale. Buy one, get second kit for free",
+    ),
+    (
+        "footwear",
+        "/product/L9ECAV7KIM",
+        "Loafers for sale. Buy one, get second one for free",
+    ),
+    (
+        "hair",
+        "/product/2ZYFJ3GM2N",
+        "Hairdryer for sale. 50% off.",
+    ),
+    (
+        "decor",
+        "/product/0PUK6V6EV0",
+        "Candle holder for sale. 30% off.",
+    ),
+    (
+        "kitchen",
+        "/product/9SIQT8TOJO",
+        "Bamboo glass jar for sale. 10% off.",
+    ),
+    (
+        "kitchen",
+        "/product/6E92ZMYYFZ",
+        "Mug for sale. Buy two, get third one for free",
+    ),
 ];
 
 fn ad(entry: &(&str, &str, &str)) -> Ad {

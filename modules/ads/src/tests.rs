@@ -6,9 +6,13 @@ use crate::AdsModule;
 use crate::api::{Ads, AdsError, GetAds};
 
 async fn ads() -> ServiceRef<Ads> {
-    start_alone::<AdsModule>(Default::default(), ServiceRegistry::new(), std::env::temp_dir())
-        .await
-        .unwrap()
+    start_alone::<AdsModule>(
+        Default::default(),
+        ServiceRegistry::new(),
+        std::env::temp_dir(),
+    )
+    .await
+    .unwrap()
 }
 
 fn keys(keys: &[&str]) -> GetAds {
@@ -19,14 +23,31 @@ fn keys(keys: &[&str]) -> GetAds {
 
 #[actix_rt::test]
 async fn every_ad_of_each_category_in_key_order() {
-    let reply = ads().await.call(keys(&["kitchen", "hair"])).await.unwrap().unwrap();
+    let reply = ads()
+        .await
+        .call(keys(&["kitchen", "hair"]))
+        .await
+        .unwrap()
+        .unwrap();
     let urls: Vec<&str> = reply.ads.iter().map(|a| a.redirect_url.as_str()).collect();
-    assert_eq!(urls, ["/product/9SIQT8TOJO", "/product/6E92ZMYYFZ", "/product/2ZYFJ3GM2N"]);
+    assert_eq!(
+        urls,
+        [
+            "/product/9SIQT8TOJO",
+            "/product/6E92ZMYYFZ",
+            "/product/2ZYFJ3GM2N"
+        ]
+    );
 }
 
 #[actix_rt::test]
 async fn repeated_keys_repeat_ads() {
-    let reply = ads().await.call(keys(&["decor", "decor"])).await.unwrap().unwrap();
+    let reply = ads()
+        .await
+        .call(keys(&["decor", "decor"]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.ads.len(), 2);
     assert_eq!(reply.ads[0], reply.ads[1]);
 }
@@ -35,7 +56,11 @@ async fn repeated_keys_repeat_ads() {
 async fn no_match_gives_two_random_ads_from_the_table() {
     let service = ads().await;
     let mut seen = std::collections::HashSet::new();
-    for request in [keys(&[]), keys(&["tops", "beauty", "home"]), keys(&["nothing"])] {
+    for request in [
+        keys(&[]),
+        keys(&["tops", "beauty", "home"]),
+        keys(&["nothing"]),
+    ] {
         for _ in 0..20 {
             let reply = service.call(request.clone()).await.unwrap().unwrap();
             assert_eq!(reply.ads.len(), 2);

@@ -50,16 +50,30 @@ impl Module for AuthModule {
 
     async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
         if config.session_ttl_hours == 0 {
-            return Err(StartError::Config("session_ttl_hours must be at least 1".to_owned()));
+            return Err(StartError::Config(
+                "session_ttl_hours must be at least 1".to_owned(),
+            ));
         }
-        let passwords = Passwords::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)
-            .await
-            .map_err(StartError::Config)?;
+        let passwords = Passwords::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+        )
+        .await
+        .map_err(StartError::Config)?;
         let store = Store::open(config.database.as_deref(), ctx.data_dir())
             .await
             .map_err(|e| StartError::failed(e.to_string()))?;
-        let ttl_ms = i64::try_from(config.session_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
-        Ok(Auth::from_addr(&AuthActor { store, passwords, ttl_ms }.start()))
+        let ttl_ms =
+            i64::try_from(config.session_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+        Ok(Auth::from_addr(
+            &AuthActor {
+                store,
+                passwords,
+                ttl_ms,
+            }
+            .start(),
+        ))
     }
 }
 
@@ -88,16 +102,29 @@ fn normalize_email(email: &str) -> Result<String, AuthError> {
         }
         None => false,
     };
-    if valid { Ok(email) } else { Err(AuthError::InvalidEmail(email)) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AuthError::InvalidEmail(email))
+    }
 }
 
 impl AuthActor {
     async fn open_session(&self, user: User) -> Result<Session, AuthError> {
-        let token: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+        let token: String = rand::random::<[u8; 32]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let now = storage::unix_ms();
         let expires_at = now.saturating_add(self.ttl_ms);
-        self.store.create_session(&token, &user.id, now, expires_at).await?;
-        Ok(Session { token, user, expires_at })
+        self.store
+            .create_session(&token, &user.id, now, expires_at)
+            .await?;
+        Ok(Session {
+            token,
+            user,
+            expires_at,
+        })
     }
 }
 
@@ -107,7 +134,11 @@ impl Handler<Call<SignUp>> for AuthActor {
     fn handle(&mut self, call: Call<SignUp>, _: &mut Context<Self>) -> Self::Result {
         let this = self.clone();
         let span = call.span();
-        let SignUp { email, password, name } = call.into_message();
+        let SignUp {
+            email,
+            password,
+            name,
+        } = call.into_message();
         Box::pin(async move {
             let email = normalize_email(&email)?;
             let length = password.chars().count();

@@ -16,14 +16,22 @@ pub struct Passwords {
 
 impl Passwords {
     /// With these parameters (memory in KiB, passes, lanes).
-    pub async fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Passwords, String> {
-        let params = Params::new(memory_kib, iterations, parallelism, None).map_err(|e| format!("argon2 parameters: {e}"))?;
+    pub async fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+    ) -> Result<Passwords, String> {
+        let params = Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|e| format!("argon2 parameters: {e}"))?;
         let mut passwords = Passwords {
             params,
             decoy: String::new(),
         };
         let decoy_password = format!("{:x}", rand::random::<u128>());
-        passwords.decoy = passwords.hash(decoy_password).await.map_err(|e| e.to_string())?;
+        passwords.decoy = passwords
+            .hash(decoy_password)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(passwords)
     }
 
@@ -35,7 +43,8 @@ impl Passwords {
     pub async fn hash(&self, password: String) -> Result<String, AuthError> {
         let argon2 = self.argon2();
         blocking(move || {
-            let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+            let salt =
+                SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
             argon2
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
@@ -51,7 +60,8 @@ impl Passwords {
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
         let argon2 = self.argon2();
         let matches = blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| format!("a stored password hash is damaged: {e}"))?;
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| format!("a stored password hash is damaged: {e}"))?;
             Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await?;
@@ -59,7 +69,9 @@ impl Passwords {
     }
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, AuthError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, AuthError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(AuthError::Storage),
         Err(e) => Err(AuthError::Storage(format!("password hashing failed: {e}"))),

@@ -35,7 +35,10 @@ fn storage(error: impl std::fmt::Display) -> AuthError {
 
 /// The SHA-256 of a session token, in hex.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 type UserRow = (String, String, String, i64);
@@ -85,17 +88,25 @@ impl Store {
 
     /// The user with this email, and their password hash.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>, AuthError> {
-        let row: Option<(String, String, String, i64, String)> =
-            sqlx::query_as("SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(storage)?;
-        Ok(row.map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
+        let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+            "SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(row
+            .map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
     }
 
     /// Records a session for `user_id`, known by the hash of its token.
-    pub async fn create_session(&self, token: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), AuthError> {
+    pub async fn create_session(
+        &self,
+        token: &str,
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), AuthError> {
         // A good moment to forget this user's expired sessions.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
             .bind(user_id)

@@ -18,7 +18,9 @@ fn fast(database: Option<String>) -> AuthConfig {
 
 async fn auth(backend: &TestBackend, dir: &TempDir) -> ServiceRef<Auth> {
     let config = fast(backend.database_url().await);
-    start_alone::<AuthModule>(config, ServiceRegistry::new(), dir.path()).await.unwrap()
+    start_alone::<AuthModule>(config, ServiceRegistry::new(), dir.path())
+        .await
+        .unwrap()
 }
 
 fn sign_up(email: &str, password: &str) -> SignUp {
@@ -41,23 +43,53 @@ async fn sign_up_in_and_out() {
     for backend in backends() {
         let dir = TempDir::new("auth");
         let auth = auth(&backend, &dir).await;
-        let session = auth.call(sign_up(" Ada@Example.com ", "correct horse")).await.unwrap().unwrap();
+        let session = auth
+            .call(sign_up(" Ada@Example.com ", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(session.user.email, "ada@example.com");
         assert_eq!(session.token.len(), 64);
-        let who = auth.call(Authenticate { token: session.token.clone() }).await.unwrap().unwrap();
+        let who = auth
+            .call(Authenticate {
+                token: session.token.clone(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(who, session.user, "{}", backend.name());
 
-        let again = auth.call(sign_in("ADA@example.com", "correct horse")).await.unwrap().unwrap();
+        let again = auth
+            .call(sign_in("ADA@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.user, session.user);
         assert_ne!(again.token, session.token);
 
-        assert_eq!(auth.call(SignOut { token: session.token.clone() }).await.unwrap(), Ok(Empty {}));
         assert_eq!(
-            auth.call(Authenticate { token: session.token }).await.unwrap(),
+            auth.call(SignOut {
+                token: session.token.clone()
+            })
+            .await
+            .unwrap(),
+            Ok(Empty {})
+        );
+        assert_eq!(
+            auth.call(Authenticate {
+                token: session.token
+            })
+            .await
+            .unwrap(),
             Err(AuthError::InvalidSession)
         );
         // The other session still works.
-        assert!(auth.call(Authenticate { token: again.token }).await.unwrap().is_ok());
+        assert!(
+            auth.call(Authenticate { token: again.token })
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 }
 
@@ -66,13 +98,20 @@ async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
     for backend in backends() {
         let dir = TempDir::new("auth");
         let auth = auth(&backend, &dir).await;
-        auth.call(sign_up("ada@example.com", "correct horse")).await.unwrap().unwrap();
+        auth.call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            auth.call(sign_in("ada@example.com", "wrong horse")).await.unwrap(),
+            auth.call(sign_in("ada@example.com", "wrong horse"))
+                .await
+                .unwrap(),
             Err(AuthError::WrongCredentials)
         );
         assert_eq!(
-            auth.call(sign_in("nobody@example.com", "correct horse")).await.unwrap(),
+            auth.call(sign_in("nobody@example.com", "correct horse"))
+                .await
+                .unwrap(),
             Err(AuthError::WrongCredentials)
         );
     }
@@ -83,21 +122,32 @@ async fn sign_up_checks_its_input() {
     for backend in backends() {
         let dir = TempDir::new("auth");
         let auth = auth(&backend, &dir).await;
-        auth.call(sign_up("ada@example.com", "correct horse")).await.unwrap().unwrap();
+        auth.call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            auth.call(sign_up("ada@example.com", "another one")).await.unwrap(),
+            auth.call(sign_up("ada@example.com", "another one"))
+                .await
+                .unwrap(),
             Err(AuthError::EmailTaken)
         );
         assert!(matches!(
-            auth.call(sign_up("not an email", "correct horse")).await.unwrap(),
+            auth.call(sign_up("not an email", "correct horse"))
+                .await
+                .unwrap(),
             Err(AuthError::InvalidEmail(_))
         ));
         assert_eq!(
-            auth.call(sign_up("bob@example.com", "short")).await.unwrap(),
+            auth.call(sign_up("bob@example.com", "short"))
+                .await
+                .unwrap(),
             Err(AuthError::PasswordTooShort { min: 8 })
         );
         assert_eq!(
-            auth.call(sign_up("bob@example.com", &"x".repeat(129))).await.unwrap(),
+            auth.call(sign_up("bob@example.com", &"x".repeat(129)))
+                .await
+                .unwrap(),
             Err(AuthError::PasswordTooLong { max: 128 })
         );
     }
@@ -108,20 +158,47 @@ async fn only_the_hash_of_a_token_is_stored_and_users_survive_a_restart() {
     for backend in backends() {
         let dir = TempDir::new("auth");
         let url = backend.database_url().await;
-        let start = || start_alone::<AuthModule>(fast(url.clone()), ServiceRegistry::new(), dir.path());
+        let start =
+            || start_alone::<AuthModule>(fast(url.clone()), ServiceRegistry::new(), dir.path());
         let first = start().await.unwrap();
-        let session = first.call(sign_up("ada@example.com", "correct horse")).await.unwrap().unwrap();
+        let session = first
+            .call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
         drop(first);
         if backend == TestBackend::Sqlite {
             let bytes = std::fs::read(dir.path().join("auth.db")).unwrap_or_default();
             let wal = std::fs::read(dir.path().join("auth.db-wal")).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes) + String::from_utf8_lossy(&wal);
-            assert!(!text.contains(&session.token), "the token is stored in clear");
-            assert!(!text.contains("correct horse"), "the password is stored in clear");
+            assert!(
+                !text.contains(&session.token),
+                "the token is stored in clear"
+            );
+            assert!(
+                !text.contains("correct horse"),
+                "the password is stored in clear"
+            );
         }
         let second = start().await.unwrap();
-        assert!(second.call(Authenticate { token: session.token }).await.unwrap().is_ok(), "{}", backend.name());
-        assert!(second.call(sign_in("ada@example.com", "correct horse")).await.unwrap().is_ok());
+        assert!(
+            second
+                .call(Authenticate {
+                    token: session.token
+                })
+                .await
+                .unwrap()
+                .is_ok(),
+            "{}",
+            backend.name()
+        );
+        assert!(
+            second
+                .call(sign_in("ada@example.com", "correct horse"))
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 }
 
@@ -140,10 +217,24 @@ async fn an_expired_session_is_refused_and_forgotten() {
         };
         store.create_user(&user, "hash").await.unwrap();
         let now = storage::unix_ms();
-        store.create_session("old", "u1", now - 10, now - 1).await.unwrap();
-        store.create_session("new", "u1", now, now + 60_000).await.unwrap();
-        assert_eq!(store.session_user("old", now).await.unwrap(), None, "{}", backend.name());
-        assert_eq!(store.session_user("new", now).await.unwrap(), Some(user.clone()));
+        store
+            .create_session("old", "u1", now - 10, now - 1)
+            .await
+            .unwrap();
+        store
+            .create_session("new", "u1", now, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.session_user("old", now).await.unwrap(),
+            None,
+            "{}",
+            backend.name()
+        );
+        assert_eq!(
+            store.session_user("new", now).await.unwrap(),
+            Some(user.clone())
+        );
         // Expired, it is gone: even a clock turned back does not revive it.
         assert_eq!(store.session_user("old", now - 100).await.unwrap(), None);
     }

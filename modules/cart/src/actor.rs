@@ -39,7 +39,9 @@ impl Module for CartModule {
 
     async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
         if config.max_lines == 0 {
-            return Err(StartError::Config("max_lines must be at least 1".to_owned()));
+            return Err(StartError::Config(
+                "max_lines must be at least 1".to_owned(),
+            ));
         }
         let store = Store::open(config.database.as_deref(), ctx.data_dir())
             .await
@@ -83,9 +85,14 @@ impl Handler<Call<AddItem>> for CartActor {
         let AddItem { user_id, item } = call.into_message();
         Box::pin(async move {
             check_user(&user_id)?;
-            check_id(&item.product_id, CartError::InvalidProductId { max: MAX_ID_BYTES })?;
+            check_id(
+                &item.product_id,
+                CartError::InvalidProductId { max: MAX_ID_BYTES },
+            )?;
             if item.quantity < 1 {
-                return Err(CartError::InvalidQuantity { quantity: item.quantity });
+                return Err(CartError::InvalidQuantity {
+                    quantity: item.quantity,
+                });
             }
             let (lines, has_product) = store.lines(&user_id, &item.product_id).await?;
             if !has_product && lines >= max_lines {

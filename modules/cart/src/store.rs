@@ -77,7 +77,12 @@ impl Store {
     }
 
     /// Adds `quantity` of `product_id` to the cart.
-    pub async fn add(&self, user_id: &str, product_id: &str, quantity: i32) -> Result<Added, CartError> {
+    pub async fn add(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        quantity: i32,
+    ) -> Result<Added, CartError> {
         let done = sqlx::query(
             "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
@@ -90,7 +95,11 @@ impl Store {
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
-        Ok(if done.rows_affected() == 0 { Added::Overflow } else { Added::Done })
+        Ok(if done.rows_affected() == 0 {
+            Added::Overflow
+        } else {
+            Added::Done
+        })
     }
 
     /// The cart's lines, in the order they were first added.

@@ -44,16 +44,31 @@ fn line(product: &str, quantity: i32) -> CartItem {
 }
 
 async fn items(cart: &ServiceRef<CartService>, user: &str) -> Vec<CartItem> {
-    cart.call(GetCart { user_id: user.into() }).await.unwrap().unwrap().items
+    cart.call(GetCart {
+        user_id: user.into(),
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .items
 }
 
 #[actix_rt::test]
 async fn quantities_accumulate_and_lines_keep_their_order() {
     for (cart, _dir, _) in carts(100).await {
         for (product, quantity) in [("B", 1), ("A", 2), ("B", 3)] {
-            assert_eq!(cart.call(add("u1", product, quantity)).await.unwrap(), Ok(Empty {}));
+            assert_eq!(
+                cart.call(add("u1", product, quantity)).await.unwrap(),
+                Ok(Empty {})
+            );
         }
-        let reply = cart.call(GetCart { user_id: "u1".into() }).await.unwrap().unwrap();
+        let reply = cart
+            .call(GetCart {
+                user_id: "u1".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             reply,
             Cart {
@@ -68,7 +83,13 @@ async fn quantities_accumulate_and_lines_keep_their_order() {
 async fn carts_are_per_user_and_empty_by_default() {
     for (cart, _dir, _) in carts(100).await {
         cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
-        let other = cart.call(GetCart { user_id: "u2".into() }).await.unwrap().unwrap();
+        let other = cart
+            .call(GetCart {
+                user_id: "u2".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(other.user_id, "u2");
         assert!(other.items.is_empty());
     }
@@ -79,7 +100,12 @@ async fn emptying_removes_every_line() {
     for (cart, _dir, _) in carts(100).await {
         cart.call(add("u1", "A", 1)).await.unwrap().unwrap();
         cart.call(add("u2", "A", 1)).await.unwrap().unwrap();
-        cart.call(EmptyCart { user_id: "u1".into() }).await.unwrap().unwrap();
+        cart.call(EmptyCart {
+            user_id: "u1".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
         assert!(items(&cart, "u1").await.is_empty());
         assert_eq!(items(&cart, "u2").await, vec![line("A", 1)]);
     }
@@ -96,8 +122,14 @@ async fn bad_quantities_and_ids_are_refused_and_change_nothing() {
             cart.call(add("u1", "A", -3)).await.unwrap(),
             Err(CartError::InvalidQuantity { quantity: -3 })
         );
-        assert!(matches!(cart.call(add("", "A", 1)).await.unwrap(), Err(CartError::InvalidUserId { .. })));
-        assert!(matches!(cart.call(add("u1", "", 1)).await.unwrap(), Err(CartError::InvalidProductId { .. })));
+        assert!(matches!(
+            cart.call(add("", "A", 1)).await.unwrap(),
+            Err(CartError::InvalidUserId { .. })
+        ));
+        assert!(matches!(
+            cart.call(add("u1", "", 1)).await.unwrap(),
+            Err(CartError::InvalidProductId { .. })
+        ));
         cart.call(add("u1", "A", i32::MAX)).await.unwrap().unwrap();
         assert!(matches!(
             cart.call(add("u1", "A", 1)).await.unwrap(),
@@ -149,7 +181,10 @@ async fn a_visitors_cart_merges_into_the_users() {
             into_user_id: "user".into(),
         };
         assert_eq!(cart.call(merge).await.unwrap(), Ok(Empty {}));
-        assert_eq!(items(&cart, "user").await, vec![line("B", 1), line("A", 3), line("C", 1)]);
+        assert_eq!(
+            items(&cart, "user").await,
+            vec![line("B", 1), line("A", 3), line("C", 1)]
+        );
         assert!(items(&cart, "session").await.is_empty());
     }
 }

@@ -7,7 +7,9 @@ use actix::{Actor, Context, Handler};
 use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 
-use crate::api::{Email, EmailError, ListSentEmails, ListSentEmailsResponse, SendOrderConfirmation, SentEmail};
+use crate::api::{
+    Email, EmailError, ListSentEmails, ListSentEmailsResponse, SendOrderConfirmation, SentEmail,
+};
 use crate::render;
 use crate::sink::{DirectorySink, LogSink, Sink};
 
@@ -45,7 +47,10 @@ impl Module for EmailModule {
         let sink: Box<dyn Sink> = match config.sink.as_str() {
             "log" => Box::new(LogSink),
             "directory" => Box::new(DirectorySink {
-                directory: config.directory.clone().unwrap_or_else(|| ctx.data_dir().join("outbox")),
+                directory: config
+                    .directory
+                    .clone()
+                    .unwrap_or_else(|| ctx.data_dir().join("outbox")),
                 written: 0,
             }),
             other => {
@@ -99,7 +104,8 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
         if !looks_like_an_address(&email) {
             return Err(EmailError::InvalidAddress(email));
         }
-        let rendered = render::confirmation(&order).map_err(|e| EmailError::Render(e.to_string()))?;
+        let rendered =
+            render::confirmation(&order).map_err(|e| EmailError::Render(e.to_string()))?;
         let sent = SentEmail {
             to: email,
             subject: rendered.subject,

@@ -32,7 +32,9 @@ impl Sink for DirectorySink {
         std::fs::create_dir_all(&self.directory)
             .map_err(|e| format!("cannot create {}: {e}", self.directory.display()))?;
         self.written += 1;
-        let path = self.directory.join(format!("{}-{}.eml", email.sent_at, self.written));
+        let path = self
+            .directory
+            .join(format!("{}-{}.eml", email.sent_at, self.written));
         let message = format!(
             "To: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{}",
             email.to, email.subject, email.html

@@ -10,7 +10,9 @@ use crate::api::{Email, EmailError, ListSentEmails, SendOrderConfirmation};
 use crate::{EmailConfig, EmailModule};
 
 async fn email(config: EmailConfig, dir: &std::path::Path) -> ServiceRef<Email> {
-    start_alone::<EmailModule>(config, ServiceRegistry::new(), dir).await.unwrap()
+    start_alone::<EmailModule>(config, ServiceRegistry::new(), dir)
+        .await
+        .unwrap()
 }
 
 fn order() -> Order {
@@ -52,7 +54,10 @@ fn send(to: &str) -> SendOrderConfirmation {
 async fn a_confirmation_is_rendered_and_recorded() {
     let dir = std::env::temp_dir();
     let service = email(EmailConfig::default(), &dir).await;
-    assert_eq!(service.call(send("someone@example.com")).await.unwrap(), Ok(Empty {}));
+    assert_eq!(
+        service.call(send("someone@example.com")).await.unwrap(),
+        Ok(Empty {})
+    );
     let sent = service
         .call(ListSentEmails {
             to: "someone@example.com".into(),
@@ -64,11 +69,26 @@ async fn a_confirmation_is_rendered_and_recorded() {
     assert_eq!(sent.len(), 1);
     let email = &sent[0];
     assert_eq!(email.subject, "Your Boutique order order-1");
-    for needle in ["order-1", "AB-44123-221234567", "2 x Sunglasses <& co> (OLJCESPC7Z) at €17.68", "€7.95", "€43.31"] {
-        assert!(email.text.contains(needle), "{needle:?} not in:\n{}", email.text);
+    for needle in [
+        "order-1",
+        "AB-44123-221234567",
+        "2 x Sunglasses <& co> (OLJCESPC7Z) at €17.68",
+        "€7.95",
+        "€43.31",
+    ] {
+        assert!(
+            email.text.contains(needle),
+            "{needle:?} not in:\n{}",
+            email.text
+        );
     }
     // The HTML escapes what it shows.
-    assert!(email.html.contains("Sunglasses &#60;&#38; co&#62;") || email.html.contains("Sunglasses &lt;&amp; co&gt;"), "{}", email.html);
+    assert!(
+        email.html.contains("Sunglasses &#60;&#38; co&#62;")
+            || email.html.contains("Sunglasses &lt;&amp; co&gt;"),
+        "{}",
+        email.html
+    );
     assert!(!email.html.contains("<& co>"));
 }
 
@@ -94,7 +114,12 @@ async fn only_the_most_recent_emails_are_kept() {
     for to in ["a@x.com", "b@x.com", "c@x.com"] {
         service.call(send(to)).await.unwrap().unwrap();
     }
-    let all = service.call(ListSentEmails { to: String::new() }).await.unwrap().unwrap().emails;
+    let all = service
+        .call(ListSentEmails { to: String::new() })
+        .await
+        .unwrap()
+        .unwrap()
+        .emails;
     let to: Vec<&str> = all.iter().map(|e| e.to.as_str()).collect();
     assert_eq!(to, ["c@x.com", "b@x.com"]);
 }
@@ -108,7 +133,11 @@ async fn the_directory_sink_writes_files() {
         keep: 10,
     };
     let service = email(config, &dir).await;
-    service.call(send("someone@example.com")).await.unwrap().unwrap();
+    service
+        .call(send("someone@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,8 +5,8 @@ use runtime::{Call, Module, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{
-    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order,
-    Orders, OrdersError, SaveOrder, SaveOrderResponse,
+    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders,
+    ListOrdersResponse, Order, Orders, OrdersError, SaveOrder, SaveOrderResponse,
 };
 use crate::store::Store;
 
@@ -53,7 +53,10 @@ fn check(order: &Order, key: &str) -> Result<(), OrdersError> {
     if order.items.is_empty() {
         return invalid("the order has no items");
     }
-    order.total.validate().map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
+    order
+        .total
+        .validate()
+        .map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
     Ok(())
 }
 
@@ -63,7 +66,10 @@ impl Handler<Call<SaveOrder>> for OrdersActor {
     fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         let span = call.span();
-        let SaveOrder { order, idempotency_key } = call.into_message();
+        let SaveOrder {
+            order,
+            idempotency_key,
+        } = call.into_message();
         Box::pin(async move {
             check(&order, &idempotency_key)?;
             let (order, created) = store.save(&order, &idempotency_key).await?;
@@ -83,7 +89,10 @@ impl Handler<Call<GetOrder>> for OrdersActor {
 
     fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let GetOrder { customer_id, order_id } = call.into_message();
+        let GetOrder {
+            customer_id,
+            order_id,
+        } = call.into_message();
         Box::pin(async move { store.get(&customer_id, &order_id).await })
     }
 }
@@ -126,7 +135,10 @@ impl Handler<Call<ClaimOrders>> for OrdersActor {
             to_customer_id,
         } = call.into_message();
         Box::pin(async move {
-            if from_customer_id.is_empty() || to_customer_id.is_empty() || from_customer_id == to_customer_id {
+            if from_customer_id.is_empty()
+                || to_customer_id.is_empty()
+                || from_customer_id == to_customer_id
+            {
                 return Ok(ClaimOrdersResponse { moved: 0 });
             }
             Ok(ClaimOrdersResponse {

@@ -50,7 +50,8 @@ impl Store {
     /// Stores `order` under `key` unless the key is taken; returns what is
     /// stored under the key, and whether this call stored it.
     pub async fn save(&self, order: &Order, key: &str) -> Result<(Order, bool), OrdersError> {
-        let body = serde_json::to_string(order).map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
+        let body =
+            serde_json::to_string(order).map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
         sqlx::query(
             "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
@@ -73,22 +74,24 @@ impl Store {
 
     /// The order under `key`.
     pub async fn find(&self, key: &str) -> Result<Option<Order>, OrdersError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM orders WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(storage)?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT body FROM orders WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
         row.map(|(body,)| decode(&body)).transpose()
     }
 
     /// A customer's order.
     pub async fn get(&self, customer_id: &str, order_id: &str) -> Result<Order, OrdersError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM orders WHERE order_id = $1 AND customer_id = $2")
-            .bind(order_id)
-            .bind(customer_id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(storage)?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT body FROM orders WHERE order_id = $1 AND customer_id = $2")
+                .bind(order_id)
+                .bind(customer_id)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
         match row {
             Some((body,)) => decode(&body),
             None => Err(OrdersError::NotFound {
@@ -114,11 +117,12 @@ impl Store {
     pub async fn claim(&self, from: &str, to: &str) -> Result<u64, OrdersError> {
         // The id is also inside the JSON body: rewrite both, in one transaction.
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT order_id, body FROM orders WHERE customer_id = $1")
-            .bind(from)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(storage)?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT order_id, body FROM orders WHERE customer_id = $1")
+                .bind(from)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(storage)?;
         for (order_id, body) in &rows {
             let mut order = decode(body)?;
             order.customer_id = to.to_owned();

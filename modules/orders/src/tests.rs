@@ -13,8 +13,12 @@ use crate::{OrdersConfig, OrdersModule};
 
 async fn orders(backend: &TestBackend, dir: &TempDir) -> (ServiceRef<Orders>, Option<String>) {
     let url = backend.database_url().await;
-    let config = OrdersConfig { database: url.clone() };
-    let service = start_alone::<OrdersModule>(config, ServiceRegistry::new(), dir.path()).await.unwrap();
+    let config = OrdersConfig {
+        database: url.clone(),
+    };
+    let service = start_alone::<OrdersModule>(config, ServiceRegistry::new(), dir.path())
+        .await
+        .unwrap();
     (service, url)
 }
 
@@ -58,10 +62,18 @@ async fn an_order_is_stored_once_per_key_and_read_back_intact() {
     for backend in backends() {
         let dir = TempDir::new("orders");
         let (orders, _) = orders(&backend, &dir).await;
-        let first = orders.call(save(order("o1", "u1", 1), "k1")).await.unwrap().unwrap();
+        let first = orders
+            .call(save(order("o1", "u1", 1), "k1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(first.created);
         // The same checkout again, with a new order id: the first one stands.
-        let again = orders.call(save(order("o2", "u1", 2), "k1")).await.unwrap().unwrap();
+        let again = orders
+            .call(save(order("o2", "u1", 2), "k1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!again.created);
         assert_eq!(again.order, order("o1", "u1", 1), "{}", backend.name());
         let got = orders
@@ -73,7 +85,13 @@ async fn an_order_is_stored_once_per_key_and_read_back_intact() {
             .unwrap()
             .unwrap();
         assert_eq!(got, order("o1", "u1", 1));
-        let found = orders.call(FindOrder { idempotency_key: "k1".into() }).await.unwrap().unwrap();
+        let found = orders
+            .call(FindOrder {
+                idempotency_key: "k1".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.order.map(|o| o.order_id), Some("o1".to_owned()));
     }
 }
@@ -84,9 +102,19 @@ async fn customers_see_only_their_orders_newest_first() {
         let dir = TempDir::new("orders");
         let (orders, _) = orders(&backend, &dir).await;
         for (id, customer, at) in [("a", "u1", 1), ("b", "u2", 2), ("c", "u1", 3)] {
-            orders.call(save(order(id, customer, at), id)).await.unwrap().unwrap();
+            orders
+                .call(save(order(id, customer, at), id))
+                .await
+                .unwrap()
+                .unwrap();
         }
-        let list = orders.call(ListOrders { customer_id: "u1".into() }).await.unwrap().unwrap();
+        let list = orders
+            .call(ListOrders {
+                customer_id: "u1".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         let ids: Vec<&str> = list.orders.iter().map(|o| o.order_id.as_str()).collect();
         assert_eq!(ids, ["c", "a"], "{}", backend.name());
         let theirs = GetOrder {
@@ -95,7 +123,9 @@ async fn customers_see_only_their_orders_newest_first() {
         };
         assert_eq!(
             orders.call(theirs).await.unwrap(),
-            Err(OrdersError::NotFound { order_id: "b".into() })
+            Err(OrdersError::NotFound {
+                order_id: "b".into()
+            })
         );
     }
 }
@@ -105,13 +135,23 @@ async fn a_visitors_orders_move_to_their_account() {
     for backend in backends() {
         let dir = TempDir::new("orders");
         let (orders, _) = orders(&backend, &dir).await;
-        orders.call(save(order("a", "session-1", 1), "a")).await.unwrap().unwrap();
+        orders
+            .call(save(order("a", "session-1", 1), "a"))
+            .await
+            .unwrap()
+            .unwrap();
         let claim = ClaimOrders {
             from_customer_id: "session-1".into(),
             to_customer_id: "user-1".into(),
         };
         assert_eq!(orders.call(claim).await.unwrap().unwrap().moved, 1);
-        let list = orders.call(ListOrders { customer_id: "user-1".into() }).await.unwrap().unwrap();
+        let list = orders
+            .call(ListOrders {
+                customer_id: "user-1".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(list.orders.len(), 1);
         assert_eq!(list.orders[0].customer_id, "user-1", "{}", backend.name());
     }
@@ -124,7 +164,10 @@ async fn bad_orders_are_refused() {
         let (orders, _) = orders(&backend, &dir).await;
         let mut empty = order("a", "u", 1);
         empty.items.clear();
-        assert!(matches!(orders.call(save(empty, "k")).await.unwrap(), Err(OrdersError::InvalidOrder(_))));
+        assert!(matches!(
+            orders.call(save(empty, "k")).await.unwrap(),
+            Err(OrdersError::InvalidOrder(_))
+        ));
         assert!(matches!(
             orders.call(save(order("a", "u", 1), "")).await.unwrap(),
             Err(OrdersError::InvalidOrder(_))
@@ -137,11 +180,23 @@ async fn orders_survive_a_restart() {
     for backend in backends() {
         let dir = TempDir::new("orders");
         let (orders, url) = orders(&backend, &dir).await;
-        orders.call(save(order("a", "u", 1), "k")).await.unwrap().unwrap();
+        orders
+            .call(save(order("a", "u", 1), "k"))
+            .await
+            .unwrap()
+            .unwrap();
         drop(orders);
         let config = OrdersConfig { database: url };
-        let again = start_alone::<OrdersModule>(config, ServiceRegistry::new(), dir.path()).await.unwrap();
-        let list = again.call(ListOrders { customer_id: "u".into() }).await.unwrap().unwrap();
+        let again = start_alone::<OrdersModule>(config, ServiceRegistry::new(), dir.path())
+            .await
+            .unwrap();
+        let list = again
+            .call(ListOrders {
+                customer_id: "u".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(list.orders, vec![order("a", "u", 1)], "{}", backend.name());
     }
 }

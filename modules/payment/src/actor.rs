@@ -5,8 +5,8 @@ use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{
-    Charge, ChargeRecord, ChargeResponse, ChargeStatus, ListCharges, ListChargesResponse, Payment, PaymentError,
-    Refund,
+    Charge, ChargeRecord, ChargeResponse, ChargeStatus, ListCharges, ListChargesResponse, Payment,
+    PaymentError, Refund,
 };
 use crate::card;
 use crate::ledger::Ledger;
@@ -111,7 +111,10 @@ impl Handler<Call<Refund>> for PaymentActor {
     fn handle(&mut self, call: Call<Refund>, _: &mut Context<Self>) -> Self::Result {
         let ledger = self.ledger.clone();
         let span = call.span();
-        let Refund { transaction_id, reason } = call.into_message();
+        let Refund {
+            transaction_id,
+            reason,
+        } = call.into_message();
         Box::pin(async move {
             ledger.refund(&transaction_id, &reason).await?;
             let _span = span.entered();
@@ -126,7 +129,10 @@ impl Handler<Call<ListCharges>> for PaymentActor {
 
     fn handle(&mut self, call: Call<ListCharges>, _: &mut Context<Self>) -> Self::Result {
         let ledger = self.ledger.clone();
-        let ListCharges { idempotency_key, limit } = call.into_message();
+        let ListCharges {
+            idempotency_key,
+            limit,
+        } = call.into_message();
         Box::pin(async move {
             Ok(ListChargesResponse {
                 charges: ledger.list(&idempotency_key, limit).await?,

@@ -20,7 +20,11 @@ pub struct CreditCardInfo {
 impl std::fmt::Debug for CreditCardInfo {
     /// Never the number or the code, in logs or anywhere else.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let digits: String = self.credit_card_number.chars().filter(char::is_ascii_digit).collect();
+        let digits: String = self
+            .credit_card_number
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
         let last4 = &digits[digits.len().saturating_sub(4)..];
         write!(
             f,
@@ -119,7 +123,9 @@ pub enum PaymentError {
     #[error("Credit card info is invalid")]
     InvalidCard,
     /// A valid card of a type this shop does not take.
-    #[error("Sorry, we cannot process {card_type} credit cards. Only VISA or MasterCard is accepted.")]
+    #[error(
+        "Sorry, we cannot process {card_type} credit cards. Only VISA or MasterCard is accepted."
+    )]
     UnsupportedCard {
         /// The card's type, e.g. `amex`.
         card_type: String,

@@ -27,17 +27,34 @@ struct CardType {
 /// The types, in the order they are tried: the first match wins, so
 /// visa_electron's prefixes are taken before visa's.
 const TYPES: &[CardType] = &[
-    CardType { name: "amex", prefixes: &[p(2, 34, 34), p(2, 37, 37)], lengths: (15, 15) },
-    CardType { name: "diners_club_carte_blanche", prefixes: &[p(3, 300, 305)], lengths: (14, 14) },
+    CardType {
+        name: "amex",
+        prefixes: &[p(2, 34, 34), p(2, 37, 37)],
+        lengths: (15, 15),
+    },
+    CardType {
+        name: "diners_club_carte_blanche",
+        prefixes: &[p(3, 300, 305)],
+        lengths: (14, 14),
+    },
     CardType {
         name: "diners_club_international",
         prefixes: &[p(2, 36, 36), p(2, 38, 39), p(3, 309, 309)],
         lengths: (14, 14),
     },
-    CardType { name: "jcb", prefixes: &[p(4, 3528, 3589)], lengths: (16, 16) },
+    CardType {
+        name: "jcb",
+        prefixes: &[p(4, 3528, 3589)],
+        lengths: (16, 16),
+    },
     CardType {
         name: "laser",
-        prefixes: &[p(4, 6304, 6304), p(4, 6706, 6706), p(4, 6709, 6709), p(4, 6771, 6771)],
+        prefixes: &[
+            p(4, 6304, 6304),
+            p(4, 6706, 6706),
+            p(4, 6709, 6709),
+            p(4, 6771, 6771),
+        ],
         lengths: (16, 19),
     },
     CardType {
@@ -52,16 +69,36 @@ const TYPES: &[CardType] = &[
         ],
         lengths: (16, 16),
     },
-    CardType { name: "visa", prefixes: &[p(1, 4, 4)], lengths: (16, 16) },
-    CardType { name: "mastercard", prefixes: &[p(2, 51, 55)], lengths: (16, 16) },
+    CardType {
+        name: "visa",
+        prefixes: &[p(1, 4, 4)],
+        lengths: (16, 16),
+    },
+    CardType {
+        name: "mastercard",
+        prefixes: &[p(2, 51, 55)],
+        lengths: (16, 16),
+    },
     CardType {
         name: "maestro",
-        prefixes: &[p(4, 5018, 5018), p(4, 5020, 5020), p(4, 5038, 5038), p(4, 6304, 6304), p(4, 6759, 6759), p(4, 6761, 6763)],
+        prefixes: &[
+            p(4, 5018, 5018),
+            p(4, 5020, 5020),
+            p(4, 5038, 5038),
+            p(4, 6304, 6304),
+            p(4, 6759, 6759),
+            p(4, 6761, 6763),
+        ],
         lengths: (12, 19),
     },
     CardType {
         name: "rupay",
-        prefixes: &[p(6, 508500, 508999), p(6, 606985, 607984), p(6, 608000, 608500), p(6, 652150, 653149)],
+        prefixes: &[
+            p(6, 508500, 508999),
+            p(6, 606985, 607984),
+            p(6, 608000, 608500),
+            p(6, 652150, 653149),
+        ],
         lengths: (16, 16),
     },
     CardType {
@@ -111,7 +148,11 @@ fn luhn(digits: &str) -> bool {
 
 /// Checks `card` on `today` (year, month).
 pub fn check(card: &CreditCardInfo, today: (i32, i32)) -> Result<CheckedCard, PaymentError> {
-    let digits: String = card.credit_card_number.chars().filter(|c| *c != ' ' && *c != '-').collect();
+    let digits: String = card
+        .credit_card_number
+        .chars()
+        .filter(|c| *c != ' ' && *c != '-')
+        .collect();
     if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PaymentError::InvalidCard);
     }
@@ -127,7 +168,10 @@ pub fn check(card: &CreditCardInfo, today: (i32, i32)) -> Result<CheckedCard, Pa
             card_type: kind.name.to_owned(),
         });
     }
-    let (year, month) = (card.credit_card_expiration_year, card.credit_card_expiration_month);
+    let (year, month) = (
+        card.credit_card_expiration_year,
+        card.credit_card_expiration_month,
+    );
     if !(1..=12).contains(&month) {
         return Err(PaymentError::InvalidExpiry { month });
     }
@@ -164,7 +208,10 @@ fn civil_from_days(days: i64) -> (i32, i32) {
     let mp = (5 * doy + 2) / 153;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (i32::try_from(year).unwrap_or(i32::MAX), i32::try_from(month).unwrap_or(1))
+    (
+        i32::try_from(year).unwrap_or(i32::MAX),
+        i32::try_from(month).unwrap_or(1),
+    )
 }
 
 #[cfg(test)]
@@ -185,7 +232,13 @@ mod tests {
     #[test]
     fn the_default_form_card_is_a_good_visa() {
         let checked = check(&card("4432801561520454", 1, 2027), TODAY).unwrap();
-        assert_eq!(checked, CheckedCard { card_type: "visa", last4: "0454".into() });
+        assert_eq!(
+            checked,
+            CheckedCard {
+                card_type: "visa",
+                last4: "0454".into()
+            }
+        );
         // Spaces and dashes are ignored.
         assert!(check(&card("4432-8015-6152-0454", 1, 2027), TODAY).is_ok());
         assert!(check(&card("4432 8015 6152 0454", 1, 2027), TODAY).is_ok());
@@ -193,17 +246,42 @@ mod tests {
 
     #[test]
     fn mastercard_is_taken() {
-        assert_eq!(check(&card("5555555555554444", 1, 2030), TODAY).unwrap().card_type, "mastercard");
+        assert_eq!(
+            check(&card("5555555555554444", 1, 2030), TODAY)
+                .unwrap()
+                .card_type,
+            "mastercard"
+        );
     }
 
     #[test]
     fn other_types_are_refused_by_name() {
         let refused = |number: &str| check(&card(number, 1, 2030), TODAY).unwrap_err();
-        assert_eq!(refused("378282246310005"), PaymentError::UnsupportedCard { card_type: "amex".into() });
-        assert_eq!(refused("6011111111111117"), PaymentError::UnsupportedCard { card_type: "discover".into() });
-        assert_eq!(refused("3530111333300000"), PaymentError::UnsupportedCard { card_type: "jcb".into() });
+        assert_eq!(
+            refused("378282246310005"),
+            PaymentError::UnsupportedCard {
+                card_type: "amex".into()
+            }
+        );
+        assert_eq!(
+            refused("6011111111111117"),
+            PaymentError::UnsupportedCard {
+                card_type: "discover".into()
+            }
+        );
+        assert_eq!(
+            refused("3530111333300000"),
+            PaymentError::UnsupportedCard {
+                card_type: "jcb".into()
+            }
+        );
         // visa_electron prefixes are tried before visa.
-        assert_eq!(refused("4026000000000002"), PaymentError::UnsupportedCard { card_type: "visa_electron".into() });
+        assert_eq!(
+            refused("4026000000000002"),
+            PaymentError::UnsupportedCard {
+                card_type: "visa_electron".into()
+            }
+        );
     }
 
     #[test]
@@ -222,7 +300,11 @@ mod tests {
         assert!(check(&card("4432801561520454", 11, 2026), TODAY).is_ok());
         assert_eq!(
             check(&card("4432801561520454", 10, 2026), TODAY).unwrap_err(),
-            PaymentError::Expired { last4: "0454".into(), month: 10, year: 2026 }
+            PaymentError::Expired {
+                last4: "0454".into(),
+                month: 10,
+                year: 2026
+            }
         );
         assert_eq!(
             check(&card("4432801561520454", 13, 2030), TODAY).unwrap_err(),

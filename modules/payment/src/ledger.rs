@@ -30,13 +30,32 @@ const MIGRATIONS: &[Migration] = &[Migration {
     ],
 }];
 
-const COLUMNS: &str =
-    "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
+const COLUMNS: &str = "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
 
-type Row = (String, String, String, i64, i64, String, String, String, i64);
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+);
 
 fn record(row: Row) -> ChargeRecord {
-    let (transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at) = row;
+    let (
+        transaction_id,
+        idempotency_key,
+        currency_code,
+        units,
+        nanos,
+        card_type,
+        card_last4,
+        status,
+        created_at,
+    ) = row;
     ChargeRecord {
         transaction_id,
         idempotency_key,
@@ -121,11 +140,12 @@ impl Ledger {
         if done.rows_affected() > 0 {
             return Ok(());
         }
-        let exists: Option<(String,)> = sqlx::query_as("SELECT status FROM charges WHERE transaction_id = $1")
-            .bind(transaction_id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(storage)?;
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM charges WHERE transaction_id = $1")
+                .bind(transaction_id)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
         match exists {
             Some(_) => Ok(()),
             None => Err(PaymentError::UnknownTransaction {
@@ -138,7 +158,9 @@ impl Ledger {
     pub async fn list(&self, key: &str, limit: u32) -> Result<Vec<ChargeRecord>, PaymentError> {
         let limit = i64::from(limit.min(1000));
         let rows: Vec<Row> = if key.is_empty() {
-            let sql = format!("SELECT {COLUMNS} FROM charges ORDER BY created_at DESC, transaction_id LIMIT $1");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM charges ORDER BY created_at DESC, transaction_id LIMIT $1"
+            );
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(limit)
                 .fetch_all(self.db.pool())

@@ -4,14 +4,18 @@ use currency::api::Money;
 use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, TestBackend, backends};
 
-use crate::api::{Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund};
+use crate::api::{
+    Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund,
+};
 use crate::{PaymentConfig, PaymentModule};
 
 async fn payment(backend: &TestBackend, dir: &TempDir) -> ServiceRef<Payment> {
     let config = PaymentConfig {
         database: backend.database_url().await,
     };
-    start_alone::<PaymentModule>(config, ServiceRegistry::new(), dir.path()).await.unwrap()
+    start_alone::<PaymentModule>(config, ServiceRegistry::new(), dir.path())
+        .await
+        .unwrap()
 }
 
 fn visa() -> CreditCardInfo {
@@ -48,7 +52,9 @@ async fn the_same_key_charges_once() {
         let again = payment.call(charge("order-1", 20)).await.unwrap().unwrap();
         assert_eq!(first, again, "{}", backend.name());
         // Concurrent repeats too.
-        let calls: Vec<_> = (0..10).map(|_| payment.call(charge("order-2", 5))).collect();
+        let calls: Vec<_> = (0..10)
+            .map(|_| payment.call(charge("order-2", 5)))
+            .collect();
         let mut ids = std::collections::HashSet::new();
         for call in calls {
             ids.insert(call.await.unwrap().unwrap().transaction_id);
@@ -70,7 +76,11 @@ async fn a_key_cannot_charge_another_amount() {
         let payment = payment(&backend, &dir).await;
         payment.call(charge("k", 20)).await.unwrap().unwrap();
         let reply = payment.call(charge("k", 21)).await.unwrap();
-        assert!(matches!(reply, Err(PaymentError::KeyReused { .. })), "{}: {reply:?}", backend.name());
+        assert!(
+            matches!(reply, Err(PaymentError::KeyReused { .. })),
+            "{}: {reply:?}",
+            backend.name()
+        );
     }
 }
 
@@ -83,15 +93,22 @@ async fn declined_cards_say_why_and_record_nothing() {
         amex.credit_card.credit_card_number = "378282246310005".into();
         assert_eq!(
             payment.call(amex).await.unwrap(),
-            Err(PaymentError::UnsupportedCard { card_type: "amex".into() })
+            Err(PaymentError::UnsupportedCard {
+                card_type: "amex".into()
+            })
         );
         let mut expired = charge("b", 1);
         expired.credit_card.credit_card_expiration_year = 2001;
         let reply = payment.call(expired).await.unwrap();
-        assert!(matches!(reply, Err(PaymentError::Expired { ref last4, month: 1, year: 2001 }) if last4 == "0454"));
+        assert!(
+            matches!(reply, Err(PaymentError::Expired { ref last4, month: 1, year: 2001 }) if last4 == "0454")
+        );
         let mut negative = charge("c", 1);
         negative.amount = Money::new("EUR", -1, 0);
-        assert_eq!(payment.call(negative).await.unwrap(), Err(PaymentError::NegativeAmount));
+        assert_eq!(
+            payment.call(negative).await.unwrap(),
+            Err(PaymentError::NegativeAmount)
+        );
         assert!(charges(&payment, "").await.is_empty(), "{}", backend.name());
     }
 }
@@ -107,8 +124,15 @@ async fn a_refund_is_recorded_and_the_key_stays_spent() {
             reason: "shipping failed".into(),
         };
         assert_eq!(payment.call(refund.clone()).await.unwrap(), Ok(Empty {}));
-        assert_eq!(payment.call(refund).await.unwrap(), Ok(Empty {}), "refunding twice is fine");
-        assert_eq!(charges(&payment, "k").await[0].status, ChargeStatus::Refunded);
+        assert_eq!(
+            payment.call(refund).await.unwrap(),
+            Ok(Empty {}),
+            "refunding twice is fine"
+        );
+        assert_eq!(
+            charges(&payment, "k").await[0].status,
+            ChargeStatus::Refunded
+        );
         assert_eq!(
             payment.call(charge("k", 3)).await.unwrap(),
             Err(PaymentError::AlreadyRefunded { key: "k".into() })
@@ -130,14 +154,21 @@ async fn charges_survive_a_restart() {
         let dir = TempDir::new("payment");
         let url = backend.database_url().await;
         let start = || {
-            let config = PaymentConfig { database: url.clone() };
+            let config = PaymentConfig {
+                database: url.clone(),
+            };
             start_alone::<PaymentModule>(config, ServiceRegistry::new(), dir.path())
         };
         let first = start().await.unwrap();
         let charged = first.call(charge("k", 9)).await.unwrap().unwrap();
         drop(first);
         let second = start().await.unwrap();
-        assert_eq!(second.call(charge("k", 9)).await.unwrap().unwrap(), charged, "{}", backend.name());
+        assert_eq!(
+            second.call(charge("k", 9)).await.unwrap().unwrap(),
+            charged,
+            "{}",
+            backend.name()
+        );
     }
 }
 

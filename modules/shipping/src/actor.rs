@@ -6,7 +6,9 @@ use currency::api::Money;
 use runtime::{Call, Module, StartContext, StartError};
 use serde::Deserialize;
 
-use crate::api::{GetQuote, GetQuoteResponse, ShipOrder, ShipOrderResponse, Shipping, ShippingError};
+use crate::api::{
+    GetQuote, GetQuoteResponse, ShipOrder, ShipOrderResponse, Shipping, ShippingError,
+};
 use crate::tracking::tracking_id;
 
 /// `[modules.shipping]`
@@ -26,7 +28,10 @@ impl Module for ShippingModule {
 
     async fn start(config: ShippingConfig, _: StartContext) -> Result<Shipping, StartError> {
         if config.fail_shipments {
-            tracing::warn!(module = "shipping", "fail_shipments is on: every shipment will fail");
+            tracing::warn!(
+                module = "shipping",
+                "fail_shipments is on: every shipment will fail"
+            );
         }
         Ok(Shipping::from_addr(&ShippingActor { config }.start()))
     }

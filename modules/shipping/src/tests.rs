@@ -42,10 +42,18 @@ async fn the_quote_is_flat_and_zero_for_nothing() {
         items,
     };
     assert_eq!(
-        service.call(quote(items(&[1, 4]))).await.unwrap().unwrap().cost_usd,
+        service
+            .call(quote(items(&[1, 4])))
+            .await
+            .unwrap()
+            .unwrap()
+            .cost_usd,
         Money::new("USD", 8, 990_000_000)
     );
-    assert_eq!(service.call(quote(vec![])).await.unwrap().unwrap().cost_usd, Money::zero("USD"));
+    assert_eq!(
+        service.call(quote(vec![])).await.unwrap().unwrap().cost_usd,
+        Money::zero("USD")
+    );
     assert!(matches!(
         service.call(quote(items(&[0]))).await.unwrap(),
         Err(ShippingError::InvalidQuantity { quantity: 0, .. })
@@ -60,9 +68,24 @@ async fn shipping_gives_a_tracking_id_the_same_for_the_same_key() {
         items: items(&[2]),
         idempotency_key: key.into(),
     };
-    let first = service.call(ship("order-1")).await.unwrap().unwrap().tracking_id;
-    let again = service.call(ship("order-1")).await.unwrap().unwrap().tracking_id;
-    let other = service.call(ship("order-2")).await.unwrap().unwrap().tracking_id;
+    let first = service
+        .call(ship("order-1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .tracking_id;
+    let again = service
+        .call(ship("order-1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .tracking_id;
+    let other = service
+        .call(ship("order-2"))
+        .await
+        .unwrap()
+        .unwrap()
+        .tracking_id;
     assert_eq!(first, again);
     assert_ne!(first, other);
     assert_eq!(first.len(), 18, "{first}");
@@ -71,12 +94,18 @@ async fn shipping_gives_a_tracking_id_the_same_for_the_same_key() {
         items: vec![],
         idempotency_key: String::new(),
     };
-    assert_eq!(service.call(empty).await.unwrap(), Err(ShippingError::NothingToShip));
+    assert_eq!(
+        service.call(empty).await.unwrap(),
+        Err(ShippingError::NothingToShip)
+    );
 }
 
 #[actix_rt::test]
 async fn fail_shipments_makes_every_shipment_fail() {
-    let service = shipping(ShippingConfig { fail_shipments: true }).await;
+    let service = shipping(ShippingConfig {
+        fail_shipments: true,
+    })
+    .await;
     let reply = service
         .call(ShipOrder {
             address: address(),
@@ -85,5 +114,8 @@ async fn fail_shipments_makes_every_shipment_fail() {
         })
         .await
         .unwrap();
-    assert!(matches!(reply, Err(ShippingError::Unavailable { .. })), "{reply:?}");
+    assert!(
+        matches!(reply, Err(ShippingError::Unavailable { .. })),
+        "{reply:?}"
+    );
 }

@@ -13,10 +13,17 @@ pub fn tracking_id(address: &Address, key: &str) -> String {
     } else {
         StdRng::seed_from_u64(fnv1a(key.as_bytes()))
     };
-    let salt = format!("{}, {}, {}", address.street_address, address.city, address.state);
+    let salt = format!(
+        "{}, {}, {}",
+        address.street_address, address.city, address.state
+    );
     let len = salt.chars().count();
     let letter = |rng: &mut StdRng| char::from(b'A' + rng.random_range(0..26u8));
-    let digits = |rng: &mut StdRng, n: usize| (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect::<String>();
+    let digits = |rng: &mut StdRng, n: usize| {
+        (0..n)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect::<String>()
+    };
     let (a, b) = (letter(&mut rng), letter(&mut rng));
     let three = digits(&mut rng, 3);
     let seven = digits(&mut rng, 7);
@@ -58,7 +65,9 @@ mod tests {
     fn the_same_key_gives_the_same_id_and_letters_include_z() {
         assert_eq!(tracking_id(&address(), "k1"), tracking_id(&address(), "k1"));
         assert_ne!(tracking_id(&address(), "k1"), tracking_id(&address(), "k2"));
-        let letters: String = (0..2000).map(|i| tracking_id(&address(), &i.to_string())[..2].to_owned()).collect();
+        let letters: String = (0..2000)
+            .map(|i| tracking_id(&address(), &i.to_string())[..2].to_owned())
+            .collect();
         assert!(letters.contains('Z'), "no Z in 4000 letters");
     }
 }

@@ -1,8 +1,8 @@
 //! Migrations: numbered schema changes, each applied once, in order, in a
 //! transaction of its own.
 
-use sqlx::Executor;
 use sqlx::AnyPool;
+use sqlx::Executor;
 
 use crate::database::{Backend, StorageError, begin_write};
 
@@ -24,7 +24,11 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      applied_at BIGINT NOT NULL)";
 
 /// Applies the migrations not applied yet.
-pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, migrations: &[Migration]) -> Result<(), StorageError> {
+pub(crate) async fn migrate(
+    pool: &AnyPool,
+    backend: Backend,
+    migrations: &[Migration],
+) -> Result<(), StorageError> {
     pool.execute(LEDGER).await?;
     let mut ordered: Vec<&Migration> = migrations.iter().collect();
     ordered.sort_by_key(|m| m.version);
@@ -36,27 +40,38 @@ pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, migrations: &[Migr
         };
         // Another process may be migrating the same database at this moment:
         // take the write lock first, then look.
-        let mut tx = begin_write(pool, backend).await.map_err(|e| failed(e.to_string()))?;
-        let applied: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(migration.version)
-            .fetch_optional(&mut *tx)
+        let mut tx = begin_write(pool, backend)
             .await
             .map_err(|e| failed(e.to_string()))?;
+        let applied: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
         if applied.is_some() {
             continue;
         }
         for statement in migration.statements {
-            tx.execute(*statement).await.map_err(|e| failed(e.to_string()))?;
+            tx.execute(*statement)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)")
-            .bind(migration.version)
-            .bind(migration.description)
-            .bind(crate::unix_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.description)
+        .bind(crate::unix_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
         tx.commit().await.map_err(|e| failed(e.to_string()))?;
-        tracing::info!(version = migration.version, description = migration.description, "migration applied");
+        tracing::info!(
+            version = migration.version,
+            description = migration.description,
+            "migration applied"
+        );
     }
     Ok(())
 }

@@ -84,9 +84,14 @@ pub fn backends() -> Vec<TestBackend> {
             let _ = writeln!(std::io::stderr(), "{text}");
         })
     };
-    match std::env::var(POSTGRES_ENV).ok().filter(|v| !v.trim().is_empty()) {
+    match std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
         Some(url) => {
-            say(format!("storage tests: SQLite and PostgreSQL ({POSTGRES_ENV} is set)"));
+            say(format!(
+                "storage tests: SQLite and PostgreSQL ({POSTGRES_ENV} is set)"
+            ));
             vec![TestBackend::Sqlite, TestBackend::Postgres(url)]
         }
         None => {
@@ -112,7 +117,10 @@ async fn fresh_schema(server: &str) -> String {
         Ok(connection) => connection,
         Err(e) => panic!("{POSTGRES_ENV} is set, but its server cannot be reached: {e}"),
     };
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut connection).await {
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut connection)
+        .await
+    {
         panic!("cannot create test schema {schema}: {e}");
     }
     let _ = connection.close().await;

@@ -8,7 +8,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         description: "notes",
-        statements: &["CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, n BIGINT NOT NULL)"],
+        statements: &[
+            "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, n BIGINT NOT NULL)",
+        ],
     },
     Migration {
         version: 2,
@@ -22,7 +24,9 @@ async fn migrations_apply_once_and_data_survives_reopening() {
     for backend in backends() {
         let dir = TempDir::new("storage");
         let url = backend.database_url().await;
-        let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS).await.unwrap();
+        let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS)
+            .await
+            .unwrap();
         sqlx::query("INSERT INTO notes (id, body, n, author) VALUES ($1, $2, $3, $4)")
             .bind("a")
             .bind("hello")
@@ -34,17 +38,26 @@ async fn migrations_apply_once_and_data_survives_reopening() {
         drop(db);
 
         // Reopened: the migrations do not run again, the row is there.
-        let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS).await.unwrap();
-        let row: (String, i64, String) = sqlx::query_as("SELECT body, n, author FROM notes WHERE id = $1")
-            .bind("a")
-            .fetch_one(db.pool())
+        let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS)
             .await
             .unwrap();
-        assert_eq!(row, ("hello".to_owned(), 7, "me".to_owned()), "{}", backend.name());
-        let versions: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(db.pool())
-            .await
-            .unwrap();
+        let row: (String, i64, String) =
+            sqlx::query_as("SELECT body, n, author FROM notes WHERE id = $1")
+                .bind("a")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            row,
+            ("hello".to_owned(), 7, "me".to_owned()),
+            "{}",
+            backend.name()
+        );
+        let versions: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
         assert_eq!(versions, vec![(1,), (2,)], "{}", backend.name());
     }
 }
@@ -66,15 +79,31 @@ async fn a_failing_migration_says_which_and_changes_nothing() {
     for backend in backends() {
         let dir = TempDir::new("storage");
         let url = backend.database_url().await;
-        let error = Database::open("broken", url.as_deref(), dir.path(), BROKEN).await.unwrap_err();
+        let error = Database::open("broken", url.as_deref(), dir.path(), BROKEN)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&error, StorageError::Migrate { version: 2, description, .. } if description == "broken"),
             "{}: {error}",
             backend.name()
         );
         // Migration 1 stayed; migration 2's first statement was rolled back.
-        let db = Database::open("broken", url.as_deref(), dir.path(), &BROKEN[..1]).await.unwrap();
-        assert!(sqlx::query("SELECT id FROM good").fetch_all(db.pool()).await.is_ok());
-        assert!(sqlx::query("SELECT id FROM half").fetch_all(db.pool()).await.is_err(), "{}", backend.name());
+        let db = Database::open("broken", url.as_deref(), dir.path(), &BROKEN[..1])
+            .await
+            .unwrap();
+        assert!(
+            sqlx::query("SELECT id FROM good")
+                .fetch_all(db.pool())
+                .await
+                .is_ok()
+        );
+        assert!(
+            sqlx::query("SELECT id FROM half")
+                .fetch_all(db.pool())
+                .await
+                .is_err(),
+            "{}",
+            backend.name()
+        );
     }
 }

@@ -1,0 +1,111 @@
+//! The checkout actor: runs [`place`] once per idempotency key at a time.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use cart::api::CartService;
+use catalog::api::Catalog;
+use currency::api::Currency;
+use email::api::Email;
+use futures_util::FutureExt;
+use futures_util::future::{LocalBoxFuture, Shared};
+use orders::api::{Order, Orders};
+use payment::api::Payment;
+use runtime::{Call, Module, NoConfig, Service, StartContext, StartError};
+use shipping::api::Shipping;
+use tracing::Instrument;
+
+use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse};
+use crate::place::{Deps, place};
+
+/// The checkout module. Depends on cart, catalog, currency, shipping,
+/// payment, email and orders.
+pub struct CheckoutModule;
+
+impl Module for CheckoutModule {
+    type Service = Checkout;
+    type Config = NoConfig;
+
+    fn dependencies() -> Vec<&'static str> {
+        vec![
+            CartService::NAME,
+            Catalog::NAME,
+            Currency::NAME,
+            Shipping::NAME,
+            Payment::NAME,
+            Email::NAME,
+            Orders::NAME,
+        ]
+    }
+
+    async fn start(_: NoConfig, ctx: StartContext) -> Result<Checkout, StartError> {
+        let deps = Deps {
+            cart: ctx.service()?,
+            catalog: ctx.service()?,
+            currency: ctx.service()?,
+            shipping: ctx.service()?,
+            payment: ctx.service()?,
+            email: ctx.service()?,
+            orders: ctx.service()?,
+        };
+        let actor = CheckoutActor {
+            deps,
+            in_flight: Rc::default(),
+        };
+        Ok(Checkout::from_addr(&actor.start()))
+    }
+}
+
+type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
+
+struct CheckoutActor {
+    deps: Deps,
+    /// Checkouts in progress, by idempotency key: a second submission of
+    /// the same checkout waits for the first instead of running beside it.
+    in_flight: Rc<RefCell<HashMap<String, Placing>>>,
+}
+
+impl Actor for CheckoutActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<PlaceOrder>> for CheckoutActor {
+    type Result = ResponseFuture<Result<PlaceOrderResponse, CheckoutError>>;
+
+    fn handle(&mut self, call: Call<PlaceOrder>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
+        let request = call.into_message();
+        let key = if request.idempotency_key.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            request.idempotency_key.clone()
+        };
+        let existing = self.in_flight.borrow().get(&key).cloned();
+        let placing = match existing {
+            Some(placing) => {
+                span.in_scope(|| {
+                    tracing::info!("same checkout already in progress: waiting for it")
+                });
+                placing
+            }
+            None => {
+                let deps = self.deps.clone();
+                let in_flight = Rc::clone(&self.in_flight);
+                let owned_key = key.clone();
+                let placing = async move {
+                    let result = place(&deps, &request, &owned_key).await;
+                    in_flight.borrow_mut().remove(&owned_key);
+                    result
+                }
+                .instrument(span)
+                .boxed_local()
+                .shared();
+                self.in_flight.borrow_mut().insert(key, placing.clone());
+                placing
+            }
+        };
+        Box::pin(async move { placing.await.map(|order| PlaceOrderResponse { order }) })
+    }
+}

@@ -1,0 +1,131 @@
+//! The checkout service's API.
+
+use cart::api::CartError;
+use catalog::api::CatalogError;
+use currency::api::CurrencyError;
+use orders::api::Order;
+use payment::api::{CreditCardInfo, PaymentError};
+use runtime::CallError;
+use serde::{Deserialize, Serialize};
+use shipping::api::Address;
+
+/// Buys what is in `user_id`'s cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// Whose cart (a user id, or a visitor's session id).
+    pub user_id: String,
+    /// The currency to charge in, e.g. `EUR`.
+    pub user_currency: String,
+    /// Where to ship.
+    pub address: Address,
+    /// Where the confirmation goes.
+    pub email: String,
+    /// The card to charge.
+    pub credit_card: CreditCardInfo,
+    /// Identifies this checkout: submitting it again gives the same order.
+    /// Empty: a fresh one.
+    #[serde(default)]
+    pub idempotency_key: String,
+}
+
+/// The order placed (or placed before under the same key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceOrderResponse {
+    /// The order.
+    pub order: Order,
+}
+
+/// Why no order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CheckoutError {
+    /// There is nothing in the cart.
+    #[error("your cart is empty")]
+    EmptyCart,
+    /// A field of the request is not acceptable.
+    #[error("{field}: {reason}")]
+    InvalidRequest {
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The currency is not one the shop converts to.
+    #[error("{0}")]
+    Currency(CurrencyError),
+    /// A product in the cart is not in the catalogue any more.
+    #[error("{0}")]
+    Catalog(CatalogError),
+    /// The cart refused.
+    #[error("{0}")]
+    Cart(CartError),
+    /// The card was declined; nothing was charged.
+    #[error("your card was declined: {0}")]
+    PaymentDeclined(PaymentError),
+    /// Shipping failed after the card was charged.
+    #[error("{}", shipping_failed(.reason, *.refunded))]
+    ShippingFailed {
+        /// Why shipping failed.
+        reason: String,
+        /// True if the charge was refunded.
+        refunded: bool,
+    },
+    /// The order could not be stored after the card was charged.
+    #[error("{}", not_stored(.reason, *.refunded))]
+    OrderNotStored {
+        /// Why.
+        reason: String,
+        /// True if the charge was refunded.
+        refunded: bool,
+    },
+    /// A service checkout needs did not answer.
+    #[error("the {service} service is unavailable: {error}")]
+    Unavailable {
+        /// Which service.
+        service: String,
+        /// What went wrong with the call.
+        error: CallError,
+    },
+}
+
+fn shipping_failed(reason: &str, refunded: bool) -> String {
+    if refunded {
+        format!("shipping is unavailable ({reason}); your card was refunded and your cart kept")
+    } else {
+        format!(
+            "shipping is unavailable ({reason}), and the refund of your card failed: contact the shop"
+        )
+    }
+}
+
+fn not_stored(reason: &str, refunded: bool) -> String {
+    if refunded {
+        format!(
+            "your order could not be recorded ({reason}); your card was refunded and your cart kept"
+        )
+    } else {
+        format!(
+            "your order could not be recorded ({reason}), and the refund of your card failed: contact the shop"
+        )
+    }
+}
+
+impl CheckoutError {
+    /// True if the failure is on the shop's side (the customer can only
+    /// retry later), rather than something about the request.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CheckoutError::Unavailable { .. }
+                | CheckoutError::ShippingFailed { .. }
+                | CheckoutError::OrderNotStored { .. }
+        )
+    }
+}
+
+runtime::service! {
+    /// Placing orders: the `checkout` module's service.
+    pub Checkout = "checkout", error CheckoutError {
+        PlaceOrder -> PlaceOrderResponse,
+    }
+}

@@ -1,0 +1,319 @@
+//! Placing one order: the steps, in order, and what each failure means.
+
+use cart::api::{CartItem, CartService, EmptyCart, GetCart};
+use catalog::api::{Catalog, GetProduct};
+use currency::api::{Convert, Currency, Money};
+use email::api::{Email, SendOrderConfirmation};
+use futures_util::future::try_join_all;
+use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
+use payment::api::{Charge, Payment, Refund};
+use runtime::{CallError, ServiceRef};
+use shipping::api::{GetQuote, ShipOrder, Shipping};
+
+use crate::api::{CheckoutError, PlaceOrder};
+
+/// The services checkout calls.
+#[derive(Clone)]
+pub struct Deps {
+    pub cart: ServiceRef<CartService>,
+    pub catalog: ServiceRef<Catalog>,
+    pub currency: ServiceRef<Currency>,
+    pub shipping: ServiceRef<Shipping>,
+    pub payment: ServiceRef<Payment>,
+    pub email: ServiceRef<Email>,
+    pub orders: ServiceRef<Orders>,
+}
+
+fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {
+    move |error| CheckoutError::Unavailable {
+        service: service.to_owned(),
+        error,
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> CheckoutError {
+    CheckoutError::InvalidRequest {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn too_large(_: currency::api::MoneyError) -> CheckoutError {
+    invalid("cart", "the total is too large")
+}
+
+/// Checks what can be checked before anything is called.
+pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
+    if request.user_id.is_empty() || request.user_id.len() > 256 {
+        return Err(invalid("user_id", "must be 1 to 256 bytes"));
+    }
+    let email = &request.email;
+    let plausible = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.ends_with('.')
+            && !email.contains(char::is_whitespace)
+    });
+    if !plausible || email.len() > 254 {
+        return Err(invalid("email", "must be an email address"));
+    }
+    let address = &request.address;
+    for (field, value, max) in [
+        ("street_address", &address.street_address, 512),
+        ("city", &address.city, 128),
+        ("state", &address.state, 128),
+        ("country", &address.country, 128),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > max {
+            return Err(invalid(field, &format!("must be 1 to {max} characters")));
+        }
+    }
+    if address.zip_code == 0 {
+        return Err(invalid("zip_code", "must not be zero"));
+    }
+    Ok(())
+}
+
+/// Converts `amount` into `currency`.
+async fn convert(deps: &Deps, amount: Money, currency: &str) -> Result<Money, CheckoutError> {
+    deps.currency
+        .call(Convert {
+            from: amount,
+            to_code: currency.to_owned(),
+        })
+        .await
+        .map_err(unavailable("currency"))?
+        .map_err(CheckoutError::Currency)
+}
+
+/// Prices one cart line: its product's name and unit price in `currency`.
+async fn price(deps: &Deps, item: CartItem, currency: &str) -> Result<OrderItem, CheckoutError> {
+    let product = deps
+        .catalog
+        .call(GetProduct {
+            id: item.product_id.clone(),
+        })
+        .await
+        .map_err(unavailable("catalog"))?
+        .map_err(CheckoutError::Catalog)?;
+    let cost = convert(deps, product.price_usd, currency).await?;
+    Ok(OrderItem {
+        item,
+        cost,
+        name: product.name,
+    })
+}
+
+/// Gives back the charge `transaction_id`; true if that worked.
+async fn refund(deps: &Deps, transaction_id: &str, reason: &str) -> bool {
+    let refund = Refund {
+        transaction_id: transaction_id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match deps.payment.call(refund).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(error)) => {
+            tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
+            false
+        }
+        Err(error) => {
+            tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
+            false
+        }
+    }
+}
+
+/// Places the order; `key` is the checkout's idempotency key (never empty).
+pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order, CheckoutError> {
+    check_request(request)?;
+
+    // Placed already under this key? Then that is the answer.
+    let earlier = deps
+        .orders
+        .call(FindOrder {
+            idempotency_key: key.to_owned(),
+        })
+        .await
+        .map_err(unavailable("orders"))?
+        .map_err(|e| CheckoutError::OrderNotStored {
+            reason: e.to_string(),
+            refunded: true,
+        })?;
+    if let Some(order) = earlier.order {
+        tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
+        return Ok(order);
+    }
+
+    let cart = deps
+        .cart
+        .call(GetCart {
+            user_id: request.user_id.clone(),
+        })
+        .await
+        .map_err(unavailable("cart"))?
+        .map_err(CheckoutError::Cart)?;
+    if cart.items.is_empty() {
+        return Err(CheckoutError::EmptyCart);
+    }
+    let currency = request.user_currency.as_str();
+    let lines = try_join_all(
+        cart.items
+            .iter()
+            .cloned()
+            .map(|item| price(deps, item, currency)),
+    )
+    .await?;
+    let quote = deps
+        .shipping
+        .call(GetQuote {
+            address: request.address.clone(),
+            items: cart.items.clone(),
+        })
+        .await
+        .map_err(unavailable("shipping"))?
+        .map_err(|e| CheckoutError::ShippingFailed {
+            reason: e.to_string(),
+            refunded: true,
+        })?;
+    let shipping_cost = convert(deps, quote.cost_usd, currency).await?;
+    let mut total = shipping_cost.clone();
+    for line in &lines {
+        let cost = line
+            .cost
+            .checked_mul(i64::from(line.item.quantity))
+            .map_err(too_large)?;
+        total = total.checked_add(&cost).map_err(too_large)?;
+    }
+
+    // Charge. A declined card changes nothing.
+    let charged = deps
+        .payment
+        .call(Charge {
+            amount: total.clone(),
+            credit_card: request.credit_card.clone(),
+            idempotency_key: key.to_owned(),
+        })
+        .await
+        .map_err(unavailable("payment"))?
+        .map_err(CheckoutError::PaymentDeclined)?;
+    let transaction_id = charged.transaction_id;
+
+    // Ship. If that fails, the charge is given back.
+    let shipped = deps
+        .shipping
+        .call(ShipOrder {
+            address: request.address.clone(),
+            items: cart.items.clone(),
+            idempotency_key: key.to_owned(),
+        })
+        .await;
+    let tracking_id = match shipped {
+        Ok(Ok(shipped)) => shipped.tracking_id,
+        Ok(Err(error)) => {
+            let reason = error.to_string();
+            let refunded =
+                refund(deps, &transaction_id, &format!("shipping failed: {reason}")).await;
+            return Err(CheckoutError::ShippingFailed { reason, refunded });
+        }
+        Err(error) => {
+            // Not delivered: certainly not shipped. Outcome unknown: the
+            // shipment may exist, but nothing will be sent to the customer
+            // without a stored order, so the money goes back either way.
+            let reason = error.to_string();
+            let refunded =
+                refund(deps, &transaction_id, &format!("shipping failed: {reason}")).await;
+            return Err(CheckoutError::ShippingFailed { reason, refunded });
+        }
+    };
+
+    // Store. Only a stored order is confirmed.
+    let order = Order {
+        order_id: uuid::Uuid::new_v4().to_string(),
+        customer_id: request.user_id.clone(),
+        email: request.email.clone(),
+        shipping_tracking_id: tracking_id,
+        shipping_cost,
+        shipping_address: request.address.clone(),
+        items: lines,
+        total,
+        transaction_id: transaction_id.clone(),
+        placed_at: unix_ms(),
+    };
+    let saved = deps
+        .orders
+        .call(SaveOrder {
+            order,
+            idempotency_key: key.to_owned(),
+        })
+        .await;
+    let order = match saved {
+        Ok(Ok(saved)) => saved.order,
+        Ok(Err(error)) => {
+            let reason = error.to_string();
+            let refunded = refund(
+                deps,
+                &transaction_id,
+                &format!("order not stored: {reason}"),
+            )
+            .await;
+            return Err(CheckoutError::OrderNotStored { reason, refunded });
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            if !error.is_safe_to_retry() {
+                // It may have been stored: look before refunding.
+                if let Ok(Ok(found)) = deps
+                    .orders
+                    .call(FindOrder {
+                        idempotency_key: key.to_owned(),
+                    })
+                    .await
+                    && let Some(order) = found.order
+                {
+                    return Ok(after_storing(deps, order).await);
+                }
+            }
+            let refunded = refund(
+                deps,
+                &transaction_id,
+                &format!("order not stored: {reason}"),
+            )
+            .await;
+            return Err(CheckoutError::OrderNotStored { reason, refunded });
+        }
+    };
+    Ok(after_storing(deps, order).await)
+}
+
+/// What follows a stored order: empty the cart, send the confirmation.
+/// Neither undoes the order if it fails; both are logged.
+async fn after_storing(deps: &Deps, order: Order) -> Order {
+    tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
+    let emptied = deps
+        .cart
+        .call(EmptyCart {
+            user_id: order.customer_id.clone(),
+        })
+        .await;
+    if !matches!(emptied, Ok(Ok(_))) {
+        tracing::warn!(order_id = %order.order_id, result = ?emptied, "the cart could not be emptied after the order");
+    }
+    let sent = deps
+        .email
+        .call(SendOrderConfirmation {
+            email: order.email.clone(),
+            order: order.clone(),
+        })
+        .await;
+    if !matches!(sent, Ok(Ok(_))) {
+        tracing::warn!(order_id = %order.order_id, result = ?sent, "the confirmation email was not sent");
+    }
+    order
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,405 @@
+//! Actor-message tests: the checkout actor with the real cart, catalog,
+//! currency, payment, shipping, orders and email modules on a fresh data
+//! directory, and a failing orders store where a failure is the point.
+
+use actix::{Actor, Context, Handler};
+use cart::api::{AddItem, CartItem, CartService, GetCart};
+use cart::{CartConfig, CartModule};
+use catalog::CatalogModule;
+use currency::CurrencyModule;
+use currency::api::Money;
+use email::api::{Email, ListSentEmails};
+use email::{EmailConfig, EmailModule};
+use orders::OrdersModule;
+use orders::api::{
+    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders,
+    ListOrdersResponse, Order, Orders, OrdersError, SaveOrder, SaveOrderResponse,
+};
+use payment::PaymentModule;
+use payment::api::{
+    ChargeRecord, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError,
+};
+use runtime::{Call, Module, ServiceRef, ServiceRegistry, start_alone};
+use shipping::api::Address;
+use shipping::{ShippingConfig, ShippingModule};
+use storage::testing::TempDir;
+
+use crate::CheckoutModule;
+use crate::api::{Checkout, CheckoutError, PlaceOrder};
+
+/// Sunglasses, $19.99.
+const SUNGLASSES: &str = "OLJCESPC7Z";
+/// Mug, $8.99.
+const MUG: &str = "6E92ZMYYFZ";
+
+/// A whole shop minus the frontend, on one fresh data directory.
+struct Shop {
+    checkout: ServiceRef<Checkout>,
+    cart: ServiceRef<CartService>,
+    payment: ServiceRef<Payment>,
+    orders: ServiceRef<Orders>,
+    email: ServiceRef<Email>,
+    _data: TempDir,
+}
+
+/// What to break.
+#[derive(Default)]
+struct Faults {
+    shipping_fails: bool,
+    orders_refuse: bool,
+}
+
+async fn started<M: Module>(
+    config: M::Config,
+    registry: &mut ServiceRegistry,
+    dir: &TempDir,
+) -> ServiceRef<M::Service> {
+    let service = start_alone::<M>(config, registry.clone(), dir.path())
+        .await
+        .unwrap();
+    registry.insert(service.clone());
+    service
+}
+
+async fn shop(faults: Faults) -> Shop {
+    let data = TempDir::new("checkout");
+    let mut registry = ServiceRegistry::new();
+    started::<CatalogModule>(Default::default(), &mut registry, &data).await;
+    started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
+    let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
+    let payment = started::<PaymentModule>(Default::default(), &mut registry, &data).await;
+    let shipping = ShippingConfig {
+        fail_shipments: faults.shipping_fails,
+    };
+    started::<ShippingModule>(shipping, &mut registry, &data).await;
+    let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
+    let orders = if faults.orders_refuse {
+        let orders = Orders::from_addr(&RefusingOrders.start());
+        let orders = ServiceRef::local(orders);
+        registry.insert(orders.clone());
+        orders
+    } else {
+        started::<OrdersModule>(Default::default(), &mut registry, &data).await
+    };
+    let checkout = started::<CheckoutModule>(runtime::NoConfig {}, &mut registry, &data).await;
+    Shop {
+        checkout,
+        cart,
+        payment,
+        orders,
+        email,
+        _data: data,
+    }
+}
+
+impl Shop {
+    async fn add(&self, user: &str, product: &str, quantity: i32) {
+        let add = AddItem {
+            user_id: user.into(),
+            item: CartItem {
+                product_id: product.into(),
+                quantity,
+            },
+        };
+        self.cart.call(add).await.unwrap().unwrap();
+    }
+
+    async fn cart(&self, user: &str) -> Vec<CartItem> {
+        self.cart
+            .call(GetCart {
+                user_id: user.into(),
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .items
+    }
+
+    async fn charges(&self, key: &str) -> Vec<ChargeRecord> {
+        let list = ListCharges {
+            idempotency_key: key.into(),
+            limit: 100,
+        };
+        self.payment.call(list).await.unwrap().unwrap().charges
+    }
+
+    async fn orders(&self, user: &str) -> Vec<Order> {
+        let list = ListOrders {
+            customer_id: user.into(),
+        };
+        self.orders.call(list).await.unwrap().unwrap().orders
+    }
+
+    async fn place(&self, request: PlaceOrder) -> Result<Order, CheckoutError> {
+        self.checkout
+            .call(request)
+            .await
+            .unwrap()
+            .map(|placed| placed.order)
+    }
+}
+
+fn visa() -> CreditCardInfo {
+    CreditCardInfo {
+        credit_card_number: "4432-8015-6152-0454".into(),
+        credit_card_cvv: 672,
+        credit_card_expiration_year: 2099,
+        credit_card_expiration_month: 1,
+    }
+}
+
+fn request(user: &str, currency: &str, key: &str) -> PlaceOrder {
+    PlaceOrder {
+        user_id: user.into(),
+        user_currency: currency.into(),
+        address: Address {
+            street_address: "1600 Amphitheatre Parkway".into(),
+            city: "Mountain View".into(),
+            state: "CA".into(),
+            country: "United States".into(),
+            zip_code: 94043,
+        },
+        email: "someone@example.com".into(),
+        credit_card: visa(),
+        idempotency_key: key.into(),
+    }
+}
+
+#[actix_rt::test]
+async fn an_order_is_charged_shipped_stored_confirmed_and_the_cart_emptied() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 2).await;
+    shop.add("u1", MUG, 1).await;
+
+    let order = shop.place(request("u1", "USD", "k1")).await.unwrap();
+
+    // 2 × 19.99 + 8.99 + 8.99 shipping, worked out by hand.
+    assert_eq!(order.total, Money::new("USD", 57, 960_000_000));
+    assert_eq!(order.shipping_cost, Money::new("USD", 8, 990_000_000));
+    let names: Vec<_> = order.items.iter().map(|line| line.name.as_str()).collect();
+    assert_eq!(names, ["Sunglasses", "Mug"]);
+    assert!(!order.shipping_tracking_id.is_empty());
+
+    let charges = shop.charges("k1").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].amount, order.total);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    assert_eq!(charges[0].transaction_id, order.transaction_id);
+
+    assert_eq!(shop.orders("u1").await, vec![order.clone()]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+
+    let sent = shop
+        .email
+        .call(ListSentEmails {
+            to: "someone@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.emails.len(), 1);
+    assert!(
+        sent.emails[0].text.contains(&order.order_id),
+        "{}",
+        sent.emails[0].text
+    );
+}
+
+#[actix_rt::test]
+async fn prices_are_converted_into_the_customers_currency() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let order = shop.place(request("u1", "EUR", "k1")).await.unwrap();
+
+    assert_eq!(order.total.currency_code, "EUR");
+    assert_eq!(order.items[0].cost.currency_code, "EUR");
+    assert_eq!(order.shipping_cost.currency_code, "EUR");
+    // 19.99 + 8.99 USD at 1.1305 USD per EUR is 25.63 EUR and change.
+    assert_eq!(order.total.units, 25);
+    assert_eq!(shop.charges("k1").await[0].amount, order.total);
+}
+
+#[actix_rt::test]
+async fn the_same_checkout_submitted_twice_at_once_or_later_is_one_order_and_one_charge() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let (first, second) = futures_util::future::join(
+        shop.place(request("u1", "USD", "double")),
+        shop.place(request("u1", "USD", "double")),
+    )
+    .await;
+    let first = first.unwrap();
+    assert_eq!(second.unwrap(), first);
+    // Later, with the cart already emptied: still the same order.
+    assert_eq!(
+        shop.place(request("u1", "USD", "double")).await.unwrap(),
+        first
+    );
+
+    assert_eq!(shop.charges("double").await.len(), 1);
+    assert_eq!(shop.orders("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn different_keys_are_different_orders() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let first = shop.place(request("u1", "USD", "a")).await.unwrap();
+    shop.add("u1", MUG, 1).await;
+    let second = shop.place(request("u1", "USD", "")).await.unwrap();
+    assert_ne!(first.order_id, second.order_id);
+    assert_eq!(shop.orders("u1").await.len(), 2);
+}
+
+#[actix_rt::test]
+async fn an_empty_cart_is_refused_and_nothing_is_charged() {
+    let shop = shop(Faults::default()).await;
+    assert_eq!(
+        shop.place(request("u1", "USD", "k")).await,
+        Err(CheckoutError::EmptyCart)
+    );
+    assert_eq!(shop.charges("k").await, vec![]);
+    assert_eq!(shop.orders("u1").await, vec![]);
+}
+
+#[actix_rt::test]
+async fn a_declined_card_keeps_the_cart_and_stores_no_order() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let mut declined = request("u1", "USD", "k");
+    declined.credit_card.credit_card_number = "4432-8015-6152-0455".into(); // fails Luhn
+
+    let result = shop.place(declined).await;
+
+    assert_eq!(
+        result,
+        Err(CheckoutError::PaymentDeclined(PaymentError::InvalidCard))
+    );
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert_eq!(shop.orders("u1").await, vec![]);
+    assert_eq!(shop.charges("k").await, vec![]);
+    // Fixing the card and trying again, with the same key, works.
+    shop.place(request("u1", "USD", "k")).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_shipping_failure_after_the_charge_refunds_it_and_keeps_the_cart() {
+    let shop = shop(Faults {
+        shipping_fails: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let result = shop.place(request("u1", "USD", "k")).await;
+
+    assert!(
+        matches!(
+            result,
+            Err(CheckoutError::ShippingFailed { refunded: true, .. })
+        ),
+        "{result:?}"
+    );
+    let charges = shop.charges("k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Refunded);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert_eq!(shop.orders("u1").await, vec![]);
+}
+
+#[actix_rt::test]
+async fn an_order_that_cannot_be_stored_is_refunded() {
+    let shop = shop(Faults {
+        orders_refuse: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let result = shop.place(request("u1", "USD", "k")).await;
+
+    assert!(
+        matches!(
+            result,
+            Err(CheckoutError::OrderNotStored { refunded: true, .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(shop.charges("k").await[0].status, ChargeStatus::Refunded);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn bad_requests_are_refused_before_anything_is_called() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let mut no_email = request("u1", "USD", "k");
+    no_email.email = "not an address".into();
+    let mut no_city = request("u1", "USD", "k");
+    no_city.address.city = "  ".into();
+    let unknown_currency = request("u1", "XXX", "k");
+
+    assert!(matches!(
+        shop.place(no_email).await,
+        Err(CheckoutError::InvalidRequest { field, .. }) if field == "email"
+    ));
+    assert!(matches!(
+        shop.place(no_city).await,
+        Err(CheckoutError::InvalidRequest { field, .. }) if field == "city"
+    ));
+    assert!(matches!(
+        shop.place(unknown_currency).await,
+        Err(CheckoutError::Currency(_))
+    ));
+    assert_eq!(shop.charges("k").await, vec![]);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+}
+
+/// An orders store that is down: it finds nothing and stores nothing.
+struct RefusingOrders;
+
+impl Actor for RefusingOrders {
+    type Context = Context<Self>;
+}
+
+fn down() -> OrdersError {
+    OrdersError::Storage("disk full".into())
+}
+
+impl Handler<Call<SaveOrder>> for RefusingOrders {
+    type Result = Result<SaveOrderResponse, OrdersError>;
+    fn handle(&mut self, _: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
+
+impl Handler<Call<FindOrder>> for RefusingOrders {
+    type Result = Result<FindOrderResponse, OrdersError>;
+    fn handle(&mut self, _: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        Ok(FindOrderResponse { order: None })
+    }
+}
+
+impl Handler<Call<GetOrder>> for RefusingOrders {
+    type Result = Result<Order, OrdersError>;
+    fn handle(&mut self, _: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
+
+impl Handler<Call<ListOrders>> for RefusingOrders {
+    type Result = Result<ListOrdersResponse, OrdersError>;
+    fn handle(&mut self, _: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
+        Ok(ListOrdersResponse { orders: vec![] })
+    }
+}
+
+impl Handler<Call<ClaimOrders>> for RefusingOrders {
+    type Result = Result<ClaimOrdersResponse, OrdersError>;
+    fn handle(&mut self, _: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
