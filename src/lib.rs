@@ -16,4 +16,12 @@ pub fn catalogue() -> Catalogue {
         .with::<currency::CurrencyModule>()
         .with::<cart::CartModule>()
         .with::<recommendation::RecommendationModule>()
+        .with::<ads::AdsModule>()
+        .with::<shipping::ShippingModule>()
+        .with::<payment::PaymentModule>()
+        .with::<email::EmailModule>()
+        .with::<orders::OrdersModule>()
+        .with::<auth::AuthModule>()
+        .with::<checkout::CheckoutModule>()
+        .with::<frontend::FrontendModule>()
 }

@@ -2,12 +2,14 @@
 //!
 //! The first lines on stdout say what runs and where it listens; scripts and
 //! tests wait for `listening on ADDR` (or `running`, for a node that does not
-//! listen) to know the node is ready.
+//! listen) to know the node is ready. A node that runs the frontend also
+//! prints `shop open at URL`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use runtime::Node;
+use frontend::api::{Frontend, GetStatus};
+use runtime::{Node, Service};
 
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
@@ -37,6 +39,9 @@ pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> 
                 "boutique: every module runs in this process; Ctrl-C stops it"
             )?,
         }
+        if let Some(url) = shop_url(&node).await {
+            writeln!(out, "boutique: shop open at {url}")?;
+        }
         out.flush()?;
         drop(out);
         let why = signal::stop_requested().await;
@@ -44,4 +49,18 @@ pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> 
         node.shutdown();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The shop's URL, if the frontend runs on this node.
+async fn shop_url(node: &Node) -> Option<String> {
+    if !node.modules().contains(&Frontend::NAME) {
+        return None;
+    }
+    match node.service::<Frontend>().ok()?.call(GetStatus {}).await {
+        Ok(Ok(status)) => Some(status.url),
+        other => {
+            tracing::warn!(result = ?other, "the frontend did not say where it listens");
+            None
+        }
+    }
 }

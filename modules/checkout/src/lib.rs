@@ -4,7 +4,9 @@
 //! order. Where the original could go wrong quietly (spec section 3, bug 4),
 //! this one does not:
 //!
-//! - **exact money**: prices are converted and summed on integer nanos;
+//! - **exact money**: each converted price is rounded to cents once (so
+//!   the customer pays exactly the sum of the lines they were shown), and
+//!   everything is summed on integer nanos;
 //! - **an empty cart is refused**;
 //! - **once per idempotency key**: the same checkout submitted twice (a
 //!   double click, a refresh, a retry after a timeout) makes one charge and

@@ -74,7 +74,8 @@ pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
     Ok(())
 }
 
-/// Converts `amount` into `currency`.
+/// Converts `amount` into `currency`, rounded to cents: the price the
+/// cart page showed.
 async fn convert(deps: &Deps, amount: Money, currency: &str) -> Result<Money, CheckoutError> {
     deps.currency
         .call(Convert {
@@ -83,7 +84,9 @@ async fn convert(deps: &Deps, amount: Money, currency: &str) -> Result<Money, Ch
         })
         .await
         .map_err(unavailable("currency"))?
-        .map_err(CheckoutError::Currency)
+        .map_err(CheckoutError::Currency)?
+        .round_to_cents()
+        .map_err(too_large)
 }
 
 /// Prices one cart line: its product's name and unit price in `currency`.

@@ -215,8 +215,11 @@ async fn prices_are_converted_into_the_customers_currency() {
     assert_eq!(order.total.currency_code, "EUR");
     assert_eq!(order.items[0].cost.currency_code, "EUR");
     assert_eq!(order.shipping_cost.currency_code, "EUR");
-    // 19.99 + 8.99 USD at 1.1305 USD per EUR is 25.63 EUR and change.
-    assert_eq!(order.total.units, 25);
+    // 19.99 USD is 17.682441398 EUR, shown and charged as 17.68; the
+    // shipping, 8.99 USD, is 7.952233525 EUR, so 7.95.
+    assert_eq!(order.items[0].cost, Money::new("EUR", 17, 680_000_000));
+    assert_eq!(order.shipping_cost, Money::new("EUR", 7, 950_000_000));
+    assert_eq!(order.total, Money::new("EUR", 25, 630_000_000));
     assert_eq!(shop.charges("k1").await[0].amount, order.total);
 }
 

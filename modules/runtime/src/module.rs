@@ -101,6 +101,7 @@ pub struct StartContext {
     dependencies: Vec<&'static str>,
     services: ServiceRegistry,
     data_dir: PathBuf,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl StartContext {
@@ -118,6 +119,29 @@ impl StartContext {
             dependencies,
             services,
             data_dir: data_dir.into(),
+            stop: None,
+        }
+    }
+
+    /// The same context, whose [`StartContext::stopped`] resolves once
+    /// `stop` turns true or its sender is dropped (the node does this).
+    pub fn with_stop_signal(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Resolves when the node this module runs on shuts down (or is
+    /// dropped). A module that owns something outside its actor, like a
+    /// listening socket, closes it then. Without a node ([`start_alone`]),
+    /// it never resolves.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let stop = self.stop.clone();
+        async move {
+            match stop {
+                // Either outcome means stop: true was sent, or the node is gone.
+                Some(mut stop) => drop(stop.wait_for(|stopping| *stopping).await),
+                None => std::future::pending().await,
+            }
         }
     }
 

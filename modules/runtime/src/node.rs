@@ -294,7 +294,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             entry.dependencies().to_vec(),
             registry.clone(),
             &plan.runtime.data_dir,
-        );
+        )
+        .with_stop_signal(shutdown.subscribe());
         let started = (entry.start)(plan.module_config(module), ctx)
             .await
             .map_err(|error| NodeError::Start {

@@ -125,7 +125,7 @@ impl Database {
                 .map_err(open_error)?,
         };
         let database = Database { pool, backend, at };
-        migrate(&database.pool, backend, migrations).await?;
+        migrate(&database.pool, backend, module, migrations).await?;
         tracing::info!(module, database = %database.at, "database ready");
         Ok(database)
     }
@@ -214,5 +214,46 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, StorageError::BadUrl(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn modules_sharing_one_database_each_get_their_migrations() {
+        let table = |name: &'static str, statement: &'static [&'static str]| {
+            [Migration {
+                version: 1,
+                description: name,
+                statements: statement,
+            }]
+        };
+        let first = table(
+            "cart things",
+            &["CREATE TABLE first_things (id BIGINT PRIMARY KEY)"],
+        );
+        let second = table(
+            "auth things",
+            &["CREATE TABLE second_things (id BIGINT PRIMARY KEY)"],
+        );
+        for backend in crate::testing::backends() {
+            let dir = crate::testing::TempDir::new("shared");
+            let shared = format!("sqlite:{}?mode=rwc", dir.path().join("shop.db").display());
+            let url = backend.database_url().await.unwrap_or(shared);
+            let a = Database::open("first", Some(&url), dir.path(), &first)
+                .await
+                .unwrap();
+            let b = Database::open("second", Some(&url), dir.path(), &second)
+                .await
+                .unwrap();
+            // Both modules' version 1 ran: both tables exist.
+            for (database, insert) in [
+                (&a, "INSERT INTO first_things (id) VALUES (1)"),
+                (&b, "INSERT INTO second_things (id) VALUES (1)"),
+            ] {
+                sqlx::query(insert).execute(database.pool()).await.unwrap();
+            }
+            // Opening again applies nothing twice.
+            Database::open("first", Some(&url), dir.path(), &first)
+                .await
+                .unwrap();
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! Migrations: numbered schema changes, each applied once, in order, in a
 //! transaction of its own.
+//!
+//! The ledger `schema_migrations` records them by module and version, so
+//! several modules can share one database (one PostgreSQL database for
+//! the whole shop is a normal deployment): cart's migration 1 and auth's
+//! migration 1 are different rows.
 
 use sqlx::AnyPool;
 use sqlx::Executor;
@@ -19,14 +24,17 @@ pub struct Migration {
 }
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, \
+     module TEXT NOT NULL, \
+     version BIGINT NOT NULL, \
      description TEXT NOT NULL, \
-     applied_at BIGINT NOT NULL)";
+     applied_at BIGINT NOT NULL, \
+     PRIMARY KEY (module, version))";
 
-/// Applies the migrations not applied yet.
+/// Applies `module`'s migrations not applied yet.
 pub(crate) async fn migrate(
     pool: &AnyPool,
     backend: Backend,
+    module: &str,
     migrations: &[Migration],
 ) -> Result<(), StorageError> {
     pool.execute(LEDGER).await?;
@@ -43,12 +51,14 @@ pub(crate) async fn migrate(
         let mut tx = begin_write(pool, backend)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        let applied: Option<(i64,)> =
-            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(migration.version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+        let applied: Option<(i64,)> = sqlx::query_as(
+            "SELECT version FROM schema_migrations WHERE module = $1 AND version = $2",
+        )
+        .bind(module)
+        .bind(migration.version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
         if applied.is_some() {
             continue;
         }
@@ -58,8 +68,10 @@ pub(crate) async fn migrate(
                 .map_err(|e| failed(e.to_string()))?;
         }
         sqlx::query(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+            "INSERT INTO schema_migrations (module, version, description, applied_at) \
+             VALUES ($1, $2, $3, $4)",
         )
+        .bind(module)
         .bind(migration.version)
         .bind(migration.description)
         .bind(crate::unix_ms())
@@ -68,6 +80,7 @@ pub(crate) async fn migrate(
         .map_err(|e| failed(e.to_string()))?;
         tx.commit().await.map_err(|e| failed(e.to_string()))?;
         tracing::info!(
+            module,
             version = migration.version,
             description = migration.description,
             "migration applied"

@@ -142,6 +142,18 @@ impl Money {
 }
 
 impl Money {
+    /// The amount rounded to whole cents, halves away from zero. The shop
+    /// rounds every converted price this way before it shows or charges
+    /// it, so a shown total is always the sum of the shown lines (the
+    /// original showed nanos truncated, and could be a cent off).
+    pub fn round_to_cents(&self) -> Result<Money, MoneyError> {
+        const CENT: i128 = NANOS_PER_UNIT / 100;
+        let total = self.total_nanos();
+        let half = if total < 0 { -CENT / 2 } else { CENT / 2 };
+        let rounded = (total + half) / CENT * CENT;
+        Money::from_total_nanos(self.currency_code.clone(), rounded)
+    }
+
     /// The amount as the shop shows it: the currency's symbol, the units,
     /// and two digits of cents, truncated (Online Boutique's rule):
     /// `$19.99`, `€17.68`, `¥2235.06`. Currencies without a symbol here show
@@ -183,6 +195,26 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_to_cents_takes_halves_away_from_zero() {
+        let cases = [
+            ((17, 682_441_398), (17, 680_000_000)),
+            ((7, 952_233_525), (7, 950_000_000)),
+            ((0, 5_000_000), (0, 10_000_000)),
+            ((0, 4_999_999), (0, 0)),
+            ((2235, 995_000_000), (2236, 0)),
+            ((-1, -5_000_000), (-1, -10_000_000)),
+        ];
+        for ((units, nanos), (want_units, want_nanos)) in cases {
+            let rounded = Money::new("EUR", units, nanos).round_to_cents().unwrap();
+            assert_eq!(
+                rounded,
+                Money::new("EUR", want_units, want_nanos),
+                "{units}.{nanos}"
+            );
+        }
+    }
 
     #[test]
     fn sums_that_broke_the_original_are_exact() {

@@ -1,0 +1,233 @@
+//! What a visitor can do, as the HTML pages and the JSON API both do it:
+//! add to the cart, check out, sign up, sign in, sign out. Each maps the
+//! modules' typed errors to a [`ShopError`] with the right status.
+
+use auth::api::{AuthError, Session, SignIn, SignOut, SignUp};
+use cart::api::{AddItem, CartError, CartItem, EmptyCart, MergeCarts};
+use catalog::api::GetProduct;
+use checkout::api::{CheckoutError, PlaceOrder};
+use orders::api::{ClaimOrders, Order};
+
+use crate::error::{CallOutcome, FieldError, ShopError};
+use crate::forms::AddToCart;
+use crate::shop::Shop;
+use crate::visitor::Visitor;
+
+fn cart_error(error: CartError) -> ShopError {
+    match error {
+        CartError::InvalidQuantity { .. }
+        | CartError::QuantityTooLarge { .. }
+        | CartError::TooManyItems { .. } => ShopError::field("quantity", error.to_string()),
+        CartError::InvalidProductId { .. } => ShopError::field("product_id", error.to_string()),
+        CartError::InvalidUserId { .. } => ShopError::BadRequest(error.to_string()),
+        CartError::Storage(detail) => ShopError::Unavailable {
+            service: "cart".to_owned(),
+            detail,
+        },
+    }
+}
+
+/// Adds `added` to the visitor's cart; an unknown product is a 404.
+pub async fn add_to_cart(
+    shop: &Shop,
+    visitor: &Visitor,
+    added: AddToCart,
+) -> Result<(), ShopError> {
+    shop.catalog
+        .call(GetProduct {
+            id: added.product_id.clone(),
+        })
+        .await
+        .or_unavailable("catalog")?
+        .map_err(|_| ShopError::NotFound(format!("there is no product {:?}", added.product_id)))?;
+    shop.cart
+        .call(AddItem {
+            user_id: visitor.customer_id().to_owned(),
+            item: CartItem {
+                product_id: added.product_id,
+                quantity: added.quantity,
+            },
+        })
+        .await
+        .or_unavailable("cart")?
+        .map_err(cart_error)?;
+    Ok(())
+}
+
+/// Empties the visitor's cart.
+pub async fn empty_cart(shop: &Shop, visitor: &Visitor) -> Result<(), ShopError> {
+    shop.cart
+        .call(EmptyCart {
+            user_id: visitor.customer_id().to_owned(),
+        })
+        .await
+        .or_unavailable("cart")?
+        .map_err(cart_error)?;
+    Ok(())
+}
+
+fn checkout_error(error: CheckoutError) -> ShopError {
+    let text = error.to_string();
+    match error {
+        CheckoutError::EmptyCart => {
+            ShopError::Conflict("your cart is empty: add something first".to_owned())
+        }
+        CheckoutError::InvalidRequest { field, reason } => {
+            ShopError::InvalidFields(vec![FieldError { field, reason }])
+        }
+        CheckoutError::Currency(e) => ShopError::field("currency", e.to_string()),
+        CheckoutError::Catalog(e) => {
+            ShopError::Conflict(format!("{e}: it is no longer sold; please empty your cart"))
+        }
+        CheckoutError::Cart(e) => cart_error(e),
+        CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
+        CheckoutError::ShippingFailed { .. } => ShopError::Unavailable {
+            service: "shipping".to_owned(),
+            detail: text,
+        },
+        CheckoutError::OrderNotStored { .. } => ShopError::Unavailable {
+            service: "orders".to_owned(),
+            detail: text,
+        },
+        CheckoutError::Unavailable { service, error } => ShopError::unavailable(&service, &error),
+    }
+}
+
+/// Places the order of the visitor's cart; `order` comes from
+/// [`crate::forms::checkout`]. The same idempotency key gives the same
+/// order.
+pub async fn place_order(
+    shop: &Shop,
+    visitor: &Visitor,
+    mut order: PlaceOrder,
+) -> Result<Order, ShopError> {
+    order.user_id = visitor.customer_id().to_owned();
+    order.user_currency = visitor.currency.clone();
+    let placed = shop
+        .checkout
+        .call(order)
+        .await
+        .or_unavailable("checkout")?
+        .map_err(checkout_error)?;
+    Ok(placed.order)
+}
+
+fn auth_error(error: AuthError) -> ShopError {
+    let text = error.to_string();
+    match error {
+        AuthError::InvalidEmail(_) => ShopError::field(
+            "email",
+            "must be an email address, like someone@example.com",
+        ),
+        AuthError::PasswordTooShort { .. } | AuthError::PasswordTooLong { .. } => {
+            ShopError::field("password", text)
+        }
+        AuthError::NameTooLong { .. } => ShopError::field("name", text),
+        AuthError::EmailTaken => ShopError::Conflict(
+            "an account with this email already exists: sign in instead".to_owned(),
+        ),
+        AuthError::WrongCredentials | AuthError::InvalidSession => ShopError::Unauthorized(text),
+        AuthError::Storage(detail) => ShopError::Unavailable {
+            service: "auth".to_owned(),
+            detail,
+        },
+    }
+}
+
+/// Moves what the visitor did before signing in (their cart, their
+/// orders) to the user. Failures are logged, not fatal: the user is
+/// signed in either way, and the visitor's cart stays stored.
+async fn adopt_session(shop: &Shop, visitor: &Visitor, user_id: &str) {
+    if visitor.session_id == user_id {
+        return;
+    }
+    let merged = shop
+        .cart
+        .call(MergeCarts {
+            from_user_id: visitor.session_id.clone(),
+            into_user_id: user_id.to_owned(),
+        })
+        .await;
+    if !matches!(merged, Ok(Ok(_))) {
+        tracing::warn!(module = "frontend", result = ?merged, "the visitor's cart was not merged into the user's");
+    }
+    let claimed = shop
+        .orders
+        .call(ClaimOrders {
+            from_customer_id: visitor.session_id.clone(),
+            to_customer_id: user_id.to_owned(),
+        })
+        .await;
+    if !matches!(claimed, Ok(Ok(_))) {
+        tracing::warn!(module = "frontend", result = ?claimed, "the visitor's orders were not moved to the user");
+    }
+}
+
+/// Creates an account and signs it in.
+pub async fn sign_up(
+    shop: &Shop,
+    visitor: &Visitor,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<Session, ShopError> {
+    let mut problems = Vec::new();
+    if name.trim().is_empty() {
+        problems.push(FieldError::new("name", "is required"));
+    }
+    if !crate::forms::is_email(email) {
+        problems.push(FieldError::new(
+            "email",
+            "must be an email address, like someone@example.com",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ShopError::InvalidFields(problems));
+    }
+    let session = shop
+        .auth
+        .call(SignUp {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            name: name.to_owned(),
+        })
+        .await
+        .or_unavailable("auth")?
+        .map_err(auth_error)?;
+    adopt_session(shop, visitor, &session.user.id).await;
+    Ok(session)
+}
+
+/// Signs in.
+pub async fn sign_in(
+    shop: &Shop,
+    visitor: &Visitor,
+    email: &str,
+    password: &str,
+) -> Result<Session, ShopError> {
+    let session = shop
+        .auth
+        .call(SignIn {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
+        .or_unavailable("auth")?
+        .map_err(auth_error)?;
+    adopt_session(shop, visitor, &session.user.id).await;
+    Ok(session)
+}
+
+/// Ends the visitor's sign-in, if they are signed in.
+pub async fn sign_out(shop: &Shop, visitor: &Visitor) -> Result<(), ShopError> {
+    if let Some(token) = &visitor.token {
+        shop.auth
+            .call(SignOut {
+                token: token.clone(),
+            })
+            .await
+            .or_unavailable("auth")?
+            .map_err(auth_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The frontend module: binds the web server when the module starts, stops
+//! it when the node stops, and answers where it listens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::{Actor, Context, Handler};
+use ads::api::Ads;
+use auth::api::Auth;
+use cart::api::CartService;
+use catalog::api::Catalog;
+use checkout::api::Checkout;
+use currency::api::Currency;
+use orders::api::Orders;
+use recommendation::api::Recommendation;
+use runtime::{Call, Module, Service, StartContext, StartError};
+use serde::Deserialize;
+use shipping::api::Shipping;
+
+use crate::api::{Frontend, FrontendError, FrontendStatus, GetStatus};
+use crate::server;
+use crate::shop::Shop;
+
+/// `[modules.frontend]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontendConfig {
+    /// Where the shop's web server listens. Port 0 picks a free port; the
+    /// node prints the address it got.
+    pub listen: String,
+    /// Threads serving HTTP requests.
+    pub workers: usize,
+}
+
+impl Default for FrontendConfig {
+    fn default() -> Self {
+        FrontendConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            workers: 2,
+        }
+    }
+}
+
+/// The frontend module. Depends on every service a page shows.
+pub struct FrontendModule;
+
+impl Module for FrontendModule {
+    type Service = Frontend;
+    type Config = FrontendConfig;
+
+    fn dependencies() -> Vec<&'static str> {
+        vec![
+            Catalog::NAME,
+            Currency::NAME,
+            CartService::NAME,
+            Recommendation::NAME,
+            Shipping::NAME,
+            Checkout::NAME,
+            Ads::NAME,
+            Auth::NAME,
+            Orders::NAME,
+        ]
+    }
+
+    async fn start(config: FrontendConfig, ctx: StartContext) -> Result<Frontend, StartError> {
+        let addr: SocketAddr = config.listen.parse().map_err(|_| {
+            StartError::Config(format!(
+                "listen = {:?} is not an address like 127.0.0.1:8080",
+                config.listen
+            ))
+        })?;
+        if config.workers == 0 || config.workers > 256 {
+            return Err(StartError::Config("workers must be 1 to 256".to_owned()));
+        }
+        let shop = Shop {
+            catalog: ctx.service()?,
+            currency: ctx.service()?,
+            cart: ctx.service()?,
+            recommendation: ctx.service()?,
+            shipping: ctx.service()?,
+            checkout: ctx.service()?,
+            ads: ctx.service()?,
+            auth: ctx.service()?,
+            orders: ctx.service()?,
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            StartError::failed(format!(
+                "cannot listen on {addr}: {e} (set [modules.frontend] listen to a free address)"
+            ))
+        })?;
+        let running = server::start(shop, listener, config.workers)
+            .map_err(|e| StartError::failed(format!("cannot start the web server: {e}")))?;
+        let address = running.address;
+        tracing::info!(module = "frontend", %address, "shop open at http://{address}");
+
+        let stopped = Arc::new(AtomicBool::new(false));
+        let handle = running.handle;
+        let stop_flag = Arc::clone(&stopped);
+        let node_stopped = ctx.stopped();
+        actix::spawn(async move {
+            node_stopped.await;
+            stop_flag.store(true, Ordering::Release);
+            tracing::info!(module = "frontend", "stopping the web server");
+            handle.stop(true).await;
+        });
+        actix::spawn(async move {
+            if let Err(error) = running.server.await {
+                tracing::error!(module = "frontend", %error, "the web server failed");
+            }
+        });
+        Ok(Frontend::from_addr(
+            &FrontendActor { address, stopped }.start(),
+        ))
+    }
+}
+
+struct FrontendActor {
+    address: SocketAddr,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Actor for FrontendActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Call<GetStatus>> for FrontendActor {
+    type Result = Result<FrontendStatus, FrontendError>;
+
+    fn handle(&mut self, _: Call<GetStatus>, _: &mut Context<Self>) -> Self::Result {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(FrontendError::Stopped);
+        }
+        Ok(FrontendStatus {
+            address: self.address.to_string(),
+            url: format!("http://{}", self.address),
+        })
+    }
+}

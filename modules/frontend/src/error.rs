@@ -1,0 +1,285 @@
+//! What can go wrong in a request, and how each failure is answered: a page
+//! a person understands (HTML routes) or a JSON error (`/api/v1`), always
+//! with the status that says what happened.
+//!
+//! | failure | status |
+//! |---|---|
+//! | an unknown product, order or page | 404 |
+//! | a form or body field that breaks a rule (each field named) | 422 |
+//! | a body that cannot be read at all | 400 |
+//! | an API body that is not JSON | 415 |
+//! | a cross-site form post | 403 |
+//! | wrong email or password; an API call that needs a signed-in user | 401 |
+//! | a declined card (the reason given) | 402 |
+//! | checking out an empty cart; an email already registered | 409 |
+//! | a module that is down or does not answer | 503 |
+//! | anything else a module refuses | 500 |
+//!
+//! Handlers return [`ShopError`]; the middlewares [`render_html_errors`]
+//! and [`render_json_errors`] turn it into the body.
+
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use askama::Template;
+use runtime::CallError;
+use serde::Serialize;
+
+/// One field of a form or body, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name, as in the form.
+    pub field: String,
+    /// The rule, in words.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// `field` breaks `reason`.
+    pub fn new(field: &str, reason: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopError {
+    /// There is no such product, order or page.
+    #[error("{0}")]
+    NotFound(String),
+    /// Fields break rules.
+    #[error("{}", describe_fields(.0))]
+    InvalidFields(Vec<FieldError>),
+    /// The body cannot be read.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is not in a form this endpoint reads.
+    #[error("{0}")]
+    UnsupportedBody(String),
+    /// A form post from another site.
+    #[error("this form was sent from another site, so it was refused")]
+    CrossSite,
+    /// Not signed in, or the wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The card was declined; nothing was charged.
+    #[error("{0}")]
+    PaymentDeclined(String),
+    /// The request conflicts with what is stored (an empty cart, an email
+    /// already registered).
+    #[error("{0}")]
+    Conflict(String),
+    /// A module is down or did not answer.
+    #[error(
+        "the {service} service is unavailable right now ({detail}); please try again in a moment"
+    )]
+    Unavailable {
+        /// Which module.
+        service: String,
+        /// What happened.
+        detail: String,
+    },
+    /// A module refused for a reason the customer cannot fix.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn describe_fields(fields: &[FieldError]) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.reason))
+        .collect();
+    format!("please correct: {}", parts.join("; "))
+}
+
+impl ShopError {
+    /// A single bad field.
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        ShopError::InvalidFields(vec![FieldError::new(field, reason)])
+    }
+
+    /// `service` could not be called.
+    pub fn unavailable(service: &str, error: &CallError) -> Self {
+        ShopError::Unavailable {
+            service: service.to_owned(),
+            detail: error.to_string(),
+        }
+    }
+
+    /// A short title for the error page.
+    fn title(&self) -> &'static str {
+        match self {
+            ShopError::NotFound(_) => "Not found",
+            ShopError::InvalidFields(_) => "Please check the form",
+            ShopError::BadRequest(_) => "Bad request",
+            ShopError::UnsupportedBody(_) => "Unsupported body",
+            ShopError::CrossSite => "Refused",
+            ShopError::Unauthorized(_) => "Please sign in",
+            ShopError::PaymentDeclined(_) => "Your card was declined",
+            ShopError::Conflict(_) => "That did not work",
+            ShopError::Unavailable { .. } => "The shop is having trouble",
+            ShopError::Failed(_) => "Something went wrong",
+        }
+    }
+}
+
+impl ResponseError for ShopError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ShopError::NotFound(_) => StatusCode::NOT_FOUND,
+            ShopError::InvalidFields(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ShopError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ShopError::UnsupportedBody(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ShopError::CrossSite => StatusCode::FORBIDDEN,
+            ShopError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ShopError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
+            ShopError::Conflict(_) => StatusCode::CONFLICT,
+            ShopError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ShopError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Turns `Result<Result<T, E>, CallError>` (a call's outcome) into
+/// `Result<Result<T, E>, ShopError>`: a call that failed is an unavailable
+/// service; the domain error is left for the caller to map.
+pub trait CallOutcome<T, E> {
+    /// Maps a failed call to [`ShopError::Unavailable`] naming `service`.
+    fn or_unavailable(self, service: &str) -> Result<Result<T, E>, ShopError>;
+}
+
+impl<T, E> CallOutcome<T, E> for Result<Result<T, E>, CallError> {
+    fn or_unavailable(self, service: &str) -> Result<Result<T, E>, ShopError> {
+        self.map_err(|error| ShopError::unavailable(service, &error))
+    }
+}
+
+/// What the error page shows.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+    fields: &'a [FieldError],
+}
+
+/// The JSON body of an API error.
+#[derive(Serialize)]
+struct JsonError<'a> {
+    error: JsonErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonErrorBody<'a> {
+    status: u16,
+    message: String,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    fields: &'a [FieldError],
+}
+
+/// A failure, from whichever layer produced it.
+struct Failure<'a> {
+    status: StatusCode,
+    title: &'a str,
+    message: String,
+    fields: &'a [FieldError],
+}
+
+fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> {
+    let error = response.response().error()?;
+    let status = response.status();
+    Some(match error.as_error::<ShopError>() {
+        Some(shop) => Failure {
+            status,
+            title: shop.title(),
+            message: shop.to_string(),
+            fields: match shop {
+                ShopError::InvalidFields(fields) => fields,
+                _ => &[],
+            },
+        },
+        None => Failure {
+            status,
+            title: status.canonical_reason().unwrap_or("Error"),
+            message: error.to_string(),
+            fields: &[],
+        },
+    })
+}
+
+fn log(request: &actix_web::HttpRequest, failure: &Failure<'_>) {
+    let (method, path, status) = (
+        request.method().as_str(),
+        request.path(),
+        failure.status.as_u16(),
+    );
+    if failure.status.is_server_error() {
+        tracing::warn!(module = "frontend", method, path, status, error = %failure.message, "request failed");
+    } else {
+        tracing::info!(module = "frontend", method, path, status, error = %failure.message, "request refused");
+    }
+}
+
+/// Replaces the body of `response` with `body` of type `content_type`,
+/// keeping its status and headers.
+fn replace_body(
+    response: ServiceResponse<impl MessageBody + 'static>,
+    content_type: &'static str,
+    body: String,
+) -> ServiceResponse<BoxBody> {
+    let mut response = response.map_body(|_, _| BoxBody::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.remove(header::CONTENT_LENGTH);
+    response
+}
+
+/// Renders failures of HTML routes as the error page.
+pub async fn render_html_errors(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let Some(failure) = failure(&response) else {
+        return Ok(response.map_into_boxed_body());
+    };
+    log(response.request(), &failure);
+    let page = ErrorPage {
+        status: failure.status.as_u16(),
+        title: failure.title,
+        message: failure.message.clone(),
+        fields: failure.fields,
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("{} {}", failure.status.as_u16(), failure.message));
+    Ok(replace_body(response, "text/html; charset=utf-8", html))
+}
+
+/// Renders failures of `/api/v1` as JSON: `{"error": {"status", "message", "fields"}}`.
+pub async fn render_json_errors(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let Some(failure) = failure(&response) else {
+        return Ok(response.map_into_boxed_body());
+    };
+    log(response.request(), &failure);
+    let body = JsonError {
+        error: JsonErrorBody {
+            status: failure.status.as_u16(),
+            message: failure.message.clone(),
+            fields: failure.fields,
+        },
+    };
+    let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+    Ok(replace_body(response, "application/json", json))
+}

@@ -1,0 +1,389 @@
+//! Reading what a visitor submits, and the rules each field must meet.
+//!
+//! Forms (urlencoded) and JSON bodies are both read into [`Fields`], so a
+//! field breaks the same rule, with the same words, on a page and in the
+//! API. A rule broken is a 422 that names every bad field at once.
+
+use std::collections::HashMap;
+
+use checkout::api::PlaceOrder;
+use payment::api::CreditCardInfo;
+use shipping::api::Address;
+
+use crate::error::{FieldError, ShopError};
+
+/// The submitted fields, by name (the last value wins if one repeats).
+#[derive(Debug, Default)]
+pub struct Fields(HashMap<String, String>);
+
+impl Fields {
+    /// Reads an `application/x-www-form-urlencoded` body.
+    pub fn from_form(body: &[u8]) -> Result<Fields, ShopError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ShopError::BadRequest(format!("the form could not be read: {e}")))?;
+        Ok(Fields(pairs.into_iter().collect()))
+    }
+
+    /// Reads a JSON object body whose values are strings, numbers or
+    /// booleans.
+    pub fn from_json(body: &[u8]) -> Result<Fields, ShopError> {
+        let object: HashMap<String, serde_json::Value> = serde_json::from_slice(body)
+            .map_err(|e| ShopError::BadRequest(format!("the body is not a JSON object: {e}")))?;
+        let mut fields = HashMap::new();
+        for (name, value) in object {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => continue,
+                _ => {
+                    return Err(ShopError::field(&name, "must be a string or a number"));
+                }
+            };
+            fields.insert(name, text);
+        }
+        Ok(Fields(fields))
+    }
+
+    /// The field, trimmed; empty if absent.
+    pub fn text(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |v| v.trim())
+    }
+
+    /// The field exactly as sent (passwords are not trimmed).
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Collects the fields that break rules.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: &str, reason: impl Into<String>) {
+        self.0.push(FieldError::new(field, reason));
+    }
+
+    /// A required text field of at most `max` characters.
+    fn required(&mut self, fields: &Fields, name: &str, max: usize) -> String {
+        let value = fields.text(name);
+        if value.is_empty() {
+            self.add(name, "is required");
+        } else if value.chars().count() > max {
+            self.add(name, format!("must be at most {max} characters"));
+        }
+        value.to_owned()
+    }
+
+    /// An integer field within `range`.
+    fn integer(
+        &mut self,
+        fields: &Fields,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+        rule: &str,
+    ) -> i32 {
+        match fields.text(name).parse::<i64>() {
+            Ok(n) if range.contains(&n) => i32::try_from(n).unwrap_or_default(),
+            _ => {
+                self.add(name, rule);
+                0
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ShopError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ShopError::InvalidFields(self.0))
+        }
+    }
+}
+
+/// `POST /cart`: which product, how many.
+pub struct AddToCart {
+    pub product_id: String,
+    pub quantity: i32,
+}
+
+/// The original's rules: a product id, and a quantity from 1 to 10.
+pub fn add_to_cart(fields: &Fields) -> Result<AddToCart, ShopError> {
+    let mut problems = Problems::default();
+    let product_id = fields.text("product_id").to_owned();
+    if product_id.is_empty() {
+        problems.add("product_id", "is required");
+    } else if product_id.len() > 64 {
+        problems.add("product_id", "must be at most 64 characters");
+    }
+    let quantity = problems.integer(
+        fields,
+        "quantity",
+        1..=10,
+        "must be a whole number from 1 to 10",
+    );
+    problems.finish()?;
+    Ok(AddToCart {
+        product_id,
+        quantity,
+    })
+}
+
+/// True for something that looks like an email address: one `@`, a local
+/// part, and a domain with a dot; no spaces; at most 254 bytes.
+pub fn is_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.contains(char::is_whitespace)
+}
+
+/// The card number's digits if it is written as digits, optionally in
+/// groups separated by single spaces or dashes; 12 to 19 digits passing
+/// the Luhn check. Whether the shop accepts the card (VISA or MasterCard,
+/// 16 digits, not expired) is payment's decision, and a refusal there is a
+/// declined card, not a bad form.
+fn card_number(number: &str) -> Result<String, &'static str> {
+    let well_formed = !number.is_empty()
+        && number
+            .split([' ', '-'])
+            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return Err("must be the card's digits (spaces or dashes between groups are fine)");
+    }
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    if !(12..=19).contains(&digits.len()) {
+        return Err("must have 12 to 19 digits");
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    if sum % 10 != 0 {
+        return Err("is not a valid card number (check the digits)");
+    }
+    Ok(digits)
+}
+
+/// `POST /cart/checkout`: every field checked, every problem reported.
+/// The result still needs the customer and currency filled in.
+pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
+    let mut problems = Problems::default();
+    let email = fields.text("email").to_owned();
+    if email.is_empty() {
+        problems.add("email", "is required");
+    } else if !is_email(&email) {
+        problems.add(
+            "email",
+            "must be an email address, like someone@example.com",
+        );
+    }
+    let street_address = problems.required(fields, "street_address", 512);
+    let zip_code = problems.integer(
+        fields,
+        "zip_code",
+        1..=i64::from(i32::MAX),
+        "must be a number, not 0",
+    );
+    let city = problems.required(fields, "city", 128);
+    let state = problems.required(fields, "state", 128);
+    let country = problems.required(fields, "country", 128);
+    let credit_card_number = match card_number(fields.text("credit_card_number")) {
+        Ok(digits) => digits,
+        Err(rule) => {
+            problems.add("credit_card_number", rule);
+            String::new()
+        }
+    };
+    let month = problems.integer(
+        fields,
+        "credit_card_expiration_month",
+        1..=12,
+        "must be a month from 1 to 12",
+    );
+    let year = problems.integer(
+        fields,
+        "credit_card_expiration_year",
+        2000..=9999,
+        "must be a four-digit year",
+    );
+    let cvv_text = fields.text("credit_card_cvv");
+    let cvv = if (3..=4).contains(&cvv_text.len()) && cvv_text.bytes().all(|b| b.is_ascii_digit()) {
+        cvv_text.parse::<i32>().unwrap_or_default()
+    } else {
+        0
+    };
+    if !(100..=9999).contains(&cvv) {
+        problems.add(
+            "credit_card_cvv",
+            "must be the 3 or 4 digits on the back of the card",
+        );
+    }
+    let idempotency_key = fields.text("idempotency_key").to_owned();
+    let key_ok = idempotency_key.len() <= 128
+        && idempotency_key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !key_ok {
+        problems.add(
+            "idempotency_key",
+            "must be at most 128 letters, digits, - or _",
+        );
+    }
+    problems.finish()?;
+    Ok(PlaceOrder {
+        user_id: String::new(),
+        user_currency: String::new(),
+        address: Address {
+            street_address,
+            city,
+            state,
+            country,
+            zip_code,
+        },
+        email,
+        credit_card: CreditCardInfo {
+            credit_card_number,
+            credit_card_cvv: cvv,
+            credit_card_expiration_year: year,
+            credit_card_expiration_month: month,
+        },
+        idempotency_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> Fields {
+        Fields::from_form(body.as_bytes()).unwrap()
+    }
+
+    const GOOD: &str = "email=someone%40example.com&street_address=1600+Amphitheatre+Parkway&zip_code=94043\
+        &city=Mountain+View&state=CA&country=United+States&credit_card_number=4432801561520454\
+        &credit_card_expiration_month=1&credit_card_expiration_year=2099&credit_card_cvv=672";
+
+    fn bad_fields(result: Result<PlaceOrder, ShopError>) -> Vec<String> {
+        match result {
+            Err(ShopError::InvalidFields(fields)) => fields.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected invalid fields, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_original_forms_defaults_pass() {
+        let order = checkout(&form(GOOD)).unwrap();
+        assert_eq!(order.address.zip_code, 94043);
+        assert_eq!(order.credit_card.credit_card_number, "4432801561520454");
+        assert_eq!(order.credit_card.credit_card_cvv, 672);
+    }
+
+    #[test]
+    fn card_numbers_may_be_grouped_with_spaces_or_dashes() {
+        for number in ["4432+8015+6152+0454", "4432-8015-6152-0454"] {
+            let body = GOOD.replace("4432801561520454", number);
+            assert_eq!(
+                checkout(&form(&body))
+                    .unwrap()
+                    .credit_card
+                    .credit_card_number,
+                "4432801561520454"
+            );
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let body = "email=nope&street_address=&zip_code=0&city=x&state=y&country=z\
+            &credit_card_number=4432801561520455&credit_card_expiration_month=13\
+            &credit_card_expiration_year=26&credit_card_cvv=12";
+        assert_eq!(
+            bad_fields(checkout(&form(body))),
+            [
+                "email",
+                "street_address",
+                "zip_code",
+                "credit_card_number",
+                "credit_card_expiration_month",
+                "credit_card_expiration_year",
+                "credit_card_cvv"
+            ]
+        );
+    }
+
+    #[test]
+    fn card_numbers_need_digits_in_groups_and_luhn() {
+        assert!(card_number("4432--8015").is_err());
+        assert!(card_number("4432 8015 6152 045a").is_err());
+        assert!(card_number("44328015615").is_err(), "11 digits");
+        assert!(card_number("4432801561520455").is_err(), "Luhn");
+        assert_eq!(
+            card_number("5555 5555 5555 4444").unwrap(),
+            "5555555555554444"
+        );
+    }
+
+    #[test]
+    fn quantities_are_whole_numbers_from_1_to_10() {
+        for quantity in ["1", "10"] {
+            let added =
+                add_to_cart(&form(&format!("product_id=OLJCESPC7Z&quantity={quantity}"))).unwrap();
+            assert_eq!(added.quantity.to_string(), quantity);
+        }
+        for quantity in ["0", "11", "-1", "2.5", "", "x"] {
+            let result = add_to_cart(&form(&format!("product_id=OLJCESPC7Z&quantity={quantity}")));
+            assert!(
+                matches!(result, Err(ShopError::InvalidFields(_))),
+                "{quantity}"
+            );
+        }
+        assert!(add_to_cart(&form("quantity=1")).is_err());
+    }
+
+    #[test]
+    fn json_bodies_read_like_forms() {
+        let fields =
+            Fields::from_json(br#"{"product_id": "OLJCESPC7Z", "quantity": 3, "note": null}"#)
+                .unwrap();
+        let added = add_to_cart(&fields).unwrap();
+        assert_eq!(
+            (added.product_id.as_str(), added.quantity),
+            ("OLJCESPC7Z", 3)
+        );
+        assert!(Fields::from_json(b"[1]").is_err());
+        assert!(Fields::from_json(br#"{"quantity": [1]}"#).is_err());
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert!(is_email("someone@example.com"));
+        for bad in [
+            "",
+            "someone",
+            "@example.com",
+            "a@b",
+            "a@b.",
+            "a b@c.d",
+            "a@b@c.d",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The JSON API under `/api/v1`, for programs: the same actions as the
+//! pages ([`crate::actions`]), the same rules and statuses, JSON in and
+//! out. Errors are `{"error": {"status", "message", "fields"}}`.
+//!
+//! | method, path | body | answer |
+//! |---|---|---|
+//! | GET `/products[?currency=EUR]` | | `{currency, products: [...]}` |
+//! | GET `/products/{id}[?currency=]` | | a product, priced |
+//! | GET `/cart[?currency=]` | | the cart, priced, with shipping and total |
+//! | POST `/cart/items` | `{product_id, quantity}` | 201, the cart |
+//! | DELETE `/cart` | | 204 |
+//! | POST `/checkout` | the checkout form's fields; key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}` |
+//! | GET `/orders` | | `{orders: [...]}`, newest first |
+//! | GET `/orders/{id}` | | `{order}` |
+//! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
+//! | POST `/sessions` | `{email, password}` | `{token, user, expires_at}` |
+//! | GET `/session` | | who is asking |
+//! | DELETE `/session` | | 204, signed out |
+//!
+//! A program signs in by sending `Authorization: Bearer TOKEN`; without
+//! it, the session cookie says whose cart it is, as in a browser. Bodies
+//! must be `Content-Type: application/json` (415 otherwise), which a
+//! browser cannot send to another site without asking first.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderName};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::actions;
+use crate::error::ShopError;
+use crate::forms::{self, Fields};
+use crate::pages::orders as stored;
+use crate::shop::Shop;
+use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The API's routes.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/products", web::get().to(products))
+        .route("/products/{id}", web::get().to(product))
+        .route("/cart", web::get().to(cart))
+        .route("/cart", web::delete().to(empty_cart))
+        .route("/cart/items", web::post().to(add_item))
+        .route("/checkout", web::post().to(checkout))
+        .route("/orders", web::get().to(orders))
+        .route("/orders/{id}", web::get().to(order))
+        .route("/users", web::post().to(sign_up))
+        .route("/sessions", web::post().to(sign_in))
+        .route("/session", web::get().to(session))
+        .route("/session", web::delete().to(sign_out))
+        .default_service(web::to(|request: HttpRequest| async move {
+            Err::<HttpResponse, _>(ShopError::NotFound(format!(
+                "there is no API endpoint {} {}",
+                request.method(),
+                request.path()
+            )))
+        }));
+}
+
+/// `?currency=EUR`.
+#[derive(Deserialize)]
+struct CurrencyQuery {
+    currency: Option<String>,
+}
+
+/// The body's fields, if it is JSON.
+fn json_fields(request: &HttpRequest, body: &[u8]) -> Result<Fields, ShopError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        return Err(ShopError::UnsupportedBody(
+            "send the body as JSON, with Content-Type: application/json".to_owned(),
+        ));
+    }
+    Fields::from_json(body)
+}
+
+fn json(status: StatusCode, value: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status).json(value)
+}
+
+async fn products(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    query: web::Query<CurrencyQuery>,
+) -> Result<HttpResponse, ShopError> {
+    let currency = visitor.currency_or(query.currency.as_deref())?;
+    let products = shop.products(&currency).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "currency": currency, "products": products }),
+    ))
+}
+
+async fn product(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    id: web::Path<String>,
+    query: web::Query<CurrencyQuery>,
+) -> Result<HttpResponse, ShopError> {
+    let currency = visitor.currency_or(query.currency.as_deref())?;
+    Ok(json(StatusCode::OK, &shop.product(&id, &currency).await?))
+}
+
+async fn priced_cart(
+    shop: &Shop,
+    visitor: &Visitor,
+    currency: &str,
+    status: StatusCode,
+) -> Result<HttpResponse, ShopError> {
+    let cart = shop.cart(visitor.customer_id(), currency).await?;
+    Ok(json(status, &cart))
+}
+
+async fn cart(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    query: web::Query<CurrencyQuery>,
+) -> Result<HttpResponse, ShopError> {
+    let currency = visitor.currency_or(query.currency.as_deref())?;
+    priced_cart(&shop, &visitor, &currency, StatusCode::OK).await
+}
+
+async fn add_item(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let added = forms::add_to_cart(&json_fields(&request, &body)?)?;
+    actions::add_to_cart(&shop, &visitor, added).await?;
+    priced_cart(&shop, &visitor, &visitor.currency, StatusCode::CREATED).await
+}
+
+async fn empty_cart(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+    actions::empty_cart(&shop, &visitor).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn checkout(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let mut order = forms::checkout(&json_fields(&request, &body)?)?;
+    if order.idempotency_key.is_empty()
+        && let Some(key) = request.headers().get(IDEMPOTENCY_KEY)
+    {
+        let key = key.to_str().unwrap_or_default();
+        if key.is_empty()
+            || key.len() > 128
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ShopError::field(
+                "Idempotency-Key",
+                "must be 1 to 128 letters, digits, - or _",
+            ));
+        }
+        order.idempotency_key = key.to_owned();
+    }
+    let order = actions::place_order(&shop, &visitor, order).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/orders/{}", order.order_id)))
+        .json(serde_json::json!({ "order": order })))
+}
+
+async fn orders(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+    let orders = stored::all(&shop, &visitor).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "orders": orders }),
+    ))
+}
+
+async fn order(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ShopError> {
+    let order = stored::find(&shop, &visitor, &id).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "order": order })))
+}
+
+/// A session as the API answers it, with the sign-in cookie set too (so a
+/// browser-based program is signed in as well).
+fn session_response(
+    status: StatusCode,
+    session: &auth::api::Session,
+) -> Result<HttpResponse, ShopError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let max_age = actix_web::cookie::time::Duration::milliseconds(
+        session.expires_at.saturating_sub(now).max(0),
+    );
+    let mut response = json(status, session);
+    response
+        .add_cookie(&cookie(AUTH_COOKIE, session.token.clone(), max_age))
+        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    Ok(response)
+}
+
+async fn sign_up(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let fields = json_fields(&request, &body)?;
+    let session = actions::sign_up(
+        &shop,
+        &visitor,
+        fields.text("name"),
+        fields.text("email"),
+        fields.raw("password"),
+    )
+    .await?;
+    session_response(StatusCode::CREATED, &session)
+}
+
+async fn sign_in(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let fields = json_fields(&request, &body)?;
+    let session = actions::sign_in(
+        &shop,
+        &visitor,
+        fields.text("email"),
+        fields.raw("password"),
+    )
+    .await?;
+    session_response(StatusCode::OK, &session)
+}
+
+async fn session(visitor: Visitor) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "signed_in": visitor.user.is_some(),
+            "user": visitor.user,
+            "customer_id": visitor.customer_id(),
+            "currency": visitor.currency,
+        }),
+    )
+}
+
+async fn sign_out(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+    if visitor.user.is_none() {
+        return Err(ShopError::Unauthorized("you are not signed in".to_owned()));
+    }
+    actions::sign_out(&shop, &visitor).await?;
+    let mut expired = cookie(
+        AUTH_COOKIE,
+        String::new(),
+        actix_web::cookie::time::Duration::ZERO,
+    );
+    expired.make_removal();
+    let mut response = HttpResponse::NoContent().finish();
+    response
+        .add_cookie(&expired)
+        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    Ok(response)
+}

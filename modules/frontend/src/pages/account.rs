@@ -1,0 +1,158 @@
+//! `/signup`, `/signin`, `/logout`.
+//!
+//! Signing up or in moves the visitor's cart and orders to the account
+//! (the cart lines are merged into the account's cart) and sets the
+//! `shop_auth` cookie. A mistake re-shows the form with what was typed
+//! (never the password) and what is wrong, with the status the JSON API
+//! would give: 422, 401 or 409.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use auth::api::Session;
+
+use crate::actions;
+use crate::error::ShopError;
+use crate::forms::Fields;
+use crate::pages::{html, html_with, redirect};
+use crate::shop::Shop;
+use crate::views::{AccountPage, Chrome};
+use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
+
+async fn form(shop: &Shop, visitor: &Visitor, sign_up: bool) -> AccountPage {
+    AccountPage {
+        chrome: Chrome::of(shop, visitor).await,
+        sign_up,
+        name: String::new(),
+        email: String::new(),
+        message: None,
+        errors: Vec::new(),
+    }
+}
+
+/// `GET /signup`.
+pub async fn sign_up_form(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+) -> Result<HttpResponse, ShopError> {
+    html(&form(&shop, &visitor, true).await)
+}
+
+/// `GET /signin`.
+pub async fn sign_in_form(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+) -> Result<HttpResponse, ShopError> {
+    html(&form(&shop, &visitor, false).await)
+}
+
+/// 303 → `/`, signed in as `session`.
+fn signed_in(session: &Session) -> Result<HttpResponse, ShopError> {
+    let lifetime_ms = session.expires_at.saturating_sub(now_ms()).max(0);
+    let max_age = actix_web::cookie::time::Duration::milliseconds(lifetime_ms);
+    let mut response = redirect(StatusCode::SEE_OTHER, "/");
+    response
+        .add_cookie(&cookie(AUTH_COOKIE, session.token.clone(), max_age))
+        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    Ok(response)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The form again, showing `error`; errors that are not about the form
+/// (a module down) become the error page.
+async fn again(
+    shop: &Shop,
+    visitor: &Visitor,
+    sign_up: bool,
+    fields: &Fields,
+    error: ShopError,
+) -> Result<HttpResponse, ShopError> {
+    let status = error.status_code();
+    let mut page = form(shop, visitor, sign_up).await;
+    page.name = fields.text("name").to_owned();
+    page.email = fields.text("email").to_owned();
+    match error {
+        ShopError::InvalidFields(errors) => page.errors = errors,
+        ShopError::Unauthorized(_) | ShopError::Conflict(_) => {
+            page.message = Some(error.to_string())
+        }
+        other => return Err(other),
+    }
+    html_with(status, &page)
+}
+
+/// `POST /signup` with `name`, `email`, `password`.
+pub async fn sign_up(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let fields = Fields::from_form(&body)?;
+    let result = actions::sign_up(
+        &shop,
+        &visitor,
+        fields.text("name"),
+        fields.text("email"),
+        fields.raw("password"),
+    )
+    .await;
+    match result {
+        Ok(session) => signed_in(&session),
+        Err(error) => again(&shop, &visitor, true, &fields, error).await,
+    }
+}
+
+/// `POST /signin` with `email`, `password`.
+pub async fn sign_in(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
+    let fields = Fields::from_form(&body)?;
+    match actions::sign_in(
+        &shop,
+        &visitor,
+        fields.text("email"),
+        fields.raw("password"),
+    )
+    .await
+    {
+        Ok(session) => signed_in(&session),
+        Err(error) => again(&shop, &visitor, false, &fields, error).await,
+    }
+}
+
+/// `GET /logout` (the original's) or `POST /logout`: signs out, expires
+/// every cookie the request sent (a new session starts; the old cart stays
+/// stored), then 302 → `/`.
+pub async fn sign_out(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+) -> Result<HttpResponse, ShopError> {
+    // Signing out of the auth module failing (it is down) must not keep
+    // the browser signed in: the cookies go regardless.
+    if let Err(error) = actions::sign_out(&shop, &visitor).await {
+        tracing::warn!(module = "frontend", %error, "the session could not be ended in the auth module");
+    }
+    let mut response = redirect(StatusCode::FOUND, "/");
+    let sent: Vec<String> = request
+        .cookies()
+        .map(|cookies| cookies.iter().map(|c| c.name().to_owned()).collect())
+        .unwrap_or_default();
+    for name in sent {
+        let mut expired = actix_web::cookie::Cookie::build(name, "")
+            .path("/")
+            .finish();
+        expired.make_removal();
+        response
+            .add_cookie(&expired)
+            .map_err(|e| ShopError::Failed(e.to_string()))?;
+    }
+    Ok(response)
+}

@@ -1,0 +1,48 @@
+//! `POST /setCurrency`: choose the currency prices are shown and charged
+//! in. Only the six currencies the selector offers are accepted (the
+//! original accepted any ISO code, which its currency service then turned
+//! into NaN: spec section 3, bug 2).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::REFERER;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ShopError;
+use crate::forms::Fields;
+use crate::pages::redirect;
+use crate::visitor::{CURRENCIES, currency_cookie};
+
+/// Where to go back to: the referring page's path if it is on this shop,
+/// else `/` (never another site).
+fn back_to(request: &HttpRequest) -> String {
+    let Some(referer) = request.headers().get(REFERER).and_then(|v| v.to_str().ok()) else {
+        return "/".to_owned();
+    };
+    let host = request.connection_info().host().to_owned();
+    let Some((_, rest)) = referer.split_once("://") else {
+        return "/".to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.eq_ignore_ascii_case(&host) && path.starts_with('/') && !path.starts_with("//") {
+        path.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// Sets the currency cookie, then 302 back.
+pub async fn set(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ShopError> {
+    let fields = Fields::from_form(&body)?;
+    let code = fields.text("currency_code");
+    if !CURRENCIES.contains(&code) {
+        return Err(ShopError::field(
+            "currency_code",
+            format!("must be one of {}", CURRENCIES.join(", ")),
+        ));
+    }
+    let mut response = redirect(StatusCode::FOUND, &back_to(&request));
+    response
+        .add_cookie(&currency_cookie(code))
+        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    Ok(response)
+}

@@ -1,0 +1,83 @@
+//! `GET /order/{id}` and `GET /orders`: the visitor's orders, as stored.
+//! A visitor sees the orders of their browser session; a signed-in user
+//! sees their account's, from any browser.
+
+use actix_web::{HttpResponse, web};
+use orders::api::{GetOrder, ListOrders, OrdersError};
+
+use crate::error::{CallOutcome, ShopError};
+use crate::pages::html;
+use crate::shop::Shop;
+use crate::views::{Chrome, OrderPage, OrderView, OrdersPage};
+use crate::visitor::Visitor;
+
+fn orders_error(error: OrdersError) -> ShopError {
+    match error {
+        OrdersError::NotFound { order_id } => {
+            ShopError::NotFound(format!("you have no order {order_id}"))
+        }
+        OrdersError::InvalidOrder(detail) => ShopError::Failed(detail),
+        OrdersError::Storage(detail) => ShopError::Unavailable {
+            service: "orders".to_owned(),
+            detail,
+        },
+    }
+}
+
+/// One stored order of the visitor's (404 if it is someone else's).
+pub async fn find(
+    shop: &Shop,
+    visitor: &Visitor,
+    order_id: &str,
+) -> Result<orders::api::Order, ShopError> {
+    shop.orders
+        .call(GetOrder {
+            customer_id: visitor.customer_id().to_owned(),
+            order_id: order_id.to_owned(),
+        })
+        .await
+        .or_unavailable("orders")?
+        .map_err(orders_error)
+}
+
+/// Every stored order of the visitor's, newest first.
+pub async fn all(shop: &Shop, visitor: &Visitor) -> Result<Vec<orders::api::Order>, ShopError> {
+    Ok(shop
+        .orders
+        .call(ListOrders {
+            customer_id: visitor.customer_id().to_owned(),
+        })
+        .await
+        .or_unavailable("orders")?
+        .map_err(orders_error)?
+        .orders)
+}
+
+/// `GET /order/{id}`: "Your order is complete!".
+pub async fn one(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ShopError> {
+    let order = find(&shop, &visitor, &id).await?;
+    let (chrome, recommendations) = futures_util::future::join(
+        Chrome::of(&shop, &visitor),
+        shop.recommendations(visitor.customer_id(), Vec::new()),
+    )
+    .await;
+    html(&OrderPage {
+        chrome,
+        order: OrderView::from(&order),
+        recommendations,
+    })
+}
+
+/// `GET /orders`: "My orders".
+pub async fn list(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+    let (orders, chrome) =
+        futures_util::future::join(all(&shop, &visitor), Chrome::of(&shop, &visitor)).await;
+    html(&OrdersPage {
+        chrome,
+        orders: orders?.iter().map(OrderView::from).collect(),
+    })
+}

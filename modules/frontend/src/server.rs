@@ -1,0 +1,91 @@
+//! The web server: every route, and the layers each request passes through.
+//!
+//! ```text
+//! request ─▶ visitor (session cookie) ─▶ error renderer (HTML, or JSON
+//!         under /api/v1) ─▶ guard (cross-site posts) ─▶ handler
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, guard, web};
+
+use crate::error::{render_html_errors, render_json_errors};
+use crate::guard::refuse_cross_site;
+use crate::shop::Shop;
+use crate::{assets, json_api, pages};
+
+/// The most a form or JSON body may be.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// A started server: its address, a handle to stop it, and the future that
+/// runs it.
+pub struct Running {
+    pub address: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+}
+
+/// Starts serving the shop on `listener` with `workers` threads.
+pub fn start(shop: Shop, listener: TcpListener, workers: usize) -> std::io::Result<Running> {
+    let address = listener.local_addr()?;
+    let shop = web::Data::new(shop);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shop.clone())
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .wrap(from_fn(crate::visitor::sessions))
+            .service(
+                web::scope("/api/v1")
+                    .wrap(from_fn(refuse_cross_site))
+                    .wrap(from_fn(render_json_errors))
+                    .configure(json_api::routes),
+            )
+            .service(
+                web::scope("")
+                    .wrap(from_fn(refuse_cross_site))
+                    .wrap(from_fn(render_html_errors))
+                    .configure(routes),
+            )
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(3)
+    .listen(listener)?
+    .run();
+    Ok(Running {
+        address,
+        handle: server.handle(),
+        server,
+    })
+}
+
+/// GET and HEAD.
+fn get() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The HTML routes: the original's, then this shop's own.
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", get().to(pages::home::page))
+        .route("/product/{id}", get().to(pages::product::page))
+        .route("/cart", get().to(pages::cart::page))
+        .route("/cart", web::post().to(pages::cart::add))
+        .route("/cart/empty", web::post().to(pages::cart::empty))
+        .route("/setCurrency", web::post().to(pages::currency::set))
+        .route("/cart/checkout", web::post().to(pages::checkout::place))
+        .route("/logout", get().to(pages::account::sign_out))
+        .route("/logout", web::post().to(pages::account::sign_out))
+        .route("/order/{id}", get().to(pages::orders::one))
+        .route("/orders", get().to(pages::orders::list))
+        .route("/signup", get().to(pages::account::sign_up_form))
+        .route("/signup", web::post().to(pages::account::sign_up))
+        .route("/signin", get().to(pages::account::sign_in_form))
+        .route("/signin", web::post().to(pages::account::sign_in))
+        .route("/static/{path:.*}", get().to(assets::serve))
+        .route("/robots.txt", get().to(assets::robots))
+        .route("/_healthz", get().to(assets::healthz))
+        .default_service(web::to(pages::not_found));
+}

@@ -1,0 +1,199 @@
+//! Who is asking: a visitor's session, and the user they signed in as.
+//!
+//! Three cookies, all `HttpOnly; SameSite=Lax; Path=/` (the original set
+//! none of these attributes, and its missing `Path` split one visitor into
+//! two sessions: spec section 3, bug 9):
+//!
+//! | cookie | holds | lifetime |
+//! |---|---|---|
+//! | `shop_session-id` | a random id: the visitor's cart, before sign-in | 48 h |
+//! | `shop_currency` | the chosen currency (checked against the allow-list on every read) | 48 h |
+//! | `shop_auth` | the auth module's session token, after sign-in | the session's |
+//!
+//! A program may send `Authorization: Bearer TOKEN` instead of
+//! `shop_auth`. A signed-in user's cart and orders are kept under their
+//! user id, so they follow the user to any browser.
+
+use actix_web::body::MessageBody;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
+use auth::api::{AuthError, Authenticate, User};
+use futures_util::future::LocalBoxFuture;
+
+use crate::error::{CallOutcome, ShopError};
+use crate::shop::Shop;
+
+/// The session cookie's name (the original's).
+pub const SESSION_COOKIE: &str = "shop_session-id";
+/// The currency cookie's name (the original's).
+pub const CURRENCY_COOKIE: &str = "shop_currency";
+/// The sign-in cookie's name.
+pub const AUTH_COOKIE: &str = "shop_auth";
+/// How long the session and currency cookies last: 48 hours.
+const COOKIE_LIFETIME: CookieDuration = CookieDuration::hours(48);
+
+/// The currencies a visitor may choose, in the currency service's order.
+pub const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "GBP", "TRY", "CAD"];
+/// The currency of a visitor who chose none.
+pub const DEFAULT_CURRENCY: &str = "USD";
+
+/// The session id of the request, put there by [`sessions`].
+#[derive(Clone)]
+struct SessionId(String);
+
+/// A session id a client may present: 1 to 64 letters, digits, `-` or `_`
+/// (generated ids are UUIDs; the original's probes send
+/// `x-liveness-probe`).
+fn is_session_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A cookie the shop sets: HttpOnly, SameSite=Lax, Path=/.
+pub fn cookie(name: &'static str, value: String, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+/// The currency cookie for `code`.
+pub fn currency_cookie(code: &str) -> Cookie<'static> {
+    cookie(CURRENCY_COOKIE, code.to_owned(), COOKIE_LIFETIME)
+}
+
+/// The middleware: gives a request without a valid session cookie a new
+/// session id, and sets the cookie on the response.
+pub async fn sessions(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if request.path().starts_with("/static/") {
+        return next.call(request).await;
+    }
+    let presented = request
+        .cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|id| is_session_id(id));
+    let (id, fresh) = match presented {
+        Some(id) => (id, false),
+        None => (uuid::Uuid::new_v4().to_string(), true),
+    };
+    request.extensions_mut().insert(SessionId(id.clone()));
+    let mut response = next.call(request).await?;
+    let already_set = response
+        .response()
+        .cookies()
+        .any(|c| c.name() == SESSION_COOKIE);
+    if fresh && !already_set {
+        response
+            .response_mut()
+            .add_cookie(&cookie(SESSION_COOKIE, id, COOKIE_LIFETIME))
+            .map_err(actix_web::error::ErrorInternalServerError)?;
+    }
+    Ok(response)
+}
+
+/// Who is asking. Extract it in a handler; it calls the auth module when
+/// the request carries a sign-in token.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The browser session's id.
+    pub session_id: String,
+    /// The signed-in user, if any.
+    pub user: Option<User>,
+    /// The token the user is signed in with.
+    pub token: Option<String>,
+    /// The visitor's currency (always one of [`CURRENCIES`]).
+    pub currency: String,
+}
+
+impl Visitor {
+    /// Whose cart and orders this request sees: the user's, or the
+    /// session's.
+    pub fn customer_id(&self) -> &str {
+        match &self.user {
+            Some(user) => &user.id,
+            None => &self.session_id,
+        }
+    }
+
+    /// The visitor's currency, or `code` if it is allowed (the JSON API's
+    /// `?currency=`); an unknown code is a 422.
+    pub fn currency_or(&self, code: Option<&str>) -> Result<String, ShopError> {
+        match code {
+            None => Ok(self.currency.clone()),
+            Some(code) if CURRENCIES.contains(&code) => Ok(code.to_owned()),
+            Some(_) => Err(ShopError::field(
+                "currency",
+                format!("must be one of {}", CURRENCIES.join(", ")),
+            )),
+        }
+    }
+}
+
+/// The token a request signs in with: `Authorization: Bearer`, else the
+/// `shop_auth` cookie.
+fn token(request: &HttpRequest) -> Option<String> {
+    let bearer = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    bearer
+        .or_else(|| request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()))
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
+impl FromRequest for Visitor {
+    type Error = ShopError;
+    type Future = LocalBoxFuture<'static, Result<Visitor, ShopError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session_id = request
+            .extensions()
+            .get::<SessionId>()
+            .map(|s| s.0.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let currency = request
+            .cookie(CURRENCY_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|code| CURRENCIES.contains(&code.as_str()))
+            .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
+        let token = token(request);
+        let shop = request.app_data::<web::Data<Shop>>().cloned();
+        Box::pin(async move {
+            let mut visitor = Visitor {
+                session_id,
+                user: None,
+                token: None,
+                currency,
+            };
+            let (Some(token), Some(shop)) = (token, shop) else {
+                return Ok(visitor);
+            };
+            let authenticate = Authenticate {
+                token: token.clone(),
+            };
+            match shop.auth.call(authenticate).await.or_unavailable("auth")? {
+                Ok(user) => {
+                    visitor.user = Some(user);
+                    visitor.token = Some(token);
+                }
+                // Signed out or expired: a visitor again.
+                Err(AuthError::InvalidSession) => {}
+                Err(error) => return Err(ShopError::Failed(error.to_string())),
+            }
+            Ok(visitor)
+        })
+    }
+}
