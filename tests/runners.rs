@@ -14,10 +14,12 @@ scenarios! {
     cart_accumulates_empties_and_refuses_bad_quantities,
     recommendation_asks_the_catalog,
     many_calls_in_flight_get_their_own_replies,
+    a_visitor_browses_signs_up_buys_and_finds_the_order,
+    a_program_buys_through_the_json_api,
 }
 
 #[test]
-fn the_three_node_deployment_splits_recommendation_from_catalog() {
+fn the_three_node_deployment_sends_calls_across_nodes() {
     let plan = support::plan("deploy/three-nodes.toml", &[]);
     let crossings = plan.crossings();
     let crossings: Vec<(&str, &str, &str, &str)> = crossings
@@ -31,10 +33,17 @@ fn the_three_node_deployment_splits_recommendation_from_catalog() {
             )
         })
         .collect();
-    assert!(
-        crossings.contains(&("recommendation", "web", "catalog", "store")),
-        "{crossings:?}"
-    );
+    for crossing in [
+        ("recommendation", "web", "catalog", "store"),
+        ("frontend", "web", "cart", "store"),
+        ("checkout", "web", "payment", "pay"),
+        ("checkout", "web", "orders", "store"),
+    ] {
+        assert!(
+            crossings.contains(&crossing),
+            "{crossing:?} not in {crossings:?}"
+        );
+    }
 }
 
 /// With the catalog's node gone, recommendation answers at once with a typed

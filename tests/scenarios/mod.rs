@@ -12,6 +12,9 @@ use runtime::Empty;
 
 use crate::support::App;
 
+mod shop;
+pub use shop::*;
+
 const PRODUCT_IDS: [&str; 9] = [
     "OLJCESPC7Z",
     "66VCHSJNUP",

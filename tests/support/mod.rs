@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod shopper;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -85,7 +87,7 @@ impl App {
     async fn single(runner: Runner, overrides: &[String]) -> App {
         let data = storage::testing::TempDir::new("app");
         let mut overrides = overrides.to_vec();
-        overrides.push(data_dir(&data));
+        overrides.extend(shop_overrides(&data));
         let plan = plan("config.toml", &overrides);
         let entry = Node::start(&plan, "main", &boutique::catalogue())
             .await
@@ -112,7 +114,7 @@ impl App {
             .zip(&listeners)
             .map(|(name, l)| format!("nodes.{name}.listen={}", l.local_addr().unwrap()))
             .collect();
-        overrides.push(data_dir(&data));
+        overrides.extend(shop_overrides(&data));
         let plan = plan("deploy/three-nodes.toml", &overrides);
         let mut nodes = Vec::new();
         for (name, listener) in names.iter().zip(listeners) {
@@ -148,7 +150,7 @@ impl App {
             .map(|n| n.name.clone())
             .collect();
         let data = storage::testing::TempDir::new("app");
-        let mut known: Vec<String> = vec![data_dir(&data)];
+        let mut known: Vec<String> = shop_overrides(&data);
         let mut children = Vec::new();
         for name in &order {
             let mut overrides = known.clone();
@@ -177,6 +179,23 @@ impl App {
         self.entry.service::<S>().unwrap()
     }
 
+    /// The shop's URL (`http://127.0.0.1:PORT`), asked of the frontend
+    /// module wherever it runs.
+    pub async fn shop_url(&self) -> String {
+        let status = self
+            .service::<frontend::api::Frontend>()
+            .call(frontend::api::GetStatus {})
+            .await
+            .unwrap()
+            .unwrap();
+        status.url
+    }
+
+    /// A shopper with no cookies, at the shop.
+    pub async fn shopper(&self) -> shopper::Shopper {
+        shopper::Shopper::new(&self.shop_url().await)
+    }
+
     /// Stops node `name` (split and processes runners).
     pub async fn stop_node(&mut self, name: &str) {
         if let Some(index) = self.nodes.iter().position(|n| n.name() == name) {
@@ -187,6 +206,15 @@ impl App {
             child.kill().await.unwrap();
         }
     }
+}
+
+/// What every runner sets: the data directory, and the web server on a
+/// free port.
+pub fn shop_overrides(dir: &storage::testing::TempDir) -> Vec<String> {
+    vec![
+        data_dir(dir),
+        "modules.frontend.listen=127.0.0.1:0".to_owned(),
+    ]
 }
 
 /// The override that puts a node's files in `dir`.
@@ -226,6 +254,38 @@ pub async fn spawn_node(file: &str, name: &str, overrides: &[String]) -> (Child,
     // Keep reading, so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
+}
+
+/// Starts the whole shop as one `boutique run` process (config.toml) with
+/// overrides, and waits for it to print the shop's URL.
+pub async fn spawn_shop(overrides: &[String]) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boutique"));
+    command.arg("--config").arg(repo("config.toml"));
+    for entry in overrides {
+        command.arg("--set").arg(entry);
+    }
+    command
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(READY_WITHIN, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, url)) = line.split_once("shop open at ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the shop exited before it opened");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the shop did not open within {READY_WITHIN:?}"));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
 }
 
 /// Generates one test per scenario and runner.

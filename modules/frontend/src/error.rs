@@ -112,6 +112,14 @@ impl ShopError {
         }
     }
 
+    /// What exactly failed, for the curious (shown folded away).
+    fn detail(&self) -> Option<&str> {
+        match self {
+            ShopError::Unavailable { detail, .. } => Some(detail),
+            _ => None,
+        }
+    }
+
     /// A short title for the error page.
     fn title(&self) -> &'static str {
         match self {
@@ -167,6 +175,7 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: String,
+    detail: Option<&'a str>,
     fields: &'a [FieldError],
 }
 
@@ -180,6 +189,8 @@ struct JsonError<'a> {
 struct JsonErrorBody<'a> {
     status: u16,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     fields: &'a [FieldError],
 }
@@ -189,6 +200,7 @@ struct Failure<'a> {
     status: StatusCode,
     title: &'a str,
     message: String,
+    detail: Option<&'a str>,
     fields: &'a [FieldError],
 }
 
@@ -200,6 +212,7 @@ fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> 
             status,
             title: shop.title(),
             message: shop.to_string(),
+            detail: shop.detail(),
             fields: match shop {
                 ShopError::InvalidFields(fields) => fields,
                 _ => &[],
@@ -209,6 +222,7 @@ fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> 
             status,
             title: status.canonical_reason().unwrap_or("Error"),
             message: error.to_string(),
+            detail: None,
             fields: &[],
         },
     })
@@ -221,7 +235,8 @@ fn log(request: &actix_web::HttpRequest, failure: &Failure<'_>) {
         failure.status.as_u16(),
     );
     if failure.status.is_server_error() {
-        tracing::warn!(module = "frontend", method, path, status, error = %failure.message, "request failed");
+        let detail = failure.detail.unwrap_or_default();
+        tracing::warn!(module = "frontend", method, path, status, error = %failure.message, detail, "request failed");
     } else {
         tracing::info!(module = "frontend", method, path, status, error = %failure.message, "request refused");
     }
@@ -255,6 +270,7 @@ pub async fn render_html_errors(
         status: failure.status.as_u16(),
         title: failure.title,
         message: failure.message.clone(),
+        detail: failure.detail,
         fields: failure.fields,
     };
     let html = page
@@ -277,6 +293,7 @@ pub async fn render_json_errors(
         error: JsonErrorBody {
             status: failure.status.as_u16(),
             message: failure.message.clone(),
+            detail: failure.detail,
             fields: failure.fields,
         },
     };

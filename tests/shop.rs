@@ -1,0 +1,421 @@
+//! The shop's rules over HTTP, each checked for the status, the page, and
+//! what was (not) stored or charged. One process (the local runner),
+//! except where a module must be down.
+
+mod support;
+
+use cart::api::{CartService, GetCart};
+use orders::api::{ListOrders, Orders};
+use payment::api::{ListCharges, Payment};
+use serde_json::json;
+use support::shopper::{Shopper, checkout_form};
+use support::{App, Runner};
+
+const SUNGLASSES: &str = "OLJCESPC7Z";
+
+async fn local() -> (App, Shopper) {
+    let app = App::start(Runner::Local).await;
+    let shopper = app.shopper().await;
+    (app, shopper)
+}
+
+async fn charge_count(app: &App) -> usize {
+    let all = ListCharges {
+        idempotency_key: String::new(),
+        limit: 1000,
+    };
+    app.service::<Payment>()
+        .call(all)
+        .await
+        .unwrap()
+        .unwrap()
+        .charges
+        .len()
+}
+
+async fn order_count(app: &App, customer: &str) -> usize {
+    let list = ListOrders {
+        customer_id: customer.to_owned(),
+    };
+    app.service::<Orders>()
+        .call(list)
+        .await
+        .unwrap()
+        .unwrap()
+        .orders
+        .len()
+}
+
+async fn cart_lines(app: &App, customer: &str) -> usize {
+    let get = GetCart {
+        user_id: customer.to_owned(),
+    };
+    app.service::<CartService>()
+        .call(get)
+        .await
+        .unwrap()
+        .unwrap()
+        .items
+        .len()
+}
+
+fn with(
+    form: Vec<(&'static str, String)>,
+    field: &str,
+    value: &str,
+) -> Vec<(&'static str, String)> {
+    form.into_iter()
+        .map(|(name, old)| (name, if name == field { value.to_owned() } else { old }))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_declined_card_says_why_keeps_the_cart_and_stores_nothing() {
+    let (app, mut shopper) = local().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    // A valid American Express number: well formed, but not accepted.
+    let form = with(checkout_form("k1"), "credit_card_number", "378282246310005");
+
+    let page = shopper.post_form("/cart/checkout", &form).await;
+
+    assert_eq!(page.status, 402, "{}", page.body);
+    page.assert_contains("Your card was declined");
+    page.assert_contains("VISA");
+    assert_eq!(cart_lines(&app, &session).await, 1);
+    assert_eq!(order_count(&app, &session).await, 0);
+    assert_eq!(charge_count(&app).await, 0);
+}
+
+#[actix_rt::test]
+async fn an_empty_cart_cannot_be_checked_out() {
+    let (app, mut shopper) = local().await;
+    let cart = shopper.get("/cart").await;
+    cart.assert_contains("Your shopping cart is empty!");
+    let page = shopper
+        .post_form("/cart/checkout", &checkout_form("k1"))
+        .await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    page.assert_contains("your cart is empty");
+    assert_eq!(charge_count(&app).await, 0);
+}
+
+#[actix_rt::test]
+async fn submitting_the_same_checkout_twice_is_one_order_and_one_charge() {
+    let (app, mut shopper) = local().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let key = shopper.get("/cart").await.hidden("idempotency_key");
+    let form = checkout_form(&key);
+
+    // A double click: both at once. Then a refresh of the POST.
+    let mut twin = Shopper::new(&app.shop_url().await);
+    twin.set_cookie(
+        "shop_session-id",
+        shopper.cookie("shop_session-id").unwrap(),
+    );
+    let (first, second) = futures_util::future::join(
+        shopper.post_form("/cart/checkout", &form),
+        twin.post_form("/cart/checkout", &form),
+    )
+    .await;
+    let third = shopper.post_form("/cart/checkout", &form).await;
+
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(second.location, first.location);
+    assert_eq!(third.location, first.location);
+    assert_eq!(charge_count(&app).await, 1);
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    assert_eq!(order_count(&app, &session).await, 1);
+}
+
+#[actix_rt::test]
+async fn a_bad_checkout_form_is_422_naming_each_field() {
+    let (app, mut shopper) = local().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let form = with(
+        with(checkout_form("k1"), "email", "not-an-address"),
+        "zip_code",
+        "0",
+    );
+
+    let page = shopper.post_form("/cart/checkout", &form).await;
+
+    assert_eq!(page.status, 422);
+    page.assert_contains("<code>email</code>: must be an email address");
+    page.assert_contains("<code>zip_code</code>: must be a number, not 0");
+    assert!(!page.body.contains("<code>city</code>"));
+    assert_eq!(charge_count(&app).await, 0);
+}
+
+#[actix_rt::test]
+async fn bad_cart_and_currency_forms_are_422() {
+    let (app, mut shopper) = local().await;
+    for quantity in ["0", "11", "two"] {
+        let page = shopper
+            .post_form(
+                "/cart",
+                &[
+                    ("product_id", SUNGLASSES.to_owned()),
+                    ("quantity", quantity.to_owned()),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{quantity}");
+        page.assert_contains("<code>quantity</code>");
+    }
+    let missing = shopper
+        .post_form("/cart", &[("quantity", "1".to_owned())])
+        .await;
+    assert_eq!(missing.status, 422);
+    missing.assert_contains("<code>product_id</code>: is required");
+    // CHF is a real currency, but not one the shop sells in.
+    let chf = shopper
+        .post_form("/setCurrency", &[("currency_code", "CHF".to_owned())])
+        .await;
+    assert_eq!(chf.status, 422);
+    assert_eq!(shopper.cookie("shop_currency"), None);
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    assert_eq!(cart_lines(&app, &session).await, 0);
+}
+
+#[actix_rt::test]
+async fn an_unknown_product_is_404_and_cannot_be_added() {
+    let (app, mut shopper) = local().await;
+    let page = shopper.get("/product/NOPE").await;
+    assert_eq!(page.status, 404);
+    page.assert_contains("there is no product");
+    let added = shopper
+        .post_form(
+            "/cart",
+            &[
+                ("product_id", "NOPE".to_owned()),
+                ("quantity", "1".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 404);
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    assert_eq!(cart_lines(&app, &session).await, 0);
+    assert_eq!(shopper.get("/no/such/page").await.status, 404);
+    assert_eq!(shopper.get("/static/nope.css").await.status, 404);
+}
+
+#[actix_rt::test]
+async fn cross_site_posts_are_refused_and_plain_posts_are_not() {
+    let (app, mut shopper) = local().await;
+    let form = [
+        ("product_id", SUNGLASSES.to_owned()),
+        ("quantity", "1".to_owned()),
+    ];
+    let base = app.shop_url().await;
+    let host = base.trim_start_matches("http://");
+    for headers in [
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![("Sec-Fetch-Site", "same-site")],
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", "null")],
+    ] {
+        let page = shopper.post_form_with("/cart", &form, &headers).await;
+        assert_eq!(page.status, 403, "{headers:?}");
+        page.assert_contains("sent from another site");
+    }
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    assert_eq!(cart_lines(&app, &session).await, 0);
+
+    let origin = format!("http://{host}");
+    for headers in [
+        vec![],
+        vec![("Sec-Fetch-Site", "same-origin")],
+        vec![("Origin", origin.as_str())],
+    ] {
+        let page = shopper.post_form_with("/cart", &form, &headers).await;
+        assert_eq!(page.status, 302, "{headers:?}");
+    }
+    assert_eq!(cart_lines(&app, &session).await, 1);
+}
+
+#[actix_rt::test]
+async fn cookies_are_http_only_same_site_and_for_the_whole_site() {
+    let (_app, mut shopper) = local().await;
+    // A first visit that lands on a product page (the original scoped the
+    // cookie to /product then).
+    let page = shopper.get(&format!("/product/{SUNGLASSES}")).await;
+    let switched = shopper
+        .post_form("/setCurrency", &[("currency_code", "GBP".to_owned())])
+        .await;
+    shopper
+        .sign_up("Lin", "lin@example.com", "a long passphrase")
+        .await;
+    let signed = shopper
+        .post_form(
+            "/signin",
+            &[
+                ("email", "lin@example.com".to_owned()),
+                ("password", "a long passphrase".to_owned()),
+            ],
+        )
+        .await;
+    let set: Vec<&String> = page
+        .set_cookies
+        .iter()
+        .chain(&switched.set_cookies)
+        .chain(&signed.set_cookies)
+        .collect();
+    assert_eq!(set.len(), 3, "{set:?}");
+    for cookie in set {
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn sign_in_mistakes_show_the_form_again() {
+    let (_app, mut shopper) = local().await;
+    shopper
+        .sign_up("Kim", "kim@example.com", "a long passphrase")
+        .await;
+    let mut other = Shopper::new(&_app.shop_url().await);
+
+    let wrong = other
+        .post_form(
+            "/signin",
+            &[
+                ("email", "kim@example.com".to_owned()),
+                ("password", "wrong".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    wrong.assert_contains("the email or the password is wrong");
+    wrong.assert_contains("value=\"kim@example.com\"");
+    assert_eq!(other.cookie("shop_auth"), None);
+
+    let taken = other
+        .post_form(
+            "/signup",
+            &[
+                ("name", "Kim".to_owned()),
+                ("email", "kim@example.com".to_owned()),
+                ("password", "another passphrase".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, 409);
+    taken.assert_contains("already exists");
+
+    let short = other
+        .post_form(
+            "/signup",
+            &[
+                ("name", "".to_owned()),
+                ("email", "x@example.com".to_owned()),
+                ("password", "short".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 422);
+    short.assert_contains("is required");
+    assert!(
+        !short.body.contains("value=\"short\""),
+        "the password is never shown back"
+    );
+}
+
+#[actix_rt::test]
+async fn the_json_api_answers_errors_in_json() {
+    let (app, mut program) = local().await;
+    let bad = program
+        .json(
+            "POST",
+            "/api/v1/cart/items",
+            Some(json!({"product_id": SUNGLASSES, "quantity": 0})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.content_type, "application/json");
+    assert_eq!(bad.json()["error"]["fields"][0]["field"], "quantity");
+
+    let missing = program
+        .json("GET", "/api/v1/products/NOPE", None, &[])
+        .await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NOPE")
+    );
+
+    let form_body = program
+        .post_form(
+            "/api/v1/cart/items",
+            &[
+                ("product_id", SUNGLASSES.to_owned()),
+                ("quantity", "1".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(form_body.status, 415);
+
+    let empty = program
+        .json("POST", "/api/v1/checkout", Some(json!({})), &[])
+        .await;
+    assert_eq!(empty.status, 422);
+    assert!(empty.json()["error"]["fields"].as_array().unwrap().len() >= 5);
+
+    let nothing = program.json("GET", "/api/v1/nothing", None, &[]).await;
+    assert_eq!(nothing.status, 404);
+    assert_eq!(nothing.json()["error"]["status"], 404);
+
+    let not_signed_in = program.json("DELETE", "/api/v1/session", None, &[]).await;
+    assert_eq!(not_signed_in.status, 401);
+    assert_eq!(charge_count(&app).await, 0);
+}
+
+#[actix_rt::test]
+async fn robots_and_health_answer_plain_text() {
+    let (_app, mut shopper) = local().await;
+    let robots = shopper.get("/robots.txt").await;
+    assert_eq!(
+        (robots.status, robots.body.as_str()),
+        (200, "User-agent: *\nDisallow: /\n")
+    );
+    let health = shopper.get("/_healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    let style = shopper.get("/static/style.css").await;
+    assert_eq!(style.status, 200);
+    assert!(style.content_type.starts_with("text/css"));
+    let photo = shopper.get("/static/img/products/mug.jpg").await;
+    assert_eq!(
+        (photo.status, photo.content_type.as_str()),
+        (200, "image/jpeg")
+    );
+}
+
+#[actix_rt::test]
+async fn a_module_that_is_down_is_503() {
+    let mut app = App::start(Runner::Split).await;
+    let mut shopper = app.shopper().await;
+    assert_eq!(shopper.get("/").await.status, 200);
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+
+    // Payment, shipping and email run on "pay".
+    app.stop_node("pay").await;
+    let page = shopper
+        .post_form("/cart/checkout", &checkout_form("k1"))
+        .await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    page.assert_contains("service is unavailable right now");
+    page.assert_contains("not delivered");
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    assert_eq!(cart_lines(&app, &session).await, 1);
+    assert_eq!(order_count(&app, &session).await, 0);
+
+    // The catalog runs on "store".
+    app.stop_node("store").await;
+    let home = shopper.get("/").await;
+    assert_eq!(home.status, 503);
+    home.assert_contains("is unavailable right now");
+}
