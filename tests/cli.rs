@@ -330,16 +330,14 @@ fn run_without_the_secret_says_how_to_set_it() {
 
 #[actix_rt::test]
 async fn up_starts_every_node_and_stops_them_on_interrupt() {
-    // Ephemeral ports, so no node may call another: each node is self-contained.
-    let config = config_file(
-        "[cluster]\nsecret_env = \"BOUTIQUE_SECRET\"\n\
-         [nodes.web]\nlisten = \"127.0.0.1:0\"\nmodules = [\"recommendation\", \"catalog\"]\n\
-         [nodes.store]\nlisten = \"127.0.0.1:0\"\nmodules = [\"cart\"]\n\
-         [nodes.pay]\nlisten = \"127.0.0.1:0\"\nmodules = [\"currency\"]\n",
-    );
+    // The three-node deployment, every node on a free port: `up` tells each
+    // node the addresses of the nodes started before it.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
-        .arg("--config")
-        .arg(&config)
+        .args(["--config", "deploy/three-nodes.toml"])
+        .args(["--set", "nodes.web.listen=127.0.0.1:0"])
+        .args(["--set", "nodes.store.listen=127.0.0.1:0"])
+        .args(["--set", "nodes.pay.listen=127.0.0.1:0"])
+        .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
         .arg("up")
         .current_dir(repo(""))
         .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
@@ -351,11 +349,14 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut listening = Vec::new();
+    let mut shop = None;
     tokio::time::timeout(Duration::from_secs(60), async {
-        while listening.len() < 3 {
+        while listening.len() < 3 || shop.is_none() {
             let line = lines.next_line().await.unwrap().expect("up exited early");
             if line.contains("listening on") {
                 listening.push(line);
+            } else if let Some((_, url)) = line.split_once("shop open at ") {
+                shop = Some(url.trim().to_owned());
             }
         }
     })
@@ -367,6 +368,17 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
             "{node} missing from {listening:?}"
         );
     }
+    // The home page needs the catalog and currency (store) from the
+    // frontend (web): the nodes found each other.
+    let shop = shop.unwrap();
+    let mut home = awc::Client::new()
+        .get(format!("{shop}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    let body = home.body().await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Sunglasses"));
 
     let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
     // SAFETY: sending a signal to our own child process.

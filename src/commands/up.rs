@@ -1,6 +1,10 @@
 //! `boutique up`: every node of the config as a child process of this one.
 //!
 //! Each child is `boutique run --node N` with the same config and overrides.
+//! Nodes start one at a time, callees first, each once the one before says
+//! it is ready; a node configured to listen on port 0 gets a free port, and
+//! the nodes started after it are told that address (`--set
+//! nodes.N.listen=ADDR`), so a whole split deployment runs on free ports.
 //! Their output is merged into one stream, each line prefixed with its
 //! node's name. A child that exits is reported and the others keep running;
 //! Ctrl-C (or SIGTERM) asks every child to stop with SIGTERM, waits for them,
@@ -19,6 +23,8 @@ use crate::cli::ConfigArgs;
 
 /// How long children get to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a child may take to say it is ready.
+const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// Starts every node and supervises them until asked to stop.
 pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
@@ -36,12 +42,13 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let (exits, mut exited) = mpsc::unbounded_channel();
         let mut running: BTreeMap<String, u32> = BTreeMap::new();
+        let mut overrides = args.overrides.clone();
         for node in plan.node_start_order() {
             let mut command = Command::new(&exe);
             if let Some(config) = &config {
                 command.arg("--config").arg(config);
             }
-            for entry in &args.overrides {
+            for entry in &overrides {
                 command.arg("--set").arg(entry);
             }
             command
@@ -52,10 +59,22 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 .kill_on_drop(true);
             let mut child = command.spawn()?;
             let pid = child.id().unwrap_or_default();
-            forward(&node.name, child.stdout.take());
             forward(&node.name, child.stderr.take());
+            let ready = match child.stdout.take() {
+                Some(stdout) => forward_until_ready(&node.name, stdout).await,
+                None => Ready::Exited,
+            };
             running.insert(node.name.clone(), pid);
             println!("[up] started node '{}' (pid {pid})", node.name);
+            match ready {
+                Ready::Listening(addr) => overrides.push(format!("nodes.{}.listen={addr}", node.name)),
+                Ready::Running => {}
+                Ready::Exited => println!("[up] node '{}' exited before it was ready", node.name),
+                Ready::TimedOut => println!(
+                    "[up] node '{}' did not say it was ready within {READY_WITHIN:?}; starting the rest",
+                    node.name
+                ),
+            }
             let exits = exits.clone();
             let name = node.name.clone();
             tokio::spawn(async move {
@@ -128,6 +147,45 @@ fn send_signal(pid: u32, signal: libc::c_int) {
             libc::kill(pid, signal);
         }
     }
+}
+
+/// How a node's start went.
+enum Ready {
+    /// It listens on this address.
+    Listening(String),
+    /// It runs, without listening.
+    Running,
+    /// Its output ended first.
+    Exited,
+    /// It said nothing within [`READY_WITHIN`].
+    TimedOut,
+}
+
+/// Forwards the node's stdout until it says it is ready, then forwards the
+/// rest in the background.
+async fn forward_until_ready(node: &str, stream: impl AsyncRead + Unpin + Send + 'static) -> Ready {
+    let prefix = format!("[{node}]");
+    let mut lines = BufReader::new(stream).lines();
+    let ready = tokio::time::timeout(READY_WITHIN, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("{prefix} {line}");
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                return Ready::Listening(addr.trim().to_owned());
+            }
+            if line.contains("every module runs in this process") {
+                return Ready::Running;
+            }
+        }
+        Ready::Exited
+    })
+    .await
+    .unwrap_or(Ready::TimedOut);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("{prefix} {line}");
+        }
+    });
+    ready
 }
 
 fn forward(node: &str, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {

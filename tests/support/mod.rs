@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod shopper;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -76,9 +76,7 @@ pub enum ShopError {
     #[error("{0}")]
     Conflict(String),
     /// A module is down or did not answer.
-    #[error(
-        "the {service} service is unavailable right now ({detail}); please try again in a moment"
-    )]
+    #[error("the {service} service is unavailable right now; please try again in a moment")]
     Unavailable {
         /// Which module.
         service: String,

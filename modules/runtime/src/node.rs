@@ -252,12 +252,13 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             .nodes()
             .iter()
             .filter(|node| node.name != name)
-            .filter_map(|node| {
-                let addr = node.listen.filter(|a| a.port() != 0)?;
-                Some((
+            .map(|node| {
+                // A node on port 0 here cannot be dialled, but may dial us.
+                let addr = node.listen.filter(|a| a.port() != 0);
+                (
                     node.name.clone(),
                     Peer::new(&node.name, addr, Arc::clone(&shared)),
-                ))
+                )
             })
             .collect();
         Some(Arc::new(Transport { shared, peers }))
@@ -276,7 +277,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         }
         let peer = plan
             .node_of(entry.name())
-            .and_then(|host| transport.as_ref()?.peers.get(&host.name));
+            .and_then(|host| transport.as_ref()?.peers.get(&host.name))
+            .filter(|peer| peer.has_address());
         if let Some(peer) = peer {
             (entry.remote)(Arc::clone(peer), call_timeout, &mut registry);
         }

@@ -54,7 +54,10 @@ enum State {
 
 pub(crate) struct Peer {
     name: Arc<str>,
-    addr: SocketAddr,
+    /// Where to dial it; `None` when this node's config does not know (it
+    /// listens on port 0 there). Such a peer cannot be dialled, but its
+    /// connections to this node are admitted.
+    addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     state: Mutex<State>,
     changed: Notify,
@@ -149,7 +152,7 @@ enum Dialed {
 }
 
 impl Peer {
-    pub(crate) fn new(name: &str, addr: SocketAddr, shared: Arc<Shared>) -> Arc<Peer> {
+    pub(crate) fn new(name: &str, addr: Option<SocketAddr>, shared: Arc<Shared>) -> Arc<Peer> {
         Arc::new_cyclic(|this| Peer {
             name: Arc::from(name),
             addr,
@@ -378,19 +381,27 @@ impl Peer {
         }
     }
 
+    /// True if this node knows where to dial the peer.
+    pub(crate) fn has_address(&self) -> bool {
+        self.addr.is_some()
+    }
+
     /// One dial: TCP connect plus handshake.
     async fn dial(&self) -> Result<Dialed, Arc<str>> {
         let settings = &self.shared.settings;
+        let Some(addr) = self.addr else {
+            return Err(
+                "its address is not known to this node (port 0 in this node's config)".into(),
+            );
+        };
         let stream =
-            match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(self.addr))
-                .await
-            {
+            match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", self.addr).into()),
+                Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}").into()),
                 Err(_) => {
                     return Err(format!(
                         "no answer from {} within {} ms",
-                        self.addr,
+                        addr,
                         settings.connect_timeout.as_millis()
                     )
                     .into());
@@ -404,7 +415,7 @@ impl Peer {
             &mut writer,
             &self.shared.identity,
             Some(&self.name),
-            self.addr,
+            addr,
         );
         match tokio::time::timeout(settings.handshake_timeout, handshake).await {
             Ok(Ok(info)) => {
@@ -421,7 +432,7 @@ impl Peer {
             Ok(Err(e)) => Err(e.to_string().into()),
             Err(_) => Err(format!(
                 "the handshake with {} took over {} ms",
-                self.addr,
+                addr,
                 settings.handshake_timeout.as_millis()
             )
             .into()),

@@ -1,0 +1,123 @@
+//! The shop in a real browser: headless Chromium, driven over WebDriver,
+//! signs up, buys two products and finds the order in "My orders". The
+//! order page's screenshot is saved under `target/browser/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them). Without them the test says so and passes, unless
+//! `BOUTIQUE_TEST_BROWSER=required` (as in CI), when it fails.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use storage::testing::TempDir;
+use support::webdriver::{Driver, find_browser};
+use support::{App, Runner};
+
+/// Where screenshots go: `target/browser/`.
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("browser")
+}
+
+#[actix_rt::test]
+async fn a_person_signs_up_buys_two_products_and_finds_the_order() {
+    let Some((chromedriver, chromium)) = find_browser() else {
+        let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "BOUTIQUE_TEST_BROWSER=required, but chromium or chromedriver is not installed"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser test: skipped, chromium and chromedriver are not installed \
+             (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let app = App::start(Runner::Local).await;
+    let shop = app.shop_url().await;
+    let profile = TempDir::new("chromium");
+    let browser = Driver::start(chromedriver, chromium, profile.path()).await;
+
+    // Sign up.
+    browser.go(&format!("{shop}/signup")).await;
+    browser
+        .find("input[name=name]")
+        .await
+        .type_text("Ada Lovelace")
+        .await;
+    browser
+        .find("input[name=email]")
+        .await
+        .type_text("ada@example.com")
+        .await;
+    browser
+        .find("input[name=password]")
+        .await
+        .type_text("correct horse battery")
+        .await;
+    browser.find("form button[type=submit]").await.click().await;
+    browser.wait_for_path("/").await;
+    assert_eq!(browser.find(".who").await.text().await, "Hi, Ada Lovelace");
+    browser.screenshot(&screenshots().join("home.png")).await;
+
+    // Two sunglasses, from the home page's grid.
+    browser
+        .find("a[href='/product/OLJCESPC7Z']")
+        .await
+        .click()
+        .await;
+    browser
+        .find("#quantity option[value='2']")
+        .await
+        .click()
+        .await;
+    browser.find("form.add button").await.click().await;
+    browser.wait_for_path("/cart").await;
+    assert_eq!(browser.find("#cart-count").await.text().await, "2");
+    // And a mug.
+    browser.go(&format!("{shop}/product/6E92ZMYYFZ")).await;
+    browser.find("form.add button").await.click().await;
+    browser.wait_for_path("/cart").await;
+    assert_eq!(browser.find("#cart-count").await.text().await, "3");
+    // 2 × $19.99 + $8.99 + $8.99 shipping.
+    assert_eq!(browser.find("#total").await.text().await, "$57.96");
+    browser.screenshot(&screenshots().join("cart.png")).await;
+
+    // Check out with the form's defaults.
+    browser
+        .find("#checkout button[type=submit]")
+        .await
+        .click()
+        .await;
+    let order_id = browser.find("#order-id").await.text().await;
+    browser.wait_for_path(&format!("/order/{order_id}")).await;
+    assert_eq!(
+        browser.find("h1").await.text().await,
+        "Your order is complete!"
+    );
+    assert_eq!(browser.find("#total-paid").await.text().await, "$57.96");
+    let shot = screenshots().join("order-page.png");
+    browser.screenshot(&shot).await;
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "the screenshot is empty"
+    );
+
+    // My orders.
+    browser.find("a[href='/orders']").await.click().await;
+    browser.wait_for_path("/orders").await;
+    let link = browser.find(&format!("a[href='/order/{order_id}']")).await;
+    assert_eq!(link.text().await, order_id);
+    assert_eq!(browser.find("#cart-count").await.text().await, "0");
+    browser.quit().await;
+    let _ = writeln!(
+        std::io::stderr(),
+        "browser test: screenshots in {}",
+        screenshots().display()
+    );
+}
