@@ -1,6 +1,7 @@
 //! The shop in a real browser: headless Chromium, driven over WebDriver,
-//! signs up, buys two products and finds the order in "My orders". The
-//! order page's screenshot is saved under `target/browser/`.
+//! signs up, buys two products and finds the order in "My orders", with
+//! the shop in one process and split over three nodes. Screenshots of the
+//! pages are saved under `target/browser/<runner>/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them). Without them the test says so and passes, unless
@@ -15,16 +16,27 @@ use storage::testing::TempDir;
 use support::webdriver::{Driver, find_browser};
 use support::{App, Runner};
 
-/// Where screenshots go: `target/browser/`.
-fn screenshots() -> PathBuf {
+/// Where screenshots go: `target/browser/<runner>/`.
+fn screenshots(runner: Runner) -> PathBuf {
+    let name = format!("{runner:?}").to_lowercase();
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("the target directory")
         .join("browser")
+        .join(name)
 }
 
 #[actix_rt::test]
-async fn a_person_signs_up_buys_two_products_and_finds_the_order() {
+async fn local_a_person_signs_up_buys_two_products_and_finds_the_order() {
+    signs_up_buys_two_products_and_finds_the_order(Runner::Local).await;
+}
+
+#[actix_rt::test]
+async fn split_a_person_signs_up_buys_two_products_and_finds_the_order() {
+    signs_up_buys_two_products_and_finds_the_order(Runner::Split).await;
+}
+
+async fn signs_up_buys_two_products_and_finds_the_order(runner: Runner) {
     let Some((chromedriver, chromium)) = find_browser() else {
         let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
         assert!(
@@ -38,7 +50,8 @@ async fn a_person_signs_up_buys_two_products_and_finds_the_order() {
         );
         return;
     };
-    let app = App::start(Runner::Local).await;
+    let app = App::start(runner).await;
+    let screenshots = || screenshots(runner);
     let shop = app.shop_url().await;
     let profile = TempDir::new("chromium");
     let browser = Driver::start(chromedriver, chromium, profile.path()).await;

@@ -38,4 +38,7 @@ mod shop;
 mod views;
 mod visitor;
 
+#[cfg(test)]
+mod tests;
+
 pub use actor::{FrontendConfig, FrontendModule};
