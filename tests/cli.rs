@@ -198,6 +198,24 @@ fn call_prints_the_reply_as_json() {
 }
 
 #[test]
+fn call_starts_only_what_the_called_module_needs() {
+    // The web server's port is taken: starting the frontend would fail.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("modules.frontend.listen={}", taken.local_addr().unwrap());
+    let output = boutique(&[
+        "--set",
+        &listen,
+        "call",
+        "recommendation",
+        "ListRecommendations",
+        r#"{"user_id":"u1","product_ids":[]}"#,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let reply: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(reply["product_ids"].as_array().unwrap().len(), 5);
+}
+
+#[test]
 fn call_reports_a_domain_error_with_exit_1() {
     let output = boutique(&["call", "catalog", "GetProduct", r#"{"id":"NOPE"}"#]);
     assert_eq!(output.status.code(), Some(1));

@@ -419,3 +419,44 @@ async fn a_module_that_is_down_is_503() {
     assert_eq!(home.status, 503);
     home.assert_contains("is unavailable right now");
 }
+
+/// Online Boutique's load generator (Locust) posts plain forms with no
+/// idempotency key and follows redirects: its checkout task works, and a
+/// second submission of the same form cannot pay twice.
+#[actix_rt::test]
+async fn the_load_generators_requests_work_unchanged() {
+    let (app, mut locust) = local().await;
+    assert_eq!(locust.get("/").await.status, 200);
+    let currency = locust
+        .post_form("/setCurrency", &[("currency_code", "CAD".to_owned())])
+        .await;
+    assert_eq!(
+        (currency.status, currency.location.as_deref()),
+        (302, Some("/"))
+    );
+    assert_eq!(locust.get("/product/L9ECAV7KIM").await.status, 200);
+    locust.add_to_cart("L9ECAV7KIM", 7).await;
+    assert_eq!(locust.get("/cart").await.status, 200);
+    let form: Vec<(&str, String)> = vec![
+        ("email", "kathleen42@example.org".to_owned()),
+        ("street_address", "4017 Jackson Crossing".to_owned()),
+        ("zip_code", "02139".to_owned()),
+        ("city", "North Angela".to_owned()),
+        ("state", "MA".to_owned()),
+        ("country", "Côte d'Ivoire".to_owned()),
+        ("credit_card_number", "4929481765204385".to_owned()),
+        ("credit_card_expiration_month", "12".to_owned()),
+        ("credit_card_expiration_year", "2071".to_owned()),
+        ("credit_card_cvv", "382".to_owned()),
+    ];
+
+    let placed = locust.post_form("/cart/checkout", &form).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let order = locust.get(placed.location.as_deref().unwrap()).await;
+    assert_eq!(order.status, 200);
+    order.assert_contains("Your order is complete!");
+    order.assert_contains("2139 Côte d&#39;Ivoire");
+    let again = locust.post_form("/cart/checkout", &form).await;
+    assert_eq!(again.status, 409, "the cart is empty now");
+    assert_eq!(charge_count(&app).await, 1);
+}

@@ -7,8 +7,9 @@
 //! The call goes to the node that runs the service, as a client of the
 //! deployment (it needs the cluster secret). If that node does not listen
 //! (the default single-process config), there is no way in from outside: the
-//! node is started inside this command instead, and the call runs against
-//! that fresh instance.
+//! node is started inside this command instead (only the module called and
+//! the modules it needs, on the same data directory), and the call runs
+//! against that fresh instance.
 
 use std::process::ExitCode;
 
@@ -48,7 +49,8 @@ pub fn call(
                 "note: node '{}' does not listen, so this call runs against a fresh {service} module started here",
                 host.name
             );
-            Node::start(&plan, &host.name, &catalogue).await?
+            let needed = plan.narrowed_to(&host.name, service);
+            Node::start(&needed, &host.name, &catalogue).await?
         };
         let reply = catalogue.call_json(node.registry(), service, message, input)?.await;
         match reply {

@@ -240,21 +240,8 @@ pub async fn spawn_node(file: &str, name: &str, overrides: &[String]) -> (Child,
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = tokio::time::timeout(READY_WITHIN, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, addr)) = line.split_once("listening on ") {
-                return addr.trim().parse::<SocketAddr>().unwrap();
-            }
-        }
-        panic!("node {name} exited before it listened");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("node {name} did not listen within {READY_WITHIN:?}"));
-    // Keep reading, so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    let addr = await_line(&mut child, &format!("node {name}"), "listening on ").await;
+    (child, addr.parse().unwrap())
 }
 
 /// Starts the whole shop as one `boutique run` process (config.toml) with
@@ -273,20 +260,28 @@ pub async fn spawn_shop(overrides: &[String]) -> (Child, String) {
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     let mut child = command.spawn().unwrap();
+    let url = await_line(&mut child, "the shop", "shop open at ").await;
+    (child, url)
+}
+
+/// Reads `child`'s stdout until a line contains `marker`, and returns what
+/// follows it; then keeps reading in the background, so the child never
+/// blocks on a full pipe.
+async fn await_line(child: &mut Child, what: &str, marker: &str) -> String {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(READY_WITHIN, async {
+    let found = tokio::time::timeout(READY_WITHIN, async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, url)) = line.split_once("shop open at ") {
-                return url.trim().to_owned();
+            if let Some((_, rest)) = line.split_once(marker) {
+                return rest.trim().to_owned();
             }
         }
-        panic!("the shop exited before it opened");
+        panic!("{what} exited before it said {marker:?}");
     })
     .await
-    .unwrap_or_else(|_| panic!("the shop did not open within {READY_WITHIN:?}"));
+    .unwrap_or_else(|_| panic!("{what} did not say {marker:?} within {READY_WITHIN:?}"));
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    found
 }
 
 /// Generates one test per scenario and runner.

@@ -210,19 +210,17 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             idempotency_key: key.to_owned(),
         })
         .await;
+    let shipped = match shipped {
+        Ok(Ok(shipped)) => Ok(shipped.tracking_id),
+        // Refused, or not delivered: certainly not shipped. Outcome
+        // unknown: the shipment may exist, but nothing is sent to the
+        // customer without a stored order, so the money goes back either way.
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
     let tracking_id = match shipped {
-        Ok(Ok(shipped)) => shipped.tracking_id,
-        Ok(Err(error)) => {
-            let reason = error.to_string();
-            let refunded =
-                refund(deps, &transaction_id, &format!("shipping failed: {reason}")).await;
-            return Err(CheckoutError::ShippingFailed { reason, refunded });
-        }
-        Err(error) => {
-            // Not delivered: certainly not shipped. Outcome unknown: the
-            // shipment may exist, but nothing will be sent to the customer
-            // without a stored order, so the money goes back either way.
-            let reason = error.to_string();
+        Ok(tracking_id) => tracking_id,
+        Err(reason) => {
             let refunded =
                 refund(deps, &transaction_id, &format!("shipping failed: {reason}")).await;
             return Err(CheckoutError::ShippingFailed { reason, refunded });
@@ -240,7 +238,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         items: lines,
         total,
         transaction_id: transaction_id.clone(),
-        placed_at: unix_ms(),
+        placed_at: runtime::wall_clock::unix_ms(),
     };
     let saved = deps
         .orders
@@ -312,11 +310,4 @@ async fn after_storing(deps: &Deps, order: Order) -> Order {
         tracing::warn!(order_id = %order.order_id, result = ?sent, "the confirmation email was not sent");
     }
     order
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -111,7 +111,7 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            sent_at: storage_free_unix_ms(),
+            sent_at: runtime::wall_clock::unix_ms(),
         };
         self.sink.send(&sent).map_err(EmailError::SinkFailed)?;
         if self.sent.len() == self.keep {
@@ -135,11 +135,4 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
             .collect();
         Ok(ListSentEmailsResponse { emails })
     }
-}
-
-fn storage_free_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -162,20 +162,7 @@ fn card_number(number: &str) -> Result<String, &'static str> {
     if !(12..=19).contains(&digits.len()) {
         return Err("must have 12 to 19 digits");
     }
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    if sum % 10 != 0 {
+    if !payment::api::passes_luhn(&digits) {
         return Err("is not a valid card number (check the digits)");
     }
     Ok(digits)

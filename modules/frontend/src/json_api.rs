@@ -32,7 +32,7 @@ use crate::error::ShopError;
 use crate::forms::{self, Fields};
 use crate::pages::orders as stored;
 use crate::shop::Shop;
-use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
+use crate::visitor::{AUTH_COOKIE, Visitor, auth_cookie, cookie};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -196,16 +196,9 @@ fn session_response(
     status: StatusCode,
     session: &auth::api::Session,
 ) -> Result<HttpResponse, ShopError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let max_age = actix_web::cookie::time::Duration::milliseconds(
-        session.expires_at.saturating_sub(now).max(0),
-    );
     let mut response = json(status, session);
     response
-        .add_cookie(&cookie(AUTH_COOKIE, session.token.clone(), max_age))
+        .add_cookie(&auth_cookie(session))
         .map_err(|e| ShopError::Failed(e.to_string()))?;
     Ok(response)
 }

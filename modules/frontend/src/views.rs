@@ -6,6 +6,7 @@
 use ads::api::Ad;
 use askama::Template;
 use orders::api::Order;
+use runtime::wall_clock::{UtcDate, unix_ms, utc_date};
 
 use crate::error::FieldError;
 use crate::shop::{PricedCart, PricedProduct, Recommended, Shop};
@@ -196,37 +197,15 @@ impl AccountPage {
     }
 }
 
-/// Days since 1970-01-01 to a (year, month, day) civil date (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// This year, in UTC.
 pub fn current_year() -> i32 {
-    let (year, _, _) = civil_from_days(now_ms().div_euclid(86_400_000));
+    let year = utc_date(unix_ms()).year;
     i32::try_from(year).unwrap_or(i32::MAX)
 }
 
 /// `ms` since the epoch as `2026-11-26 21:04 UTC`.
 pub fn format_time(ms: i64) -> String {
-    let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+    let UtcDate { year, month, day } = utc_date(ms);
     let minutes = ms.rem_euclid(86_400_000) / 60_000;
     format!(
         "{year}-{month:02}-{day:02} {:02}:{:02} UTC",

@@ -65,6 +65,19 @@ pub fn cookie(name: &'static str, value: String, max_age: CookieDuration) -> Coo
         .finish()
 }
 
+/// The sign-in cookie for `session`, lasting as long as the session.
+pub fn auth_cookie(session: &auth::api::Session) -> Cookie<'static> {
+    let lifetime_ms = session
+        .expires_at
+        .saturating_sub(runtime::wall_clock::unix_ms())
+        .max(0);
+    cookie(
+        AUTH_COOKIE,
+        session.token.clone(),
+        CookieDuration::milliseconds(lifetime_ms),
+    )
+}
+
 /// The currency cookie for `code`.
 pub fn currency_cookie(code: &str) -> Cookie<'static> {
     cookie(CURRENCY_COOKIE, code.to_owned(), COOKIE_LIFETIME)

@@ -188,3 +188,27 @@ runtime::service! {
         ListCharges -> ListChargesResponse,
     }
 }
+
+/// True if `digits` is all ASCII digits, at least one, and passes the Luhn
+/// check, as payment checks card numbers: for forms that check a number
+/// before they send it.
+pub fn passes_luhn(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}

@@ -52,6 +52,7 @@ pub mod registry;
 pub mod service;
 pub mod service_ref;
 pub mod transport;
+pub mod wall_clock;
 
 pub use call::{Call, CallId, CallMeta, Origin};
 pub use catalogue::Catalogue;

@@ -16,7 +16,7 @@ use crate::forms::Fields;
 use crate::pages::{html, html_with, redirect};
 use crate::shop::Shop;
 use crate::views::{AccountPage, Chrome};
-use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
+use crate::visitor::{Visitor, auth_cookie};
 
 async fn form(shop: &Shop, visitor: &Visitor, sign_up: bool) -> AccountPage {
     AccountPage {
@@ -47,20 +47,11 @@ pub async fn sign_in_form(
 
 /// 303 → `/`, signed in as `session`.
 fn signed_in(session: &Session) -> Result<HttpResponse, ShopError> {
-    let lifetime_ms = session.expires_at.saturating_sub(now_ms()).max(0);
-    let max_age = actix_web::cookie::time::Duration::milliseconds(lifetime_ms);
     let mut response = redirect(StatusCode::SEE_OTHER, "/");
     response
-        .add_cookie(&cookie(AUTH_COOKIE, session.token.clone(), max_age))
+        .add_cookie(&auth_cookie(session))
         .map_err(|e| ShopError::Failed(e.to_string()))?;
     Ok(response)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The form again, showing `error`; errors that are not about the form

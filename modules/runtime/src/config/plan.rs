@@ -290,6 +290,29 @@ impl Plan {
         self.nodes.iter().find(|n| n.modules.contains(&module))
     }
 
+    /// The same plan, except that node `node` runs only `module` and the
+    /// modules of that node it needs, directly or not, in start order.
+    /// `boutique call` uses it to start what one call needs rather than a
+    /// whole node (which may hold a web server on a fixed port).
+    pub fn narrowed_to(&self, node: &str, module: &str) -> Plan {
+        let mut plan = self.clone();
+        let Some(target) = plan.nodes.iter_mut().find(|n| n.name == node) else {
+            return plan;
+        };
+        let mut needed: Vec<&str> = vec![module];
+        let mut next = 0;
+        while let Some(&caller) = needed.get(next) {
+            next += 1;
+            for &(from, to) in &self.dependencies {
+                if from == caller && target.modules.contains(&to) && !needed.contains(&to) {
+                    needed.push(to);
+                }
+            }
+        }
+        target.modules.retain(|m| needed.contains(m));
+        plan
+    }
+
     /// True if the modules are spread over more than one node.
     pub fn is_split(&self) -> bool {
         self.nodes.len() > 1
