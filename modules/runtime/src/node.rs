@@ -153,6 +153,16 @@ impl Node {
             .map_or(0, |p| p.connections_installed())
     }
 
+    /// Fault injection on this node's connections, for failure tests;
+    /// `None` for a node without a transport (a single node that does not
+    /// listen).
+    pub fn faults(&self) -> Option<crate::transport::fault::FaultInjector> {
+        let transport = self.transport.as_ref()?;
+        Some(crate::transport::fault::FaultInjector {
+            shared: Arc::clone(&transport.shared),
+        })
+    }
+
     /// Stops listening and closes every connection; calls in flight on them
     /// fail with *outcome unknown*.
     pub fn shutdown(&self) {

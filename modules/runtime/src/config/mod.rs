@@ -89,6 +89,12 @@ pub struct RuntimeConfig {
     pub reconnect_min_ms: u64,
     /// The longest delay between redials.
     pub reconnect_max_ms: u64,
+    /// How often each side of a node connection says it is alive.
+    pub heartbeat_interval_ms: u64,
+    /// How long a node connection may stay silent (no heartbeat, no byte)
+    /// before the peer is declared unreachable and every call waiting on it
+    /// fails.
+    pub failure_timeout_ms: u64,
     /// Send even local calls through the codec (a test mode).
     pub serialize_local_calls: bool,
     /// Where modules keep their files (each module's SQLite database, for
@@ -106,6 +112,8 @@ impl Default for RuntimeConfig {
             max_frame_bytes: 4 * 1024 * 1024,
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
+            heartbeat_interval_ms: 500,
+            failure_timeout_ms: 2_500,
             serialize_local_calls: false,
             data_dir: PathBuf::from("boutique-data"),
         }

@@ -398,6 +398,8 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
         ("handshake_timeout_ms", runtime.handshake_timeout_ms),
         ("reconnect_min_ms", runtime.reconnect_min_ms),
         ("reconnect_max_ms", runtime.reconnect_max_ms),
+        ("heartbeat_interval_ms", runtime.heartbeat_interval_ms),
+        ("failure_timeout_ms", runtime.failure_timeout_ms),
     ] {
         if value == 0 {
             problems.push(format!("[runtime] {name} must be more than 0"));
@@ -407,6 +409,13 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
         problems.push(format!(
             "[runtime] reconnect_min_ms ({}) is more than reconnect_max_ms ({})",
             runtime.reconnect_min_ms, runtime.reconnect_max_ms
+        ));
+    }
+    if runtime.failure_timeout_ms < 2 * runtime.heartbeat_interval_ms {
+        problems.push(format!(
+            "[runtime] failure_timeout_ms ({}) must be at least twice heartbeat_interval_ms ({}), \
+             or one late heartbeat would declare a live peer dead",
+            runtime.failure_timeout_ms, runtime.heartbeat_interval_ms
         ));
     }
     if !(4096..=MAX_DECODE_BYTES).contains(&runtime.max_frame_bytes) {

@@ -13,7 +13,7 @@
 //! (*not delivered*), frames already handed to the socket may have run
 //! (*outcome unknown*). Nothing waits for its deadline on a dead connection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, oneshot};
 
 use super::Shared;
-use super::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
+use super::frame::{Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, ReplyStatus};
 use super::handshake::PeerInfo;
 use super::peer::Peer;
 use crate::call::{CallId, CallMeta, Origin};
@@ -110,6 +110,10 @@ pub(crate) struct Connection {
     closed: AtomicBool,
     reason: Mutex<Option<Arc<str>>>,
     reader: Mutex<Option<AbortHandle>>,
+    /// The writer, stopped on close even in the middle of a stalled write.
+    writer: Mutex<Option<AbortHandle>>,
+    /// When bytes last arrived from the peer (coarse clock, ms).
+    heard: Arc<AtomicU64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,7 +124,7 @@ impl Connection {
     /// Starts the reader and writer tasks. `first` is written before
     /// anything else (the acceptor's `Welcome`).
     pub(crate) fn spawn<R, W>(
-        reader: FrameReader<R>,
+        mut reader: FrameReader<R>,
         writer: W,
         peer: PeerInfo,
         dialed_by_us: bool,
@@ -149,7 +153,10 @@ impl Connection {
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             reader: Mutex::new(None),
+            writer: Mutex::new(None),
+            heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
         });
+        reader.report_progress(Arc::clone(&connection.heard));
         tracing::info!(
             node = %connection.shared.identity.node,
             peer = %connection.peer.node,
@@ -164,11 +171,17 @@ impl Connection {
         super::spawn(async move {
             let _ = read.await;
         });
-        super::spawn(write_loop(Arc::clone(&connection), writer));
+        let (write, stop_writing) = abortable(write_loop(Arc::clone(&connection), writer));
+        *lock(&connection.writer) = Some(stop_writing.clone());
+        super::spawn(async move {
+            let _ = write.await;
+        });
         super::spawn(respond(Arc::clone(&connection)));
-        // A close that raced the spawn above did not see the reader yet.
+        super::spawn(super::liveness::watch(Arc::clone(&connection)));
+        // A close that raced the spawns above did not see them yet.
         if connection.is_closed() {
             stop_reading.abort();
+            stop_writing.abort();
         }
         connection
     }
@@ -176,6 +189,26 @@ impl Connection {
     /// Who is at the other end.
     pub(crate) fn peer(&self) -> &PeerInfo {
         &self.peer
+    }
+
+    /// What the node's connections share.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// When bytes last arrived from the peer (coarse clock, ms).
+    pub(crate) fn last_heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
+    /// Counts the peer as heard from at `now` (after a local pause).
+    pub(crate) fn heard_at(&self, now: u64) {
+        self.heard.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Queues a heartbeat.
+    pub(crate) fn send_heartbeat(&self) {
+        self.enqueue(&HEARTBEAT_FRAME, None);
     }
 
     /// True if this node opened the connection.
@@ -194,8 +227,10 @@ impl Connection {
             .unwrap_or_else(|| Arc::from("the connection was closed"))
     }
 
-    /// Ends the connection (once; later calls do nothing). The reader stops,
-    /// and the writer fails every waiting call as it drains.
+    /// Ends the connection (once; later calls do nothing): the reader and
+    /// the writer stop, even in the middle of a stalled write, and every
+    /// waiting call fails at once: *not delivered* if its frame was still in
+    /// the outbox, *outcome unknown* if the writer had taken it.
     pub(crate) fn close(self: &Arc<Self>, reason: impl Into<Arc<str>>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -209,11 +244,19 @@ impl Connection {
             "connection closed"
         );
         *lock(&self.reason) = Some(reason);
-        lock(&self.outbox).closed = true;
+        let unsent = {
+            let mut outbox = lock(&self.outbox);
+            outbox.closed = true;
+            std::mem::take(&mut outbox.calls)
+        };
+        self.fail_pending(&unsent);
         self.writer_wanted.notify_one();
         self.responder.wake();
         if let Some(reader) = lock(&self.reader).take() {
             reader.abort();
+        }
+        if let Some(writer) = lock(&self.writer).take() {
+            writer.abort();
         }
         if let Some(peer) = self.owner.as_ref().and_then(Weak::upgrade) {
             peer.connection_closed(self);
@@ -440,6 +483,8 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                 let payload = payload.to_vec();
                 connection.complete(call_id, Reply { status, payload });
             }
+            // Its bytes were stamped as they arrived; nothing else to do.
+            Ok(Some(Ok(Frame::Heartbeat))) => {}
             Ok(Some(Ok(Frame::Handshake { kind, .. }))) => {
                 break format!("protocol error: a {kind:?} frame after the handshake");
             }

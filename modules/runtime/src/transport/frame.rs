@@ -6,6 +6,7 @@
 //! ```text
 //! request  | kind=1 | call id u64 | method u64 | budget µs u64 | message (codec)
 //! reply    | kind=2 | call id u64 | status u8  | payload (codec)
+//! heartbeat| kind=3 |
 //! handshake| kind=16..20 | record (see handshake.rs)
 //! ```
 //!
@@ -14,7 +15,12 @@
 //! [`CallError`](crate::CallError) raised on the receiving node.
 //!
 //! [`FrameReader`] enforces the size limit *before* reading a body, so a
-//! length prefix of 4 GiB costs nothing but the connection.
+//! length prefix of 4 GiB costs nothing but the connection. It can also
+//! stamp the time of every read that brought bytes, which is how a peer
+//! busy sending one large frame still counts as alive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -39,6 +45,8 @@ pub enum Kind {
     Request = 1,
     /// The answer to a call.
     Reply = 2,
+    /// "Still here": sent every heartbeat interval, answered by nothing.
+    Heartbeat = 3,
     /// Handshake: the dialer introduces itself.
     Hello = 16,
     /// Handshake: the acceptor introduces itself and proves the secret.
@@ -56,6 +64,7 @@ impl Kind {
         Some(match byte {
             1 => Kind::Request,
             2 => Kind::Reply,
+            3 => Kind::Heartbeat,
             16 => Kind::Hello,
             17 => Kind::HelloAck,
             18 => Kind::Auth,
@@ -126,6 +135,8 @@ pub enum Frame {
         /// The encoded payload.
         payload: Bytes,
     },
+    /// A heartbeat.
+    Heartbeat,
     /// A handshake record.
     Handshake {
         /// Which one.
@@ -178,6 +189,12 @@ impl Frame {
                     status,
                     payload: body,
                 }
+            }
+            Kind::Heartbeat => {
+                if !body.is_empty() {
+                    return Err(FrameError::Malformed("a heartbeat with a body".to_owned()));
+                }
+                Frame::Heartbeat
             }
             kind => Frame::Handshake {
                 kind,
@@ -271,6 +288,9 @@ impl FrameBuf {
     }
 }
 
+/// A whole heartbeat frame: a body of one byte, its kind.
+pub const HEARTBEAT_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::Heartbeat as u8];
+
 /// The kind of a finished frame, and its call id if it is a request.
 pub fn request_call_id(frame: &[u8]) -> Option<u64> {
     if frame.len() >= REQUEST_HEADER_LEN && frame[PREFIX_LEN] == Kind::Request as u8 {
@@ -288,6 +308,9 @@ pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     max: usize,
+    /// Stamped with the coarse clock's milliseconds after every read that
+    /// brought bytes.
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -297,7 +320,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buf: BytesMut::with_capacity(READ_CHUNK),
             max,
+            progress: None,
         }
+    }
+
+    /// Stamps `progress` with the time of every read that brings bytes,
+    /// even in the middle of a frame.
+    pub fn report_progress(&mut self, progress: Arc<AtomicU64>) {
+        self.progress = Some(progress);
     }
 
     /// Changes the size limit (after the handshake, frames may be larger).
@@ -337,6 +367,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 } else {
                     Err(FrameError::Truncated)
                 };
+            }
+            if let Some(progress) = &self.progress {
+                progress.store(crate::deadline::now_ms(), Ordering::Relaxed);
             }
         }
     }

@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::Transport;
 use super::connection::Connection;
+use super::fault::{FaultSlot, Faulty};
 use super::frame::FrameReader;
 use super::handshake::{self, HANDSHAKE_MAX_FRAME, Refusal, Role};
 
@@ -37,8 +38,11 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
 async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>) {
     let shared = &transport.shared;
     let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = FrameReader::new(reader, HANDSHAKE_MAX_FRAME);
+    let (reader, writer) = stream.into_split();
+    // Whose faults apply is known after the handshake.
+    let slot = FaultSlot::default();
+    let mut writer = Faulty::new(writer, Arc::clone(&slot));
+    let mut reader = FrameReader::new(Faulty::new(reader, Arc::clone(&slot)), HANDSHAKE_MAX_FRAME);
     let handshake = handshake::accept(&mut reader, &mut writer, &shared.identity, addr);
     let info = match tokio::time::timeout(shared.settings.handshake_timeout, handshake).await {
         Ok(Ok(info)) => info,
@@ -54,6 +58,7 @@ async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>)
         }
     };
     reader.set_max(shared.settings.max_frame);
+    let _ = slot.set(shared.faults.peer(&info.node));
     if *shared.shutdown.borrow() {
         handshake::refuse_admission(&mut writer, &shared.identity, &info, Refusal::ShuttingDown)
             .await;

@@ -4,18 +4,22 @@
 //! - [`handshake`]: version, cluster, incarnation, API fingerprint, and
 //!   mutual HMAC authentication, before any call;
 //! - `connection`: one multiplexed connection, calls in flight by call id;
+//! - `liveness`: heartbeats, and declaring a silent peer unreachable;
 //! - `peer`: lazy dialing, reconnect with backoff, one connection per pair;
-//! - `listener`: the accept loop.
+//! - `listener`: the accept loop;
+//! - [`fault`]: stalls, delays and cuts on demand, for failure tests.
 //!
 //! Semantics: at most once, FIFO per connection, no silent retries. Every
 //! failure is reported to the caller as a [`CallError`](crate::CallError)
 //! that says whether the call may have run.
 
+pub mod fault;
 pub mod frame;
 pub mod handshake;
 
 pub(crate) mod connection;
 pub(crate) mod listener;
+pub(crate) mod liveness;
 pub(crate) mod peer;
 
 use std::collections::HashMap;
@@ -61,6 +65,8 @@ pub(crate) struct Settings {
     pub max_frame: usize,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    pub heartbeat_interval: Duration,
+    pub failure_timeout: Duration,
 }
 
 impl Settings {
@@ -71,6 +77,8 @@ impl Settings {
             max_frame: config.max_frame_bytes,
             reconnect_min: Duration::from_millis(config.reconnect_min_ms),
             reconnect_max: Duration::from_millis(config.reconnect_max_ms),
+            heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
+            failure_timeout: Duration::from_millis(config.failure_timeout_ms),
         }
     }
 }
@@ -80,6 +88,7 @@ pub(crate) struct Shared {
     pub identity: Identity,
     pub settings: Settings,
     pub shutdown: watch::Receiver<bool>,
+    pub(crate) faults: fault::Faults,
     table: OnceLock<DispatchTable>,
     connections: Mutex<Vec<Weak<Connection>>>,
 }
@@ -94,6 +103,7 @@ impl Shared {
             identity,
             settings,
             shutdown,
+            faults: fault::Faults::default(),
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
         }
@@ -124,6 +134,21 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         for connection in connections.iter().filter_map(Weak::upgrade) {
+            connection.close(reason);
+        }
+    }
+
+    /// Closes this node's connections to node `peer`.
+    pub(crate) fn close_peer(&self, peer: &str, reason: &str) {
+        let connections: Vec<Arc<Connection>> = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| &*c.peer().node == peer)
+            .collect();
+        for connection in connections {
             connection.close(reason);
         }
     }

@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use rand::Rng;
@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 
 use super::Shared;
 use super::connection::{Connection, PendingCall, Reply, call_error};
+use super::fault::{FaultSlot, Faulty};
 use super::frame::{FrameBuf, FrameReader, ReplyStatus};
 use super::handshake::{self, HANDSHAKE_MAX_FRAME, PeerInfo, Refusal};
 use crate::call::CallMeta;
@@ -143,8 +144,8 @@ pub(crate) fn decode_reply<M: Request>(reply: Reply) -> Result<Outcome<M>, CallE
 
 enum Dialed {
     Connected {
-        reader: FrameReader<OwnedReadHalf>,
-        writer: OwnedWriteHalf,
+        reader: FrameReader<Faulty<OwnedReadHalf>>,
+        writer: Faulty<OwnedWriteHalf>,
         info: PeerInfo,
     },
     /// The peer already has a connection to us, or is making one.
@@ -408,8 +409,10 @@ impl Peer {
                 }
             };
         let _ = stream.set_nodelay(true);
-        let (reader, mut writer) = stream.into_split();
-        let mut reader = FrameReader::new(reader, HANDSHAKE_MAX_FRAME);
+        let (reader, writer) = stream.into_split();
+        let slot = FaultSlot::new(OnceLock::from(self.shared.faults.peer(&self.name)));
+        let mut writer = Faulty::new(writer, Arc::clone(&slot));
+        let mut reader = FrameReader::new(Faulty::new(reader, slot), HANDSHAKE_MAX_FRAME);
         let handshake = handshake::dial(
             &mut reader,
             &mut writer,
@@ -518,9 +521,13 @@ impl Peer {
         let lost = {
             let mut state = self.state();
             match &*state {
+                // Connecting, not Down: the connector dials at once, and a
+                // dial from the peer meanwhile is a crossing, which the
+                // naming rule settles the same way on both sides.
                 State::Up(current) if Arc::ptr_eq(current, connection) => {
-                    *state = State::Down {
-                        error: Arc::from("the connection was lost; reconnecting"),
+                    *state = State::Connecting {
+                        first: false,
+                        last_error: Some(Arc::from("the connection was lost; reconnecting")),
                     };
                     true
                 }

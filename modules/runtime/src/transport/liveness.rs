@@ -1,0 +1,80 @@
+//! Liveness: every node connection carries heartbeats both ways, and a peer
+//! that stays silent too long is declared unreachable.
+//!
+//! Each side sends a heartbeat frame every `heartbeat_interval` (500 ms by
+//! default), and its reader stamps the time of every read that brings bytes:
+//! not only whole frames, so a peer busy sending one large message is not
+//! silent. Every 100 ms a watcher looks at the silence: longer than
+//! `failure_timeout` (2.5 s by default) and the connection is closed, which
+//! fails every call waiting on it at once (*not delivered* if its frame never
+//! left, *outcome unknown* if it did), not at the calls' deadlines. The peer
+//! is then redialled with backoff, as after any lost connection.
+//!
+//! With the defaults, a peer that is killed, stalled or cut off is declared
+//! unreachable 2.5 to 2.6 s after the last byte it sent; a peer stalled for
+//! 1 s (a pause, a long collection) has gone at most 1.5 s without a word,
+//! and is not.
+//!
+//! A *local* pause (this process stopped, or starved of CPU) must not be
+//! blamed on the peers: if the watcher wakes much later than it asked to,
+//! it restarts the silence count instead of judging by it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::MissedTickBehavior;
+
+use super::connection::Connection;
+use crate::deadline::now_ms;
+
+/// A watcher that wakes this many check periods late was paused itself.
+const PAUSED_AFTER_CHECKS: u64 = 8;
+/// The silence is looked at this often at least.
+const MAX_CHECK_PERIOD: Duration = Duration::from_millis(100);
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends heartbeats on `connection` and closes it when the peer falls
+/// silent; returns when the connection is closed.
+pub(crate) async fn watch(connection: Arc<Connection>) {
+    let settings = &connection.shared().settings;
+    let interval = millis(settings.heartbeat_interval).max(1);
+    let timeout = millis(settings.failure_timeout);
+    let check_every = Duration::from_millis((interval / 2).max(1)).min(MAX_CHECK_PERIOD);
+    let mut ticker = tokio::time::interval(check_every);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_check = now_ms();
+    let mut last_sent: Option<u64> = None;
+    loop {
+        ticker.tick().await;
+        if connection.is_closed() {
+            return;
+        }
+        let now = now_ms();
+        let late = now.saturating_sub(last_check);
+        if late > millis(check_every) * PAUSED_AFTER_CHECKS {
+            tracing::warn!(
+                node = %connection.shared().identity.node,
+                peer = %connection.peer().node,
+                paused_ms = late,
+                "this node was paused or starved; peers are not judged on that silence"
+            );
+            connection.heard_at(now);
+        }
+        last_check = now;
+        if last_sent.is_none_or(|sent| now.saturating_sub(sent) >= interval) {
+            connection.send_heartbeat();
+            last_sent = Some(now);
+        }
+        let silent = now.saturating_sub(connection.last_heard());
+        if silent > timeout {
+            connection.close(format!(
+                "node '{}' sent nothing for {silent} ms (failure timeout {timeout} ms): declared unreachable",
+                connection.peer().node
+            ));
+            return;
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Liveness across nodes: heartbeats tell a silent peer from a slow one.
+//! Faults are injected with [`Node::faults`]: a stall (nothing moves, as
+//! when a network drops every packet) and a throttled link.
+
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use runtime::{CallError, Empty};
+use support::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn echo(text: String) -> Echo {
+    Echo {
+        text,
+        local_only: None,
+    }
+}
+
+fn say(text: String) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Stalls (or resumes) everything between nodes a and b, on both sides.
+fn partition(cluster: &Cluster, on: bool) {
+    cluster.a.faults().unwrap().stall("b", on);
+    cluster.b.faults().unwrap().stall("a", on);
+}
+
+#[actix_rt::test]
+async fn a_stalled_peer_is_declared_unreachable_within_3_s_and_its_calls_fail_at_once() {
+    let cluster = cluster().await;
+    // b calls toy on a; the call is held there, answered by nothing.
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+
+    // A partition: nothing moves between a and b, either way.
+    partition(&cluster, true);
+    let stalled = Instant::now();
+    let error = held.await.unwrap().unwrap_err();
+    let detected = stalled.elapsed();
+
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("declared unreachable"),
+        "{error}"
+    );
+    // Not at the 30 s deadline, not before the failure timeout (2.5 s).
+    assert!(
+        detected < Duration::from_secs(3),
+        "detected after {detected:?}"
+    );
+    assert!(
+        detected >= Duration::from_millis(2_000),
+        "declared dead after only {detected:?}"
+    );
+    say(format!(
+        "liveness: a stalled peer was declared unreachable after {detected:?}"
+    ));
+
+    // The network comes back: the peer is redialled (with backoff) and
+    // calls work again.
+    partition(&cluster, false);
+    let ended = Instant::now();
+    assert!(
+        cluster.b.wait_connected("a", Duration::from_secs(10)).await,
+        "never reconnected"
+    );
+    let recovered = ended.elapsed();
+    let reply = toy.call(echo("back".into())).await.unwrap().unwrap();
+    assert_eq!(reply.text, "back");
+    say(format!(
+        "liveness: reconnected {recovered:?} after the stall ended"
+    ));
+}
+
+#[actix_rt::test]
+async fn a_peer_stalled_for_one_second_is_not_declared_dead() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+
+    cluster.b.faults().unwrap().stall("a", true);
+    // The fault itself: one second of silence.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.b.faults().unwrap().stall("a", false);
+
+    assert_eq!(toy.call(Release { key: 1 }).await.unwrap(), Ok(Empty {}));
+    assert_eq!(held.await.unwrap(), Ok(Ok(Empty {})));
+    assert_eq!(
+        cluster.b.connections_to("a"),
+        1,
+        "the connection was never replaced"
+    );
+}
+
+#[actix_rt::test]
+async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
+    let (la, lb) = (bind(), bind());
+    let fast_detection = "[runtime]\nheartbeat_interval_ms = 100\nfailure_timeout_ms = 300\nhandshake_timeout_ms = 1000\n";
+    let plan = plan_with(addr(&la), addr(&lb), fast_detection);
+    let _a = start_node(&plan, "a", la).await;
+    let b = start_node(&plan, "b", lb).await;
+    let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
+    toy.call(echo("warm up".into())).await.unwrap().unwrap();
+
+    // 1 MiB at 32 KiB every 50 ms: over 1.5 s in which b's heartbeats wait
+    // behind the message, five times the failure timeout.
+    b.faults()
+        .unwrap()
+        .throttle_writes("a", 32 * 1024, Duration::from_millis(50));
+    let started = Instant::now();
+    let big = "x".repeat(1024 * 1024);
+    let reply = toy.call(echo(big.clone())).await.unwrap().unwrap();
+
+    assert!(
+        started.elapsed() > Duration::from_millis(1_500),
+        "the link was not slow"
+    );
+    assert_eq!(reply.text.len(), big.len());
+    assert_eq!(b.connections_to("a"), 1, "declared dead while sending");
+}
+
+#[actix_rt::test]
+async fn a_paused_node_does_not_blame_its_peers() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    toy.call(echo("before".into())).await.unwrap().unwrap();
+
+    // Both nodes run on this thread: blocking it pauses them both for
+    // longer than the failure timeout, as SIGSTOP or a VM pause would.
+    std::thread::sleep(Duration::from_secs(3));
+
+    assert_eq!(
+        toy.call(echo("after".into())).await.unwrap().unwrap().text,
+        "after"
+    );
+    assert_eq!(
+        cluster.b.connections_to("a"),
+        1,
+        "a pause was taken for a death"
+    );
+}
