@@ -76,7 +76,7 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
 
     fn handle(&mut self, call: Call<PlaceOrder>, _: &mut Context<Self>) -> Self::Result {
         let span = call.span();
-        let request = call.into_message();
+        let (request, meta) = call.into_parts();
         let key = if request.idempotency_key.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -94,14 +94,17 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 let deps = self.deps.clone();
                 let in_flight = Rc::clone(&self.in_flight);
                 let owned_key = key.clone();
-                let placing = async move {
-                    let result = place(&deps, &request, &owned_key).await;
-                    in_flight.borrow_mut().remove(&owned_key);
-                    result
-                }
-                .instrument(span)
-                .boxed_local()
-                .shared();
+                // Every step waits no longer than the first submitter;
+                // compensation steps are detached from that (see place.rs).
+                let placing = meta
+                    .scope(async move {
+                        let result = place(&deps, &request, &owned_key).await;
+                        in_flight.borrow_mut().remove(&owned_key);
+                        result
+                    })
+                    .instrument(span)
+                    .boxed_local()
+                    .shared();
                 self.in_flight.borrow_mut().insert(key, placing.clone());
                 placing
             }

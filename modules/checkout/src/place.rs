@@ -107,13 +107,15 @@ async fn price(deps: &Deps, item: CartItem, currency: &str) -> Result<OrderItem,
     })
 }
 
-/// Gives back the charge `transaction_id`; true if that worked.
+/// Gives back the charge `transaction_id`; true if that worked. Detached
+/// from the checkout's deadline: a refund is owed even if the customer has
+/// stopped waiting.
 async fn refund(deps: &Deps, transaction_id: &str, reason: &str) -> bool {
     let refund = Refund {
         transaction_id: transaction_id.to_owned(),
         reason: reason.to_owned(),
     };
-    match deps.payment.call(refund).await {
+    match runtime::detached(async { deps.payment.call(refund).await }).await {
         Ok(Ok(_)) => true,
         Ok(Err(error)) => {
             tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
@@ -263,15 +265,14 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let reason = error.to_string();
             if !error.is_safe_to_retry() {
                 // It may have been stored: look before refunding.
-                if let Ok(Ok(found)) = deps
-                    .orders
-                    .call(FindOrder {
-                        idempotency_key: key.to_owned(),
-                    })
-                    .await
+                let find = FindOrder {
+                    idempotency_key: key.to_owned(),
+                };
+                if let Ok(Ok(found)) =
+                    runtime::detached(async { deps.orders.call(find).await }).await
                     && let Some(order) = found.order
                 {
-                    return Ok(after_storing(deps, order).await);
+                    return Ok(runtime::detached(after_storing(deps, order)).await);
                 }
             }
             let refunded = refund(
@@ -283,11 +284,12 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             return Err(CheckoutError::OrderNotStored { reason, refunded });
         }
     };
-    Ok(after_storing(deps, order).await)
+    Ok(runtime::detached(after_storing(deps, order)).await)
 }
 
 /// What follows a stored order: empty the cart, send the confirmation.
-/// Neither undoes the order if it fails; both are logged.
+/// Neither undoes the order if it fails; both are logged. Run detached
+/// from the checkout's deadline: the order stands, so they must be done.
 async fn after_storing(deps: &Deps, order: Order) -> Order {
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
     let emptied = deps

@@ -22,6 +22,9 @@ use crate::api::{Frontend, FrontendError, FrontendStatus, GetStatus};
 use crate::server;
 use crate::shop::Shop;
 
+/// How long a checkout may take, all its steps included.
+const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// `[modules.frontend]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,7 +82,9 @@ impl Module for FrontendModule {
             cart: ctx.service()?,
             recommendation: ctx.service()?,
             shipping: ctx.service()?,
-            checkout: ctx.service()?,
+            // Checkout makes several calls in a row (charge, ship, store):
+            // it gets longer than a page's other calls.
+            checkout: ctx.service::<Checkout>()?.with_timeout(CHECKOUT_TIMEOUT),
             ads: ctx.service()?,
             auth: ctx.service()?,
             orders: ctx.service()?,

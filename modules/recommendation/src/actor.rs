@@ -64,30 +64,34 @@ impl Handler<Call<ListRecommendations>> for RecommendationActor {
         let catalog = self.catalog.clone();
         let max_results = self.max_results;
         let span = call.span();
+        let (message, meta) = call.into_parts();
         let ListRecommendations {
             product_ids: exclude,
             ..
-        } = call.into_message();
+        } = message;
+        // The catalog call waits no longer than this call's caller.
         Box::pin(
-            async move {
-                let products = catalog
-                    .call(ListProducts {})
-                    .await
-                    .map_err(RecommendationError::CatalogUnavailable)?
-                    .map_err(RecommendationError::Catalog)?
-                    .products;
-                let mut candidates: Vec<String> = products
-                    .into_iter()
-                    .map(|p| p.id)
-                    .filter(|id| !exclude.contains(id))
-                    .collect();
-                let count = max_results.min(candidates.len());
-                let (chosen, _) = candidates.partial_shuffle(&mut rand::rng(), count);
-                let product_ids = chosen.to_vec();
-                tracing::debug!(count = product_ids.len(), "recommended");
-                Ok(ListRecommendationsResponse { product_ids })
-            }
-            .instrument(span),
+            meta.scope(
+                async move {
+                    let products = catalog
+                        .call(ListProducts {})
+                        .await
+                        .map_err(RecommendationError::CatalogUnavailable)?
+                        .map_err(RecommendationError::Catalog)?
+                        .products;
+                    let mut candidates: Vec<String> = products
+                        .into_iter()
+                        .map(|p| p.id)
+                        .filter(|id| !exclude.contains(id))
+                        .collect();
+                    let count = max_results.min(candidates.len());
+                    let (chosen, _) = candidates.partial_shuffle(&mut rand::rng(), count);
+                    let product_ids = chosen.to_vec();
+                    tracing::debug!(count = product_ids.len(), "recommended");
+                    Ok(ListRecommendationsResponse { product_ids })
+                }
+                .instrument(span),
+            ),
         )
     }
 }

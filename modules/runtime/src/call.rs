@@ -6,6 +6,15 @@
 //! how long its caller is willing to wait. `Call<M>` derefs to `M`, so the
 //! message's fields are read as `call.field`.
 //!
+//! **Deadlines across hops.** Work a handler does inside
+//! [`Call::scope`] (usually its whole response future) makes calls that wait
+//! no longer than the call being handled: a call's deadline is the earlier of
+//! its ref's timeout and the deadline of the call it is made for. A caller
+//! that gives up therefore stops the whole tree of calls it started, and no
+//! node works for an answer nobody waits for. Work that must finish even
+//! so (a refund after a failed step, cleaning up after a commit) runs
+//! inside [`detached`], with its refs' own timeouts.
+//!
 //! ```ignore
 //! impl Handler<Call<GetProduct>> for CatalogActor {
 //!     type Result = Result<Product, CatalogError>;
@@ -18,9 +27,12 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::deadline::Deadline;
@@ -84,14 +96,47 @@ pub struct CallMeta {
     pub origin: Origin,
 }
 
+thread_local! {
+    /// The deadline of the call whose work is being polled on this thread,
+    /// if any (set by [`Scoped`]).
+    static INHERITED: Cell<Option<Deadline>> = const { Cell::new(None) };
+}
+
 impl CallMeta {
-    /// Metadata for a new local call that must finish within `timeout`.
+    /// Metadata for a new call made from here that must finish within
+    /// `timeout`, or by the deadline of the call it is made for (inside
+    /// [`CallMeta::scope`]), whichever is earlier.
     #[inline]
     pub fn local(timeout: Duration) -> Self {
+        let own = Deadline::after(timeout);
+        let deadline = match INHERITED.with(Cell::get) {
+            Some(inherited) if inherited < own => inherited,
+            _ => own,
+        };
         CallMeta {
             id: CallId::next(),
-            deadline: Deadline::after(timeout),
+            deadline,
             origin: Origin::Local,
+        }
+    }
+
+    /// Runs `work` as part of this call: calls that `work` makes wait no
+    /// longer than this call's deadline.
+    pub fn scope<F: Future>(&self, work: F) -> Scoped<F> {
+        Scoped {
+            work,
+            deadline: Some(self.deadline),
+        }
+    }
+
+    /// `timeout`, unless the deadline is sooner (it was inherited): then
+    /// the time left.
+    #[inline]
+    pub fn budget(&self, timeout: Duration) -> Duration {
+        if INHERITED.with(Cell::get).is_some() {
+            self.remaining().min(timeout)
+        } else {
+            timeout
         }
     }
 
@@ -133,6 +178,17 @@ impl<M: Request> Call<M> {
         (self.message, self.meta)
     }
 
+    /// Runs `work` as part of this call: calls that `work` makes wait no
+    /// longer than this call's deadline (see the module docs).
+    ///
+    /// ```ignore
+    /// let catalog = self.catalog.clone();
+    /// Box::pin(call.scope(async move { catalog.call(ListProducts {}).await }))
+    /// ```
+    pub fn scope<F: Future>(&self, work: F) -> Scoped<F> {
+        self.meta.scope(work)
+    }
+
     /// A `tracing` span carrying the module, message and call id, for the
     /// handler to enter so that its log lines carry them as fields.
     pub fn span(&self) -> tracing::Span {
@@ -142,6 +198,48 @@ impl<M: Request> Call<M> {
             message = M::NAME,
             call_id = self.meta.id.0,
         )
+    }
+}
+
+/// Runs `work` outside any call's deadline: the calls it makes wait as
+/// long as their refs' timeouts, even inside a [`Call::scope`]. For work
+/// that must be done even if the caller has given up, like a refund.
+pub fn detached<F: Future>(work: F) -> Scoped<F> {
+    Scoped {
+        work,
+        deadline: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Work done for a call (see [`Call::scope`]): while it is polled,
+    /// calls it makes inherit the call's deadline. Or work [`detached`]
+    /// from any.
+    pub struct Scoped<F> {
+        #[pin]
+        work: F,
+        deadline: Option<Deadline>,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // Nested scopes keep the earliest deadline; the outer one is put
+        // back afterwards.
+        let outer = INHERITED.with(Cell::get);
+        let deadline = match (outer, *this.deadline) {
+            (Some(outer), Some(own)) => Some(outer.min(own)),
+            (None, own) => own,
+            // Detached: no deadline, whatever encloses it.
+            (Some(_), None) => None,
+        };
+        INHERITED.with(|current| current.set(deadline));
+        let polled = this.work.poll(cx);
+        INHERITED.with(|current| current.set(outer));
+        polled
     }
 }
 

@@ -51,10 +51,11 @@ pub mod node;
 pub mod registry;
 pub mod service;
 pub mod service_ref;
+pub mod stats;
 pub mod transport;
 pub mod wall_clock;
 
-pub use call::{Call, CallId, CallMeta, Origin};
+pub use call::{Call, CallId, CallMeta, Origin, Scoped, detached};
 pub use catalogue::Catalogue;
 pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;
@@ -64,6 +65,7 @@ pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
 pub use service::{Empty, MethodId, Request, Service};
 pub use service_ref::{CallFuture, ServiceRef};
+pub use stats::NodeStats;
 
 /// Re-exports used by the code that [`service!`] generates. Not part of the API.
 #[doc(hidden)]

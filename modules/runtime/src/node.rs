@@ -153,6 +153,14 @@ impl Node {
             .map_or(0, |p| p.connections_installed())
     }
 
+    /// What this node has counted since it started.
+    pub fn stats(&self) -> crate::stats::NodeStats {
+        self.transport
+            .as_ref()
+            .map(|t| t.shared.counters.snapshot())
+            .unwrap_or_default()
+    }
+
     /// Fault injection on this node's connections, for failure tests;
     /// `None` for a node without a transport (a single node that does not
     /// listen).

@@ -137,11 +137,14 @@ impl<S: Service> ServiceRef<S> {
         M: Request<Service = S>,
     {
         let meta = CallMeta::local(self.timeout);
+        // Shorter than the ref's timeout when inherited from the call this
+        // one is made for.
+        let budget = meta.budget(self.timeout);
         match &*self.route {
-            Route::Local(service) => local_call(M::endpoint(service), message, meta, self.timeout),
+            Route::Local(service) => local_call(M::endpoint(service), message, meta, budget),
             Route::Serialized(service) => {
                 let endpoint = M::endpoint(service).clone();
-                let timeout = self.timeout;
+                let timeout = budget;
                 CallFuture::new(CallState::Boxed {
                     future: Box::pin(async move {
                         serialized_call(&endpoint, message, meta, timeout).await
@@ -153,7 +156,7 @@ impl<S: Service> ServiceRef<S> {
                 match peer.start_call(message, meta) {
                     CallStart::Sent(call) => CallFuture::new(CallState::Remote {
                         reply: WithDeadline::expecting_a_wait(call, deadline),
-                        budget: self.timeout,
+                        budget,
                     }),
                     CallStart::Failed(error) => CallFuture::failed(error),
                     CallStart::NotConnected(message, meta) => {

@@ -35,6 +35,7 @@ use crate::dispatch::{BoxFuture, Dispatch};
 use crate::error::CallError;
 use crate::id_map::IdMap;
 use crate::service::MethodId;
+use crate::stats::Counters;
 
 /// The longest budget a remote caller may ask for (a day); more is clamped.
 const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
@@ -338,6 +339,12 @@ impl Connection {
     /// Runs a request that arrived on this connection.
     fn serve(self: &Arc<Self>, call_id: u64, method: u64, budget_us: u64, payload: Bytes) {
         let node = &self.shared.identity.node;
+        if budget_us == 0 {
+            // The caller has given up already: running it helps nobody.
+            Counters::count(&self.shared.counters.expired_on_arrival);
+            tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
+            return;
+        }
         let dispatch = match self.shared.table().find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
@@ -394,8 +401,17 @@ impl Connection {
                     self.reply_error(call_id, ReplyStatus::Failed, &error);
                 }
             },
-            // The caller has stopped waiting: nobody to tell.
-            Err(CallError::TimedOut { .. }) => {}
+            // The caller has stopped waiting: nobody to tell. If the call
+            // was still in the actor's mailbox, actix drops it unrun.
+            Err(CallError::TimedOut { .. }) => {
+                Counters::count(&self.shared.counters.expired_in_service);
+                tracing::debug!(
+                    module = dispatch.service(),
+                    message = dispatch.message(),
+                    call_id,
+                    "call dropped: its deadline passed here"
+                );
+            }
             Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error),
         }
     }

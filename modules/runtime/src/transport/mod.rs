@@ -89,6 +89,7 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub shutdown: watch::Receiver<bool>,
     pub(crate) faults: fault::Faults,
+    pub(crate) counters: crate::stats::Counters,
     table: OnceLock<DispatchTable>,
     connections: Mutex<Vec<Weak<Connection>>>,
 }
@@ -104,6 +105,7 @@ impl Shared {
             settings,
             shutdown,
             faults: fault::Faults::default(),
+            counters: crate::stats::Counters::default(),
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
         }

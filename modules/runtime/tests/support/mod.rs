@@ -109,10 +109,17 @@ pub struct Relay {
     pub text: String,
 }
 
+/// Asks toy to hold `key`, as part of this call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayHold {
+    pub key: u32,
+}
+
 runtime::service! {
-    /// Calls toy's Echo.
+    /// Calls toy's Echo, or its Hold.
     pub RelayService = "relay", error ToyError {
         Relay -> EchoReply,
+        RelayHold -> Empty,
     }
 }
 
@@ -270,6 +277,16 @@ impl Handler<Call<Relay>> for RelayActor {
             .await
             .map_err(ToyError::Other)?
         })
+    }
+}
+
+impl Handler<Call<RelayHold>> for RelayActor {
+    type Result = ResponseFuture<Result<Empty, ToyError>>;
+    fn handle(&mut self, call: Call<RelayHold>, _: &mut Context<Self>) -> Self::Result {
+        let toy = self.toy.clone();
+        let key = call.key;
+        // The toy call inherits this call's deadline.
+        Box::pin(call.scope(async move { toy.call(Hold { key }).await.map_err(ToyError::Other)? }))
     }
 }
 

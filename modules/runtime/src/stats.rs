@@ -1,0 +1,36 @@
+//! Counters a node keeps about work it was sent: what it dropped, and why.
+//! Read them with [`Node::stats`](crate::Node::stats).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The live counters (one set per node transport).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub expired_on_arrival: AtomicU64,
+    pub expired_in_service: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> NodeStats {
+        NodeStats {
+            expired_on_arrival: self.expired_on_arrival.load(Ordering::Relaxed),
+            expired_in_service: self.expired_in_service.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a node has counted since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Calls from other nodes that arrived with no time left: dropped
+    /// unrun, unanswered (their caller had already given up).
+    pub expired_on_arrival: u64,
+    /// Calls from other nodes whose deadline passed while they waited in
+    /// the actor's mailbox (dropped there, unrun) or while they ran; no
+    /// reply is sent.
+    pub expired_in_service: u64,
+}

@@ -1,0 +1,144 @@
+//! Deadlines across hops: a call made for another call waits no longer than
+//! it, and work whose deadline has passed is dropped before it runs, and
+//! counted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use runtime::transport::frame::FrameBuf;
+use runtime::{CallError, CallMeta, Node, Request};
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const LONG: Duration = Duration::from_secs(10);
+
+async fn single_node() -> Node {
+    let text = "[nodes.main]\nmodules = [\"*\"]\n";
+    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
+    Node::start(&plan, "main", &catalogue()).await.unwrap()
+}
+
+#[actix_rt::test]
+async fn a_call_made_inside_a_scope_waits_no_longer_than_the_scope() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap().with_timeout(LONG);
+    let outer = CallMeta::local(Duration::from_millis(200));
+
+    let started = Instant::now();
+    let error = outer
+        .scope(async { toy.call(Hold { key: 1 }).await })
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, CallError::TimedOut { after_ms, .. } if after_ms <= 200),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_rt::test]
+async fn a_shorter_timeout_of_its_own_still_applies_inside_a_scope() {
+    let node = single_node().await;
+    let toy = node
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(100));
+    let outer = CallMeta::local(LONG);
+    let error = outer
+        .scope(async { toy.call(Hold { key: 1 }).await })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, CallError::TimedOut { after_ms, .. } if after_ms <= 100),
+        "{error:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn the_deadline_travels_across_nodes_and_expired_work_is_counted() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    // client -> relay (b) -> toy (a): b's call to a inherits 300 ms, not
+    // its ref's default 5 s.
+    let relay = client
+        .service::<RelayService>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let error = relay.call(RelayHold { key: 9 }).await.unwrap_err();
+    assert!(matches!(error, CallError::TimedOut { .. }), "{error:?}");
+
+    // Node a stops the held call at the inherited deadline, long before
+    // 5 s, and counts it.
+    let started = Instant::now();
+    while cluster.a.stats().expired_in_service == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a never dropped the expired call"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cluster.a.stats().expired_in_service, 1);
+}
+
+#[actix_rt::test]
+async fn a_call_that_arrives_past_its_deadline_is_dropped_unrun() {
+    let cluster = cluster().await;
+    let addr = cluster.a.local_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = runtime::transport::frame::FrameReader::new(reader, 1 << 20);
+    let me = runtime::transport::handshake::Identity {
+        cluster: "boutique".into(),
+        node: "raw".into(),
+        role: runtime::transport::handshake::Role::Client,
+        incarnation: 1,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        secret: std::sync::Arc::new(secret()),
+    };
+    runtime::transport::handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
+        .await
+        .unwrap();
+
+    // A Hold with no time left: it must never reach the actor.
+    let mut frame = FrameBuf::request(1, <Hold as Request>::METHOD.0, 0);
+    runtime::codec::encode_into(&Hold { key: 5 }, frame.buf()).unwrap();
+    writer
+        .write_all(&frame.finish(1 << 20).unwrap())
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    while cluster.a.stats().expired_on_arrival == 0 {
+        assert!(started.elapsed() < Duration::from_secs(2), "never counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let toy = cluster.a.service::<Toy>().unwrap();
+    assert_eq!(toy.call(Held {}).await.unwrap().unwrap(), Vec::<u32>::new());
+}
+
+#[actix_rt::test]
+async fn detached_work_keeps_its_own_timeouts_inside_a_scope() {
+    let node = single_node().await;
+    let toy = node
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(600));
+    let outer = CallMeta::local(Duration::from_millis(50));
+    let started = Instant::now();
+    let error = outer
+        .scope(async { runtime::detached(async { toy.call(Hold { key: 1 }).await }).await })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::TimedOut { .. }), "{error:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it inherited: {:?}",
+        started.elapsed()
+    );
+}
