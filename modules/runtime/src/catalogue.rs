@@ -17,6 +17,7 @@ use crate::module::{Module, StartContext, StartError};
 use crate::registry::ServiceRegistry;
 use crate::service::{MethodId, Service};
 use crate::service_ref::ServiceRef;
+use crate::supervise::{Slot, supervise};
 use crate::transport::peer::Peer;
 
 /// How a node makes refs to the modules it runs itself.
@@ -113,20 +114,23 @@ fn parse_config<C: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Starts module `M`, and a supervisor that starts it again if its actor
+/// dies (see `supervise`).
 fn start_module<M: Module>(
     section: Option<&config::Value>,
     ctx: StartContext,
 ) -> LocalBoxFuture<Result<Started, StartError>> {
     let config = parse_config::<M::Config>(section);
+    let section = section.cloned();
     Box::pin(async move {
-        let service = M::start(config?, ctx).await?;
+        let service = M::start(config?, ctx.clone()).await?;
+        let slot = Slot::new(service);
+        let counters = ctx.counters();
+        let config = move || parse_config::<M::Config>(section.as_ref());
+        actix::spawn(supervise::<M>(Arc::clone(&slot), config, ctx, counters));
         let started: Started = Box::new(move |table, registry, refs| {
-            table.host(&service);
-            let service_ref = if refs.serialized {
-                ServiceRef::serialized(service)
-            } else {
-                ServiceRef::local(service)
-            };
+            table.host_slot(&slot);
+            let service_ref = ServiceRef::from_slot(slot, refs.serialized);
             registry.insert(service_ref.with_timeout(refs.timeout));
         });
         Ok(started)

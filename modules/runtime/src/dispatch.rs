@@ -19,6 +19,7 @@ use crate::error::{CallError, Rejection};
 use crate::id_map::IdMap;
 use crate::service::{MethodId, Request, Service};
 use crate::service_ref::local_call;
+use crate::supervise::Slot;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -42,15 +43,16 @@ pub trait Dispatch: Send + Sync {
 
 /// The [`Dispatch`] of message `M`: owns the actor endpoint for `M`.
 pub struct Dispatcher<M: Request> {
-    endpoint: actix::Recipient<Call<M>>,
+    slot: Arc<Slot<M::Service>>,
     _message: PhantomData<fn(M)>,
 }
 
 impl<M: Request> Dispatcher<M> {
-    /// A dispatcher that delivers to `endpoint`.
-    pub fn new(endpoint: actix::Recipient<Call<M>>) -> Self {
+    /// A dispatcher that delivers to the actor in `slot` (whichever one it
+    /// holds when a call comes).
+    pub(crate) fn new(slot: Arc<Slot<M::Service>>) -> Self {
         Dispatcher {
-            endpoint,
+            slot,
             _message: PhantomData,
         }
     }
@@ -72,8 +74,9 @@ impl<M: Request> Dispatch for Dispatcher<M> {
         out: Vec<u8>,
     ) -> Result<BoxFuture<Result<Vec<u8>, CallError>>, Rejection> {
         let budget = meta.remaining();
+        let endpoints = self.slot.load();
         Ok(Box::pin(dispatch_encoded::<M>(
-            &self.endpoint,
+            M::endpoint(&endpoints),
             payload,
             meta,
             budget,
@@ -128,9 +131,14 @@ impl DispatchTable {
 
     /// Adds the local endpoints of service `S`.
     pub fn host<S: Service>(&mut self, service: &S) {
+        self.host_slot(&Slot::new(service.clone()));
+    }
+
+    /// Adds the endpoints in `slot`, whichever they are when a call comes.
+    pub(crate) fn host_slot<S: Service>(&mut self, slot: &Arc<Slot<S>>) {
         for info in S::messages() {
             self.known.insert(info.method, (S::NAME, info.name));
-            self.hosted.insert(info.method, (info.dispatcher)(service));
+            self.hosted.insert(info.method, (info.dispatcher)(slot));
         }
     }
 

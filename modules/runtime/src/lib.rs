@@ -52,6 +52,7 @@ pub mod registry;
 pub mod service;
 pub mod service_ref;
 pub mod stats;
+mod supervise;
 pub mod transport;
 pub mod wall_clock;
 

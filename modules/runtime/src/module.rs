@@ -102,6 +102,7 @@ pub struct StartContext {
     services: ServiceRegistry,
     data_dir: PathBuf,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    counters: std::sync::Arc<crate::stats::Counters>,
 }
 
 impl StartContext {
@@ -120,7 +121,22 @@ impl StartContext {
             services,
             data_dir: data_dir.into(),
             stop: None,
+            counters: std::sync::Arc::default(),
         }
+    }
+
+    /// The same context, counting into `counters` (the node's).
+    pub(crate) fn with_counters(
+        mut self,
+        counters: std::sync::Arc<crate::stats::Counters>,
+    ) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The node's counters.
+    pub(crate) fn counters(&self) -> std::sync::Arc<crate::stats::Counters> {
+        std::sync::Arc::clone(&self.counters)
     }
 
     /// The same context, whose [`StartContext::stopped`] resolves once

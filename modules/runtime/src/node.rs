@@ -78,6 +78,7 @@ pub struct Node {
     registry: ServiceRegistry,
     transport: Option<Arc<Transport>>,
     shutdown: watch::Sender<bool>,
+    counters: Arc<crate::stats::Counters>,
 }
 
 impl Node {
@@ -155,10 +156,7 @@ impl Node {
 
     /// What this node has counted since it started.
     pub fn stats(&self) -> crate::stats::NodeStats {
-        self.transport
-            .as_ref()
-            .map(|t| t.shared.counters.snapshot())
-            .unwrap_or_default()
+        self.counters.snapshot()
     }
 
     /// Fault injection on this node's connections, for failure tests;
@@ -237,6 +235,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         },
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
 
     let listens = listener.is_some() || placed.listen.is_some();
@@ -265,6 +264,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             identity,
             Settings::from_config(&plan.runtime),
             shutdown_rx,
+            Arc::clone(&counters),
         ));
         let peers = plan
             .nodes()
@@ -315,7 +315,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             registry.clone(),
             &plan.runtime.data_dir,
         )
-        .with_stop_signal(shutdown.subscribe());
+        .with_stop_signal(shutdown.subscribe())
+        .with_counters(Arc::clone(&counters));
         let started = (entry.start)(plan.module_config(module), ctx)
             .await
             .map_err(|error| NodeError::Start {
@@ -355,6 +356,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         registry,
         transport,
         shutdown,
+        counters,
     })
 }
 

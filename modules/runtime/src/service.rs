@@ -19,6 +19,7 @@ use crate::call::Call;
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::fingerprint::{SchemaError, SchemaTracer};
 use crate::json::{self, JsonCall};
+use crate::supervise::Slot;
 
 /// A service: a name and the messages it handles.
 ///
@@ -38,6 +39,8 @@ pub trait Service: Clone + Send + Sync + Sized + 'static {
         + 'static;
     /// The messages this service handles, in declaration order.
     fn messages() -> Vec<MessageInfo<Self>>;
+    /// True while the actor behind these endpoints is alive.
+    fn is_running(&self) -> bool;
 }
 
 /// A message of one service.
@@ -115,7 +118,7 @@ pub struct MessageInfo<S: Service> {
     pub name: &'static str,
     /// Its id on the wire.
     pub method: MethodId,
-    pub(crate) dispatcher: fn(&S) -> Arc<dyn Dispatch>,
+    pub(crate) dispatcher: fn(&Arc<Slot<S>>) -> Arc<dyn Dispatch>,
     pub(crate) trace: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     pub(crate) json: JsonCall<S>,
 }
@@ -126,7 +129,7 @@ impl<S: Service> MessageInfo<S> {
         MessageInfo {
             name: M::NAME,
             method: M::METHOD,
-            dispatcher: |service| Arc::new(Dispatcher::<M>::new(M::endpoint(service).clone())),
+            dispatcher: |slot| Arc::new(Dispatcher::<M>::new(Arc::clone(slot))),
             trace: |tracer| {
                 tracer.trace::<M>()?;
                 tracer.trace::<M::Reply>()
@@ -255,6 +258,9 @@ macro_rules! service {
             type Error = $error;
             fn messages() -> ::std::vec::Vec<$crate::service::MessageInfo<Self>> {
                 ::std::vec![$($crate::service::MessageInfo::of::<$message>(),)+]
+            }
+            fn is_running(&self) -> bool {
+                true $(&& self.$message.connected())+
             }
         }
 

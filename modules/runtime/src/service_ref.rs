@@ -29,6 +29,7 @@ use crate::deadline::{Elapsed, WithDeadline};
 use crate::dispatch::dispatch_encoded;
 use crate::error::CallError;
 use crate::service::{Outcome, Request, Service};
+use crate::supervise::Slot;
 use crate::transport::connection::{PendingCall, call_error};
 use crate::transport::peer::{CallStart, Peer, decode_reply};
 use pin_project_lite::pin_project;
@@ -43,8 +44,13 @@ pub struct ServiceRef<S: Service> {
 }
 
 enum Route<S> {
-    Local(S),
-    Serialized(S),
+    /// The endpoints the module started with (the fast path), and the slot
+    /// that holds the current ones after a restart.
+    Local {
+        first: S,
+        slot: Arc<Slot<S>>,
+    },
+    Serialized(Arc<Slot<S>>),
     Remote(Arc<Peer>),
 }
 
@@ -84,12 +90,25 @@ impl<S: Service> fmt::Debug for ServiceRef<S> {
 impl<S: Service> ServiceRef<S> {
     /// A local ref to the actor behind `endpoints`.
     pub fn local(endpoints: S) -> Self {
-        Self::with_route(Route::Local(endpoints))
+        Self::from_slot(Slot::new(endpoints), false)
     }
 
     /// A local ref whose calls go through the codec both ways.
     pub fn serialized(endpoints: S) -> Self {
-        Self::with_route(Route::Serialized(endpoints))
+        Self::with_route(Route::Serialized(Slot::new(endpoints)))
+    }
+
+    /// A local ref to whichever actor `slot` holds when a call is made
+    /// (supervised modules: see `supervise`).
+    pub(crate) fn from_slot(slot: Arc<Slot<S>>, serialized: bool) -> Self {
+        Self::with_route(if serialized {
+            Route::Serialized(slot)
+        } else {
+            Route::Local {
+                first: S::clone(&slot.load()),
+                slot,
+            }
+        })
     }
 
     pub(crate) fn remote(peer: Arc<Peer>) -> Self {
@@ -119,7 +138,7 @@ impl<S: Service> ServiceRef<S> {
     /// Where calls go.
     pub fn location(&self) -> Location {
         match &*self.route {
-            Route::Local(_) => Location::Local,
+            Route::Local { .. } => Location::Local,
             Route::Serialized(_) => Location::Serialized,
             Route::Remote(peer) => Location::Remote {
                 node: peer.name().to_owned(),
@@ -141,9 +160,18 @@ impl<S: Service> ServiceRef<S> {
         // one is made for.
         let budget = meta.budget(self.timeout);
         match &*self.route {
-            Route::Local(service) => local_call(M::endpoint(service), message, meta, budget),
-            Route::Serialized(service) => {
-                let endpoint = M::endpoint(service).clone();
+            Route::Local { first, slot } => {
+                let endpoint = M::endpoint(first);
+                if endpoint.connected() {
+                    local_call(endpoint, message, meta, budget)
+                } else {
+                    // The first actor is gone: whichever the supervisor
+                    // started since.
+                    local_call(M::endpoint(&slot.load()), message, meta, budget)
+                }
+            }
+            Route::Serialized(slot) => {
+                let endpoint = M::endpoint(&slot.load()).clone();
                 let timeout = budget;
                 CallFuture::new(CallState::Boxed {
                     future: Box::pin(async move {
@@ -224,9 +252,12 @@ impl<M: Request> Future for CallFuture<M> {
             CallStateProj::Local { request, budget } => match request.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Ok(outcome))) => Poll::Ready(Ok(outcome)),
-                Poll::Ready(Ok(Err(MailboxError::Closed))) => Poll::Ready(Err(
-                    CallError::outcome_unknown(service, "the module stopped before answering"),
-                )),
+                Poll::Ready(Ok(Err(MailboxError::Closed))) => {
+                    Poll::Ready(Err(CallError::outcome_unknown(
+                        service,
+                        "the module's actor stopped before answering (a handler panicked); it is being restarted",
+                    )))
+                }
                 Poll::Ready(Ok(Err(MailboxError::Timeout)) | Err(Elapsed)) => {
                     Poll::Ready(Err(CallError::timed_out(service, *budget)))
                 }
@@ -259,7 +290,10 @@ pub(crate) fn local_call<M: Request>(
 ) -> CallFuture<M> {
     if !endpoint.connected() {
         let service = <M::Service as Service>::NAME;
-        return CallFuture::failed(CallError::not_delivered(service, "the module has stopped"));
+        return CallFuture::failed(CallError::not_delivered(
+            service,
+            "the module's actor has stopped (a handler panicked); it is being restarted",
+        ));
     }
     let deadline = meta.deadline;
     CallFuture::new(CallState::Local {

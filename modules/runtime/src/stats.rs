@@ -3,11 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The live counters (one set per node transport).
+/// The live counters (one set per node).
 #[derive(Default)]
 pub(crate) struct Counters {
     pub expired_on_arrival: AtomicU64,
     pub expired_in_service: AtomicU64,
+    pub restarts: AtomicU64,
 }
 
 impl Counters {
@@ -19,6 +20,7 @@ impl Counters {
         NodeStats {
             expired_on_arrival: self.expired_on_arrival.load(Ordering::Relaxed),
             expired_in_service: self.expired_in_service.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
         }
     }
 }
@@ -33,4 +35,7 @@ pub struct NodeStats {
     /// the actor's mailbox (dropped there, unrun) or while they ran; no
     /// reply is sent.
     pub expired_in_service: u64,
+    /// Times a module's actor died (a handler panicked) and was started
+    /// again.
+    pub restarts: u64,
 }

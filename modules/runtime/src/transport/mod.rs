@@ -89,7 +89,7 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub shutdown: watch::Receiver<bool>,
     pub(crate) faults: fault::Faults,
-    pub(crate) counters: crate::stats::Counters,
+    pub(crate) counters: Arc<crate::stats::Counters>,
     table: OnceLock<DispatchTable>,
     connections: Mutex<Vec<Weak<Connection>>>,
 }
@@ -99,13 +99,14 @@ impl Shared {
         identity: Identity,
         settings: Settings,
         shutdown: watch::Receiver<bool>,
+        counters: Arc<crate::stats::Counters>,
     ) -> Self {
         Shared {
             identity,
             settings,
             shutdown,
             faults: fault::Faults::default(),
-            counters: crate::stats::Counters::default(),
+            counters,
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
         }

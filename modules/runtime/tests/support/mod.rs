@@ -58,6 +58,14 @@ pub struct Fail {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Held {}
 
+/// The handler panics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Panic {}
+
+/// Counts calls to it since the actor started: its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Count {}
+
 /// Asks `other` to ping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskOther {
@@ -83,6 +91,8 @@ runtime::service! {
         Fail -> Empty,
         Held -> Vec<u32>,
         AskOther -> String,
+        Panic -> Empty,
+        Count -> u64,
     }
 }
 
@@ -135,6 +145,7 @@ impl Module for ToyModule {
         let actor = ToyActor {
             other: ctx.service::<Other>()?,
             held: HashMap::new(),
+            count: 0,
         };
         Ok(Toy::from_addr(&actor.start()))
     }
@@ -143,6 +154,22 @@ impl Module for ToyModule {
 struct ToyActor {
     other: ServiceRef<Other>,
     held: HashMap<u32, oneshot::Sender<()>>,
+    count: u64,
+}
+
+impl Handler<Call<Panic>> for ToyActor {
+    type Result = Result<Empty, ToyError>;
+    fn handle(&mut self, _: Call<Panic>, _: &mut Context<Self>) -> Self::Result {
+        panic!("the toy handler panics on purpose");
+    }
+}
+
+impl Handler<Call<Count>> for ToyActor {
+    type Result = Result<u64, ToyError>;
+    fn handle(&mut self, _: Call<Count>, _: &mut Context<Self>) -> Self::Result {
+        self.count += 1;
+        Ok(self.count)
+    }
 }
 
 impl Actor for ToyActor {

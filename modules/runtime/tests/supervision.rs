@@ -1,0 +1,102 @@
+//! Supervision: a handler that panics fails its call with a typed error;
+//! the module's actor is started again with fresh state, logged and
+//! counted; a module that keeps panicking is restarted with backoff.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use runtime::{CallError, Node, NodeStats};
+use support::*;
+
+async fn single_node() -> Node {
+    let text = "[nodes.main]\nmodules = [\"*\"]\n";
+    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
+    Node::start(&plan, "main", &catalogue()).await.unwrap()
+}
+
+/// Waits (up to 5 s) until `node` has counted `restarts` restarts.
+async fn restarted(node: &Node, restarts: u64) -> NodeStats {
+    let started = Instant::now();
+    loop {
+        let stats = node.stats();
+        if stats.restarts >= restarts {
+            return stats;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Calls Count until the restarted actor answers.
+async fn count_after_restart(toy: &runtime::ServiceRef<Toy>) -> u64 {
+    let started = Instant::now();
+    loop {
+        match toy.call(Count {}).await {
+            Ok(count) => return count.unwrap(),
+            Err(error) => {
+                assert!(error.is_safe_to_retry(), "{error:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "never restarted"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_panic_fails_its_call_and_the_actor_restarts_with_fresh_state() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap();
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(2));
+
+    let error = toy.call(Panic {}).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("panicked"), "{error}");
+
+    assert_eq!(restarted(&node, 1).await.restarts, 1);
+    // The same ref reaches the new actor, which starts counting afresh.
+    assert_eq!(count_after_restart(&toy).await, 1);
+}
+
+#[actix_rt::test]
+async fn a_remote_caller_reaches_the_restarted_actor() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap();
+    let error = toy.call(Panic {}).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    restarted(&cluster.a, 1).await;
+    assert_eq!(count_after_restart(&toy).await, 1);
+}
+
+#[actix_rt::test]
+async fn a_module_that_keeps_panicking_is_restarted_with_backoff() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap();
+    let started = Instant::now();
+    for crash in 1..=5 {
+        count_after_restart(&toy).await;
+        let error = toy.call(Panic {}).await.unwrap_err();
+        assert!(
+            matches!(error, CallError::OutcomeUnknown { .. }),
+            "{error:?}"
+        );
+        restarted(&node, crash).await;
+    }
+    count_after_restart(&toy).await;
+    // Restarts 3, 4 and 5 waited 100, 200 and 400 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+}
