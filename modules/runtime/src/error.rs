@@ -10,6 +10,7 @@
 //! | [`OutcomeUnknown`](CallError::OutcomeUnknown) | maybe | only if idempotent |
 //! | [`Rejected`](CallError::Rejected) | no: the peer refused it | no, it will be refused again |
 //! | [`TimedOut`](CallError::TimedOut) | maybe | only if idempotent |
+//! | [`Overloaded`](CallError::Overloaded) | no: there was no room for it | yes, later |
 //!
 //! Both the error and its reasons are serde types, so a module can carry a
 //! dependency's `CallError` inside its own domain error, across the network.
@@ -44,6 +45,16 @@ pub enum CallError {
         /// What the peer refused, typed.
         reason: Rejection,
     },
+    /// There was no room for the call before its deadline (the peer's
+    /// limit of calls in flight was reached), or the receiving node had no
+    /// room for it: it did not run. Safe to retry, later.
+    #[error("call to {service} refused, overloaded: {reason} (it did not run; retry later)")]
+    Overloaded {
+        /// The service called.
+        service: String,
+        /// Why, for people.
+        reason: String,
+    },
     /// The deadline passed before an answer came: it may or may not have run.
     #[error("call to {service} timed out after {after_ms} ms (it may have run)")]
     TimedOut {
@@ -65,6 +76,8 @@ pub enum CallErrorKind {
     Rejected,
     /// See [`CallError::TimedOut`].
     TimedOut,
+    /// See [`CallError::Overloaded`].
+    Overloaded,
 }
 
 impl CallError {
@@ -75,6 +88,7 @@ impl CallError {
             CallError::OutcomeUnknown { .. } => CallErrorKind::OutcomeUnknown,
             CallError::Rejected { .. } => CallErrorKind::Rejected,
             CallError::TimedOut { .. } => CallErrorKind::TimedOut,
+            CallError::Overloaded { .. } => CallErrorKind::Overloaded,
         }
     }
 
@@ -84,13 +98,17 @@ impl CallError {
             CallError::NotDelivered { service, .. }
             | CallError::OutcomeUnknown { service, .. }
             | CallError::Rejected { service, .. }
-            | CallError::TimedOut { service, .. } => service,
+            | CallError::TimedOut { service, .. }
+            | CallError::Overloaded { service, .. } => service,
         }
     }
 
     /// True when the call certainly did not run, so any message may be sent again.
     pub fn is_safe_to_retry(&self) -> bool {
-        matches!(self, CallError::NotDelivered { .. })
+        matches!(
+            self,
+            CallError::NotDelivered { .. } | CallError::Overloaded { .. }
+        )
     }
 
     pub(crate) fn not_delivered(service: &str, reason: impl Into<String>) -> Self {
@@ -102,6 +120,13 @@ impl CallError {
 
     pub(crate) fn outcome_unknown(service: &str, reason: impl Into<String>) -> Self {
         CallError::OutcomeUnknown {
+            service: service.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn overloaded(service: &str, reason: impl Into<String>) -> Self {
+        CallError::Overloaded {
             service: service.to_owned(),
             reason: reason.into(),
         }

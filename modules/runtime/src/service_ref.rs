@@ -187,7 +187,7 @@ impl<S: Service> ServiceRef<S> {
                         budget,
                     }),
                     CallStart::Failed(error) => CallFuture::failed(error),
-                    CallStart::NotConnected(message, meta) => {
+                    CallStart::Wait(message, meta) => {
                         let peer = Arc::clone(peer);
                         CallFuture::new(CallState::Boxed {
                             future: Box::pin(async move { peer.call(message, meta).await }),

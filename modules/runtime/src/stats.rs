@@ -9,6 +9,8 @@ pub(crate) struct Counters {
     pub expired_on_arrival: AtomicU64,
     pub expired_in_service: AtomicU64,
     pub restarts: AtomicU64,
+    pub calls_overloaded: AtomicU64,
+    pub refused_overloaded: AtomicU64,
 }
 
 impl Counters {
@@ -21,6 +23,8 @@ impl Counters {
             expired_on_arrival: self.expired_on_arrival.load(Ordering::Relaxed),
             expired_in_service: self.expired_in_service.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
+            calls_overloaded: self.calls_overloaded.load(Ordering::Relaxed),
+            refused_overloaded: self.refused_overloaded.load(Ordering::Relaxed),
         }
     }
 }
@@ -38,4 +42,10 @@ pub struct NodeStats {
     /// Times a module's actor died (a handler panicked) and was started
     /// again.
     pub restarts: u64,
+    /// Calls from this node that found no room before their deadline (the
+    /// peer's limit of calls in flight) and failed as overloaded.
+    pub calls_overloaded: u64,
+    /// Calls from other nodes refused as overloaded: the peer had more in
+    /// flight here than the limit.
+    pub refused_overloaded: u64,
 }

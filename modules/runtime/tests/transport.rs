@@ -536,8 +536,7 @@ async fn rejection(
         .write_all(&frame.finish(1 << 20).unwrap())
         .await
         .unwrap();
-    let body = reader.next().await.unwrap().unwrap();
-    match Frame::parse(body).unwrap() {
+    match next_frame(reader).await {
         Frame::Reply {
             call_id: id,
             status: ReplyStatus::Rejected,
@@ -599,7 +598,7 @@ async fn bad_calls_are_rejected_and_the_connection_keeps_serving() {
         .write_all(&frame.finish(1 << 20).unwrap())
         .await
         .unwrap();
-    match Frame::parse(reader.next().await.unwrap().unwrap()).unwrap() {
+    match next_frame(&mut reader).await {
         Frame::Reply {
             call_id: 4,
             status: ReplyStatus::Outcome,

@@ -89,6 +89,10 @@ pub struct RuntimeConfig {
     pub reconnect_min_ms: u64,
     /// The longest delay between redials.
     pub reconnect_max_ms: u64,
+    /// The most calls this node has in flight to one peer at a time; more
+    /// wait for room until their deadline, then fail as overloaded. A node
+    /// also serves at most this many calls from one peer at a time.
+    pub max_in_flight_per_peer: usize,
     /// How often each side of a node connection says it is alive.
     pub heartbeat_interval_ms: u64,
     /// How long a node connection may stay silent (no heartbeat, no byte)
@@ -112,6 +116,7 @@ impl Default for RuntimeConfig {
             max_frame_bytes: 4 * 1024 * 1024,
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
+            max_in_flight_per_peer: 1024,
             heartbeat_interval_ms: 500,
             failure_timeout_ms: 2_500,
             serialize_local_calls: false,

@@ -411,6 +411,12 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
             runtime.reconnect_min_ms, runtime.reconnect_max_ms
         ));
     }
+    if !(1..=1_000_000).contains(&runtime.max_in_flight_per_peer) {
+        problems.push(format!(
+            "[runtime] max_in_flight_per_peer = {} is out of range (1 to 1000000)",
+            runtime.max_in_flight_per_peer
+        ));
+    }
     if runtime.failure_timeout_ms < 2 * runtime.heartbeat_interval_ms {
         problems.push(format!(
             "[runtime] failure_timeout_ms ({}) must be at least twice heartbeat_interval_ms ({}), \

@@ -8,12 +8,18 @@
 //! was in flight goes out in the next single write, so many calls in flight
 //! cost few syscalls, and a frame is copied once, never allocated on its own.
 //!
+//! Every request is answered exactly once, or the connection ends: the
+//! serving side replies even to a call it drops (expired, overloaded), so
+//! the calling side always learns when a call's slot in flight is free. A
+//! slot is held until then, even if the caller stopped waiting: a caller
+//! that fires calls and forgets them cannot pile up work on the peer.
+//!
 //! When the connection ends, for any reason, every call still waiting on it
 //! learns what happened to it: frames still in the outbox were never written
 //! (*not delivered*), frames already handed to the socket may have run
 //! (*outcome unknown*). Nothing waits for its deadline on a dead connection.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -23,7 +29,7 @@ use futures_util::future::{AbortHandle, abortable};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::Shared;
 use super::frame::{Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, ReplyStatus};
@@ -62,8 +68,17 @@ pub(crate) enum LinkError {
 pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply, LinkError>>;
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
-/// Waiting calls by call id (made by this process: ids, not attacker input).
-type Pending = IdMap<u64, Waiter>;
+/// A call of ours on this connection, waiting for its reply.
+struct Entry {
+    /// Who waits; `None` once the caller stopped waiting.
+    waiter: Option<Waiter>,
+    /// The call's slot in the peer's limit of calls in flight, held until
+    /// the reply comes (or the connection ends).
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Calls in flight by call id (made by this process: ids, not attacker input).
+type Pending = IdMap<u64, Entry>;
 
 /// Frames waiting for the writer.
 #[derive(Default)]
@@ -115,6 +130,8 @@ pub(crate) struct Connection {
     writer: Mutex<Option<AbortHandle>>,
     /// When bytes last arrived from the peer (coarse clock, ms).
     heard: Arc<AtomicU64>,
+    /// Calls from the peer being served here now.
+    serving: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,6 +173,7 @@ impl Connection {
             reader: Mutex::new(None),
             writer: Mutex::new(None),
             heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
+            serving: AtomicUsize::new(0),
         });
         reader.report_progress(Arc::clone(&connection.heard));
         tracing::info!(
@@ -289,9 +307,14 @@ impl Connection {
         self: &Arc<Self>,
         call_id: u64,
         frame: &[u8],
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<PendingCall, LinkError> {
         let (waiter, reply) = oneshot::channel();
-        lock(&self.pending).insert(call_id, waiter);
+        let entry = Entry {
+            waiter: Some(waiter),
+            _slot: slot,
+        };
+        lock(&self.pending).insert(call_id, entry);
         let call = PendingCall {
             connection: Arc::clone(self),
             call_id,
@@ -306,8 +329,9 @@ impl Connection {
     }
 
     fn complete(&self, call_id: u64, reply: Reply) {
-        let waiter = lock(&self.pending).remove(&call_id);
-        match waiter {
+        // Removing the entry frees the call's slot.
+        let entry = lock(&self.pending).remove(&call_id);
+        match entry.and_then(|e| e.waiter) {
             Some(waiter) => {
                 let _ = waiter.send(Ok(reply));
             }
@@ -339,12 +363,6 @@ impl Connection {
     /// Runs a request that arrived on this connection.
     fn serve(self: &Arc<Self>, call_id: u64, method: u64, budget_us: u64, payload: Bytes) {
         let node = &self.shared.identity.node;
-        if budget_us == 0 {
-            // The caller has given up already: running it helps nobody.
-            Counters::count(&self.shared.counters.expired_on_arrival);
-            tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
-            return;
-        }
         let dispatch = match self.shared.table().find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
@@ -353,6 +371,30 @@ impl Connection {
                 return;
             }
         };
+        if budget_us == 0 {
+            // The caller has given up already: running it helps nobody.
+            // It is still answered, so the caller's slot is freed.
+            Counters::count(&self.shared.counters.expired_on_arrival);
+            tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
+            let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
+            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            return;
+        }
+        let limit = self.shared.settings.max_in_flight;
+        if self.serving.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.serving.fetch_sub(1, Ordering::AcqRel);
+            Counters::count(&self.shared.counters.refused_overloaded);
+            tracing::warn!(peer = %self.peer.node, call_id, limit, "call refused: the peer has more calls in flight here than the limit");
+            let error = CallError::overloaded(
+                dispatch.service(),
+                format!(
+                    "node '{node}' is already serving {limit} calls from node '{}'",
+                    self.peer.node
+                ),
+            );
+            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            return;
+        }
         let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
         let meta = CallMeta {
             id: CallId(call_id),
@@ -362,6 +404,7 @@ impl Connection {
         let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
         match dispatch.dispatch(&payload, meta, out) {
             Err(rejection) => {
+                self.serving.fetch_sub(1, Ordering::AcqRel);
                 tracing::warn!(
                     module = dispatch.service(),
                     message = dispatch.message(),
@@ -385,6 +428,7 @@ impl Connection {
 
     /// Sends the reply of a call from the peer that has finished here.
     fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
+        self.serving.fetch_sub(1, Ordering::AcqRel);
         match result {
             Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
                 Ok(frame) => {
@@ -401,9 +445,10 @@ impl Connection {
                     self.reply_error(call_id, ReplyStatus::Failed, &error);
                 }
             },
-            // The caller has stopped waiting: nobody to tell. If the call
-            // was still in the actor's mailbox, actix drops it unrun.
-            Err(CallError::TimedOut { .. }) => {
+            // The caller has stopped waiting; if the call was still in the
+            // actor's mailbox, actix drops it unrun. The reply only frees
+            // the caller's slot.
+            Err(error @ CallError::TimedOut { .. }) => {
                 Counters::count(&self.shared.counters.expired_in_service);
                 tracing::debug!(
                     module = dispatch.service(),
@@ -411,6 +456,7 @@ impl Connection {
                     call_id,
                     "call dropped: its deadline passed here"
                 );
+                self.reply_error(call_id, ReplyStatus::Failed, &error);
             }
             Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error),
         }
@@ -421,11 +467,11 @@ impl Connection {
         let reason = self.reason();
         let mut pending = std::mem::take(&mut *lock(&self.pending));
         for call_id in unsent {
-            if let Some(waiter) = pending.remove(call_id) {
+            if let Some(waiter) = pending.remove(call_id).and_then(|e| e.waiter) {
                 let _ = waiter.send(Err(LinkError::NotDelivered(Arc::clone(&reason))));
             }
         }
-        for (_, waiter) in pending {
+        for waiter in pending.into_values().filter_map(|e| e.waiter) {
             let _ = waiter.send(Err(LinkError::OutcomeUnknown(Arc::clone(&reason))));
         }
     }
@@ -474,9 +520,13 @@ impl std::future::Future for PendingCall {
 }
 
 impl Drop for PendingCall {
+    /// The caller stopped waiting: the reply, when it comes, is dropped,
+    /// and frees the call's slot then.
     fn drop(&mut self) {
-        if !self.answered {
-            lock(&self.connection.pending).remove(&self.call_id);
+        if !self.answered
+            && let Some(entry) = lock(&self.connection.pending).get_mut(&self.call_id)
+        {
+            entry.waiter = None;
         }
     }
 }

@@ -67,6 +67,7 @@ pub(crate) struct Settings {
     pub reconnect_max: Duration,
     pub heartbeat_interval: Duration,
     pub failure_timeout: Duration,
+    pub max_in_flight: usize,
 }
 
 impl Settings {
@@ -79,6 +80,7 @@ impl Settings {
             reconnect_max: Duration::from_millis(config.reconnect_max_ms),
             heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
             failure_timeout: Duration::from_millis(config.failure_timeout_ms),
+            max_in_flight: config.max_in_flight_per_peer,
         }
     }
 }

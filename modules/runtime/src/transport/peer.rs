@@ -25,7 +25,7 @@ use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
 use super::connection::{Connection, PendingCall, Reply, call_error};
@@ -37,6 +37,7 @@ use crate::codec;
 use crate::deadline::WithDeadline;
 use crate::error::CallError;
 use crate::service::{Outcome, Request, Service};
+use crate::stats::Counters;
 
 enum State {
     /// Never connected; the first call dials.
@@ -65,6 +66,8 @@ pub(crate) struct Peer {
     this: Weak<Peer>,
     /// Connections installed since start (dialed or accepted).
     installed: AtomicU64,
+    /// One permit per call that may be in flight to this peer.
+    slots: Arc<Semaphore>,
 }
 
 /// How a call started (see [`Peer::start_call`]).
@@ -73,8 +76,9 @@ pub(crate) enum CallStart<M> {
     Sent(PendingCall),
     /// Not sent, and it will not be.
     Failed(CallError),
-    /// The first connection is still to be made: take the slow path.
-    NotConnected(M, CallMeta),
+    /// The first connection is still to be made, or every slot is taken:
+    /// take the slow path, which waits (until the deadline).
+    Wait(M, CallMeta),
 }
 
 thread_local! {
@@ -88,6 +92,7 @@ fn send<M: Request>(
     message: &M,
     meta: &CallMeta,
     max_frame: usize,
+    slot: OwnedSemaphorePermit,
 ) -> Result<PendingCall, CallError> {
     let service = <M::Service as Service>::NAME;
     let budget_us = u64::try_from(meta.remaining().as_micros()).unwrap_or(u64::MAX);
@@ -109,7 +114,7 @@ fn send<M: Request>(
                 ));
             }
         };
-        let sent = connection.send_request(meta.id.0, &frame);
+        let sent = connection.send_request(meta.id.0, &frame, Some(slot));
         *scratch = frame;
         sent.map_err(|e| call_error(service, e))
     })
@@ -154,6 +159,7 @@ enum Dialed {
 
 impl Peer {
     pub(crate) fn new(name: &str, addr: Option<SocketAddr>, shared: Arc<Shared>) -> Arc<Peer> {
+        let slots = Arc::new(Semaphore::new(shared.settings.max_in_flight));
         Arc::new_cyclic(|this| Peer {
             name: Arc::from(name),
             addr,
@@ -162,6 +168,7 @@ impl Peer {
             changed: Notify::new(),
             this: this.clone(),
             installed: AtomicU64::new(0),
+            slots,
         })
     }
 
@@ -189,7 +196,7 @@ impl Peer {
         let connection = match &*self.state() {
             State::Up(connection) if !connection.is_closed() => Arc::clone(connection),
             State::Idle | State::Connecting { first: true, .. } => {
-                return CallStart::NotConnected(message, meta);
+                return CallStart::Wait(message, meta);
             }
             State::Up(_) => {
                 return CallStart::Failed(self.unreachable::<M>("the connection was lost"));
@@ -202,7 +209,16 @@ impl Peer {
             }
             State::Down { error } => return CallStart::Failed(self.unreachable::<M>(error)),
         };
-        match send::<M>(&connection, &message, &meta, self.shared.settings.max_frame) {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            return CallStart::Wait(message, meta);
+        };
+        match send::<M>(
+            &connection,
+            &message,
+            &meta,
+            self.shared.settings.max_frame,
+            slot,
+        ) {
             Ok(call) => CallStart::Sent(call),
             Err(error) => CallStart::Failed(error),
         }
@@ -235,7 +251,30 @@ impl Peer {
                 ));
             }
         };
-        let call = send::<M>(&connection, &message, &meta, self.shared.settings.max_frame)?;
+        let slot =
+            match WithDeadline::expecting_a_wait(Arc::clone(&self.slots).acquire_owned(), deadline)
+                .await
+            {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_closed)) => return Err(self.unreachable::<M>("the node is shutting down")),
+                Err(_) => {
+                    Counters::count(&self.shared.counters.calls_overloaded);
+                    return Err(CallError::overloaded(
+                        service,
+                        format!(
+                            "{} calls to node '{}' were in flight (the limit) until the deadline",
+                            self.shared.settings.max_in_flight, self.name
+                        ),
+                    ));
+                }
+            };
+        let call = send::<M>(
+            &connection,
+            &message,
+            &meta,
+            self.shared.settings.max_frame,
+            slot,
+        )?;
         drop(message);
         match WithDeadline::expecting_a_wait(call, deadline).await {
             Ok(Ok(reply)) => decode_reply::<M>(reply),

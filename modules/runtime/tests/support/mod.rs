@@ -58,6 +58,13 @@ pub struct Fail {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Held {}
 
+/// Like `Hold`, with a payload to take up room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldBlob {
+    pub key: u32,
+    pub blob: Vec<u8>,
+}
+
 /// The handler panics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Panic {}
@@ -93,6 +100,7 @@ runtime::service! {
         AskOther -> String,
         Panic -> Empty,
         Count -> u64,
+        HoldBlob -> Empty,
     }
 }
 
@@ -161,6 +169,18 @@ impl Handler<Call<Panic>> for ToyActor {
     type Result = Result<Empty, ToyError>;
     fn handle(&mut self, _: Call<Panic>, _: &mut Context<Self>) -> Self::Result {
         panic!("the toy handler panics on purpose");
+    }
+}
+
+impl Handler<Call<HoldBlob>> for ToyActor {
+    type Result = ResponseFuture<Result<Empty, ToyError>>;
+    fn handle(&mut self, call: Call<HoldBlob>, _: &mut Context<Self>) -> Self::Result {
+        let (release, released) = oneshot::channel();
+        self.held.insert(call.key, release);
+        Box::pin(async move {
+            let _ = released.await;
+            Ok(Empty {})
+        })
     }
 }
 
@@ -453,5 +473,19 @@ impl Write for Logs {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// The next frame from a raw node connection that is not a heartbeat.
+pub async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut runtime::transport::frame::FrameReader<R>,
+) -> runtime::transport::frame::Frame {
+    use runtime::transport::frame::Frame;
+    loop {
+        let body = reader.next().await.unwrap().expect("the connection ended");
+        match Frame::parse(body).unwrap() {
+            Frame::Heartbeat => continue,
+            frame => return frame,
+        }
     }
 }
