@@ -1,4 +1,6 @@
-//! `boutique run`: start one node and serve until Ctrl-C or SIGTERM.
+//! `boutique run`: start one node and serve until Ctrl-C or SIGTERM, then
+//! shut down gracefully: new calls are refused, peers are told, calls in
+//! flight get `[runtime] shutdown_grace_ms` to finish, and the exit code is 0.
 //!
 //! The first lines on stdout say what runs and where it listens; scripts and
 //! tests wait for `listening on ADDR` (or `running`, for a node that does not
@@ -45,8 +47,15 @@ pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> 
         out.flush()?;
         drop(out);
         let why = signal::stop_requested().await;
-        tracing::info!(node = node.name(), signal = why, "stopping");
-        node.shutdown();
+        let grace = std::time::Duration::from_millis(plan.runtime.shutdown_grace_ms);
+        tracing::info!(
+            node = node.name(),
+            signal = why,
+            grace_ms = plan.runtime.shutdown_grace_ms,
+            "stopping"
+        );
+        let unfinished = node.shutdown_gracefully(grace).await;
+        tracing::info!(node = node.name(), unfinished, "stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -169,8 +169,58 @@ impl Node {
         })
     }
 
-    /// Stops listening and closes every connection; calls in flight on them
-    /// fail with *outcome unknown*.
+    /// Shuts down gracefully, as on SIGTERM: stops listening and refuses
+    /// new calls from other nodes (as *not delivered*, so callers may go
+    /// elsewhere), tells every peer it is leaving (they stop sending to it
+    /// at once, instead of waiting for heartbeats to fail), lets the calls
+    /// it is serving finish for up to `grace`, then closes every
+    /// connection. Modules are told to stop ([`StartContext::stopped`]).
+    /// Returns how many calls were still running when the grace ran out.
+    ///
+    /// [`StartContext::stopped`]: crate::StartContext::stopped
+    pub async fn shutdown_gracefully(&self, grace: Duration) -> usize {
+        let _ = self.shutdown.send(true);
+        let Some(transport) = &self.transport else {
+            return 0;
+        };
+        let shared = &transport.shared;
+        shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        let connections = shared.live_connections();
+        for connection in &connections {
+            connection.send_leaving();
+        }
+        let serving = || connections.iter().map(|c| c.serving()).sum::<usize>();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            let left = serving();
+            if left == 0 {
+                break;
+            }
+            tracing::info!(node = %self.name, calls = left, "waiting for calls in flight to finish");
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                break;
+            }
+        }
+        let unfinished = serving();
+        if unfinished > 0 {
+            tracing::warn!(node = %self.name, calls = unfinished, "grace period over: closing with calls still running");
+        }
+        // The last replies are on their way out: let them go first.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        for connection in &connections {
+            connection.flush(left.max(Duration::from_millis(100))).await;
+        }
+        shared.close_all("this node has shut down");
+        unfinished
+    }
+
+    /// Stops listening and closes every connection at once; calls in
+    /// flight on them fail with *outcome unknown*.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         if let Some(transport) = &self.transport {

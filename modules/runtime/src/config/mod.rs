@@ -93,6 +93,9 @@ pub struct RuntimeConfig {
     /// wait for room until their deadline, then fail as overloaded. A node
     /// also serves at most this many calls from one peer at a time.
     pub max_in_flight_per_peer: usize,
+    /// On SIGTERM, how long calls in flight here may take to finish before
+    /// the node closes its connections anyway.
+    pub shutdown_grace_ms: u64,
     /// How often each side of a node connection says it is alive.
     pub heartbeat_interval_ms: u64,
     /// How long a node connection may stay silent (no heartbeat, no byte)
@@ -117,6 +120,7 @@ impl Default for RuntimeConfig {
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
             max_in_flight_per_peer: 1024,
+            shutdown_grace_ms: 10_000,
             heartbeat_interval_ms: 500,
             failure_timeout_ms: 2_500,
             serialize_local_calls: false,

@@ -32,7 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::Shared;
-use super::frame::{Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, ReplyStatus};
+use super::frame::{Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, ReplyStatus};
 use super::handshake::PeerInfo;
 use super::peer::Peer;
 use crate::call::{CallId, CallMeta, Origin};
@@ -132,6 +132,13 @@ pub(crate) struct Connection {
     heard: Arc<AtomicU64>,
     /// Calls from the peer being served here now.
     serving: AtomicUsize,
+    /// The peer said it is shutting down: no new calls go to it.
+    leaving: AtomicBool,
+    /// Bytes queued in the outbox, and bytes written, since the start.
+    queued_bytes: AtomicU64,
+    written_bytes: AtomicU64,
+    /// Notified after every write.
+    wrote: Notify,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -174,6 +181,10 @@ impl Connection {
             writer: Mutex::new(None),
             heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
             serving: AtomicUsize::new(0),
+            leaving: AtomicBool::new(false),
+            queued_bytes: AtomicU64::new(0),
+            written_bytes: AtomicU64::new(0),
+            wrote: Notify::new(),
         });
         reader.report_progress(Arc::clone(&connection.heard));
         tracing::info!(
@@ -223,6 +234,39 @@ impl Connection {
     /// Counts the peer as heard from at `now` (after a local pause).
     pub(crate) fn heard_at(&self, now: u64) {
         self.heard.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// True once the peer said it is shutting down.
+    pub(crate) fn peer_is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::Acquire)
+    }
+
+    /// How many calls from the peer are being served here.
+    pub(crate) fn serving(&self) -> usize {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Waits until everything queued so far has been written, at most
+    /// `limit`; true if it was.
+    pub(crate) async fn flush(&self, limit: Duration) -> bool {
+        let target = self.queued_bytes.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let wrote = self.wrote.notified();
+            tokio::pin!(wrote);
+            wrote.as_mut().enable();
+            if self.written_bytes.load(Ordering::Acquire) >= target {
+                return true;
+            }
+            if self.is_closed() || tokio::time::timeout_at(deadline, wrote).await.is_err() {
+                return self.written_bytes.load(Ordering::Acquire) >= target;
+            }
+        }
+    }
+
+    /// Tells the peer this node is shutting down.
+    pub(crate) fn send_leaving(&self) {
+        self.enqueue(&LEAVING_FRAME, None);
     }
 
     /// Queues a heartbeat.
@@ -291,6 +335,8 @@ impl Connection {
         }
         let was_empty = outbox.bytes.is_empty();
         outbox.bytes.extend_from_slice(frame);
+        self.queued_bytes
+            .fetch_add(frame.len() as u64, Ordering::AcqRel);
         if let Some(call_id) = call_id {
             outbox.calls.push(call_id);
         }
@@ -371,6 +417,14 @@ impl Connection {
                 return;
             }
         };
+        if self.shared.draining.load(Ordering::Acquire) {
+            let error = CallError::not_delivered(
+                dispatch.service(),
+                format!("node '{node}' is shutting down"),
+            );
+            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            return;
+        }
         if budget_us == 0 {
             // The caller has given up already: running it helps nobody.
             // It is still answered, so the caller's slot is freed.
@@ -428,7 +482,11 @@ impl Connection {
 
     /// Sends the reply of a call from the peer that has finished here.
     fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
-        self.serving.fetch_sub(1, Ordering::AcqRel);
+        if self.serving.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.shared.draining.load(Ordering::Acquire)
+        {
+            self.shared.drained.notify_waiters();
+        }
         match result {
             Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
                 Ok(frame) => {
@@ -551,6 +609,14 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
             }
             // Its bytes were stamped as they arrived; nothing else to do.
             Ok(Some(Ok(Frame::Heartbeat))) => {}
+            Ok(Some(Ok(Frame::Leaving))) => {
+                tracing::info!(
+                    node = %connection.shared.identity.node,
+                    peer = %connection.peer.node,
+                    "the peer is shutting down: no new calls go to it"
+                );
+                connection.leaving.store(true, Ordering::Release);
+            }
             Ok(Some(Ok(Frame::Handshake { kind, .. }))) => {
                 break format!("protocol error: a {kind:?} frame after the handshake");
             }
@@ -606,6 +672,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                 ));
                 break 'writing;
             }
+            connection
+                .written_bytes
+                .fetch_add(sending.len() as u64, Ordering::AcqRel);
+            connection.wrote.notify_waiters();
             sending.clear();
             if sending.capacity() > KEEP_BUFFER_BYTES {
                 sending = Vec::new();

@@ -7,6 +7,7 @@
 //! request  | kind=1 | call id u64 | method u64 | budget µs u64 | message (codec)
 //! reply    | kind=2 | call id u64 | status u8  | payload (codec)
 //! heartbeat| kind=3 |
+//! leaving  | kind=4 |
 //! handshake| kind=16..20 | record (see handshake.rs)
 //! ```
 //!
@@ -47,6 +48,8 @@ pub enum Kind {
     Reply = 2,
     /// "Still here": sent every heartbeat interval, answered by nothing.
     Heartbeat = 3,
+    /// "I am shutting down": send me no new calls.
+    Leaving = 4,
     /// Handshake: the dialer introduces itself.
     Hello = 16,
     /// Handshake: the acceptor introduces itself and proves the secret.
@@ -65,6 +68,7 @@ impl Kind {
             1 => Kind::Request,
             2 => Kind::Reply,
             3 => Kind::Heartbeat,
+            4 => Kind::Leaving,
             16 => Kind::Hello,
             17 => Kind::HelloAck,
             18 => Kind::Auth,
@@ -137,6 +141,8 @@ pub enum Frame {
     },
     /// A heartbeat.
     Heartbeat,
+    /// The peer is shutting down.
+    Leaving,
     /// A handshake record.
     Handshake {
         /// Which one.
@@ -190,11 +196,17 @@ impl Frame {
                     payload: body,
                 }
             }
-            Kind::Heartbeat => {
+            Kind::Heartbeat | Kind::Leaving => {
                 if !body.is_empty() {
-                    return Err(FrameError::Malformed("a heartbeat with a body".to_owned()));
+                    return Err(FrameError::Malformed(format!(
+                        "a {kind:?} frame with a body"
+                    )));
                 }
-                Frame::Heartbeat
+                if kind == Kind::Heartbeat {
+                    Frame::Heartbeat
+                } else {
+                    Frame::Leaving
+                }
             }
             kind => Frame::Handshake {
                 kind,
@@ -290,6 +302,9 @@ impl FrameBuf {
 
 /// A whole heartbeat frame: a body of one byte, its kind.
 pub const HEARTBEAT_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::Heartbeat as u8];
+
+/// A whole leaving frame.
+pub const LEAVING_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::Leaving as u8];
 
 /// The kind of a finished frame, and its call id if it is a request.
 pub fn request_call_id(frame: &[u8]) -> Option<u64> {

@@ -92,6 +92,10 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
     pub(crate) faults: fault::Faults,
     pub(crate) counters: Arc<crate::stats::Counters>,
+    /// Set when the node starts shutting down: new calls are refused.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
+    /// Notified when a call served here finishes while draining.
+    pub(crate) drained: tokio::sync::Notify,
     table: OnceLock<DispatchTable>,
     connections: Mutex<Vec<Weak<Connection>>>,
 }
@@ -109,6 +113,8 @@ impl Shared {
             shutdown,
             faults: fault::Faults::default(),
             counters,
+            draining: std::sync::atomic::AtomicBool::new(false),
+            drained: tokio::sync::Notify::new(),
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
         }
@@ -141,6 +147,17 @@ impl Shared {
         for connection in connections.iter().filter_map(Weak::upgrade) {
             connection.close(reason);
         }
+    }
+
+    /// The live connections.
+    pub(crate) fn live_connections(&self) -> Vec<Arc<Connection>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| !c.is_closed())
+            .collect()
     }
 
     /// Closes this node's connections to node `peer`.

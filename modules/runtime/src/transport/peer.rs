@@ -194,6 +194,9 @@ impl Peer {
     /// is encoded and queued at once.
     pub(crate) fn start_call<M: Request>(&self, message: M, meta: CallMeta) -> CallStart<M> {
         let connection = match &*self.state() {
+            State::Up(connection) if connection.peer_is_leaving() => {
+                return CallStart::Failed(self.unreachable::<M>("it is shutting down"));
+            }
             State::Up(connection) if !connection.is_closed() => Arc::clone(connection),
             State::Idle | State::Connecting { first: true, .. } => {
                 return CallStart::Wait(message, meta);
@@ -292,6 +295,9 @@ impl Peer {
             {
                 let mut state = self.state();
                 match &*state {
+                    State::Up(connection) if connection.peer_is_leaving() => {
+                        return Err(Arc::from("it is shutting down"));
+                    }
                     State::Up(connection) if !connection.is_closed() => {
                         return Ok(Arc::clone(connection));
                     }

@@ -1,0 +1,81 @@
+//! Graceful shutdown: new calls are refused, peers stop sending at once,
+//! calls in flight finish within the grace period.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use runtime::{CallError, Empty};
+use support::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Calls Echo on `toy` until it fails; returns that error.
+async fn first_refusal(toy: &runtime::ServiceRef<Toy>) -> CallError {
+    let started = Instant::now();
+    loop {
+        match toy
+            .call(Echo {
+                text: "x".into(),
+                local_only: None,
+            })
+            .await
+        {
+            Err(error) => return error,
+            Ok(_) => {
+                assert!(started.elapsed() < Duration::from_secs(5), "never refused");
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_leaving_node_refuses_new_calls_and_finishes_those_in_flight() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+    let a = std::rc::Rc::new(cluster.a);
+
+    let shutdown = actix_rt::spawn({
+        let a = std::rc::Rc::clone(&a);
+        async move { a.shutdown_gracefully(Duration::from_secs(10)).await }
+    });
+
+    // b hears that a is leaving: new calls fail at once, not delivered.
+    let error = first_refusal(&toy).await;
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(error.to_string().contains("shutting down"), "{error}");
+    assert!(
+        !shutdown.is_finished(),
+        "a did not wait for its call in flight"
+    );
+
+    // The call in flight is allowed to finish; then a closes.
+    let release = actix_rt::spawn({
+        let a = std::rc::Rc::clone(&a);
+        async move { a.service::<Toy>().unwrap().call(Release { key: 1 }).await }
+    });
+    assert_eq!(held.await.unwrap(), Ok(Ok(Empty {})));
+    assert_eq!(release.await.unwrap(), Ok(Ok(Empty {})));
+    assert_eq!(shutdown.await.unwrap(), 0, "no call was cut off");
+}
+
+#[actix_rt::test]
+async fn calls_still_running_after_the_grace_period_are_cut_off() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    let held = hold(&toy, 1).await;
+    let started = Instant::now();
+    let unfinished = cluster
+        .a
+        .shutdown_gracefully(Duration::from_millis(300))
+        .await;
+    assert_eq!(unfinished, 1);
+    assert!(started.elapsed() >= Duration::from_millis(290));
+    let error = held.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+}
