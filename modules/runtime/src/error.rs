@@ -164,6 +164,15 @@ pub enum Rejection {
         /// The node that received the call.
         node: String,
     },
+    /// The calling module may not call this service (`[access]` in the
+    /// config of the node that received the call).
+    #[error("{caller} may not call {service} (see [access] in the config)")]
+    NotAllowed {
+        /// The calling module, or "a client".
+        caller: String,
+        /// The service.
+        service: String,
+    },
     /// The message could not be decoded as the type the method expects.
     #[error("message {message} could not be decoded: {detail}")]
     Undecodable {

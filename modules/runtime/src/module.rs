@@ -103,6 +103,8 @@ pub struct StartContext {
     data_dir: PathBuf,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
     counters: std::sync::Arc<crate::stats::Counters>,
+    /// The module this context starts (its refs call as it).
+    module: Option<&'static str>,
 }
 
 impl StartContext {
@@ -122,7 +124,15 @@ impl StartContext {
             data_dir: data_dir.into(),
             stop: None,
             counters: std::sync::Arc::default(),
+            module: None,
         }
+    }
+
+    /// The same context, for module `name`: the refs it hands out say that
+    /// `name` is calling (for `[access]`).
+    pub(crate) fn for_module(mut self, name: &'static str) -> Self {
+        self.module = Some(name);
+        self
     }
 
     /// The same context, counting into `counters` (the node's).
@@ -178,11 +188,16 @@ impl StartContext {
                 service: S::NAME.to_owned(),
             });
         }
-        self.services
+        let service = self
+            .services
             .get::<S>()
             .ok_or_else(|| StartError::MissingService {
                 service: S::NAME.to_owned(),
-            })
+            })?;
+        Ok(match self.module {
+            Some(module) => service.calling_as(module),
+            None => service,
+        })
     }
 }
 

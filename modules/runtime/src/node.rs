@@ -315,6 +315,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             Settings::from_config(&plan.runtime),
             shutdown_rx,
             Arc::clone(&counters),
+            crate::transport::access::Access::from_plan(plan, catalogue),
         ));
         let peers = plan
             .nodes()
@@ -365,6 +366,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             registry.clone(),
             &plan.runtime.data_dir,
         )
+        .for_module(entry.name())
         .with_stop_signal(shutdown.subscribe())
         .with_counters(Arc::clone(&counters));
         let started = (entry.start)(plan.module_config(module), ctx)

@@ -41,6 +41,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ServiceRef<S: Service> {
     route: Arc<Route<S>>,
     timeout: Duration,
+    /// The module calling through this ref, on the wire (0: a client).
+    caller: u64,
 }
 
 enum Route<S> {
@@ -73,6 +75,7 @@ impl<S: Service> Clone for ServiceRef<S> {
         ServiceRef {
             route: Arc::clone(&self.route),
             timeout: self.timeout,
+            caller: self.caller,
         }
     }
 }
@@ -119,6 +122,7 @@ impl<S: Service> ServiceRef<S> {
         ServiceRef {
             route: Arc::new(route),
             timeout: DEFAULT_TIMEOUT,
+            caller: 0,
         }
     }
 
@@ -127,6 +131,16 @@ impl<S: Service> ServiceRef<S> {
         ServiceRef {
             route: Arc::clone(&self.route),
             timeout,
+            caller: self.caller,
+        }
+    }
+
+    /// The same ref, whose calls say that `module` makes them.
+    pub(crate) fn calling_as(&self, module: &str) -> Self {
+        ServiceRef {
+            route: Arc::clone(&self.route),
+            timeout: self.timeout,
+            caller: crate::transport::frame::caller_id(module),
         }
     }
 
@@ -181,7 +195,7 @@ impl<S: Service> ServiceRef<S> {
             }
             Route::Remote(peer) => {
                 let deadline = meta.deadline;
-                match peer.start_call(message, meta) {
+                match peer.start_call(message, meta, self.caller) {
                     CallStart::Sent(call) => CallFuture::new(CallState::Remote {
                         reply: WithDeadline::expecting_a_wait(call, deadline),
                         budget,
@@ -189,8 +203,9 @@ impl<S: Service> ServiceRef<S> {
                     CallStart::Failed(error) => CallFuture::failed(error),
                     CallStart::Wait(message, meta) => {
                         let peer = Arc::clone(peer);
+                        let caller = self.caller;
                         CallFuture::new(CallState::Boxed {
-                            future: Box::pin(async move { peer.call(message, meta).await }),
+                            future: Box::pin(async move { peer.call(message, meta, caller).await }),
                         })
                     }
                 }

@@ -11,6 +11,7 @@ pub(crate) struct Counters {
     pub restarts: AtomicU64,
     pub calls_overloaded: AtomicU64,
     pub refused_overloaded: AtomicU64,
+    pub refused_not_allowed: AtomicU64,
 }
 
 impl Counters {
@@ -25,6 +26,7 @@ impl Counters {
             restarts: self.restarts.load(Ordering::Relaxed),
             calls_overloaded: self.calls_overloaded.load(Ordering::Relaxed),
             refused_overloaded: self.refused_overloaded.load(Ordering::Relaxed),
+            refused_not_allowed: self.refused_not_allowed.load(Ordering::Relaxed),
         }
     }
 }
@@ -48,4 +50,7 @@ pub struct NodeStats {
     /// Calls from other nodes refused as overloaded: the peer had more in
     /// flight here than the limit.
     pub refused_overloaded: u64,
+    /// Calls refused because `[access]` does not let their caller call
+    /// that service.
+    pub refused_not_allowed: u64,
 }

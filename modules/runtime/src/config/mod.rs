@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plan::{Crossing, NodePlan, Plan};
+pub use plan::{CLIENT, Crossing, NodePlan, Plan};
 
 /// The whole config, as parsed.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +51,11 @@ pub struct DeploymentConfig {
     /// Each module's own section, by module name, checked by the module.
     #[serde(default)]
     pub modules: BTreeMap<String, config::Value>,
+    /// Who may call whom: `payment = ["checkout", "client"]` lets only the
+    /// checkout module, and clients such as `boutique call`, call payment.
+    /// Services not listed may be called by anyone.
+    #[serde(default)]
+    pub access: BTreeMap<String, Vec<String>>,
 }
 
 /// `[cluster]`

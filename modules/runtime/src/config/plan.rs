@@ -13,6 +13,10 @@ use super::{ConfigError, DeploymentConfig, RuntimeConfig};
 use crate::catalogue::Catalogue;
 use crate::codec::MAX_DECODE_BYTES;
 
+/// In `[access]` lists: clients of the deployment (`boutique call`, test
+/// clients), which are no module.
+pub const CLIENT: &str = "client";
+
 /// A validated deployment.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -25,6 +29,7 @@ pub struct Plan {
     nodes: Vec<NodePlan>,
     dependencies: Vec<(&'static str, &'static str)>,
     modules: BTreeMap<String, config::Value>,
+    access: BTreeMap<&'static str, Vec<String>>,
 }
 
 /// One node of a [`Plan`].
@@ -222,6 +227,33 @@ impl Plan {
                 }
             }
         }
+        // Access: known services and callers, and no module forbidden to
+        // call what it depends on.
+        let mut access: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for (service, callers) in &config.access {
+            let Some(service) = known.iter().find(|k| **k == service) else {
+                problems.push(unknown_module("[access] names", service, &known));
+                continue;
+            };
+            for caller in callers {
+                if caller != CLIENT && !known.contains(&caller.as_str()) {
+                    problems.push(format!(
+                        "[access] {service}: '{caller}' is not a module of this binary (nor \"{CLIENT}\", for clients such as `boutique call`)"
+                    ));
+                }
+            }
+            access.insert(service, callers.clone());
+        }
+        for (caller, callee) in &dependencies {
+            if let Some(callers) = access.get(callee)
+                && !callers.iter().any(|c| c == caller)
+            {
+                problems.push(format!(
+                    "module '{caller}' calls '{callee}', but [access] {callee} = {callers:?} does not allow it"
+                ));
+            }
+        }
+
         let order = match start_order(&known, &dependencies) {
             Ok(order) => order,
             Err(cycle) => {
@@ -255,6 +287,7 @@ impl Plan {
             nodes,
             dependencies,
             modules: config.modules,
+            access,
         })
     }
 
@@ -311,6 +344,12 @@ impl Plan {
         }
         target.modules.retain(|m| needed.contains(m));
         plan
+    }
+
+    /// Who may call `service`, if the config says (`[access]`); the name
+    /// [`CLIENT`] stands for clients such as `boutique call`.
+    pub fn allowed_callers(&self, service: &str) -> Option<&[String]> {
+        self.access.get(service).map(Vec::as_slice)
     }
 
     /// True if the modules are spread over more than one node.

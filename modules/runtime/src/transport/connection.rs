@@ -407,7 +407,14 @@ impl Connection {
     }
 
     /// Runs a request that arrived on this connection.
-    fn serve(self: &Arc<Self>, call_id: u64, method: u64, budget_us: u64, payload: Bytes) {
+    fn serve(
+        self: &Arc<Self>,
+        call_id: u64,
+        method: u64,
+        budget_us: u64,
+        caller: u64,
+        payload: Bytes,
+    ) {
         let node = &self.shared.identity.node;
         let dispatch = match self.shared.table().find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
@@ -417,6 +424,19 @@ impl Connection {
                 return;
             }
         };
+        if let Err(rejection) = self.shared.access.check(dispatch.service(), caller) {
+            Counters::count(&self.shared.counters.refused_not_allowed);
+            tracing::warn!(
+                module = dispatch.service(),
+                message = dispatch.message(),
+                call_id,
+                peer = %self.peer.node,
+                %rejection,
+                "call refused"
+            );
+            self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+            return;
+        }
         if self.shared.draining.load(Ordering::Acquire) {
             let error = CallError::not_delivered(
                 dispatch.service(),
@@ -596,8 +616,9 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                 call_id,
                 method,
                 budget_us,
+                caller,
                 payload,
-            }))) => connection.serve(call_id, method, budget_us, payload),
+            }))) => connection.serve(call_id, method, budget_us, caller, payload),
             Ok(Some(Ok(Frame::Reply {
                 call_id,
                 status,

@@ -4,7 +4,7 @@
 //! The body starts with a one-byte [`Kind`]:
 //!
 //! ```text
-//! request  | kind=1 | call id u64 | method u64 | budget µs u64 | message (codec)
+//! request  | kind=1 | call id u64 | method u64 | budget µs u64 | caller u64 | message (codec)
 //! reply    | kind=2 | call id u64 | status u8  | payload (codec)
 //! heartbeat| kind=3 |
 //! leaving  | kind=4 |
@@ -30,8 +30,9 @@ use crate::codec::{self, CodecError};
 
 /// Bytes in the length prefix.
 pub const PREFIX_LEN: usize = 4;
-/// Bytes before a request's message: prefix, kind, call id, method, budget.
-pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8;
+/// Bytes before a request's message: prefix, kind, call id, method,
+/// budget, caller.
+pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8 + 8;
 /// Bytes before a reply's payload: prefix, kind, call id, status.
 pub const REPLY_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 1;
 
@@ -127,6 +128,8 @@ pub enum Frame {
         method: u64,
         /// Microseconds the caller will wait.
         budget_us: u64,
+        /// The calling module ([`caller_id`]), or 0 for a client.
+        caller: u64,
         /// The encoded message.
         payload: Bytes,
     },
@@ -173,6 +176,7 @@ impl Frame {
                 call_id: take_u64(&mut body)?,
                 method: take_u64(&mut body)?,
                 budget_us: take_u64(&mut body)?,
+                caller: take_u64(&mut body)?,
                 payload: body,
             },
             Kind::Reply => {
@@ -221,26 +225,34 @@ impl Frame {
 pub struct FrameBuf(Vec<u8>);
 
 impl FrameBuf {
-    /// A request for `method` with the given call id and time budget; the
-    /// message is appended next.
+    /// A request for `method` from a client (no calling module) with the
+    /// given call id and time budget; the message is appended next.
     pub fn request(call_id: u64, method: u64, budget_us: u64) -> FrameBuf {
-        let mut buf = Vec::with_capacity(REQUEST_HEADER_LEN + 64);
-        buf.extend_from_slice(&[0; PREFIX_LEN]);
-        buf.push(Kind::Request as u8);
-        buf.extend_from_slice(&call_id.to_le_bytes());
-        buf.extend_from_slice(&method.to_le_bytes());
-        buf.extend_from_slice(&budget_us.to_le_bytes());
-        FrameBuf(buf)
+        FrameBuf::request_into(
+            Vec::with_capacity(REQUEST_HEADER_LEN + 64),
+            call_id,
+            method,
+            budget_us,
+            0,
+        )
     }
 
-    /// Like [`FrameBuf::request`], reusing `buf`'s allocation.
-    pub fn request_into(mut buf: Vec<u8>, call_id: u64, method: u64, budget_us: u64) -> FrameBuf {
+    /// A request made by module `caller` ([`caller_id`]), reusing `buf`'s
+    /// allocation.
+    pub fn request_into(
+        mut buf: Vec<u8>,
+        call_id: u64,
+        method: u64,
+        budget_us: u64,
+        caller: u64,
+    ) -> FrameBuf {
         buf.clear();
         buf.extend_from_slice(&[0; PREFIX_LEN]);
         buf.push(Kind::Request as u8);
         buf.extend_from_slice(&call_id.to_le_bytes());
         buf.extend_from_slice(&method.to_le_bytes());
         buf.extend_from_slice(&budget_us.to_le_bytes());
+        buf.extend_from_slice(&caller.to_le_bytes());
         FrameBuf(buf)
     }
 
@@ -298,6 +310,13 @@ impl FrameBuf {
         self.0[..PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
         Ok(self.0)
     }
+}
+
+/// The id of module `name` as a caller on the wire (0 is a client).
+pub const fn caller_id(name: &str) -> u64 {
+    // The method id of a message nobody can name (messages are Rust
+    // identifiers), so it never collides with a real method.
+    crate::service::MethodId::of(name, "#caller").0
 }
 
 /// A whole heartbeat frame: a body of one byte, its kind.
@@ -428,9 +447,10 @@ mod tests {
                 call_id,
                 method,
                 budget_us,
+                caller,
                 payload,
             } => {
-                assert_eq!((call_id, method, budget_us), (7, 99, 1000));
+                assert_eq!((call_id, method, budget_us, caller), (7, 99, 1000, 0));
                 assert_eq!(codec::decode::<String>(&payload).unwrap(), "hello");
             }
             other => panic!("expected a request, got {other:?}"),

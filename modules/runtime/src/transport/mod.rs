@@ -17,6 +17,7 @@ pub mod fault;
 pub mod frame;
 pub mod handshake;
 
+pub(crate) mod access;
 pub(crate) mod connection;
 pub(crate) mod listener;
 pub(crate) mod liveness;
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
     pub(crate) faults: fault::Faults,
     pub(crate) counters: Arc<crate::stats::Counters>,
+    /// Who may call whom.
+    pub(crate) access: access::Access,
     /// Set when the node starts shutting down: new calls are refused.
     pub(crate) draining: std::sync::atomic::AtomicBool,
     /// Notified when a call served here finishes while draining.
@@ -106,6 +109,7 @@ impl Shared {
         settings: Settings,
         shutdown: watch::Receiver<bool>,
         counters: Arc<crate::stats::Counters>,
+        access: access::Access,
     ) -> Self {
         Shared {
             identity,
@@ -113,6 +117,7 @@ impl Shared {
             shutdown,
             faults: fault::Faults::default(),
             counters,
+            access,
             draining: std::sync::atomic::AtomicBool::new(false),
             drained: tokio::sync::Notify::new(),
             table: OnceLock::new(),

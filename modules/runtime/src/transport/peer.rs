@@ -93,13 +93,14 @@ fn send<M: Request>(
     meta: &CallMeta,
     max_frame: usize,
     slot: OwnedSemaphorePermit,
+    caller: u64,
 ) -> Result<PendingCall, CallError> {
     let service = <M::Service as Service>::NAME;
     let budget_us = u64::try_from(meta.remaining().as_micros()).unwrap_or(u64::MAX);
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let buf = std::mem::take(&mut *scratch);
-        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us)
+        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us, caller)
             .encode(message)
             .map_err(|e| {
                 CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
@@ -192,7 +193,12 @@ impl Peer {
 
     /// Starts a call without waiting: if the connection is up, the request
     /// is encoded and queued at once.
-    pub(crate) fn start_call<M: Request>(&self, message: M, meta: CallMeta) -> CallStart<M> {
+    pub(crate) fn start_call<M: Request>(
+        &self,
+        message: M,
+        meta: CallMeta,
+        caller: u64,
+    ) -> CallStart<M> {
         let connection = match &*self.state() {
             State::Up(connection) if connection.peer_is_leaving() => {
                 return CallStart::Failed(self.unreachable::<M>("it is shutting down"));
@@ -221,6 +227,7 @@ impl Peer {
             &meta,
             self.shared.settings.max_frame,
             slot,
+            caller,
         ) {
             Ok(call) => CallStart::Sent(call),
             Err(error) => CallStart::Failed(error),
@@ -240,6 +247,7 @@ impl Peer {
         &self,
         message: M,
         meta: CallMeta,
+        caller: u64,
     ) -> Result<Outcome<M>, CallError> {
         let service = <M::Service as Service>::NAME;
         let budget = meta.remaining();
@@ -277,6 +285,7 @@ impl Peer {
             &meta,
             self.shared.settings.max_frame,
             slot,
+            caller,
         )?;
         drop(message);
         match WithDeadline::expecting_a_wait(call, deadline).await {
