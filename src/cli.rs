@@ -1,4 +1,4 @@
-//! The command line: `boutique [run|plan|call|up]`.
+//! The command line: `boutique [run|plan|call|up|certs]`.
 
 use std::path::PathBuf;
 
@@ -70,4 +70,9 @@ pub enum Command {
     },
     /// Start every node of the config as a child process; Ctrl-C stops them all
     Up,
+    /// Write a development CA and a certificate per node of the config, for [cluster.tls]
+    Certs {
+        /// Where to write them
+        dir: PathBuf,
+    },
 }

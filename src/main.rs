@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run { node: None });
     init_logging(match command {
         Command::Run { .. } | Command::Up => "info",
-        Command::Plan => "warn",
+        Command::Plan | Command::Certs { .. } => "warn",
         // The outcome is printed; log lines would only repeat it.
         Command::Call { .. } => "error",
     });
@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             json,
         } => commands::call::call(&cli.config, service, message, json.as_deref()),
         Command::Up => commands::up::up(&cli.config),
+        Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
     };
     match outcome {
         Ok(code) => code,

@@ -419,3 +419,35 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
         );
     }
 }
+
+#[test]
+fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
+    let dir = data_dir();
+    let output = boutique(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "certs",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for name in ["ca", "web", "store", "pay", "client"] {
+        let cert = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
+        assert!(
+            cert.starts_with("-----BEGIN CERTIFICATE-----"),
+            "{name}: {cert}"
+        );
+        let key = dir.join(format!("{name}.key"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{name}.key"
+        );
+    }
+    assert!(
+        stdout(&output).contains("[cluster.tls]"),
+        "{}",
+        stdout(&output)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,6 +1,7 @@
 //! The commands of the binary, one file each.
 
 pub mod call;
+pub mod certs;
 pub mod plan;
 pub mod run;
 pub mod up;

@@ -52,6 +52,9 @@ pub enum NodeError {
         /// Why.
         error: StartError,
     },
+    /// TLS is configured, but its files could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::transport::tls::TlsError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {detail}")]
     Listen {
@@ -310,12 +313,23 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             fingerprint: catalogue.fingerprint()?,
             secret,
         };
+        let tls = match &plan.tls {
+            None => None,
+            Some(config) => {
+                let certificate = match role {
+                    Role::Node => name,
+                    Role::Client => crate::transport::tls::CLIENT_CERT_NAME,
+                };
+                Some(crate::transport::tls::Tls::load(config, certificate)?)
+            }
+        };
         let shared = Arc::new(Shared::new(
             identity,
             Settings::from_config(&plan.runtime),
             shutdown_rx,
             Arc::clone(&counters),
             crate::transport::access::Access::from_plan(plan, catalogue),
+            tls,
         ));
         let peers = plan
             .nodes()

@@ -67,6 +67,26 @@ pub struct ClusterConfig {
     /// The environment variable that holds the shared secret. Required as
     /// soon as any node listens.
     pub secret_env: Option<String>,
+    /// TLS between nodes, with mutual authentication (see
+    /// `runtime::transport::tls`).
+    pub tls: Option<TlsConfig>,
+    /// Accept listening on other than loopback without TLS (traffic is
+    /// then authenticated but readable).
+    pub insecure: bool,
+}
+
+/// `[cluster.tls]`: where the CA and each node's certificate and key are.
+/// `{node}` in `cert` and `key` becomes the node's name (`client` for
+/// clients).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The CA certificate(s), PEM.
+    pub ca: String,
+    /// Each node's certificate chain, PEM.
+    pub cert: String,
+    /// Each node's private key, PEM.
+    pub key: String,
 }
 
 impl Default for ClusterConfig {
@@ -74,6 +94,8 @@ impl Default for ClusterConfig {
         ClusterConfig {
             name: "boutique".to_owned(),
             secret_env: None,
+            tls: None,
+            insecure: false,
         }
     }
 }

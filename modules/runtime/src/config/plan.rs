@@ -24,6 +24,8 @@ pub struct Plan {
     pub cluster: String,
     /// The variable holding the cluster secret.
     pub secret_env: Option<String>,
+    /// TLS between nodes, if configured.
+    pub tls: Option<super::TlsConfig>,
     /// Runtime timeouts and limits.
     pub runtime: RuntimeConfig,
     nodes: Vec<NodePlan>,
@@ -227,6 +229,31 @@ impl Plan {
                 }
             }
         }
+        // Without TLS, traffic is readable: only loopback, unless the
+        // config says it accepts that.
+        if config.cluster.tls.is_none() && !config.cluster.insecure {
+            for (node, listen) in &listens {
+                if let Some(addr) = listen.filter(|a| !a.ip().is_loopback()) {
+                    problems.push(format!(
+                        "node '{node}' listens on {addr}, beyond this machine, without TLS: the traffic \
+                         between nodes would be readable on the network. Configure [cluster.tls] \
+                         (`boutique certs DIR` writes certificates to start with), or set \
+                         insecure = true under [cluster] to accept this"
+                    ));
+                }
+            }
+        }
+        if config.cluster.tls.is_some() {
+            for node in config.nodes.keys() {
+                if node.contains('_') || node.starts_with('-') || node.ends_with('-') {
+                    problems.push(format!(
+                        "node '{node}': with TLS, node names are certificate names, so letters, digits \
+                         and inner '-' only"
+                    ));
+                }
+            }
+        }
+
         // Access: known services and callers, and no module forbidden to
         // call what it depends on.
         let mut access: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -283,6 +310,7 @@ impl Plan {
         Ok(Plan {
             cluster: config.cluster.name,
             secret_env: config.cluster.secret_env,
+            tls: config.cluster.tls,
             runtime: config.runtime,
             nodes,
             dependencies,

@@ -241,9 +241,14 @@ impl Connection {
         self.leaving.load(Ordering::Acquire)
     }
 
-    /// How many calls from the peer are being served here.
+    /// How many calls from the peer are being served here (none, once
+    /// the connection is closed: they can no longer be answered).
     pub(crate) fn serving(&self) -> usize {
-        self.serving.load(Ordering::Acquire)
+        if self.is_closed() {
+            0
+        } else {
+            self.serving.load(Ordering::Acquire)
+        }
     }
 
     /// Waits until everything queued so far has been written, at most
@@ -315,6 +320,10 @@ impl Connection {
         self.fail_pending(&unsent);
         self.writer_wanted.notify_one();
         self.responder.wake();
+        // Whoever waits for this connection's writes or calls to finish
+        // (a graceful shutdown) need not wait any longer.
+        self.wrote.notify_waiters();
+        self.shared.drained.notify_waiters();
         if let Some(reader) = lock(&self.reader).take() {
             reader.abort();
         }

@@ -183,6 +183,15 @@ pub enum Refusal {
         /// "dialer" or "acceptor": whose proof was wrong.
         side: String,
     },
+    /// The certificate the dialer presented over TLS is not for the node
+    /// (or client) it says it is.
+    #[error("'{node}' presented a certificate that is not its own: {detail}")]
+    Certificate {
+        /// The name it gave.
+        node: String,
+        /// What is wrong with the certificate.
+        detail: String,
+    },
     /// The dialer says it is a node this deployment does not have.
     #[error("node '{node}' is not part of this deployment's config")]
     UnknownNode {

@@ -38,7 +38,26 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
 async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>) {
     let shared = &transport.shared;
     let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
+    let (reader, writer, presented) = match &shared.tls {
+        None => {
+            let (reader, writer) = super::split_plain(stream);
+            (reader, writer, None)
+        }
+        Some(tls) => {
+            match tokio::time::timeout(shared.settings.handshake_timeout, tls.accept(stream)).await
+            {
+                Ok(Ok((reader, writer, presented))) => (reader, writer, Some(presented)),
+                Ok(Err(e)) => {
+                    tracing::warn!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(node = %shared.identity.node, %addr, "inbound connection dropped: no TLS handshake in time");
+                    return;
+                }
+            }
+        }
+    };
     // Whose faults apply is known after the handshake.
     let slot = FaultSlot::default();
     let mut writer = Faulty::new(writer, Arc::clone(&slot));
@@ -58,6 +77,21 @@ async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>)
         }
     };
     reader.set_max(shared.settings.max_frame);
+    // Over TLS, the certificate must be for the name the peer gave.
+    if let Some(presented) = &presented {
+        let expected = match info.role {
+            Role::Node => &*info.node,
+            Role::Client => super::tls::CLIENT_CERT_NAME,
+        };
+        if let Err(detail) = super::tls::check_name(presented, expected) {
+            let refusal = Refusal::Certificate {
+                node: info.node.to_string(),
+                detail,
+            };
+            handshake::refuse_admission(&mut writer, &shared.identity, &info, refusal).await;
+            return;
+        }
+    }
     let _ = slot.set(shared.faults.peer(&info.node));
     if *shared.shutdown.borrow() {
         handshake::refuse_admission(&mut writer, &shared.identity, &info, Refusal::ShuttingDown)

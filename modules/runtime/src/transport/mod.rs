@@ -7,7 +7,8 @@
 //! - `liveness`: heartbeats, and declaring a silent peer unreachable;
 //! - `peer`: lazy dialing, reconnect with backoff, one connection per pair;
 //! - `listener`: the accept loop;
-//! - [`fault`]: stalls, delays and cuts on demand, for failure tests.
+//! - [`fault`]: stalls, delays and cuts on demand, for failure tests;
+//! - [`tls`]: optional TLS with mutual authentication, under all of it.
 //!
 //! Semantics: at most once, FIFO per connection, no silent retries. Every
 //! failure is reported to the caller as a [`CallError`](crate::CallError)
@@ -16,6 +17,7 @@
 pub mod fault;
 pub mod frame;
 pub mod handshake;
+pub mod tls;
 
 pub(crate) mod access;
 pub(crate) mod connection;
@@ -58,6 +60,17 @@ where
     }
 }
 
+/// The reading half of a node connection's stream (TCP, or TLS over it).
+pub(crate) type ReadHalf = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The writing half.
+pub(crate) type WriteHalf = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// Splits a plain TCP stream into boxed halves.
+pub(crate) fn split_plain(stream: tokio::net::TcpStream) -> (ReadHalf, WriteHalf) {
+    let (read, write) = stream.into_split();
+    (Box::new(read), Box::new(write))
+}
+
 /// Transport timing and limits, from [`RuntimeConfig`].
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -95,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<crate::stats::Counters>,
     /// Who may call whom.
     pub(crate) access: access::Access,
+    /// TLS, if the deployment uses it.
+    pub(crate) tls: Option<tls::Tls>,
     /// Set when the node starts shutting down: new calls are refused.
     pub(crate) draining: std::sync::atomic::AtomicBool,
     /// Notified when a call served here finishes while draining.
@@ -110,6 +125,7 @@ impl Shared {
         shutdown: watch::Receiver<bool>,
         counters: Arc<crate::stats::Counters>,
         access: access::Access,
+        tls: Option<tls::Tls>,
     ) -> Self {
         Shared {
             identity,
@@ -118,6 +134,7 @@ impl Shared {
             faults: fault::Faults::default(),
             counters,
             access,
+            tls,
             draining: std::sync::atomic::AtomicBool::new(false),
             drained: tokio::sync::Notify::new(),
             table: OnceLock::new(),

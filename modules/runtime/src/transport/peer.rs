@@ -24,7 +24,6 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
@@ -150,8 +149,8 @@ pub(crate) fn decode_reply<M: Request>(reply: Reply) -> Result<Outcome<M>, CallE
 
 enum Dialed {
     Connected {
-        reader: FrameReader<Faulty<OwnedReadHalf>>,
-        writer: Faulty<OwnedWriteHalf>,
+        reader: FrameReader<Faulty<super::ReadHalf>>,
+        writer: Faulty<super::WriteHalf>,
         info: PeerInfo,
     },
     /// The peer already has a connection to us, or is making one.
@@ -463,7 +462,25 @@ impl Peer {
                 }
             };
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) = match &self.shared.tls {
+            None => super::split_plain(stream),
+            Some(tls) => match tokio::time::timeout(
+                settings.handshake_timeout,
+                tls.connect(&self.name, stream),
+            )
+            .await
+            {
+                Ok(Ok(halves)) => halves,
+                Ok(Err(e)) => return Err(format!("TLS with {addr} failed: {e}").into()),
+                Err(_) => {
+                    return Err(format!(
+                        "the TLS handshake with {addr} took over {} ms",
+                        settings.handshake_timeout.as_millis()
+                    )
+                    .into());
+                }
+            },
+        };
         let slot = FaultSlot::new(OnceLock::from(self.shared.faults.peer(&self.name)));
         let mut writer = Faulty::new(writer, Arc::clone(&slot));
         let mut reader = FrameReader::new(Faulty::new(reader, slot), HANDSHAKE_MAX_FRAME);

@@ -1,0 +1,223 @@
+//! TLS between nodes, optional (`[cluster.tls]`), with mutual
+//! authentication: every node, and every client, presents a certificate
+//! signed by the deployment's CA whose name is its node name (`client` for
+//! clients), and checks the other side's.
+//!
+//! ```toml
+//! [cluster.tls]
+//! ca = "certs/ca.pem"          # the CA both sides trust
+//! cert = "certs/{node}.pem"    # {node} becomes the node's name
+//! key = "certs/{node}.key"
+//! ```
+//!
+//! `boutique certs DIR` writes a development CA and one certificate per node
+//! of the config (and one for clients) with [`write_dev_certs`]. The HMAC
+//! handshake still runs inside TLS: the cluster secret and the API
+//! fingerprint are checked either way.
+//!
+//! Without TLS, traffic between nodes is authenticated but readable, so a
+//! deployment that listens on anything but loopback must say
+//! `insecure = true` under `[cluster]` to start (see `Plan::new`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use super::{ReadHalf, WriteHalf};
+use crate::config::TlsConfig;
+
+/// The name in a client's certificate.
+pub const CLIENT_CERT_NAME: &str = "client";
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read or parsed.
+    #[error("[cluster.tls] {what} {path}: {detail}")]
+    File {
+        /// Which setting.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// rustls refused the setup.
+    #[error("TLS setup failed: {0}")]
+    Setup(String),
+    /// The certificates could not be generated or written.
+    #[error("could not write certificates: {0}")]
+    Generate(String),
+}
+
+/// A node's TLS: how it accepts and how it dials.
+pub(crate) struct Tls {
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn path_for(template: &str, node: &str) -> PathBuf {
+    PathBuf::from(template.replace("{node}", node))
+}
+
+fn file_error(what: &'static str, path: &Path, detail: impl ToString) -> TlsError {
+    TlsError::File {
+        what,
+        path: path.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+impl Tls {
+    /// Loads the CA and the certificate and key of `node` (`client` for a
+    /// client) from the files `config` names.
+    pub(crate) fn load(config: &TlsConfig, node: &str) -> Result<Tls, TlsError> {
+        let ca_path = PathBuf::from(&config.ca);
+        let cert_path = path_for(&config.cert, node);
+        let key_path = path_for(&config.key, node);
+        let mut roots = RootCertStore::empty();
+        let cas =
+            CertificateDer::pem_file_iter(&ca_path).map_err(|e| file_error("ca", &ca_path, e))?;
+        for ca in cas {
+            let ca = ca.map_err(|e| file_error("ca", &ca_path, e))?;
+            roots.add(ca).map_err(|e| file_error("ca", &ca_path, e))?;
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+            .map_err(|e| file_error("cert", &cert_path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_error("cert", &cert_path, e))?;
+        if certs.is_empty() {
+            return Err(file_error("cert", &cert_path, "no certificate in the file"));
+        }
+        let key =
+            PrivateKeyDer::from_pem_file(&key_path).map_err(|e| file_error("key", &key_path, e))?;
+        let roots = Arc::new(roots);
+        let setup = |e: rustls::Error| TlsError::Setup(e.to_string());
+
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider())
+            .build()
+            .map_err(|e| TlsError::Setup(e.to_string()))?;
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(setup)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs.clone(), key.clone_key())
+            .map_err(setup)?;
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(setup)?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .map_err(setup)?;
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+        })
+    }
+
+    /// TLS over an accepted connection: the halves, and the certificate the
+    /// other side presented (checked against its claimed name later).
+    pub(crate) async fn accept(
+        &self,
+        stream: TcpStream,
+    ) -> std::io::Result<(ReadHalf, WriteHalf, CertificateDer<'static>)> {
+        let stream = self.acceptor.accept(stream).await?;
+        let presented = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first().cloned())
+            .ok_or_else(|| std::io::Error::other("the peer presented no certificate"))?;
+        let (read, write) = tokio::io::split(stream);
+        Ok((Box::new(read), Box::new(write), presented))
+    }
+
+    /// TLS over a dialed connection to node `peer`, whose certificate must
+    /// be for that name.
+    pub(crate) async fn connect(
+        &self,
+        peer: &str,
+        stream: TcpStream,
+    ) -> std::io::Result<(ReadHalf, WriteHalf)> {
+        let name = ServerName::try_from(peer.to_owned()).map_err(std::io::Error::other)?;
+        let stream = self.connector.connect(name, stream).await?;
+        let (read, write) = tokio::io::split(stream);
+        Ok((Box::new(read), Box::new(write)))
+    }
+}
+
+/// Checks that `presented` (a CA-verified certificate) is for `name`.
+pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(), String> {
+    let cert = webpki::EndEntityCert::try_from(presented)
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let server_name = ServerName::try_from(name)
+        .map_err(|e| format!("'{name}' cannot be a certificate name: {e}"))?;
+    cert.verify_is_valid_for_subject_name(&server_name)
+        .map_err(|_| format!("its certificate is not for '{name}'"))
+}
+
+/// Writes a development CA (`ca.pem`, `ca.key`) and, for each of `names`,
+/// a certificate and key signed by it (`NAME.pem`, `NAME.key`) into `dir`.
+/// Keys are written readable by their owner only.
+pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TlsError::Generate(format!("{}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    let mut write = |name: String, text: String, secret: bool| -> Result<(), TlsError> {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
+        if secret {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
+        }
+        written.push(path);
+        Ok(())
+    };
+
+    let ca_key = KeyPair::generate().map_err(generate)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Boutique development CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(generate)?;
+    write("ca.pem".to_owned(), ca_cert.pem(), false)?;
+    write("ca.key".to_owned(), ca_key.serialize_pem(), true)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    for name in names {
+        let key = KeyPair::generate().map_err(generate)?;
+        let mut params = CertificateParams::new(vec![(*name).to_owned()]).map_err(generate)?;
+        params.distinguished_name.push(DnType::CommonName, *name);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &issuer).map_err(generate)?;
+        write(format!("{name}.pem"), cert.pem(), false)?;
+        write(format!("{name}.key"), key.serialize_pem(), true)?;
+    }
+    Ok(written)
+}

@@ -1,0 +1,159 @@
+//! TLS between nodes with mutual authentication: certificates from the
+//! deployment's CA, for the right names, or no connection. And without
+//! TLS, no listening beyond loopback unless the config says so.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use runtime::transport::tls::write_dev_certs;
+use runtime::{CallError, Plan, config};
+use support::*;
+
+/// A directory of its own under the system's temporary directory.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(label: &str) -> Dir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "boutique-tls-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        Dir(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `[cluster.tls]` section for certificates in `dir`; `cert` names the
+/// certificate (with `{node}`, each node's own).
+fn tls_section(dir: &Path, cert: &str) -> String {
+    let d = dir.display();
+    format!(
+        "[runtime]\nhandshake_timeout_ms = 1000\n[cluster.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/{cert}.pem\"\nkey = \"{d}/{cert}.key\"\n"
+    )
+}
+
+fn certificates(label: &str) -> Dir {
+    let dir = Dir::new(label);
+    write_dev_certs(&dir.0, &["a", "b", "client"]).unwrap();
+    dir
+}
+
+#[actix_rt::test]
+async fn nodes_and_clients_with_certificates_of_the_ca_talk_over_tls() {
+    let certs = certificates("ok");
+    let (la, lb) = (bind(), bind());
+    let plan = plan_with(addr(&la), addr(&lb), &tls_section(&certs.0, "{node}"));
+    let _a = start_node(&plan, "a", la).await;
+    let _b = start_node(&plan, "b", lb).await;
+    let client = client(&plan).await;
+    // client -> relay (b) -> toy (a): two TLS connections, both ways.
+    let relayed = client
+        .service::<RelayService>()
+        .unwrap()
+        .call(Relay {
+            text: "sealed".into(),
+        })
+        .await;
+    assert_eq!(relayed.unwrap().unwrap().text, "sealed");
+}
+
+#[actix_rt::test]
+async fn a_node_whose_certificate_is_from_another_ca_is_refused() {
+    let ours = certificates("ours");
+    let theirs = certificates("theirs");
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (addr(&la), addr(&lb));
+    let _a = start_node(
+        &plan_with(a_addr, b_addr, &tls_section(&ours.0, "{node}")),
+        "a",
+        la,
+    )
+    .await;
+    let b = start_node(
+        &plan_with(a_addr, b_addr, &tls_section(&theirs.0, "{node}")),
+        "b",
+        lb,
+    )
+    .await;
+    let error = b
+        .service::<Toy>()
+        .unwrap()
+        .call(Echo {
+            text: "x".into(),
+            local_only: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(error.to_string().contains("TLS"), "{error}");
+}
+
+#[actix_rt::test]
+async fn a_node_presenting_another_nodes_certificate_is_refused() {
+    let certs = certificates("stolen");
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (addr(&la), addr(&lb));
+    let _a = start_node(
+        &plan_with(a_addr, b_addr, &tls_section(&certs.0, "{node}")),
+        "a",
+        la,
+    )
+    .await;
+    // b presents a's certificate (and key) as its own.
+    let b = start_node(
+        &plan_with(a_addr, b_addr, &tls_section(&certs.0, "a")),
+        "b",
+        lb,
+    )
+    .await;
+    let error = b
+        .service::<Toy>()
+        .unwrap()
+        .call(Echo {
+            text: "x".into(),
+            local_only: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(error.to_string().contains("not its own"), "{error}");
+}
+
+fn plan_error(text: &str) -> Option<String> {
+    Plan::new(config::parse(text).unwrap(), &catalogue())
+        .err()
+        .map(|e| e.to_string())
+}
+
+#[test]
+fn listening_beyond_loopback_needs_tls_or_insecure() {
+    let open =
+        "[cluster]\nsecret_env = \"S\"\n[nodes.a]\nlisten = \"0.0.0.0:7401\"\nmodules = [\"*\"]\n";
+    let error = plan_error(open).unwrap();
+    assert!(error.contains("without TLS"), "{error}");
+    assert!(error.contains("insecure = true"), "{error}");
+
+    let accepted = open.replace("[cluster]\n", "[cluster]\ninsecure = true\n");
+    assert_eq!(plan_error(&accepted), None);
+    let loopback = open.replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(plan_error(&loopback), None);
+    let with_tls = format!(
+        "{open}[cluster.tls]\nca = \"ca.pem\"\ncert = \"{{node}}.pem\"\nkey = \"{{node}}.key\"\n"
+    );
+    assert_eq!(plan_error(&with_tls), None);
+    let underscore = with_tls.replace("[nodes.a]", "[nodes.a_1]");
+    assert!(
+        plan_error(&underscore)
+            .unwrap()
+            .contains("certificate names")
+    );
+}

@@ -1,0 +1,34 @@
+//! `boutique certs DIR`: a development CA and one certificate per node of
+//! the config (plus one for clients such as `boutique call`), for
+//! `[cluster.tls]`. For trying TLS out; production deployments use their
+//! own CA.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use runtime::config;
+use runtime::transport::tls::{CLIENT_CERT_NAME, write_dev_certs};
+
+use crate::cli::ConfigArgs;
+
+/// Writes the certificates into `dir` and says how to use them.
+pub fn certs(args: &ConfigArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    // The raw config: a deployment that cannot start without TLS yet is
+    // exactly the one that needs certificates.
+    let deployment = config::load(&args.source())?;
+    let mut names: Vec<&str> = deployment.nodes.keys().map(String::as_str).collect();
+    names.push(CLIENT_CERT_NAME);
+    let written = write_dev_certs(dir, &names)?;
+    let mut out = std::io::stdout().lock();
+    for path in &written {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "\nAdd to the config (the same on every node; keep the .key files private):\n\n\
+         [cluster.tls]\nca = \"{dir}/ca.pem\"\ncert = \"{dir}/{{node}}.pem\"\nkey = \"{dir}/{{node}}.key\"",
+        dir = dir.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
