@@ -50,6 +50,7 @@ pub struct ModuleEntry {
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
     pub(crate) start: StartFn,
     pub(crate) remote: fn(Arc<Peer>, Duration, &mut ServiceRegistry),
+    decode: fn(&[u8]) -> usize,
     describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
 }
@@ -67,6 +68,15 @@ impl ModuleEntry {
             start: start_module::<M>,
             remote: |peer, timeout, registry| {
                 registry.insert(ServiceRef::<M::Service>::remote(peer).with_timeout(timeout));
+            },
+            decode: |bytes| {
+                <M::Service as Service>::messages()
+                    .iter()
+                    .map(|info| {
+                        let (message, outcome) = (info.decode)(bytes);
+                        usize::from(message) + usize::from(outcome)
+                    })
+                    .sum()
             },
             describe: describe_service::<M::Service>,
             json: json_call::<M::Service>,
@@ -192,6 +202,14 @@ impl Catalogue {
         self.modules.push(entry);
         self.fingerprint = OnceLock::new();
         self
+    }
+
+    /// Tries `bytes` as every message, and every outcome, of every module,
+    /// as a node would decode them off the wire; returns how many decoded.
+    /// For fuzzing: whatever the bytes, this must not panic, hang, or
+    /// allocate much more than `bytes` is long.
+    pub fn decode_as_every_message(&self, bytes: &[u8]) -> usize {
+        self.modules.iter().map(|m| (m.decode)(bytes)).sum()
     }
 
     /// The modules, in the order they were added.

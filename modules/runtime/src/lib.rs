@@ -44,6 +44,7 @@ pub mod deadline;
 pub mod dispatch;
 pub mod error;
 pub mod fingerprint;
+pub mod fuzzing;
 mod id_map;
 pub mod json;
 pub mod module;

@@ -121,6 +121,9 @@ pub struct MessageInfo<S: Service> {
     pub(crate) dispatcher: fn(&Arc<Slot<S>>) -> Arc<dyn Dispatch>,
     pub(crate) trace: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     pub(crate) json: JsonCall<S>,
+    /// Decodes bytes as the message and as its outcome; whether each
+    /// worked (for fuzzing).
+    pub(crate) decode: fn(&[u8]) -> (bool, bool),
 }
 
 impl<S: Service> MessageInfo<S> {
@@ -135,6 +138,12 @@ impl<S: Service> MessageInfo<S> {
                 tracer.trace::<M::Reply>()
             },
             json: json::call::<M>,
+            decode: |bytes| {
+                (
+                    crate::codec::decode::<M>(bytes).is_ok(),
+                    crate::codec::decode::<Outcome<M>>(bytes).is_ok(),
+                )
+            },
         }
     }
 }
