@@ -91,12 +91,13 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["module 'currency' is placed on no node"],
         ),
         (
-            "module placed twice",
+            "unknown routing for replicas",
             "[cluster]\nsecret_env = \"S\"\n\
              [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
              [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"cart\"]\n\
-             [nodes.c]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"cart\", \"catalog\"]\n",
-            &["module 'cart' is placed on nodes 'b', 'c'"],
+             [nodes.c]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"cart\", \"catalog\"]\n\
+             [routing]\ncart = \"random\"\n",
+            &["[routing] cart = \"random\"", "by-key"],
         ),
         (
             "two nodes on one address",

@@ -83,3 +83,22 @@ async fn split_a_down_catalog_is_reported_by_recommendation() {
 async fn processes_a_down_catalog_is_reported_by_recommendation() {
     a_down_catalog_is_reported_by_recommendation(Runner::Processes).await;
 }
+
+/// The shop on deploy/replicated.toml: catalog and currency on two nodes
+/// each. The journey works, and both catalog replicas served it.
+#[actix_rt::test]
+async fn split_replicated_deployment_serves_the_journey_from_both_replicas() {
+    let app = App::split_from("deploy/replicated.toml").await;
+    scenarios::a_program_buys_through_the_json_api(&app).await;
+    for _ in 0..20 {
+        app.shopper().await.get("/").await;
+    }
+    let served: Vec<u64> = ["catalog-1", "catalog-2"]
+        .iter()
+        .map(|name| app.node(name).stats().calls_served)
+        .collect();
+    assert!(
+        served.iter().all(|n| *n > 0),
+        "calls served per replica: {served:?}"
+    );
+}

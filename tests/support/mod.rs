@@ -103,9 +103,15 @@ impl App {
     }
 
     async fn split() -> App {
+        App::split_from("deploy/three-nodes.toml").await
+    }
+
+    /// Every node of the deployment `file`, in this process.
+    pub async fn split_from(file: &str) -> App {
         let catalogue = boutique::catalogue();
         let data = storage::testing::TempDir::new("app");
-        let names = ["web", "store", "pay"];
+        let template = plan(file, &[]);
+        let names: Vec<String> = template.nodes().iter().map(|n| n.name.clone()).collect();
         let listeners: Vec<std::net::TcpListener> = names
             .iter()
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -116,7 +122,7 @@ impl App {
             .map(|(name, l)| format!("nodes.{name}.listen={}", l.local_addr().unwrap()))
             .collect();
         overrides.extend(shop_overrides(&data));
-        let plan = plan("deploy/three-nodes.toml", &overrides);
+        let plan = plan(file, &overrides);
         let mut nodes = Vec::new();
         for (name, listener) in names.iter().zip(listeners) {
             let node = Node::builder(&plan, &catalogue)
@@ -195,6 +201,14 @@ impl App {
     /// A shopper with no cookies, at the shop.
     pub async fn shopper(&self) -> shopper::Shopper {
         shopper::Shopper::new(&self.shop_url().await)
+    }
+
+    /// Node `name`, started in this process (split runner).
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name() == name)
+            .unwrap_or_else(|| panic!("no node {name} in this process"))
     }
 
     /// Stops node `name` (split and processes runners).

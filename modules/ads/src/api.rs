@@ -43,6 +43,6 @@ pub enum AdsError {
 runtime::service! {
     /// Text ads: the `ads` module's service.
     pub Ads = "ads", error AdsError {
-        GetAds -> GetAdsResponse,
+        GetAds -> GetAdsResponse [idempotent],
     }
 }

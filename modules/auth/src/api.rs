@@ -146,6 +146,6 @@ runtime::service! {
         SignUp -> Session,
         SignIn -> Session,
         SignOut -> runtime::Empty,
-        Authenticate -> User,
+        Authenticate -> User [idempotent],
     }
 }

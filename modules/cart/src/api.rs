@@ -102,9 +102,9 @@ pub enum CartError {
 runtime::service! {
     /// Shopping carts: the `cart` module's service.
     pub CartService = "cart", error CartError {
-        AddItem -> Empty,
-        GetCart -> Cart,
-        EmptyCart -> Empty,
-        MergeCarts -> Empty,
+        AddItem -> Empty [key = user_id],
+        GetCart -> Cart [idempotent, key = user_id],
+        EmptyCart -> Empty [idempotent, key = user_id],
+        MergeCarts -> Empty [key = into_user_id],
     }
 }

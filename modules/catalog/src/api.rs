@@ -70,8 +70,8 @@ pub enum CatalogError {
 runtime::service! {
     /// The product catalogue: the `catalog` module's service.
     pub Catalog = "catalog", error CatalogError {
-        ListProducts -> ListProductsResponse,
-        GetProduct -> Product,
-        SearchProducts -> SearchProductsResponse,
+        ListProducts -> ListProductsResponse [idempotent],
+        GetProduct -> Product [idempotent],
+        SearchProducts -> SearchProductsResponse [idempotent],
     }
 }

@@ -62,6 +62,6 @@ runtime::service! {
     /// Order confirmation emails: the `email` module's service.
     pub Email = "email", error EmailError {
         SendOrderConfirmation -> runtime::Empty,
-        ListSentEmails -> ListSentEmailsResponse,
+        ListSentEmails -> ListSentEmailsResponse [idempotent],
     }
 }

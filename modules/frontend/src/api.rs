@@ -27,6 +27,6 @@ pub enum FrontendError {
 runtime::service! {
     /// The web frontend: the `frontend` module's service.
     pub Frontend = "frontend", error FrontendError {
-        GetStatus -> FrontendStatus,
+        GetStatus -> FrontendStatus [idempotent],
     }
 }

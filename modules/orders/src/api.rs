@@ -139,9 +139,9 @@ runtime::service! {
     /// Stored orders: the `orders` module's service.
     pub Orders = "orders", error OrdersError {
         SaveOrder -> SaveOrderResponse,
-        GetOrder -> Order,
-        ListOrders -> ListOrdersResponse,
-        FindOrder -> FindOrderResponse,
+        GetOrder -> Order [idempotent],
+        ListOrders -> ListOrdersResponse [idempotent],
+        FindOrder -> FindOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,
     }
 }

@@ -185,7 +185,7 @@ runtime::service! {
     pub Payment = "payment", error PaymentError {
         Charge -> ChargeResponse,
         Refund -> runtime::Empty,
-        ListCharges -> ListChargesResponse,
+        ListCharges -> ListChargesResponse [idempotent],
     }
 }
 

@@ -35,6 +35,6 @@ pub enum RecommendationError {
 runtime::service! {
     /// Product recommendations: the `recommendation` module's service.
     pub Recommendation = "recommendation", error RecommendationError {
-        ListRecommendations -> ListRecommendationsResponse,
+        ListRecommendations -> ListRecommendationsResponse [idempotent],
     }
 }

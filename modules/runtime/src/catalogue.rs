@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::config::Routing;
 use crate::dispatch::{BoxFuture, DispatchTable};
 use crate::fingerprint::{Fingerprint, SchemaError, SchemaTracer, describe_service};
 use crate::json::{JsonCallError, JsonReply};
@@ -19,6 +20,7 @@ use crate::service::{MethodId, Service};
 use crate::service_ref::ServiceRef;
 use crate::supervise::{Slot, supervise};
 use crate::transport::peer::Peer;
+use crate::transport::replicas::Replicas;
 
 /// How a node makes refs to the modules it runs itself.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +51,7 @@ pub struct ModuleEntry {
     messages: Vec<(&'static str, MethodId)>,
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
     pub(crate) start: StartFn,
-    pub(crate) remote: fn(Arc<Peer>, Duration, &mut ServiceRegistry),
+    pub(crate) remote: fn(Vec<Arc<Peer>>, Routing, Duration, &mut ServiceRegistry),
     decode: fn(&[u8]) -> usize,
     describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
@@ -66,8 +68,16 @@ impl ModuleEntry {
                 .collect(),
             check_config: |section| parse_config::<M::Config>(section).map(drop),
             start: start_module::<M>,
-            remote: |peer, timeout, registry| {
-                registry.insert(ServiceRef::<M::Service>::remote(peer).with_timeout(timeout));
+            remote: |mut peers, routing, timeout, registry| {
+                let service = match (peers.pop(), peers.is_empty()) {
+                    (None, _) => return,
+                    (Some(peer), true) => ServiceRef::<M::Service>::remote(peer),
+                    (Some(peer), false) => {
+                        peers.push(peer);
+                        ServiceRef::<M::Service>::replicated(Replicas::new(peers, routing))
+                    }
+                };
+                registry.insert(service.with_timeout(timeout));
             },
             decode: |bytes| {
                 <M::Service as Service>::messages()

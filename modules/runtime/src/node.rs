@@ -139,6 +139,14 @@ impl Node {
             })
     }
 
+    /// True if this node's connection to node `peer` is up now.
+    pub fn is_connected(&self, peer: &str) -> bool {
+        self.transport
+            .as_ref()
+            .and_then(|t| t.peers.get(peer))
+            .is_some_and(|p| p.is_up())
+    }
+
     /// Waits until the connection to node `peer` is up, at most `limit`.
     /// Returns whether it is.
     pub async fn wait_connected(&self, peer: &str, limit: Duration) -> bool {
@@ -358,13 +366,20 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         if placed.modules.contains(&entry.name()) {
             continue;
         }
-        let peer = plan
-            .node_of(entry.name())
-            .and_then(|host| transport.as_ref()?.peers.get(&host.name))
-            .filter(|peer| peer.has_address());
-        if let Some(peer) = peer {
-            (entry.remote)(Arc::clone(peer), call_timeout, &mut registry);
-        }
+        // Every node that runs it and can be dialled: one, or a replica each.
+        let peers: Vec<Arc<Peer>> = plan
+            .nodes_of(entry.name())
+            .into_iter()
+            .filter_map(|host| transport.as_ref()?.peers.get(&host.name))
+            .filter(|peer| peer.has_address())
+            .cloned()
+            .collect();
+        (entry.remote)(
+            peers,
+            plan.routing(entry.name()),
+            call_timeout,
+            &mut registry,
+        );
     }
     let local = LocalRefs {
         serialized: plan.runtime.serialize_local_calls,

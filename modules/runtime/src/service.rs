@@ -58,6 +58,35 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     const METHOD: MethodId;
     /// The actor endpoint for this message in the service's local endpoints.
     fn endpoint(service: &Self::Service) -> &actix::Recipient<Call<Self>>;
+    /// True if running the message twice does what running it once does
+    /// (declared `[idempotent]`): only such calls fail over to another
+    /// replica when the outcome of the first attempt is unknown.
+    const IDEMPOTENT: bool = false;
+    /// The routing key of this call (declared `[key = field]`), for
+    /// replicas routed by key.
+    fn routing_key(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A routing key: a stable hash of a message field (FNV-1a of its `Hash`
+/// bytes), the same in every process.
+pub fn routing_key<T: std::hash::Hash + ?Sized>(field: &T) -> u64 {
+    struct Fnv(u64);
+    impl std::hash::Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for byte in bytes {
+                self.0 ^= u64::from(*byte);
+                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    field.hash(&mut hasher);
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// A message or reply with no fields (`{}` in JSON), like protobuf's `Empty`.
@@ -171,6 +200,12 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// }
 /// ```
 ///
+/// A message may carry flags in brackets after its reply type:
+/// `GetProduct -> Product [idempotent]` (safe to run twice: calls fail over
+/// between replicas), `AddItem -> Empty [key = user_id]` (replicas routed
+/// by key send all calls with the same `user_id` to one replica), or both,
+/// `[idempotent, key = id]`.
+///
 /// This defines `pub struct Catalog`, the service's local endpoints, built
 /// from an actor's address with `Catalog::from_addr(&addr)`; the actor must
 /// implement `Handler<Call<M>>` for every message `M`, or that line does not
@@ -226,10 +261,22 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// ```
 #[macro_export]
 macro_rules! service {
+    (@idempotent) => { false };
+    (@idempotent idempotent $($rest:tt)*) => { true };
+    (@idempotent key = $field:ident $(, $($rest:tt)*)?) => {
+        $crate::service!(@idempotent $($($rest)*)?)
+    };
+    (@key $this:ident) => { ::std::option::Option::None };
+    (@key $this:ident key = $field:ident $($rest:tt)*) => {
+        ::std::option::Option::Some($crate::service::routing_key(&$this.$field))
+    };
+    (@key $this:ident idempotent $(, $($rest:tt)*)?) => {
+        $crate::service!(@key $this $($($rest)*)?)
+    };
     (
         $(#[$meta:meta])*
         $vis:vis $service:ident = $name:literal, error $error:ty {
-            $($message:ident -> $reply:ty),+ $(,)?
+            $($message:ident -> $reply:ty $([$($flag:tt)*])?),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -284,6 +331,10 @@ macro_rules! service {
                     service: &$service,
                 ) -> &$crate::__private::actix::Recipient<$crate::Call<Self>> {
                     &service.$message
+                }
+                const IDEMPOTENT: bool = $crate::service!(@idempotent $($($flag)*)?);
+                fn routing_key(&self) -> ::std::option::Option<u64> {
+                    $crate::service!(@key self $($($flag)*)?)
                 }
             }
         )+

@@ -32,6 +32,7 @@ use crate::service::{Outcome, Request, Service};
 use crate::supervise::Slot;
 use crate::transport::connection::{PendingCall, call_error};
 use crate::transport::peer::{CallStart, Peer, decode_reply};
+use crate::transport::replicas::Replicas;
 use pin_project_lite::pin_project;
 
 /// The deadline a call gets when nobody chose one.
@@ -54,6 +55,7 @@ enum Route<S> {
     },
     Serialized(Arc<Slot<S>>),
     Remote(Arc<Peer>),
+    Replicated(Arc<Replicas>),
 }
 
 /// Where the calls of a [`ServiceRef`] go.
@@ -67,6 +69,11 @@ pub enum Location {
     Remote {
         /// The node's name.
         node: String,
+    },
+    /// To one of the nodes that run a replica.
+    Replicated {
+        /// Their names.
+        nodes: Vec<String>,
     },
 }
 
@@ -118,6 +125,10 @@ impl<S: Service> ServiceRef<S> {
         Self::with_route(Route::Remote(peer))
     }
 
+    pub(crate) fn replicated(replicas: Replicas) -> Self {
+        Self::with_route(Route::Replicated(Arc::new(replicas)))
+    }
+
     fn with_route(route: Route<S>) -> Self {
         ServiceRef {
             route: Arc::new(route),
@@ -156,6 +167,9 @@ impl<S: Service> ServiceRef<S> {
             Route::Serialized(_) => Location::Serialized,
             Route::Remote(peer) => Location::Remote {
                 node: peer.name().to_owned(),
+            },
+            Route::Replicated(replicas) => Location::Replicated {
+                nodes: replicas.nodes(),
             },
         }
     }
@@ -209,6 +223,13 @@ impl<S: Service> ServiceRef<S> {
                         })
                     }
                 }
+            }
+            Route::Replicated(replicas) => {
+                let replicas = Arc::clone(replicas);
+                let caller = self.caller;
+                CallFuture::new(CallState::Boxed {
+                    future: Box::pin(replicas.call(message, meta, caller)),
+                })
             }
         }
     }

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     pub calls_overloaded: AtomicU64,
     pub refused_overloaded: AtomicU64,
     pub refused_not_allowed: AtomicU64,
+    pub calls_served: AtomicU64,
 }
 
 impl Counters {
@@ -27,6 +28,7 @@ impl Counters {
             calls_overloaded: self.calls_overloaded.load(Ordering::Relaxed),
             refused_overloaded: self.refused_overloaded.load(Ordering::Relaxed),
             refused_not_allowed: self.refused_not_allowed.load(Ordering::Relaxed),
+            calls_served: self.calls_served.load(Ordering::Relaxed),
         }
     }
 }
@@ -53,4 +55,6 @@ pub struct NodeStats {
     /// Calls refused because `[access]` does not let their caller call
     /// that service.
     pub refused_not_allowed: u64,
+    /// Calls from other nodes run here.
+    pub calls_served: u64,
 }

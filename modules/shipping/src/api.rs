@@ -83,7 +83,7 @@ pub enum ShippingError {
 runtime::service! {
     /// Shipping quotes and shipments: the `shipping` module's service.
     pub Shipping = "shipping", error ShippingError {
-        GetQuote -> GetQuoteResponse,
-        ShipOrder -> ShipOrderResponse,
+        GetQuote -> GetQuoteResponse [idempotent],
+        ShipOrder -> ShipOrderResponse [idempotent],
     }
 }

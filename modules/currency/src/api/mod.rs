@@ -52,7 +52,7 @@ pub enum CurrencyError {
 runtime::service! {
     /// Currency conversion: the `currency` module's service.
     pub Currency = "currency", error CurrencyError {
-        GetSupportedCurrencies -> GetSupportedCurrenciesResponse,
-        Convert -> Money,
+        GetSupportedCurrencies -> GetSupportedCurrenciesResponse [idempotent],
+        Convert -> Money [idempotent],
     }
 }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plan::{CLIENT, Crossing, NodePlan, Plan};
+pub use plan::{CLIENT, Crossing, NodePlan, Plan, Routing};
 
 /// The whole config, as parsed.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +56,10 @@ pub struct DeploymentConfig {
     /// Services not listed may be called by anyone.
     #[serde(default)]
     pub access: BTreeMap<String, Vec<String>>,
+    /// How calls choose among a replicated module's replicas:
+    /// `cart = "by-key"`, or `"least-loaded"` (the default).
+    #[serde(default)]
+    pub routing: BTreeMap<String, String>,
 }
 
 /// `[cluster]`

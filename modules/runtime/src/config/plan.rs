@@ -32,6 +32,20 @@ pub struct Plan {
     dependencies: Vec<(&'static str, &'static str)>,
     modules: BTreeMap<String, config::Value>,
     access: BTreeMap<&'static str, Vec<String>>,
+    routing: BTreeMap<&'static str, Routing>,
+}
+
+/// How calls to a replicated module choose a replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// The replica with fewer calls in flight, of two picked at random
+    /// (the default).
+    #[default]
+    LeastLoaded,
+    /// All calls with the same key (a message field declared with
+    /// `[key = field]`) to the same replica while it is up; calls without
+    /// a key as `LeastLoaded`.
+    ByKey,
 }
 
 /// One node of a [`Plan`].
@@ -119,22 +133,37 @@ impl Plan {
                 quoted(&wildcard)
             ));
         }
-        let mut node_of: BTreeMap<&'static str, String> = BTreeMap::new();
+        // A module listed by several nodes has a replica on each.
+        let mut nodes_of: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         for module in &known {
-            match (placed.get(module).map(Vec::as_slice), wildcard.first()) {
-                (Some([node]), _) => {
-                    node_of.insert(module, (*node).to_owned());
+            match (placed.get(module), wildcard.first()) {
+                (Some(nodes), _) => {
+                    nodes_of.insert(module, nodes.iter().map(|n| (*n).to_owned()).collect());
                 }
-                (Some(nodes), _) => problems.push(format!(
-                    "module '{module}' is placed on nodes {}; a module runs on exactly one node \
-                     (replicas are not supported yet)",
-                    quoted(nodes)
-                )),
                 (None, Some(node)) => {
-                    node_of.insert(module, (*node).to_owned());
+                    nodes_of.insert(module, vec![(*node).to_owned()]);
                 }
                 (None, None) => problems.push(format!(
                     "module '{module}' is placed on no node; add it to a node's modules (or use \"*\")"
+                )),
+            }
+        }
+        // How calls choose among a module's replicas.
+        let mut routing: BTreeMap<&'static str, Routing> = BTreeMap::new();
+        for (module, text) in &config.routing {
+            let Some(module) = known.iter().find(|k| **k == module) else {
+                problems.push(unknown_module("[routing] names", module, &known));
+                continue;
+            };
+            match text.as_str() {
+                "least-loaded" => {
+                    routing.insert(module, Routing::LeastLoaded);
+                }
+                "by-key" => {
+                    routing.insert(module, Routing::ByKey);
+                }
+                other => problems.push(format!(
+                    "[routing] {module} = \"{other}\": use \"least-loaded\" or \"by-key\""
                 )),
             }
         }
@@ -301,7 +330,7 @@ impl Plan {
                 modules: order
                     .iter()
                     .copied()
-                    .filter(|m| node_of.get(m) == Some(&name))
+                    .filter(|m| nodes_of.get(m).is_some_and(|nodes| nodes.contains(&name)))
                     .collect(),
                 name,
                 listen,
@@ -316,6 +345,7 @@ impl Plan {
             dependencies,
             modules: config.modules,
             access,
+            routing,
         })
     }
 
@@ -346,9 +376,22 @@ impl Plan {
         }
     }
 
-    /// The node that runs `module`.
+    /// The node that runs `module` (the first, if it has replicas).
     pub fn node_of(&self, module: &str) -> Option<&NodePlan> {
         self.nodes.iter().find(|n| n.modules.contains(&module))
+    }
+
+    /// Every node that runs `module`: one, or one per replica.
+    pub fn nodes_of(&self, module: &str) -> Vec<&NodePlan> {
+        self.nodes
+            .iter()
+            .filter(|n| n.modules.contains(&module))
+            .collect()
+    }
+
+    /// How calls to `module` choose among its replicas.
+    pub fn routing(&self, module: &str) -> Routing {
+        self.routing.get(module).copied().unwrap_or_default()
     }
 
     /// The same plan, except that node `node` runs only `module` and the
@@ -389,15 +432,20 @@ impl Plan {
     pub fn crossings(&self) -> Vec<Crossing> {
         let mut crossings = Vec::new();
         for (caller, callee) in &self.dependencies {
-            if let (Some(from), Some(to)) = (self.node_of(caller), self.node_of(callee))
-                && from.name != to.name
-            {
-                crossings.push(Crossing {
-                    caller,
-                    caller_node: from.name.clone(),
-                    callee,
-                    callee_node: to.name.clone(),
-                });
+            for from in self.nodes_of(caller) {
+                // A replica on the caller's own node is called there.
+                let callees = self.nodes_of(callee);
+                if callees.iter().any(|to| to.name == from.name) {
+                    continue;
+                }
+                for to in callees {
+                    crossings.push(Crossing {
+                        caller,
+                        caller_node: from.name.clone(),
+                        callee,
+                        callee_node: to.name.clone(),
+                    });
+                }
             }
         }
         crossings

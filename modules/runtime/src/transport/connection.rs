@@ -499,6 +499,7 @@ impl Connection {
                 self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
             }
             Ok(running) => {
+                Counters::count(&self.shared.counters.calls_served);
                 lock(&self.arrived).push(Delivery {
                     call_id,
                     dispatch,

@@ -6,6 +6,7 @@
 //! - `connection`: one multiplexed connection, calls in flight by call id;
 //! - `liveness`: heartbeats, and declaring a silent peer unreachable;
 //! - `peer`: lazy dialing, reconnect with backoff, one connection per pair;
+//! - `replicas`: choosing among a module's replicas, and failing over;
 //! - `listener`: the accept loop;
 //! - [`fault`]: stalls, delays and cuts on demand, for failure tests;
 //! - [`tls`]: optional TLS with mutual authentication, under all of it.
@@ -24,6 +25,7 @@ pub(crate) mod connection;
 pub(crate) mod listener;
 pub(crate) mod liveness;
 pub(crate) mod peer;
+pub(crate) mod replicas;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};

@@ -85,10 +85,17 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// What a request carries: the message, or its encoding (a call resent to
+/// another replica is not encoded again).
+pub(crate) enum Payload<'a, M> {
+    Message(&'a M),
+    Encoded(&'a [u8]),
+}
+
 /// Encodes `message` as a request frame and queues it on `connection`.
 fn send<M: Request>(
     connection: &Arc<Connection>,
-    message: &M,
+    message: Payload<'_, M>,
     meta: &CallMeta,
     max_frame: usize,
     slot: OwnedSemaphorePermit,
@@ -99,12 +106,18 @@ fn send<M: Request>(
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let buf = std::mem::take(&mut *scratch);
-        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us, caller)
-            .encode(message)
-            .map_err(|e| {
+        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us, caller);
+        let frame = match message {
+            Payload::Message(message) => frame.encode(message).map_err(|e| {
                 CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
-            })?
-            .finish(max_frame);
+            })?,
+            Payload::Encoded(bytes) => {
+                let mut frame = frame;
+                frame.buf().extend_from_slice(bytes);
+                frame
+            }
+        }
+        .finish(max_frame);
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {
@@ -185,6 +198,24 @@ impl Peer {
         self.installed.load(Ordering::Relaxed)
     }
 
+    /// True unless the peer is known to be unreachable or leaving: worth
+    /// choosing among replicas.
+    pub(crate) fn is_available(&self) -> bool {
+        match &*self.state() {
+            State::Up(connection) => !connection.is_closed() && !connection.peer_is_leaving(),
+            State::Idle | State::Connecting { first: true, .. } => true,
+            State::Connecting { first: false, .. } | State::Down { .. } => false,
+        }
+    }
+
+    /// How many calls to this peer are in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared
+            .settings
+            .max_in_flight
+            .saturating_sub(self.slots.available_permits())
+    }
+
     /// True if a connection to this peer is up.
     pub(crate) fn is_up(&self) -> bool {
         matches!(&*self.state(), State::Up(c) if !c.is_closed())
@@ -222,7 +253,7 @@ impl Peer {
         };
         match send::<M>(
             &connection,
-            &message,
+            Payload::Message(&message),
             &meta,
             self.shared.settings.max_frame,
             slot,
@@ -245,6 +276,21 @@ impl Peer {
     pub(crate) async fn call<M: Request>(
         &self,
         message: M,
+        meta: CallMeta,
+        caller: u64,
+    ) -> Result<Outcome<M>, CallError> {
+        let service = <M::Service as Service>::NAME;
+        // Encoded before any wait: the future holds bytes, not the message.
+        let message = codec::encode(&message).map_err(|e| {
+            CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
+        })?;
+        self.call_encoded::<M>(&message, meta, caller).await
+    }
+
+    /// [`Peer::call`] with the message already encoded.
+    pub(crate) async fn call_encoded<M: Request>(
+        &self,
+        message: &[u8],
         meta: CallMeta,
         caller: u64,
     ) -> Result<Outcome<M>, CallError> {
@@ -280,13 +326,12 @@ impl Peer {
             };
         let call = send::<M>(
             &connection,
-            &message,
+            Payload::Encoded(message),
             &meta,
             self.shared.settings.max_frame,
             slot,
             caller,
         )?;
-        drop(message);
         match WithDeadline::expecting_a_wait(call, deadline).await {
             Ok(Ok(reply)) => decode_reply::<M>(reply),
             Ok(Err(error)) => Err(call_error(service, error)),

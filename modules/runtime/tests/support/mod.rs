@@ -65,6 +65,18 @@ pub struct HoldBlob {
     pub blob: Vec<u8>,
 }
 
+/// Like `Hold`, but declared idempotent: it may fail over between replicas.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Wait {
+    pub key: u32,
+}
+
+/// Counts calls per key since the actor started; routed by `key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyedCount {
+    pub key: String,
+}
+
 /// The handler panics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Panic {}
@@ -92,7 +104,7 @@ pub enum ToyError {
 runtime::service! {
     /// The toy service.
     pub Toy = "toy", error ToyError {
-        Echo -> EchoReply,
+        Echo -> EchoReply [idempotent],
         Hold -> Empty,
         Release -> Empty,
         Fail -> Empty,
@@ -101,6 +113,8 @@ runtime::service! {
         Panic -> Empty,
         Count -> u64,
         HoldBlob -> Empty,
+        Wait -> Empty [idempotent],
+        KeyedCount -> u64 [key = key],
     }
 }
 
@@ -154,6 +168,7 @@ impl Module for ToyModule {
             other: ctx.service::<Other>()?,
             held: HashMap::new(),
             count: 0,
+            keyed: HashMap::new(),
         };
         Ok(Toy::from_addr(&actor.start()))
     }
@@ -163,6 +178,28 @@ struct ToyActor {
     other: ServiceRef<Other>,
     held: HashMap<u32, oneshot::Sender<()>>,
     count: u64,
+    keyed: HashMap<String, u64>,
+}
+
+impl Handler<Call<Wait>> for ToyActor {
+    type Result = ResponseFuture<Result<Empty, ToyError>>;
+    fn handle(&mut self, call: Call<Wait>, _: &mut Context<Self>) -> Self::Result {
+        let (release, released) = oneshot::channel();
+        self.held.insert(call.key, release);
+        Box::pin(async move {
+            let _ = released.await;
+            Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<KeyedCount>> for ToyActor {
+    type Result = Result<u64, ToyError>;
+    fn handle(&mut self, call: Call<KeyedCount>, _: &mut Context<Self>) -> Self::Result {
+        let count = self.keyed.entry(call.into_message().key).or_default();
+        *count += 1;
+        Ok(*count)
+    }
 }
 
 impl Handler<Call<Panic>> for ToyActor {

@@ -1,0 +1,205 @@
+//! Replicas: a module listed by two nodes runs on both; callers spread
+//! their calls, idempotent calls fail over when a replica dies and others
+//! do not, and keyed calls stay on one replica while it is up.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use runtime::{CallError, Empty, Node, Plan, ServiceRef, config};
+use support::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// toy runs on a and c; other and relay on b.
+struct Replicated {
+    a: Node,
+    _b: Node,
+    c: Node,
+    client: Node,
+}
+
+async fn replicated(extra: &str) -> Replicated {
+    let (la, lb, lc) = (bind(), bind(), bind());
+    let text = format!(
+        "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\nhandshake_timeout_ms = 1000\n\
+         [nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\", \"relay\"]\n\
+         [nodes.c]\nlisten = \"{}\"\nmodules = [\"toy\"]\n{extra}",
+        addr(&la),
+        addr(&lb),
+        addr(&lc)
+    );
+    let plan = Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap();
+    let b = start_node(&plan, "b", lb).await;
+    let a = start_node(&plan, "a", la).await;
+    let c = start_node(&plan, "c", lc).await;
+    let client = client(&plan).await;
+    Replicated {
+        a,
+        _b: b,
+        c,
+        client,
+    }
+}
+
+/// Waits until `node`'s toy holds `key`; true if it does (within 2 s).
+async fn holds(node: &Node, key: u32) -> bool {
+    let toy = node.service::<Toy>().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        if toy.call(Held {}).await.unwrap().unwrap().contains(&key) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// Which of a and c holds `key` (the other one is returned second).
+async fn holder(r: &Replicated, key: u32) -> (&Node, &Node) {
+    let started = Instant::now();
+    loop {
+        for (x, y) in [(&r.a, &r.c), (&r.c, &r.a)] {
+            let held = x
+                .service::<Toy>()
+                .unwrap()
+                .call(Held {})
+                .await
+                .unwrap()
+                .unwrap();
+            if held.contains(&key) {
+                return (x, y);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "nobody holds {key}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn toy(node: &Node) -> ServiceRef<Toy> {
+    node.service::<Toy>().unwrap().with_timeout(LONG)
+}
+
+#[actix_rt::test]
+async fn calls_spread_over_the_replicas() {
+    let r = replicated("").await;
+    let toy = toy(&r.client);
+    for _ in 0..100 {
+        toy.call(Count {}).await.unwrap().unwrap();
+    }
+    // Each replica's own count (plus this one).
+    let on_a =
+        r.a.service::<Toy>()
+            .unwrap()
+            .call(Count {})
+            .await
+            .unwrap()
+            .unwrap()
+            - 1;
+    let on_c =
+        r.c.service::<Toy>()
+            .unwrap()
+            .call(Count {})
+            .await
+            .unwrap()
+            .unwrap()
+            - 1;
+    assert_eq!(on_a + on_c, 100);
+    assert!(on_a >= 10 && on_c >= 10, "a got {on_a}, c got {on_c}");
+}
+
+#[actix_rt::test]
+async fn an_idempotent_call_fails_over_when_its_replica_dies() {
+    let r = replicated("").await;
+    let toy = toy(&r.client);
+    let waiting = tokio::spawn({
+        let toy = toy.clone();
+        async move { toy.call(Wait { key: 1 }).await }
+    });
+    let (first, other) = holder(&r, 1).await;
+    first.shutdown();
+    // The same call, sent again to the other replica, is held there.
+    assert!(holds(other, 1).await, "the call did not fail over");
+    other
+        .service::<Toy>()
+        .unwrap()
+        .call(Release { key: 1 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.await.unwrap(), Ok(Ok(Empty {})));
+}
+
+#[actix_rt::test]
+async fn a_call_that_is_not_idempotent_never_fails_over() {
+    let r = replicated("").await;
+    let toy = toy(&r.client);
+    let held = tokio::spawn({
+        let toy = toy.clone();
+        async move { toy.call(Hold { key: 2 }).await }
+    });
+    let (first, other) = holder(&r, 2).await;
+    first.shutdown();
+    let error = held.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    // It failed rather than waiting on the other replica, which never saw it.
+    let held_there = other
+        .service::<Toy>()
+        .unwrap()
+        .call(Held {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !held_there.contains(&2),
+        "a call that is not idempotent was sent twice"
+    );
+}
+
+#[actix_rt::test]
+async fn keyed_calls_stay_on_one_replica_while_it_is_up() {
+    let r = replicated("[routing]\ntoy = \"by-key\"\n").await;
+    let toy = toy(&r.client);
+    let count = |key: &str| toy.call(KeyedCount { key: key.into() });
+    // Counts per key per replica: one replica saw every call for a key.
+    for expected in 1..=20 {
+        assert_eq!(count("user-1").await.unwrap().unwrap(), expected);
+        count(&format!("other-{expected}")).await.unwrap().unwrap();
+    }
+    // Find the replica of "user-1" (asking a counts one more there), and
+    // stop it: the key moves on to the other.
+    let on_a =
+        r.a.service::<Toy>()
+            .unwrap()
+            .call(KeyedCount {
+                key: "user-1".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    let home_is_a = on_a > 1;
+    let (home, seen_elsewhere) = if home_is_a { (&r.a, 0) } else { (&r.c, 1) };
+    let home_name = if home_is_a { "a" } else { "c" };
+    home.shutdown();
+    // Once the client has seen it go, the key's calls go to the other.
+    let started = Instant::now();
+    while r.client.is_connected(home_name) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the client never saw {home_name} go"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        count("user-1").await.unwrap().unwrap(),
+        seen_elsewhere + 1,
+        "the key did not move, or moved back and forth"
+    );
+}
