@@ -56,6 +56,9 @@ pub enum Command {
         /// The node to start [default: the only node of the config]
         #[arg(long)]
         node: Option<String>,
+        /// Test only: read fault-injection commands from stdin (see docs/failures.md)
+        #[arg(long, hide = true)]
+        fault_control: bool,
     },
     /// Check the config and show where every module runs
     Plan,

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let command = cli.command.unwrap_or(Command::Run { node: None });
+    let command = cli.command.unwrap_or(Command::Run {
+        node: None,
+        fault_control: false,
+    });
     init_logging(match command {
         Command::Run { .. } | Command::Up => "info",
         Command::Plan | Command::Certs { .. } => "warn",
@@ -30,7 +33,10 @@ fn main() -> ExitCode {
         Command::Call { .. } => "error",
     });
     let outcome = match &command {
-        Command::Run { node } => commands::run::run(&cli.config, node.clone()),
+        Command::Run {
+            node,
+            fault_control,
+        } => commands::run::run(&cli.config, node.clone(), *fault_control),
         Command::Plan => commands::plan::plan(&cli.config),
         Command::Call {
             service,

@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod certs;
+mod fault_control;
 pub mod plan;
 pub mod run;
 pub mod up;

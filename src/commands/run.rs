@@ -16,8 +16,13 @@ use runtime::{Node, Service};
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
 
-/// Runs node `node` (or the config's only node) until asked to stop.
-pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> {
+/// Runs node `node` (or the config's only node) until asked to stop; with
+/// `fault_control`, takes fault-injection commands on stdin (tests only).
+pub fn run(
+    args: &ConfigArgs,
+    node: Option<String>,
+    fault_control: bool,
+) -> anyhow::Result<ExitCode> {
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
     let name = match node {
@@ -46,6 +51,15 @@ pub fn run(args: &ConfigArgs, node: Option<String>) -> anyhow::Result<ExitCode> 
         }
         out.flush()?;
         drop(out);
+        if fault_control {
+            match node.faults() {
+                Some(faults) => super::fault_control::spawn(faults, node.name().to_owned()),
+                None => tracing::warn!(
+                    node = node.name(),
+                    "--fault-control ignored: this node has no connections to fault"
+                ),
+            }
+        }
         let why = signal::stop_requested().await;
         let grace = std::time::Duration::from_millis(plan.runtime.shutdown_grace_ms);
         tracing::info!(

@@ -13,6 +13,9 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod load;
+pub mod purchases;
 pub mod shopper;
 pub mod webdriver;
 

@@ -78,6 +78,17 @@ pub enum CheckoutError {
         /// True if the charge was refunded.
         refunded: bool,
     },
+    /// The order may or may not have been stored (the orders service
+    /// stopped answering mid-call). The charge stands: submitting the same
+    /// checkout (same idempotency key) again finishes it, with the same
+    /// charge and at most one order.
+    #[error(
+        "we could not confirm your order ({reason}); submit the same checkout again to finish it: you will not be charged twice"
+    )]
+    OrderOutcomeUnknown {
+        /// What went wrong with the call.
+        reason: String,
+    },
     /// A service checkout needs did not answer.
     #[error("the {service} service is unavailable: {error}")]
     Unavailable {

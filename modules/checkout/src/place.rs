@@ -264,7 +264,12 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         Err(error) => {
             let reason = error.to_string();
             if !error.is_safe_to_retry() {
-                // It may have been stored: look before refunding.
+                // It may have been stored, or may yet be: a request that
+                // reached a stalled node runs when the node resumes, unless
+                // its deadline has passed by then. Look; if it is not there
+                // (yet), keep the charge rather than refund an order that
+                // may stand: the same checkout again finishes it, with
+                // this charge (payment is idempotent by key) and one order.
                 let find = FindOrder {
                     idempotency_key: key.to_owned(),
                 };
@@ -274,6 +279,8 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
                 {
                     return Ok(runtime::detached(after_storing(deps, order)).await);
                 }
+                tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
+                return Err(CheckoutError::OrderOutcomeUnknown { reason });
             }
             let refunded = refund(
                 deps,

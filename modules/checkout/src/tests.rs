@@ -2,7 +2,10 @@
 //! currency, payment, shipping, orders and email modules on a fresh data
 //! directory, and a failing orders store where a failure is the point.
 
-use actix::{Actor, Context, Handler};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler, ResponseFuture};
 use cart::api::{AddItem, CartItem, CartService, GetCart};
 use cart::{CartConfig, CartModule};
 use catalog::CatalogModule;
@@ -35,6 +38,10 @@ const MUG: &str = "6E92ZMYYFZ";
 /// A whole shop minus the frontend, on one fresh data directory.
 struct Shop {
     checkout: ServiceRef<Checkout>,
+    /// Orders held back by [`LateOrders`], when that is the fault.
+    held: Arc<Mutex<Vec<SaveOrder>>>,
+    /// The real orders service behind [`LateOrders`].
+    real_orders: Option<ServiceRef<Orders>>,
     cart: ServiceRef<CartService>,
     payment: ServiceRef<Payment>,
     orders: ServiceRef<Orders>,
@@ -47,6 +54,8 @@ struct Shop {
 struct Faults {
     shipping_fails: bool,
     orders_refuse: bool,
+    /// Orders are stored late: `SaveOrder` is held and never answered.
+    orders_late: bool,
 }
 
 async fn started<M: Module>(
@@ -73,9 +82,25 @@ async fn shop(faults: Faults) -> Shop {
     };
     started::<ShippingModule>(shipping, &mut registry, &data).await;
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let mut real_orders = None;
     let orders = if faults.orders_refuse {
         let orders = Orders::from_addr(&RefusingOrders.start());
         let orders = ServiceRef::local(orders);
+        registry.insert(orders.clone());
+        orders
+    } else if faults.orders_late {
+        let real = start_alone::<OrdersModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        real_orders = Some(real.clone());
+        let late = LateOrders {
+            real,
+            held: Arc::clone(&held),
+        };
+        // Checkout gives up on a held order after 300 ms.
+        let orders = ServiceRef::local(Orders::from_addr(&late.start()))
+            .with_timeout(Duration::from_millis(300));
         registry.insert(orders.clone());
         orders
     } else {
@@ -84,6 +109,8 @@ async fn shop(faults: Faults) -> Shop {
     let checkout = started::<CheckoutModule>(runtime::NoConfig {}, &mut registry, &data).await;
     Shop {
         checkout,
+        held,
+        real_orders,
         cart,
         payment,
         orders,
@@ -335,6 +362,43 @@ async fn an_order_that_cannot_be_stored_is_refunded() {
 }
 
 #[actix_rt::test]
+async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checkout_finishes_it() {
+    let shop = shop(Faults {
+        orders_late: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // The orders service takes the order and does not answer in time.
+    let result = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(result, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{result:?}"
+    );
+    // Not refunded: the order may yet be stored.
+    let charges = shop.charges("k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+
+    // ...and it is, late, as a stalled node that resumes would store it.
+    let held = std::mem::take(&mut *shop.held.lock().unwrap());
+    assert_eq!(held.len(), 1);
+    let real = shop.real_orders.clone().unwrap();
+    for save in held {
+        real.call(save).await.unwrap().unwrap();
+    }
+
+    // The customer submits the same checkout again: that order, that charge.
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(order.transaction_id, charges[0].transaction_id);
+    let charges = shop.charges("k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    assert_eq!(shop.orders("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
 async fn bad_requests_are_refused_before_anything_is_called() {
     let shop = shop(Faults::default()).await;
     shop.add("u1", SUNGLASSES, 1).await;
@@ -404,5 +468,69 @@ impl Handler<Call<ClaimOrders>> for RefusingOrders {
     type Result = Result<ClaimOrdersResponse, OrdersError>;
     fn handle(&mut self, _: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
         Err(down())
+    }
+}
+
+/// An orders store that takes `SaveOrder` and holds it without answering
+/// (a node that stalled with the request in hand); everything else goes
+/// to the real store.
+struct LateOrders {
+    real: ServiceRef<Orders>,
+    held: Arc<Mutex<Vec<SaveOrder>>>,
+}
+
+impl Actor for LateOrders {
+    type Context = Context<Self>;
+}
+
+/// Forwards `message` to the real store.
+fn forward<M>(
+    real: &ServiceRef<Orders>,
+    message: M,
+) -> ResponseFuture<Result<M::Reply, OrdersError>>
+where
+    M: runtime::Request<Service = Orders> + 'static,
+{
+    let real = real.clone();
+    Box::pin(async move {
+        real.call(message)
+            .await
+            .unwrap_or_else(|error| Err(OrdersError::Storage(error.to_string())))
+    })
+}
+
+impl Handler<Call<SaveOrder>> for LateOrders {
+    type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
+        self.held.lock().unwrap().push(call.into_message());
+        Box::pin(std::future::pending())
+    }
+}
+
+impl Handler<Call<FindOrder>> for LateOrders {
+    type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        forward(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<GetOrder>> for LateOrders {
+    type Result = ResponseFuture<Result<Order, OrdersError>>;
+    fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
+        forward(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<ListOrders>> for LateOrders {
+    type Result = ResponseFuture<Result<ListOrdersResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
+        forward(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<ClaimOrders>> for LateOrders {
+    type Result = ResponseFuture<Result<ClaimOrdersResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
+        forward(&self.real, call.into_message())
     }
 }

@@ -89,6 +89,10 @@ fn checkout_error(error: CheckoutError) -> ShopError {
             service: "orders".to_owned(),
             detail: text,
         },
+        CheckoutError::OrderOutcomeUnknown { .. } => ShopError::Unavailable {
+            service: "orders".to_owned(),
+            detail: text,
+        },
         CheckoutError::Unavailable { service, error } => ShopError::unavailable(&service, &error),
     }
 }

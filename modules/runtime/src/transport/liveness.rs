@@ -70,6 +70,13 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         }
         let silent = now.saturating_sub(connection.last_heard());
         if silent > timeout {
+            tracing::warn!(
+                node = %connection.shared().identity.node,
+                peer = %connection.peer().node,
+                silent_ms = silent,
+                timeout_ms = timeout,
+                "peer declared unreachable: pending calls to it fail now"
+            );
             connection.close(format!(
                 "node '{}' sent nothing for {silent} ms (failure timeout {timeout} ms): declared unreachable",
                 connection.peer().node
