@@ -24,9 +24,7 @@ use futures_util::future::join_all;
 use runtime::config::{self, Plan};
 use runtime::transport::frame::{PREFIX_LEN, REPLY_HEADER_LEN, REQUEST_HEADER_LEN};
 use runtime::transport::handshake::Secret;
-use runtime::{
-    Call, Catalogue, Module, NoConfig, Node, ServiceRef, StartContext, StartError, codec,
-};
+use runtime::{Call, Catalogue, Module, NoConfig, Node, StartContext, StartError, codec};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -240,9 +238,18 @@ impl EchoClient {
 
 fn local(c: &mut Criterion) {
     let system = actix_rt::System::new();
-    let (addr, pinger) = system.block_on(async {
+    // The ref as a node hands it out: supervised, and counted in the
+    // node's metrics.
+    let (addr, pinger, _node) = system.block_on(async {
         let addr = PingActor.start();
-        (addr.clone(), ServiceRef::local(Pinger::from_addr(&addr)))
+        let plan = Plan::new(
+            config::parse("[nodes.main]\nmodules = [\"pinger\"]\n").unwrap(),
+            &catalogue(),
+        )
+        .unwrap();
+        let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
+        let pinger = node.service::<Pinger>().unwrap();
+        (addr, pinger, node)
     });
     let mut group = c.benchmark_group("local");
     group.bench_function("raw_actix_send", |b| {

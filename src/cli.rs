@@ -11,8 +11,20 @@ use runtime::config::{ConfigSource, EnvSource};
 pub struct Cli {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// How to write log lines (stderr) [default: [logging] format, else text]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// For people
+    Text,
+    /// One JSON object a line
+    Json,
 }
 
 /// Where the config comes from.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, LogFormatArg};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -26,12 +26,17 @@ fn main() -> ExitCode {
         node: None,
         fault_control: false,
     });
-    init_logging(match command {
+    let default_level = match command {
         Command::Run { .. } | Command::Up => "info",
         Command::Plan | Command::Certs { .. } => "warn",
         // The outcome is printed; log lines would only repeat it.
         Command::Call { .. } => "error",
-    });
+    };
+    // A config that does not load is reported by the command itself.
+    let logging = runtime::config::load(&cli.config.source())
+        .map(|config| config.logging)
+        .unwrap_or_default();
+    init_logging(default_level, cli.log_format, &logging);
     let outcome = match &command {
         Command::Run {
             node,
@@ -55,13 +60,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level.
-fn init_logging(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
+/// Logs go to stderr. The level: `RUST_LOG`, else `[logging] level`, else
+/// the command's default; the format: `--log-format`, else `[logging]
+/// format`, else text.
+fn init_logging(
+    default_level: &str,
+    format: Option<LogFormatArg>,
+    config: &runtime::config::LoggingConfig,
+) {
+    let configured = config.level.as_deref().unwrap_or(default_level);
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(configured))
+        .unwrap_or_else(|error| {
+            eprintln!("warning: [logging] level = {configured:?} is not a log filter ({error}); using {default_level:?}");
+            EnvFilter::new(default_level)
+        });
+    let json = match format {
+        Some(format) => format == LogFormatArg::Json,
+        None => config.format == Some(runtime::config::LogFormat::Json),
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }

@@ -107,6 +107,18 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["nodes 'a', 'b' all listen on 127.0.0.1:7401"],
         ),
         (
+            "an admin endpoint on a node's address",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"cart\"]\nadmin = \"127.0.0.1:7401\"\n",
+            &["nodes 'a', 'b (admin)' all listen on 127.0.0.1:7401"],
+        ),
+        (
+            "an admin address that is not one",
+            "[nodes.main]\nmodules = [\"*\"]\nadmin = \"port 9400\"\n",
+            &["node 'main': admin = 'port 9400' is not HOST:PORT"],
+        ),
+        (
             "split without a secret",
             "[nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
              [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"cart\"]\n",
@@ -451,4 +463,69 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         stdout(&output)
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The JSON log lines in `stderr` (other lines are notes for people).
+fn json_log_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn logs_are_json_lines_with_log_format_json_or_the_config_and_levels_come_from_the_config() {
+    let call = ["call", "currency", "GetSupportedCurrencies"];
+    // --log-format json, level from the config.
+    let path = config_file(
+        "[logging]\nlevel = \"info\"\n[nodes.main]\nmodules = [\"*\"]\n\
+         [modules.frontend]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let mut args = vec!["--config", path.to_str().unwrap(), "--log-format", "json"];
+    args.extend(call);
+    let output = boutique(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines = json_log_lines(&stderr(&output));
+    let started = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "module started")
+        .unwrap_or_else(|| panic!("no 'module started' line in {lines:#?}"));
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["fields"]["module"], "currency");
+
+    // The format from the config; without a level, `call` logs errors only.
+    let path = config_file(
+        "[logging]\nformat = \"json\"\n[nodes.main]\nmodules = [\"*\"]\n\
+         [modules.frontend]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let mut args = vec!["--config", path.to_str().unwrap()];
+    args.extend(call);
+    let output = boutique(&args);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        json_log_lines(&stderr(&output)).is_empty(),
+        "{}",
+        stderr(&output)
+    );
+    let path = config_file(
+        "[logging]\nformat = \"json\"\nlevel = \"info\"\n[nodes.main]\nmodules = [\"*\"]\n\
+         [modules.frontend]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let mut args = vec!["--config", path.to_str().unwrap()];
+    args.extend(call);
+    let output = boutique(&args);
+    assert!(
+        !json_log_lines(&stderr(&output)).is_empty(),
+        "{}",
+        stderr(&output)
+    );
+
+    // Text by default.
+    let mut args = vec!["--config", path.to_str().unwrap(), "--log-format", "text"];
+    args.extend(call);
+    let output = boutique(&args);
+    let text = stderr(&output);
+    assert!(json_log_lines(&text).is_empty(), "{text}");
+    assert!(text.contains("module started"), "{text}");
 }

@@ -1,5 +1,6 @@
 //! The commands of the binary, one file each.
 
+mod admin;
 pub mod call;
 pub mod certs;
 mod fault_control;

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use frontend::api::{Frontend, GetStatus};
 use runtime::{Node, Service};
@@ -31,7 +32,7 @@ pub fn run(
     };
     let system = actix_rt::System::new();
     system.block_on(async {
-        let node = Node::start(&plan, &name, &catalogue).await?;
+        let node = Arc::new(Node::start(&plan, &name, &catalogue).await?);
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -46,6 +47,18 @@ pub fn run(
                 "boutique: every module runs in this process; Ctrl-C stops it"
             )?,
         }
+        let admin = match node.admin_addr() {
+            Some(addr) => {
+                let (bound, handle) = super::admin::serve(Arc::clone(&node), addr)?;
+                writeln!(
+                    out,
+                    "boutique: node '{}' admin on http://{bound}",
+                    node.name()
+                )?;
+                Some(handle)
+            }
+            None => None,
+        };
         if let Some(url) = shop_url(&node).await {
             writeln!(out, "boutique: shop open at {url}")?;
         }
@@ -69,6 +82,9 @@ pub fn run(
             "stopping"
         );
         let unfinished = node.shutdown_gracefully(grace).await;
+        if let Some(admin) = admin {
+            admin.stop(false).await;
+        }
         tracing::info!(node = node.name(), unfinished, "stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -55,7 +55,10 @@ impl Cluster {
             .map(|n| n.name.clone())
             .collect();
         let data = storage::testing::TempDir::new("faults");
+        // Warnings and worse, unless a test asks for more (`logging.level`
+        // of one node, given in `extra`, comes later and wins).
         let mut known = shop_overrides(&data);
+        known.push("logging.level=warn".to_owned());
         let mut overrides = Vec::new();
         let mut processes = Vec::new();
         for name in &order {
@@ -216,6 +219,22 @@ impl Cluster {
         status.url
     }
 
+    /// The URL of node `name`'s admin endpoints (started with
+    /// `nodes.NAME.admin=127.0.0.1:0`), as it printed it.
+    pub async fn admin_url(&mut self, name: &str) -> String {
+        let process = self.process(name);
+        tokio::time::timeout(ANSWER_WITHIN, async {
+            while let Some(line) = process.stdout.recv().await {
+                if let Some((_, url)) = line.split_once("admin on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("node {name} exited before it said where its admin endpoints are");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("node {name} did not say where its admin endpoints are"))
+    }
+
     /// Where the nodes keep their files.
     pub fn data(&self) -> &storage::testing::TempDir {
         &self.data
@@ -233,7 +252,7 @@ async fn spawn(name: &str, overrides: &[String]) -> (NodeProcess, SocketAddr) {
     command
         .args(["run", "--node", name, "--fault-control"])
         .env("BOUTIQUE_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

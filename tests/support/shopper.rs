@@ -16,6 +16,8 @@ pub struct Page {
     /// Every `Set-Cookie` header, as sent.
     pub set_cookies: Vec<String>,
     pub content_type: String,
+    /// The `X-Trace-Id` header: the trace the request started.
+    pub trace_id: Option<String>,
     pub body: String,
 }
 
@@ -146,6 +148,9 @@ impl Shopper {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let trace_id = headers
+            .get("x-trace-id")
+            .map(|v| v.to_str().unwrap().to_owned());
         let set_cookies: Vec<String> = headers
             .get_all("set-cookie")
             .map(|v| v.to_str().unwrap().to_owned())
@@ -169,6 +174,7 @@ impl Shopper {
             location,
             set_cookies,
             content_type,
+            trace_id,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
     }

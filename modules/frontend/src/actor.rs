@@ -94,7 +94,7 @@ impl Module for FrontendModule {
                 "cannot listen on {addr}: {e} (set [modules.frontend] listen to a free address)"
             ))
         })?;
-        let running = server::start(shop, listener, config.workers)
+        let running = server::start(shop, ctx.http_metrics(), listener, config.workers)
             .map_err(|e| StartError::failed(format!("cannot start the web server: {e}")))?;
         let address = running.address;
         tracing::info!(module = "frontend", %address, "shop open at http://{address}");

@@ -32,6 +32,7 @@ mod error;
 mod forms;
 mod guard;
 mod json_api;
+mod measure;
 mod pages;
 mod server;
 mod shop;

@@ -1,7 +1,7 @@
 //! The web server: every route, and the layers each request passes through.
 //!
 //! ```text
-//! request ─▶ visitor (session cookie) ─▶ error renderer (HTML, or JSON
+//! request ─▶ measure (metrics) ─▶ visitor (session cookie) ─▶ error renderer (HTML, or JSON
 //!         under /api/v1) ─▶ guard (cross-site posts) ─▶ handler
 //! ```
 
@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, guard, web};
+use runtime::http_metrics::HttpMetrics;
 
 use crate::error::{render_html_errors, render_json_errors};
 use crate::guard::refuse_cross_site;
@@ -28,14 +29,22 @@ pub struct Running {
 }
 
 /// Starts serving the shop on `listener` with `workers` threads.
-pub fn start(shop: Shop, listener: TcpListener, workers: usize) -> std::io::Result<Running> {
+pub fn start(
+    shop: Shop,
+    metrics: HttpMetrics,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Running> {
     let address = listener.local_addr()?;
     let shop = web::Data::new(shop);
+    let metrics = web::Data::new(metrics);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shop.clone())
+            .app_data(metrics.clone())
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
             .wrap(from_fn(crate::visitor::sessions))
+            .wrap(from_fn(crate::measure::measure))
             .service(
                 web::scope("/api/v1")
                     .wrap(from_fn(refuse_cross_site))

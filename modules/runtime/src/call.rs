@@ -15,6 +15,14 @@
 //! so (a refund after a failed step, cleaning up after a commit) runs
 //! inside [`detached`], with its refs' own timeouts.
 //!
+//! **Traces.** Every call belongs to a trace: the calls made inside
+//! [`Call::scope`] (or [`detached`] work within it) carry the trace id of
+//! the call being handled and name it as their parent, across nodes too
+//! (both travel in the request). A call made outside any call starts a new
+//! trace, and so does [`new_trace`] (the frontend wraps each HTTP request in
+//! one). [`Call::span`] carries the trace id, so every line a handler logs
+//! says which trace it belongs to, on whichever node it runs.
+//!
 //! ```ignore
 //! impl Handler<Call<GetProduct>> for CatalogActor {
 //!     type Result = Result<Product, CatalogError>;
@@ -30,8 +38,8 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -76,6 +84,62 @@ impl fmt::Display for CallId {
     }
 }
 
+/// Identifies a trace: the tree of calls one request caused, on every
+/// node. Shown as 32 hex digits (as W3C trace context does). Two halves
+/// rather than a `u128`, which would double the alignment of every call's
+/// metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId {
+    /// The top half: the salt of the process that started the trace.
+    pub high: u64,
+    /// The bottom half: the id of the call (or request) that started it.
+    pub low: u64,
+}
+
+impl TraceId {
+    /// A fresh trace id: this process's random salt in the top half, a
+    /// call id below (unique in the process; no random draw per call).
+    #[inline]
+    pub fn new() -> TraceId {
+        TraceId::starting_at(CallId::next())
+    }
+
+    /// The trace that call `id`, made outside any trace, starts.
+    #[inline]
+    fn starting_at(id: CallId) -> TraceId {
+        static SALT: OnceLock<u64> = OnceLock::new();
+        TraceId {
+            high: *SALT.get_or_init(|| rand::random::<u64>() | 1),
+            low: id.0,
+        }
+    }
+
+    /// As one number (on the wire).
+    pub fn to_u128(self) -> u128 {
+        (u128::from(self.high) << 64) | u128::from(self.low)
+    }
+
+    /// From one number (off the wire).
+    pub fn from_u128(value: u128) -> TraceId {
+        TraceId {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
+    }
+}
+
+impl Default for TraceId {
+    fn default() -> Self {
+        TraceId::new()
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}{:016x}", self.high, self.low)
+    }
+}
+
 /// Where a call came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -94,12 +158,19 @@ pub struct CallMeta {
     pub deadline: Deadline,
     /// Who made the call.
     pub origin: Origin,
+    /// The trace it belongs to.
+    pub trace: TraceId,
+    /// The id of the call it was made for (its parent span), or 0.
+    pub parent: u64,
 }
 
 thread_local! {
     /// The deadline of the call whose work is being polled on this thread,
     /// if any (set by [`Scoped`]).
     static INHERITED: Cell<Option<Deadline>> = const { Cell::new(None) };
+    /// The trace, and the call, that calls made on this thread now belong
+    /// to, if any (set by [`Scoped`]).
+    static TRACE: Cell<Option<(TraceId, u64)>> = const { Cell::new(None) };
 }
 
 impl CallMeta {
@@ -113,10 +184,17 @@ impl CallMeta {
             Some(inherited) if inherited < own => inherited,
             _ => own,
         };
+        let id = CallId::next();
+        let (trace, parent) = match TRACE.with(Cell::get) {
+            Some(inherited) => inherited,
+            None => (TraceId::starting_at(id), 0),
+        };
         CallMeta {
-            id: CallId::next(),
+            id,
             deadline,
             origin: Origin::Local,
+            trace,
+            parent,
         }
     }
 
@@ -126,6 +204,7 @@ impl CallMeta {
         Scoped {
             work,
             deadline: Some(self.deadline),
+            trace: Some((self.trace, self.id.0)),
         }
     }
 
@@ -197,6 +276,7 @@ impl<M: Request> Call<M> {
             module = <M::Service as Service>::NAME,
             message = M::NAME,
             call_id = self.meta.id.0,
+            trace_id = %self.meta.trace,
         )
     }
 }
@@ -208,7 +288,22 @@ pub fn detached<F: Future>(work: F) -> Scoped<F> {
     Scoped {
         work,
         deadline: None,
+        // Still part of whatever trace encloses it.
+        trace: None,
     }
+}
+
+/// Runs `work` as a new trace: the calls it makes (and the calls those
+/// make, on any node) carry a fresh trace id, returned with the future.
+/// For the start of a request from outside, like an HTTP request.
+pub fn new_trace<F: Future>(work: F) -> (TraceId, Scoped<F>) {
+    let trace = TraceId::new();
+    let scoped = Scoped {
+        work,
+        deadline: None,
+        trace: Some((trace, 0)),
+    };
+    (trace, scoped)
 }
 
 pin_project_lite::pin_project! {
@@ -219,6 +314,9 @@ pin_project_lite::pin_project! {
         #[pin]
         work: F,
         deadline: Option<Deadline>,
+        // The trace and the parent call for calls made inside; `None`:
+        // whatever encloses it.
+        trace: Option<(TraceId, u64)>,
     }
 }
 
@@ -237,8 +335,13 @@ impl<F: Future> Future for Scoped<F> {
             (Some(_), None) => None,
         };
         INHERITED.with(|current| current.set(deadline));
+        let outer_trace = TRACE.with(Cell::get);
+        if let Some(trace) = *this.trace {
+            TRACE.with(|current| current.set(Some(trace)));
+        }
         let polled = this.work.poll(cx);
         INHERITED.with(|current| current.set(outer));
+        TRACE.with(|current| current.set(outer_trace));
         polled
     }
 }

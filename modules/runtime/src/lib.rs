@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod call;
+mod call_metrics;
 pub mod catalogue;
 pub mod codec;
 pub mod config;
@@ -45,8 +46,11 @@ pub mod dispatch;
 pub mod error;
 pub mod fingerprint;
 pub mod fuzzing;
+pub mod health;
+pub mod http_metrics;
 mod id_map;
 pub mod json;
+mod metrics;
 pub mod module;
 pub mod node;
 pub mod registry;
@@ -57,7 +61,7 @@ mod supervise;
 pub mod transport;
 pub mod wall_clock;
 
-pub use call::{Call, CallId, CallMeta, Origin, Scoped, detached};
+pub use call::{Call, CallId, CallMeta, Origin, Scoped, TraceId, detached, new_trace};
 pub use catalogue::Catalogue;
 pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;

@@ -105,6 +105,7 @@ pub struct StartContext {
     counters: std::sync::Arc<crate::stats::Counters>,
     /// The module this context starts (its refs call as it).
     module: Option<&'static str>,
+    http_metrics: crate::http_metrics::HttpMetrics,
 }
 
 impl StartContext {
@@ -125,7 +126,20 @@ impl StartContext {
             stop: None,
             counters: std::sync::Arc::default(),
             module: None,
+            http_metrics: crate::http_metrics::HttpMetrics::default(),
         }
+    }
+
+    /// Where to record the HTTP requests the module serves: the node's
+    /// metrics (`/metrics` on its admin endpoint).
+    pub fn http_metrics(&self) -> crate::http_metrics::HttpMetrics {
+        self.http_metrics.clone()
+    }
+
+    /// The same context, recording HTTP requests into `metrics`.
+    pub(crate) fn with_http_metrics(mut self, metrics: crate::http_metrics::HttpMetrics) -> Self {
+        self.http_metrics = metrics;
+        self
     }
 
     /// The same context, for module `name`: the refs it hands out say that

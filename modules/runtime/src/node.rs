@@ -82,6 +82,11 @@ pub struct Node {
     transport: Option<Arc<Transport>>,
     shutdown: watch::Sender<bool>,
     counters: Arc<crate::stats::Counters>,
+    /// Where the admin endpoints are to be served, from the config.
+    admin: Option<SocketAddr>,
+    /// The remote modules this node's modules call.
+    needs: Vec<crate::health::Need>,
+    metrics: prometheus_client::registry::Registry,
 }
 
 impl Node {
@@ -107,6 +112,26 @@ impl Node {
             listener: None,
             secret: None,
         }
+    }
+
+    /// Where the config says this node serves its admin endpoints.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// Whether this node can do its work now: every module its modules
+    /// call on other nodes has a replica it is connected to. Asking starts
+    /// dialing the peers not called yet.
+    pub fn readiness(&self) -> crate::health::Readiness {
+        crate::health::check(&self.needs)
+    }
+
+    /// This node's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::encode(&self.metrics).unwrap_or_else(|error| {
+            tracing::error!(node = %self.name, %error, "the metrics could not be encoded");
+            String::new()
+        })
     }
 
     /// The node's name.
@@ -293,6 +318,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             name: name.to_owned(),
             listen: None,
             modules: Vec::new(),
+            admin: None,
         },
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -357,7 +383,10 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         None
     };
 
-    let mut registry = ServiceRegistry::new();
+    let mut metrics = crate::metrics::registry(name);
+    let mut registry =
+        ServiceRegistry::measured_by(crate::call_metrics::CallMetrics::new(&mut metrics));
+    let http_metrics = crate::http_metrics::HttpMetrics::new(&mut metrics);
     let mut table = DispatchTable::new();
     for entry in catalogue.modules() {
         for (message, method) in entry.methods() {
@@ -397,7 +426,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         )
         .for_module(entry.name())
         .with_stop_signal(shutdown.subscribe())
-        .with_counters(Arc::clone(&counters));
+        .with_counters(Arc::clone(&counters))
+        .with_http_metrics(http_metrics.clone());
         let started = (entry.start)(plan.module_config(module), ctx)
             .await
             .map_err(|error| NodeError::Start {
@@ -430,7 +460,45 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             crate::transport::spawn(listener::serve(bound, Arc::clone(transport)));
         }
     }
+    let mut needs = Vec::new();
+    for module in &placed.modules {
+        let Some(entry) = catalogue.entry(module) else {
+            continue;
+        };
+        for callee in entry.dependencies() {
+            if placed.modules.contains(callee) {
+                continue;
+            }
+            let peers = plan
+                .nodes_of(callee)
+                .into_iter()
+                .filter_map(|host| transport.as_ref()?.peers.get(&host.name))
+                .cloned()
+                .collect();
+            needs.push(crate::health::Need {
+                caller: entry.name(),
+                callee,
+                peers,
+            });
+        }
+    }
+    metrics.register_collector(Box::new(crate::metrics::NodeCollector {
+        node: name.to_owned(),
+        counters: Arc::clone(&counters),
+        peers: transport
+            .as_ref()
+            .map(|t| {
+                t.peers
+                    .iter()
+                    .map(|(name, peer)| (name.clone(), Arc::clone(peer)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }));
     Ok(Node {
+        admin: placed.admin,
+        needs,
+        metrics,
         name: name.to_owned(),
         modules: placed.modules.clone(),
         local_addr,

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::call_metrics::CallMetrics;
 use crate::service::Service;
 use crate::service_ref::ServiceRef;
 
@@ -12,6 +13,9 @@ use crate::service_ref::ServiceRef;
 #[derive(Default, Clone)]
 pub struct ServiceRegistry {
     refs: HashMap<&'static str, Arc<dyn Any + Send + Sync>>,
+    /// Where the calls of refs added from now on are counted (a node's
+    /// registry), if anywhere.
+    metrics: Option<Arc<CallMetrics>>,
 }
 
 impl ServiceRegistry {
@@ -20,8 +24,21 @@ impl ServiceRegistry {
         Self::default()
     }
 
+    /// A registry whose refs count their calls in `metrics`.
+    pub(crate) fn measured_by(metrics: Arc<CallMetrics>) -> Self {
+        ServiceRegistry {
+            refs: HashMap::new(),
+            metrics: Some(metrics),
+        }
+    }
+
     /// Adds (or replaces) the ref to `S`.
     pub fn insert<S: Service>(&mut self, service: ServiceRef<S>) {
+        let service = match &self.metrics {
+            // Counted as a client's calls, until a module asks for it.
+            Some(metrics) => service.measured(metrics, "client"),
+            None => service,
+        };
         self.refs.insert(S::NAME, Arc::new(service));
     }
 

@@ -24,6 +24,7 @@ use std::time::Duration;
 use actix::MailboxError;
 
 use crate::call::{Call, CallMeta};
+use crate::call_metrics::{CallMetrics, Probe, RefMetrics};
 use crate::codec;
 use crate::deadline::{Elapsed, WithDeadline};
 use crate::dispatch::dispatch_encoded;
@@ -44,6 +45,8 @@ pub struct ServiceRef<S: Service> {
     timeout: Duration,
     /// The module calling through this ref, on the wire (0: a client).
     caller: u64,
+    /// Where its calls are counted, if anywhere (refs a node hands out).
+    metrics: Option<Arc<RefMetrics>>,
 }
 
 enum Route<S> {
@@ -83,6 +86,7 @@ impl<S: Service> Clone for ServiceRef<S> {
             route: Arc::clone(&self.route),
             timeout: self.timeout,
             caller: self.caller,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -134,6 +138,7 @@ impl<S: Service> ServiceRef<S> {
             route: Arc::new(route),
             timeout: DEFAULT_TIMEOUT,
             caller: 0,
+            metrics: None,
         }
     }
 
@@ -143,15 +148,38 @@ impl<S: Service> ServiceRef<S> {
             route: Arc::clone(&self.route),
             timeout,
             caller: self.caller,
+            metrics: self.metrics.clone(),
         }
     }
 
-    /// The same ref, whose calls say that `module` makes them.
-    pub(crate) fn calling_as(&self, module: &str) -> Self {
+    /// The same ref, whose calls say that `module` makes them (on the wire,
+    /// and in the metrics).
+    pub(crate) fn calling_as(&self, module: &'static str) -> Self {
         ServiceRef {
             route: Arc::clone(&self.route),
             timeout: self.timeout,
             caller: crate::transport::frame::caller_id(module),
+            metrics: self
+                .metrics
+                .as_ref()
+                .map(|metrics| metrics.for_caller::<S>(module)),
+        }
+    }
+
+    /// The same ref, with its calls counted in `metrics` as made by
+    /// `caller`; a ref counted already stays as it is.
+    pub(crate) fn measured(&self, metrics: &Arc<CallMetrics>, caller: &'static str) -> Self {
+        if self.metrics.is_some() {
+            return self.clone();
+        }
+        let location = match &*self.route {
+            Route::Local { .. } => "local",
+            Route::Serialized(_) => "serialized",
+            Route::Remote(_) | Route::Replicated(_) => "remote",
+        };
+        ServiceRef {
+            metrics: Some(metrics.for_ref::<S>(caller, location)),
+            ..self.clone()
         }
     }
 
@@ -184,6 +212,19 @@ impl<S: Service> ServiceRef<S> {
         M: Request<Service = S>,
     {
         let meta = CallMeta::local(self.timeout);
+        let probe = match &self.metrics {
+            Some(metrics) => metrics.probe(M::METHOD.0, &meta),
+            None => None,
+        };
+        let mut future = self.start(message, meta);
+        future.probe = probe;
+        future
+    }
+
+    fn start<M>(&self, message: M, meta: CallMeta) -> CallFuture<M>
+    where
+        M: Request<Service = S>,
+    {
         // Shorter than the ref's timeout when inherited from the call this
         // one is made for.
         let budget = meta.budget(self.timeout);
@@ -240,6 +281,7 @@ pin_project! {
     pub struct CallFuture<M: Request> {
         #[pin]
         state: CallState<M>,
+        probe: Option<Probe>,
     }
 }
 
@@ -271,7 +313,7 @@ pin_project! {
 
 impl<M: Request> CallFuture<M> {
     fn new(state: CallState<M>) -> Self {
-        CallFuture { state }
+        CallFuture { state, probe: None }
     }
 
     fn failed(error: CallError) -> Self {
@@ -283,8 +325,25 @@ impl<M: Request> Future for CallFuture<M> {
     type Output = Result<Outcome<M>, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = poll_state(this.state, cx);
+        if let Poll::Ready(result) = &polled
+            && let Some(probe) = this.probe.take()
+        {
+            probe.finish(result);
+        }
+        polled
+    }
+}
+
+#[inline]
+fn poll_state<M: Request>(
+    state: Pin<&mut CallState<M>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Outcome<M>, CallError>> {
+    {
         let service = <M::Service as Service>::NAME;
-        match self.project().state.project() {
+        match state.project() {
             CallStateProj::Local { request, budget } => match request.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Ok(outcome))) => Poll::Ready(Ok(outcome)),

@@ -60,6 +60,30 @@ pub struct DeploymentConfig {
     /// `cart = "by-key"`, or `"least-loaded"` (the default).
     #[serde(default)]
     pub routing: BTreeMap<String, String>,
+    /// How the binary logs.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+/// `[logging]`: what the binary logs and how. `RUST_LOG` and
+/// `--log-format` win over both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Which lines, in `RUST_LOG` syntax: `info`, `warn,frontend=debug`.
+    pub level: Option<String>,
+    /// `text` (for people, the default) or `json` (one object a line).
+    pub format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object a line, for machines.
+    Json,
 }
 
 /// `[cluster]`
@@ -170,6 +194,10 @@ pub struct NodeConfig {
     /// The modules it runs; `"*"` means every module no other node lists.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// Where the node serves its admin endpoints (`/healthz`, `/readyz`,
+    /// `/metrics`), `HOST:PORT`; none if unset.
+    #[serde(default)]
+    pub admin: Option<String>,
 }
 
 /// Where the environment layer comes from.

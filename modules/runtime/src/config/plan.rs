@@ -57,6 +57,8 @@ pub struct NodePlan {
     pub listen: Option<SocketAddr>,
     /// Its modules, in start order (dependencies first).
     pub modules: Vec<&'static str>,
+    /// Where it serves its admin endpoints, if anywhere.
+    pub admin: Option<SocketAddr>,
 }
 
 /// A module-to-module call that crosses the network.
@@ -211,16 +213,36 @@ impl Plan {
                 }
             }
         }
-        let mut by_address: BTreeMap<SocketAddr, Vec<&str>> = BTreeMap::new();
-        for (node, listen) in &listens {
-            if let Some(addr) = listen.filter(|a| a.port() != 0) {
-                by_address.entry(addr).or_default().push(node);
+        let mut admins: BTreeMap<String, SocketAddr> = BTreeMap::new();
+        for (node, node_config) in &config.nodes {
+            if let Some(text) = &node_config.admin {
+                match parse_address(text) {
+                    Some(addr) => {
+                        admins.insert(node.clone(), addr);
+                    }
+                    None => problems.push(format!(
+                        "node '{node}': admin = '{text}' is not HOST:PORT (e.g. 127.0.0.1:9400)"
+                    )),
+                }
             }
         }
+        let mut by_address: BTreeMap<SocketAddr, Vec<String>> = BTreeMap::new();
+        for (node, listen) in &listens {
+            if let Some(addr) = listen.filter(|a| a.port() != 0) {
+                by_address.entry(addr).or_default().push(node.clone());
+            }
+        }
+        for (node, addr) in admins.iter().filter(|(_, a)| a.port() != 0) {
+            by_address
+                .entry(*addr)
+                .or_default()
+                .push(format!("{node} (admin)"));
+        }
         for (addr, nodes) in by_address.iter().filter(|(_, nodes)| nodes.len() > 1) {
+            let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
             problems.push(format!(
-                "nodes {} all listen on {addr}; each node needs its own address",
-                quoted(nodes)
+                "nodes {} all listen on {addr}; each node and admin endpoint needs its own address",
+                quoted(&nodes)
             ));
         }
         if config
@@ -332,6 +354,7 @@ impl Plan {
                     .copied()
                     .filter(|m| nodes_of.get(m).is_some_and(|nodes| nodes.contains(&name)))
                     .collect(),
+                admin: admins.get(&name).copied(),
                 name,
                 listen,
             })

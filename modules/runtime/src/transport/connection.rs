@@ -32,10 +32,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::Shared;
-use super::frame::{Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, ReplyStatus};
+use super::frame::{
+    Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, ReplyStatus, RequestHeader,
+};
 use super::handshake::PeerInfo;
 use super::peer::Peer;
-use crate::call::{CallId, CallMeta, Origin};
+use crate::call::{CallId, CallMeta, Origin, TraceId};
 use crate::deadline::Deadline;
 use crate::dispatch::{BoxFuture, Dispatch};
 use crate::error::CallError;
@@ -416,14 +418,14 @@ impl Connection {
     }
 
     /// Runs a request that arrived on this connection.
-    fn serve(
-        self: &Arc<Self>,
-        call_id: u64,
-        method: u64,
-        budget_us: u64,
-        caller: u64,
-        payload: Bytes,
-    ) {
+    fn serve(self: &Arc<Self>, header: RequestHeader, payload: Bytes) {
+        let RequestHeader {
+            call_id,
+            method,
+            budget_us,
+            caller,
+            ..
+        } = header;
         let node = &self.shared.identity.node;
         let dispatch = match self.shared.table().find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
@@ -483,6 +485,11 @@ impl Connection {
             id: CallId(call_id),
             deadline: Deadline::after(budget),
             origin: Origin::Remote(Arc::clone(&self.peer.node)),
+            trace: match header.trace {
+                0 => TraceId::new(),
+                trace => TraceId::from_u128(trace),
+            },
+            parent: header.parent,
         };
         let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
         match dispatch.dispatch(&payload, meta, out) {
@@ -627,8 +634,20 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                 method,
                 budget_us,
                 caller,
+                trace,
+                parent,
                 payload,
-            }))) => connection.serve(call_id, method, budget_us, caller, payload),
+            }))) => {
+                let header = RequestHeader {
+                    call_id,
+                    method,
+                    budget_us,
+                    caller,
+                    trace,
+                    parent,
+                };
+                connection.serve(header, payload)
+            }
             Ok(Some(Ok(Frame::Reply {
                 call_id,
                 status,

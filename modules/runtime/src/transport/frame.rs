@@ -4,7 +4,7 @@
 //! The body starts with a one-byte [`Kind`]:
 //!
 //! ```text
-//! request  | kind=1 | call id u64 | method u64 | budget µs u64 | caller u64 | message (codec)
+//! request  | kind=1 | call id u64 | method u64 | budget µs u64 | caller u64 | trace id u128 | parent span u64 | message (codec)
 //! reply    | kind=2 | call id u64 | status u8  | payload (codec)
 //! heartbeat| kind=3 |
 //! leaving  | kind=4 |
@@ -31,8 +31,8 @@ use crate::codec::{self, CodecError};
 /// Bytes in the length prefix.
 pub const PREFIX_LEN: usize = 4;
 /// Bytes before a request's message: prefix, kind, call id, method,
-/// budget, caller.
-pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8 + 8;
+/// budget, caller, trace id, parent span.
+pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8 + 8 + 16 + 8;
 /// Bytes before a reply's payload: prefix, kind, call id, status.
 pub const REPLY_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 1;
 
@@ -130,6 +130,10 @@ pub enum Frame {
         budget_us: u64,
         /// The calling module ([`caller_id`]), or 0 for a client.
         caller: u64,
+        /// The trace the call belongs to (0: none; the receiver starts one).
+        trace: u128,
+        /// The span (call id) of the call it was made for, or 0.
+        parent: u64,
         /// The encoded message.
         payload: Bytes,
     },
@@ -155,6 +159,13 @@ pub enum Frame {
     },
 }
 
+fn take_u128(body: &mut Bytes) -> Result<u128, FrameError> {
+    if body.remaining() < 16 {
+        return Err(FrameError::Malformed("header cut short".to_owned()));
+    }
+    Ok(body.get_u128_le())
+}
+
 fn take_u64(body: &mut Bytes) -> Result<u64, FrameError> {
     if body.remaining() < 8 {
         return Err(FrameError::Malformed("header cut short".to_owned()));
@@ -177,6 +188,8 @@ impl Frame {
                 method: take_u64(&mut body)?,
                 budget_us: take_u64(&mut body)?,
                 caller: take_u64(&mut body)?,
+                trace: take_u128(&mut body)?,
+                parent: take_u64(&mut body)?,
                 payload: body,
             },
             Kind::Reply => {
@@ -220,6 +233,23 @@ impl Frame {
     }
 }
 
+/// What a request frame says before its message.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHeader {
+    /// The caller's call id.
+    pub call_id: u64,
+    /// The method.
+    pub method: u64,
+    /// Microseconds the caller will wait.
+    pub budget_us: u64,
+    /// The calling module ([`caller_id`]), or 0 for a client.
+    pub caller: u64,
+    /// The trace the call belongs to (0: none).
+    pub trace: u128,
+    /// The span (call id) of the call it was made for, or 0.
+    pub parent: u64,
+}
+
 /// A frame being built: the header is written, the payload is appended, and
 /// [`FrameBuf::finish`] writes the length.
 pub struct FrameBuf(Vec<u8>);
@@ -230,22 +260,27 @@ impl FrameBuf {
     pub fn request(call_id: u64, method: u64, budget_us: u64) -> FrameBuf {
         FrameBuf::request_into(
             Vec::with_capacity(REQUEST_HEADER_LEN + 64),
-            call_id,
-            method,
-            budget_us,
-            0,
+            RequestHeader {
+                call_id,
+                method,
+                budget_us,
+                caller: 0,
+                trace: 0,
+                parent: 0,
+            },
         )
     }
 
-    /// A request made by module `caller` ([`caller_id`]), reusing `buf`'s
-    /// allocation.
-    pub fn request_into(
-        mut buf: Vec<u8>,
-        call_id: u64,
-        method: u64,
-        budget_us: u64,
-        caller: u64,
-    ) -> FrameBuf {
+    /// A request with `header`, reusing `buf`'s allocation.
+    pub fn request_into(mut buf: Vec<u8>, header: RequestHeader) -> FrameBuf {
+        let RequestHeader {
+            call_id,
+            method,
+            budget_us,
+            caller,
+            trace,
+            parent,
+        } = header;
         buf.clear();
         buf.extend_from_slice(&[0; PREFIX_LEN]);
         buf.push(Kind::Request as u8);
@@ -253,6 +288,8 @@ impl FrameBuf {
         buf.extend_from_slice(&method.to_le_bytes());
         buf.extend_from_slice(&budget_us.to_le_bytes());
         buf.extend_from_slice(&caller.to_le_bytes());
+        buf.extend_from_slice(&trace.to_le_bytes());
+        buf.extend_from_slice(&parent.to_le_bytes());
         FrameBuf(buf)
     }
 
@@ -428,7 +465,15 @@ mod tests {
 
     #[tokio::test]
     async fn frames_round_trip_and_split_at_their_lengths() {
-        let a = FrameBuf::request(7, 99, 1000)
+        let header = RequestHeader {
+            call_id: 7,
+            method: 99,
+            budget_us: 1000,
+            caller: 3,
+            trace: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+            parent: 5,
+        };
+        let a = FrameBuf::request_into(Vec::new(), header)
             .encode("hello")
             .unwrap()
             .finish(1024)
@@ -448,9 +493,12 @@ mod tests {
                 method,
                 budget_us,
                 caller,
+                trace,
+                parent,
                 payload,
             } => {
-                assert_eq!((call_id, method, budget_us, caller), (7, 99, 1000, 0));
+                assert_eq!((call_id, method, budget_us, caller), (7, 99, 1000, 3));
+                assert_eq!((trace, parent), (header.trace, 5));
                 assert_eq!(codec::decode::<String>(&payload).unwrap(), "hello");
             }
             other => panic!("expected a request, got {other:?}"),

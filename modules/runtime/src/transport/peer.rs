@@ -29,7 +29,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::Shared;
 use super::connection::{Connection, PendingCall, Reply, call_error};
 use super::fault::{FaultSlot, Faulty};
-use super::frame::{FrameBuf, FrameReader, ReplyStatus};
+use super::frame::{FrameBuf, FrameReader, ReplyStatus, RequestHeader};
 use super::handshake::{self, HANDSHAKE_MAX_FRAME, PeerInfo, Refusal};
 use crate::call::CallMeta;
 use crate::codec;
@@ -106,7 +106,15 @@ fn send<M: Request>(
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let buf = std::mem::take(&mut *scratch);
-        let frame = FrameBuf::request_into(buf, meta.id.0, M::METHOD.0, budget_us, caller);
+        let header = RequestHeader {
+            call_id: meta.id.0,
+            method: M::METHOD.0,
+            budget_us,
+            caller,
+            trace: meta.trace.to_u128(),
+            parent: meta.parent,
+        };
+        let frame = FrameBuf::request_into(buf, header);
         let frame = match message {
             Payload::Message(message) => frame.encode(message).map_err(|e| {
                 CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
@@ -191,6 +199,39 @@ impl Peer {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts dialing if nobody has yet (a peer is dialled on its first
+    /// call; readiness checks want to know sooner).
+    pub(crate) fn kick(&self) {
+        let mut state = self.state();
+        if matches!(&*state, State::Idle) && self.addr.is_some() {
+            *state = State::Connecting {
+                first: true,
+                last_error: None,
+            };
+            drop(state);
+            self.spawn_connector();
+        }
+    }
+
+    /// The connection's state, for people: `up`, `leaving`, `connecting`,
+    /// `down: WHY` or `idle` (never called yet).
+    pub(crate) fn describe(&self) -> String {
+        match &*self.state() {
+            State::Idle => "idle".to_owned(),
+            State::Up(connection) if connection.is_closed() => "down: connection lost".to_owned(),
+            State::Up(connection) if connection.peer_is_leaving() => "leaving".to_owned(),
+            State::Up(_) => "up".to_owned(),
+            State::Connecting {
+                last_error: None, ..
+            } => "connecting".to_owned(),
+            State::Connecting {
+                last_error: Some(error),
+                ..
+            }
+            | State::Down { error } => format!("down: {error}"),
+        }
     }
 
     /// How many connections to this peer have been put in use since start.

@@ -1,0 +1,59 @@
+//! The outermost layer. Every request starts a trace: the calls it causes,
+//! on every node, carry its trace id, and so do the lines logged while
+//! serving it (an `http` span with method, path and trace id); the response
+//! says it in an `X-Trace-Id` header, for finding a request's trail in the
+//! logs. Every answered request is recorded in the node's metrics by route
+//! (the pattern it matched, like `/product/{id}`, so that ids do not make a
+//! series each), method, status and time taken.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
+use runtime::http_metrics::HttpMetrics;
+use tracing::Instrument;
+
+/// The response header that names the request's trace.
+const TRACE_HEADER: HeaderName = HeaderName::from_static("x-trace-id");
+
+/// What a request that matched no route is recorded as.
+const UNMATCHED: &str = "unmatched";
+
+/// The middleware.
+pub async fn measure(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
+    let method = request.method().as_str().to_owned();
+    let path = request.path().to_owned();
+    let (trace, serving) = runtime::new_trace(next.call(request));
+    let span = tracing::info_span!("http", method = %method, path = %path, trace_id = %trace);
+    let mut result = serving.instrument(span).await;
+    if let Ok(response) = &mut result
+        && let Ok(value) = HeaderValue::from_str(&trace.to_string())
+    {
+        response.headers_mut().insert(TRACE_HEADER, value);
+    }
+    if let Some(metrics) = metrics {
+        let (route, status) = match &result {
+            Ok(response) => (
+                response
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| UNMATCHED.to_owned()),
+                response.status(),
+            ),
+            Err(error) => (
+                UNMATCHED.to_owned(),
+                error.as_response_error().status_code(),
+            ),
+        };
+        metrics.record(&route, &method, status.as_u16(), started.elapsed());
+    }
+    result
+}

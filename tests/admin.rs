@@ -1,0 +1,160 @@
+//! The admin endpoints of real node processes: `/healthz` answers, `/readyz`
+//! turns ready once every module a node's modules call has a reachable
+//! replica and unready, naming it, when one goes; `/metrics` counts the
+//! calls a node made (by caller, service, message, location and outcome,
+//! with their durations) and served, the HTTP requests it answered, and
+//! shows each peer's connection.
+
+mod support;
+
+use std::time::Duration;
+
+use currency::api::{Convert, Currency, Money};
+use support::cluster::Cluster;
+
+/// GETs `url`: the status and the body.
+async fn get(url: &str) -> (u16, String) {
+    let client = awc::Client::default();
+    let mut response = client.get(url).send().await.unwrap();
+    let body = response.body().await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// GETs `url` until it answers `status`; returns the body.
+async fn until_status(url: &str, status: u16) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        poll.tick().await;
+        let (got, body) = get(url).await;
+        if got == status {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} still answers {got}, not {status}: {body}"
+        );
+    }
+}
+
+/// The value of the sample `name{labels}` in a metrics page.
+fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[actix_rt::test]
+async fn health_readiness_and_metrics_of_real_nodes() {
+    let mut cluster = Cluster::start(&[
+        ("web", "nodes.web.admin=127.0.0.1:0"),
+        ("store", "nodes.store.admin=127.0.0.1:0"),
+    ])
+    .await;
+    let web = cluster.admin_url("web").await;
+    let store = cluster.admin_url("store").await;
+
+    assert_eq!(
+        get(&format!("{web}/healthz")).await,
+        (200, "ok\n".to_owned())
+    );
+    // Asking starts the dials; it turns ready without any call made.
+    assert_eq!(until_status(&format!("{web}/readyz"), 200).await, "ready\n");
+    // Store calls nobody: ready at once.
+    assert_eq!(get(&format!("{store}/readyz")).await.0, 200);
+
+    let currency = cluster.service::<Currency>(Duration::from_secs(10));
+    for units in 1..=3 {
+        let from = Money {
+            currency_code: "USD".to_owned(),
+            units,
+            nanos: 0,
+        };
+        currency
+            .call(Convert {
+                from,
+                to_code: "EUR".to_owned(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let (status, metrics) = get(&format!("{store}/metrics")).await;
+    assert_eq!(status, 200);
+    let served = sample(&metrics, "boutique_calls_served_total", "node=\"store\"").unwrap();
+    assert!(served >= 3.0, "{metrics}");
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    assert_eq!(
+        sample(&metrics, "boutique_peer_up", "node=\"web\",peer=\"pay\""),
+        Some(1.0),
+        "{metrics}"
+    );
+
+    // A shopper's visits show up as HTTP requests, and the calls the
+    // frontend made for them as remote calls.
+    let mut shopper = support::shopper::Shopper::new(&cluster.shop_url().await);
+    assert_eq!(shopper.get("/").await.status, 200);
+    shopper.add_to_cart("OLJCESPC7Z", 1).await;
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    let home = "node=\"web\",route=\"/\",method=\"GET\",status=\"200\"";
+    assert!(
+        sample(&metrics, "boutique_http_requests_total", home) >= Some(1.0),
+        "{metrics}"
+    );
+    let listed = "node=\"web\",caller=\"frontend\",service=\"catalog\",message=\"ListProducts\",location=\"remote\"";
+    assert!(
+        sample(
+            &metrics,
+            "boutique_calls_total",
+            &format!("{listed},outcome=\"ok\"")
+        ) >= Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "boutique_call_duration_seconds_count", listed) >= Some(1.0),
+        "{metrics}"
+    );
+
+    // Pay goes: web is not ready, and says what it misses.
+    cluster.kill("pay").await;
+    let body = until_status(&format!("{web}/readyz"), 503).await;
+    assert!(
+        body.contains("checkout calls payment") && body.contains("node 'pay'"),
+        "{body}"
+    );
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    assert_eq!(
+        sample(&metrics, "boutique_peer_up", "node=\"web\",peer=\"pay\""),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        get(&format!("{web}/healthz")).await.0,
+        200,
+        "alive all the same"
+    );
+    // The cart page needs a shipping quote from pay: 503, and the failed
+    // call is counted by kind.
+    assert_eq!(shopper.get("/cart").await.status, 503);
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    let quote = "node=\"web\",caller=\"frontend\",service=\"shipping\",message=\"GetQuote\",location=\"remote\",outcome=\"not_delivered\"";
+    assert!(
+        sample(&metrics, "boutique_calls_total", quote) >= Some(1.0),
+        "{metrics}"
+    );
+    let cart = "node=\"web\",route=\"/cart\",method=\"GET\",status=\"503\"";
+    assert_eq!(
+        sample(&metrics, "boutique_http_requests_total", cart),
+        Some(1.0),
+        "{metrics}"
+    );
+
+    // Back: ready again.
+    cluster.restart("pay").await;
+    until_status(&format!("{web}/readyz"), 200).await;
+}
