@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use support::shopper::Shopper;
 use support::{SECRET, repo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -431,6 +432,96 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
             "{node} not stopped: {rest:#?}"
         );
     }
+}
+
+#[actix_rt::test]
+async fn up_starts_a_node_that_died_again_on_its_address() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(["--config", "deploy/three-nodes.toml"])
+        .args(["--set", "nodes.web.listen=127.0.0.1:0"])
+        .args(["--set", "nodes.store.listen=127.0.0.1:0"])
+        .args(["--set", "nodes.pay.listen=127.0.0.1:0"])
+        .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
+        .arg("up")
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env("BOUTIQUE_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Reads lines until one contains `marker`; returns it.
+    async fn until(
+        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        marker: &str,
+    ) -> String {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let line = lines.next_line().await.unwrap().expect("up exited early");
+                if line.contains(marker) {
+                    return line;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("up never said {marker:?}"))
+    }
+    let pid_of = |line: &str| -> libc::pid_t {
+        let (_, pid) = line.split_once("(pid ").unwrap();
+        pid.trim_end_matches(')').parse().unwrap()
+    };
+    // A node's own lines up to `listening on` come before `up` says it
+    // started it.
+    let listening = until(&mut lines, "[pay] boutique: node 'pay' listening on").await;
+    let started = until(&mut lines, "started node 'pay'").await;
+    let first = pid_of(&started);
+    let shop = until(&mut lines, "shop open at ").await;
+    let shop = shop
+        .split_once("shop open at ")
+        .unwrap()
+        .1
+        .trim()
+        .to_owned();
+
+    // SAFETY: the pid is a child of `up`, alive (it said it listens).
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    let exited = until(&mut lines, "node 'pay' exited").await;
+    assert!(exited.contains("starting it again in 100 ms"), "{exited}");
+    let relistening = until(&mut lines, "[pay] boutique: node 'pay' listening on").await;
+    let again = until(&mut lines, "started node 'pay'").await;
+    assert_ne!(pid_of(&again), first);
+    assert_eq!(
+        relistening.split_once("listening on").unwrap().1,
+        listening.split_once("listening on").unwrap().1,
+        "the same address"
+    );
+
+    // The cart page needs a shipping quote from pay: web reaches the new
+    // pay (it redials with backoff; wait for it).
+    let mut shopper = Shopper::new(&shop);
+    shopper.add_to_cart("OLJCESPC7Z", 1).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let cart = shopper.get("/cart").await;
+        if cart.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", cart.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(_)) = lines.next_line().await {}
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("up did not stop");
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -6,9 +6,12 @@
 //! the nodes started after it are told that address (`--set
 //! nodes.N.listen=ADDR`), so a whole split deployment runs on free ports.
 //! Their output is merged into one stream, each line prefixed with its
-//! node's name. A child that exits is reported and the others keep running;
-//! Ctrl-C (or SIGTERM) asks every child to stop with SIGTERM, waits for them,
-//! and kills any that do not stop within ten seconds.
+//! node's name. A child that exits is reported and started again, on the
+//! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
+//! once it has run for 30 s), while the others keep running; one that exits
+//! with a config or usage error (exit code 78 or 64) would only fail again,
+//! and is not. Ctrl-C (or SIGTERM) asks every child to stop with SIGTERM,
+//! waits for them, and kills any that do not stop within ten seconds.
 
 use std::collections::BTreeMap;
 use std::process::{ExitCode, Stdio};
@@ -41,48 +44,17 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let (exits, mut exited) = mpsc::unbounded_channel();
-        let mut running: BTreeMap<String, u32> = BTreeMap::new();
+        let (restarts, mut restart) = mpsc::unbounded_channel::<String>();
+        let launcher = Launcher { exe, config, exits };
+        let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut overrides = args.overrides.clone();
         for node in plan.node_start_order() {
-            let mut command = Command::new(&exe);
-            if let Some(config) = &config {
-                command.arg("--config").arg(config);
+            let (pid, ready) = launcher.start(&node.name, &overrides).await?;
+            running.insert(node.name.clone(), Running::new(pid));
+            if let Some(addr) = ready {
+                overrides.push(format!("nodes.{}.listen={addr}", node.name));
             }
-            for entry in &overrides {
-                command.arg("--set").arg(entry);
-            }
-            command
-                .args(["run", "--node", &node.name])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            let mut child = command.spawn()?;
-            let pid = child.id().unwrap_or_default();
-            forward(&node.name, child.stderr.take());
-            let ready = match child.stdout.take() {
-                Some(stdout) => forward_until_ready(&node.name, stdout).await,
-                None => Ready::Exited,
-            };
-            running.insert(node.name.clone(), pid);
-            println!("[up] started node '{}' (pid {pid})", node.name);
-            match ready {
-                Ready::Listening(addr) => overrides.push(format!("nodes.{}.listen={addr}", node.name)),
-                Ready::Running => {}
-                Ready::Exited => println!("[up] node '{}' exited before it was ready", node.name),
-                Ready::TimedOut => println!(
-                    "[up] node '{}' did not say it was ready within {READY_WITHIN:?}; starting the rest",
-                    node.name
-                ),
-            }
-            let exits = exits.clone();
-            let name = node.name.clone();
-            tokio::spawn(async move {
-                let status = wait(child).await;
-                let _ = exits.send((name, status));
-            });
         }
-        drop(exits);
 
         let stop = signal::stop_requested();
         tokio::pin!(stop);
@@ -92,10 +64,36 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                     println!("[up] {why}: stopping every node");
                     break;
                 }
+                Some(name) = restart.recv() => {
+                    match launcher.start(&name, &overrides).await {
+                        Ok((pid, _)) => {
+                            if let Some(node) = running.get_mut(&name) {
+                                node.restarted(pid);
+                            }
+                        }
+                        Err(error) => {
+                            println!("[up] node '{name}' could not be started again: {error}");
+                            running.remove(&name);
+                        }
+                    }
+                }
                 report = exited.recv() => match report {
-                    Some((name, status)) => {
-                        running.remove(&name);
-                        println!("[up] node '{name}' exited: {status}");
+                    Some(Exit { node: name, pid, status, code }) => {
+                        let Some(node) = running.get_mut(&name).filter(|n| n.pid == pid) else {
+                            continue;
+                        };
+                        if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
+                            println!("[up] node '{name}' exited: {status}; its config is wrong, so it is not started again");
+                            running.remove(&name);
+                        } else {
+                            let backoff = node.backoff();
+                            println!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
+                            let restarts = restarts.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(backoff).await;
+                                let _ = restarts.send(name);
+                            });
+                        }
                         if running.is_empty() {
                             println!("[up] every node has exited");
                             return Ok(ExitCode::FAILURE);
@@ -105,21 +103,23 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 },
             }
         }
-        for pid in running.values() {
-            send_signal(*pid, libc::SIGTERM);
+        for node in running.values() {
+            send_signal(node.pid, libc::SIGTERM);
         }
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         while !running.is_empty() {
             match tokio::time::timeout_at(deadline, exited.recv()).await {
-                Ok(Some((name, status))) => {
-                    running.remove(&name);
-                    println!("[up] node '{name}' stopped: {status}");
+                Ok(Some(Exit { node: name, pid, status, .. })) => {
+                    if running.get(&name).is_some_and(|n| n.pid == pid) {
+                        running.remove(&name);
+                        println!("[up] node '{name}' stopped: {status}");
+                    }
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    for (name, pid) in &running {
+                    for (name, node) in &running {
                         println!("[up] node '{name}' did not stop in time; killing it");
-                        send_signal(*pid, libc::SIGKILL);
+                        send_signal(node.pid, libc::SIGKILL);
                     }
                     break;
                 }
@@ -129,10 +129,129 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn wait(mut child: Child) -> String {
+/// The first wait before starting a node that exited again.
+const RESTART_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait.
+const RESTART_MAX: Duration = Duration::from_secs(10);
+/// A node that ran this long before it exited starts again at once.
+const RAN_WELL: Duration = Duration::from_secs(30);
+
+/// A node's child process, and its record of restarts.
+struct Running {
+    pid: u32,
+    since: tokio::time::Instant,
+    /// Exits in a row, each soon after a start.
+    quick_exits: u32,
+}
+
+impl Running {
+    fn new(pid: u32) -> Running {
+        Running {
+            pid,
+            since: tokio::time::Instant::now(),
+            quick_exits: 0,
+        }
+    }
+
+    fn restarted(&mut self, pid: u32) {
+        self.pid = pid;
+        self.since = tokio::time::Instant::now();
+    }
+
+    /// How long to wait before starting it again, now that it exited.
+    fn backoff(&mut self) -> Duration {
+        if self.since.elapsed() >= RAN_WELL {
+            self.quick_exits = 0;
+        }
+        let backoff = RESTART_FIRST
+            .saturating_mul(1 << self.quick_exits.min(10))
+            .min(RESTART_MAX);
+        self.quick_exits = self.quick_exits.saturating_add(1);
+        backoff
+    }
+}
+
+/// A child's exit, reported by the task that waits for it.
+struct Exit {
+    node: String,
+    pid: u32,
+    status: String,
+    code: Option<u8>,
+}
+
+/// Starts nodes as children of this process.
+struct Launcher {
+    exe: std::path::PathBuf,
+    config: Option<std::path::PathBuf>,
+    exits: mpsc::UnboundedSender<Exit>,
+}
+
+impl Launcher {
+    /// Starts node `name` with `overrides`, forwards its output, waits
+    /// until it is ready; returns its pid and the address it listens on.
+    async fn start(
+        &self,
+        name: &str,
+        overrides: &[String],
+    ) -> std::io::Result<(u32, Option<String>)> {
+        let mut command = Command::new(&self.exe);
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        for entry in overrides {
+            command.arg("--set").arg(entry);
+        }
+        command
+            .args(["run", "--node", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let pid = child.id().unwrap_or_default();
+        forward(name, child.stderr.take());
+        let ready = match child.stdout.take() {
+            Some(stdout) => forward_until_ready(name, stdout).await,
+            None => Ready::Exited,
+        };
+        println!("[up] started node '{name}' (pid {pid})");
+        let addr = match ready {
+            Ready::Listening(addr) => Some(addr),
+            Ready::Running => None,
+            Ready::Exited => {
+                println!("[up] node '{name}' exited before it was ready");
+                None
+            }
+            Ready::TimedOut => {
+                println!(
+                    "[up] node '{name}' did not say it was ready within {READY_WITHIN:?}; going on"
+                );
+                None
+            }
+        };
+        let exits = self.exits.clone();
+        let node = name.to_owned();
+        tokio::spawn(async move {
+            let (status, code) = wait(child).await;
+            let _ = exits.send(Exit {
+                node,
+                pid,
+                status,
+                code,
+            });
+        });
+        Ok((pid, addr))
+    }
+}
+
+/// Waits for `child` to exit: how, for people, and its exit code.
+async fn wait(mut child: Child) -> (String, Option<u8>) {
     match child.wait().await {
-        Ok(status) => status.to_string(),
-        Err(e) => format!("could not be waited for: {e}"),
+        Ok(status) => (
+            status.to_string(),
+            status.code().and_then(|c| u8::try_from(c).ok()),
+        ),
+        Err(e) => (format!("could not be waited for: {e}"), None),
     }
 }
 
