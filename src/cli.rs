@@ -1,4 +1,4 @@
-//! The command line: `boutique [run|plan|call|up|certs]`.
+//! The command line: `boutique [run|plan|call|up|certs|deploy kube]`.
 
 use std::path::PathBuf;
 
@@ -89,5 +89,24 @@ pub enum Command {
     Certs {
         /// Where to write them
         dir: PathBuf,
+    },
+    /// Write what it takes to run the config's deployment elsewhere
+    Deploy {
+        #[command(subcommand)]
+        target: DeployTarget,
+    },
+}
+
+/// Where `deploy` deploys to.
+#[derive(Debug, Subcommand)]
+pub enum DeployTarget {
+    /// Kubernetes manifests (YAML on stdout, for kubectl apply -f -): a Deployment and a Service per node, the config as a ConfigMap
+    Kube {
+        /// The container image with the boutique binary (see docs/operations.md)
+        #[arg(long)]
+        image: String,
+        /// The namespace to put every object in [default: kubectl's]
+        #[arg(long)]
+        namespace: Option<String>,
     },
 }

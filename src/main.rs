@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, LogFormatArg};
+use cli::{Cli, Command, DeployTarget, LogFormatArg};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     });
     let default_level = match command {
         Command::Run { .. } | Command::Up => "info",
-        Command::Plan | Command::Certs { .. } => "warn",
+        Command::Plan | Command::Certs { .. } | Command::Deploy { .. } => "warn",
         // The outcome is printed; log lines would only repeat it.
         Command::Call { .. } => "error",
     };
@@ -50,6 +50,9 @@ fn main() -> ExitCode {
         } => commands::call::call(&cli.config, service, message, json.as_deref()),
         Command::Up => commands::up::up(&cli.config),
         Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
+        Command::Deploy {
+            target: DeployTarget::Kube { image, namespace },
+        } => commands::kube::kube(&cli.config, image, namespace.as_deref()),
     };
     match outcome {
         Ok(code) => code,

@@ -115,6 +115,13 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["nodes 'a', 'b (admin)' all listen on 127.0.0.1:7401"],
         ),
         (
+            "a dial address that is not one",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7402\"\naddress = \"store\"\nmodules = [\"cart\"]\n",
+            &["node 'b': address = 'store' is not HOST:PORT"],
+        ),
+        (
             "an admin address that is not one",
             "[nodes.main]\nmodules = [\"*\"]\nadmin = \"port 9400\"\n",
             &["node 'main': admin = 'port 9400' is not HOST:PORT"],

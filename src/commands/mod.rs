@@ -4,6 +4,7 @@ mod admin;
 pub mod call;
 pub mod certs;
 mod fault_control;
+pub mod kube;
 pub mod plan;
 pub mod run;
 pub mod up;

@@ -319,6 +319,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             listen: None,
             modules: Vec::new(),
             admin: None,
+            address: None,
         },
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -371,10 +372,9 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             .filter(|node| node.name != name)
             .map(|node| {
                 // A node on port 0 here cannot be dialled, but may dial us.
-                let addr = node.listen.filter(|a| a.port() != 0);
                 (
                     node.name.clone(),
-                    Peer::new(&node.name, addr, Arc::clone(&shared)),
+                    Peer::new(&node.name, node.dial_address(), Arc::clone(&shared)),
                 )
             })
             .collect();

@@ -697,3 +697,44 @@ fn a_client_works_from_a_multi_threaded_tokio_runtime() {
     let _ = stop.send(());
     servers.join().unwrap();
 }
+
+#[actix_rt::test]
+async fn a_node_is_dialled_by_host_name_when_its_address_is_one() {
+    let (la, lb) = (bind(), bind());
+    let (a, b) = (addr(&la), addr(&lb));
+    // Node a listens on an IP address; the others dial it by name, looked
+    // up when they dial (as a Kubernetes Service would be).
+    let text = format!(
+        "[cluster]\nsecret_env = \"TOY_SECRET_UNUSED\"\n\
+         [nodes.a]\nlisten = \"{a}\"\naddress = \"localhost:{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{b}\"\nmodules = [\"other\", \"relay\"]\n",
+        a.port()
+    );
+    let plan = runtime::Plan::new(runtime::config::parse(&text).unwrap(), &catalogue()).unwrap();
+    let _a = start_node(&plan, "a", la).await;
+    let _b = start_node(&plan, "b", lb).await;
+    let client = client(&plan).await;
+    // The client dials a by name; relay on b dials a by name too.
+    let toy = client.service::<Toy>().unwrap();
+    assert_eq!(
+        toy.call(echo("by name")).await.unwrap().unwrap().text,
+        "by name"
+    );
+    let relay = client.service::<RelayService>().unwrap();
+    assert_eq!(
+        relay
+            .call(Relay {
+                text: "via b".into()
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
+        "via b"
+    );
+    assert_eq!(
+        format!("{:?}", toy.location()),
+        "Remote { node: \"a\" }",
+        "a remote ref"
+    );
+}

@@ -194,6 +194,11 @@ pub struct NodeConfig {
     /// The modules it runs; `"*"` means every module no other node lists.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// Where other nodes dial it, `HOST:PORT` (a host name is looked up at
+    /// each dial), when that is not its listen address: a DNS name such as
+    /// a Kubernetes Service, while it listens on `0.0.0.0:PORT`.
+    #[serde(default)]
+    pub address: Option<String>,
     /// Where the node serves its admin endpoints (`/healthz`, `/readyz`,
     /// `/metrics`), `HOST:PORT`; none if unset.
     #[serde(default)]

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use super::{ConfigError, DeploymentConfig, RuntimeConfig};
 use crate::catalogue::Catalogue;
 use crate::codec::MAX_DECODE_BYTES;
+use crate::transport::address::DialAddress;
 
 /// In `[access]` lists: clients of the deployment (`boutique call`, test
 /// clients), which are no module.
@@ -59,6 +60,20 @@ pub struct NodePlan {
     pub modules: Vec<&'static str>,
     /// Where it serves its admin endpoints, if anywhere.
     pub admin: Option<SocketAddr>,
+    /// Where other nodes dial it, if not at its listen address.
+    pub address: Option<DialAddress>,
+}
+
+impl NodePlan {
+    /// Where other nodes dial it: its `address`, else its listen address
+    /// unless that is port 0 (then it cannot be dialled, but may dial).
+    pub fn dial_address(&self) -> Option<DialAddress> {
+        self.address.clone().or_else(|| {
+            self.listen
+                .filter(|a| a.port() != 0)
+                .map(DialAddress::Socket)
+        })
+    }
 }
 
 /// A module-to-module call that crosses the network.
@@ -213,6 +228,20 @@ impl Plan {
                 }
             }
         }
+        let mut addresses: BTreeMap<String, DialAddress> = BTreeMap::new();
+        for (node, node_config) in &config.nodes {
+            if let Some(text) = &node_config.address {
+                match DialAddress::parse(text) {
+                    Some(address) => {
+                        addresses.insert(node.clone(), address);
+                    }
+                    None => problems.push(format!(
+                        "node '{node}': address = '{text}' is not HOST:PORT with a port other than 0 \
+                         (e.g. store.boutique.svc:7402)"
+                    )),
+                }
+            }
+        }
         let mut admins: BTreeMap<String, SocketAddr> = BTreeMap::new();
         for (node, node_config) in &config.nodes {
             if let Some(text) = &node_config.admin {
@@ -355,6 +384,7 @@ impl Plan {
                     .filter(|m| nodes_of.get(m).is_some_and(|nodes| nodes.contains(&name)))
                     .collect(),
                 admin: admins.get(&name).copied(),
+                address: addresses.get(&name).cloned(),
                 name,
                 listen,
             })

@@ -15,6 +15,7 @@
 //! failure is reported to the caller as a [`CallError`](crate::CallError)
 //! that says whether the call may have run.
 
+pub mod address;
 pub mod fault;
 pub mod frame;
 pub mod handshake;

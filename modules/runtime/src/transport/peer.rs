@@ -16,17 +16,16 @@
 //! applies the rule during the handshake, before any call uses either
 //! connection, and refuses the loser as a `Duplicate`.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
+use super::address::DialAddress;
 use super::connection::{Connection, PendingCall, Reply, call_error};
 use super::fault::{FaultSlot, Faulty};
 use super::frame::{FrameBuf, FrameReader, ReplyStatus, RequestHeader};
@@ -58,7 +57,7 @@ pub(crate) struct Peer {
     /// Where to dial it; `None` when this node's config does not know (it
     /// listens on port 0 there). Such a peer cannot be dialled, but its
     /// connections to this node are admitted.
-    addr: Option<SocketAddr>,
+    addr: Option<DialAddress>,
     shared: Arc<Shared>,
     state: Mutex<State>,
     changed: Notify,
@@ -179,7 +178,7 @@ enum Dialed {
 }
 
 impl Peer {
-    pub(crate) fn new(name: &str, addr: Option<SocketAddr>, shared: Arc<Shared>) -> Arc<Peer> {
+    pub(crate) fn new(name: &str, addr: Option<DialAddress>, shared: Arc<Shared>) -> Arc<Peer> {
         let slots = Arc::new(Semaphore::new(shared.settings.max_in_flight));
         Arc::new_cyclic(|this| Peer {
             name: Arc::from(name),
@@ -529,24 +528,26 @@ impl Peer {
     /// One dial: TCP connect plus handshake.
     async fn dial(&self) -> Result<Dialed, Arc<str>> {
         let settings = &self.shared.settings;
-        let Some(addr) = self.addr else {
+        let Some(address) = &self.addr else {
             return Err(
                 "its address is not known to this node (port 0 in this node's config)".into(),
             );
         };
-        let stream =
-            match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}").into()),
-                Err(_) => {
-                    return Err(format!(
-                        "no answer from {} within {} ms",
-                        addr,
-                        settings.connect_timeout.as_millis()
-                    )
-                    .into());
-                }
-            };
+        let stream = match tokio::time::timeout(settings.connect_timeout, address.connect()).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}").into()),
+            Err(_) => {
+                return Err(format!(
+                    "no answer from {} within {} ms",
+                    address,
+                    settings.connect_timeout.as_millis()
+                )
+                .into());
+            }
+        };
+        let addr = stream
+            .peer_addr()
+            .map_err(|e| format!("the connection to {address} failed at once: {e}"))?;
         let _ = stream.set_nodelay(true);
         let (reader, writer) = match &self.shared.tls {
             None => super::split_plain(stream),

@@ -1,0 +1,401 @@
+//! `boutique deploy kube --image IMAGE`: the Kubernetes manifests of the
+//! config's deployment, as YAML on stdout (`| kubectl apply -f -`).
+//!
+//! What it writes, for a config with nodes N1, N2...:
+//!
+//! - a ConfigMap `boutique-config` holding the config file as given;
+//! - per node, a Deployment `boutique-NODE` (one pod: a node is one
+//!   process; replicate a module by placing it on several nodes) running
+//!   `boutique --config /etc/boutique/config.toml run --node NODE`, and a
+//!   Service `boutique-NODE` in front of it. The pod listens on `0.0.0.0`
+//!   at the node's configured port, and every node is told to dial the
+//!   others by their Service names (`[nodes.N] address`), set through
+//!   `BOUTIQUE__NODES__N__...` variables, so the file itself is unchanged;
+//! - the cluster secret from the Secret `boutique-cluster-secret` (key
+//!   `secret`), which is not written here: it must never be in a manifest;
+//! - readiness (`/readyz`) and liveness (`/healthz`) probes on the admin
+//!   port 9400, resource requests, and a data directory per pod
+//!   (`emptyDir`: modules that must keep data across pod restarts should
+//!   use a database URL, e.g. PostgreSQL, in their config section);
+//! - with `[cluster.tls]`, the certificates from the Secret `boutique-tls`
+//!   (`boutique certs DIR`, then `kubectl create secret generic boutique-tls
+//!   --from-file=DIR`); without it, the config must say `insecure = true`
+//!   (pods listen beyond loopback), and a NetworkPolicy lets only the
+//!   deployment's own pods reach the node ports.
+//!
+//! docs/operations.md shows the whole procedure, image build included.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use runtime::config::{self, Plan};
+use serde_json::{Value, json};
+
+use super::load_plan;
+use crate::cli::ConfigArgs;
+
+/// The port of every node's admin endpoints, in the pod.
+const ADMIN_PORT: u16 = 9400;
+/// The port the shop is served on, in the pod of the node that runs it.
+const HTTP_PORT: u16 = 8080;
+/// Where the config file is mounted.
+const CONFIG_PATH: &str = "/etc/boutique/config.toml";
+/// Where the TLS files are mounted.
+const TLS_DIR: &str = "/etc/boutique/tls";
+/// Where a pod keeps its modules' files.
+const DATA_DIR: &str = "/var/lib/boutique";
+/// The Secret that holds the cluster secret.
+const SECRET_NAME: &str = "boutique-cluster-secret";
+
+/// Writes the manifests.
+pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
+    let catalogue = boutique::catalogue();
+    let plan = load_plan(args, &catalogue)?;
+    let file = args
+        .file()
+        .context("deploy kube needs a config file (--config FILE): it goes into a ConfigMap")?;
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))?;
+    let raw = config::load(&args.source())?;
+    let manifests = manifests(&Inputs {
+        plan: &plan,
+        config_text: &text,
+        insecure: raw.cluster.insecure,
+        overrides: &args.overrides,
+        image,
+        namespace,
+    })?;
+    print!("{manifests}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the manifests are made from.
+struct Inputs<'a> {
+    plan: &'a Plan,
+    config_text: &'a str,
+    insecure: bool,
+    overrides: &'a [String],
+    image: &'a str,
+    namespace: Option<&'a str>,
+}
+
+/// The label every object carries.
+fn part_of() -> Value {
+    json!({"app.kubernetes.io/part-of": "boutique"})
+}
+
+/// `boutique-NODE`, checked to be a Kubernetes name.
+fn object_name(node: &str) -> anyhow::Result<String> {
+    let name = format!("boutique-{node}");
+    let valid = name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-');
+    if !valid {
+        bail!(
+            "node '{node}' cannot name Kubernetes objects (boutique-{node}): use lower-case \
+             letters, digits and '-' in node names, at most 54 characters"
+        );
+    }
+    Ok(name)
+}
+
+/// `BOUTIQUE__A__B=value` for the config key `a.b`.
+fn env_override(key: &str, value: &str) -> Value {
+    json!({
+        "name": format!("BOUTIQUE__{}", key.replace('.', "__").to_uppercase()),
+        "value": value,
+    })
+}
+
+fn metadata(name: &str, namespace: Option<&str>) -> Value {
+    let mut metadata = json!({"name": name, "labels": part_of()});
+    if let Some(namespace) = namespace {
+        metadata["namespace"] = json!(namespace);
+    }
+    metadata
+}
+
+/// Every manifest, as one YAML stream.
+fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
+    let plan = inputs.plan;
+    let tls = plan.tls.is_some();
+    if !tls && !inputs.insecure && plan.is_split() {
+        bail!(
+            "in Kubernetes every node listens on the pod network, beyond loopback: configure \
+             [cluster.tls] (certificates from the Secret boutique-tls), or set [cluster] \
+             insecure = true to accept traffic that is authenticated but not encrypted (the \
+             manifests then add a NetworkPolicy that admits only the deployment's own pods)"
+        );
+    }
+    let secret_env = plan.secret_env.clone();
+    if plan.is_split() && secret_env.is_none() {
+        bail!(
+            "a split deployment needs [cluster] secret_env, the variable the secret is read from"
+        );
+    }
+
+    // Where each node listens in its pod, and the Service name others dial.
+    let mut nodes = Vec::new();
+    for (index, node) in plan.nodes().iter().enumerate() {
+        let port = node
+            .listen
+            .map(|a| a.port())
+            .filter(|p| *p != 0)
+            .unwrap_or(7400 + u16::try_from(index + 1).unwrap_or(0));
+        nodes.push((node, object_name(&node.name)?, port));
+    }
+    let mut common_env: Vec<Value> = inputs
+        .overrides
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(key, value)| env_override(key.trim(), value.trim()))
+        .collect();
+    for (node, service, port) in &nodes {
+        if plan.is_split() {
+            common_env.push(env_override(
+                &format!("nodes.{}.address", node.name),
+                &format!("{service}:{port}"),
+            ));
+        }
+    }
+    common_env.push(env_override("runtime.data_dir", DATA_DIR));
+    if let Some(var) = &secret_env {
+        common_env.push(json!({
+            "name": var,
+            "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": "secret"}},
+        }));
+    }
+    if tls {
+        common_env.push(env_override("cluster.tls.ca", &format!("{TLS_DIR}/ca.pem")));
+        common_env.push(env_override(
+            "cluster.tls.cert",
+            &format!("{TLS_DIR}/{{node}}.pem"),
+        ));
+        common_env.push(env_override(
+            "cluster.tls.key",
+            &format!("{TLS_DIR}/{{node}}.key"),
+        ));
+    }
+
+    let mut docs = vec![json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata("boutique-config", inputs.namespace),
+        "data": {"config.toml": inputs.config_text},
+    })];
+    for (node, name, port) in &nodes {
+        let serves_shop = node.modules.contains(&"frontend");
+        let mut env = common_env.clone();
+        if plan.is_split() || node.listen.is_some() {
+            env.push(env_override(
+                &format!("nodes.{}.listen", node.name),
+                &format!("0.0.0.0:{port}"),
+            ));
+        }
+        env.push(env_override(
+            &format!("nodes.{}.admin", node.name),
+            &format!("0.0.0.0:{ADMIN_PORT}"),
+        ));
+        let mut ports = vec![json!({"name": "admin", "containerPort": ADMIN_PORT})];
+        let mut service_ports =
+            vec![json!({"name": "admin", "port": ADMIN_PORT, "targetPort": "admin"})];
+        if plan.is_split() || node.listen.is_some() {
+            ports.push(json!({"name": "node", "containerPort": port}));
+            service_ports.push(json!({"name": "node", "port": port, "targetPort": "node"}));
+        }
+        if serves_shop {
+            env.push(env_override(
+                "modules.frontend.listen",
+                &format!("0.0.0.0:{HTTP_PORT}"),
+            ));
+            ports.push(json!({"name": "http", "containerPort": HTTP_PORT}));
+            service_ports.push(json!({"name": "http", "port": 80, "targetPort": "http"}));
+        }
+        let mut mounts = vec![
+            json!({"name": "config", "mountPath": CONFIG_PATH, "subPath": "config.toml", "readOnly": true}),
+            json!({"name": "data", "mountPath": DATA_DIR}),
+        ];
+        let mut volumes = vec![
+            json!({"name": "config", "configMap": {"name": "boutique-config"}}),
+            json!({"name": "data", "emptyDir": {}}),
+        ];
+        if tls {
+            mounts.push(json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true}));
+            volumes.push(json!({"name": "tls", "secret": {"secretName": "boutique-tls", "defaultMode": 0o400}}));
+        }
+        let selector = json!({"app.kubernetes.io/part-of": "boutique", "boutique/node": node.name});
+        let probe = |path: &str, period: u32| {
+            json!({
+                "httpGet": {"path": path, "port": "admin"},
+                "periodSeconds": period,
+                "failureThreshold": 3,
+            })
+        };
+        docs.push(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata(name, inputs.namespace),
+            "spec": {
+                "replicas": 1,
+                // One process per node at a time: the old pod goes before
+                // the new one starts (same name, same place in the plan).
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": selector},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [{
+                            "name": "boutique",
+                            "image": inputs.image,
+                            "args": ["--config", CONFIG_PATH, "run", "--node", node.name],
+                            "ports": ports,
+                            "env": env,
+                            "volumeMounts": mounts,
+                            "readinessProbe": probe("/readyz", 5),
+                            "livenessProbe": probe("/healthz", 10),
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                        }],
+                        "volumes": volumes,
+                    },
+                },
+            },
+        }));
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(name, inputs.namespace),
+            "spec": {"selector": selector, "ports": service_ports},
+        }));
+    }
+    if plan.is_split() && !tls {
+        let node_ports: Vec<Value> = nodes
+            .iter()
+            .map(|(_, _, port)| json!({"protocol": "TCP", "port": port}))
+            .collect();
+        docs.push(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata("boutique-nodes", inputs.namespace),
+            "spec": {
+                "podSelector": {"matchLabels": part_of()},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    // Node ports: only from the deployment's own pods.
+                    {"from": [{"podSelector": {"matchLabels": part_of()}}], "ports": node_ports},
+                    // The shop and the probes: from anywhere in the cluster.
+                    {"ports": [
+                        {"protocol": "TCP", "port": HTTP_PORT},
+                        {"protocol": "TCP", "port": ADMIN_PORT},
+                    ]},
+                ],
+            },
+        }));
+    }
+    let mut out = String::new();
+    for doc in &docs {
+        out.push_str("---\n");
+        yaml(&mut out, doc, 0);
+    }
+    Ok(out)
+}
+
+/// Writes `value` as block YAML at `indent`. Strings are double-quoted
+/// (JSON's escaping is YAML's), except multi-line ones, written as literal
+/// blocks so that the config file in the ConfigMap reads as itself.
+fn yaml(out: &mut String, value: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                let _ = write!(out, "{pad}{}:", scalar_key(key));
+                child(out, value, indent);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                let _ = write!(out, "{pad}-");
+                match item {
+                    Value::Object(map) if !map.is_empty() => {
+                        // The first key on the dash's line, the rest below.
+                        let mut first = true;
+                        for (key, value) in map {
+                            if first {
+                                let _ = write!(out, " {}:", scalar_key(key));
+                                first = false;
+                            } else {
+                                let _ = write!(out, "{pad}  {}:", scalar_key(key));
+                            }
+                            child(out, value, indent + 2);
+                        }
+                    }
+                    other => child(out, other, indent),
+                }
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{}", scalar(other));
+        }
+    }
+}
+
+/// Writes the value that follows `key:` (or `-`).
+fn child(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            yaml(out, value, indent + 2);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            yaml(out, value, indent + 2);
+        }
+        Value::String(text) if text.contains('\n') => {
+            out.push_str(if text.ends_with('\n') {
+                " |\n"
+            } else {
+                " |-\n"
+            });
+            let pad = " ".repeat(indent + 2);
+            for line in text.lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "{pad}{line}");
+                }
+            }
+        }
+        other => {
+            let _ = writeln!(out, " {}", scalar(other));
+        }
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Object(_) => "{}".to_owned(),
+        Value::Array(_) => "[]".to_owned(),
+        // JSON's quoting is valid YAML for strings, numbers, bools and null.
+        other => other.to_string(),
+    }
+}
+
+/// A key, bare when it is a plain word (`apiVersion`,
+/// `app.kubernetes.io/part-of`), else quoted.
+fn scalar_key(key: &str) -> String {
+    let plain = key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
+    if plain {
+        key.to_owned()
+    } else {
+        Value::String(key.to_owned()).to_string()
+    }
+}

@@ -1,0 +1,188 @@
+//! `boutique deploy kube`: the manifests of a split deployment pass the
+//! Kubernetes schemas (`kubernetes-validate --strict`, from PyPI; `.ci/run`
+//! installs it and names it in `BOUTIQUE_TEST_KUBE_VALIDATE`), and say what
+//! a cluster needs: a Deployment and a Service per node, the config in a
+//! ConfigMap, the secret from a Secret, probes on the admin port, resource
+//! requests, peers dialled by Service name.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use support::repo;
+
+fn deploy_kube(config: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "--config",
+            config,
+            "deploy",
+            "kube",
+            "--image",
+            "boutique:test",
+        ])
+        .args(extra)
+        .current_dir(repo(""))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// The validator, if this machine has it.
+fn validator() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("BOUTIQUE_TEST_KUBE_VALIDATE") {
+        return Some(PathBuf::from(path));
+    }
+    let found = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output();
+    found
+        .is_ok_and(|o| o.status.success())
+        .then(|| PathBuf::from("kubernetes-validate"))
+}
+
+/// The manifests as documents, each with its kind and name.
+fn documents(yaml: &str) -> Vec<(String, String, String)> {
+    yaml.split("---\n")
+        .filter(|doc| !doc.trim().is_empty())
+        .map(|doc| {
+            let field = |prefix: &str| {
+                doc.lines()
+                    .find_map(|line| line.strip_prefix(prefix))
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_matches('"')
+                    .to_owned()
+            };
+            (field("kind: "), field("  name: "), doc.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_manifests_of_a_split_deployment_pass_the_kubernetes_schemas_and_wire_the_nodes() {
+    let output = deploy_kube("deploy/kube.toml", &["--namespace", "shop"]);
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let docs = documents(&yaml);
+    let kinds: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|(kind, name, _)| (kind.as_str(), name.as_str()))
+        .collect();
+    for expected in [
+        ("ConfigMap", "boutique-config"),
+        ("Deployment", "boutique-web"),
+        ("Service", "boutique-web"),
+        ("Deployment", "boutique-store"),
+        ("Service", "boutique-store"),
+        ("Deployment", "boutique-pay"),
+        ("Service", "boutique-pay"),
+        ("NetworkPolicy", "boutique-nodes"),
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected:?} missing from {kinds:?}"
+        );
+    }
+    let web = &docs
+        .iter()
+        .find(|(kind, name, _)| kind == "Deployment" && name == "boutique-web")
+        .unwrap()
+        .2;
+    for needle in [
+        "namespace: \"shop\"",
+        "image: \"boutique:test\"",
+        "- \"web\"",
+        "path: \"/readyz\"",
+        "path: \"/healthz\"",
+        "port: \"admin\"",
+        "cpu: \"100m\"",
+        "name: \"BOUTIQUE__NODES__STORE__ADDRESS\"\n              value: \"boutique-store:7402\"",
+        "name: \"BOUTIQUE__NODES__WEB__LISTEN\"\n              value: \"0.0.0.0:7401\"",
+        "name: \"BOUTIQUE__MODULES__FRONTEND__LISTEN\"\n              value: \"0.0.0.0:8080\"",
+        "name: \"BOUTIQUE_SECRET\"\n              valueFrom:\n                secretKeyRef:\n                  key: \"secret\"\n                  name: \"boutique-cluster-secret\"",
+    ] {
+        assert!(web.contains(needle), "{needle:?} not in:\n{web}");
+    }
+    // The config, as written, in the ConfigMap.
+    let config = std::fs::read_to_string(repo("deploy/kube.toml")).unwrap();
+    assert!(
+        yaml.contains(
+            &config
+                .lines()
+                .map(|l| if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("    {l}")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        "the ConfigMap holds the config file verbatim:\n{yaml}"
+    );
+
+    let Some(validator) = validator() else {
+        assert_ne!(
+            std::env::var("BOUTIQUE_TEST_KUBE").as_deref(),
+            Ok("required"),
+            "kubernetes-validate is required but not found"
+        );
+        eprintln!(
+            "kubernetes-validate not found (pip install kubernetes-validate): schemas not checked"
+        );
+        return;
+    };
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kube-{}.yaml", std::process::id()));
+    std::fs::write(&file, &yaml).unwrap();
+    let checked = Command::new(&validator)
+        .args(["--strict", "--kubernetes-version", "1.30.0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&checked.stdout).into_owned()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{report}");
+    assert_eq!(report.matches("passed").count(), docs.len(), "{report}");
+}
+
+#[test]
+fn a_split_deployment_without_tls_or_insecure_is_refused_with_the_way_out() {
+    let output = deploy_kube("deploy/three-nodes.toml", &[]);
+    assert_ne!(output.status.code(), Some(0));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("[cluster.tls]") && message.contains("insecure = true"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn with_tls_the_certificates_come_from_a_secret_and_no_policy_is_needed() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let config = dir.join(format!("kube-tls-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(repo("deploy/three-nodes.toml")).unwrap()
+        + "\n[cluster.tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{node}.pem\"\nkey = \"certs/{node}.key\"\n";
+    std::fs::write(&config, text).unwrap();
+    let output = deploy_kube(config.to_str().unwrap(), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert!(yaml.contains("secretName: \"boutique-tls\""), "{yaml}");
+    assert!(
+        yaml.contains("value: \"/etc/boutique/tls/{node}.pem\""),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("NetworkPolicy"), "{yaml}");
+}
