@@ -5,6 +5,8 @@
 //! | `/healthz` | 200 `ok`: the process is alive and serving |
 //! | `/readyz` | 200 `ready`, or 503 listing what stands in the way: a module this node calls with no reachable replica |
 //! | `/metrics` | the node's metrics, Prometheus text format |
+//! | `/` | the dashboard: the deployment's nodes, where each module runs, and a live call graph |
+//! | `/api/deployment` | what the dashboard shows, as JSON: every node of the config, with its modules and its metrics (fetched from its admin endpoint) |
 //!
 //! Probes (Kubernetes, load balancers) use the first two, Prometheus the
 //! third; `docs/operations.md` says what each metric means. The server is
@@ -12,23 +14,33 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use runtime::Node;
+use runtime::{Node, Plan};
+use serde_json::json;
 
 /// Starts serving the admin endpoints of `node` on `addr`; returns the
 /// address bound (the port is chosen when `addr` has port 0) and a handle
 /// that stops the server.
-pub fn serve(node: Arc<Node>, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+pub fn serve(
+    node: Arc<Node>,
+    plan: &Plan,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let data = web::Data::from(node);
+    let deployment = web::Data::new(Deployment::of(plan));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(deployment.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .route("/", web::get().to(dashboard))
+            .route("/api/deployment", web::get().to(deployment_json))
     })
     .workers(1)
     .disable_signals()
@@ -78,4 +90,93 @@ async fn metrics(node: web::Data<Node>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(node.metrics_text())
+}
+
+/// The deployment as the config describes it: the dashboard's skeleton.
+struct Deployment {
+    nodes: Vec<PlannedNode>,
+}
+
+struct PlannedNode {
+    name: String,
+    modules: Vec<&'static str>,
+    admin: Option<SocketAddr>,
+}
+
+impl Deployment {
+    fn of(plan: &Plan) -> Deployment {
+        Deployment {
+            nodes: plan
+                .nodes()
+                .iter()
+                .map(|node| PlannedNode {
+                    name: node.name.clone(),
+                    modules: node.modules.clone(),
+                    admin: node.admin,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How long the dashboard waits for another node's metrics.
+const PEER_METRICS_WITHIN: Duration = Duration::from_secs(2);
+
+async fn dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(include_str!("dashboard.html"))
+}
+
+/// Every node of the config: its modules, and its metrics (this node's
+/// own, the others' fetched from their admin endpoints), or why not.
+async fn deployment_json(node: web::Data<Node>, deployment: web::Data<Deployment>) -> HttpResponse {
+    let client = awc::Client::builder().timeout(PEER_METRICS_WITHIN).finish();
+    let fetches = deployment.nodes.iter().map(|planned| {
+        let client = &client;
+        let node = &node;
+        async move {
+            let (state, metrics) = if planned.name == node.name() {
+                ("up".to_owned(), node.metrics_text())
+            } else {
+                match planned.admin.filter(|a| a.port() != 0) {
+                    None => (
+                        "no admin address in this node's config".to_owned(),
+                        String::new(),
+                    ),
+                    Some(addr) => fetch_metrics(client, addr).await,
+                }
+            };
+            json!({
+                "name": planned.name,
+                "modules": planned.modules,
+                "admin": planned.admin.map(|a| a.to_string()),
+                "state": state,
+                "metrics": metrics,
+            })
+        }
+    });
+    let nodes = futures_util::future::join_all(fetches).await;
+    HttpResponse::Ok().json(json!({
+        "viewed_from": node.name(),
+        "nodes": nodes,
+    }))
+}
+
+/// `(state, metrics text)` of the node whose admin endpoint is `addr`.
+async fn fetch_metrics(client: &awc::Client, addr: SocketAddr) -> (String, String) {
+    let url = format!("http://{addr}/metrics");
+    match client.get(&url).send().await {
+        Ok(mut response) if response.status().is_success() => {
+            match response.body().limit(16 * 1024 * 1024).await {
+                Ok(body) => ("up".to_owned(), String::from_utf8_lossy(&body).into_owned()),
+                Err(error) => (format!("unreachable: {error}"), String::new()),
+            }
+        }
+        Ok(response) => (
+            format!("unreachable: {url} answered {}", response.status()),
+            String::new(),
+        ),
+        Err(error) => (format!("unreachable: {error}"), String::new()),
+    }
 }

@@ -49,7 +49,7 @@ pub fn run(
         }
         let admin = match node.admin_addr() {
             Some(addr) => {
-                let (bound, handle) = super::admin::serve(Arc::clone(&node), addr)?;
+                let (bound, handle) = super::admin::serve(Arc::clone(&node), &plan, addr)?;
                 writeln!(
                     out,
                     "boutique: node '{}' admin on http://{bound}",

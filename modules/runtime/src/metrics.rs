@@ -132,6 +132,24 @@ impl Collector for NodeCollector {
             "1 if this node's connection to the peer node is up, else 0.",
             peers(&|peer| i64::from(peer.is_up())),
         )?;
+        let states: Vec<_> = self
+            .peers
+            .iter()
+            .map(|(name, peer)| {
+                let described = peer.describe();
+                let state = described.split(':').next().unwrap_or("unknown").to_owned();
+                (
+                    vec![("peer", name.clone()), ("state", state)],
+                    ConstGauge::new(1i64),
+                )
+            })
+            .collect();
+        labelled(
+            &mut encoder,
+            "boutique_peer_state",
+            "The state of this node's connection to the peer node, as the label: idle (never needed yet), connecting, up, leaving or down.",
+            states,
+        )?;
         labelled(
             &mut encoder,
             "boutique_peer_calls_in_flight",

@@ -1,0 +1,110 @@
+//! The dashboard in a real browser: the three-node deployment as processes
+//! under a steady trickle of shop visits, its dashboard opened on node
+//! store (which runs no frontend: any node shows the whole deployment),
+//! showing every node up with its modules and the frontend's calls to the
+//! catalog as a live edge with a rate and latency percentiles. The
+//! screenshot goes to `target/browser/dashboard/dashboard.png`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`, like `tests/browser.rs`.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use storage::testing::TempDir;
+use support::cluster::Cluster;
+use support::shopper::Shopper;
+use support::webdriver::{Driver, find_browser};
+
+/// A free port on loopback, for an admin endpoint every node must know.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[actix_rt::test]
+async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modules() {
+    let Some((chromedriver, chromium)) = find_browser() else {
+        let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "BOUTIQUE_TEST_BROWSER=required, but chromium or chromedriver is not installed"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "dashboard test: skipped, no chromium and chromedriver"
+        );
+        return;
+    };
+    // Every node knows every node's admin address, so that each can show
+    // the whole deployment.
+    let admins: Vec<String> = ["web", "store", "pay"]
+        .iter()
+        .map(|node| format!("nodes.{node}.admin=127.0.0.1:{}", free_port()))
+        .collect();
+    let extra: Vec<(&str, &str)> = ["web", "store", "pay"]
+        .iter()
+        .flat_map(|node| admins.iter().map(move |admin| (*node, admin.as_str())))
+        .collect();
+    let mut cluster = Cluster::start(&extra).await;
+    let store_admin = cluster.admin_url("store").await;
+
+    // Visitors: the home page calls the catalog, currency, ads...
+    let shop = cluster.shop_url().await;
+    let visits = actix_rt::spawn(async move {
+        let mut shopper = Shopper::new(&shop);
+        loop {
+            assert_eq!(shopper.get("/").await.status, 200);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+
+    let profile = TempDir::new("chromium-dashboard");
+    let browser = Driver::start(chromedriver, chromium, profile.path()).await;
+    browser.go(&format!("{store_admin}/")).await;
+    assert_eq!(browser.find("#viewed-from").await.text().await, "store");
+
+    // Wait for two readings: the edge then has a rate.
+    let edge = "#edges tr[data-edge='frontend → catalog'] td:nth-child(3)";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rate: f64 = browser.find(edge).await.text().await.parse().unwrap_or(0.0);
+        if rate > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rate for frontend → catalog");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for node in ["web", "store", "pay"] {
+        let card = browser
+            .find(&format!(".node[data-node='{node}']"))
+            .await
+            .text()
+            .await;
+        assert!(card.contains("up"), "{node}: {card}");
+    }
+    let web = browser.find(".node[data-node='web']").await.text().await;
+    assert!(
+        web.contains("frontend") && web.contains("checkout"),
+        "{web}"
+    );
+    let p50 = browser
+        .find("#edges tr[data-edge='frontend → catalog'] td:nth-child(5)")
+        .await
+        .text()
+        .await;
+    assert!(p50.starts_with('≤'), "a latency percentile: {p50}");
+    // The call graph draws the edges, each titled with its figures.
+    let drawn = browser.find("#graph path.edge").await.text().await;
+    assert!(drawn.contains(" → ") && drawn.contains("/s"), "{drawn}");
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("browser/dashboard/dashboard.png");
+    browser.screenshot(&shot).await;
+    browser.quit().await;
+    visits.abort();
+}
