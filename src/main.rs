@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod telemetry;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -30,8 +30,13 @@ pub fn run(
         Some(name) => plan.node(&name)?.name.clone(),
         None => plan.only_node()?.name.clone(),
     };
+    let telemetry_config = runtime::config::load(&args.source())?.telemetry;
     let system = actix_rt::System::new();
     system.block_on(async {
+        let telemetry = match &telemetry_config.otlp_endpoint {
+            Some(endpoint) => Some(crate::telemetry::start(endpoint, &name)?),
+            None => None,
+        };
         let node = Arc::new(Node::start(&plan, &name, &catalogue).await?);
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -84,6 +89,9 @@ pub fn run(
         let unfinished = node.shutdown_gracefully(grace).await;
         if let Some(admin) = admin {
             admin.stop(false).await;
+        }
+        if let Some(telemetry) = telemetry {
+            telemetry.flush(std::time::Duration::from_secs(2)).await;
         }
         tracing::info!(node = node.name(), unfinished, "stopped");
         Ok(ExitCode::SUCCESS)

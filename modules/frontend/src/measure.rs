@@ -31,6 +31,7 @@ pub async fn measure(
     let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
     let method = request.method().as_str().to_owned();
     let path = request.path().to_owned();
+    let start = std::time::SystemTime::now();
     let (trace, serving) = runtime::new_trace(next.call(request));
     let span = tracing::info_span!("http", method = %method, path = %path, trace_id = %trace);
     let mut result = serving.instrument(span).await;
@@ -53,7 +54,26 @@ pub async fn measure(
                 error.as_response_error().status_code(),
             ),
         };
-        metrics.record(&route, &method, status.as_u16(), started.elapsed());
+        let took = started.elapsed();
+        metrics.record(&route, &method, status.as_u16(), took);
+        if runtime::spans::enabled() {
+            runtime::spans::record(runtime::spans::SpanRecord {
+                trace,
+                span_id: trace.root_span(),
+                parent: 0,
+                name: format!("HTTP {method} {route}"),
+                kind: runtime::spans::SpanKind::Server,
+                start,
+                duration: took,
+                attributes: vec![
+                    ("http.request.method", method.clone()),
+                    ("http.route", route),
+                    ("url.path", path),
+                    ("http.response.status_code", status.as_u16().to_string()),
+                ],
+                failed: status.is_server_error(),
+            });
+        }
     }
     result
 }

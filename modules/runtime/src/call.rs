@@ -114,6 +114,12 @@ impl TraceId {
         }
     }
 
+    /// The id of the span that started a trace made by [`new_trace`] (the
+    /// HTTP request's, for the shop).
+    pub fn root_span(self) -> u64 {
+        self.low
+    }
+
     /// As one number (on the wire).
     pub fn to_u128(self) -> u128 {
         (u128::from(self.high) << 64) | u128::from(self.low)
@@ -294,14 +300,15 @@ pub fn detached<F: Future>(work: F) -> Scoped<F> {
 }
 
 /// Runs `work` as a new trace: the calls it makes (and the calls those
-/// make, on any node) carry a fresh trace id, returned with the future.
-/// For the start of a request from outside, like an HTTP request.
+/// make, on any node) carry a fresh trace id, returned with the future,
+/// and name the trace's root span (id: [`TraceId::root_span`]) as their
+/// parent. For the start of a request from outside, like an HTTP request.
 pub fn new_trace<F: Future>(work: F) -> (TraceId, Scoped<F>) {
     let trace = TraceId::new();
     let scoped = Scoped {
         work,
         deadline: None,
-        trace: Some((trace, 0)),
+        trace: Some((trace, trace.root_span())),
     };
     (trace, scoped)
 }

@@ -169,7 +169,8 @@ impl RefMetrics {
     pub(crate) fn probe(&self, method: u64, meta: &CallMeta) -> Option<Probe> {
         let metrics = self.methods.get(&method)?;
         // A call logged at debug level is always timed.
-        let logged = tracing::enabled!(target: "boutique::call", tracing::Level::DEBUG);
+        let logged = tracing::enabled!(target: "boutique::call", tracing::Level::DEBUG)
+            || crate::spans::enabled();
         let timed = logged || self.location == "remote" || sampled();
         Some(Probe {
             metrics,
@@ -252,6 +253,26 @@ impl Probe {
         self.metrics.record(outcome, took);
         if let Some((call_id, trace_id, parent)) = self.logged {
             let labels = &self.metrics.labels;
+            if crate::spans::enabled() {
+                let took = took.unwrap_or_default();
+                crate::spans::record(crate::spans::SpanRecord {
+                    trace: trace_id,
+                    span_id: call_id,
+                    parent,
+                    name: format!("{}.{}", labels.service, labels.message),
+                    kind: crate::spans::SpanKind::Client,
+                    start: std::time::SystemTime::now() - took,
+                    duration: took,
+                    attributes: vec![
+                        ("boutique.caller", labels.caller.to_owned()),
+                        ("boutique.service", labels.service.to_owned()),
+                        ("boutique.message", labels.message.to_owned()),
+                        ("boutique.location", labels.location.to_owned()),
+                        ("boutique.outcome", OUTCOMES[outcome].to_owned()),
+                    ],
+                    failed: outcome != 0,
+                });
+            }
             tracing::debug!(
                 target: "boutique::call",
                 caller = labels.caller,

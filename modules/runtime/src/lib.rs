@@ -56,6 +56,7 @@ pub mod node;
 pub mod registry;
 pub mod service;
 pub mod service_ref;
+pub mod spans;
 pub mod stats;
 mod supervise;
 pub mod transport;

@@ -63,6 +63,18 @@ pub struct DeploymentConfig {
     /// How the binary logs.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Where traces go.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: where the binary sends trace spans.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// An OpenTelemetry collector's OTLP/HTTP address, `http://HOST:4318`;
+    /// unset: spans are not exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[logging]`: what the binary logs and how. `RUST_LOG` and

@@ -491,6 +491,7 @@ impl Connection {
             },
             parent: header.parent,
         };
+        let trace = meta.trace;
         let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
         match dispatch.dispatch(&payload, meta, out) {
             Err(rejection) => {
@@ -507,6 +508,11 @@ impl Connection {
             }
             Ok(running) => {
                 Counters::count(&self.shared.counters.calls_served);
+                let running = if crate::spans::enabled() {
+                    Self::server_span(running, &*dispatch, trace, call_id, &self.peer.node)
+                } else {
+                    running
+                };
                 lock(&self.arrived).push(Delivery {
                     call_id,
                     dispatch,
@@ -555,6 +561,39 @@ impl Connection {
             }
             Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error),
         }
+    }
+
+    /// `running`, recording a server span when it ends (span export is on).
+    fn server_span(
+        running: BoxFuture<Result<Vec<u8>, CallError>>,
+        dispatch: &dyn Dispatch,
+        trace: TraceId,
+        call_id: u64,
+        peer: &Arc<str>,
+    ) -> BoxFuture<Result<Vec<u8>, CallError>> {
+        let (service, message) = (dispatch.service(), dispatch.message());
+        let peer = peer.to_string();
+        let start = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        Box::pin(async move {
+            let result = running.await;
+            crate::spans::record(crate::spans::SpanRecord {
+                trace,
+                span_id: crate::spans::server_span_id(call_id),
+                parent: call_id,
+                name: format!("{service}.{message}"),
+                kind: crate::spans::SpanKind::Server,
+                start,
+                duration: started.elapsed(),
+                attributes: vec![
+                    ("boutique.service", service.to_owned()),
+                    ("boutique.message", message.to_owned()),
+                    ("boutique.peer", peer),
+                ],
+                failed: result.is_err(),
+            });
+            result
+        })
     }
 
     /// Fails calls whose frames never left, then every other waiting call.
