@@ -119,6 +119,11 @@ async fn health_readiness_and_metrics_of_real_nodes() {
         sample(&metrics, "boutique_call_duration_seconds_count", listed) >= Some(1.0),
         "{metrics}"
     );
+    for direction in ["sent", "received"] {
+        let name = format!("boutique_peer_{direction}_bytes_total");
+        let moved = sample(&metrics, &name, "node=\"web\",peer=\"store\"");
+        assert!(moved > Some(100.0), "{name}: {metrics}");
+    }
 
     // Pay goes: web is not ready, and says what it misses.
     cluster.kill("pay").await;

@@ -1,8 +1,8 @@
 //! Traces cross node boundaries: a checkout over HTTP on node web and the
 //! charge it causes on node pay log the same trace id (JSON logs of the real
 //! binary as three processes), which the shop also returns to the browser;
-//! and each call is logged, when it ends, with its caller, service,
-//! message, location, call id, trace id, outcome and duration.
+//! and each call is a span with its caller, service, message, location,
+//! call id, trace id, outcome and duration.
 
 mod support;
 
@@ -66,15 +66,16 @@ async fn a_checkout_and_the_charge_it_causes_on_another_node_log_one_trace_id() 
         if placed_in.is_some() && charged_in.is_some() {
             assert_eq!(placed_in.as_deref(), Some(trace.as_str()), "web: {web:#?}");
             assert_eq!(charged_in.as_deref(), Some(trace.as_str()), "pay: {pay:#?}");
-            // Every call is recorded with its span's fields when it ends:
-            // the checkout's charge, as web saw it.
+            // Every call is a span, written out when it ends: the
+            // checkout's charge, as web saw it.
             let charge = web
                 .iter()
-                .map(|line| &line["fields"])
-                .find(|fields| fields["message"] == "call ended" && fields["service"] == "payment")
-                .unwrap_or_else(|| panic!("no record of the charge on web: {web:#?}"));
+                .filter(|line| line["fields"]["message"] == "call ended")
+                .map(|line| &line["span"])
+                .find(|span| span["name"] == "call" && span["service"] == "payment")
+                .unwrap_or_else(|| panic!("no span of the charge on web: {web:#?}"));
             assert_eq!(charge["caller"], "checkout", "{charge}");
-            assert_eq!(charge["request"], "Charge", "{charge}");
+            assert_eq!(charge["message"], "Charge", "{charge}");
             assert_eq!(charge["location"], "remote", "{charge}");
             assert_eq!(charge["outcome"], "ok", "{charge}");
             assert_eq!(charge["trace_id"], trace.as_str(), "{charge}");

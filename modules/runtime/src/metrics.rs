@@ -25,6 +25,9 @@ pub(crate) struct NodeCollector {
     pub node: String,
     pub counters: Arc<Counters>,
     pub peers: BTreeMap<String, Arc<Peer>>,
+    /// The transport's state, where the bytes moved per peer are counted
+    /// (nodes with a transport).
+    pub traffic: Option<Arc<crate::transport::Shared>>,
 }
 
 impl fmt::Debug for NodeCollector {
@@ -171,6 +174,30 @@ impl Collector for NodeCollector {
             "boutique_peer_connections",
             "Connections to the peer node put in use since this node started (more than 1: it reconnected).",
             connections,
+        )?;
+        let bytes = |pick: fn(&crate::transport::fault::PeerFaults) -> u64| -> Vec<_> {
+            self.peers
+                .keys()
+                .map(|name| {
+                    let value = self
+                        .traffic
+                        .as_ref()
+                        .map_or(0, |shared| pick(&shared.faults.peer(name)));
+                    (vec![("peer", name.clone())], ConstCounter::new(value))
+                })
+                .collect()
+        };
+        labelled(
+            &mut encoder,
+            "boutique_peer_sent_bytes",
+            "Bytes of frames this node wrote to the peer node (before TLS, if any).",
+            bytes(|faults| faults.sent.load(Ordering::Relaxed)),
+        )?;
+        labelled(
+            &mut encoder,
+            "boutique_peer_received_bytes",
+            "Bytes of frames this node read from the peer node (after TLS, if any).",
+            bytes(|faults| faults.received.load(Ordering::Relaxed)),
         )?;
         Ok(())
     }

@@ -494,6 +494,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
                     .collect()
             })
             .unwrap_or_default(),
+        traffic: transport.as_ref().map(|t| Arc::clone(&t.shared)),
     }));
     Ok(Node {
         admin: placed.admin,

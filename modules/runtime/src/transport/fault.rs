@@ -7,7 +7,8 @@
 //!
 //! Every connection's socket halves are wrapped in [`Faulty`], which finds
 //! the peer's switches once it knows who the peer is (at once when dialing,
-//! after the handshake when accepting).
+//! after the handshake when accepting). It also counts the bytes sent to
+//! and read from each peer, for the metrics.
 //!
 //! [`Node::faults`]: crate::Node::faults
 
@@ -23,9 +24,14 @@ use tokio::time::Sleep;
 
 use super::Shared;
 
-/// The switches for one peer.
+/// The switches for one peer, and the bytes that moved (every connection
+/// passes through [`Faulty`], so it is where they are counted).
 #[derive(Default)]
 pub(crate) struct PeerFaults {
+    /// Bytes written to the peer.
+    pub(crate) sent: AtomicU64,
+    /// Bytes read from the peer.
+    pub(crate) received: AtomicU64,
     stalled: AtomicBool,
     read_delay_us: AtomicU64,
     /// At most this many bytes per write (0: no limit)...
@@ -140,9 +146,14 @@ impl<S: AsyncRead> AsyncRead for Faulty<S> {
                 }
             }
         }
+        let before = buf.filled().len();
         let polled = this.inner.poll_read(cx, buf);
         if polled.is_ready() {
             *this.delay = None;
+            if let Some(faults) = this.slot.get() {
+                let read = buf.filled().len().saturating_sub(before);
+                faults.received.fetch_add(read as u64, Ordering::Relaxed);
+            }
         }
         polled
     }
@@ -171,8 +182,11 @@ impl<S: AsyncWrite> AsyncWrite for Faulty<S> {
             }
         }
         let polled = this.inner.poll_write(cx, buf);
-        if polled.is_ready() {
+        if let Poll::Ready(result) = &polled {
             *this.write_delay = None;
+            if let (Ok(written), Some(faults)) = (result, this.slot.get()) {
+                faults.sent.fetch_add(*written as u64, Ordering::Relaxed);
+            }
         }
         polled
     }
