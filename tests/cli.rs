@@ -389,13 +389,19 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut listening = Vec::new();
     let mut shop = None;
+    let mut dashboard = None;
     tokio::time::timeout(Duration::from_secs(60), async {
-        while listening.len() < 3 || shop.is_none() {
+        while listening.len() < 3 || shop.is_none() || dashboard.is_none() {
             let line = lines.next_line().await.unwrap().expect("up exited early");
             if line.contains("listening on") {
                 listening.push(line);
             } else if let Some((_, url)) = line.split_once("shop open at ") {
                 shop = Some(url.trim().to_owned());
+            } else if let Some((_, url)) = line
+                .strip_prefix("[up] ")
+                .and_then(|l| l.split_once("dashboard at "))
+            {
+                dashboard = url.split_whitespace().next().map(str::to_owned);
             }
         }
     })
@@ -418,6 +424,35 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
     assert_eq!(home.status().as_u16(), 200);
     let body = home.body().await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("Sunglasses"));
+
+    // The dashboard `up` printed sees all three nodes up.
+    let dashboard = dashboard.unwrap();
+    let mut page = awc::Client::new().get(&dashboard).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.body().await.unwrap();
+    assert!(String::from_utf8_lossy(&html).contains("Call graph"));
+    let mut api = awc::Client::new()
+        .get(format!("{dashboard}api/deployment"))
+        .send()
+        .await
+        .unwrap();
+    let deployment: serde_json::Value = api.json().await.unwrap();
+    let states: Vec<(String, String)> = deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 3, "{deployment}");
+    assert!(
+        states.iter().all(|(_, state)| state == "up"),
+        "{deployment}"
+    );
 
     let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
     // SAFETY: sending a signal to our own child process.

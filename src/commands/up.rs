@@ -5,6 +5,9 @@
 //! it is ready; a node configured to listen on port 0 gets a free port, and
 //! the nodes started after it are told that address (`--set
 //! nodes.N.listen=ADDR`), so a whole split deployment runs on free ports.
+//! Every node gets admin endpoints (the config's address, or a free port
+//! on loopback), every node is told all of them, and `up` prints the URL of
+//! the dashboard, which shows the whole deployment.
 //! Their output is merged into one stream, each line prefixed with its
 //! node's name. A child that exits is reported and started again, on the
 //! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
@@ -48,12 +51,29 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         let launcher = Launcher { exe, config, exits };
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut overrides = args.overrides.clone();
+        // Every node gets admin endpoints (and so a dashboard), and every
+        // node is told all of their addresses, so that each dashboard shows
+        // the whole deployment.
+        let admins = admin_addresses(&plan)?;
+        for (name, addr) in &admins {
+            overrides.push(format!("nodes.{name}.admin={addr}"));
+        }
         for node in plan.node_start_order() {
             let (pid, ready) = launcher.start(&node.name, &overrides).await?;
             running.insert(node.name.clone(), Running::new(pid));
             if let Some(addr) = ready {
                 overrides.push(format!("nodes.{}.listen={addr}", node.name));
             }
+        }
+        // The dashboard of the node that serves the shop, or the first.
+        let shown = plan
+            .nodes()
+            .iter()
+            .find(|n| n.modules.contains(&"frontend"))
+            .or_else(|| plan.nodes().first())
+            .and_then(|n| admins.iter().find(|(name, _)| *name == n.name));
+        if let Some((name, addr)) = shown {
+            println!("[up] dashboard at http://{addr}/ (node '{name}'; every node serves one)");
         }
 
         let stop = signal::stop_requested();
@@ -127,6 +147,27 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Each node's admin address: the config's, or a free port on loopback
+/// for a node that has none (or port 0), chosen now so that every node can
+/// be told every address.
+fn admin_addresses(plan: &runtime::Plan) -> anyhow::Result<Vec<(String, std::net::SocketAddr)>> {
+    let mut admins = Vec::new();
+    for node in plan.nodes() {
+        let addr = match node.admin.filter(|a| a.port() != 0) {
+            Some(addr) => addr,
+            None => {
+                let ip = node
+                    .admin
+                    .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
+                let probe = std::net::TcpListener::bind((ip, 0))?;
+                probe.local_addr()?
+            }
+        };
+        admins.push((node.name.clone(), addr));
+    }
+    Ok(admins)
 }
 
 /// The first wait before starting a node that exited again.
