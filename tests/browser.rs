@@ -10,10 +10,11 @@
 mod support;
 
 use std::io::Write;
+
 use std::path::PathBuf;
 
 use storage::testing::TempDir;
-use support::webdriver::{Driver, find_browser};
+use support::webdriver::{Driver, browser_or_skip};
 use support::{App, Runner};
 
 /// Where screenshots go: `target/browser/<runner>/`.
@@ -37,17 +38,7 @@ async fn split_a_person_signs_up_buys_two_products_and_finds_the_order() {
 }
 
 async fn signs_up_buys_two_products_and_finds_the_order(runner: Runner) {
-    let Some((chromedriver, chromium)) = find_browser() else {
-        let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
-        assert!(
-            !required,
-            "BOUTIQUE_TEST_BROWSER=required, but chromium or chromedriver is not installed"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "browser test: skipped, chromium and chromedriver are not installed \
-             (apt-get install chromium chromium-driver)"
-        );
+    let Some((chromedriver, chromium)) = browser_or_skip("browser test") else {
         return;
     };
     let app = App::start(runner).await;

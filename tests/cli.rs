@@ -367,11 +367,9 @@ fn run_without_the_secret_says_how_to_set_it() {
     );
 }
 
-#[actix_rt::test]
-async fn up_starts_every_node_and_stops_them_on_interrupt() {
-    // The three-node deployment, every node on a free port: `up` tells each
-    // node the addresses of the nodes started before it.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+/// `boutique up` of the three-node deployment, every node on a free port.
+fn spawn_up() -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
         .args(["--config", "deploy/three-nodes.toml"])
         .args(["--set", "nodes.web.listen=127.0.0.1:0"])
         .args(["--set", "nodes.store.listen=127.0.0.1:0"])
@@ -385,7 +383,14 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[actix_rt::test]
+async fn up_starts_every_node_and_stops_them_on_interrupt() {
+    // The three-node deployment, every node on a free port: `up` tells each
+    // node the addresses of the nodes started before it.
+    let mut child = spawn_up();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut listening = Vec::new();
     let mut shop = None;
@@ -478,21 +483,7 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
 
 #[actix_rt::test]
 async fn up_starts_a_node_that_died_again_on_its_address() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
-        .args(["--config", "deploy/three-nodes.toml"])
-        .args(["--set", "nodes.web.listen=127.0.0.1:0"])
-        .args(["--set", "nodes.store.listen=127.0.0.1:0"])
-        .args(["--set", "nodes.pay.listen=127.0.0.1:0"])
-        .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
-        .arg("up")
-        .current_dir(repo(""))
-        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
-        .env("BOUTIQUE_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_up();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Reads lines until one contains `marker`; returns it.
     async fn until(

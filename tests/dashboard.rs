@@ -9,14 +9,13 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use storage::testing::TempDir;
 use support::cluster::Cluster;
 use support::shopper::Shopper;
-use support::webdriver::{Driver, find_browser};
+use support::webdriver::{Driver, browser_or_skip};
 
 /// A free port on loopback, for an admin endpoint every node must know.
 fn free_port() -> u16 {
@@ -26,16 +25,7 @@ fn free_port() -> u16 {
 
 #[actix_rt::test]
 async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modules() {
-    let Some((chromedriver, chromium)) = find_browser() else {
-        let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
-        assert!(
-            !required,
-            "BOUTIQUE_TEST_BROWSER=required, but chromium or chromedriver is not installed"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "dashboard test: skipped, no chromium and chromedriver"
-        );
+    let Some((chromedriver, chromium)) = browser_or_skip("dashboard test") else {
         return;
     };
     // Every node knows every node's admin address, so that each can show

@@ -123,26 +123,25 @@ impl Cluster {
         assert_eq!(sent, 0, "kill({pid}, {signal}) failed");
     }
 
-    /// `kill -9` node `name`, and waits until it is gone.
-    pub async fn kill(&mut self, name: &str) {
+    /// Takes node `name`'s process out of the running ones.
+    fn take(&mut self, name: &str) -> NodeProcess {
         let index = self
             .processes
             .iter()
             .position(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no node {name} is running"));
-        let (_, mut process) = self.processes.remove(index);
-        process.child.kill().await.unwrap();
+        self.processes.remove(index).1
+    }
+
+    /// `kill -9` node `name`, and waits until it is gone.
+    pub async fn kill(&mut self, name: &str) {
+        self.take(name).child.kill().await.unwrap();
     }
 
     /// Sends node `name` SIGTERM and waits for it to exit; returns how.
     pub async fn terminate(&mut self, name: &str) -> std::process::ExitStatus {
         self.signal(name, libc::SIGTERM);
-        let index = self
-            .processes
-            .iter()
-            .position(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no node {name} is running"));
-        let (_, mut process) = self.processes.remove(index);
+        let mut process = self.take(name);
         tokio::time::timeout(ANSWER_WITHIN, process.child.wait())
             .await
             .unwrap_or_else(|_| panic!("node {name} did not exit after SIGTERM"))

@@ -5,6 +5,7 @@
 //! `chromedriver` is started on a free port (`--port=0`; it prints the port
 //! it got) and killed when the [`Driver`] is dropped.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,6 +24,26 @@ pub struct Driver {
     session: String,
     base: String,
     _chromedriver: Child,
+}
+
+/// Where chromedriver and chromium are; `None`, with a note on stderr,
+/// if they are not installed, which fails the test `test` when
+/// `BOUTIQUE_TEST_BROWSER=required` (as in CI).
+pub fn browser_or_skip(test: &str) -> Option<(&'static str, &'static str)> {
+    let found = find_browser();
+    if found.is_none() {
+        let required = std::env::var("BOUTIQUE_TEST_BROWSER").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "BOUTIQUE_TEST_BROWSER=required, but chromium or chromedriver is not installed"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: skipped, chromium and chromedriver are not installed \
+             (apt-get install chromium chromium-driver)"
+        );
+    }
+    found
 }
 
 /// Where chromedriver and chromium are, if installed.
