@@ -10,7 +10,6 @@
 mod support;
 
 use std::io::Write;
-
 use std::path::PathBuf;
 
 use storage::testing::TempDir;
