@@ -1,4 +1,4 @@
-//! The command line: `boutique [run|plan|call|up|certs|deploy kube]`.
+//! The command line: `boutique [run|plan|call|up|certs|load|deploy kube]`.
 
 use std::path::PathBuf;
 
@@ -89,6 +89,24 @@ pub enum Command {
     Certs {
         /// Where to write them
         dir: PathBuf,
+    },
+    /// Drive a shop's web frontend with Online Boutique's user mix and report throughput and latency
+    Load {
+        /// The shop, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        target: String,
+        /// How long, e.g. 30s, 2m, 500ms
+        #[arg(long, default_value = "30s")]
+        duration: String,
+        /// Tasks per second on a fixed schedule (latency counted from when each was due)
+        #[arg(long, conflicts_with = "users", required_unless_present = "users")]
+        rate: Option<f64>,
+        /// Concurrent users, each doing tasks back to back with no think time
+        #[arg(long)]
+        users: Option<usize>,
+        /// Print the report as one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Write what it takes to run the config's deployment elsewhere
     Deploy {

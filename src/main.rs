@@ -29,7 +29,9 @@ fn main() -> ExitCode {
     });
     let default_level = match command {
         Command::Run { .. } | Command::Up => "info",
-        Command::Plan | Command::Certs { .. } | Command::Deploy { .. } => "warn",
+        Command::Plan | Command::Certs { .. } | Command::Deploy { .. } | Command::Load { .. } => {
+            "warn"
+        }
         // The outcome is printed; log lines would only repeat it.
         Command::Call { .. } => "error",
     };
@@ -51,6 +53,19 @@ fn main() -> ExitCode {
         } => commands::call::call(&cli.config, service, message, json.as_deref()),
         Command::Up => commands::up::up(&cli.config),
         Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
+        Command::Load {
+            target,
+            duration,
+            rate,
+            users,
+            json,
+        } => {
+            let mode = match (rate, users) {
+                (Some(rate), _) => commands::load::Mode::Rate(*rate),
+                (None, users) => commands::load::Mode::Users(users.unwrap_or(1)),
+            };
+            commands::load::load(target, duration, mode, *json)
+        }
         Command::Deploy {
             target: DeployTarget::Kube { image, namespace },
         } => commands::kube::kube(&cli.config, image, namespace.as_deref()),

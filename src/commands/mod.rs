@@ -5,6 +5,7 @@ pub mod call;
 pub mod certs;
 mod fault_control;
 pub mod kube;
+pub mod load;
 pub mod plan;
 pub mod run;
 pub mod up;

@@ -1,0 +1,195 @@
+//! `boutique load`: drives a shop's web frontend with Online Boutique's user
+//! mix (the spec's load generator: browse a product 10, view the cart 3, set
+//! the currency 2, add to the cart 2, the home page 1, check out 1) and
+//! reports throughput, errors by status and latency percentiles from HDR
+//! histograms, overall and per task.
+//!
+//! Two ways to drive it:
+//!
+//! - `--users N`: N shoppers, each with its own cookies, doing one task
+//!   after another with no think time (a closed loop: throughput at
+//!   saturation);
+//! - `--rate R`: R tasks per second on a fixed schedule, whatever the shop
+//!   does (an open loop). A task's latency is counted from when it was
+//!   *due*, not from when it could be sent, so a shop that stalls is
+//!   charged for the requests that queued behind the stall (coordinated
+//!   omission). Tasks are shared among 64 shoppers' cookie jars.
+//!
+//! A progress line on stderr while it runs (when stderr is a terminal);
+//! the report on stdout at the end, as text or, with `--json`, one JSON
+//! object.
+
+mod report;
+mod tasks;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use report::Recorder;
+use tasks::{Shopper, Task};
+
+/// How the load is applied.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// This many tasks per second, on schedule.
+    Rate(f64),
+    /// This many shoppers, back to back.
+    Users(usize),
+}
+
+/// Shoppers whose cookies the fixed-rate mode shares out.
+const RATE_SHOPPERS: usize = 64;
+/// Tasks in flight at most in the fixed-rate mode (beyond it, due tasks
+/// wait, and their waiting counts in their latency).
+const RATE_IN_FLIGHT: usize = 1024;
+
+/// Runs the load and prints the report.
+pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Result<ExitCode> {
+    let duration = parse_duration(duration)?;
+    let target = target.trim_end_matches('/').to_owned();
+    if !target.starts_with("http://") {
+        bail!("--target {target:?}: give the shop's address as http://HOST:PORT");
+    }
+    match mode {
+        Mode::Rate(rate) if !(rate > 0.0 && rate <= 1_000_000.0) => {
+            bail!("--rate {rate}: give 0 < R <= 1000000 tasks per second")
+        }
+        Mode::Users(0) => bail!("--users 0: give at least one user"),
+        _ => {}
+    }
+    let system = actix_rt::System::new();
+    let report = system.block_on(async move {
+        // The shop must answer before the clock starts.
+        let probe = Shopper::new(&target);
+        probe
+            .home()
+            .await
+            .with_context(|| format!("the shop at {target} does not answer"))?;
+        let recorder = Rc::new(RefCell::new(Recorder::new()));
+        let started = Instant::now();
+        let progress = report::progress(Rc::clone(&recorder), started, duration);
+        match mode {
+            Mode::Users(users) => run_users(&target, users, duration, &recorder).await,
+            Mode::Rate(rate) => run_rate(&target, rate, duration, &recorder).await,
+        }
+        progress.abort();
+        let elapsed = started.elapsed();
+        let report = recorder.borrow().report(elapsed, mode);
+        anyhow::Ok(report)
+    })?;
+    let text = if json {
+        format!("{}\n", serde_json::to_string(report.to_json())?)
+    } else {
+        report.to_text()
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // Whoever reads it stopped reading (`| head`): nothing to add.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("cannot write the report")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `users` shoppers, each doing tasks back to back until `duration` is up.
+async fn run_users(
+    target: &str,
+    users: usize,
+    duration: Duration,
+    recorder: &Rc<RefCell<Recorder>>,
+) {
+    let until = Instant::now() + duration;
+    let mut shoppers = Vec::new();
+    for _ in 0..users {
+        let target = target.to_owned();
+        let recorder = Rc::clone(recorder);
+        shoppers.push(actix_rt::spawn(async move {
+            let mut shopper = Shopper::new(&target);
+            // Each user starts at the home page, as Locust's do.
+            let _ = shopper.home().await;
+            while Instant::now() < until {
+                let task = Task::pick();
+                let began = Instant::now();
+                let status = shopper.run(task).await;
+                recorder.borrow_mut().record(task, status, began.elapsed());
+            }
+        }));
+    }
+    for shopper in shoppers {
+        let _ = shopper.await;
+    }
+}
+
+/// `rate` tasks per second on schedule for `duration`; each task's latency
+/// counts from when it was due.
+async fn run_rate(target: &str, rate: f64, duration: Duration, recorder: &Rc<RefCell<Recorder>>) {
+    let shoppers: Vec<Rc<tokio::sync::Mutex<Shopper>>> = (0..RATE_SHOPPERS)
+        .map(|_| Rc::new(tokio::sync::Mutex::new(Shopper::new(target))))
+        .collect();
+    let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
+    let start = tokio::time::Instant::now();
+    let total = (rate * duration.as_secs_f64()).floor() as u64;
+    let mut running = Vec::new();
+    for n in 0..total {
+        let due = start + Duration::from_secs_f64(n as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let shopper = Rc::clone(&shoppers[(n as usize) % shoppers.len()]);
+        let recorder = Rc::clone(recorder);
+        let slots = Rc::clone(&slots);
+        running.push(actix_rt::spawn(async move {
+            let Ok(_slot) = slots.acquire().await else {
+                return;
+            };
+            let task = Task::pick();
+            let status = shopper.lock().await.run(task).await;
+            recorder.borrow_mut().record(task, status, due.elapsed());
+        }));
+    }
+    for task in running {
+        let _ = task.await;
+    }
+}
+
+/// `30s`, `2m`, `500ms`, `1h`, or a number of seconds.
+fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .with_context(|| format!("--duration {text:?}: give a time like 30s, 2m or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        other => bail!("--duration {text:?}: unknown unit {other:?} (ms, s, m or h)"),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_with_their_units_and_junk_is_refused() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "0s", "-1s", "3 weeks", "10d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

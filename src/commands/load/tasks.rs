@@ -1,0 +1,272 @@
+//! The user mix of Online Boutique's load generator (the spec's section
+//! 2.11): what each task requests, and a shopper with its own cookies to
+//! run them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+/// The catalogue's products, as the original load generator lists them.
+const PRODUCTS: [&str; 9] = [
+    "OLJCESPC7Z",
+    "66VCHSJNUP",
+    "1YMWWN1N4O",
+    "L9ECAV7KIM",
+    "2ZYFJ3GM2N",
+    "0PUK6V6EV0",
+    "LS4PSXUNUM",
+    "9SIQT8TOJO",
+    "6E92ZMYYFZ",
+];
+/// The currencies `setCurrency` picks from.
+const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "CAD", "GBP", "TRY"];
+/// How long one request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One task of the mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Task {
+    BrowseProduct,
+    ViewCart,
+    SetCurrency,
+    AddToCart,
+    Index,
+    Checkout,
+}
+
+impl Task {
+    /// Every task with its weight (19 in all).
+    pub const MIX: [(Task, u32); 6] = [
+        (Task::BrowseProduct, 10),
+        (Task::ViewCart, 3),
+        (Task::SetCurrency, 2),
+        (Task::AddToCart, 2),
+        (Task::Index, 1),
+        (Task::Checkout, 1),
+    ];
+
+    /// A task drawn by weight.
+    pub fn pick() -> Task {
+        let total: u32 = Task::MIX.iter().map(|(_, w)| w).sum();
+        let mut draw = rand::rng().random_range(0..total);
+        for (task, weight) in Task::MIX {
+            if draw < weight {
+                return task;
+            }
+            draw -= weight;
+        }
+        Task::Index
+    }
+
+    /// The name the original gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::BrowseProduct => "browseProduct",
+            Task::ViewCart => "viewCart",
+            Task::SetCurrency => "setCurrency",
+            Task::AddToCart => "addToCart",
+            Task::Index => "index",
+            Task::Checkout => "checkout",
+        }
+    }
+}
+
+/// A shopper: one cookie jar, one connection pool.
+pub struct Shopper {
+    client: awc::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+/// What a request ended with: an HTTP status, or 0 if none came.
+pub type Status = u16;
+
+impl Shopper {
+    /// A shopper with no cookies, at `base` (`http://HOST:PORT`).
+    pub fn new(base: &str) -> Shopper {
+        Shopper {
+            client: awc::Client::builder()
+                .disable_redirects()
+                .timeout(REQUEST_TIMEOUT)
+                .finish(),
+            base: base.to_owned(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// GET `/`; an error if the shop does not answer at all.
+    pub async fn home(&self) -> anyhow::Result<Status> {
+        let response = self
+            .client
+            .get(format!("{}/", self.base))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(response.status().as_u16())
+    }
+
+    /// Runs `task`; the status of its last request (0: no answer).
+    pub async fn run(&mut self, task: Task) -> Status {
+        let random_product = || *PRODUCTS.choose(&mut rand::rng()).unwrap_or(&PRODUCTS[0]);
+        match task {
+            Task::BrowseProduct => self.get(&format!("/product/{}", random_product())).await,
+            Task::ViewCart => self.get("/cart").await,
+            Task::Index => self.get("/").await,
+            Task::SetCurrency => {
+                let currency = CURRENCIES.choose(&mut rand::rng()).unwrap_or(&"USD");
+                self.post("/setCurrency", &[("currency_code", (*currency).to_owned())])
+                    .await
+            }
+            Task::AddToCart => self.add_to_cart(random_product()).await,
+            Task::Checkout => {
+                let added = self.add_to_cart(random_product()).await;
+                if !succeeded(added) {
+                    return added;
+                }
+                self.post("/cart/checkout", &checkout_fields()).await
+            }
+        }
+    }
+
+    async fn add_to_cart(&mut self, product: &str) -> Status {
+        let page = self.get(&format!("/product/{product}")).await;
+        if !succeeded(page) {
+            return page;
+        }
+        let quantity = rand::rng().random_range(1..=10).to_string();
+        self.post(
+            "/cart",
+            &[("product_id", product.to_owned()), ("quantity", quantity)],
+        )
+        .await
+    }
+
+    async fn get(&mut self, path: &str) -> Status {
+        let request = self.with_cookies(self.client.get(format!("{}{path}", self.base)));
+        let answer = request.send().await;
+        self.read(answer).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, String)]) -> Status {
+        let request = self.with_cookies(self.client.post(format!("{}{path}", self.base)));
+        let answer = request.send_form(&fields).await;
+        self.read(answer).await
+    }
+
+    fn with_cookies(&self, mut request: awc::ClientRequest) -> awc::ClientRequest {
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request = request.insert_header(("Cookie", jar.join("; ")));
+        }
+        request
+    }
+
+    /// Keeps the cookies the answer sets and reads its body; its status.
+    async fn read<S>(
+        &mut self,
+        answer: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+    ) -> Status
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    {
+        let Ok(mut response) = answer else { return 0 };
+        for set in response.headers().get_all("set-cookie") {
+            let Ok(set) = set.to_str() else { continue };
+            let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            self.cookies
+                .insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+        let status = response.status().as_u16();
+        match response.body().limit(16 * 1024 * 1024).await {
+            Ok(_) => status,
+            Err(_) => 0,
+        }
+    }
+}
+
+/// True for 2xx and 3xx.
+pub fn succeeded(status: Status) -> bool {
+    (200..400).contains(&status)
+}
+
+/// The checkout form, filled in with fake data as the original's Faker
+/// does: a Luhn-valid 16-digit Visa number, an expiry 1 to 71 years ahead.
+fn checkout_fields() -> Vec<(&'static str, String)> {
+    let mut rng = rand::rng();
+    let year_now = 1970
+        + SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 31_556_952);
+    let mut digits: Vec<u32> = vec![4];
+    digits.extend((0..14).map(|_| rng.random_range(0..10)));
+    digits.push(luhn_check_digit(&digits));
+    let number: String = digits.iter().map(|d| char::from(b'0' + *d as u8)).collect();
+    vec![
+        (
+            "email",
+            format!("shopper{}@example.com", rng.random_range(0..1_000_000)),
+        ),
+        ("street_address", "1600 Amphitheatre Parkway".to_owned()),
+        ("zip_code", rng.random_range(10000..99999).to_string()),
+        ("city", "Mountain View".to_owned()),
+        ("state", "CA".to_owned()),
+        ("country", "United States".to_owned()),
+        ("credit_card_number", number),
+        (
+            "credit_card_expiration_month",
+            rng.random_range(1..=12).to_string(),
+        ),
+        (
+            "credit_card_expiration_year",
+            (year_now + rng.random_range(1..=71)).to_string(),
+        ),
+        ("credit_card_cvv", rng.random_range(100..1000).to_string()),
+    ]
+}
+
+/// The digit that makes `digits` plus it pass the Luhn check.
+fn luhn_check_digit(digits: &[u32]) -> u32 {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_cards_pass_the_shops_luhn_check_and_the_mix_weighs_19() {
+        for _ in 0..100 {
+            let fields = checkout_fields();
+            let number = &fields
+                .iter()
+                .find(|(k, _)| *k == "credit_card_number")
+                .unwrap()
+                .1;
+            assert_eq!(number.len(), 16);
+            assert!(number.starts_with('4'));
+            assert!(payment::api::passes_luhn(number), "{number}");
+        }
+        assert_eq!(Task::MIX.iter().map(|(_, w)| w).sum::<u32>(), 19);
+    }
+}
