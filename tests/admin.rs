@@ -57,6 +57,11 @@ async fn health_readiness_and_metrics_of_real_nodes() {
     ])
     .await;
     let web = cluster.admin_url("web").await;
+    assert_eq!(
+        cluster.stdout_line("web", "dashboard at ").await,
+        format!("{web}/"),
+        "run prints the dashboard's URL"
+    );
     let store = cluster.admin_url("store").await;
 
     assert_eq!(

@@ -5,7 +5,8 @@
 //! The first lines on stdout say what runs and where it listens; scripts and
 //! tests wait for `listening on ADDR` (or `running`, for a node that does not
 //! listen) to know the node is ready. A node that runs the frontend also
-//! prints `shop open at URL`.
+//! prints `shop open at URL`; one with an admin address, `admin on URL` and
+//! `dashboard at URL`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -60,6 +61,7 @@ pub fn run(
                     "boutique: node '{}' admin on http://{bound}",
                     node.name()
                 )?;
+                writeln!(out, "boutique: dashboard at http://{bound}/")?;
                 Some(handle)
             }
             None => None,

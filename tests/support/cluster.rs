@@ -221,17 +221,23 @@ impl Cluster {
     /// The URL of node `name`'s admin endpoints (started with
     /// `nodes.NAME.admin=127.0.0.1:0`), as it printed it.
     pub async fn admin_url(&mut self, name: &str) -> String {
+        self.stdout_line(name, "admin on ").await
+    }
+
+    /// What follows `marker` in the next line of node `name`'s stdout that
+    /// has it.
+    pub async fn stdout_line(&mut self, name: &str, marker: &str) -> String {
         let process = self.process(name);
         tokio::time::timeout(ANSWER_WITHIN, async {
             while let Some(line) = process.stdout.recv().await {
-                if let Some((_, url)) = line.split_once("admin on ") {
-                    return url.trim().to_owned();
+                if let Some((_, rest)) = line.split_once(marker) {
+                    return rest.trim().to_owned();
                 }
             }
-            panic!("node {name} exited before it said where its admin endpoints are");
+            panic!("node {name} exited before it said {marker:?}");
         })
         .await
-        .unwrap_or_else(|_| panic!("node {name} did not say where its admin endpoints are"))
+        .unwrap_or_else(|_| panic!("node {name} did not say {marker:?}"))
     }
 
     /// Where the nodes keep their files.
