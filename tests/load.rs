@@ -105,6 +105,11 @@ async fn the_user_mix_runs_against_the_shop_and_the_report_adds_up() {
 
 #[actix_rt::test]
 async fn bad_arguments_and_an_absent_shop_are_refused_with_a_message() {
+    // An address nobody listens on: bound, then let go.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
     for (args, expected) in [
         (
             vec![
@@ -140,7 +145,7 @@ async fn bad_arguments_and_an_absent_shop_are_refused_with_a_message() {
         (
             vec![
                 "--target",
-                "http://127.0.0.1:9",
+                closed.as_str(),
                 "--users",
                 "1",
                 "--duration",

@@ -147,6 +147,7 @@ impl CallMetrics {
         Arc::new(RefMetrics {
             node: Arc::clone(self),
             location,
+            time_every_call: location == "remote",
             methods,
         })
     }
@@ -156,6 +157,8 @@ impl CallMetrics {
 pub(crate) struct RefMetrics {
     node: Arc<CallMetrics>,
     location: &'static str,
+    /// Remote calls are all timed; local ones are sampled.
+    time_every_call: bool,
     methods: IdMap<u64, &'static MethodMetrics>,
 }
 
@@ -172,7 +175,7 @@ impl RefMetrics {
         // A call logged at debug level is always timed.
         let logged = tracing::enabled!(target: "boutique::call", tracing::Level::DEBUG)
             || crate::spans::enabled();
-        let timed = logged || self.location == "remote" || sampled();
+        let timed = logged || self.time_every_call || sampled();
         Some(Probe {
             metrics,
             started: timed.then(Instant::now),

@@ -13,7 +13,9 @@
 //!   does (an open loop). A task's latency is counted from when it was
 //!   *due*, not from when it could be sent, so a shop that stalls is
 //!   charged for the requests that queued behind the stall (coordinated
-//!   omission). Tasks are shared among 64 shoppers' cookie jars.
+//!   omission). Each task takes an idle shopper (cookies kept from its
+//!   earlier tasks) or, if all are busy, a new one, so no task waits for
+//!   another shopper's to finish.
 //!
 //! A progress line on stderr while it runs (when stderr is a terminal);
 //! the report on stdout at the end, as text or, with `--json`, one JSON
@@ -42,8 +44,6 @@ pub enum Mode {
     Users(usize),
 }
 
-/// Shoppers whose cookies the fixed-rate mode shares out.
-const RATE_SHOPPERS: usize = 64;
 /// Tasks in flight at most in the fixed-rate mode (beyond it, due tasks
 /// wait, and their waiting counts in their latency).
 const RATE_IN_FLIGHT: usize = 1024;
@@ -64,18 +64,16 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
     }
     let system = actix_rt::System::new();
     let report = system.block_on(async move {
-        // The shop must answer before the clock starts.
-        let probe = Shopper::new(&target);
-        probe
-            .home()
+        // The shop must answer before the clock starts; it says what it sells.
+        let products = Shopper::products(&target)
             .await
             .with_context(|| format!("the shop at {target} does not answer"))?;
         let recorder = Rc::new(RefCell::new(Recorder::new()));
         let started = Instant::now();
         let progress = report::progress(Rc::clone(&recorder), started, duration);
         match mode {
-            Mode::Users(users) => run_users(&target, users, duration, &recorder).await,
-            Mode::Rate(rate) => run_rate(&target, rate, duration, &recorder).await,
+            Mode::Users(users) => run_users(&target, &products, users, duration, &recorder).await,
+            Mode::Rate(rate) => run_rate(&target, &products, rate, duration, &recorder).await,
         }
         progress.abort();
         let elapsed = started.elapsed();
@@ -99,60 +97,68 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
 /// `users` shoppers, each doing tasks back to back until `duration` is up.
 async fn run_users(
     target: &str,
+    products: &Rc<[String]>,
     users: usize,
     duration: Duration,
     recorder: &Rc<RefCell<Recorder>>,
 ) {
     let until = Instant::now() + duration;
-    let mut shoppers = Vec::new();
+    let mut shoppers = tokio::task::JoinSet::new();
     for _ in 0..users {
-        let target = target.to_owned();
+        let mut shopper = Shopper::new(target, Rc::clone(products));
         let recorder = Rc::clone(recorder);
-        shoppers.push(actix_rt::spawn(async move {
-            let mut shopper = Shopper::new(&target);
+        shoppers.spawn_local(async move {
             // Each user starts at the home page, as Locust's do.
-            let _ = shopper.home().await;
+            shopper.home().await;
             while Instant::now() < until {
                 let task = Task::pick();
                 let began = Instant::now();
                 let status = shopper.run(task).await;
                 recorder.borrow_mut().record(task, status, began.elapsed());
             }
-        }));
+        });
     }
-    for shopper in shoppers {
-        let _ = shopper.await;
-    }
+    while shoppers.join_next().await.is_some() {}
 }
 
 /// `rate` tasks per second on schedule for `duration`; each task's latency
 /// counts from when it was due.
-async fn run_rate(target: &str, rate: f64, duration: Duration, recorder: &Rc<RefCell<Recorder>>) {
-    let shoppers: Vec<Rc<tokio::sync::Mutex<Shopper>>> = (0..RATE_SHOPPERS)
-        .map(|_| Rc::new(tokio::sync::Mutex::new(Shopper::new(target))))
-        .collect();
+async fn run_rate(
+    target: &str,
+    products: &Rc<[String]>,
+    rate: f64,
+    duration: Duration,
+    recorder: &Rc<RefCell<Recorder>>,
+) {
+    // Idle shoppers; a task that finds none makes one.
+    let idle: Rc<RefCell<Vec<Shopper>>> = Rc::default();
     let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
     let start = tokio::time::Instant::now();
     let total = (rate * duration.as_secs_f64()).floor() as u64;
-    let mut running = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
     for n in 0..total {
         let due = start + Duration::from_secs_f64(n as f64 / rate);
         tokio::time::sleep_until(due).await;
-        let shopper = Rc::clone(&shoppers[(n as usize) % shoppers.len()]);
+        // Finished tasks are let go as they finish, not kept to the end.
+        while running.try_join_next().is_some() {}
+        let idle = Rc::clone(&idle);
+        let target = target.to_owned();
+        let products = Rc::clone(products);
         let recorder = Rc::clone(recorder);
         let slots = Rc::clone(&slots);
-        running.push(actix_rt::spawn(async move {
+        running.spawn_local(async move {
             let Ok(_slot) = slots.acquire().await else {
                 return;
             };
+            let popped = idle.borrow_mut().pop();
+            let mut shopper = popped.unwrap_or_else(|| Shopper::new(&target, products));
             let task = Task::pick();
-            let status = shopper.lock().await.run(task).await;
+            let status = shopper.run(task).await;
             recorder.borrow_mut().record(task, status, due.elapsed());
-        }));
+            idle.borrow_mut().push(shopper);
+        });
     }
-    for task in running {
-        let _ = task.await;
-    }
+    while running.join_next().await.is_some() {}
 }
 
 /// `30s`, `2m`, `500ms`, `1h`, or a number of seconds.

@@ -3,23 +3,12 @@
 //! run them.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-/// The catalogue's products, as the original load generator lists them.
-const PRODUCTS: [&str; 9] = [
-    "OLJCESPC7Z",
-    "66VCHSJNUP",
-    "1YMWWN1N4O",
-    "L9ECAV7KIM",
-    "2ZYFJ3GM2N",
-    "0PUK6V6EV0",
-    "LS4PSXUNUM",
-    "9SIQT8TOJO",
-    "6E92ZMYYFZ",
-];
 /// The currencies `setCurrency` picks from.
 const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "CAD", "GBP", "TRY"];
 /// How long one request may take before it counts as failed.
@@ -73,19 +62,22 @@ impl Task {
     }
 }
 
-/// A shopper: one cookie jar, one connection pool.
+/// A shopper: one cookie jar, one connection pool, and the products the
+/// shop sells (asked of the shop once, so any catalogue works).
 pub struct Shopper {
     client: awc::Client,
     base: String,
     cookies: BTreeMap<String, String>,
+    products: Rc<[String]>,
 }
 
 /// What a request ended with: an HTTP status, or 0 if none came.
 pub type Status = u16;
 
 impl Shopper {
-    /// A shopper with no cookies, at `base` (`http://HOST:PORT`).
-    pub fn new(base: &str) -> Shopper {
+    /// A shopper with no cookies, at `base` (`http://HOST:PORT`), who
+    /// buys among `products`.
+    pub fn new(base: &str, products: Rc<[String]>) -> Shopper {
         Shopper {
             client: awc::Client::builder()
                 .disable_redirects()
@@ -93,23 +85,53 @@ impl Shopper {
                 .finish(),
             base: base.to_owned(),
             cookies: BTreeMap::new(),
+            products,
         }
     }
 
-    /// GET `/`; an error if the shop does not answer at all.
-    pub async fn home(&self) -> anyhow::Result<Status> {
-        let response = self
-            .client
-            .get(format!("{}/", self.base))
+    /// The ids of the products the shop at `base` sells (its JSON API's
+    /// list); an error that says why if it cannot be had.
+    pub async fn products(base: &str) -> anyhow::Result<Rc<[String]>> {
+        let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
+        let url = format!("{base}/api/v1/products");
+        let mut response = client
+            .get(&url)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(response.status().as_u16())
+        if !response.status().is_success() {
+            anyhow::bail!("{url} answered {}", response.status());
+        }
+        let listed: serde_json::Value = response
+            .json()
+            .limit(16 * 1024 * 1024)
+            .await
+            .map_err(|e| anyhow::anyhow!("{url} did not answer a product list: {e}"))?;
+        let ids: Rc<[String]> = listed["products"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|product| product["id"].as_str().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            anyhow::bail!("{url} lists no products: there is nothing to buy");
+        }
+        Ok(ids)
+    }
+
+    /// GET `/`.
+    pub async fn home(&mut self) -> Status {
+        self.get("/").await
     }
 
     /// Runs `task`; the status of its last request (0: no answer).
     pub async fn run(&mut self, task: Task) -> Status {
-        let random_product = || *PRODUCTS.choose(&mut rand::rng()).unwrap_or(&PRODUCTS[0]);
+        let products = Rc::clone(&self.products);
+        let random_product = || {
+            products
+                .choose(&mut rand::rng())
+                .map_or(String::new(), String::clone)
+        };
         match task {
             Task::BrowseProduct => self.get(&format!("/product/{}", random_product())).await,
             Task::ViewCart => self.get("/cart").await,
@@ -119,9 +141,9 @@ impl Shopper {
                 self.post("/setCurrency", &[("currency_code", (*currency).to_owned())])
                     .await
             }
-            Task::AddToCart => self.add_to_cart(random_product()).await,
+            Task::AddToCart => self.add_to_cart(&random_product()).await,
             Task::Checkout => {
-                let added = self.add_to_cart(random_product()).await;
+                let added = self.add_to_cart(&random_product()).await;
                 if !succeeded(added) {
                     return added;
                 }
