@@ -6,6 +6,8 @@
 //! prints the ratios the project promises (from criterion's point estimates):
 //!
 //! - local `ServiceRef` call / raw actix `Addr::send`: target ≤ 1.10
+//!   (`local/service_ref_call_unmeasured`, a ref outside any node's
+//!   metrics, shows what the metrics cost)
 //! - remote call / bare TCP echo, 1 in flight: target ≤ 1.25
 //! - remote call / bare TCP echo, 64 in flight: target ≤ 1.25
 //!
@@ -251,6 +253,9 @@ fn local(c: &mut Criterion) {
         let pinger = node.service::<Pinger>().unwrap();
         (addr, pinger, node)
     });
+    // A bare local ref, as `ServiceRef::local` makes it: not counted in any
+    // metrics (what a call costs before the node's bookkeeping).
+    let bare = runtime::ServiceRef::local(Pinger::from_addr(&addr));
     let mut group = c.benchmark_group("local");
     group.bench_function("raw_actix_send", |b| {
         b.iter_custom(|iters| {
@@ -270,6 +275,18 @@ fn local(c: &mut Criterion) {
                 let started = Instant::now();
                 for n in 0..iters {
                     let reply = pinger.call(ping(n)).await.unwrap();
+                    std::hint::black_box(reply.unwrap());
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.bench_function("service_ref_call_unmeasured", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let started = Instant::now();
+                for n in 0..iters {
+                    let reply = bare.call(ping(n)).await.unwrap();
                     std::hint::black_box(reply.unwrap());
                 }
                 started.elapsed()

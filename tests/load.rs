@@ -51,26 +51,59 @@ async fn the_user_mix_runs_against_the_shop_and_the_report_adds_up() {
         ])
         .await,
     );
+    // Every HTTP request is counted once, in the task that made it (or a
+    // user's first home page, which is no task: at most one per user).
     let requests = users["requests"].as_u64().unwrap();
-    assert!(requests > 20, "{users}");
+    let all_tasks = users["all_tasks"]["tasks"].as_u64().unwrap();
+    assert!(all_tasks > 20, "{users}");
     let tasks = users["tasks"].as_object().unwrap();
-    let by_task: u64 = tasks
-        .values()
-        .map(|t| t["requests"].as_u64().unwrap())
-        .sum();
-    assert_eq!(by_task, requests, "{users}");
+    let count = |field: &str| -> u64 { tasks.values().map(|t| t[field].as_u64().unwrap()).sum() };
+    assert_eq!(count("tasks"), all_tasks, "{users}");
+    assert!(
+        (requests - 2..=requests).contains(&count("requests")),
+        "{users}"
+    );
+    // A checkout makes three requests, an addToCart two: more requests
+    // than tasks.
+    assert!(requests > all_tasks, "{users}");
     // browseProduct weighs 10 of 19: the most frequent task.
     let most = tasks
         .iter()
-        .max_by_key(|(_, t)| t["requests"].as_u64().unwrap())
+        .max_by_key(|(_, t)| t["tasks"].as_u64().unwrap())
         .unwrap()
         .0;
     assert_eq!(most, "browseProduct", "{users}");
-    let latency = &users["latency_ms"];
-    let p = |q: &str| latency[q].as_f64().unwrap();
+    for latency in [&users["latency_ms"], &users["all_tasks"]["latency_ms"]] {
+        let p = |q: &str| latency[q].as_f64().unwrap();
+        assert!(
+            0.0 < p("p50")
+                && p("p50") <= p("p90")
+                && p("p90") <= p("p99")
+                && p("p99") <= p("p99.9"),
+            "{latency}"
+        );
+    }
+    // The whole distribution, for plots: rising, and through the p50.
+    let distribution = users["latency_distribution_ms"].as_array().unwrap();
+    let points: Vec<(f64, f64)> = distribution
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    assert!(points.len() > 10, "{users}");
     assert!(
-        0.0 < p("p50") && p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("p99.9"),
-        "{latency}"
+        points
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{points:?}"
+    );
+    assert!(
+        points.contains(&(50.0, users["latency_ms"]["p50"].as_f64().unwrap())),
+        "{points:?}"
+    );
+    // A task takes at least as long as its quickest request.
+    assert!(
+        users["all_tasks"]["latency_ms"]["p99.9"].as_f64() >= users["latency_ms"]["p50"].as_f64(),
+        "{users}"
     );
     // Declined cards (about 0.5% of fake Visa numbers) are the only errors
     // the mix may meet.
@@ -91,14 +124,25 @@ async fn the_user_mix_runs_against_the_shop_and_the_report_adds_up() {
         ])
         .await,
     );
-    assert_eq!(rate["requests"], 40, "{rate}");
+    assert_eq!(rate["all_tasks"]["tasks"], 40, "{rate}");
+    assert!(rate["requests"].as_u64().unwrap() >= 40, "{rate}");
+    // The schedule's own lateness is reported apart, and only for a schedule.
+    let lag = &rate["schedule_lag_ms"];
+    assert!(
+        lag["p50"].as_f64().unwrap() <= lag["max"].as_f64().unwrap(),
+        "{rate}"
+    );
+    assert!(users.get("schedule_lag_ms").is_none(), "{users}");
     assert_eq!(rate["mode"]["rate"], 40.0, "{rate}");
 
     // Text, for people.
     let text = boutique_load(&["--target", &url, "--duration", "500ms", "--users", "1"]).await;
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("requests/s") && text.contains("browseProduct") && text.contains("p99.9"),
+        text.contains("requests/s")
+            && text.contains("browseProduct")
+            && text.contains("HTTP requests")
+            && text.contains("p99.9"),
         "{text}"
     );
 }

@@ -1,6 +1,7 @@
 //! What `boutique load` measured: counts, errors by status, and latency
 //! percentiles from HDR histograms (microseconds, three significant
-//! digits), overall and per task; and the progress line while it runs.
+//! digits), per HTTP request, per task and for all tasks; and the progress
+//! line while it runs.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,16 +14,23 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use super::Mode;
-use super::tasks::{Status, Task, succeeded};
+use super::tasks::{Request, Status, Task, TaskDone, succeeded};
 
 /// The percentiles reported.
 const PERCENTILES: [(f64, &str); 4] =
     [(50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p99.9")];
 
-/// Counts and latencies of one kind of task, or of all.
+/// The percentiles of the distribution (`latency_distribution_ms`), spaced
+/// for a plot whose axis runs 0, 90, 99, 99.9, 99.99 evenly.
+const DISTRIBUTION: [f64; 22] = [
+    0.0, 10.0, 25.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 96.0, 97.0, 98.0, 99.0,
+    99.5, 99.75, 99.9, 99.95, 99.99, 100.0,
+];
+
+/// Counts and latencies of HTTP requests, of one kind of task, or of all.
 struct Tally {
     latencies: Histogram<u64>,
-    requests: u64,
+    count: u64,
     errors: BTreeMap<Status, u64>,
 }
 
@@ -32,13 +40,13 @@ impl Tally {
             // 1 µs to 1 hour, three significant digits.
             latencies: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
-            requests: 0,
+            count: 0,
             errors: BTreeMap::new(),
         }
     }
 
     fn record(&mut self, status: Status, took: Duration) {
-        self.requests += 1;
+        self.count += 1;
         if !succeeded(status) {
             *self.errors.entry(status).or_default() += 1;
         }
@@ -46,7 +54,8 @@ impl Tally {
         self.latencies.saturating_record(micros);
     }
 
-    fn to_json(&self, seconds: f64) -> Value {
+    /// As JSON, counting `what` ("requests" or "tasks").
+    fn to_json(&self, seconds: f64, what: &str) -> Value {
         let mut latency = serde_json::Map::new();
         for (q, name) in PERCENTILES {
             latency.insert(name.to_owned(), json!(self.ms(q)));
@@ -56,15 +65,25 @@ impl Tally {
             json!(self.latencies.max() as f64 / 1000.0),
         );
         json!({
-            "requests": self.requests,
-            "requests_per_second": self.requests as f64 / seconds,
+            what: self.count,
+            format!("{what}_per_second"): self.count as f64 / seconds,
             "errors": self.errors.iter().map(|(s, n)| (status_name(*s), json!(n))).collect::<serde_json::Map<_, _>>(),
             "latency_ms": latency,
         })
     }
 
+    /// `[percentile, ms]` pairs of the whole distribution.
+    fn distribution(&self) -> Value {
+        Value::Array(
+            DISTRIBUTION
+                .iter()
+                .map(|&q| json!([q, self.ms(q)]))
+                .collect(),
+        )
+    }
+
     fn ms(&self, q: f64) -> f64 {
-        if self.requests == 0 {
+        if self.count == 0 {
             return 0.0;
         }
         self.latencies.value_at_percentile(q) as f64 / 1000.0
@@ -81,54 +100,88 @@ fn status_name(status: Status) -> String {
 
 /// Everything measured so far.
 pub struct Recorder {
-    all: Tally,
-    tasks: BTreeMap<Task, Tally>,
+    /// Every HTTP request.
+    requests: Tally,
+    /// Every task.
+    all_tasks: Tally,
+    /// Each kind of task, and the HTTP requests its tasks made.
+    tasks: BTreeMap<Task, (Tally, u64)>,
+    /// How late the fixed-rate schedule's timer fired (none in the
+    /// closed-loop mode).
+    lag: Tally,
 }
 
 impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
-            all: Tally::new(),
+            requests: Tally::new(),
+            all_tasks: Tally::new(),
             tasks: BTreeMap::new(),
+            lag: Tally::new(),
         }
     }
 
-    /// One task done: how it ended, how long it took.
-    pub fn record(&mut self, task: Task, status: Status, took: Duration) {
-        self.all.record(status, took);
-        self.tasks
-            .entry(task)
-            .or_insert_with(Tally::new)
-            .record(status, took);
+    /// A task of the fixed-rate schedule was issued `lag` after it was due.
+    pub fn record_lag(&mut self, lag: Duration) {
+        self.lag.record(200, lag);
     }
 
-    /// The report, after `elapsed`.
+    /// HTTP requests made outside any task (a user's first home page).
+    pub fn record_requests(&mut self, requests: &[Request]) {
+        for request in requests {
+            self.requests.record(request.status, request.took);
+        }
+    }
+
+    /// One task done: how it and its requests ended; it took `took`.
+    pub fn record(&mut self, task: Task, done: &TaskDone, took: Duration) {
+        self.record_requests(&done.requests);
+        self.all_tasks.record(done.status, took);
+        let (tally, requests) = self.tasks.entry(task).or_insert_with(|| (Tally::new(), 0));
+        tally.record(done.status, took);
+        *requests += done.requests.len() as u64;
+    }
+
+    /// The report, after `elapsed`: the HTTP requests' figures at the top,
+    /// the tasks' under `all_tasks` and `tasks`.
     pub fn report(&self, elapsed: Duration, mode: Mode) -> Report {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         let mut tasks = serde_json::Map::new();
-        for (task, tally) in &self.tasks {
-            tasks.insert(task.name().to_owned(), tally.to_json(seconds));
+        for (task, (tally, requests)) in &self.tasks {
+            let mut figures = tally.to_json(seconds, "tasks");
+            figures["requests"] = json!(requests);
+            tasks.insert(task.name().to_owned(), figures);
         }
-        let mut overall = self.all.to_json(seconds);
+        let mut overall = self.requests.to_json(seconds, "requests");
+        overall["latency_distribution_ms"] = self.requests.distribution();
         overall["seconds"] = json!(seconds);
         overall["mode"] = match mode {
             Mode::Rate(rate) => json!({"rate": rate}),
             Mode::Users(users) => json!({"users": users}),
         };
+        overall["all_tasks"] = self.all_tasks.to_json(seconds, "tasks");
+        overall["all_tasks"]["latency_distribution_ms"] = self.all_tasks.distribution();
         overall["tasks"] = Value::Object(tasks);
+        if self.lag.count > 0 {
+            overall["schedule_lag_ms"] = json!({
+                "p50": self.lag.ms(50.0),
+                "p99": self.lag.ms(99.0),
+                "max": self.lag.latencies.max() as f64 / 1000.0,
+            });
+        }
         Report(overall)
     }
 
     fn progress_line(&self, elapsed: Duration, duration: Duration) -> String {
-        let errors: u64 = self.all.errors.values().sum();
+        let errors: u64 = self.requests.errors.values().sum();
         format!(
-            "\r{:>5.1} s / {:.0} s  {:>8} requests  {:>6} errors  p50 {:.1} ms  p99 {:.1} ms ",
+            "\r{:>5.1} s / {:.0} s  {:>8} requests  {:>6} errors  p50 {:.2} ms  p99 {:.2} ms ",
             elapsed.as_secs_f64(),
             duration.as_secs_f64(),
-            self.all.requests,
+            self.requests.count,
             errors,
-            self.all.ms(50.0),
-            self.all.ms(99.0),
+            self.requests.ms(50.0),
+            self.requests.ms(99.0),
         )
     }
 }
@@ -166,13 +219,16 @@ impl Report {
     /// For people.
     pub fn to_text(&self) -> String {
         let r = &self.0;
+        let all_tasks = &r["all_tasks"];
         let mut out = String::from("\n");
         let _ = writeln!(
             out,
-            "{} requests in {:.1} s: {:.1} requests/s",
+            "{} HTTP requests in {:.1} s: {:.1} requests/s ({} tasks, {:.1} tasks/s)",
             r["requests"],
             r["seconds"].as_f64().unwrap_or_default(),
-            r["requests_per_second"].as_f64().unwrap_or_default()
+            r["requests_per_second"].as_f64().unwrap_or_default(),
+            all_tasks["tasks"],
+            all_tasks["tasks_per_second"].as_f64().unwrap_or_default(),
         );
         let errors = r["errors"].as_object().filter(|e| !e.is_empty());
         match errors {
@@ -185,9 +241,9 @@ impl Report {
         let _ = writeln!(
             out,
             "\n{:<14} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9}   (latency in ms)",
-            "task", "requests", "errors", "p50", "p90", "p99", "p99.9"
+            "", "count", "errors", "p50", "p90", "p99", "p99.9"
         );
-        let mut row = |name: &str, t: &Value| {
+        let mut row = |name: &str, t: &Value, what: &str| {
             let errors: u64 = t["errors"]
                 .as_object()
                 .map_or(0, |e| e.values().filter_map(Value::as_u64).sum());
@@ -196,7 +252,7 @@ impl Report {
                 out,
                 "{:<14} {:>9} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
                 name,
-                t["requests"],
+                t[what],
                 errors,
                 l["p50"].as_f64().unwrap_or_default(),
                 l["p90"].as_f64().unwrap_or_default(),
@@ -206,10 +262,22 @@ impl Report {
         };
         if let Some(tasks) = r["tasks"].as_object() {
             for (name, t) in tasks {
-                row(name, t);
+                row(name, t, "tasks");
             }
         }
-        row("all", r);
+        row("all tasks", all_tasks, "tasks");
+        row("HTTP requests", r, "requests");
+        let lag = &r["schedule_lag_ms"];
+        if let (Some(p50), Some(p99), Some(max)) = (
+            lag["p50"].as_f64(),
+            lag["p99"].as_f64(),
+            lag["max"].as_f64(),
+        ) {
+            let _ = writeln!(
+                out,
+                "\nschedule lag (the generator's timer, not counted above): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
+            );
+        }
         out
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
@@ -69,10 +69,30 @@ pub struct Shopper {
     base: String,
     cookies: BTreeMap<String, String>,
     products: Rc<[String]>,
+    /// When the next request was due, if before it is sent (the first
+    /// request of a task in the fixed-rate mode).
+    due: Option<Instant>,
+    /// The requests made since the last task or home page ended.
+    requests: Vec<Request>,
 }
 
 /// What a request ended with: an HTTP status, or 0 if none came.
 pub type Status = u16;
+
+/// One HTTP request: how it ended and how long it took (from when it was
+/// due, for the first request of a task on a schedule).
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub status: Status,
+    pub took: Duration,
+}
+
+/// A task done: the status of its last request, and every request it made.
+#[derive(Debug)]
+pub struct TaskDone {
+    pub status: Status,
+    pub requests: Vec<Request>,
+}
 
 impl Shopper {
     /// A shopper with no cookies, at `base` (`http://HOST:PORT`), who
@@ -86,6 +106,8 @@ impl Shopper {
             base: base.to_owned(),
             cookies: BTreeMap::new(),
             products,
+            due: None,
+            requests: Vec::new(),
         }
     }
 
@@ -119,13 +141,26 @@ impl Shopper {
         Ok(ids)
     }
 
-    /// GET `/`.
-    pub async fn home(&mut self) -> Status {
-        self.get("/").await
+    /// GET `/`; the request it made.
+    pub async fn home(&mut self) -> Vec<Request> {
+        self.get("/").await;
+        std::mem::take(&mut self.requests)
     }
 
-    /// Runs `task`; the status of its last request (0: no answer).
-    pub async fn run(&mut self, task: Task) -> Status {
+    /// Runs `task`, whose first request was due at `due` (its latency
+    /// counts from then); the status of its last request (0: no answer)
+    /// and each request's.
+    pub async fn run(&mut self, task: Task, due: Instant) -> TaskDone {
+        self.due = Some(due);
+        self.requests.clear();
+        let status = self.run_requests(task).await;
+        TaskDone {
+            status,
+            requests: std::mem::take(&mut self.requests),
+        }
+    }
+
+    async fn run_requests(&mut self, task: Task) -> Status {
         let products = Rc::clone(&self.products);
         let random_product = || {
             products
@@ -166,15 +201,28 @@ impl Shopper {
     }
 
     async fn get(&mut self, path: &str) -> Status {
+        let began = self.due.take().unwrap_or_else(Instant::now);
         let request = self.with_cookies(self.client.get(format!("{}{path}", self.base)));
         let answer = request.send().await;
-        self.read(answer).await
+        let status = self.read(answer).await;
+        self.done(status, began)
     }
 
     async fn post(&mut self, path: &str, fields: &[(&str, String)]) -> Status {
+        let began = self.due.take().unwrap_or_else(Instant::now);
         let request = self.with_cookies(self.client.post(format!("{}{path}", self.base)));
         let answer = request.send_form(&fields).await;
-        self.read(answer).await
+        let status = self.read(answer).await;
+        self.done(status, began)
+    }
+
+    /// Notes a request that `began` and ended with `status`.
+    fn done(&mut self, status: Status, began: Instant) -> Status {
+        self.requests.push(Request {
+            status,
+            took: began.elapsed(),
+        });
+        status
     }
 
     fn with_cookies(&self, mut request: awc::ClientRequest) -> awc::ClientRequest {
