@@ -88,8 +88,29 @@ fn axis_number(y: f64, top: f64) -> String {
     }
 }
 
-/// A rounded-up top for an axis that must show `max`.
-fn headroom(max: f64) -> f64 {
+/// One line of a chart: its legend and its points.
+type Line = (String, Vec<(f64, f64)>);
+
+/// What sets a chart apart from the others.
+struct Chart<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// The x axis runs from 0 to this.
+    x_end: f64,
+    /// How many labels the x axis gets, and what each says.
+    x_labels: usize,
+    x_label: &'a dyn Fn(&f64) -> String,
+    /// Whether each point is marked (sparse data) or only joined.
+    marks: bool,
+}
+
+/// A rounded-up top for an axis that must show every line's points.
+fn y_top(lines: &[Line]) -> f64 {
+    let max = lines
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
     if max <= 0.0 || !max.is_finite() {
         return 1.0;
     }
@@ -97,7 +118,7 @@ fn headroom(max: f64) -> f64 {
 }
 
 fn latency_distribution(results: &Results, path: &Path) -> anyhow::Result<()> {
-    let lines: Vec<(String, Vec<(f64, f64)>)> = results
+    let lines: Vec<Line> = results
         .by_rate
         .iter()
         .flat_map(|(deployment, runs)| {
@@ -112,51 +133,20 @@ fn latency_distribution(results: &Results, path: &Path) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let top = headroom(
-        lines
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|p| p.1))
-            .fold(0.0, f64::max),
-    );
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Latency of an HTTP request by percentile, at a fixed rate",
-            (FONT, 22),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..hdr_position(TOP_PERCENTILE), 0f64..top)
-        .map_err(draw_error)?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency (ms)")
-        .x_labels(5)
-        .x_label_formatter(&|x| hdr_label(*x))
-        .y_label_formatter(&|y| axis_number(*y, top))
-        .label_style((FONT, 15))
-        .draw()
-        .map_err(draw_error)?;
-    for (i, (label, points)) in lines.into_iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-            .map_err(draw_error)?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2))
-            });
-    }
-    legend(&mut chart)?;
-    root.present().map_err(draw_error)?;
-    Ok(())
+    let chart = Chart {
+        title: "Latency of an HTTP request by percentile, at a fixed rate",
+        x_desc: "percentile",
+        y_desc: "latency (ms)",
+        x_end: hdr_position(TOP_PERCENTILE),
+        x_labels: 5,
+        x_label: &|x| hdr_label(*x),
+        marks: false,
+    };
+    draw(path, &chart, lines)
 }
 
 fn throughput_vs_users(results: &Results, path: &Path) -> anyhow::Result<()> {
-    let lines: Vec<(String, Vec<(f64, f64)>)> = results
+    let lines = results
         .by_users
         .iter()
         .map(|(deployment, runs)| {
@@ -178,16 +168,14 @@ fn throughput_vs_users(results: &Results, path: &Path) -> anyhow::Result<()> {
 fn latency_vs_users(results: &Results, path: &Path) -> anyhow::Result<()> {
     let mut lines = Vec::new();
     for (deployment, runs) in &results.by_users {
-        for (name, pick) in [("p50", 0), ("p99", 1)] {
-            let points = runs
-                .iter()
-                .map(|(users, run)| {
-                    let ms = if pick == 0 { run.p50_ms } else { run.p99_ms };
-                    (f64::from(*users), ms)
-                })
-                .collect();
-            lines.push((format!("{deployment} {name}"), points));
-        }
+        let p50 = runs
+            .iter()
+            .map(|(users, run)| (f64::from(*users), run.p50_ms));
+        lines.push((format!("{deployment} p50"), p50.collect()));
+        let p99 = runs
+            .iter()
+            .map(|(users, run)| (f64::from(*users), run.p99_ms));
+        lines.push((format!("{deployment} p99"), p99.collect()));
     }
     users_chart(
         path,
@@ -197,92 +185,83 @@ fn latency_vs_users(results: &Results, path: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// A chart with users on a log axis and one line (with its points marked)
-/// per series.
-fn users_chart(
-    path: &Path,
-    title: &str,
-    y_desc: &str,
-    lines: Vec<(String, Vec<(f64, f64)>)>,
-) -> anyhow::Result<()> {
-    // Users on a log2 axis: 1, 2, 4, 8... evenly spaced.
-    let lines: Vec<(String, Vec<(f64, f64)>)> = lines
+/// A chart against the number of users, on a log2 axis (1, 2, 4, 8...
+/// evenly spaced), its points marked.
+fn users_chart(path: &Path, title: &str, y_desc: &str, lines: Vec<Line>) -> anyhow::Result<()> {
+    let lines: Vec<Line> = lines
         .into_iter()
         .map(|(label, points)| {
             let points = points
                 .into_iter()
-                .map(|(x, y)| (x.max(1.0).log2(), y))
+                .map(|(users, y)| (users.max(1.0).log2(), y))
                 .collect();
             (label, points)
         })
         .collect();
-    let max_x = lines
+    let x_end = lines
         .iter()
         .flat_map(|(_, points)| points.iter().map(|p| p.0))
         .fold(1f64, f64::max)
         .ceil();
-    let top = headroom(
-        lines
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|p| p.1))
-            .fold(0.0, f64::max),
-    );
+    let chart = Chart {
+        title,
+        x_desc: "users",
+        y_desc,
+        x_end,
+        x_labels: x_end as usize + 1,
+        x_label: &|x| format!("{:.0}", x.exp2()),
+        marks: true,
+    };
+    draw(path, &chart, lines)
+}
+
+/// Draws `lines` as `chart` says into a PNG at `path`.
+fn draw(path: &Path, chart: &Chart<'_>, lines: Vec<Line>) -> anyhow::Result<()> {
+    let top = y_top(&lines);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 22))
+    let mut context = ChartBuilder::on(&root)
+        .caption(chart.title, (FONT, 22))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..max_x, 0f64..top)
+        .build_cartesian_2d(0f64..chart.x_end, 0f64..top)
         .map_err(draw_error)?;
-    chart
+    context
         .configure_mesh()
-        .x_desc("users")
-        .y_desc(y_desc)
-        .x_labels(max_x as usize + 1)
-        .x_label_formatter(&|x| format!("{:.0}", x.exp2()))
+        .x_desc(chart.x_desc)
+        .y_desc(chart.y_desc)
+        .x_labels(chart.x_labels)
+        .x_label_formatter(chart.x_label)
         .y_label_formatter(&|y| axis_number(*y, top))
         .label_style((FONT, 15))
         .draw()
         .map_err(draw_error)?;
     for (i, (label, points)) in lines.into_iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+        if chart.marks {
+            context
+                .draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))
+                .map_err(draw_error)?;
+        }
+        context
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(draw_error)?
             .label(label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2))
             });
-        chart
-            .draw_series(
-                points
-                    .into_iter()
-                    .map(|p| Circle::new(p, 4, colour.filled())),
-            )
-            .map_err(draw_error)?;
     }
-    legend(&mut chart)?;
-    root.present().map_err(draw_error)?;
-    Ok(())
-}
-
-fn legend<'a, X, Y>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
-) -> anyhow::Result<()>
-where
-    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
-    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
-{
-    chart
+    context
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .label_font((FONT, 16))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(draw_error)
+        .map_err(draw_error)?;
+    root.present().map_err(draw_error)?;
+    Ok(())
 }
 
 /// plotters' errors borrow the backend's; this keeps their message.
