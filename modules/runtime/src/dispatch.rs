@@ -11,14 +11,17 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use pin_project_lite::pin_project;
 
 use crate::call::{Call, CallMeta};
 use crate::codec;
 use crate::error::{CallError, Rejection};
 use crate::id_map::IdMap;
 use crate::service::{MethodId, Request, Service};
-use crate::service_ref::local_call;
+use crate::service_ref::{CallFuture, local_call};
 use crate::supervise::Slot;
 
 /// A boxed, sendable future.
@@ -75,40 +78,61 @@ impl<M: Request> Dispatch for Dispatcher<M> {
     ) -> Result<BoxFuture<Result<Vec<u8>, CallError>>, Rejection> {
         let budget = meta.remaining();
         let endpoints = self.slot.load();
-        Ok(Box::pin(dispatch_encoded::<M>(
-            M::endpoint(&endpoints),
-            payload,
-            meta,
-            budget,
-            out,
-        )?))
+        dispatch_encoded::<M>(M::endpoint(&endpoints), payload, meta, budget, out)
     }
 }
 
-/// Decodes `payload` as `M`, and returns the future that delivers it to
-/// `endpoint` and appends the encoded outcome to `out`.
+/// Decodes `payload` as `M`, queues it for `endpoint`, and returns the
+/// future that appends the encoded outcome to `out`.
+///
+/// The future is boxed here, straight from its parts: the call future in
+/// it is a few hundred bytes, and every move of an unboxed future on its
+/// way into a box (out of a `Result`, into an `async` block) is a copy.
 pub(crate) fn dispatch_encoded<M: Request>(
     endpoint: &actix::Recipient<Call<M>>,
     payload: &[u8],
     meta: CallMeta,
     budget: Duration,
-    mut out: Vec<u8>,
-) -> Result<impl Future<Output = Result<Vec<u8>, CallError>> + Send + 'static, Rejection> {
+    out: Vec<u8>,
+) -> Result<BoxFuture<Result<Vec<u8>, CallError>>, Rejection> {
     let message: M = codec::decode(payload).map_err(|e| Rejection::Undecodable {
         message: M::NAME.to_owned(),
         detail: e.to_string(),
     })?;
-    let delivery = local_call(endpoint, message, meta, budget);
-    Ok(async move {
-        let outcome = delivery.await?;
+    Ok(Box::pin(EncodedReply {
+        delivery: local_call(endpoint, message, meta, budget),
+        out: Some(out),
+    }))
+}
+
+pin_project! {
+    /// A call delivered to a local actor, whose outcome is encoded into
+    /// `out` when it comes.
+    struct EncodedReply<M: Request> {
+        #[pin]
+        delivery: CallFuture<M>,
+        out: Option<Vec<u8>>,
+    }
+}
+
+impl<M: Request> Future for EncodedReply<M> {
+    type Output = Result<Vec<u8>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = match this.delivery.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(outcome) => outcome?,
+        };
+        let mut out = this.out.take().unwrap_or_default();
         codec::encode_into(&outcome, &mut out).map_err(|e| {
             CallError::outcome_unknown(
                 <M::Service as Service>::NAME,
                 format!("the reply to {} ran but could not be encoded: {e}", M::NAME),
             )
         })?;
-        Ok(out)
-    })
+        Poll::Ready(Ok(out))
+    }
 }
 
 /// Every method a node can run, and the names of every method its build knows.
