@@ -27,7 +27,7 @@
 //! requests together (a checkout is three). In the fixed-rate mode the
 //! first request of a task counts from when the task was due.
 //!
-//! A progress line on stderr while it runs (when stderr is a terminal);
+//! A progress bar on stderr while it runs (when stderr is a terminal);
 //! the report on stdout at the end, as text or, with `--json`, one JSON
 //! object.
 

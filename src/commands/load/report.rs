@@ -175,7 +175,8 @@ impl Recorder {
     fn progress_line(&self, elapsed: Duration, duration: Duration) -> String {
         let errors: u64 = self.requests.errors.values().sum();
         format!(
-            "\r{:>5.1} s / {:.0} s  {:>8} requests  {:>6} errors  p50 {:.2} ms  p99 {:.2} ms ",
+            "\r{} {:>5.1} s / {:.1} s  {:>8} requests  {:>6} errors  p50 {:.2} ms  p99 {:.2} ms ",
+            progress_bar(elapsed, duration),
             elapsed.as_secs_f64(),
             duration.as_secs_f64(),
             self.requests.count,
@@ -184,6 +185,26 @@ impl Recorder {
             self.requests.ms(99.0),
         )
     }
+}
+
+/// Width of the progress bar, in characters between its brackets.
+const BAR_WIDTH: usize = 24;
+
+/// `[=========>              ]`: how much of `duration` has passed.
+fn progress_bar(elapsed: Duration, duration: Duration) -> String {
+    let done = (elapsed.as_secs_f64() / duration.as_secs_f64().max(1e-9)).clamp(0.0, 1.0);
+    let filled = (done * BAR_WIDTH as f64).round() as usize;
+    let mut bar = String::with_capacity(BAR_WIDTH + 2);
+    bar.push('[');
+    for i in 0..BAR_WIDTH {
+        bar.push(match i.cmp(&filled) {
+            std::cmp::Ordering::Less => '=',
+            std::cmp::Ordering::Equal => '>',
+            std::cmp::Ordering::Greater => ' ',
+        });
+    }
+    bar.push(']');
+    bar
 }
 
 /// A progress line on stderr once a second, if stderr is a terminal.
@@ -252,7 +273,7 @@ impl Report {
                 out,
                 "{:<14} {:>9} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
                 name,
-                t[what],
+                t[what].as_u64().unwrap_or_default(),
                 errors,
                 l["p50"].as_f64().unwrap_or_default(),
                 l["p90"].as_f64().unwrap_or_default(),
@@ -279,5 +300,65 @@ impl Report {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tasks::{Request, Task, TaskDone};
+    use super::{Mode, Recorder, progress_bar};
+    use std::time::Duration;
+
+    #[test]
+    fn the_text_report_lines_up_its_columns() {
+        let mut recorder = Recorder::new();
+        let ms = Duration::from_millis;
+        let request = |status, took| Request { status, took };
+        for _ in 0..12 {
+            let done = TaskDone {
+                status: 200,
+                requests: vec![request(200, ms(2))],
+            };
+            recorder.record(Task::ViewCart, &done, ms(2));
+        }
+        let checkout = TaskDone {
+            status: 402,
+            requests: vec![
+                request(200, ms(1)),
+                request(302, ms(1)),
+                request(402, ms(3)),
+            ],
+        };
+        recorder.record(Task::Checkout, &checkout, ms(5));
+        let text = recorder
+            .report(Duration::from_secs(1), Mode::Users(1))
+            .to_text();
+        let rows: Vec<&str> = text.lines().skip_while(|l| !l.contains("count")).collect();
+        assert_eq!(
+            rows,
+            [
+                "                   count   errors       p50       p90       p99     p99.9   (latency in ms)",
+                "checkout               1        1      5.00      5.00      5.00      5.00",
+                "viewCart              12        0      2.00      2.00      2.00      2.00",
+                "all tasks             13        1      2.00      2.00      5.00      5.00",
+                "HTTP requests         15        1      2.00      2.00      3.00      3.00",
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains("15 HTTP requests in 1.0 s: 15.0 requests/s (13 tasks, 13.0 tasks/s)"),
+            "{text}"
+        );
+        assert!(text.contains("errors by status: 402: 1"), "{text}");
+    }
+
+    #[test]
+    fn the_progress_bar_fills_with_the_time_that_passed() {
+        let of = |s: f64| progress_bar(Duration::from_secs_f64(s), Duration::from_secs(30));
+        assert_eq!(of(0.0), format!("[>{}]", " ".repeat(23)));
+        assert_eq!(of(15.0), format!("[{}>{}]", "=".repeat(12), " ".repeat(11)));
+        assert_eq!(of(30.0), format!("[{}]", "=".repeat(24)));
+        // Past the end (the last tasks finishing) it stays full.
+        assert_eq!(of(31.0), of(30.0));
     }
 }
