@@ -16,12 +16,13 @@
 # OUT/cpu.tsv, and a summary table to stdout.
 #
 # Knobs (environment): DURATION (each run, default 15s), USERS (default
-# "1 2 4 8 16 32"), RATE (default 100). Every port is chosen by the
-# system; the shop says where it listens.
+# "1 2 4 8 16 32"), RATE (default 100), BOUTIQUE_BIN (the binary, default
+# target/release/boutique: to compare two builds). Every port is chosen by
+# the system; the shop says where it listens.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/target/release/boutique"
+bin="${BOUTIQUE_BIN:-$root/target/release/boutique}"
 out="${1:-$root/target/perf}"
 duration="${DURATION:-15s}"
 users_list="${USERS:-1 2 4 8 16 32}"

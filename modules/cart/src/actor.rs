@@ -5,6 +5,7 @@ use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{AddItem, Cart, CartError, CartService, EmptyCart, GetCart, MergeCarts};
+use crate::cache::CartCache;
 use crate::store::{Added, Store};
 
 /// The longest user or product id accepted, in bytes.
@@ -19,6 +20,10 @@ pub struct CartConfig {
     pub database: Option<String>,
     /// The most different products one cart may hold.
     pub max_lines: usize,
+    /// How many carts to keep in memory as well, so that reading one is not
+    /// a database round trip (0: none). Only used when the module runs on
+    /// one node: replicas share the database, so none may trust a copy.
+    pub cached_carts: usize,
 }
 
 impl Default for CartConfig {
@@ -26,8 +31,15 @@ impl Default for CartConfig {
         CartConfig {
             database: None,
             max_lines: 100,
+            cached_carts: 10_000,
         }
     }
+}
+
+/// The cache the store reads through, if any: none when asked for none,
+/// or when other replicas may write to the same database.
+fn cache_for(config: &CartConfig, replicas: usize) -> Option<CartCache> {
+    (config.cached_carts > 0 && replicas <= 1).then(|| CartCache::new(config.cached_carts))
 }
 
 /// The cart module.
@@ -43,7 +55,8 @@ impl Module for CartModule {
                 "max_lines must be at least 1".to_owned(),
             ));
         }
-        let store = Store::open(config.database.as_deref(), ctx.data_dir())
+        let cache = cache_for(&config, ctx.replicas());
+        let store = Store::open(config.database.as_deref(), ctx.data_dir(), cache)
             .await
             .map_err(|e| StartError::failed(e.to_string()))?;
         let actor = CartActor {
@@ -159,5 +172,25 @@ impl Handler<Call<MergeCarts>> for CartActor {
             }
             Ok(Empty {})
         })
+    }
+}
+
+#[cfg(test)]
+mod cache_choice_tests {
+    use super::{CartConfig, cache_for};
+
+    #[test]
+    fn carts_are_cached_only_by_a_lone_replica_that_asks_for_it() {
+        let config = CartConfig::default();
+        assert!(cache_for(&config, 1).is_some());
+        assert!(
+            cache_for(&config, 2).is_none(),
+            "replicas share the database"
+        );
+        let off = CartConfig {
+            cached_carts: 0,
+            ..CartConfig::default()
+        };
+        assert!(cache_for(&off, 1).is_none());
     }
 }

@@ -8,7 +8,11 @@
 //! Carts are kept in the module's database (SQLite by default, PostgreSQL
 //! when `[modules.cart] database` is a `postgres://` URL), so they survive a
 //! restart. Every change is one SQL statement (an upsert that adds to the
-//! quantity in place), so concurrent adds never lose an update.
+//! quantity in place), so concurrent adds never lose an update. Carts read
+//! are kept in memory too (`[modules.cart] cached_carts`, 10,000 by
+//! default), so that the cart in every page's header is not a database
+//! round trip; only while the module runs on one node, since replicas
+//! share the database and each could change it behind the others' caches.
 //!
 //! Unlike the original, quantities are checked: they must be positive and a
 //! line cannot grow past `i32::MAX`. User and product ids must be non-empty
@@ -21,6 +25,7 @@
 pub mod api;
 
 mod actor;
+mod cache;
 mod store;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Carts in the module's database: one row per line, keyed by user and
 //! product. An add is one upsert that adds to the quantity in the database,
-//! so two adds at once both count.
+//! so two adds at once both count. Reads go through a [`CartCache`] when
+//! there is one (see `cache` for when that is right).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use storage::{Database, Migration, StorageError};
 
 use crate::api::{CartError, CartItem};
+use crate::cache::CartCache;
 
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
@@ -52,18 +54,33 @@ pub enum Added {
 #[derive(Clone)]
 pub struct Store {
     db: Database,
+    cache: Option<CartCache>,
 }
 
 impl Store {
-    /// Opens (and migrates) the store.
-    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Store, StorageError> {
+    /// Opens (and migrates) the store; reads go through `cache` if given.
+    pub async fn open(
+        url: Option<&str>,
+        data_dir: &Path,
+        cache: Option<CartCache>,
+    ) -> Result<Store, StorageError> {
         Ok(Store {
             db: Database::open("cart", url, data_dir, MIGRATIONS).await?,
+            cache,
         })
+    }
+
+    /// Marks `user_ids`' carts as being written, while the guard lives.
+    fn writing(&self, user_ids: &[&str]) -> Option<crate::cache::Writing> {
+        self.cache.as_ref().map(|cache| cache.writing(user_ids))
     }
 
     /// How many lines the cart has, and whether `product_id` is one.
     pub async fn lines(&self, user_id: &str, product_id: &str) -> Result<(i64, bool), CartError> {
+        if let Some(items) = self.cache.as_ref().and_then(|cache| cache.get(user_id)) {
+            let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            return Ok((count, items.iter().any(|i| i.product_id == product_id)));
+        }
         let (count, has): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) \
              FROM cart_items WHERE user_id = $1",
@@ -83,6 +100,7 @@ impl Store {
         product_id: &str,
         quantity: i32,
     ) -> Result<Added, CartError> {
+        let _writing = self.writing(&[user_id]);
         let done = sqlx::query(
             "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
@@ -104,6 +122,20 @@ impl Store {
 
     /// The cart's lines, in the order they were first added.
     pub async fn get(&self, user_id: &str) -> Result<Vec<CartItem>, CartError> {
+        let Some(cache) = &self.cache else {
+            return self.read(user_id).await;
+        };
+        if let Some(items) = cache.get(user_id) {
+            return Ok(items);
+        }
+        let read_at = cache.epoch();
+        let items = self.read(user_id).await?;
+        cache.insert_if_unchanged(user_id, &items, read_at);
+        Ok(items)
+    }
+
+    /// The cart's lines, from the database.
+    async fn read(&self, user_id: &str) -> Result<Vec<CartItem>, CartError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id",
         )
@@ -122,6 +154,7 @@ impl Store {
 
     /// Empties the cart.
     pub async fn empty(&self, user_id: &str) -> Result<(), CartError> {
+        let _writing = self.writing(&[user_id]);
         sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
             .bind(user_id)
             .execute(self.db.pool())
@@ -133,6 +166,7 @@ impl Store {
     /// Moves every line of `from` into `into`, in one transaction; a line
     /// that would overflow stops at `i32::MAX`.
     pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
+        let _writing = self.writing(&[from, into]);
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         let lines: Vec<(String, i64)> = sqlx::query_as(
             "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at",

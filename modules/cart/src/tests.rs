@@ -17,6 +17,7 @@ async fn carts(max_lines: usize) -> Vec<(ServiceRef<CartService>, TempDir, Optio
         let config = CartConfig {
             database: url.clone(),
             max_lines,
+            ..CartConfig::default()
         };
         let cart = start_alone::<CartModule>(config, ServiceRegistry::new(), dir.path())
             .await
@@ -197,10 +198,54 @@ async fn carts_survive_a_restart() {
         let config = CartConfig {
             database: url,
             max_lines: 100,
+            ..CartConfig::default()
         };
         let again = start_alone::<CartModule>(config, ServiceRegistry::new(), dir.path())
             .await
             .unwrap();
         assert_eq!(items(&again, "u1").await, vec![line("A", 2)]);
+    }
+}
+
+#[actix_rt::test]
+async fn reads_interleaved_with_writes_never_leave_an_old_cart_behind() {
+    // Carts read are kept in memory (the default config): reads racing
+    // writes must never leave a copy older than the database's.
+    for (cart, _dir, _) in carts(100).await {
+        assert!(items(&cart, "u").await.is_empty());
+        let mut calls = Vec::new();
+        for _ in 0..40 {
+            let adding = cart.clone();
+            calls.push(actix_rt::spawn(async move {
+                adding.call(add("u", "A", 1)).await.unwrap().unwrap();
+            }));
+            let reading = cart.clone();
+            calls.push(actix_rt::spawn(async move {
+                items(&reading, "u").await;
+            }));
+        }
+        for call in calls {
+            call.await.unwrap();
+        }
+        assert_eq!(items(&cart, "u").await, vec![line("A", 40)]);
+        // And after emptying, and after merging another cart in.
+        cart.call(EmptyCart {
+            user_id: "u".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(items(&cart, "u").await.is_empty());
+        cart.call(add("s", "B", 2)).await.unwrap().unwrap();
+        assert_eq!(items(&cart, "s").await, vec![line("B", 2)]);
+        cart.call(MergeCarts {
+            from_user_id: "s".into(),
+            into_user_id: "u".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(items(&cart, "u").await, vec![line("B", 2)]);
+        assert!(items(&cart, "s").await.is_empty());
     }
 }

@@ -106,6 +106,8 @@ pub struct StartContext {
     /// The module this context starts (its refs call as it).
     module: Option<&'static str>,
     http_metrics: crate::http_metrics::HttpMetrics,
+    /// How many nodes run this module.
+    replicas: usize,
 }
 
 impl StartContext {
@@ -127,7 +129,23 @@ impl StartContext {
             counters: std::sync::Arc::default(),
             module: None,
             http_metrics: crate::http_metrics::HttpMetrics::default(),
+            replicas: 1,
         }
+    }
+
+    /// How many nodes run this module: 1 unless it is placed on several
+    /// (replicas). A module that keeps what it stores in memory as well
+    /// (a cache in front of its database) can trust that copy only when it
+    /// is the one replica: with several, another may change the database
+    /// behind its back.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// The same context, for a module that `replicas` nodes run.
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// Where to record the HTTP requests the module serves: the node's

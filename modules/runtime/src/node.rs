@@ -425,6 +425,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             &plan.runtime.data_dir,
         )
         .for_module(entry.name())
+        .with_replicas(plan.nodes_of(module).len())
         .with_stop_signal(shutdown.subscribe())
         .with_counters(Arc::clone(&counters))
         .with_http_metrics(http_metrics.clone());

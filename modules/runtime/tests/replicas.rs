@@ -87,6 +87,8 @@ fn toy(node: &Node) -> ServiceRef<Toy> {
 #[actix_rt::test]
 async fn calls_spread_over_the_replicas() {
     let r = replicated("").await;
+    // Each replica is told it is one of two (a cache would be wrong).
+    assert_eq!(TOY_REPLICAS.load(std::sync::atomic::Ordering::Relaxed), 2);
     let toy = toy(&r.client);
     for _ in 0..100 {
         toy.call(Count {}).await.unwrap().unwrap();

@@ -157,6 +157,10 @@ runtime::service! {
 
 pub struct ToyModule;
 
+/// How many nodes run toy, as the last toy to start was told
+/// (`StartContext::replicas`).
+pub static TOY_REPLICAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Module for ToyModule {
     type Service = Toy;
     type Config = NoConfig;
@@ -164,6 +168,7 @@ impl Module for ToyModule {
         vec![Other::NAME]
     }
     async fn start(_: NoConfig, ctx: StartContext) -> Result<Toy, StartError> {
+        TOY_REPLICAS.store(ctx.replicas(), std::sync::atomic::Ordering::Relaxed);
         let actor = ToyActor {
             other: ctx.service::<Other>()?,
             held: HashMap::new(),
