@@ -61,6 +61,17 @@ impl CartCache {
         self.lock().carts.get(user_id).cloned()
     }
 
+    /// How many lines the user's cart has and whether `product_id` is one,
+    /// if the cart is in memory (without copying it).
+    pub fn lines(&self, user_id: &str, product_id: &str) -> Option<(usize, bool)> {
+        let inner = self.lock();
+        let items = inner.carts.get(user_id)?;
+        Some((
+            items.len(),
+            items.iter().any(|item| item.product_id == product_id),
+        ))
+    }
+
     /// Now, for a read about to go to the database.
     pub fn epoch(&self) -> Epoch {
         Epoch(self.lock().epoch)
@@ -141,6 +152,9 @@ mod tests {
         cache.insert_if_unchanged("u", &[line("A", 1)], read_at);
         cache.insert_if_unchanged("v", &[line("B", 2)], read_at);
         assert_eq!(cache.get("u"), Some(vec![line("A", 1)]));
+        assert_eq!(cache.lines("u", "A"), Some((1, true)));
+        assert_eq!(cache.lines("u", "B"), Some((1, false)));
+        assert_eq!(cache.lines("w", "A"), None);
 
         let writing = cache.writing(&["u"]);
         assert_eq!(cache.get("u"), None, "gone as the write starts");

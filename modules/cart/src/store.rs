@@ -77,9 +77,12 @@ impl Store {
 
     /// How many lines the cart has, and whether `product_id` is one.
     pub async fn lines(&self, user_id: &str, product_id: &str) -> Result<(i64, bool), CartError> {
-        if let Some(items) = self.cache.as_ref().and_then(|cache| cache.get(user_id)) {
-            let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
-            return Ok((count, items.iter().any(|i| i.product_id == product_id)));
+        if let Some((count, has)) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.lines(user_id, product_id))
+        {
+            return Ok((i64::try_from(count).unwrap_or(i64::MAX), has));
         }
         let (count, has): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) \

@@ -133,7 +133,8 @@ async fn run_users(
 }
 
 /// `rate` tasks per second on schedule for `duration`; each task's latency
-/// counts from when it was due.
+/// counts from when it was issued, or from when it was due if it had to
+/// wait for a slot in flight (see the module's doc).
 async fn run_rate(
     target: &str,
     products: &Rc<[String]>,
@@ -146,6 +147,7 @@ async fn run_rate(
     let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
     let start = tokio::time::Instant::now();
     let total = (rate * duration.as_secs_f64()).floor() as u64;
+    let target: Rc<str> = target.into();
     let mut running = tokio::task::JoinSet::new();
     for n in 0..total {
         let due = start + Duration::from_secs_f64(n as f64 / rate);
@@ -161,7 +163,7 @@ async fn run_rate(
         // Finished tasks are let go as they finish, not kept to the end.
         while running.try_join_next().is_some() {}
         let idle = Rc::clone(&idle);
-        let target = target.to_owned();
+        let target = Rc::clone(&target);
         let products = Rc::clone(products);
         let recorder = Rc::clone(recorder);
         let slots = Rc::clone(&slots);

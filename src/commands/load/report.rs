@@ -27,46 +27,76 @@ const DISTRIBUTION: [f64; 22] = [
     99.5, 99.75, 99.9, 99.95, 99.99, 100.0,
 ];
 
+/// How long things took: an HDR histogram of microseconds.
+struct Latencies {
+    histogram: Histogram<u64>,
+    count: u64,
+}
+
+impl Latencies {
+    fn new() -> Latencies {
+        Latencies {
+            // 1 µs to 1 hour, three significant digits.
+            histogram: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+            count: 0,
+        }
+    }
+
+    fn record(&mut self, took: Duration) {
+        self.count += 1;
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.histogram.saturating_record(micros);
+    }
+
+    /// The latency at percentile `q`, in ms (0 if nothing was recorded).
+    fn ms(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        self.histogram.value_at_percentile(q) as f64 / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.histogram.max() as f64 / 1000.0
+    }
+}
+
 /// Counts and latencies of HTTP requests, of one kind of task, or of all.
 struct Tally {
-    latencies: Histogram<u64>,
-    count: u64,
+    latencies: Latencies,
     errors: BTreeMap<Status, u64>,
 }
 
 impl Tally {
     fn new() -> Tally {
         Tally {
-            // 1 µs to 1 hour, three significant digits.
-            latencies: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
-            count: 0,
+            latencies: Latencies::new(),
             errors: BTreeMap::new(),
         }
     }
 
+    fn count(&self) -> u64 {
+        self.latencies.count
+    }
+
     fn record(&mut self, status: Status, took: Duration) {
-        self.count += 1;
         if !succeeded(status) {
             *self.errors.entry(status).or_default() += 1;
         }
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
-        self.latencies.saturating_record(micros);
+        self.latencies.record(took);
     }
 
     /// As JSON, counting `what` ("requests" or "tasks").
     fn to_json(&self, seconds: f64, what: &str) -> Value {
         let mut latency = serde_json::Map::new();
         for (q, name) in PERCENTILES {
-            latency.insert(name.to_owned(), json!(self.ms(q)));
+            latency.insert(name.to_owned(), json!(self.latencies.ms(q)));
         }
-        latency.insert(
-            "max".to_owned(),
-            json!(self.latencies.max() as f64 / 1000.0),
-        );
+        latency.insert("max".to_owned(), json!(self.latencies.max_ms()));
         json!({
-            what: self.count,
-            format!("{what}_per_second"): self.count as f64 / seconds,
+            what: self.count(),
+            format!("{what}_per_second"): self.count() as f64 / seconds,
             "errors": self.errors.iter().map(|(s, n)| (status_name(*s), json!(n))).collect::<serde_json::Map<_, _>>(),
             "latency_ms": latency,
         })
@@ -77,16 +107,9 @@ impl Tally {
         Value::Array(
             DISTRIBUTION
                 .iter()
-                .map(|&q| json!([q, self.ms(q)]))
+                .map(|&q| json!([q, self.latencies.ms(q)]))
                 .collect(),
         )
-    }
-
-    fn ms(&self, q: f64) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
-        self.latencies.value_at_percentile(q) as f64 / 1000.0
     }
 }
 
@@ -108,7 +131,7 @@ pub struct Recorder {
     tasks: BTreeMap<Task, (Tally, u64)>,
     /// How late the fixed-rate schedule's timer fired (none in the
     /// closed-loop mode).
-    lag: Tally,
+    lag: Latencies,
 }
 
 impl Recorder {
@@ -117,13 +140,13 @@ impl Recorder {
             requests: Tally::new(),
             all_tasks: Tally::new(),
             tasks: BTreeMap::new(),
-            lag: Tally::new(),
+            lag: Latencies::new(),
         }
     }
 
     /// A task of the fixed-rate schedule was issued `lag` after it was due.
     pub fn record_lag(&mut self, lag: Duration) {
-        self.lag.record(200, lag);
+        self.lag.record(lag);
     }
 
     /// HTTP requests made outside any task (a user's first home page).
@@ -166,7 +189,7 @@ impl Recorder {
             overall["schedule_lag_ms"] = json!({
                 "p50": self.lag.ms(50.0),
                 "p99": self.lag.ms(99.0),
-                "max": self.lag.latencies.max() as f64 / 1000.0,
+                "max": self.lag.max_ms(),
             });
         }
         Report(overall)
@@ -179,10 +202,10 @@ impl Recorder {
             progress_bar(elapsed, duration),
             elapsed.as_secs_f64(),
             duration.as_secs_f64(),
-            self.requests.count,
+            self.requests.count(),
             errors,
-            self.requests.ms(50.0),
-            self.requests.ms(99.0),
+            self.requests.latencies.ms(50.0),
+            self.requests.latencies.ms(99.0),
         )
     }
 }

@@ -668,25 +668,7 @@ impl Drop for PendingCall {
 async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader: FrameReader<R>) {
     let reason: String = loop {
         match reader.next().await.map(|body| body.map(Frame::parse)) {
-            Ok(Some(Ok(Frame::Request {
-                call_id,
-                method,
-                budget_us,
-                caller,
-                trace,
-                parent,
-                payload,
-            }))) => {
-                let header = RequestHeader {
-                    call_id,
-                    method,
-                    budget_us,
-                    caller,
-                    trace,
-                    parent,
-                };
-                connection.serve(header, payload)
-            }
+            Ok(Some(Ok(Frame::Request { header, payload }))) => connection.serve(header, payload),
             Ok(Some(Ok(Frame::Reply {
                 call_id,
                 status,

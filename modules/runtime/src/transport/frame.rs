@@ -122,18 +122,8 @@ pub enum FrameError {
 pub enum Frame {
     /// A call.
     Request {
-        /// The caller's call id.
-        call_id: u64,
-        /// The method asked for.
-        method: u64,
-        /// Microseconds the caller will wait.
-        budget_us: u64,
-        /// The calling module ([`caller_id`]), or 0 for a client.
-        caller: u64,
-        /// The trace the call belongs to (0: none; the receiver starts one).
-        trace: u128,
-        /// The span (call id) of the call it was made for, or 0.
-        parent: u64,
+        /// Who calls what, and for how long.
+        header: RequestHeader,
         /// The encoded message.
         payload: Bytes,
     },
@@ -184,12 +174,14 @@ impl Frame {
             .ok_or_else(|| FrameError::Malformed(format!("unknown frame kind {byte}")))?;
         Ok(match kind {
             Kind::Request => Frame::Request {
-                call_id: take_u64(&mut body)?,
-                method: take_u64(&mut body)?,
-                budget_us: take_u64(&mut body)?,
-                caller: take_u64(&mut body)?,
-                trace: take_u128(&mut body)?,
-                parent: take_u64(&mut body)?,
+                header: RequestHeader {
+                    call_id: take_u64(&mut body)?,
+                    method: take_u64(&mut body)?,
+                    budget_us: take_u64(&mut body)?,
+                    caller: take_u64(&mut body)?,
+                    trace: take_u128(&mut body)?,
+                    parent: take_u64(&mut body)?,
+                },
                 payload: body,
             },
             Kind::Reply => {
@@ -244,7 +236,7 @@ pub struct RequestHeader {
     pub budget_us: u64,
     /// The calling module ([`caller_id`]), or 0 for a client.
     pub caller: u64,
-    /// The trace the call belongs to (0: none).
+    /// The trace the call belongs to (0: none; the receiver starts one).
     pub trace: u128,
     /// The span (call id) of the call it was made for, or 0.
     pub parent: u64,
@@ -489,16 +481,19 @@ mod tests {
         assert_eq!(frames.len(), 3);
         match Frame::parse(frames[0].clone().unwrap().unwrap()).unwrap() {
             Frame::Request {
-                call_id,
-                method,
-                budget_us,
-                caller,
-                trace,
-                parent,
+                header: parsed,
                 payload,
             } => {
-                assert_eq!((call_id, method, budget_us, caller), (7, 99, 1000, 3));
-                assert_eq!((trace, parent), (header.trace, 5));
+                assert_eq!(
+                    (
+                        parsed.call_id,
+                        parsed.method,
+                        parsed.budget_us,
+                        parsed.caller
+                    ),
+                    (7, 99, 1000, 3)
+                );
+                assert_eq!((parsed.trace, parsed.parent), (header.trace, 5));
                 assert_eq!(codec::decode::<String>(&payload).unwrap(), "hello");
             }
             other => panic!("expected a request, got {other:?}"),
