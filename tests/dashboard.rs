@@ -18,9 +18,15 @@ use support::shopper::Shopper;
 use support::webdriver::{Driver, browser_or_skip};
 
 /// A free port on loopback, for an admin endpoint every node must know.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// `n` distinct ports free now: all are held until all are chosen (a port
+/// let go at once can be handed out again by the next bind).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
 }
 
 #[actix_rt::test]
@@ -32,7 +38,8 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
     // the whole deployment.
     let admins: Vec<String> = ["web", "store", "pay"]
         .iter()
-        .map(|node| format!("nodes.{node}.admin=127.0.0.1:{}", free_port()))
+        .zip(free_ports(3))
+        .map(|(node, port)| format!("nodes.{node}.admin=127.0.0.1:{port}"))
         .collect();
     let extra: Vec<(&str, &str)> = ["web", "store", "pay"]
         .iter()

@@ -151,9 +151,12 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 
 /// Each node's admin address: the config's, or a free port on loopback
 /// for a node that has none (or port 0), chosen now so that every node can
-/// be told every address.
+/// be told every address. The probes are held until every port is chosen:
+/// a port let go at once can be handed out again by the next bind, and two
+/// nodes would be told the same one.
 fn admin_addresses(plan: &runtime::Plan) -> anyhow::Result<Vec<(String, std::net::SocketAddr)>> {
     let mut admins = Vec::new();
+    let mut probes = Vec::new();
     for node in plan.nodes() {
         let addr = match node.admin.filter(|a| a.port() != 0) {
             Some(addr) => addr,
@@ -162,11 +165,14 @@ fn admin_addresses(plan: &runtime::Plan) -> anyhow::Result<Vec<(String, std::net
                     .admin
                     .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
                 let probe = std::net::TcpListener::bind((ip, 0))?;
-                probe.local_addr()?
+                let addr = probe.local_addr()?;
+                probes.push(probe);
+                addr
             }
         };
         admins.push((node.name.clone(), addr));
     }
+    drop(probes);
     Ok(admins)
 }
 
