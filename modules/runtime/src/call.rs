@@ -185,23 +185,38 @@ impl CallMeta {
     /// [`CallMeta::scope`]), whichever is earlier.
     #[inline]
     pub fn local(timeout: Duration) -> Self {
+        Self::local_with_budget(timeout).0
+    }
+
+    /// [`CallMeta::local`], and how long the call may wait: `timeout`,
+    /// unless a deadline inherited from the call it is made for leaves
+    /// less (then the time left until the earlier deadline).
+    #[inline]
+    pub(crate) fn local_with_budget(timeout: Duration) -> (Self, Duration) {
         let own = Deadline::after(timeout);
-        let deadline = match INHERITED.with(Cell::get) {
-            Some(inherited) if inherited < own => inherited,
-            _ => own,
+        let (deadline, inherited) = match INHERITED.with(Cell::get) {
+            Some(inherited) if inherited < own => (inherited, true),
+            Some(_) => (own, true),
+            None => (own, false),
+        };
+        let budget = if inherited {
+            deadline.remaining().min(timeout)
+        } else {
+            timeout
         };
         let id = CallId::next();
         let (trace, parent) = match TRACE.with(Cell::get) {
             Some(inherited) => inherited,
             None => (TraceId::starting_at(id), 0),
         };
-        CallMeta {
+        let meta = CallMeta {
             id,
             deadline,
             origin: Origin::Local,
             trace,
             parent,
-        }
+        };
+        (meta, budget)
     }
 
     /// Runs `work` as part of this call: calls that `work` makes wait no
@@ -211,17 +226,6 @@ impl CallMeta {
             work,
             deadline: Some(self.deadline),
             trace: Some((self.trace, self.id.0)),
-        }
-    }
-
-    /// `timeout`, unless the deadline is sooner (it was inherited): then
-    /// the time left.
-    #[inline]
-    pub fn budget(&self, timeout: Duration) -> Duration {
-        if INHERITED.with(Cell::get).is_some() {
-            self.remaining().min(timeout)
-        } else {
-            timeout
         }
     }
 

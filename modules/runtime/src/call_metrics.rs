@@ -12,8 +12,9 @@
 //! location}`, encoded by `prometheus-client`.
 //!
 //! The cost on the call path is kept small: each [`ServiceRef`] carries a
-//! table, made when the node hands out the ref, from method id to that
-//! method's counters; a call looks its method up once (an integer hash)
+//! table, made when the node hands out the ref, of each message's counters
+//! in the order the service declares its messages; a call finds its own by
+//! the message's [`Request::INDEX`](crate::Request::INDEX) (an array index)
 //! and bumps one counter. Remote calls are all timed; local calls, which
 //! take well under a microsecond, one in 64 (reading the clock twice per
 //! call would add a quarter to their cost), so their histogram is a
@@ -34,7 +35,6 @@ use prometheus_client::registry::Registry;
 
 use crate::call::{CallMeta, TraceId};
 use crate::error::CallError;
-use crate::id_map::IdMap;
 use crate::service::Service;
 
 /// How a call ended, as the `outcome` label says it.
@@ -141,7 +141,7 @@ impl CallMetrics {
                 // atomic operations a call): a node makes one per method
                 // of each (caller, service) pair it has, and no more.
                 let method: &'static MethodMetrics = Box::leak(Box::new(method));
-                (info.method.0, method)
+                method
             })
             .collect();
         Arc::new(RefMetrics {
@@ -159,7 +159,8 @@ pub(crate) struct RefMetrics {
     location: &'static str,
     /// Remote calls are all timed; local ones are sampled.
     time_every_call: bool,
-    methods: IdMap<u64, &'static MethodMetrics>,
+    /// By the message's [`Request::INDEX`](crate::Request::INDEX).
+    methods: Vec<&'static MethodMetrics>,
 }
 
 impl RefMetrics {
@@ -168,10 +169,11 @@ impl RefMetrics {
         self.node.for_ref::<S>(caller, self.location)
     }
 
-    /// A probe for one call of `method`, started now.
+    /// A probe for one call of the service's message number `index`
+    /// ([`Request::INDEX`](crate::Request::INDEX)), started now.
     #[inline]
-    pub(crate) fn probe(&self, method: u64, meta: &CallMeta) -> Option<Probe> {
-        let metrics = self.methods.get(&method)?;
+    pub(crate) fn probe(&self, index: usize, meta: &CallMeta) -> Option<Probe> {
+        let metrics = *self.methods.get(index)?;
         // A call logged at debug level is always timed.
         let logged = tracing::enabled!(target: "boutique::call", tracing::Level::DEBUG)
             || crate::spans::enabled();
@@ -294,5 +296,56 @@ impl Probe {
             );
             span.in_scope(|| tracing::debug!(target: "boutique::call", "call ended"));
         }
+    }
+}
+
+#[cfg(test)]
+// The service's `from_addr` is not needed: no actor runs here.
+#[allow(dead_code)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct First;
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Second;
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Third;
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    crate::service! {
+        /// Three messages, to tell their counters apart.
+        Three = "three", error Never {
+            First -> (),
+            Second -> (),
+            Third -> (),
+        }
+    }
+
+    #[test]
+    fn each_message_is_counted_under_its_own_name() {
+        use crate::Request;
+        assert_eq!((First::INDEX, Second::INDEX, Third::INDEX), (0, 1, 2));
+        let mut registry = Registry::default();
+        let metrics = CallMetrics::new(&mut registry);
+        let table = metrics.for_ref::<Three>("tester", "local");
+        let meta = CallMeta::local(Duration::from_secs(1));
+        for _ in 0..2 {
+            let probe = table.probe(Third::INDEX, &meta).expect("a probe");
+            probe.finish::<(), Never>(&Ok(Ok(())));
+        }
+        let probe = table.probe(First::INDEX, &meta).expect("a probe");
+        probe.finish::<(), Never>(&Ok(Err(Never)));
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encoded");
+        let third = "caller=\"tester\",service=\"three\",message=\"Third\",location=\"local\",outcome=\"ok\"} 2";
+        let first = "caller=\"tester\",service=\"three\",message=\"First\",location=\"local\",outcome=\"error\"} 1";
+        assert!(text.contains(third), "{text}");
+        assert!(text.contains(first), "{text}");
+        assert!(!text.contains("message=\"Second\""), "{text}");
+        assert!(table.probe(3, &meta).is_none(), "no fourth message");
     }
 }

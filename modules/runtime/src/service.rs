@@ -56,6 +56,9 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     const NAME: &'static str;
     /// The message's id on the wire.
     const METHOD: MethodId;
+    /// Its position among the service's messages (as
+    /// [`Service::messages`] lists them), for tables indexed by message.
+    const INDEX: usize;
     /// The actor endpoint for this message in the service's local endpoints.
     fn endpoint(service: &Self::Service) -> &actix::Recipient<Call<Self>>;
     /// True if running the message twice does what running it once does
@@ -99,6 +102,20 @@ pub struct Empty {}
 /// The result of a call as the handler produced it: the reply or the
 /// service's domain error.
 pub type Outcome<M> = Result<<M as Request>::Reply, <<M as Request>::Service as Service>::Error>;
+
+/// The position of `method` in `methods` (for [`Request::INDEX`]; the
+/// declaration lists each message once, so it is found).
+#[doc(hidden)]
+pub const fn index_of(method: MethodId, methods: &[MethodId]) -> usize {
+    let mut i = 0;
+    while i < methods.len() {
+        if methods[i].0 == method.0 {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("a message missing from its own service's declaration")
+}
 
 /// Identifies a message on the wire: a 64-bit FNV-1a hash of
 /// `"<service>.<message>"`, computed at compile time.
@@ -287,6 +304,11 @@ macro_rules! service {
         }
 
         impl $service {
+            #[doc(hidden)]
+            /// The method ids of the messages, in declaration order.
+            pub const __METHODS: &'static [$crate::MethodId] =
+                &[$($crate::MethodId::of($name, ::std::stringify!($message)),)+];
+
             /// The endpoints of an actor that handles every message of this service.
             pub fn from_addr<__Actor>(addr: &$crate::__private::actix::Addr<__Actor>) -> Self
             where
@@ -327,6 +349,10 @@ macro_rules! service {
                 const NAME: &'static str = ::std::stringify!($message);
                 const METHOD: $crate::MethodId =
                     $crate::MethodId::of($name, ::std::stringify!($message));
+                const INDEX: usize = $crate::service::index_of(
+                    <Self as $crate::Request>::METHOD,
+                    $service::__METHODS,
+                );
                 fn endpoint(
                     service: &$service,
                 ) -> &$crate::__private::actix::Recipient<$crate::Call<Self>> {

@@ -211,28 +211,27 @@ impl<S: Service> ServiceRef<S> {
     where
         M: Request<Service = S>,
     {
-        let meta = CallMeta::local(self.timeout);
+        // The budget is shorter than the ref's timeout when the deadline
+        // is inherited from the call this one is made for.
+        let (meta, budget) = CallMeta::local_with_budget(self.timeout);
         let probe = match &self.metrics {
-            Some(metrics) => metrics.probe(M::METHOD.0, &meta),
+            Some(metrics) => metrics.probe(M::INDEX, &meta),
             None => None,
         };
-        let mut future = self.start(message, meta);
+        let mut future = self.start(message, meta, budget);
         future.probe = probe;
         future
     }
 
-    fn start<M>(&self, message: M, meta: CallMeta) -> CallFuture<M>
+    fn start<M>(&self, message: M, meta: CallMeta, budget: Duration) -> CallFuture<M>
     where
         M: Request<Service = S>,
     {
-        // Shorter than the ref's timeout when inherited from the call this
-        // one is made for.
-        let budget = meta.budget(self.timeout);
         match &*self.route {
             Route::Local { first, slot } => {
                 let endpoint = M::endpoint(first);
                 if endpoint.connected() {
-                    local_call(endpoint, message, meta, budget)
+                    queue_local(endpoint, message, meta, budget)
                 } else {
                     // The first actor is gone: whichever the supervisor
                     // started since.
@@ -390,6 +389,17 @@ pub(crate) fn local_call<M: Request>(
             "the module's actor has stopped (a handler panicked); it is being restarted",
         ));
     }
+    queue_local(endpoint, message, meta, budget)
+}
+
+/// [`local_call`] to an actor known to be running.
+#[inline]
+fn queue_local<M: Request>(
+    endpoint: &actix::Recipient<Call<M>>,
+    message: M,
+    meta: CallMeta,
+    budget: Duration,
+) -> CallFuture<M> {
     let deadline = meta.deadline;
     CallFuture::new(CallState::Local {
         request: WithDeadline::new(endpoint.send(Call::new(message, meta)), deadline),
