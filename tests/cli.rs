@@ -395,9 +395,14 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
     let mut listening = Vec::new();
     let mut shop = None;
     let mut dashboard = None;
-    tokio::time::timeout(Duration::from_secs(60), async {
+    // Everything `up` said, to show if the wait fails.
+    let mut said = Vec::new();
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
         while listening.len() < 3 || shop.is_none() || dashboard.is_none() {
-            let line = lines.next_line().await.unwrap().expect("up exited early");
+            let Some(line) = lines.next_line().await.unwrap() else {
+                return Err("up exited early");
+            };
+            said.push(line.clone());
             if line.contains("listening on") {
                 listening.push(line);
             } else if let Some((_, url)) = line.split_once("shop open at ") {
@@ -409,9 +414,15 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
                 dashboard = url.split_whitespace().next().map(str::to_owned);
             }
         }
+        Ok(())
     })
-    .await
-    .expect("not every node said it was listening");
+    .await;
+    if !matches!(waited, Ok(Ok(()))) {
+        panic!(
+            "not every node said it was listening ({waited:?}); up said:\n{}",
+            said.join("\n")
+        );
+    }
     for node in ["[web]", "[store]", "[pay]"] {
         assert!(
             listening.iter().any(|l| l.starts_with(node)),
