@@ -3,7 +3,9 @@
 //! yardstick for the remote path.
 //!
 //! Run with `cargo bench --bench calls`. After criterion's own report this
-//! prints the ratios the project promises (from criterion's point estimates):
+//! prints the ratios the project promises, twice: from criterion's point
+//! estimates, and as paired ratios (see [`Paired`]: the two sides timed in
+//! alternating rounds, the steadier measure on a shared machine):
 //!
 //! - local `ServiceRef` call / raw actix `Addr::send`: target ≤ 1.10
 //!   (`local/service_ref_call_unmeasured`, a ref outside any node's
@@ -19,14 +21,16 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Context, Handler, Message};
+use actix::{Actor, Addr, Context, Handler, Message};
 use bytes::{Buf, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures_util::future::join_all;
 use runtime::config::{self, Plan};
 use runtime::transport::frame::{PREFIX_LEN, REPLY_HEADER_LEN, REQUEST_HEADER_LEN};
 use runtime::transport::handshake::Secret;
-use runtime::{Call, Catalogue, Module, NoConfig, Node, StartContext, StartError, codec};
+use runtime::{
+    Call, Catalogue, Module, NoConfig, Node, ServiceRef, StartContext, StartError, codec,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -105,6 +109,35 @@ fn secret() -> Secret {
     Secret::from_bytes("bench", b"a secret for the benchmark only".to_vec()).unwrap()
 }
 
+// --- Where the threads run ----------------------------------------------------
+
+/// The CPU of the remote servers (the node and the echo server).
+const SERVER_CPU: usize = 1;
+/// The CPU of the bench thread (the callers).
+const CLIENT_CPU: usize = 0;
+
+/// Keeps the calling thread on `cpu`, so that every remote benchmark, ours
+/// and the echo alike, has its client and server on two different CPUs, as
+/// two processes of a split deployment would: left to the kernel, the two
+/// threads sometimes share a CPU (a wake-up is then a context switch) and
+/// sometimes do not (an inter-processor wake-up, several times slower on a
+/// virtual machine), and which one a benchmark got decided its time more
+/// than the code did. On a machine with one CPU the threads stay unpinned.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: `set` is a plain bit set, zeroed, then filled by the libc
+    // macros; pid 0 means the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!(
+                "could not keep a bench thread on CPU {cpu} ({}): it runs wherever the kernel puts it",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 // --- The remote server: a node on its own thread ---------------------------
 
 /// Starts node "server" on its own thread; returns the plan to reach it.
@@ -115,6 +148,7 @@ fn start_server_node() -> Plan {
     let server_plan = plan.clone();
     let (ready, is_ready) = mpsc::channel();
     std::thread::spawn(move || {
+        pin_to_cpu(SERVER_CPU);
         let system = actix_rt::System::new();
         system.block_on(async move {
             let _node = Node::builder(&server_plan, &catalogue())
@@ -156,6 +190,7 @@ fn start_echo_server(reply_len: usize) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
+        pin_to_cpu(SERVER_CPU);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -238,7 +273,70 @@ impl EchoClient {
 
 // --- The benchmarks ---------------------------------------------------------
 
-fn local(c: &mut Criterion) {
+/// Time for `iters` raw actix round trips.
+fn time_raw_actix(system: &actix_rt::SystemRunner, addr: &Addr<PingActor>, iters: u64) -> Duration {
+    system.block_on(async {
+        let started = Instant::now();
+        for n in 0..iters {
+            let reply = addr.send(RawPing(ping(n))).await.unwrap();
+            std::hint::black_box(reply.unwrap());
+        }
+        started.elapsed()
+    })
+}
+
+/// Time for `iters` calls through `pinger`, one after the other.
+fn time_calls(
+    system: &actix_rt::SystemRunner,
+    pinger: &ServiceRef<Pinger>,
+    iters: u64,
+) -> Duration {
+    system.block_on(async {
+        let started = Instant::now();
+        for n in 0..iters {
+            let reply = pinger.call(ping(n)).await.unwrap();
+            std::hint::black_box(reply.unwrap());
+        }
+        started.elapsed()
+    })
+}
+
+/// Time for `iters` batches of `in_flight` calls through `pinger`.
+fn time_batches(
+    system: &actix_rt::SystemRunner,
+    pinger: &ServiceRef<Pinger>,
+    in_flight: usize,
+    iters: u64,
+) -> Duration {
+    system.block_on(async {
+        let started = Instant::now();
+        for i in 0..iters {
+            let calls = (0..in_flight as u64).map(|k| pinger.call(ping(i * 1000 + k)));
+            for reply in join_all(calls).await {
+                std::hint::black_box(reply.unwrap().unwrap());
+            }
+        }
+        started.elapsed()
+    })
+}
+
+/// Time for `iters` batches of `in_flight` echoed frames.
+fn time_echoes(
+    system: &actix_rt::SystemRunner,
+    echo: &mut EchoClient,
+    in_flight: usize,
+    iters: u64,
+) -> Duration {
+    system.block_on(async {
+        let started = Instant::now();
+        for _ in 0..iters {
+            echo.round_trips(in_flight).await;
+        }
+        started.elapsed()
+    })
+}
+
+fn local(c: &mut Criterion, paired: &Paired, results: &mut Vec<PairedRatio>) {
     let system = actix_rt::System::new();
     // The ref as a node hands it out: supervised, and counted in the
     // node's metrics.
@@ -255,48 +353,30 @@ fn local(c: &mut Criterion) {
     });
     // A bare local ref, as `ServiceRef::local` makes it: not counted in any
     // metrics (what a call costs before the node's bookkeeping).
-    let bare = runtime::ServiceRef::local(Pinger::from_addr(&addr));
+    let bare = ServiceRef::local(Pinger::from_addr(&addr));
     let mut group = c.benchmark_group("local");
     group.bench_function("raw_actix_send", |b| {
-        b.iter_custom(|iters| {
-            system.block_on(async {
-                let started = Instant::now();
-                for n in 0..iters {
-                    let reply = addr.send(RawPing(ping(n))).await.unwrap();
-                    std::hint::black_box(reply.unwrap());
-                }
-                started.elapsed()
-            })
-        })
+        b.iter_custom(|iters| time_raw_actix(&system, &addr, iters))
     });
     group.bench_function("service_ref_call", |b| {
-        b.iter_custom(|iters| {
-            system.block_on(async {
-                let started = Instant::now();
-                for n in 0..iters {
-                    let reply = pinger.call(ping(n)).await.unwrap();
-                    std::hint::black_box(reply.unwrap());
-                }
-                started.elapsed()
-            })
-        })
+        b.iter_custom(|iters| time_calls(&system, &pinger, iters))
     });
     group.bench_function("service_ref_call_unmeasured", |b| {
-        b.iter_custom(|iters| {
-            system.block_on(async {
-                let started = Instant::now();
-                for n in 0..iters {
-                    let reply = bare.call(ping(n)).await.unwrap();
-                    std::hint::black_box(reply.unwrap());
-                }
-                started.elapsed()
-            })
-        })
+        b.iter_custom(|iters| time_calls(&system, &bare, iters))
     });
     group.finish();
+    if paired.wants("local/service_ref_call", "local/raw_actix_send") {
+        results.push(paired.measure(
+            "local ServiceRef call / raw actix send",
+            1.10,
+            20_000,
+            |iters| time_raw_actix(&system, &addr, iters),
+            |iters| time_calls(&system, &pinger, iters),
+        ));
+    }
 }
 
-fn remote(c: &mut Criterion) {
+fn remote(c: &mut Criterion, paired: &Paired, results: &mut Vec<PairedRatio>) {
     let plan = start_server_node();
     let (request_len, reply_len) = frame_sizes();
     let echo_addr = start_echo_server(reply_len);
@@ -322,39 +402,186 @@ fn remote(c: &mut Criterion) {
             BenchmarkId::new("tcp_echo", in_flight),
             &in_flight,
             |b, &in_flight| {
-                b.iter_custom(|iters| {
-                    system.block_on(async {
-                        let started = Instant::now();
-                        for _ in 0..iters {
-                            echo.round_trips(in_flight).await;
-                        }
-                        started.elapsed()
-                    })
-                })
+                b.iter_custom(|iters| time_echoes(&system, &mut echo, in_flight, iters))
             },
         );
         group.bench_with_input(
             BenchmarkId::new("service_ref_call", in_flight),
             &in_flight,
-            |b, &in_flight| {
-                b.iter_custom(|iters| {
-                    system.block_on(async {
-                        let started = Instant::now();
-                        for i in 0..iters {
-                            let calls =
-                                (0..in_flight as u64).map(|k| pinger.call(ping(i * 1000 + k)));
-                            for reply in join_all(calls).await {
-                                std::hint::black_box(reply.unwrap().unwrap());
-                            }
-                        }
-                        started.elapsed()
-                    })
-                })
-            },
+            |b, &in_flight| b.iter_custom(|iters| time_batches(&system, &pinger, in_flight, iters)),
         );
     }
     group.finish();
+    for (in_flight, iters) in [(1, 300), (IN_FLIGHT, 100)] {
+        if paired.wants(
+            &format!("remote/service_ref_call/{in_flight}"),
+            &format!("remote/tcp_echo/{in_flight}"),
+        ) {
+            // Both closures need the echo client and the system: one
+            // cell lends them in turn.
+            let echo = std::cell::RefCell::new(&mut echo);
+            results.push(paired.measure(
+                &format!("remote call / bare TCP echo, {in_flight} in flight"),
+                1.25,
+                iters,
+                |iters| time_echoes(&system, &mut echo.borrow_mut(), in_flight, iters),
+                |iters| time_batches(&system, &pinger, in_flight, iters),
+            ));
+        }
+    }
     drop(client);
+}
+
+// --- Paired ratios ------------------------------------------------------------
+
+/// Ratios measured in alternating rounds within one process: each round
+/// times the baseline and ours back to back (which goes first alternates),
+/// so a change in the machine's load hits both sides of a round alike. On a
+/// shared machine criterion's separate estimates for the two can drift
+/// apart by several percent between runs; the median ratio of paired
+/// rounds is steadier.
+struct Paired {
+    /// Skipped in criterion's profiling, test and list modes.
+    enabled: bool,
+    /// The benchmark filter given on the command line, if any: a pair runs
+    /// if it names either of its benchmarks (as a substring).
+    filter: Option<String>,
+    rounds: usize,
+}
+
+/// One paired ratio: ours / the baseline, per round.
+struct PairedRatio {
+    what: String,
+    target: f64,
+    /// Sorted.
+    ratios: Vec<f64>,
+    /// Median time per iteration of each side, in nanoseconds.
+    ours_ns: f64,
+    baseline_ns: f64,
+}
+
+impl Paired {
+    fn from_args() -> Paired {
+        // Criterion's options that take a value (the filter is the first
+        // argument that is neither an option nor such a value).
+        const WITH_VALUE: [&str; 16] = [
+            "--save-baseline",
+            "--baseline",
+            "--baseline-lenient",
+            "--load-baseline",
+            "--sample-size",
+            "--warm-up-time",
+            "--measurement-time",
+            "--nresamples",
+            "--noise-threshold",
+            "--confidence-level",
+            "--significance-level",
+            "--profile-time",
+            "--output-format",
+            "--color",
+            "--plotting-backend",
+            "--format",
+        ];
+        let mut enabled = true;
+        let mut filter = None;
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if matches!(arg.as_str(), "--profile-time" | "--test" | "--list") {
+                enabled = false;
+            }
+            if WITH_VALUE.contains(&arg.as_str()) {
+                args.next();
+            } else if !arg.starts_with('-') && filter.is_none() {
+                filter = Some(arg);
+            }
+        }
+        Paired {
+            enabled,
+            filter,
+            rounds: 41,
+        }
+    }
+
+    fn wants(&self, ours: &str, baseline: &str) -> bool {
+        // A filter anchored as a regex (`^local/`, `/64$`) still matches.
+        let names = |f: &str| {
+            let f = f.trim_start_matches('^').trim_end_matches('$');
+            ours.contains(f) || baseline.contains(f)
+        };
+        self.enabled && self.filter.as_deref().is_none_or(names)
+    }
+
+    /// `rounds` rounds (after one to warm up) of `iters` iterations of each.
+    fn measure(
+        &self,
+        what: &str,
+        target: f64,
+        iters: u64,
+        mut baseline: impl FnMut(u64) -> Duration,
+        mut ours: impl FnMut(u64) -> Duration,
+    ) -> PairedRatio {
+        baseline(iters);
+        ours(iters);
+        let mut rounds: Vec<(Duration, Duration)> = (0..self.rounds)
+            .map(|round| {
+                if round % 2 == 0 {
+                    let base = baseline(iters);
+                    (base, ours(iters))
+                } else {
+                    let own = ours(iters);
+                    (baseline(iters), own)
+                }
+            })
+            .collect();
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .map(|(base, own)| own.as_secs_f64() / base.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let per_iteration = |time: Duration| time.as_nanos() as f64 / iters as f64;
+        rounds.sort_by_key(|(base, _)| *base);
+        let baseline_ns = per_iteration(rounds[rounds.len() / 2].0);
+        rounds.sort_by_key(|(_, own)| *own);
+        let ours_ns = per_iteration(rounds[rounds.len() / 2].1);
+        PairedRatio {
+            what: what.to_owned(),
+            target,
+            ratios,
+            ours_ns,
+            baseline_ns,
+        }
+    }
+}
+
+impl PairedRatio {
+    fn quantile(&self, q: f64) -> f64 {
+        let last = self.ratios.len() - 1;
+        self.ratios[((last as f64) * q).round() as usize]
+    }
+}
+
+fn print_paired(results: &[PairedRatio], rounds: usize) {
+    if results.is_empty() {
+        return;
+    }
+    println!("\npaired ratios (median of {rounds} alternating rounds in this run; quartiles):");
+    for result in results {
+        let median = result.quantile(0.5);
+        let verdict = if median <= result.target {
+            "meets"
+        } else {
+            "MISSES"
+        };
+        println!(
+            "  {}: {median:.2}x ({:.2}x to {:.2}x; {:.0} ns / {:.0} ns) ({verdict} the {:.2}x target)",
+            result.what,
+            result.quantile(0.25),
+            result.quantile(0.75),
+            result.ours_ns,
+            result.baseline_ns,
+            result.target
+        );
+    }
 }
 
 // --- Ratios -------------------------------------------------------------------
@@ -410,9 +637,13 @@ fn print_ratios() {
 }
 
 fn main() {
+    pin_to_cpu(CLIENT_CPU);
     let mut criterion = Criterion::default().configure_from_args();
-    local(&mut criterion);
-    remote(&mut criterion);
+    let paired = Paired::from_args();
+    let mut results = Vec::new();
+    local(&mut criterion, &paired, &mut results);
+    remote(&mut criterion, &paired, &mut results);
     criterion.final_summary();
     print_ratios();
+    print_paired(&results, paired.rounds);
 }
