@@ -7,7 +7,7 @@
 //! | 2 | `call`: the call failed (not delivered, outcome unknown, rejected, timed out) |
 //! | 64 | bad command line or input (unknown service or message, invalid JSON) |
 //! | 70 | the node failed at run time (could not listen, a module did not start) |
-//! | 78 | the config is invalid |
+//! | 78 | the config is invalid (or the environment: a bad `BOUTIQUE_ADMIN_LISTENER_FD`) |
 
 use std::process::ExitCode;
 
@@ -15,6 +15,8 @@ use runtime::config::ConfigError;
 use runtime::json::JsonCallError;
 use runtime::node::NodeError;
 use runtime::transport::handshake::SecretError;
+
+use boutique::handoff::HandoffError;
 
 /// The service answered with its domain error.
 pub const DOMAIN_ERROR: u8 = 1;
@@ -31,6 +33,7 @@ pub const CONFIG: u8 = 78;
 pub fn code_for(error: &anyhow::Error) -> ExitCode {
     let code = if error.downcast_ref::<ConfigError>().is_some()
         || error.downcast_ref::<SecretError>().is_some()
+        || error.downcast_ref::<HandoffError>().is_some()
     {
         CONFIG
     } else if let Some(node) = error.downcast_ref::<NodeError>() {

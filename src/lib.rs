@@ -2,10 +2,13 @@
 //!
 //! Online Boutique as one binary of actor modules. This library half of the
 //! package holds what the binary and the tests share: the [`catalogue`] of
-//! modules this build contains. The binary (`src/main.rs`) adds the command
-//! line.
+//! modules this build contains, and the [`handoff`] of a listening socket
+//! from `boutique up` to a node. The binary (`src/main.rs`) adds the
+//! command line.
 
 #![warn(missing_docs)]
+
+pub mod handoff;
 
 use runtime::Catalogue;
 

@@ -15,6 +15,9 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command, DeployTarget, LogFormatArg};
 
 fn main() -> ExitCode {
+    // First, before anything opens a descriptor: a socket handed down by
+    // `boutique up` (see `boutique::handoff`).
+    let handed_admin = boutique::handoff::take_admin_listener();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -44,7 +47,7 @@ fn main() -> ExitCode {
         Command::Run {
             node,
             fault_control,
-        } => commands::run::run(&cli.config, node.clone(), *fault_control),
+        } => commands::run::run(&cli.config, node.clone(), *fault_control, handed_admin),
         Command::Plan => commands::plan::plan(&cli.config),
         Command::Call {
             service,

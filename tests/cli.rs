@@ -367,6 +367,79 @@ fn run_without_the_secret_says_how_to_set_it() {
     );
 }
 
+#[test]
+fn run_refuses_an_admin_socket_that_is_not_one() {
+    for (value, why) in [
+        ("banana", "not a descriptor number"),
+        ("1", "standard input, output or error"),
+        ("987", "not an open listening socket"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(["--set", "nodes.main.admin=127.0.0.1:0", "run"])
+            .current_dir(repo(""))
+            .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+            .env("BOUTIQUE_ADMIN_LISTENER_FD", value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(78),
+            "{value}: {}",
+            stderr(&output)
+        );
+        let said = stderr(&output);
+        assert!(
+            said.contains(&format!("BOUTIQUE_ADMIN_LISTENER_FD={value}: {why}")),
+            "{value}: {said}"
+        );
+        assert!(said.contains("unset it"), "{said}");
+    }
+}
+
+#[actix_rt::test]
+async fn run_serves_its_admin_endpoints_on_a_socket_handed_down() {
+    // As `boutique up` does: the socket is bound here, listening, and the
+    // node inherits it.
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"));
+    command
+        .args(["--set", &format!("nodes.main.admin={addr}")])
+        .args(["--set", "modules.frontend.listen=127.0.0.1:0", "run"])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    boutique::handoff::hand_to(&mut command, &socket);
+    let mut child = command.spawn().unwrap();
+    // Only the node has it now: a request can only be answered by the node.
+    drop(socket);
+    // Kept open to the end: the node fails writing to a closed stdout.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin_line = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if line.contains("admin on ") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("the node said where its admin endpoints are");
+    assert!(
+        admin_line.ends_with(&format!("admin on http://{addr}")),
+        "{admin_line}"
+    );
+    let mut health = awc::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.body().await.unwrap(), "ok\n");
+    drop(lines);
+}
+
 /// `boutique up` of the three-node deployment, every node on a free port.
 fn spawn_up() -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
@@ -521,6 +594,13 @@ async fn up_starts_a_node_that_died_again_on_its_address() {
     let listening = until(&mut lines, "[pay] boutique: node 'pay' listening on").await;
     let started = until(&mut lines, "started node 'pay'").await;
     let first = pid_of(&started);
+    let pay_admin = until(&mut lines, "[pay] boutique: node 'pay' admin on ").await;
+    let pay_admin = pay_admin
+        .split_once("admin on ")
+        .unwrap()
+        .1
+        .trim()
+        .to_owned();
     let shop = until(&mut lines, "shop open at ").await;
     let shop = shop
         .split_once("shop open at ")
@@ -533,6 +613,19 @@ async fn up_starts_a_node_that_died_again_on_its_address() {
     unsafe { libc::kill(first, libc::SIGKILL) };
     let exited = until(&mut lines, "node 'pay' exited").await;
     assert!(exited.contains("starting it again in 100 ms"), "{exited}");
+    // `up` holds pay's admin socket and hands it to each pay it starts: a
+    // request made while pay is down waits for the next one, instead of
+    // being refused.
+    let while_down = actix_rt::spawn(async move {
+        let response = awc::Client::new()
+            .get(format!("{pay_admin}/healthz"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        response
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    });
     let relistening = until(&mut lines, "[pay] boutique: node 'pay' listening on").await;
     let again = until(&mut lines, "started node 'pay'").await;
     assert_ne!(pid_of(&again), first);
@@ -540,6 +633,11 @@ async fn up_starts_a_node_that_died_again_on_its_address() {
         relistening.split_once("listening on").unwrap().1,
         listening.split_once("listening on").unwrap().1,
         "the same address"
+    );
+    assert_eq!(
+        while_down.await.unwrap(),
+        Ok(200),
+        "the health check made while pay was down"
     );
 
     // The cart page needs a shipping quote from pay: web reaches the new

@@ -17,35 +17,15 @@ use support::cluster::Cluster;
 use support::shopper::Shopper;
 use support::webdriver::{Driver, browser_or_skip};
 
-/// A free port on loopback, for an admin endpoint every node must know.
-/// `n` distinct ports free now: all are held until all are chosen (a port
-/// let go at once can be handed out again by the next bind).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|listener| listener.local_addr().unwrap().port())
-        .collect()
-}
-
 #[actix_rt::test]
 async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modules() {
     let Some((chromedriver, chromium)) = browser_or_skip("dashboard test") else {
         return;
     };
     // Every node knows every node's admin address, so that each can show
-    // the whole deployment.
-    let admins: Vec<String> = ["web", "store", "pay"]
-        .iter()
-        .zip(free_ports(3))
-        .map(|(node, port)| format!("nodes.{node}.admin=127.0.0.1:{port}"))
-        .collect();
-    let extra: Vec<(&str, &str)> = ["web", "store", "pay"]
-        .iter()
-        .flat_map(|node| admins.iter().map(move |admin| (*node, admin.as_str())))
-        .collect();
-    let mut cluster = Cluster::start(&extra).await;
+    // the whole deployment (the sockets are bound first, and handed to the
+    // nodes, as `boutique up` does).
+    let mut cluster = Cluster::start_with_admins(&[], &["web", "store", "pay"]).await;
     let store_admin = cluster.admin_url("store").await;
 
     // Visitors: the home page calls the catalog, currency, ads...

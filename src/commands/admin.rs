@@ -22,13 +22,23 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use runtime::{Node, Plan};
 use serde_json::json;
 
-/// Starts serving the admin endpoints of `node` on `addr`; returns the
-/// address bound (the port is chosen when `addr` has port 0) and a handle
-/// that stops the server.
+/// Where the admin endpoints are served.
+pub enum AdminSocket {
+    /// Bound here, at the config's address.
+    Bind(SocketAddr),
+    /// Handed down by `boutique up`, already listening on the config's
+    /// address (see `handoff`).
+    Handed(std::net::TcpListener),
+}
+
+/// Starts serving the admin endpoints of `node` on `socket`, for the
+/// config's admin address `addr`; returns the address served (the port is
+/// chosen when `addr` has port 0) and a handle that stops the server.
 pub fn serve(
     node: Arc<Node>,
     plan: &Plan,
     addr: SocketAddr,
+    socket: AdminSocket,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let data = web::Data::from(node);
     let deployment = web::Data::new(Deployment::of(plan));
@@ -44,8 +54,19 @@ pub fn serve(
     })
     .workers(1)
     .disable_signals()
-    .shutdown_timeout(1)
-    .bind(addr)
+    .shutdown_timeout(1);
+    let server = match socket {
+        AdminSocket::Bind(addr) => server.bind(addr),
+        AdminSocket::Handed(listener) => {
+            let handed = listener.local_addr()?;
+            if addr.port() != 0 && handed != addr {
+                anyhow::bail!(
+                    "the admin socket handed down by `boutique up` listens on {handed}, but the config says {addr}"
+                );
+            }
+            server.listen(listener)
+        }
+    }
     .map_err(|e| anyhow::anyhow!("cannot serve the admin endpoints on {addr}: {e}"))?;
     let bound = server
         .addrs()

@@ -15,16 +15,23 @@ use std::sync::Arc;
 use frontend::api::{Frontend, GetStatus};
 use runtime::{Node, Service};
 
+use super::admin::AdminSocket;
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
+use boutique::handoff::HandoffError;
 
 /// Runs node `node` (or the config's only node) until asked to stop; with
 /// `fault_control`, takes fault-injection commands on stdin (tests only).
+///
+/// `handed_admin` is the admin socket `boutique up` handed this process, as
+/// `main` took it (see `handoff`).
 pub fn run(
     args: &ConfigArgs,
     node: Option<String>,
     fault_control: bool,
+    handed_admin: Result<Option<std::net::TcpListener>, HandoffError>,
 ) -> anyhow::Result<ExitCode> {
+    let handed_admin = handed_admin?;
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
     let name = match node {
@@ -55,7 +62,11 @@ pub fn run(
         }
         let admin = match node.admin_addr() {
             Some(addr) => {
-                let (bound, handle) = super::admin::serve(Arc::clone(&node), &plan, addr)?;
+                let socket = match handed_admin {
+                    Some(listener) => AdminSocket::Handed(listener),
+                    None => AdminSocket::Bind(addr),
+                };
+                let (bound, handle) = super::admin::serve(Arc::clone(&node), &plan, addr, socket)?;
                 writeln!(
                     out,
                     "boutique: node '{}' admin on http://{bound}",

@@ -6,8 +6,9 @@
 //! the nodes started after it are told that address (`--set
 //! nodes.N.listen=ADDR`), so a whole split deployment runs on free ports.
 //! Every node gets admin endpoints (the config's address, or a free port
-//! on loopback), every node is told all of them, and `up` prints the URL of
-//! the dashboard, which shows the whole deployment.
+//! on loopback, bound here and handed to the node: see `handoff`), every
+//! node is told all of them, and `up` prints the URL of the dashboard, which
+//! shows the whole deployment.
 //! Their output is merged into one stream, each line prefixed with its
 //! node's name. A child that exits is reported and started again, on the
 //! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
@@ -48,16 +49,21 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let (exits, mut exited) = mpsc::unbounded_channel();
         let (restarts, mut restart) = mpsc::unbounded_channel::<String>();
-        let launcher = Launcher { exe, config, exits };
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut overrides = args.overrides.clone();
         // Every node gets admin endpoints (and so a dashboard), and every
         // node is told all of their addresses, so that each dashboard shows
         // the whole deployment.
-        let admins = admin_addresses(&plan)?;
-        for (name, addr) in &admins {
-            overrides.push(format!("nodes.{name}.admin={addr}"));
+        let admins = admin_endpoints(&plan)?;
+        for admin in &admins {
+            overrides.push(format!("nodes.{}.admin={}", admin.node, admin.addr));
         }
+        let launcher = Launcher {
+            exe,
+            config,
+            exits,
+            admins,
+        };
         for node in plan.node_start_order() {
             let (pid, ready) = launcher.start(&node.name, &overrides).await?;
             running.insert(node.name.clone(), Running::new(pid));
@@ -71,9 +77,9 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .find(|n| n.modules.contains(&"frontend"))
             .or_else(|| plan.nodes().first())
-            .and_then(|n| admins.iter().find(|(name, _)| *name == n.name));
-        if let Some((name, addr)) = shown {
-            println!("[up] dashboard at http://{addr}/ (node '{name}'; every node serves one)");
+            .and_then(|n| launcher.admins.iter().find(|admin| admin.node == n.name));
+        if let Some(Admin { node, addr, .. }) = shown {
+            println!("[up] dashboard at http://{addr}/ (node '{node}'; every node serves one)");
         }
 
         let stop = signal::stop_requested();
@@ -149,31 +155,42 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Each node's admin address: the config's, or a free port on loopback
-/// for a node that has none (or port 0), chosen now so that every node can
-/// be told every address. The probes are held until every port is chosen:
-/// a port let go at once can be handed out again by the next bind, and two
-/// nodes would be told the same one.
-fn admin_addresses(plan: &runtime::Plan) -> anyhow::Result<Vec<(String, std::net::SocketAddr)>> {
-    let mut admins = Vec::new();
-    let mut probes = Vec::new();
-    for node in plan.nodes() {
-        let addr = match node.admin.filter(|a| a.port() != 0) {
-            Some(addr) => addr,
-            None => {
-                let ip = node
-                    .admin
-                    .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
-                let probe = std::net::TcpListener::bind((ip, 0))?;
-                let addr = probe.local_addr()?;
-                probes.push(probe);
-                addr
-            }
-        };
-        admins.push((node.name.clone(), addr));
-    }
-    drop(probes);
-    Ok(admins)
+/// A node's admin endpoint, as `up` arranges it.
+struct Admin {
+    node: String,
+    addr: std::net::SocketAddr,
+    /// The socket bound for it here, handed to the node (see `handoff`);
+    /// `None` when the config fixes the address and the node binds it.
+    socket: Option<std::net::TcpListener>,
+}
+
+/// Each node's admin endpoint: the config's address, or a free port on
+/// loopback for a node that has none (or port 0), chosen now so that every
+/// node can be told every address. A port chosen here stays bound here,
+/// for as long as `up` runs, and is handed to the node: a port let go would
+/// not be reserved, and the node's own listener (or any other bind of port
+/// 0) could be given it first.
+fn admin_endpoints(plan: &runtime::Plan) -> anyhow::Result<Vec<Admin>> {
+    plan.nodes()
+        .iter()
+        .map(|node| {
+            let (addr, socket) = match node.admin.filter(|a| a.port() != 0) {
+                Some(addr) => (addr, None),
+                None => {
+                    let ip = node
+                        .admin
+                        .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
+                    let socket = std::net::TcpListener::bind((ip, 0))?;
+                    (socket.local_addr()?, Some(socket))
+                }
+            };
+            Ok(Admin {
+                node: node.name.clone(),
+                addr,
+                socket,
+            })
+        })
+        .collect()
 }
 
 /// The first wait before starting a node that exited again.
@@ -231,6 +248,8 @@ struct Launcher {
     exe: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
     exits: mpsc::UnboundedSender<Exit>,
+    /// Every node's admin endpoint.
+    admins: Vec<Admin>,
 }
 
 impl Launcher {
@@ -254,6 +273,10 @@ impl Launcher {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let handed = self.admins.iter().find(|admin| admin.node == name);
+        if let Some(socket) = handed.and_then(|admin| admin.socket.as_ref()) {
+            boutique::handoff::hand_to(&mut command, socket);
+        }
         let mut child = command.spawn()?;
         let pid = child.id().unwrap_or_default();
         forward(name, child.stderr.take());

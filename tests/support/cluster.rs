@@ -41,6 +41,9 @@ pub struct Cluster {
     /// name: a restart uses them again.
     overrides: Vec<(String, Vec<String>)>,
     processes: Vec<(String, NodeProcess)>,
+    /// Admin sockets bound by the test, by node: handed to the node at
+    /// every start, as `boutique up` does.
+    admin_sockets: Vec<(String, std::net::TcpListener)>,
     client: Node,
 }
 
@@ -48,6 +51,20 @@ impl Cluster {
     /// Starts every node, callees first; `extra` adds overrides for one
     /// node (`("store", "runtime.max_in_flight_per_peer=16")`).
     pub async fn start(extra: &[(&str, &str)]) -> Cluster {
+        Cluster::start_with_admins(extra, &[]).await
+    }
+
+    /// [`Cluster::start`], and nodes `admins` get admin endpoints, on
+    /// sockets bound here and handed to them (`boutique::handoff`), so that
+    /// every node is told every admin address before any starts.
+    pub async fn start_with_admins(extra: &[(&str, &str)], admins: &[&str]) -> Cluster {
+        let admin_sockets: Vec<(String, std::net::TcpListener)> = admins
+            .iter()
+            .map(|node| {
+                let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                ((*node).to_owned(), socket)
+            })
+            .collect();
         let template = plan(DEPLOYMENT, &[]);
         let order: Vec<String> = template
             .node_start_order()
@@ -59,6 +76,12 @@ impl Cluster {
         // of one node, given in `extra`, comes later and wins).
         let mut known = shop_overrides(&data);
         known.push("logging.level=warn".to_owned());
+        for (node, socket) in &admin_sockets {
+            known.push(format!(
+                "nodes.{node}.admin={}",
+                socket.local_addr().unwrap()
+            ));
+        }
         let mut overrides = Vec::new();
         let mut processes = Vec::new();
         for name in &order {
@@ -71,7 +94,7 @@ impl Cluster {
             );
             let mut first = own.clone();
             first.push(format!("nodes.{name}.listen=127.0.0.1:0"));
-            let (process, addr) = spawn(name, &first).await;
+            let (process, addr) = spawn(name, &first, admin_socket(&admin_sockets, name)).await;
             let listen = format!("nodes.{name}.listen={addr}");
             own.push(listen.clone());
             known.push(listen);
@@ -87,6 +110,7 @@ impl Cluster {
             data,
             overrides,
             processes,
+            admin_sockets,
             client,
         }
     }
@@ -159,7 +183,12 @@ impl Cluster {
             .iter()
             .find(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no node {name} in the deployment"));
-        let (process, _) = spawn(name, &overrides.clone()).await;
+        let (process, _) = spawn(
+            name,
+            &overrides.clone(),
+            admin_socket(&self.admin_sockets, name),
+        )
+        .await;
         self.processes.push((name.to_owned(), process));
     }
 
@@ -246,9 +275,24 @@ impl Cluster {
     }
 }
 
-/// Starts `boutique run --node NAME --fault-control` and waits until it
-/// listens.
-async fn spawn(name: &str, overrides: &[String]) -> (NodeProcess, SocketAddr) {
+/// The admin socket held for node `name`, if any.
+fn admin_socket<'a>(
+    sockets: &'a [(String, std::net::TcpListener)],
+    name: &str,
+) -> Option<&'a std::net::TcpListener> {
+    sockets
+        .iter()
+        .find(|(node, _)| node == name)
+        .map(|(_, socket)| socket)
+}
+
+/// Starts `boutique run --node NAME --fault-control`, handing it
+/// `admin_socket`, and waits until it listens.
+async fn spawn(
+    name: &str,
+    overrides: &[String],
+    admin_socket: Option<&std::net::TcpListener>,
+) -> (NodeProcess, SocketAddr) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_boutique"));
     command.arg("--config").arg(repo(DEPLOYMENT));
     for entry in overrides {
@@ -262,6 +306,9 @@ async fn spawn(name: &str, overrides: &[String]) -> (NodeProcess, SocketAddr) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(socket) = admin_socket {
+        boutique::handoff::hand_to(&mut command, socket);
+    }
     let mut child = command.spawn().unwrap();
     let stdin = child.stdin.take().unwrap();
 
