@@ -246,6 +246,20 @@ impl Node {
         if unfinished > 0 {
             tracing::warn!(node = %self.name, calls = unfinished, "grace period over: closing with calls still running");
         }
+        // Calls a peer made before it heard that this node is leaving may
+        // still be on their way: each is refused as it arrives, and a peer
+        // says when the last has been sent. Closing before that would
+        // leave them with an unknown outcome, though none of them ran.
+        for connection in &connections {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !connection.await_no_more_calls(left).await && !connection.is_closed() {
+                tracing::warn!(
+                    node = %self.name,
+                    peer = %connection.peer().node,
+                    "grace period over before the peer confirmed it sends no more calls"
+                );
+            }
+        }
         // The last replies are on their way out: let them go first.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         for connection in &connections {
@@ -458,7 +472,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         };
         if let Some(bound) = bound {
             local_addr = bound.local_addr().ok();
-            crate::transport::spawn(listener::serve(bound, Arc::clone(transport)));
+            let shared = Arc::clone(&transport.shared);
+            shared.spawn(listener::serve(bound, Arc::clone(transport)));
         }
     }
     let mut needs = Vec::new();

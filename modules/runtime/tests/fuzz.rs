@@ -43,6 +43,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
             .unwrap(),
         runtime::transport::frame::HEARTBEAT_FRAME.to_vec(),
         runtime::transport::frame::LEAVING_FRAME.to_vec(),
+        runtime::transport::frame::NO_MORE_CALLS_FRAME.to_vec(),
     ]
 }
 

@@ -79,3 +79,51 @@ async fn calls_still_running_after_the_grace_period_are_cut_off() {
         "{error:?}"
     );
 }
+
+#[actix_rt::test]
+async fn calls_racing_a_graceful_shutdown_are_answered_or_not_delivered_never_unknown() {
+    // Callers on b keep calling a as fast as they can while a shuts down:
+    // some of their calls are on the wire when a says it is leaving. Each
+    // must still learn what happened to it: answered, or refused as not
+    // delivered. None may be left with an unknown outcome, since none was
+    // running when a closed.
+    for round in 0..5 {
+        let cluster = cluster().await;
+        let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+        let callers: Vec<_> = (0..32)
+            .map(|_| {
+                let toy = toy.clone();
+                actix_rt::spawn(async move {
+                    let mut answered = 0u32;
+                    loop {
+                        let call = toy.call(Echo {
+                            text: "x".into(),
+                            local_only: None,
+                        });
+                        match call.await {
+                            Ok(_) => answered += 1,
+                            Err(error) => return (answered, error),
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Let the traffic get going, then leave.
+        let first = toy
+            .call(Echo {
+                text: "first".into(),
+                local_only: None,
+            })
+            .await;
+        assert!(matches!(first, Ok(Ok(_))), "{first:?}");
+        let unfinished = cluster.a.shutdown_gracefully(Duration::from_secs(5)).await;
+        assert_eq!(unfinished, 0, "round {round}");
+        for caller in callers {
+            let (_, error) = caller.await.unwrap();
+            assert!(
+                matches!(error, CallError::NotDelivered { .. }),
+                "round {round}: {error:?}"
+            );
+        }
+    }
+}

@@ -738,3 +738,48 @@ async fn a_node_is_dialled_by_host_name_when_its_address_is_one() {
         "a remote ref"
     );
 }
+
+#[actix_rt::test]
+async fn a_connection_outlives_the_thread_whose_call_opened_it() {
+    let cluster = cluster().await;
+    let toy = cluster
+        .b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_secs(5));
+    // The first call, which dials a, is made on another arbiter's thread
+    // (as an HTTP worker's would be); then that thread stops.
+    let arbiter = actix_rt::Arbiter::new();
+    let (answered, answer) = tokio::sync::oneshot::channel();
+    let first = toy.clone();
+    assert!(arbiter.spawn(async move {
+        let _ = answered.send(
+            first
+                .call(Echo {
+                    text: "first".into(),
+                    local_only: None,
+                })
+                .await,
+        );
+    }));
+    let first = answer.await.unwrap();
+    assert!(matches!(first, Ok(Ok(_))), "{first:?}");
+    arbiter.stop();
+    arbiter.join().unwrap();
+
+    // The connection is still served: a call from here is answered at once,
+    // not left in an outbox nobody writes until its deadline.
+    let started = Instant::now();
+    let again = toy
+        .call(Echo {
+            text: "again".into(),
+            local_only: None,
+        })
+        .await;
+    assert!(matches!(again, Ok(Ok(_))), "{again:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

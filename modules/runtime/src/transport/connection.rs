@@ -33,7 +33,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::Shared;
 use super::frame::{
-    Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, ReplyStatus, RequestHeader,
+    Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, NO_MORE_CALLS_FRAME, ReplyStatus,
+    RequestHeader,
 };
 use super::handshake::PeerInfo;
 use super::peer::Peer;
@@ -70,6 +71,19 @@ pub(crate) enum LinkError {
 pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply, LinkError>>;
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
+/// Closes the connection when dropped: held by its reader and writer
+/// tasks, so that a task dropped unfinished (its thread's runtime
+/// stopped) does not leave the connection open with nobody serving it.
+/// Once the connection has closed, as it does before its tasks end, this
+/// does nothing.
+struct CloseOnDrop(Arc<Connection>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close("the task serving the connection stopped");
+    }
+}
+
 /// A call of ours on this connection, waiting for its reply.
 struct Entry {
     /// Who waits; `None` once the caller stopped waiting.
@@ -89,6 +103,20 @@ struct Outbox {
     /// The call ids of the request frames in `bytes`.
     calls: Vec<u64>,
     closed: bool,
+    /// The peer is leaving and has been told that no call follows: no
+    /// request may be queued after that frame.
+    no_more_calls: bool,
+}
+
+/// What became of a frame given to the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// It will be written.
+    Yes,
+    /// The connection is closed.
+    Closed,
+    /// A request, refused: the peer is leaving (see [`Frame::NoMoreCalls`]).
+    PeerLeaving,
 }
 
 /// A call from the peer, running in a local actor; resolves to its reply's
@@ -141,6 +169,10 @@ pub(crate) struct Connection {
     written_bytes: AtomicU64,
     /// Notified after every write.
     wrote: Notify,
+    /// The peer said it sends no more calls (after this node said it is
+    /// leaving), and its notification.
+    peer_sends_no_more_calls: AtomicBool,
+    no_more_calls: Notify,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -187,6 +219,8 @@ impl Connection {
             queued_bytes: AtomicU64::new(0),
             written_bytes: AtomicU64::new(0),
             wrote: Notify::new(),
+            peer_sends_no_more_calls: AtomicBool::new(false),
+            no_more_calls: Notify::new(),
         });
         reader.report_progress(Arc::clone(&connection.heard));
         tracing::info!(
@@ -200,16 +234,22 @@ impl Connection {
         connection.writer_wanted.notify_one();
         let (read, stop_reading) = abortable(read_loop(Arc::clone(&connection), reader));
         *lock(&connection.reader) = Some(stop_reading.clone());
-        super::spawn(async move {
+        let reading = CloseOnDrop(Arc::clone(&connection));
+        connection.shared.spawn(async move {
             let _ = read.await;
+            drop(reading);
         });
         let (write, stop_writing) = abortable(write_loop(Arc::clone(&connection), writer));
         *lock(&connection.writer) = Some(stop_writing.clone());
-        super::spawn(async move {
+        let writing = CloseOnDrop(Arc::clone(&connection));
+        connection.shared.spawn(async move {
             let _ = write.await;
+            drop(writing);
         });
-        super::spawn(respond(Arc::clone(&connection)));
-        super::spawn(super::liveness::watch(Arc::clone(&connection)));
+        connection.shared.spawn(respond(Arc::clone(&connection)));
+        connection
+            .shared
+            .spawn(super::liveness::watch(Arc::clone(&connection)));
         // A close that raced the spawns above did not see them yet.
         if connection.is_closed() {
             stop_reading.abort();
@@ -271,9 +311,47 @@ impl Connection {
         }
     }
 
-    /// Tells the peer this node is shutting down.
+    /// Tells the peer this node is shutting down; it answers that it sends
+    /// no more calls (see [`Connection::await_no_more_calls`]).
     pub(crate) fn send_leaving(&self) {
         self.enqueue(&LEAVING_FRAME, None);
+    }
+
+    /// Waits, at most `limit`, until the peer has said it sends no more
+    /// calls: every call it made before has then arrived here (frames keep
+    /// their order), and been answered or refused. True if it said so;
+    /// false after `limit`, or if the connection closed first.
+    pub(crate) async fn await_no_more_calls(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let said = self.no_more_calls.notified();
+            tokio::pin!(said);
+            said.as_mut().enable();
+            if self.peer_sends_no_more_calls.load(Ordering::Acquire) {
+                return true;
+            }
+            if self.is_closed() || tokio::time::timeout_at(deadline, said).await.is_err() {
+                return self.peer_sends_no_more_calls.load(Ordering::Acquire);
+            }
+        }
+    }
+
+    /// The peer is leaving: from now on no request is queued here, and the
+    /// peer is told so by a frame after every request queued before.
+    fn stop_sending_calls(&self) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.closed || outbox.no_more_calls {
+            return;
+        }
+        outbox.no_more_calls = true;
+        let was_empty = outbox.bytes.is_empty();
+        outbox.bytes.extend_from_slice(&NO_MORE_CALLS_FRAME);
+        self.queued_bytes
+            .fetch_add(NO_MORE_CALLS_FRAME.len() as u64, Ordering::AcqRel);
+        drop(outbox);
+        if was_empty {
+            self.writer_wanted.notify_one();
+        }
     }
 
     /// Queues a heartbeat.
@@ -325,6 +403,7 @@ impl Connection {
         // Whoever waits for this connection's writes or calls to finish
         // (a graceful shutdown) need not wait any longer.
         self.wrote.notify_waiters();
+        self.no_more_calls.notify_waiters();
         self.shared.drained.notify_waiters();
         if let Some(reader) = lock(&self.reader).take() {
             reader.abort();
@@ -339,10 +418,13 @@ impl Connection {
 
     /// Appends a finished frame to the outbox. `call_id` marks a request, so
     /// that it is failed as *not delivered* if it never leaves.
-    fn enqueue(&self, frame: &[u8], call_id: Option<u64>) -> bool {
+    fn enqueue(&self, frame: &[u8], call_id: Option<u64>) -> Queued {
         let mut outbox = lock(&self.outbox);
         if outbox.closed {
-            return false;
+            return Queued::Closed;
+        }
+        if call_id.is_some() && outbox.no_more_calls {
+            return Queued::PeerLeaving;
         }
         let was_empty = outbox.bytes.is_empty();
         outbox.bytes.extend_from_slice(frame);
@@ -355,7 +437,7 @@ impl Connection {
         if was_empty {
             self.writer_wanted.notify_one();
         }
-        true
+        Queued::Yes
     }
 
     /// Sends a finished request frame and returns where its reply will
@@ -378,11 +460,16 @@ impl Connection {
             reply,
             answered: false,
         };
-        if self.enqueue(frame, Some(call_id)) {
-            Ok(call)
-        } else {
-            Err(LinkError::NotDelivered(self.reason()))
-        }
+        let reason = match self.enqueue(frame, Some(call_id)) {
+            Queued::Yes => return Ok(call),
+            Queued::Closed => self.reason(),
+            Queued::PeerLeaving => Arc::from(format!("node '{}' is shutting down", self.peer.node)),
+        };
+        // Never sent: its entry (and its slot) go now.
+        let mut call = call;
+        call.answered = true;
+        lock(&self.pending).remove(&call_id);
+        Err(LinkError::NotDelivered(reason))
     }
 
     fn complete(&self, call_id: u64, reply: Reply) {
@@ -687,6 +774,13 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                     "the peer is shutting down: no new calls go to it"
                 );
                 connection.leaving.store(true, Ordering::Release);
+                connection.stop_sending_calls();
+            }
+            Ok(Some(Ok(Frame::NoMoreCalls))) => {
+                connection
+                    .peer_sends_no_more_calls
+                    .store(true, Ordering::Release);
+                connection.no_more_calls.notify_waiters();
             }
             Ok(Some(Ok(Frame::Handshake { kind, .. }))) => {
                 break format!("protocol error: a {kind:?} frame after the handshake");

@@ -51,6 +51,9 @@ pub enum Kind {
     Heartbeat = 3,
     /// "I am shutting down": send me no new calls.
     Leaving = 4,
+    /// The answer to `Leaving`: no call follows this frame, so a leaving
+    /// node that has read it has every call it will get.
+    NoMoreCalls = 5,
     /// Handshake: the dialer introduces itself.
     Hello = 16,
     /// Handshake: the acceptor introduces itself and proves the secret.
@@ -70,6 +73,7 @@ impl Kind {
             2 => Kind::Reply,
             3 => Kind::Heartbeat,
             4 => Kind::Leaving,
+            5 => Kind::NoMoreCalls,
             16 => Kind::Hello,
             17 => Kind::HelloAck,
             18 => Kind::Auth,
@@ -140,6 +144,8 @@ pub enum Frame {
     Heartbeat,
     /// The peer is shutting down.
     Leaving,
+    /// The peer sends no more calls (it heard that this node is leaving).
+    NoMoreCalls,
     /// A handshake record.
     Handshake {
         /// Which one.
@@ -205,16 +211,16 @@ impl Frame {
                     payload: body,
                 }
             }
-            Kind::Heartbeat | Kind::Leaving => {
+            Kind::Heartbeat | Kind::Leaving | Kind::NoMoreCalls => {
                 if !body.is_empty() {
                     return Err(FrameError::Malformed(format!(
                         "a {kind:?} frame with a body"
                     )));
                 }
-                if kind == Kind::Heartbeat {
-                    Frame::Heartbeat
-                } else {
-                    Frame::Leaving
+                match kind {
+                    Kind::Heartbeat => Frame::Heartbeat,
+                    Kind::Leaving => Frame::Leaving,
+                    _ => Frame::NoMoreCalls,
                 }
             }
             kind => Frame::Handshake {
@@ -353,6 +359,9 @@ pub const HEARTBEAT_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::Heartbeat a
 
 /// A whole leaving frame.
 pub const LEAVING_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::Leaving as u8];
+
+/// A whole no-more-calls frame.
+pub const NO_MORE_CALLS_FRAME: [u8; PREFIX_LEN + 1] = [0, 0, 0, 1, Kind::NoMoreCalls as u8];
 
 /// The kind of a finished frame, and its call id if it is a request.
 pub fn request_call_id(frame: &[u8]) -> Option<u64> {
@@ -549,5 +558,23 @@ mod tests {
         assert!(Frame::parse(Bytes::from_static(&[1, 0, 0])).is_err());
         assert!(Frame::parse(Bytes::from_static(&[2, 0, 0, 0, 0, 0, 0, 0, 0])).is_err());
         assert!(Frame::parse(Bytes::from_static(&[2, 0, 0, 0, 0, 0, 0, 0, 0, 9])).is_err());
+        // The body-less frames take no body.
+        for kind in [Kind::Heartbeat, Kind::Leaving, Kind::NoMoreCalls] {
+            assert!(
+                Frame::parse(Bytes::from(vec![kind as u8, 0])).is_err(),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_control_frames_parse_as_themselves() {
+        let parse = |frame: &[u8]| Frame::parse(Bytes::copy_from_slice(&frame[PREFIX_LEN..]));
+        assert!(matches!(parse(&HEARTBEAT_FRAME), Ok(Frame::Heartbeat)));
+        assert!(matches!(parse(&LEAVING_FRAME), Ok(Frame::Leaving)));
+        assert!(matches!(
+            parse(&NO_MORE_CALLS_FRAME),
+            Ok(Frame::NoMoreCalls)
+        ));
     }
 }

@@ -30,7 +30,7 @@ use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// The version of this protocol. Nodes with different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The first bytes of every `Hello`, so strangers are told apart from old versions.
 pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
 /// Frames before authentication are small; a stranger cannot make us buffer more.

@@ -119,6 +119,8 @@ pub(crate) struct Shared {
     pub(crate) drained: tokio::sync::Notify,
     table: OnceLock<DispatchTable>,
     connections: Mutex<Vec<Weak<Connection>>>,
+    /// The arbiter the node started on, where its transport tasks run.
+    home: Option<actix_rt::ArbiterHandle>,
 }
 
 impl Shared {
@@ -142,6 +144,31 @@ impl Shared {
             drained: tokio::sync::Notify::new(),
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
+            home: actix_rt::Arbiter::try_current(),
+        }
+    }
+
+    /// Runs a transport task (a connection's reader or writer, a
+    /// connector, the listener) on the arbiter the node started on, which
+    /// lives as long as the node. Not on whichever thread asked: a module's
+    /// call can come from a thread that stops before the node does (an HTTP
+    /// worker of the frontend, when its server stops or a worker is
+    /// replaced), and a connection whose tasks went with it would stay
+    /// open in name with nobody reading or writing it.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.home {
+            Some(home) => {
+                if !home.spawn(task) {
+                    tracing::error!(
+                        node = %self.identity.node,
+                        "the node's arbiter has stopped; a transport task was not started"
+                    );
+                }
+            }
+            None => spawn(task),
         }
     }
 

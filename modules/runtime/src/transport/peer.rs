@@ -420,7 +420,8 @@ impl Peer {
 
     fn spawn_connector(&self) {
         if let Some(this) = self.this.upgrade() {
-            super::spawn(async move { this.connector().await });
+            let shared = Arc::clone(&this.shared);
+            shared.spawn(async move { this.connector().await });
         }
     }
 
