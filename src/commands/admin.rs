@@ -22,23 +22,16 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use runtime::{Node, Plan};
 use serde_json::json;
 
-/// Where the admin endpoints are served.
-pub enum AdminSocket {
-    /// Bound here, at the config's address.
-    Bind(SocketAddr),
-    /// Handed down by `boutique up`, already listening on the config's
-    /// address (see `handoff`).
-    Handed(std::net::TcpListener),
-}
-
-/// Starts serving the admin endpoints of `node` on `socket`, for the
-/// config's admin address `addr`; returns the address served (the port is
-/// chosen when `addr` has port 0) and a handle that stops the server.
+/// Starts serving the admin endpoints of `node` at the config's admin
+/// address `addr`: on `handed`, the socket `boutique up` bound for it (see
+/// `boutique::handoff`), or else on a socket bound here. Returns the
+/// address served (the port is chosen when `addr` has port 0) and a handle
+/// that stops the server.
 pub fn serve(
     node: Arc<Node>,
     plan: &Plan,
     addr: SocketAddr,
-    socket: AdminSocket,
+    handed: Option<std::net::TcpListener>,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let data = web::Data::from(node);
     let deployment = web::Data::new(Deployment::of(plan));
@@ -55,9 +48,9 @@ pub fn serve(
     .workers(1)
     .disable_signals()
     .shutdown_timeout(1);
-    let server = match socket {
-        AdminSocket::Bind(addr) => server.bind(addr),
-        AdminSocket::Handed(listener) => {
+    let server = match handed {
+        None => server.bind(addr),
+        Some(listener) => {
             let handed = listener.local_addr()?;
             if addr.port() != 0 && handed != addr {
                 anyhow::bail!(

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use frontend::api::{Frontend, GetStatus};
 use runtime::{Node, Service};
 
-use super::admin::AdminSocket;
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
 use boutique::handoff::HandoffError;
@@ -62,11 +61,8 @@ pub fn run(
         }
         let admin = match node.admin_addr() {
             Some(addr) => {
-                let socket = match handed_admin {
-                    Some(listener) => AdminSocket::Handed(listener),
-                    None => AdminSocket::Bind(addr),
-                };
-                let (bound, handle) = super::admin::serve(Arc::clone(&node), &plan, addr, socket)?;
+                let (bound, handle) =
+                    super::admin::serve(Arc::clone(&node), &plan, addr, handed_admin)?;
                 writeln!(
                     out,
                     "boutique: node '{}' admin on http://{bound}",

@@ -472,8 +472,9 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         };
         if let Some(bound) = bound {
             local_addr = bound.local_addr().ok();
-            let shared = Arc::clone(&transport.shared);
-            shared.spawn(listener::serve(bound, Arc::clone(transport)));
+            transport
+                .shared
+                .spawn(listener::serve(bound, Arc::clone(transport)));
         }
     }
     let mut needs = Vec::new();

@@ -339,19 +339,15 @@ impl Connection {
     /// The peer is leaving: from now on no request is queued here, and the
     /// peer is told so by a frame after every request queued before.
     fn stop_sending_calls(&self) {
+        // Read without the lock by callers choosing where to send; the
+        // outbox's flag is what makes the refusal exact.
+        self.leaving.store(true, Ordering::Release);
         let mut outbox = lock(&self.outbox);
         if outbox.closed || outbox.no_more_calls {
             return;
         }
         outbox.no_more_calls = true;
-        let was_empty = outbox.bytes.is_empty();
-        outbox.bytes.extend_from_slice(&NO_MORE_CALLS_FRAME);
-        self.queued_bytes
-            .fetch_add(NO_MORE_CALLS_FRAME.len() as u64, Ordering::AcqRel);
-        drop(outbox);
-        if was_empty {
-            self.writer_wanted.notify_one();
-        }
+        self.append(outbox, &NO_MORE_CALLS_FRAME, None);
     }
 
     /// Queues a heartbeat.
@@ -419,13 +415,20 @@ impl Connection {
     /// Appends a finished frame to the outbox. `call_id` marks a request, so
     /// that it is failed as *not delivered* if it never leaves.
     fn enqueue(&self, frame: &[u8], call_id: Option<u64>) -> Queued {
-        let mut outbox = lock(&self.outbox);
+        let outbox = lock(&self.outbox);
         if outbox.closed {
             return Queued::Closed;
         }
         if call_id.is_some() && outbox.no_more_calls {
             return Queued::PeerLeaving;
         }
+        self.append(outbox, frame, call_id);
+        Queued::Yes
+    }
+
+    /// Appends `frame` to the locked `outbox`, and wakes the writer if it
+    /// had nothing to write.
+    fn append(&self, mut outbox: MutexGuard<'_, Outbox>, frame: &[u8], call_id: Option<u64>) {
         let was_empty = outbox.bytes.is_empty();
         outbox.bytes.extend_from_slice(frame);
         self.queued_bytes
@@ -437,7 +440,6 @@ impl Connection {
         if was_empty {
             self.writer_wanted.notify_one();
         }
-        Queued::Yes
     }
 
     /// Sends a finished request frame and returns where its reply will
@@ -453,21 +455,22 @@ impl Connection {
             waiter: Some(waiter),
             _slot: slot,
         };
+        // In the table before the frame is queued: its reply cannot come
+        // before it is there.
         lock(&self.pending).insert(call_id, entry);
-        let call = PendingCall {
-            connection: Arc::clone(self),
-            call_id,
-            reply,
-            answered: false,
-        };
         let reason = match self.enqueue(frame, Some(call_id)) {
-            Queued::Yes => return Ok(call),
+            Queued::Yes => {
+                return Ok(PendingCall {
+                    connection: Arc::clone(self),
+                    call_id,
+                    reply,
+                    answered: false,
+                });
+            }
             Queued::Closed => self.reason(),
             Queued::PeerLeaving => Arc::from(format!("node '{}' is shutting down", self.peer.node)),
         };
         // Never sent: its entry (and its slot) go now.
-        let mut call = call;
-        call.answered = true;
         lock(&self.pending).remove(&call_id);
         Err(LinkError::NotDelivered(reason))
     }
@@ -773,7 +776,6 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                     peer = %connection.peer.node,
                     "the peer is shutting down: no new calls go to it"
                 );
-                connection.leaving.store(true, Ordering::Release);
                 connection.stop_sending_calls();
             }
             Ok(Some(Ok(Frame::NoMoreCalls))) => {

@@ -23,8 +23,9 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
         };
         match accepted {
             Ok((stream, addr)) => {
-                let shared = Arc::clone(&transport.shared);
-                shared.spawn(inbound(stream, addr, Arc::clone(&transport)));
+                transport
+                    .shared
+                    .spawn(inbound(stream, addr, Arc::clone(&transport)));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off a little

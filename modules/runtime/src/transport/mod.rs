@@ -40,12 +40,13 @@ use connection::Connection;
 use handshake::Identity;
 use peer::Peer;
 
-/// Spawns a transport task. On an actix arbiter's thread it joins the
+/// Spawns a task on this thread's arbiter (for a node started outside one,
+/// see [`Shared::spawn`]). On an actix arbiter's thread it joins the
 /// arbiter's local task set, beside the actors it delivers to, so a call
 /// moves between reader, actor and writer without crossing scheduler queues
 /// (which saved about a fifth of a remote round trip); anywhere else it is
 /// an ordinary tokio task.
-pub(crate) fn spawn<F>(task: F)
+fn spawn_here<F>(task: F)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -168,7 +169,7 @@ impl Shared {
                     );
                 }
             }
-            None => spawn(task),
+            None => spawn_here(task),
         }
     }
 

@@ -420,8 +420,7 @@ impl Peer {
 
     fn spawn_connector(&self) {
         if let Some(this) = self.this.upgrade() {
-            let shared = Arc::clone(&this.shared);
-            shared.spawn(async move { this.connector().await });
+            self.shared.spawn(async move { this.connector().await });
         }
     }
 
