@@ -6,14 +6,15 @@
 //! fresh cart, then submits the checkout form until the shop confirms the
 //! order. After a 5xx the same form (the same idempotency key) is sent
 //! again, since the first try may or may not have gone through; after a
-//! 402 (the charge under that key was refunded) the cart page is loaded
-//! again for a new form. Anything else ends the purchase as an error.
+//! 409 (the charge under that key was refunded: this checkout is used up)
+//! the cart page is loaded again for a new form. Anything else ends the purchase as an error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use checkout::api::order_key;
 use orders::api::{FindOrder, Orders};
 use payment::api::{ChargeStatus, ListCharges, Payment};
 use runtime::ServiceRef;
@@ -23,12 +24,18 @@ use super::shopper::{Shopper, checkout_form};
 /// What the shoppers buy.
 const PRODUCT: &str = "OLJCESPC7Z";
 
+/// The cookie that carries a visitor's session id (their customer id
+/// until they sign in).
+const SESSION_COOKIE: &str = "shop_session-id";
+
 /// A shopper's pause before trying again.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// One purchase, confirmed.
 #[derive(Debug, Clone)]
 pub struct Purchase {
+    /// Who bought (the visitor's session id: the shoppers do not sign in).
+    pub customer: String,
     /// Every idempotency key (checkout form) it used.
     pub keys: Vec<String>,
     /// The order the shop confirmed.
@@ -145,14 +152,19 @@ async fn buy(url: &str, statuses: &mut BTreeMap<u16, usize>) -> Result<Purchase,
                     .strip_prefix("/order/")
                     .ok_or_else(|| format!("303 to {location:?}"))?
                     .to_owned();
+                let customer = shopper
+                    .cookie(SESSION_COOKIE)
+                    .ok_or("the shop set no session cookie")?
+                    .to_owned();
                 return Ok(Purchase {
+                    customer,
                     keys,
                     order_id,
                     attempts,
                 });
             }
-            402 => {
-                *statuses.entry(402).or_default() += 1;
+            409 => {
+                *statuses.entry(409).or_default() += 1;
                 keys.push(fresh_form(&mut shopper, statuses).await?);
             }
             status => {
@@ -204,6 +216,7 @@ pub async fn audit(
         let mut stored = Vec::new();
         let mut standing = Vec::new();
         for key in &purchase.keys {
+            let key = order_key(&purchase.customer, key);
             let found = orders
                 .call(FindOrder {
                     idempotency_key: key.clone(),

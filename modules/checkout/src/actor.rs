@@ -17,7 +17,7 @@ use runtime::{Call, Module, NoConfig, Service, StartContext, StartError};
 use shipping::api::Shipping;
 use tracing::Instrument;
 
-use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse};
+use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse, order_key};
 use crate::place::{Deps, place};
 
 /// The checkout module. Depends on cart, catalog, currency, shipping,
@@ -62,8 +62,9 @@ type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
 
 struct CheckoutActor {
     deps: Deps,
-    /// Checkouts in progress, by idempotency key: a second submission of
-    /// the same checkout waits for the first instead of running beside it.
+    /// Checkouts in progress, by their customer's idempotency key
+    /// ([`order_key`]): a second submission of the same checkout waits for
+    /// the first instead of running beside it.
     in_flight: Rc<RefCell<HashMap<String, Placing>>>,
 }
 
@@ -78,9 +79,9 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
         let span = call.span();
         let (request, meta) = call.into_parts();
         let key = if request.idempotency_key.is_empty() {
-            uuid::Uuid::new_v4().to_string()
+            order_key(&request.user_id, &uuid::Uuid::new_v4().to_string())
         } else {
-            request.idempotency_key.clone()
+            order_key(&request.user_id, &request.idempotency_key)
         };
         let existing = self.in_flight.borrow().get(&key).cloned();
         let placing = match existing {

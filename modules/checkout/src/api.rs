@@ -3,11 +3,11 @@
 use cart::api::CartError;
 use catalog::api::CatalogError;
 use currency::api::CurrencyError;
-use orders::api::Order;
+use orders::api::{Order, OrdersError};
 use payment::api::{CreditCardInfo, PaymentError};
 use runtime::CallError;
 use serde::{Deserialize, Serialize};
-use shipping::api::Address;
+use shipping::api::{Address, ShippingError};
 
 /// Buys what is in `user_id`'s cart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,9 +24,19 @@ pub struct PlaceOrder {
     /// The card to charge.
     pub credit_card: CreditCardInfo,
     /// Identifies this checkout: submitting it again gives the same order.
-    /// Empty: a fresh one.
+    /// Empty: a fresh one. Keys are per customer (see [`order_key`]).
     #[serde(default)]
     pub idempotency_key: String,
+}
+
+/// The key a customer's checkout is kept under by the services it calls
+/// (its order, its charge and its shipment): the client's idempotency key
+/// made the customer's own, so that two customers who happen to pick the
+/// same key never meet (neither is handed the other's order, nor ships on
+/// the other's charge). The customer id's length comes first, so no two
+/// pairs of customer and key give the same string.
+pub fn order_key(customer_id: &str, idempotency_key: &str) -> String {
+    format!("{}:{customer_id}:{idempotency_key}", customer_id.len())
 }
 
 /// The order placed (or placed before under the same key).
@@ -62,6 +72,21 @@ pub enum CheckoutError {
     /// The card was declined; nothing was charged.
     #[error("your card was declined: {0}")]
     PaymentDeclined(PaymentError),
+    /// This checkout's key was used before for another total, or its
+    /// charge was refunded (shipping failed): the customer starts a new
+    /// checkout. Nothing was charged this time.
+    #[error("this checkout cannot be submitted again ({0}): load your cart to check out afresh")]
+    CheckoutUsed(PaymentError),
+    /// The payment ledger could not be read or written; nothing was
+    /// charged.
+    #[error("{0}; nothing was charged")]
+    PaymentUnavailable(PaymentError),
+    /// The shipping service could not quote the order; nothing was charged.
+    #[error("{0}; nothing was charged")]
+    ShippingRefused(ShippingError),
+    /// The order store could not be read before anything was charged.
+    #[error("{0}; nothing was charged")]
+    OrdersUnavailable(OrdersError),
     /// Shipping failed after the card was charged.
     #[error("{}", shipping_failed(.reason, *.refunded))]
     ShippingFailed {
@@ -130,6 +155,10 @@ impl CheckoutError {
             CheckoutError::Unavailable { .. }
                 | CheckoutError::ShippingFailed { .. }
                 | CheckoutError::OrderNotStored { .. }
+                | CheckoutError::OrderOutcomeUnknown { .. }
+                | CheckoutError::PaymentUnavailable(_)
+                | CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
+                | CheckoutError::OrdersUnavailable(_)
         )
     }
 }

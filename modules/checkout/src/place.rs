@@ -6,7 +6,7 @@ use currency::api::{Convert, Currency, Money};
 use email::api::{Email, SendOrderConfirmation};
 use futures_util::future::try_join_all;
 use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
-use payment::api::{Charge, Payment, Refund};
+use payment::api::{Charge, Payment, PaymentError, Refund};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
@@ -107,6 +107,19 @@ async fn price(deps: &Deps, item: CartItem, currency: &str) -> Result<OrderItem,
     })
 }
 
+/// What a charge the payment service answered with an error means for
+/// the customer: their card declined, their checkout used up, or the
+/// ledger out of order; in each case nothing was charged.
+fn payment_failed(error: PaymentError) -> CheckoutError {
+    match error {
+        PaymentError::KeyReused { .. } | PaymentError::AlreadyRefunded { .. } => {
+            CheckoutError::CheckoutUsed(error)
+        }
+        PaymentError::Storage(_) => CheckoutError::PaymentUnavailable(error),
+        _ => CheckoutError::PaymentDeclined(error),
+    }
+}
+
 /// Gives back the charge `transaction_id`; true if that worked. Detached
 /// from the checkout's deadline: a refund is owed even if the customer has
 /// stopped waiting.
@@ -140,10 +153,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         })
         .await
         .map_err(unavailable("orders"))?
-        .map_err(|e| CheckoutError::OrderNotStored {
-            reason: e.to_string(),
-            refunded: true,
-        })?;
+        .map_err(CheckoutError::OrdersUnavailable)?;
     if let Some(order) = earlier.order {
         tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
         return Ok(order);
@@ -176,10 +186,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         })
         .await
         .map_err(unavailable("shipping"))?
-        .map_err(|e| CheckoutError::ShippingFailed {
-            reason: e.to_string(),
-            refunded: true,
-        })?;
+        .map_err(CheckoutError::ShippingRefused)?;
     let shipping_cost = convert(deps, quote.cost_usd, currency).await?;
     let mut total = shipping_cost.clone();
     for line in &lines {
@@ -200,7 +207,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         })
         .await
         .map_err(unavailable("payment"))?
-        .map_err(CheckoutError::PaymentDeclined)?;
+        .map_err(payment_failed)?;
     let transaction_id = charged.transaction_id;
 
     // Ship. If that fails, the charge is given back.
@@ -251,6 +258,8 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await;
     let order = match saved {
         Ok(Ok(saved)) => saved.order,
+        // The orders service said it stored nothing (a store that fails
+        // says so only when nothing was written).
         Ok(Err(error)) => {
             let reason = error.to_string();
             let refunded = refund(
@@ -261,27 +270,27 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             .await;
             return Err(CheckoutError::OrderNotStored { reason, refunded });
         }
+        Err(error) if !error.is_safe_to_retry() => {
+            // It may have been stored, or may yet be: a request that
+            // reached a stalled node runs when the node resumes, unless
+            // its deadline has passed by then. Look; if it is not there
+            // (yet), keep the charge rather than refund an order that
+            // may stand: the same checkout again finishes it, with this
+            // charge (payment is idempotent by key) and one order.
+            let reason = error.to_string();
+            let find = FindOrder {
+                idempotency_key: key.to_owned(),
+            };
+            if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
+                && let Some(order) = found.order
+            {
+                return Ok(runtime::detached(after_storing(deps, order)).await);
+            }
+            tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
+            return Err(CheckoutError::OrderOutcomeUnknown { reason });
+        }
         Err(error) => {
             let reason = error.to_string();
-            if !error.is_safe_to_retry() {
-                // It may have been stored, or may yet be: a request that
-                // reached a stalled node runs when the node resumes, unless
-                // its deadline has passed by then. Look; if it is not there
-                // (yet), keep the charge rather than refund an order that
-                // may stand: the same checkout again finishes it, with
-                // this charge (payment is idempotent by key) and one order.
-                let find = FindOrder {
-                    idempotency_key: key.to_owned(),
-                };
-                if let Ok(Ok(found)) =
-                    runtime::detached(async { deps.orders.call(find).await }).await
-                    && let Some(order) = found.order
-                {
-                    return Ok(runtime::detached(after_storing(deps, order)).await);
-                }
-                tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
-                return Err(CheckoutError::OrderOutcomeUnknown { reason });
-            }
             let refunded = refund(
                 deps,
                 &transaction_id,

@@ -28,7 +28,7 @@ use shipping::{ShippingConfig, ShippingModule};
 use storage::testing::TempDir;
 
 use crate::CheckoutModule;
-use crate::api::{Checkout, CheckoutError, PlaceOrder};
+use crate::api::{Checkout, CheckoutError, PlaceOrder, order_key};
 
 /// Sunglasses, $19.99.
 const SUNGLASSES: &str = "OLJCESPC7Z";
@@ -54,6 +54,8 @@ struct Shop {
 struct Faults {
     shipping_fails: bool,
     orders_refuse: bool,
+    /// The orders store cannot even be read (`FindOrder` fails too).
+    orders_unreadable: bool,
     /// Orders are stored late: `SaveOrder` is held and never answered.
     orders_late: bool,
 }
@@ -84,8 +86,11 @@ async fn shop(faults: Faults) -> Shop {
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
     let held = Arc::new(Mutex::new(Vec::new()));
     let mut real_orders = None;
-    let orders = if faults.orders_refuse {
-        let orders = Orders::from_addr(&RefusingOrders.start());
+    let orders = if faults.orders_refuse || faults.orders_unreadable {
+        let refusing = RefusingOrders {
+            unreadable: faults.orders_unreadable,
+        };
+        let orders = Orders::from_addr(&refusing.start());
         let orders = ServiceRef::local(orders);
         registry.insert(orders.clone());
         orders
@@ -142,9 +147,10 @@ impl Shop {
             .items
     }
 
-    async fn charges(&self, key: &str) -> Vec<ChargeRecord> {
+    /// The charges of `user`'s checkout `key`.
+    async fn charges(&self, user: &str, key: &str) -> Vec<ChargeRecord> {
         let list = ListCharges {
-            idempotency_key: key.into(),
+            idempotency_key: order_key(user, key),
             limit: 100,
         };
         self.payment.call(list).await.unwrap().unwrap().charges
@@ -207,7 +213,7 @@ async fn an_order_is_charged_shipped_stored_confirmed_and_the_cart_emptied() {
     assert_eq!(names, ["Sunglasses", "Mug"]);
     assert!(!order.shipping_tracking_id.is_empty());
 
-    let charges = shop.charges("k1").await;
+    let charges = shop.charges("u1", "k1").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].amount, order.total);
     assert_eq!(charges[0].status, ChargeStatus::Charged);
@@ -247,7 +253,7 @@ async fn prices_are_converted_into_the_customers_currency() {
     assert_eq!(order.items[0].cost, Money::new("EUR", 17, 680_000_000));
     assert_eq!(order.shipping_cost, Money::new("EUR", 7, 950_000_000));
     assert_eq!(order.total, Money::new("EUR", 25, 630_000_000));
-    assert_eq!(shop.charges("k1").await[0].amount, order.total);
+    assert_eq!(shop.charges("u1", "k1").await[0].amount, order.total);
 }
 
 #[actix_rt::test]
@@ -268,8 +274,41 @@ async fn the_same_checkout_submitted_twice_at_once_or_later_is_one_order_and_one
         first
     );
 
-    assert_eq!(shop.charges("double").await.len(), 1);
+    assert_eq!(shop.charges("u1", "double").await.len(), 1);
     assert_eq!(shop.orders("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn two_customers_who_pick_the_same_key_each_get_their_own_order_and_charge() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.add("u2", MUG, 2).await;
+
+    let (first, second) = futures_util::future::join(
+        shop.place(request("u1", "USD", "same")),
+        shop.place(request("u2", "USD", "same")),
+    )
+    .await;
+    let (first, second) = (first.unwrap(), second.unwrap());
+
+    assert_eq!(first.customer_id, "u1");
+    assert_eq!(first.items[0].item.product_id, SUNGLASSES);
+    assert_eq!(second.customer_id, "u2");
+    assert_eq!(second.items[0].item.product_id, MUG);
+    assert_ne!(first.transaction_id, second.transaction_id);
+    // Later, the second customer's key again: their own order still.
+    assert_eq!(
+        shop.place(request("u2", "USD", "same")).await.unwrap(),
+        second
+    );
+    for (user, order) in [("u1", &first), ("u2", &second)] {
+        let charges = shop.charges(user, "same").await;
+        assert_eq!(charges.len(), 1, "{user}: {charges:?}");
+        assert_eq!(charges[0].transaction_id, order.transaction_id);
+        assert_eq!(charges[0].amount, order.total);
+        assert_eq!(shop.orders(user).await, vec![order.clone()]);
+        assert_eq!(shop.cart(user).await, vec![]);
+    }
 }
 
 #[actix_rt::test]
@@ -290,7 +329,7 @@ async fn an_empty_cart_is_refused_and_nothing_is_charged() {
         shop.place(request("u1", "USD", "k")).await,
         Err(CheckoutError::EmptyCart)
     );
-    assert_eq!(shop.charges("k").await, vec![]);
+    assert_eq!(shop.charges("u1", "k").await, vec![]);
     assert_eq!(shop.orders("u1").await, vec![]);
 }
 
@@ -309,7 +348,7 @@ async fn a_declined_card_keeps_the_cart_and_stores_no_order() {
     );
     assert_eq!(shop.cart("u1").await.len(), 1);
     assert_eq!(shop.orders("u1").await, vec![]);
-    assert_eq!(shop.charges("k").await, vec![]);
+    assert_eq!(shop.charges("u1", "k").await, vec![]);
     // Fixing the card and trying again, with the same key, works.
     shop.place(request("u1", "USD", "k")).await.unwrap();
 }
@@ -332,11 +371,48 @@ async fn a_shipping_failure_after_the_charge_refunds_it_and_keeps_the_cart() {
         ),
         "{result:?}"
     );
-    let charges = shop.charges("k").await;
+    let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Refunded);
     assert_eq!(shop.cart("u1").await.len(), 1);
     assert_eq!(shop.orders("u1").await, vec![]);
+
+    // The same checkout again is used up: a 409 for a new form, and no
+    // second charge.
+    let again = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(
+            again,
+            Err(CheckoutError::CheckoutUsed(
+                PaymentError::AlreadyRefunded { .. }
+            ))
+        ),
+        "{again:?}"
+    );
+    assert_eq!(shop.charges("u1", "k").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn an_orders_store_that_cannot_be_read_fails_the_checkout_before_any_charge() {
+    let shop = shop(Faults {
+        orders_unreadable: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let result = shop.place(request("u1", "USD", "k")).await;
+
+    let Err(error @ CheckoutError::OrdersUnavailable(_)) = result else {
+        panic!("{result:?}");
+    };
+    assert!(error.is_unavailable());
+    assert!(
+        error.to_string().ends_with("nothing was charged"),
+        "{error}"
+    );
+    assert_eq!(shop.charges("u1", "k").await, vec![]);
+    assert_eq!(shop.cart("u1").await.len(), 1);
 }
 
 #[actix_rt::test]
@@ -357,7 +433,10 @@ async fn an_order_that_cannot_be_stored_is_refunded() {
         ),
         "{result:?}"
     );
-    assert_eq!(shop.charges("k").await[0].status, ChargeStatus::Refunded);
+    assert_eq!(
+        shop.charges("u1", "k").await[0].status,
+        ChargeStatus::Refunded
+    );
     assert_eq!(shop.cart("u1").await.len(), 1);
 }
 
@@ -377,7 +456,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
         "{result:?}"
     );
     // Not refunded: the order may yet be stored.
-    let charges = shop.charges("k").await;
+    let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Charged);
 
@@ -392,7 +471,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
     // The customer submits the same checkout again: that order, that charge.
     let order = shop.place(request("u1", "USD", "k")).await.unwrap();
     assert_eq!(order.transaction_id, charges[0].transaction_id);
-    let charges = shop.charges("k").await;
+    let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Charged);
     assert_eq!(shop.orders("u1").await.len(), 1);
@@ -421,12 +500,15 @@ async fn bad_requests_are_refused_before_anything_is_called() {
         shop.place(unknown_currency).await,
         Err(CheckoutError::Currency(_))
     ));
-    assert_eq!(shop.charges("k").await, vec![]);
+    assert_eq!(shop.charges("u1", "k").await, vec![]);
     assert_eq!(shop.cart("u1").await.len(), 1);
 }
 
-/// An orders store that is down: it finds nothing and stores nothing.
-struct RefusingOrders;
+/// An orders store that is down: it finds nothing (or, `unreadable`,
+/// cannot even look) and stores nothing.
+struct RefusingOrders {
+    unreadable: bool,
+}
 
 impl Actor for RefusingOrders {
     type Context = Context<Self>;
@@ -446,6 +528,9 @@ impl Handler<Call<SaveOrder>> for RefusingOrders {
 impl Handler<Call<FindOrder>> for RefusingOrders {
     type Result = Result<FindOrderResponse, OrdersError>;
     fn handle(&mut self, _: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        if self.unreadable {
+            return Err(down());
+        }
         Ok(FindOrderResponse { order: None })
     }
 }

@@ -7,6 +7,7 @@ use cart::api::{AddItem, CartError, CartItem, EmptyCart, MergeCarts};
 use catalog::api::GetProduct;
 use checkout::api::{CheckoutError, PlaceOrder};
 use orders::api::{ClaimOrders, Order};
+use shipping::api::ShippingError;
 
 use crate::error::{CallOutcome, FieldError, ShopError};
 use crate::forms::AddToCart;
@@ -81,6 +82,22 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         }
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
+        CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),
+        CheckoutError::PaymentUnavailable(_) => ShopError::Unavailable {
+            service: "payment".to_owned(),
+            detail: text,
+        },
+        CheckoutError::ShippingRefused(ShippingError::Unavailable { .. }) => {
+            ShopError::Unavailable {
+                service: "shipping".to_owned(),
+                detail: text,
+            }
+        }
+        CheckoutError::ShippingRefused(_) => ShopError::Conflict(text),
+        CheckoutError::OrdersUnavailable(_) => ShopError::Unavailable {
+            service: "orders".to_owned(),
+            detail: text,
+        },
         CheckoutError::ShippingFailed { .. } => ShopError::Unavailable {
             service: "shipping".to_owned(),
             detail: text,

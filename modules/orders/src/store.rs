@@ -48,11 +48,12 @@ impl Store {
     }
 
     /// Stores `order` under `key` unless the key is taken; returns what is
-    /// stored under the key, and whether this call stored it.
+    /// stored under the key, and whether this call stored it. An error
+    /// means this call stored nothing.
     pub async fn save(&self, order: &Order, key: &str) -> Result<(Order, bool), OrdersError> {
         let body =
             serde_json::to_string(order).map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
         )
@@ -64,6 +65,11 @@ impl Store {
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
+        if written.rows_affected() == 1 {
+            // Stored: said without reading it back, so that an error from
+            // here on always means the order was not stored.
+            return Ok((order.clone(), true));
+        }
         let stored = self
             .find(key)
             .await?

@@ -102,8 +102,9 @@ impl Ledger {
 
     /// Records `charge` unless its key is taken; returns the charge recorded
     /// under the key either way (the new one, or the one that was there).
+    /// An error means this call recorded nothing.
     pub async fn insert(&self, charge: &ChargeRecord) -> Result<ChargeRecord, PaymentError> {
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
              card_type, card_last4, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'charged', $8) \
@@ -120,6 +121,14 @@ impl Ledger {
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
+        if written.rows_affected() == 1 {
+            // Recorded: said without reading it back, so that an error
+            // from here on always means no charge was made.
+            return Ok(ChargeRecord {
+                status: ChargeStatus::Charged,
+                ..charge.clone()
+            });
+        }
         self.find(&charge.idempotency_key)
             .await?
             .ok_or_else(|| storage("a charge vanished right after it was written"))

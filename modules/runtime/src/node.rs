@@ -222,7 +222,7 @@ impl Node {
         let shared = &transport.shared;
         shared
             .draining
-            .store(true, std::sync::atomic::Ordering::Release);
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let connections = shared.live_connections();
         for connection in &connections {
             connection.send_leaving();

@@ -127,3 +127,29 @@ async fn calls_racing_a_graceful_shutdown_are_answered_or_not_delivered_never_un
         }
     }
 }
+
+#[actix_rt::test]
+async fn a_first_call_made_while_its_node_shuts_down_fails_at_once_not_at_its_deadline() {
+    let cluster = cluster().await;
+    // b has not called a yet: the call below would be b's first dial.
+    assert_eq!(
+        cluster.b.shutdown_gracefully(Duration::from_secs(1)).await,
+        0
+    );
+    let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
+    let started = Instant::now();
+    let error = toy
+        .call(Echo {
+            text: "x".into(),
+            local_only: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(error.to_string().contains("shutting down"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the call waited {:?}",
+        started.elapsed()
+    );
+}

@@ -160,8 +160,13 @@ pub(crate) struct Connection {
     writer: Mutex<Option<AbortHandle>>,
     /// When bytes last arrived from the peer (coarse clock, ms).
     heard: Arc<AtomicU64>,
-    /// Calls from the peer being served here now.
+    /// Calls from the peer being served here now (what the in-flight
+    /// limit counts: a call stops counting just before its reply is
+    /// queued, so the peer never hears back before its slot is free).
     serving: AtomicUsize,
+    /// Calls from the peer not yet answered: from their arrival until
+    /// their reply is queued (what a graceful shutdown waits for).
+    unanswered: AtomicUsize,
     /// The peer said it is shutting down: no new calls go to it.
     leaving: AtomicBool,
     /// Bytes queued in the outbox, and bytes written, since the start.
@@ -215,6 +220,7 @@ impl Connection {
             writer: Mutex::new(None),
             heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
             serving: AtomicUsize::new(0),
+            unanswered: AtomicUsize::new(0),
             leaving: AtomicBool::new(false),
             queued_bytes: AtomicU64::new(0),
             written_bytes: AtomicU64::new(0),
@@ -283,13 +289,14 @@ impl Connection {
         self.leaving.load(Ordering::Acquire)
     }
 
-    /// How many calls from the peer are being served here (none, once
-    /// the connection is closed: they can no longer be answered).
+    /// How many calls from the peer have arrived here and are not yet
+    /// answered (none, once the connection is closed: they can no longer
+    /// be answered).
     pub(crate) fn serving(&self) -> usize {
         if self.is_closed() {
             0
         } else {
-            self.serving.load(Ordering::Acquire)
+            self.unanswered.load(Ordering::SeqCst)
         }
     }
 
@@ -507,8 +514,21 @@ impl Connection {
         }
     }
 
-    /// Runs a request that arrived on this connection.
+    /// Runs a request that arrived on this connection. It counts as
+    /// unanswered from here until its reply is queued; the count goes up
+    /// before the shutdown flag is read, and a graceful shutdown reads the
+    /// count after setting the flag: so either the shutdown waits for this
+    /// call, or this call is refused as the node is shutting down.
     fn serve(self: &Arc<Self>, header: RequestHeader, payload: Bytes) {
+        self.unanswered.fetch_add(1, Ordering::SeqCst);
+        if self.start_serving(header, payload) == Answered::Now {
+            self.answered_one();
+        }
+    }
+
+    /// [`serve`](Self::serve): refuses the call (answered now) or hands it
+    /// to its actor (answered when it finishes).
+    fn start_serving(self: &Arc<Self>, header: RequestHeader, payload: Bytes) -> Answered {
         let RequestHeader {
             call_id,
             method,
@@ -522,7 +542,7 @@ impl Connection {
             Err(rejection) => {
                 tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
                 self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
-                return;
+                return Answered::Now;
             }
         };
         if let Err(rejection) = self.shared.access.check(dispatch.service(), caller) {
@@ -536,15 +556,15 @@ impl Connection {
                 "call refused"
             );
             self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
-            return;
+            return Answered::Now;
         }
-        if self.shared.draining.load(Ordering::Acquire) {
+        if self.shared.draining.load(Ordering::SeqCst) {
             let error = CallError::not_delivered(
                 dispatch.service(),
                 format!("node '{node}' is shutting down"),
             );
             self.reply_error(call_id, ReplyStatus::Failed, &error);
-            return;
+            return Answered::Now;
         }
         if budget_us == 0 {
             // The caller has given up already: running it helps nobody.
@@ -553,7 +573,7 @@ impl Connection {
             tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
             self.reply_error(call_id, ReplyStatus::Failed, &error);
-            return;
+            return Answered::Now;
         }
         let limit = self.shared.settings.max_in_flight;
         if self.serving.fetch_add(1, Ordering::AcqRel) >= limit {
@@ -568,7 +588,7 @@ impl Connection {
                 ),
             );
             self.reply_error(call_id, ReplyStatus::Failed, &error);
-            return;
+            return Answered::Now;
         }
         let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
         let meta = CallMeta {
@@ -585,7 +605,6 @@ impl Connection {
         let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
         match dispatch.dispatch(&payload, meta, out) {
             Err(rejection) => {
-                self.serving.fetch_sub(1, Ordering::AcqRel);
                 tracing::warn!(
                     module = dispatch.service(),
                     message = dispatch.message(),
@@ -594,7 +613,9 @@ impl Connection {
                     %rejection,
                     "call rejected"
                 );
+                self.serving.fetch_sub(1, Ordering::AcqRel);
                 self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+                Answered::Now
             }
             Ok(running) => {
                 Counters::count(&self.shared.counters.calls_served);
@@ -609,17 +630,38 @@ impl Connection {
                     running,
                 });
                 self.responder.wake();
+                Answered::Later
             }
         }
     }
 
-    /// Sends the reply of a call from the peer that has finished here.
-    fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
-        if self.serving.fetch_sub(1, Ordering::AcqRel) == 1
-            && self.shared.draining.load(Ordering::Acquire)
+    /// Counts a call from the peer as answered (its reply is queued), and
+    /// wakes a graceful shutdown waiting for the last one.
+    fn answered_one(&self) {
+        if self.unanswered.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.shared.draining.load(Ordering::SeqCst)
         {
             self.shared.drained.notify_waiters();
         }
+    }
+
+    /// Sends the reply of a call from the peer that has finished here.
+    /// The call stops counting against the in-flight limit before its
+    /// reply is queued, and as unanswered after: a graceful shutdown that
+    /// sees no call unanswered finds every reply queued.
+    fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
+        self.serving.fetch_sub(1, Ordering::AcqRel);
+        self.queue_outcome(call_id, dispatch, result);
+        self.answered_one();
+    }
+
+    /// Queues the reply frame of `result`.
+    fn queue_outcome(
+        &self,
+        call_id: u64,
+        dispatch: &dyn Dispatch,
+        result: Result<Vec<u8>, CallError>,
+    ) {
         match result {
             Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
                 Ok(frame) => {
@@ -699,6 +741,14 @@ impl Connection {
             let _ = waiter.send(Err(LinkError::OutcomeUnknown(Arc::clone(&reason))));
         }
     }
+}
+
+/// When a call from the peer is answered: its reply queued already, or
+/// once its actor has run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Now,
+    Later,
 }
 
 /// A call whose request is in the outbox or on the wire. Dropping it before

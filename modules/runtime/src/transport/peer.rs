@@ -64,6 +64,9 @@ pub(crate) struct Peer {
     this: Weak<Peer>,
     /// Connections installed since start (dialed or accepted).
     installed: AtomicU64,
+    /// Which connector is the current one: each started takes the next
+    /// number, and one that finds a newer one running stops.
+    connector: AtomicU64,
     /// One permit per call that may be in flight to this peer.
     slots: Arc<Semaphore>,
 }
@@ -188,6 +191,7 @@ impl Peer {
             changed: Notify::new(),
             this: this.clone(),
             installed: AtomicU64::new(0),
+            connector: AtomicU64::new(0),
             slots,
         })
     }
@@ -420,20 +424,26 @@ impl Peer {
 
     fn spawn_connector(&self) {
         if let Some(this) = self.this.upgrade() {
-            self.shared.spawn(async move { this.connector().await });
+            let number = self.connector.fetch_add(1, Ordering::SeqCst) + 1;
+            self.shared
+                .spawn(async move { this.connector(number).await });
         }
     }
 
-    /// Dials until connected, backing off between failures. Only one runs
-    /// at a time: it is started on leaving `Idle` or `Up`.
-    async fn connector(self: Arc<Self>) {
+    /// Dials until connected, backing off between failures. It is started
+    /// on leaving `Idle` or `Up`, and only one runs at a time: one that
+    /// wakes from its backoff to find a newer one started stops.
+    async fn connector(self: Arc<Self>, number: u64) {
         let settings = &self.shared.settings;
         let mut shutdown = self.shared.shutdown.clone();
         let mut backoff = settings.reconnect_min;
         let mut failures = 0u32;
         loop {
+            if self.connector.load(Ordering::SeqCst) != number {
+                return;
+            }
             let attempt = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
                 attempt = self.dial() => attempt,
             };
             let error: Arc<str> = match attempt {
@@ -486,8 +496,11 @@ impl Peer {
             }
             let jitter = rand::rng().random_range(0.5..1.5);
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
                 _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            }
+            if self.connector.load(Ordering::SeqCst) != number {
+                return;
             }
             backoff = (backoff * 2).min(settings.reconnect_max);
             {
@@ -503,6 +516,20 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// The connector stops as this node shuts down: calls waiting for a
+    /// first connection fail now, as not delivered, not at their deadline.
+    fn stop_connecting(&self) {
+        {
+            let mut state = self.state();
+            if !matches!(&*state, State::Up(connection) if !connection.is_closed()) {
+                *state = State::Down {
+                    error: Arc::from("this node is shutting down"),
+                };
+            }
+        }
+        self.changed.notify_waiters();
     }
 
     pub(crate) async fn wait_until_up(&self, limit: Duration) -> bool {
@@ -601,14 +628,26 @@ impl Peer {
     }
 
     fn install_dialed(&self, connection: Arc<Connection>) {
-        let surplus = {
+        let (surplus, lost) = {
             let mut state = self.state();
             match &*state {
-                State::Up(existing) if !existing.is_closed() => Some(connection),
+                State::Up(existing) if !existing.is_closed() => (Some(connection), false),
+                // Closed before it could be installed: its close found it
+                // not installed and left the state alone, so dial again
+                // here, as for any lost connection. (A close from now on
+                // finds it installed: the flag is set before the state is
+                // looked at, and this holds the state's lock.)
+                _ if connection.is_closed() => {
+                    *state = State::Connecting {
+                        first: false,
+                        last_error: Some(Arc::from("the connection was lost; reconnecting")),
+                    };
+                    (None, true)
+                }
                 _ => {
                     *state = State::Up(connection);
                     self.installed.fetch_add(1, Ordering::Relaxed);
-                    None
+                    (None, false)
                 }
             }
         };
@@ -616,6 +655,13 @@ impl Peer {
             surplus.close("a connection to this node already exists");
         }
         self.changed.notify_waiters();
+        if lost {
+            if *self.shared.shutdown.borrow() {
+                self.stop_connecting();
+            } else {
+                self.spawn_connector();
+            }
+        }
     }
 
     /// Admits a connection this peer dialed to us, or says why not. On
