@@ -6,8 +6,9 @@
 //! fresh cart, then submits the checkout form until the shop confirms the
 //! order. After a 5xx the same form (the same idempotency key) is sent
 //! again, since the first try may or may not have gone through; after a
-//! 409 (the charge under that key was refunded: this checkout is used up)
-//! the cart page is loaded again for a new form. Anything else ends the purchase as an error.
+//! 409 (this checkout is used up: its charge was refunded, or cancelled
+//! when its outcome was unknown) the cart page is loaded again for a new
+//! form. Anything else ends the purchase as an error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -238,6 +239,8 @@ pub async fn audit(
                 match charge.status {
                     ChargeStatus::Charged => standing.push(charge),
                     ChargeStatus::Refunded => refunded += 1,
+                    // Cancelled before it was made: no money moved.
+                    ChargeStatus::Cancelled => {}
                 }
             }
         }

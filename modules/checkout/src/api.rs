@@ -77,6 +77,17 @@ pub enum CheckoutError {
     /// checkout. Nothing was charged this time.
     #[error("this checkout cannot be submitted again ({0}): load your cart to check out afresh")]
     CheckoutUsed(PaymentError),
+    /// The charge's outcome is unknown (the payment service stopped
+    /// answering mid-call). The charge was then cancelled, if that
+    /// worked (nothing is charged, and a late charge is refused), or else
+    /// stands: the same checkout again finishes it, charged once.
+    #[error("{}", payment_in_doubt(.reason, *.cancelled))]
+    PaymentInDoubt {
+        /// What went wrong with the call.
+        reason: String,
+        /// True if the charge was cancelled.
+        cancelled: bool,
+    },
     /// The payment ledger could not be read or written; nothing was
     /// charged.
     #[error("{0}; nothing was charged")]
@@ -134,6 +145,18 @@ fn shipping_failed(reason: &str, refunded: bool) -> String {
     }
 }
 
+fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
+    if cancelled {
+        format!(
+            "we could not confirm your payment ({reason}), so it was cancelled: nothing was charged; load your cart to check out again"
+        )
+    } else {
+        format!(
+            "we could not confirm your payment ({reason}) nor cancel it: submit the same checkout again to finish it; you will not be charged twice"
+        )
+    }
+}
+
 fn not_stored(reason: &str, refunded: bool) -> String {
     if refunded {
         format!(
@@ -157,6 +180,7 @@ impl CheckoutError {
                 | CheckoutError::OrderNotStored { .. }
                 | CheckoutError::OrderOutcomeUnknown { .. }
                 | CheckoutError::PaymentUnavailable(_)
+                | CheckoutError::PaymentInDoubt { .. }
                 | CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
                 | CheckoutError::OrdersUnavailable(_)
         )

@@ -5,8 +5,10 @@ use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::{Email, SendOrderConfirmation};
 use futures_util::future::try_join_all;
-use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
-use payment::api::{Charge, Payment, PaymentError, Refund};
+use orders::api::{
+    ConfirmOrder, ConfirmOrderResponse, FindOrder, Order, OrderItem, Orders, SaveOrder,
+};
+use payment::api::{CancelCharge, Charge, Payment, PaymentError, Refund};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
@@ -112,11 +114,40 @@ async fn price(deps: &Deps, item: CartItem, currency: &str) -> Result<OrderItem,
 /// ledger out of order; in each case nothing was charged.
 fn payment_failed(error: PaymentError) -> CheckoutError {
     match error {
-        PaymentError::KeyReused { .. } | PaymentError::AlreadyRefunded { .. } => {
-            CheckoutError::CheckoutUsed(error)
-        }
+        PaymentError::KeyReused { .. }
+        | PaymentError::AlreadyRefunded { .. }
+        | PaymentError::Cancelled { .. } => CheckoutError::CheckoutUsed(error),
         PaymentError::Storage(_) => CheckoutError::PaymentUnavailable(error),
         _ => CheckoutError::PaymentDeclined(error),
+    }
+}
+
+/// Cancels the charge under `key`, whose outcome is unknown: refunded if
+/// it was made, refused if it comes late. True if that worked. Detached
+/// from the checkout's deadline, like a refund.
+async fn cancel_charge(deps: &Deps, key: &str, amount: &Money, reason: &str) -> bool {
+    let cancel = CancelCharge {
+        idempotency_key: key.to_owned(),
+        amount: amount.clone(),
+        reason: format!("its outcome was unknown: {reason}"),
+    };
+    match runtime::detached(async { deps.payment.call(cancel).await }).await {
+        Ok(Ok(cancelled)) => {
+            tracing::info!(
+                key,
+                was_charged = cancelled.was_charged,
+                "charge in doubt cancelled"
+            );
+            true
+        }
+        Ok(Err(error)) => {
+            tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
+            false
+        }
+        Err(error) => {
+            tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
+            false
+        }
     }
 }
 
@@ -156,6 +187,12 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .map_err(CheckoutError::OrdersUnavailable)?;
     if let Some(order) = earlier.order {
         tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
+        if !earlier.confirmed {
+            // Stored, but never finished: the checkout that stored it did
+            // not learn that it had (it answered "outcome unknown"), or
+            // stopped before the cart and the confirmation.
+            return Ok(runtime::detached(after_storing(deps, order, key)).await);
+        }
         return Ok(order);
     }
 
@@ -197,7 +234,9 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         total = total.checked_add(&cost).map_err(too_large)?;
     }
 
-    // Charge. A declined card changes nothing.
+    // Charge. A declined card changes nothing. A charge whose outcome is
+    // unknown is cancelled, so that the customer is never charged for an
+    // order they were told failed.
     let charged = deps
         .payment
         .call(Charge {
@@ -205,9 +244,16 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             credit_card: request.credit_card.clone(),
             idempotency_key: key.to_owned(),
         })
-        .await
-        .map_err(unavailable("payment"))?
-        .map_err(payment_failed)?;
+        .await;
+    let charged = match charged {
+        Ok(charged) => charged.map_err(payment_failed)?,
+        Err(error) if error.is_safe_to_retry() => return Err(unavailable("payment")(error)),
+        Err(error) => {
+            let reason = error.to_string();
+            let cancelled = cancel_charge(deps, key, &total, &reason).await;
+            return Err(CheckoutError::PaymentInDoubt { reason, cancelled });
+        }
+    };
     let transaction_id = charged.transaction_id;
 
     // Ship. If that fails, the charge is given back.
@@ -284,7 +330,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
                 && let Some(order) = found.order
             {
-                return Ok(runtime::detached(after_storing(deps, order)).await);
+                return Ok(runtime::detached(after_storing(deps, order, key)).await);
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
             return Err(CheckoutError::OrderOutcomeUnknown { reason });
@@ -300,13 +346,15 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             return Err(CheckoutError::OrderNotStored { reason, refunded });
         }
     };
-    Ok(runtime::detached(after_storing(deps, order)).await)
+    Ok(runtime::detached(after_storing(deps, order, key)).await)
 }
 
-/// What follows a stored order: empty the cart, send the confirmation.
+/// What follows a stored order: empty the cart, send the confirmation,
+/// then mark the order confirmed, so that a repeat of the checkout knows
+/// these were done (one whose order is stored but not confirmed does them).
 /// Neither undoes the order if it fails; both are logged. Run detached
 /// from the checkout's deadline: the order stands, so they must be done.
-async fn after_storing(deps: &Deps, order: Order) -> Order {
+async fn after_storing(deps: &Deps, order: Order, key: &str) -> Order {
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
     let emptied = deps
         .cart
@@ -326,6 +374,15 @@ async fn after_storing(deps: &Deps, order: Order) -> Order {
         .await;
     if !matches!(sent, Ok(Ok(_))) {
         tracing::warn!(order_id = %order.order_id, result = ?sent, "the confirmation email was not sent");
+    }
+    let confirmed = deps
+        .orders
+        .call(ConfirmOrder {
+            idempotency_key: key.to_owned(),
+        })
+        .await;
+    if !matches!(confirmed, Ok(Ok(ConfirmOrderResponse { found: true }))) {
+        tracing::warn!(order_id = %order.order_id, result = ?confirmed, "the order could not be marked confirmed: a repeat of this checkout will empty the cart and send the confirmation again");
     }
     order
 }

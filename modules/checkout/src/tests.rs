@@ -15,12 +15,14 @@ use email::api::{Email, ListSentEmails};
 use email::{EmailConfig, EmailModule};
 use orders::OrdersModule;
 use orders::api::{
-    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders,
-    ListOrdersResponse, Order, Orders, OrdersError, SaveOrder, SaveOrderResponse,
+    ClaimOrders, ClaimOrdersResponse, ConfirmOrder, ConfirmOrderResponse, FindOrder,
+    FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order, Orders, OrdersError,
+    SaveOrder, SaveOrderResponse,
 };
 use payment::PaymentModule;
 use payment::api::{
-    ChargeRecord, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError,
+    CancelCharge, CancelChargeResponse, Charge, ChargeRecord, ChargeResponse, ChargeStatus,
+    CreditCardInfo, ListCharges, ListChargesResponse, Payment, PaymentError, Refund,
 };
 use runtime::{Call, Module, ServiceRef, ServiceRegistry, start_alone};
 use shipping::api::Address;
@@ -40,6 +42,8 @@ struct Shop {
     checkout: ServiceRef<Checkout>,
     /// Orders held back by [`LateOrders`], when that is the fault.
     held: Arc<Mutex<Vec<SaveOrder>>>,
+    /// Charges held back by [`LatePayment`], when that is the fault.
+    held_charges: Arc<Mutex<Vec<Charge>>>,
     /// The real orders service behind [`LateOrders`].
     real_orders: Option<ServiceRef<Orders>>,
     cart: ServiceRef<CartService>,
@@ -58,6 +62,9 @@ struct Faults {
     orders_unreadable: bool,
     /// Orders are stored late: `SaveOrder` is held and never answered.
     orders_late: bool,
+    /// The first charge is held and never answered (payment stalled
+    /// with it in hand).
+    payment_late: bool,
 }
 
 async fn started<M: Module>(
@@ -78,7 +85,24 @@ async fn shop(faults: Faults) -> Shop {
     started::<CatalogModule>(Default::default(), &mut registry, &data).await;
     started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
     let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
-    let payment = started::<PaymentModule>(Default::default(), &mut registry, &data).await;
+    let held_charges = Arc::new(Mutex::new(Vec::new()));
+    let payment = if faults.payment_late {
+        let real = start_alone::<PaymentModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        let late = LatePayment {
+            real: real.clone(),
+            held: Arc::clone(&held_charges),
+            held_one: false,
+        };
+        // Checkout gives up on a held charge after 300 ms.
+        let late = ServiceRef::local(Payment::from_addr(&late.start()))
+            .with_timeout(Duration::from_millis(300));
+        registry.insert(late);
+        real
+    } else {
+        started::<PaymentModule>(Default::default(), &mut registry, &data).await
+    };
     let shipping = ShippingConfig {
         fail_shipments: faults.shipping_fails,
     };
@@ -115,6 +139,7 @@ async fn shop(faults: Faults) -> Shop {
     Shop {
         checkout,
         held,
+        held_charges,
         real_orders,
         cart,
         payment,
@@ -154,6 +179,12 @@ impl Shop {
             limit: 100,
         };
         self.payment.call(list).await.unwrap().unwrap().charges
+    }
+
+    /// How many emails were sent to `address`.
+    async fn sent_to(&self, address: &str) -> usize {
+        let list = ListSentEmails { to: address.into() };
+        self.email.call(list).await.unwrap().unwrap().emails.len()
     }
 
     async fn orders(&self, user: &str) -> Vec<Order> {
@@ -468,13 +499,81 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
         real.call(save).await.unwrap().unwrap();
     }
 
-    // The customer submits the same checkout again: that order, that charge.
+    // The customer submits the same checkout again: that order, that
+    // charge; and now the cart is emptied and the confirmation sent,
+    // which the first submission never got to.
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert_eq!(shop.sent_to("someone@example.com").await, 0);
     let order = shop.place(request("u1", "USD", "k")).await.unwrap();
     assert_eq!(order.transaction_id, charges[0].transaction_id);
     let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Charged);
     assert_eq!(shop.orders("u1").await.len(), 1);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
+
+    // Once more: the same order, and no second email.
+    assert_eq!(shop.place(request("u1", "USD", "k")).await.unwrap(), order);
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
+}
+
+#[actix_rt::test]
+async fn a_charge_whose_outcome_is_unknown_is_cancelled_and_refused_if_it_comes_late() {
+    let shop = shop(Faults {
+        payment_late: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // Payment takes the charge and does not answer in time.
+    let result = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(
+            result,
+            Err(CheckoutError::PaymentInDoubt {
+                cancelled: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let records = shop.charges("u1", "k").await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, ChargeStatus::Cancelled);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert_eq!(shop.orders("u1").await, vec![]);
+
+    // The charge goes through late, as a stalled node that resumes would
+    // run it: refused, no money moves.
+    let held = std::mem::take(&mut *shop.held_charges.lock().unwrap());
+    assert_eq!(held.len(), 1);
+    for charge in held {
+        let late = shop.payment.call(charge).await.unwrap();
+        assert!(
+            matches!(late, Err(PaymentError::Cancelled { .. })),
+            "{late:?}"
+        );
+    }
+    let records = shop.charges("u1", "k").await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, ChargeStatus::Cancelled);
+
+    // The same checkout again is used up; a new one goes through.
+    let again = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(
+            again,
+            Err(CheckoutError::CheckoutUsed(PaymentError::Cancelled { .. }))
+        ),
+        "{again:?}"
+    );
+    let order = shop.place(request("u1", "USD", "k2")).await.unwrap();
+    assert_eq!(
+        shop.charges("u1", "k2").await[0].transaction_id,
+        order.transaction_id
+    );
 }
 
 #[actix_rt::test]
@@ -531,7 +630,17 @@ impl Handler<Call<FindOrder>> for RefusingOrders {
         if self.unreadable {
             return Err(down());
         }
-        Ok(FindOrderResponse { order: None })
+        Ok(FindOrderResponse {
+            order: None,
+            confirmed: false,
+        })
+    }
+}
+
+impl Handler<Call<ConfirmOrder>> for RefusingOrders {
+    type Result = Result<ConfirmOrderResponse, OrdersError>;
+    fn handle(&mut self, _: Call<ConfirmOrder>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
     }
 }
 
@@ -599,6 +708,13 @@ impl Handler<Call<FindOrder>> for LateOrders {
     }
 }
 
+impl Handler<Call<ConfirmOrder>> for LateOrders {
+    type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<ConfirmOrder>, _: &mut Context<Self>) -> Self::Result {
+        forward(&self.real, call.into_message())
+    }
+}
+
 impl Handler<Call<GetOrder>> for LateOrders {
     type Result = ResponseFuture<Result<Order, OrdersError>>;
     fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
@@ -617,5 +733,67 @@ impl Handler<Call<ClaimOrders>> for LateOrders {
     type Result = ResponseFuture<Result<ClaimOrdersResponse, OrdersError>>;
     fn handle(&mut self, call: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
         forward(&self.real, call.into_message())
+    }
+}
+
+/// A payment service that takes the first `Charge` and holds it without
+/// answering (a node that stalled with the request in hand); everything
+/// else, later charges too, goes to the real one.
+struct LatePayment {
+    real: ServiceRef<Payment>,
+    held: Arc<Mutex<Vec<Charge>>>,
+    /// True once the first charge is held.
+    held_one: bool,
+}
+
+impl Actor for LatePayment {
+    type Context = Context<Self>;
+}
+
+/// Forwards `message` to the real payment service.
+fn forward_payment<M>(
+    real: &ServiceRef<Payment>,
+    message: M,
+) -> ResponseFuture<Result<M::Reply, PaymentError>>
+where
+    M: runtime::Request<Service = Payment> + 'static,
+{
+    let real = real.clone();
+    Box::pin(async move {
+        real.call(message)
+            .await
+            .unwrap_or_else(|error| Err(PaymentError::Storage(error.to_string())))
+    })
+}
+
+impl Handler<Call<Charge>> for LatePayment {
+    type Result = ResponseFuture<Result<ChargeResponse, PaymentError>>;
+    fn handle(&mut self, call: Call<Charge>, _: &mut Context<Self>) -> Self::Result {
+        if !std::mem::replace(&mut self.held_one, true) {
+            self.held.lock().unwrap().push(call.into_message());
+            return Box::pin(std::future::pending());
+        }
+        forward_payment(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<Refund>> for LatePayment {
+    type Result = ResponseFuture<Result<runtime::Empty, PaymentError>>;
+    fn handle(&mut self, call: Call<Refund>, _: &mut Context<Self>) -> Self::Result {
+        forward_payment(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<ListCharges>> for LatePayment {
+    type Result = ResponseFuture<Result<ListChargesResponse, PaymentError>>;
+    fn handle(&mut self, call: Call<ListCharges>, _: &mut Context<Self>) -> Self::Result {
+        forward_payment(&self.real, call.into_message())
+    }
+}
+
+impl Handler<Call<CancelCharge>> for LatePayment {
+    type Result = ResponseFuture<Result<CancelChargeResponse, PaymentError>>;
+    fn handle(&mut self, call: Call<CancelCharge>, _: &mut Context<Self>) -> Self::Result {
+        forward_payment(&self.real, call.into_message())
     }
 }

@@ -83,10 +83,12 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
         CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),
-        CheckoutError::PaymentUnavailable(_) => ShopError::Unavailable {
-            service: "payment".to_owned(),
-            detail: text,
-        },
+        CheckoutError::PaymentUnavailable(_) | CheckoutError::PaymentInDoubt { .. } => {
+            ShopError::Unavailable {
+                service: "payment".to_owned(),
+                detail: text,
+            }
+        }
         CheckoutError::ShippingRefused(ShippingError::Unavailable { .. }) => {
             ShopError::Unavailable {
                 service: "shipping".to_owned(),

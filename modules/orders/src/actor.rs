@@ -5,8 +5,9 @@ use runtime::{Call, Module, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{
-    ClaimOrders, ClaimOrdersResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders,
-    ListOrdersResponse, Order, Orders, OrdersError, SaveOrder, SaveOrderResponse,
+    ClaimOrders, ClaimOrdersResponse, ConfirmOrder, ConfirmOrderResponse, FindOrder,
+    FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order, Orders, OrdersError,
+    SaveOrder, SaveOrderResponse,
 };
 use crate::store::Store;
 
@@ -118,8 +119,29 @@ impl Handler<Call<FindOrder>> for OrdersActor {
         let store = self.store.clone();
         let FindOrder { idempotency_key } = call.into_message();
         Box::pin(async move {
-            Ok(FindOrderResponse {
-                order: store.find(&idempotency_key).await?,
+            Ok(match store.find_with_state(&idempotency_key).await? {
+                Some((order, confirmed)) => FindOrderResponse {
+                    order: Some(order),
+                    confirmed,
+                },
+                None => FindOrderResponse {
+                    order: None,
+                    confirmed: false,
+                },
+            })
+        })
+    }
+}
+
+impl Handler<Call<ConfirmOrder>> for OrdersActor {
+    type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<ConfirmOrder>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let ConfirmOrder { idempotency_key } = call.into_message();
+        Box::pin(async move {
+            Ok(ConfirmOrderResponse {
+                found: store.confirm(&idempotency_key).await?,
             })
         })
     }

@@ -99,6 +99,26 @@ pub struct FindOrder {
 pub struct FindOrderResponse {
     /// The order.
     pub order: Option<Order>,
+    /// True once checkout has finished it ([`ConfirmOrder`]): its cart
+    /// emptied and its confirmation sent.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
+/// Records that checkout has finished the order stored under a key: the
+/// customer's cart emptied and the confirmation sent. Again is fine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmOrder {
+    /// The checkout's idempotency key.
+    pub idempotency_key: String,
+}
+
+/// Whether there was an order to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmOrderResponse {
+    /// False if no order is stored under the key.
+    pub found: bool,
 }
 
 /// Moves a visitor's orders to the account they signed in to.
@@ -142,6 +162,7 @@ runtime::service! {
         GetOrder -> Order [idempotent],
         ListOrders -> ListOrdersResponse [idempotent],
         FindOrder -> FindOrderResponse [idempotent],
+        ConfirmOrder -> ConfirmOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,
     }
 }

@@ -7,20 +7,32 @@ use storage::{Database, Migration, StorageError};
 
 use crate::api::{Order, OrdersError};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "orders",
-    statements: &[
-        "CREATE TABLE orders (
-            order_id TEXT PRIMARY KEY,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            customer_id TEXT NOT NULL,
-            placed_at BIGINT NOT NULL,
-            body TEXT NOT NULL
-        )",
-        "CREATE INDEX orders_by_customer ON orders (customer_id, placed_at)",
-    ],
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "orders",
+        statements: &[
+            "CREATE TABLE orders (
+                order_id TEXT PRIMARY KEY,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                customer_id TEXT NOT NULL,
+                placed_at BIGINT NOT NULL,
+                body TEXT NOT NULL
+            )",
+            "CREATE INDEX orders_by_customer ON orders (customer_id, placed_at)",
+        ],
+    },
+    // When checkout finished an order (emptied the cart, sent the
+    // confirmation); orders stored before this are taken as finished.
+    Migration {
+        version: 2,
+        description: "orders confirmed",
+        statements: &[
+            "ALTER TABLE orders ADD COLUMN confirmed_at BIGINT",
+            "UPDATE orders SET confirmed_at = placed_at",
+        ],
+    },
+];
 
 /// The most orders one listing returns.
 const LIST_LIMIT: i64 = 200;
@@ -89,6 +101,33 @@ impl Store {
         row.map(|(body,)| decode(&body)).transpose()
     }
 
+    /// The order under `key`, and whether checkout has finished it
+    /// ([`confirm`](Self::confirm)).
+    pub async fn find_with_state(&self, key: &str) -> Result<Option<(Order, bool)>, OrdersError> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT body, confirmed_at FROM orders WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
+        row.map(|(body, confirmed_at)| Ok((decode(&body)?, confirmed_at.is_some())))
+            .transpose()
+    }
+
+    /// Records that checkout has finished the order under `key` (again is
+    /// fine); false if there is no order under it.
+    pub async fn confirm(&self, key: &str) -> Result<bool, OrdersError> {
+        sqlx::query(
+            "UPDATE orders SET confirmed_at = $1 WHERE idempotency_key = $2 AND confirmed_at IS NULL",
+        )
+        .bind(storage::unix_ms())
+        .bind(key)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(self.find(key).await?.is_some())
+    }
+
     /// A customer's order.
     pub async fn get(&self, customer_id: &str, order_id: &str) -> Result<Order, OrdersError> {
         let row: Option<(String,)> =
@@ -143,5 +182,35 @@ impl Store {
         }
         tx.commit().await.map_err(storage)?;
         Ok(rows.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::testing::{TempDir, backends};
+
+    #[actix_rt::test]
+    async fn orders_stored_before_confirmations_were_recorded_count_as_confirmed() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-v1");
+            let url = backend.database_url().await;
+            let v1 = Database::open("orders", url.as_deref(), dir.path(), &MIGRATIONS[..1])
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
+                 VALUES ('o1', 'k1', 'u1', 1, $1)",
+            )
+            .bind(r#"{"order_id":"o1","customer_id":"u1","email":"someone@example.com","shipping_tracking_id":"t","shipping_cost":{"currency_code":"USD","units":8,"nanos":990000000},"shipping_address":{"street_address":"s","city":"c","state":"st","country":"co","zip_code":1},"items":[{"item":{"product_id":"OLJCESPC7Z","quantity":1},"cost":{"currency_code":"USD","units":19,"nanos":990000000},"name":"Sunglasses"}],"total":{"currency_code":"USD","units":28,"nanos":980000000},"transaction_id":"tx","placed_at":1}"#)
+            .execute(v1.pool())
+            .await
+            .unwrap();
+
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let (order, confirmed) = store.find_with_state("k1").await.unwrap().unwrap();
+            assert_eq!(order.order_id, "o1");
+            assert!(confirmed, "{}", backend.name());
+        }
     }
 }

@@ -7,7 +7,8 @@ use shipping::api::Address;
 use storage::testing::{TempDir, TestBackend, backends};
 
 use crate::api::{
-    ClaimOrders, FindOrder, GetOrder, ListOrders, Order, OrderItem, Orders, OrdersError, SaveOrder,
+    ClaimOrders, ConfirmOrder, FindOrder, GetOrder, ListOrders, Order, OrderItem, Orders,
+    OrdersError, SaveOrder,
 };
 use crate::{OrdersConfig, OrdersModule};
 
@@ -198,5 +199,35 @@ async fn orders_survive_a_restart() {
             .unwrap()
             .unwrap();
         assert_eq!(list.orders, vec![order("a", "u", 1)], "{}", backend.name());
+    }
+}
+
+#[actix_rt::test]
+async fn an_order_is_confirmed_once_checkout_says_so() {
+    for backend in backends() {
+        let dir = TempDir::new("orders");
+        let (orders, _) = orders(&backend, &dir).await;
+        let find = || FindOrder {
+            idempotency_key: "k1".into(),
+        };
+        let confirm = |key: &str| ConfirmOrder {
+            idempotency_key: key.into(),
+        };
+        orders
+            .call(save(order("o1", "u1", 1), "k1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let found = orders.call(find()).await.unwrap().unwrap();
+        assert_eq!(found.order, Some(order("o1", "u1", 1)));
+        assert!(!found.confirmed, "{}", backend.name());
+
+        for _ in 0..2 {
+            let confirmed = orders.call(confirm("k1")).await.unwrap().unwrap();
+            assert!(confirmed.found, "{}", backend.name());
+            assert!(orders.call(find()).await.unwrap().unwrap().confirmed);
+        }
+        let unknown = orders.call(confirm("k2")).await.unwrap().unwrap();
+        assert!(!unknown.found, "{}", backend.name());
     }
 }

@@ -5,8 +5,8 @@ use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{
-    Charge, ChargeRecord, ChargeResponse, ChargeStatus, ListCharges, ListChargesResponse, Payment,
-    PaymentError, Refund,
+    CancelCharge, CancelChargeResponse, Charge, ChargeRecord, ChargeResponse, ChargeStatus,
+    ListCharges, ListChargesResponse, Payment, PaymentError, Refund,
 };
 use crate::card;
 use crate::ledger::Ledger;
@@ -90,8 +90,10 @@ impl Handler<Call<Charge>> for PaymentActor {
                     charged: recorded.amount,
                 });
             }
-            if recorded.status == ChargeStatus::Refunded {
-                return Err(PaymentError::AlreadyRefunded { key });
+            match recorded.status {
+                ChargeStatus::Refunded => return Err(PaymentError::AlreadyRefunded { key }),
+                ChargeStatus::Cancelled => return Err(PaymentError::Cancelled { key }),
+                ChargeStatus::Charged => {}
             }
             if recorded.transaction_id == wanted.transaction_id {
                 tracing::info!(transaction_id = %recorded.transaction_id, amount = %amount, "charged");
@@ -120,6 +122,30 @@ impl Handler<Call<Refund>> for PaymentActor {
             let _span = span.entered();
             tracing::info!(%transaction_id, %reason, "refunded");
             Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<CancelCharge>> for PaymentActor {
+    type Result = ResponseFuture<Result<CancelChargeResponse, PaymentError>>;
+
+    fn handle(&mut self, call: Call<CancelCharge>, _: &mut Context<Self>) -> Self::Result {
+        let ledger = self.ledger.clone();
+        let span = call.span();
+        let CancelCharge {
+            idempotency_key,
+            amount,
+            reason,
+        } = call.into_message();
+        Box::pin(async move {
+            let was_charged = ledger.cancel(&idempotency_key, &amount, &reason).await?;
+            let _span = span.entered();
+            if was_charged {
+                tracing::info!(key = %idempotency_key, %reason, "charge cancelled: refunded");
+            } else {
+                tracing::info!(key = %idempotency_key, %reason, "charge cancelled before it was made");
+            }
+            Ok(CancelChargeResponse { was_charged })
         })
     }
 }

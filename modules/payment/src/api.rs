@@ -65,6 +65,29 @@ pub struct Refund {
     pub reason: String,
 }
 
+/// Cancels the charge under a key whose outcome the caller does not know
+/// (its `Charge` call was lost or timed out): a charge made under the key
+/// is refunded, and if none was made, none can be any more (a `Charge`
+/// with the key arriving late is refused as [`PaymentError::Cancelled`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelCharge {
+    /// The key of the charge.
+    pub idempotency_key: String,
+    /// The amount that charge was for (recorded with the cancellation).
+    pub amount: Money,
+    /// Why, for the record.
+    pub reason: String,
+}
+
+/// What the cancellation found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelChargeResponse {
+    /// True if a charge had been made under the key (it is refunded now,
+    /// or was before); false if none had.
+    pub was_charged: bool,
+}
+
 /// Lists recorded charges, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +117,7 @@ pub struct ChargeRecord {
     pub card_type: String,
     /// The card number's last four digits.
     pub card_last4: String,
-    /// Charged or refunded.
+    /// Charged, refunded, or cancelled before it was made.
     pub status: ChargeStatus,
     /// When, in milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -107,6 +130,9 @@ pub enum ChargeStatus {
     Charged,
     /// The money was given back.
     Refunded,
+    /// Never made: the key was cancelled before a charge came
+    /// ([`CancelCharge`]); no money moved.
+    Cancelled,
 }
 
 /// Recorded charges.
@@ -169,6 +195,13 @@ pub enum PaymentError {
         /// The key.
         key: String,
     },
+    /// The charge under this idempotency key was cancelled before it was
+    /// made; start afresh.
+    #[error("the charge under idempotency key {key} was cancelled")]
+    Cancelled {
+        /// The key.
+        key: String,
+    },
     /// No charge has this id.
     #[error("no charge with id {transaction_id}")]
     UnknownTransaction {
@@ -186,6 +219,7 @@ runtime::service! {
         Charge -> ChargeResponse,
         Refund -> runtime::Empty,
         ListCharges -> ListChargesResponse [idempotent],
+        CancelCharge -> CancelChargeResponse [idempotent],
     }
 }
 

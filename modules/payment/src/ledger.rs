@@ -62,10 +62,10 @@ fn record(row: Row) -> ChargeRecord {
         amount: Money::new(currency_code, units, i32::try_from(nanos).unwrap_or(0)),
         card_type,
         card_last4,
-        status: if status == "refunded" {
-            ChargeStatus::Refunded
-        } else {
-            ChargeStatus::Charged
+        status: match status.as_str() {
+            "refunded" => ChargeStatus::Refunded,
+            "cancelled" => ChargeStatus::Cancelled,
+            _ => ChargeStatus::Charged,
         },
         created_at,
     }
@@ -161,6 +161,55 @@ impl Ledger {
                 transaction_id: transaction_id.to_owned(),
             }),
         }
+    }
+
+    /// Cancels the charge under `key`: refunds it if it was made, and if
+    /// not, records the key as cancelled so that it cannot be (the insert
+    /// and a charge's insert race on the key's unique column: whichever
+    /// comes second finds the first). True if a charge had been made.
+    pub async fn cancel(
+        &self,
+        key: &str,
+        amount: &Money,
+        reason: &str,
+    ) -> Result<bool, PaymentError> {
+        let now = storage::unix_ms();
+        let cancelled = sqlx::query(
+            "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
+             card_type, card_last4, status, created_at, refunded_at, refund_reason) \
+             VALUES ($1, $2, $3, $4, $5, '', '', 'cancelled', $6, $6, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(format!("cancelled:{}", uuid::Uuid::new_v4()))
+        .bind(key)
+        .bind(&amount.currency_code)
+        .bind(amount.units)
+        .bind(i64::from(amount.nanos))
+        .bind(now)
+        .bind(reason)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        if cancelled.rows_affected() == 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
+             WHERE idempotency_key = $1 AND status = 'charged'",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(reason)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        let status: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM charges WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
+        Ok(status.is_some_and(|(status,)| status != "cancelled"))
     }
 
     /// Charges, newest first: all, or the one under `key`.

@@ -5,7 +5,7 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, TestBackend, backends};
 
 use crate::api::{
-    Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund,
+    CancelCharge, Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund,
 };
 use crate::{PaymentConfig, PaymentModule};
 
@@ -177,4 +177,66 @@ fn card_numbers_never_show_in_debug_output() {
     let shown = format!("{:?}", visa());
     assert!(!shown.contains("4432"), "{shown}");
     assert!(shown.contains("0454"), "{shown}");
+}
+
+fn cancel(key: &str, units: i64) -> CancelCharge {
+    CancelCharge {
+        idempotency_key: key.into(),
+        amount: Money::new("EUR", units, 500_000_000),
+        reason: "the charge call was lost".into(),
+    }
+}
+
+#[actix_rt::test]
+async fn a_charge_cancelled_before_it_came_is_refused_when_it_comes() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+
+        let cancelled = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert!(!cancelled.was_charged, "{}", backend.name());
+        // The charge arrives late: refused, and no money moves.
+        assert_eq!(
+            payment.call(charge("k", 10)).await.unwrap(),
+            Err(PaymentError::Cancelled { key: "k".into() })
+        );
+        let records = charges(&payment, "k").await;
+        assert_eq!(records.len(), 1, "{}", backend.name());
+        assert_eq!(records[0].status, ChargeStatus::Cancelled);
+        // Cancelling again says the same.
+        let again = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert!(!again.was_charged);
+    }
+}
+
+#[actix_rt::test]
+async fn a_charge_cancelled_after_it_was_made_is_refunded() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        payment.call(charge("k", 10)).await.unwrap().unwrap();
+
+        let cancelled = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert!(cancelled.was_charged, "{}", backend.name());
+        let records = charges(&payment, "k").await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].status,
+            ChargeStatus::Refunded,
+            "{}",
+            backend.name()
+        );
+        assert!(
+            payment
+                .call(cancel("k", 10))
+                .await
+                .unwrap()
+                .unwrap()
+                .was_charged
+        );
+        assert_eq!(
+            payment.call(charge("k", 10)).await.unwrap(),
+            Err(PaymentError::AlreadyRefunded { key: "k".into() })
+        );
+    }
 }
