@@ -1,7 +1,8 @@
 //! Backpressure: at most `max_in_flight_per_peer` calls in flight to a
 //! peer; more wait for room until their deadline, then fail as
 //! overloaded; a caller that forgets its calls cannot pile work up on the
-//! peer; a peer that ignores the limit is refused.
+//! peer; a peer that ignores the limit is refused; a peer that sends calls
+//! but never reads their replies is cut off.
 
 mod support;
 
@@ -174,4 +175,136 @@ async fn a_peer_that_ignores_the_limit_is_refused_as_overloaded() {
     }
     held(&cluster, LIMIT).await;
     assert_eq!(cluster.a.stats().refused_overloaded, 1);
+}
+
+/// A client connection to node `a` of `plan` that will never read.
+async fn deaf_client(
+    node: &runtime::Node,
+) -> (
+    FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let addr = node.local_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = FrameReader::new(reader, 1 << 20);
+    let me = Identity {
+        cluster: "boutique".into(),
+        node: "deaf".into(),
+        role: Role::Client,
+        incarnation: 9,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        secret: std::sync::Arc::new(secret()),
+    };
+    handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
+        .await
+        .unwrap();
+    (reader, writer)
+}
+
+/// An Echo request frame; its reply is as long as `text`.
+fn echo_frame(call_id: u64, text: &str) -> Vec<u8> {
+    let mut frame = FrameBuf::request(call_id, <Echo as Request>::METHOD.0, 30_000_000);
+    runtime::codec::encode_into(
+        &Echo {
+            text: text.to_owned(),
+            local_only: None,
+        },
+        frame.buf(),
+    )
+    .unwrap();
+    frame.finish(1 << 20).unwrap().to_vec()
+}
+
+/// Writes `frame`; false once the node has closed the connection.
+async fn still_open(writer: &mut tokio::net::tcp::OwnedWriteHalf, frame: &[u8]) -> bool {
+    match tokio::time::timeout(Duration::from_secs(20), writer.write_all(frame)).await {
+        Ok(result) => result.is_ok(),
+        Err(_) => panic!("a write blocked for 20 s: the node stopped reading instead of closing"),
+    }
+}
+
+/// Echo still answers on node `a` of `plan`, for another client.
+async fn still_serves(plan: &runtime::config::Plan) {
+    let client = client(plan).await;
+    let reply = client
+        .service::<Toy>()
+        .unwrap()
+        .call(Echo {
+            text: "still here".into(),
+            local_only: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.text, "still here");
+}
+
+#[actix_rt::test]
+async fn a_peer_that_leaves_its_replies_unread_is_cut_off_before_they_pile_up() {
+    let (logs, _guard) = Logs::capture();
+    let (la, lb) = (bind(), bind());
+    // Frames of at most 256 KiB: at most 16 MiB may wait for a peer. The
+    // failure timeout is long, so that only the pile cuts this peer off.
+    let runtime = "[runtime]\nmax_frame_bytes = 262144\nfailure_timeout_ms = 30000\nhandshake_timeout_ms = 1000\n";
+    let plan = plan_with(addr(&la), addr(&lb), runtime);
+    let a = start_node(&plan, "a", la).await;
+    let (_reader, mut writer) = deaf_client(&a).await;
+
+    // Calls of 64 KiB, their replies as big, none of them read.
+    let text = "x".repeat(64 * 1024);
+    let mut calls = 0u64;
+    while still_open(&mut writer, &echo_frame(calls + 1, &text)).await {
+        calls += 1;
+        assert!(
+            calls < 4_000,
+            "still connected after {calls} unread replies (256 MiB)"
+        );
+    }
+    let said = logs.text();
+    assert!(
+        said.contains("it reads too little of what this node sends"),
+        "{said}"
+    );
+    assert!(said.contains("limit_bytes=16777216"), "{said}");
+    still_serves(&plan).await;
+}
+
+#[actix_rt::test]
+async fn a_peer_that_reads_nothing_for_the_failure_timeout_is_cut_off() {
+    let (logs, _guard) = Logs::capture();
+    let (la, lb) = (bind(), bind());
+    let runtime = "[runtime]\nheartbeat_interval_ms = 200\nfailure_timeout_ms = 1000\nhandshake_timeout_ms = 1000\n";
+    let plan = plan_with(addr(&la), addr(&lb), runtime);
+    let a = start_node(&plan, "a", la).await;
+    let (_reader, mut writer) = deaf_client(&a).await;
+
+    // 24 MiB of replies, more than the sockets' buffers hold and well
+    // under what may wait (256 MiB): the node's writes stop moving.
+    let text = "x".repeat(64 * 1024);
+    for call_id in 1..=384 {
+        assert!(still_open(&mut writer, &echo_frame(call_id, &text)).await);
+    }
+    // Then small calls, so the peer is not silent, only deaf, until the
+    // node gives up on it.
+    let stuck = Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(50));
+    let mut call_id = 1_000;
+    loop {
+        pace.tick().await;
+        call_id += 1;
+        if !still_open(&mut writer, &echo_frame(call_id, "x")).await {
+            break;
+        }
+        assert!(stuck.elapsed() < Duration::from_secs(20), "never cut off");
+    }
+    // (The node counts from when its writes stopped, during the burst.)
+    assert!(
+        stuck.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        stuck.elapsed()
+    );
+    let said = logs.text();
+    assert!(said.contains("it reads nothing this node sends"), "{said}");
+    still_serves(&plan).await;
 }

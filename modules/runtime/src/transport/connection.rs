@@ -279,6 +279,14 @@ impl Connection {
         self.heard.load(Ordering::Relaxed)
     }
 
+    /// Bytes queued for the peer and bytes written to it, since the start.
+    pub(crate) fn write_progress(&self) -> (u64, u64) {
+        (
+            self.queued_bytes.load(Ordering::Acquire),
+            self.written_bytes.load(Ordering::Acquire),
+        )
+    }
+
     /// Counts the peer as heard from at `now` (after a local pause).
     pub(crate) fn heard_at(&self, now: u64) {
         self.heard.fetch_max(now, Ordering::Relaxed);
@@ -882,16 +890,28 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             if sending.is_empty() {
                 break;
             }
-            if let Err(e) = writer.write_all(&sending).await {
+            // Written piece by piece, each piece counted as it goes: the
+            // liveness watcher tells a peer that reads slowly (progress)
+            // from one that does not read at all (none).
+            let mut start = 0;
+            while start < sending.len() {
+                let failure = match writer.write(&sending[start..]).await {
+                    Ok(0) => "the connection accepts no more bytes".to_owned(),
+                    Ok(written) => {
+                        start += written;
+                        connection
+                            .written_bytes
+                            .fetch_add(written as u64, Ordering::AcqRel);
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                };
                 connection.close(format!(
-                    "write to node '{}' failed: {e}",
+                    "write to node '{}' failed: {failure}",
                     connection.peer.node
                 ));
                 break 'writing;
             }
-            connection
-                .written_bytes
-                .fetch_add(sending.len() as u64, Ordering::AcqRel);
             connection.wrote.notify_waiters();
             sending.clear();
             if sending.capacity() > KEEP_BUFFER_BYTES {

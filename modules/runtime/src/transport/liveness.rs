@@ -15,6 +15,14 @@
 //! 1 s (a pause, a long collection) has gone at most 1.5 s without a word,
 //! and is not.
 //!
+//! The same watcher looks the other way: a peer that keeps sending but
+//! reads nothing (what this node writes to it stops moving while more is
+//! queued) would have replies pile up here without end. When nothing
+//! queued for it has been written for `failure_timeout`, or what waits
+//! for it passes [`BACKLOG_FRAMES`] frames of the largest size (256 MiB
+//! with the default 4 MiB frames), it is declared unreachable the same
+//! way. A peer that reads slowly makes progress and is left alone.
+//!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
 //! it restarts the silence count instead of judging by it.
@@ -29,6 +37,12 @@ use crate::deadline::now_ms;
 
 /// A watcher that wakes this many check periods late was paused itself.
 const PAUSED_AFTER_CHECKS: u64 = 8;
+/// What may wait to be written to a peer, in frames of the largest size
+/// allowed: a peer that lets more pile up is cut off. Calls in flight to
+/// a peer, and their replies, are bounded by the in-flight limit, but a
+/// reply frees its caller's slot when it is queued, not when it is read.
+pub(crate) const BACKLOG_FRAMES: u64 = 64;
+
 /// The silence is looked at this often at least.
 const MAX_CHECK_PERIOD: Duration = Duration::from_millis(100);
 
@@ -42,11 +56,17 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
     let settings = &connection.shared().settings;
     let interval = millis(settings.heartbeat_interval).max(1);
     let timeout = millis(settings.failure_timeout);
+    let max_backlog = u64::try_from(settings.max_frame)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(BACKLOG_FRAMES);
     let check_every = Duration::from_millis((interval / 2).max(1)).min(MAX_CHECK_PERIOD);
     let mut ticker = tokio::time::interval(check_every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_check = now_ms();
     let mut last_sent: Option<u64> = None;
+    // Since when what is queued for the peer has not moved, if it has not.
+    let mut stuck_since: Option<u64> = None;
+    let mut last_written = connection.write_progress().1;
     loop {
         ticker.tick().await;
         if connection.is_closed() {
@@ -62,6 +82,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
                 "this node was paused or starved; peers are not judged on that silence"
             );
             connection.heard_at(now);
+            stuck_since = None;
         }
         last_check = now;
         if last_sent.is_none_or(|sent| now.saturating_sub(sent) >= interval) {
@@ -83,5 +104,42 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
             ));
             return;
         }
+        let (queued, written) = connection.write_progress();
+        let waiting = queued.saturating_sub(written);
+        if waiting > max_backlog {
+            tracing::warn!(
+                node = %connection.shared().identity.node,
+                peer = %connection.peer().node,
+                waiting_bytes = waiting,
+                limit_bytes = max_backlog,
+                "peer declared unreachable: it reads too little of what this node sends"
+            );
+            connection.close(format!(
+                "node '{}' left {waiting} bytes unread (limit {max_backlog}): declared unreachable",
+                connection.peer().node
+            ));
+            return;
+        }
+        if waiting > 0 && written == last_written {
+            let stuck = now.saturating_sub(*stuck_since.get_or_insert(now));
+            if stuck > timeout {
+                tracing::warn!(
+                    node = %connection.shared().identity.node,
+                    peer = %connection.peer().node,
+                    stuck_ms = stuck,
+                    waiting_bytes = waiting,
+                    timeout_ms = timeout,
+                    "peer declared unreachable: it reads nothing this node sends"
+                );
+                connection.close(format!(
+                    "node '{}' read nothing this node sent for {stuck} ms ({waiting} bytes waiting; failure timeout {timeout} ms): declared unreachable",
+                    connection.peer().node
+                ));
+                return;
+            }
+        } else {
+            stuck_since = None;
+        }
+        last_written = written;
     }
 }
