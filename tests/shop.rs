@@ -9,7 +9,7 @@ use orders::api::{ListOrders, Orders};
 use payment::api::{ListCharges, Payment};
 use serde_json::json;
 use support::shopper::{Shopper, checkout_form};
-use support::{App, Runner};
+use support::{App, Runner, data_dir, spawn_shop};
 
 const SUNGLASSES: &str = "OLJCESPC7Z";
 
@@ -459,4 +459,38 @@ async fn the_load_generators_requests_work_unchanged() {
     let again = locust.post_form("/cart/checkout", &form).await;
     assert_eq!(again.status, 409, "the cart is empty now");
     assert_eq!(charge_count(&app).await, 1);
+}
+
+/// Shipping fails after the charge: 503 saying the card was refunded, the
+/// cart kept; the same form again is used up (409, not "declined"), and
+/// the cart page offers a fresh one.
+#[actix_rt::test]
+async fn a_checkout_refunded_after_shipping_failed_cannot_be_submitted_again() {
+    let data = storage::testing::TempDir::new("refunded");
+    let (_shop, url) = spawn_shop(&[
+        data_dir(&data),
+        "modules.frontend.listen=127.0.0.1:0".to_owned(),
+        "modules.shipping.fail_shipments=true".to_owned(),
+    ])
+    .await;
+    let mut shopper = Shopper::new(&url);
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let key = shopper.get("/cart").await.hidden("idempotency_key");
+
+    let first = shopper
+        .post_form("/cart/checkout", &checkout_form(&key))
+        .await;
+    assert_eq!(first.status, 503, "{}", first.body);
+    first.assert_contains("your card was refunded and your cart kept");
+
+    let again = shopper
+        .post_form("/cart/checkout", &checkout_form(&key))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    again.assert_contains("this checkout cannot be submitted again (its payment was refunded)");
+
+    let cart = shopper.get("/cart").await;
+    assert_eq!(cart.status, 200);
+    cart.assert_contains(SUNGLASSES);
+    assert_ne!(cart.hidden("idempotency_key"), key, "a fresh form");
 }

@@ -75,7 +75,7 @@ pub enum CheckoutError {
     /// This checkout's key was used before for another total, or its
     /// charge was refunded (shipping failed): the customer starts a new
     /// checkout. Nothing was charged this time.
-    #[error("this checkout cannot be submitted again ({0}): load your cart to check out afresh")]
+    #[error("{}", checkout_used(.0))]
     CheckoutUsed(PaymentError),
     /// The charge's outcome is unknown (the payment service stopped
     /// answering mid-call). The charge was then cancelled, if that
@@ -143,6 +143,16 @@ fn shipping_failed(reason: &str, refunded: bool) -> String {
             "shipping is unavailable ({reason}), and the refund of your card failed: contact the shop"
         )
     }
+}
+
+fn checkout_used(error: &PaymentError) -> String {
+    let why = match error {
+        PaymentError::KeyReused { .. } => "it was paid for before, with another total",
+        PaymentError::AlreadyRefunded { .. } => "its payment was refunded",
+        PaymentError::Cancelled { .. } => "its payment was cancelled",
+        _ => "its payment cannot be made again",
+    };
+    format!("this checkout cannot be submitted again ({why}): load your cart to check out afresh")
 }
 
 fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
