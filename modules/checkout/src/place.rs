@@ -247,7 +247,10 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await;
     let charged = match charged {
         Ok(charged) => charged.map_err(payment_failed)?,
-        Err(error) if error.is_safe_to_retry() => return Err(unavailable("payment")(error)),
+        // Not delivered, refused or overloaded: it did not run.
+        Err(error) if error.is_safe_to_retry() || matches!(error, CallError::Rejected { .. }) => {
+            return Err(unavailable("payment")(error));
+        }
         Err(error) => {
             let reason = error.to_string();
             let cancelled = cancel_charge(deps, key, &total, &reason).await;

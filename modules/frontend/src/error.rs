@@ -11,7 +11,7 @@
 //! | a cross-site form post | 403 |
 //! | wrong email or password; an API call that needs a signed-in user | 401 |
 //! | a declined card (the reason given) | 402 |
-//! | checking out an empty cart; an email already registered | 409 |
+//! | checking out an empty cart, or a checkout that is used up (its charge refunded or cancelled); an email already registered | 409 |
 //! | a module that is down or does not answer | 503 |
 //! | anything else a module refuses | 500 |
 //!

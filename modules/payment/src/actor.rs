@@ -84,16 +84,17 @@ impl Handler<Call<Charge>> for PaymentActor {
                 Some(existing) => existing,
                 None => ledger.insert(&wanted).await?,
             };
+            // A key used up says so first, whatever the amount.
+            match recorded.status {
+                ChargeStatus::Refunded => return Err(PaymentError::AlreadyRefunded { key }),
+                ChargeStatus::Cancelled => return Err(PaymentError::Cancelled { key }),
+                ChargeStatus::Charged => {}
+            }
             if recorded.amount != amount {
                 return Err(PaymentError::KeyReused {
                     key,
                     charged: recorded.amount,
                 });
-            }
-            match recorded.status {
-                ChargeStatus::Refunded => return Err(PaymentError::AlreadyRefunded { key }),
-                ChargeStatus::Cancelled => return Err(PaymentError::Cancelled { key }),
-                ChargeStatus::Charged => {}
             }
             if recorded.transaction_id == wanted.transaction_id {
                 tracing::info!(transaction_id = %recorded.transaction_id, amount = %amount, "charged");

@@ -200,6 +200,11 @@ async fn a_charge_cancelled_before_it_came_is_refused_when_it_comes() {
             payment.call(charge("k", 10)).await.unwrap(),
             Err(PaymentError::Cancelled { key: "k".into() })
         );
+        // Another amount under the key: still "cancelled", not "reused".
+        assert_eq!(
+            payment.call(charge("k", 11)).await.unwrap(),
+            Err(PaymentError::Cancelled { key: "k".into() })
+        );
         let records = charges(&payment, "k").await;
         assert_eq!(records.len(), 1, "{}", backend.name());
         assert_eq!(records[0].status, ChargeStatus::Cancelled);

@@ -200,8 +200,10 @@ impl Connection {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let first = first.unwrap_or_default();
+        let first_len = first.len() as u64;
         let outbox = Outbox {
-            bytes: first.unwrap_or_default(),
+            bytes: first,
             ..Outbox::default()
         };
         let connection = Arc::new(Connection {
@@ -222,7 +224,7 @@ impl Connection {
             serving: AtomicUsize::new(0),
             unanswered: AtomicUsize::new(0),
             leaving: AtomicBool::new(false),
-            queued_bytes: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(first_len),
             written_bytes: AtomicU64::new(0),
             wrote: Notify::new(),
             peer_sends_no_more_calls: AtomicBool::new(false),

@@ -18,10 +18,11 @@
 //! The same watcher looks the other way: a peer that keeps sending but
 //! reads nothing (what this node writes to it stops moving while more is
 //! queued) would have replies pile up here without end. When nothing
-//! queued for it has been written for `failure_timeout`, or what waits
-//! for it passes [`BACKLOG_FRAMES`] frames of the largest size (256 MiB
-//! with the default 4 MiB frames), it is declared unreachable the same
-//! way. A peer that reads slowly makes progress and is left alone.
+//! queued for it has been written for `failure_timeout`, or sooner when
+//! what waits for it has passed [`BACKLOG_FRAMES`] frames of the largest
+//! size (256 MiB with the default 4 MiB frames) and did not move since
+//! the last look, it is declared unreachable the same way. A peer that
+//! reads, however slowly, makes progress and is left alone.
 //!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
@@ -38,9 +39,11 @@ use crate::deadline::now_ms;
 /// A watcher that wakes this many check periods late was paused itself.
 const PAUSED_AFTER_CHECKS: u64 = 8;
 /// What may wait to be written to a peer, in frames of the largest size
-/// allowed: a peer that lets more pile up is cut off. Calls in flight to
-/// a peer, and their replies, are bounded by the in-flight limit, but a
-/// reply frees its caller's slot when it is queued, not when it is read.
+/// allowed, before a look that finds it not moving cuts the peer off at
+/// once rather than after the failure timeout. (Calls in flight to a peer
+/// are bounded by the in-flight limit, but a reply frees its caller's
+/// slot when it is queued, not when it is read: a peer that sends calls
+/// and reads nothing could pile replies up for the whole timeout.)
 pub(crate) const BACKLOG_FRAMES: u64 = 64;
 
 /// The silence is looked at this often at least.
@@ -106,7 +109,8 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         }
         let (queued, written) = connection.write_progress();
         let waiting = queued.saturating_sub(written);
-        if waiting > max_backlog {
+        let moving = written != last_written;
+        if waiting > max_backlog && !moving {
             tracing::warn!(
                 node = %connection.shared().identity.node,
                 peer = %connection.peer().node,
@@ -120,7 +124,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
             ));
             return;
         }
-        if waiting > 0 && written == last_written {
+        if waiting > 0 && !moving {
             let stuck = now.saturating_sub(*stuck_since.get_or_insert(now));
             if stuck > timeout {
                 tracing::warn!(
