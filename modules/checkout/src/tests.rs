@@ -21,8 +21,8 @@ use orders::api::{
 };
 use payment::PaymentModule;
 use payment::api::{
-    CancelCharge, CancelChargeResponse, Charge, ChargeRecord, ChargeResponse, ChargeStatus,
-    CreditCardInfo, ListCharges, ListChargesResponse, Payment, PaymentError, Refund,
+    CancelCharge, Charge, ChargeRecord, ChargeResponse, ChargeStatus, CreditCardInfo, ListCharges,
+    Payment, PaymentError, Refund,
 };
 use runtime::{Call, Module, ServiceRef, ServiceRegistry, start_alone};
 use shipping::api::Address;
@@ -677,62 +677,59 @@ impl Actor for LateOrders {
     type Context = Context<Self>;
 }
 
-/// Forwards `message` to the real store.
+/// A service's error.
+type ErrorOf<M> = <<M as runtime::Request>::Service as runtime::Service>::Error;
+
+/// Forwards `message` to the `real` service; a call that fails becomes
+/// the error `lost` makes of its text.
 fn forward<M>(
-    real: &ServiceRef<Orders>,
+    real: &ServiceRef<M::Service>,
     message: M,
-) -> ResponseFuture<Result<M::Reply, OrdersError>>
+    lost: fn(String) -> ErrorOf<M>,
+) -> ResponseFuture<Result<M::Reply, ErrorOf<M>>>
 where
-    M: runtime::Request<Service = Orders> + 'static,
+    M: runtime::Request + 'static,
 {
     let real = real.clone();
     Box::pin(async move {
         real.call(message)
             .await
-            .unwrap_or_else(|error| Err(OrdersError::Storage(error.to_string())))
+            .unwrap_or_else(|error| Err(lost(error.to_string())))
     })
 }
+
+/// Handlers of a fake (a struct with a `real` field) that pass each of
+/// `messages` on to the real service; `lost` as in [`forward`].
+macro_rules! forward_to_real {
+    ($fake:ty, $lost:expr, $($message:ty),+ $(,)?) => {
+        $(
+            impl Handler<Call<$message>> for $fake {
+                type Result = ResponseFuture<
+                    Result<<$message as runtime::Request>::Reply, ErrorOf<$message>>,
+                >;
+                fn handle(&mut self, call: Call<$message>, _: &mut Context<Self>) -> Self::Result {
+                    forward(&self.real, call.into_message(), $lost)
+                }
+            }
+        )+
+    };
+}
+
+forward_to_real!(
+    LateOrders,
+    OrdersError::Storage,
+    FindOrder,
+    ConfirmOrder,
+    GetOrder,
+    ListOrders,
+    ClaimOrders,
+);
 
 impl Handler<Call<SaveOrder>> for LateOrders {
     type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
     fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
         self.held.lock().unwrap().push(call.into_message());
         Box::pin(std::future::pending())
-    }
-}
-
-impl Handler<Call<FindOrder>> for LateOrders {
-    type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
-    fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
-        forward(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<ConfirmOrder>> for LateOrders {
-    type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
-    fn handle(&mut self, call: Call<ConfirmOrder>, _: &mut Context<Self>) -> Self::Result {
-        forward(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<GetOrder>> for LateOrders {
-    type Result = ResponseFuture<Result<Order, OrdersError>>;
-    fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
-        forward(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<ListOrders>> for LateOrders {
-    type Result = ResponseFuture<Result<ListOrdersResponse, OrdersError>>;
-    fn handle(&mut self, call: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
-        forward(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<ClaimOrders>> for LateOrders {
-    type Result = ResponseFuture<Result<ClaimOrdersResponse, OrdersError>>;
-    fn handle(&mut self, call: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
-        forward(&self.real, call.into_message())
     }
 }
 
@@ -750,21 +747,13 @@ impl Actor for LatePayment {
     type Context = Context<Self>;
 }
 
-/// Forwards `message` to the real payment service.
-fn forward_payment<M>(
-    real: &ServiceRef<Payment>,
-    message: M,
-) -> ResponseFuture<Result<M::Reply, PaymentError>>
-where
-    M: runtime::Request<Service = Payment> + 'static,
-{
-    let real = real.clone();
-    Box::pin(async move {
-        real.call(message)
-            .await
-            .unwrap_or_else(|error| Err(PaymentError::Storage(error.to_string())))
-    })
-}
+forward_to_real!(
+    LatePayment,
+    PaymentError::Storage,
+    Refund,
+    ListCharges,
+    CancelCharge,
+);
 
 impl Handler<Call<Charge>> for LatePayment {
     type Result = ResponseFuture<Result<ChargeResponse, PaymentError>>;
@@ -773,27 +762,6 @@ impl Handler<Call<Charge>> for LatePayment {
             self.held.lock().unwrap().push(call.into_message());
             return Box::pin(std::future::pending());
         }
-        forward_payment(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<Refund>> for LatePayment {
-    type Result = ResponseFuture<Result<runtime::Empty, PaymentError>>;
-    fn handle(&mut self, call: Call<Refund>, _: &mut Context<Self>) -> Self::Result {
-        forward_payment(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<ListCharges>> for LatePayment {
-    type Result = ResponseFuture<Result<ListChargesResponse, PaymentError>>;
-    fn handle(&mut self, call: Call<ListCharges>, _: &mut Context<Self>) -> Self::Result {
-        forward_payment(&self.real, call.into_message())
-    }
-}
-
-impl Handler<Call<CancelCharge>> for LatePayment {
-    type Result = ResponseFuture<Result<CancelChargeResponse, PaymentError>>;
-    fn handle(&mut self, call: Call<CancelCharge>, _: &mut Context<Self>) -> Self::Result {
-        forward_payment(&self.real, call.into_message())
+        forward(&self.real, call.into_message(), PaymentError::Storage)
     }
 }

@@ -94,56 +94,54 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         }
         let silent = now.saturating_sub(connection.last_heard());
         if silent > timeout {
-            tracing::warn!(
-                node = %connection.shared().identity.node,
-                peer = %connection.peer().node,
-                silent_ms = silent,
-                timeout_ms = timeout,
-                "peer declared unreachable: pending calls to it fail now"
-            );
-            connection.close(format!(
+            let reason = format!(
                 "node '{}' sent nothing for {silent} ms (failure timeout {timeout} ms): declared unreachable",
                 connection.peer().node
-            ));
-            return;
+            );
+            return declare_unreachable(&connection, "it sent nothing", reason);
         }
         let (queued, written) = connection.write_progress();
         let waiting = queued.saturating_sub(written);
         let moving = written != last_written;
         if waiting > max_backlog && !moving {
-            tracing::warn!(
-                node = %connection.shared().identity.node,
-                peer = %connection.peer().node,
-                waiting_bytes = waiting,
-                limit_bytes = max_backlog,
-                "peer declared unreachable: it reads too little of what this node sends"
-            );
-            connection.close(format!(
+            let reason = format!(
                 "node '{}' left {waiting} bytes unread (limit {max_backlog}): declared unreachable",
                 connection.peer().node
-            ));
-            return;
+            );
+            return declare_unreachable(
+                &connection,
+                "it reads too little of what this node sends",
+                reason,
+            );
         }
         if waiting > 0 && !moving {
             let stuck = now.saturating_sub(*stuck_since.get_or_insert(now));
             if stuck > timeout {
-                tracing::warn!(
-                    node = %connection.shared().identity.node,
-                    peer = %connection.peer().node,
-                    stuck_ms = stuck,
-                    waiting_bytes = waiting,
-                    timeout_ms = timeout,
-                    "peer declared unreachable: it reads nothing this node sends"
-                );
-                connection.close(format!(
+                let reason = format!(
                     "node '{}' read nothing this node sent for {stuck} ms ({waiting} bytes waiting; failure timeout {timeout} ms): declared unreachable",
                     connection.peer().node
-                ));
-                return;
+                );
+                return declare_unreachable(
+                    &connection,
+                    "it reads nothing this node sends",
+                    reason,
+                );
             }
         } else {
             stuck_since = None;
         }
         last_written = written;
     }
+}
+
+/// Logs why the peer of `connection` is declared unreachable, and closes
+/// the connection with `reason`: every call waiting on it fails now.
+fn declare_unreachable(connection: &Arc<Connection>, why: &str, reason: String) {
+    tracing::warn!(
+        node = %connection.shared().identity.node,
+        peer = %connection.peer().node,
+        %reason,
+        "peer declared unreachable: {why}; pending calls to it fail now"
+    );
+    connection.close(reason);
 }
