@@ -2,8 +2,10 @@
 //!
 //! Every placed order, stored (the original stored none). A customer lists
 //! their orders and opens one; checkout saves an order once per idempotency
-//! key, so a checkout submitted twice makes one order. Orders of a visitor
-//! who then signs in move to their account.
+//! key, so a checkout submitted twice makes one order, and marks it
+//! confirmed once the cart is emptied and the email sent (a repeated
+//! checkout finishes an order that is not). Orders of a visitor who then
+//! signs in move to their account.
 //!
 //! Orders are kept in the module's database (SQLite by default, PostgreSQL
 //! when `[modules.orders] database` is a `postgres://` URL), as JSON beside

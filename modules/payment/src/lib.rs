@@ -9,7 +9,9 @@
 //! Unlike the original, every charge carries an idempotency key: charging the
 //! same key twice returns the first charge instead of charging again, which
 //! is what makes a retried or double-clicked checkout charge once. A charge
-//! can be refunded (checkout does when shipping fails after payment).
+//! can be refunded (checkout does when shipping fails after payment), and a
+//! charge whose outcome its caller does not know can be cancelled by its
+//! key: refunded if it was made, refused if it arrives later.
 //!
 //! [`api`] is what other modules use. Everything else is private.
 
