@@ -122,23 +122,28 @@ fn payment_failed(error: PaymentError) -> CheckoutError {
     }
 }
 
-/// Cancels the charge under `key`, whose outcome is unknown: refunded if
-/// it was made, refused if it comes late. True if that worked. Detached
-/// from the checkout's deadline, like a refund.
-async fn cancel_charge(deps: &Deps, key: &str, amount: &Money, reason: &str) -> bool {
+/// Cancels this attempt's charge under `key`, whose outcome is unknown:
+/// refunded if it was made, refused if it comes late. True if nothing is
+/// charged under the key now; false if that could not be done, or if an
+/// earlier attempt made the charge (its order may stand). Detached from the
+/// checkout's deadline, like a refund.
+async fn cancel_charge(
+    deps: &Deps,
+    key: &str,
+    attempt: &str,
+    amount: &Money,
+    reason: &str,
+) -> bool {
     let cancel = CancelCharge {
         idempotency_key: key.to_owned(),
+        attempt: attempt.to_owned(),
         amount: amount.clone(),
         reason: format!("its outcome was unknown: {reason}"),
     };
     match runtime::detached(async { deps.payment.call(cancel).await }).await {
         Ok(Ok(cancelled)) => {
-            tracing::info!(
-                key,
-                was_charged = cancelled.was_charged,
-                "charge in doubt cancelled"
-            );
-            true
+            tracing::info!(key, outcome = ?cancelled.outcome, "charge in doubt cancelled");
+            cancelled.outcome.nothing_charged()
         }
         Ok(Err(error)) => {
             tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
@@ -236,13 +241,16 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
 
     // Charge. A declined card changes nothing. A charge whose outcome is
     // unknown is cancelled, so that the customer is never charged for an
-    // order they were told failed.
+    // order they were told failed; but not one an earlier submission of
+    // this checkout made, whose order may be stored yet.
+    let attempt = uuid::Uuid::new_v4().to_string();
     let charged = deps
         .payment
         .call(Charge {
             amount: total.clone(),
             credit_card: request.credit_card.clone(),
             idempotency_key: key.to_owned(),
+            attempt: attempt.clone(),
         })
         .await;
     let charged = match charged {
@@ -253,7 +261,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         }
         Err(error) => {
             let reason = error.to_string();
-            let cancelled = cancel_charge(deps, key, &total, &reason).await;
+            let cancelled = cancel_charge(deps, key, &attempt, &total, &reason).await;
             return Err(CheckoutError::PaymentInDoubt { reason, cancelled });
         }
     };

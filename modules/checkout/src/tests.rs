@@ -62,9 +62,9 @@ struct Faults {
     orders_unreadable: bool,
     /// Orders are stored late: `SaveOrder` is held and never answered.
     orders_late: bool,
-    /// The first charge is held and never answered (payment stalled
-    /// with it in hand).
-    payment_late: bool,
+    /// This charge (1: the first) is held and never answered (payment
+    /// stalled with it in hand).
+    held_charge: Option<usize>,
 }
 
 async fn started<M: Module>(
@@ -86,14 +86,15 @@ async fn shop(faults: Faults) -> Shop {
     started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
     let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
     let held_charges = Arc::new(Mutex::new(Vec::new()));
-    let payment = if faults.payment_late {
+    let payment = if let Some(held_charge) = faults.held_charge {
         let real = start_alone::<PaymentModule>(Default::default(), registry.clone(), data.path())
             .await
             .unwrap();
         let late = LatePayment {
             real: real.clone(),
             held: Arc::clone(&held_charges),
-            held_one: false,
+            charges_seen: 0,
+            held_charge,
         };
         // Checkout gives up on a held charge after 300 ms.
         let late = ServiceRef::local(Payment::from_addr(&late.start()))
@@ -521,7 +522,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
 #[actix_rt::test]
 async fn a_charge_whose_outcome_is_unknown_is_cancelled_and_refused_if_it_comes_late() {
     let shop = shop(Faults {
-        payment_late: true,
+        held_charge: Some(1),
         ..Faults::default()
     })
     .await;
@@ -574,6 +575,55 @@ async fn a_charge_whose_outcome_is_unknown_is_cancelled_and_refused_if_it_comes_
         shop.charges("u1", "k2").await[0].transaction_id,
         order.transaction_id
     );
+}
+
+#[actix_rt::test]
+async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_doubt() {
+    let shop = shop(Faults {
+        orders_late: true,
+        held_charge: Some(2),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // The first submission is charged and shipped; its order is held.
+    let first = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{first:?}"
+    );
+    // The repeat's charge is held in turn. The charge under the key is the
+    // first submission's, whose order may yet be stored: it stands.
+    let second = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(
+            second,
+            Err(CheckoutError::PaymentInDoubt {
+                cancelled: false,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+
+    // The first order is stored late; the same checkout again finishes it,
+    // paid once.
+    let held = std::mem::take(&mut *shop.held.lock().unwrap());
+    let real = shop.real_orders.clone().unwrap();
+    for save in held {
+        real.call(save).await.unwrap().unwrap();
+    }
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(order.transaction_id, charges[0].transaction_id);
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
 }
 
 #[actix_rt::test]
@@ -733,14 +783,16 @@ impl Handler<Call<SaveOrder>> for LateOrders {
     }
 }
 
-/// A payment service that takes the first `Charge` and holds it without
+/// A payment service that takes one `Charge` and holds it without
 /// answering (a node that stalled with the request in hand); everything
-/// else, later charges too, goes to the real one.
+/// else, other charges too, goes to the real one.
 struct LatePayment {
     real: ServiceRef<Payment>,
     held: Arc<Mutex<Vec<Charge>>>,
-    /// True once the first charge is held.
-    held_one: bool,
+    /// Charges seen so far.
+    charges_seen: usize,
+    /// Which one to hold (1: the first).
+    held_charge: usize,
 }
 
 impl Actor for LatePayment {
@@ -758,7 +810,8 @@ forward_to_real!(
 impl Handler<Call<Charge>> for LatePayment {
     type Result = ResponseFuture<Result<ChargeResponse, PaymentError>>;
     fn handle(&mut self, call: Call<Charge>, _: &mut Context<Self>) -> Self::Result {
-        if !std::mem::replace(&mut self.held_one, true) {
+        self.charges_seen += 1;
+        if self.charges_seen == self.held_charge {
             self.held.lock().unwrap().push(call.into_message());
             return Box::pin(std::future::pending());
         }

@@ -53,6 +53,7 @@ impl Handler<Call<Charge>> for PaymentActor {
             amount,
             credit_card,
             idempotency_key,
+            attempt,
         } = call.into_message();
         Box::pin(async move {
             let _span = span.entered();
@@ -82,7 +83,7 @@ impl Handler<Call<Charge>> for PaymentActor {
             };
             let recorded = match ledger.find(&key).await? {
                 Some(existing) => existing,
-                None => ledger.insert(&wanted).await?,
+                None => ledger.insert(&wanted, &attempt).await?,
             };
             // A key used up says so first, whatever the amount.
             match recorded.status {
@@ -135,18 +136,17 @@ impl Handler<Call<CancelCharge>> for PaymentActor {
         let span = call.span();
         let CancelCharge {
             idempotency_key,
+            attempt,
             amount,
             reason,
         } = call.into_message();
         Box::pin(async move {
-            let was_charged = ledger.cancel(&idempotency_key, &amount, &reason).await?;
+            let outcome = ledger
+                .cancel(&idempotency_key, &attempt, &amount, &reason)
+                .await?;
             let _span = span.entered();
-            if was_charged {
-                tracing::info!(key = %idempotency_key, %reason, "charge cancelled: refunded");
-            } else {
-                tracing::info!(key = %idempotency_key, %reason, "charge cancelled before it was made");
-            }
-            Ok(CancelChargeResponse { was_charged })
+            tracing::info!(key = %idempotency_key, %reason, ?outcome, "charge cancelled");
+            Ok(CancelChargeResponse { outcome })
         })
     }
 }

@@ -46,6 +46,11 @@ pub struct Charge {
     /// charge. Empty: a one-off charge.
     #[serde(default)]
     pub idempotency_key: String,
+    /// Which attempt at the payment this is (the caller's choice, e.g. one
+    /// per checkout submission): recorded with the charge it makes, so that
+    /// [`CancelCharge`] gives back only a charge this attempt made.
+    #[serde(default)]
+    pub attempt: String,
 }
 
 /// A successful charge.
@@ -66,14 +71,18 @@ pub struct Refund {
 }
 
 /// Cancels the charge under a key whose outcome the caller does not know
-/// (its `Charge` call was lost or timed out): a charge made under the key
-/// is refunded, and if none was made, none can be any more (a `Charge`
-/// with the key arriving late is refused as [`PaymentError::Cancelled`]).
+/// (its `Charge` call was lost or timed out): a charge this attempt made
+/// under the key is refunded, and if none was made, none can be any more
+/// (a `Charge` with the key arriving late is refused as
+/// [`PaymentError::Cancelled`]). A charge an earlier attempt made stands:
+/// what that attempt paid for may exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelCharge {
     /// The key of the charge.
     pub idempotency_key: String,
+    /// The attempt whose charge is in doubt (as in its [`Charge`]).
+    pub attempt: String,
     /// The amount that charge was for (recorded with the cancellation).
     pub amount: Money,
     /// Why, for the record.
@@ -83,9 +92,26 @@ pub struct CancelCharge {
 /// What the cancellation found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelChargeResponse {
-    /// True if a charge had been made under the key (it is refunded now,
-    /// or was before); false if none had.
-    pub was_charged: bool,
+    /// How the charge under the key stands now.
+    pub outcome: Cancellation,
+}
+
+/// How a charge stands after [`CancelCharge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cancellation {
+    /// No charge was made under the key, and none can be.
+    NeverCharged,
+    /// The charge under the key is refunded (now, or before).
+    Refunded,
+    /// Another attempt made the charge under the key; it stands.
+    KeptForAnotherAttempt,
+}
+
+impl Cancellation {
+    /// True if no money is taken under the key.
+    pub fn nothing_charged(self) -> bool {
+        !matches!(self, Cancellation::KeptForAnotherAttempt)
+    }
 }
 
 /// Lists recorded charges, newest first.

@@ -7,28 +7,37 @@ use std::path::Path;
 use currency::api::Money;
 use storage::{Database, Migration, StorageError};
 
-use crate::api::{ChargeRecord, ChargeStatus, PaymentError};
+use crate::api::{Cancellation, ChargeRecord, ChargeStatus, PaymentError};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "charges",
-    statements: &[
-        "CREATE TABLE charges (
-            transaction_id TEXT PRIMARY KEY,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            currency_code TEXT NOT NULL,
-            units BIGINT NOT NULL,
-            nanos BIGINT NOT NULL,
-            card_type TEXT NOT NULL,
-            card_last4 TEXT NOT NULL,
-            status TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            refunded_at BIGINT,
-            refund_reason TEXT
-        )",
-        "CREATE INDEX charges_by_time ON charges (created_at)",
-    ],
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "charges",
+        statements: &[
+            "CREATE TABLE charges (
+                transaction_id TEXT PRIMARY KEY,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                currency_code TEXT NOT NULL,
+                units BIGINT NOT NULL,
+                nanos BIGINT NOT NULL,
+                card_type TEXT NOT NULL,
+                card_last4 TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                refunded_at BIGINT,
+                refund_reason TEXT
+            )",
+            "CREATE INDEX charges_by_time ON charges (created_at)",
+        ],
+    },
+    // Which attempt made each charge, so a cancellation gives back only
+    // its own (charges made before this: no attempt).
+    Migration {
+        version: 2,
+        description: "charge attempts",
+        statements: &["ALTER TABLE charges ADD COLUMN attempt TEXT NOT NULL DEFAULT ''"],
+    },
+];
 
 const COLUMNS: &str = "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
 
@@ -103,11 +112,16 @@ impl Ledger {
     /// Records `charge` unless its key is taken; returns the charge recorded
     /// under the key either way (the new one, or the one that was there).
     /// An error means this call recorded nothing.
-    pub async fn insert(&self, charge: &ChargeRecord) -> Result<ChargeRecord, PaymentError> {
+    /// `attempt` is recorded with it (see [`cancel`](Self::cancel)).
+    pub async fn insert(
+        &self,
+        charge: &ChargeRecord,
+        attempt: &str,
+    ) -> Result<ChargeRecord, PaymentError> {
         let written = sqlx::query(
             "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
-             card_type, card_last4, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'charged', $8) \
+             card_type, card_last4, status, created_at, attempt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'charged', $8, $9) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&charge.transaction_id)
@@ -118,6 +132,7 @@ impl Ledger {
         .bind(&charge.card_type)
         .bind(&charge.card_last4)
         .bind(charge.created_at)
+        .bind(attempt)
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
@@ -163,21 +178,23 @@ impl Ledger {
         }
     }
 
-    /// Cancels the charge under `key`: refunds it if it was made, and if
-    /// not, records the key as cancelled so that it cannot be (the insert
-    /// and a charge's insert race on the key's unique column: whichever
-    /// comes second finds the first). True if a charge had been made.
+    /// Cancels the charge under `key` that `attempt` may have made:
+    /// refunds it if it was made by that attempt, and if none was made,
+    /// records the key as cancelled so that it cannot be (the insert and a
+    /// charge's insert race on the key's unique column: whichever comes
+    /// second finds the first). A charge another attempt made stands.
     pub async fn cancel(
         &self,
         key: &str,
+        attempt: &str,
         amount: &Money,
         reason: &str,
-    ) -> Result<bool, PaymentError> {
+    ) -> Result<Cancellation, PaymentError> {
         let now = storage::unix_ms();
         let cancelled = sqlx::query(
             "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
-             card_type, card_last4, status, created_at, refunded_at, refund_reason) \
-             VALUES ($1, $2, $3, $4, $5, '', '', 'cancelled', $6, $6, $7) \
+             card_type, card_last4, status, created_at, refunded_at, refund_reason, attempt) \
+             VALUES ($1, $2, $3, $4, $5, '', '', 'cancelled', $6, $6, $7, $8) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(format!("cancelled:{}", uuid::Uuid::new_v4()))
@@ -187,19 +204,21 @@ impl Ledger {
         .bind(i64::from(amount.nanos))
         .bind(now)
         .bind(reason)
+        .bind(attempt)
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
         if cancelled.rows_affected() == 1 {
-            return Ok(false);
+            return Ok(Cancellation::NeverCharged);
         }
         sqlx::query(
             "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
-             WHERE idempotency_key = $1 AND status = 'charged'",
+             WHERE idempotency_key = $1 AND status = 'charged' AND attempt = $4",
         )
         .bind(key)
         .bind(now)
         .bind(reason)
+        .bind(attempt)
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
@@ -209,7 +228,11 @@ impl Ledger {
                 .fetch_optional(self.db.pool())
                 .await
                 .map_err(storage)?;
-        Ok(status.is_some_and(|(status,)| status != "cancelled"))
+        Ok(match status.as_ref().map(|(status,)| status.as_str()) {
+            Some("charged") => Cancellation::KeptForAnotherAttempt,
+            Some("refunded") => Cancellation::Refunded,
+            _ => Cancellation::NeverCharged,
+        })
     }
 
     /// Charges, newest first: all, or the one under `key`.

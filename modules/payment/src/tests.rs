@@ -5,7 +5,8 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, TestBackend, backends};
 
 use crate::api::{
-    CancelCharge, Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment, PaymentError, Refund,
+    CancelCharge, Cancellation, Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment,
+    PaymentError, Refund,
 };
 use crate::{PaymentConfig, PaymentModule};
 
@@ -32,6 +33,7 @@ fn charge(key: &str, units: i64) -> Charge {
         amount: Money::new("EUR", units, 500_000_000),
         credit_card: visa(),
         idempotency_key: key.into(),
+        attempt: "a1".into(),
     }
 }
 
@@ -179,9 +181,11 @@ fn card_numbers_never_show_in_debug_output() {
     assert!(shown.contains("0454"), "{shown}");
 }
 
+/// Cancels attempt `a1`'s charge (the attempt [`charge`] makes).
 fn cancel(key: &str, units: i64) -> CancelCharge {
     CancelCharge {
         idempotency_key: key.into(),
+        attempt: "a1".into(),
         amount: Money::new("EUR", units, 500_000_000),
         reason: "the charge call was lost".into(),
     }
@@ -194,7 +198,12 @@ async fn a_charge_cancelled_before_it_came_is_refused_when_it_comes() {
         let payment = payment(&backend, &dir).await;
 
         let cancelled = payment.call(cancel("k", 10)).await.unwrap().unwrap();
-        assert!(!cancelled.was_charged, "{}", backend.name());
+        assert_eq!(
+            cancelled.outcome,
+            Cancellation::NeverCharged,
+            "{}",
+            backend.name()
+        );
         // The charge arrives late: refused, and no money moves.
         assert_eq!(
             payment.call(charge("k", 10)).await.unwrap(),
@@ -210,7 +219,7 @@ async fn a_charge_cancelled_before_it_came_is_refused_when_it_comes() {
         assert_eq!(records[0].status, ChargeStatus::Cancelled);
         // Cancelling again says the same.
         let again = payment.call(cancel("k", 10)).await.unwrap().unwrap();
-        assert!(!again.was_charged);
+        assert_eq!(again.outcome, Cancellation::NeverCharged);
     }
 }
 
@@ -222,7 +231,12 @@ async fn a_charge_cancelled_after_it_was_made_is_refunded() {
         payment.call(charge("k", 10)).await.unwrap().unwrap();
 
         let cancelled = payment.call(cancel("k", 10)).await.unwrap().unwrap();
-        assert!(cancelled.was_charged, "{}", backend.name());
+        assert_eq!(
+            cancelled.outcome,
+            Cancellation::Refunded,
+            "{}",
+            backend.name()
+        );
         let records = charges(&payment, "k").await;
         assert_eq!(records.len(), 1);
         assert_eq!(
@@ -231,17 +245,45 @@ async fn a_charge_cancelled_after_it_was_made_is_refunded() {
             "{}",
             backend.name()
         );
-        assert!(
-            payment
-                .call(cancel("k", 10))
-                .await
-                .unwrap()
-                .unwrap()
-                .was_charged
-        );
+        let again = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert_eq!(again.outcome, Cancellation::Refunded);
         assert_eq!(
             payment.call(charge("k", 10)).await.unwrap(),
             Err(PaymentError::AlreadyRefunded { key: "k".into() })
         );
+    }
+}
+
+#[actix_rt::test]
+async fn a_charge_another_attempt_made_is_not_cancelled() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        // Attempt a1 charges; a2 repeats it (the same charge comes back)
+        // and, not knowing that, cancels its own.
+        let first = payment.call(charge("k", 10)).await.unwrap().unwrap();
+        let mut repeat = charge("k", 10);
+        repeat.attempt = "a2".into();
+        assert_eq!(payment.call(repeat).await.unwrap().unwrap(), first);
+        let mut by_a2 = cancel("k", 10);
+        by_a2.attempt = "a2".into();
+
+        let kept = payment.call(by_a2).await.unwrap().unwrap();
+
+        assert_eq!(
+            kept.outcome,
+            Cancellation::KeptForAnotherAttempt,
+            "{}",
+            backend.name()
+        );
+        let records = charges(&payment, "k").await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].status,
+            ChargeStatus::Charged,
+            "{}",
+            backend.name()
+        );
+        assert_eq!(records[0].transaction_id, first.transaction_id);
     }
 }
