@@ -73,7 +73,7 @@ fn with(
 async fn a_declined_card_says_why_keeps_the_cart_and_stores_nothing() {
     let (app, mut shopper) = local().await;
     shopper.add_to_cart(SUNGLASSES, 1).await;
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     // A valid American Express number: well formed, but not accepted.
     let form = with(checkout_form("k1"), "credit_card_number", "378282246310005");
 
@@ -124,7 +124,7 @@ async fn submitting_the_same_checkout_twice_is_one_order_and_one_charge() {
     assert_eq!(second.location, first.location);
     assert_eq!(third.location, first.location);
     assert_eq!(charge_count(&app).await, 1);
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     assert_eq!(order_count(&app, &session).await, 1);
 }
 
@@ -174,7 +174,7 @@ async fn bad_cart_and_currency_forms_are_422() {
         .await;
     assert_eq!(chf.status, 422);
     assert_eq!(shopper.cookie("shop_currency"), None);
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     assert_eq!(cart_lines(&app, &session).await, 0);
 }
 
@@ -194,7 +194,7 @@ async fn an_unknown_product_is_404_and_cannot_be_added() {
         )
         .await;
     assert_eq!(added.status, 404);
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     assert_eq!(cart_lines(&app, &session).await, 0);
     assert_eq!(shopper.get("/no/such/page").await.status, 404);
     assert_eq!(shopper.get("/static/nope.css").await.status, 404);
@@ -219,7 +219,7 @@ async fn cross_site_posts_are_refused_and_plain_posts_are_not() {
         assert_eq!(page.status, 403, "{headers:?}");
         page.assert_contains("sent from another site");
     }
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     assert_eq!(cart_lines(&app, &session).await, 0);
 
     let origin = format!("http://{host}");
@@ -409,7 +409,7 @@ async fn a_module_that_is_down_is_503() {
     assert_eq!(page.status, 503, "{}", page.body);
     page.assert_contains("service is unavailable right now");
     page.assert_contains("not delivered");
-    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let session = shopper.guest_id();
     assert_eq!(cart_lines(&app, &session).await, 1);
     assert_eq!(order_count(&app, &session).await, 0);
 
@@ -493,4 +493,62 @@ async fn a_checkout_refunded_after_shipping_failed_cannot_be_submitted_again() {
     assert_eq!(cart.status, 200);
     cart.assert_contains(SUNGLASSES);
     assert_ne!(cart.hidden("idempotency_key"), key, "a fresh form");
+}
+
+/// Signing out does not need the auth module: with it down, the browser
+/// is still signed out (its cookies expired), not shown a 503.
+#[actix_rt::test]
+async fn signing_out_works_while_the_auth_module_is_down() {
+    let mut app = App::start(Runner::Split).await;
+    let mut shopper = app.shopper().await;
+    shopper
+        .sign_up("Ada", "ada@example.com", "correct horse battery")
+        .await;
+    assert!(shopper.cookie("shop_auth").is_some());
+
+    // Auth runs on "store".
+    app.stop_node("store").await;
+    let out = shopper.get("/logout").await;
+
+    assert_eq!(out.status, 302, "{}", out.body);
+    assert_eq!(out.location.as_deref(), Some("/"));
+    for name in ["shop_auth=", "shop_session-id="] {
+        assert!(
+            out.set_cookies
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} not expired: {:?}",
+            out.set_cookies
+        );
+    }
+}
+
+/// A session cookie that carries a user's id is a guest's session like
+/// any other: it does not open that user's cart or orders.
+#[actix_rt::test]
+async fn a_session_cookie_set_to_a_users_id_does_not_open_their_cart() {
+    let (app, mut victim) = local().await;
+    victim
+        .sign_up("Ada", "ada@example.com", "correct horse battery")
+        .await;
+    victim.add_to_cart(SUNGLASSES, 1).await;
+    let who = victim
+        .json("GET", "/api/v1/session", None, &[])
+        .await
+        .json();
+    let user_id = who["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(who["customer_id"], user_id.as_str());
+    assert_eq!(cart_lines(&app, &user_id).await, 1);
+
+    let mut intruder = Shopper::new(&app.shop_url().await);
+    intruder.set_cookie("shop_session-id", &user_id);
+    let cart = intruder.json("GET", "/api/v1/cart", None, &[]).await;
+    assert_eq!(cart.status, 200, "{}", cart.body);
+    assert_eq!(cart.json()["item_count"], 0, "{}", cart.body);
+    let seen = intruder
+        .json("GET", "/api/v1/session", None, &[])
+        .await
+        .json();
+    assert_eq!(seen["customer_id"], format!("guest:{user_id}").as_str());
+    assert_eq!(cart_lines(&app, &user_id).await, 1);
 }

@@ -25,17 +25,13 @@ use super::shopper::{Shopper, checkout_form};
 /// What the shoppers buy.
 const PRODUCT: &str = "OLJCESPC7Z";
 
-/// The cookie that carries a visitor's session id (their customer id
-/// until they sign in).
-const SESSION_COOKIE: &str = "shop_session-id";
-
 /// A shopper's pause before trying again.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// One purchase, confirmed.
 #[derive(Debug, Clone)]
 pub struct Purchase {
-    /// Who bought (the visitor's session id: the shoppers do not sign in).
+    /// Who bought (a guest's customer id: the shoppers do not sign in).
     pub customer: String,
     /// Every idempotency key (checkout form) it used.
     pub keys: Vec<String>,
@@ -153,10 +149,7 @@ async fn buy(url: &str, statuses: &mut BTreeMap<u16, usize>) -> Result<Purchase,
                     .strip_prefix("/order/")
                     .ok_or_else(|| format!("303 to {location:?}"))?
                     .to_owned();
-                let customer = shopper
-                    .cookie(SESSION_COOKIE)
-                    .ok_or("the shop set no session cookie")?
-                    .to_owned();
+                let customer = shopper.guest_id();
                 return Ok(Purchase {
                     customer,
                     keys,

@@ -105,6 +105,15 @@ impl Shopper {
         self.cookies.get(name).map(String::as_str)
     }
 
+    /// The customer id the shop keeps this shopper's cart and orders
+    /// under while they are not signed in: `guest:` and their session id.
+    pub fn guest_id(&self) -> String {
+        let session = self
+            .cookie("shop_session-id")
+            .expect("the shop set no session cookie");
+        format!("guest:{session}")
+    }
+
     /// Sets a cookie as if the shop had.
     pub fn set_cookie(&mut self, name: &str, value: &str) {
         self.cookies.insert(name.to_owned(), value.to_owned());

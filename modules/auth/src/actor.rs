@@ -134,6 +134,7 @@ impl Handler<Call<SignUp>> for AuthActor {
     fn handle(&mut self, call: Call<SignUp>, _: &mut Context<Self>) -> Self::Result {
         let this = self.clone();
         let span = call.span();
+        let deadline = call.meta().deadline;
         let SignUp {
             email,
             password,
@@ -152,7 +153,7 @@ impl Handler<Call<SignUp>> for AuthActor {
             if name.chars().count() > MAX_NAME {
                 return Err(AuthError::NameTooLong { max: MAX_NAME });
             }
-            let hash = this.passwords.hash(password).await?;
+            let hash = this.passwords.hash(password, deadline).await?;
             let user = User {
                 id: uuid::Uuid::new_v4().to_string(),
                 email,
@@ -172,6 +173,7 @@ impl Handler<Call<SignIn>> for AuthActor {
     fn handle(&mut self, call: Call<SignIn>, _: &mut Context<Self>) -> Self::Result {
         let this = self.clone();
         let span = call.span();
+        let deadline = call.meta().deadline;
         let SignIn { email, password } = call.into_message();
         Box::pin(async move {
             let email = email.trim().to_lowercase();
@@ -180,7 +182,7 @@ impl Handler<Call<SignIn>> for AuthActor {
                 Some((user, hash)) => (Some(user), Some(hash)),
                 None => (None, None),
             };
-            let matches = this.passwords.verify(password, hash).await?;
+            let matches = this.passwords.verify(password, hash, deadline).await?;
             match user {
                 Some(user) if matches => {
                     span.in_scope(|| tracing::info!(user_id = %user.id, "signed in"));

@@ -138,6 +138,10 @@ pub enum AuthError {
     /// The users or sessions could not be read or written.
     #[error("the account store is unavailable: {0}")]
     Storage(String),
+    /// More passwords are being checked than this node takes at once, and
+    /// no room came before the call's deadline; nothing was checked.
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
 }
 
 runtime::service! {

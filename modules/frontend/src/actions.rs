@@ -150,6 +150,10 @@ fn auth_error(error: AuthError) -> ShopError {
             "an account with this email already exists: sign in instead".to_owned(),
         ),
         AuthError::WrongCredentials | AuthError::InvalidSession => ShopError::Unauthorized(text),
+        AuthError::Busy => ShopError::Unavailable {
+            service: "auth".to_owned(),
+            detail: text,
+        },
         AuthError::Storage(detail) => ShopError::Unavailable {
             service: "auth".to_owned(),
             detail,
@@ -161,13 +165,13 @@ fn auth_error(error: AuthError) -> ShopError {
 /// orders) to the user. Failures are logged, not fatal: the user is
 /// signed in either way, and the visitor's cart stays stored.
 async fn adopt_session(shop: &Shop, visitor: &Visitor, user_id: &str) {
-    if visitor.session_id == user_id {
+    if visitor.guest_id == user_id {
         return;
     }
     let merged = shop
         .cart
         .call(MergeCarts {
-            from_user_id: visitor.session_id.clone(),
+            from_user_id: visitor.guest_id.clone(),
             into_user_id: user_id.to_owned(),
         })
         .await;
@@ -177,7 +181,7 @@ async fn adopt_session(shop: &Shop, visitor: &Visitor, user_id: &str) {
     let claimed = shop
         .orders
         .call(ClaimOrders {
-            from_customer_id: visitor.session_id.clone(),
+            from_customer_id: visitor.guest_id.clone(),
             to_customer_id: user_id.to_owned(),
         })
         .await;
@@ -243,14 +247,24 @@ pub async fn sign_in(
 
 /// Ends the visitor's sign-in, if they are signed in.
 pub async fn sign_out(shop: &Shop, visitor: &Visitor) -> Result<(), ShopError> {
-    if let Some(token) = &visitor.token {
-        shop.auth
-            .call(SignOut {
-                token: token.clone(),
-            })
-            .await
-            .or_unavailable("auth")?
-            .map_err(auth_error)?;
+    match &visitor.token {
+        Some(token) => end_session(shop, token).await,
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Ends the session of `token` in the auth module (an unknown or expired
+/// one is already ended).
+pub async fn end_session(shop: &Shop, token: &str) -> Result<(), ShopError> {
+    match shop
+        .auth
+        .call(SignOut {
+            token: token.to_owned(),
+        })
+        .await
+        .or_unavailable("auth")?
+    {
+        Ok(_) | Err(AuthError::InvalidSession) => Ok(()),
+        Err(error) => Err(auth_error(error)),
+    }
 }

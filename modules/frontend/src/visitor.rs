@@ -119,8 +119,8 @@ pub async fn sessions(
 /// the request carries a sign-in token.
 #[derive(Debug, Clone)]
 pub struct Visitor {
-    /// The browser session's id.
-    pub session_id: String,
+    /// The customer id of the browser session ([`guest_id`]).
+    pub guest_id: String,
     /// The signed-in user, if any.
     pub user: Option<User>,
     /// The token the user is signed in with.
@@ -129,13 +129,25 @@ pub struct Visitor {
     pub currency: String,
 }
 
+/// The customer id of the visitor whose browser session is `session_id`
+/// (before they sign in): `guest:` and the session id. The prefix keeps
+/// guests and users apart: the session id is the browser's to send, and a
+/// session cookie that carried a user's id must not open that user's cart
+/// and orders (user ids have no prefix).
+pub fn guest_id(session_id: &str) -> String {
+    format!("{GUEST_PREFIX}{session_id}")
+}
+
+/// See [`guest_id`].
+const GUEST_PREFIX: &str = "guest:";
+
 impl Visitor {
     /// Whose cart and orders this request sees: the user's, or the
-    /// session's.
+    /// session's ([`guest_id`]).
     pub fn customer_id(&self) -> &str {
         match &self.user {
             Some(user) => &user.id,
-            None => &self.session_id,
+            None => &self.guest_id,
         }
     }
 
@@ -155,7 +167,7 @@ impl Visitor {
 
 /// The token a request signs in with: `Authorization: Bearer`, else the
 /// `shop_auth` cookie.
-fn token(request: &HttpRequest) -> Option<String> {
+pub(crate) fn token(request: &HttpRequest) -> Option<String> {
     let bearer = request
         .headers()
         .get(AUTHORIZATION)
@@ -186,7 +198,7 @@ impl FromRequest for Visitor {
         let shop = request.app_data::<web::Data<Shop>>().cloned();
         Box::pin(async move {
             let mut visitor = Visitor {
-                session_id,
+                guest_id: guest_id(&session_id),
                 user: None,
                 token: None,
                 currency,
