@@ -266,6 +266,40 @@ async fn cookies_are_http_only_same_site_and_for_the_whole_site() {
         for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
+        // The shop speaks plain HTTP unless told it is behind HTTPS.
+        assert!(!cookie.contains("Secure"), "{cookie}");
+    }
+}
+
+/// Behind HTTPS (`secure_cookies = true`), every cookie is `Secure`: the
+/// session's, the currency's, the sign-in's, and expired ones.
+#[actix_rt::test]
+async fn behind_https_every_cookie_is_secure() {
+    let data = storage::testing::TempDir::new("secure");
+    let (_shop, url) = spawn_shop(&[
+        data_dir(&data),
+        "modules.frontend.listen=127.0.0.1:0".to_owned(),
+        "modules.frontend.secure_cookies=true".to_owned(),
+    ])
+    .await;
+    let mut shopper = Shopper::new(&url);
+    let page = shopper.get("/").await;
+    let switched = shopper
+        .post_form("/setCurrency", &[("currency_code", "GBP".to_owned())])
+        .await;
+    shopper
+        .sign_up("Lin", "lin@example.com", "a long passphrase")
+        .await;
+    let out = shopper.get("/logout").await;
+    let set: Vec<&String> = page
+        .set_cookies
+        .iter()
+        .chain(&switched.set_cookies)
+        .chain(&out.set_cookies)
+        .collect();
+    assert!(set.len() >= 4, "{set:?}");
+    for cookie in set {
+        assert!(cookie.contains("; Secure"), "{cookie} is not Secure");
     }
 }
 

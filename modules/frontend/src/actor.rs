@@ -34,6 +34,10 @@ pub struct FrontendConfig {
     pub listen: String,
     /// Threads serving HTTP requests.
     pub workers: usize,
+    /// Mark every cookie `Secure` (sent back over HTTPS only): on when the
+    /// shop is served to browsers over HTTPS (behind a TLS proxy); off by
+    /// default, since the shop itself speaks plain HTTP.
+    pub secure_cookies: bool,
 }
 
 impl Default for FrontendConfig {
@@ -41,6 +45,7 @@ impl Default for FrontendConfig {
         FrontendConfig {
             listen: "127.0.0.1:8080".to_owned(),
             workers: 2,
+            secure_cookies: false,
         }
     }
 }
@@ -94,7 +99,7 @@ impl Module for FrontendModule {
                 "cannot listen on {addr}: {e} (set [modules.frontend] listen to a free address)"
             ))
         })?;
-        let running = server::start(shop, ctx.http_metrics(), listener, config.workers)
+        let running = server::start(shop, ctx.http_metrics(), listener, &config)
             .map_err(|e| StartError::failed(format!("cannot start the web server: {e}")))?;
         let address = running.address;
         tracing::info!(module = "frontend", %address, "shop open at http://{address}");

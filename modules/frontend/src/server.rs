@@ -1,17 +1,18 @@
 //! The web server: every route, and the layers each request passes through.
 //!
 //! ```text
-//! request ─▶ measure (metrics) ─▶ visitor (session cookie) ─▶ error renderer (HTML, or JSON
-//!         under /api/v1) ─▶ guard (cross-site posts) ─▶ handler
+//! request ─▶ secure cookies (if configured) ─▶ measure (metrics) ─▶ visitor (session cookie)
+//!         ─▶ error renderer (HTML, or JSON under /api/v1) ─▶ guard (cross-site posts) ─▶ handler
 //! ```
 
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, guard, web};
 use runtime::http_metrics::HttpMetrics;
 
+use crate::FrontendConfig;
 use crate::error::{render_html_errors, render_json_errors};
 use crate::guard::refuse_cross_site;
 use crate::shop::Shop;
@@ -28,13 +29,15 @@ pub struct Running {
     pub server: Server,
 }
 
-/// Starts serving the shop on `listener` with `workers` threads.
+/// Starts serving the shop on `listener` as `config` says (its threads,
+/// its cookies).
 pub fn start(
     shop: Shop,
     metrics: HttpMetrics,
     listener: TcpListener,
-    workers: usize,
+    config: &FrontendConfig,
 ) -> std::io::Result<Running> {
+    let secure_cookies = config.secure_cookies;
     let address = listener.local_addr()?;
     let shop = web::Data::new(shop);
     let metrics = web::Data::new(metrics);
@@ -45,6 +48,10 @@ pub fn start(
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
             .wrap(from_fn(crate::visitor::sessions))
             .wrap(from_fn(crate::measure::measure))
+            .wrap(Condition::new(
+                secure_cookies,
+                from_fn(crate::visitor::secure_cookies),
+            ))
             .service(
                 web::scope("/api/v1")
                     .wrap(from_fn(refuse_cross_site))
@@ -58,7 +65,7 @@ pub fn start(
                     .configure(routes),
             )
     })
-    .workers(workers)
+    .workers(config.workers)
     .disable_signals()
     .shutdown_timeout(3)
     .listen(listener)?

@@ -18,7 +18,7 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HeaderValue, SET_COOKIE};
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use auth::api::{AuthError, Authenticate, User};
@@ -63,6 +63,31 @@ pub fn cookie(name: &'static str, value: String, max_age: CookieDuration) -> Coo
         .same_site(SameSite::Lax)
         .max_age(max_age)
         .finish()
+}
+
+/// Marks every cookie the response sets `Secure` (the `secure_cookies`
+/// setting: the shop is served over HTTPS by a proxy in front of it).
+pub async fn secure_cookies(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(request).await?;
+    let headers = response.headers_mut();
+    let set: Vec<HeaderValue> = headers.get_all(SET_COOKIE).cloned().collect();
+    if set.is_empty() {
+        return Ok(response);
+    }
+    headers.remove(SET_COOKIE);
+    for value in set {
+        let secured = match value.to_str() {
+            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(value)
+            }
+            _ => value,
+        };
+        headers.append(SET_COOKIE, secured);
+    }
+    Ok(response)
 }
 
 /// The sign-in cookie for `session`, lasting as long as the session.
