@@ -59,6 +59,32 @@ async fn cart_lines(app: &App, customer: &str) -> usize {
         .len()
 }
 
+/// The whole shop as one `boutique run` process, on a fresh data
+/// directory and a free port, with one setting changed.
+struct ShopProcess {
+    url: String,
+    _process: tokio::process::Child,
+    _data: storage::testing::TempDir,
+}
+
+impl ShopProcess {
+    /// Starts it with `setting` (`section.key=value`).
+    async fn start(setting: &str) -> ShopProcess {
+        let data = storage::testing::TempDir::new("shop");
+        let (process, url) = spawn_shop(&[
+            data_dir(&data),
+            "modules.frontend.listen=127.0.0.1:0".to_owned(),
+            setting.to_owned(),
+        ])
+        .await;
+        ShopProcess {
+            url,
+            _process: process,
+            _data: data,
+        }
+    }
+}
+
 fn with(
     form: Vec<(&'static str, String)>,
     field: &str,
@@ -275,14 +301,8 @@ async fn cookies_are_http_only_same_site_and_for_the_whole_site() {
 /// session's, the currency's, the sign-in's, and expired ones.
 #[actix_rt::test]
 async fn behind_https_every_cookie_is_secure() {
-    let data = storage::testing::TempDir::new("secure");
-    let (_shop, url) = spawn_shop(&[
-        data_dir(&data),
-        "modules.frontend.listen=127.0.0.1:0".to_owned(),
-        "modules.frontend.secure_cookies=true".to_owned(),
-    ])
-    .await;
-    let mut shopper = Shopper::new(&url);
+    let shop = ShopProcess::start("modules.frontend.secure_cookies=true").await;
+    let mut shopper = Shopper::new(&shop.url);
     let page = shopper.get("/").await;
     let switched = shopper
         .post_form("/setCurrency", &[("currency_code", "GBP".to_owned())])
@@ -500,14 +520,8 @@ async fn the_load_generators_requests_work_unchanged() {
 /// the cart page offers a fresh one.
 #[actix_rt::test]
 async fn a_checkout_refunded_after_shipping_failed_cannot_be_submitted_again() {
-    let data = storage::testing::TempDir::new("refunded");
-    let (_shop, url) = spawn_shop(&[
-        data_dir(&data),
-        "modules.frontend.listen=127.0.0.1:0".to_owned(),
-        "modules.shipping.fail_shipments=true".to_owned(),
-    ])
-    .await;
-    let mut shopper = Shopper::new(&url);
+    let shop = ShopProcess::start("modules.shipping.fail_shipments=true").await;
+    let mut shopper = Shopper::new(&shop.url);
     shopper.add_to_cart(SUNGLASSES, 1).await;
     let key = shopper.get("/cart").await.hidden("idempotency_key");
 
