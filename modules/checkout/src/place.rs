@@ -140,19 +140,25 @@ async fn cancel_charge(
         amount: amount.clone(),
         reason: format!("its outcome was unknown: {reason}"),
     };
-    match runtime::detached(async { deps.payment.call(cancel).await }).await {
-        Ok(Ok(cancelled)) => {
+    match answer(runtime::detached(async { deps.payment.call(cancel).await }).await) {
+        Ok(cancelled) => {
             tracing::info!(key, outcome = ?cancelled.outcome, "charge in doubt cancelled");
             cancelled.outcome.nothing_charged()
-        }
-        Ok(Err(error)) => {
-            tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
-            false
         }
         Err(error) => {
             tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
             false
         }
+    }
+}
+
+/// A call's outcome as one `Result`: the answer, or why there is none (the
+/// call's failure or the service's error), in words.
+fn answer<T, E: std::fmt::Display>(outcome: Result<Result<T, E>, CallError>) -> Result<T, String> {
+    match outcome {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -164,12 +170,8 @@ async fn refund(deps: &Deps, transaction_id: &str, reason: &str) -> bool {
         transaction_id: transaction_id.to_owned(),
         reason: reason.to_owned(),
     };
-    match runtime::detached(async { deps.payment.call(refund).await }).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(error)) => {
-            tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
-            false
-        }
+    match answer(runtime::detached(async { deps.payment.call(refund).await }).await) {
+        Ok(_) => true,
         Err(error) => {
             tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
             false
@@ -255,10 +257,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await;
     let charged = match charged {
         Ok(charged) => charged.map_err(payment_failed)?,
-        // Not delivered, refused or overloaded: it did not run.
-        Err(error) if error.is_safe_to_retry() || matches!(error, CallError::Rejected { .. }) => {
-            return Err(unavailable("payment")(error));
-        }
+        Err(error) if error.did_not_run() => return Err(unavailable("payment")(error)),
         Err(error) => {
             let reason = error.to_string();
             let cancelled = cancel_charge(deps, key, &attempt, &total, &reason).await;

@@ -182,6 +182,18 @@ impl Shop {
         self.payment.call(list).await.unwrap().unwrap().charges
     }
 
+    /// Stores the orders [`LateOrders`] held, late, as a stalled node that
+    /// resumes would; returns how many.
+    async fn store_held_orders(&self) -> usize {
+        let held = std::mem::take(&mut *self.held.lock().unwrap());
+        let real = self.real_orders.clone().expect("the orders are late");
+        let count = held.len();
+        for save in held {
+            real.call(save).await.unwrap().unwrap();
+        }
+        count
+    }
+
     /// How many emails were sent to `address`.
     async fn sent_to(&self, address: &str) -> usize {
         let list = ListSentEmails { to: address.into() };
@@ -493,12 +505,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
     assert_eq!(charges[0].status, ChargeStatus::Charged);
 
     // ...and it is, late, as a stalled node that resumes would store it.
-    let held = std::mem::take(&mut *shop.held.lock().unwrap());
-    assert_eq!(held.len(), 1);
-    let real = shop.real_orders.clone().unwrap();
-    for save in held {
-        real.call(save).await.unwrap().unwrap();
-    }
+    assert_eq!(shop.store_held_orders().await, 1);
 
     // The customer submits the same checkout again: that order, that
     // charge; and now the cart is emptied and the confirmation sent,
@@ -612,11 +619,7 @@ async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_do
 
     // The first order is stored late; the same checkout again finishes it,
     // paid once.
-    let held = std::mem::take(&mut *shop.held.lock().unwrap());
-    let real = shop.real_orders.clone().unwrap();
-    for save in held {
-        real.call(save).await.unwrap().unwrap();
-    }
+    assert_eq!(shop.store_held_orders().await, 1);
     let order = shop.place(request("u1", "USD", "k")).await.unwrap();
     assert_eq!(order.transaction_id, charges[0].transaction_id);
     let charges = shop.charges("u1", "k").await;

@@ -222,16 +222,10 @@ impl Ledger {
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
-        let status: Option<(String,)> =
-            sqlx::query_as("SELECT status FROM charges WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(storage)?;
-        Ok(match status.as_ref().map(|(status,)| status.as_str()) {
-            Some("charged") => Cancellation::KeptForAnotherAttempt,
-            Some("refunded") => Cancellation::Refunded,
-            _ => Cancellation::NeverCharged,
+        Ok(match self.find(key).await?.map(|charge| charge.status) {
+            Some(ChargeStatus::Charged) => Cancellation::KeptForAnotherAttempt,
+            Some(ChargeStatus::Refunded) => Cancellation::Refunded,
+            Some(ChargeStatus::Cancelled) | None => Cancellation::NeverCharged,
         })
     }
 

@@ -103,7 +103,15 @@ impl CallError {
         }
     }
 
-    /// True when the call certainly did not run, so any message may be sent again.
+    /// True when the call certainly did not run: not delivered, refused
+    /// by the peer, or no room for it.
+    pub fn did_not_run(&self) -> bool {
+        self.is_safe_to_retry() || matches!(self, CallError::Rejected { .. })
+    }
+
+    /// True when the call certainly did not run and sending it again may
+    /// work, so any message may be sent again (a call the peer rejected
+    /// did not run either, but would be rejected again).
     pub fn is_safe_to_retry(&self) -> bool {
         matches!(
             self,
