@@ -14,8 +14,17 @@
 //! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
 //! once it has run for 30 s), while the others keep running; one that exits
 //! with a config or usage error (exit code 78 or 64) would only fail again,
-//! and is not. Ctrl-C (or SIGTERM) asks every child to stop with SIGTERM,
-//! waits for them, and kills any that do not stop within ten seconds.
+//! and is not. A node that first comes up on a restart (its first start
+//! failed) is given the address it got from then on, and the nodes started
+//! after that are told it.
+//!
+//! Ctrl-C (or SIGTERM), at any time from the start, asks every running
+//! child to stop with SIGTERM, waits for them, and kills any that do not
+//! stop within ten seconds; a node waiting to be started again is simply
+//! not started. Signals reach a child only through the task that holds
+//! it, and only until it has been reaped, so never a process that was
+//! given its pid since. If `up` itself is killed outright, the kernel
+//! sends its children SIGTERM (`PR_SET_PDEATHSIG`).
 
 use std::collections::BTreeMap;
 use std::process::{ExitCode, Stdio};
@@ -23,7 +32,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
@@ -47,72 +56,92 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Signals are watched before the first child starts: a Ctrl-C
+        // while nodes are starting stops the ones started, it does not
+        // leave them running without a parent.
+        let stop = signal::stop_requested();
+        tokio::pin!(stop);
         let (exits, mut exited) = mpsc::unbounded_channel();
         let (restarts, mut restart) = mpsc::unbounded_channel::<String>();
-        let mut running: BTreeMap<String, Running> = BTreeMap::new();
-        let mut overrides = args.overrides.clone();
+        let mut nodes: BTreeMap<String, Supervised> = BTreeMap::new();
+        let mut overrides = Overrides(args.overrides.clone());
         // Every node gets admin endpoints (and so a dashboard), and every
         // node is told all of their addresses, so that each dashboard shows
         // the whole deployment.
         let admins = admin_endpoints(&plan)?;
         for admin in &admins {
-            overrides.push(format!("nodes.{}.admin={}", admin.node, admin.addr));
+            overrides.set(&admin.node, "admin", &admin.addr.to_string());
         }
-        let launcher = Launcher {
+        let mut launcher = Launcher {
             exe,
             config,
             exits,
             admins,
+            starts: 0,
         };
+        let mut stopping = None;
+        let mut failed = None;
         for node in plan.node_start_order() {
-            let (pid, ready) = launcher.start(&node.name, &overrides).await?;
-            running.insert(node.name.clone(), Running::new(pid));
-            if let Some(addr) = ready {
-                overrides.push(format!("nodes.{}.listen={addr}", node.name));
-            }
-        }
-        // The dashboard of the node that serves the shop, or the first.
-        let shown = plan
-            .nodes()
-            .iter()
-            .find(|n| n.modules.contains(&"frontend"))
-            .or_else(|| plan.nodes().first())
-            .and_then(|n| launcher.admins.iter().find(|admin| admin.node == n.name));
-        if let Some(Admin { node, addr, .. }) = shown {
-            println!("[up] dashboard at http://{addr}/ (node '{node}'; every node serves one)");
-        }
-
-        let stop = signal::stop_requested();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                why = &mut stop => {
-                    println!("[up] {why}: stopping every node");
+            let started = match launcher.start(&node.name, &overrides.0) {
+                Ok(started) => started,
+                Err(error) => {
+                    failed = Some(anyhow::anyhow!("node '{}' could not be started: {error}", node.name));
                     break;
                 }
+            };
+            let ready = started.ready;
+            nodes.insert(node.name.clone(), Supervised::new(started.child));
+            tokio::select! {
+                ready = ready => overrides.note_ready(&node.name, ready),
+                why = &mut stop => {
+                    stopping = Some(why);
+                    break;
+                }
+            }
+        }
+        if stopping.is_none() && failed.is_none() {
+            // The dashboard of the node that serves the shop, or the first.
+            let shown = plan
+                .nodes()
+                .iter()
+                .find(|n| n.modules.contains(&"frontend"))
+                .or_else(|| plan.nodes().first())
+                .and_then(|n| launcher.admins.iter().find(|admin| admin.node == n.name));
+            if let Some(Admin { node, addr, .. }) = shown {
+                println!("[up] dashboard at http://{addr}/ (node '{node}'; every node serves one)");
+            }
+        }
+
+        while stopping.is_none() && failed.is_none() {
+            tokio::select! {
+                why = &mut stop => stopping = Some(why),
                 Some(name) = restart.recv() => {
-                    match launcher.start(&name, &overrides).await {
-                        Ok((pid, _)) => {
-                            if let Some(node) = running.get_mut(&name) {
-                                node.restarted(pid);
+                    // A node given up on meanwhile is not started again.
+                    let Some(node) = nodes.get_mut(&name) else { continue };
+                    match launcher.start(&name, &overrides.0) {
+                        Ok(started) => {
+                            node.restarted(started.child);
+                            tokio::select! {
+                                ready = started.ready => overrides.note_ready(&name, ready),
+                                why = &mut stop => stopping = Some(why),
                             }
                         }
                         Err(error) => {
                             println!("[up] node '{name}' could not be started again: {error}");
-                            running.remove(&name);
+                            nodes.remove(&name);
                         }
                     }
                 }
                 report = exited.recv() => match report {
-                    Some(Exit { node: name, pid, status, code }) => {
-                        let Some(node) = running.get_mut(&name).filter(|n| n.pid == pid) else {
+                    Some(Exit { node: name, start, status, code }) => {
+                        let Some(node) = nodes.get_mut(&name).filter(|n| n.is_start(start)) else {
                             continue;
                         };
                         if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
                             println!("[up] node '{name}' exited: {status}; its config is wrong, so it is not started again");
-                            running.remove(&name);
+                            nodes.remove(&name);
                         } else {
-                            let backoff = node.backoff();
+                            let backoff = node.exited();
                             println!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
                             let restarts = restarts.clone();
                             tokio::spawn(async move {
@@ -120,39 +149,80 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                                 let _ = restarts.send(name);
                             });
                         }
-                        if running.is_empty() {
-                            println!("[up] every node has exited");
-                            return Ok(ExitCode::FAILURE);
-                        }
                     }
-                    None => return Ok(ExitCode::FAILURE),
+                    None => failed = Some(anyhow::anyhow!("lost track of the nodes")),
                 },
             }
-        }
-        for node in running.values() {
-            send_signal(node.pid, libc::SIGTERM);
-        }
-        let deadline = tokio::time::Instant::now() + STOP_GRACE;
-        while !running.is_empty() {
-            match tokio::time::timeout_at(deadline, exited.recv()).await {
-                Ok(Some(Exit { node: name, pid, status, .. })) => {
-                    if running.get(&name).is_some_and(|n| n.pid == pid) {
-                        running.remove(&name);
-                        println!("[up] node '{name}' stopped: {status}");
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    for (name, node) in &running {
-                        println!("[up] node '{name}' did not stop in time; killing it");
-                        send_signal(node.pid, libc::SIGKILL);
-                    }
-                    break;
-                }
+            if nodes.is_empty() {
+                println!("[up] every node has exited");
+                return Ok(ExitCode::FAILURE);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        if let Some(why) = stopping {
+            println!("[up] {why}: stopping every node");
+        }
+        stop_all(nodes, &mut exited).await;
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(ExitCode::SUCCESS),
+        }
     })
+}
+
+/// Asks every running node to stop (SIGTERM), waits for them, and kills
+/// those still running after [`STOP_GRACE`]. Nodes waiting to be started
+/// again have no process: they are simply not started.
+async fn stop_all(mut nodes: BTreeMap<String, Supervised>, exited: &mut mpsc::UnboundedReceiver<Exit>) {
+    nodes.retain(|_, node| node.child.is_some());
+    for node in nodes.values() {
+        node.signal(libc::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while !nodes.is_empty() {
+        match tokio::time::timeout_at(deadline, exited.recv()).await {
+            Ok(Some(Exit { node: name, start, status, .. })) => {
+                if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
+                    nodes.remove(&name);
+                    println!("[up] node '{name}' stopped: {status}");
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                for (name, node) in &nodes {
+                    println!("[up] node '{name}' did not stop in time; killing it");
+                    node.signal(libc::SIGKILL);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// The `--set` overrides every node is started with: the command line's,
+/// then the addresses `up` chose or learnt.
+struct Overrides(Vec<String>);
+
+impl Overrides {
+    /// Sets `nodes.NODE.KEY`, in place of any earlier setting of it.
+    fn set(&mut self, node: &str, key: &str, value: &str) {
+        let setting = format!("nodes.{node}.{key}=");
+        self.0.retain(|entry| !entry.starts_with(&setting));
+        self.0.push(format!("{setting}{value}"));
+    }
+
+    /// Node `node` started and says `ready`: if it listens, the nodes
+    /// started from now on are told where (nodes started before it learn
+    /// it when they are started again), and it is started again there.
+    fn note_ready(&mut self, node: &str, ready: Result<Ready, oneshot::error::RecvError>) {
+        match ready.unwrap_or(Ready::Exited) {
+            Ready::Listening(addr) => self.set(node, "listen", &addr),
+            Ready::Running => {}
+            Ready::Exited => println!("[up] node '{node}' exited before it was ready"),
+            Ready::TimedOut => println!(
+                "[up] node '{node}' did not say it was ready within {READY_WITHIN:?}; going on"
+            ),
+        }
+    }
 }
 
 /// A node's admin endpoint, as `up` arranges it.
@@ -200,30 +270,39 @@ const RESTART_MAX: Duration = Duration::from_secs(10);
 /// A node that ran this long before it exited starts again at once.
 const RAN_WELL: Duration = Duration::from_secs(30);
 
-/// A node's child process, and its record of restarts.
-struct Running {
-    pid: u32,
+/// A node `up` looks after: its process while it runs, and its record of
+/// restarts.
+struct Supervised {
+    /// The running process; `None` while it waits to be started again.
+    child: Option<ChildHandle>,
     since: tokio::time::Instant,
     /// Exits in a row, each soon after a start.
     quick_exits: u32,
 }
 
-impl Running {
-    fn new(pid: u32) -> Running {
-        Running {
-            pid,
+impl Supervised {
+    fn new(child: ChildHandle) -> Supervised {
+        Supervised {
+            child: Some(child),
             since: tokio::time::Instant::now(),
             quick_exits: 0,
         }
     }
 
-    fn restarted(&mut self, pid: u32) {
-        self.pid = pid;
+    /// Whether `start` is the process running now (an exit reported for an
+    /// earlier one is old news).
+    fn is_start(&self, start: u64) -> bool {
+        self.child.as_ref().is_some_and(|child| child.start == start)
+    }
+
+    fn restarted(&mut self, child: ChildHandle) {
+        self.child = Some(child);
         self.since = tokio::time::Instant::now();
     }
 
-    /// How long to wait before starting it again, now that it exited.
-    fn backoff(&mut self) -> Duration {
+    /// Its process exited: how long to wait before starting it again.
+    fn exited(&mut self) -> Duration {
+        self.child = None;
         if self.since.elapsed() >= RAN_WELL {
             self.quick_exits = 0;
         }
@@ -233,12 +312,38 @@ impl Running {
         self.quick_exits = self.quick_exits.saturating_add(1);
         backoff
     }
+
+    /// Sends `signal` to its process, if it runs.
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // The task that holds the process is gone only once it exited.
+            let _ = child.signals.send(signal);
+        }
+    }
+}
+
+/// One start of a node's process, held by the task that waits for it.
+struct ChildHandle {
+    /// Which start this is (counted over all nodes).
+    start: u64,
+    /// Signals for the task to send to the process: it sends them only
+    /// while the process has not been reaped, so never to a pid that could
+    /// have been given to another process since.
+    signals: mpsc::UnboundedSender<libc::c_int>,
+}
+
+/// A node just started: its process, and whether it came up.
+struct Started {
+    child: ChildHandle,
+    /// Resolves once the node says it is ready (or exits, or says nothing
+    /// within [`READY_WITHIN`]).
+    ready: oneshot::Receiver<Ready>,
 }
 
 /// A child's exit, reported by the task that waits for it.
 struct Exit {
     node: String,
-    pid: u32,
+    start: u64,
     status: String,
     code: Option<u8>,
 }
@@ -250,16 +355,14 @@ struct Launcher {
     exits: mpsc::UnboundedSender<Exit>,
     /// Every node's admin endpoint.
     admins: Vec<Admin>,
+    /// Processes started so far.
+    starts: u64,
 }
 
 impl Launcher {
-    /// Starts node `name` with `overrides`, forwards its output, waits
-    /// until it is ready; returns its pid and the address it listens on.
-    async fn start(
-        &self,
-        name: &str,
-        overrides: &[String],
-    ) -> std::io::Result<(u32, Option<String>)> {
+    /// Starts node `name` with `overrides` and forwards its output; a task
+    /// holds the process and reports its exit.
+    fn start(&mut self, name: &str, overrides: &[String]) -> std::io::Result<Started> {
         let mut command = Command::new(&self.exe);
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
@@ -277,64 +380,84 @@ impl Launcher {
         if let Some(socket) = handed.and_then(|admin| admin.socket.as_ref()) {
             boutique::handoff::hand_to(&mut command, socket);
         }
+        // A node outlives a `up` killed outright (SIGKILL, a crash) only
+        // as an orphan nobody stops: the kernel sends it SIGTERM instead.
+        // SAFETY: prctl(2) is async-signal-safe, and the closure touches
+        // nothing else between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let mut child = command.spawn()?;
+        self.starts += 1;
+        let start = self.starts;
         let pid = child.id().unwrap_or_default();
+        println!("[up] starting node '{name}' (pid {pid})");
         forward(name, child.stderr.take());
-        let ready = match child.stdout.take() {
-            Some(stdout) => forward_until_ready(name, stdout).await,
-            None => Ready::Exited,
-        };
-        println!("[up] started node '{name}' (pid {pid})");
-        let addr = match ready {
-            Ready::Listening(addr) => Some(addr),
-            Ready::Running => None,
-            Ready::Exited => {
-                println!("[up] node '{name}' exited before it was ready");
-                None
+        let (said_ready, ready) = oneshot::channel();
+        match child.stdout.take() {
+            Some(stdout) => {
+                let node = name.to_owned();
+                tokio::spawn(async move {
+                    let ready = forward_until_ready(&node, stdout).await;
+                    if !matches!(ready, Ready::Exited) {
+                        println!("[up] started node '{node}' (pid {pid})");
+                    }
+                    let _ = said_ready.send(ready);
+                });
             }
-            Ready::TimedOut => {
-                println!(
-                    "[up] node '{name}' did not say it was ready within {READY_WITHIN:?}; going on"
-                );
-                None
+            None => {
+                let _ = said_ready.send(Ready::Exited);
             }
-        };
+        }
+        let (signals, to_send) = mpsc::unbounded_channel();
         let exits = self.exits.clone();
         let node = name.to_owned();
         tokio::spawn(async move {
-            let (status, code) = wait(child).await;
+            let (status, code) = wait(child, to_send).await;
             let _ = exits.send(Exit {
                 node,
-                pid,
+                start,
                 status,
                 code,
             });
         });
-        Ok((pid, addr))
+        Ok(Started {
+            child: ChildHandle { start, signals },
+            ready,
+        })
     }
 }
 
-/// Waits for `child` to exit: how, for people, and its exit code.
-async fn wait(mut child: Child) -> (String, Option<u8>) {
-    match child.wait().await {
+/// Waits for `child` to exit, sending it the signals that come meanwhile;
+/// returns how it exited, for people, and its exit code.
+async fn wait(
+    mut child: Child,
+    mut signals: mpsc::UnboundedReceiver<libc::c_int>,
+) -> (String, Option<u8>) {
+    let exited = loop {
+        tokio::select! {
+            exited = child.wait() => break exited,
+            Some(signal) = signals.recv() => {
+                // `id` is `None` once the process has been reaped.
+                if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+                    // SAFETY: kill(2) has no memory effects; the pid is our
+                    // own child, not yet reaped, so not another process's.
+                    unsafe {
+                        libc::kill(pid, signal);
+                    }
+                }
+            }
+        }
+    };
+    match exited {
         Ok(status) => (
             status.to_string(),
             status.code().and_then(|c| u8::try_from(c).ok()),
         ),
         Err(e) => (format!("could not be waited for: {e}"), None),
-    }
-}
-
-fn send_signal(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    if pid > 0 {
-        // SAFETY: kill(2) has no memory effects; the pid is our own child,
-        // not yet reaped (its exit has not been reported), so it is not reused.
-        unsafe {
-            libc::kill(pid, signal);
-        }
     }
 }
 

@@ -1,0 +1,369 @@
+//! `boutique up` from the outside: it starts every node of a deployment,
+//! tells each where the others listen, starts again a node that died, and
+//! stops them all on a signal, whenever the signal comes.
+
+mod support;
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use storage::testing::TempDir;
+use support::shopper::Shopper;
+use support::{SECRET, repo};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+
+/// How long `up` gets to say what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `boutique up`, and everything it said so far.
+struct Up {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    said: Vec<String>,
+    /// Where its nodes keep their files (removed when the test ends).
+    _data: TempDir,
+}
+
+impl Up {
+    /// `up` of the three-node deployment, every node on a free port, its
+    /// files in `data`.
+    fn three_nodes(data: TempDir) -> Up {
+        Up::spawn(
+            &[
+                "--config",
+                "deploy/three-nodes.toml",
+                "--set",
+                "nodes.web.listen=127.0.0.1:0",
+                "--set",
+                "nodes.store.listen=127.0.0.1:0",
+                "--set",
+                "nodes.pay.listen=127.0.0.1:0",
+            ],
+            data,
+        )
+    }
+
+    /// `up` of the one-node `config.toml`.
+    fn one_node(data: TempDir) -> Up {
+        Up::spawn(&[], data)
+    }
+
+    fn spawn(args: &[&str], data: TempDir) -> Up {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(args)
+            .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
+            .arg("up")
+            .current_dir(repo(""))
+            .env("BOUTIQUE__RUNTIME__DATA_DIR", data.path())
+            .env("BOUTIQUE_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Up {
+            child,
+            lines,
+            said: Vec::new(),
+            _data: data,
+        }
+    }
+
+    /// Reads what `up` says until a line contains `marker`; returns it.
+    async fn until(&mut self, marker: &str) -> String {
+        let waited = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                self.said.push(line.clone());
+                if line.contains(marker) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match waited {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("up exited before saying {marker:?}:\n{}", self.said()),
+            Err(_) => panic!("up did not say {marker:?} in time:\n{}", self.said()),
+        }
+    }
+
+    /// Everything `up` said so far.
+    fn said(&self) -> String {
+        self.said.join("\n")
+    }
+
+    /// Sends `up` itself `signal`.
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id().unwrap()).unwrap();
+        // SAFETY: sending a signal to our own child process, not yet reaped.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Reads the rest of what `up` says and waits for it to exit.
+    async fn finish(mut self) -> (ExitStatus, String) {
+        let waited = tokio::time::timeout(PATIENCE, async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                self.said.push(line);
+            }
+            self.child.wait().await.unwrap()
+        })
+        .await;
+        match waited {
+            Ok(status) => (status, self.said()),
+            Err(_) => panic!("up did not stop:\n{}", self.said()),
+        }
+    }
+}
+
+/// The pid in a line of `up`'s such as `[up] started node 'pay' (pid 42)`.
+fn pid_in(line: &str) -> libc::pid_t {
+    let (_, pid) = line.split_once("(pid ").unwrap();
+    pid.trim_end_matches(')').parse().unwrap()
+}
+
+/// The address at the end of a line such as `... listening on ADDR`.
+fn after<'a>(line: &'a str, marker: &str) -> &'a str {
+    line.split_once(marker).unwrap().1.trim()
+}
+
+/// Whether process `pid` is gone (or a zombie nobody has reaped yet).
+fn is_gone(pid: libc::pid_t) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // `PID (NAME) STATE ...`: the state follows the name's parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[actix_rt::test]
+async fn up_starts_every_node_and_stops_them_on_interrupt() {
+    // The three-node deployment, every node on a free port: `up` tells each
+    // node the addresses of the nodes started before it.
+    let mut up = Up::three_nodes(TempDir::new("up"));
+    let mut listening = Vec::new();
+    while listening.len() < 3 {
+        listening.push(up.until("listening on").await);
+    }
+    for node in ["web", "store", "pay"] {
+        assert!(
+            listening
+                .iter()
+                .any(|l| l.starts_with(&format!("[{node}] boutique: node '{node}' listening on"))),
+            "{node} missing from {listening:?}"
+        );
+    }
+    let dashboard = up.until("[up] dashboard at ").await;
+    let dashboard = after(&dashboard, "dashboard at ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let shop = up.until("shop open at ").await;
+    let shop = after(&shop, "shop open at ").to_owned();
+
+    // The home page needs the catalog and currency (store) from the
+    // frontend (web): the nodes found each other.
+    let mut home = awc::Client::new()
+        .get(format!("{shop}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    let body = home.body().await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Sunglasses"));
+
+    // The dashboard `up` printed sees all three nodes up.
+    let mut page = awc::Client::new().get(&dashboard).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.body().await.unwrap();
+    assert!(String::from_utf8_lossy(&html).contains("Call graph"));
+    let mut api = awc::Client::new()
+        .get(format!("{dashboard}api/deployment"))
+        .send()
+        .await
+        .unwrap();
+    let deployment: serde_json::Value = api.json().await.unwrap();
+    let states: Vec<(String, String)> = deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 3, "{deployment}");
+    assert!(
+        states.iter().all(|(_, state)| state == "up"),
+        "{deployment}"
+    );
+
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    for node in ["web", "store", "pay"] {
+        assert!(
+            said.contains(&format!("node '{node}' stopped")),
+            "{node} not stopped: {said}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn up_starts_a_node_that_died_again_on_its_address() {
+    let mut up = Up::three_nodes(TempDir::new("up"));
+    // A node's own lines up to `listening on` come before `up` says it
+    // started it.
+    let listening = up.until("[pay] boutique: node 'pay' listening on").await;
+    let first = pid_in(&up.until("started node 'pay'").await);
+    let pay_admin = up.until("[pay] boutique: node 'pay' admin on ").await;
+    let pay_admin = after(&pay_admin, "admin on ").to_owned();
+    let shop = up.until("shop open at ").await;
+    let shop = after(&shop, "shop open at ").to_owned();
+
+    // SAFETY: the pid is a child of `up`, alive (it said it listens).
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    let exited = up.until("node 'pay' exited").await;
+    assert!(exited.contains("starting it again in 100 ms"), "{exited}");
+    // `up` holds pay's admin socket and hands it to each pay it starts: a
+    // request made while pay is down waits for the next one, instead of
+    // being refused.
+    let while_down = actix_rt::spawn(async move {
+        let response = awc::Client::new()
+            .get(format!("{pay_admin}/healthz"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        response
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    });
+    let relistening = up.until("[pay] boutique: node 'pay' listening on").await;
+    let again = up.until("started node 'pay'").await;
+    assert_ne!(pid_in(&again), first);
+    assert_eq!(
+        after(&relistening, "listening on"),
+        after(&listening, "listening on"),
+        "the same address"
+    );
+    assert_eq!(
+        while_down.await.unwrap(),
+        Ok(200),
+        "the health check made while pay was down"
+    );
+
+    // The cart page needs a shipping quote from pay: web reaches the new
+    // pay (it redials with backoff; wait for it).
+    let mut shopper = Shopper::new(&shop);
+    shopper.add_to_cart("OLJCESPC7Z", 1).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let cart = shopper.get("/cart").await;
+        if cart.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", cart.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+}
+
+#[actix_rt::test]
+async fn a_node_that_first_comes_up_on_a_restart_is_found_by_the_nodes_that_need_it() {
+    // The store node's first starts fail (its cart database cannot be
+    // opened: a directory is in the way); the web node, which needs the
+    // catalog on store, cannot start either until store listens somewhere.
+    let data = TempDir::new("up");
+    let in_the_way = data.path().join("cart.db");
+    std::fs::create_dir(&in_the_way).unwrap();
+    let mut up = Up::three_nodes(data);
+    up.until("node 'store' exited before it was ready").await;
+    up.until("[web] error: module recommendation did not start: needs service catalog")
+        .await;
+    std::fs::remove_dir(&in_the_way).unwrap();
+    // Store comes up on a free port on one of its restarts; web, started
+    // again after that, is told where.
+    up.until("[store] boutique: node 'store' listening on").await;
+    let shop = up.until("shop open at ").await;
+    let shop = after(&shop, "shop open at ").to_owned();
+    let mut home = awc::Client::new()
+        .get(format!("{shop}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    assert!(String::from_utf8_lossy(&home.body().await.unwrap()).contains("Sunglasses"));
+
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+}
+
+#[actix_rt::test]
+async fn up_stops_at_once_while_a_node_waits_to_be_started_again() {
+    // The one node fails every start (its cart database cannot be
+    // opened), so it is always either starting or waiting to start again.
+    let data = TempDir::new("up");
+    std::fs::create_dir(data.path().join("cart.db")).unwrap();
+    let mut up = Up::one_node(data);
+    up.until("node 'main' exited: exit status: 70; starting it again in 400 ms")
+        .await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(said.contains("[up] interrupt: stopping every node"), "{said}");
+    // A node waiting to start has no process to stop: nothing is killed
+    // after the ten seconds' grace, and no restart happens after the
+    // signal.
+    assert!(!said.contains("did not stop in time"), "{said}");
+    let after_signal = said.split("stopping every node").nth(1).unwrap_or_default();
+    assert!(!after_signal.contains("starting node"), "{said}");
+}
+
+#[actix_rt::test]
+async fn a_signal_while_nodes_are_starting_stops_the_nodes_started() {
+    let mut up = Up::three_nodes(TempDir::new("up"));
+    let starting = up.until("[up] starting node '").await;
+    let first = pid_in(&starting);
+    let node = after(&starting, "starting node '")
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+    up.signal(libc::SIGTERM);
+    let (status, said) = up.finish().await;
+    // `up` handled the signal (a process killed by it has no exit code),
+    // and stopped the node it had started.
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(said.contains("[up] terminate: stopping every node"), "{said}");
+    assert!(said.contains(&format!("node '{node}' stopped")), "{said}");
+    assert!(is_gone(first), "node process {first} still runs:\n{said}");
+}
+
+#[actix_rt::test]
+async fn the_nodes_stop_when_up_is_killed_outright() {
+    let mut up = Up::one_node(TempDir::new("up"));
+    let node = pid_in(&up.until("[up] started node 'main'").await);
+    up.signal(libc::SIGKILL);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), None, "{said}");
+    // The kernel tells the orphaned node to stop; it does, shortly.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !is_gone(node) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node process {node} outlived up:\n{said}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
