@@ -354,6 +354,9 @@ async fn a_signal_while_nodes_are_starting_stops_the_nodes_started() {
 async fn the_nodes_stop_when_up_is_killed_outright() {
     let mut up = Up::one_node(TempDir::new("up"));
     let node = pid_in(&up.until("[up] started node 'main'").await);
+    // Its last line: from here on it writes nothing (a node whose output
+    // is cut mid-start stops with an error, whatever `up` does).
+    up.until("shop open at").await;
     up.signal(libc::SIGKILL);
     let (status, said) = up.finish().await;
     assert_eq!(status.code(), None, "{said}");
