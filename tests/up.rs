@@ -293,7 +293,8 @@ async fn a_node_that_first_comes_up_on_a_restart_is_found_by_the_nodes_that_need
     std::fs::remove_dir(&in_the_way).unwrap();
     // Store comes up on a free port on one of its restarts; web, started
     // again after that, is told where.
-    up.until("[store] boutique: node 'store' listening on").await;
+    up.until("[store] boutique: node 'store' listening on")
+        .await;
     let shop = up.until("shop open at ").await;
     let shop = after(&shop, "shop open at ").to_owned();
     let mut home = awc::Client::new()
@@ -321,7 +322,10 @@ async fn up_stops_at_once_while_a_node_waits_to_be_started_again() {
     up.signal(libc::SIGINT);
     let (status, said) = up.finish().await;
     assert_eq!(status.code(), Some(0), "{said}");
-    assert!(said.contains("[up] interrupt: stopping every node"), "{said}");
+    assert!(
+        said.contains("[up] interrupt: stopping every node"),
+        "{said}"
+    );
     // A node waiting to start has no process to stop: nothing is killed
     // after the ten seconds' grace, and no restart happens after the
     // signal.
@@ -345,7 +349,10 @@ async fn a_signal_while_nodes_are_starting_stops_the_nodes_started() {
     // `up` handled the signal (a process killed by it has no exit code),
     // and stopped the node it had started.
     assert_eq!(status.code(), Some(0), "{said}");
-    assert!(said.contains("[up] terminate: stopping every node"), "{said}");
+    assert!(
+        said.contains("[up] terminate: stopping every node"),
+        "{said}"
+    );
     assert!(said.contains(&format!("node '{node}' stopped")), "{said}");
     assert!(is_gone(first), "node process {first} still runs:\n{said}");
 }

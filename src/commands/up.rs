@@ -172,7 +172,10 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 /// Asks every running node to stop (SIGTERM), waits for them, and kills
 /// those still running after [`STOP_GRACE`]. Nodes waiting to be started
 /// again have no process: they are simply not started.
-async fn stop_all(mut nodes: BTreeMap<String, Supervised>, exited: &mut mpsc::UnboundedReceiver<Exit>) {
+async fn stop_all(
+    mut nodes: BTreeMap<String, Supervised>,
+    exited: &mut mpsc::UnboundedReceiver<Exit>,
+) {
     nodes.retain(|_, node| node.child.is_some());
     for node in nodes.values() {
         node.signal(libc::SIGTERM);
@@ -180,7 +183,12 @@ async fn stop_all(mut nodes: BTreeMap<String, Supervised>, exited: &mut mpsc::Un
     let deadline = tokio::time::Instant::now() + STOP_GRACE;
     while !nodes.is_empty() {
         match tokio::time::timeout_at(deadline, exited.recv()).await {
-            Ok(Some(Exit { node: name, start, status, .. })) => {
+            Ok(Some(Exit {
+                node: name,
+                start,
+                status,
+                ..
+            })) => {
                 if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
                     nodes.remove(&name);
                     println!("[up] node '{name}' stopped: {status}");
@@ -292,7 +300,9 @@ impl Supervised {
     /// Whether `start` is the process running now (an exit reported for an
     /// earlier one is old news).
     fn is_start(&self, start: u64) -> bool {
-        self.child.as_ref().is_some_and(|child| child.start == start)
+        self.child
+            .as_ref()
+            .is_some_and(|child| child.start == start)
     }
 
     fn restarted(&mut self, child: ChildHandle) {

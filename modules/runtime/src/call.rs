@@ -350,10 +350,29 @@ impl<F: Future> Future for Scoped<F> {
         if let Some(trace) = *this.trace {
             TRACE.with(|current| current.set(Some(trace)));
         }
-        let polled = this.work.poll(cx);
-        INHERITED.with(|current| current.set(outer));
-        TRACE.with(|current| current.set(outer_trace));
-        polled
+        // Put back when the poll ends, even by a panic: a panicking task
+        // is caught by the executor and the thread goes on, and must not
+        // go on with this call's deadline and trace (every later call on
+        // it would inherit them, and fail once the deadline passed).
+        let _restore = Restore {
+            deadline: outer,
+            trace: outer_trace,
+        };
+        this.work.poll(cx)
+    }
+}
+
+/// Puts the thread's inherited deadline and trace back as they were
+/// before a [`Scoped`] poll, when dropped.
+struct Restore {
+    deadline: Option<Deadline>,
+    trace: Option<(TraceId, u64)>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        INHERITED.with(|current| current.set(self.deadline));
+        TRACE.with(|current| current.set(self.trace));
     }
 }
 

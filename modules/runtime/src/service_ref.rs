@@ -349,7 +349,7 @@ fn poll_state<M: Request>(
                 Poll::Ready(Ok(Err(MailboxError::Closed))) => {
                     Poll::Ready(Err(CallError::outcome_unknown(
                         service,
-                        "the module's actor stopped before answering (a handler panicked); it is being restarted",
+                        "the handler ended without answering (it panicked); an actor that stopped is being restarted",
                     )))
                 }
                 Poll::Ready(Ok(Err(MailboxError::Timeout)) | Err(Elapsed)) => {

@@ -142,3 +142,23 @@ async fn detached_work_keeps_its_own_timeouts_inside_a_scope() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_panic_inside_a_scope_leaves_its_deadline_and_trace_behind_on_no_thread() {
+    // A handler's scoped work that panics: the executor catches the panic
+    // and the thread goes on to make other calls.
+    let handled = CallMeta::local(Duration::from_millis(1));
+    let mut work = Box::pin(handled.scope(async { panic!("a bug in a handler") }));
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = work.as_mut().poll(&mut context);
+    }));
+    assert!(polled.is_err(), "the work panicked");
+
+    // A call made afterwards, outside any scope, has its own deadline and
+    // starts its own trace.
+    let next = CallMeta::local(LONG);
+    assert!(next.remaining() > LONG / 2, "{:?}", next.remaining());
+    assert_eq!(next.parent, 0);
+    assert_ne!(next.trace, handled.trace);
+}

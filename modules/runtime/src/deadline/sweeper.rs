@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
@@ -371,6 +371,11 @@ fn timer(deadline: Deadline) -> Pin<Box<tokio::time::Sleep>> {
 /// Tells the timer thread that `shared`'s sweeper wants waking at `at`.
 fn publish(shared: &SweeperShared, at: u64) {
     shared.wake_at.store(at, Ordering::Release);
+    // The store above and the load below must not be reordered (a store
+    // buffer lets them be, on x86 too): with the timer's own fence
+    // between its store of `target` and its loads of `wake_at` (`tick`),
+    // either it sees this time or this sees its `NEVER` and unparks it.
+    fence(Ordering::SeqCst);
     let timer = timer_thread();
     if at < timer.target.load(Ordering::Acquire) {
         timer.thread.unpark();
@@ -447,6 +452,8 @@ impl TimerThread {
         // we look again): otherwise a time published during the scan would
         // be lost, and its calls would wait past their deadline.
         self.target.store(NEVER, Ordering::Release);
+        // Pairs with the fence in `publish`.
+        fence(Ordering::SeqCst);
         let now = now_ms();
         let mut next = NEVER;
         let mut sweepers = self.sweepers.lock().unwrap_or_else(PoisonError::into_inner);

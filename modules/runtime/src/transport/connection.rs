@@ -555,7 +555,11 @@ impl Connection {
                 return Answered::Now;
             }
         };
-        if let Err(rejection) = self.shared.access.check(dispatch.service(), caller) {
+        if let Err(rejection) = self
+            .shared
+            .access
+            .check(dispatch.service(), caller, &self.peer)
+        {
             Counters::count(&self.shared.counters.refused_not_allowed);
             tracing::warn!(
                 module = dispatch.service(),
