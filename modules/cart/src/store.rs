@@ -168,18 +168,26 @@ impl Store {
 
     /// Moves every line of `from` into `into`, in one transaction; a line
     /// that would overflow stops at `i32::MAX`.
+    ///
+    /// The lines are taken by deleting them (`DELETE ... RETURNING`), not
+    /// read and then deleted: on PostgreSQL (read committed) a line added
+    /// to `from` between a read and a delete would be deleted unread, and
+    /// lost. Deleting locks the lines it takes, and returns the quantity a
+    /// concurrent add committed first; a line added after it stays in
+    /// `from`.
     pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
         let _writing = self.writing(&[from, into]);
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let lines: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at",
+        let mut lines: Vec<(String, i64, i64)> = sqlx::query_as(
+            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, added_at",
         )
         .bind(from)
         .fetch_all(&mut *tx)
         .await
         .map_err(storage)?;
+        lines.sort_by(|(a, _, a_at), (b, _, b_at)| (a_at, a).cmp(&(b_at, b)));
         // Lines new to the user's cart come after the lines already in it.
-        for (product_id, quantity) in lines {
+        for (product_id, quantity, _) in lines {
             sqlx::query(
                 "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = \
@@ -194,11 +202,6 @@ impl Store {
             .await
             .map_err(storage)?;
         }
-        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
-            .bind(from)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
         tx.commit().await.map_err(storage)
     }
 }

@@ -249,3 +249,64 @@ async fn reads_interleaved_with_writes_never_leave_an_old_cart_behind() {
         assert!(items(&cart, "s").await.is_empty());
     }
 }
+
+#[actix_rt::test]
+async fn more_of_a_line_added_while_it_is_merged_is_not_lost() {
+    use sqlx::{Connection, PgConnection};
+    use std::time::{Duration, Instant};
+
+    for (cart, _dir, url) in carts(100).await {
+        // PostgreSQL only: on SQLite a write transaction takes the whole
+        // database's write lock first, so a merge and an add never overlap.
+        let Some(url) = url else { continue };
+        cart.call(add("guest:s", "P", 1)).await.unwrap().unwrap();
+
+        // Another writer (as another replica's add would) has 2 more of P
+        // in the guest's cart, not yet committed, when the merge starts.
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let mut adding = other.begin().await.unwrap();
+        sqlx::query(
+            "UPDATE cart_items SET quantity = quantity + 2 WHERE user_id = $1 AND product_id = $2",
+        )
+        .bind("guest:s")
+        .bind("P")
+        .execute(&mut *adding)
+        .await
+        .unwrap();
+        let merging = actix_rt::spawn({
+            let cart = cart.clone();
+            async move {
+                cart.call(MergeCarts {
+                    from_user_id: "guest:s".into(),
+                    into_user_id: "u".into(),
+                })
+                .await
+            }
+        });
+        // The merge reaches the line and waits for the add to finish.
+        let mut watcher = PgConnection::connect(&url).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM cart_items%'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the merge never waited for the add"
+            );
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        adding.commit().await.unwrap();
+        assert_eq!(merging.await.unwrap().unwrap(), Ok(Empty {}));
+
+        assert_eq!(items(&cart, "u").await, vec![line("P", 3)]);
+        assert_eq!(items(&cart, "guest:s").await, vec![]);
+    }
+}

@@ -30,6 +30,29 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      applied_at BIGINT NOT NULL, \
      PRIMARY KEY (module, version))";
 
+/// The PostgreSQL advisory lock migrations take ("boutique" in ASCII): a
+/// transaction's write lock is not enough there, since nothing is written
+/// before the ledger is read, and two processes would both find a
+/// migration missing and both run it.
+const MIGRATION_LOCK: i64 = 0x626f_7574_6971_7565;
+
+/// A transaction that holds the database's migration lock: SQLite's write
+/// lock, or on PostgreSQL the advisory lock [`MIGRATION_LOCK`] (released
+/// when the transaction ends).
+async fn begin_migration(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let mut tx = begin_write(pool, backend).await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
 /// Applies `module`'s migrations not applied yet.
 pub(crate) async fn migrate(
     pool: &AnyPool,
@@ -37,7 +60,6 @@ pub(crate) async fn migrate(
     module: &str,
     migrations: &[Migration],
 ) -> Result<(), StorageError> {
-    pool.execute(LEDGER).await?;
     let mut ordered: Vec<&Migration> = migrations.iter().collect();
     ordered.sort_by_key(|m| m.version);
     for migration in ordered {
@@ -47,8 +69,12 @@ pub(crate) async fn migrate(
             detail,
         };
         // Another process may be migrating the same database at this moment:
-        // take the write lock first, then look.
-        let mut tx = begin_write(pool, backend)
+        // take the lock first, then look (and make the ledger: two
+        // PostgreSQL sessions creating a table at once can both fail).
+        let mut tx = begin_migration(pool, backend)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tx.execute(LEDGER)
             .await
             .map_err(|e| failed(e.to_string()))?;
         let applied: Option<(i64,)> = sqlx::query_as(

@@ -107,3 +107,37 @@ async fn a_failing_migration_says_which_and_changes_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn several_processes_migrating_one_database_at_once_all_start() {
+    for backend in backends() {
+        let dir = TempDir::new("storage");
+        let url = backend.database_url().await;
+        // Eight pools at once, as eight nodes starting together on one
+        // database would open it.
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let url = url.clone();
+            let path = dir.path().to_owned();
+            opening.spawn(async move {
+                Database::open("notes", url.as_deref(), &path, MIGRATIONS)
+                    .await
+                    .map(drop)
+            });
+        }
+        while let Some(opened) = opening.join_next().await {
+            if let Err(error) = opened.unwrap() {
+                panic!("{}: {error}", backend.name());
+            }
+        }
+        let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS)
+            .await
+            .unwrap();
+        let versions: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(versions, vec![(1,), (2,)], "{}", backend.name());
+    }
+}
