@@ -115,6 +115,28 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["nodes 'a', 'b (admin)' all listen on 127.0.0.1:7401"],
         ),
         (
+            "an admin endpoint on the shop's address",
+            "[nodes.main]\nmodules = [\"*\"]\nadmin = \"127.0.0.1:8080\"\n",
+            &["nodes 'main (admin)', 'main (frontend)' all listen on 127.0.0.1:8080"],
+        ),
+        (
+            "the shop on a node's port, on an address that takes it too",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.main]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [modules.frontend]\nlisten = \"0.0.0.0:7401\"\n",
+            &[
+                "node 'main': 'main' listens on 127.0.0.1:7401 and 'main (frontend)' on 0.0.0.0:7401",
+            ],
+        ),
+        (
+            "a trace collector over https",
+            "[nodes.main]\nmodules = [\"*\"]\n[telemetry]\notlp_endpoint = \"https://collector:4318\"\n",
+            &[
+                "[telemetry] otlp_endpoint = \"https://collector:4318\"",
+                "http://HOST:PORT",
+            ],
+        ),
+        (
             "a dial address that is not one",
             "[cluster]\nsecret_env = \"S\"\n\
              [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
@@ -177,6 +199,45 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             );
         }
         assert!(!message.contains("panicked"), "{what}: {message}");
+    }
+}
+
+#[test]
+fn plan_warns_of_replicas_that_each_keep_their_own_state() {
+    let replicated = "[cluster]\nsecret_env = \"S\"\n\
+         [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+         [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"payment\", \"catalog\"]\n\
+         [nodes.c]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"payment\", \"catalog\"]\n";
+    let output = boutique(&[
+        "--config",
+        config_file(replicated).to_str().unwrap(),
+        "plan",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("warnings:"), "{text}");
+    assert!(
+        text.contains(
+            "module 'payment' runs on nodes 'b', 'c' and keeps its state in a SQLite file"
+        ),
+        "{text}"
+    );
+    // The catalog keeps nothing between calls: nothing to say.
+    assert!(!text.contains("module 'catalog'"), "{text}");
+
+    // On a database the replicas share, or routed by key, nothing either.
+    for remedy in [
+        "[modules.payment]\ndatabase = \"postgres://db.example/shop\"\n",
+        "[routing]\npayment = \"by-key\"\n",
+    ] {
+        let config = config_file(&format!("{replicated}{remedy}"));
+        let output = boutique(&["--config", config.to_str().unwrap(), "plan"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(
+            !stdout(&output).contains("warnings:"),
+            "{}",
+            stdout(&output)
+        );
     }
 }
 

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use super::load_plan;
 use crate::cli::ConfigArgs;
 
-/// Prints the nodes, their addresses and modules, and the calls that cross
-/// the network; fails, naming every problem, on a bad config.
+/// Prints the nodes, their addresses and modules, the calls that cross the
+/// network, and what the config may get wrong without being invalid;
+/// fails, naming every problem, on a bad config.
 pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
@@ -46,6 +47,13 @@ pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 "  {} ({}) -> {} ({})",
                 c.caller, c.caller_node, c.callee, c.callee_node
             );
+        }
+    }
+    if !plan.warnings().is_empty() {
+        println!();
+        println!("warnings:");
+        for warning in plan.warnings() {
+            println!("  {warning}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -37,6 +37,9 @@ pub fn run(
         Some(name) => plan.node(&name)?.name.clone(),
         None => plan.only_node()?.name.clone(),
     };
+    for warning in plan.warnings() {
+        tracing::warn!(node = %name, "{warning}");
+    }
     let telemetry_config = runtime::config::load(&args.source())?.telemetry;
     let system = actix_rt::System::new();
     system.block_on(async {
@@ -45,6 +48,18 @@ pub fn run(
             None => None,
         };
         let node = Arc::new(Node::start(&plan, &name, &catalogue).await?);
+        // Bound before the node says it listens (which `boutique up` takes
+        // as ready): a node that cannot serve its admin endpoints fails
+        // before it says anything.
+        let admin = match node.admin_addr() {
+            Some(addr) => Some(super::admin::serve(
+                Arc::clone(&node),
+                &plan,
+                addr,
+                handed_admin,
+            )?),
+            None => None,
+        };
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -59,10 +74,8 @@ pub fn run(
                 "boutique: every module runs in this process; Ctrl-C stops it"
             )?,
         }
-        let admin = match node.admin_addr() {
-            Some(addr) => {
-                let (bound, handle) =
-                    super::admin::serve(Arc::clone(&node), &plan, addr, handed_admin)?;
+        let admin = match admin {
+            Some((bound, handle)) => {
                 writeln!(
                     out,
                     "boutique: node '{}' admin on http://{bound}",

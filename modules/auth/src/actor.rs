@@ -1,7 +1,7 @@
 //! The auth actor: checks input, hashes on the blocking pool, stores.
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError};
+use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
@@ -48,6 +48,12 @@ impl Module for AuthModule {
     type Service = Auth;
     type Config = AuthConfig;
 
+    fn storage(config: &AuthConfig) -> Storage {
+        match storage::kept_on_each_node("auth", config.database.as_deref()) {
+            Some(where_kept) => Storage::OnEachNode(where_kept),
+            None => Storage::Shared,
+        }
+    }
     async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
         if config.session_ttl_hours == 0 {
             return Err(StartError::Config(

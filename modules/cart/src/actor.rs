@@ -1,7 +1,7 @@
 //! The cart actor: checks requests, hands storage to [`Store`].
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError};
+use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{AddItem, Cart, CartError, CartService, EmptyCart, GetCart, MergeCarts};
@@ -49,6 +49,12 @@ impl Module for CartModule {
     type Service = CartService;
     type Config = CartConfig;
 
+    fn storage(config: &CartConfig) -> Storage {
+        match storage::kept_on_each_node("cart", config.database.as_deref()) {
+            Some(where_kept) => Storage::OnEachNode(where_kept),
+            None => Storage::Shared,
+        }
+    }
     async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
         if config.max_lines == 0 {
             return Err(StartError::Config(

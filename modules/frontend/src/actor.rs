@@ -57,6 +57,10 @@ impl Module for FrontendModule {
     type Service = Frontend;
     type Config = FrontendConfig;
 
+    fn listen_addresses(config: &FrontendConfig) -> Vec<SocketAddr> {
+        config.listen.parse().into_iter().collect()
+    }
+
     fn dependencies() -> Vec<&'static str> {
         vec![
             Catalog::NAME,

@@ -1,7 +1,7 @@
 //! The orders actor: checks orders, hands storage to [`Store`].
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Module, StartContext, StartError};
+use runtime::{Call, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{
@@ -27,6 +27,12 @@ impl Module for OrdersModule {
     type Service = Orders;
     type Config = OrdersConfig;
 
+    fn storage(config: &OrdersConfig) -> Storage {
+        match storage::kept_on_each_node("orders", config.database.as_deref()) {
+            Some(where_kept) => Storage::OnEachNode(where_kept),
+            None => Storage::Shared,
+        }
+    }
     async fn start(config: OrdersConfig, ctx: StartContext) -> Result<Orders, StartError> {
         let store = Store::open(config.database.as_deref(), ctx.data_dir())
             .await

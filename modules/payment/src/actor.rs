@@ -1,7 +1,7 @@
 //! The payment actor: checks cards, charges them once per idempotency key.
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError};
+use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{
@@ -27,6 +27,12 @@ impl Module for PaymentModule {
     type Service = Payment;
     type Config = PaymentConfig;
 
+    fn storage(config: &PaymentConfig) -> Storage {
+        match storage::kept_on_each_node("payment", config.database.as_deref()) {
+            Some(where_kept) => Storage::OnEachNode(where_kept),
+            None => Storage::Shared,
+        }
+    }
     async fn start(config: PaymentConfig, ctx: StartContext) -> Result<Payment, StartError> {
         let ledger = Ledger::open(config.database.as_deref(), ctx.data_dir())
             .await

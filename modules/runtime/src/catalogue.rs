@@ -50,6 +50,12 @@ pub struct ModuleEntry {
     dependencies: Vec<&'static str>,
     messages: Vec<(&'static str, MethodId)>,
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
+    /// [`Module::listen_addresses`] for a config section (none if the
+    /// section is invalid: `check_config` says why).
+    pub(crate) listen_addresses: fn(Option<&config::Value>) -> Vec<std::net::SocketAddr>,
+    /// [`Module::storage`] for a config section (as for the default one if
+    /// the section is invalid).
+    pub(crate) storage: fn(Option<&config::Value>) -> crate::module::Storage,
     pub(crate) start: StartFn,
     pub(crate) remote: fn(Vec<Arc<Peer>>, Routing, Duration, &mut ServiceRegistry),
     decode: fn(&[u8]) -> usize,
@@ -67,6 +73,15 @@ impl ModuleEntry {
                 .map(|info| (info.name, info.method))
                 .collect(),
             check_config: |section| parse_config::<M::Config>(section).map(drop),
+            listen_addresses: |section| {
+                parse_config::<M::Config>(section)
+                    .map(|config| M::listen_addresses(&config))
+                    .unwrap_or_default()
+            },
+            storage: |section| {
+                let config = parse_config::<M::Config>(section).unwrap_or_default();
+                M::storage(&config)
+            },
             start: start_module::<M>,
             remote: |mut peers, routing, timeout, registry| {
                 let service = match (peers.pop(), peers.is_empty()) {

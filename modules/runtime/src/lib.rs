@@ -67,7 +67,7 @@ pub use catalogue::Catalogue;
 pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;
 pub use error::{CallError, CallErrorKind, Rejection};
-pub use module::{Module, NoConfig, StartContext, StartError, data_file, start_alone};
+pub use module::{Module, NoConfig, StartContext, StartError, Storage, data_file, start_alone};
 pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
 pub use service::{Empty, MethodId, Request, Service};

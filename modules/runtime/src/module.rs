@@ -23,6 +23,7 @@
 //! `start` is async so that a module can open its database and migrate it
 //! before it says it is ready; a node starts its modules one after another.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -47,12 +48,41 @@ pub trait Module: 'static {
         Vec::new()
     }
 
+    /// The addresses the module listens on itself, given its config (the
+    /// frontend's web server, say); none by default. `boutique plan`
+    /// refuses a deployment in which two listeners share an address, or
+    /// a port on one node.
+    fn listen_addresses(_config: &Self::Config) -> Vec<SocketAddr> {
+        Vec::new()
+    }
+
+    /// Where the module keeps what it must remember between calls, given
+    /// its config; nothing by default. `boutique plan` warns when a module
+    /// that keeps it on each node is placed on several nodes.
+    fn storage(_config: &Self::Config) -> Storage {
+        Storage::Nothing
+    }
+
     /// Starts the module's actor (on the current arbiter, or its own) and
     /// returns its endpoints.
     fn start(
         config: Self::Config,
         ctx: StartContext,
     ) -> impl std::future::Future<Output = Result<Self::Service, StartError>>;
+}
+
+/// Where a module keeps its state, as the config check needs to know it
+/// ([`Module::storage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// It keeps nothing between calls (or only what it can lose: caches).
+    Nothing,
+    /// On each node that runs it, in what this says (a SQLite file in the
+    /// node's data directory, say): replicas on different machines do not
+    /// see each other's writes.
+    OnEachNode(String),
+    /// In a store its replicas share (a PostgreSQL database, say).
+    Shared,
 }
 
 /// The config of a module that has none: an empty section, or none at all.

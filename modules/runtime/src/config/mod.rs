@@ -25,6 +25,7 @@
 //! Loading only parses; [`Plan::new`](plan::Plan::new) checks the whole
 //! config against the binary's catalogue and reports every problem at once.
 
+mod listeners;
 mod plan;
 
 use std::collections::{BTreeMap, HashMap};

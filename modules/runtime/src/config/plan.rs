@@ -9,9 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use super::listeners::{self, Listener};
 use super::{ConfigError, DeploymentConfig, RuntimeConfig};
 use crate::catalogue::Catalogue;
 use crate::codec::MAX_DECODE_BYTES;
+use crate::module::Storage;
 use crate::transport::address::DialAddress;
 
 /// In `[access]` lists: clients of the deployment (`boutique call`, test
@@ -34,6 +36,7 @@ pub struct Plan {
     modules: BTreeMap<String, config::Value>,
     access: BTreeMap<&'static str, Vec<String>>,
     routing: BTreeMap<&'static str, Routing>,
+    warnings: Vec<String>,
 }
 
 /// How calls to a replicated module choose a replica.
@@ -105,6 +108,18 @@ impl Plan {
             problems.push("[cluster] name is empty".to_owned());
         }
         check_runtime(&config.runtime, &mut problems);
+        if let Some(endpoint) = &config.telemetry.otlp_endpoint {
+            let host = endpoint
+                .strip_prefix("http://")
+                .map(|rest| rest.split('/').next().unwrap_or_default());
+            if host.is_none_or(str::is_empty) {
+                problems.push(format!(
+                    "[telemetry] otlp_endpoint = {endpoint:?}: give the collector's OTLP/HTTP address \
+                     as http://HOST:PORT (usually port 4318); https is not supported, run the \
+                     collector beside the node"
+                ));
+            }
+        }
 
         // Placement: which node lists which module.
         let mut placed: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
@@ -255,25 +270,26 @@ impl Plan {
                 }
             }
         }
-        let mut by_address: BTreeMap<SocketAddr, Vec<String>> = BTreeMap::new();
+        let mut listeners = Vec::new();
         for (node, listen) in &listens {
-            if let Some(addr) = listen.filter(|a| a.port() != 0) {
-                by_address.entry(addr).or_default().push(node.clone());
+            if let Some(addr) = listen {
+                listeners.push(Listener::node(node, *addr));
             }
         }
-        for (node, addr) in admins.iter().filter(|(_, a)| a.port() != 0) {
-            by_address
-                .entry(*addr)
-                .or_default()
-                .push(format!("{node} (admin)"));
+        for (node, addr) in &admins {
+            listeners.push(Listener::admin(node, *addr));
         }
-        for (addr, nodes) in by_address.iter().filter(|(_, nodes)| nodes.len() > 1) {
-            let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
-            problems.push(format!(
-                "nodes {} all listen on {addr}; each node and admin endpoint needs its own address",
-                quoted(&nodes)
-            ));
+        for (module, nodes) in &nodes_of {
+            let Some(entry) = catalogue.entry(module) else {
+                continue;
+            };
+            for addr in (entry.listen_addresses)(config.modules.get(*module)) {
+                for node in nodes {
+                    listeners.push(Listener::module(node, module, addr));
+                }
+            }
         }
+        listeners::check(&listeners, &mut problems);
         if config
             .cluster
             .secret_env
@@ -375,6 +391,7 @@ impl Plan {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
+        let warnings = replicated_state(catalogue, &config.modules, &nodes_of, &routing);
         let nodes = listens
             .into_iter()
             .map(|(name, listen)| NodePlan {
@@ -399,6 +416,7 @@ impl Plan {
             modules: config.modules,
             access,
             routing,
+            warnings,
         })
     }
 
@@ -440,6 +458,13 @@ impl Plan {
             .iter()
             .filter(|n| n.modules.contains(&module))
             .collect()
+    }
+
+    /// What the deployment may get wrong without being invalid (a module
+    /// with state on each node, placed on several): `boutique plan` shows
+    /// them, and every node logs them at start.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// How calls to `module` choose among its replicas.
@@ -606,6 +631,40 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
             .ok()
             .and_then(|mut addrs| addrs.next())
     })
+}
+
+/// Warnings for modules placed on several nodes that keep their state on
+/// each node (DESIGN: "a stateful module needs a store shared by its
+/// replicas (or key routing), and the config check says so"). Warnings,
+/// not errors: replicas on one machine, with one data directory, do share
+/// a SQLite file, and the config cannot tell machines apart.
+fn replicated_state(
+    catalogue: &Catalogue,
+    sections: &BTreeMap<String, config::Value>,
+    nodes_of: &BTreeMap<&'static str, Vec<String>>,
+    routing: &BTreeMap<&'static str, Routing>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (module, nodes) in nodes_of.iter().filter(|(_, nodes)| nodes.len() > 1) {
+        if routing.get(module) == Some(&Routing::ByKey) {
+            continue;
+        }
+        let Some(entry) = catalogue.entry(module) else {
+            continue;
+        };
+        if let Storage::OnEachNode(where_kept) = (entry.storage)(sections.get(*module)) {
+            let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+            warnings.push(format!(
+                "module '{module}' runs on nodes {} and keeps its state in {where_kept}: \
+                 replicas on different machines do not see each other's writes (only replicas \
+                 on one machine, with one data directory, share it); give them a database they \
+                 share ([modules.{module}] database = \"postgres://...\") or route calls by key \
+                 ([routing] {module} = \"by-key\")",
+                quoted(&nodes)
+            ));
+        }
+    }
+    warnings
 }
 
 fn quoted(names: &[&str]) -> String {
