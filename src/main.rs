@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod data_dir_lock;
 mod exit;
 mod telemetry;
 

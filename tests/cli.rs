@@ -279,6 +279,52 @@ fn call_prints_the_reply_as_json() {
     );
 }
 
+#[actix_rt::test]
+async fn call_does_not_start_a_module_with_state_beside_a_node_on_its_files() {
+    // The shop runs (its node does not listen) on a data directory.
+    let dir = storage::testing::TempDir::new("cli");
+    let data = format!("runtime.data_dir={}", dir.path().display());
+    let (mut shop, _url) = support::spawn_shop(&[
+        data.clone(),
+        "modules.frontend.listen=127.0.0.1:0".to_owned(),
+    ])
+    .await;
+    let get_cart = [
+        "--set",
+        &data,
+        "call",
+        "cart",
+        "GetCart",
+        r#"{"user_id":"u1"}"#,
+    ];
+
+    // A second cart on its files would write behind its back (and its
+    // cart keeps carts in memory): refused, saying what to do.
+    let refused = boutique(&get_cart);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("a node is running on data directory"),
+        "{text}"
+    );
+    assert!(text.contains("listen address"), "{text}");
+    // A module that keeps nothing may still be started here.
+    let product = boutique(&[
+        "--set",
+        &data,
+        "call",
+        "catalog",
+        "GetProduct",
+        r#"{"id":"OLJCESPC7Z"}"#,
+    ]);
+    assert_eq!(product.status.code(), Some(0), "{}", stderr(&product));
+
+    // Once the shop has stopped, the cart can be called here.
+    shop.kill().await.unwrap();
+    let answered = boutique(&get_cart);
+    assert_eq!(answered.status.code(), Some(0), "{}", stderr(&answered));
+}
+
 #[test]
 fn call_starts_only_what_the_called_module_needs() {
     // The web server's port is taken: starting the frontend would fail.

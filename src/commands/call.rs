@@ -9,7 +9,9 @@
 //! (the default single-process config), there is no way in from outside: the
 //! node is started inside this command instead (only the module called and
 //! the modules it needs, on the same data directory), and the call runs
-//! against that fresh instance.
+//! against that fresh instance. Not while a node runs on that data
+//! directory, if a module started so would keep state there: it would
+//! write the running node's files behind its back (see `data_dir_lock`).
 
 use std::process::ExitCode;
 
@@ -18,7 +20,22 @@ use runtime::json::{JsonCallError, JsonReply};
 
 use super::load_plan;
 use crate::cli::ConfigArgs;
+use crate::data_dir_lock::Taken;
 use crate::exit::{CALL_ERROR, DOMAIN_ERROR, UsageError};
+
+/// The first module of node `node` in `plan` that keeps state, if any.
+fn keeps_state(
+    plan: &runtime::Plan,
+    node: &str,
+    catalogue: &runtime::Catalogue,
+) -> Option<&'static str> {
+    let node = plan.nodes().iter().find(|n| n.name == node)?;
+    node.modules.iter().copied().find(|module| {
+        catalogue.entry(module).is_some_and(|entry| {
+            entry.storage_with(plan.module_config(module)) != runtime::Storage::Nothing
+        })
+    })
+}
 
 /// Sends `message` (JSON, default `{}`) to `service` and reports the outcome.
 pub fn call(
@@ -42,14 +59,35 @@ pub fn call(
         })?;
     let system = actix_rt::System::new();
     system.block_on(async {
+        // Held until the call ends, when modules with state run here.
+        let mut _data_dir_lock = None;
         let node = if host.listen.is_some_and(|a| a.port() != 0) {
             Node::client(&plan, &catalogue).await?
         } else {
+            let needed = plan.narrowed_to(&host.name, service);
+            let data_dir = &plan.runtime.data_dir;
+            if let Some(stateful) = keeps_state(&needed, &host.name, &catalogue) {
+                match crate::data_dir_lock::exclusive(data_dir)? {
+                    Taken::Held(lock) => _data_dir_lock = Some(lock),
+                    Taken::Busy => {
+                        eprintln!(
+                            "error: a node is running on data directory {}, and node '{}' does not listen, \
+                             so its {service} cannot be called from outside; starting {stateful} here would \
+                             write its files behind the running node's back. Give the node a listen address \
+                             and a secret ([nodes.{}] listen = \"127.0.0.1:7400\", [cluster] secret_env) to \
+                             call it, or stop it first.",
+                            data_dir.display(),
+                            host.name,
+                            host.name
+                        );
+                        return Ok(ExitCode::from(CALL_ERROR));
+                    }
+                }
+            }
             eprintln!(
                 "note: node '{}' does not listen, so this call runs against a fresh {service} module started here",
                 host.name
             );
-            let needed = plan.narrowed_to(&host.name, service);
             Node::start(&needed, &host.name, &catalogue).await?
         };
         let reply = catalogue.call_json(node.registry(), service, message, input)?.await;

@@ -40,6 +40,15 @@ pub fn run(
     for warning in plan.warnings() {
         tracing::warn!(node = %name, "{warning}");
     }
+    // Held until the process ends: `boutique call` will not run a module
+    // with state on these files beside this node (see `data_dir_lock`).
+    let _data_dir_lock = match crate::data_dir_lock::shared(&plan.runtime.data_dir) {
+        Ok(taken) => Some(taken),
+        Err(error) => {
+            tracing::warn!(node = %name, %error, data_dir = %plan.runtime.data_dir.display(), "cannot lock the data directory; boutique call will not know this node uses it");
+            None
+        }
+    };
     let telemetry_config = runtime::config::load(&args.source())?.telemetry;
     let system = actix_rt::System::new();
     system.block_on(async {

@@ -113,6 +113,12 @@ impl ModuleEntry {
         self.name
     }
 
+    /// Where it keeps its state, configured by `section`
+    /// ([`Module::storage`]).
+    pub fn storage_with(&self, section: Option<&config::Value>) -> crate::module::Storage {
+        (self.storage)(section)
+    }
+
     /// The services it calls.
     pub fn dependencies(&self) -> &[&'static str] {
         &self.dependencies
