@@ -127,6 +127,44 @@ async fn an_empty_cart_cannot_be_checked_out() {
 }
 
 #[actix_rt::test]
+async fn a_cart_holding_a_product_no_longer_sold_can_be_emptied_from_the_error_page() {
+    let (app, mut shopper) = local().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    // A line for a product the catalogue no longer has (as after the
+    // products file changed; carts are kept across restarts).
+    let gone = cart::api::AddItem {
+        user_id: shopper.guest_id(),
+        item: cart::api::CartItem {
+            product_id: "GONE000001".to_owned(),
+            quantity: 1,
+        },
+    };
+    app.service::<CartService>()
+        .call(gone)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let cart = shopper.get("/cart").await;
+    assert_eq!(cart.status, 409, "{}", cart.body);
+    cart.assert_contains("product GONE000001 in your cart is no longer sold");
+    cart.assert_contains(r#"<form method="post" action="/cart/empty">"#);
+    let checkout = shopper
+        .post_form("/cart/checkout", &checkout_form("k1"))
+        .await;
+    assert_eq!(checkout.status, 409, "{}", checkout.body);
+    checkout.assert_contains(r#"<form method="post" action="/cart/empty">"#);
+    assert_eq!(charge_count(&app).await, 0);
+
+    // The form the page offers empties the cart: the shop works again.
+    let emptied = shopper.post_form("/cart/empty", &[]).await;
+    assert!(emptied.status < 400, "{}", emptied.body);
+    let cart = shopper.get("/cart").await;
+    assert_eq!(cart.status, 200, "{}", cart.body);
+    cart.assert_contains("Your shopping cart is empty!");
+}
+
+#[actix_rt::test]
 async fn submitting_the_same_checkout_twice_is_one_order_and_one_charge() {
     let (app, mut shopper) = local().await;
     shopper.add_to_cart(SUNGLASSES, 1).await;

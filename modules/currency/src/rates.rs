@@ -155,7 +155,11 @@ impl Rates {
         let amount = from.total_nanos();
         // Step 1: to EUR nanos, rounded half up.
         let numerator = amount.checked_mul(from_rate.power()).ok_or_else(overflow)?;
-        let eur = (numerator * 2 + from_rate.mantissa) / (from_rate.mantissa * 2);
+        let doubled = numerator
+            .checked_mul(2)
+            .and_then(|n| n.checked_add(from_rate.mantissa))
+            .ok_or_else(overflow)?;
+        let eur = doubled / from_rate.mantissa.checked_mul(2).ok_or_else(overflow)?;
         // Step 2: to the target currency, floored (amounts are never negative here).
         let converted = eur.checked_mul(to_rate.mantissa).ok_or_else(overflow)? / to_rate.power();
         Money::from_total_nanos(to_code, converted).map_err(CurrencyError::InvalidMoney)
@@ -174,6 +178,26 @@ mod tests {
 
     fn usd(units: i64, nanos: i32) -> Money {
         Money::new("USD", units, nanos)
+    }
+
+    #[test]
+    fn an_amount_too_large_for_a_precise_rate_is_refused_not_wrapped() {
+        // A rate with 18 decimals: the first step's numerator (amount in
+        // nanos × 10^18) fits, doubling it for the rounding does not.
+        let rates = Rates::parse(r#"{"EUR": "1.0", "XPR": "1.000000000000000000"}"#).unwrap();
+        let huge = Money::new("XPR", 150_000_000_000, 0);
+        assert_eq!(
+            rates.convert(&huge, "EUR"),
+            Err(CurrencyError::InvalidMoney(
+                crate::api::MoneyError::Overflow
+            ))
+        );
+        // One a thousand times smaller converts exactly.
+        let large = Money::new("XPR", 150_000_000, 0);
+        assert_eq!(
+            rates.convert(&large, "EUR").unwrap(),
+            Money::new("EUR", 150_000_000, 0)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use auth::api::{AuthError, Session, SignIn, SignOut, SignUp};
 use cart::api::{AddItem, CartError, CartItem, EmptyCart, MergeCarts};
-use catalog::api::GetProduct;
+use catalog::api::{CatalogError, GetProduct};
 use checkout::api::{CheckoutError, PlaceOrder};
 use orders::api::{ClaimOrders, Order};
 use shipping::api::ShippingError;
@@ -77,9 +77,7 @@ fn checkout_error(error: CheckoutError) -> ShopError {
             ShopError::InvalidFields(vec![FieldError { field, reason }])
         }
         CheckoutError::Currency(e) => ShopError::field("currency", e.to_string()),
-        CheckoutError::Catalog(e) => {
-            ShopError::Conflict(format!("{e}: it is no longer sold; please empty your cart"))
-        }
+        CheckoutError::Catalog(CatalogError::ProductNotFound { id }) => ShopError::UnsoldInCart(id),
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
         CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),

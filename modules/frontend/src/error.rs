@@ -11,7 +11,7 @@
 //! | a cross-site form post | 403 |
 //! | wrong email or password; an API call that needs a signed-in user | 401 |
 //! | a declined card (the reason given) | 402 |
-//! | checking out an empty cart, or a checkout that is used up (its charge refunded or cancelled); an email already registered | 409 |
+//! | checking out an empty cart, or a checkout that is used up (its charge refunded or cancelled); an email already registered; a cart holding a product no longer sold (the page offers to empty it) | 409 |
 //! | a module that is down or does not answer | 503 |
 //! | anything else a module refuses | 500 |
 //!
@@ -75,6 +75,11 @@ pub enum ShopError {
     /// already registered).
     #[error("{0}")]
     Conflict(String),
+    /// The cart holds a product the catalog no longer sells (the products
+    /// file changed): nothing priced can show it, and the customer's way
+    /// out is to empty the cart, which the error page offers.
+    #[error("product {0} in your cart is no longer sold; please empty your cart")]
+    UnsoldInCart(String),
     /// A module is down or did not answer.
     #[error("the {service} service is unavailable right now; please try again in a moment")]
     Unavailable {
@@ -129,6 +134,7 @@ impl ShopError {
             ShopError::Unauthorized(_) => "Please sign in",
             ShopError::PaymentDeclined(_) => "Your card was declined",
             ShopError::Conflict(_) => "That did not work",
+            ShopError::UnsoldInCart(_) => "A product in your cart is gone",
             ShopError::Unavailable { .. } => "The shop is having trouble",
             ShopError::Failed(_) => "Something went wrong",
         }
@@ -145,7 +151,7 @@ impl ResponseError for ShopError {
             ShopError::CrossSite => StatusCode::FORBIDDEN,
             ShopError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ShopError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
-            ShopError::Conflict(_) => StatusCode::CONFLICT,
+            ShopError::Conflict(_) | ShopError::UnsoldInCart(_) => StatusCode::CONFLICT,
             ShopError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ShopError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -175,6 +181,8 @@ struct ErrorPage<'a> {
     message: String,
     detail: Option<&'a str>,
     fields: &'a [FieldError],
+    /// Offer a button that empties the cart (the way out of the error).
+    offer_empty_cart: bool,
 }
 
 /// The JSON body of an API error.
@@ -200,6 +208,7 @@ struct Failure<'a> {
     message: String,
     detail: Option<&'a str>,
     fields: &'a [FieldError],
+    offer_empty_cart: bool,
 }
 
 fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> {
@@ -215,6 +224,7 @@ fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> 
                 ShopError::InvalidFields(fields) => fields,
                 _ => &[],
             },
+            offer_empty_cart: matches!(shop, ShopError::UnsoldInCart(_)),
         },
         None => Failure {
             status,
@@ -222,6 +232,7 @@ fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> 
             message: error.to_string(),
             detail: None,
             fields: &[],
+            offer_empty_cart: false,
         },
     })
 }
@@ -270,6 +281,7 @@ pub async fn render_html_errors(
         message: failure.message.clone(),
         detail: failure.detail,
         fields: failure.fields,
+        offer_empty_cart: failure.offer_empty_cart,
     };
     let html = page
         .render()

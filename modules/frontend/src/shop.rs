@@ -186,10 +186,7 @@ impl Shop {
                 .product(&item.product_id, currency)
                 .await
                 .map_err(|e| match e {
-                    ShopError::NotFound(_) => ShopError::Conflict(format!(
-                        "product {} in your cart is no longer sold; please empty your cart",
-                        item.product_id
-                    )),
+                    ShopError::NotFound(_) => ShopError::UnsoldInCart(item.product_id.clone()),
                     other => other,
                 })?;
             let line_total = product
