@@ -242,6 +242,94 @@ fn plan_warns_of_replicas_that_each_keep_their_own_state() {
 }
 
 #[test]
+fn plan_and_call_write_to_a_reader_that_stopped_reading_without_a_panic() {
+    use std::os::fd::FromRawFd;
+    for args in [
+        &["plan"][..],
+        &["call", "catalog", "GetProduct", r#"{"id":"OLJCESPC7Z"}"#][..],
+    ] {
+        let mut ends = [0; 2];
+        // SAFETY: pipe(2) fills the two descriptors, owned from here on.
+        assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+        // SAFETY: both are open descriptors nothing else owns.
+        let (read, write) = unsafe {
+            (
+                std::fs::File::from_raw_fd(ends[0]),
+                std::fs::File::from_raw_fd(ends[1]),
+            )
+        };
+        // Nobody will ever read what it writes (as `boutique plan | true`).
+        drop(read);
+        let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(args)
+            .current_dir(repo(""))
+            .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+            .stdin(Stdio::null())
+            .stdout(write)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn load_refuses_bad_arguments_as_bad_usage() {
+    for (args, says) in [
+        (
+            &["--target", "https://shop.example", "--users", "1"][..],
+            "--target",
+        ),
+        (
+            &["--target", "http://127.0.0.1:9", "--users", "0"][..],
+            "--users 0",
+        ),
+        (
+            &[
+                "--target",
+                "http://127.0.0.1:9",
+                "--users",
+                "1",
+                "--duration",
+                "soon",
+            ][..],
+            "--duration",
+        ),
+        (
+            &[
+                "--target",
+                "http://127.0.0.1:9",
+                "--users",
+                "1",
+                "--duration",
+                "99999999999999999999h",
+            ][..],
+            "at most a week",
+        ),
+    ] {
+        let output = boutique(&[&["load"][..], args].concat());
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn several_problems_are_reported_together() {
     let path = config_file(
         "[nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"catalog\", \"nope\"]\n\

@@ -153,14 +153,45 @@ fn the_manifests_of_a_split_deployment_pass_the_kubernetes_schemas_and_wire_the_
 }
 
 #[test]
-fn a_split_deployment_without_tls_or_insecure_is_refused_with_the_way_out() {
-    let output = deploy_kube("deploy/three-nodes.toml", &[]);
-    assert_ne!(output.status.code(), Some(0));
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        message.contains("[cluster.tls]") && message.contains("insecure = true"),
-        "{message}"
+fn a_deployment_whose_nodes_listen_without_tls_or_insecure_is_refused_with_the_way_out() {
+    // Split, or one node that listens (its pod would refuse to start).
+    for (config, extra) in [
+        ("deploy/three-nodes.toml", &[][..]),
+        (
+            "config.toml",
+            &[
+                "--set",
+                "nodes.main.listen=127.0.0.1:7401",
+                "--set",
+                "cluster.secret_env=BOUTIQUE_SECRET",
+            ][..],
+        ),
+    ] {
+        let output = deploy_kube(config, extra);
+        assert_eq!(output.status.code(), Some(78), "{config}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains("[cluster.tls]") && message.contains("insecure = true"),
+            "{message}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_override_the_pods_cannot_be_given_is_refused() {
+    let output = deploy_kube(
+        "deploy/three-nodes.toml",
+        &[
+            "--set",
+            "cluster.insecure=true",
+            "--set",
+            r#"nodes.pay.modules=["payment", "shipping", "email"]"#,
+        ],
     );
+    assert_eq!(output.status.code(), Some(78));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("cannot hold a list"), "{message}");
     assert!(output.stdout.is_empty());
 }
 

@@ -93,7 +93,7 @@ pub fn call(
         let reply = catalogue.call_json(node.registry(), service, message, input)?.await;
         match reply {
             Ok(JsonReply::Ok(text)) => {
-                println!("{text}");
+                super::print(&format!("{text}\n"))?;
                 Ok(ExitCode::SUCCESS)
             }
             Ok(JsonReply::DomainError { error, message: text }) => {

@@ -28,7 +28,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use runtime::config::{self, Plan};
 use serde_json::{Value, json};
 
@@ -94,10 +94,10 @@ fn object_name(node: &str) -> anyhow::Result<String> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.ends_with('-');
     if !valid {
-        bail!(
+        return Err(refused(&format!(
             "node '{node}' cannot name Kubernetes objects (boutique-{node}): use lower-case \
              letters, digits and '-' in node names, at most 54 characters"
-        );
+        )));
     }
     Ok(name)
 }
@@ -118,23 +118,40 @@ fn metadata(name: &str, namespace: Option<&str>) -> Value {
     metadata
 }
 
+/// A config the manifests cannot be made from (exit code 78, as any
+/// config the deployment would refuse).
+fn refused(problem: &str) -> anyhow::Error {
+    runtime::config::ConfigError::Invalid(vec![problem.to_owned()]).into()
+}
+
 /// Every manifest, as one YAML stream.
 fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     let plan = inputs.plan;
     let tls = plan.tls.is_some();
-    if !tls && !inputs.insecure && plan.is_split() {
-        bail!(
+    // A node that listens at all listens on the pod network in its pod.
+    let listens = plan.is_split() || plan.nodes().iter().any(|n| n.listen.is_some());
+    if !tls && !inputs.insecure && listens {
+        return Err(refused(
             "in Kubernetes every node listens on the pod network, beyond loopback: configure \
              [cluster.tls] (certificates from the Secret boutique-tls), or set [cluster] \
              insecure = true to accept traffic that is authenticated but not encrypted (the \
-             manifests then add a NetworkPolicy that admits only the deployment's own pods)"
-        );
+             manifests then add a NetworkPolicy that admits only the deployment's own pods)",
+        ));
     }
     let secret_env = plan.secret_env.clone();
-    if plan.is_split() && secret_env.is_none() {
-        bail!(
-            "a split deployment needs [cluster] secret_env, the variable the secret is read from"
-        );
+    if listens && secret_env.is_none() {
+        return Err(refused(
+            "a deployment whose nodes listen needs [cluster] secret_env, the variable the secret is read from",
+        ));
+    }
+    for entry in inputs.overrides {
+        let value = entry.split_once('=').map_or("", |(_, value)| value.trim());
+        if value.starts_with('[') || value.starts_with('{') {
+            return Err(refused(&format!(
+                "--set {entry}: the pods get overrides as environment variables, which cannot \
+                 hold a list or a table; put it in the config file instead"
+            )));
+        }
     }
 
     // Where each node listens in its pod, and the Service name others dial.

@@ -1,5 +1,6 @@
 //! `boutique plan`: check the config and show the deployment.
 
+use std::fmt::Write;
 use std::process::ExitCode;
 
 use super::load_plan;
@@ -11,50 +12,59 @@ use crate::cli::ConfigArgs;
 pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
+    // Written whole at the end: a reader that stops early (`| head`) is
+    // not an error.
+    let mut out = String::new();
     let source = match args.file() {
         Some(path) => path.display().to_string(),
         None => "built-in default".to_owned(),
     };
-    println!("config: {source}");
-    println!("cluster: {}", plan.cluster);
+    writeln!(out, "config: {source}")?;
+    writeln!(out, "cluster: {}", plan.cluster)?;
     if plan.nodes().iter().any(|n| n.listen.is_some()) {
         let var = plan.secret_env.as_deref().unwrap_or("?");
-        println!("secret: read from ${var} on every node");
+        writeln!(out, "secret: read from ${var} on every node")?;
     }
-    println!("API fingerprint: {}", catalogue.fingerprint()?);
-    println!();
+    writeln!(out, "API fingerprint: {}", catalogue.fingerprint()?)?;
+    writeln!(out)?;
     let width = plan.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4);
-    println!("nodes:");
+    writeln!(out, "nodes:")?;
     for node in plan.nodes() {
         let listen = node
             .listen
             .map(|a| a.to_string())
             .unwrap_or_else(|| "(does not listen)".to_owned());
-        println!(
+        writeln!(
+            out,
             "  {:width$}  {listen:21}  {}",
             node.name,
             node.modules.join(", ")
-        );
+        )?;
     }
-    println!();
+    writeln!(out)?;
     let crossings = plan.crossings();
     if crossings.is_empty() {
-        println!("module-to-module calls crossing the network: none (every call is local)");
+        writeln!(
+            out,
+            "module-to-module calls crossing the network: none (every call is local)"
+        )?;
     } else {
-        println!("module-to-module calls crossing the network:");
+        writeln!(out, "module-to-module calls crossing the network:")?;
         for c in crossings {
-            println!(
+            writeln!(
+                out,
                 "  {} ({}) -> {} ({})",
                 c.caller, c.caller_node, c.callee, c.callee_node
-            );
+            )?;
         }
     }
     if !plan.warnings().is_empty() {
-        println!();
-        println!("warnings:");
+        writeln!(out)?;
+        writeln!(out, "warnings:")?;
         for warning in plan.warnings() {
-            println!("  {warning}");
+            writeln!(out, "  {warning}")?;
         }
     }
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

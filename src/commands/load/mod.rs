@@ -40,7 +40,9 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::exit::UsageError;
 
 use report::Recorder;
 use tasks::{Shopper, Task};
@@ -60,16 +62,24 @@ const RATE_IN_FLIGHT: usize = 1024;
 
 /// Runs the load and prints the report.
 pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Result<ExitCode> {
-    let duration = parse_duration(duration)?;
+    let duration = parse_duration(duration).map_err(UsageError)?;
     let target = target.trim_end_matches('/').to_owned();
     if !target.starts_with("http://") {
-        bail!("--target {target:?}: give the shop's address as http://HOST:PORT");
+        return Err(UsageError(format!(
+            "--target {target:?}: give the shop's address as http://HOST:PORT"
+        ))
+        .into());
     }
     match mode {
         Mode::Rate(rate) if !(rate > 0.0 && rate <= 1_000_000.0) => {
-            bail!("--rate {rate}: give 0 < R <= 1000000 tasks per second")
+            return Err(UsageError(format!(
+                "--rate {rate}: give 0 < R <= 1000000 tasks per second"
+            ))
+            .into());
         }
-        Mode::Users(0) => bail!("--users 0: give at least one user"),
+        Mode::Users(0) => {
+            return Err(UsageError("--users 0: give at least one user".to_owned()).into());
+        }
         _ => {}
     }
     let system = actix_rt::System::new();
@@ -188,8 +198,11 @@ async fn run_rate(
     while running.join_next().await.is_some() {}
 }
 
-/// `30s`, `2m`, `500ms`, `1h`, or a number of seconds.
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+/// The longest load run: a week.
+const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `30s`, `2m`, `500ms`, `1h`, or a number of seconds; at most a week.
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -199,15 +212,22 @@ fn parse_duration(text: &str) -> anyhow::Result<Duration> {
         .parse()
         .ok()
         .filter(|n: &f64| n.is_finite() && *n > 0.0)
-        .with_context(|| format!("--duration {text:?}: give a time like 30s, 2m or 500ms"))?;
+        .ok_or_else(|| format!("--duration {text:?}: give a time like 30s, 2m or 500ms"))?;
     let seconds = match unit {
         "" | "s" => number,
         "ms" => number / 1000.0,
         "m" => number * 60.0,
         "h" => number * 3600.0,
-        other => bail!("--duration {text:?}: unknown unit {other:?} (ms, s, m or h)"),
+        other => {
+            return Err(format!(
+                "--duration {text:?}: unknown unit {other:?} (ms, s, m or h)"
+            ));
+        }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|duration| *duration <= LONGEST)
+        .ok_or_else(|| format!("--duration {text:?}: give at most a week (168h)"))
 }
 
 #[cfg(test)]
@@ -221,7 +241,20 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["", "s", "0s", "-1s", "3 weeks", "10d"] {
+        assert_eq!(
+            parse_duration("168h").unwrap(),
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        for bad in [
+            "",
+            "s",
+            "0s",
+            "-1s",
+            "3 weeks",
+            "10d",
+            "169h",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
