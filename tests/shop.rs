@@ -165,6 +165,43 @@ async fn a_cart_holding_a_product_no_longer_sold_can_be_emptied_from_the_error_p
 }
 
 #[actix_rt::test]
+async fn only_currencies_the_currency_service_supports_are_offered() {
+    // A rates table without the Turkish lira (one of the six the
+    // selector would offer).
+    let rates_dir = storage::testing::TempDir::new("rates");
+    let rates = rates_dir.path().join("rates.json");
+    let shipped = std::fs::read_to_string(support::repo(
+        "modules/currency/data/currency_conversion.json",
+    ))
+    .unwrap();
+    let table: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&shipped).unwrap();
+    let without_try: serde_json::Map<_, _> = table
+        .into_iter()
+        .filter(|(code, _)| code != "TRY")
+        .collect();
+    std::fs::write(&rates, serde_json::to_string(&without_try).unwrap()).unwrap();
+    let shop =
+        ShopProcess::start(&format!("modules.currency.rates_file={}", rates.display())).await;
+    let mut shopper = Shopper::new(&shop.url);
+
+    let home = shopper.get("/").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    home.assert_contains(r#"value="CAD""#);
+    assert!(!home.body.contains(r#"value="TRY""#), "{}", home.body);
+    let chosen = shopper
+        .post_form("/setCurrency", &[("currency_code", "TRY".to_owned())])
+        .await;
+    assert_eq!(chosen.status, 422, "{}", chosen.body);
+
+    // A cookie from before (or from elsewhere) naming it is no choice:
+    // the pages show dollars instead of failing.
+    shopper.set_cookie("shop_currency", "TRY");
+    let home = shopper.get("/").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    home.assert_contains("$");
+}
+
+#[actix_rt::test]
 async fn submitting_the_same_checkout_twice_is_one_order_and_one_charge() {
     let (app, mut shopper) = local().await;
     shopper.add_to_cart(SUNGLASSES, 1).await;

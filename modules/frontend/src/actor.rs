@@ -97,6 +97,7 @@ impl Module for FrontendModule {
             ads: ctx.service()?,
             auth: ctx.service()?,
             orders: ctx.service()?,
+            offered: Default::default(),
         };
         let listener = std::net::TcpListener::bind(addr).map_err(|e| {
             StartError::failed(format!(

@@ -6,6 +6,7 @@
 //! cents once, here, the same way checkout does, so what a page shows is
 //! what checkout charges.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ads::api::{Ad, Ads, GetAds};
@@ -13,7 +14,7 @@ use auth::api::Auth;
 use cart::api::{CartItem, CartService, GetCart};
 use catalog::api::{Catalog, CatalogError, GetProduct, ListProducts, Product};
 use checkout::api::Checkout;
-use currency::api::{Convert, Currency, Money};
+use currency::api::{Convert, Currency, GetSupportedCurrencies, Money};
 use futures_util::future::{join_all, try_join_all};
 use orders::api::Orders;
 use rand::seq::IndexedRandom;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use shipping::api::{Address, GetQuote, Shipping};
 
 use crate::error::{CallOutcome, ShopError};
+use crate::visitor::CURRENCIES;
 
 /// How long a page waits for an ad (the original's 100 ms).
 const AD_WAIT: Duration = Duration::from_millis(100);
@@ -41,6 +43,9 @@ pub struct Shop {
     pub ads: ServiceRef<Ads>,
     pub auth: ServiceRef<Auth>,
     pub orders: ServiceRef<Orders>,
+    /// The currencies offered, once the currency service has said which
+    /// it supports (see [`Shop::currencies`]).
+    pub offered: Arc<OnceLock<Arc<[String]>>>,
 }
 
 /// A product priced in the visitor's currency.
@@ -110,6 +115,28 @@ fn no_address() -> Address {
 }
 
 impl Shop {
+    /// The currencies a visitor may choose: those the currency service
+    /// supports, filtered to the allow-list [`CURRENCIES`], in the
+    /// service's order (spec: the selector). Asked once and kept (the
+    /// service's rates are fixed when it starts); while it cannot be
+    /// asked, the allow-list itself.
+    pub async fn currencies(&self) -> Arc<[String]> {
+        if let Some(offered) = self.offered.get() {
+            return Arc::clone(offered);
+        }
+        match self.currency.call(GetSupportedCurrencies {}).await {
+            Ok(Ok(supported)) => {
+                let offered: Arc<[String]> = supported
+                    .currency_codes
+                    .into_iter()
+                    .filter(|code| CURRENCIES.contains(&code.as_str()))
+                    .collect();
+                Arc::clone(self.offered.get_or_init(|| offered))
+            }
+            _ => CURRENCIES.iter().map(|code| (*code).to_owned()).collect(),
+        }
+    }
+
     /// `usd` in `currency`, rounded to cents.
     pub async fn price(&self, usd: &Money, currency: &str) -> Result<Money, ShopError> {
         let converted = self

@@ -10,12 +10,12 @@ use runtime::wall_clock::{UtcDate, unix_ms, utc_date};
 
 use crate::error::FieldError;
 use crate::shop::{PricedCart, PricedProduct, Recommended, Shop};
-use crate::visitor::{CURRENCIES, Visitor};
+use crate::visitor::Visitor;
 
 /// The header every page shows.
 pub struct Chrome {
     pub currency: String,
-    pub currencies: &'static [&'static str],
+    pub currencies: std::sync::Arc<[String]>,
     pub cart_count: i64,
     pub user_name: Option<String>,
 }
@@ -30,7 +30,7 @@ impl Chrome {
     pub async fn of(shop: &Shop, visitor: &Visitor) -> Chrome {
         Chrome {
             currency: visitor.currency.clone(),
-            currencies: &CURRENCIES,
+            currencies: std::sync::Arc::clone(&visitor.offered),
             cart_count: shop.cart_count(visitor.customer_id()).await,
             user_name: visitor.user.as_ref().map(|u| u.name.clone()),
         }

@@ -150,8 +150,10 @@ pub struct Visitor {
     pub user: Option<User>,
     /// The token the user is signed in with.
     pub token: Option<String>,
-    /// The visitor's currency (always one of [`CURRENCIES`]).
+    /// The visitor's currency (always one of `offered`, if any is).
     pub currency: String,
+    /// The currencies the shop offers ([`Shop::currencies`]).
+    pub offered: std::sync::Arc<[String]>,
 }
 
 /// The customer id of the visitor whose browser session is `session_id`
@@ -181,10 +183,10 @@ impl Visitor {
     pub fn currency_or(&self, code: Option<&str>) -> Result<String, ShopError> {
         match code {
             None => Ok(self.currency.clone()),
-            Some(code) if CURRENCIES.contains(&code) => Ok(code.to_owned()),
+            Some(code) if self.offered.iter().any(|offered| offered == code) => Ok(code.to_owned()),
             Some(_) => Err(ShopError::field(
                 "currency",
-                format!("must be one of {}", CURRENCIES.join(", ")),
+                format!("must be one of {}", self.offered.join(", ")),
             )),
         }
     }
@@ -214,19 +216,34 @@ impl FromRequest for Visitor {
             .get::<SessionId>()
             .map(|s| s.0.clone())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let currency = request
+        let chosen = request
             .cookie(CURRENCY_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|code| CURRENCIES.contains(&code.as_str()))
-            .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
+            .map(|c| c.value().to_owned());
         let token = token(request);
         let shop = request.app_data::<web::Data<Shop>>().cloned();
         Box::pin(async move {
+            let offered: std::sync::Arc<[String]> = match &shop {
+                Some(shop) => shop.currencies().await,
+                None => CURRENCIES.iter().map(|code| (*code).to_owned()).collect(),
+            };
+            // A cookie naming a currency not offered (any longer) counts
+            // as no choice.
+            let currency = chosen
+                .filter(|code| offered.contains(code))
+                .or_else(|| {
+                    let default = DEFAULT_CURRENCY.to_owned();
+                    offered
+                        .contains(&default)
+                        .then_some(default)
+                        .or_else(|| offered.first().cloned())
+                })
+                .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
             let mut visitor = Visitor {
                 guest_id: guest_id(&session_id),
                 user: None,
                 token: None,
                 currency,
+                offered,
             };
             let (Some(token), Some(shop)) = (token, shop) else {
                 return Ok(visitor);

@@ -1,7 +1,8 @@
 //! `POST /setCurrency`: choose the currency prices are shown and charged
-//! in. Only the six currencies the selector offers are accepted (the
-//! original accepted any ISO code, which its currency service then turned
-//! into NaN: spec section 3, bug 2).
+//! in. Only the currencies the selector offers are accepted (the six of
+//! the allow-list that the currency service supports; the original
+//! accepted any ISO code, which its currency service then turned into NaN:
+//! spec section 3, bug 2).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::REFERER;
@@ -10,7 +11,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::ShopError;
 use crate::forms::Fields;
 use crate::pages::redirect;
-use crate::visitor::{CURRENCIES, currency_cookie};
+use crate::shop::Shop;
+use crate::visitor::currency_cookie;
 
 /// Where to go back to: the referring page's path if it is on this shop,
 /// else `/` (never another site).
@@ -31,13 +33,18 @@ fn back_to(request: &HttpRequest) -> String {
 }
 
 /// Sets the currency cookie, then 302 back.
-pub async fn set(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ShopError> {
+pub async fn set(
+    shop: web::Data<Shop>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ShopError> {
     let fields = Fields::from_form(&body)?;
     let code = fields.text("currency_code");
-    if !CURRENCIES.contains(&code) {
+    let offered = shop.currencies().await;
+    if !offered.iter().any(|offered| offered == code) {
         return Err(ShopError::field(
             "currency_code",
-            format!("must be one of {}", CURRENCIES.join(", ")),
+            format!("must be one of {}", offered.join(", ")),
         ));
     }
     let mut response = redirect(StatusCode::FOUND, &back_to(&request));
