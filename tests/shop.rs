@@ -549,6 +549,50 @@ async fn a_module_that_is_down_is_503() {
     home.assert_contains("is unavailable right now");
 }
 
+#[actix_rt::test]
+async fn a_guests_cart_that_could_not_move_at_sign_in_moves_once_the_cart_is_back() {
+    // The cart on a node of its own, apart from auth (so signing in works
+    // while the cart is down).
+    let config = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cart-apart-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        "[cluster]\nsecret_env = \"BOUTIQUE_SECRET\"\n\
+         [nodes.web]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"frontend\", \"checkout\", \"recommendation\", \"ads\"]\n\
+         [nodes.store]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"catalog\", \"currency\", \"auth\", \"orders\"]\n\
+         [nodes.pay]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"payment\", \"shipping\", \"email\"]\n\
+         [nodes.carts]\nlisten = \"127.0.0.1:7404\"\nmodules = [\"cart\"]\n",
+    )
+    .unwrap();
+    let mut app = App::split_from(config.to_str().unwrap()).await;
+    let mut shopper = app.shopper().await;
+    shopper.add_to_cart(SUNGLASSES, 2).await;
+    let guest = shopper.guest_id();
+
+    app.stop_node("carts").await;
+    shopper
+        .sign_up("Ada", "ada@example.com", "correct horse")
+        .await;
+    assert_eq!(shopper.cookie("shop_adopt"), Some("pending"));
+
+    // The cart is back: the next pages move the guest's cart, and say so
+    // by dropping the cookie.
+    app.restart_node("carts").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while shopper.cookie("shop_adopt").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest's cart never moved"
+        );
+        let _ = shopper.get("/").await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(cart_lines(&app, &guest).await, 0);
+    let cart = shopper.get("/cart").await;
+    assert_eq!(cart.status, 200, "{}", cart.body);
+    cart.assert_contains("Sunglasses");
+}
+
 /// Online Boutique's load generator (Locust) posts plain forms with no
 /// idempotency key and follows redirects: its checkout task works, and a
 /// second submission of the same form cannot pay twice.

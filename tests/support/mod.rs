@@ -74,6 +74,8 @@ pub struct App {
     nodes: Vec<Node>,
     /// Nodes started as processes, by name.
     children: Vec<(String, Child)>,
+    /// The deployment, with the addresses its nodes got.
+    plan: Plan,
 }
 
 impl App {
@@ -102,6 +104,7 @@ impl App {
             entry,
             nodes: Vec::new(),
             children: Vec::new(),
+            plan,
         }
     }
 
@@ -147,6 +150,7 @@ impl App {
             entry,
             nodes,
             children: Vec::new(),
+            plan,
         }
     }
 
@@ -181,6 +185,7 @@ impl App {
             entry,
             nodes: Vec::new(),
             children,
+            plan,
         }
     }
 
@@ -212,6 +217,17 @@ impl App {
             .iter()
             .find(|n| n.name() == name)
             .unwrap_or_else(|| panic!("no node {name} in this process"))
+    }
+
+    /// Starts node `name` again, in this process, on its address (split
+    /// runner, after [`App::stop_node`]).
+    pub async fn restart_node(&mut self, name: &str) {
+        let node = Node::builder(&self.plan, &boutique::catalogue())
+            .secret(secret())
+            .start(name)
+            .await
+            .unwrap();
+        self.nodes.push(node);
     }
 
     /// Stops node `name` (split and processes runners).

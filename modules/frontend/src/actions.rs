@@ -159,33 +159,46 @@ fn auth_error(error: AuthError) -> ShopError {
     }
 }
 
-/// Moves what the visitor did before signing in (their cart, their
-/// orders) to the user. Failures are logged, not fatal: the user is
-/// signed in either way, and the visitor's cart stays stored.
-async fn adopt_session(shop: &Shop, visitor: &Visitor, user_id: &str) {
-    if visitor.guest_id == user_id {
-        return;
+/// Moves what guest `guest_id` did before signing in (their cart, their
+/// orders) to user `user_id`; false if either move failed (logged; both
+/// are safe to try again: a second merge or claim finds nothing left to
+/// move).
+pub async fn adopt(shop: &Shop, guest_id: &str, user_id: &str) -> bool {
+    if guest_id == user_id {
+        return true;
     }
     let merged = shop
         .cart
         .call(MergeCarts {
-            from_user_id: visitor.guest_id.clone(),
+            from_user_id: guest_id.to_owned(),
             into_user_id: user_id.to_owned(),
         })
         .await;
-    if !matches!(merged, Ok(Ok(_))) {
-        tracing::warn!(module = "frontend", result = ?merged, "the visitor's cart was not merged into the user's");
+    let merged_ok = matches!(merged, Ok(Ok(_)));
+    if !merged_ok {
+        tracing::warn!(module = "frontend", result = ?merged, "the visitor's cart was not merged into the user's; it will be tried again");
     }
     let claimed = shop
         .orders
         .call(ClaimOrders {
-            from_customer_id: visitor.guest_id.clone(),
+            from_customer_id: guest_id.to_owned(),
             to_customer_id: user_id.to_owned(),
         })
         .await;
-    if !matches!(claimed, Ok(Ok(_))) {
-        tracing::warn!(module = "frontend", result = ?claimed, "the visitor's orders were not moved to the user");
+    let claimed_ok = matches!(claimed, Ok(Ok(_)));
+    if !claimed_ok {
+        tracing::warn!(module = "frontend", result = ?claimed, "the visitor's orders were not moved to the user; it will be tried again");
     }
+    merged_ok && claimed_ok
+}
+
+/// A sign-in (or sign-up) that worked.
+pub struct SignedIn {
+    /// The new session.
+    pub session: Session,
+    /// Whether the guest's cart and orders moved to the user; if not, the
+    /// shop tries again on later requests (`adoption`).
+    pub moved: bool,
 }
 
 /// Creates an account and signs it in.
@@ -195,7 +208,7 @@ pub async fn sign_up(
     name: &str,
     email: &str,
     password: &str,
-) -> Result<Session, ShopError> {
+) -> Result<SignedIn, ShopError> {
     let mut problems = Vec::new();
     if name.trim().is_empty() {
         problems.push(FieldError::new("name", "is required"));
@@ -219,8 +232,8 @@ pub async fn sign_up(
         .await
         .or_unavailable("auth")?
         .map_err(auth_error)?;
-    adopt_session(shop, visitor, &session.user.id).await;
-    Ok(session)
+    let moved = adopt(shop, &visitor.guest_id, &session.user.id).await;
+    Ok(SignedIn { session, moved })
 }
 
 /// Signs in.
@@ -229,7 +242,7 @@ pub async fn sign_in(
     visitor: &Visitor,
     email: &str,
     password: &str,
-) -> Result<Session, ShopError> {
+) -> Result<SignedIn, ShopError> {
     let session = shop
         .auth
         .call(SignIn {
@@ -239,8 +252,8 @@ pub async fn sign_in(
         .await
         .or_unavailable("auth")?
         .map_err(auth_error)?;
-    adopt_session(shop, visitor, &session.user.id).await;
-    Ok(session)
+    let moved = adopt(shop, &visitor.guest_id, &session.user.id).await;
+    Ok(SignedIn { session, moved })
 }
 
 /// Ends the visitor's sign-in, if they are signed in.

@@ -27,12 +27,12 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::actions;
+use crate::actions::{self, SignedIn};
 use crate::error::ShopError;
 use crate::forms::{self, Fields};
 use crate::pages::orders as stored;
 use crate::shop::Shop;
-use crate::visitor::{AUTH_COOKIE, Visitor, auth_cookie, cookie};
+use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -192,14 +192,9 @@ async fn order(
 
 /// A session as the API answers it, with the sign-in cookie set too (so a
 /// browser-based program is signed in as well).
-fn session_response(
-    status: StatusCode,
-    session: &auth::api::Session,
-) -> Result<HttpResponse, ShopError> {
-    let mut response = json(status, session);
-    response
-        .add_cookie(&auth_cookie(session))
-        .map_err(|e| ShopError::Failed(e.to_string()))?;
+fn session_response(status: StatusCode, signed: &SignedIn) -> Result<HttpResponse, ShopError> {
+    let mut response = json(status, &signed.session);
+    crate::adoption::set_cookies(&mut response, signed)?;
     Ok(response)
 }
 
@@ -210,7 +205,7 @@ async fn sign_up(
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
     let fields = json_fields(&request, &body)?;
-    let session = actions::sign_up(
+    let signed = actions::sign_up(
         &shop,
         &visitor,
         fields.text("name"),
@@ -218,7 +213,7 @@ async fn sign_up(
         fields.raw("password"),
     )
     .await?;
-    session_response(StatusCode::CREATED, &session)
+    session_response(StatusCode::CREATED, &signed)
 }
 
 async fn sign_in(
@@ -228,14 +223,14 @@ async fn sign_in(
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
     let fields = json_fields(&request, &body)?;
-    let session = actions::sign_in(
+    let signed = actions::sign_in(
         &shop,
         &visitor,
         fields.text("email"),
         fields.raw("password"),
     )
     .await?;
-    session_response(StatusCode::OK, &session)
+    session_response(StatusCode::OK, &signed)
 }
 
 async fn session(visitor: Visitor) -> HttpResponse {

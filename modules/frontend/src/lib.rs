@@ -27,6 +27,7 @@ pub mod api;
 
 mod actions;
 mod actor;
+mod adoption;
 mod assets;
 mod error;
 mod forms;

@@ -46,6 +46,8 @@ pub fn start(
             .app_data(shop.clone())
             .app_data(metrics.clone())
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            // Inside `sessions`, which gives every request its session id.
+            .wrap(from_fn(crate::adoption::adopt_later))
             .wrap(from_fn(crate::visitor::sessions))
             .wrap(from_fn(crate::measure::measure))
             .wrap(Condition::new(

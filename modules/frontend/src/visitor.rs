@@ -43,7 +43,7 @@ pub const DEFAULT_CURRENCY: &str = "USD";
 
 /// The session id of the request, put there by [`sessions`].
 #[derive(Clone)]
-struct SessionId(String);
+pub(crate) struct SessionId(pub(crate) String);
 
 /// A session id a client may present: 1 to 64 letters, digits, `-` or `_`
 /// (generated ids are UUIDs; the original's probes send
@@ -88,6 +88,18 @@ pub async fn secure_cookies(
         headers.append(SET_COOKIE, secured);
     }
     Ok(response)
+}
+
+/// The cookie that says the guest's cart and orders are still to be moved
+/// to the account signed in (see `adoption`).
+pub const ADOPT_COOKIE: &str = "shop_adopt";
+
+/// [`ADOPT_COOKIE`], lasting as long as `session`.
+pub fn adopt_cookie(session: &auth::api::Session) -> Cookie<'static> {
+    let mut cookie = auth_cookie(session);
+    cookie.set_name(ADOPT_COOKIE);
+    cookie.set_value("pending");
+    cookie
 }
 
 /// The sign-in cookie for `session`, lasting as long as the session.

@@ -8,15 +8,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use auth::api::Session;
 
-use crate::actions;
+use crate::actions::{self, SignedIn};
 use crate::error::ShopError;
 use crate::forms::Fields;
 use crate::pages::{html, html_with, redirect};
 use crate::shop::Shop;
 use crate::views::{AccountPage, Chrome};
-use crate::visitor::{Visitor, auth_cookie};
+use crate::visitor::Visitor;
 
 async fn form(shop: &Shop, visitor: &Visitor, sign_up: bool) -> AccountPage {
     AccountPage {
@@ -45,12 +44,10 @@ pub async fn sign_in_form(
     html(&form(&shop, &visitor, false).await)
 }
 
-/// 303 → `/`, signed in as `session`.
-fn signed_in(session: &Session) -> Result<HttpResponse, ShopError> {
+/// 303 → `/`, signed in.
+fn signed_in(signed: &SignedIn) -> Result<HttpResponse, ShopError> {
     let mut response = redirect(StatusCode::SEE_OTHER, "/");
-    response
-        .add_cookie(&auth_cookie(session))
-        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    crate::adoption::set_cookies(&mut response, signed)?;
     Ok(response)
 }
 
@@ -93,7 +90,7 @@ pub async fn sign_up(
     )
     .await;
     match result {
-        Ok(session) => signed_in(&session),
+        Ok(signed) => signed_in(&signed),
         Err(error) => again(&shop, &visitor, true, &fields, error).await,
     }
 }
@@ -113,7 +110,7 @@ pub async fn sign_in(
     )
     .await
     {
-        Ok(session) => signed_in(&session),
+        Ok(signed) => signed_in(&signed),
         Err(error) => again(&shop, &visitor, false, &fields, error).await,
     }
 }
