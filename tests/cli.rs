@@ -162,6 +162,11 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["node 'b' has no listen address"],
         ),
         (
+            "a node name the environment cannot set",
+            "[nodes.Web]\nmodules = [\"*\"]\n",
+            &["node name 'Web' may only use lower-case letters"],
+        ),
+        (
             "unknown module section",
             "[nodes.main]\nmodules = [\"*\"]\n[modules.paymnt]\n",
             &["[modules.paymnt]", "does not exist"],

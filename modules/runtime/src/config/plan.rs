@@ -128,10 +128,13 @@ impl Plan {
             if node.is_empty()
                 || !node
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
             {
+                // Lower case: environment variables name a node in upper
+                // case and are read back in lower case, so a node named
+                // `Web` could not be set from the environment.
                 problems.push(format!(
-                    "node name '{node}' may only use letters, digits, '-' and '_'"
+                    "node name '{node}' may only use lower-case letters, digits, '-' and '_'"
                 ));
             }
             if node_config.modules.is_empty() {
