@@ -65,13 +65,8 @@ impl Telemetry {
 /// the collector's OTLP/HTTP address) as node `node`. Call inside the
 /// node's actix system, once.
 pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
+    runtime::config::check_otlp_endpoint(endpoint).map_err(anyhow::Error::msg)?;
     let base = endpoint.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        anyhow::bail!(
-            "[telemetry] otlp_endpoint = {endpoint:?}: give the collector's OTLP/HTTP address as \
-             http://HOST:PORT (usually port 4318); https is not supported, run the collector beside the node"
-        );
-    }
     let url = format!("{base}/v1/traces");
     let (queue, mut queued) = mpsc::channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));

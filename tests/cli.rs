@@ -167,6 +167,11 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["node name 'Web' may only use lower-case letters"],
         ),
         (
+            "a node named as clients are",
+            "[nodes.client]\nmodules = [\"*\"]\n",
+            &["node name 'client' is reserved"],
+        ),
+        (
             "unknown module section",
             "[nodes.main]\nmodules = [\"*\"]\n[modules.paymnt]\n",
             &["[modules.paymnt]", "does not exist"],
@@ -254,8 +259,13 @@ fn plan_and_call_write_to_a_reader_that_stopped_reading_without_a_panic() {
         &["call", "catalog", "GetProduct", r#"{"id":"OLJCESPC7Z"}"#][..],
     ] {
         let mut ends = [0; 2];
-        // SAFETY: pipe(2) fills the two descriptors, owned from here on.
-        assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+        // Close-on-exec: no process another test starts meanwhile may
+        // inherit the read end and keep it open.
+        // SAFETY: pipe2(2) fills the two descriptors, owned from here on.
+        assert_eq!(
+            unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+            0
+        );
         // SAFETY: both are open descriptors nothing else owns.
         let (read, write) = unsafe {
             (

@@ -30,11 +30,20 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
 
     // Visitors: the home page calls the catalog, currency, ads...
     let shop = cluster.shop_url().await;
-    let visits = actix_rt::spawn(async move {
-        let mut shopper = Shopper::new(&shop);
-        loop {
-            assert_eq!(shopper.get("/").await.status, 200);
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    // Statuses other than 200, checked at the end (a panic in the task
+    // would be lost when it is aborted).
+    let refused = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let visits = actix_rt::spawn({
+        let refused = std::sync::Arc::clone(&refused);
+        async move {
+            let mut shopper = Shopper::new(&shop);
+            loop {
+                let status = shopper.get("/").await.status;
+                if status != 200 {
+                    refused.lock().unwrap().push(status);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     });
 
@@ -84,4 +93,9 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
     browser.screenshot(&shot).await;
     browser.quit().await;
     visits.abort();
+    assert!(
+        refused.lock().unwrap().is_empty(),
+        "home pages refused while the dashboard watched: {:?}",
+        refused.lock().unwrap()
+    );
 }

@@ -193,6 +193,24 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("cannot hold a list"), "{message}");
     assert!(output.stdout.is_empty());
+
+    // A value that merely starts with a bracket (an IPv6 address) is one
+    // value, and goes through.
+    let output = deploy_kube(
+        "deploy/three-nodes.toml",
+        &[
+            "--set",
+            "cluster.insecure=true",
+            "--set",
+            "nodes.web.address=[fd00::1]:7401",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]

@@ -574,6 +574,16 @@ async fn a_guests_cart_that_could_not_move_at_sign_in_moves_once_the_cart_is_bac
         .sign_up("Ada", "ada@example.com", "correct horse")
         .await;
     assert_eq!(shopper.cookie("shop_adopt"), Some("pending"));
+    // The page's assets (which carry no session) leave it pending.
+    let style = shopper.get("/static/style.css").await;
+    assert_eq!(style.status, 200);
+    assert_eq!(shopper.cookie("shop_adopt"), Some("pending"));
+    // Signed out (the API's way, which leaves the other cookies) and in
+    // again while the cart is still down: still pending.
+    let signed_out = shopper.json("DELETE", "/api/v1/session", None, &[]).await;
+    assert!(signed_out.status < 300, "{}", signed_out.body);
+    shopper.sign_in("ada@example.com", "correct horse").await;
+    assert_eq!(shopper.cookie("shop_adopt"), Some("pending"));
 
     // The cart is back: the next pages move the guest's cart, and say so
     // by dropping the cookie.

@@ -12,6 +12,7 @@
 //! against that fresh instance. Not while a node runs on that data
 //! directory, if a module started so would keep state there: it would
 //! write the running node's files behind its back (see `data_dir_lock`).
+//! Two calls at once are fine: each is a short-lived writer like any other.
 
 use std::process::ExitCode;
 
@@ -20,7 +21,6 @@ use runtime::json::{JsonCallError, JsonReply};
 
 use super::load_plan;
 use crate::cli::ConfigArgs;
-use crate::data_dir_lock::Taken;
 use crate::exit::{CALL_ERROR, DOMAIN_ERROR, UsageError};
 
 /// The first module of node `node` in `plan` that keeps state, if any.
@@ -59,18 +59,15 @@ pub fn call(
         })?;
     let system = actix_rt::System::new();
     system.block_on(async {
-        // Held until the call ends, when modules with state run here.
-        let mut _data_dir_lock = None;
         let node = if host.listen.is_some_and(|a| a.port() != 0) {
             Node::client(&plan, &catalogue).await?
         } else {
             let needed = plan.narrowed_to(&host.name, service);
             let data_dir = &plan.runtime.data_dir;
-            if let Some(stateful) = keeps_state(&needed, &host.name, &catalogue) {
-                match crate::data_dir_lock::exclusive(data_dir)? {
-                    Taken::Held(lock) => _data_dir_lock = Some(lock),
-                    Taken::Busy => {
-                        eprintln!(
+            if let Some(stateful) = keeps_state(&needed, &host.name, &catalogue)
+                && crate::data_dir_lock::node_running(data_dir)?
+            {
+                eprintln!(
                             "error: a node is running on data directory {}, and node '{}' does not listen, \
                              so its {service} cannot be called from outside; starting {stateful} here would \
                              write its files behind the running node's back. Give the node a listen address \
@@ -80,9 +77,7 @@ pub fn call(
                             host.name,
                             host.name
                         );
-                        return Ok(ExitCode::from(CALL_ERROR));
-                    }
-                }
+                return Ok(ExitCode::from(CALL_ERROR));
             }
             eprintln!(
                 "note: node '{}' does not listen, so this call runs against a fresh {service} module started here",

@@ -146,7 +146,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     }
     for entry in inputs.overrides {
         let value = entry.split_once('=').map_or("", |(_, value)| value.trim());
-        if value.starts_with('[') || value.starts_with('{') {
+        if runtime::config::override_is_structured(value) {
             return Err(refused(&format!(
                 "--set {entry}: the pods get overrides as environment variables, which cannot \
                  hold a list or a table; put it in the config file instead"

@@ -42,8 +42,8 @@ pub fn run(
     }
     // Held until the process ends: `boutique call` will not run a module
     // with state on these files beside this node (see `data_dir_lock`).
-    let _data_dir_lock = match crate::data_dir_lock::shared(&plan.runtime.data_dir) {
-        Ok(taken) => Some(taken),
+    let _data_dir_lock = match crate::data_dir_lock::hold_as_node(&plan.runtime.data_dir) {
+        Ok(held) => Some(held),
         Err(error) => {
             tracing::warn!(node = %name, %error, data_dir = %plan.runtime.data_dir.display(), "cannot lock the data directory; boutique call will not know this node uses it");
             None

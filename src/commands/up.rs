@@ -392,11 +392,17 @@ impl Launcher {
         }
         // A node outlives a `up` killed outright (SIGKILL, a crash) only
         // as an orphan nobody stops: the kernel sends it SIGTERM instead.
-        // SAFETY: prctl(2) is async-signal-safe, and the closure touches
-        // nothing else between fork and exec.
+        // If `up` died before the child asked, no signal would come: the
+        // child sees it has another parent already, and stops.
+        let parent = std::process::id();
+        // SAFETY: prctl(2), getppid(2) and raise(3) are async-signal-safe,
+        // and the closure touches nothing else between fork and exec.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                    libc::raise(libc::SIGTERM);
+                }
                 Ok(())
             });
         }

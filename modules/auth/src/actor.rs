@@ -49,11 +49,9 @@ impl Module for AuthModule {
     type Config = AuthConfig;
 
     fn storage(config: &AuthConfig) -> Storage {
-        match storage::kept_on_each_node("auth", config.database.as_deref()) {
-            Some(where_kept) => Storage::OnEachNode(where_kept),
-            None => Storage::Shared,
-        }
+        Storage::database("auth", config.database.as_deref())
     }
+
     async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
         if config.session_ttl_hours == 0 {
             return Err(StartError::Config(

@@ -50,11 +50,9 @@ impl Module for CartModule {
     type Config = CartConfig;
 
     fn storage(config: &CartConfig) -> Storage {
-        match storage::kept_on_each_node("cart", config.database.as_deref()) {
-            Some(where_kept) => Storage::OnEachNode(where_kept),
-            None => Storage::Shared,
-        }
+        Storage::database("cart", config.database.as_deref())
     }
+
     async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
         if config.max_lines == 0 {
             return Err(StartError::Config(

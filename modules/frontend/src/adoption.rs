@@ -12,7 +12,7 @@
 //! repeat: what has moved is no longer the guest's to move again.
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::Cookie;
+use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
@@ -21,7 +21,7 @@ use auth::api::{AuthError, Authenticate};
 use crate::actions::{self, SignedIn};
 use crate::error::ShopError;
 use crate::shop::Shop;
-use crate::visitor::{ADOPT_COOKIE, SessionId, adopt_cookie, auth_cookie, guest_id, token};
+use crate::visitor::{ADOPT_COOKIE, SessionId, adopt_cookie, auth_cookie, cookie, guest_id, token};
 
 /// Sets the cookies of a sign-in: the session's, and [`ADOPT_COOKIE`] if
 /// the guest's cart and orders are still to be moved.
@@ -45,13 +45,20 @@ pub async fn adopt_later(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let done = match request.cookie(ADOPT_COOKIE) {
-        Some(_) => try_again(&request).await,
-        None => false,
-    };
+    let pending = request.cookie(ADOPT_COOKIE).is_some()
+        // A page's assets carry the cookie too, but no session (see
+        // `sessions`): the page itself does the work.
+        && !request.path().starts_with("/static/");
+    let done = pending && try_again(&request).await;
     let mut response = next.call(request).await?;
-    if done {
-        let mut expired = Cookie::build(ADOPT_COOKIE, "").path("/").finish();
+    // A response that sets the cookie itself (a sign-in whose move failed
+    // again) has the last word.
+    let sets_it = response
+        .response()
+        .cookies()
+        .any(|cookie| cookie.name() == ADOPT_COOKIE);
+    if done && !sets_it {
+        let mut expired = cookie(ADOPT_COOKIE, String::new(), CookieDuration::ZERO);
         expired.make_removal();
         response
             .response_mut()
@@ -64,12 +71,15 @@ pub async fn adopt_later(
 /// Tries the move for the visitor of `request`; true when there is nothing
 /// left to do (moved, or the sign-in it was for has ended).
 async fn try_again(request: &ServiceRequest) -> bool {
-    let (Some(shop), Some(session), Some(token)) = (
+    let (Some(shop), Some(session)) = (
         request.app_data::<web::Data<Shop>>().cloned(),
         request.extensions().get::<SessionId>().cloned(),
-        token(request.request()),
     ) else {
-        // Signed out (or never signed in): nothing to move to.
+        // Not a request a visitor's session reaches: leave it be.
+        return false;
+    };
+    let Some(token) = token(request.request()) else {
+        // Signed out: nothing to move to (signing in again moves it).
         return true;
     };
     match shop.auth.call(Authenticate { token }).await {

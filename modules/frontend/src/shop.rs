@@ -24,7 +24,7 @@ use serde::Serialize;
 use shipping::api::{Address, GetQuote, Shipping};
 
 use crate::error::{CallOutcome, ShopError};
-use crate::visitor::CURRENCIES;
+use crate::visitor::{CURRENCIES, allow_list};
 
 /// How long a page waits for an ad (the original's 100 ms).
 const AD_WAIT: Duration = Duration::from_millis(100);
@@ -133,7 +133,18 @@ impl Shop {
                     .collect();
                 Arc::clone(self.offered.get_or_init(|| offered))
             }
-            _ => CURRENCIES.iter().map(|code| (*code).to_owned()).collect(),
+            _ => allow_list(),
+        }
+    }
+
+    /// The currencies offered as far as known without asking: those of
+    /// [`Shop::currencies`] once asked, else the allow-list (for requests
+    /// that must not wait on the currency service, such as reading who is
+    /// asking).
+    pub fn currencies_known(&self) -> Arc<[String]> {
+        match self.offered.get() {
+            Some(offered) => Arc::clone(offered),
+            None => allow_list(),
         }
     }
 

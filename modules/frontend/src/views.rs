@@ -30,7 +30,8 @@ impl Chrome {
     pub async fn of(shop: &Shop, visitor: &Visitor) -> Chrome {
         Chrome {
             currency: visitor.currency.clone(),
-            currencies: std::sync::Arc::clone(&visitor.offered),
+            // Asked of the currency service (once; see `Shop::currencies`).
+            currencies: shop.currencies().await,
             cart_count: shop.cart_count(visitor.customer_id()).await,
             user_name: visitor.user.as_ref().map(|u| u.name.clone()),
         }

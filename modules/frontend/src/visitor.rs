@@ -38,6 +38,12 @@ const COOKIE_LIFETIME: CookieDuration = CookieDuration::hours(48);
 
 /// The currencies a visitor may choose, in the currency service's order.
 pub const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "GBP", "TRY", "CAD"];
+/// [`CURRENCIES`], as the list of currencies offered before the currency
+/// service has said which it supports.
+pub fn allow_list() -> std::sync::Arc<[String]> {
+    CURRENCIES.iter().map(|code| (*code).to_owned()).collect()
+}
+
 /// The currency of a visitor who chose none.
 pub const DEFAULT_CURRENCY: &str = "USD";
 
@@ -234,9 +240,11 @@ impl FromRequest for Visitor {
         let token = token(request);
         let shop = request.app_data::<web::Data<Shop>>().cloned();
         Box::pin(async move {
-            let offered: std::sync::Arc<[String]> = match &shop {
-                Some(shop) => shop.currencies().await,
-                None => CURRENCIES.iter().map(|code| (*code).to_owned()).collect(),
+            // Not asked of the currency service here: reading who asks
+            // must not wait on it (the pages that show prices do).
+            let offered = match &shop {
+                Some(shop) => shop.currencies_known(),
+                None => allow_list(),
             };
             // A cookie naming a currency not offered (any longer) counts
             // as no choice.

@@ -28,11 +28,9 @@ impl Module for OrdersModule {
     type Config = OrdersConfig;
 
     fn storage(config: &OrdersConfig) -> Storage {
-        match storage::kept_on_each_node("orders", config.database.as_deref()) {
-            Some(where_kept) => Storage::OnEachNode(where_kept),
-            None => Storage::Shared,
-        }
+        Storage::database("orders", config.database.as_deref())
     }
+
     async fn start(config: OrdersConfig, ctx: StartContext) -> Result<Orders, StartError> {
         let store = Store::open(config.database.as_deref(), ctx.data_dir())
             .await

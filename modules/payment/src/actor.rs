@@ -28,11 +28,9 @@ impl Module for PaymentModule {
     type Config = PaymentConfig;
 
     fn storage(config: &PaymentConfig) -> Storage {
-        match storage::kept_on_each_node("payment", config.database.as_deref()) {
-            Some(where_kept) => Storage::OnEachNode(where_kept),
-            None => Storage::Shared,
-        }
+        Storage::database("payment", config.database.as_deref())
     }
+
     async fn start(config: PaymentConfig, ctx: StartContext) -> Result<Payment, StartError> {
         let ledger = Ledger::open(config.database.as_deref(), ctx.data_dir())
             .await

@@ -54,9 +54,13 @@ pub struct CallId(pub u64);
 impl CallId {
     /// A fresh id, unique in this process: the thread's number in the top
     /// 24 bits, a per-thread counter below (no atomic operation per call).
+    /// Thread numbers start at a random point in each process, so that
+    /// the ids of two nodes' calls, which meet in one trace as span ids,
+    /// do not repeat each other's (as they would if every process counted
+    /// from 1).
     #[inline]
     pub fn next() -> Self {
-        static THREADS: AtomicU64 = AtomicU64::new(1);
+        static THREADS: AtomicU64 = AtomicU64::new(0);
         thread_local! {
             static NEXT: Cell<u64> = const { Cell::new(0) };
         }
@@ -65,7 +69,8 @@ impl CallId {
             if id & COUNTER_MASK == COUNTER_MASK || id == 0 {
                 // First use on this thread, or the counter ran out: take a new
                 // thread number.
-                id = THREADS.fetch_add(1, Ordering::Relaxed) << COUNTER_BITS;
+                let thread = process_salt().wrapping_add(THREADS.fetch_add(1, Ordering::Relaxed));
+                id = (thread & THREAD_MASK) << COUNTER_BITS;
             }
             id += 1;
             next.set(id);
@@ -77,6 +82,15 @@ impl CallId {
 /// Bits of a [`CallId`] that count calls within one thread.
 const COUNTER_BITS: u32 = 40;
 const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
+/// The thread number's bits, above the counter's.
+const THREAD_MASK: u64 = (1 << (64 - COUNTER_BITS)) - 1;
+
+/// A random number drawn once per process (odd, so never 0): the top half
+/// of its trace ids, and where its call ids' thread numbers start.
+fn process_salt() -> u64 {
+    static SALT: OnceLock<u64> = OnceLock::new();
+    *SALT.get_or_init(|| rand::random::<u64>() | 1)
+}
 
 impl fmt::Display for CallId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,9 +121,8 @@ impl TraceId {
     /// The trace that call `id`, made outside any trace, starts.
     #[inline]
     fn starting_at(id: CallId) -> TraceId {
-        static SALT: OnceLock<u64> = OnceLock::new();
         TraceId {
-            high: *SALT.get_or_init(|| rand::random::<u64>() | 1),
+            high: process_salt(),
             low: id.0,
         }
     }

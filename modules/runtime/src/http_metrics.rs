@@ -5,6 +5,12 @@
 //! [`StartContext::http_metrics`](crate::StartContext::http_metrics) and
 //! records each answered request; a module started alone (tests) gets one
 //! that records into nothing anyone reads.
+//!
+//! Every label takes a bounded set of values, whatever clients send: the
+//! route is the pattern matched (or `unmatched`), and a method other than
+//! the standard ones is recorded as `other` (any token is a valid method,
+//! so a label of raw methods would let anyone grow the metrics without
+//! bound, a series per made-up method).
 
 use std::time::Duration;
 
@@ -67,6 +73,7 @@ impl HttpMetrics {
 
     /// Records one answered request.
     pub fn record(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
@@ -80,5 +87,51 @@ impl HttpMetrics {
                 method: method.to_owned(),
             })
             .observe(took.as_secs_f64());
+    }
+}
+
+/// The label for request method `method`: itself if standard, else `other`.
+fn method_label(method: &str) -> &str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    STANDARD
+        .iter()
+        .find(|standard| **standard == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let mut registry = Registry::default();
+        let metrics = HttpMetrics::new(&mut registry);
+        metrics.record("/", "GET", 200, Duration::from_millis(1));
+        for n in 0..100 {
+            metrics.record(
+                "unmatched",
+                &format!("FOO{n}"),
+                404,
+                Duration::from_millis(1),
+            );
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("boutique_http_requests_total{"))
+            .collect();
+        assert_eq!(series.len(), 2, "{text}");
+        assert!(
+            series
+                .iter()
+                .any(|line| line.contains(r#"method="other""#) && line.ends_with(" 100")),
+            "{text}"
+        );
+        assert!(!text.contains("FOO"), "{text}");
     }
 }

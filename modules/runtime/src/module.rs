@@ -85,6 +85,23 @@ pub enum Storage {
     Shared,
 }
 
+impl Storage {
+    /// The storage of a module `module` whose data is in the database at
+    /// `url` (its `database` setting): SQLite, by default a file in each
+    /// node's data directory, is kept on each node; PostgreSQL is shared.
+    pub fn database(module: &str, url: Option<&str>) -> Storage {
+        match url {
+            None => Storage::OnEachNode(format!(
+                "a SQLite file in each node's data directory ({module}.db)"
+            )),
+            Some(url) if url.starts_with("sqlite:") => {
+                Storage::OnEachNode(format!("the SQLite file {url} on each node's machine"))
+            }
+            Some(_) => Storage::Shared,
+        }
+    }
+}
+
 /// The config of a module that has none: an empty section, or none at all.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -88,7 +88,9 @@ fn toy(node: &Node) -> ServiceRef<Toy> {
 async fn calls_spread_over_the_replicas() {
     let r = replicated("").await;
     // Each replica is told it is one of two (a cache would be wrong).
-    assert_eq!(TOY_REPLICAS.load(std::sync::atomic::Ordering::Relaxed), 2);
+    for node in [&r.a, &r.c] {
+        assert_eq!(toy(node).call(Replicas {}).await.unwrap(), Ok(2));
+    }
     let toy = toy(&r.client);
     for _ in 0..100 {
         toy.call(Count {}).await.unwrap().unwrap();

@@ -22,22 +22,6 @@ pub mod testing;
 pub use database::{Backend, Database, StorageError};
 pub use migrate::Migration;
 
-/// Where a module whose `database` setting is `url` keeps its data, if
-/// that is on each node apart (SQLite: a file on the node's machine), for
-/// the config check's warning about replicas; `None` for a database its
-/// replicas can share (PostgreSQL).
-pub fn kept_on_each_node(module: &str, url: Option<&str>) -> Option<String> {
-    match url {
-        None => Some(format!(
-            "a SQLite file in each node's data directory ({module}.db)"
-        )),
-        Some(url) if url.starts_with("sqlite:") => {
-            Some(format!("the SQLite file {url} on each node's machine"))
-        }
-        Some(_) => None,
-    }
-}
-
 /// Milliseconds since the Unix epoch, as the databases store times.
 pub fn unix_ms() -> i64 {
     std::time::SystemTime::now()

@@ -78,6 +78,22 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
 }
 
+/// Checks `[telemetry] otlp_endpoint`: `http://HOST[:PORT][/...]`; the
+/// problem, in words, if not.
+pub fn check_otlp_endpoint(endpoint: &str) -> Result<(), String> {
+    let host = endpoint
+        .strip_prefix("http://")
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    if host.is_none_or(str::is_empty) {
+        return Err(format!(
+            "[telemetry] otlp_endpoint = {endpoint:?}: give the collector's OTLP/HTTP address \
+             as http://HOST:PORT (usually port 4318); https is not supported, run the \
+             collector beside the node"
+        ));
+    }
+    Ok(())
+}
+
 /// `[logging]`: what the binary logs and how. `RUST_LOG` and
 /// `--log-format` win over both.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -335,6 +351,16 @@ pub fn parse(toml: &str) -> Result<DeploymentConfig, ConfigError> {
 
 /// An override's value: a TOML value if it parses as one (numbers, booleans,
 /// arrays), otherwise the text as a string.
+/// Whether a `--set` value is a list or a table (TOML `[...]` or `{...}`)
+/// rather than a single value: such a value cannot be carried by an
+/// environment variable (`deploy kube` passes overrides to pods so).
+pub fn override_is_structured(value: &str) -> bool {
+    matches!(
+        parse_override(value).kind,
+        config::ValueKind::Array(_) | config::ValueKind::Table(_)
+    )
+}
+
 fn parse_override(value: &str) -> config::Value {
     let as_toml = format!("v = {value}");
     match config::Config::builder()

@@ -108,17 +108,10 @@ impl Plan {
             problems.push("[cluster] name is empty".to_owned());
         }
         check_runtime(&config.runtime, &mut problems);
-        if let Some(endpoint) = &config.telemetry.otlp_endpoint {
-            let host = endpoint
-                .strip_prefix("http://")
-                .map(|rest| rest.split('/').next().unwrap_or_default());
-            if host.is_none_or(str::is_empty) {
-                problems.push(format!(
-                    "[telemetry] otlp_endpoint = {endpoint:?}: give the collector's OTLP/HTTP address \
-                     as http://HOST:PORT (usually port 4318); https is not supported, run the \
-                     collector beside the node"
-                ));
-            }
+        if let Some(endpoint) = &config.telemetry.otlp_endpoint
+            && let Err(problem) = super::check_otlp_endpoint(endpoint)
+        {
+            problems.push(problem);
         }
 
         // Placement: which node lists which module.
@@ -135,6 +128,14 @@ impl Plan {
                 // `Web` could not be set from the environment.
                 problems.push(format!(
                     "node name '{node}' may only use lower-case letters, digits, '-' and '_'"
+                ));
+            }
+            if node == CLIENT {
+                // The name clients (`boutique call`) go by: in `[access]`
+                // lists, and as the certificate `boutique certs` writes
+                // for them, which a node of that name would share.
+                problems.push(format!(
+                    "node name '{CLIENT}' is reserved for clients such as boutique call; name the node otherwise"
                 ));
             }
             if node_config.modules.is_empty() {

@@ -180,14 +180,27 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
         .map_err(|e| TlsError::Generate(format!("{}: {e}", dir.display())))?;
     let mut written = Vec::new();
     let mut write = |name: String, text: String, secret: bool| -> Result<(), TlsError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
+        let failed = |e: std::io::Error| TlsError::Generate(format!("{}: {e}", path.display()));
+        // A key is created readable by its owner only, never for a moment
+        // more widely (a file written first and restricted after could be
+        // opened in between, and kept open); an old one is replaced, not
+        // rewritten in place with its old permissions.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
         if secret {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e)),
+                _ => {}
+            }
+            options.create_new(true).mode(0o600);
+        } else {
+            options.create(true).truncate(true);
         }
+        let mut file = options.open(&path).map_err(failed)?;
+        file.write_all(text.as_bytes()).map_err(failed)?;
         written.push(path);
         Ok(())
     };

@@ -85,6 +85,11 @@ pub struct Panic {}
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Count {}
 
+/// How many nodes run toy, as this replica was told when it started
+/// (`StartContext::replicas`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replicas {}
+
 /// Asks `other` to ping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskOther {
@@ -115,6 +120,7 @@ runtime::service! {
         HoldBlob -> Empty,
         Wait -> Empty [idempotent],
         KeyedCount -> u64 [key = key],
+        Replicas -> usize,
     }
 }
 
@@ -157,10 +163,6 @@ runtime::service! {
 
 pub struct ToyModule;
 
-/// How many nodes run toy, as the last toy to start was told
-/// (`StartContext::replicas`).
-pub static TOY_REPLICAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 impl Module for ToyModule {
     type Service = Toy;
     type Config = NoConfig;
@@ -168,8 +170,8 @@ impl Module for ToyModule {
         vec![Other::NAME]
     }
     async fn start(_: NoConfig, ctx: StartContext) -> Result<Toy, StartError> {
-        TOY_REPLICAS.store(ctx.replicas(), std::sync::atomic::Ordering::Relaxed);
         let actor = ToyActor {
+            replicas: ctx.replicas(),
             other: ctx.service::<Other>()?,
             held: HashMap::new(),
             count: 0,
@@ -180,6 +182,7 @@ impl Module for ToyModule {
 }
 
 struct ToyActor {
+    replicas: usize,
     other: ServiceRef<Other>,
     held: HashMap<u32, oneshot::Sender<()>>,
     count: u64,
@@ -231,6 +234,13 @@ impl Handler<Call<Count>> for ToyActor {
     fn handle(&mut self, _: Call<Count>, _: &mut Context<Self>) -> Self::Result {
         self.count += 1;
         Ok(self.count)
+    }
+}
+
+impl Handler<Call<Replicas>> for ToyActor {
+    type Result = Result<usize, ToyError>;
+    fn handle(&mut self, _: Call<Replicas>, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.replicas)
     }
 }
 
