@@ -18,8 +18,10 @@
 //!   (`emptyDir`: modules that must keep data across pod restarts should
 //!   use a database URL, e.g. PostgreSQL, in their config section);
 //! - with `[cluster.tls]`, the certificates from the Secret `boutique-tls`
-//!   (`boutique certs DIR`, then `kubectl create secret generic boutique-tls
-//!   --from-file=DIR`); without it, the config must say `insecure = true`
+//!   (made from `boutique certs DIR`, without the CA's key and the
+//!   client's pair: docs/operations.md), each pod given only the CA's
+//!   certificate and its own node's pair; without it, the config must say
+//!   `insecure = true`
 //!   (pods listen beyond loopback), and a NetworkPolicy lets only the
 //!   deployment's own pods reach the node ports.
 //!
@@ -41,6 +43,9 @@ const ADMIN_PORT: u16 = 9400;
 const HTTP_PORT: u16 = 8080;
 /// Where the config file is mounted.
 const CONFIG_PATH: &str = "/etc/boutique/config.toml";
+/// The user (and group) id the image runs as (`USER` in the Dockerfile).
+const IMAGE_USER: u32 = 10001;
+
 /// Where the TLS files are mounted.
 const TLS_DIR: &str = "/etc/boutique/tls";
 /// Where a pod keeps its modules' files.
@@ -240,8 +245,21 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             json!({"name": "data", "emptyDir": {}}),
         ];
         if tls {
+            // Only the CA's certificate and this node's own pair reach its
+            // pod (the Secret holds every node's), readable by the image's
+            // user through the pod's fsGroup.
+            let own = |file: String| json!({"key": file, "path": file});
+            let items = vec![
+                own("ca.pem".to_owned()),
+                own(format!("{}.pem", node.name)),
+                own(format!("{}.key", node.name)),
+            ];
             mounts.push(json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true}));
-            volumes.push(json!({"name": "tls", "secret": {"secretName": "boutique-tls", "defaultMode": 0o400}}));
+            volumes.push(json!({"name": "tls", "secret": {
+                "secretName": "boutique-tls",
+                "items": items,
+                "defaultMode": 0o440,
+            }}));
         }
         let selector = json!({"app.kubernetes.io/part-of": "boutique", "boutique/node": node.name});
         let probe = |path: &str, period: u32| {
@@ -265,6 +283,14 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                     "metadata": {"labels": selector},
                     "spec": {
                         "terminationGracePeriodSeconds": 30,
+                        // The image's user (Dockerfile); volumes (the TLS
+                        // files) are given its group.
+                        "securityContext": {
+                            "runAsNonRoot": true,
+                            "runAsUser": IMAGE_USER,
+                            "runAsGroup": IMAGE_USER,
+                            "fsGroup": IMAGE_USER,
+                        },
                         "containers": [{
                             "name": "boutique",
                             "image": inputs.image,
