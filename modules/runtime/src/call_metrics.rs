@@ -38,7 +38,7 @@ use crate::error::CallError;
 use crate::service::Service;
 
 /// How a call ended, as the `outcome` label says it.
-const OUTCOMES: [&str; 7] = [
+const OUTCOMES: [&str; 8] = [
     "ok",
     "error",
     "not_delivered",
@@ -46,7 +46,13 @@ const OUTCOMES: [&str; 7] = [
     "rejected",
     "timed_out",
     "overloaded",
+    // The caller stopped waiting (dropped the call's future) before it
+    // ended: what happened to it is not known here.
+    "cancelled",
 ];
+
+/// [`OUTCOMES`]' index of `cancelled`.
+const CANCELLED: usize = 7;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -255,6 +261,15 @@ impl Probe {
             Err(CallError::TimedOut { .. }) => 5,
             Err(CallError::Overloaded { .. }) => 6,
         };
+        self.record(outcome);
+    }
+
+    /// Records a call whose caller stopped waiting before it ended.
+    pub(crate) fn cancelled(self) {
+        self.record(CANCELLED);
+    }
+
+    fn record(self, outcome: usize) {
         let took = self.started.map(|started| started.elapsed());
         self.metrics.record(outcome, took);
         if let Some((call_id, trace_id, parent)) = self.logged {

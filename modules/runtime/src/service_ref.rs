@@ -277,10 +277,19 @@ impl<S: Service> ServiceRef<S> {
 
 pin_project! {
     /// The outcome of a call, once it comes (see [`ServiceRef::call`]).
+    /// Dropped before then, the call is counted as cancelled.
     pub struct CallFuture<M: Request> {
         #[pin]
         state: CallState<M>,
         probe: Option<Probe>,
+    }
+
+    impl<M: Request> PinnedDrop for CallFuture<M> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(probe) = this.project().probe.take() {
+                probe.cancelled();
+            }
+        }
     }
 }
 
