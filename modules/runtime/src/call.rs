@@ -238,7 +238,18 @@ impl CallMeta {
         Scoped {
             work,
             deadline: Some(self.deadline),
-            trace: Some((self.trace, self.id.0)),
+            trace: Some((self.trace, self.span_id())),
+        }
+    }
+
+    /// The span the work done for this call belongs to, which the calls it
+    /// makes name as their parent: the call's own (client) span for a call
+    /// made in this process; for a call from another node, the server span
+    /// this node records for it, not the caller's client span.
+    pub fn span_id(&self) -> u64 {
+        match self.origin {
+            Origin::Local => self.id.0,
+            Origin::Remote(_) => crate::spans::server_span_id(self.id.0),
         }
     }
 
@@ -407,4 +418,40 @@ impl<M: fmt::Debug> fmt::Debug for Call<M> {
 
 impl<M: Request> actix::Message for Call<M> {
     type Result = Result<M::Reply, <M::Service as Service>::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parent that a call made inside `meta.scope` names.
+    fn parent_inside(meta: &CallMeta) -> u64 {
+        let mut inside = Box::pin(meta.scope(async { CallMeta::local(Duration::from_secs(1)) }));
+        let mut context = Context::from_waker(std::task::Waker::noop());
+        match inside.as_mut().poll(&mut context) {
+            Poll::Ready(made) => {
+                assert_eq!(made.trace, meta.trace, "the same trace");
+                made.parent
+            }
+            Poll::Pending => unreachable!("the work does not wait"),
+        }
+    }
+
+    #[test]
+    fn calls_made_for_a_call_name_the_span_of_the_work_as_their_parent() {
+        // A call made here: its own (client) span.
+        let local = CallMeta::local(Duration::from_secs(1));
+        assert_eq!(parent_inside(&local), local.id.0);
+        // A call from another node: the server span this node records for
+        // it, not the caller's client span.
+        let remote = CallMeta {
+            origin: Origin::Remote(Arc::from("web")),
+            ..CallMeta::local(Duration::from_secs(1))
+        };
+        assert_eq!(
+            parent_inside(&remote),
+            crate::spans::server_span_id(remote.id.0)
+        );
+        assert_ne!(parent_inside(&remote), remote.id.0);
+    }
 }
