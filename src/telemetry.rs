@@ -54,10 +54,15 @@ pub struct Telemetry {
 impl Telemetry {
     /// Sends what is queued, waiting at most `within`.
     pub async fn flush(&self, within: Duration) {
-        let (done, sent) = oneshot::channel();
-        if self.queue.send(Message::Flush(done)).await.is_ok() {
-            let _ = tokio::time::timeout(within, sent).await;
-        }
+        // The whole wait, queueing the request included (a full queue
+        // behind an unreachable collector would otherwise hold it longer).
+        let _ = tokio::time::timeout(within, async {
+            let (done, sent) = oneshot::channel();
+            if self.queue.send(Message::Flush(done)).await.is_ok() {
+                let _ = sent.await;
+            }
+        })
+        .await;
     }
 }
 
