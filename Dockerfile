@@ -12,7 +12,8 @@ RUN cargo build --release --locked && cp target/release/boutique /boutique
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /var/lib/boutique boutique \
+    && groupadd --system --gid 10001 boutique \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/boutique boutique \
     && mkdir -p /var/lib/boutique && chown boutique /var/lib/boutique
 COPY --from=build /boutique /usr/local/bin/boutique
 USER 10001

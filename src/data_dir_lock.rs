@@ -1,67 +1,85 @@
-//! Who uses a data directory: every node process holds a shared lock on
-//! `DATA_DIR/.nodes.lock` while it runs, so that `boutique call`, before
-//! it starts a module with state in-process (against a node that does not
-//! listen), can tell that a node is running on the same files: it tries
-//! the lock alone for a moment ([`node_running`]), and lets it go at once,
-//! so that two calls do not stop each other.
-//!
-//! The in-process module would write the files behind the running one's
+//! Who uses a data directory, so that `boutique call` never runs a module
+//! with state in-process (against a node that does not listen) beside a
+//! node on the same files: the module would write them behind the node's
 //! back (the cart keeps carts in memory, and would go on showing a cart
-//! the other process emptied), so `call` refuses instead. Several nodes on
-//! one machine (`boutique up`) share the lock; locks go with the process,
-//! however it ends. `flock(2)`: advisory, on this machine only.
+//! the call emptied).
+//!
+//! Two `flock(2)` files in the directory:
+//!
+//! - `.nodes.lock`: every node holds it shared while it runs (several
+//!   nodes on one machine, as under `boutique up`, may);
+//! - `.calls.lock`: every such call holds it shared while it runs (calls
+//!   do not stop each other: each is a short-lived writer like any other).
+//!
+//! A call takes `.calls.lock`, then refuses if it cannot take
+//! `.nodes.lock` alone for a moment (a node holds it). A node takes
+//! `.nodes.lock`, then waits until it can take `.calls.lock` alone (no
+//! call runs), and lets that go. Whichever comes second sees the first.
+//! Locks go with the process, however it ends; they are advisory, and on
+//! this machine only.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-/// A node's hold on a data directory, while this lives.
-pub struct NodeLock {
+/// A hold on a data directory, while this lives.
+pub struct Held {
     _file: File,
 }
 
-/// Takes the shared lock a running node holds (several nodes may).
-pub fn hold_as_node(data_dir: &Path) -> io::Result<NodeLock> {
-    let file = open(data_dir)?;
-    // SAFETY: flock(2) on a file descriptor this function owns; no memory
-    // is shared with the call.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } == 0 {
-        Ok(NodeLock { _file: file })
-    } else {
-        Err(io::Error::last_os_error())
+/// What a call found.
+pub enum CallCheck {
+    /// No node runs on the directory; none will start until this is
+    /// dropped.
+    Clear(Held),
+    /// A node runs on it.
+    NodeRunning,
+}
+
+/// Marks this process as a node on `data_dir`, once no call runs there.
+pub fn hold_as_node(data_dir: &Path) -> io::Result<Held> {
+    let node = open(data_dir, ".nodes.lock")?;
+    flock(&node, libc::LOCK_SH)?;
+    // Wait for calls already running (each lasts one call).
+    let calls = open(data_dir, ".calls.lock")?;
+    flock(&calls, libc::LOCK_EX)?;
+    drop(calls);
+    Ok(Held { _file: node })
+}
+
+/// Marks this process as a call on `data_dir`, unless a node runs there.
+pub fn hold_as_call(data_dir: &Path) -> io::Result<CallCheck> {
+    let calls = open(data_dir, ".calls.lock")?;
+    flock(&calls, libc::LOCK_SH)?;
+    let nodes = open(data_dir, ".nodes.lock")?;
+    match flock(&nodes, libc::LOCK_EX | libc::LOCK_NB) {
+        // No node; let go at once (closing the file would too), so that
+        // other calls may look as well.
+        Ok(()) => {
+            drop(nodes);
+            Ok(CallCheck::Clear(Held { _file: calls }))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(CallCheck::NodeRunning),
+        Err(e) => Err(e),
     }
 }
 
-/// Whether a node runs on `data_dir` (holds its lock). Another `call`
-/// testing at the same moment holds it for microseconds: a few tries
-/// apart tell the two apart.
-pub fn node_running(data_dir: &Path) -> io::Result<bool> {
-    let file = open(data_dir)?;
-    for attempt in 0..5 {
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        // SAFETY: as in `hold_as_node`.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            // Let go at once (closing the file would too).
-            // SAFETY: as above.
-            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
-            return Ok(false);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::WouldBlock {
-            return Err(error);
-        }
-    }
-    Ok(true)
-}
-
-fn open(data_dir: &Path) -> io::Result<File> {
+fn open(data_dir: &Path, name: &str) -> io::Result<File> {
     std::fs::create_dir_all(data_dir)?;
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(data_dir.join(".nodes.lock"))
+        .open(data_dir.join(name))
+}
+
+fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
+    // SAFETY: flock(2) on a file descriptor `file` owns; no memory is
+    // shared with the call.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -12,7 +12,8 @@
 //! against that fresh instance. Not while a node runs on that data
 //! directory, if a module started so would keep state there: it would
 //! write the running node's files behind its back (see `data_dir_lock`).
-//! Two calls at once are fine: each is a short-lived writer like any other.
+//! Two calls at once are fine: each is a short-lived writer like any other;
+//! a node that starts meanwhile waits for the call to end.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ use runtime::json::{JsonCallError, JsonReply};
 
 use super::load_plan;
 use crate::cli::ConfigArgs;
+use crate::data_dir_lock::CallCheck;
 use crate::exit::{CALL_ERROR, DOMAIN_ERROR, UsageError};
 
 /// The first module of node `node` in `plan` that keeps state, if any.
@@ -59,14 +61,20 @@ pub fn call(
         })?;
     let system = actix_rt::System::new();
     system.block_on(async {
+        // Held until the call ends, when modules with state run here.
+        let mut _data_dir_lock = None;
         let node = if host.listen.is_some_and(|a| a.port() != 0) {
             Node::client(&plan, &catalogue).await?
         } else {
             let needed = plan.narrowed_to(&host.name, service);
             let data_dir = &plan.runtime.data_dir;
-            if let Some(stateful) = keeps_state(&needed, &host.name, &catalogue)
-                && crate::data_dir_lock::node_running(data_dir)?
-            {
+            let check = match keeps_state(&needed, &host.name, &catalogue) {
+                Some(stateful) => Some((stateful, crate::data_dir_lock::hold_as_call(data_dir)?)),
+                None => None,
+            };
+            if let Some((_, CallCheck::Clear(held))) = check {
+                _data_dir_lock = Some(held);
+            } else if let Some((stateful, CallCheck::NodeRunning)) = check {
                 eprintln!(
                             "error: a node is running on data directory {}, and node '{}' does not listen, \
                              so its {service} cannot be called from outside; starting {stateful} here would \

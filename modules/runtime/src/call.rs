@@ -189,7 +189,36 @@ thread_local! {
     static INHERITED: Cell<Option<Deadline>> = const { Cell::new(None) };
     /// The trace, and the call, that calls made on this thread now belong
     /// to, if any (set by [`Scoped`]).
-    static TRACE: Cell<Option<(TraceId, u64)>> = const { Cell::new(None) };
+    static TRACE: Cell<Option<Enclosing>> = const { Cell::new(None) };
+}
+
+/// The call whose work is being polled on this thread, as the calls made
+/// for it see it.
+#[derive(Debug, Clone, Copy)]
+struct Enclosing {
+    /// Its trace.
+    trace: TraceId,
+    /// Its call id (or the trace's root span): the `parent` of the calls
+    /// made for it.
+    call: u64,
+    /// Whether it is a call served for another node: then the span its
+    /// work belongs to is this node's server span for it, not its id.
+    served_for_peer: bool,
+}
+
+/// The span id that a call made now on this thread, whose `parent` is
+/// `parent`, names as its parent span in exported traces: the server span
+/// of the call it was made for if that call came from another node (so
+/// that server-side work sits under the server span), else `parent`. The
+/// call's `parent` field, logged and sent, stays the call id, so that log
+/// lines link by call ids across nodes.
+pub(crate) fn parent_span(parent: u64) -> u64 {
+    match TRACE.with(Cell::get) {
+        Some(enclosing) if enclosing.served_for_peer && enclosing.call == parent => {
+            crate::spans::server_span_id(parent)
+        }
+        _ => parent,
+    }
 }
 
 impl CallMeta {
@@ -219,7 +248,7 @@ impl CallMeta {
         };
         let id = CallId::next();
         let (trace, parent) = match TRACE.with(Cell::get) {
-            Some(inherited) => inherited,
+            Some(enclosing) => (enclosing.trace, enclosing.call),
             None => (TraceId::starting_at(id), 0),
         };
         let meta = CallMeta {
@@ -238,14 +267,17 @@ impl CallMeta {
         Scoped {
             work,
             deadline: Some(self.deadline),
-            trace: Some((self.trace, self.span_id())),
+            trace: Some(Enclosing {
+                trace: self.trace,
+                call: self.id.0,
+                served_for_peer: matches!(self.origin, Origin::Remote(_)),
+            }),
         }
     }
 
-    /// The span the work done for this call belongs to, which the calls it
-    /// makes name as their parent: the call's own (client) span for a call
-    /// made in this process; for a call from another node, the server span
-    /// this node records for it, not the caller's client span.
+    /// The span the work done for this call belongs to: the call's own
+    /// (client) span for a call made in this process; for a call from
+    /// another node, the server span this node records for it.
     pub fn span_id(&self) -> u64 {
         match self.origin {
             Origin::Local => self.id.0,
@@ -336,7 +368,11 @@ pub fn new_trace<F: Future>(work: F) -> (TraceId, Scoped<F>) {
     let scoped = Scoped {
         work,
         deadline: None,
-        trace: Some((trace, trace.root_span())),
+        trace: Some(Enclosing {
+            trace,
+            call: trace.root_span(),
+            served_for_peer: false,
+        }),
     };
     (trace, scoped)
 }
@@ -351,7 +387,7 @@ pin_project_lite::pin_project! {
         deadline: Option<Deadline>,
         // The trace and the parent call for calls made inside; `None`:
         // whatever encloses it.
-        trace: Option<(TraceId, u64)>,
+        trace: Option<Enclosing>,
     }
 }
 
@@ -390,7 +426,7 @@ impl<F: Future> Future for Scoped<F> {
 /// before a [`Scoped`] poll, when dropped.
 struct Restore {
     deadline: Option<Deadline>,
-    trace: Option<(TraceId, u64)>,
+    trace: Option<Enclosing>,
 }
 
 impl Drop for Restore {
@@ -424,34 +460,39 @@ impl<M: Request> actix::Message for Call<M> {
 mod tests {
     use super::*;
 
-    /// The parent that a call made inside `meta.scope` names.
-    fn parent_inside(meta: &CallMeta) -> u64 {
-        let mut inside = Box::pin(meta.scope(async { CallMeta::local(Duration::from_secs(1)) }));
+    /// The parent that a call made inside `meta.scope` names: in its
+    /// metadata (logged, sent), and as its exported span's parent.
+    fn parents_inside(meta: &CallMeta) -> (u64, u64) {
+        let mut inside = Box::pin(meta.scope(async {
+            let made = CallMeta::local(Duration::from_secs(1));
+            (made.clone(), parent_span(made.parent))
+        }));
         let mut context = Context::from_waker(std::task::Waker::noop());
         match inside.as_mut().poll(&mut context) {
-            Poll::Ready(made) => {
+            Poll::Ready((made, span_parent)) => {
                 assert_eq!(made.trace, meta.trace, "the same trace");
-                made.parent
+                (made.parent, span_parent)
             }
             Poll::Pending => unreachable!("the work does not wait"),
         }
     }
 
     #[test]
-    fn calls_made_for_a_call_name_the_span_of_the_work_as_their_parent() {
-        // A call made here: its own (client) span.
+    fn calls_made_for_a_call_name_it_and_the_span_of_its_work() {
+        // A call made here: its id, which is its own (client) span.
         let local = CallMeta::local(Duration::from_secs(1));
-        assert_eq!(parent_inside(&local), local.id.0);
-        // A call from another node: the server span this node records for
-        // it, not the caller's client span.
+        assert_eq!(parents_inside(&local), (local.id.0, local.id.0));
+        // A call from another node: its id (log lines link by call ids),
+        // and as a span, the server span this node records for it (not
+        // the caller's client span).
         let remote = CallMeta {
             origin: Origin::Remote(Arc::from("web")),
             ..CallMeta::local(Duration::from_secs(1))
         };
         assert_eq!(
-            parent_inside(&remote),
-            crate::spans::server_span_id(remote.id.0)
+            parents_inside(&remote),
+            (remote.id.0, crate::spans::server_span_id(remote.id.0))
         );
-        assert_ne!(parent_inside(&remote), remote.id.0);
+        assert_eq!(remote.span_id(), crate::spans::server_span_id(remote.id.0));
     }
 }

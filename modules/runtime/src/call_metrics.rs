@@ -98,7 +98,7 @@ impl CallMetrics {
         };
         registry.register(
             "boutique_calls",
-            "Calls made from this node, by caller module (client: a tool or test), service, message, location (local or remote) and outcome (ok, error: the service said no, not_delivered, outcome_unknown, rejected, timed_out, overloaded).",
+            "Calls made from this node, by caller module (client: a tool or test), service, message, location (local or remote) and outcome (ok, error: the service said no, not_delivered, outcome_unknown, rejected, timed_out, overloaded, cancelled: the caller stopped waiting first).",
             metrics.calls.clone(),
         );
         registry.register(
@@ -187,7 +187,12 @@ impl RefMetrics {
         Some(Probe {
             metrics,
             started: timed.then(Instant::now),
-            logged: logged.then_some((meta.id.0, meta.trace, meta.parent)),
+            logged: logged.then(|| Logged {
+                call_id: meta.id.0,
+                trace: meta.trace,
+                parent: meta.parent,
+                parent_span: crate::call::parent_span(meta.parent),
+            }),
         })
     }
 }
@@ -245,8 +250,18 @@ pub(crate) struct Probe {
     metrics: &'static MethodMetrics,
     /// When it started, if it is timed.
     started: Option<Instant>,
-    /// The call's id, trace and parent, if it is to be logged.
-    logged: Option<(u64, TraceId, u64)>,
+    /// Who the call is, if it is to be logged (or exported).
+    logged: Option<Logged>,
+}
+
+/// A logged call's ids.
+struct Logged {
+    call_id: u64,
+    trace: TraceId,
+    /// The call it was made for (logged).
+    parent: u64,
+    /// Its parent span (exported: see `call::parent_span`).
+    parent_span: u64,
 }
 
 impl Probe {
@@ -264,22 +279,30 @@ impl Probe {
         self.record(outcome);
     }
 
-    /// Records a call whose caller stopped waiting before it ended.
-    pub(crate) fn cancelled(self) {
+    /// Records a call whose caller stopped waiting before it ended (not
+    /// timed: how long the caller waited says nothing of the call).
+    pub(crate) fn cancelled(mut self) {
+        self.started = None;
         self.record(CANCELLED);
     }
 
     fn record(self, outcome: usize) {
         let took = self.started.map(|started| started.elapsed());
         self.metrics.record(outcome, took);
-        if let Some((call_id, trace_id, parent)) = self.logged {
+        if let Some(Logged {
+            call_id,
+            trace: trace_id,
+            parent,
+            parent_span,
+        }) = self.logged
+        {
             let labels = &self.metrics.labels;
             if crate::spans::enabled() {
                 let took = took.unwrap_or_default();
                 crate::spans::record(crate::spans::SpanRecord {
                     trace: trace_id,
                     span_id: call_id,
-                    parent,
+                    parent: parent_span,
                     name: format!("{}.{}", labels.service, labels.message),
                     kind: crate::spans::SpanKind::Client,
                     start: std::time::SystemTime::now() - took,
@@ -291,7 +314,8 @@ impl Probe {
                         ("boutique.location", labels.location.to_owned()),
                         ("boutique.outcome", OUTCOMES[outcome].to_owned()),
                     ],
-                    failed: outcome != 0,
+                    // A cancelled call is the caller's choice.
+                    failed: outcome != 0 && outcome != CANCELLED,
                 });
             }
             // The call as a span, made when its figures are known, with

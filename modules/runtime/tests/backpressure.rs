@@ -146,6 +146,9 @@ async fn a_caller_that_forgets_its_calls_cannot_flood_the_peer() {
     assert_eq!(last.text, "last");
     let keys = a_toy.call(Held {}).await.unwrap().unwrap();
     assert_eq!(keys.len(), LIMIT - 1, "{keys:?}");
+    // And none arrived at a to be refused there: b sends nothing past its
+    // limit (a's own limit would refuse such calls, and so hide them).
+    assert_eq!(cluster.a.stats().refused_overloaded, 0);
 }
 
 #[actix_rt::test]
