@@ -43,6 +43,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs the binary with `args` and checks it refuses them as bad usage
+/// (exit 64), saying `says`, without a panic.
+fn refused_as_bad_usage(args: &[&str], says: &str) {
+    let output = boutique(args);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{args:?}: {said}");
+    assert!(said.contains(says), "{args:?}: {said}");
+    assert!(!said.contains("panicked"), "{args:?}: {said}");
+}
+
 /// Writes `text` to a fresh config file under the target directory.
 fn config_file(text: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -328,19 +338,7 @@ fn load_refuses_bad_arguments_as_bad_usage() {
             "at most a week",
         ),
     ] {
-        let output = boutique(&[&["load"][..], args].concat());
-        assert_eq!(
-            output.status.code(),
-            Some(64),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+        refused_as_bad_usage(&[&["load"][..], args].concat(), says);
     }
 }
 
@@ -513,18 +511,7 @@ fn call_refuses_bad_input_with_exit_64() {
         ),
         (vec!["call"], "SERVICE"),
     ] {
-        let output = boutique(&args);
-        assert_eq!(
-            output.status.code(),
-            Some(64),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(needle),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        refused_as_bad_usage(&args, needle);
     }
 }
 

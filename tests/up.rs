@@ -129,6 +129,18 @@ fn after<'a>(line: &'a str, marker: &str) -> &'a str {
     line.split_once(marker).unwrap().1.trim()
 }
 
+/// The shop at `shop` answers its home page with the catalogue.
+async fn shows_the_catalogue(shop: &str) {
+    let mut home = awc::Client::new()
+        .get(format!("{shop}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    let body = home.body().await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Sunglasses"));
+}
+
 /// Whether process `pid` is gone (or a zombie nobody has reaped yet).
 fn is_gone(pid: libc::pid_t) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -168,14 +180,7 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
 
     // The home page needs the catalog and currency (store) from the
     // frontend (web): the nodes found each other.
-    let mut home = awc::Client::new()
-        .get(format!("{shop}/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(home.status().as_u16(), 200);
-    let body = home.body().await.unwrap();
-    assert!(String::from_utf8_lossy(&body).contains("Sunglasses"));
+    shows_the_catalogue(&shop).await;
 
     // The dashboard `up` printed sees all three nodes up.
     let mut page = awc::Client::new().get(&dashboard).send().await.unwrap();
@@ -297,13 +302,7 @@ async fn a_node_that_first_comes_up_on_a_restart_is_found_by_the_nodes_that_need
         .await;
     let shop = up.until("shop open at ").await;
     let shop = after(&shop, "shop open at ").to_owned();
-    let mut home = awc::Client::new()
-        .get(format!("{shop}/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(home.status().as_u16(), 200);
-    assert!(String::from_utf8_lossy(&home.body().await.unwrap()).contains("Sunglasses"));
+    shows_the_catalogue(&shop).await;
 
     up.signal(libc::SIGINT);
     let (status, said) = up.finish().await;

@@ -76,24 +76,7 @@ impl RawPeer {
         name: &str,
         role: runtime::transport::handshake::Role,
     ) -> RawPeer {
-        use runtime::transport::frame::FrameReader;
-        use runtime::transport::handshake::{self, Identity};
-
-        let addr = a.local_addr().unwrap();
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (reader, mut writer) = stream.into_split();
-        let mut reader = FrameReader::new(reader, 1 << 20);
-        let me = Identity {
-            cluster: "boutique".into(),
-            node: name.into(),
-            role,
-            incarnation: 7,
-            fingerprint: catalogue().fingerprint().unwrap(),
-            secret: std::sync::Arc::new(secret()),
-        };
-        handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
-            .await
-            .unwrap();
+        let (reader, writer) = raw_dial(a, name, role).await;
         RawPeer {
             reader,
             writer,

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use runtime::transport::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
-use runtime::transport::handshake::{self, Identity, Role};
+use runtime::transport::handshake::Role;
 use runtime::{CallError, Request};
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -190,22 +190,7 @@ async fn raw_client(
     FrameReader<tokio::net::tcp::OwnedReadHalf>,
     tokio::net::tcp::OwnedWriteHalf,
 ) {
-    let addr = node.local_addr().unwrap();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = FrameReader::new(reader, 1 << 20);
-    let me = Identity {
-        cluster: "boutique".into(),
-        node: name.into(),
-        role: Role::Client,
-        incarnation: 9,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        secret: std::sync::Arc::new(secret()),
-    };
-    handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
-        .await
-        .unwrap();
-    (reader, writer)
+    raw_dial(node, name, Role::Client).await
 }
 
 /// An Echo request frame; its reply is as long as `text`.

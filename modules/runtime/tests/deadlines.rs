@@ -89,21 +89,12 @@ async fn the_deadline_travels_across_nodes_and_expired_work_is_counted() {
 #[actix_rt::test]
 async fn a_call_that_arrives_past_its_deadline_is_dropped_unrun() {
     let cluster = cluster().await;
-    let addr = cluster.a.local_addr().unwrap();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = runtime::transport::frame::FrameReader::new(reader, 1 << 20);
-    let me = runtime::transport::handshake::Identity {
-        cluster: "boutique".into(),
-        node: "raw".into(),
-        role: runtime::transport::handshake::Role::Client,
-        incarnation: 1,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        secret: std::sync::Arc::new(secret()),
-    };
-    runtime::transport::handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
-        .await
-        .unwrap();
+    let (_reader, mut writer) = raw_dial(
+        &cluster.a,
+        "raw",
+        runtime::transport::handshake::Role::Client,
+    )
+    .await;
 
     // A Hold with no time left: it must never reach the actor.
     let mut frame = FrameBuf::request(1, <Hold as Request>::METHOD.0, 0);

@@ -19,6 +19,16 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The versions of the migrations `db` has applied, in order.
+async fn applied(db: &Database) -> Vec<i64> {
+    let versions: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    versions.into_iter().map(|(version,)| version).collect()
+}
+
 #[tokio::test]
 async fn migrations_apply_once_and_data_survives_reopening() {
     for backend in backends() {
@@ -53,12 +63,7 @@ async fn migrations_apply_once_and_data_survives_reopening() {
             "{}",
             backend.name()
         );
-        let versions: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
-                .fetch_all(db.pool())
-                .await
-                .unwrap();
-        assert_eq!(versions, vec![(1,), (2,)], "{}", backend.name());
+        assert_eq!(applied(&db).await, vec![1, 2], "{}", backend.name());
     }
 }
 
@@ -133,11 +138,6 @@ async fn several_processes_migrating_one_database_at_once_all_start() {
         let db = Database::open("notes", url.as_deref(), dir.path(), MIGRATIONS)
             .await
             .unwrap();
-        let versions: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
-                .fetch_all(db.pool())
-                .await
-                .unwrap();
-        assert_eq!(versions, vec![(1,), (2,)], "{}", backend.name());
+        assert_eq!(applied(&db).await, vec![1, 2], "{}", backend.name());
     }
 }

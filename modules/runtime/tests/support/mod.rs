@@ -528,6 +528,35 @@ impl Write for Logs {
     }
 }
 
+/// A raw connection to node `a`, as `role` named `name` (introduced with
+/// the shared secret): frames are then sent and read by hand.
+pub async fn raw_dial(
+    a: &Node,
+    name: &str,
+    role: runtime::transport::handshake::Role,
+) -> (
+    runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    use runtime::transport::handshake::{self, Identity};
+    let addr = a.local_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = runtime::transport::frame::FrameReader::new(reader, 1 << 20);
+    let me = Identity {
+        cluster: "boutique".into(),
+        node: name.into(),
+        role,
+        incarnation: 9,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        secret: std::sync::Arc::new(secret()),
+    };
+    handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
+        .await
+        .unwrap();
+    (reader, writer)
+}
+
 /// The next frame from a raw node connection that is not a heartbeat.
 pub async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut runtime::transport::frame::FrameReader<R>,
