@@ -43,7 +43,17 @@ pub fn hold_as_node(data_dir: &Path) -> io::Result<Held> {
     flock(&node, libc::LOCK_SH)?;
     // Wait for calls already running (each lasts one call).
     let calls = open(data_dir, ".calls.lock")?;
-    flock(&calls, libc::LOCK_EX)?;
+    match flock(&calls, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                "waiting for a boutique call running on this data directory to finish"
+            );
+            flock(&calls, libc::LOCK_EX)?;
+        }
+        Err(e) => return Err(e),
+    }
     drop(calls);
     Ok(Held { _file: node })
 }

@@ -104,25 +104,34 @@ impl Module for FrontendModule {
                 "cannot listen on {addr}: {e} (set [modules.frontend] listen to a free address)"
             ))
         })?;
-        // Which currencies to offer, asked as soon as the currency service
-        // answers (until then the allow-list stands in: see
-        // `Shop::currencies_known`), not left to the first page that shows
-        // the selector (priced pages and the JSON API price first).
         let asking = shop.clone();
-        actix::spawn(async move {
-            let mut wait = std::time::Duration::from_millis(100);
-            loop {
-                asking.currencies().await;
-                if asking.offered.get().is_some() {
-                    break;
-                }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(5));
-            }
-        });
         let running = server::start(shop, ctx.http_metrics(), listener, &config)
             .map_err(|e| StartError::failed(format!("cannot start the web server: {e}")))?;
         let address = running.address;
+        // Which currencies to offer, asked as soon as the currency service
+        // answers (until then the allow-list stands in: see
+        // `Shop::currencies_known`), not left to the first page that shows
+        // the selector (priced pages and the JSON API price first); given
+        // up when the node stops.
+        let node_stopping = ctx.stopped();
+        actix::spawn(async move {
+            let asked = async {
+                let mut wait = std::time::Duration::from_millis(100);
+                loop {
+                    asking.currencies().await;
+                    if asking.offered.get().is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+            };
+            tokio::select! {
+                () = asked => {}
+                () = node_stopping => {}
+            }
+        });
+
         tracing::info!(module = "frontend", %address, "shop open at http://{address}");
 
         let stopped = Arc::new(AtomicBool::new(false));

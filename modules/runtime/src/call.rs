@@ -179,7 +179,9 @@ pub struct CallMeta {
     pub origin: Origin,
     /// The trace it belongs to.
     pub trace: TraceId,
-    /// The id of the call it was made for (its parent span), or 0.
+    /// The id of the call it was made for, or 0. (Its parent span as
+    /// exported is that call's span: the same id, or for a call served
+    /// for another node, this node's server span for it.)
     pub parent: u64,
 }
 

@@ -276,19 +276,20 @@ impl Probe {
             Err(CallError::TimedOut { .. }) => 5,
             Err(CallError::Overloaded { .. }) => 6,
         };
-        self.record(outcome);
+        self.record(outcome, true);
     }
 
-    /// Records a call whose caller stopped waiting before it ended (not
-    /// timed: how long the caller waited says nothing of the call).
-    pub(crate) fn cancelled(mut self) {
-        self.started = None;
-        self.record(CANCELLED);
+    /// Records a call whose caller stopped waiting before it ended: not in
+    /// the latency histogram (how long the caller waited says nothing of
+    /// the call), but its span and log line keep when it began and how
+    /// long it was waited for.
+    pub(crate) fn cancelled(self) {
+        self.record(CANCELLED, false);
     }
 
-    fn record(self, outcome: usize) {
+    fn record(self, outcome: usize, in_histogram: bool) {
         let took = self.started.map(|started| started.elapsed());
-        self.metrics.record(outcome, took);
+        self.metrics.record(outcome, took.filter(|_| in_histogram));
         if let Some(Logged {
             call_id,
             trace: trace_id,

@@ -2,9 +2,11 @@
 //! binary installs the exporter when `[telemetry] otlp_endpoint` is set).
 //!
 //! The runtime records a *client* span for every call a node makes (span
-//! id: the call id; parent: the call it was made for) and a *server* span
-//! for every call it serves for another node (its parent: the caller's
-//! client span), so one request's spans join across nodes into one trace.
+//! id: the call id; parent: the call it was made for, or, when that call
+//! came from another node, this node's server span for it) and a *server*
+//! span for every call it serves for another node (its parent: the
+//! caller's client span), so one request's spans join across nodes into
+//! one tree.
 //! Nothing is recorded, and the call path pays one atomic load, until a
 //! sink is installed.
 
