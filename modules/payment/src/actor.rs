@@ -89,6 +89,14 @@ impl Handler<Call<Charge>> for PaymentActor {
                 Some(existing) => existing,
                 None => ledger.insert(&wanted, &attempt).await?,
             };
+            // A charge that was there already (another attempt's, or this
+            // one's sent twice) is taken up: from now on no attempt may
+            // cancel it, since this one may store an order on it.
+            let recorded = if recorded.transaction_id == wanted.transaction_id {
+                recorded
+            } else {
+                ledger.take_up(&key, &attempt).await?
+            };
             // A key used up says so first, whatever the amount.
             match recorded.status {
                 ChargeStatus::Refunded => return Err(PaymentError::AlreadyRefunded { key }),

@@ -37,6 +37,14 @@ const MIGRATIONS: &[Migration] = &[
         description: "charge attempts",
         statements: &["ALTER TABLE charges ADD COLUMN attempt TEXT NOT NULL DEFAULT ''"],
     },
+    // Whether an attempt other than the one that made a charge has taken
+    // it up (its Charge returned it): then no attempt may cancel it, for
+    // the other's order may stand on it.
+    Migration {
+        version: 3,
+        description: "charges taken up by another attempt",
+        statements: &["ALTER TABLE charges ADD COLUMN shared BIGINT NOT NULL DEFAULT 0"],
+    },
 ];
 
 const COLUMNS: &str = "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
@@ -149,6 +157,28 @@ impl Ledger {
             .ok_or_else(|| storage("a charge vanished right after it was written"))
     }
 
+    /// Attempt `attempt` takes up the charge under `key` that it found
+    /// there: if another attempt made it and it still stands, it is marked
+    /// shared, so that neither attempt can cancel it from now on. Returns
+    /// the charge as it is after (a cancellation that came first shows as
+    /// its status). One statement, so a cancellation and a take-up of one
+    /// charge are ordered by the database: whichever comes second sees
+    /// the first.
+    pub async fn take_up(&self, key: &str, attempt: &str) -> Result<ChargeRecord, PaymentError> {
+        sqlx::query(
+            "UPDATE charges SET shared = 1 \
+             WHERE idempotency_key = $1 AND status = 'charged' AND attempt <> $2",
+        )
+        .bind(key)
+        .bind(attempt)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        self.find(key)
+            .await?
+            .ok_or_else(|| storage("a charge vanished while it was taken up"))
+    }
+
     /// Marks a charge refunded (again is fine).
     pub async fn refund(&self, transaction_id: &str, reason: &str) -> Result<(), PaymentError> {
         let done = sqlx::query(
@@ -182,7 +212,8 @@ impl Ledger {
     /// refunds it if it was made by that attempt, and if none was made,
     /// records the key as cancelled so that it cannot be (the insert and a
     /// charge's insert race on the key's unique column: whichever comes
-    /// second finds the first). A charge another attempt made stands.
+    /// second finds the first). A charge another attempt made, or took up
+    /// ([`take_up`](Self::take_up)), stands.
     pub async fn cancel(
         &self,
         key: &str,
@@ -213,7 +244,7 @@ impl Ledger {
         }
         sqlx::query(
             "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
-             WHERE idempotency_key = $1 AND status = 'charged' AND attempt = $4",
+             WHERE idempotency_key = $1 AND status = 'charged' AND attempt = $4 AND shared = 0",
         )
         .bind(key)
         .bind(now)

@@ -287,3 +287,35 @@ async fn a_charge_another_attempt_made_is_not_cancelled() {
         assert_eq!(records[0].transaction_id, first.transaction_id);
     }
 }
+
+#[actix_rt::test]
+async fn a_charge_another_attempt_took_up_is_not_cancelled_by_the_one_that_made_it() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        // Attempt a1 charges, but its answer is lost; a2 (the same
+        // checkout submitted again, on another replica say) gets the same
+        // charge back and may store its order on it; then a1, in doubt,
+        // cancels.
+        let first = payment.call(charge("k", 10)).await.unwrap().unwrap();
+        let mut repeat = charge("k", 10);
+        repeat.attempt = "a2".into();
+        assert_eq!(payment.call(repeat).await.unwrap().unwrap(), first);
+
+        let kept = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+
+        assert_eq!(
+            kept.outcome,
+            Cancellation::KeptForAnotherAttempt,
+            "{}",
+            backend.name()
+        );
+        let records = charges(&payment, "k").await;
+        assert_eq!(
+            records[0].status,
+            ChargeStatus::Charged,
+            "{}",
+            backend.name()
+        );
+    }
+}
