@@ -89,11 +89,10 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
             };
-            let ready = started.ready;
             nodes.insert(node.name.clone(), Supervised::new(started.child));
-            tokio::select! {
-                ready = ready => overrides.note_ready(&node.name, ready),
-                why = &mut stop => {
+            match ready_or_stop(started.ready, stop.as_mut()).await {
+                Came::Ready(ready) => overrides.note_ready(&node.name, ready),
+                Came::Stop(why) => {
                     stopping = Some(why);
                     break;
                 }
@@ -114,16 +113,16 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 
         while stopping.is_none() && failed.is_none() {
             tokio::select! {
-                why = &mut stop => stopping = Some(why),
+                why = stop.as_mut() => stopping = Some(why),
                 Some(name) = restart.recv() => {
                     // A node given up on meanwhile is not started again.
                     let Some(node) = nodes.get_mut(&name) else { continue };
                     match launcher.start(&name, &overrides.0) {
                         Ok(started) => {
                             node.restarted(started.child);
-                            tokio::select! {
-                                ready = started.ready => overrides.note_ready(&name, ready),
-                                why = &mut stop => stopping = Some(why),
+                            match ready_or_stop(started.ready, stop.as_mut()).await {
+                                Came::Ready(ready) => overrides.note_ready(&name, ready),
+                                Came::Stop(why) => stopping = Some(why),
                             }
                         }
                         Err(error) => {
@@ -167,6 +166,26 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             None => Ok(ExitCode::SUCCESS),
         }
     })
+}
+
+/// What came first after a node was started.
+enum Came {
+    /// It said how its start went (or its reader went away).
+    Ready(Result<Ready, oneshot::error::RecvError>),
+    /// `up` was asked to stop, by this signal.
+    Stop(&'static str),
+}
+
+/// Waits for a just-started node to say how its start went, or for the
+/// signal to stop, whichever comes first.
+async fn ready_or_stop(
+    ready: oneshot::Receiver<Ready>,
+    stop: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+) -> Came {
+    tokio::select! {
+        ready = ready => Came::Ready(ready),
+        why = stop => Came::Stop(why),
+    }
 }
 
 /// Asks every running node to stop (SIGTERM), waits for them, and kills

@@ -21,10 +21,7 @@ fn cart_error(error: CartError) -> ShopError {
         | CartError::TooManyItems { .. } => ShopError::field("quantity", error.to_string()),
         CartError::InvalidProductId { .. } => ShopError::field("product_id", error.to_string()),
         CartError::InvalidUserId { .. } => ShopError::BadRequest(error.to_string()),
-        CartError::Storage(detail) => ShopError::Unavailable {
-            service: "cart".to_owned(),
-            detail,
-        },
+        CartError::Storage(detail) => ShopError::down("cart", detail),
     }
 }
 
@@ -82,34 +79,14 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
         CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),
         CheckoutError::PaymentUnavailable(_) | CheckoutError::PaymentInDoubt { .. } => {
-            ShopError::Unavailable {
-                service: "payment".to_owned(),
-                detail: text,
-            }
+            ShopError::down("payment", text)
         }
-        CheckoutError::ShippingRefused(ShippingError::Unavailable { .. }) => {
-            ShopError::Unavailable {
-                service: "shipping".to_owned(),
-                detail: text,
-            }
-        }
+        CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
+        | CheckoutError::ShippingFailed { .. } => ShopError::down("shipping", text),
         CheckoutError::ShippingRefused(_) => ShopError::Conflict(text),
-        CheckoutError::OrdersUnavailable(_) => ShopError::Unavailable {
-            service: "orders".to_owned(),
-            detail: text,
-        },
-        CheckoutError::ShippingFailed { .. } => ShopError::Unavailable {
-            service: "shipping".to_owned(),
-            detail: text,
-        },
-        CheckoutError::OrderNotStored { .. } => ShopError::Unavailable {
-            service: "orders".to_owned(),
-            detail: text,
-        },
-        CheckoutError::OrderOutcomeUnknown { .. } => ShopError::Unavailable {
-            service: "orders".to_owned(),
-            detail: text,
-        },
+        CheckoutError::OrdersUnavailable(_)
+        | CheckoutError::OrderNotStored { .. }
+        | CheckoutError::OrderOutcomeUnknown { .. } => ShopError::down("orders", text),
         CheckoutError::Unavailable { service, error } => ShopError::unavailable(&service, &error),
     }
 }
@@ -148,14 +125,8 @@ fn auth_error(error: AuthError) -> ShopError {
             "an account with this email already exists: sign in instead".to_owned(),
         ),
         AuthError::WrongCredentials | AuthError::InvalidSession => ShopError::Unauthorized(text),
-        AuthError::Busy => ShopError::Unavailable {
-            service: "auth".to_owned(),
-            detail: text,
-        },
-        AuthError::Storage(detail) => ShopError::Unavailable {
-            service: "auth".to_owned(),
-            detail,
-        },
+        AuthError::Busy => ShopError::down("auth", text),
+        AuthError::Storage(detail) => ShopError::down("auth", detail),
     }
 }
 

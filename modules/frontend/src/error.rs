@@ -109,9 +109,15 @@ impl ShopError {
 
     /// `service` could not be called.
     pub fn unavailable(service: &str, error: &CallError) -> Self {
+        ShopError::down(service, error.to_string())
+    }
+
+    /// `service` cannot do its part now, for the reason `detail` (its
+    /// storage is down, or a step of a checkout failed with it).
+    pub fn down(service: &str, detail: impl Into<String>) -> Self {
         ShopError::Unavailable {
             service: service.to_owned(),
-            detail: error.to_string(),
+            detail: detail.into(),
         }
     }
 

@@ -133,7 +133,7 @@ impl Shop {
                     .collect();
                 Arc::clone(self.offered.get_or_init(|| offered))
             }
-            _ => allow_list(),
+            _ => self.currencies_known(),
         }
     }
 

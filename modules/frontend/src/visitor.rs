@@ -41,7 +41,10 @@ pub const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "GBP", "TRY", "CAD"];
 /// [`CURRENCIES`], as the list of currencies offered before the currency
 /// service has said which it supports.
 pub fn allow_list() -> std::sync::Arc<[String]> {
-    CURRENCIES.iter().map(|code| (*code).to_owned()).collect()
+    static ALLOWED: std::sync::OnceLock<std::sync::Arc<[String]>> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(
+        ALLOWED.get_or_init(|| CURRENCIES.iter().map(|code| (*code).to_owned()).collect()),
+    )
 }
 
 /// The currency of a visitor who chose none.
@@ -251,11 +254,12 @@ impl FromRequest for Visitor {
             let currency = chosen
                 .filter(|code| offered.contains(code))
                 .or_else(|| {
-                    let default = DEFAULT_CURRENCY.to_owned();
-                    offered
-                        .contains(&default)
-                        .then_some(default)
-                        .or_else(|| offered.first().cloned())
+                    // Dollars (below), unless the currency service has none.
+                    if offered.iter().any(|code| code == DEFAULT_CURRENCY) {
+                        None
+                    } else {
+                        offered.first().cloned()
+                    }
                 })
                 .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
             let mut visitor = Visitor {

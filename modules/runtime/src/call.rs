@@ -203,9 +203,9 @@ struct Enclosing {
     /// Its call id (or the trace's root span): the `parent` of the calls
     /// made for it.
     call: u64,
-    /// Whether it is a call served for another node: then the span its
-    /// work belongs to is this node's server span for it, not its id.
-    served_for_peer: bool,
+    /// The span its work belongs to ([`CallMeta::span_id`]): the parent
+    /// span of the calls made for it.
+    span: u64,
 }
 
 /// The span id that a call made now on this thread, whose `parent` is
@@ -216,9 +216,7 @@ struct Enclosing {
 /// lines link by call ids across nodes.
 pub(crate) fn parent_span(parent: u64) -> u64 {
     match TRACE.with(Cell::get) {
-        Some(enclosing) if enclosing.served_for_peer && enclosing.call == parent => {
-            crate::spans::server_span_id(parent)
-        }
+        Some(enclosing) if enclosing.call == parent => enclosing.span,
         _ => parent,
     }
 }
@@ -272,7 +270,7 @@ impl CallMeta {
             trace: Some(Enclosing {
                 trace: self.trace,
                 call: self.id.0,
-                served_for_peer: matches!(self.origin, Origin::Remote(_)),
+                span: self.span_id(),
             }),
         }
     }
@@ -373,7 +371,7 @@ pub fn new_trace<F: Future>(work: F) -> (TraceId, Scoped<F>) {
         trace: Some(Enclosing {
             trace,
             call: trace.root_span(),
-            served_for_peer: false,
+            span: trace.root_span(),
         }),
     };
     (trace, scoped)

@@ -17,10 +17,7 @@ fn orders_error(error: OrdersError) -> ShopError {
             ShopError::NotFound(format!("you have no order {order_id}"))
         }
         OrdersError::InvalidOrder(detail) => ShopError::Failed(detail),
-        OrdersError::Storage(detail) => ShopError::Unavailable {
-            service: "orders".to_owned(),
-            detail,
-        },
+        OrdersError::Storage(detail) => ShopError::down("orders", detail),
     }
 }
 

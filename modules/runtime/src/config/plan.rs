@@ -656,7 +656,7 @@ fn replicated_state(
         let Some(entry) = catalogue.entry(module) else {
             continue;
         };
-        if let Storage::OnEachNode(where_kept) = (entry.storage)(sections.get(*module)) {
+        if let Storage::OnEachNode(where_kept) = entry.storage_with(sections.get(*module)) {
             let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
             warnings.push(format!(
                 "module '{module}' runs on nodes {} and keeps its state in {where_kept}: \
