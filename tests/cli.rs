@@ -223,6 +223,18 @@ fn plan_refuses_bad_configs_naming_the_problem() {
 }
 
 #[test]
+fn replicas_of_a_module_may_share_its_listen_address() {
+    // The frontend on two nodes (two machines): one [modules.frontend]
+    // section, so one address, each on its own node.
+    let text = "[cluster]\nsecret_env = \"S\"\n\
+         [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+         [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"frontend\"]\n\
+         [nodes.c]\nlisten = \"127.0.0.1:7403\"\nmodules = [\"frontend\"]\n";
+    let output = boutique(&["--config", config_file(text).to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
 fn plan_warns_of_replicas_that_each_keep_their_own_state() {
     let replicated = "[cluster]\nsecret_env = \"S\"\n\
          [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\

@@ -9,7 +9,7 @@
 //! a module's replicas share its config section, so they have the same
 //! address on purpose, each on its own node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 /// Something that listens.
@@ -65,17 +65,13 @@ pub(super) fn check(listeners: &[Listener], problems: &mut Vec<String>) {
         by_address.entry(listener.addr).or_default().push(listener);
     }
     for (addr, sharing) in &by_address {
-        let replicas_of_one_module =
-            sharing
+        // One module's listener, each on a node of its own.
+        let nodes: BTreeSet<&str> = sharing.iter().map(|l| l.node.as_str()).collect();
+        let replicas_of_one_module = nodes.len() == sharing.len()
+            && sharing
                 .first()
                 .and_then(|first| first.module)
-                .is_some_and(|module| {
-                    sharing.iter().all(|l| l.module == Some(module))
-                        && !sharing
-                            .iter()
-                            .enumerate()
-                            .any(|(i, a)| sharing[i + 1..].iter().any(|b| b.node == a.node))
-                });
+                .is_some_and(|module| sharing.iter().all(|l| l.module == Some(module)));
         if sharing.len() > 1 && !replicas_of_one_module {
             let labels: Vec<String> = sharing.iter().map(|l| format!("'{}'", l.label)).collect();
             problems.push(format!(
