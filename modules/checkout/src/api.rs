@@ -99,20 +99,20 @@ pub enum CheckoutError {
     #[error("{0}; nothing was charged")]
     OrdersUnavailable(OrdersError),
     /// Shipping failed after the card was charged.
-    #[error("{}", shipping_failed(.reason, *.refunded))]
+    #[error("shipping is unavailable ({reason}){}", charge.told())]
     ShippingFailed {
         /// Why shipping failed.
         reason: String,
-        /// True if the charge was refunded.
-        refunded: bool,
+        /// What became of the charge.
+        charge: ChargeLeft,
     },
     /// The order could not be stored after the card was charged.
-    #[error("{}", not_stored(.reason, *.refunded))]
+    #[error("your order could not be recorded ({reason}){}", charge.told())]
     OrderNotStored {
         /// Why.
         reason: String,
-        /// True if the charge was refunded.
-        refunded: bool,
+        /// What became of the charge.
+        charge: ChargeLeft,
     },
     /// The order may or may not have been stored (the orders service
     /// stopped answering mid-call). The charge stands: submitting the same
@@ -135,13 +135,32 @@ pub enum CheckoutError {
     },
 }
 
-fn shipping_failed(reason: &str, refunded: bool) -> String {
-    if refunded {
-        format!("shipping is unavailable ({reason}); your card was refunded and your cart kept")
-    } else {
-        format!(
-            "shipping is unavailable ({reason}), and the refund of your card failed: contact the shop"
-        )
+/// What became of the charge when shipping or storing the order failed
+/// after it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChargeLeft {
+    /// Given back: nothing is charged under the checkout's key.
+    Refunded,
+    /// It stands, because another submission of the same checkout made
+    /// it or took it up, and that submission's order may be stored (or
+    /// be in doubt and land later): giving it back could give the goods
+    /// away. The same checkout again finishes the order on it.
+    KeptForAnotherSubmission,
+    /// The refund failed: the charge stands in the ledger for a person to
+    /// settle.
+    RefundFailed,
+}
+
+impl ChargeLeft {
+    /// What the customer is told about their card, after what failed.
+    fn told(self) -> &'static str {
+        match self {
+            ChargeLeft::Refunded => "; your card was refunded and your cart kept",
+            ChargeLeft::KeptForAnotherSubmission => {
+                "; another submission of this checkout may have placed the order, so its payment stands: submit the same checkout again to finish it; you will not be charged twice"
+            }
+            ChargeLeft::RefundFailed => ", and the refund of your card failed: contact the shop",
+        }
     }
 }
 
@@ -163,18 +182,6 @@ fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
     } else {
         format!(
             "we could not confirm your payment ({reason}) nor cancel it: submit the same checkout again to finish it; you will not be charged twice"
-        )
-    }
-}
-
-fn not_stored(reason: &str, refunded: bool) -> String {
-    if refunded {
-        format!(
-            "your order could not be recorded ({reason}); your card was refunded and your cart kept"
-        )
-    } else {
-        format!(
-            "your order could not be recorded ({reason}), and the refund of your card failed: contact the shop"
         )
     }
 }

@@ -19,9 +19,12 @@
 //! - **when shipping fails after the charge, the charge is refunded** and
 //!   the refund recorded in the payment ledger; the customer is told their
 //!   card was refunded, and the cart stays. If storing the order fails, the
-//!   same happens. If the refund itself fails, the error says so and the
-//!   charge stays visible in the ledger, marked charged, for a person to
-//!   settle: nothing is hidden.
+//!   same happens. Only a charge this submission made, and no other
+//!   submission of the same checkout took up, is refunded: another's order
+//!   may stand on it, so it stands and the customer is told to submit the
+//!   same checkout again. If the refund itself fails, the error says so and
+//!   the charge stays visible in the ledger, marked charged, for a person
+//!   to settle: nothing is hidden.
 //!
 //! - **deadlines**: every step waits no longer than the caller of
 //!   `PlaceOrder`; a refund, and emptying the cart and sending the email

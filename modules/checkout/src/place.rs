@@ -8,11 +8,11 @@ use futures_util::future::try_join_all;
 use orders::api::{
     ConfirmOrder, ConfirmOrderResponse, FindOrder, Order, OrderItem, Orders, SaveOrder,
 };
-use payment::api::{CancelCharge, Charge, Payment, PaymentError, Refund};
+use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
-use crate::api::{CheckoutError, PlaceOrder};
+use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -122,33 +122,49 @@ fn payment_failed(error: PaymentError) -> CheckoutError {
     }
 }
 
-/// Cancels this attempt's charge under `key`, whose outcome is unknown:
-/// refunded if it was made, refused if it comes late. True if nothing is
-/// charged under the key now; false if that could not be done, or if an
-/// earlier attempt made the charge (its order may stand). Detached from the
-/// checkout's deadline, like a refund.
+/// Cancels this attempt's charge under `key`: refunded if it was made,
+/// refused if it comes late, kept if another attempt made it or took it
+/// up (that attempt's order may stand). Detached from the checkout's
+/// deadline: a refund is owed even if the customer has stopped waiting.
 async fn cancel_charge(
     deps: &Deps,
     key: &str,
     attempt: &str,
     amount: &Money,
-    reason: &str,
-) -> bool {
+    reason: String,
+) -> Result<Cancellation, String> {
     let cancel = CancelCharge {
         idempotency_key: key.to_owned(),
         attempt: attempt.to_owned(),
         amount: amount.clone(),
-        reason: format!("its outcome was unknown: {reason}"),
+        reason,
     };
-    match answer(runtime::detached(async { deps.payment.call(cancel).await }).await) {
-        Ok(cancelled) => {
-            tracing::info!(key, outcome = ?cancelled.outcome, "charge in doubt cancelled");
-            cancelled.outcome.nothing_charged()
-        }
+    let outcome = answer(runtime::detached(async { deps.payment.call(cancel).await }).await)
+        .map(|cancelled| cancelled.outcome);
+    match &outcome {
+        Ok(outcome) => tracing::info!(key, ?outcome, "charge cancelled"),
         Err(error) => {
-            tracing::error!(key, %error, "CHARGE IN DOUBT: it could not be cancelled; the same checkout again settles it");
-            false
+            tracing::error!(key, %error, "CHARGE NOT CANCELLED: it stays in the payment ledger")
         }
+    }
+    outcome
+}
+
+/// Gives back the charge this attempt made under `key` after a later step
+/// failed (see [`ChargeLeft`]). By key and attempt, not by transaction id:
+/// the charge under the key may be another submission's, or taken up by
+/// one, whose order may be stored, or land late; that charge stands.
+async fn give_back(
+    deps: &Deps,
+    key: &str,
+    attempt: &str,
+    amount: &Money,
+    reason: String,
+) -> ChargeLeft {
+    match cancel_charge(deps, key, attempt, amount, reason).await {
+        Ok(outcome) if outcome.nothing_charged() => ChargeLeft::Refunded,
+        Ok(_) => ChargeLeft::KeptForAnotherSubmission,
+        Err(_) => ChargeLeft::RefundFailed,
     }
 }
 
@@ -159,23 +175,6 @@ fn answer<T, E: std::fmt::Display>(outcome: Result<Result<T, E>, CallError>) -> 
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(error)) => Err(error.to_string()),
         Err(error) => Err(error.to_string()),
-    }
-}
-
-/// Gives back the charge `transaction_id`; true if that worked. Detached
-/// from the checkout's deadline: a refund is owed even if the customer has
-/// stopped waiting.
-async fn refund(deps: &Deps, transaction_id: &str, reason: &str) -> bool {
-    let refund = Refund {
-        transaction_id: transaction_id.to_owned(),
-        reason: reason.to_owned(),
-    };
-    match answer(runtime::detached(async { deps.payment.call(refund).await }).await) {
-        Ok(_) => true,
-        Err(error) => {
-            tracing::error!(transaction_id, %error, "REFUND FAILED: the charge stays in the payment ledger");
-            false
-        }
     }
 }
 
@@ -260,13 +259,16 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         Err(error) if error.did_not_run() => return Err(unavailable("payment")(error)),
         Err(error) => {
             let reason = error.to_string();
-            let cancelled = cancel_charge(deps, key, &attempt, &total, &reason).await;
+            let why = format!("its outcome was unknown: {reason}");
+            let cancelled = cancel_charge(deps, key, &attempt, &total, why)
+                .await
+                .is_ok_and(Cancellation::nothing_charged);
             return Err(CheckoutError::PaymentInDoubt { reason, cancelled });
         }
     };
     let transaction_id = charged.transaction_id;
 
-    // Ship. If that fails, the charge is given back.
+    // Ship. If that fails, this attempt's charge is given back.
     let shipped = deps
         .shipping
         .call(ShipOrder {
@@ -286,9 +288,9 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
     let tracking_id = match shipped {
         Ok(tracking_id) => tracking_id,
         Err(reason) => {
-            let refunded =
-                refund(deps, &transaction_id, &format!("shipping failed: {reason}")).await;
-            return Err(CheckoutError::ShippingFailed { reason, refunded });
+            let why = format!("shipping failed: {reason}");
+            let charge = give_back(deps, key, &attempt, &total, why).await;
+            return Err(CheckoutError::ShippingFailed { reason, charge });
         }
     };
 
@@ -301,7 +303,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         shipping_cost,
         shipping_address: request.address.clone(),
         items: lines,
-        total,
+        total: total.clone(),
         transaction_id: transaction_id.clone(),
         placed_at: runtime::wall_clock::unix_ms(),
     };
@@ -318,13 +320,9 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         // says so only when nothing was written).
         Ok(Err(error)) => {
             let reason = error.to_string();
-            let refunded = refund(
-                deps,
-                &transaction_id,
-                &format!("order not stored: {reason}"),
-            )
-            .await;
-            return Err(CheckoutError::OrderNotStored { reason, refunded });
+            let why = format!("order not stored: {reason}");
+            let charge = give_back(deps, key, &attempt, &total, why).await;
+            return Err(CheckoutError::OrderNotStored { reason, charge });
         }
         Err(error) if !error.is_safe_to_retry() => {
             // It may have been stored, or may yet be: a request that
@@ -347,13 +345,9 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         }
         Err(error) => {
             let reason = error.to_string();
-            let refunded = refund(
-                deps,
-                &transaction_id,
-                &format!("order not stored: {reason}"),
-            )
-            .await;
-            return Err(CheckoutError::OrderNotStored { reason, refunded });
+            let why = format!("order not stored: {reason}");
+            let charge = give_back(deps, key, &attempt, &total, why).await;
+            return Err(CheckoutError::OrderNotStored { reason, charge });
         }
     };
     Ok(runtime::detached(after_storing(deps, order, key)).await)

@@ -30,7 +30,7 @@ use shipping::{ShippingConfig, ShippingModule};
 use storage::testing::TempDir;
 
 use crate::CheckoutModule;
-use crate::api::{Checkout, CheckoutError, PlaceOrder, order_key};
+use crate::api::{ChargeLeft, Checkout, CheckoutError, PlaceOrder, order_key};
 
 /// Sunglasses, $19.99.
 const SUNGLASSES: &str = "OLJCESPC7Z";
@@ -62,6 +62,9 @@ struct Faults {
     orders_unreadable: bool,
     /// Orders are stored late: `SaveOrder` is held and never answered.
     orders_late: bool,
+    /// With `orders_late`, only the first `SaveOrder` is held; the store
+    /// refuses the ones after it (it stored nothing).
+    orders_refused_after_the_first: bool,
     /// This charge (1: the first) is held and never answered (payment
     /// stalled with it in hand).
     held_charge: Option<usize>,
@@ -127,6 +130,7 @@ async fn shop(faults: Faults) -> Shop {
         let late = LateOrders {
             real,
             held: Arc::clone(&held),
+            refuse_after_the_first: faults.orders_refused_after_the_first,
         };
         // Checkout gives up on a held order after 300 ms.
         let orders = ServiceRef::local(Orders::from_addr(&late.start()))
@@ -411,7 +415,10 @@ async fn a_shipping_failure_after_the_charge_refunds_it_and_keeps_the_cart() {
     assert!(
         matches!(
             result,
-            Err(CheckoutError::ShippingFailed { refunded: true, .. })
+            Err(CheckoutError::ShippingFailed {
+                charge: ChargeLeft::Refunded,
+                ..
+            })
         ),
         "{result:?}"
     );
@@ -473,7 +480,10 @@ async fn an_order_that_cannot_be_stored_is_refunded() {
     assert!(
         matches!(
             result,
-            Err(CheckoutError::OrderNotStored { refunded: true, .. })
+            Err(CheckoutError::OrderNotStored {
+                charge: ChargeLeft::Refunded,
+                ..
+            })
         ),
         "{result:?}"
     );
@@ -630,6 +640,51 @@ async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_do
 }
 
 #[actix_rt::test]
+async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in_doubt() {
+    let shop = shop(Faults {
+        orders_late: true,
+        orders_refused_after_the_first: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // The first submission is charged and shipped; its order is held.
+    let first = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{first:?}"
+    );
+    // The repeat takes up that charge, and the store refuses its order.
+    // The charge is the first submission's, whose order may yet be
+    // stored: it stands, and the customer is told to submit again.
+    let second = shop.place(request("u1", "USD", "k")).await;
+    let Err(error @ CheckoutError::OrderNotStored { charge, .. }) = &second else {
+        panic!("{second:?}");
+    };
+    assert_eq!(*charge, ChargeLeft::KeptForAnotherSubmission);
+    assert!(error.is_unavailable());
+    assert!(
+        error.to_string().contains("submit the same checkout again"),
+        "{error}"
+    );
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+
+    // The first order lands late: the same checkout again finishes it, on
+    // the charge that stood. (Had the repeat refunded it, this order
+    // would stand on money given back.)
+    assert_eq!(shop.store_held_orders().await, 1);
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(order.transaction_id, charges[0].transaction_id);
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    assert_eq!(shop.orders("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
 async fn bad_requests_are_refused_before_anything_is_called() {
     let shop = shop(Faults::default()).await;
     shop.add("u1", SUNGLASSES, 1).await;
@@ -724,6 +779,8 @@ impl Handler<Call<ClaimOrders>> for RefusingOrders {
 struct LateOrders {
     real: ServiceRef<Orders>,
     held: Arc<Mutex<Vec<SaveOrder>>>,
+    /// Hold only the first `SaveOrder`, and refuse the later ones.
+    refuse_after_the_first: bool,
 }
 
 impl Actor for LateOrders {
@@ -781,7 +838,11 @@ forward_to_real!(
 impl Handler<Call<SaveOrder>> for LateOrders {
     type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
     fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
-        self.held.lock().unwrap().push(call.into_message());
+        let mut held = self.held.lock().unwrap();
+        if self.refuse_after_the_first && !held.is_empty() {
+            return Box::pin(async { Err(down()) });
+        }
+        held.push(call.into_message());
         Box::pin(std::future::pending())
     }
 }

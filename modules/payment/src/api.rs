@@ -60,7 +60,9 @@ pub struct ChargeResponse {
     pub transaction_id: String,
 }
 
-/// Gives the money of a charge back.
+/// Gives the money of a charge back, whoever made it (for a person
+/// settling the ledger; a caller that retries under a key uses
+/// [`CancelCharge`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Refund {
@@ -70,12 +72,15 @@ pub struct Refund {
     pub reason: String,
 }
 
-/// Cancels the charge under a key whose outcome the caller does not know
-/// (its `Charge` call was lost or timed out): a charge this attempt made
-/// under the key is refunded, and if none was made, none can be any more
-/// (a `Charge` with the key arriving late is refused as
-/// [`PaymentError::Cancelled`]). A charge an earlier attempt made stands:
-/// what that attempt paid for may exist.
+/// Cancels the charge an attempt made under a key: because its outcome is
+/// unknown (its `Charge` call was lost or timed out), or because a later
+/// step of what it paid for failed. A charge this attempt made under the
+/// key is refunded, and if none was made, none can be any more (a
+/// `Charge` with the key arriving late is refused as
+/// [`PaymentError::Cancelled`]). A charge another attempt made, or took
+/// up (its `Charge` returned it), stands: what that attempt paid for may
+/// exist. Use this rather than [`Refund`] by transaction id whenever
+/// several attempts may share a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelCharge {
