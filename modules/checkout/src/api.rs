@@ -187,6 +187,21 @@ fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
 }
 
 impl CheckoutError {
+    /// True if this checkout may be unfinished rather than failed: money
+    /// may stand under its key (for an order that may yet land, or that a
+    /// refund could not give back), and submitting the same checkout
+    /// again (the same idempotency key) finishes it, charged once. A new
+    /// checkout instead could charge a second time.
+    pub fn finished_by_the_same_checkout(&self) -> bool {
+        match self {
+            CheckoutError::OrderOutcomeUnknown { .. } => true,
+            CheckoutError::PaymentInDoubt { cancelled, .. } => !cancelled,
+            CheckoutError::ShippingFailed { charge, .. }
+            | CheckoutError::OrderNotStored { charge, .. } => *charge != ChargeLeft::Refunded,
+            _ => false,
+        }
+    }
+
     /// True if the failure is on the shop's side (the customer can only
     /// retry later), rather than something about the request.
     pub fn is_unavailable(&self) -> bool {

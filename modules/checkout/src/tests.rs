@@ -422,6 +422,7 @@ async fn a_shipping_failure_after_the_charge_refunds_it_and_keeps_the_cart() {
         ),
         "{result:?}"
     );
+    assert!(!result.unwrap_err().finished_by_the_same_checkout());
     let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Refunded);
@@ -509,6 +510,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
         matches!(result, Err(CheckoutError::OrderOutcomeUnknown { .. })),
         "{result:?}"
     );
+    assert!(result.unwrap_err().finished_by_the_same_checkout());
     // Not refunded: the order may yet be stored.
     let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
@@ -664,6 +666,7 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
     };
     assert_eq!(*charge, ChargeLeft::KeptForAnotherSubmission);
     assert!(error.is_unavailable());
+    assert!(error.finished_by_the_same_checkout());
     assert!(
         error.to_string().contains("submit the same checkout again"),
         "{error}"

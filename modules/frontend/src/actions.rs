@@ -5,8 +5,8 @@
 use auth::api::{AuthError, Session, SignIn, SignOut, SignUp};
 use cart::api::{AddItem, CartError, CartItem, EmptyCart, MergeCarts};
 use catalog::api::{CatalogError, GetProduct};
-use checkout::api::{CheckoutError, PlaceOrder};
-use orders::api::{ClaimOrders, Order};
+use checkout::api::{CheckoutError, PlaceOrder, order_key};
+use orders::api::{ClaimOrders, FindOrder, Order};
 use shipping::api::ShippingError;
 
 use crate::error::{CallOutcome, FieldError, ShopError};
@@ -91,6 +91,25 @@ fn checkout_error(error: CheckoutError) -> ShopError {
     }
 }
 
+/// A checkout that placed no order.
+#[derive(Debug)]
+pub struct CheckoutFailure {
+    /// Why, as the visitor is told.
+    pub error: ShopError,
+    /// True if the checkout may be unfinished rather than failed: money
+    /// may stand under its key, and only the same checkout again (the
+    /// same key) finishes it without a second charge (see
+    /// `CheckoutError::finished_by_the_same_checkout`; and a call to
+    /// checkout whose outcome is unknown, which may have run).
+    pub unfinished: bool,
+}
+
+impl From<CheckoutFailure> for ShopError {
+    fn from(failure: CheckoutFailure) -> ShopError {
+        failure.error
+    }
+}
+
 /// Places the order of the visitor's cart; `order` comes from
 /// [`crate::forms::checkout`]. The same idempotency key gives the same
 /// order.
@@ -98,16 +117,32 @@ pub async fn place_order(
     shop: &Shop,
     visitor: &Visitor,
     mut order: PlaceOrder,
-) -> Result<Order, ShopError> {
+) -> Result<Order, CheckoutFailure> {
     order.user_id = visitor.customer_id().to_owned();
     order.user_currency = visitor.currency.clone();
-    let placed = shop
-        .checkout
-        .call(order)
-        .await
-        .or_unavailable("checkout")?
-        .map_err(checkout_error)?;
-    Ok(placed.order)
+    match shop.checkout.call(order).await {
+        Ok(Ok(placed)) => Ok(placed.order),
+        Ok(Err(error)) => Err(CheckoutFailure {
+            unfinished: error.finished_by_the_same_checkout(),
+            error: checkout_error(error),
+        }),
+        Err(error) => Err(CheckoutFailure {
+            unfinished: !error.did_not_run(),
+            error: ShopError::unavailable("checkout", &error),
+        }),
+    }
+}
+
+/// True if the visitor's checkout `key` is finished: its order stored and
+/// confirmed. False if not, or if the orders service cannot say.
+pub async fn checkout_finished(shop: &Shop, visitor: &Visitor, key: &str) -> bool {
+    let find = FindOrder {
+        idempotency_key: order_key(visitor.customer_id(), key),
+    };
+    matches!(
+        shop.orders.call(find).await,
+        Ok(Ok(found)) if found.order.is_some() && found.confirmed
+    )
 }
 
 fn auth_error(error: AuthError) -> ShopError {

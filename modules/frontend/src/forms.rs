@@ -168,6 +168,15 @@ fn card_number(number: &str) -> Result<String, &'static str> {
     Ok(digits)
 }
 
+/// A checkout form's idempotency key as a client may send it: at most
+/// 128 letters, digits, `-` or `_` (empty: a fresh one is made).
+pub fn is_checkout_key(key: &str) -> bool {
+    key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// `POST /cart/checkout`: every field checked, every problem reported.
 /// The result still needs the customer and currency filled in.
 pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
@@ -223,11 +232,7 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
         );
     }
     let idempotency_key = fields.text("idempotency_key").to_owned();
-    let key_ok = idempotency_key.len() <= 128
-        && idempotency_key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !key_ok {
+    if !is_checkout_key(&idempotency_key) {
         problems.add(
             "idempotency_key",
             "must be at most 128 letters, digits, - or _",

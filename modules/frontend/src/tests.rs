@@ -89,3 +89,179 @@ async fn a_bad_or_taken_address_is_a_start_error_that_says_what_to_do() {
         Err(StartError::Config(_))
     ));
 }
+
+/// A checkout whose first submission ends in doubt (its order's outcome
+/// unknown, as when the orders node stalls); later ones go to the real
+/// checkout.
+struct InDoubtOnce {
+    real: ServiceRef<checkout::api::Checkout>,
+    submissions: usize,
+}
+
+impl actix::Actor for InDoubtOnce {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<runtime::Call<checkout::api::PlaceOrder>> for InDoubtOnce {
+    type Result = actix::ResponseFuture<
+        Result<checkout::api::PlaceOrderResponse, checkout::api::CheckoutError>,
+    >;
+
+    fn handle(
+        &mut self,
+        call: runtime::Call<checkout::api::PlaceOrder>,
+        _: &mut actix::Context<Self>,
+    ) -> Self::Result {
+        self.submissions += 1;
+        if self.submissions == 1 {
+            return Box::pin(async {
+                Err(checkout::api::CheckoutError::OrderOutcomeUnknown {
+                    reason: "the orders node stalled".to_owned(),
+                })
+            });
+        }
+        let real = self.real.clone();
+        Box::pin(async move {
+            real.call(call.into_message())
+                .await
+                .unwrap_or_else(|error| panic!("the real checkout could not be called: {error}"))
+        })
+    }
+}
+
+/// A cookie `response` sets, by name.
+fn set_cookie<B>(
+    response: &awc::ClientResponse<B>,
+    name: &str,
+) -> Option<actix_web::cookie::Cookie<'static>> {
+    response
+        .headers()
+        .get_all(actix_web::http::header::SET_COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|text| actix_web::cookie::Cookie::parse(text.to_owned()).ok())
+        .find(|cookie| cookie.name() == name)
+}
+
+/// A `Cookie` header that sends `cookies`.
+fn cookie_header(cookies: &[&actix_web::cookie::Cookie<'static>]) -> (&'static str, String) {
+    let pairs: Vec<String> = cookies
+        .iter()
+        .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+        .collect();
+    ("cookie", pairs.join("; "))
+}
+
+/// The checkout form's idempotency key on a cart page.
+fn form_key(page: &str) -> Option<String> {
+    let after = page.split(r#"name="idempotency_key" value=""#).nth(1)?;
+    Some(after.split('"').next()?.to_owned())
+}
+
+#[actix_rt::test]
+async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
+    use actix_web::cookie::Cookie;
+
+    let dir = TempDir::new("frontend");
+    let mut registry = dependencies(&dir).await;
+    let real = registry.get::<checkout::api::Checkout>().unwrap();
+    let in_doubt = actix::Actor::start(InDoubtOnce {
+        real,
+        submissions: 0,
+    });
+    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
+        &in_doubt,
+    )));
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::builder().disable_redirects().finish();
+
+    // A visitor with something in the cart, and the cart page's form.
+    let home = client.get(format!("{url}/")).send().await.unwrap();
+    let session = set_cookie(&home, "shop_session-id").expect("a session");
+    let added = client
+        .post(format!("{url}/cart"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&[("product_id", "OLJCESPC7Z"), ("quantity", "1")])
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 302);
+    let cart_page = |cookies: &[&Cookie<'static>]| {
+        let request = client
+            .get(format!("{url}/cart"))
+            .insert_header(cookie_header(cookies));
+        async move {
+            let mut response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            let body = response.body().await.unwrap();
+            let body = String::from_utf8(body.to_vec()).unwrap();
+            (response, body)
+        }
+    };
+    let (_, page) = cart_page(&[&session]).await;
+    let key = form_key(&page).expect("a checkout form");
+    assert!(!page.contains("may not have finished"), "{page}");
+    let form = [
+        ("email", "someone@example.com"),
+        ("street_address", "1600 Amphitheatre Parkway"),
+        ("zip_code", "94043"),
+        ("city", "Mountain View"),
+        ("state", "CA"),
+        ("country", "United States"),
+        ("credit_card_number", "4432801561520454"),
+        ("credit_card_expiration_month", "1"),
+        ("credit_card_expiration_year", "2099"),
+        ("credit_card_cvv", "672"),
+        ("idempotency_key", key.as_str()),
+    ];
+
+    // The checkout ends in doubt: a 503, and the cookie names its key.
+    let first = client
+        .post(format!("{url}/cart/checkout"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&form)
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 503);
+    let pending = set_cookie(&first, "shop_checkout").expect("the unfinished checkout's cookie");
+    assert_eq!(pending.value(), key);
+    assert_eq!(pending.http_only(), Some(true));
+
+    // The cart page's form is that checkout again, and says so.
+    let (_, page) = cart_page(&[&session, &pending]).await;
+    assert_eq!(form_key(&page).as_deref(), Some(key.as_str()));
+    assert!(page.contains("may not have finished"), "{page}");
+
+    // Submitting it places the order and removes the cookie.
+    let second = client
+        .post(format!("{url}/cart/checkout"))
+        .insert_header(cookie_header(&[&session, &pending]))
+        .send_form(&form)
+        .await
+        .unwrap();
+    assert_eq!(second.status().as_u16(), 303);
+    let removed = set_cookie(&second, "shop_checkout").expect("the cookie removed");
+    assert_eq!(removed.value(), "");
+    assert_eq!(
+        removed.max_age(),
+        Some(actix_web::cookie::time::Duration::ZERO)
+    );
+
+    // A cookie naming a finished checkout (a browser that kept it) is
+    // removed by the cart page, whose next form is a new checkout.
+    let (response, _) = cart_page(&[&session, &pending]).await;
+    let removed = set_cookie(&response, "shop_checkout").expect("the cookie removed");
+    assert_eq!(removed.value(), "");
+    let added = client
+        .post(format!("{url}/cart"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&[("product_id", "OLJCESPC7Z"), ("quantity", "1")])
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 302);
+    let (_, page) = cart_page(&[&session]).await;
+    let fresh = form_key(&page).expect("a checkout form");
+    assert_ne!(fresh, key);
+    assert!(!page.contains("may not have finished"), "{page}");
+}

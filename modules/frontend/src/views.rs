@@ -61,6 +61,9 @@ pub struct ProductPage {
 pub struct CheckoutForm {
     /// Identifies this checkout: submitting the form twice is one order.
     pub idempotency_key: String,
+    /// True if this is a checkout submitted before that may be unfinished
+    /// (the page says that submitting it finishes it).
+    pub finishing: bool,
     pub months: Vec<(u32, &'static str)>,
     /// `(year, preselected)`: this year to four years on, next year chosen.
     pub years: Vec<(i32, bool)>,
@@ -86,8 +89,21 @@ impl CheckoutForm {
         let year = current_year();
         CheckoutForm {
             idempotency_key: uuid::Uuid::new_v4().to_string(),
+            finishing: false,
             months: (1..).zip(MONTHS).collect(),
             years: (year..=year + 4).map(|y| (y, y == year + 1)).collect(),
+        }
+    }
+}
+
+impl CheckoutForm {
+    /// The form of checkout `key`, submitted before and possibly
+    /// unfinished: submitting it again finishes it, charged once.
+    pub fn finishing(key: String) -> CheckoutForm {
+        CheckoutForm {
+            idempotency_key: key,
+            finishing: true,
+            ..CheckoutForm::new()
         }
     }
 }

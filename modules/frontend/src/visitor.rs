@@ -1,6 +1,6 @@
 //! Who is asking: a visitor's session, and the user they signed in as.
 //!
-//! Three cookies, all `HttpOnly; SameSite=Lax; Path=/` (the original set
+//! Four cookies (and `shop_adopt`: see `adoption`), all `HttpOnly; SameSite=Lax; Path=/` (the original set
 //! none of these attributes, and its missing `Path` split one visitor into
 //! two sessions: spec section 3, bug 9):
 //!
@@ -9,6 +9,7 @@
 //! | `shop_session-id` | a random id: the visitor's cart, before sign-in | 48 h |
 //! | `shop_currency` | the chosen currency (checked against the allow-list on every read) | 48 h |
 //! | `shop_auth` | the auth module's session token, after sign-in | the session's |
+//! | `shop_checkout` | the key of a checkout that may be unfinished (see `pages::checkout`) | 48 h |
 //!
 //! A program may send `Authorization: Bearer TOKEN` instead of
 //! `shop_auth`. A signed-in user's cart and orders are kept under their
@@ -122,6 +123,21 @@ pub fn auth_cookie(session: &auth::api::Session) -> Cookie<'static> {
         session.token.clone(),
         CookieDuration::milliseconds(lifetime_ms),
     )
+}
+
+/// The cookie that holds the idempotency key of a checkout that may be
+/// unfinished, so that the cart page's form submits that checkout again
+/// rather than a new one.
+pub const CHECKOUT_COOKIE: &str = "shop_checkout";
+
+/// [`CHECKOUT_COOKIE`] for checkout `key`.
+pub fn checkout_cookie(key: &str) -> Cookie<'static> {
+    cookie(CHECKOUT_COOKIE, key.to_owned(), COOKIE_LIFETIME)
+}
+
+/// [`CHECKOUT_COOKIE`], removed.
+pub fn checkout_cookie_removed() -> Cookie<'static> {
+    cookie(CHECKOUT_COOKIE, String::new(), CookieDuration::ZERO)
 }
 
 /// The currency cookie for `code`.

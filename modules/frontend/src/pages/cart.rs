@@ -1,7 +1,7 @@
 //! `/cart`: see the cart and its checkout form, add to it, empty it.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::actions;
 use crate::error::ShopError;
@@ -9,10 +9,30 @@ use crate::forms::{self, Fields};
 use crate::pages::{html, redirect};
 use crate::shop::Shop;
 use crate::views::{CartPage, CheckoutForm, Chrome};
-use crate::visitor::Visitor;
+use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie_removed};
 
-/// `GET /cart`: the lines, shipping, total, and the checkout form.
-pub async fn page(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+/// `GET /cart`: the lines, shipping, total, and the checkout form: a new
+/// checkout, or the one the `shop_checkout` cookie names as possibly
+/// unfinished (see `pages::checkout`).
+pub async fn page(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    request: HttpRequest,
+) -> Result<HttpResponse, ShopError> {
+    let mut unfinished = request
+        .cookie(CHECKOUT_COOKIE)
+        .map(|cookie| cookie.value().to_owned());
+    // A key that is no checkout's, or whose order is placed and confirmed
+    // (another submission finished it), goes.
+    let mut forget = false;
+    if let Some(key) = &unfinished
+        && (!forms::is_checkout_key(key)
+            || key.is_empty()
+            || actions::checkout_finished(&shop, &visitor, key).await)
+    {
+        unfinished = None;
+        forget = true;
+    }
     let cart = shop.cart(visitor.customer_id(), &visitor.currency).await?;
     let in_cart: Vec<String> = cart.lines.iter().map(|l| l.product.id.clone()).collect();
     let (chrome, recommendations) = futures_util::future::join(
@@ -20,12 +40,19 @@ pub async fn page(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpRespons
         shop.recommendations(visitor.customer_id(), in_cart),
     )
     .await;
-    html(&CartPage {
+    let mut page = html(&CartPage {
         chrome,
         cart,
-        form: CheckoutForm::new(),
+        form: match unfinished {
+            Some(key) => CheckoutForm::finishing(key),
+            None => CheckoutForm::new(),
+        },
         recommendations,
-    })
+    })?;
+    if forget && let Err(error) = page.add_cookie(&checkout_cookie_removed()) {
+        tracing::warn!(module = "frontend", %error, "the checkout cookie could not be removed");
+    }
+    Ok(page)
 }
 
 /// `POST /cart` with `product_id` and `quantity`: adds, then 302 → `/cart`.

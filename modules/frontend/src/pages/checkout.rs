@@ -7,27 +7,57 @@
 //! redirect: a double click, a refresh or a retry all land on the same
 //! order. A client that sends no key (the original's load generator) gets
 //! a fresh one per submission.
+//!
+//! **A checkout that may be unfinished** (its order in doubt, or its
+//! charge kept for another submission or not given back: money may stand
+//! under its key) must be finished by submitting *the same* checkout
+//! again; a new form would be a new checkout and could charge twice. So
+//! the failure's answer also sets the `shop_checkout` cookie to the key,
+//! and while it is there the cart page's form carries that key, with a
+//! note that submitting finishes the checkout. Any other outcome of a
+//! submission with that key (an order, or a failure that leaves nothing
+//! standing, such as a used-up key's 409) removes the cookie.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::actions;
 use crate::error::ShopError;
 use crate::forms::{self, Fields};
 use crate::pages::redirect;
 use crate::shop::Shop;
-use crate::visitor::Visitor;
+use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie, checkout_cookie_removed};
 
 /// Places the order.
 pub async fn place(
     shop: web::Data<Shop>,
     visitor: Visitor,
+    request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
     let order = forms::checkout(&Fields::from_form(&body)?)?;
-    let order = actions::place_order(&shop, &visitor, order).await?;
-    Ok(redirect(
-        StatusCode::SEE_OTHER,
-        &format!("/order/{}", order.order_id),
-    ))
+    let key = order.idempotency_key.clone();
+    let (mut response, unfinished) = match actions::place_order(&shop, &visitor, order).await {
+        Ok(order) => (
+            redirect(StatusCode::SEE_OTHER, &format!("/order/{}", order.order_id)),
+            false,
+        ),
+        // Answered as the error, which the error pages render, with the
+        // cookie set on it.
+        Err(failure) => (HttpResponse::from_error(failure.error), failure.unfinished),
+    };
+    let pending = request.cookie(CHECKOUT_COOKIE);
+    let cookie = if unfinished && !key.is_empty() {
+        Some(checkout_cookie(&key))
+    } else if pending.is_some_and(|pending| pending.value() == key) {
+        Some(checkout_cookie_removed())
+    } else {
+        None
+    };
+    if let Some(cookie) = cookie
+        && let Err(error) = response.add_cookie(&cookie)
+    {
+        tracing::warn!(module = "frontend", %error, "the checkout cookie could not be set");
+    }
+    Ok(response)
 }
