@@ -13,11 +13,12 @@ use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, Shared};
 use orders::api::{Order, Orders};
 use payment::api::Payment;
-use runtime::{Call, Module, NoConfig, Service, StartContext, StartError};
+use runtime::{Call, Module, Service, StartContext, StartError};
 use shipping::api::Shipping;
 use tracing::Instrument;
 
 use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse, order_key};
+use crate::finish::{CheckoutConfig, Finisher};
 use crate::place::{Deps, place};
 
 /// The checkout module. Depends on cart, catalog, currency, shipping,
@@ -26,7 +27,7 @@ pub struct CheckoutModule;
 
 impl Module for CheckoutModule {
     type Service = Checkout;
-    type Config = NoConfig;
+    type Config = CheckoutConfig;
 
     fn dependencies() -> Vec<&'static str> {
         vec![
@@ -40,7 +41,8 @@ impl Module for CheckoutModule {
         ]
     }
 
-    async fn start(_: NoConfig, ctx: StartContext) -> Result<Checkout, StartError> {
+    async fn start(config: CheckoutConfig, ctx: StartContext) -> Result<Checkout, StartError> {
+        config.check().map_err(StartError::Config)?;
         let deps = Deps {
             cart: ctx.service()?,
             catalog: ctx.service()?,
@@ -50,6 +52,16 @@ impl Module for CheckoutModule {
             email: ctx.service()?,
             orders: ctx.service()?,
         };
+        // Orders left unfinished are finished in the background, until
+        // the node stops.
+        let finisher = Finisher::new(deps.clone(), &config);
+        let node_stopping = ctx.stopped();
+        actix::spawn(async move {
+            tokio::select! {
+                () = finisher.run() => {}
+                () = node_stopping => {}
+            }
+        });
         let actor = CheckoutActor {
             deps,
             in_flight: Rc::default(),

@@ -135,6 +135,25 @@ pub enum CheckoutError {
     },
 }
 
+/// What a failed submission leaves under its checkout's key (see
+/// [`CheckoutError::key_left`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLeft {
+    /// The checkout may be unfinished: money may stand under its key (for
+    /// an order that may yet land, or that a refund could not give back),
+    /// and submitting the same checkout again finishes it, charged once.
+    /// A new checkout instead could charge a second time.
+    Unfinished,
+    /// Nothing stands under the key and nothing more can be done with it
+    /// (refunded, cancelled, or used for another total): a new checkout
+    /// is the way on.
+    Settled,
+    /// This submission failed before it could change anything under the
+    /// key (a declined card, a service down before the charge): the key
+    /// is as it was before it.
+    Untouched,
+}
+
 /// What became of the charge when shipping or storing the order failed
 /// after it was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,8 +165,9 @@ pub enum ChargeLeft {
     /// be in doubt and land later): giving it back could give the goods
     /// away. The same checkout again finishes the order on it.
     KeptForAnotherSubmission,
-    /// The refund failed: the charge stands in the ledger for a person to
-    /// settle.
+    /// The refund failed: the charge stands. The same checkout again
+    /// finishes the order on it; otherwise a person settles it from the
+    /// ledger.
     RefundFailed,
 }
 
@@ -159,7 +179,9 @@ impl ChargeLeft {
             ChargeLeft::KeptForAnotherSubmission => {
                 "; another submission of this checkout may have placed the order, so its payment stands: submit the same checkout again to finish it; you will not be charged twice"
             }
-            ChargeLeft::RefundFailed => ", and the refund of your card failed: contact the shop",
+            ChargeLeft::RefundFailed => {
+                ", and the refund of your card failed: your payment stands; submit the same checkout again to finish the order, or contact the shop"
+            }
         }
     }
 }
@@ -187,18 +209,28 @@ fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
 }
 
 impl CheckoutError {
-    /// True if this checkout may be unfinished rather than failed: money
-    /// may stand under its key (for an order that may yet land, or that a
-    /// refund could not give back), and submitting the same checkout
-    /// again (the same idempotency key) finishes it, charged once. A new
-    /// checkout instead could charge a second time.
-    pub fn finished_by_the_same_checkout(&self) -> bool {
+    /// What this failure leaves under the checkout's key: whether only
+    /// the same checkout again can finish it, nothing stands under it any
+    /// more, or this submission changed nothing there.
+    pub fn key_left(&self) -> KeyLeft {
         match self {
-            CheckoutError::OrderOutcomeUnknown { .. } => true,
-            CheckoutError::PaymentInDoubt { cancelled, .. } => !cancelled,
+            CheckoutError::OrderOutcomeUnknown { .. } => KeyLeft::Unfinished,
+            CheckoutError::PaymentInDoubt { cancelled, .. } => {
+                if *cancelled {
+                    KeyLeft::Settled
+                } else {
+                    KeyLeft::Unfinished
+                }
+            }
             CheckoutError::ShippingFailed { charge, .. }
-            | CheckoutError::OrderNotStored { charge, .. } => *charge != ChargeLeft::Refunded,
-            _ => false,
+            | CheckoutError::OrderNotStored { charge, .. } => match charge {
+                ChargeLeft::Refunded => KeyLeft::Settled,
+                ChargeLeft::KeptForAnotherSubmission | ChargeLeft::RefundFailed => {
+                    KeyLeft::Unfinished
+                }
+            },
+            CheckoutError::CheckoutUsed(_) => KeyLeft::Settled,
+            _ => KeyLeft::Untouched,
         }
     }
 

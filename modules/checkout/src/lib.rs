@@ -15,7 +15,8 @@
 //!   their own work by it, so even two checkout replicas racing agree;
 //! - **a declined card** leaves the cart as it was and stores no order;
 //! - **the order is stored before it is confirmed**: only then is the cart
-//!   emptied and the email sent (those two may fail without undoing it);
+//!   emptied and the email sent (those two may fail without undoing it:
+//!   then a background finisher does them later; see `finish`);
 //! - **when shipping fails after the charge, the charge is refunded** and
 //!   the refund recorded in the payment ledger; the customer is told their
 //!   card was refunded, and the cart stays. If storing the order fails, the
@@ -38,9 +39,11 @@
 pub mod api;
 
 mod actor;
+mod finish;
 mod place;
 
 #[cfg(test)]
 mod tests;
 
 pub use actor::CheckoutModule;
+pub use finish::CheckoutConfig;

@@ -1,18 +1,17 @@
 //! Placing one order: the steps, in order, and what each failure means.
 
-use cart::api::{CartItem, CartService, EmptyCart, GetCart};
+use cart::api::{CartItem, CartService, GetCart};
 use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
-use email::api::{Email, SendOrderConfirmation};
+use email::api::Email;
 use futures_util::future::try_join_all;
-use orders::api::{
-    ConfirmOrder, ConfirmOrderResponse, FindOrder, Order, OrderItem, Orders, SaveOrder,
-};
+use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
 use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
+use crate::finish::{EmptyTheCart, finish};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -197,7 +196,8 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             // Stored, but never finished: the checkout that stored it did
             // not learn that it had (it answered "outcome unknown"), or
             // stopped before the cart and the confirmation.
-            return Ok(runtime::detached(after_storing(deps, order, key)).await);
+            let finishing = finish(deps, order, key, EmptyTheCart::Always, earlier.emailed);
+            return Ok(runtime::detached(finishing).await);
         }
         return Ok(order);
     }
@@ -338,7 +338,8 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
                 && let Some(order) = found.order
             {
-                return Ok(runtime::detached(after_storing(deps, order, key)).await);
+                let finishing = finish(deps, order, key, EmptyTheCart::Always, found.emailed);
+                return Ok(runtime::detached(finishing).await);
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
             return Err(CheckoutError::OrderOutcomeUnknown { reason });
@@ -350,43 +351,6 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             return Err(CheckoutError::OrderNotStored { reason, charge });
         }
     };
-    Ok(runtime::detached(after_storing(deps, order, key)).await)
-}
-
-/// What follows a stored order: empty the cart, send the confirmation,
-/// then mark the order confirmed, so that a repeat of the checkout knows
-/// these were done (one whose order is stored but not confirmed does them).
-/// Neither undoes the order if it fails; both are logged. Run detached
-/// from the checkout's deadline: the order stands, so they must be done.
-async fn after_storing(deps: &Deps, order: Order, key: &str) -> Order {
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
-    let emptied = deps
-        .cart
-        .call(EmptyCart {
-            user_id: order.customer_id.clone(),
-        })
-        .await;
-    if !matches!(emptied, Ok(Ok(_))) {
-        tracing::warn!(order_id = %order.order_id, result = ?emptied, "the cart could not be emptied after the order");
-    }
-    let sent = deps
-        .email
-        .call(SendOrderConfirmation {
-            email: order.email.clone(),
-            order: order.clone(),
-        })
-        .await;
-    if !matches!(sent, Ok(Ok(_))) {
-        tracing::warn!(order_id = %order.order_id, result = ?sent, "the confirmation email was not sent");
-    }
-    let confirmed = deps
-        .orders
-        .call(ConfirmOrder {
-            idempotency_key: key.to_owned(),
-        })
-        .await;
-    if !matches!(confirmed, Ok(Ok(ConfirmOrderResponse { found: true }))) {
-        tracing::warn!(order_id = %order.order_id, result = ?confirmed, "the order could not be marked confirmed: a repeat of this checkout will empty the cart and send the confirmation again");
-    }
-    order
+    Ok(runtime::detached(finish(deps, order, key, EmptyTheCart::Always, false)).await)
 }

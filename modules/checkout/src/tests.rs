@@ -6,18 +6,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use cart::api::{AddItem, CartItem, CartService, GetCart};
+use cart::api::{AddItem, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts};
 use cart::{CartConfig, CartModule};
 use catalog::CatalogModule;
 use currency::CurrencyModule;
 use currency::api::Money;
-use email::api::{Email, ListSentEmails};
+use email::api::{Email, EmailError, ListSentEmails, SendOrderConfirmation};
 use email::{EmailConfig, EmailModule};
 use orders::OrdersModule;
 use orders::api::{
-    ClaimOrders, ClaimOrdersResponse, ConfirmOrder, ConfirmOrderResponse, FindOrder,
-    FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order, Orders, OrdersError,
-    SaveOrder, SaveOrderResponse,
+    ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
+    ConfirmOrderResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse,
+    Order, Orders, OrdersError, RecordConfirmationSent, SaveOrder, SaveOrderResponse,
 };
 use payment::PaymentModule;
 use payment::api::{
@@ -29,8 +29,8 @@ use shipping::api::Address;
 use shipping::{ShippingConfig, ShippingModule};
 use storage::testing::TempDir;
 
-use crate::CheckoutModule;
-use crate::api::{ChargeLeft, Checkout, CheckoutError, PlaceOrder, order_key};
+use crate::api::{ChargeLeft, Checkout, CheckoutError, KeyLeft, PlaceOrder, order_key};
+use crate::{CheckoutConfig, CheckoutModule};
 
 /// Sunglasses, $19.99.
 const SUNGLASSES: &str = "OLJCESPC7Z";
@@ -50,6 +50,8 @@ struct Shop {
     payment: ServiceRef<Payment>,
     orders: ServiceRef<Orders>,
     email: ServiceRef<Email>,
+    /// Every service, as the checkout module was given them.
+    registry: ServiceRegistry,
     _data: TempDir,
 }
 
@@ -68,6 +70,12 @@ struct Faults {
     /// This charge (1: the first) is held and never answered (payment
     /// stalled with it in hand).
     held_charge: Option<usize>,
+    /// The first this many confirmations cannot be sent.
+    emails_failing: usize,
+    /// The first this many `EmptyCart`s fail.
+    cart_emptyings_failing: usize,
+    /// The finisher's timings.
+    finishing: CheckoutConfig,
 }
 
 async fn started<M: Module>(
@@ -88,6 +96,13 @@ async fn shop(faults: Faults) -> Shop {
     started::<CatalogModule>(Default::default(), &mut registry, &data).await;
     started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
     let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
+    if faults.cart_emptyings_failing > 0 {
+        let flaky = FlakyCart {
+            real: cart.clone(),
+            failing: faults.cart_emptyings_failing,
+        };
+        registry.insert(ServiceRef::local(CartService::from_addr(&flaky.start())));
+    }
     let held_charges = Arc::new(Mutex::new(Vec::new()));
     let payment = if let Some(held_charge) = faults.held_charge {
         let real = start_alone::<PaymentModule>(Default::default(), registry.clone(), data.path())
@@ -112,6 +127,13 @@ async fn shop(faults: Faults) -> Shop {
     };
     started::<ShippingModule>(shipping, &mut registry, &data).await;
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
+    if faults.emails_failing > 0 {
+        let flaky = FlakyEmail {
+            real: email.clone(),
+            failing: faults.emails_failing,
+        };
+        registry.insert(ServiceRef::local(Email::from_addr(&flaky.start())));
+    }
     let held = Arc::new(Mutex::new(Vec::new()));
     let mut real_orders = None;
     let orders = if faults.orders_refuse || faults.orders_unreadable {
@@ -140,7 +162,7 @@ async fn shop(faults: Faults) -> Shop {
     } else {
         started::<OrdersModule>(Default::default(), &mut registry, &data).await
     };
-    let checkout = started::<CheckoutModule>(runtime::NoConfig {}, &mut registry, &data).await;
+    let checkout = started::<CheckoutModule>(faults.finishing.clone(), &mut registry, &data).await;
     Shop {
         checkout,
         held,
@@ -150,6 +172,7 @@ async fn shop(faults: Faults) -> Shop {
         payment,
         orders,
         email,
+        registry,
         _data: data,
     }
 }
@@ -422,7 +445,7 @@ async fn a_shipping_failure_after_the_charge_refunds_it_and_keeps_the_cart() {
         ),
         "{result:?}"
     );
-    assert!(!result.unwrap_err().finished_by_the_same_checkout());
+    assert_eq!(result.unwrap_err().key_left(), KeyLeft::Settled);
     let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Refunded);
@@ -510,7 +533,7 @@ async fn an_order_whose_storing_is_in_doubt_keeps_its_charge_and_the_same_checko
         matches!(result, Err(CheckoutError::OrderOutcomeUnknown { .. })),
         "{result:?}"
     );
-    assert!(result.unwrap_err().finished_by_the_same_checkout());
+    assert_eq!(result.unwrap_err().key_left(), KeyLeft::Unfinished);
     // Not refunded: the order may yet be stored.
     let charges = shop.charges("u1", "k").await;
     assert_eq!(charges.len(), 1);
@@ -666,7 +689,7 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
     };
     assert_eq!(*charge, ChargeLeft::KeptForAnotherSubmission);
     assert!(error.is_unavailable());
-    assert!(error.finished_by_the_same_checkout());
+    assert_eq!(error.key_left(), KeyLeft::Unfinished);
     assert!(
         error.to_string().contains("submit the same checkout again"),
         "{error}"
@@ -685,6 +708,110 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Charged);
     assert_eq!(shop.orders("u1").await.len(), 1);
+}
+
+/// Timings that let the finisher take an order as soon as it is left
+/// unfinished.
+fn finishing_at_once() -> CheckoutConfig {
+    CheckoutConfig {
+        finish_after_ms: 1,
+        finisher_every_ms: 20,
+    }
+}
+
+impl Shop {
+    /// Whether the order under `user`'s checkout `key` is confirmed.
+    async fn confirmed(&self, user: &str, key: &str) -> bool {
+        let find = FindOrder {
+            idempotency_key: order_key(user, key),
+        };
+        self.orders.call(find).await.unwrap().unwrap().confirmed
+    }
+
+    /// Starts a second checkout module on the same services, whose
+    /// finisher takes unfinished orders at once.
+    async fn start_a_finisher(&self) {
+        start_alone::<CheckoutModule>(
+            finishing_at_once(),
+            self.registry.clone(),
+            self._data.path(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Waits until the order under `user`'s checkout `key` is confirmed.
+    async fn until_confirmed(&self, user: &str, key: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.confirmed(user, key).await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the order was never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_confirmation_that_could_not_be_sent_is_sent_later_once() {
+    let shop = shop(Faults {
+        emails_failing: 1,
+        finishing: finishing_at_once(),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // The order stands, though its confirmation failed; the cart is empty.
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(shop.orders("u1").await, vec![order]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+
+    // The finisher sends it, and then the order is finished.
+    shop.until_confirmed("u1", "k").await;
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
+}
+
+#[actix_rt::test]
+async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
+    // The shop's own finisher waits a minute: the test's starts later.
+    let shop = shop(Faults {
+        cart_emptyings_failing: 2,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.add("u2", SUNGLASSES, 1).await;
+    let mut first = request("u1", "USD", "k");
+    first.email = "one@example.com".into();
+    let mut second = request("u2", "USD", "k");
+    second.email = "two@example.com".into();
+
+    // Both orders stand with their carts full; their confirmations went.
+    shop.place(first).await.unwrap();
+    shop.place(second).await.unwrap();
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert!(!shop.confirmed("u1", "k").await);
+    // The first customer goes on shopping.
+    shop.add("u1", MUG, 2).await;
+
+    shop.start_a_finisher().await;
+    shop.until_confirmed("u1", "k").await;
+    shop.until_confirmed("u2", "k").await;
+    // The changed cart is left as the customer made it; the other emptied.
+    let kept: Vec<_> = shop
+        .cart("u1")
+        .await
+        .into_iter()
+        .map(|item| (item.product_id, item.quantity))
+        .collect();
+    assert_eq!(kept.len(), 2, "the sunglasses and the mugs stay: {kept:?}");
+    assert!(kept.contains(&(MUG.to_owned(), 2)), "{kept:?}");
+    assert_eq!(shop.cart("u2").await, vec![]);
+    // Each confirmation was sent once, not again by the finisher.
+    assert_eq!(shop.sent_to("one@example.com").await, 1);
+    assert_eq!(shop.sent_to("two@example.com").await, 1);
 }
 
 #[actix_rt::test]
@@ -744,6 +871,7 @@ impl Handler<Call<FindOrder>> for RefusingOrders {
         Ok(FindOrderResponse {
             order: None,
             confirmed: false,
+            emailed: false,
         })
     }
 }
@@ -772,6 +900,20 @@ impl Handler<Call<ListOrders>> for RefusingOrders {
 impl Handler<Call<ClaimOrders>> for RefusingOrders {
     type Result = Result<ClaimOrdersResponse, OrdersError>;
     fn handle(&mut self, _: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
+
+impl Handler<Call<ClaimUnfinished>> for RefusingOrders {
+    type Result = Result<ClaimUnfinishedResponse, OrdersError>;
+    fn handle(&mut self, _: Call<ClaimUnfinished>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
+
+impl Handler<Call<RecordConfirmationSent>> for RefusingOrders {
+    type Result = Result<ConfirmOrderResponse, OrdersError>;
+    fn handle(&mut self, _: Call<RecordConfirmationSent>, _: &mut Context<Self>) -> Self::Result {
         Err(down())
     }
 }
@@ -836,6 +978,8 @@ forward_to_real!(
     GetOrder,
     ListOrders,
     ClaimOrders,
+    ClaimUnfinished,
+    RecordConfirmationSent,
 );
 
 impl Handler<Call<SaveOrder>> for LateOrders {
@@ -883,5 +1027,53 @@ impl Handler<Call<Charge>> for LatePayment {
             return Box::pin(std::future::pending());
         }
         forward(&self.real, call.into_message(), PaymentError::Storage)
+    }
+}
+
+/// An email service whose first `failing` confirmations fail.
+struct FlakyEmail {
+    real: ServiceRef<Email>,
+    failing: usize,
+}
+
+impl Actor for FlakyEmail {
+    type Context = Context<Self>;
+}
+
+forward_to_real!(FlakyEmail, EmailError::SinkFailed, ListSentEmails);
+
+impl Handler<Call<SendOrderConfirmation>> for FlakyEmail {
+    type Result = ResponseFuture<Result<runtime::Empty, EmailError>>;
+    fn handle(&mut self, call: Call<SendOrderConfirmation>, _: &mut Context<Self>) -> Self::Result {
+        if self.failing > 0 {
+            self.failing -= 1;
+            return Box::pin(async {
+                Err(EmailError::SinkFailed("the mail server is down".into()))
+            });
+        }
+        forward(&self.real, call.into_message(), EmailError::SinkFailed)
+    }
+}
+
+/// A cart service whose first `failing` `EmptyCart`s fail.
+struct FlakyCart {
+    real: ServiceRef<CartService>,
+    failing: usize,
+}
+
+impl Actor for FlakyCart {
+    type Context = Context<Self>;
+}
+
+forward_to_real!(FlakyCart, CartError::Storage, AddItem, GetCart, MergeCarts);
+
+impl Handler<Call<EmptyCart>> for FlakyCart {
+    type Result = ResponseFuture<Result<runtime::Empty, CartError>>;
+    fn handle(&mut self, call: Call<EmptyCart>, _: &mut Context<Self>) -> Self::Result {
+        if self.failing > 0 {
+            self.failing -= 1;
+            return Box::pin(async { Err(CartError::Storage("the disk is full".into())) });
+        }
+        forward(&self.real, call.into_message(), CartError::Storage)
     }
 }

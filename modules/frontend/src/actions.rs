@@ -5,7 +5,7 @@
 use auth::api::{AuthError, Session, SignIn, SignOut, SignUp};
 use cart::api::{AddItem, CartError, CartItem, EmptyCart, MergeCarts};
 use catalog::api::{CatalogError, GetProduct};
-use checkout::api::{CheckoutError, PlaceOrder, order_key};
+use checkout::api::{CheckoutError, KeyLeft, PlaceOrder, order_key};
 use orders::api::{ClaimOrders, FindOrder, Order};
 use shipping::api::ShippingError;
 
@@ -96,12 +96,10 @@ fn checkout_error(error: CheckoutError) -> ShopError {
 pub struct CheckoutFailure {
     /// Why, as the visitor is told.
     pub error: ShopError,
-    /// True if the checkout may be unfinished rather than failed: money
-    /// may stand under its key, and only the same checkout again (the
-    /// same key) finishes it without a second charge (see
-    /// `CheckoutError::finished_by_the_same_checkout`; and a call to
-    /// checkout whose outcome is unknown, which may have run).
-    pub unfinished: bool,
+    /// What it leaves under the checkout's key (see
+    /// `CheckoutError::key_left`; a call to checkout whose outcome is
+    /// unknown, which may have run, leaves it unfinished).
+    pub key_left: KeyLeft,
 }
 
 impl From<CheckoutFailure> for ShopError {
@@ -123,26 +121,36 @@ pub async fn place_order(
     match shop.checkout.call(order).await {
         Ok(Ok(placed)) => Ok(placed.order),
         Ok(Err(error)) => Err(CheckoutFailure {
-            unfinished: error.finished_by_the_same_checkout(),
+            key_left: error.key_left(),
             error: checkout_error(error),
         }),
         Err(error) => Err(CheckoutFailure {
-            unfinished: !error.did_not_run(),
+            key_left: if error.did_not_run() {
+                KeyLeft::Untouched
+            } else {
+                KeyLeft::Unfinished
+            },
             error: ShopError::unavailable("checkout", &error),
         }),
     }
 }
 
-/// True if the visitor's checkout `key` is finished: its order stored and
-/// confirmed. False if not, or if the orders service cannot say.
-pub async fn checkout_finished(shop: &Shop, visitor: &Visitor, key: &str) -> bool {
+/// The order the visitor's checkout `key` placed, if it is stored.
+pub async fn order_of_checkout(
+    shop: &Shop,
+    visitor: &Visitor,
+    key: &str,
+) -> Result<Option<Order>, ShopError> {
     let find = FindOrder {
         idempotency_key: order_key(visitor.customer_id(), key),
     };
-    matches!(
-        shop.orders.call(find).await,
-        Ok(Ok(found)) if found.order.is_some() && found.confirmed
-    )
+    let found = shop
+        .orders
+        .call(find)
+        .await
+        .or_unavailable("orders")?
+        .map_err(|error| ShopError::down("orders", error.to_string()))?;
+    Ok(found.order)
 }
 
 fn auth_error(error: AuthError) -> ShopError {

@@ -91,18 +91,19 @@ async fn a_bad_or_taken_address_is_a_start_error_that_says_what_to_do() {
 }
 
 /// A checkout whose first submission ends in doubt (its order's outcome
-/// unknown, as when the orders node stalls); later ones go to the real
-/// checkout.
-struct InDoubtOnce {
+/// unknown, as when the orders node stalls) and whose second fails before
+/// it could do anything (the orders store down); later ones go to the
+/// real checkout.
+struct InDoubtThenDown {
     real: ServiceRef<checkout::api::Checkout>,
     submissions: usize,
 }
 
-impl actix::Actor for InDoubtOnce {
+impl actix::Actor for InDoubtThenDown {
     type Context = actix::Context<Self>;
 }
 
-impl actix::Handler<runtime::Call<checkout::api::PlaceOrder>> for InDoubtOnce {
+impl actix::Handler<runtime::Call<checkout::api::PlaceOrder>> for InDoubtThenDown {
     type Result = actix::ResponseFuture<
         Result<checkout::api::PlaceOrderResponse, checkout::api::CheckoutError>,
     >;
@@ -112,20 +113,30 @@ impl actix::Handler<runtime::Call<checkout::api::PlaceOrder>> for InDoubtOnce {
         call: runtime::Call<checkout::api::PlaceOrder>,
         _: &mut actix::Context<Self>,
     ) -> Self::Result {
+        use checkout::api::CheckoutError;
         self.submissions += 1;
-        if self.submissions == 1 {
-            return Box::pin(async {
-                Err(checkout::api::CheckoutError::OrderOutcomeUnknown {
+        match self.submissions {
+            1 => Box::pin(async {
+                Err(CheckoutError::OrderOutcomeUnknown {
                     reason: "the orders node stalled".to_owned(),
                 })
-            });
+            }),
+            2 => Box::pin(async {
+                Err(CheckoutError::OrdersUnavailable(
+                    orders::api::OrdersError::Storage("the disk is full".to_owned()),
+                ))
+            }),
+            _ => {
+                let real = self.real.clone();
+                Box::pin(async move {
+                    real.call(call.into_message())
+                        .await
+                        .unwrap_or_else(|error| {
+                            panic!("the real checkout could not be called: {error}")
+                        })
+                })
+            }
         }
-        let real = self.real.clone();
-        Box::pin(async move {
-            real.call(call.into_message())
-                .await
-                .unwrap_or_else(|error| panic!("the real checkout could not be called: {error}"))
-        })
     }
 }
 
@@ -140,6 +151,16 @@ fn set_cookie<B>(
         .filter_map(|value| value.to_str().ok())
         .filter_map(|text| actix_web::cookie::Cookie::parse(text.to_owned()).ok())
         .find(|cookie| cookie.name() == name)
+}
+
+/// Asserts that `cookie` removes itself.
+fn assert_removed(cookie: Option<actix_web::cookie::Cookie<'static>>) {
+    let cookie = cookie.expect("the cookie removed");
+    assert_eq!(cookie.value(), "");
+    assert_eq!(
+        cookie.max_age(),
+        Some(actix_web::cookie::time::Duration::ZERO)
+    );
 }
 
 /// A `Cookie` header that sends `cookies`.
@@ -157,27 +178,12 @@ fn form_key(page: &str) -> Option<String> {
     Some(after.split('"').next()?.to_owned())
 }
 
-#[actix_rt::test]
-async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
-    use actix_web::cookie::Cookie;
-
-    let dir = TempDir::new("frontend");
-    let mut registry = dependencies(&dir).await;
-    let real = registry.get::<checkout::api::Checkout>().unwrap();
-    let in_doubt = actix::Actor::start(InDoubtOnce {
-        real,
-        submissions: 0,
-    });
-    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
-        &in_doubt,
-    )));
-    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
-        .await
-        .unwrap();
-    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
-    let client = awc::Client::builder().disable_redirects().finish();
-
-    // A visitor with something in the cart, and the cart page's form.
+/// A browser's session at the shop at `url`, with one sunglasses in its
+/// cart.
+async fn visitor_with_a_cart(
+    client: &awc::Client,
+    url: &str,
+) -> actix_web::cookie::Cookie<'static> {
     let home = client.get(format!("{url}/")).send().await.unwrap();
     let session = set_cookie(&home, "shop_session-id").expect("a session");
     let added = client
@@ -187,19 +193,49 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
         .await
         .unwrap();
     assert_eq!(added.status().as_u16(), 302);
-    let cart_page = |cookies: &[&Cookie<'static>]| {
-        let request = client
-            .get(format!("{url}/cart"))
-            .insert_header(cookie_header(cookies));
-        async move {
-            let mut response = request.send().await.unwrap();
-            assert_eq!(response.status().as_u16(), 200);
-            let body = response.body().await.unwrap();
-            let body = String::from_utf8(body.to_vec()).unwrap();
-            (response, body)
-        }
-    };
-    let (_, page) = cart_page(&[&session]).await;
+    session
+}
+
+/// The cart page with `cookies`: the `shop_checkout` cookie it sets, if
+/// any, and its body.
+async fn cart_page(
+    client: &awc::Client,
+    url: &str,
+    cookies: &[&actix_web::cookie::Cookie<'static>],
+) -> (Option<actix_web::cookie::Cookie<'static>>, String) {
+    let mut response = client
+        .get(format!("{url}/cart"))
+        .insert_header(cookie_header(cookies))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let set = set_cookie(&response, "shop_checkout");
+    let body = response.body().await.unwrap();
+    (set, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[actix_rt::test]
+async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
+    let dir = TempDir::new("frontend");
+    let mut registry = dependencies(&dir).await;
+    let real = registry.get::<checkout::api::Checkout>().unwrap();
+    let scripted = actix::Actor::start(InDoubtThenDown {
+        real,
+        submissions: 0,
+    });
+    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
+        &scripted,
+    )));
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::builder().disable_redirects().finish();
+
+    // A visitor with something in the cart, and the cart page's form.
+    let session = visitor_with_a_cart(&client, &url).await;
+    let (_, page) = cart_page(&client, &url, &[&session]).await;
     let key = form_key(&page).expect("a checkout form");
     assert!(!page.contains("may not have finished"), "{page}");
     let form = [
@@ -215,44 +251,52 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
         ("credit_card_cvv", "672"),
         ("idempotency_key", key.as_str()),
     ];
+    let submit = |cookies: &[&actix_web::cookie::Cookie<'static>]| {
+        client
+            .post(format!("{url}/cart/checkout"))
+            .insert_header(cookie_header(cookies))
+            .send_form(&form)
+    };
 
     // The checkout ends in doubt: a 503, and the cookie names its key.
-    let first = client
-        .post(format!("{url}/cart/checkout"))
-        .insert_header(cookie_header(&[&session]))
-        .send_form(&form)
-        .await
-        .unwrap();
+    let first = submit(&[&session]).await.unwrap();
     assert_eq!(first.status().as_u16(), 503);
     let pending = set_cookie(&first, "shop_checkout").expect("the unfinished checkout's cookie");
-    assert_eq!(pending.value(), key);
+    assert!(pending.value().starts_with(&format!("{key}.")), "{pending}");
     assert_eq!(pending.http_only(), Some(true));
 
     // The cart page's form is that checkout again, and says so.
-    let (_, page) = cart_page(&[&session, &pending]).await;
+    let (_, page) = cart_page(&client, &url, &[&session, &pending]).await;
     assert_eq!(form_key(&page).as_deref(), Some(key.as_str()));
     assert!(page.contains("may not have finished"), "{page}");
 
-    // Submitting it places the order and removes the cookie.
-    let second = client
-        .post(format!("{url}/cart/checkout"))
-        .insert_header(cookie_header(&[&session, &pending]))
-        .send_form(&form)
-        .await
-        .unwrap();
-    assert_eq!(second.status().as_u16(), 303);
-    let removed = set_cookie(&second, "shop_checkout").expect("the cookie removed");
-    assert_eq!(removed.value(), "");
-    assert_eq!(
-        removed.max_age(),
-        Some(actix_web::cookie::time::Duration::ZERO)
-    );
+    // Another visitor (another customer) sent that cookie does not get
+    // that checkout: the cookie goes.
+    let stranger = visitor_with_a_cart(&client, &url).await;
+    let (set, page) = cart_page(&client, &url, &[&stranger, &pending]).await;
+    assert_ne!(form_key(&page).as_deref(), Some(key.as_str()));
+    assert!(!page.contains("may not have finished"), "{page}");
+    assert_removed(set);
 
-    // A cookie naming a finished checkout (a browser that kept it) is
-    // removed by the cart page, whose next form is a new checkout.
-    let (response, _) = cart_page(&[&session, &pending]).await;
-    let removed = set_cookie(&response, "shop_checkout").expect("the cookie removed");
-    assert_eq!(removed.value(), "");
+    // Submitted again, it fails before anything could be done: the money
+    // from before still stands, so the cookie stays.
+    let second = submit(&[&session, &pending]).await.unwrap();
+    assert_eq!(second.status().as_u16(), 503);
+    assert!(set_cookie(&second, "shop_checkout").is_none());
+
+    // Submitted once more, it places the order and removes the cookie.
+    let third = submit(&[&session, &pending]).await.unwrap();
+    assert_eq!(third.status().as_u16(), 303);
+    let location = third.headers().get("location").unwrap().to_str().unwrap();
+    let order_id = location.trim_start_matches("/order/").to_owned();
+    assert_removed(set_cookie(&third, "shop_checkout"));
+
+    // A browser that kept the cookie is told, on the cart page, which
+    // order its checkout placed, and the cookie goes; the next form is a
+    // new checkout.
+    let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
+    assert!(page.contains(&format!("order {order_id}")), "{page}");
+    assert_removed(set);
     let added = client
         .post(format!("{url}/cart"))
         .insert_header(cookie_header(&[&session]))
@@ -260,7 +304,7 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
         .await
         .unwrap();
     assert_eq!(added.status().as_u16(), 302);
-    let (_, page) = cart_page(&[&session]).await;
+    let (_, page) = cart_page(&client, &url, &[&session]).await;
     let fresh = form_key(&page).expect("a checkout form");
     assert_ne!(fresh, key);
     assert!(!page.contains("may not have finished"), "{page}");

@@ -115,6 +115,9 @@ pub struct CartPage {
     pub chrome: Chrome,
     pub cart: PricedCart,
     pub form: CheckoutForm,
+    /// The order an earlier checkout placed, if the page is to say so
+    /// (see `pages::cart`).
+    pub placed: Option<String>,
     pub recommendations: Vec<Recommended>,
 }
 

@@ -127,17 +127,40 @@ pub fn auth_cookie(session: &auth::api::Session) -> Cookie<'static> {
 
 /// The cookie that holds the idempotency key of a checkout that may be
 /// unfinished, so that the cart page's form submits that checkout again
-/// rather than a new one.
+/// rather than a new one. Its value is the key, a dot, and a tag of the
+/// customer it belongs to, so that it is not taken for another
+/// customer's (the same browser signed in or out since: checkouts are
+/// per customer).
 pub const CHECKOUT_COOKIE: &str = "shop_checkout";
 
-/// [`CHECKOUT_COOKIE`] for checkout `key`.
-pub fn checkout_cookie(key: &str) -> Cookie<'static> {
-    cookie(CHECKOUT_COOKIE, key.to_owned(), COOKIE_LIFETIME)
+/// [`CHECKOUT_COOKIE`] for `customer_id`'s checkout `key`.
+pub fn checkout_cookie(key: &str, customer_id: &str) -> Cookie<'static> {
+    let value = format!("{key}.{}", customer_tag(customer_id));
+    cookie(CHECKOUT_COOKIE, value, COOKIE_LIFETIME)
 }
 
 /// [`CHECKOUT_COOKIE`], removed.
 pub fn checkout_cookie_removed() -> Cookie<'static> {
     cookie(CHECKOUT_COOKIE, String::new(), CookieDuration::ZERO)
+}
+
+/// The checkout key a [`CHECKOUT_COOKIE`] value holds, if it is
+/// `customer_id`'s and well formed.
+pub fn unfinished_checkout(value: &str, customer_id: &str) -> Option<String> {
+    let (key, tag) = value.rsplit_once('.')?;
+    (!key.is_empty() && crate::forms::is_checkout_key(key) && tag == customer_tag(customer_id))
+        .then(|| key.to_owned())
+}
+
+/// A short tag of a customer id (not the id itself, which is a session
+/// id or a user id).
+fn customer_tag(customer_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("shop_checkout:{customer_id}").as_bytes());
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The currency cookie for `code`.

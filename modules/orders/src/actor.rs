@@ -5,9 +5,10 @@ use runtime::{Call, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{
-    ClaimOrders, ClaimOrdersResponse, ConfirmOrder, ConfirmOrderResponse, FindOrder,
-    FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse, Order, Orders, OrdersError,
-    SaveOrder, SaveOrderResponse,
+    ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
+    ConfirmOrderResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse,
+    Order, Orders, OrdersError, RecordConfirmationSent, SaveOrder, SaveOrderResponse,
+    UnfinishedOrder,
 };
 use crate::store::Store;
 
@@ -124,13 +125,15 @@ impl Handler<Call<FindOrder>> for OrdersActor {
         let FindOrder { idempotency_key } = call.into_message();
         Box::pin(async move {
             Ok(match store.find_with_state(&idempotency_key).await? {
-                Some((order, confirmed)) => FindOrderResponse {
-                    order: Some(order),
-                    confirmed,
+                Some(stored) => FindOrderResponse {
+                    order: Some(stored.order),
+                    confirmed: stored.confirmed,
+                    emailed: stored.emailed,
                 },
                 None => FindOrderResponse {
                     order: None,
                     confirmed: false,
+                    emailed: false,
                 },
             })
         })
@@ -169,6 +172,52 @@ impl Handler<Call<ClaimOrders>> for OrdersActor {
             }
             Ok(ClaimOrdersResponse {
                 moved: store.claim(&from_customer_id, &to_customer_id).await?,
+            })
+        })
+    }
+}
+
+impl Handler<Call<ClaimUnfinished>> for OrdersActor {
+    type Result = ResponseFuture<Result<ClaimUnfinishedResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<ClaimUnfinished>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let ClaimUnfinished {
+            placed_before_ms,
+            lease_ms,
+            limit,
+        } = call.into_message();
+        Box::pin(async move {
+            let claimed = store
+                .claim_unfinished(placed_before_ms, lease_ms, limit)
+                .await?;
+            Ok(ClaimUnfinishedResponse {
+                orders: claimed
+                    .into_iter()
+                    .map(|(idempotency_key, stored)| UnfinishedOrder {
+                        idempotency_key,
+                        order: stored.order,
+                        emailed: stored.emailed,
+                    })
+                    .collect(),
+            })
+        })
+    }
+}
+
+impl Handler<Call<RecordConfirmationSent>> for OrdersActor {
+    type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
+
+    fn handle(
+        &mut self,
+        call: Call<RecordConfirmationSent>,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let store = self.store.clone();
+        let RecordConfirmationSent { idempotency_key } = call.into_message();
+        Box::pin(async move {
+            Ok(ConfirmOrderResponse {
+                found: store.record_emailed(&idempotency_key).await?,
             })
         })
     }

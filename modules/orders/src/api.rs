@@ -103,6 +103,19 @@ pub struct FindOrderResponse {
     /// emptied and its confirmation sent.
     #[serde(default)]
     pub confirmed: bool,
+    /// True once its confirmation was sent ([`RecordConfirmationSent`]).
+    #[serde(default)]
+    pub emailed: bool,
+}
+
+/// Records that the confirmation of the order stored under a key was
+/// sent, so that finishing the order later does not send it again. Again
+/// is fine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfirmationSent {
+    /// The checkout's idempotency key.
+    pub idempotency_key: String,
 }
 
 /// Records that checkout has finished the order stored under a key: the
@@ -114,11 +127,47 @@ pub struct ConfirmOrder {
     pub idempotency_key: String,
 }
 
-/// Whether there was an order to confirm.
+/// Whether there was an order to confirm (or to record as emailed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmOrderResponse {
     /// False if no order is stored under the key.
     pub found: bool,
+}
+
+/// Claims orders that checkout stored but has not finished (their cart
+/// not emptied or their confirmation not sent: [`ConfirmOrder`] never
+/// came), for checkout's background finisher. Only orders placed before
+/// `placed_before_ms` (so that no checkout still working on one is raced)
+/// and not claimed in the last `lease_ms` (so that two finishers do not
+/// take one order at once, and one that stopped midway lets it go) are
+/// claimed, oldest first, at most `limit` (capped at 100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimUnfinished {
+    /// Only orders placed before this, in milliseconds since the Unix epoch.
+    pub placed_before_ms: i64,
+    /// How long a claim holds, in milliseconds.
+    pub lease_ms: i64,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The orders claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimUnfinishedResponse {
+    /// Oldest first.
+    pub orders: Vec<UnfinishedOrder>,
+}
+
+/// An order checkout has not finished, and the key it is stored under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnfinishedOrder {
+    /// The checkout's idempotency key (for [`ConfirmOrder`]).
+    pub idempotency_key: String,
+    /// The order.
+    pub order: Order,
+    /// True if its confirmation was sent ([`RecordConfirmationSent`]).
+    pub emailed: bool,
 }
 
 /// Moves a visitor's orders to the account they signed in to.
@@ -163,6 +212,8 @@ runtime::service! {
         ListOrders -> ListOrdersResponse [idempotent],
         FindOrder -> FindOrderResponse [idempotent],
         ConfirmOrder -> ConfirmOrderResponse [idempotent],
+        RecordConfirmationSent -> ConfirmOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,
+        ClaimUnfinished -> ClaimUnfinishedResponse,
     }
 }

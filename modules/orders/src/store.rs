@@ -32,6 +32,18 @@ const MIGRATIONS: &[Migration] = &[
             "UPDATE orders SET confirmed_at = placed_at",
         ],
     },
+    // When checkout's finisher last claimed an unfinished order (see
+    // `claim_unfinished`), and when the order's confirmation was sent
+    // (taken as when it was confirmed, for orders stored before this).
+    Migration {
+        version: 3,
+        description: "unfinished orders claimed, confirmations sent",
+        statements: &[
+            "ALTER TABLE orders ADD COLUMN finishing_at BIGINT",
+            "ALTER TABLE orders ADD COLUMN emailed_at BIGINT",
+            "UPDATE orders SET emailed_at = confirmed_at",
+        ],
+    },
 ];
 
 /// The most orders one listing returns.
@@ -43,6 +55,16 @@ fn storage(error: impl std::fmt::Display) -> OrdersError {
 
 fn decode(body: &str) -> Result<Order, OrdersError> {
     serde_json::from_str(body).map_err(|e| storage(format!("a stored order does not parse: {e}")))
+}
+
+/// An order as stored, and how far checkout has finished it.
+pub struct Stored {
+    /// The order.
+    pub order: Order,
+    /// Finished: its cart emptied and its confirmation sent.
+    pub confirmed: bool,
+    /// Its confirmation sent.
+    pub emailed: bool,
 }
 
 /// The orders.
@@ -101,17 +123,37 @@ impl Store {
         row.map(|(body,)| decode(&body)).transpose()
     }
 
-    /// The order under `key`, and whether checkout has finished it
-    /// ([`confirm`](Self::confirm)).
-    pub async fn find_with_state(&self, key: &str) -> Result<Option<(Order, bool)>, OrdersError> {
-        let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT body, confirmed_at FROM orders WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(storage)?;
-        row.map(|(body, confirmed_at)| Ok((decode(&body)?, confirmed_at.is_some())))
-            .transpose()
+    /// The order under `key`, and how far checkout has finished it.
+    pub async fn find_with_state(&self, key: &str) -> Result<Option<Stored>, OrdersError> {
+        let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT body, confirmed_at, emailed_at FROM orders WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(storage)?;
+        row.map(|(body, confirmed_at, emailed_at)| {
+            Ok(Stored {
+                order: decode(&body)?,
+                confirmed: confirmed_at.is_some(),
+                emailed: emailed_at.is_some(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Records that the confirmation of the order under `key` was sent
+    /// (again is fine); false if there is no order under it.
+    pub async fn record_emailed(&self, key: &str) -> Result<bool, OrdersError> {
+        sqlx::query(
+            "UPDATE orders SET emailed_at = $1 WHERE idempotency_key = $2 AND emailed_at IS NULL",
+        )
+        .bind(storage::unix_ms())
+        .bind(key)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(self.find(key).await?.is_some())
     }
 
     /// Records that checkout has finished the order under `key` (again is
@@ -126,6 +168,55 @@ impl Store {
         .await
         .map_err(storage)?;
         Ok(self.find(key).await?.is_some())
+    }
+
+    /// Claims up to `limit` orders stored before `placed_before` and not
+    /// confirmed, that nobody claimed in the last `lease_ms`; returns them
+    /// with their keys, oldest first. One statement, so two finishers
+    /// never claim one order at once.
+    pub async fn claim_unfinished(
+        &self,
+        placed_before: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, Stored)>, OrdersError> {
+        let now = storage::unix_ms();
+        let free_since = now.saturating_sub(lease_ms);
+        // The condition again outside the subquery: on PostgreSQL a row
+        // another claim has just changed is checked again against it.
+        let rows: Vec<(String, i64, String, Option<i64>)> = sqlx::query_as(
+            "UPDATE orders SET finishing_at = $1 \
+             WHERE confirmed_at IS NULL AND placed_at < $2 \
+             AND (finishing_at IS NULL OR finishing_at < $3) \
+             AND idempotency_key IN (SELECT idempotency_key FROM orders \
+                 WHERE confirmed_at IS NULL AND placed_at < $2 \
+                 AND (finishing_at IS NULL OR finishing_at < $3) \
+                 ORDER BY placed_at LIMIT $4) \
+             RETURNING idempotency_key, placed_at, body, emailed_at",
+        )
+        .bind(now)
+        .bind(placed_before)
+        .bind(free_since)
+        .bind(i64::from(limit.min(100)))
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(storage)?;
+        let mut claimed = rows
+            .into_iter()
+            .map(|(key, placed_at, body, emailed_at)| {
+                let stored = Stored {
+                    order: decode(&body)?,
+                    confirmed: false,
+                    emailed: emailed_at.is_some(),
+                };
+                Ok((placed_at, key, stored))
+            })
+            .collect::<Result<Vec<_>, OrdersError>>()?;
+        claimed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(claimed
+            .into_iter()
+            .map(|(_, key, stored)| (key, stored))
+            .collect())
     }
 
     /// A customer's order.
@@ -190,6 +281,61 @@ mod tests {
     use super::*;
     use storage::testing::{TempDir, backends};
 
+    fn order(id: &str, placed_at: i64) -> Order {
+        let body = format!(
+            r#"{{"order_id":"{id}","customer_id":"u1","email":"someone@example.com","shipping_tracking_id":"t","shipping_cost":{{"currency_code":"USD","units":8,"nanos":990000000}},"shipping_address":{{"street_address":"s","city":"c","state":"st","country":"co","zip_code":1}},"items":[],"total":{{"currency_code":"USD","units":8,"nanos":990000000}},"transaction_id":"tx","placed_at":{placed_at}}}"#
+        );
+        serde_json::from_str(&body).unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn unfinished_orders_are_claimed_oldest_first_once_per_lease() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-unfinished");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            store.save(&order("new", 5_000), "k-new").await.unwrap();
+            store.save(&order("second", 2_000), "k2").await.unwrap();
+            store.save(&order("first", 1_000), "k1").await.unwrap();
+            store.save(&order("done", 500), "k-done").await.unwrap();
+            assert!(store.confirm("k-done").await.unwrap());
+            let keys = |claimed: Vec<(String, Stored)>| -> Vec<String> {
+                claimed.into_iter().map(|(key, _)| key).collect()
+            };
+            let hour = 3_600_000;
+
+            // The oldest unfinished one placed before 3000.
+            let claimed = store.claim_unfinished(3_000, hour, 1).await.unwrap();
+            assert_eq!(claimed[0].1.order.order_id, "first", "{name}");
+            assert!(!claimed[0].1.emailed, "{name}");
+            assert_eq!(keys(claimed), ["k1"], "{name}");
+            // It is leased: the next claim takes the next one.
+            let claimed = store.claim_unfinished(3_000, hour, 10).await.unwrap();
+            assert_eq!(keys(claimed), ["k2"], "{name}");
+            assert!(
+                store
+                    .claim_unfinished(3_000, hour, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{name}"
+            );
+            // Once its lease is over (a lease of none: every claim is), it
+            // can be claimed again, unless it was finished meanwhile; and
+            // it says whether its confirmation was sent.
+            assert!(store.confirm("k1").await.unwrap());
+            assert!(store.record_emailed("k2").await.unwrap());
+            assert!(!store.record_emailed("k-none").await.unwrap());
+            let claimed = store.claim_unfinished(3_000, -1, 10).await.unwrap();
+            assert!(claimed[0].1.emailed, "{name}");
+            assert_eq!(keys(claimed), ["k2"], "{name}");
+            // Orders placed since are left to the checkout placing them.
+            let claimed = store.claim_unfinished(9_000, -1, 10).await.unwrap();
+            assert_eq!(keys(claimed), ["k2", "k-new"], "{name}");
+        }
+    }
+
     #[actix_rt::test]
     async fn orders_stored_before_confirmations_were_recorded_count_as_confirmed() {
         for backend in backends() {
@@ -208,9 +354,10 @@ mod tests {
             .unwrap();
 
             let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
-            let (order, confirmed) = store.find_with_state("k1").await.unwrap().unwrap();
-            assert_eq!(order.order_id, "o1");
-            assert!(confirmed, "{}", backend.name());
+            let stored = store.find_with_state("k1").await.unwrap().unwrap();
+            assert_eq!(stored.order.order_id, "o1");
+            assert!(stored.confirmed, "{}", backend.name());
+            assert!(stored.emailed, "{}", backend.name());
         }
     }
 }

@@ -9,29 +9,36 @@ use crate::forms::{self, Fields};
 use crate::pages::{html, redirect};
 use crate::shop::Shop;
 use crate::views::{CartPage, CheckoutForm, Chrome};
-use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie_removed};
+use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie_removed, unfinished_checkout};
 
 /// `GET /cart`: the lines, shipping, total, and the checkout form: a new
 /// checkout, or the one the `shop_checkout` cookie names as possibly
-/// unfinished (see `pages::checkout`).
+/// unfinished (see `pages::checkout`). A cookie that is not this
+/// customer's goes; so does one whose checkout's order is stored (it
+/// landed late, or another submission placed it), and the page says which
+/// order that is, rather than offer its form over a cart that may have
+/// changed since.
 pub async fn page(
     shop: web::Data<Shop>,
     visitor: Visitor,
     request: HttpRequest,
 ) -> Result<HttpResponse, ShopError> {
-    let mut unfinished = request
-        .cookie(CHECKOUT_COOKIE)
-        .map(|cookie| cookie.value().to_owned());
-    // A key that is no checkout's, or whose order is placed and confirmed
-    // (another submission finished it), goes.
     let mut forget = false;
-    if let Some(key) = &unfinished
-        && (!forms::is_checkout_key(key)
-            || key.is_empty()
-            || actions::checkout_finished(&shop, &visitor, key).await)
-    {
-        unfinished = None;
-        forget = true;
+    let mut unfinished = None;
+    let mut placed = None;
+    if let Some(cookie) = request.cookie(CHECKOUT_COOKIE) {
+        match unfinished_checkout(cookie.value(), visitor.customer_id()) {
+            None => forget = true,
+            Some(key) => match actions::order_of_checkout(&shop, &visitor, &key).await {
+                Ok(Some(order)) => {
+                    forget = true;
+                    placed = Some(order.order_id);
+                }
+                // Not stored (yet), or the orders service cannot say:
+                // the same checkout again finishes it either way.
+                Ok(None) | Err(_) => unfinished = Some(key),
+            },
+        }
     }
     let cart = shop.cart(visitor.customer_id(), &visitor.currency).await?;
     let in_cart: Vec<String> = cart.lines.iter().map(|l| l.product.id.clone()).collect();
@@ -47,6 +54,7 @@ pub async fn page(
             Some(key) => CheckoutForm::finishing(key),
             None => CheckoutForm::new(),
         },
+        placed,
         recommendations,
     })?;
     if forget && let Err(error) = page.add_cookie(&checkout_cookie_removed()) {

@@ -12,21 +12,27 @@
 //! charge kept for another submission or not given back: money may stand
 //! under its key) must be finished by submitting *the same* checkout
 //! again; a new form would be a new checkout and could charge twice. So
-//! the failure's answer also sets the `shop_checkout` cookie to the key,
-//! and while it is there the cart page's form carries that key, with a
-//! note that submitting finishes the checkout. Any other outcome of a
-//! submission with that key (an order, or a failure that leaves nothing
-//! standing, such as a used-up key's 409) removes the cookie.
+//! the failure's answer also sets the `shop_checkout` cookie to the key
+//! (and the customer's tag), and while it is there the cart page's form
+//! carries that key, with a note that submitting finishes the checkout.
+//! A submission with that key that places the order, or that settles the
+//! key (nothing stands under it any more: refunded, cancelled, or used
+//! for another total), removes the cookie; one that fails before it could
+//! change anything (a declined card, a service down before the charge)
+//! leaves it, since the money from before still stands.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use checkout::api::KeyLeft;
 
 use crate::actions;
 use crate::error::ShopError;
 use crate::forms::{self, Fields};
 use crate::pages::redirect;
 use crate::shop::Shop;
-use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie, checkout_cookie_removed};
+use crate::visitor::{
+    CHECKOUT_COOKIE, Visitor, checkout_cookie, checkout_cookie_removed, unfinished_checkout,
+};
 
 /// Places the order.
 pub async fn place(
@@ -37,22 +43,26 @@ pub async fn place(
 ) -> Result<HttpResponse, ShopError> {
     let order = forms::checkout(&Fields::from_form(&body)?)?;
     let key = order.idempotency_key.clone();
-    let (mut response, unfinished) = match actions::place_order(&shop, &visitor, order).await {
+    let (mut response, key_left) = match actions::place_order(&shop, &visitor, order).await {
         Ok(order) => (
             redirect(StatusCode::SEE_OTHER, &format!("/order/{}", order.order_id)),
-            false,
+            KeyLeft::Settled,
         ),
         // Answered as the error, which the error pages render, with the
         // cookie set on it.
-        Err(failure) => (HttpResponse::from_error(failure.error), failure.unfinished),
+        Err(failure) => (HttpResponse::from_error(failure.error), failure.key_left),
     };
-    let pending = request.cookie(CHECKOUT_COOKIE);
-    let cookie = if unfinished && !key.is_empty() {
-        Some(checkout_cookie(&key))
-    } else if pending.is_some_and(|pending| pending.value() == key) {
-        Some(checkout_cookie_removed())
-    } else {
-        None
+    let pending = request
+        .cookie(CHECKOUT_COOKIE)
+        .and_then(|cookie| unfinished_checkout(cookie.value(), visitor.customer_id()));
+    let cookie = match key_left {
+        KeyLeft::Unfinished if !key.is_empty() => {
+            Some(checkout_cookie(&key, visitor.customer_id()))
+        }
+        KeyLeft::Settled if pending.as_deref() == Some(key.as_str()) => {
+            Some(checkout_cookie_removed())
+        }
+        _ => None,
     };
     if let Some(cookie) = cookie
         && let Err(error) = response.add_cookie(&cookie)
