@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use actix::{Actor, Context, Handler, ResponseFuture};
+use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use cart::api::CartService;
 use catalog::api::Catalog;
 use currency::api::Currency;
@@ -52,11 +52,12 @@ impl Module for CheckoutModule {
             email: ctx.service()?,
             orders: ctx.service()?,
         };
-        // Orders left unfinished are finished in the background, until
-        // the node stops.
+        // Orders left unfinished are finished in the background, while
+        // this actor runs (a restart after a panic starts another actor,
+        // with its own) and the node does.
         let finisher = Finisher::new(deps.clone(), &config);
         let node_stopping = ctx.stopped();
-        actix::spawn(async move {
+        let finishing: LocalBoxFuture<'static, ()> = Box::pin(async move {
             tokio::select! {
                 () = finisher.run() => {}
                 () = node_stopping => {}
@@ -65,6 +66,7 @@ impl Module for CheckoutModule {
         let actor = CheckoutActor {
             deps,
             in_flight: Rc::default(),
+            finishing: Some(finishing),
         };
         Ok(Checkout::from_addr(&actor.start()))
     }
@@ -78,10 +80,18 @@ struct CheckoutActor {
     /// ([`order_key`]): a second submission of the same checkout waits for
     /// the first instead of running beside it.
     in_flight: Rc<RefCell<HashMap<String, Placing>>>,
+    /// The finisher's work, started with the actor and stopped with it.
+    finishing: Option<LocalBoxFuture<'static, ()>>,
 }
 
 impl Actor for CheckoutActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(finishing) = self.finishing.take() {
+            ctx.spawn(actix::fut::wrap_future(finishing));
+        }
+    }
 }
 
 impl Handler<Call<PlaceOrder>> for CheckoutActor {

@@ -144,9 +144,11 @@ pub enum KeyLeft {
     /// and submitting the same checkout again finishes it, charged once.
     /// A new checkout instead could charge a second time.
     Unfinished,
-    /// Nothing stands under the key and nothing more can be done with it
-    /// (refunded, cancelled, or used for another total): a new checkout
-    /// is the way on.
+    /// Nothing more can be done with the key: its charge refunded or
+    /// cancelled, or the key used for another total (the cart changed
+    /// since; the first submission's charge may then stand, for its order
+    /// if that lands, which checkout's finisher then finishes). A new
+    /// checkout is the way on.
     Settled,
     /// This submission failed before it could change anything under the
     /// key (a declined card, a service down before the charge): the key

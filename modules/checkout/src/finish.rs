@@ -8,25 +8,31 @@
 //! or when no checkout got to them (it answered "outcome unknown" and the
 //! order landed later, or it stopped). It stays unconfirmed in `orders`,
 //! and the finisher, which looks every `finisher_every_ms`, takes each
-//! order unfinished for `finish_after_ms` and does what is left: so the
-//! confirmation is sent once its module is back, without waiting for the
-//! customer to submit the checkout again. A finisher's claim on an order
-//! holds for `finish_after_ms`: two checkout replicas do not finish one
-//! order at once, and one that stopped midway leaves it to the next pass.
-//! A sent confirmation is recorded in `orders`, so that it is not sent
-//! again; it may still go twice (a finisher and a repeat of the checkout
-//! at the same moment, or a send that worked but whose answer, or whose
-//! record, was lost): sent at least once, rather than at most once.
+//! order unfinished for `finish_after_ms` (and stored less than a week
+//! ago) and does what is left: so the confirmation is sent once its
+//! module is back, without waiting for the customer to submit the
+//! checkout again. It claims one order at a time, and its claim holds for
+//! `finish_after_ms`: two checkout replicas do not finish one order at
+//! once, and one that stopped midway leaves it to a later pass. Each step
+//! done is recorded in `orders` (`RecordStepDone`), so that it is not
+//! done again; a confirmation may still go twice (a finisher and a repeat
+//! of the checkout at the same moment, or a send that worked but whose
+//! answer, or whose record, was lost): at least once, not at most once.
+//! A confirmation that can never be sent (the email module refuses the
+//! address, or cannot render it) is logged as an error and counts as
+//! done, so that the order does not come back forever.
 //!
-//! Late, the cart is emptied only if it still holds exactly what was
-//! ordered: by then the customer may have put other things in it.
+//! Late (by the finisher, or when the customer submits the same checkout
+//! again), the cart is emptied only if it still holds exactly what was
+//! ordered: by then the customer may have put other things in it. A
+//! changed cart counts as done too, and is not looked at again.
 
 use std::time::Duration;
 
 use cart::api::{CartItem, EmptyCart, GetCart};
-use email::api::SendOrderConfirmation;
+use email::api::{EmailError, SendOrderConfirmation};
 use orders::api::{
-    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, Order, RecordConfirmationSent,
+    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, FinishStep, Order, RecordStepDone,
 };
 use serde::Deserialize;
 
@@ -37,8 +43,10 @@ use crate::place::Deps;
 #[serde(deny_unknown_fields, default)]
 pub struct CheckoutConfig {
     /// How long an order may stay stored but unfinished before the
-    /// finisher finishes it, in milliseconds (default a minute: longer than
-    /// any checkout takes, so that none still at work is raced). Also how
+    /// finisher finishes it, in milliseconds (default a minute). Keep it
+    /// longer than any checkout takes after storing its order (its cart
+    /// and email calls, 5 s each by default), or the finisher races
+    /// checkouts still at work and confirmations may go twice. Also how
     /// long the finisher's claim on an order holds.
     pub finish_after_ms: u64,
     /// How often the finisher looks for unfinished orders, in
@@ -58,12 +66,14 @@ impl Default for CheckoutConfig {
 impl CheckoutConfig {
     /// Why the settings cannot work, if they cannot.
     pub fn check(&self) -> Result<(), String> {
-        for (name, value) in [
-            ("finish_after_ms", self.finish_after_ms),
-            ("finisher_every_ms", self.finisher_every_ms),
+        for (name, value, least) in [
+            ("finish_after_ms", self.finish_after_ms, 1),
+            ("finisher_every_ms", self.finisher_every_ms, 10),
         ] {
-            if value == 0 || value > 86_400_000 {
-                return Err(format!("{name} must be 1 to 86400000 (a day), not {value}"));
+            if !(least..=86_400_000).contains(&value) {
+                return Err(format!(
+                    "{name} must be {least} to 86400000 (a day), not {value}"
+                ));
             }
         }
         Ok(())
@@ -80,21 +90,30 @@ pub enum EmptyTheCart {
     IfUnchanged,
 }
 
-/// Empties the cart, sends the confirmation unless it was (`emailed`:
-/// recorded in `orders`, so that it is not sent twice), and marks the
-/// order confirmed if both are done (so that a repeat of the checkout, or
-/// the finisher, does what failed). Neither undoes the order if it fails;
-/// each failure is logged. Run detached from any deadline: the order
-/// stands, so these are owed.
-pub async fn finish(
-    deps: &Deps,
-    order: Order,
-    key: &str,
-    cart: EmptyTheCart,
-    emailed: bool,
-) -> Order {
-    let emptied = empty_cart(deps, &order, cart).await;
-    let sent = emailed || send_confirmation(deps, &order, key).await;
+/// The steps of finishing an order already done (as `orders` recorded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Done {
+    /// The cart emptied (or found changed, and left).
+    pub cart_emptied: bool,
+    /// The confirmation sent.
+    pub emailed: bool,
+}
+
+/// Empties the cart and sends the confirmation, each unless `done`
+/// already, records each step as it is done, and marks the order
+/// confirmed once both are (so that a repeat of the checkout, or the
+/// finisher, does what failed). Neither undoes the order if it fails; each
+/// failure is logged. Run detached from any deadline: the order stands,
+/// so these are owed.
+pub async fn finish(deps: &Deps, order: Order, key: &str, cart: EmptyTheCart, done: Done) -> Order {
+    let emptied = done.cart_emptied || {
+        let emptied = empty_cart(deps, &order, cart).await;
+        if emptied {
+            record(deps, &order, key, FinishStep::CartEmptied).await;
+        }
+        emptied
+    };
+    let sent = done.emailed || send_confirmation(deps, &order, key).await;
     if !(emptied && sent) {
         return order;
     }
@@ -105,13 +124,29 @@ pub async fn finish(
         })
         .await;
     if !matches!(confirmed, Ok(Ok(ConfirmOrderResponse { found: true }))) {
-        tracing::warn!(order_id = %order.order_id, result = ?confirmed, "the order could not be marked confirmed: the cart and the confirmation may be done again");
+        tracing::warn!(order_id = %order.order_id, result = ?confirmed, "the order could not be marked confirmed: it will be finished again");
     }
     order
 }
 
+/// Records `step` of finishing the order as done (logged if that fails:
+/// the step may then be done again).
+async fn record(deps: &Deps, order: &Order, key: &str, step: FinishStep) {
+    let recorded = deps
+        .orders
+        .call(RecordStepDone {
+            idempotency_key: key.to_owned(),
+            step,
+        })
+        .await;
+    if !matches!(recorded, Ok(Ok(ConfirmOrderResponse { found: true }))) {
+        tracing::warn!(order_id = %order.order_id, ?step, result = ?recorded, "a step of finishing the order was done but not recorded: it may be done again");
+    }
+}
+
 /// Sends the order's confirmation and records that it was sent; true if
-/// it was sent.
+/// it was sent, or can never be (logged as an error: nothing is to be
+/// gained by trying again).
 async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
     let sent = deps
         .email
@@ -120,20 +155,20 @@ async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
             order: order.clone(),
         })
         .await;
-    if let failed @ (Ok(Err(_)) | Err(_)) = sent {
-        tracing::warn!(order_id = %order.order_id, result = ?failed, "the confirmation email was not sent: it will be sent later");
-        return false;
+    match sent {
+        Ok(Ok(_)) => {
+            record(deps, order, key, FinishStep::ConfirmationSent).await;
+            true
+        }
+        Ok(Err(error @ (EmailError::InvalidAddress(_) | EmailError::Render(_)))) => {
+            tracing::error!(order_id = %order.order_id, %error, "the confirmation email can never be sent: given up");
+            true
+        }
+        failed => {
+            tracing::warn!(order_id = %order.order_id, result = ?failed, "the confirmation email was not sent: it will be sent later");
+            false
+        }
     }
-    let recorded = deps
-        .orders
-        .call(RecordConfirmationSent {
-            idempotency_key: key.to_owned(),
-        })
-        .await;
-    if !matches!(recorded, Ok(Ok(ConfirmOrderResponse { found: true }))) {
-        tracing::warn!(order_id = %order.order_id, result = ?recorded, "the confirmation was sent but not recorded: it may be sent again");
-    }
-    true
 }
 
 /// Empties the order's customer's cart as `rule` says; true if that is
@@ -189,10 +224,11 @@ pub struct Finisher {
     every: Duration,
 }
 
-/// The most orders one pass claims.
-const CLAIMED_PER_PASS: u32 = 20;
-/// The most passes made at once, while each finds a full load.
-const FULL_PASSES_IN_A_ROW: usize = 10;
+/// The most orders one pass finishes.
+const FINISHED_PER_PASS: usize = 20;
+/// Orders stored longer ago than this are not finished any more: what is
+/// left of them is for a person (an email a week late helps nobody).
+const NOT_OLDER_THAN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Finisher {
     /// A finisher with `config`'s timings.
@@ -208,44 +244,45 @@ impl Finisher {
     pub async fn run(self) {
         loop {
             tokio::time::sleep(self.every).await;
-            // A full pass may mean more are waiting: look again at once,
-            // a few times.
-            for _ in 0..FULL_PASSES_IN_A_ROW {
-                if self.pass().await < CLAIMED_PER_PASS as usize {
-                    break;
-                }
-            }
+            self.pass().await;
         }
     }
 
-    /// Claims the orders unfinished for long enough and finishes them;
-    /// returns how many it claimed.
-    async fn pass(&self) -> usize {
-        let after_ms = i64::try_from(self.after.as_millis()).unwrap_or(i64::MAX);
-        let claim = ClaimUnfinished {
-            placed_before_ms: runtime::wall_clock::unix_ms().saturating_sub(after_ms),
-            lease_ms: after_ms,
-            limit: CLAIMED_PER_PASS,
-        };
-        let claimed = match self.deps.orders.call(claim).await {
-            Ok(Ok(claimed)) => claimed.orders,
-            failed => {
-                tracing::warn!(result = ?failed, "unfinished orders could not be looked for: looking again later");
-                return 0;
-            }
-        };
-        let count = claimed.len();
-        for unfinished in claimed {
+    /// Finishes up to [`FINISHED_PER_PASS`] orders unfinished for long
+    /// enough, claiming each just before finishing it (so that its claim
+    /// does not run out while others are finished).
+    async fn pass(&self) {
+        let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        for _ in 0..FINISHED_PER_PASS {
+            let claim = ClaimUnfinished {
+                unfinished_for_ms: millis(self.after),
+                not_older_than_ms: millis(NOT_OLDER_THAN),
+                lease_ms: millis(self.after),
+                limit: 1,
+            };
+            let unfinished = match self.deps.orders.call(claim).await {
+                Ok(Ok(claimed)) => match claimed.orders.into_iter().next() {
+                    Some(unfinished) => unfinished,
+                    None => return,
+                },
+                failed => {
+                    tracing::warn!(result = ?failed, "unfinished orders could not be looked for: looking again later");
+                    return;
+                }
+            };
             tracing::info!(order_id = %unfinished.order.order_id, "finishing an order left unfinished");
+            let done = Done {
+                cart_emptied: unfinished.cart_emptied,
+                emailed: unfinished.emailed,
+            };
             let (_, finishing) = runtime::new_trace(finish(
                 &self.deps,
                 unfinished.order,
                 &unfinished.idempotency_key,
                 EmptyTheCart::IfUnchanged,
-                unfinished.emailed,
+                done,
             ));
             finishing.await;
         }
-        count
     }
 }

@@ -11,7 +11,7 @@ use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
-use crate::finish::{EmptyTheCart, finish};
+use crate::finish::{Done, EmptyTheCart, finish};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -196,7 +196,11 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             // Stored, but never finished: the checkout that stored it did
             // not learn that it had (it answered "outcome unknown"), or
             // stopped before the cart and the confirmation.
-            let finishing = finish(deps, order, key, EmptyTheCart::Always, earlier.emailed);
+            let done = Done {
+                cart_emptied: earlier.cart_emptied,
+                emailed: earlier.emailed,
+            };
+            let finishing = finish(deps, order, key, EmptyTheCart::IfUnchanged, done);
             return Ok(runtime::detached(finishing).await);
         }
         return Ok(order);
@@ -338,7 +342,11 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
                 && let Some(order) = found.order
             {
-                let finishing = finish(deps, order, key, EmptyTheCart::Always, found.emailed);
+                let done = Done {
+                    cart_emptied: found.cart_emptied,
+                    emailed: found.emailed,
+                };
+                let finishing = finish(deps, order, key, EmptyTheCart::IfUnchanged, done);
                 return Ok(runtime::detached(finishing).await);
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
@@ -352,5 +360,6 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         }
     };
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
-    Ok(runtime::detached(finish(deps, order, key, EmptyTheCart::Always, false)).await)
+    let finishing = finish(deps, order, key, EmptyTheCart::Always, Done::default());
+    Ok(runtime::detached(finishing).await)
 }

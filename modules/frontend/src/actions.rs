@@ -135,12 +135,13 @@ pub async fn place_order(
     }
 }
 
-/// The order the visitor's checkout `key` placed, if it is stored.
+/// The order the visitor's checkout `key` placed, if it is stored, and
+/// whether it is finished (confirmed).
 pub async fn order_of_checkout(
     shop: &Shop,
     visitor: &Visitor,
     key: &str,
-) -> Result<Option<Order>, ShopError> {
+) -> Result<Option<(Order, bool)>, ShopError> {
     let find = FindOrder {
         idempotency_key: order_key(visitor.customer_id(), key),
     };
@@ -150,7 +151,7 @@ pub async fn order_of_checkout(
         .await
         .or_unavailable("orders")?
         .map_err(|error| ShopError::down("orders", error.to_string()))?;
-    Ok(found.order)
+    Ok(found.order.map(|order| (order, found.confirmed)))
 }
 
 fn auth_error(error: AuthError) -> ShopError {

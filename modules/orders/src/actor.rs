@@ -7,8 +7,7 @@ use serde::Deserialize;
 use crate::api::{
     ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
     ConfirmOrderResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse,
-    Order, Orders, OrdersError, RecordConfirmationSent, SaveOrder, SaveOrderResponse,
-    UnfinishedOrder,
+    Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse, UnfinishedOrder,
 };
 use crate::store::Store;
 
@@ -129,11 +128,13 @@ impl Handler<Call<FindOrder>> for OrdersActor {
                     order: Some(stored.order),
                     confirmed: stored.confirmed,
                     emailed: stored.emailed,
+                    cart_emptied: stored.cart_emptied,
                 },
                 None => FindOrderResponse {
                     order: None,
                     confirmed: false,
                     emailed: false,
+                    cart_emptied: false,
                 },
             })
         })
@@ -183,13 +184,14 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
     fn handle(&mut self, call: Call<ClaimUnfinished>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         let ClaimUnfinished {
-            placed_before_ms,
+            unfinished_for_ms,
+            not_older_than_ms,
             lease_ms,
             limit,
         } = call.into_message();
         Box::pin(async move {
             let claimed = store
-                .claim_unfinished(placed_before_ms, lease_ms, limit)
+                .claim_unfinished(unfinished_for_ms, not_older_than_ms, lease_ms, limit)
                 .await?;
             Ok(ClaimUnfinishedResponse {
                 orders: claimed
@@ -198,6 +200,7 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
                         idempotency_key,
                         order: stored.order,
                         emailed: stored.emailed,
+                        cart_emptied: stored.cart_emptied,
                     })
                     .collect(),
             })
@@ -205,19 +208,18 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
     }
 }
 
-impl Handler<Call<RecordConfirmationSent>> for OrdersActor {
+impl Handler<Call<RecordStepDone>> for OrdersActor {
     type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
 
-    fn handle(
-        &mut self,
-        call: Call<RecordConfirmationSent>,
-        _: &mut Context<Self>,
-    ) -> Self::Result {
+    fn handle(&mut self, call: Call<RecordStepDone>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let RecordConfirmationSent { idempotency_key } = call.into_message();
+        let RecordStepDone {
+            idempotency_key,
+            step,
+        } = call.into_message();
         Box::pin(async move {
             Ok(ConfirmOrderResponse {
-                found: store.record_emailed(&idempotency_key).await?,
+                found: store.record_step(&idempotency_key, step).await?,
             })
         })
     }

@@ -103,19 +103,34 @@ pub struct FindOrderResponse {
     /// emptied and its confirmation sent.
     #[serde(default)]
     pub confirmed: bool,
-    /// True once its confirmation was sent ([`RecordConfirmationSent`]).
+    /// True once its confirmation was sent ([`RecordStepDone`]).
     #[serde(default)]
     pub emailed: bool,
+    /// True once its customer's cart was emptied, or found changed and
+    /// left ([`RecordStepDone`]).
+    #[serde(default)]
+    pub cart_emptied: bool,
 }
 
-/// Records that the confirmation of the order stored under a key was
-/// sent, so that finishing the order later does not send it again. Again
+/// A step of finishing an order (see [`ConfirmOrder`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinishStep {
+    /// The customer's cart emptied (or found changed since, and left).
+    CartEmptied,
+    /// The confirmation email sent.
+    ConfirmationSent,
+}
+
+/// Records that a step of finishing the order stored under a key is
+/// done, so that finishing the order later does not do it again. Again
 /// is fine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RecordConfirmationSent {
+pub struct RecordStepDone {
     /// The checkout's idempotency key.
     pub idempotency_key: String,
+    /// The step.
+    pub step: FinishStep,
 }
 
 /// Records that checkout has finished the order stored under a key: the
@@ -127,7 +142,7 @@ pub struct ConfirmOrder {
     pub idempotency_key: String,
 }
 
-/// Whether there was an order to confirm (or to record as emailed).
+/// Whether there was an order to confirm (or to record a step of).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmOrderResponse {
     /// False if no order is stored under the key.
@@ -136,16 +151,20 @@ pub struct ConfirmOrderResponse {
 
 /// Claims orders that checkout stored but has not finished (their cart
 /// not emptied or their confirmation not sent: [`ConfirmOrder`] never
-/// came), for checkout's background finisher. Only orders placed before
-/// `placed_before_ms` (so that no checkout still working on one is raced)
-/// and not claimed in the last `lease_ms` (so that two finishers do not
-/// take one order at once, and one that stopped midway lets it go) are
-/// claimed, oldest first, at most `limit` (capped at 100).
+/// came), for checkout's background finisher. Only orders stored (by the
+/// orders module's clock) at least `unfinished_for_ms` ago (so that no
+/// checkout still working on one is raced) and at most
+/// `not_older_than_ms` ago, and not claimed in the last `lease_ms` (so
+/// that two finishers do not take one order at once, and one that stopped
+/// midway lets it go), are claimed, oldest first, at most `limit` (capped
+/// at 100).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimUnfinished {
-    /// Only orders placed before this, in milliseconds since the Unix epoch.
-    pub placed_before_ms: i64,
+    /// Only orders stored at least this long ago, in milliseconds.
+    pub unfinished_for_ms: i64,
+    /// Only orders stored at most this long ago, in milliseconds.
+    pub not_older_than_ms: i64,
     /// How long a claim holds, in milliseconds.
     pub lease_ms: i64,
     /// At most this many.
@@ -166,8 +185,10 @@ pub struct UnfinishedOrder {
     pub idempotency_key: String,
     /// The order.
     pub order: Order,
-    /// True if its confirmation was sent ([`RecordConfirmationSent`]).
+    /// True if its confirmation was sent ([`RecordStepDone`]).
     pub emailed: bool,
+    /// True if its customer's cart was emptied ([`RecordStepDone`]).
+    pub cart_emptied: bool,
 }
 
 /// Moves a visitor's orders to the account they signed in to.
@@ -212,7 +233,7 @@ runtime::service! {
         ListOrders -> ListOrdersResponse [idempotent],
         FindOrder -> FindOrderResponse [idempotent],
         ConfirmOrder -> ConfirmOrderResponse [idempotent],
-        RecordConfirmationSent -> ConfirmOrderResponse [idempotent],
+        RecordStepDone -> ConfirmOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,
         ClaimUnfinished -> ClaimUnfinishedResponse,
     }

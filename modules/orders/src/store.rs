@@ -5,7 +5,7 @@ use std::path::Path;
 
 use storage::{Database, Migration, StorageError};
 
-use crate::api::{Order, OrdersError};
+use crate::api::{FinishStep, Order, OrdersError};
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -32,16 +32,22 @@ const MIGRATIONS: &[Migration] = &[
             "UPDATE orders SET confirmed_at = placed_at",
         ],
     },
-    // When checkout's finisher last claimed an unfinished order (see
-    // `claim_unfinished`), and when the order's confirmation was sent
-    // (taken as when it was confirmed, for orders stored before this).
+    // How far checkout has finished each order (the cart emptied, the
+    // confirmation sent: taken as done for orders confirmed before this),
+    // when its finisher last claimed an unfinished one (see
+    // `claim_unfinished`), and when the order was stored, by this
+    // module's clock (taken as when it was placed, before this).
     Migration {
         version: 3,
-        description: "unfinished orders claimed, confirmations sent",
+        description: "finishing orders",
         statements: &[
-            "ALTER TABLE orders ADD COLUMN finishing_at BIGINT",
             "ALTER TABLE orders ADD COLUMN emailed_at BIGINT",
-            "UPDATE orders SET emailed_at = confirmed_at",
+            "ALTER TABLE orders ADD COLUMN emptied_at BIGINT",
+            "ALTER TABLE orders ADD COLUMN finishing_at BIGINT",
+            "ALTER TABLE orders ADD COLUMN stored_at BIGINT",
+            "UPDATE orders SET emailed_at = confirmed_at, emptied_at = confirmed_at, \
+             stored_at = placed_at",
+            "CREATE INDEX orders_unfinished ON orders (stored_at) WHERE confirmed_at IS NULL",
         ],
     },
 ];
@@ -57,6 +63,12 @@ fn decode(body: &str) -> Result<Order, OrdersError> {
     serde_json::from_str(body).map_err(|e| storage(format!("a stored order does not parse: {e}")))
 }
 
+/// A claimed row: key, when stored, body, when emailed, when emptied.
+type Row = (String, Option<i64>, String, Option<i64>, Option<i64>);
+
+/// An order's row with its state: body, when confirmed, emailed, emptied.
+type StateRow = (String, Option<i64>, Option<i64>, Option<i64>);
+
 /// An order as stored, and how far checkout has finished it.
 pub struct Stored {
     /// The order.
@@ -65,6 +77,8 @@ pub struct Stored {
     pub confirmed: bool,
     /// Its confirmation sent.
     pub emailed: bool,
+    /// Its customer's cart emptied (or found changed, and left).
+    pub cart_emptied: bool,
 }
 
 /// The orders.
@@ -88,14 +102,15 @@ impl Store {
         let body =
             serde_json::to_string(order).map_err(|e| OrdersError::InvalidOrder(e.to_string()))?;
         let written = sqlx::query(
-            "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body, stored_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&order.order_id)
         .bind(key)
         .bind(&order.customer_id)
         .bind(order.placed_at)
         .bind(&body)
+        .bind(storage::unix_ms())
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
@@ -125,34 +140,42 @@ impl Store {
 
     /// The order under `key`, and how far checkout has finished it.
     pub async fn find_with_state(&self, key: &str) -> Result<Option<Stored>, OrdersError> {
-        let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT body, confirmed_at, emailed_at FROM orders WHERE idempotency_key = $1",
+        let row: Option<StateRow> = sqlx::query_as(
+            "SELECT body, confirmed_at, emailed_at, emptied_at FROM orders \
+             WHERE idempotency_key = $1",
         )
         .bind(key)
         .fetch_optional(self.db.pool())
         .await
         .map_err(storage)?;
-        row.map(|(body, confirmed_at, emailed_at)| {
+        row.map(|(body, confirmed_at, emailed_at, emptied_at)| {
             Ok(Stored {
                 order: decode(&body)?,
                 confirmed: confirmed_at.is_some(),
                 emailed: emailed_at.is_some(),
+                cart_emptied: emptied_at.is_some(),
             })
         })
         .transpose()
     }
 
-    /// Records that the confirmation of the order under `key` was sent
+    /// Records that `step` of finishing the order under `key` is done
     /// (again is fine); false if there is no order under it.
-    pub async fn record_emailed(&self, key: &str) -> Result<bool, OrdersError> {
-        sqlx::query(
-            "UPDATE orders SET emailed_at = $1 WHERE idempotency_key = $2 AND emailed_at IS NULL",
-        )
-        .bind(storage::unix_ms())
-        .bind(key)
-        .execute(self.db.pool())
-        .await
-        .map_err(storage)?;
+    pub async fn record_step(&self, key: &str, step: FinishStep) -> Result<bool, OrdersError> {
+        let sql = match step {
+            FinishStep::CartEmptied => {
+                "UPDATE orders SET emptied_at = $1 WHERE idempotency_key = $2 AND emptied_at IS NULL"
+            }
+            FinishStep::ConfirmationSent => {
+                "UPDATE orders SET emailed_at = $1 WHERE idempotency_key = $2 AND emailed_at IS NULL"
+            }
+        };
+        sqlx::query(sql)
+            .bind(storage::unix_ms())
+            .bind(key)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
         Ok(self.find(key).await?.is_some())
     }
 
@@ -170,48 +193,64 @@ impl Store {
         Ok(self.find(key).await?.is_some())
     }
 
-    /// Claims up to `limit` orders stored before `placed_before` and not
-    /// confirmed, that nobody claimed in the last `lease_ms`; returns them
-    /// with their keys, oldest first. One statement, so two finishers
-    /// never claim one order at once.
+    /// Claims up to `limit` orders not confirmed, stored between
+    /// `not_older_than_ms` and `unfinished_for_ms` ago, that nobody
+    /// claimed in the last `lease_ms`; returns them with their keys,
+    /// oldest first (an order whose stored body does not parse is logged
+    /// and left out). One statement, so two finishers never claim one
+    /// order at once.
     pub async fn claim_unfinished(
         &self,
-        placed_before: i64,
+        unfinished_for_ms: i64,
+        not_older_than_ms: i64,
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<(String, Stored)>, OrdersError> {
         let now = storage::unix_ms();
+        let stored_before = now.saturating_sub(unfinished_for_ms);
+        let stored_after = now.saturating_sub(not_older_than_ms);
         let free_since = now.saturating_sub(lease_ms);
         // The condition again outside the subquery: on PostgreSQL a row
         // another claim has just changed is checked again against it.
-        let rows: Vec<(String, i64, String, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(
             "UPDATE orders SET finishing_at = $1 \
-             WHERE confirmed_at IS NULL AND placed_at < $2 \
-             AND (finishing_at IS NULL OR finishing_at < $3) \
+             WHERE confirmed_at IS NULL AND stored_at < $2 AND stored_at >= $3 \
+             AND (finishing_at IS NULL OR finishing_at < $4) \
              AND idempotency_key IN (SELECT idempotency_key FROM orders \
-                 WHERE confirmed_at IS NULL AND placed_at < $2 \
-                 AND (finishing_at IS NULL OR finishing_at < $3) \
-                 ORDER BY placed_at LIMIT $4) \
-             RETURNING idempotency_key, placed_at, body, emailed_at",
+                 WHERE confirmed_at IS NULL AND stored_at < $2 AND stored_at >= $3 \
+                 AND (finishing_at IS NULL OR finishing_at < $4) \
+                 ORDER BY stored_at LIMIT $5) \
+             RETURNING idempotency_key, stored_at, body, emailed_at, emptied_at",
         )
         .bind(now)
-        .bind(placed_before)
+        .bind(stored_before)
+        .bind(stored_after)
         .bind(free_since)
         .bind(i64::from(limit.min(100)))
         .fetch_all(self.db.pool())
         .await
         .map_err(storage)?;
-        let mut claimed = rows
+        let mut claimed: Vec<(i64, String, Stored)> = rows
             .into_iter()
-            .map(|(key, placed_at, body, emailed_at)| {
-                let stored = Stored {
-                    order: decode(&body)?,
-                    confirmed: false,
-                    emailed: emailed_at.is_some(),
-                };
-                Ok((placed_at, key, stored))
+            .filter_map(|(key, stored_at, body, emailed_at, emptied_at)| {
+                match decode(&body) {
+                    Ok(order) => Some((
+                        stored_at.unwrap_or_default(),
+                        key,
+                        Stored {
+                            order,
+                            confirmed: false,
+                            emailed: emailed_at.is_some(),
+                            cart_emptied: emptied_at.is_some(),
+                        },
+                    )),
+                    Err(error) => {
+                        tracing::error!(module = "orders", key, %error, "an unfinished order cannot be read: left out");
+                        None
+                    }
+                }
             })
-            .collect::<Result<Vec<_>, OrdersError>>()?;
+            .collect();
         claimed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(claimed
             .into_iter()
@@ -288,34 +327,53 @@ mod tests {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Sets when the order under `key` was stored, `ago_ms` before now.
+    async fn stored_ago(store: &Store, key: &str, ago_ms: i64) {
+        sqlx::query("UPDATE orders SET stored_at = $1 WHERE idempotency_key = $2")
+            .bind(storage::unix_ms() - ago_ms)
+            .bind(key)
+            .execute(store.db.pool())
+            .await
+            .unwrap();
+    }
+
     #[actix_rt::test]
     async fn unfinished_orders_are_claimed_oldest_first_once_per_lease() {
+        const HOUR: i64 = 3_600_000;
+        const WEEK: i64 = 7 * 24 * HOUR;
         for backend in backends() {
             let dir = TempDir::new("orders-unfinished");
             let url = backend.database_url().await;
             let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
             let name = backend.name();
-            store.save(&order("new", 5_000), "k-new").await.unwrap();
-            store.save(&order("second", 2_000), "k2").await.unwrap();
-            store.save(&order("first", 1_000), "k1").await.unwrap();
-            store.save(&order("done", 500), "k-done").await.unwrap();
+            for (key, id, ago) in [
+                ("k-new", "new", 0),
+                ("k2", "second", 2 * HOUR),
+                ("k1", "first", 3 * HOUR),
+                ("k-done", "done", 4 * HOUR),
+                ("k-ancient", "ancient", 2 * WEEK),
+            ] {
+                store.save(&order(id, 1), key).await.unwrap();
+                stored_ago(&store, key, ago).await;
+            }
             assert!(store.confirm("k-done").await.unwrap());
             let keys = |claimed: Vec<(String, Stored)>| -> Vec<String> {
                 claimed.into_iter().map(|(key, _)| key).collect()
             };
-            let hour = 3_600_000;
 
-            // The oldest unfinished one placed before 3000.
-            let claimed = store.claim_unfinished(3_000, hour, 1).await.unwrap();
+            // The oldest unfinished one stored over an hour and under a
+            // week ago.
+            let claimed = store.claim_unfinished(HOUR, WEEK, HOUR, 1).await.unwrap();
             assert_eq!(claimed[0].1.order.order_id, "first", "{name}");
             assert!(!claimed[0].1.emailed, "{name}");
+            assert!(!claimed[0].1.cart_emptied, "{name}");
             assert_eq!(keys(claimed), ["k1"], "{name}");
             // It is leased: the next claim takes the next one.
-            let claimed = store.claim_unfinished(3_000, hour, 10).await.unwrap();
+            let claimed = store.claim_unfinished(HOUR, WEEK, HOUR, 10).await.unwrap();
             assert_eq!(keys(claimed), ["k2"], "{name}");
             assert!(
                 store
-                    .claim_unfinished(3_000, hour, 10)
+                    .claim_unfinished(HOUR, WEEK, HOUR, 10)
                     .await
                     .unwrap()
                     .is_empty(),
@@ -323,15 +381,18 @@ mod tests {
             );
             // Once its lease is over (a lease of none: every claim is), it
             // can be claimed again, unless it was finished meanwhile; and
-            // it says whether its confirmation was sent.
+            // it says which steps are done.
             assert!(store.confirm("k1").await.unwrap());
-            assert!(store.record_emailed("k2").await.unwrap());
-            assert!(!store.record_emailed("k-none").await.unwrap());
-            let claimed = store.claim_unfinished(3_000, -1, 10).await.unwrap();
+            let sent = FinishStep::ConfirmationSent;
+            assert!(store.record_step("k2", sent).await.unwrap());
+            assert!(!store.record_step("k-none", sent).await.unwrap());
+            let claimed = store.claim_unfinished(HOUR, WEEK, -1, 10).await.unwrap();
             assert!(claimed[0].1.emailed, "{name}");
+            assert!(!claimed[0].1.cart_emptied, "{name}");
             assert_eq!(keys(claimed), ["k2"], "{name}");
-            // Orders placed since are left to the checkout placing them.
-            let claimed = store.claim_unfinished(9_000, -1, 10).await.unwrap();
+            // Orders stored since are left to the checkout placing them,
+            // unless asked for; orders older than asked for, always.
+            let claimed = store.claim_unfinished(-1, WEEK, -1, 10).await.unwrap();
             assert_eq!(keys(claimed), ["k2", "k-new"], "{name}");
         }
     }
@@ -358,6 +419,7 @@ mod tests {
             assert_eq!(stored.order.order_id, "o1");
             assert!(stored.confirmed, "{}", backend.name());
             assert!(stored.emailed, "{}", backend.name());
+            assert!(stored.cart_emptied, "{}", backend.name());
         }
     }
 }

@@ -14,10 +14,12 @@ use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie_removed, unfinish
 /// `GET /cart`: the lines, shipping, total, and the checkout form: a new
 /// checkout, or the one the `shop_checkout` cookie names as possibly
 /// unfinished (see `pages::checkout`). A cookie that is not this
-/// customer's goes; so does one whose checkout's order is stored (it
-/// landed late, or another submission placed it), and the page says which
-/// order that is, rather than offer its form over a cart that may have
-/// changed since.
+/// customer's goes. If the checkout's order is stored (it landed late, or
+/// another submission placed it), the page says which order that is; the
+/// cookie goes once the order is finished (its cart emptied, its
+/// confirmation sent), and until then the form stays that checkout, whose
+/// submission finishes it, so that the old order's lines still in the
+/// cart are not bought twice.
 pub async fn page(
     shop: web::Data<Shop>,
     visitor: Visitor,
@@ -30,9 +32,13 @@ pub async fn page(
         match unfinished_checkout(cookie.value(), visitor.customer_id()) {
             None => forget = true,
             Some(key) => match actions::order_of_checkout(&shop, &visitor, &key).await {
-                Ok(Some(order)) => {
-                    forget = true;
+                Ok(Some((order, finished))) => {
                     placed = Some(order.order_id);
+                    if finished {
+                        forget = true;
+                    } else {
+                        unfinished = Some(key);
+                    }
                 }
                 // Not stored (yet), or the orders service cannot say:
                 // the same checkout again finishes it either way.
