@@ -48,14 +48,9 @@ pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
     if request.user_id.is_empty() || request.user_id.len() > 256 {
         return Err(invalid("user_id", "must be 1 to 256 bytes"));
     }
-    let email = &request.email;
-    let plausible = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && domain.contains('.')
-            && !domain.ends_with('.')
-            && !email.contains(char::is_whitespace)
-    });
-    if !plausible || email.len() > 254 {
+    // The email module's own rule: an order is never placed with an
+    // address its confirmation cannot go to.
+    if !email::api::is_address(&request.email) {
         return Err(invalid("email", "must be an email address"));
     }
     let address = &request.address;

@@ -827,12 +827,19 @@ async fn bad_requests_are_refused_before_anything_is_called() {
 
     let mut no_email = request("u1", "USD", "k");
     no_email.email = "not an address".into();
+    // One the email module would refuse, so that no confirmation could go.
+    let mut two_ats = request("u1", "USD", "k");
+    two_ats.email = "x@y@example.com".into();
     let mut no_city = request("u1", "USD", "k");
     no_city.address.city = "  ".into();
     let unknown_currency = request("u1", "XXX", "k");
 
     assert!(matches!(
         shop.place(no_email).await,
+        Err(CheckoutError::InvalidRequest { field, .. }) if field == "email"
+    ));
+    assert!(matches!(
+        shop.place(two_ats).await,
         Err(CheckoutError::InvalidRequest { field, .. }) if field == "email"
     ));
     assert!(matches!(

@@ -78,30 +78,13 @@ impl Actor for EmailActor {
     type Context = Context<Self>;
 }
 
-/// A plausible address: one `@`, something on both sides, a dot after it,
-/// no spaces.
-pub(crate) fn looks_like_an_address(address: &str) -> bool {
-    match address.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !address.chars().any(char::is_whitespace)
-                && address.len() <= 254
-        }
-        None => false,
-    }
-}
-
 impl Handler<Call<SendOrderConfirmation>> for EmailActor {
     type Result = Result<Empty, EmailError>;
 
     fn handle(&mut self, call: Call<SendOrderConfirmation>, _: &mut Context<Self>) -> Self::Result {
         let _span = call.span().entered();
         let SendOrderConfirmation { email, order } = call.into_message();
-        if !looks_like_an_address(&email) {
+        if !crate::api::is_address(&email) {
             return Err(EmailError::InvalidAddress(email));
         }
         let rendered =

@@ -58,6 +58,23 @@ pub enum EmailError {
     SinkFailed(String),
 }
 
+/// True for an address the email module sends to: one `@`, a local
+/// part, and a domain with a dot (not first or last); no spaces; at most
+/// 254 bytes. Forms and checkout check addresses with it, so that an
+/// order is never placed with an address its confirmation cannot go to.
+pub fn is_address(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    address.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !address.contains(char::is_whitespace)
+}
+
 runtime::service! {
     /// Order confirmation emails: the `email` module's service.
     pub Email = "email", error EmailError {

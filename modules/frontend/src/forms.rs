@@ -130,19 +130,10 @@ pub fn add_to_cart(fields: &Fields) -> Result<AddToCart, ShopError> {
     })
 }
 
-/// True for something that looks like an email address: one `@`, a local
-/// part, and a domain with a dot; no spaces; at most 254 bytes.
+/// True for something that looks like an email address (the email
+/// module's rule, [`email::api::is_address`]).
 pub fn is_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    email.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.contains(char::is_whitespace)
+    email::api::is_address(email)
 }
 
 /// The card number's digits if it is written as digits, optionally in
