@@ -619,6 +619,37 @@ async fn a_charge_whose_outcome_is_unknown_is_cancelled_and_refused_if_it_comes_
     );
 }
 
+impl Shop {
+    /// The one charge under `user`'s checkout `key`, which must stand.
+    async fn standing_charge(&self, user: &str, key: &str) -> ChargeRecord {
+        let charges = self.charges(user, key).await;
+        assert_eq!(charges.len(), 1, "{charges:?}");
+        assert_eq!(charges[0].status, ChargeStatus::Charged);
+        charges.into_iter().next().unwrap()
+    }
+
+    /// Stores the order held back, late, then submits `u1`'s checkout `k`
+    /// again, which must finish that order on `charge`, paid once.
+    async fn late_order_finished_on(&self, charge: &ChargeRecord) {
+        assert_eq!(self.store_held_orders().await, 1);
+        let order = self.place(request("u1", "USD", "k")).await.unwrap();
+        assert_eq!(order.transaction_id, charge.transaction_id);
+        self.standing_charge("u1", "k").await;
+        assert_eq!(self.orders("u1").await.len(), 1);
+    }
+}
+
+/// Puts sunglasses in `u1`'s cart and submits checkout `k`, which is
+/// charged and shipped and whose order the (late) orders store holds.
+async fn first_submission_in_doubt(shop: &Shop) {
+    shop.add("u1", SUNGLASSES, 1).await;
+    let first = shop.place(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{first:?}"
+    );
+}
+
 #[actix_rt::test]
 async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_doubt() {
     let shop = shop(Faults {
@@ -627,14 +658,7 @@ async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_do
         ..Faults::default()
     })
     .await;
-    shop.add("u1", SUNGLASSES, 1).await;
-
-    // The first submission is charged and shipped; its order is held.
-    let first = shop.place(request("u1", "USD", "k")).await;
-    assert!(
-        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
-        "{first:?}"
-    );
+    first_submission_in_doubt(&shop).await;
     // The repeat's charge is held in turn. The charge under the key is the
     // first submission's, whose order may yet be stored: it stands.
     let second = shop.place(request("u1", "USD", "k")).await;
@@ -648,18 +672,11 @@ async fn a_repeat_whose_charge_is_in_doubt_keeps_the_charge_whose_order_is_in_do
         ),
         "{second:?}"
     );
-    let charges = shop.charges("u1", "k").await;
-    assert_eq!(charges.len(), 1);
-    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    let charge = shop.standing_charge("u1", "k").await;
 
     // The first order is stored late; the same checkout again finishes it,
     // paid once.
-    assert_eq!(shop.store_held_orders().await, 1);
-    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
-    assert_eq!(order.transaction_id, charges[0].transaction_id);
-    let charges = shop.charges("u1", "k").await;
-    assert_eq!(charges.len(), 1);
-    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    shop.late_order_finished_on(&charge).await;
     assert_eq!(shop.cart("u1").await, vec![]);
     assert_eq!(shop.sent_to("someone@example.com").await, 1);
 }
@@ -672,14 +689,7 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
         ..Faults::default()
     })
     .await;
-    shop.add("u1", SUNGLASSES, 1).await;
-
-    // The first submission is charged and shipped; its order is held.
-    let first = shop.place(request("u1", "USD", "k")).await;
-    assert!(
-        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
-        "{first:?}"
-    );
+    first_submission_in_doubt(&shop).await;
     // The repeat takes up that charge, and the store refuses its order.
     // The charge is the first submission's, whose order may yet be
     // stored: it stands, and the customer is told to submit again.
@@ -694,20 +704,12 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
         error.to_string().contains("submit the same checkout again"),
         "{error}"
     );
-    let charges = shop.charges("u1", "k").await;
-    assert_eq!(charges.len(), 1);
-    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    let charge = shop.standing_charge("u1", "k").await;
 
     // The first order lands late: the same checkout again finishes it, on
     // the charge that stood. (Had the repeat refunded it, this order
     // would stand on money given back.)
-    assert_eq!(shop.store_held_orders().await, 1);
-    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
-    assert_eq!(order.transaction_id, charges[0].transaction_id);
-    let charges = shop.charges("u1", "k").await;
-    assert_eq!(charges.len(), 1);
-    assert_eq!(charges[0].status, ChargeStatus::Charged);
-    assert_eq!(shop.orders("u1").await.len(), 1);
+    shop.late_order_finished_on(&charge).await;
 }
 
 /// Timings that let the finisher take an order as soon as it is left

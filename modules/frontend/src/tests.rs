@@ -186,14 +186,23 @@ async fn visitor_with_a_cart(
 ) -> actix_web::cookie::Cookie<'static> {
     let home = client.get(format!("{url}/")).send().await.unwrap();
     let session = set_cookie(&home, "shop_session-id").expect("a session");
+    add_sunglasses(client, url, &session).await;
+    session
+}
+
+/// Puts one sunglasses in the cart of `session`.
+async fn add_sunglasses(
+    client: &awc::Client,
+    url: &str,
+    session: &actix_web::cookie::Cookie<'static>,
+) {
     let added = client
         .post(format!("{url}/cart"))
-        .insert_header(cookie_header(&[&session]))
+        .insert_header(cookie_header(&[session]))
         .send_form(&[("product_id", "OLJCESPC7Z"), ("quantity", "1")])
         .await
         .unwrap();
     assert_eq!(added.status().as_u16(), 302);
-    session
 }
 
 /// The cart page with `cookies`: the `shop_checkout` cookie it sets, if
@@ -297,13 +306,7 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
     let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
     assert!(page.contains(&format!("order {order_id}")), "{page}");
     assert_removed(set);
-    let added = client
-        .post(format!("{url}/cart"))
-        .insert_header(cookie_header(&[&session]))
-        .send_form(&[("product_id", "OLJCESPC7Z"), ("quantity", "1")])
-        .await
-        .unwrap();
-    assert_eq!(added.status().as_u16(), 302);
+    add_sunglasses(&client, &url, &session).await;
     let (_, page) = cart_page(&client, &url, &[&session]).await;
     let fresh = form_key(&page).expect("a checkout form");
     assert_ne!(fresh, key);

@@ -170,26 +170,28 @@ impl Store {
                 "UPDATE orders SET emailed_at = $1 WHERE idempotency_key = $2 AND emailed_at IS NULL"
             }
         };
+        self.stamp(sql, key).await
+    }
+
+    /// Records that checkout has finished the order under `key` (again is
+    /// fine); false if there is no order under it.
+    pub async fn confirm(&self, key: &str) -> Result<bool, OrdersError> {
+        self.stamp(
+            "UPDATE orders SET confirmed_at = $1 WHERE idempotency_key = $2 AND confirmed_at IS NULL",
+            key,
+        )
+        .await
+    }
+
+    /// Runs `sql`, which sets a time column of the order under `key` ($2)
+    /// to now ($1) unless it is set; false if there is no order under it.
+    async fn stamp(&self, sql: &'static str, key: &str) -> Result<bool, OrdersError> {
         sqlx::query(sql)
             .bind(storage::unix_ms())
             .bind(key)
             .execute(self.db.pool())
             .await
             .map_err(storage)?;
-        Ok(self.find(key).await?.is_some())
-    }
-
-    /// Records that checkout has finished the order under `key` (again is
-    /// fine); false if there is no order under it.
-    pub async fn confirm(&self, key: &str) -> Result<bool, OrdersError> {
-        sqlx::query(
-            "UPDATE orders SET confirmed_at = $1 WHERE idempotency_key = $2 AND confirmed_at IS NULL",
-        )
-        .bind(storage::unix_ms())
-        .bind(key)
-        .execute(self.db.pool())
-        .await
-        .map_err(storage)?;
         Ok(self.find(key).await?.is_some())
     }
 
