@@ -55,7 +55,8 @@ impl Module for CheckoutModule {
         // Orders left unfinished are finished in the background, while
         // this actor runs (a restart after a panic starts another actor,
         // with its own) and the node does.
-        let finisher = Finisher::new(deps.clone(), &config);
+        let in_flight = Rc::default();
+        let finisher = Finisher::new(deps.clone(), &config, Rc::clone(&in_flight));
         let node_stopping = ctx.stopped();
         let finishing: LocalBoxFuture<'static, ()> = Box::pin(async move {
             tokio::select! {
@@ -65,14 +66,15 @@ impl Module for CheckoutModule {
         });
         let actor = CheckoutActor {
             deps,
-            in_flight: Rc::default(),
+            in_flight,
             finishing: Some(finishing),
         };
         Ok(Checkout::from_addr(&actor.start()))
     }
 }
 
-type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
+/// A checkout being placed, which later submissions of it wait for.
+pub(crate) type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
 
 struct CheckoutActor {
     deps: Deps,

@@ -27,15 +27,22 @@
 //! ordered: by then the customer may have put other things in it. A
 //! changed cart counts as done too, and is not looked at again.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::time::Duration;
 
 use cart::api::{CartItem, EmptyCart, GetCart};
 use email::api::{EmailError, SendOrderConfirmation};
+use futures_util::FutureExt;
 use orders::api::{
-    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, FinishStep, Order, RecordStepDone,
+    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, FindOrderResponse, FinishStep, Order,
+    RecordStepDone,
 };
 use serde::Deserialize;
 
+use crate::actor::Placing;
 use crate::place::Deps;
 
 /// `[modules.checkout]`
@@ -127,6 +134,25 @@ pub async fn finish(deps: &Deps, order: Order, key: &str, cart: EmptyTheCart, do
         tracing::warn!(order_id = %order.order_id, result = ?confirmed, "the order could not be marked confirmed: it will be finished again");
     }
     order
+}
+
+/// Finishes `order`, stored under `key` by an earlier submission, as far
+/// as `found` (what `orders` says of it) shows it is not: nothing if it is
+/// confirmed, and its cart emptied only if unchanged.
+pub async fn finish_as_found(
+    deps: &Deps,
+    order: Order,
+    key: &str,
+    found: &FindOrderResponse,
+) -> Order {
+    if found.confirmed {
+        return order;
+    }
+    let done = Done {
+        cart_emptied: found.cart_emptied,
+        emailed: found.emailed,
+    };
+    finish(deps, order, key, EmptyTheCart::IfUnchanged, done).await
 }
 
 /// Records `step` of finishing the order as done (logged if that fails:
@@ -222,6 +248,9 @@ pub struct Finisher {
     deps: Deps,
     after: Duration,
     every: Duration,
+    /// The keys of the checkouts this replica is placing now: their
+    /// orders are theirs to finish.
+    busy: Rc<RefCell<HashMap<String, Placing>>>,
 }
 
 /// The most orders one pass finishes.
@@ -231,12 +260,18 @@ const FINISHED_PER_PASS: usize = 20;
 const NOT_OLDER_THAN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Finisher {
-    /// A finisher with `config`'s timings.
-    pub fn new(deps: Deps, config: &CheckoutConfig) -> Finisher {
+    /// A finisher with `config`'s timings, that leaves alone the orders
+    /// of the checkouts in `busy`.
+    pub fn new(
+        deps: Deps,
+        config: &CheckoutConfig,
+        busy: Rc<RefCell<HashMap<String, Placing>>>,
+    ) -> Finisher {
         Finisher {
             deps,
             after: Duration::from_millis(config.finish_after_ms),
             every: Duration::from_millis(config.finisher_every_ms),
+            busy,
         }
     }
 
@@ -270,7 +305,14 @@ impl Finisher {
                     return;
                 }
             };
-            tracing::info!(order_id = %unfinished.order.order_id, "finishing an order left unfinished");
+            let order_id = unfinished.order.order_id.clone();
+            if self.busy.borrow().contains_key(&unfinished.idempotency_key) {
+                // A submission of that checkout is at work here: it
+                // finishes the order (and if not, a later pass does).
+                tracing::info!(%order_id, "an unfinished order's checkout is being submitted again: left to it");
+                continue;
+            }
+            tracing::info!(%order_id, "finishing an order left unfinished");
             let done = Done {
                 cart_emptied: unfinished.cart_emptied,
                 emailed: unfinished.emailed,
@@ -282,7 +324,12 @@ impl Finisher {
                 EmptyTheCart::IfUnchanged,
                 done,
             ));
-            finishing.await;
+            // A panic finishing one order must not stop the checkout
+            // actor this runs in; the order comes back when its claim
+            // runs out.
+            if AssertUnwindSafe(finishing).catch_unwind().await.is_err() {
+                tracing::error!(%order_id, "finishing the order panicked: it is tried again later");
+            }
         }
     }
 }

@@ -5,13 +5,13 @@ use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::Email;
 use futures_util::future::try_join_all;
-use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
+use orders::api::{FindOrder, FindOrderResponse, Order, OrderItem, Orders, SaveOrder};
 use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
-use crate::finish::{Done, EmptyTheCart, finish};
+use crate::finish::{Done, EmptyTheCart, finish, finish_as_found};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -185,20 +185,13 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await
         .map_err(unavailable("orders"))?
         .map_err(CheckoutError::OrdersUnavailable)?;
-    if let Some(order) = earlier.order {
+    if let Some(order) = earlier.order.clone() {
         tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
-        if !earlier.confirmed {
-            // Stored, but never finished: the checkout that stored it did
-            // not learn that it had (it answered "outcome unknown"), or
-            // stopped before the cart and the confirmation.
-            let done = Done {
-                cart_emptied: earlier.cart_emptied,
-                emailed: earlier.emailed,
-            };
-            let finishing = finish(deps, order, key, EmptyTheCart::IfUnchanged, done);
-            return Ok(runtime::detached(finishing).await);
-        }
-        return Ok(order);
+        // Stored, but perhaps never finished: the checkout that stored it
+        // did not learn that it had (it answered "outcome unknown"), or
+        // stopped before the cart and the confirmation, or one of them
+        // failed.
+        return Ok(runtime::detached(finish_as_found(deps, order, key, &earlier)).await);
     }
 
     let cart = deps
@@ -314,7 +307,29 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         })
         .await;
     let order = match saved {
-        Ok(Ok(saved)) => saved.order,
+        Ok(Ok(saved)) if saved.created => saved.order,
+        // Another submission of this checkout stored its order first (on
+        // another replica, or landing late): finish what it left, as a
+        // repeat would, not as if this one had stored it.
+        Ok(Ok(saved)) => {
+            tracing::info!(order_id = %saved.order.order_id, "the order was stored by another submission");
+            let find = FindOrder {
+                idempotency_key: key.to_owned(),
+            };
+            let found = match runtime::detached(async { deps.orders.call(find).await }).await {
+                Ok(Ok(found)) => found,
+                // Unknown: as if nothing were done, but the cart emptied
+                // only if unchanged.
+                _ => FindOrderResponse {
+                    order: None,
+                    confirmed: false,
+                    emailed: false,
+                    cart_emptied: false,
+                },
+            };
+            let finishing = finish_as_found(deps, saved.order, key, &found);
+            return Ok(runtime::detached(finishing).await);
+        }
         // The orders service said it stored nothing (a store that fails
         // says so only when nothing was written).
         Ok(Err(error)) => {
@@ -335,13 +350,9 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
                 idempotency_key: key.to_owned(),
             };
             if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
-                && let Some(order) = found.order
+                && let Some(order) = found.order.clone()
             {
-                let done = Done {
-                    cart_emptied: found.cart_emptied,
-                    emailed: found.emailed,
-                };
-                let finishing = finish(deps, order, key, EmptyTheCart::IfUnchanged, done);
+                let finishing = finish_as_found(deps, order, key, &found);
                 return Ok(runtime::detached(finishing).await);
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");

@@ -32,22 +32,30 @@ const MIGRATIONS: &[Migration] = &[
             "UPDATE orders SET confirmed_at = placed_at",
         ],
     },
-    // How far checkout has finished each order (the cart emptied, the
-    // confirmation sent: taken as done for orders confirmed before this),
-    // when its finisher last claimed an unfinished one (see
-    // `claim_unfinished`), and when the order was stored, by this
-    // module's clock (taken as when it was placed, before this).
+    // When checkout's finisher last claimed an unfinished order (see
+    // `claim_unfinished`), and when the order's confirmation was sent
+    // (taken as when it was confirmed, for orders stored before this).
     Migration {
         version: 3,
-        description: "finishing orders",
+        description: "unfinished orders claimed, confirmations sent",
         statements: &[
-            "ALTER TABLE orders ADD COLUMN emailed_at BIGINT",
-            "ALTER TABLE orders ADD COLUMN emptied_at BIGINT",
             "ALTER TABLE orders ADD COLUMN finishing_at BIGINT",
+            "ALTER TABLE orders ADD COLUMN emailed_at BIGINT",
+            "UPDATE orders SET emailed_at = confirmed_at",
+        ],
+    },
+    // When the order's cart was emptied (taken as when it was confirmed,
+    // before this), and when the order was stored, by this module's clock
+    // (taken as when it was placed, before this; a row written without it
+    // counts from when it was placed), for `claim_unfinished`.
+    Migration {
+        version: 4,
+        description: "carts emptied, orders stored",
+        statements: &[
+            "ALTER TABLE orders ADD COLUMN emptied_at BIGINT",
             "ALTER TABLE orders ADD COLUMN stored_at BIGINT",
-            "UPDATE orders SET emailed_at = confirmed_at, emptied_at = confirmed_at, \
-             stored_at = placed_at",
-            "CREATE INDEX orders_unfinished ON orders (stored_at) WHERE confirmed_at IS NULL",
+            "UPDATE orders SET emptied_at = confirmed_at, stored_at = placed_at",
+            "CREATE INDEX orders_unfinished ON orders (placed_at) WHERE confirmed_at IS NULL",
         ],
     },
 ];
@@ -64,7 +72,7 @@ fn decode(body: &str) -> Result<Order, OrdersError> {
 }
 
 /// A claimed row: key, when stored, body, when emailed, when emptied.
-type Row = (String, Option<i64>, String, Option<i64>, Option<i64>);
+type Row = (String, i64, String, Option<i64>, Option<i64>);
 
 /// An order's row with its state: body, when confirmed, emailed, emptied.
 type StateRow = (String, Option<i64>, Option<i64>, Option<i64>);
@@ -198,9 +206,10 @@ impl Store {
     /// Claims up to `limit` orders not confirmed, stored between
     /// `not_older_than_ms` and `unfinished_for_ms` ago, that nobody
     /// claimed in the last `lease_ms`; returns them with their keys,
-    /// oldest first (an order whose stored body does not parse is logged
-    /// and left out). One statement, so two finishers never claim one
-    /// order at once.
+    /// oldest first. An order whose stored body does not parse is logged
+    /// and set aside for good (a person's to look at), and the claim goes
+    /// on to the next. One statement per claim, so two finishers never
+    /// claim one order at once.
     pub async fn claim_unfinished(
         &self,
         unfinished_for_ms: i64,
@@ -208,36 +217,20 @@ impl Store {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<(String, Stored)>, OrdersError> {
-        let now = storage::unix_ms();
-        let stored_before = now.saturating_sub(unfinished_for_ms);
-        let stored_after = now.saturating_sub(not_older_than_ms);
-        let free_since = now.saturating_sub(lease_ms);
-        // The condition again outside the subquery: on PostgreSQL a row
-        // another claim has just changed is checked again against it.
-        let rows: Vec<Row> = sqlx::query_as(
-            "UPDATE orders SET finishing_at = $1 \
-             WHERE confirmed_at IS NULL AND stored_at < $2 AND stored_at >= $3 \
-             AND (finishing_at IS NULL OR finishing_at < $4) \
-             AND idempotency_key IN (SELECT idempotency_key FROM orders \
-                 WHERE confirmed_at IS NULL AND stored_at < $2 AND stored_at >= $3 \
-                 AND (finishing_at IS NULL OR finishing_at < $4) \
-                 ORDER BY stored_at LIMIT $5) \
-             RETURNING idempotency_key, stored_at, body, emailed_at, emptied_at",
-        )
-        .bind(now)
-        .bind(stored_before)
-        .bind(stored_after)
-        .bind(free_since)
-        .bind(i64::from(limit.min(100)))
-        .fetch_all(self.db.pool())
-        .await
-        .map_err(storage)?;
-        let mut claimed: Vec<(i64, String, Stored)> = rows
-            .into_iter()
-            .filter_map(|(key, stored_at, body, emailed_at, emptied_at)| {
+        // Unreadable rows set aside make a claim come back short; a few
+        // more tries fill it.
+        const TRIES: usize = 5;
+        let mut claimed = Vec::new();
+        for _ in 0..TRIES {
+            let wanted = limit.min(100).saturating_sub(claimed.len() as u32);
+            let rows = self
+                .claim_rows(unfinished_for_ms, not_older_than_ms, lease_ms, wanted)
+                .await?;
+            let got = rows.len();
+            for (key, stored_at, body, emailed_at, emptied_at) in rows {
                 match decode(&body) {
-                    Ok(order) => Some((
-                        stored_at.unwrap_or_default(),
+                    Ok(order) => claimed.push((
+                        stored_at,
                         key,
                         Stored {
                             order,
@@ -247,17 +240,68 @@ impl Store {
                         },
                     )),
                     Err(error) => {
-                        tracing::error!(module = "orders", key, %error, "an unfinished order cannot be read: left out");
-                        None
+                        tracing::error!(module = "orders", key, %error, "an unfinished order cannot be read: set aside for a person");
+                        self.set_aside(&key).await?;
                     }
                 }
-            })
-            .collect();
+            }
+            if got < wanted as usize || claimed.len() >= limit as usize {
+                break;
+            }
+        }
         claimed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(claimed
             .into_iter()
             .map(|(_, key, stored)| (key, stored))
             .collect())
+    }
+
+    /// The claiming statement of [`claim_unfinished`](Self::claim_unfinished).
+    async fn claim_rows(
+        &self,
+        unfinished_for_ms: i64,
+        not_older_than_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Row>, OrdersError> {
+        let now = storage::unix_ms();
+        // A row written without `stored_at` (by an older binary) counts
+        // from when it was placed. The condition again outside the
+        // subquery: on PostgreSQL a row another claim has just changed is
+        // checked again against it.
+        sqlx::query_as(
+            "UPDATE orders SET finishing_at = $1 \
+             WHERE confirmed_at IS NULL \
+             AND COALESCE(stored_at, placed_at) < $2 AND COALESCE(stored_at, placed_at) >= $3 \
+             AND (finishing_at IS NULL OR finishing_at < $4) \
+             AND idempotency_key IN (SELECT idempotency_key FROM orders \
+                 WHERE confirmed_at IS NULL \
+                 AND COALESCE(stored_at, placed_at) < $2 \
+                 AND COALESCE(stored_at, placed_at) >= $3 \
+                 AND (finishing_at IS NULL OR finishing_at < $4) \
+                 ORDER BY COALESCE(stored_at, placed_at) LIMIT $5) \
+             RETURNING idempotency_key, COALESCE(stored_at, placed_at), body, emailed_at, \
+             emptied_at",
+        )
+        .bind(now)
+        .bind(now.saturating_sub(unfinished_for_ms))
+        .bind(now.saturating_sub(not_older_than_ms))
+        .bind(now.saturating_sub(lease_ms))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(storage)
+    }
+
+    /// Sets the order under `key` aside: no claim takes it again.
+    async fn set_aside(&self, key: &str) -> Result<(), OrdersError> {
+        sqlx::query("UPDATE orders SET finishing_at = $1 WHERE idempotency_key = $2")
+            .bind(i64::MAX)
+            .bind(key)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     /// A customer's order.
@@ -396,6 +440,88 @@ mod tests {
             // unless asked for; orders older than asked for, always.
             let claimed = store.claim_unfinished(-1, WEEK, -1, 10).await.unwrap();
             assert_eq!(keys(claimed), ["k2", "k-new"], "{name}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_unreadable_order_is_set_aside_and_the_claim_takes_the_next() {
+        const HOUR: i64 = 3_600_000;
+        for backend in backends() {
+            let dir = TempDir::new("orders-unreadable");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            store.save(&order("bad", 1), "k-bad").await.unwrap();
+            stored_ago(&store, "k-bad", 3 * HOUR).await;
+            sqlx::query("UPDATE orders SET body = 'not json' WHERE idempotency_key = 'k-bad'")
+                .execute(store.db.pool())
+                .await
+                .unwrap();
+            store.save(&order("good", 1), "k-good").await.unwrap();
+            stored_ago(&store, "k-good", 2 * HOUR).await;
+
+            let claimed = store
+                .claim_unfinished(HOUR, 2 * HOUR * 24, -1, 1)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 1, "{name}");
+            assert_eq!(claimed[0].0, "k-good", "{name}");
+            // Set aside for good, even with no lease.
+            let claimed = store
+                .claim_unfinished(HOUR, 2 * HOUR * 24, -1, 10)
+                .await
+                .unwrap();
+            let keys: Vec<&str> = claimed.iter().map(|(key, _)| key.as_str()).collect();
+            assert_eq!(keys, ["k-good"], "{name}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn orders_unfinished_before_the_finisher_existed_are_claimed_by_when_they_were_placed() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-v3");
+            let url = backend.database_url().await;
+            let name = backend.name();
+            // A database as the first finisher left it (migrations 1 to 3),
+            // with an order stored and never confirmed.
+            let v3 = Database::open("orders", url.as_deref(), dir.path(), &MIGRATIONS[..3])
+                .await
+                .unwrap();
+            let placed_at = storage::unix_ms() - 7_200_000;
+            let body = serde_json::to_string(&order("o1", placed_at)).unwrap();
+            sqlx::query(
+                "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
+                 VALUES ('o1', 'k1', 'u1', $1, $2)",
+            )
+            .bind(placed_at)
+            .bind(&body)
+            .execute(v3.pool())
+            .await
+            .unwrap();
+            // And one written by an older binary after the upgrade, with
+            // no time of storing.
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let body = serde_json::to_string(&order("o2", placed_at + 1)).unwrap();
+            sqlx::query(
+                "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
+                 VALUES ('o2', 'k2', 'u1', $1, $2)",
+            )
+            .bind(placed_at + 1)
+            .bind(&body)
+            .execute(store.db.pool())
+            .await
+            .unwrap();
+
+            let claimed = store
+                .claim_unfinished(3_600_000, 86_400_000, 60_000, 10)
+                .await
+                .unwrap();
+            let keys: Vec<&str> = claimed.iter().map(|(key, _)| key.as_str()).collect();
+            assert_eq!(keys, ["k1", "k2"], "{name}");
+            assert!(
+                !claimed[0].1.emailed && !claimed[0].1.cart_emptied,
+                "{name}"
+            );
         }
     }
 
