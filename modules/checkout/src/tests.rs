@@ -76,6 +76,9 @@ struct Faults {
     cart_emptyings_failing: usize,
     /// The finisher's timings.
     finishing: CheckoutConfig,
+    /// Another submission's order, finished, lands under the key just
+    /// before this one's is stored.
+    orders_beaten: bool,
 }
 
 async fn started<M: Module>(
@@ -157,6 +160,14 @@ async fn shop(faults: Faults) -> Shop {
         // Checkout gives up on a held order after 300 ms.
         let orders = ServiceRef::local(Orders::from_addr(&late.start()))
             .with_timeout(Duration::from_millis(300));
+        registry.insert(orders.clone());
+        orders
+    } else if faults.orders_beaten {
+        let real = start_alone::<OrdersModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        let beaten = BeatenOrders { real };
+        let orders = ServiceRef::local(Orders::from_addr(&beaten.start()));
         registry.insert(orders.clone());
         orders
     } else {
@@ -712,6 +723,27 @@ async fn a_repeat_that_cannot_store_its_order_keeps_the_charge_whose_order_is_in
     shop.late_order_finished_on(&charge).await;
 }
 
+#[actix_rt::test]
+async fn an_order_another_submission_stored_and_finished_first_is_not_finished_again() {
+    let shop = shop(Faults {
+        orders_beaten: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    // The answer is the other submission's order, finished by it: this
+    // one neither empties the cart nor sends the confirmation again.
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(order.order_id, "the-other-submissions-order");
+    assert_eq!(shop.sent_to("someone@example.com").await, 0);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    assert_eq!(
+        shop.standing_charge("u1", "k").await.transaction_id,
+        order.transaction_id
+    );
+}
+
 /// Timings that let the finisher take an order as soon as it is left
 /// unfinished.
 fn finishing_at_once() -> CheckoutConfig {
@@ -986,17 +1018,25 @@ macro_rules! forward_to_real {
     };
 }
 
-forward_to_real!(
-    LateOrders,
-    OrdersError::Storage,
-    FindOrder,
-    ConfirmOrder,
-    GetOrder,
-    ListOrders,
-    ClaimOrders,
-    ClaimUnfinished,
-    RecordStepDone,
-);
+/// Handlers of an orders fake that pass every message but `SaveOrder` on
+/// to the real store.
+macro_rules! forward_all_but_save_order {
+    ($fake:ty) => {
+        forward_to_real!(
+            $fake,
+            OrdersError::Storage,
+            FindOrder,
+            ConfirmOrder,
+            GetOrder,
+            ListOrders,
+            ClaimOrders,
+            ClaimUnfinished,
+            RecordStepDone,
+        );
+    };
+}
+
+forward_all_but_save_order!(LateOrders);
 
 impl Handler<Call<SaveOrder>> for LateOrders {
     type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
@@ -1007,6 +1047,38 @@ impl Handler<Call<SaveOrder>> for LateOrders {
         }
         held.push(call.into_message());
         Box::pin(std::future::pending())
+    }
+}
+
+/// An orders store where, just before a checkout's order is stored,
+/// another submission of the same checkout (on another replica) stores
+/// its own under the key and finishes it: so `SaveOrder` answers with
+/// that order.
+struct BeatenOrders {
+    real: ServiceRef<Orders>,
+}
+
+impl Actor for BeatenOrders {
+    type Context = Context<Self>;
+}
+
+forward_all_but_save_order!(BeatenOrders);
+
+impl Handler<Call<SaveOrder>> for BeatenOrders {
+    type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
+        let real = self.real.clone();
+        let save = call.into_message();
+        Box::pin(async move {
+            let mut other = save.clone();
+            other.order.order_id = "the-other-submissions-order".into();
+            real.call(other).await.unwrap()?;
+            let confirm = ConfirmOrder {
+                idempotency_key: save.idempotency_key.clone(),
+            };
+            real.call(confirm).await.unwrap()?;
+            real.call(save).await.unwrap()
+        })
     }
 }
 

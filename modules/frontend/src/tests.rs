@@ -140,6 +140,26 @@ impl actix::Handler<runtime::Call<checkout::api::PlaceOrder>> for InDoubtThenDow
     }
 }
 
+/// The shop in `dir`, its checkout [`InDoubtThenDown`]: its address, and
+/// its orders service.
+async fn shop_with_a_scripted_checkout(dir: &TempDir) -> (String, ServiceRef<orders::api::Orders>) {
+    let mut registry = dependencies(dir).await;
+    let real = registry.get::<checkout::api::Checkout>().unwrap();
+    let orders = registry.get::<orders::api::Orders>().unwrap();
+    let scripted = actix::Actor::start(InDoubtThenDown {
+        real,
+        submissions: 0,
+    });
+    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
+        &scripted,
+    )));
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    (url, orders)
+}
+
 /// A cookie `response` sets, by name.
 fn set_cookie<B>(
     response: &awc::ClientResponse<B>,
@@ -227,19 +247,7 @@ async fn cart_page(
 #[actix_rt::test]
 async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
     let dir = TempDir::new("frontend");
-    let mut registry = dependencies(&dir).await;
-    let real = registry.get::<checkout::api::Checkout>().unwrap();
-    let scripted = actix::Actor::start(InDoubtThenDown {
-        real,
-        submissions: 0,
-    });
-    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
-        &scripted,
-    )));
-    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
-        .await
-        .unwrap();
-    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let (url, _) = shop_with_a_scripted_checkout(&dir).await;
     let client = awc::Client::builder().disable_redirects().finish();
 
     // A visitor with something in the cart, and the cart page's form.
@@ -247,19 +255,8 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
     let (_, page) = cart_page(&client, &url, &[&session]).await;
     let key = form_key(&page).expect("a checkout form");
     assert!(!page.contains("may not have finished"), "{page}");
-    let form = [
-        ("email", "someone@example.com"),
-        ("street_address", "1600 Amphitheatre Parkway"),
-        ("zip_code", "94043"),
-        ("city", "Mountain View"),
-        ("state", "CA"),
-        ("country", "United States"),
-        ("credit_card_number", "4432801561520454"),
-        ("credit_card_expiration_month", "1"),
-        ("credit_card_expiration_year", "2099"),
-        ("credit_card_cvv", "672"),
-        ("idempotency_key", key.as_str()),
-    ];
+    let mut form = checkout_fields();
+    form.push(("idempotency_key", key.clone()));
     let submit = |cookies: &[&actix_web::cookie::Cookie<'static>]| {
         client
             .post(format!("{url}/cart/checkout"))
@@ -311,4 +308,97 @@ async fn a_checkout_in_doubt_is_finished_from_the_cart_page_by_the_same_key() {
     let fresh = form_key(&page).expect("a checkout form");
     assert_ne!(fresh, key);
     assert!(!page.contains("may not have finished"), "{page}");
+}
+
+/// An order of one sunglasses for `customer`, as checkout stores it.
+fn sunglasses_order(customer: &str) -> orders::api::Order {
+    let usd = |units| currency::api::Money::new("USD", units, 0);
+    orders::api::Order {
+        order_id: "the-stored-order".to_owned(),
+        customer_id: customer.to_owned(),
+        email: "someone@example.com".to_owned(),
+        shipping_tracking_id: "TRACK".to_owned(),
+        shipping_cost: usd(9),
+        shipping_address: shipping::api::Address {
+            street_address: "1600 Amphitheatre Parkway".to_owned(),
+            city: "Mountain View".to_owned(),
+            state: "CA".to_owned(),
+            country: "United States".to_owned(),
+            zip_code: 94043,
+        },
+        items: vec![orders::api::OrderItem {
+            item: cart::api::CartItem {
+                product_id: "OLJCESPC7Z".to_owned(),
+                quantity: 1,
+            },
+            cost: usd(20),
+            name: "Sunglasses".to_owned(),
+        }],
+        total: usd(29),
+        transaction_id: "tx".to_owned(),
+        placed_at: 1,
+    }
+}
+
+#[actix_rt::test]
+async fn a_stored_but_unfinished_order_keeps_its_checkout_only_while_the_cart_is_what_it_ordered() {
+    let dir = TempDir::new("frontend");
+    let (url, orders) = shop_with_a_scripted_checkout(&dir).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+    let (_, page) = cart_page(&client, &url, &[&session]).await;
+    let key = form_key(&page).expect("a checkout form");
+    let mut form = checkout_fields();
+    form.push(("idempotency_key", key.clone()));
+
+    // The checkout ends in doubt, and its order lands late (stored, not
+    // finished).
+    let first = client
+        .post(format!("{url}/cart/checkout"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&form)
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 503);
+    let pending = set_cookie(&first, "shop_checkout").expect("the unfinished checkout's cookie");
+    let customer = crate::visitor::guest_id(session.value());
+    let save = orders::api::SaveOrder {
+        order: sunglasses_order(&customer),
+        idempotency_key: checkout::api::order_key(&customer, &key),
+    };
+    orders.call(save).await.unwrap().unwrap();
+
+    // The cart is what it ordered: the page names the order and offers
+    // its checkout, which finishes it.
+    let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
+    assert!(page.contains("order the-stored-order"), "{page}");
+    assert_eq!(form_key(&page).as_deref(), Some(key.as_str()));
+    assert!(set.is_none());
+
+    // The cart changed: the page still names the order, but offers a new
+    // checkout, and the cookie goes.
+    add_sunglasses(&client, &url, &session).await;
+    let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
+    assert!(page.contains("order the-stored-order"), "{page}");
+    assert_ne!(form_key(&page).as_deref(), Some(key.as_str()));
+    assert_removed(set);
+}
+
+/// The checkout form's fields, but its key.
+fn checkout_fields() -> Vec<(&'static str, String)> {
+    [
+        ("email", "someone@example.com"),
+        ("street_address", "1600 Amphitheatre Parkway"),
+        ("zip_code", "94043"),
+        ("city", "Mountain View"),
+        ("state", "CA"),
+        ("country", "United States"),
+        ("credit_card_number", "4432801561520454"),
+        ("credit_card_expiration_month", "1"),
+        ("credit_card_expiration_year", "2099"),
+        ("credit_card_cvv", "672"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect()
 }
