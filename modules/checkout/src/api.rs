@@ -162,10 +162,11 @@ pub enum KeyLeft {
 pub enum ChargeLeft {
     /// Given back: nothing is charged under the checkout's key.
     Refunded,
-    /// It stands, because another submission of the same checkout made
-    /// it or took it up, and that submission's order may be stored (or
-    /// be in doubt and land later): giving it back could give the goods
-    /// away. The same checkout again finishes the order on it.
+    /// It stands, because another submission of the same checkout still
+    /// holds it (made it or took it up, and has not failed for certain):
+    /// that submission's order may be stored (or be in doubt and land
+    /// later), and giving it back could give the goods away. The same
+    /// checkout again finishes the order on it.
     KeptForAnotherSubmission,
     /// The refund failed: the charge stands. The same checkout again
     /// finishes the order on it; otherwise a person settles it from the

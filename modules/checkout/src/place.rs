@@ -144,10 +144,11 @@ async fn cancel_charge(
     outcome
 }
 
-/// Gives back the charge this attempt made under `key` after a later step
-/// failed (see [`ChargeLeft`]). By key and attempt, not by transaction id:
-/// the charge under the key may be another submission's, or taken up by
-/// one, whose order may be stored, or land late; that charge stands.
+/// Lets go of this attempt's hold on the charge under `key` after a later
+/// step failed for certain (see [`ChargeLeft`]): refunded if no other
+/// submission holds it. By key and attempt, not by transaction id: the
+/// charge may be held by another submission, whose order may be stored,
+/// or land late; then it stands.
 async fn give_back(
     deps: &Deps,
     key: &str,

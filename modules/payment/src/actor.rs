@@ -90,8 +90,9 @@ impl Handler<Call<Charge>> for PaymentActor {
                 None => ledger.insert(&wanted, &attempt).await?,
             };
             // A charge that was there already (another attempt's, or this
-            // one's sent twice) is taken up: from now on no attempt may
-            // cancel it, since this one may store an order on it.
+            // one's sent twice) is taken up: this attempt holds it too,
+            // and it is not refunded while it does, since this one may
+            // store an order on it.
             let recorded = if recorded.transaction_id == wanted.transaction_id {
                 recorded
             } else {

@@ -47,8 +47,8 @@ pub struct Charge {
     #[serde(default)]
     pub idempotency_key: String,
     /// Which attempt at the payment this is (the caller's choice, e.g. one
-    /// per checkout submission): recorded with the charge it makes, so that
-    /// [`CancelCharge`] gives back only a charge this attempt made.
+    /// per checkout submission): it holds the charge it makes or gets
+    /// back, until it lets go with [`CancelCharge`].
     #[serde(default)]
     pub attempt: String,
 }
@@ -72,15 +72,17 @@ pub struct Refund {
     pub reason: String,
 }
 
-/// Cancels the charge an attempt made under a key: because its outcome is
-/// unknown (its `Charge` call was lost or timed out), or because a later
-/// step of what it paid for failed. A charge this attempt made under the
-/// key is refunded, and if none was made, none can be any more (a
+/// Cancels the charge under a key as far as one attempt is concerned:
+/// because that attempt's `Charge` outcome is unknown (the call was lost
+/// or timed out), or because a later step of what it paid for failed for
+/// certain. If no charge was made under the key, none can be any more (a
 /// `Charge` with the key arriving late is refused as
-/// [`PaymentError::Cancelled`]). A charge another attempt made, or took
-/// up (its `Charge` returned it), stands: what that attempt paid for may
-/// exist. Use this rather than [`Refund`] by transaction id whenever
-/// several attempts may share a key.
+/// [`PaymentError::Cancelled`]). If one was, the attempt lets go of its
+/// hold on it (an attempt holds the charge it made, and one whose
+/// `Charge` got it back), and the charge is refunded once no attempt
+/// holds it: while another does, what that attempt paid for may exist.
+/// Use this rather than [`Refund`] by transaction id whenever several
+/// attempts may share a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelCharge {
@@ -108,7 +110,8 @@ pub enum Cancellation {
     NeverCharged,
     /// The charge under the key is refunded (now, or before).
     Refunded,
-    /// Another attempt made the charge under the key; it stands.
+    /// Another attempt holds the charge under the key (made it, or got
+    /// it back from its `Charge`, and has not let go); it stands.
     KeptForAnotherAttempt,
 }
 

@@ -45,6 +45,27 @@ const MIGRATIONS: &[Migration] = &[
         description: "charges taken up by another attempt",
         statements: &["ALTER TABLE charges ADD COLUMN shared BIGINT NOT NULL DEFAULT 0"],
     },
+    // Which attempts hold each charge (its maker, and each that took it
+    // up): an attempt that fails for certain lets go of its hold, and the
+    // charge is refunded once no attempt holds it. A charge taken up
+    // before this is held for good (who took it up is not known), as
+    // migration 3 kept it.
+    Migration {
+        version: 4,
+        description: "holds on charges",
+        statements: &[
+            "CREATE TABLE charge_holds (
+                idempotency_key TEXT NOT NULL,
+                attempt TEXT NOT NULL,
+                PRIMARY KEY (idempotency_key, attempt)
+            )",
+            "INSERT INTO charge_holds (idempotency_key, attempt) \
+             SELECT idempotency_key, attempt FROM charges WHERE status = 'charged'",
+            "INSERT INTO charge_holds (idempotency_key, attempt) \
+             SELECT idempotency_key, 'taken up before holds were recorded' FROM charges \
+             WHERE status = 'charged' AND shared = 1 AND attempt <> 'taken up before holds were recorded'",
+        ],
+    },
 ];
 
 const COLUMNS: &str = "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
@@ -92,6 +113,24 @@ fn storage(error: impl std::fmt::Display) -> PaymentError {
     PaymentError::Storage(error.to_string())
 }
 
+/// Records that `attempt` holds the charge under `key` (again is fine).
+async fn hold(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+    attempt: &str,
+) -> Result<(), PaymentError> {
+    sqlx::query(
+        "INSERT INTO charge_holds (idempotency_key, attempt) VALUES ($1, $2) \
+         ON CONFLICT (idempotency_key, attempt) DO NOTHING",
+    )
+    .bind(key)
+    .bind(attempt)
+    .execute(&mut **tx)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
 /// The charges.
 #[derive(Clone)]
 pub struct Ledger {
@@ -119,13 +158,14 @@ impl Ledger {
 
     /// Records `charge` unless its key is taken; returns the charge recorded
     /// under the key either way (the new one, or the one that was there).
-    /// An error means this call recorded nothing.
-    /// `attempt` is recorded with it (see [`cancel`](Self::cancel)).
+    /// An error means this call recorded nothing. `attempt` is recorded
+    /// with it, and holds it (see [`cancel`](Self::cancel)).
     pub async fn insert(
         &self,
         charge: &ChargeRecord,
         attempt: &str,
     ) -> Result<ChargeRecord, PaymentError> {
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let written = sqlx::query(
             "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, nanos, \
              card_type, card_last4, status, created_at, attempt) \
@@ -141,10 +181,12 @@ impl Ledger {
         .bind(&charge.card_last4)
         .bind(charge.created_at)
         .bind(attempt)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
         if written.rows_affected() == 1 {
+            hold(&mut tx, &charge.idempotency_key, attempt).await?;
+            tx.commit().await.map_err(storage)?;
             // Recorded: said without reading it back, so that an error
             // from here on always means no charge was made.
             return Ok(ChargeRecord {
@@ -152,28 +194,32 @@ impl Ledger {
                 ..charge.clone()
             });
         }
+        tx.rollback().await.map_err(storage)?;
         self.find(&charge.idempotency_key)
             .await?
             .ok_or_else(|| storage("a charge vanished right after it was written"))
     }
 
     /// Attempt `attempt` takes up the charge under `key` that it found
-    /// there: if another attempt made it and it still stands, it is marked
-    /// shared, so that neither attempt can cancel it from now on. Returns
-    /// the charge as it is after (a cancellation that came first shows as
-    /// its status). One statement, so a cancellation and a take-up of one
-    /// charge are ordered by the database: whichever comes second sees
-    /// the first.
+    /// there: if it still stands, the attempt holds it (and it is marked
+    /// shared), so that it is not refunded while the attempt may store an
+    /// order on it. Returns the charge as it is after (a cancellation
+    /// that came first shows as its status). The charge's row is locked
+    /// first, as [`cancel`](Self::cancel) locks it, so that the two are
+    /// ordered by the database: whichever comes second sees the first.
     pub async fn take_up(&self, key: &str, attempt: &str) -> Result<ChargeRecord, PaymentError> {
-        sqlx::query(
-            "UPDATE charges SET shared = 1 \
-             WHERE idempotency_key = $1 AND status = 'charged' AND attempt <> $2",
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        let standing = sqlx::query(
+            "UPDATE charges SET shared = 1 WHERE idempotency_key = $1 AND status = 'charged'",
         )
         .bind(key)
-        .bind(attempt)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
+        if standing.rows_affected() > 0 {
+            hold(&mut tx, key, attempt).await?;
+        }
+        tx.commit().await.map_err(storage)?;
         self.find(key)
             .await?
             .ok_or_else(|| storage("a charge vanished while it was taken up"))
@@ -208,12 +254,13 @@ impl Ledger {
         }
     }
 
-    /// Cancels the charge under `key` that `attempt` may have made:
-    /// refunds it if it was made by that attempt, and if none was made,
-    /// records the key as cancelled so that it cannot be (the insert and a
-    /// charge's insert race on the key's unique column: whichever comes
-    /// second finds the first). A charge another attempt made, or took up
-    /// ([`take_up`](Self::take_up)), stands.
+    /// Cancels the charge under `key` as far as `attempt` is concerned:
+    /// if no charge was made, records the key as cancelled so that none can
+    /// be (the insert and a charge's insert race on the key's unique
+    /// column: whichever comes second finds the first); if one was, the
+    /// attempt lets go of its hold on it, and it is refunded once no
+    /// attempt holds it (an attempt that made it, or took it up, may yet
+    /// store an order on it).
     pub async fn cancel(
         &self,
         key: &str,
@@ -242,17 +289,31 @@ impl Ledger {
         if cancelled.rows_affected() == 1 {
             return Ok(Cancellation::NeverCharged);
         }
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        // The row first, as `take_up` does (see there).
+        sqlx::query("UPDATE charges SET shared = shared WHERE idempotency_key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        sqlx::query("DELETE FROM charge_holds WHERE idempotency_key = $1 AND attempt = $2")
+            .bind(key)
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
         sqlx::query(
             "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
-             WHERE idempotency_key = $1 AND status = 'charged' AND attempt = $4 AND shared = 0",
+             WHERE idempotency_key = $1 AND status = 'charged' \
+             AND NOT EXISTS (SELECT 1 FROM charge_holds WHERE idempotency_key = $1)",
         )
         .bind(key)
         .bind(now)
         .bind(reason)
-        .bind(attempt)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
         Ok(match self.find(key).await?.map(|charge| charge.status) {
             Some(ChargeStatus::Charged) => Cancellation::KeptForAnotherAttempt,
             Some(ChargeStatus::Refunded) => Cancellation::Refunded,
@@ -281,5 +342,44 @@ impl Ledger {
         }
         .map_err(storage)?;
         Ok(rows.into_iter().map(record).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::testing::{TempDir, backends};
+
+    #[actix_rt::test]
+    async fn charges_from_before_holds_are_held_as_they_were_kept() {
+        for backend in backends() {
+            let dir = TempDir::new("payment-v3");
+            let url = backend.database_url().await;
+            let name = backend.name();
+            // A ledger as migration 3 left it: one charge taken up by
+            // another attempt (kept for good then), one not.
+            let v3 = Database::open("payment", url.as_deref(), dir.path(), &MIGRATIONS[..3])
+                .await
+                .unwrap();
+            for (key, shared) in [("k-shared", 1_i64), ("k-own", 0)] {
+                sqlx::query(
+                    "INSERT INTO charges (transaction_id, idempotency_key, currency_code, units, \
+                     nanos, card_type, card_last4, status, created_at, attempt, shared) \
+                     VALUES ($1, $1, 'EUR', 10, 0, 'visa', '0454', 'charged', 1, 'a1', $2)",
+                )
+                .bind(key)
+                .bind(shared)
+                .execute(v3.pool())
+                .await
+                .unwrap();
+            }
+
+            let ledger = Ledger::open(url.as_deref(), dir.path()).await.unwrap();
+            let ten = Money::new("EUR", 10, 0);
+            let shared = ledger.cancel("k-shared", "a1", &ten, "test").await.unwrap();
+            assert_eq!(shared, Cancellation::KeptForAnotherAttempt, "{name}");
+            let own = ledger.cancel("k-own", "a1", &ten, "test").await.unwrap();
+            assert_eq!(own, Cancellation::Refunded, "{name}");
+        }
     }
 }

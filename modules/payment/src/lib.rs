@@ -9,11 +9,11 @@
 //! Unlike the original, every charge carries an idempotency key: charging the
 //! same key twice returns the first charge instead of charging again, which
 //! is what makes a retried or double-clicked checkout charge once. A charge
-//! can be cancelled by its key and the attempt that made it (checkout does
-//! when the charge's outcome is unknown, or when shipping or storing the
-//! order fails after it): refunded if that attempt made it and no other
-//! took it up, refused if it arrives later. A person can refund any charge
-//! by its id.
+//! is held by the attempts that made it or got it back, and an attempt
+//! lets go of it with its key (checkout does when the charge's outcome is
+//! unknown, or when shipping or storing the order fails after it): the
+//! charge is refunded once no attempt holds it, and if none was made, one
+//! arriving later is refused. A person can refund any charge by its id.
 //!
 //! [`api`] is what other modules use. Everything else is private.
 

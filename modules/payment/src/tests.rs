@@ -319,3 +319,41 @@ async fn a_charge_another_attempt_took_up_is_not_cancelled_by_the_one_that_made_
         );
     }
 }
+
+#[actix_rt::test]
+async fn a_charge_is_refunded_once_every_attempt_holding_it_lets_go() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let name = backend.name();
+        // a1 charges and a2 takes the charge up (two replicas racing one
+        // checkout); both then fail for certain (shipping refuses both).
+        payment.call(charge("k", 10)).await.unwrap().unwrap();
+        let mut repeat = charge("k", 10);
+        repeat.attempt = "a2".into();
+        payment.call(repeat).await.unwrap().unwrap();
+
+        // a2 lets go: a1 may still store an order on it.
+        let mut by_a2 = cancel("k", 10);
+        by_a2.attempt = "a2".into();
+        let kept = payment.call(by_a2.clone()).await.unwrap().unwrap();
+        assert_eq!(kept.outcome, Cancellation::KeptForAnotherAttempt, "{name}");
+        // Letting go twice changes nothing.
+        let kept = payment.call(by_a2).await.unwrap().unwrap();
+        assert_eq!(kept.outcome, Cancellation::KeptForAnotherAttempt, "{name}");
+        // a1 lets go too: nobody holds it, and the money goes back.
+        let refunded = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert_eq!(refunded.outcome, Cancellation::Refunded, "{name}");
+        assert_eq!(
+            charges(&payment, "k").await[0].status,
+            ChargeStatus::Refunded
+        );
+        // A third attempt coming late finds it refunded.
+        let mut late = charge("k", 10);
+        late.attempt = "a3".into();
+        assert_eq!(
+            payment.call(late).await.unwrap(),
+            Err(PaymentError::AlreadyRefunded { key: "k".into() })
+        );
+    }
+}
