@@ -89,27 +89,32 @@ impl Handler<Call<Charge>> for PaymentActor {
                 Some(existing) => existing,
                 None => ledger.insert(&wanted, &attempt).await?,
             };
-            // A charge that was there already (another attempt's, or this
-            // one's sent twice) is taken up: this attempt holds it too,
-            // and it is not refunded while it does, since this one may
-            // store an order on it.
-            let recorded = if recorded.transaction_id == wanted.transaction_id {
-                recorded
-            } else {
-                ledger.take_up(&key, &attempt).await?
-            };
-            // A key used up says so first, whatever the amount.
-            match recorded.status {
-                ChargeStatus::Refunded => return Err(PaymentError::AlreadyRefunded { key }),
-                ChargeStatus::Cancelled => return Err(PaymentError::Cancelled { key }),
-                ChargeStatus::Charged => {}
-            }
+            // A key used up says so first, whatever the amount; then a key
+            // used for another amount, before this attempt takes anything
+            // up (a refused charge holds nothing).
+            used_up(&recorded, &key)?;
             if recorded.amount != amount {
                 return Err(PaymentError::KeyReused {
                     key,
                     charged: recorded.amount,
                 });
             }
+            // A charge that was there already (another attempt's, or this
+            // one's sent twice) is taken up: this attempt holds it too,
+            // and it is not refunded while it does, since this one may
+            // store an order on it. Unless this attempt let go of the key
+            // already (it cancelled, this Charge arriving late), or a
+            // cancellation refunded it first.
+            let recorded = if recorded.transaction_id == wanted.transaction_id {
+                recorded
+            } else {
+                let taken = ledger.take_up(&key, &attempt).await?;
+                if taken.let_go_before {
+                    return Err(PaymentError::Cancelled { key });
+                }
+                used_up(&taken.charge, &key)?;
+                taken.charge
+            };
             if recorded.transaction_id == wanted.transaction_id {
                 tracing::info!(transaction_id = %recorded.transaction_id, amount = %amount, "charged");
             } else {
@@ -119,6 +124,16 @@ impl Handler<Call<Charge>> for PaymentActor {
                 transaction_id: recorded.transaction_id,
             })
         })
+    }
+}
+
+/// The error for a key whose charge was refunded or cancelled, if it was.
+fn used_up(charge: &ChargeRecord, key: &str) -> Result<(), PaymentError> {
+    let key = key.to_owned();
+    match charge.status {
+        ChargeStatus::Refunded => Err(PaymentError::AlreadyRefunded { key }),
+        ChargeStatus::Cancelled => Err(PaymentError::Cancelled { key }),
+        ChargeStatus::Charged => Ok(()),
     }
 }
 

@@ -81,8 +81,11 @@ pub struct Refund {
 /// hold on it (an attempt holds the charge it made, and one whose
 /// `Charge` got it back), and the charge is refunded once no attempt
 /// holds it: while another does, what that attempt paid for may exist.
-/// Use this rather than [`Refund`] by transaction id whenever several
-/// attempts may share a key.
+/// An attempt that let go takes nothing up afterwards (its own `Charge`
+/// arriving late is refused as [`PaymentError::Cancelled`]), and a
+/// `Charge` refused for another amount holds nothing. Use this rather
+/// than [`Refund`] by transaction id whenever several attempts may share
+/// a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelCharge {

@@ -66,6 +66,13 @@ const MIGRATIONS: &[Migration] = &[
              WHERE status = 'charged' AND shared = 1 AND attempt <> 'taken up before holds were recorded'",
         ],
     },
+    // Whether an attempt has let go of the key (its CancelCharge came),
+    // kept so that its own Charge arriving after that takes nothing up.
+    Migration {
+        version: 5,
+        description: "attempts that let go",
+        statements: &["ALTER TABLE charge_holds ADD COLUMN let_go BIGINT NOT NULL DEFAULT 0"],
+    },
 ];
 
 const COLUMNS: &str = "transaction_id, idempotency_key, currency_code, units, nanos, card_type, card_last4, status, created_at";
@@ -129,6 +136,15 @@ async fn hold(
     .await
     .map_err(storage)?;
     Ok(())
+}
+
+/// A charge an attempt took up ([`Ledger::take_up`]).
+pub struct TakenUp {
+    /// The charge, as it is now.
+    pub charge: ChargeRecord,
+    /// True if the attempt had let go of the key before: it holds
+    /// nothing.
+    pub let_go_before: bool,
 }
 
 /// The charges.
@@ -203,11 +219,13 @@ impl Ledger {
     /// Attempt `attempt` takes up the charge under `key` that it found
     /// there: if it still stands, the attempt holds it (and it is marked
     /// shared), so that it is not refunded while the attempt may store an
-    /// order on it. Returns the charge as it is after (a cancellation
-    /// that came first shows as its status). The charge's row is locked
-    /// first, as [`cancel`](Self::cancel) locks it, so that the two are
-    /// ordered by the database: whichever comes second sees the first.
-    pub async fn take_up(&self, key: &str, attempt: &str) -> Result<ChargeRecord, PaymentError> {
+    /// order on it; unless the attempt let go of the key before (its
+    /// cancellation came before this). Returns the charge as it is after
+    /// (a cancellation that came first shows as its status). The charge's
+    /// row is locked first, as [`cancel`](Self::cancel) locks it, so that
+    /// the two are ordered by the database: whichever comes second sees
+    /// the first.
+    pub async fn take_up(&self, key: &str, attempt: &str) -> Result<TakenUp, PaymentError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         let standing = sqlx::query(
             "UPDATE charges SET shared = 1 WHERE idempotency_key = $1 AND status = 'charged'",
@@ -216,13 +234,28 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
+        let mut let_go_before = false;
         if standing.rows_affected() > 0 {
             hold(&mut tx, key, attempt).await?;
+            let (let_go,): (i64,) = sqlx::query_as(
+                "SELECT let_go FROM charge_holds WHERE idempotency_key = $1 AND attempt = $2",
+            )
+            .bind(key)
+            .bind(attempt)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage)?;
+            let_go_before = let_go != 0;
         }
         tx.commit().await.map_err(storage)?;
-        self.find(key)
+        let charge = self
+            .find(key)
             .await?
-            .ok_or_else(|| storage("a charge vanished while it was taken up"))
+            .ok_or_else(|| storage("a charge vanished while it was taken up"))?;
+        Ok(TakenUp {
+            charge,
+            let_go_before,
+        })
     }
 
     /// Marks a charge refunded (again is fine).
@@ -296,23 +329,43 @@ impl Ledger {
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
-        sqlx::query("DELETE FROM charge_holds WHERE idempotency_key = $1 AND attempt = $2")
+        let released = sqlx::query(
+            "UPDATE charge_holds SET let_go = 1 \
+             WHERE idempotency_key = $1 AND attempt = $2 AND let_go = 0",
+        )
+        .bind(key)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        if released.rows_affected() > 0 {
+            // Refunded only by a letting go that released a hold, once no
+            // hold is left.
+            sqlx::query(
+                "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
+                 WHERE idempotency_key = $1 AND status = 'charged' AND NOT EXISTS \
+                 (SELECT 1 FROM charge_holds WHERE idempotency_key = $1 AND let_go = 0)",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        } else {
+            // Held nothing: recorded as let go all the same, so that this
+            // attempt's own Charge, if it arrives after this, takes
+            // nothing up.
+            sqlx::query(
+                "INSERT INTO charge_holds (idempotency_key, attempt, let_go) VALUES ($1, $2, 1) \
+                 ON CONFLICT (idempotency_key, attempt) DO NOTHING",
+            )
             .bind(key)
             .bind(attempt)
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
-        sqlx::query(
-            "UPDATE charges SET status = 'refunded', refunded_at = $2, refund_reason = $3 \
-             WHERE idempotency_key = $1 AND status = 'charged' \
-             AND NOT EXISTS (SELECT 1 FROM charge_holds WHERE idempotency_key = $1)",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage)?;
+        }
         tx.commit().await.map_err(storage)?;
         Ok(match self.find(key).await?.map(|charge| charge.status) {
             Some(ChargeStatus::Charged) => Cancellation::KeptForAnotherAttempt,

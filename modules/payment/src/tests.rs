@@ -357,3 +357,50 @@ async fn a_charge_is_refunded_once_every_attempt_holding_it_lets_go() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn a_charge_refused_for_another_amount_holds_nothing() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let name = backend.name();
+        payment.call(charge("k", 10)).await.unwrap().unwrap();
+        // a2 comes with another total (the cart changed): refused.
+        let mut other = charge("k", 11);
+        other.attempt = "a2".into();
+        assert!(matches!(
+            payment.call(other).await.unwrap(),
+            Err(PaymentError::KeyReused { .. })
+        ));
+        // a1 lets go, and nobody else holds it.
+        let refunded = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert_eq!(refunded.outcome, Cancellation::Refunded, "{name}");
+    }
+}
+
+#[actix_rt::test]
+async fn an_attempt_that_let_go_takes_nothing_up_when_its_charge_comes_late() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let name = backend.name();
+        payment.call(charge("k", 10)).await.unwrap().unwrap();
+        // a2's Charge is lost on the way, so it cancels: a1 holds the
+        // charge, which stands.
+        let mut by_a2 = cancel("k", 10);
+        by_a2.attempt = "a2".into();
+        let kept = payment.call(by_a2).await.unwrap().unwrap();
+        assert_eq!(kept.outcome, Cancellation::KeptForAnotherAttempt, "{name}");
+        // a2's Charge arrives late: refused, holding nothing.
+        let mut late = charge("k", 10);
+        late.attempt = "a2".into();
+        assert_eq!(
+            payment.call(late).await.unwrap(),
+            Err(PaymentError::Cancelled { key: "k".into() }),
+            "{name}"
+        );
+        // So when a1 lets go, the money goes back.
+        let refunded = payment.call(cancel("k", 10)).await.unwrap().unwrap();
+        assert_eq!(refunded.outcome, Cancellation::Refunded, "{name}");
+    }
+}
