@@ -502,7 +502,20 @@ pub struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Logs {
     /// Starts capturing; capture stops when the guard is dropped.
+    ///
+    /// The first capture also sets a global subscriber that takes every
+    /// event (and drops it): `tracing` caches, per call site, whether any
+    /// subscriber wants its events, and a call site first reached while
+    /// no capture of another test was alive, racing with a capture being
+    /// set on another thread, could be cached as wanted by nobody, losing
+    /// that line from every capture after (a rare flake of the tests that
+    /// look for log lines). With a global subscriber that wants
+    /// everything, no call site is ever cached so.
     pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        static EVERY_EVENT_WANTED: std::sync::Once = std::sync::Once::new();
+        EVERY_EVENT_WANTED.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let logs = Logs::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
