@@ -403,6 +403,63 @@ mod tests {
     use super::*;
     use storage::testing::{TempDir, backends};
 
+    /// A charge of 10 EUR under `key`, made by attempt a1.
+    fn charge_of_ten(key: &str) -> ChargeRecord {
+        ChargeRecord {
+            transaction_id: format!("tx-{key}"),
+            idempotency_key: key.to_owned(),
+            amount: Money::new("EUR", 10, 0),
+            card_type: "visa".into(),
+            card_last4: "0454".into(),
+            status: ChargeStatus::Charged,
+            created_at: 1,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_charge_taken_up_is_never_refunded_under_the_attempt_that_took_it_up() {
+        for backend in backends() {
+            let dir = TempDir::new("payment-race");
+            let url = backend.database_url().await;
+            let ledger = Ledger::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            let ten = Money::new("EUR", 10, 0);
+            let (mut kept, mut refunded) = (0, 0);
+            // a1 made the charge and lets go of it (it failed for
+            // certain) while a2 takes it up, at once, on two connections.
+            for round in 0..40 {
+                let key = format!("k{round}");
+                ledger.insert(&charge_of_ten(&key), "a1").await.unwrap();
+                let (taken, cancelled) = tokio::join!(
+                    ledger.take_up(&key, "a2"),
+                    ledger.cancel(&key, "a1", &ten, "shipping failed"),
+                );
+                let (taken, cancelled) = (taken.unwrap(), cancelled.unwrap());
+                let now = ledger.find(&key).await.unwrap().unwrap().status;
+                match cancelled {
+                    // a2 took it up first: it stands, and a2 was told so.
+                    Cancellation::KeptForAnotherAttempt => {
+                        kept += 1;
+                        assert_eq!(taken.charge.status, ChargeStatus::Charged, "{name}");
+                        assert_eq!(now, ChargeStatus::Charged, "{name} round {round}");
+                    }
+                    // The refund came first: a2 was told so, and holds
+                    // nothing that could stand on it.
+                    Cancellation::Refunded => {
+                        refunded += 1;
+                        assert_eq!(
+                            taken.charge.status,
+                            ChargeStatus::Refunded,
+                            "{name} round {round}: a2 was told the charge stands, and it was refunded"
+                        );
+                    }
+                    Cancellation::NeverCharged => panic!("{name}: the charge was made"),
+                }
+            }
+            assert_eq!(kept + refunded, 40, "{name}");
+        }
+    }
+
     #[actix_rt::test]
     async fn charges_from_before_holds_are_held_as_they_were_kept() {
         for backend in backends() {
