@@ -4,7 +4,10 @@ use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
-use crate::api::{AddItem, Cart, CartError, CartService, EmptyCart, GetCart, MergeCarts};
+use crate::api::{
+    AddItem, Cart, CartError, CartService, EmptyCart, EmptyCartIfHolding,
+    EmptyCartIfHoldingResponse, GetCart, MergeCarts,
+};
 use crate::cache::CartCache;
 use crate::store::{Added, Store};
 
@@ -155,6 +158,21 @@ impl Handler<Call<EmptyCart>> for CartActor {
             check_user(&user_id)?;
             store.empty(&user_id).await?;
             Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<EmptyCartIfHolding>> for CartActor {
+    type Result = ResponseFuture<Result<EmptyCartIfHoldingResponse, CartError>>;
+
+    fn handle(&mut self, call: Call<EmptyCartIfHolding>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let EmptyCartIfHolding { user_id, items } = call.into_message();
+        Box::pin(async move {
+            check_user(&user_id)?;
+            Ok(EmptyCartIfHoldingResponse {
+                emptied: store.empty_if_holding(&user_id, &items).await?,
+            })
         })
     }
 }

@@ -39,6 +39,26 @@ pub struct EmptyCart {
     pub user_id: String,
 }
 
+/// Empties the user's cart only if it holds exactly `items` (in any
+/// order): for emptying a cart after an order some time later, when the
+/// customer may have put other things in it since. One step, so a line
+/// added meanwhile is not lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyCartIfHolding {
+    /// Whose cart.
+    pub user_id: String,
+    /// What it must hold to be emptied.
+    pub items: Vec<CartItem>,
+}
+
+/// Whether the cart was emptied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmptyCartIfHoldingResponse {
+    /// True if it held exactly the items, and is empty now.
+    pub emptied: bool,
+}
+
 /// Moves every line of one cart into another (adding quantities), leaving
 /// the first empty: a visitor's cart follows them when they sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +125,7 @@ runtime::service! {
         AddItem -> Empty [key = user_id],
         GetCart -> Cart [idempotent, key = user_id],
         EmptyCart -> Empty [idempotent, key = user_id],
+        EmptyCartIfHolding -> EmptyCartIfHoldingResponse [idempotent, key = user_id],
         MergeCarts -> Empty [key = into_user_id],
     }
 }

@@ -166,6 +166,39 @@ impl Store {
         Ok(())
     }
 
+    /// Empties the cart if it holds exactly `items` (in any order); true
+    /// if it did. The lines are taken by deleting them and put back (the
+    /// transaction undone) if they are not the items, so that a line added
+    /// meanwhile is either taken and compared, or stays (see
+    /// [`merge`](Self::merge)).
+    pub async fn empty_if_holding(
+        &self,
+        user_id: &str,
+        items: &[CartItem],
+    ) -> Result<bool, CartError> {
+        let _writing = self.writing(&[user_id]);
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        let mut held: Vec<(String, i64)> = sqlx::query_as(
+            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let mut wanted: Vec<(String, i64)> = items
+            .iter()
+            .map(|item| (item.product_id.clone(), i64::from(item.quantity)))
+            .collect();
+        held.sort();
+        wanted.sort();
+        if held.is_empty() || held != wanted {
+            tx.rollback().await.map_err(storage)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(storage)?;
+        Ok(true)
+    }
+
     /// Moves every line of `from` into `into`, in one transaction; a line
     /// that would overflow stops at `i32::MAX`.
     ///

@@ -4,7 +4,10 @@
 use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, backends};
 
-use crate::api::{AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts};
+use crate::api::{
+    AddItem, Cart, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding, GetCart,
+    MergeCarts,
+};
 use crate::{CartConfig, CartModule};
 
 /// A cart module on a fresh database of each backend; each directory lives
@@ -316,5 +319,38 @@ async fn more_of_a_line_added_while_it_is_merged_is_not_lost() {
 
         assert_eq!(items(&cart, "u").await, vec![line("P", 3)]);
         assert_eq!(items(&cart, "guest:s").await, vec![]);
+    }
+}
+
+#[actix_rt::test]
+async fn a_cart_is_emptied_if_holding_only_when_it_holds_exactly_that() {
+    for (cart, _dir, _) in carts(100).await {
+        let empty_if = |user: &str, lines: Vec<CartItem>| EmptyCartIfHolding {
+            user_id: user.into(),
+            items: lines,
+        };
+        cart.call(add("u", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("u", "B", 1)).await.unwrap().unwrap();
+        // Something else, or only part of it: left as it is.
+        for other in [vec![line("A", 2)], vec![line("A", 1), line("B", 1)], vec![]] {
+            let answer = cart.call(empty_if("u", other)).await.unwrap().unwrap();
+            assert!(!answer.emptied);
+            assert_eq!(items(&cart, "u").await, vec![line("A", 2), line("B", 1)]);
+        }
+        // Exactly it, in any order: emptied.
+        let answer = cart
+            .call(empty_if("u", vec![line("B", 1), line("A", 2)]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.emptied);
+        assert_eq!(items(&cart, "u").await, vec![]);
+        // An empty cart is not emptied again.
+        let answer = cart
+            .call(empty_if("u", vec![line("B", 1), line("A", 2)]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!answer.emptied);
     }
 }

@@ -24,8 +24,9 @@
 //!
 //! Late (by the finisher, or when the customer submits the same checkout
 //! again), the cart is emptied only if it still holds exactly what was
-//! ordered: by then the customer may have put other things in it. A
-//! changed cart counts as done too, and is not looked at again.
+//! ordered (`EmptyCartIfHolding`, one step in the cart module): by then
+//! the customer may have put other things in it. A changed cart counts
+//! as done too, and is not looked at again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
-use cart::api::{CartItem, EmptyCart, GetCart};
+use cart::api::{EmptyCart, EmptyCartIfHolding};
 use email::api::{EmailError, SendOrderConfirmation};
 use futures_util::FutureExt;
 use orders::api::{
@@ -198,48 +199,35 @@ async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
 }
 
 /// Empties the order's customer's cart as `rule` says; true if that is
-/// done (or, late, not to be done).
+/// done (or, late, not to be done: the cart changed since, or is empty).
 async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
     let user_id = order.customer_id.clone();
-    if rule == EmptyTheCart::IfUnchanged {
-        let held = match deps.cart.call(GetCart { user_id }).await {
-            Ok(Ok(cart)) => cart.items,
-            failed => {
-                tracing::warn!(order_id = %order.order_id, result = ?failed, "the cart could not be read after the order: it will be emptied later");
-                return false;
-            }
-        };
-        if held.is_empty() {
-            return true;
+    let emptied = match rule {
+        EmptyTheCart::Always => deps
+            .cart
+            .call(EmptyCart { user_id })
+            .await
+            .map(|answer| answer.map(|_| true)),
+        EmptyTheCart::IfUnchanged => {
+            let items = order.items.iter().map(|line| line.item.clone()).collect();
+            let empty = EmptyCartIfHolding { user_id, items };
+            deps.cart
+                .call(empty)
+                .await
+                .map(|answer| answer.map(|answer| answer.emptied))
         }
-        if !same_items(&held, order) {
-            tracing::info!(order_id = %order.order_id, "the cart changed since the order: left as it is");
-            return true;
-        }
-    }
-    let emptied = deps
-        .cart
-        .call(EmptyCart {
-            user_id: order.customer_id.clone(),
-        })
-        .await;
+    };
     match emptied {
-        Ok(Ok(_)) => true,
+        Ok(Ok(true)) => true,
+        Ok(Ok(false)) => {
+            tracing::info!(order_id = %order.order_id, "the cart changed since the order, or is empty: left as it is");
+            true
+        }
         failed => {
             tracing::warn!(order_id = %order.order_id, result = ?failed, "the cart could not be emptied after the order: it will be later");
             false
         }
     }
-}
-
-/// True if `held` is what `order` bought, line for line in any order.
-fn same_items(held: &[CartItem], order: &Order) -> bool {
-    let key = |item: &CartItem| (item.product_id.clone(), item.quantity);
-    let mut held: Vec<_> = held.iter().map(key).collect();
-    let mut ordered: Vec<_> = order.items.iter().map(|line| key(&line.item)).collect();
-    held.sort();
-    ordered.sort();
-    held == ordered
 }
 
 /// Finishes orders left unfinished, in the background (see the module

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use cart::api::{AddItem, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts};
+use cart::api::{
+    AddItem, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding, GetCart, MergeCarts,
+};
 use cart::{CartConfig, CartModule};
 use catalog::CatalogModule;
 use currency::CurrencyModule;
@@ -1153,7 +1155,14 @@ impl Actor for FlakyCart {
     type Context = Context<Self>;
 }
 
-forward_to_real!(FlakyCart, CartError::Storage, AddItem, GetCart, MergeCarts);
+forward_to_real!(
+    FlakyCart,
+    CartError::Storage,
+    AddItem,
+    GetCart,
+    MergeCarts,
+    EmptyCartIfHolding,
+);
 
 impl Handler<Call<EmptyCart>> for FlakyCart {
     type Result = ResponseFuture<Result<runtime::Empty, CartError>>;
