@@ -91,10 +91,10 @@ impl CheckoutConfig {
 /// What to do with the customer's cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmptyTheCart {
-    /// Empty it (right after the order, or when the customer submits the
-    /// same checkout again).
+    /// Empty it (right after the order is stored).
     Always,
-    /// Only if it holds exactly what was ordered (late, by the finisher).
+    /// Only if it holds exactly what was ordered (late: by the finisher,
+    /// or when the customer submits the same checkout again).
     IfUnchanged,
 }
 
@@ -105,6 +105,16 @@ pub struct Done {
     pub cart_emptied: bool,
     /// The confirmation sent.
     pub emailed: bool,
+}
+
+impl Done {
+    /// The steps done of the order `orders` found.
+    pub fn of(found: &FindOrderResponse) -> Done {
+        Done {
+            cart_emptied: found.cart_emptied,
+            emailed: found.emailed,
+        }
+    }
 }
 
 /// Empties the cart and sends the confirmation, each unless `done`
@@ -137,22 +147,20 @@ pub async fn finish(deps: &Deps, order: Order, key: &str, cart: EmptyTheCart, do
     order
 }
 
-/// Finishes `order`, stored under `key` by an earlier submission, as far
-/// as `found` (what `orders` says of it) shows it is not: nothing if it is
-/// confirmed, and its cart emptied only if unchanged.
+/// Finishes `order`, stored under `key` by an earlier submission (or
+/// this one, long ago), as far as it is not: nothing if it is
+/// `confirmed`, else what is not `done`, its cart emptied only if
+/// unchanged.
 pub async fn finish_as_found(
     deps: &Deps,
     order: Order,
     key: &str,
-    found: &FindOrderResponse,
+    confirmed: bool,
+    done: Done,
 ) -> Order {
-    if found.confirmed {
+    if confirmed {
         return order;
     }
-    let done = Done {
-        cart_emptied: found.cart_emptied,
-        emailed: found.emailed,
-    };
     finish(deps, order, key, EmptyTheCart::IfUnchanged, done).await
 }
 
@@ -305,11 +313,11 @@ impl Finisher {
                 cart_emptied: unfinished.cart_emptied,
                 emailed: unfinished.emailed,
             };
-            let (_, finishing) = runtime::new_trace(finish(
+            let (_, finishing) = runtime::new_trace(finish_as_found(
                 &self.deps,
                 unfinished.order,
                 &unfinished.idempotency_key,
-                EmptyTheCart::IfUnchanged,
+                false,
                 done,
             ));
             // A panic finishing one order must not stop the checkout

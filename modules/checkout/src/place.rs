@@ -5,7 +5,7 @@ use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::Email;
 use futures_util::future::try_join_all;
-use orders::api::{FindOrder, FindOrderResponse, Order, OrderItem, Orders, SaveOrder};
+use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
 use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
@@ -116,10 +116,11 @@ fn payment_failed(error: PaymentError) -> CheckoutError {
     }
 }
 
-/// Cancels this attempt's charge under `key`: refunded if it was made,
-/// refused if it comes late, kept if another attempt made it or took it
-/// up (that attempt's order may stand). Detached from the checkout's
-/// deadline: a refund is owed even if the customer has stopped waiting.
+/// Cancels the charge under `key` as far as this attempt is concerned:
+/// if none was made, none can be; if one was, this attempt lets go of it,
+/// and it is refunded unless another attempt still holds it (that
+/// attempt's order may stand). Detached from the checkout's deadline: a
+/// refund is owed even if the customer has stopped waiting.
 async fn cancel_charge(
     deps: &Deps,
     key: &str,
@@ -186,13 +187,15 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await
         .map_err(unavailable("orders"))?
         .map_err(CheckoutError::OrdersUnavailable)?;
-    if let Some(order) = earlier.order.clone() {
+    let (confirmed, done) = (earlier.confirmed, Done::of(&earlier));
+    if let Some(order) = earlier.order {
         tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
         // Stored, but perhaps never finished: the checkout that stored it
         // did not learn that it had (it answered "outcome unknown"), or
         // stopped before the cart and the confirmation, or one of them
         // failed.
-        return Ok(runtime::detached(finish_as_found(deps, order, key, &earlier)).await);
+        let finishing = finish_as_found(deps, order, key, confirmed, done);
+        return Ok(runtime::detached(finishing).await);
     }
 
     let cart = deps
@@ -317,18 +320,14 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let find = FindOrder {
                 idempotency_key: key.to_owned(),
             };
-            let found = match runtime::detached(async { deps.orders.call(find).await }).await {
-                Ok(Ok(found)) => found,
-                // Unknown: as if nothing were done, but the cart emptied
-                // only if unchanged.
-                _ => FindOrderResponse {
-                    order: None,
-                    confirmed: false,
-                    emailed: false,
-                    cart_emptied: false,
-                },
-            };
-            let finishing = finish_as_found(deps, saved.order, key, &found);
+            let (confirmed, done) =
+                match runtime::detached(async { deps.orders.call(find).await }).await {
+                    Ok(Ok(found)) => (found.confirmed, Done::of(&found)),
+                    // Unknown: as if nothing were done, but the cart
+                    // emptied only if unchanged.
+                    _ => (false, Done::default()),
+                };
+            let finishing = finish_as_found(deps, saved.order, key, confirmed, done);
             return Ok(runtime::detached(finishing).await);
         }
         // The orders service said it stored nothing (a store that fails
@@ -350,11 +349,12 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let find = FindOrder {
                 idempotency_key: key.to_owned(),
             };
-            if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
-                && let Some(order) = found.order.clone()
-            {
-                let finishing = finish_as_found(deps, order, key, &found);
-                return Ok(runtime::detached(finishing).await);
+            if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await {
+                let (confirmed, done) = (found.confirmed, Done::of(&found));
+                if let Some(order) = found.order {
+                    let finishing = finish_as_found(deps, order, key, confirmed, done);
+                    return Ok(runtime::detached(finishing).await);
+                }
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
             return Err(CheckoutError::OrderOutcomeUnknown { reason });

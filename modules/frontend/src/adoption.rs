@@ -12,7 +12,6 @@
 //! repeat: what has moved is no longer the guest's to move again.
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
@@ -21,7 +20,9 @@ use auth::api::{AuthError, Authenticate};
 use crate::actions::{self, SignedIn};
 use crate::error::ShopError;
 use crate::shop::Shop;
-use crate::visitor::{ADOPT_COOKIE, SessionId, adopt_cookie, auth_cookie, cookie, guest_id, token};
+use crate::visitor::{
+    ADOPT_COOKIE, SessionId, adopt_cookie, auth_cookie, guest_id, removed_cookie, token,
+};
 
 /// Sets the cookies of a sign-in: the session's, and [`ADOPT_COOKIE`] if
 /// the guest's cart and orders are still to be moved.
@@ -58,11 +59,9 @@ pub async fn adopt_later(
         .cookies()
         .any(|cookie| cookie.name() == ADOPT_COOKIE);
     if done && !sets_it {
-        let mut expired = cookie(ADOPT_COOKIE, String::new(), CookieDuration::ZERO);
-        expired.make_removal();
         response
             .response_mut()
-            .add_cookie(&expired)
+            .add_cookie(&removed_cookie(ADOPT_COOKIE))
             .map_err(actix_web::error::ErrorInternalServerError)?;
     }
     Ok(response)

@@ -66,13 +66,25 @@ fn is_session_id(id: &str) -> bool {
 }
 
 /// A cookie the shop sets: HttpOnly, SameSite=Lax, Path=/.
-pub fn cookie(name: &'static str, value: String, max_age: CookieDuration) -> Cookie<'static> {
+pub fn cookie(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(max_age)
         .finish()
+}
+
+/// The cookie named `name`, removed: set empty, expired, with the
+/// attributes the shop sets cookies with.
+pub fn removed_cookie(name: impl Into<std::borrow::Cow<'static, str>>) -> Cookie<'static> {
+    let mut removed = cookie(name, String::new(), CookieDuration::ZERO);
+    removed.make_removal();
+    removed
 }
 
 /// Marks every cookie the response sets `Secure` (the `secure_cookies`
@@ -137,11 +149,6 @@ pub const CHECKOUT_COOKIE: &str = "shop_checkout";
 pub fn checkout_cookie(key: &str, customer_id: &str) -> Cookie<'static> {
     let value = format!("{key}.{}", customer_tag(customer_id));
     cookie(CHECKOUT_COOKIE, value, COOKIE_LIFETIME)
-}
-
-/// [`CHECKOUT_COOKIE`], removed.
-pub fn checkout_cookie_removed() -> Cookie<'static> {
-    cookie(CHECKOUT_COOKIE, String::new(), CookieDuration::ZERO)
 }
 
 /// The checkout key a [`CHECKOUT_COOKIE`] value holds, if it is

@@ -424,7 +424,6 @@ mod tests {
             let ledger = Ledger::open(url.as_deref(), dir.path()).await.unwrap();
             let name = backend.name();
             let ten = Money::new("EUR", 10, 0);
-            let (mut kept, mut refunded) = (0, 0);
             // a1 made the charge and lets go of it (it failed for
             // certain) while a2 takes it up, at once, on two connections.
             for round in 0..40 {
@@ -439,14 +438,12 @@ mod tests {
                 match cancelled {
                     // a2 took it up first: it stands, and a2 was told so.
                     Cancellation::KeptForAnotherAttempt => {
-                        kept += 1;
                         assert_eq!(taken.charge.status, ChargeStatus::Charged, "{name}");
                         assert_eq!(now, ChargeStatus::Charged, "{name} round {round}");
                     }
                     // The refund came first: a2 was told so, and holds
                     // nothing that could stand on it.
                     Cancellation::Refunded => {
-                        refunded += 1;
                         assert_eq!(
                             taken.charge.status,
                             ChargeStatus::Refunded,
@@ -456,7 +453,6 @@ mod tests {
                     Cancellation::NeverCharged => panic!("{name}: the charge was made"),
                 }
             }
-            assert_eq!(kept + refunded, 40, "{name}");
         }
     }
 

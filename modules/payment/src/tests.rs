@@ -5,8 +5,8 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, TestBackend, backends};
 
 use crate::api::{
-    CancelCharge, Cancellation, Charge, ChargeStatus, CreditCardInfo, ListCharges, Payment,
-    PaymentError, Refund,
+    CancelCharge, Cancellation, Charge, ChargeResponse, ChargeStatus, CreditCardInfo, ListCharges,
+    Payment, PaymentError, Refund,
 };
 use crate::{PaymentConfig, PaymentModule};
 
@@ -28,12 +28,18 @@ fn visa() -> CreditCardInfo {
     }
 }
 
+/// A charge of `units`.50 EUR under `key`, by attempt a1.
 fn charge(key: &str, units: i64) -> Charge {
+    charge_by("a1", key, units)
+}
+
+/// [`charge`], by `attempt`.
+fn charge_by(attempt: &str, key: &str, units: i64) -> Charge {
     Charge {
         amount: Money::new("EUR", units, 500_000_000),
         credit_card: visa(),
         idempotency_key: key.into(),
-        attempt: "a1".into(),
+        attempt: attempt.into(),
     }
 }
 
@@ -183,12 +189,26 @@ fn card_numbers_never_show_in_debug_output() {
 
 /// Cancels attempt `a1`'s charge (the attempt [`charge`] makes).
 fn cancel(key: &str, units: i64) -> CancelCharge {
+    cancel_by("a1", key, units)
+}
+
+/// [`cancel`], by `attempt`.
+fn cancel_by(attempt: &str, key: &str, units: i64) -> CancelCharge {
     CancelCharge {
         idempotency_key: key.into(),
-        attempt: "a1".into(),
+        attempt: attempt.into(),
         amount: Money::new("EUR", units, 500_000_000),
         reason: "the charge call was lost".into(),
     }
+}
+
+/// a1 charges 10.50 EUR under `k`, and a2 (the same checkout submitted
+/// again) gets the same charge back, taking it up: both hold it.
+async fn charged_and_taken_up(payment: &ServiceRef<Payment>) -> ChargeResponse {
+    let first = payment.call(charge("k", 10)).await.unwrap().unwrap();
+    let repeat = charge_by("a2", "k", 10);
+    assert_eq!(payment.call(repeat).await.unwrap().unwrap(), first);
+    first
 }
 
 #[actix_rt::test]
@@ -261,14 +281,13 @@ async fn a_charge_another_attempt_made_is_not_cancelled() {
         let payment = payment(&backend, &dir).await;
         // Attempt a1 charges; a2 repeats it (the same charge comes back)
         // and, not knowing that, cancels its own.
-        let first = payment.call(charge("k", 10)).await.unwrap().unwrap();
-        let mut repeat = charge("k", 10);
-        repeat.attempt = "a2".into();
-        assert_eq!(payment.call(repeat).await.unwrap().unwrap(), first);
-        let mut by_a2 = cancel("k", 10);
-        by_a2.attempt = "a2".into();
+        let first = charged_and_taken_up(&payment).await;
 
-        let kept = payment.call(by_a2).await.unwrap().unwrap();
+        let kept = payment
+            .call(cancel_by("a2", "k", 10))
+            .await
+            .unwrap()
+            .unwrap();
 
         assert_eq!(
             kept.outcome,
@@ -297,10 +316,7 @@ async fn a_charge_another_attempt_took_up_is_not_cancelled_by_the_one_that_made_
         // checkout submitted again, on another replica say) gets the same
         // charge back and may store its order on it; then a1, in doubt,
         // cancels.
-        let first = payment.call(charge("k", 10)).await.unwrap().unwrap();
-        let mut repeat = charge("k", 10);
-        repeat.attempt = "a2".into();
-        assert_eq!(payment.call(repeat).await.unwrap().unwrap(), first);
+        charged_and_taken_up(&payment).await;
 
         let kept = payment.call(cancel("k", 10)).await.unwrap().unwrap();
 
@@ -328,14 +344,10 @@ async fn a_charge_is_refunded_once_every_attempt_holding_it_lets_go() {
         let name = backend.name();
         // a1 charges and a2 takes the charge up (two replicas racing one
         // checkout); both then fail for certain (shipping refuses both).
-        payment.call(charge("k", 10)).await.unwrap().unwrap();
-        let mut repeat = charge("k", 10);
-        repeat.attempt = "a2".into();
-        payment.call(repeat).await.unwrap().unwrap();
+        charged_and_taken_up(&payment).await;
 
         // a2 lets go: a1 may still store an order on it.
-        let mut by_a2 = cancel("k", 10);
-        by_a2.attempt = "a2".into();
+        let by_a2 = cancel_by("a2", "k", 10);
         let kept = payment.call(by_a2.clone()).await.unwrap().unwrap();
         assert_eq!(kept.outcome, Cancellation::KeptForAnotherAttempt, "{name}");
         // Letting go twice changes nothing.
@@ -349,10 +361,8 @@ async fn a_charge_is_refunded_once_every_attempt_holding_it_lets_go() {
             ChargeStatus::Refunded
         );
         // A third attempt coming late finds it refunded.
-        let mut late = charge("k", 10);
-        late.attempt = "a3".into();
         assert_eq!(
-            payment.call(late).await.unwrap(),
+            payment.call(charge_by("a3", "k", 10)).await.unwrap(),
             Err(PaymentError::AlreadyRefunded { key: "k".into() })
         );
     }
@@ -366,10 +376,8 @@ async fn a_charge_refused_for_another_amount_holds_nothing() {
         let name = backend.name();
         payment.call(charge("k", 10)).await.unwrap().unwrap();
         // a2 comes with another total (the cart changed): refused.
-        let mut other = charge("k", 11);
-        other.attempt = "a2".into();
         assert!(matches!(
-            payment.call(other).await.unwrap(),
+            payment.call(charge_by("a2", "k", 11)).await.unwrap(),
             Err(PaymentError::KeyReused { .. })
         ));
         // a1 lets go, and nobody else holds it.
@@ -387,15 +395,15 @@ async fn an_attempt_that_let_go_takes_nothing_up_when_its_charge_comes_late() {
         payment.call(charge("k", 10)).await.unwrap().unwrap();
         // a2's Charge is lost on the way, so it cancels: a1 holds the
         // charge, which stands.
-        let mut by_a2 = cancel("k", 10);
-        by_a2.attempt = "a2".into();
-        let kept = payment.call(by_a2).await.unwrap().unwrap();
+        let kept = payment
+            .call(cancel_by("a2", "k", 10))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(kept.outcome, Cancellation::KeptForAnotherAttempt, "{name}");
         // a2's Charge arrives late: refused, holding nothing.
-        let mut late = charge("k", 10);
-        late.attempt = "a2".into();
         assert_eq!(
-            payment.call(late).await.unwrap(),
+            payment.call(charge_by("a2", "k", 10)).await.unwrap(),
             Err(PaymentError::Cancelled { key: "k".into() }),
             "{name}"
         );

@@ -137,12 +137,8 @@ pub async fn sign_out(
         .map(|cookies| cookies.iter().map(|c| c.name().to_owned()).collect())
         .unwrap_or_default();
     for name in sent {
-        let mut expired = actix_web::cookie::Cookie::build(name, "")
-            .path("/")
-            .finish();
-        expired.make_removal();
         response
-            .add_cookie(&expired)
+            .add_cookie(&crate::visitor::removed_cookie(name))
             .map_err(|e| ShopError::Failed(e.to_string()))?;
     }
     Ok(response)

@@ -9,49 +9,25 @@ use crate::forms::{self, Fields};
 use crate::pages::{html, redirect};
 use crate::shop::{PricedCart, Shop};
 use crate::views::{CartPage, CheckoutForm, Chrome};
-use crate::visitor::{CHECKOUT_COOKIE, Visitor, checkout_cookie_removed, unfinished_checkout};
+use crate::visitor::{CHECKOUT_COOKIE, Visitor, removed_cookie, unfinished_checkout};
 use orders::api::Order;
 
 /// `GET /cart`: the lines, shipping, total, and the checkout form: a new
 /// checkout, or the one the `shop_checkout` cookie names as possibly
-/// unfinished (see `pages::checkout`). A cookie that is not this
-/// customer's goes. If the checkout's order is stored (it landed late, or
-/// another submission placed it), the page says which order that is; the
-/// cookie goes once the order is finished (its cart emptied, its
-/// confirmation sent) or the cart holds something else, and until then
-/// the form stays that checkout, whose submission finishes it, so that
-/// the old order's lines still in the cart are not bought twice.
+/// unfinished (see [`Unfinished`]).
 pub async fn page(
     shop: web::Data<Shop>,
     visitor: Visitor,
     request: HttpRequest,
 ) -> Result<HttpResponse, ShopError> {
-    let mut forget = false;
-    let mut unfinished = None;
-    let mut placed = None;
-    if let Some(cookie) = request.cookie(CHECKOUT_COOKIE) {
-        match unfinished_checkout(cookie.value(), visitor.customer_id()) {
-            None => forget = true,
-            Some(key) => match actions::order_of_checkout(&shop, &visitor, &key).await {
-                Ok(Some((order, finished))) => placed = Some((key, order, finished)),
-                // Not stored (yet), or the orders service cannot say:
-                // the same checkout again finishes it either way.
-                Ok(None) | Err(_) => unfinished = Some(key),
-            },
-        }
-    }
+    let cookie = request.cookie(CHECKOUT_COOKIE);
+    let asked = match &cookie {
+        Some(cookie) => Unfinished::ask(&shop, &visitor, cookie.value()).await,
+        None => Unfinished::default(),
+    };
     let cart = shop.cart(visitor.customer_id(), &visitor.currency).await?;
-    // An order stored but unfinished: its checkout again finishes it, if
-    // the cart is still what it ordered (or empty); a cart changed since
-    // gets a new checkout (checkout's finisher finishes the old order).
-    let placed = placed.map(|(key, order, finished)| {
-        if !finished && (cart.lines.is_empty() || same_lines(&cart, &order)) {
-            unfinished = Some(key);
-        } else {
-            forget = true;
-        }
-        order.order_id
-    });
+    let unfinished = asked.against(&cart);
+    let forget = cookie.is_some() && unfinished.key.is_none();
     let in_cart: Vec<String> = cart.lines.iter().map(|l| l.product.id.clone()).collect();
     let (chrome, recommendations) = futures_util::future::join(
         Chrome::of(&shop, &visitor),
@@ -61,17 +37,67 @@ pub async fn page(
     let mut page = html(&CartPage {
         chrome,
         cart,
-        form: match unfinished {
+        form: match unfinished.key {
             Some(key) => CheckoutForm::finishing(key),
             None => CheckoutForm::new(),
         },
-        placed,
+        placed: unfinished.placed.map(|(order, _)| order.order_id),
         recommendations,
     })?;
-    if forget && let Err(error) = page.add_cookie(&checkout_cookie_removed()) {
+    if forget && let Err(error) = page.add_cookie(&removed_cookie(CHECKOUT_COOKIE)) {
         tracing::warn!(module = "frontend", %error, "the checkout cookie could not be removed");
     }
     Ok(page)
+}
+
+/// What the cart page makes of the `shop_checkout` cookie. The cookie
+/// stays (and the form is that checkout again) while the checkout may be
+/// unfinished: its order not stored (yet, or the orders service cannot
+/// say), or stored but not finished while the cart still holds what it
+/// bought, or nothing (submitting finishes it, so that the old order's
+/// lines are not bought twice). It goes if it is not this customer's, or
+/// once the order is finished or the cart holds something else (a new
+/// checkout then; checkout's finisher finishes the old order). A stored
+/// order is named on the page.
+#[derive(Default)]
+struct Unfinished {
+    /// The checkout to offer again.
+    key: Option<String>,
+    /// Its order, if stored, and whether it is finished.
+    placed: Option<(Order, bool)>,
+}
+
+impl Unfinished {
+    /// What the orders service says of the checkout a cookie `value` names.
+    async fn ask(shop: &Shop, visitor: &Visitor, value: &str) -> Unfinished {
+        let Some(key) = unfinished_checkout(value, visitor.customer_id()) else {
+            return Unfinished::default();
+        };
+        match actions::order_of_checkout(shop, visitor, &key).await {
+            Ok(Some(placed)) => Unfinished {
+                key: Some(key),
+                placed: Some(placed),
+            },
+            Ok(None) | Err(_) => Unfinished {
+                key: Some(key),
+                placed: None,
+            },
+        }
+    }
+
+    /// The same, given what the cart holds now.
+    fn against(self, cart: &PricedCart) -> Unfinished {
+        let offer_again = match &self.placed {
+            None => true,
+            Some((order, finished)) => {
+                !finished && (cart.lines.is_empty() || same_lines(cart, order))
+            }
+        };
+        Unfinished {
+            key: self.key.filter(|_| offer_again),
+            placed: self.placed,
+        }
+    }
 }
 
 /// True if `cart` holds what `order` bought, line for line.

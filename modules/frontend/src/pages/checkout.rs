@@ -31,7 +31,7 @@ use crate::forms::{self, Fields};
 use crate::pages::redirect;
 use crate::shop::Shop;
 use crate::visitor::{
-    CHECKOUT_COOKIE, Visitor, checkout_cookie, checkout_cookie_removed, unfinished_checkout,
+    CHECKOUT_COOKIE, Visitor, checkout_cookie, removed_cookie, unfinished_checkout,
 };
 
 /// Places the order.
@@ -60,7 +60,7 @@ pub async fn place(
             Some(checkout_cookie(&key, visitor.customer_id()))
         }
         KeyLeft::Settled if pending.as_deref() == Some(key.as_str()) => {
-            Some(checkout_cookie_removed())
+            Some(removed_cookie(CHECKOUT_COOKIE))
         }
         _ => None,
     };
