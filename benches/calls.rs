@@ -90,7 +90,7 @@ impl Module for PingModule {
     type Service = Pinger;
     type Config = NoConfig;
     async fn start(_: NoConfig, _: StartContext) -> Result<Pinger, StartError> {
-        Ok(Pinger::from_addr(&PingActor.start()))
+        Ok(Pinger::start(PingActor))
     }
 }
 
@@ -344,8 +344,11 @@ fn local(c: &mut Criterion, paired: &Paired, results: &mut Vec<PairedRatio>) {
     let system = actix_rt::System::new();
     // The ref as a node hands it out: supervised, and counted in the
     // node's metrics.
-    let (addr, pinger, _node) = system.block_on(async {
+    let (addr, pinger, bare, _node) = system.block_on(async {
         let addr = PingActor.start();
+        // A bare local ref, as `ServiceRef::local` makes it: not counted in
+        // any metrics (what a call costs before the node's bookkeeping).
+        let bare = ServiceRef::local(Pinger::start(PingActor));
         let plan = Plan::new(
             config::parse("[nodes.main]\nmodules = [\"pinger\"]\n").unwrap(),
             &catalogue(),
@@ -353,11 +356,8 @@ fn local(c: &mut Criterion, paired: &Paired, results: &mut Vec<PairedRatio>) {
         .unwrap();
         let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
         let pinger = node.service::<Pinger>().unwrap();
-        (addr, pinger, node)
+        (addr, pinger, bare, node)
     });
-    // A bare local ref, as `ServiceRef::local` makes it: not counted in any
-    // metrics (what a call costs before the node's bookkeeping).
-    let bare = ServiceRef::local(Pinger::from_addr(&addr));
     let mut group = c.benchmark_group("local");
     group.bench_function("raw_actix_send", |b| {
         b.iter_custom(|iters| time_raw_actix(&system, &addr, iters))

@@ -65,7 +65,7 @@ impl Module for AdsModule {
     type Config = NoConfig;
 
     async fn start(_: NoConfig, _: StartContext) -> Result<Ads, StartError> {
-        Ok(Ads::from_addr(&AdsActor.start()))
+        Ok(Ads::start(AdsActor))
     }
 }
 

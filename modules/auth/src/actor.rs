@@ -70,14 +70,11 @@ impl Module for AuthModule {
             .map_err(|e| StartError::failed(e.to_string()))?;
         let ttl_ms =
             i64::try_from(config.session_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
-        Ok(Auth::from_addr(
-            &AuthActor {
-                store,
-                passwords,
-                ttl_ms,
-            }
-            .start(),
-        ))
+        Ok(Auth::start(AuthActor {
+            store,
+            passwords,
+            ttl_ms,
+        }))
     }
 }
 

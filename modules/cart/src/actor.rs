@@ -70,7 +70,7 @@ impl Module for CartModule {
             store,
             max_lines: i64::try_from(config.max_lines).unwrap_or(i64::MAX),
         };
-        Ok(CartService::from_addr(&actor.start()))
+        Ok(CartService::start(actor))
     }
 }
 

@@ -39,7 +39,7 @@ impl Module for CatalogModule {
             BUILT_IN_PRODUCTS,
         )?;
         let products = products::parse(&text).map_err(StartError::failed)?;
-        Ok(Catalog::from_addr(&CatalogActor::new(products).start()))
+        Ok(Catalog::start(CatalogActor::new(products)))
     }
 }
 

@@ -69,7 +69,7 @@ impl Module for CheckoutModule {
             in_flight,
             finishing: Some(finishing),
         };
-        Ok(Checkout::from_addr(&actor.start()))
+        Ok(Checkout::start(actor))
     }
 }
 

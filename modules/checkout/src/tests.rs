@@ -106,7 +106,7 @@ async fn shop(faults: Faults) -> Shop {
             real: cart.clone(),
             failing: faults.cart_emptyings_failing,
         };
-        registry.insert(ServiceRef::local(CartService::from_addr(&flaky.start())));
+        registry.insert(ServiceRef::local(CartService::start(flaky)));
     }
     let held_charges = Arc::new(Mutex::new(Vec::new()));
     let payment = if let Some(held_charge) = faults.held_charge {
@@ -120,8 +120,7 @@ async fn shop(faults: Faults) -> Shop {
             held_charge,
         };
         // Checkout gives up on a held charge after 300 ms.
-        let late = ServiceRef::local(Payment::from_addr(&late.start()))
-            .with_timeout(Duration::from_millis(300));
+        let late = ServiceRef::local(Payment::start(late)).with_timeout(Duration::from_millis(300));
         registry.insert(late);
         real
     } else {
@@ -137,7 +136,7 @@ async fn shop(faults: Faults) -> Shop {
             real: email.clone(),
             failing: faults.emails_failing,
         };
-        registry.insert(ServiceRef::local(Email::from_addr(&flaky.start())));
+        registry.insert(ServiceRef::local(Email::start(flaky)));
     }
     let held = Arc::new(Mutex::new(Vec::new()));
     let mut real_orders = None;
@@ -145,7 +144,7 @@ async fn shop(faults: Faults) -> Shop {
         let refusing = RefusingOrders {
             unreadable: faults.orders_unreadable,
         };
-        let orders = Orders::from_addr(&refusing.start());
+        let orders = Orders::start(refusing);
         let orders = ServiceRef::local(orders);
         registry.insert(orders.clone());
         orders
@@ -160,8 +159,8 @@ async fn shop(faults: Faults) -> Shop {
             refuse_after_the_first: faults.orders_refused_after_the_first,
         };
         // Checkout gives up on a held order after 300 ms.
-        let orders = ServiceRef::local(Orders::from_addr(&late.start()))
-            .with_timeout(Duration::from_millis(300));
+        let orders =
+            ServiceRef::local(Orders::start(late)).with_timeout(Duration::from_millis(300));
         registry.insert(orders.clone());
         orders
     } else if faults.orders_beaten {
@@ -169,7 +168,7 @@ async fn shop(faults: Faults) -> Shop {
             .await
             .unwrap();
         let beaten = BeatenOrders { real };
-        let orders = ServiceRef::local(Orders::from_addr(&beaten.start()));
+        let orders = ServiceRef::local(Orders::start(beaten));
         registry.insert(orders.clone());
         orders
     } else {

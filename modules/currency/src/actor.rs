@@ -32,7 +32,7 @@ impl Module for CurrencyModule {
     async fn start(config: CurrencyConfig, _ctx: StartContext) -> Result<Currency, StartError> {
         let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
         let rates = Rates::parse(&text).map_err(|e| StartError::failed(e.to_string()))?;
-        Ok(Currency::from_addr(&CurrencyActor { rates }.start()))
+        Ok(Currency::start(CurrencyActor { rates }))
     }
 }
 

@@ -64,7 +64,7 @@ impl Module for EmailModule {
             sent: VecDeque::new(),
             keep: config.keep.max(1),
         };
-        Ok(Email::from_addr(&actor.start()))
+        Ok(Email::start(actor))
     }
 }
 

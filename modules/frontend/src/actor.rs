@@ -149,9 +149,7 @@ impl Module for FrontendModule {
                 tracing::error!(module = "frontend", %error, "the web server failed");
             }
         });
-        Ok(Frontend::from_addr(
-            &FrontendActor { address, stopped }.start(),
-        ))
+        Ok(Frontend::start(FrontendActor { address, stopped }))
     }
 }
 

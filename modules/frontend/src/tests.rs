@@ -146,13 +146,11 @@ async fn shop_with_a_scripted_checkout(dir: &TempDir) -> (String, ServiceRef<ord
     let mut registry = dependencies(dir).await;
     let real = registry.get::<checkout::api::Checkout>().unwrap();
     let orders = registry.get::<orders::api::Orders>().unwrap();
-    let scripted = actix::Actor::start(InDoubtThenDown {
+    let scripted = checkout::api::Checkout::start(InDoubtThenDown {
         real,
         submissions: 0,
     });
-    registry.insert(ServiceRef::local(checkout::api::Checkout::from_addr(
-        &scripted,
-    )));
+    registry.insert(ServiceRef::local(scripted));
     let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
         .await
         .unwrap();

@@ -35,7 +35,7 @@ impl Module for OrdersModule {
         let store = Store::open(config.database.as_deref(), ctx.data_dir())
             .await
             .map_err(|e| StartError::failed(e.to_string()))?;
-        Ok(Orders::from_addr(&OrdersActor { store }.start()))
+        Ok(Orders::start(OrdersActor { store }))
     }
 }
 

@@ -35,7 +35,7 @@ impl Module for PaymentModule {
         let ledger = Ledger::open(config.database.as_deref(), ctx.data_dir())
             .await
             .map_err(|e| StartError::failed(e.to_string()))?;
-        Ok(Payment::from_addr(&PaymentActor { ledger }.start()))
+        Ok(Payment::start(PaymentActor { ledger }))
     }
 }
 

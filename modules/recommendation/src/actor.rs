@@ -44,7 +44,7 @@ impl Module for RecommendationModule {
             catalog: ctx.service::<Catalog>()?,
             max_results: config.max_results,
         };
-        Ok(Recommendation::from_addr(&actor.start()))
+        Ok(Recommendation::start(actor))
     }
 }
 

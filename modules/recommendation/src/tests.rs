@@ -78,7 +78,7 @@ fn ask(exclude: &[&str]) -> ListRecommendations {
 
 #[actix_rt::test]
 async fn recommends_five_distinct_products_not_excluded() {
-    let service = recommendation(Catalog::from_addr(&FakeCatalog { count: 9 }.start())).await;
+    let service = recommendation(Catalog::start(FakeCatalog { count: 9 })).await;
     for _ in 0..20 {
         let reply = service.call(ask(&["P0", "P3"])).await.unwrap().unwrap();
         assert_eq!(reply.product_ids.len(), 5);
@@ -96,7 +96,7 @@ async fn recommends_five_distinct_products_not_excluded() {
 
 #[actix_rt::test]
 async fn recommends_what_is_left_when_fewer_than_five() {
-    let service = recommendation(Catalog::from_addr(&FakeCatalog { count: 3 }.start())).await;
+    let service = recommendation(Catalog::start(FakeCatalog { count: 3 })).await;
     let reply = service.call(ask(&["P1"])).await.unwrap().unwrap();
     let mut ids = reply.product_ids;
     ids.sort();
@@ -111,7 +111,7 @@ async fn recommends_what_is_left_when_fewer_than_five() {
 
 #[actix_rt::test]
 async fn the_order_is_random() {
-    let service = recommendation(Catalog::from_addr(&FakeCatalog { count: 9 }.start())).await;
+    let service = recommendation(Catalog::start(FakeCatalog { count: 9 })).await;
     let mut seen = HashSet::new();
     for _ in 0..50 {
         seen.insert(service.call(ask(&[])).await.unwrap().unwrap().product_ids);
@@ -122,12 +122,10 @@ async fn the_order_is_random() {
 #[actix_rt::test]
 async fn a_catalog_that_is_gone_is_a_typed_error() {
     // Start a fake catalog and stop it at once: its endpoints stay, its actor is gone.
-    let addr = FakeCatalog::create(|ctx| {
+    let catalog = Catalog::create(|ctx| {
         ctx.stop();
         FakeCatalog { count: 9 }
     });
-    let catalog = Catalog::from_addr(&addr);
-    drop(addr);
     let service = recommendation(catalog).await;
     let reply = service.call(ask(&[])).await.unwrap();
     match reply {

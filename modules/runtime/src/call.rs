@@ -87,6 +87,7 @@ const THREAD_MASK: u64 = (1 << (64 - COUNTER_BITS)) - 1;
 
 /// A random number drawn once per process (odd, so never 0): the top half
 /// of its trace ids, and where its call ids' thread numbers start.
+#[inline]
 fn process_salt() -> u64 {
     static SALT: OnceLock<u64> = OnceLock::new();
     *SALT.get_or_init(|| rand::random::<u64>() | 1)

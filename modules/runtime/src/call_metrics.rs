@@ -187,11 +187,13 @@ impl RefMetrics {
         Some(Probe {
             metrics,
             started: timed.then(Instant::now),
-            logged: logged.then(|| Logged {
-                call_id: meta.id.0,
-                trace: meta.trace,
-                parent: meta.parent,
-                parent_span: crate::call::parent_span(meta.parent),
+            logged: logged.then(|| {
+                Box::new(Logged {
+                    call_id: meta.id.0,
+                    trace: meta.trace,
+                    parent: meta.parent,
+                    parent_span: crate::call::parent_span(meta.parent),
+                })
             }),
         })
     }
@@ -224,7 +226,21 @@ pub(crate) struct MethodMetrics {
 }
 
 impl MethodMetrics {
-    fn record(&self, outcome: usize, took: Option<Duration>) {
+    /// Counts one call that ended with `outcome`.
+    #[inline]
+    fn count(&self, outcome: usize) {
+        match self.outcomes[outcome].get() {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => self.count_first(outcome),
+        }
+    }
+
+    /// [`count`](Self::count), the first time: makes the counter.
+    #[cold]
+    #[inline(never)]
+    fn count_first(&self, outcome: usize) {
         self.outcomes[outcome]
             .get_or_init(|| {
                 let labels = OutcomeLabels {
@@ -237,6 +253,10 @@ impl MethodMetrics {
                 self.node.calls.get_or_create(&labels).clone()
             })
             .inc();
+    }
+
+    fn record(&self, outcome: usize, took: Option<Duration>) {
+        self.count(outcome);
         if let Some(took) = took {
             self.duration
                 .get_or_init(|| self.node.durations.get_or_create(&self.labels).clone())
@@ -250,8 +270,10 @@ pub(crate) struct Probe {
     metrics: &'static MethodMetrics,
     /// When it started, if it is timed.
     started: Option<Instant>,
-    /// Who the call is, if it is to be logged (or exported).
-    logged: Option<Logged>,
+    /// Who the call is, if it is to be logged (or exported). Boxed: a
+    /// probe lives in every call future, and is moved with it, when
+    /// logging is off too.
+    logged: Option<Box<Logged>>,
 }
 
 /// A logged call's ids.
@@ -266,6 +288,7 @@ struct Logged {
 
 impl Probe {
     /// Records how the call ended.
+    #[inline]
     pub(crate) fn finish<T, E>(self, result: &Result<Result<T, E>, CallError>) {
         let outcome = match result {
             Ok(Ok(_)) => 0,
@@ -276,7 +299,23 @@ impl Probe {
             Err(CallError::TimedOut { .. }) => 5,
             Err(CallError::Overloaded { .. }) => 6,
         };
-        self.record(outcome, true);
+        self.ended(outcome);
+    }
+
+    /// Records a call that got the service's answer: `ok`, or its error.
+    #[inline]
+    pub(crate) fn answered(self, ok: bool) {
+        self.ended(if ok { 0 } else { 1 });
+    }
+
+    #[inline]
+    fn ended(self, outcome: usize) {
+        if self.started.is_none() && self.logged.is_none() {
+            // Most local calls: counted, neither timed nor logged.
+            self.metrics.count(outcome);
+        } else {
+            self.record(outcome, true);
+        }
     }
 
     /// Records a call whose caller stopped waiting before it ended: not in
@@ -295,7 +334,7 @@ impl Probe {
             trace: trace_id,
             parent,
             parent_span,
-        }) = self.logged
+        }) = self.logged.map(|logged| *logged)
         {
             let labels = &self.metrics.labels;
             if crate::spans::enabled() {
@@ -340,7 +379,7 @@ impl Probe {
 }
 
 #[cfg(test)]
-// The service's `from_addr` is not needed: no actor runs here.
+// The service's `start` is not needed: no actor runs here.
 #[allow(dead_code)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use pin_project_lite::pin_project;
 
 use crate::call::{Call, CallMeta};
 use crate::codec;
+use crate::endpoint::Endpoint;
 use crate::error::{CallError, Rejection};
 use crate::id_map::IdMap;
 use crate::service::{MethodId, Request, Service};
@@ -85,11 +86,11 @@ impl<M: Request> Dispatch for Dispatcher<M> {
 /// Decodes `payload` as `M`, queues it for `endpoint`, and returns the
 /// future that appends the encoded outcome to `out`.
 ///
-/// The future is boxed here, straight from its parts: the call future in
-/// it is a few hundred bytes, and every move of an unboxed future on its
-/// way into a box (out of a `Result`, into an `async` block) is a copy.
+/// The future is boxed here, straight from its parts: every move of an
+/// unboxed future on its way into a box (out of a `Result`, into an
+/// `async` block) is a copy of it.
 pub(crate) fn dispatch_encoded<M: Request>(
-    endpoint: &actix::Recipient<Call<M>>,
+    endpoint: &Endpoint<M>,
     payload: &[u8],
     meta: CallMeta,
     budget: Duration,
@@ -100,7 +101,7 @@ pub(crate) fn dispatch_encoded<M: Request>(
         detail: e.to_string(),
     })?;
     Ok(Box::pin(EncodedReply {
-        delivery: local_call(endpoint, message, meta, budget),
+        delivery: local_call(endpoint, Call::new(message, meta), budget),
         out: Some(out),
     }))
 }

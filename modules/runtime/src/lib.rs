@@ -22,6 +22,7 @@
 //! | file | concept |
 //! |---|---|
 //! | [`service`] | `Service`, `Request`, the `service!` declaration |
+//! | [`endpoint`] | `Endpoint<M>`: one message's way into a local actor |
 //! | [`call`] | `Call<M>`: a message plus its call id and deadline |
 //! | [`deadline`] | deadlines on a coarse clock, enforced without a timer per call |
 //! | [`error`] | `CallError`: what can go wrong with a call, typed |
@@ -43,6 +44,7 @@ pub mod codec;
 pub mod config;
 pub mod deadline;
 pub mod dispatch;
+pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
 pub mod fuzzing;
@@ -66,6 +68,7 @@ pub use call::{Call, CallId, CallMeta, Origin, Scoped, TraceId, detached, new_tr
 pub use catalogue::Catalogue;
 pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;
+pub use endpoint::Endpoint;
 pub use error::{CallError, CallErrorKind, Rejection};
 pub use module::{Module, NoConfig, StartContext, StartError, Storage, data_file, start_alone};
 pub use node::{Node, NodeBuilder, NodeError};

@@ -15,7 +15,7 @@
 //!     fn dependencies() -> Vec<&'static str> { vec![Catalog::NAME] }
 //!     async fn start(_: NoConfig, ctx: StartContext) -> Result<Recommendation, StartError> {
 //!         let catalog = ctx.service::<Catalog>()?;
-//!         Ok(Recommendation::from_addr(&RecommendationActor { catalog }.start()))
+//!         Ok(Recommendation::start(RecommendationActor { catalog }))
 //!     }
 //! }
 //! ```

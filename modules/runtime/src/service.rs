@@ -4,8 +4,8 @@
 //! declared together with [`service!`](crate::service!). The declaration is
 //! the single source of truth: it ties each message to its reply type and to
 //! the service's domain error, names it on the wire, and produces the struct
-//! that holds the service's local endpoints (one actix `Recipient` per
-//! message). A message of one service cannot be sent to another: the bound
+//! that holds the service's local endpoints (one [`Endpoint`](crate::Endpoint)
+//! per message). A message of one service cannot be sent to another: the bound
 //! `M: Request<Service = S>` on [`ServiceRef::call`](crate::ServiceRef::call)
 //! is checked at compile time.
 
@@ -15,7 +15,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::call::Call;
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::fingerprint::{SchemaError, SchemaTracer};
 use crate::json::{self, JsonCall};
@@ -60,7 +59,7 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     /// [`Service::messages`] lists them), for tables indexed by message.
     const INDEX: usize;
     /// The actor endpoint for this message in the service's local endpoints.
-    fn endpoint(service: &Self::Service) -> &actix::Recipient<Call<Self>>;
+    fn endpoint(service: &Self::Service) -> &crate::Endpoint<Self>;
     /// True if running the message twice does what running it once does
     /// (declared `[idempotent]`): only such calls fail over to another
     /// replica when the outcome of the first attempt is unknown.
@@ -223,10 +222,10 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// by key send all calls with the same `user_id` to one replica), or both,
 /// `[idempotent, key = id]`.
 ///
-/// This defines `pub struct Catalog`, the service's local endpoints, built
-/// from an actor's address with `Catalog::from_addr(&addr)`; the actor must
-/// implement `Handler<Call<M>>` for every message `M`, or that line does not
-/// compile. Each message type must be `Serialize + Deserialize`; each gets a
+/// This defines `pub struct Catalog`, the service's local endpoints, which
+/// `Catalog::start(actor)` makes by starting the actor on the current
+/// arbiter; the actor must implement `Handler<Call<M>>` for every message
+/// `M`, or that line does not compile. Each message type must be `Serialize + Deserialize`; each gets a
 /// [`Request`] impl tying it to its reply and to the service.
 ///
 /// A message of one service cannot be sent to another. With two services,
@@ -300,7 +299,7 @@ macro_rules! service {
         #[derive(Clone)]
         #[allow(non_snake_case)]
         $vis struct $service {
-            $($message: $crate::__private::actix::Recipient<$crate::Call<$message>>,)+
+            $($message: $crate::Endpoint<$message>,)+
         }
 
         impl $service {
@@ -309,18 +308,36 @@ macro_rules! service {
             pub const __METHODS: &'static [$crate::MethodId] =
                 &[$($crate::MethodId::of($name, ::std::stringify!($message)),)+];
 
-            /// The endpoints of an actor that handles every message of this service.
-            pub fn from_addr<__Actor>(addr: &$crate::__private::actix::Addr<__Actor>) -> Self
+            /// Starts `actor` on the current arbiter and returns its endpoints:
+            /// how a module's `start` hands its actor to the runtime.
+            pub fn start<__Actor>(actor: __Actor) -> Self
             where
-                __Actor: $crate::__private::actix::Actor,
+                __Actor: $crate::__private::actix::Actor<
+                    Context = $crate::__private::actix::Context<__Actor>,
+                >,
                 $(
                     __Actor: $crate::__private::actix::Handler<$crate::Call<$message>>,
-                    __Actor::Context:
-                        $crate::__private::actix::dev::ToEnvelope<__Actor, $crate::Call<$message>>,
                 )+
             {
+                Self::create(|_| actor)
+            }
+
+            /// Starts the actor `make` returns, given the actor's context
+            /// first (as actix's `Actor::create`), and returns its endpoints.
+            pub fn create<__Actor>(
+                make: impl FnOnce(&mut $crate::__private::actix::Context<__Actor>) -> __Actor,
+            ) -> Self
+            where
+                __Actor: $crate::__private::actix::Actor<
+                    Context = $crate::__private::actix::Context<__Actor>,
+                >,
+                $(
+                    __Actor: $crate::__private::actix::Handler<$crate::Call<$message>>,
+                )+
+            {
+                let sender = $crate::endpoint::start_actor(make);
                 $service {
-                    $($message: addr.clone().recipient(),)+
+                    $($message: $crate::Endpoint::of(&sender),)+
                 }
             }
         }
@@ -355,7 +372,7 @@ macro_rules! service {
                 );
                 fn endpoint(
                     service: &$service,
-                ) -> &$crate::__private::actix::Recipient<$crate::Call<Self>> {
+                ) -> &$crate::Endpoint<Self> {
                     &service.$message
                 }
                 const IDEMPOTENT: bool = $crate::service!(@idempotent $($($flag)*)?);

@@ -3,9 +3,10 @@
 //! A `ServiceRef` is cheap to clone (one `Arc`), `Send + Sync`, and knows one
 //! of three routes, fixed when the node starts:
 //!
-//! - **local**: straight into the actor's actix mailbox. No serialization; per
-//!   call, only what actix itself does (one envelope, one oneshot) plus a
-//!   call id and a deadline timer.
+//! - **local**: straight into the actor's actix mailbox, through its
+//!   [`Endpoint`]. No serialization; per call, only what actix itself does
+//!   (one envelope, one oneshot, one queue node) plus a call id, a trace
+//!   id, a deadline and the call's count in the metrics.
 //! - **serialized**: local, but the message and the reply go through the
 //!   codec and the same dispatcher a remote node uses. A test mode that
 //!   catches a message that is not really serializable.
@@ -18,16 +19,17 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use actix::MailboxError;
+use tokio::sync::oneshot;
 
 use crate::call::{Call, CallMeta};
 use crate::call_metrics::{CallMetrics, Probe, RefMetrics};
 use crate::codec;
 use crate::deadline::{Elapsed, WithDeadline};
 use crate::dispatch::dispatch_encoded;
+use crate::endpoint::Endpoint;
 use crate::error::CallError;
 use crate::service::{Outcome, Request, Service};
 use crate::supervise::Slot;
@@ -218,58 +220,70 @@ impl<S: Service> ServiceRef<S> {
             Some(metrics) => metrics.probe(M::INDEX, &meta),
             None => None,
         };
-        let mut future = self.start(message, meta, budget);
-        future.probe = probe;
-        future
+        // The local route first, and the future built from its parts in
+        // place: it is moved with every call otherwise.
+        if let Route::Local { first, slot } = &*self.route {
+            let deadline = meta.deadline;
+            let state = match M::endpoint(first).enqueue(Call::new(message, meta)) {
+                Ok(reply) => CallState::Local {
+                    reply: WithDeadline::new(reply, deadline),
+                    budget,
+                },
+                // The first actor is gone: whichever the supervisor
+                // started since.
+                Err(call) => local_state(M::endpoint(&slot.load()), call, budget),
+            };
+            return CallFuture { state, probe };
+        }
+        CallFuture {
+            state: self.start_elsewhere(message, meta, budget),
+            probe,
+        }
     }
 
-    fn start<M>(&self, message: M, meta: CallMeta, budget: Duration) -> CallFuture<M>
+    /// The state of a call on a route other than the local one.
+    fn start_elsewhere<M>(&self, message: M, meta: CallMeta, budget: Duration) -> CallState<M>
     where
         M: Request<Service = S>,
     {
         match &*self.route {
-            Route::Local { first, slot } => {
-                let endpoint = M::endpoint(first);
-                if endpoint.connected() {
-                    queue_local(endpoint, message, meta, budget)
-                } else {
-                    // The first actor is gone: whichever the supervisor
-                    // started since.
-                    local_call(M::endpoint(&slot.load()), message, meta, budget)
-                }
+            // Not reached (`call` takes the local route first); correct all
+            // the same.
+            Route::Local { first, .. } => {
+                local_state(M::endpoint(first), Call::new(message, meta), budget)
             }
             Route::Serialized(slot) => {
                 let endpoint = M::endpoint(&slot.load()).clone();
                 let timeout = budget;
-                CallFuture::new(CallState::Boxed {
+                CallState::Boxed {
                     future: Box::pin(async move {
                         serialized_call(&endpoint, message, meta, timeout).await
                     }),
-                })
+                }
             }
             Route::Remote(peer) => {
                 let deadline = meta.deadline;
                 match peer.start_call(message, meta, self.caller) {
-                    CallStart::Sent(call) => CallFuture::new(CallState::Remote {
+                    CallStart::Sent(call) => CallState::Remote {
                         reply: WithDeadline::expecting_a_wait(call, deadline),
                         budget,
-                    }),
-                    CallStart::Failed(error) => CallFuture::failed(error),
+                    },
+                    CallStart::Failed(error) => CallState::failed(error),
                     CallStart::Wait(message, meta) => {
                         let peer = Arc::clone(peer);
                         let caller = self.caller;
-                        CallFuture::new(CallState::Boxed {
+                        CallState::Boxed {
                             future: Box::pin(async move { peer.call(message, meta, caller).await }),
-                        })
+                        }
                     }
                 }
             }
             Route::Replicated(replicas) => {
                 let replicas = Arc::clone(replicas);
                 let caller = self.caller;
-                CallFuture::new(CallState::Boxed {
+                CallState::Boxed {
                     future: Box::pin(replicas.call(message, meta, caller)),
-                })
+                }
             }
         }
     }
@@ -299,7 +313,7 @@ pin_project! {
         // In the actor's mailbox.
         Local {
             #[pin]
-            request: WithDeadline<actix::dev::RecipientRequest<Call<M>>>,
+            reply: WithDeadline<oneshot::Receiver<Outcome<M>>>,
             budget: Duration,
         },
         // Queued on a connection to another node.
@@ -308,9 +322,10 @@ pin_project! {
             reply: WithDeadline<PendingCall>,
             budget: Duration,
         },
-        // Failed before it was sent.
+        // Failed before it was sent. (Boxed: the state is as large as its
+        // largest variant, and moved with every call.)
         Failed {
-            error: Option<CallError>,
+            error: Option<Box<CallError>>,
         },
         // On a route that needs its own future (serialized, or a first dial).
         Boxed {
@@ -323,9 +338,13 @@ impl<M: Request> CallFuture<M> {
     fn new(state: CallState<M>) -> Self {
         CallFuture { state, probe: None }
     }
+}
 
+impl<M: Request> CallState<M> {
     fn failed(error: CallError) -> Self {
-        CallFuture::new(CallState::Failed { error: Some(error) })
+        CallState::Failed {
+            error: Some(Box::new(error)),
+        }
     }
 }
 
@@ -334,84 +353,105 @@ impl<M: Request> Future for CallFuture<M> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = poll_state(this.state, cx);
-        if let Poll::Ready(result) = &polled
-            && let Some(probe) = this.probe.take()
-        {
-            probe.finish(result);
-        }
-        polled
+        // In tail position: the outcome is written where the caller wants
+        // it, not copied there.
+        poll_state(this.state, this.probe, cx)
     }
 }
 
+/// Polls the call's state; when it ends, tells `probe` how.
 #[inline]
 fn poll_state<M: Request>(
     state: Pin<&mut CallState<M>>,
+    probe: &mut Option<Probe>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Outcome<M>, CallError>> {
-    {
-        let service = <M::Service as Service>::NAME;
-        match state.project() {
-            CallStateProj::Local { request, budget } => match request.poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(Ok(outcome))) => Poll::Ready(Ok(outcome)),
-                Poll::Ready(Ok(Err(MailboxError::Closed))) => {
-                    Poll::Ready(Err(CallError::outcome_unknown(
-                        service,
-                        "the handler ended without answering (it panicked); an actor that stopped is being restarted",
-                    )))
+    let service = <M::Service as Service>::NAME;
+    match state.project() {
+        CallStateProj::Local { reply, budget } => match reply.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            // The common case, kept apart so that the outcome is moved once.
+            Poll::Ready(Ok(Ok(outcome))) => {
+                if let Some(probe) = probe.take() {
+                    probe.answered(outcome.is_ok());
                 }
-                Poll::Ready(Ok(Err(MailboxError::Timeout)) | Err(Elapsed)) => {
-                    Poll::Ready(Err(CallError::timed_out(service, *budget)))
-                }
-            },
-            CallStateProj::Remote { reply, budget } => match reply.poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(Ok(reply))) => Poll::Ready(decode_reply::<M>(reply)),
-                Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(call_error(service, error))),
-                Poll::Ready(Err(Elapsed)) => {
-                    Poll::Ready(Err(CallError::timed_out(service, *budget)))
-                }
-            },
-            CallStateProj::Failed { error } => {
-                Poll::Ready(Err(error.take().unwrap_or_else(|| {
-                    CallError::not_delivered(service, "the call was polled after it failed")
-                })))
+                Poll::Ready(Ok(outcome))
             }
-            CallStateProj::Boxed { future } => future.as_mut().poll(cx),
+            Poll::Ready(Ok(Err(_))) => ended(
+                probe,
+                Err(CallError::outcome_unknown(
+                    service,
+                    "the handler ended without answering (it panicked); an actor that stopped is being restarted",
+                )),
+            ),
+            Poll::Ready(Err(Elapsed)) => ended(probe, Err(CallError::timed_out(service, *budget))),
+        },
+        CallStateProj::Remote { reply, budget } => match reply.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(reply))) => ended(probe, decode_reply::<M>(reply)),
+            Poll::Ready(Ok(Err(error))) => ended(probe, Err(call_error(service, error))),
+            Poll::Ready(Err(Elapsed)) => ended(probe, Err(CallError::timed_out(service, *budget))),
+        },
+        CallStateProj::Failed { error } => ended(
+            probe,
+            Err(error.take().map_or_else(
+                || CallError::not_delivered(service, "the call was polled after it failed"),
+                |error| *error,
+            )),
+        ),
+        CallStateProj::Boxed { future } => {
+            let result = ready!(future.as_mut().poll(cx));
+            ended(probe, result)
         }
     }
 }
 
-/// Queues `message` in a local actor's mailbox; the future waits for the
-/// outcome until the deadline in `meta`, which is `budget` away.
-pub(crate) fn local_call<M: Request>(
-    endpoint: &actix::Recipient<Call<M>>,
-    message: M,
-    meta: CallMeta,
-    budget: Duration,
-) -> CallFuture<M> {
-    if !endpoint.connected() {
-        let service = <M::Service as Service>::NAME;
-        return CallFuture::failed(CallError::not_delivered(
-            service,
-            "the module's actor has stopped (a handler panicked); it is being restarted",
-        ));
+/// A call that ended with `result`, told to its probe.
+fn ended<T, E>(
+    probe: &mut Option<Probe>,
+    result: Result<Result<T, E>, CallError>,
+) -> Poll<Result<Result<T, E>, CallError>> {
+    if let Some(probe) = probe.take() {
+        probe.finish(&result);
     }
-    queue_local(endpoint, message, meta, budget)
+    Poll::Ready(result)
 }
 
-/// [`local_call`] to an actor known to be running.
-#[inline]
-fn queue_local<M: Request>(
-    endpoint: &actix::Recipient<Call<M>>,
-    message: M,
-    meta: CallMeta,
+/// Queues `call` in a local actor's mailbox; the future waits for the
+/// outcome until the call's deadline, which is `budget` away.
+pub(crate) fn local_call<M: Request>(
+    endpoint: &Endpoint<M>,
+    call: Call<M>,
     budget: Duration,
 ) -> CallFuture<M> {
-    let deadline = meta.deadline;
-    CallFuture::new(CallState::Local {
-        request: WithDeadline::new(endpoint.send(Call::new(message, meta)), deadline),
+    CallFuture::new(local_state(endpoint, call, budget))
+}
+
+/// [`local_call`]'s state: waiting for the actor, or failed.
+fn local_state<M: Request>(
+    endpoint: &Endpoint<M>,
+    call: Call<M>,
+    budget: Duration,
+) -> CallState<M> {
+    queue_local(endpoint, call, budget).unwrap_or_else(|_| {
+        CallState::failed(CallError::not_delivered(
+            <M::Service as Service>::NAME,
+            "the module's actor has stopped (a handler panicked); it is being restarted",
+        ))
+    })
+}
+
+/// [`local_call`], giving the call back if the actor has stopped.
+#[inline]
+fn queue_local<M: Request>(
+    endpoint: &Endpoint<M>,
+    call: Call<M>,
+    budget: Duration,
+) -> Result<CallState<M>, Call<M>> {
+    let deadline = call.meta().deadline;
+    let reply = endpoint.enqueue(call)?;
+    Ok(CallState::Local {
+        reply: WithDeadline::new(reply, deadline),
         budget,
     })
 }
@@ -419,7 +459,7 @@ fn queue_local<M: Request>(
 /// A local call whose message and outcome both make a round trip through the
 /// codec and the remote dispatcher.
 async fn serialized_call<M: Request>(
-    endpoint: &actix::Recipient<Call<M>>,
+    endpoint: &Endpoint<M>,
     message: M,
     meta: CallMeta,
     budget: Duration,

@@ -33,7 +33,7 @@ impl Module for ShippingModule {
                 "fail_shipments is on: every shipment will fail"
             );
         }
-        Ok(Shipping::from_addr(&ShippingActor { config }.start()))
+        Ok(Shipping::start(ShippingActor { config }))
     }
 }
 

@@ -177,7 +177,7 @@ impl Module for ToyModule {
             count: 0,
             keyed: HashMap::new(),
         };
-        Ok(Toy::from_addr(&actor.start()))
+        Ok(Toy::start(actor))
     }
 }
 
@@ -322,7 +322,7 @@ impl Module for OtherModule {
     type Service = Other;
     type Config = NoConfig;
     async fn start(_: NoConfig, _: StartContext) -> Result<Other, StartError> {
-        Ok(Other::from_addr(&OtherActor.start()))
+        Ok(Other::start(OtherActor))
     }
 }
 
@@ -351,7 +351,7 @@ impl Module for RelayModule {
         let actor = RelayActor {
             toy: ctx.service::<Toy>()?,
         };
-        Ok(RelayService::from_addr(&actor.start()))
+        Ok(RelayService::start(actor))
     }
 }
 
