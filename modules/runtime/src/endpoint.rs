@@ -16,8 +16,8 @@
 //!
 //! A full mailbox behaves as it does for a `Recipient`: the call is queued
 //! all the same, through a fresh sender, so no call is lost to a burst.
-//! (Calls between nodes are bounded by the transport instead:
-//! `max_in_flight_per_peer`.)
+//! The runtime's mailboxes have no capacity, so none is ever full unless
+//! its actor sets one (see [`start_actor`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,20 +31,22 @@ use tokio::sync::oneshot;
 use crate::call::Call;
 use crate::service::{Outcome, Request};
 
-/// The capacity actix gives an actor's mailbox (its default): past it, a
-/// sender is parked, and an endpoint queues through a fresh one.
-pub const MAILBOX_CAPACITY: usize = 16;
-
-/// Starts the actor `make` returns on the current arbiter, with a mailbox
-/// of [`MAILBOX_CAPACITY`], and returns the sender that endpoints are made
-/// from. `make` gets the actor's context before it runs, as in actix's
-/// `Actor::create`. Called by a service's `start` and `create` (see
-/// [`service!`](crate::service!)).
+/// Starts the actor `make` returns on the current arbiter, and returns the
+/// sender that endpoints are made from. `make` gets the actor's context
+/// before it runs, as in actix's `Actor::create`. Called by a service's
+/// `start` and `create` (see [`service!`](crate::service!)).
+///
+/// The mailbox has no capacity (actix's 0): an endpoint queues every call
+/// whether or not the mailbox is full, as `Recipient::send` did, so a
+/// capacity would bound nothing and only cost each call past it a fresh
+/// sender (two allocations). Calls between nodes are bounded by the
+/// transport (`max_in_flight_per_peer`); an actor that sets a capacity of
+/// its own still gets every call.
 pub fn start_actor<A>(make: impl FnOnce(&mut actix::Context<A>) -> A) -> AddressSender<A>
 where
     A: Actor<Context = actix::Context<A>>,
 {
-    let (sender, receiver) = channel::channel(MAILBOX_CAPACITY);
+    let (sender, receiver) = channel::channel(0);
     let mut context = actix::Context::with_receiver(receiver);
     let actor = make(&mut context);
     context.run(actor);
@@ -134,8 +136,6 @@ mod tests {
     use crate::service_ref::CallFuture;
     use crate::{Call, CallError, Service, ServiceRef};
 
-    use super::MAILBOX_CAPACITY;
-
     #[derive(Debug, Serialize, Deserialize)]
     struct Echo {
         n: u64,
@@ -166,15 +166,23 @@ mod tests {
     }
 
     #[actix_rt::test]
-    async fn a_burst_past_the_mailbox_capacity_is_queued_whole_and_answered() {
-        let echoer = ServiceRef::local(Echoer::start(EchoActor));
-        // Every call is queued when it is made, before any is awaited: the
-        // ones past the capacity go through a fresh sender.
-        let calls: Vec<_> = (0..MAILBOX_CAPACITY as u64 * 4)
-            .map(|n| echoer.call(Echo { n }))
-            .collect();
-        for (n, call) in (0..).zip(calls) {
-            assert_eq!(call.await, Ok(Ok(n)));
+    async fn a_burst_is_queued_whole_and_answered_past_any_mailbox_capacity() {
+        let capacity = 4;
+        let unbounded = Echoer::start(EchoActor);
+        let bounded = Echoer::create(|ctx: &mut Context<EchoActor>| {
+            ctx.set_mailbox_capacity(capacity);
+            EchoActor
+        });
+        for endpoints in [unbounded, bounded] {
+            let echoer = ServiceRef::local(endpoints);
+            // Every call is queued when it is made, before any is awaited:
+            // past an actor's own capacity, through a fresh sender.
+            let calls: Vec<_> = (0..capacity as u64 * 4)
+                .map(|n| echoer.call(Echo { n }))
+                .collect();
+            for (n, call) in (0..).zip(calls) {
+                assert_eq!(call.await, Ok(Ok(n)));
+            }
         }
     }
 
