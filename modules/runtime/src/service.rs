@@ -225,8 +225,9 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// This defines `pub struct Catalog`, the service's local endpoints, which
 /// `Catalog::start(actor)` makes by starting the actor on the current
 /// arbiter; the actor must implement `Handler<Call<M>>` for every message
-/// `M`, or that line does not compile. Each message type must be `Serialize + Deserialize`; each gets a
-/// [`Request`] impl tying it to its reply and to the service.
+/// `M`, or that line does not compile. Each message type must be
+/// `Serialize + Deserialize`; each gets a [`Request`] impl tying it to its
+/// reply and to the service.
 ///
 /// A message of one service cannot be sent to another. With two services,
 ///

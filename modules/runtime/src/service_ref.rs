@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use crate::call::{Call, CallMeta};
 use crate::call_metrics::{CallMetrics, Probe, RefMetrics};
 use crate::codec;
-use crate::deadline::{Elapsed, WithDeadline};
+use crate::deadline::{Deadline, Elapsed, WithDeadline};
 use crate::dispatch::dispatch_encoded;
 use crate::endpoint::Endpoint;
 use crate::error::CallError;
@@ -220,37 +220,28 @@ impl<S: Service> ServiceRef<S> {
             Some(metrics) => metrics.probe(M::INDEX, &meta),
             None => None,
         };
-        // The local route first, and the future built from its parts in
-        // place: it is moved with every call otherwise.
-        if let Route::Local { first, slot } = &*self.route {
-            let deadline = meta.deadline;
-            let state = match M::endpoint(first).enqueue(Call::new(message, meta)) {
-                Ok(reply) => CallState::Local {
-                    reply: WithDeadline::new(reply, deadline),
-                    budget,
-                },
-                // The first actor is gone: whichever the supervisor
-                // started since.
-                Err(call) => local_state(M::endpoint(&slot.load()), call, budget),
-            };
-            return CallFuture { state, probe };
-        }
         CallFuture {
-            state: self.start_elsewhere(message, meta, budget),
+            state: self.start(message, meta, budget),
             probe,
         }
     }
 
-    /// The state of a call on a route other than the local one.
-    fn start_elsewhere<M>(&self, message: M, meta: CallMeta, budget: Duration) -> CallState<M>
+    // Inlined into `call`, its only caller, so that the state is built
+    // where the future is (it is moved with every call otherwise).
+    #[inline]
+    fn start<M>(&self, message: M, meta: CallMeta, budget: Duration) -> CallState<M>
     where
         M: Request<Service = S>,
     {
         match &*self.route {
-            // Not reached (`call` takes the local route first); correct all
-            // the same.
-            Route::Local { first, .. } => {
-                local_state(M::endpoint(first), Call::new(message, meta), budget)
+            Route::Local { first, slot } => {
+                let deadline = meta.deadline;
+                match M::endpoint(first).enqueue(Call::new(message, meta)) {
+                    Ok(reply) => CallState::waiting(reply, deadline, budget),
+                    // The first actor is gone: whichever the supervisor
+                    // started since.
+                    Err(call) => local_state(M::endpoint(&slot.load()), call, budget),
+                }
             }
             Route::Serialized(slot) => {
                 let endpoint = M::endpoint(&slot.load()).clone();
@@ -341,6 +332,15 @@ impl<M: Request> CallFuture<M> {
 }
 
 impl<M: Request> CallState<M> {
+    /// Waiting for a local actor's reply until `deadline`, `budget` away.
+    #[inline]
+    fn waiting(reply: oneshot::Receiver<Outcome<M>>, deadline: Deadline, budget: Duration) -> Self {
+        CallState::Local {
+            reply: WithDeadline::new(reply, deadline),
+            budget,
+        }
+    }
+
     fn failed(error: CallError) -> Self {
         CallState::Failed {
             error: Some(Box::new(error)),
@@ -433,27 +433,14 @@ fn local_state<M: Request>(
     call: Call<M>,
     budget: Duration,
 ) -> CallState<M> {
-    queue_local(endpoint, call, budget).unwrap_or_else(|_| {
-        CallState::failed(CallError::not_delivered(
+    let deadline = call.meta().deadline;
+    match endpoint.enqueue(call) {
+        Ok(reply) => CallState::waiting(reply, deadline, budget),
+        Err(_) => CallState::failed(CallError::not_delivered(
             <M::Service as Service>::NAME,
             "the module's actor has stopped (a handler panicked); it is being restarted",
-        ))
-    })
-}
-
-/// [`local_call`], giving the call back if the actor has stopped.
-#[inline]
-fn queue_local<M: Request>(
-    endpoint: &Endpoint<M>,
-    call: Call<M>,
-    budget: Duration,
-) -> Result<CallState<M>, Call<M>> {
-    let deadline = call.meta().deadline;
-    let reply = endpoint.enqueue(call)?;
-    Ok(CallState::Local {
-        reply: WithDeadline::new(reply, deadline),
-        budget,
-    })
+        )),
+    }
 }
 
 /// A local call whose message and outcome both make a round trip through the
