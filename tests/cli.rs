@@ -274,11 +274,19 @@ fn plan_warns_of_replicas_that_each_keep_their_own_state() {
 }
 
 #[test]
-fn plan_and_call_write_to_a_reader_that_stopped_reading_without_a_panic() {
+fn commands_write_to_a_reader_that_stopped_reading_without_a_panic() {
     use std::os::fd::FromRawFd;
     for args in [
         &["plan"][..],
         &["call", "catalog", "GetProduct", r#"{"id":"OLJCESPC7Z"}"#][..],
+        &[
+            "--config",
+            "deploy/kube.toml",
+            "deploy",
+            "kube",
+            "--image",
+            "boutique:test",
+        ][..],
     ] {
         let mut ends = [0; 2];
         // Close-on-exec: no process another test starts meanwhile may
@@ -314,6 +322,24 @@ fn plan_and_call_write_to_a_reader_that_stopped_reading_without_a_panic() {
         );
         assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     }
+}
+
+#[test]
+fn a_heartbeat_interval_too_long_to_double_is_refused_not_wrapped() {
+    // 2^63 ms: TOML's integers stop below it, `--set` and the environment
+    // do not. Doubled, it wrapped to 0 in a release build (the check
+    // passed, and heartbeats stopped) and panicked in a debug one.
+    let output = boutique(&[
+        "--set",
+        "runtime.heartbeat_interval_ms=9223372036854775808",
+        "plan",
+    ]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(78), "{message}");
+    assert!(
+        message.contains("failure_timeout_ms (2500) must be at least twice heartbeat_interval_ms (9223372036854775808)"),
+        "{message}"
+    );
 }
 
 #[test]

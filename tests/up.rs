@@ -376,3 +376,30 @@ async fn the_nodes_stop_when_up_is_killed_outright() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[actix_rt::test]
+async fn up_stops_every_node_in_order_when_nobody_reads_what_it_says() {
+    // As `boutique up | tee log` and a Ctrl-C, which stops `tee` too: from
+    // the signal on, `up` writes to a pipe nobody reads.
+    let mut up = Up::one_node(TempDir::new("up"));
+    let node = pid_in(&up.until("[up] started node 'main'").await);
+    up.until("shop open at").await;
+    let Up {
+        mut child,
+        lines,
+        said,
+        _data,
+    } = up;
+    drop(lines);
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: sending a signal to our own child process, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("up did not stop:\n{}", said.join("\n")))
+        .unwrap();
+    // It stopped the node and exited as it does when heard (a panic on the
+    // closed pipe exits 101, after killing the node without its grace).
+    assert_eq!(status.code(), Some(0), "{}", said.join("\n"));
+    assert!(is_gone(node), "node process {node} still runs");
+}

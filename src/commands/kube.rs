@@ -71,7 +71,7 @@ pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::
         image,
         namespace,
     })?;
-    print!("{manifests}");
+    super::print(&manifests).context("cannot write the manifests to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 

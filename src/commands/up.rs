@@ -37,6 +37,26 @@ use tokio::sync::{mpsc, oneshot};
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
 
+/// Writes a line of `up`'s output (its own, and the nodes' it forwards).
+/// A reader that went away (`up | head`, or a `tee` stopped by the same
+/// Ctrl-C) is no reason to stop: the line is dropped, and `up` goes on
+/// supervising, and stopping, the nodes. `println!` would panic there: on
+/// `up`'s own thread its unwinding would kill every node without its grace
+/// period, and a forwarding task that stopped would leave its node blocked
+/// on a full pipe.
+macro_rules! say {
+    ($($line:tt)*) => {
+        say_line(format_args!($($line)*))
+    };
+}
+
+/// Writes one line for `say!`.
+fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line).and_then(|()| out.write_all(b"\n"));
+}
+
 /// How long children get to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How long a child may take to say it is ready.
@@ -107,7 +127,7 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 .or_else(|| plan.nodes().first())
                 .and_then(|n| launcher.admins.iter().find(|admin| admin.node == n.name));
             if let Some(Admin { node, addr, .. }) = shown {
-                println!("[up] dashboard at http://{addr}/ (node '{node}'; every node serves one)");
+                say!("[up] dashboard at http://{addr}/ (node '{node}'; every node serves one)");
             }
         }
 
@@ -126,7 +146,7 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                         Err(error) => {
-                            println!("[up] node '{name}' could not be started again: {error}");
+                            say!("[up] node '{name}' could not be started again: {error}");
                             nodes.remove(&name);
                         }
                     }
@@ -137,11 +157,11 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                             continue;
                         };
                         if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
-                            println!("[up] node '{name}' exited: {status}; its config is wrong, so it is not started again");
+                            say!("[up] node '{name}' exited: {status}; its config is wrong, so it is not started again");
                             nodes.remove(&name);
                         } else {
                             let backoff = node.exited();
-                            println!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
+                            say!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
                             let restarts = restarts.clone();
                             tokio::spawn(async move {
                                 tokio::time::sleep(backoff).await;
@@ -153,12 +173,12 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 },
             }
             if nodes.is_empty() {
-                println!("[up] every node has exited");
+                say!("[up] every node has exited");
                 return Ok(ExitCode::FAILURE);
             }
         }
         if let Some(why) = stopping {
-            println!("[up] {why}: stopping every node");
+            say!("[up] {why}: stopping every node");
         }
         stop_all(nodes, &mut exited).await;
         match failed {
@@ -210,13 +230,13 @@ async fn stop_all(
             })) => {
                 if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
                     nodes.remove(&name);
-                    println!("[up] node '{name}' stopped: {status}");
+                    say!("[up] node '{name}' stopped: {status}");
                 }
             }
             Ok(None) => break,
             Err(_) => {
                 for (name, node) in &nodes {
-                    println!("[up] node '{name}' did not stop in time; killing it");
+                    say!("[up] node '{name}' did not stop in time; killing it");
                     node.signal(libc::SIGKILL);
                 }
                 break;
@@ -244,8 +264,8 @@ impl Overrides {
         match ready.unwrap_or(Ready::Exited) {
             Ready::Listening(addr) => self.set(node, "listen", &addr),
             Ready::Running => {}
-            Ready::Exited => println!("[up] node '{node}' exited before it was ready"),
-            Ready::TimedOut => println!(
+            Ready::Exited => say!("[up] node '{node}' exited before it was ready"),
+            Ready::TimedOut => say!(
                 "[up] node '{node}' did not say it was ready within {READY_WITHIN:?}; going on"
             ),
         }
@@ -429,7 +449,7 @@ impl Launcher {
         self.starts += 1;
         let start = self.starts;
         let pid = child.id().unwrap_or_default();
-        println!("[up] starting node '{name}' (pid {pid})");
+        say!("[up] starting node '{name}' (pid {pid})");
         forward(name, child.stderr.take());
         let (said_ready, ready) = oneshot::channel();
         match child.stdout.take() {
@@ -438,7 +458,7 @@ impl Launcher {
                 tokio::spawn(async move {
                     let ready = forward_until_ready(&node, stdout).await;
                     if !matches!(ready, Ready::Exited) {
-                        println!("[up] started node '{node}' (pid {pid})");
+                        say!("[up] started node '{node}' (pid {pid})");
                     }
                     let _ = said_ready.send(ready);
                 });
@@ -515,7 +535,7 @@ async fn forward_until_ready(node: &str, stream: impl AsyncRead + Unpin + Send +
     let mut lines = BufReader::new(stream).lines();
     let ready = tokio::time::timeout(READY_WITHIN, async {
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{prefix} {line}");
+            say!("{prefix} {line}");
             if let Some((_, addr)) = line.split_once("listening on ") {
                 return Ready::Listening(addr.trim().to_owned());
             }
@@ -529,7 +549,7 @@ async fn forward_until_ready(node: &str, stream: impl AsyncRead + Unpin + Send +
     .unwrap_or(Ready::TimedOut);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{prefix} {line}");
+            say!("{prefix} {line}");
         }
     });
     ready
@@ -541,7 +561,7 @@ fn forward(node: &str, stream: Option<impl AsyncRead + Unpin + Send + 'static>) 
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{prefix} {line}");
+            say!("{prefix} {line}");
         }
     });
 }

@@ -8,8 +8,9 @@
 //! [`service!`] macro. Every other module reaches it through a
 //! [`ServiceRef<S>`](ServiceRef), which is either
 //!
-//! - **local**: an actix mailbox, no serialization, nothing added per call
-//!   beyond what actix does; or
+//! - **local**: an actix mailbox, no serialization; per call, only what
+//!   actix does plus a call id, a trace id, a deadline and a count in the
+//!   metrics; or
 //! - **remote**: the message is encoded (serde + bincode, behind
 //!   [`codec`]) and sent over one multiplexed, authenticated TCP connection
 //!   to the node that hosts the service.

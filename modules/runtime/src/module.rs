@@ -63,8 +63,9 @@ pub trait Module: 'static {
         Storage::Nothing
     }
 
-    /// Starts the module's actor (on the current arbiter, or its own) and
-    /// returns its endpoints.
+    /// Starts the module's actor on the current arbiter (with the
+    /// service's `start` or `create`, which the [`service!`](crate::service!)
+    /// macro generates) and returns its endpoints.
     fn start(
         config: Self::Config,
         ctx: StartContext,

@@ -1,6 +1,6 @@
 //! `ServiceRef<S>`: the only way one module reaches another.
 //!
-//! A `ServiceRef` is cheap to clone (one `Arc`), `Send + Sync`, and knows one
+//! A `ServiceRef` is cheap to clone (two `Arc`s at most), `Send + Sync`, and knows one
 //! of three routes, fixed when the node starts:
 //!
 //! - **local**: straight into the actor's actix mailbox, through its

@@ -614,7 +614,10 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
             runtime.max_in_flight_per_peer
         ));
     }
-    if runtime.failure_timeout_ms < 2 * runtime.heartbeat_interval_ms {
+    // Saturating: an interval of 2^63 ms or more (from `--set` or the
+    // environment, which are not limited to TOML's i64) must be refused,
+    // not wrapped to 0 and let through.
+    if runtime.failure_timeout_ms < runtime.heartbeat_interval_ms.saturating_mul(2) {
         problems.push(format!(
             "[runtime] failure_timeout_ms ({}) must be at least twice heartbeat_interval_ms ({}), \
              or one late heartbeat would declare a live peer dead",

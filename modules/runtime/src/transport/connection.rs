@@ -1,9 +1,9 @@
 //! One authenticated connection between two nodes, multiplexing many calls.
 //!
 //! Two tasks own the socket. The *reader* parses frames: a request is
-//! dispatched to a local actor (on its own task, so replies go out in
-//! whatever order they finish); a reply completes the waiting call with the
-//! same call id. The *writer* sends the *outbox*: one buffer that callers
+//! handed to a local actor, and the connection's *responder* task waits
+//! for all of them at once, so replies go out in whatever order they
+//! finish; a reply completes the waiting call with the same call id. The *writer* sends the *outbox*: one buffer that callers
 //! append whole frames to. Whatever was appended while the previous write
 //! was in flight goes out in the next single write, so many calls in flight
 //! cost few syscalls, and a frame is copied once, never allocated on its own.

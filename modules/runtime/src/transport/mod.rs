@@ -11,7 +11,9 @@
 //! - [`fault`]: stalls, delays and cuts on demand, for failure tests;
 //! - [`tls`]: optional TLS with mutual authentication, under all of it.
 //!
-//! Semantics: at most once, FIFO per connection, no silent retries. Every
+//! Semantics: at most once, FIFO per connection, no silent retries (the
+//! one retry, of a call its message declares idempotent to another
+//! replica, is the caller's choice in its API: see `replicas`). Every
 //! failure is reported to the caller as a [`CallError`](crate::CallError)
 //! that says whether the call may have run.
 
