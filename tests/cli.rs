@@ -177,6 +177,11 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["node name 'Web' may only use lower-case letters"],
         ),
         (
+            "a node name longer than a DNS label",
+            "[nodes.a123456789b123456789c123456789d123456789e123456789f123456789xyzw]\nmodules = [\"*\"]\n",
+            &["at most 63 of them"],
+        ),
+        (
             "a node named as clients are",
             "[nodes.client]\nmodules = [\"*\"]\n",
             &["node name 'client' is reserved"],

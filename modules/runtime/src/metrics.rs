@@ -116,6 +116,12 @@ impl Collector for NodeCollector {
         )?;
         plain(
             &mut encoder,
+            "boutique_connections_turned_away",
+            "Inbound connections closed unread because as many as the node allows were in their handshake already (in all, or from the same address).",
+            &count(&c.connections_turned_away),
+        )?;
+        plain(
+            &mut encoder,
             "boutique_module_restarts",
             "Times a module's actor died (a handler panicked) and was started again.",
             &count(&c.restarts),

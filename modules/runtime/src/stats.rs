@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub refused_overloaded: AtomicU64,
     pub refused_not_allowed: AtomicU64,
     pub calls_served: AtomicU64,
+    pub connections_turned_away: AtomicU64,
 }
 
 impl Counters {
@@ -29,6 +30,7 @@ impl Counters {
             refused_overloaded: self.refused_overloaded.load(Ordering::Relaxed),
             refused_not_allowed: self.refused_not_allowed.load(Ordering::Relaxed),
             calls_served: self.calls_served.load(Ordering::Relaxed),
+            connections_turned_away: self.connections_turned_away.load(Ordering::Relaxed),
         }
     }
 }
@@ -57,4 +59,8 @@ pub struct NodeStats {
     pub refused_not_allowed: u64,
     /// Calls from other nodes run here.
     pub calls_served: u64,
+    /// Inbound connections closed unread, because as many as the node
+    /// allows were in their handshake already (in all, or from the same
+    /// address: see `transport::admission`).
+    pub connections_turned_away: u64,
 }

@@ -490,6 +490,85 @@ async fn random_bytes_close_that_connection_only() {
 }
 
 #[actix_rt::test]
+async fn connections_past_the_handshake_limit_from_one_address_are_turned_away_and_others_get_in() {
+    // A long handshake timeout: the idle connections below stay in their
+    // handshake for the whole test (a connection let in would be closed
+    // only after a minute, one turned away at once).
+    let (la, lb) = (bind(), bind());
+    let plan = plan_with(
+        addr(&la),
+        addr(&lb),
+        "[runtime]\nhandshake_timeout_ms = 60000\n",
+    );
+    let a = start_node(&plan, "a", la).await;
+    let target = a.local_addr().unwrap();
+    // As many as one address may have in their handshake at once (32, in
+    // `transport::admission`), saying nothing.
+    let mut idle = Vec::new();
+    for _ in 0..32 {
+        idle.push(TcpStream::connect(target).await.unwrap());
+    }
+    let mut one_too_many = TcpStream::connect(target).await.unwrap();
+    assert!(
+        closed_by_node(&mut one_too_many).await,
+        "the 33rd connection from one address was let in"
+    );
+    assert_eq!(a.stats().connections_turned_away, 1);
+    assert!(
+        a.metrics_text()
+            .contains("boutique_connections_turned_away_total{node=\"a\"} 1"),
+        "{}",
+        a.metrics_text()
+    );
+
+    // Another address still gets in, and through the handshake.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let (reader, mut writer) = socket.connect(target).await.unwrap().into_split();
+    let mut reader = FrameReader::new(reader, handshake::HANDSHAKE_MAX_FRAME);
+    let me = identity("boutique", secret());
+    handshake::dial(&mut reader, &mut writer, &me, Some("a"), target)
+        .await
+        .unwrap();
+    assert_eq!(a.stats().connections_turned_away, 1);
+    drop(idle);
+}
+
+#[actix_rt::test]
+async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    // A node name that is none: the connection is closed, and the log
+    // shows the name escaped (no forged line) and cut short.
+    for (name, shown) in [
+        ("probe\nforged line", "probe\\nforged line"),
+        (&*"x".repeat(1000), &*format!("{}…", "x".repeat(64))),
+    ] {
+        let me = Identity {
+            node: name.into(),
+            ..identity("boutique", secret())
+        };
+        let error = dial(a, &me).await.unwrap_err();
+        assert!(matches!(error, HandshakeError::Failed { .. }), "{error:?}");
+        wait_for_log(&logs, shown).await;
+        let text = logs.text();
+        assert!(text.contains("which is none"), "{text}");
+        assert!(!text.contains(name), "{text}");
+    }
+    // Another cluster's name is told back (and logged) escaped too.
+    let error = dial(a, &identity("other\ncluster", secret()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, HandshakeError::RefusedByPeer { refusal: Refusal::Cluster { dialer, .. }, .. } if dialer == "other\\ncluster"),
+        "{error:?}"
+    );
+    assert!(!logs.text().contains("other\ncluster"));
+    still_serves(&cluster.plan).await;
+}
+
+#[actix_rt::test]
 async fn a_4_gib_length_prefix_closes_the_connection() {
     let cluster = cluster().await;
     let mut stream = TcpStream::connect(cluster.a.local_addr().unwrap())

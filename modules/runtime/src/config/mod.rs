@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plan::{CLIENT, Crossing, NodePlan, Plan, Routing};
+pub use plan::{CLIENT, Crossing, MAX_NODE_NAME, NodePlan, Plan, Routing, is_node_name};
 
 /// The whole config, as parsed.
 #[derive(Debug, Clone, Deserialize)]

@@ -20,6 +20,22 @@ use crate::transport::address::DialAddress;
 /// clients), which are no module.
 pub const CLIENT: &str = "client";
 
+/// The longest node name (a DNS label's length: with TLS, node names are
+/// certificate names).
+pub const MAX_NODE_NAME: usize = 63;
+
+/// Whether `name` may name a node: 1 to [`MAX_NODE_NAME`] lower-case
+/// letters, digits, `-` and `_`. Lower case: environment variables name a
+/// node in upper case and are read back in lower case, so a node named
+/// `Web` could not be set from the environment. The handshake holds the
+/// name a dialer gives to the same rule.
+pub fn is_node_name(name: &str) -> bool {
+    (1..=MAX_NODE_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// A validated deployment.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -118,16 +134,10 @@ impl Plan {
         let mut placed: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
         let mut wildcard: Vec<&str> = Vec::new();
         for (node, node_config) in &config.nodes {
-            if node.is_empty()
-                || !node
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                // Lower case: environment variables name a node in upper
-                // case and are read back in lower case, so a node named
-                // `Web` could not be set from the environment.
+            if !is_node_name(node) {
                 problems.push(format!(
-                    "node name '{node}' may only use lower-case letters, digits, '-' and '_'"
+                    "node name '{node}' may only use lower-case letters, digits, '-' and '_', \
+                     at most {MAX_NODE_NAME} of them"
                 ));
             }
             if node == CLIENT {

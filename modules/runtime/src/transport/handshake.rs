@@ -543,10 +543,23 @@ where
     }
     let hello: Hello = codec::decode(&payload[MAGIC.len() + 4..])
         .map_err(|e| failed(&peer, format!("unreadable Hello: {e}")))?;
+    // Checked before the name goes into any log line or error: it is
+    // whatever the dialer sent, up to a frame's length, any bytes.
+    if !crate::config::is_node_name(&hello.node) {
+        return Err(failed(
+            &peer,
+            format!(
+                "the Hello gives {} as its node's name, which is none (1 to {} lower-case letters, digits, '-' and '_')",
+                shown(&hello.node),
+                crate::config::MAX_NODE_NAME
+            ),
+        ));
+    }
     peer = format!("{} '{}' at {addr}", role_name(hello.role), hello.node);
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
-            dialer: hello.cluster,
+            // Told back to the dialer and logged here: shown, not as sent.
+            dialer: shown(&hello.cluster),
             acceptor: me.cluster.clone(),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
@@ -592,6 +605,22 @@ where
         incarnation: hello.incarnation,
         addr,
     })
+}
+
+/// A name a dialer sent, fit for a log line: its first 64 characters, with
+/// control characters and quotes escaped (no forged log lines), and `…`
+/// if it went on.
+fn shown(name: &str) -> String {
+    const SHOWN: usize = 64;
+    let mut text: String = name
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().nth(SHOWN).is_some() {
+        text.push('…');
+    }
+    text
 }
 
 /// Refuses an authenticated peer at admission (after [`accept`]): sends and

@@ -1,5 +1,6 @@
 //! The accept loop: every inbound connection is handshaken on its own task,
-//! then admitted as a node's connection or served as a client's.
+//! then admitted as a node's connection or served as a client's. How many
+//! may be in their handshake at once is bounded (see `admission`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,26 +8,32 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use super::Transport;
+use super::admission::{HandshakeTicket, Handshakes, TurnedAway};
 use super::connection::Connection;
-use super::fault::{FaultSlot, Faulty};
+use super::fault::{FaultSlot, Faulty, PeerFaults};
 use super::frame::FrameReader;
 use super::handshake::{self, HANDSHAKE_MAX_FRAME, Refusal, Role};
+use super::{Shared, Transport};
+use crate::stats::Counters;
 
 /// Accepts connections until the node shuts down.
 pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
     let mut shutdown = transport.shared.shutdown.clone();
+    let handshakes = Arc::new(Handshakes::default());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, addr)) => {
-                transport
-                    .shared
-                    .spawn(inbound(stream, addr, Arc::clone(&transport)));
-            }
+            Ok((stream, addr)) => match handshakes.enter(addr.ip()) {
+                Ok(ticket) => {
+                    transport
+                        .shared
+                        .spawn(inbound(stream, addr, ticket, Arc::clone(&transport)));
+                }
+                Err(why) => turn_away(&transport.shared, stream, addr, why),
+            },
             Err(e) => {
                 // Out of file descriptors and the like: back off a little
                 // instead of spinning on the same error.
@@ -37,7 +44,29 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
     }
 }
 
-async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>) {
+/// Closes a connection that found no room among those in their handshake,
+/// unread; counts it, and logs the 1st, 2nd, 4th, 8th... (a flood of them
+/// must not flood the log too).
+fn turn_away(shared: &Shared, stream: TcpStream, addr: SocketAddr, why: TurnedAway) {
+    drop(stream);
+    Counters::count(&shared.counters.connections_turned_away);
+    let count = shared
+        .counters
+        .connections_turned_away
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if count.is_power_of_two() {
+        tracing::warn!(node = %shared.identity.node, %addr, reason = %why, turned_away = count, "inbound connection turned away before its handshake (logged at the 1st, 2nd, 4th... time)");
+    } else {
+        tracing::debug!(node = %shared.identity.node, %addr, reason = %why, "inbound connection turned away before its handshake");
+    }
+}
+
+async fn inbound(
+    stream: TcpStream,
+    addr: SocketAddr,
+    ticket: HandshakeTicket,
+    transport: Arc<Transport>,
+) {
     let shared = &transport.shared;
     let _ = stream.set_nodelay(true);
     let (reader, writer, presented) = match &shared.tls {
@@ -78,6 +107,8 @@ async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>)
             return;
         }
     };
+    // Authenticated: no longer one of the connections in their handshake.
+    drop(ticket);
     reader.set_max(shared.settings.max_frame);
     // Over TLS, the certificate must be for the name the peer gave.
     if let Some(presented) = &presented {
@@ -94,7 +125,15 @@ async fn inbound(stream: TcpStream, addr: SocketAddr, transport: Arc<Transport>)
             return;
         }
     }
-    let _ = slot.set(shared.faults.peer(&info.node));
+    // A node of the deployment has its switches (and byte counts) kept by
+    // name. A client, or a node the deployment does not have (refused
+    // below), gets switches kept nowhere: the names they give must not
+    // grow the table (every `boutique call` is a client of its own name).
+    let faults = match info.role {
+        Role::Node if transport.peers.contains_key(&*info.node) => shared.faults.peer(&info.node),
+        _ => Arc::new(PeerFaults::default()),
+    };
+    let _ = slot.set(faults);
     if *shared.shutdown.borrow() {
         handshake::refuse_admission(&mut writer, &shared.identity, &info, Refusal::ShuttingDown)
             .await;

@@ -8,6 +8,7 @@
 //! - `peer`: lazy dialing, reconnect with backoff, one connection per pair;
 //! - `replicas`: choosing among a module's replicas, and failing over;
 //! - `listener`: the accept loop;
+//! - `admission`: how many inbound connections may be in their handshake;
 //! - [`fault`]: stalls, delays and cuts on demand, for failure tests;
 //! - [`tls`]: optional TLS with mutual authentication, under all of it.
 //!
@@ -24,6 +25,7 @@ pub mod handshake;
 pub mod tls;
 
 pub(crate) mod access;
+pub(crate) mod admission;
 pub(crate) mod connection;
 pub(crate) mod listener;
 pub(crate) mod liveness;
