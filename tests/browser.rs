@@ -117,6 +117,21 @@ async fn signs_up_buys_two_products_and_finds_the_order(runner: Runner) {
     let link = browser.find(&format!("a[href='/order/{order_id}']")).await;
     assert_eq!(link.text().await, order_id);
     assert_eq!(browser.find("#cart-count").await.text().await, "0");
+
+    // Euros, picked in the header: the select submits its form by itself
+    // (through /static/shop.js: the pages allow no inline script), and the
+    // page comes back priced in euros with EUR chosen.
+    browser.go(&format!("{shop}/")).await;
+    browser
+        .find("#currency_code option[value='EUR']")
+        .await
+        .click()
+        .await;
+    browser
+        .find("#currency_code option[value='EUR'][selected]")
+        .await;
+    let price = browser.find(".price").await.text().await;
+    assert!(price.starts_with('€'), "{price}");
     browser.quit().await;
     let _ = writeln!(
         std::io::stderr(),

@@ -14,7 +14,9 @@ use crate::forms::AddToCart;
 use crate::shop::Shop;
 use crate::visitor::Visitor;
 
-fn cart_error(error: CartError) -> ShopError {
+/// What a cart error means to the visitor: a field to correct, or the cart
+/// down (its storage failed: a 503, try again).
+pub(crate) fn cart_error(error: CartError) -> ShopError {
     match error {
         CartError::InvalidQuantity { .. }
         | CartError::QuantityTooLarge { .. }
@@ -154,7 +156,9 @@ pub async fn order_of_checkout(
     Ok(found.order.map(|order| (order, found.confirmed)))
 }
 
-fn auth_error(error: AuthError) -> ShopError {
+/// What an auth error means to the visitor: a field to correct, a sign-in
+/// refused, or the auth service down (its store failed, or it is busy).
+pub(crate) fn auth_error(error: AuthError) -> ShopError {
     let text = error.to_string();
     match error {
         AuthError::InvalidEmail(_) => ShopError::field(

@@ -14,6 +14,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../static/style.css"),
     ),
     (
+        "shop.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/shop.js"),
+    ),
+    (
         "img/products/bamboo-glass-jar.jpg",
         "image/jpeg",
         include_bytes!("../static/img/products/bamboo-glass-jar.jpg"),

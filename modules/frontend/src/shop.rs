@@ -212,7 +212,7 @@ impl Shop {
             })
             .await
             .or_unavailable("cart")?
-            .map_err(|e| ShopError::Failed(e.to_string()))?
+            .map_err(crate::actions::cart_error)?
             .items)
     }
 

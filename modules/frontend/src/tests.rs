@@ -400,3 +400,135 @@ fn checkout_fields() -> Vec<(&'static str, String)> {
     .map(|(name, value)| (name, value.to_owned()))
     .collect()
 }
+
+/// A cart service whose store is down: every call fails with its storage
+/// error.
+struct CartStoreDown;
+
+impl actix::Actor for CartStoreDown {
+    type Context = actix::Context<Self>;
+}
+
+impl<M> actix::Handler<runtime::Call<M>> for CartStoreDown
+where
+    M: runtime::Request<Service = cart::api::CartService>,
+{
+    type Result = Result<M::Reply, cart::api::CartError>;
+
+    fn handle(&mut self, _: runtime::Call<M>, _: &mut actix::Context<Self>) -> Self::Result {
+        Err(cart::api::CartError::Storage(
+            "error returned from database: database is locked".to_owned(),
+        ))
+    }
+}
+
+/// An auth service whose store is down.
+struct AuthStoreDown;
+
+impl actix::Actor for AuthStoreDown {
+    type Context = actix::Context<Self>;
+}
+
+impl<M> actix::Handler<runtime::Call<M>> for AuthStoreDown
+where
+    M: runtime::Request<Service = auth::api::Auth>,
+{
+    type Result = Result<M::Reply, auth::api::AuthError>;
+
+    fn handle(&mut self, _: runtime::Call<M>, _: &mut actix::Context<Self>) -> Self::Result {
+        Err(auth::api::AuthError::Storage(
+            "error returned from database: database is locked".to_owned(),
+        ))
+    }
+}
+
+#[actix_rt::test]
+async fn a_store_that_is_down_is_a_503_naming_its_service_not_a_500() {
+    let dir = TempDir::new("frontend-stores-down");
+    let mut registry = dependencies(&dir).await;
+    registry.insert(ServiceRef::local(cart::api::CartService::start(
+        CartStoreDown,
+    )));
+    registry.insert(ServiceRef::local(auth::api::Auth::start(AuthStoreDown)));
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::new();
+
+    // The cart page reads the cart: its store is down, so try again later.
+    let mut cart = client.get(format!("{url}/cart")).send().await.unwrap();
+    let page = String::from_utf8_lossy(&cart.body().await.unwrap()).into_owned();
+    assert_eq!(cart.status().as_u16(), 503, "{page}");
+    assert!(
+        page.contains("the cart service is unavailable right now"),
+        "{page}"
+    );
+
+    // A request with a token asks auth whose it is: the same.
+    let mut session = client
+        .get(format!("{url}/api/v1/session"))
+        .insert_header(("Authorization", "Bearer some-token"))
+        .send()
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&session.body().await.unwrap()).into_owned();
+    assert_eq!(session.status().as_u16(), 503, "{body}");
+    assert!(
+        body.contains("the auth service is unavailable right now"),
+        "{body}"
+    );
+}
+
+#[actix_rt::test]
+async fn every_response_says_scripts_come_from_the_shop_only_and_no_other_site_may_frame_it() {
+    let dir = TempDir::new("frontend-headers");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::new();
+    // A page, an API answer, and an error of each kind.
+    for (path, status) in [
+        ("/", 200),
+        ("/api/v1/products", 200),
+        ("/product/NO-SUCH-THING", 404),
+        ("/api/v1/nothing-here", 404),
+    ] {
+        let response = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let policy = header("content-security-policy");
+        for directive in [
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy:?}");
+        }
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+    }
+    // The pages load their one script from the shop; none is inline.
+    let mut home = client.get(format!("{url}/")).send().await.unwrap();
+    let page = String::from_utf8_lossy(&home.body().await.unwrap()).into_owned();
+    assert!(
+        page.contains(r#"<script src="/static/shop.js" defer></script>"#),
+        "{page}"
+    );
+    assert!(!page.contains("onchange="), "{page}");
+    let mut script = client
+        .get(format!("{url}/static/shop.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status().as_u16(), 200);
+    let body = String::from_utf8_lossy(&script.body().await.unwrap()).into_owned();
+    assert!(body.contains("currency_code"), "{body}");
+}

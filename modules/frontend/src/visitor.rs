@@ -328,7 +328,9 @@ impl FromRequest for Visitor {
                 }
                 // Signed out or expired: a visitor again.
                 Err(AuthError::InvalidSession) => {}
-                Err(error) => return Err(ShopError::Failed(error.to_string())),
+                // Its store down, or too busy: the auth service is down
+                // for now (a 503), not a fault of the request.
+                Err(error) => return Err(crate::actions::auth_error(error)),
             }
             Ok(visitor)
         })
