@@ -97,9 +97,7 @@ impl Up {
 
     /// Sends `up` itself `signal`.
     fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id().unwrap()).unwrap();
-        // SAFETY: sending a signal to our own child process, not yet reaped.
-        unsafe { libc::kill(pid, signal) };
+        send_signal(&self.child, signal);
     }
 
     /// Reads the rest of what `up` says and waits for it to exit.
@@ -116,6 +114,13 @@ impl Up {
             Err(_) => panic!("up did not stop:\n{}", self.said()),
         }
     }
+}
+
+/// Sends `child`, not yet reaped, `signal`.
+fn send_signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: sending a signal to our own child process, not yet reaped.
+    unsafe { libc::kill(pid, signal) };
 }
 
 /// The pid in a line of `up`'s such as `[up] started node 'pay' (pid 42)`.
@@ -391,9 +396,7 @@ async fn up_stops_every_node_in_order_when_nobody_reads_what_it_says() {
         _data,
     } = up;
     drop(lines);
-    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
-    // SAFETY: sending a signal to our own child process, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    send_signal(&child, libc::SIGINT);
     let status = tokio::time::timeout(PATIENCE, child.wait())
         .await
         .unwrap_or_else(|_| panic!("up did not stop:\n{}", said.join("\n")))

@@ -401,55 +401,40 @@ fn checkout_fields() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-/// A cart service whose store is down: every call fails with its storage
-/// error.
-struct CartStoreDown;
+/// A service whose store is down: every call fails with the storage
+/// error `error` makes (the service's own error type).
+struct StoreDown<E>(fn() -> E);
 
-impl actix::Actor for CartStoreDown {
+impl<E: 'static> actix::Actor for StoreDown<E> {
     type Context = actix::Context<Self>;
 }
 
-impl<M> actix::Handler<runtime::Call<M>> for CartStoreDown
+impl<M, E> actix::Handler<runtime::Call<M>> for StoreDown<E>
 where
-    M: runtime::Request<Service = cart::api::CartService>,
+    M: runtime::Request,
+    M::Service: runtime::Service<Error = E>,
+    E: 'static,
 {
-    type Result = Result<M::Reply, cart::api::CartError>;
+    type Result = Result<M::Reply, E>;
 
     fn handle(&mut self, _: runtime::Call<M>, _: &mut actix::Context<Self>) -> Self::Result {
-        Err(cart::api::CartError::Storage(
-            "error returned from database: database is locked".to_owned(),
-        ))
+        Err((self.0)())
     }
 }
 
-/// An auth service whose store is down.
-struct AuthStoreDown;
-
-impl actix::Actor for AuthStoreDown {
-    type Context = actix::Context<Self>;
-}
-
-impl<M> actix::Handler<runtime::Call<M>> for AuthStoreDown
-where
-    M: runtime::Request<Service = auth::api::Auth>,
-{
-    type Result = Result<M::Reply, auth::api::AuthError>;
-
-    fn handle(&mut self, _: runtime::Call<M>, _: &mut actix::Context<Self>) -> Self::Result {
-        Err(auth::api::AuthError::Storage(
-            "error returned from database: database is locked".to_owned(),
-        ))
-    }
-}
+/// What a database that is locked says.
+const LOCKED: &str = "error returned from database: database is locked";
 
 #[actix_rt::test]
 async fn a_store_that_is_down_is_a_503_naming_its_service_not_a_500() {
     let dir = TempDir::new("frontend-stores-down");
     let mut registry = dependencies(&dir).await;
-    registry.insert(ServiceRef::local(cart::api::CartService::start(
-        CartStoreDown,
-    )));
-    registry.insert(ServiceRef::local(auth::api::Auth::start(AuthStoreDown)));
+    registry.insert(ServiceRef::local(cart::api::CartService::start(StoreDown(
+        || cart::api::CartError::Storage(LOCKED.to_owned()),
+    ))));
+    registry.insert(ServiceRef::local(auth::api::Auth::start(StoreDown(|| {
+        auth::api::AuthError::Storage(LOCKED.to_owned())
+    }))));
     let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
         .await
         .unwrap();

@@ -3,10 +3,11 @@
 //! Two tasks own the socket. The *reader* parses frames: a request is
 //! handed to a local actor, and the connection's *responder* task waits
 //! for all of them at once, so replies go out in whatever order they
-//! finish; a reply completes the waiting call with the same call id. The *writer* sends the *outbox*: one buffer that callers
-//! append whole frames to. Whatever was appended while the previous write
-//! was in flight goes out in the next single write, so many calls in flight
-//! cost few syscalls, and a frame is copied once, never allocated on its own.
+//! finish; a reply completes the waiting call with the same call id. The
+//! *writer* sends the *outbox*: one buffer that callers append whole
+//! frames to. Whatever was appended while the previous write was in
+//! flight goes out in the next single write, so many calls in flight cost
+//! few syscalls, and a frame is copied once, never allocated on its own.
 //!
 //! Every request is answered exactly once, or the connection ends: the
 //! serving side replies even to a call it drops (expired, overloaded), so

@@ -14,7 +14,6 @@ use super::fault::{FaultSlot, Faulty, PeerFaults};
 use super::frame::FrameReader;
 use super::handshake::{self, HANDSHAKE_MAX_FRAME, Refusal, Role};
 use super::{Shared, Transport};
-use crate::stats::Counters;
 
 /// Accepts connections until the node shuts down.
 pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
@@ -49,11 +48,10 @@ pub(crate) async fn serve(listener: TcpListener, transport: Arc<Transport>) {
 /// must not flood the log too).
 fn turn_away(shared: &Shared, stream: TcpStream, addr: SocketAddr, why: TurnedAway) {
     drop(stream);
-    Counters::count(&shared.counters.connections_turned_away);
-    let count = shared
+    let count = 1 + shared
         .counters
         .connections_turned_away
-        .load(std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if count.is_power_of_two() {
         tracing::warn!(node = %shared.identity.node, %addr, reason = %why, turned_away = count, "inbound connection turned away before its handshake (logged at the 1st, 2nd, 4th... time)");
     } else {
