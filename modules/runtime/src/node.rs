@@ -360,6 +360,8 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             role,
             incarnation: rand::random(),
             fingerprint: catalogue.fingerprint()?,
+            // Validated by the plan: 1 to a million.
+            max_in_flight: u32::try_from(plan.runtime.max_in_flight_per_peer).unwrap_or(u32::MAX),
             secret,
         };
         let tls = match &plan.tls {

@@ -302,3 +302,98 @@ async fn a_peer_that_reads_nothing_for_the_failure_timeout_is_cut_off() {
     assert!(said.contains("it reads nothing this node sends"), "{said}");
     still_serves(&plan).await;
 }
+
+#[actix_rt::test]
+async fn a_peer_that_reads_slowly_cannot_pile_replies_up() {
+    let (logs, _guard) = Logs::capture();
+    let (la, lb) = (bind(), bind());
+    // The failure timeout is long and the frames are the default 4 MiB
+    // (256 MiB may wait before the watcher looks twice): only the limits
+    // of calls in flight stand between this peer and the node's memory.
+    let runtime = format!(
+        "[runtime]\nmax_in_flight_per_peer = {LIMIT}\nfailure_timeout_ms = 30000\nhandshake_timeout_ms = 1000\n"
+    );
+    let plan = plan_with(addr(&la), addr(&lb), &runtime);
+    let a = start_node(&plan, "a", la).await;
+    // It says it keeps to the node's limit; it reads one frame every
+    // 10 ms, however long: always some progress.
+    let (mut reader, mut writer) = raw_dial_saying(&a, "slow", Role::Client, LIMIT as u32).await;
+    let reading = tokio::spawn(async move {
+        while let Ok(Some(_)) = reader.next().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+
+    // Calls of 64 KiB, their replies as big, sent as fast as the node
+    // takes them: the node runs LIMIT of them and refuses the rest, all
+    // their replies waiting for the slow reader, until more calls are
+    // unanswered than the LIMIT it said it keeps to. Before, every call
+    // ran and its reply waited: 2,000 of them are 125 MiB.
+    let text = "x".repeat(64 * 1024);
+    let mut calls = 0u64;
+    while still_open(&mut writer, &echo_frame(calls + 1, &text)).await {
+        calls += 1;
+        assert!(
+            calls < 2_000,
+            "still connected after {calls} calls of 64 KiB: their replies pile up"
+        );
+    }
+    let said = logs.text();
+    assert!(
+        said.contains("it sends calls faster than it reads their replies"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "client 'slow' has 9 calls unanswered here, more than the 8 it may have in flight"
+        ),
+        "{said}"
+    );
+    reading.abort();
+    still_serves(&plan).await;
+}
+
+#[actix_rt::test]
+async fn a_caller_at_the_limit_that_reads_slowly_is_never_refused() {
+    let cluster = limited_cluster().await;
+    let toy = cluster
+        .b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_secs(60));
+    toy.call(Echo {
+        text: "warm up".into(),
+        local_only: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    // a's replies to b cross a slow link (64 KiB every 2 ms): they wait at
+    // a, counted against b's calls in flight there, while b keeps its
+    // LIMIT calls in flight.
+    cluster
+        .a
+        .faults()
+        .unwrap()
+        .throttle_writes("b", 64 * 1024, Duration::from_millis(2));
+    let text = "x".repeat(64 * 1024);
+    let calls: Vec<_> = (0..20 * LIMIT)
+        .map(|_| {
+            let toy = toy.clone();
+            let text = text.clone();
+            tokio::spawn(async move {
+                toy.call(Echo {
+                    text,
+                    local_only: None,
+                })
+                .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let reply = call.await.unwrap().unwrap().unwrap();
+        assert_eq!(reply.text.len(), text.len());
+    }
+    assert_eq!(cluster.a.stats().refused_overloaded, 0);
+    assert_eq!(cluster.b.connections_to("a"), 1, "cut off while reading");
+}

@@ -86,6 +86,7 @@ fn identity() -> Identity {
         role: Role::Node,
         incarnation: 1,
         fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight: 1024,
         secret: std::sync::Arc::new(secret()),
     }
 }

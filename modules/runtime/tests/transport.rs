@@ -279,6 +279,7 @@ fn identity(cluster: &str, secret: Secret) -> Identity {
         role: Role::Client,
         incarnation: 42,
         fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight: 1024,
         secret: Arc::new(secret),
     }
 }
@@ -565,6 +566,40 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
         "{error:?}"
     );
     assert!(!logs.text().contains("other\ncluster"));
+    still_serves(&cluster.plan).await;
+}
+
+#[actix_rt::test]
+async fn a_hello_that_says_no_or_too_many_calls_in_flight_is_refused() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    // The node cuts off a peer with more calls unanswered than it says it
+    // may have in flight: none would make no sense, and too many would
+    // let it pile up refusals without end.
+    for said in [0, 1_000_001, u32::MAX] {
+        let me = Identity {
+            max_in_flight: said,
+            ..identity("boutique", secret())
+        };
+        let error = dial(a, &me).await.unwrap_err();
+        assert!(matches!(error, HandshakeError::Failed { .. }), "{error:?}");
+        wait_for_log(
+            &logs,
+            &format!(
+                "the Hello says it may have {said} calls in flight, out of range (1 to 1000000)"
+            ),
+        )
+        .await;
+    }
+    // The bounds themselves are fine.
+    for said in [1, 1_000_000] {
+        let me = Identity {
+            max_in_flight: said,
+            ..identity("boutique", secret())
+        };
+        dial(a, &me).await.unwrap();
+    }
     still_serves(&cluster.plan).await;
 }
 

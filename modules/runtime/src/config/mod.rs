@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plan::{CLIENT, Crossing, MAX_NODE_NAME, NodePlan, Plan, Routing, is_node_name};
+pub use plan::{
+    CLIENT, Crossing, MAX_IN_FLIGHT_PER_PEER, MAX_NODE_NAME, NodePlan, Plan, Routing, is_node_name,
+};
 
 /// The whole config, as parsed.
 #[derive(Debug, Clone, Deserialize)]
@@ -175,7 +177,10 @@ pub struct RuntimeConfig {
     pub reconnect_max_ms: u64,
     /// The most calls this node has in flight to one peer at a time; more
     /// wait for room until their deadline, then fail as overloaded. A node
-    /// also serves at most this many calls from one peer at a time.
+    /// also serves at most this many calls from one peer at a time (each
+    /// until its reply goes to the socket). Told to peers in the
+    /// handshake: a peer cuts this node off if it leaves more of its calls
+    /// unanswered there than this.
     pub max_in_flight_per_peer: usize,
     /// On SIGTERM, how long calls in flight here may take to finish before
     /// the node closes its connections anyway.

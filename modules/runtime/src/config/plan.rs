@@ -24,6 +24,10 @@ pub const CLIENT: &str = "client";
 /// certificate names).
 pub const MAX_NODE_NAME: usize = 63;
 
+/// The highest `max_in_flight_per_peer` (also the most a peer may say it
+/// has in flight, in its handshake).
+pub const MAX_IN_FLIGHT_PER_PEER: usize = 1_000_000;
+
 /// Whether `name` may name a node: 1 to [`MAX_NODE_NAME`] lower-case
 /// letters, digits, `-` and `_`. Lower case: environment variables name a
 /// node in upper case and are read back in lower case, so a node named
@@ -618,9 +622,9 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
             runtime.reconnect_min_ms, runtime.reconnect_max_ms
         ));
     }
-    if !(1..=1_000_000).contains(&runtime.max_in_flight_per_peer) {
+    if !(1..=MAX_IN_FLIGHT_PER_PEER).contains(&runtime.max_in_flight_per_peer) {
         problems.push(format!(
-            "[runtime] max_in_flight_per_peer = {} is out of range (1 to 1000000)",
+            "[runtime] max_in_flight_per_peer = {} is out of range (1 to {MAX_IN_FLIGHT_PER_PEER})",
             runtime.max_in_flight_per_peer
         ));
     }

@@ -13,7 +13,12 @@
 //! serving side replies even to a call it drops (expired, overloaded), so
 //! the calling side always learns when a call's slot in flight is free. A
 //! slot is held until then, even if the caller stopped waiting: a caller
-//! that fires calls and forgets them cannot pile up work on the peer.
+//! that fires calls and forgets them cannot pile up work on the peer. On
+//! the serving side a call counts against that limit until the writer
+//! takes its reply, so replies waiting for a peer that reads slowly cannot
+//! pile up either; a peer that sends calls faster than it reads even their
+//! refusals is cut off once it has more unanswered than the limit it said
+//! in its handshake that it keeps to.
 //!
 //! When the connection ends, for any reason, every call still waiting on it
 //! learns what happened to it: frames still in the outbox were never written
@@ -37,7 +42,7 @@ use super::frame::{
     Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, NO_MORE_CALLS_FRAME, ReplyStatus,
     RequestHeader,
 };
-use super::handshake::PeerInfo;
+use super::handshake::{PeerInfo, role_name};
 use super::peer::Peer;
 use crate::call::{CallId, CallMeta, Origin, TraceId};
 use crate::deadline::Deadline;
@@ -103,10 +108,30 @@ struct Outbox {
     bytes: Vec<u8>,
     /// The call ids of the request frames in `bytes`.
     calls: Vec<u64>,
+    /// How many frames in `bytes` are replies to calls that ran here
+    /// (each still counts in [`Connection::serving`]).
+    outcomes: usize,
+    /// How many frames in `bytes` are replies, to calls that ran or not
+    /// (each still counts in [`Connection::owed`]).
+    replies: usize,
     closed: bool,
     /// The peer is leaving and has been told that no call follows: no
     /// request may be queued after that frame.
     no_more_calls: bool,
+}
+
+/// What a frame given to the outbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A request of ours, with its call id: failed as *not delivered* if
+    /// it never leaves.
+    Request(u64),
+    /// The reply to a call from the peer that ran here.
+    Outcome,
+    /// The reply to a call from the peer that was refused without running.
+    Refusal,
+    /// Heartbeat, leaving, no more calls.
+    Control,
 }
 
 /// What became of a frame given to the outbox.
@@ -161,10 +186,20 @@ pub(crate) struct Connection {
     writer: Mutex<Option<AbortHandle>>,
     /// When bytes last arrived from the peer (coarse clock, ms).
     heard: Arc<AtomicU64>,
-    /// Calls from the peer being served here now (what the in-flight
-    /// limit counts: a call stops counting just before its reply is
-    /// queued, so the peer never hears back before its slot is free).
+    /// Calls from the peer that ran or run here and whose reply the
+    /// writer has not yet taken: what the in-flight limit counts. A call
+    /// stops counting when the writer takes its reply, just before writing
+    /// it, so the peer never hears back before its slot is free here; and
+    /// replies that wait for a peer that reads slowly keep counting, so
+    /// they cannot pile up past the limit.
     serving: AtomicUsize,
+    /// Calls from the peer whose reply the writer has not taken yet,
+    /// running or refused. A peer that keeps to its own limit of calls in
+    /// flight (told in its handshake: [`PeerInfo::max_in_flight`]) never
+    /// has more, since it waits for a call's reply before it counts the
+    /// call's slot free; one that has more sends calls faster than it
+    /// reads their replies, and is cut off before they pile up here.
+    owed: AtomicUsize,
     /// Calls from the peer not yet answered: from their arrival until
     /// their reply is queued (what a graceful shutdown waits for).
     unanswered: AtomicUsize,
@@ -223,6 +258,7 @@ impl Connection {
             writer: Mutex::new(None),
             heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
             serving: AtomicUsize::new(0),
+            owed: AtomicUsize::new(0),
             unanswered: AtomicUsize::new(0),
             leaving: AtomicBool::new(false),
             queued_bytes: AtomicU64::new(first_len),
@@ -332,7 +368,7 @@ impl Connection {
     /// Tells the peer this node is shutting down; it answers that it sends
     /// no more calls (see [`Connection::await_no_more_calls`]).
     pub(crate) fn send_leaving(&self) {
-        self.enqueue(&LEAVING_FRAME, None);
+        self.enqueue(&LEAVING_FRAME, Kind::Control);
     }
 
     /// Waits, at most `limit`, until the peer has said it sends no more
@@ -365,12 +401,12 @@ impl Connection {
             return;
         }
         outbox.no_more_calls = true;
-        self.append(outbox, &NO_MORE_CALLS_FRAME, None);
+        self.append(outbox, &NO_MORE_CALLS_FRAME, Kind::Control);
     }
 
     /// Queues a heartbeat.
     pub(crate) fn send_heartbeat(&self) {
-        self.enqueue(&HEARTBEAT_FRAME, None);
+        self.enqueue(&HEARTBEAT_FRAME, Kind::Control);
     }
 
     /// True if this node opened the connection.
@@ -430,29 +466,34 @@ impl Connection {
         }
     }
 
-    /// Appends a finished frame to the outbox. `call_id` marks a request, so
-    /// that it is failed as *not delivered* if it never leaves.
-    fn enqueue(&self, frame: &[u8], call_id: Option<u64>) -> Queued {
+    /// Appends a finished frame of `kind` to the outbox.
+    fn enqueue(&self, frame: &[u8], kind: Kind) -> Queued {
         let outbox = lock(&self.outbox);
         if outbox.closed {
             return Queued::Closed;
         }
-        if call_id.is_some() && outbox.no_more_calls {
+        if matches!(kind, Kind::Request(_)) && outbox.no_more_calls {
             return Queued::PeerLeaving;
         }
-        self.append(outbox, frame, call_id);
+        self.append(outbox, frame, kind);
         Queued::Yes
     }
 
     /// Appends `frame` to the locked `outbox`, and wakes the writer if it
     /// had nothing to write.
-    fn append(&self, mut outbox: MutexGuard<'_, Outbox>, frame: &[u8], call_id: Option<u64>) {
+    fn append(&self, mut outbox: MutexGuard<'_, Outbox>, frame: &[u8], kind: Kind) {
         let was_empty = outbox.bytes.is_empty();
         outbox.bytes.extend_from_slice(frame);
         self.queued_bytes
             .fetch_add(frame.len() as u64, Ordering::AcqRel);
-        if let Some(call_id) = call_id {
-            outbox.calls.push(call_id);
+        match kind {
+            Kind::Request(call_id) => outbox.calls.push(call_id),
+            Kind::Outcome => {
+                outbox.outcomes += 1;
+                outbox.replies += 1;
+            }
+            Kind::Refusal => outbox.replies += 1,
+            Kind::Control => {}
         }
         drop(outbox);
         if was_empty {
@@ -476,7 +517,7 @@ impl Connection {
         // In the table before the frame is queued: its reply cannot come
         // before it is there.
         lock(&self.pending).insert(call_id, entry);
-        let reason = match self.enqueue(frame, Some(call_id)) {
+        let reason = match self.enqueue(frame, Kind::Request(call_id)) {
             Queued::Yes => {
                 return Ok(PendingCall {
                     connection: Arc::clone(self),
@@ -508,7 +549,14 @@ impl Connection {
         }
     }
 
-    fn reply_error<T: serde::Serialize>(&self, call_id: u64, status: ReplyStatus, error: &T) {
+    /// Queues a reply of `status` carrying `error`, as a frame of `kind`.
+    fn reply_error<T: serde::Serialize>(
+        &self,
+        call_id: u64,
+        status: ReplyStatus,
+        error: &T,
+        kind: Kind,
+    ) {
         match FrameBuf::reply(call_id, status)
             .encode(error)
             .map_err(|e| e.to_string())
@@ -517,9 +565,14 @@ impl Connection {
                     .map_err(|e| e.to_string())
             }) {
             Ok(frame) => {
-                self.enqueue(&frame, None);
+                self.enqueue(&frame, kind);
             }
             Err(e) => {
+                // No frame for the writer to take: the call stops counting now.
+                self.owed.fetch_sub(1, Ordering::AcqRel);
+                if kind == Kind::Outcome {
+                    self.serving.fetch_sub(1, Ordering::AcqRel);
+                }
                 tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply")
             }
         }
@@ -530,7 +583,27 @@ impl Connection {
     /// before the shutdown flag is read, and a graceful shutdown reads the
     /// count after setting the flag: so either the shutdown waits for this
     /// call, or this call is refused as the node is shutting down.
+    ///
+    /// A call past the peer's own limit of calls in flight cuts the peer
+    /// off instead (see [`Connection::owed`]): the refusals it would get,
+    /// small as they are, would otherwise pile up here without end while
+    /// it reads a little. (Pausing the reads instead could leave two nodes
+    /// each waiting for the other to read.)
     fn serve(self: &Arc<Self>, header: RequestHeader, payload: Bytes) {
+        let owed = self.owed.fetch_add(1, Ordering::AcqRel) + 1;
+        let limit = self.peer.max_in_flight as usize;
+        if owed > limit {
+            let reason = format!(
+                "{} '{}' has {owed} calls unanswered here, more than the {limit} it may have in flight: it does not read their replies; declared unreachable",
+                role_name(self.peer.role),
+                self.peer.node
+            );
+            return super::liveness::declare_unreachable(
+                self,
+                "it sends calls faster than it reads their replies",
+                reason,
+            );
+        }
         self.unanswered.fetch_add(1, Ordering::SeqCst);
         if self.start_serving(header, payload) == Answered::Now {
             self.answered_one();
@@ -552,7 +625,7 @@ impl Connection {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
                 tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
-                self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+                self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
                 return Answered::Now;
             }
         };
@@ -570,7 +643,7 @@ impl Connection {
                 %rejection,
                 "call refused"
             );
-            self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+            self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
             return Answered::Now;
         }
         if self.shared.draining.load(Ordering::SeqCst) {
@@ -578,7 +651,7 @@ impl Connection {
                 dispatch.service(),
                 format!("node '{node}' is shutting down"),
             );
-            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
             return Answered::Now;
         }
         if budget_us == 0 {
@@ -587,7 +660,7 @@ impl Connection {
             Counters::count(&self.shared.counters.expired_on_arrival);
             tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
-            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
             return Answered::Now;
         }
         let limit = self.shared.settings.max_in_flight;
@@ -602,7 +675,7 @@ impl Connection {
                     self.peer.node
                 ),
             );
-            self.reply_error(call_id, ReplyStatus::Failed, &error);
+            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
             return Answered::Now;
         }
         let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
@@ -629,7 +702,7 @@ impl Connection {
                     "call rejected"
                 );
                 self.serving.fetch_sub(1, Ordering::AcqRel);
-                self.reply_error(call_id, ReplyStatus::Rejected, &rejection);
+                self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
                 Answered::Now
             }
             Ok(running) => {
@@ -661,11 +734,10 @@ impl Connection {
     }
 
     /// Sends the reply of a call from the peer that has finished here.
-    /// The call stops counting against the in-flight limit before its
-    /// reply is queued, and as unanswered after: a graceful shutdown that
-    /// sees no call unanswered finds every reply queued.
+    /// The call counts as unanswered until its reply is queued: a graceful
+    /// shutdown that sees no call unanswered finds every reply queued. It
+    /// counts against the in-flight limit until the writer takes the reply.
     fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
-        self.serving.fetch_sub(1, Ordering::AcqRel);
         self.queue_outcome(call_id, dispatch, result);
         self.answered_one();
     }
@@ -680,7 +752,7 @@ impl Connection {
         match result {
             Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
                 Ok(frame) => {
-                    self.enqueue(&frame, None);
+                    self.enqueue(&frame, Kind::Outcome);
                 }
                 Err(e) => {
                     let error = CallError::outcome_unknown(
@@ -690,7 +762,7 @@ impl Connection {
                             dispatch.message()
                         ),
                     );
-                    self.reply_error(call_id, ReplyStatus::Failed, &error);
+                    self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome);
                 }
             },
             // The caller has stopped waiting; if the call was still in the
@@ -704,9 +776,9 @@ impl Connection {
                     call_id,
                     "call dropped: its deadline passed here"
                 );
-                self.reply_error(call_id, ReplyStatus::Failed, &error);
+                self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome);
             }
-            Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error),
+            Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome),
         }
     }
 
@@ -822,6 +894,11 @@ impl Drop for PendingCall {
 
 async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader: FrameReader<R>) {
     let reason: String = loop {
+        if connection.is_closed() {
+            // Closed while frames read already were being handled (they
+            // come without a pause at which the abort could stop this).
+            return;
+        }
         match reader.next().await.map(|body| body.map(Frame::parse)) {
             Ok(Some(Ok(Frame::Request { header, payload }))) => connection.serve(header, payload),
             Ok(Some(Ok(Frame::Reply {
@@ -893,6 +970,16 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                 }
                 std::mem::swap(&mut outbox.bytes, &mut sending);
                 outbox.calls.clear();
+                let replies = std::mem::take(&mut outbox.replies);
+                if replies > 0 {
+                    connection.owed.fetch_sub(replies, Ordering::AcqRel);
+                }
+                // Before the write: the peer cannot hear back before
+                // these calls stop counting against its limit here.
+                let ran = std::mem::take(&mut outbox.outcomes);
+                if ran > 0 {
+                    connection.serving.fetch_sub(ran, Ordering::AcqRel);
+                }
             }
             if sending.is_empty() {
                 break;

@@ -30,7 +30,7 @@ use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// The version of this protocol. Nodes with different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The first bytes of every `Hello`, so strangers are told apart from old versions.
 pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
 /// Frames before authentication are small; a stranger cannot make us buffer more.
@@ -127,6 +127,10 @@ pub struct Identity {
     pub incarnation: u64,
     /// The API fingerprint; both sides must agree.
     pub fingerprint: Fingerprint,
+    /// The most calls this side has in flight to one peer
+    /// (`max_in_flight_per_peer`): the peer cuts it off if it leaves more
+    /// than that many of its calls unanswered there.
+    pub max_in_flight: u32,
     /// The cluster secret.
     pub secret: Arc<Secret>,
 }
@@ -140,6 +144,8 @@ pub struct PeerInfo {
     pub role: Role,
     /// Its incarnation.
     pub incarnation: u64,
+    /// The most calls it has in flight to this node, by its own account.
+    pub max_in_flight: u32,
     /// Its socket address.
     pub addr: SocketAddr,
 }
@@ -269,6 +275,7 @@ struct Hello {
     role: Role,
     incarnation: u64,
     fingerprint: Fingerprint,
+    max_in_flight: u32,
     nonce: [u8; 32],
 }
 
@@ -278,6 +285,7 @@ struct HelloAck {
     node: String,
     incarnation: u64,
     fingerprint: Fingerprint,
+    max_in_flight: u32,
     nonce: [u8; 32],
     proof: [u8; 32],
 }
@@ -292,9 +300,11 @@ struct Transcript<'a> {
     cluster: &'a str,
     dialer: &'a str,
     dialer_incarnation: u64,
+    dialer_max_in_flight: u32,
     dialer_nonce: &'a [u8; 32],
     acceptor: &'a str,
     acceptor_incarnation: u64,
+    acceptor_max_in_flight: u32,
     acceptor_nonce: &'a [u8; 32],
 }
 
@@ -305,14 +315,16 @@ impl Transcript<'_> {
             mac.update(&(bytes.len() as u64).to_le_bytes());
             mac.update(bytes);
         };
-        field(b"boutique-handshake-v1");
+        field(b"boutique-handshake-v2");
         field(label.as_bytes());
         field(self.cluster.as_bytes());
         field(self.dialer.as_bytes());
         field(&self.dialer_incarnation.to_le_bytes());
+        field(&self.dialer_max_in_flight.to_le_bytes());
         field(self.dialer_nonce);
         field(self.acceptor.as_bytes());
         field(&self.acceptor_incarnation.to_le_bytes());
+        field(&self.acceptor_max_in_flight.to_le_bytes());
         field(self.acceptor_nonce);
         mac
     }
@@ -444,6 +456,7 @@ where
         role: me.role,
         incarnation: me.incarnation,
         fingerprint: me.fingerprint,
+        max_in_flight: me.max_in_flight,
         nonce: nonce(),
     };
     let mut prefix = MAGIC.to_vec();
@@ -469,13 +482,16 @@ where
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    check_in_flight("HelloAck", ack.max_in_flight, &peer)?;
     let transcript = Transcript {
         cluster: &me.cluster,
         dialer: &me.node,
         dialer_incarnation: me.incarnation,
+        dialer_max_in_flight: me.max_in_flight,
         dialer_nonce: &hello.nonce,
         acceptor: &ack.node,
         acceptor_incarnation: ack.incarnation,
+        acceptor_max_in_flight: ack.max_in_flight,
         acceptor_nonce: &ack.nonce,
     };
     if !transcript.verify(&me.secret, "acceptor", &ack.proof) {
@@ -502,6 +518,7 @@ where
         node: ack.node.into(),
         role: Role::Node,
         incarnation: ack.incarnation,
+        max_in_flight: ack.max_in_flight,
         addr,
     })
 }
@@ -556,6 +573,7 @@ where
         ));
     }
     peer = format!("{} '{}' at {addr}", role_name(hello.role), hello.node);
+    check_in_flight("Hello", hello.max_in_flight, &peer)?;
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             // Told back to the dialer and logged here: shown, not as sent.
@@ -576,9 +594,11 @@ where
         cluster: &me.cluster,
         dialer: &hello.node,
         dialer_incarnation: hello.incarnation,
+        dialer_max_in_flight: hello.max_in_flight,
         dialer_nonce: &hello.nonce,
         acceptor: &me.node,
         acceptor_incarnation: me.incarnation,
+        acceptor_max_in_flight: me.max_in_flight,
         acceptor_nonce: &ack_nonce,
     };
     let ack = HelloAck {
@@ -586,6 +606,7 @@ where
         node: me.node.clone(),
         incarnation: me.incarnation,
         fingerprint: me.fingerprint,
+        max_in_flight: me.max_in_flight,
         nonce: ack_nonce,
         proof: transcript.proof(&me.secret, "acceptor"),
     };
@@ -603,8 +624,29 @@ where
         node: hello.node.into(),
         role: hello.role,
         incarnation: hello.incarnation,
+        max_in_flight: hello.max_in_flight,
         addr,
     })
+}
+
+/// Checks the calls in flight a peer says it may have (`record` names the
+/// handshake record that says it): 1 to [`MAX_IN_FLIGHT_PER_PEER`], as
+/// the config allows. Its connection is cut off if it leaves more than
+/// that many calls unanswered.
+///
+/// [`MAX_IN_FLIGHT_PER_PEER`]: crate::config::MAX_IN_FLIGHT_PER_PEER
+fn check_in_flight(record: &str, said: u32, peer: &str) -> Result<(), HandshakeError> {
+    let max = crate::config::MAX_IN_FLIGHT_PER_PEER;
+    if (1..=max).contains(&(said as usize)) {
+        Ok(())
+    } else {
+        Err(HandshakeError::Failed {
+            peer: peer.to_owned(),
+            detail: format!(
+                "the {record} says it may have {said} calls in flight, out of range (1 to {max})"
+            ),
+        })
+    }
 }
 
 /// A name a dialer sent, fit for a log line: its first 64 characters, with
@@ -635,7 +677,7 @@ pub async fn refuse_admission<W: AsyncWrite + Unpin>(
     refuse(writer, me, &name, refusal).await
 }
 
-fn role_name(role: Role) -> &'static str {
+pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Node => "node",
         Role::Client => "client",

@@ -17,12 +17,18 @@
 //!
 //! The same watcher looks the other way: a peer that keeps sending but
 //! reads nothing (what this node writes to it stops moving while more is
-//! queued) would have replies pile up here without end. When nothing
-//! queued for it has been written for `failure_timeout`, or sooner when
-//! what waits for it has passed [`BACKLOG_FRAMES`] frames of the largest
-//! size (256 MiB with the default 4 MiB frames) and did not move since
-//! the last look, it is declared unreachable the same way. A peer that
-//! reads, however slowly, makes progress and is left alone.
+//! queued) would have replies wait here until the failure timeout, as
+//! many as the limit of calls in flight allows (each as large as a frame
+//! may be). When nothing queued for it has been written for
+//! `failure_timeout`, or sooner when what waits for it has passed
+//! [`BACKLOG_FRAMES`] frames of the largest size (256 MiB with the
+//! default 4 MiB frames) and did not move since the last look, it is
+//! declared unreachable the same way. A peer that reads, however slowly,
+//! makes progress and is left alone: its replies count against its calls
+//! in flight until they are written, and a peer that sends calls faster
+//! than it reads even their refusals is cut off by its connection as soon
+//! as it has more unanswered than it said it may have in flight
+//! (`Connection::serve`).
 //!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
@@ -40,10 +46,9 @@ use crate::deadline::now_ms;
 const PAUSED_AFTER_CHECKS: u64 = 8;
 /// What may wait to be written to a peer, in frames of the largest size
 /// allowed, before a look that finds it not moving cuts the peer off at
-/// once rather than after the failure timeout. (Calls in flight to a peer
-/// are bounded by the in-flight limit, but a reply frees its caller's
-/// slot when it is queued, not when it is read: a peer that sends calls
-/// and reads nothing could pile replies up for the whole timeout.)
+/// once rather than after the failure timeout. (The replies that wait are
+/// bounded by the limit of calls in flight, but with the defaults that is
+/// 1,024 frames of up to 4 MiB.)
 pub(crate) const BACKLOG_FRAMES: u64 = 64;
 
 /// The silence is looked at this often at least.
@@ -136,7 +141,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
 
 /// Logs why the peer of `connection` is declared unreachable, and closes
 /// the connection with `reason`: every call waiting on it fails now.
-fn declare_unreachable(connection: &Arc<Connection>, why: &str, reason: String) {
+pub(crate) fn declare_unreachable(connection: &Arc<Connection>, why: &str, reason: String) {
     tracing::warn!(
         node = %connection.shared().identity.node,
         peer = %connection.peer().node,

@@ -542,11 +542,27 @@ impl Write for Logs {
 }
 
 /// A raw connection to node `a`, as `role` named `name` (introduced with
-/// the shared secret): frames are then sent and read by hand.
+/// the shared secret): frames are then sent and read by hand. It says it
+/// may have as many calls in flight as any node may.
 pub async fn raw_dial(
     a: &Node,
     name: &str,
     role: runtime::transport::handshake::Role,
+) -> (
+    runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let most = u32::try_from(runtime::config::MAX_IN_FLIGHT_PER_PEER).unwrap();
+    raw_dial_saying(a, name, role, most).await
+}
+
+/// [`raw_dial`], saying in the handshake it may have `max_in_flight` calls
+/// in flight.
+pub async fn raw_dial_saying(
+    a: &Node,
+    name: &str,
+    role: runtime::transport::handshake::Role,
+    max_in_flight: u32,
 ) -> (
     runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
     tokio::net::tcp::OwnedWriteHalf,
@@ -562,6 +578,7 @@ pub async fn raw_dial(
         role,
         incarnation: 9,
         fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight,
         secret: std::sync::Arc::new(secret()),
     };
     handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
