@@ -552,6 +552,16 @@ fn call_refuses_bad_input_with_exit_64() {
             vec!["call", "catalog", "GetProduct", r#"{"idd":"x"}"#],
             "unknown field `idd`",
         ),
+        // A wrong type deep in the message: the error names the field.
+        (
+            vec![
+                "call",
+                "currency",
+                "Convert",
+                r#"{"from":{"currency_code":"USD","units":"x","nanos":0},"to_code":"EUR"}"#,
+            ],
+            r#"not a valid currency Convert: from.units: invalid type: string "x", expected i64"#,
+        ),
         (vec!["call"], "SERVICE"),
     ] {
         refused_as_bad_usage(&args, needle);

@@ -76,11 +76,14 @@ pub(crate) fn call<M: Request>(
 ) -> BoxFuture<Result<JsonReply, JsonCallError>> {
     let service = service.clone();
     Box::pin(async move {
-        let message: M = serde_json::from_value(input).map_err(|e| JsonCallError::BadInput {
-            service: <M::Service as Service>::NAME.to_owned(),
-            message: M::NAME.to_owned(),
-            detail: e.to_string(),
-        })?;
+        // Through serde_path_to_error, so that the error names the field
+        // (`from.units: invalid type: ...`), not only what was wrong.
+        let message: M =
+            serde_path_to_error::deserialize(input).map_err(|e| JsonCallError::BadInput {
+                service: <M::Service as Service>::NAME.to_owned(),
+                message: M::NAME.to_owned(),
+                detail: e.to_string(),
+            })?;
         let output = |e: serde_json::Error| JsonCallError::Output(e.to_string());
         match service.call(message).await? {
             Ok(reply) => Ok(JsonReply::Ok(
