@@ -570,7 +570,7 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
 }
 
 #[actix_rt::test]
-async fn a_hello_that_says_no_or_too_many_calls_in_flight_is_refused() {
+async fn a_dialer_that_says_no_or_too_many_calls_in_flight_is_refused() {
     let (logs, _guard) = Logs::capture();
     let cluster = cluster().await;
     let a = cluster.a.local_addr().unwrap();
@@ -583,14 +583,16 @@ async fn a_hello_that_says_no_or_too_many_calls_in_flight_is_refused() {
             ..identity("boutique", secret())
         };
         let error = dial(a, &me).await.unwrap_err();
-        assert!(matches!(error, HandshakeError::Failed { .. }), "{error:?}");
-        wait_for_log(
-            &logs,
-            &format!(
-                "the Hello says it may have {said} calls in flight, out of range (1 to 1000000)"
-            ),
-        )
-        .await;
+        assert!(
+            matches!(error, HandshakeError::RefusedByPeer { refusal: Refusal::InFlight { said: s, .. }, .. } if s == said),
+            "{error:?}"
+        );
+        // Both sides say why.
+        let why = format!(
+            "the dialer says it may have {said} calls in flight, out of range (1 to 1000000)"
+        );
+        assert!(error.to_string().contains(&why), "{error}");
+        wait_for_log(&logs, &why).await;
     }
     // The bounds themselves are fine.
     for said in [1, 1_000_000] {

@@ -178,7 +178,7 @@ pub struct RuntimeConfig {
     /// The most calls this node has in flight to one peer at a time; more
     /// wait for room until their deadline, then fail as overloaded. A node
     /// also serves at most this many calls from one peer at a time (each
-    /// until its reply goes to the socket). Told to peers in the
+    /// until the writer takes its reply). Told to peers in the
     /// handshake: a peer cuts this node off if it leaves more of its calls
     /// unanswered there than this.
     pub max_in_flight_per_peer: usize,

@@ -15,10 +15,11 @@
 //! slot is held until then, even if the caller stopped waiting: a caller
 //! that fires calls and forgets them cannot pile up work on the peer. On
 //! the serving side a call counts against that limit until the writer
-//! takes its reply, so replies waiting for a peer that reads slowly cannot
-//! pile up either; a peer that sends calls faster than it reads even their
-//! refusals is cut off once it has more unanswered than the limit it said
-//! in its handshake that it keeps to.
+//! takes its reply, so the replies waiting for a peer that reads slowly
+//! are bounded too (those queued, and the batch being written); a peer
+//! that sends calls faster than it reads even their refusals is cut off
+//! once it has more unanswered than the limit it said in its handshake
+//! that it keeps to.
 //!
 //! When the connection ends, for any reason, every call still waiting on it
 //! learns what happened to it: frames still in the outbox were never written
@@ -77,9 +78,10 @@ pub(crate) enum LinkError {
 pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply, LinkError>>;
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
-/// Closes the connection when dropped: held by its reader and writer
-/// tasks, so that a task dropped unfinished (its thread's runtime
-/// stopped) does not leave the connection open with nobody serving it.
+/// Closes the connection when dropped: held by its reader, writer and
+/// responder tasks, so that a task dropped unfinished (its thread's
+/// runtime stopped, or it panicked) does not leave the connection open
+/// with nobody serving it.
 /// Once the connection has closed, as it does before its tasks end, this
 /// does nothing.
 struct CloseOnDrop(Arc<Connection>);
@@ -291,7 +293,14 @@ impl Connection {
             let _ = write.await;
             drop(writing);
         });
-        connection.shared.spawn(respond(Arc::clone(&connection)));
+        let responding = CloseOnDrop(Arc::clone(&connection));
+        connection.shared.spawn({
+            let connection = Arc::clone(&connection);
+            async move {
+                respond(connection).await;
+                drop(responding);
+            }
+        });
         connection
             .shared
             .spawn(super::liveness::watch(Arc::clone(&connection)));
@@ -549,33 +558,43 @@ impl Connection {
         }
     }
 
-    /// Queues a reply of `status` carrying `error`, as a frame of `kind`.
+    /// Queues a reply of `status` carrying `error`, as a frame of `kind`, for
+    /// a call to `service` (empty if unknown). An error that cannot be
+    /// encoded within a frame is replaced by a short one that can: every
+    /// call is answered, since only an answer frees the caller's slot.
     fn reply_error<T: serde::Serialize>(
         &self,
         call_id: u64,
         status: ReplyStatus,
         error: &T,
+        service: &str,
         kind: Kind,
     ) {
-        match FrameBuf::reply(call_id, status)
-            .encode(error)
-            .map_err(|e| e.to_string())
-            .and_then(|f| {
-                f.finish(self.shared.settings.max_frame)
-                    .map_err(|e| e.to_string())
-            }) {
-            Ok(frame) => {
-                self.enqueue(&frame, kind);
-            }
+        let max = self.shared.settings.max_frame;
+        let frame = match error_frame(call_id, status, error, max) {
+            Ok(frame) => frame,
             Err(e) => {
-                // No frame for the writer to take: the call stops counting now.
-                self.owed.fetch_sub(1, Ordering::AcqRel);
-                if kind == Kind::Outcome {
-                    self.serving.fetch_sub(1, Ordering::AcqRel);
+                tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply; a short one goes instead");
+                let short = CallError::outcome_unknown(
+                    service,
+                    "the serving node could not encode its answer",
+                );
+                match error_frame(call_id, ReplyStatus::Failed, &short, max) {
+                    Ok(frame) => frame,
+                    // Not with a service name from this build and frames
+                    // of 4 KiB at least; counted as answered all the same.
+                    Err(e) => {
+                        tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode a short error reply either");
+                        self.owed.fetch_sub(1, Ordering::AcqRel);
+                        if kind == Kind::Outcome {
+                            self.serving.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        return;
+                    }
                 }
-                tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply")
             }
-        }
+        };
+        self.enqueue(&frame, kind);
     }
 
     /// Runs a request that arrived on this connection. It counts as
@@ -625,7 +644,13 @@ impl Connection {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
                 tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
-                self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
+                self.reply_error(
+                    call_id,
+                    ReplyStatus::Rejected,
+                    &rejection,
+                    "",
+                    Kind::Refusal,
+                );
                 return Answered::Now;
             }
         };
@@ -643,7 +668,13 @@ impl Connection {
                 %rejection,
                 "call refused"
             );
-            self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
+            self.reply_error(
+                call_id,
+                ReplyStatus::Rejected,
+                &rejection,
+                dispatch.service(),
+                Kind::Refusal,
+            );
             return Answered::Now;
         }
         if self.shared.draining.load(Ordering::SeqCst) {
@@ -651,7 +682,13 @@ impl Connection {
                 dispatch.service(),
                 format!("node '{node}' is shutting down"),
             );
-            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
+            self.reply_error(
+                call_id,
+                ReplyStatus::Failed,
+                &error,
+                dispatch.service(),
+                Kind::Refusal,
+            );
             return Answered::Now;
         }
         if budget_us == 0 {
@@ -660,7 +697,13 @@ impl Connection {
             Counters::count(&self.shared.counters.expired_on_arrival);
             tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
-            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
+            self.reply_error(
+                call_id,
+                ReplyStatus::Failed,
+                &error,
+                dispatch.service(),
+                Kind::Refusal,
+            );
             return Answered::Now;
         }
         let limit = self.shared.settings.max_in_flight;
@@ -675,7 +718,13 @@ impl Connection {
                     self.peer.node
                 ),
             );
-            self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Refusal);
+            self.reply_error(
+                call_id,
+                ReplyStatus::Failed,
+                &error,
+                dispatch.service(),
+                Kind::Refusal,
+            );
             return Answered::Now;
         }
         let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
@@ -702,7 +751,13 @@ impl Connection {
                     "call rejected"
                 );
                 self.serving.fetch_sub(1, Ordering::AcqRel);
-                self.reply_error(call_id, ReplyStatus::Rejected, &rejection, Kind::Refusal);
+                self.reply_error(
+                    call_id,
+                    ReplyStatus::Rejected,
+                    &rejection,
+                    dispatch.service(),
+                    Kind::Refusal,
+                );
                 Answered::Now
             }
             Ok(running) => {
@@ -762,7 +817,13 @@ impl Connection {
                             dispatch.message()
                         ),
                     );
-                    self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome);
+                    self.reply_error(
+                        call_id,
+                        ReplyStatus::Failed,
+                        &error,
+                        dispatch.service(),
+                        Kind::Outcome,
+                    );
                 }
             },
             // The caller has stopped waiting; if the call was still in the
@@ -776,9 +837,21 @@ impl Connection {
                     call_id,
                     "call dropped: its deadline passed here"
                 );
-                self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome);
+                self.reply_error(
+                    call_id,
+                    ReplyStatus::Failed,
+                    &error,
+                    dispatch.service(),
+                    Kind::Outcome,
+                );
             }
-            Err(error) => self.reply_error(call_id, ReplyStatus::Failed, &error, Kind::Outcome),
+            Err(error) => self.reply_error(
+                call_id,
+                ReplyStatus::Failed,
+                &error,
+                dispatch.service(),
+                Kind::Outcome,
+            ),
         }
     }
 
@@ -828,6 +901,20 @@ impl Connection {
             let _ = waiter.send(Err(LinkError::OutcomeUnknown(Arc::clone(&reason))));
         }
     }
+}
+
+/// The reply frame of call `call_id` with `status`, carrying `error`.
+fn error_frame<T: serde::Serialize>(
+    call_id: u64,
+    status: ReplyStatus,
+    error: &T,
+    max_frame: usize,
+) -> Result<Vec<u8>, String> {
+    FrameBuf::reply(call_id, status)
+        .encode(error)
+        .map_err(|e| e.to_string())?
+        .finish(max_frame)
+        .map_err(|e| e.to_string())
 }
 
 /// When a call from the peer is answered: its reply queued already, or

@@ -226,6 +226,18 @@ pub enum Refusal {
     /// The acceptor is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// One side says it may have a number of calls in flight that no
+    /// config allows (see `max_in_flight_per_peer`).
+    #[error(
+        "the {side} says it may have {said} calls in flight, out of range (1 to {})",
+        crate::config::MAX_IN_FLIGHT_PER_PEER
+    )]
+    InFlight {
+        /// "dialer" or "acceptor": who said it.
+        side: String,
+        /// What it said.
+        said: u32,
+    },
 }
 
 /// The handshake did not produce a connection.
@@ -482,7 +494,9 @@ where
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
-    check_in_flight("HelloAck", ack.max_in_flight, &peer)?;
+    if let Some(refusal) = in_flight_refusal("acceptor", ack.max_in_flight) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     let transcript = Transcript {
         cluster: &me.cluster,
         dialer: &me.node,
@@ -573,7 +587,9 @@ where
         ));
     }
     peer = format!("{} '{}' at {addr}", role_name(hello.role), hello.node);
-    check_in_flight("Hello", hello.max_in_flight, &peer)?;
+    if let Some(refusal) = in_flight_refusal("dialer", hello.max_in_flight) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             // Told back to the dialer and logged here: shown, not as sent.
@@ -629,24 +645,18 @@ where
     })
 }
 
-/// Checks the calls in flight a peer says it may have (`record` names the
-/// handshake record that says it): 1 to [`MAX_IN_FLIGHT_PER_PEER`], as
-/// the config allows. Its connection is cut off if it leaves more than
-/// that many calls unanswered.
+/// The refusal of a peer (the `side`) that says it may have `said` calls
+/// in flight, unless that is 1 to [`MAX_IN_FLIGHT_PER_PEER`], as a config
+/// allows. A peer is cut off if it leaves more than that many of its calls
+/// unanswered.
 ///
 /// [`MAX_IN_FLIGHT_PER_PEER`]: crate::config::MAX_IN_FLIGHT_PER_PEER
-fn check_in_flight(record: &str, said: u32, peer: &str) -> Result<(), HandshakeError> {
-    let max = crate::config::MAX_IN_FLIGHT_PER_PEER;
-    if (1..=max).contains(&(said as usize)) {
-        Ok(())
-    } else {
-        Err(HandshakeError::Failed {
-            peer: peer.to_owned(),
-            detail: format!(
-                "the {record} says it may have {said} calls in flight, out of range (1 to {max})"
-            ),
-        })
-    }
+fn in_flight_refusal(side: &str, said: u32) -> Option<Refusal> {
+    let allowed = 1..=crate::config::MAX_IN_FLIGHT_PER_PEER;
+    (!allowed.contains(&(said as usize))).then(|| Refusal::InFlight {
+        side: side.to_owned(),
+        said,
+    })
 }
 
 /// A name a dialer sent, fit for a log line: its first 64 characters, with

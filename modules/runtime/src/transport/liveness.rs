@@ -24,11 +24,11 @@
 //! [`BACKLOG_FRAMES`] frames of the largest size (256 MiB with the
 //! default 4 MiB frames) and did not move since the last look, it is
 //! declared unreachable the same way. A peer that reads, however slowly,
-//! makes progress and is left alone: its replies count against its calls
-//! in flight until they are written, and a peer that sends calls faster
-//! than it reads even their refusals is cut off by its connection as soon
-//! as it has more unanswered than it said it may have in flight
-//! (`Connection::serve`).
+//! makes progress and is left alone by the watcher; its connection bounds
+//! what it can pile up: its calls count against the in-flight limit until
+//! the writer takes their replies, and a peer that sends calls faster than
+//! it reads even their refusals is cut off as soon as it has more
+//! unanswered than it said it may have in flight (`Connection::serve`).
 //!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
@@ -47,8 +47,9 @@ const PAUSED_AFTER_CHECKS: u64 = 8;
 /// What may wait to be written to a peer, in frames of the largest size
 /// allowed, before a look that finds it not moving cuts the peer off at
 /// once rather than after the failure timeout. (The replies that wait are
-/// bounded by the limit of calls in flight, but with the defaults that is
-/// 1,024 frames of up to 4 MiB.)
+/// bounded by the limits of calls in flight, but with the defaults that is
+/// up to twice 1,024 frames of up to 4 MiB: those the writer holds and
+/// those queued behind them.)
 pub(crate) const BACKLOG_FRAMES: u64 = 64;
 
 /// The silence is looked at this often at least.
