@@ -50,13 +50,13 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
     let profile = TempDir::new("chromium-dashboard");
     let browser = Driver::start(chromedriver, chromium, profile.path()).await;
     browser.go(&format!("{store_admin}/")).await;
-    assert_eq!(browser.find("#viewed-from").await.text().await, "store");
+    assert_eq!(browser.text_of("#viewed-from").await, "store");
 
     // Wait for two readings: the edge then has a rate.
     let edge = "#edges tr[data-edge='frontend → catalog'] td:nth-child(3)";
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let rate: f64 = browser.find(edge).await.text().await.parse().unwrap_or(0.0);
+        let rate: f64 = browser.text_of(edge).await.parse().unwrap_or(0.0);
         if rate > 0.0 {
             break;
         }
@@ -64,26 +64,20 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for node in ["web", "store", "pay"] {
-        let card = browser
-            .find(&format!(".node[data-node='{node}']"))
-            .await
-            .text()
-            .await;
+        let card = browser.text_of(&format!(".node[data-node='{node}']")).await;
         assert!(card.contains("up"), "{node}: {card}");
     }
-    let web = browser.find(".node[data-node='web']").await.text().await;
+    let web = browser.text_of(".node[data-node='web']").await;
     assert!(
         web.contains("frontend") && web.contains("checkout"),
         "{web}"
     );
     let p50 = browser
-        .find("#edges tr[data-edge='frontend → catalog'] td:nth-child(5)")
-        .await
-        .text()
+        .text_of("#edges tr[data-edge='frontend → catalog'] td:nth-child(5)")
         .await;
     assert!(p50.starts_with('≤'), "a latency percentile: {p50}");
     // The call graph draws the edges, each titled with its figures.
-    let drawn = browser.find("#graph path.edge").await.text().await;
+    let drawn = browser.text_of("#graph path.edge").await;
     assert!(drawn.contains(" → ") && drawn.contains("/s"), "{drawn}");
 
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

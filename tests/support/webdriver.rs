@@ -156,6 +156,30 @@ impl Driver {
         Element { driver: self, id }
     }
 
+    /// The visible text of the first element matching `css` (waiting for
+    /// it). Found and read again if the page replaced the element between
+    /// the two (a page that redraws itself, as the dashboard does every
+    /// two seconds), for up to 10 s.
+    pub async fn text_of(&self, css: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self.find(css).await;
+            let url = format!(
+                "{}/session/{}/element/{}/text",
+                self.base, self.session, element.id
+            );
+            let (status, body) = get_raw(&self.client, &url).await;
+            if status < 300 {
+                return body["value"].as_str().unwrap().to_owned();
+            }
+            let stale = body["value"]["error"] == "stale element reference";
+            assert!(
+                stale && tokio::time::Instant::now() < deadline,
+                "WebDriver {url} answered {status}: {body}"
+            );
+        }
+    }
+
     /// Waits (up to 10 s) until the page is at a URL whose path is `path`:
     /// a click that submits a form returns before the next page loads.
     pub async fn wait_for_path(&self, path: &str) {
@@ -240,9 +264,14 @@ async fn post(client: &awc::Client, url: &str, body: Value) -> Value {
 }
 
 async fn get(client: &awc::Client, url: &str) -> Value {
+    let (status, body) = get_raw(client, url).await;
+    answer(url, status, body)
+}
+
+/// GETs `url`: the status and the body, whatever the status.
+async fn get_raw(client: &awc::Client, url: &str) -> (u16, Value) {
     let mut response = client.get(url).send().await.unwrap();
-    answer(
-        url,
+    (
         response.status().as_u16(),
         response.json::<Value>().limit(64 << 20).await.unwrap(),
     )
