@@ -138,11 +138,15 @@ impl Module for FrontendModule {
         let handle = running.handle;
         let stop_flag = Arc::clone(&stopped);
         let node_stopped = ctx.stopped();
+        // The node's graceful shutdown waits until the requests in flight
+        // are answered (the server's own shutdown timeout bounds that).
+        let hold = ctx.hold_shutdown();
         actix::spawn(async move {
             node_stopped.await;
             stop_flag.store(true, Ordering::Release);
             tracing::info!(module = "frontend", "stopping the web server");
             handle.stop(true).await;
+            drop(hold);
         });
         actix::spawn(async move {
             if let Err(error) = running.server.await {

@@ -59,6 +59,7 @@ pub mod node;
 pub mod registry;
 pub mod service;
 pub mod service_ref;
+pub mod shutdown_hold;
 pub mod spans;
 pub mod stats;
 mod supervise;
@@ -76,6 +77,7 @@ pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
 pub use service::{Empty, MethodId, Request, Service};
 pub use service_ref::{CallFuture, ServiceRef};
+pub use shutdown_hold::ShutdownHold;
 pub use stats::NodeStats;
 
 /// Re-exports used by the code that [`service!`] generates. Not part of the API.

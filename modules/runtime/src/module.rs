@@ -150,6 +150,8 @@ pub struct StartContext {
     services: ServiceRegistry,
     data_dir: PathBuf,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What the node's graceful shutdown waits for besides calls.
+    holds: std::sync::Arc<crate::shutdown_hold::ShutdownHolds>,
     counters: std::sync::Arc<crate::stats::Counters>,
     /// The module this context starts (its refs call as it).
     module: Option<&'static str>,
@@ -174,6 +176,7 @@ impl StartContext {
             services,
             data_dir: data_dir.into(),
             stop: None,
+            holds: std::sync::Arc::default(),
             counters: std::sync::Arc::default(),
             module: None,
             http_metrics: crate::http_metrics::HttpMetrics::default(),
@@ -234,6 +237,25 @@ impl StartContext {
     pub fn with_stop_signal(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         self.stop = Some(stop);
         self
+    }
+
+    /// The same context, whose [`StartContext::hold_shutdown`] holds
+    /// `holds` (the node's).
+    pub(crate) fn with_shutdown_holds(
+        mut self,
+        holds: std::sync::Arc<crate::shutdown_hold::ShutdownHolds>,
+    ) -> Self {
+        self.holds = holds;
+        self
+    }
+
+    /// Holds the node's graceful shutdown open until the hold is dropped
+    /// (for at most the grace period): for a module that owns work outside
+    /// its actor, like a web server's requests in flight, to finish it
+    /// after [`StartContext::stopped`] and before the node closes its
+    /// connections and exits. See [`crate::shutdown_hold`].
+    pub fn hold_shutdown(&self) -> crate::ShutdownHold {
+        crate::shutdown_hold::ShutdownHolds::hold(&self.holds)
     }
 
     /// Resolves when the node this module runs on shuts down (or is

@@ -81,6 +81,8 @@ pub struct Node {
     registry: ServiceRegistry,
     transport: Option<Arc<Transport>>,
     shutdown: watch::Sender<bool>,
+    /// Work outside the modules' actors a graceful shutdown waits for.
+    holds: Arc<crate::shutdown_hold::ShutdownHolds>,
     counters: Arc<crate::stats::Counters>,
     /// Where the admin endpoints are to be served, from the config.
     admin: Option<SocketAddr>,
@@ -208,27 +210,48 @@ impl Node {
     /// Shuts down gracefully, as on SIGTERM: stops listening and refuses
     /// new calls from other nodes (as *not delivered*, so callers may go
     /// elsewhere), tells every peer it is leaving (they stop sending to it
-    /// at once, instead of waiting for heartbeats to fail), lets the calls
-    /// it is serving finish for up to `grace`, then closes every
-    /// connection. Modules are told to stop ([`StartContext::stopped`]).
-    /// Returns how many calls were still running when the grace ran out.
+    /// at once, instead of waiting for heartbeats to fail), tells modules
+    /// to stop ([`StartContext::stopped`]) and waits for the work they hold
+    /// the shutdown for (a web server's requests in flight:
+    /// [`StartContext::hold_shutdown`]), lets the calls it is serving
+    /// finish, all within `grace`, then closes every connection. Returns
+    /// how many calls were still running, and holds still held, when the
+    /// grace ran out.
     ///
     /// [`StartContext::stopped`]: crate::StartContext::stopped
+    /// [`StartContext::hold_shutdown`]: crate::StartContext::hold_shutdown
     pub async fn shutdown_gracefully(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        let connections = match &self.transport {
+            Some(transport) => {
+                let shared = &transport.shared;
+                shared
+                    .draining
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                let connections = shared.live_connections();
+                for connection in &connections {
+                    connection.send_leaving();
+                }
+                connections
+            }
+            None => Vec::new(),
+        };
         let _ = self.shutdown.send(true);
+        // First the work outside the actors: it may still call modules,
+        // here and on other nodes, over the connections kept open till the
+        // end.
+        if self.holds.held() > 0 {
+            tracing::info!(node = %self.name, modules = self.holds.held(), "waiting for modules to finish their work");
+        }
+        let held = self.holds.released_by(deadline).await;
+        if held > 0 {
+            tracing::warn!(node = %self.name, modules = held, "grace period over: stopping with modules' work unfinished");
+        }
         let Some(transport) = &self.transport else {
-            return 0;
+            return held;
         };
         let shared = &transport.shared;
-        shared
-            .draining
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        let connections = shared.live_connections();
-        for connection in &connections {
-            connection.send_leaving();
-        }
         let serving = || connections.iter().map(|c| c.serving()).sum::<usize>();
-        let deadline = tokio::time::Instant::now() + grace;
         loop {
             let drained = shared.drained.notified();
             tokio::pin!(drained);
@@ -260,13 +283,15 @@ impl Node {
                 );
             }
         }
-        // The last replies are on their way out: let them go first.
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        // The last replies are on their way out: let them go first, all
+        // within what is left of the grace (at least 100 ms).
+        let flushed_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
         for connection in &connections {
-            connection.flush(left.max(Duration::from_millis(100))).await;
+            let left = flushed_by.saturating_duration_since(tokio::time::Instant::now());
+            connection.flush(left).await;
         }
         shared.close_all("this node has shut down");
-        unfinished
+        unfinished + held
     }
 
     /// Stops listening and closes every connection at once; calls in
@@ -337,6 +362,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         },
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
 
@@ -443,6 +469,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         .for_module(entry.name())
         .with_replicas(plan.nodes_of(module).len())
         .with_stop_signal(shutdown.subscribe())
+        .with_shutdown_holds(Arc::clone(&holds))
         .with_counters(Arc::clone(&counters))
         .with_http_metrics(http_metrics.clone());
         let started = (entry.start)(plan.module_config(module), ctx)
@@ -525,6 +552,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         registry,
         transport,
         shutdown,
+        holds,
         counters,
     })
 }
