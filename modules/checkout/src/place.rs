@@ -338,7 +338,7 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let charge = give_back(deps, key, &attempt, &total, why).await;
             return Err(CheckoutError::OrderNotStored { reason, charge });
         }
-        Err(error) if !error.is_safe_to_retry() => {
+        Err(error) if save_may_have_run(&error) => {
             // It may have been stored, or may yet be: a request that
             // reached a stalled node runs when the node resumes, unless
             // its deadline has passed by then. Look; if it is not there
@@ -369,4 +369,57 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
     let finishing = finish(deps, order, key, EmptyTheCart::Always, Done::default());
     Ok(runtime::detached(finishing).await)
+}
+
+/// Whether a `SaveOrder` that failed with `error` may have stored the
+/// order (or may yet): then its charge is kept until that is known. One
+/// that certainly did not run, including one the peer rejected (a node
+/// that does not host orders, a message it cannot read), is given back.
+fn save_may_have_run(error: &runtime::CallError) -> bool {
+    !error.did_not_run()
+}
+
+#[cfg(test)]
+mod save_tests {
+    use runtime::{CallError, Rejection};
+
+    use super::save_may_have_run;
+
+    #[test]
+    fn only_a_save_that_may_have_run_keeps_its_charge() {
+        let service = || "orders".to_owned();
+        let reason = || "why".to_owned();
+        let unknown = CallError::OutcomeUnknown {
+            service: service(),
+            reason: reason(),
+        };
+        assert!(save_may_have_run(&unknown));
+        let timed_out = CallError::TimedOut {
+            service: service(),
+            after_ms: 1000,
+        };
+        assert!(save_may_have_run(&timed_out));
+        let not_delivered = CallError::NotDelivered {
+            service: service(),
+            reason: reason(),
+        };
+        assert!(!save_may_have_run(&not_delivered));
+        let overloaded = CallError::Overloaded {
+            service: service(),
+            reason: reason(),
+        };
+        assert!(!save_may_have_run(&overloaded));
+        let orders = "orders";
+        let rejected = CallError::Rejected {
+            service: orders.into(),
+            reason: Rejection::NotHosted {
+                service: orders.into(),
+                node: "pay".into(),
+            },
+        };
+        assert!(
+            !save_may_have_run(&rejected),
+            "a rejected save did not run: its charge goes back"
+        );
+    }
 }
