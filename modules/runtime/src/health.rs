@@ -37,7 +37,7 @@ impl Readiness {
 pub(crate) fn check(needs: &[Need]) -> Readiness {
     let mut problems = Vec::new();
     for need in needs {
-        if need.peers.iter().any(|peer| peer.is_up()) {
+        if need.peers.iter().any(|peer| peer.takes_calls()) {
             continue;
         }
         let states: Vec<String> = need

@@ -138,8 +138,8 @@ impl Collector for NodeCollector {
         labelled(
             &mut encoder,
             "boutique_peer_up",
-            "1 if this node's connection to the peer node is up, else 0.",
-            peers(&|peer| i64::from(peer.is_up())),
+            "1 if this node's connection to the peer node is up and the peer is not leaving, else 0.",
+            peers(&|peer| i64::from(peer.takes_calls())),
         )?;
         let states: Vec<_> = self
             .peers

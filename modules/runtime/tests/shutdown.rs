@@ -35,6 +35,13 @@ async fn a_leaving_node_refuses_new_calls_and_finishes_those_in_flight() {
     let cluster = cluster().await;
     let toy = cluster.b.service::<Toy>().unwrap().with_timeout(LONG);
     let held = hold(&toy, 1).await;
+    // b's relay calls toy, on a: b is ready while a takes calls.
+    let b = &cluster.b;
+    assert!(b.readiness().is_ready(), "{:?}", b.readiness());
+    assert!(
+        b.metrics_text()
+            .contains("boutique_peer_up{node=\"b\",peer=\"a\"} 1")
+    );
     let a = std::rc::Rc::new(cluster.a);
 
     let shutdown = actix_rt::spawn({
@@ -49,6 +56,19 @@ async fn a_leaving_node_refuses_new_calls_and_finishes_those_in_flight() {
     assert!(
         !shutdown.is_finished(),
         "a did not wait for its call in flight"
+    );
+    // Nor is b ready: toy's one replica is leaving.
+    let readiness = b.readiness();
+    assert!(
+        readiness
+            .problems
+            .iter()
+            .any(|p| p.contains("relay calls toy")),
+        "{readiness:?}"
+    );
+    assert!(
+        b.metrics_text()
+            .contains("boutique_peer_up{node=\"b\",peer=\"a\"} 0")
     );
 
     // The call in flight is allowed to finish; then a closes.

@@ -265,6 +265,13 @@ impl Peer {
         matches!(&*self.state(), State::Up(c) if !c.is_closed())
     }
 
+    /// True if a connection to this peer is up and the peer is not
+    /// leaving: calls to it go through (what readiness and
+    /// `boutique_peer_up` report).
+    pub(crate) fn takes_calls(&self) -> bool {
+        matches!(&*self.state(), State::Up(c) if !c.is_closed() && !c.peer_is_leaving())
+    }
+
     /// Starts a call without waiting: if the connection is up, the request
     /// is encoded and queued at once.
     pub(crate) fn start_call<M: Request>(
