@@ -6,8 +6,8 @@
 //! | 1 | `call`: the service answered with its domain error |
 //! | 2 | `call`: the call failed (not delivered, outcome unknown, rejected, timed out) |
 //! | 64 | bad command line or input (unknown service or message, invalid JSON) |
-//! | 70 | the node failed at run time (could not listen, a module did not start) |
-//! | 78 | the config is invalid (or the environment: a bad `BOUTIQUE_ADMIN_LISTENER_FD`) |
+//! | 70 | the node failed at run time (could not listen, a module did not start); `up`: every node has exited |
+//! | 78 | the config is invalid, a module's section included (or the environment: a bad `BOUTIQUE_ADMIN_LISTENER_FD`) |
 
 use std::process::ExitCode;
 
@@ -38,7 +38,14 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         CONFIG
     } else if let Some(node) = error.downcast_ref::<NodeError>() {
         match node {
-            NodeError::Config(_) | NodeError::Secret(_) => CONFIG,
+            NodeError::Config(_)
+            | NodeError::Secret(_)
+            // A module's config section, checked as it starts: as wrong
+            // on the next start (`up` does not start it again).
+            | NodeError::Start {
+                error: runtime::StartError::Config(_),
+                ..
+            } => CONFIG,
             _ => SOFTWARE,
         }
     } else if let Some(call) = error.downcast_ref::<JsonCallError>() {

@@ -786,3 +786,42 @@ fn logs_are_json_lines_with_log_format_json_or_the_config_and_levels_come_from_t
     assert!(json_log_lines(&text).is_empty(), "{text}");
     assert!(text.contains("module started"), "{text}");
 }
+
+#[actix_rt::test]
+async fn run_told_to_stop_as_soon_as_it_says_it_runs_stops_gracefully() {
+    // As a script, `up` or Kubernetes may: SIGTERM the moment the node
+    // says it runs. The signal is the node's to handle from before it
+    // starts, so it shuts down gracefully and exits 0 (it was killed by
+    // the signal, with no grace, when it took the signals over only after
+    // saying where the shop is).
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(["--set", "modules.frontend.listen=127.0.0.1:0", "run"])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if line.contains("boutique: node 'main' running") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the node said it runs");
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: a signal to our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // Read on, so that its writes find a reader.
+    let reading = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the node stopped")
+        .unwrap();
+    reading.abort();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

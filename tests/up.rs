@@ -406,3 +406,18 @@ async fn up_stops_every_node_in_order_when_nobody_reads_what_it_says() {
     assert_eq!(status.code(), Some(0), "{}", said.join("\n"));
     assert!(is_gone(node), "node process {node} still runs");
 }
+
+#[actix_rt::test]
+async fn up_exits_70_once_every_node_has_exited_for_good() {
+    // A module config only the node checks, as it starts the module: the
+    // node exits 78, is not started again, and none is left.
+    let mut up = Up::spawn(&["--set", "modules.frontend.workers=0"], TempDir::new("up"));
+    up.until("its config is wrong, so it is not started again")
+        .await;
+    up.until("[up] every node has exited").await;
+    let status = tokio::time::timeout(PATIENCE, up.child.wait())
+        .await
+        .expect("up exited")
+        .unwrap();
+    assert_eq!(status.code(), Some(70), "{}", up.said.join("\n"));
+}

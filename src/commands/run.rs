@@ -52,6 +52,10 @@ pub fn run(
     let telemetry_config = runtime::config::load(&args.source())?.telemetry;
     let system = actix_rt::System::new();
     system.block_on(async {
+        // SIGINT and SIGTERM are taken over before anything starts: one
+        // that comes while the node starts, or just after it says it is
+        // ready, stops it gracefully once it is up, not at once.
+        let stop = signal::stop_requested();
         let telemetry = match &telemetry_config.otlp_endpoint {
             Some(endpoint) => Some(crate::telemetry::start(endpoint, &name)?),
             None => None,
@@ -109,7 +113,7 @@ pub fn run(
                 ),
             }
         }
-        let why = signal::stop_requested().await;
+        let why = stop.await;
         let grace = std::time::Duration::from_millis(plan.runtime.shutdown_grace_ms);
         tracing::info!(
             node = node.name(),

@@ -174,7 +174,7 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             }
             if nodes.is_empty() {
                 say!("[up] every node has exited");
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(crate::exit::SOFTWARE));
             }
         }
         if let Some(why) = stopping {
