@@ -14,11 +14,14 @@
 //! Each restart is logged (the panic itself is printed by Rust's panic
 //! hook) and counted in [`NodeStats::restarts`](crate::NodeStats::restarts).
 //!
-//! A module that keeps crashing is not restarted in a tight loop: after
-//! three crashes within ten seconds, each restart waits twice as long as
-//! the one before (100 ms, 200 ms, ... up to 5 s).
+//! A module that keeps crashing is not restarted in a tight loop: from
+//! the third crash in a row (each within ten seconds of the restart before
+//! it), each restart waits twice as long as the one before (100 ms,
+//! 200 ms, ... up to 5 s, and 5 s from then on); a module that ran ten
+//! seconds since its last restart starts afresh. A restart that fails (its
+//! `start` returned an error) is tried again with the same backoff, and is
+//! not counted as another crash.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +33,9 @@ use crate::stats::Counters;
 
 /// How often the supervisor looks at its actor.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
-/// This many crashes within [`CRASH_WINDOW`] start the backoff.
-const CRASHES_BEFORE_BACKOFF: usize = 3;
+/// From this crash in a row on, restarts wait.
+const CRASHES_BEFORE_BACKOFF: u32 = 3;
+/// A module that ran this long since its last restart starts a new row.
 const CRASH_WINDOW: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -60,14 +64,46 @@ impl<S: Service> Slot<S> {
     }
 }
 
-/// The delay before the next restart, given when the recent crashes were.
-fn backoff(crashes: &VecDeque<Instant>) -> Duration {
-    let over = crashes.len().saturating_sub(CRASHES_BEFORE_BACKOFF - 1);
-    if over == 0 {
-        return Duration::ZERO;
+/// A module's crashes in a row, and the delay each restart waits.
+#[derive(Debug)]
+struct CrashRow {
+    /// Crashes in this row.
+    crashes: u32,
+    /// When the module was last started.
+    started: Instant,
+}
+
+impl CrashRow {
+    fn new(now: Instant) -> Self {
+        CrashRow {
+            crashes: 0,
+            started: now,
+        }
     }
-    let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(16);
-    BACKOFF_MIN.saturating_mul(1 << doublings).min(BACKOFF_MAX)
+
+    /// The module crashed at `now`: how long to wait before restarting it.
+    fn crashed(&mut self, now: Instant) -> Duration {
+        if now.saturating_duration_since(self.started) >= CRASH_WINDOW {
+            self.crashes = 0;
+        }
+        self.crashes = self.crashes.saturating_add(1);
+        let Some(over) = self.crashes.checked_sub(CRASHES_BEFORE_BACKOFF) else {
+            return Duration::ZERO;
+        };
+        BACKOFF_MIN
+            .saturating_mul(1 << over.min(16))
+            .min(BACKOFF_MAX)
+    }
+
+    /// The module was started again at `now`.
+    fn restarted(&mut self, now: Instant) {
+        self.started = now;
+    }
+}
+
+/// The wait before trying again a restart that failed after `delay`.
+fn retry_delay(delay: Duration) -> Duration {
+    delay.saturating_mul(2).clamp(BACKOFF_MIN, BACKOFF_MAX)
 }
 
 /// Watches module `M`'s actor and restarts it when it dies, until the node
@@ -81,7 +117,7 @@ pub(crate) async fn supervise<M: Module>(
     let name = <M::Service as Service>::NAME;
     let stopped = ctx.stopped();
     tokio::pin!(stopped);
-    let mut crashes: VecDeque<Instant> = VecDeque::new();
+    let mut row = CrashRow::new(Instant::now());
     loop {
         tokio::select! {
             _ = &mut stopped => return,
@@ -90,41 +126,43 @@ pub(crate) async fn supervise<M: Module>(
         if slot.load().is_running() {
             continue;
         }
-        let now = Instant::now();
-        crashes.push_back(now);
-        while crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
-        {
-            crashes.pop_front();
-        }
-        let delay = backoff(&crashes);
+        let mut delay = row.crashed(Instant::now());
         Counters::count(&counters.restarts);
         tracing::error!(
             module = name,
             node = ctx.node(),
-            crashes_in_10s = crashes.len(),
+            crashes_in_a_row = row.crashes,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "the module's actor stopped (a handler panicked); restarting it with fresh state"
         );
-        if !delay.is_zero() {
-            tokio::select! {
-                _ = &mut stopped => return,
-                _ = tokio::time::sleep(delay) => {}
+        loop {
+            if !delay.is_zero() {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
-        }
-        let started = match config() {
-            Ok(config) => M::start(config, ctx.clone()).await,
-            Err(error) => Err(error),
-        };
-        match started {
-            Ok(endpoints) => {
-                slot.replace(endpoints);
-                tracing::info!(module = name, node = ctx.node(), "module restarted");
-            }
-            // Tried again at the next check, with the backoff.
-            Err(error) => {
-                tracing::error!(module = name, node = ctx.node(), %error, "the module could not be restarted")
+            let started = match config() {
+                Ok(config) => M::start(config, ctx.clone()).await,
+                Err(error) => Err(error),
+            };
+            match started {
+                Ok(endpoints) => {
+                    slot.replace(endpoints);
+                    row.restarted(Instant::now());
+                    tracing::info!(module = name, node = ctx.node(), "module restarted");
+                    break;
+                }
+                Err(error) => {
+                    delay = retry_delay(delay);
+                    tracing::error!(
+                        module = name,
+                        node = ctx.node(),
+                        %error,
+                        retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "the module could not be restarted; trying again"
+                    );
+                }
             }
         }
     }
@@ -135,14 +173,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn restarts_back_off_after_three_crashes_in_a_row() {
-        let now = Instant::now();
-        let crashes = |n: usize| (0..n).map(|_| now).collect::<VecDeque<_>>();
-        assert_eq!(backoff(&crashes(1)), Duration::ZERO);
-        assert_eq!(backoff(&crashes(2)), Duration::ZERO);
-        assert_eq!(backoff(&crashes(3)), Duration::from_millis(100));
-        assert_eq!(backoff(&crashes(4)), Duration::from_millis(200));
-        assert_eq!(backoff(&crashes(5)), Duration::from_millis(400));
-        assert_eq!(backoff(&crashes(40)), BACKOFF_MAX);
+    fn restarts_back_off_from_the_third_crash_in_a_row_and_hold_at_the_most() {
+        // A module that crashes as soon as it is started, every time.
+        let mut now = Instant::now();
+        let mut row = CrashRow::new(now);
+        let mut delays = Vec::new();
+        for _ in 0..14 {
+            let delay = row.crashed(now);
+            delays.push(delay.as_millis());
+            now += delay;
+            row.restarted(now);
+        }
+        assert_eq!(
+            delays,
+            [
+                0, 0, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000, 5000, 5000
+            ],
+            "the delays must not fall back while it keeps crashing"
+        );
+        // One that then runs ten seconds starts a new row.
+        now += CRASH_WINDOW;
+        assert_eq!(row.crashed(now), Duration::ZERO);
+        assert_eq!(row.crashes, 1);
+    }
+
+    #[test]
+    fn a_failed_restart_is_tried_again_later_and_later() {
+        assert_eq!(retry_delay(Duration::ZERO), BACKOFF_MIN);
+        assert_eq!(retry_delay(BACKOFF_MIN), BACKOFF_MIN * 2);
+        assert_eq!(retry_delay(BACKOFF_MAX), BACKOFF_MAX);
     }
 }
