@@ -1,4 +1,5 @@
-//! The checkout actor: runs [`place`] once per idempotency key at a time.
+//! The checkout actor: runs [`place`] once per idempotency key at a time,
+//! and one customer's checkouts one after another.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -66,6 +67,8 @@ impl Module for CheckoutModule {
         });
         let actor = CheckoutActor {
             deps,
+            by_customer: Rc::default(),
+            started: 0,
             in_flight,
             finishing: Some(finishing),
         };
@@ -82,6 +85,15 @@ struct CheckoutActor {
     /// ([`order_key`]): a second submission of the same checkout waits for
     /// the first instead of running beside it.
     in_flight: Rc<RefCell<HashMap<String, Placing>>>,
+    /// The checkout each customer started last, numbered, by customer id:
+    /// a customer's checkouts with different keys run one after another
+    /// (two forms open, or a client without a key retrying one that is
+    /// still running), so the later one finds what the earlier did (the
+    /// cart emptied: 409) instead of paying beside it. Its entry goes when
+    /// that checkout ends.
+    by_customer: Rc<RefCell<HashMap<String, (u64, Placing)>>>,
+    /// How many checkouts this actor has started (their numbers).
+    started: u64,
     /// The finisher's work, started with the actor and stopped with it.
     finishing: Option<LocalBoxFuture<'static, ()>>,
 }
@@ -118,19 +130,48 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
             None => {
                 let deps = self.deps.clone();
                 let in_flight = Rc::clone(&self.in_flight);
+                let by_customer = Rc::clone(&self.by_customer);
                 let owned_key = key.clone();
+                let customer = request.user_id.clone();
+                let this_customer = customer.clone();
+                self.started += 1;
+                let number = self.started;
+                let before = self
+                    .by_customer
+                    .borrow()
+                    .get(&this_customer)
+                    .map(|(_, placing)| placing.clone());
+                if before.is_some() {
+                    span.in_scope(|| {
+                        tracing::info!("another checkout of this customer is in progress: this one waits for it")
+                    });
+                }
                 // Every step waits no longer than the first submitter;
                 // compensation steps are detached from that (see place.rs).
                 let placing = meta
                     .scope(async move {
+                        if let Some(before) = before {
+                            // Its outcome is its own submitter's to see.
+                            let _ = before.await;
+                        }
                         let result = place(&deps, &request, &owned_key).await;
                         in_flight.borrow_mut().remove(&owned_key);
+                        let mut by_customer = by_customer.borrow_mut();
+                        if by_customer
+                            .get(&customer)
+                            .is_some_and(|(n, _)| *n == number)
+                        {
+                            by_customer.remove(&customer);
+                        }
                         result
                     })
                     .instrument(span)
                     .boxed_local()
                     .shared();
                 self.in_flight.borrow_mut().insert(key, placing.clone());
+                self.by_customer
+                    .borrow_mut()
+                    .insert(this_customer, (number, placing.clone()));
                 placing
             }
         };

@@ -1173,3 +1173,27 @@ impl Handler<Call<EmptyCart>> for FlakyCart {
         forward(&self.real, call.into_message(), CartError::Storage)
     }
 }
+
+#[actix_rt::test]
+async fn two_checkouts_of_one_customer_at_once_charge_once() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.add("u2", SUNGLASSES, 1).await;
+    // Two forms open and submitted at once, or a client without a key
+    // retrying a checkout that still runs: two keys, one cart. Another
+    // customer's checkout meanwhile does not wait for them.
+    let (first, second, other) = tokio::join!(
+        shop.place(request("u1", "USD", "k1")),
+        shop.place(request("u1", "USD", "k2")),
+        shop.place(request("u2", "USD", "k1")),
+    );
+    assert!(first.is_ok(), "{first:?}");
+    assert!(
+        matches!(second, Err(CheckoutError::EmptyCart)),
+        "the second found the cart emptied: {second:?}"
+    );
+    assert!(other.is_ok(), "{other:?}");
+    assert_eq!(shop.charges("u1", "k1").await.len(), 1);
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    assert_eq!(shop.charges("u2", "k1").await.len(), 1);
+}
