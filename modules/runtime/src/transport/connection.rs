@@ -597,6 +597,20 @@ impl Connection {
         self.enqueue(&frame, kind);
     }
 
+    /// Answers a call from the peer that does not run: [`reply_error`]
+    /// with a refusal.
+    ///
+    /// [`reply_error`]: Self::reply_error
+    fn refuse<T: serde::Serialize>(
+        &self,
+        call_id: u64,
+        status: ReplyStatus,
+        error: &T,
+        service: &str,
+    ) {
+        self.reply_error(call_id, status, error, service, Kind::Refusal);
+    }
+
     /// Runs a request that arrived on this connection. It counts as
     /// unanswered from here until its reply is queued; the count goes up
     /// before the shutdown flag is read, and a graceful shutdown reads the
@@ -644,13 +658,7 @@ impl Connection {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
                 tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
-                self.reply_error(
-                    call_id,
-                    ReplyStatus::Rejected,
-                    &rejection,
-                    "",
-                    Kind::Refusal,
-                );
+                self.refuse(call_id, ReplyStatus::Rejected, &rejection, "");
                 return Answered::Now;
             }
         };
@@ -668,12 +676,11 @@ impl Connection {
                 %rejection,
                 "call refused"
             );
-            self.reply_error(
+            self.refuse(
                 call_id,
                 ReplyStatus::Rejected,
                 &rejection,
                 dispatch.service(),
-                Kind::Refusal,
             );
             return Answered::Now;
         }
@@ -682,13 +689,7 @@ impl Connection {
                 dispatch.service(),
                 format!("node '{node}' is shutting down"),
             );
-            self.reply_error(
-                call_id,
-                ReplyStatus::Failed,
-                &error,
-                dispatch.service(),
-                Kind::Refusal,
-            );
+            self.refuse(call_id, ReplyStatus::Failed, &error, dispatch.service());
             return Answered::Now;
         }
         if budget_us == 0 {
@@ -697,13 +698,7 @@ impl Connection {
             Counters::count(&self.shared.counters.expired_on_arrival);
             tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
-            self.reply_error(
-                call_id,
-                ReplyStatus::Failed,
-                &error,
-                dispatch.service(),
-                Kind::Refusal,
-            );
+            self.refuse(call_id, ReplyStatus::Failed, &error, dispatch.service());
             return Answered::Now;
         }
         let limit = self.shared.settings.max_in_flight;
@@ -718,13 +713,7 @@ impl Connection {
                     self.peer.node
                 ),
             );
-            self.reply_error(
-                call_id,
-                ReplyStatus::Failed,
-                &error,
-                dispatch.service(),
-                Kind::Refusal,
-            );
+            self.refuse(call_id, ReplyStatus::Failed, &error, dispatch.service());
             return Answered::Now;
         }
         let budget = Duration::from_micros(budget_us).min(MAX_BUDGET);
@@ -751,12 +740,11 @@ impl Connection {
                     "call rejected"
                 );
                 self.serving.fetch_sub(1, Ordering::AcqRel);
-                self.reply_error(
+                self.refuse(
                     call_id,
                     ReplyStatus::Rejected,
                     &rejection,
                     dispatch.service(),
-                    Kind::Refusal,
                 );
                 Answered::Now
             }
@@ -804,27 +792,19 @@ impl Connection {
         dispatch: &dyn Dispatch,
         result: Result<Vec<u8>, CallError>,
     ) {
-        match result {
+        let error = match result {
             Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
                 Ok(frame) => {
                     self.enqueue(&frame, Kind::Outcome);
+                    return;
                 }
-                Err(e) => {
-                    let error = CallError::outcome_unknown(
-                        dispatch.service(),
-                        format!(
-                            "{} ran, but its reply could not be sent: {e}",
-                            dispatch.message()
-                        ),
-                    );
-                    self.reply_error(
-                        call_id,
-                        ReplyStatus::Failed,
-                        &error,
-                        dispatch.service(),
-                        Kind::Outcome,
-                    );
-                }
+                Err(e) => CallError::outcome_unknown(
+                    dispatch.service(),
+                    format!(
+                        "{} ran, but its reply could not be sent: {e}",
+                        dispatch.message()
+                    ),
+                ),
             },
             // The caller has stopped waiting; if the call was still in the
             // actor's mailbox, actix drops it unrun. The reply only frees
@@ -837,22 +817,17 @@ impl Connection {
                     call_id,
                     "call dropped: its deadline passed here"
                 );
-                self.reply_error(
-                    call_id,
-                    ReplyStatus::Failed,
-                    &error,
-                    dispatch.service(),
-                    Kind::Outcome,
-                );
+                error
             }
-            Err(error) => self.reply_error(
-                call_id,
-                ReplyStatus::Failed,
-                &error,
-                dispatch.service(),
-                Kind::Outcome,
-            ),
-        }
+            Err(error) => error,
+        };
+        self.reply_error(
+            call_id,
+            ReplyStatus::Failed,
+            &error,
+            dispatch.service(),
+            Kind::Outcome,
+        );
     }
 
     /// `running`, recording a server span when it ends (span export is on).
