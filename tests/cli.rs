@@ -534,6 +534,30 @@ fn call_reports_an_unreachable_node_with_exit_2() {
 }
 
 #[test]
+fn call_will_not_stand_in_for_a_split_node_on_port_0() {
+    // Its address is known only once it runs; started here, the module
+    // would be that node (a new incarnation) to the others, and take the
+    // running node's place at its peers.
+    let output = boutique(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "--set",
+        "nodes.web.listen=127.0.0.1:0",
+        "call",
+        "recommendation",
+        "ListRecommendations",
+        r#"{"user_id":"u","product_ids":[]}"#,
+    ]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("node 'web' listens on port 0"), "{said}");
+    assert!(
+        said.contains("would take the running node's place"),
+        "{said}"
+    );
+}
+
+#[test]
 fn call_refuses_bad_input_with_exit_64() {
     for (args, needle) in [
         (

@@ -5,7 +5,9 @@
 //! (unreachable, refused, timed out) to stderr (exit 2).
 //!
 //! The call goes to the node that runs the service, as a client of the
-//! deployment (it needs the cluster secret). If that node does not listen
+//! deployment (it needs the cluster secret); it is refused if that node
+//! listens on port 0 in a split deployment (an address known only once it
+//! runs). If that node does not listen
 //! (the default single-process config), there is no way in from outside: the
 //! node is started inside this command instead (only the module called and
 //! the modules it needs, on the same data directory), and the call runs
@@ -65,6 +67,19 @@ pub fn call(
         let mut _data_dir_lock = None;
         let node = if host.listen.is_some_and(|a| a.port() != 0) {
             Node::client(&plan, &catalogue).await?
+        } else if plan.is_split() {
+            // Started here, the module would be node `host` to the other
+            // nodes (a new incarnation of it), and take the running node's
+            // place at its peers.
+            eprintln!(
+                "error: node '{0}' listens on port 0 (a free port it picks as it starts), so this \
+                 command cannot know where to call its {service}; starting {service} here as node \
+                 '{0}' would take the running node's place at its peers. Give the node a fixed \
+                 port ([nodes.{0}] listen = \"127.0.0.1:7400\", or --set nodes.{0}.listen=ADDRESS \
+                 with the address it runs on).",
+                host.name
+            );
+            return Ok(ExitCode::from(CALL_ERROR));
         } else {
             let needed = plan.narrowed_to(&host.name, service);
             let data_dir = &plan.runtime.data_dir;
