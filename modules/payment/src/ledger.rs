@@ -121,6 +121,26 @@ fn storage(error: impl std::fmt::Display) -> PaymentError {
 }
 
 /// Records that `attempt` holds the charge under `key` (again is fine).
+/// The query for the charge under a key (`$1`).
+fn select_by_key() -> String {
+    format!("SELECT {COLUMNS} FROM charges WHERE idempotency_key = $1")
+}
+
+/// The charge under `key`, read in `tx`: as it stands once `tx` commits.
+/// Read before the commit, so that a write that committed is never
+/// reported as an error (a read after it could fail).
+async fn find_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+) -> Result<Option<ChargeRecord>, PaymentError> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select_by_key()))
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(storage)?;
+    Ok(row.map(record))
+}
+
 async fn hold(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     key: &str,
@@ -163,8 +183,7 @@ impl Ledger {
 
     /// The charge under `key`, if any.
     pub async fn find(&self, key: &str) -> Result<Option<ChargeRecord>, PaymentError> {
-        let sql = format!("SELECT {COLUMNS} FROM charges WHERE idempotency_key = $1");
-        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select_by_key()))
             .bind(key)
             .fetch_optional(self.db.pool())
             .await
@@ -247,11 +266,10 @@ impl Ledger {
             .map_err(storage)?;
             let_go_before = let_go != 0;
         }
-        tx.commit().await.map_err(storage)?;
-        let charge = self
-            .find(key)
+        let charge = find_in(&mut tx, key)
             .await?
             .ok_or_else(|| storage("a charge vanished while it was taken up"))?;
+        tx.commit().await.map_err(storage)?;
         Ok(TakenUp {
             charge,
             let_go_before,
@@ -366,8 +384,9 @@ impl Ledger {
             .await
             .map_err(storage)?;
         }
+        let status = find_in(&mut tx, key).await?.map(|charge| charge.status);
         tx.commit().await.map_err(storage)?;
-        Ok(match self.find(key).await?.map(|charge| charge.status) {
+        Ok(match status {
             Some(ChargeStatus::Charged) => Cancellation::KeptForAnotherAttempt,
             Some(ChargeStatus::Refunded) => Cancellation::Refunded,
             Some(ChargeStatus::Cancelled) | None => Cancellation::NeverCharged,
