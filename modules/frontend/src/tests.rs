@@ -517,3 +517,54 @@ async fn every_response_says_scripts_come_from_the_shop_only_and_no_other_site_m
     let body = String::from_utf8_lossy(&script.body().await.unwrap()).into_owned();
     assert!(body.contains("currency_code"), "{body}");
 }
+
+#[actix_rt::test]
+async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
+    let dir = TempDir::new("frontend");
+    let (url, orders) = shop_with_a_scripted_checkout(&dir).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+
+    // The guest signs up while a checkout of theirs still runs: the move
+    // at the sign-in finds no order yet.
+    let signed = client
+        .post(format!("{url}/signup"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&[
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", "a long enough password"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let auth = set_cookie(&signed, crate::visitor::AUTH_COOKIE).expect("signed in");
+    // Then the checkout stores its order, under the guest.
+    let guest = crate::visitor::guest_id(session.value());
+    let save = orders::api::SaveOrder {
+        order: sunglasses_order(&guest),
+        idempotency_key: checkout::api::order_key(&guest, "late"),
+    };
+    orders.call(save).await.unwrap().unwrap();
+
+    // The account finds it, by its id (where checkout sends the browser)
+    // and among its orders.
+    let mut one = client
+        .get(format!("{url}/order/the-stored-order"))
+        .insert_header(cookie_header(&[&session, &auth]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status().as_u16(), 200);
+    let page = String::from_utf8(one.body().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("the-stored-order"), "{page}");
+    let mut all = client
+        .get(format!("{url}/orders"))
+        .insert_header(cookie_header(&[&session, &auth]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status().as_u16(), 200);
+    let page = String::from_utf8(all.body().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("the-stored-order"), "{page}");
+}

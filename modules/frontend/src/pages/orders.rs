@@ -1,9 +1,14 @@
 //! `GET /order/{id}` and `GET /orders`: the visitor's orders, as stored.
 //! A visitor sees the orders of their browser session; a signed-in user
 //! sees their account's, from any browser.
+//!
+//! Signing in moves the guest's orders to the account, once. A guest
+//! checkout still running (or in doubt) then stores its order under the
+//! guest afterwards: so a signed-in user's orders are looked up after
+//! moving the browser session's guest orders again ([`claim_late`]).
 
 use actix_web::{HttpResponse, web};
-use orders::api::{GetOrder, ListOrders, OrdersError};
+use orders::api::{ClaimOrders, GetOrder, ListOrders, OrdersError};
 
 use crate::error::{CallOutcome, ShopError};
 use crate::pages::html;
@@ -21,8 +26,53 @@ fn orders_error(error: OrdersError) -> ShopError {
     }
 }
 
+/// Moves to a signed-in visitor's account the orders their browser
+/// session stored as a guest since the sign-in moved the others (see the
+/// module docs). A failure leaves them where they are, to be moved the next
+/// time (logged).
+async fn claim_late(shop: &Shop, visitor: &Visitor) {
+    let Some(user) = &visitor.user else {
+        return;
+    };
+    if visitor.guest_id == user.id {
+        return;
+    }
+    let claim = ClaimOrders {
+        from_customer_id: visitor.guest_id.clone(),
+        to_customer_id: user.id.clone(),
+    };
+    match shop.orders.call(claim).await {
+        Ok(Ok(claimed)) if claimed.moved > 0 => tracing::info!(
+            module = "frontend",
+            moved = claimed.moved,
+            "orders stored for the guest after the sign-in moved to the account"
+        ),
+        Ok(Ok(_)) => {}
+        other => tracing::warn!(
+            module = "frontend",
+            result = ?other,
+            "the guest's late orders were not moved to the account; tried again next time"
+        ),
+    }
+}
+
 /// One stored order of the visitor's (404 if it is someone else's).
 pub async fn find(
+    shop: &Shop,
+    visitor: &Visitor,
+    order_id: &str,
+) -> Result<orders::api::Order, ShopError> {
+    match get(shop, visitor, order_id).await {
+        Err(ShopError::NotFound(_)) if visitor.user.is_some() => {
+            claim_late(shop, visitor).await;
+            get(shop, visitor, order_id).await
+        }
+        found => found,
+    }
+}
+
+/// [`find`], as stored now.
+async fn get(
     shop: &Shop,
     visitor: &Visitor,
     order_id: &str,
@@ -39,6 +89,7 @@ pub async fn find(
 
 /// Every stored order of the visitor's, newest first.
 pub async fn all(shop: &Shop, visitor: &Visitor) -> Result<Vec<orders::api::Order>, ShopError> {
+    claim_late(shop, visitor).await;
     Ok(shop
         .orders
         .call(ListOrders {
