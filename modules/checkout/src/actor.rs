@@ -133,13 +133,12 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 let by_customer = Rc::clone(&self.by_customer);
                 let owned_key = key.clone();
                 let customer = request.user_id.clone();
-                let this_customer = customer.clone();
                 self.started += 1;
                 let number = self.started;
                 let before = self
                     .by_customer
                     .borrow()
-                    .get(&this_customer)
+                    .get(&customer)
                     .map(|(_, placing)| placing.clone());
                 if before.is_some() {
                     span.in_scope(|| {
@@ -158,10 +157,10 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         in_flight.borrow_mut().remove(&owned_key);
                         let mut by_customer = by_customer.borrow_mut();
                         if by_customer
-                            .get(&customer)
+                            .get(&request.user_id)
                             .is_some_and(|(n, _)| *n == number)
                         {
-                            by_customer.remove(&customer);
+                            by_customer.remove(&request.user_id);
                         }
                         result
                     })
@@ -171,7 +170,7 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 self.in_flight.borrow_mut().insert(key, placing.clone());
                 self.by_customer
                     .borrow_mut()
-                    .insert(this_customer, (number, placing.clone()));
+                    .insert(customer, (number, placing.clone()));
                 placing
             }
         };

@@ -549,22 +549,15 @@ async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
 
     // The account finds it, by its id (where checkout sends the browser)
     // and among its orders.
-    let mut one = client
-        .get(format!("{url}/order/the-stored-order"))
-        .insert_header(cookie_header(&[&session, &auth]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(one.status().as_u16(), 200);
-    let page = String::from_utf8(one.body().await.unwrap().to_vec()).unwrap();
-    assert!(page.contains("the-stored-order"), "{page}");
-    let mut all = client
-        .get(format!("{url}/orders"))
-        .insert_header(cookie_header(&[&session, &auth]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status().as_u16(), 200);
-    let page = String::from_utf8(all.body().await.unwrap().to_vec()).unwrap();
-    assert!(page.contains("the-stored-order"), "{page}");
+    for path in ["/order/the-stored-order", "/orders"] {
+        let mut page = client
+            .get(format!("{url}{path}"))
+            .insert_header(cookie_header(&[&session, &auth]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200, "{path}");
+        let page = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+        assert!(page.contains("the-stored-order"), "{path}: {page}");
+    }
 }

@@ -418,6 +418,12 @@ impl Connection {
         self.enqueue(&HEARTBEAT_FRAME, Kind::Control);
     }
 
+    /// True while calls sent on it go through: it is open, and the peer
+    /// is not leaving.
+    pub(crate) fn takes_calls(&self) -> bool {
+        !self.is_closed() && !self.peer_is_leaving()
+    }
+
     /// True if this node opened the connection.
     pub(crate) fn dialed_by_us(&self) -> bool {
         self.dialed_by_us
@@ -571,30 +577,26 @@ impl Connection {
         kind: Kind,
     ) {
         let max = self.shared.settings.max_frame;
-        let frame = match error_frame(call_id, status, error, max) {
-            Ok(frame) => frame,
+        let frame = error_frame(call_id, status, error, max).or_else(|e| {
+            tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply; a short one goes instead");
+            let short =
+                CallError::outcome_unknown(service, "the serving node could not encode its answer");
+            error_frame(call_id, ReplyStatus::Failed, &short, max)
+        });
+        match frame {
+            Ok(frame) => {
+                self.enqueue(&frame, kind);
+            }
+            // Not with a service name from this build and frames of 4 KiB
+            // at least; counted as answered all the same.
             Err(e) => {
-                tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply; a short one goes instead");
-                let short = CallError::outcome_unknown(
-                    service,
-                    "the serving node could not encode its answer",
-                );
-                match error_frame(call_id, ReplyStatus::Failed, &short, max) {
-                    Ok(frame) => frame,
-                    // Not with a service name from this build and frames
-                    // of 4 KiB at least; counted as answered all the same.
-                    Err(e) => {
-                        tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode a short error reply either");
-                        self.owed.fetch_sub(1, Ordering::AcqRel);
-                        if kind == Kind::Outcome {
-                            self.serving.fetch_sub(1, Ordering::AcqRel);
-                        }
-                        return;
-                    }
+                tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode a short error reply either");
+                self.owed.fetch_sub(1, Ordering::AcqRel);
+                if kind == Kind::Outcome {
+                    self.serving.fetch_sub(1, Ordering::AcqRel);
                 }
             }
-        };
-        self.enqueue(&frame, kind);
+        }
     }
 
     /// Answers a call from the peer that does not run: [`reply_error`]

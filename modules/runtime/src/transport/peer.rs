@@ -246,7 +246,7 @@ impl Peer {
     /// choosing among replicas.
     pub(crate) fn is_available(&self) -> bool {
         match &*self.state() {
-            State::Up(connection) => !connection.is_closed() && !connection.peer_is_leaving(),
+            State::Up(connection) => connection.takes_calls(),
             State::Idle | State::Connecting { first: true, .. } => true,
             State::Connecting { first: false, .. } | State::Down { .. } => false,
         }
@@ -269,7 +269,7 @@ impl Peer {
     /// leaving: calls to it go through (what readiness and
     /// `boutique_peer_up` report).
     pub(crate) fn takes_calls(&self) -> bool {
-        matches!(&*self.state(), State::Up(c) if !c.is_closed() && !c.peer_is_leaving())
+        matches!(&*self.state(), State::Up(c) if c.takes_calls())
     }
 
     /// Starts a call without waiting: if the connection is up, the request
