@@ -50,11 +50,10 @@ macro_rules! say {
     };
 }
 
-/// Writes one line for `say!`.
+/// Writes one line for `say!`, through [`super::print`]; any other
+/// failure to write is dropped too (nothing is left to tell it to).
 fn say_line(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line).and_then(|()| out.write_all(b"\n"));
+    let _ = super::print(&format!("{line}\n"));
 }
 
 /// How long children get to stop after SIGTERM.
