@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             message,
             json,
         } => commands::call::call(&cli.config, service, message, json.as_deref()),
-        Command::Up => commands::up::up(&cli.config),
+        Command::Up => commands::up::up(&cli.config, cli.log_format),
         Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
         Command::Load {
             target,
@@ -92,8 +92,21 @@ fn init_logging(
     config: &runtime::config::LoggingConfig,
 ) {
     let configured = config.level.as_deref().unwrap_or(default_level);
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(configured))
+    let from_env =
+        std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|text| match EnvFilter::try_new(&text) {
+                Ok(filter) => Some(filter),
+                Err(error) => {
+                    eprintln!(
+                        "warning: RUST_LOG={text:?} is not a log filter ({error}); ignoring it"
+                    );
+                    None
+                }
+            });
+    let filter = from_env
+        .map(Ok)
+        .unwrap_or_else(|| EnvFilter::try_new(configured))
         .unwrap_or_else(|error| {
             eprintln!("warning: [logging] level = {configured:?} is not a log filter ({error}); using {default_level:?}");
             EnvFilter::new(default_level)

@@ -558,6 +558,25 @@ fn call_will_not_stand_in_for_a_split_node_on_port_0() {
 }
 
 #[test]
+fn call_names_a_data_directory_it_cannot_use() {
+    let output = boutique(&[
+        "--set",
+        "runtime.data_dir=Cargo.toml/data",
+        "call",
+        "cart",
+        "GetCart",
+        r#"{"user_id":"u"}"#,
+    ]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(70), "{said}");
+    assert!(
+        said.contains("cannot use data directory Cargo.toml/data (runtime.data_dir)"),
+        "{said}"
+    );
+    assert!(said.contains("--set runtime.data_dir=PATH"), "{said}");
+}
+
+#[test]
 fn call_refuses_bad_input_with_exit_64() {
     for (args, needle) in [
         (
@@ -587,6 +606,29 @@ fn call_refuses_bad_input_with_exit_64() {
             r#"not a valid currency Convert: from.units: invalid type: string "x", expected i64"#,
         ),
         (vec!["call"], "SERVICE"),
+        // Checked before the node is dialled (none runs here: that was
+        // exit 2, not delivered).
+        (
+            vec![
+                "--config",
+                "deploy/three-nodes.toml",
+                "call",
+                "currency",
+                "Nope",
+            ],
+            "no message 'Nope'",
+        ),
+        (
+            vec![
+                "--config",
+                "deploy/three-nodes.toml",
+                "call",
+                "catalog",
+                "GetProduct",
+                r#"{"idd":"x"}"#,
+            ],
+            "unknown field `idd`",
+        ),
     ] {
         refused_as_bad_usage(&args, needle);
     }
@@ -594,10 +636,11 @@ fn call_refuses_bad_input_with_exit_64() {
 
 #[test]
 fn run_needs_a_node_name_when_there_are_several() {
+    // Bad usage (64), not a bad config: the config is fine.
     let output = boutique(&["--config", "deploy/three-nodes.toml", "run"]);
-    assert_eq!(output.status.code(), Some(78));
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("choose one with --node"),
+        stderr(&output).contains("choose one: boutique run --node NAME"),
         "{}",
         stderr(&output)
     );
@@ -608,9 +651,9 @@ fn run_needs_a_node_name_when_there_are_several() {
         "--node",
         "nope",
     ]);
-    assert_eq!(output.status.code(), Some(78));
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("there is no node 'nope'"),
+        stderr(&output).contains("--node nope: this config has no node 'nope'; its nodes are: "),
         "{}",
         stderr(&output)
     );
@@ -848,4 +891,21 @@ async fn run_told_to_stop_as_soon_as_it_says_it_runs_stops_gracefully() {
         .unwrap();
     reading.abort();
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_rust_log_that_is_no_filter_is_said_to_be_ignored() {
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .arg("plan")
+        .current_dir(repo(""))
+        .env("RUST_LOG", "info=verbose=yes")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(r#"warning: RUST_LOG="info=verbose=yes" is not a log filter"#),
+        "{said}"
+    );
 }

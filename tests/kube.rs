@@ -214,6 +214,12 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
             "cluster.insecure=true",
             "--set",
             "nodes.web.address=[fd00::1]:7401",
+            // Values as `--set` reads them, not as typed: a TOML string
+            // without its quotes, a number in its plain form.
+            "--set",
+            r#"modules.orders.database="postgres://shop:pw@db/boutique""#,
+            "--set",
+            "runtime.call_timeout_ms=5_000",
         ],
     );
     assert_eq!(
@@ -222,6 +228,18 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    for (name, value) in [
+        ("BOUTIQUE__NODES__WEB__ADDRESS", "[fd00::1]:7401"),
+        (
+            "BOUTIQUE__MODULES__ORDERS__DATABASE",
+            "postgres://shop:pw@db/boutique",
+        ),
+        ("BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS", "5000"),
+    ] {
+        let pair = format!("name: \"{name}\"\n              value: \"{value}\"");
+        assert!(yaml.contains(&pair), "{pair:?} not in:\n{yaml}");
+    }
 }
 
 #[test]

@@ -50,6 +50,11 @@ impl Up {
     }
 
     fn spawn(args: &[&str], data: TempDir) -> Up {
+        Up::spawn_logging(args, data, "warn")
+    }
+
+    /// [`Up::spawn`], with `RUST_LOG` set to `rust_log`.
+    fn spawn_logging(args: &[&str], data: TempDir, rust_log: &str) -> Up {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
             .args(args)
             .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
@@ -57,7 +62,7 @@ impl Up {
             .current_dir(repo(""))
             .env("BOUTIQUE__RUNTIME__DATA_DIR", data.path())
             .env("BOUTIQUE_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -420,4 +425,21 @@ async fn up_exits_70_once_every_node_has_exited_for_good() {
         .expect("up exited")
         .unwrap();
     assert_eq!(status.code(), Some(70), "{}", up.said.join("\n"));
+}
+
+#[actix_rt::test]
+async fn with_json_logs_every_node_log_line_up_forwards_is_json_naming_its_node() {
+    let mut up = Up::spawn_logging(&["--log-format", "json"], TempDir::new("up"), "info");
+    // The flag reaches the node, and its lines come out as JSON objects.
+    let line = up.until(r#"{"node":"main","#).await;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(parsed["node"], "main", "{line}");
+    assert!(parsed["level"].is_string(), "{line}");
+    up.until("shop open at").await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    // Not one log line is left prefixed as text.
+    assert!(!said.contains("[main] {"), "{said}");
 }

@@ -54,6 +54,10 @@ pub fn call(
             .map_err(|e| UsageError(format!("the message is not valid JSON: {e}")))?,
     };
     let catalogue = boutique::catalogue();
+    // The service, the message and its fields are checked first, so that
+    // a mistyped call is told so (64) before any node is dialled or
+    // started, or the config is even read.
+    catalogue.check_json(service, message, &input)?;
     let plan = load_plan(args, &catalogue)?;
     let host = plan
         .node_of(service)
@@ -84,7 +88,16 @@ pub fn call(
             let needed = plan.narrowed_to(&host.name, service);
             let data_dir = &plan.runtime.data_dir;
             let check = match keeps_state(&needed, &host.name, &catalogue) {
-                Some(stateful) => Some((stateful, crate::data_dir_lock::hold_as_call(data_dir)?)),
+                Some(stateful) => {
+                    let check = crate::data_dir_lock::hold_as_call(data_dir).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot use data directory {} (runtime.data_dir) to run {stateful} \
+                             here: {e}; give one this user may write: --set runtime.data_dir=PATH",
+                            data_dir.display()
+                        )
+                    })?;
+                    Some((stateful, check))
+                }
                 None => None,
             };
             if let Some((_, CallCheck::Clear(held))) = check {

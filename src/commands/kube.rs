@@ -149,14 +149,18 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             "a deployment whose nodes listen needs [cluster] secret_env, the variable the secret is read from",
         ));
     }
+    // Each override as the pods get it: an environment variable with the
+    // value `--set` gave here (not its TOML text: `"x"` is `x`).
+    let mut common_env = Vec::new();
     for entry in inputs.overrides {
-        let value = entry.split_once('=').map_or("", |(_, value)| value.trim());
-        if runtime::config::override_is_structured(value) {
+        let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        let Some(value) = runtime::config::override_as_env_value(value.trim()) else {
             return Err(refused(&format!(
                 "--set {entry}: the pods get overrides as environment variables, which cannot \
                  hold a list or a table; put it in the config file instead"
             )));
-        }
+        };
+        common_env.push(env_override(key.trim(), &value));
     }
 
     // Where each node listens in its pod, and the Service name others dial.
@@ -169,12 +173,6 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             .unwrap_or(7400 + u16::try_from(index + 1).unwrap_or(0));
         nodes.push((node, object_name(&node.name)?, port));
     }
-    let mut common_env: Vec<Value> = inputs
-        .overrides
-        .iter()
-        .filter_map(|entry| entry.split_once('='))
-        .map(|(key, value)| env_override(key.trim(), value.trim()))
-        .collect();
     for (node, service, port) in &nodes {
         if plan.is_split() {
             common_env.push(env_override(

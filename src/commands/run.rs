@@ -17,7 +17,33 @@ use runtime::{Node, Service};
 
 use super::{load_plan, signal};
 use crate::cli::ConfigArgs;
+use crate::exit::UsageError;
 use boutique::handoff::HandoffError;
+
+/// The node `--node` names, or the config's only node; a name the config
+/// does not have, or none where it has several, is a usage error (64).
+fn node_to_run(plan: &runtime::Plan, node: Option<String>) -> Result<String, UsageError> {
+    let names = || {
+        plan.nodes()
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (node, plan.nodes()) {
+        (Some(name), nodes) if nodes.iter().any(|n| n.name == name) => Ok(name),
+        (Some(name), _) => Err(UsageError(format!(
+            "--node {name}: this config has no node '{name}'; its nodes are: {}",
+            names()
+        ))),
+        (None, [only]) => Ok(only.name.clone()),
+        (None, nodes) => Err(UsageError(format!(
+            "this config has {} nodes ({}); choose one: boutique run --node NAME",
+            nodes.len(),
+            names()
+        ))),
+    }
+}
 
 /// Runs node `node` (or the config's only node) until asked to stop; with
 /// `fault_control`, takes fault-injection commands on stdin (tests only).
@@ -33,10 +59,7 @@ pub fn run(
     let handed_admin = handed_admin?;
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
-    let name = match node {
-        Some(name) => plan.node(&name)?.name.clone(),
-        None => plan.only_node()?.name.clone(),
-    };
+    let name = node_to_run(&plan, node)?;
     for warning in plan.warnings() {
         tracing::warn!(node = %name, "{warning}");
     }

@@ -9,8 +9,12 @@
 //! on loopback, bound here and handed to the node: see `handoff`), every
 //! node is told all of them, and `up` prints the URL of the dashboard, which
 //! shows the whole deployment.
-//! Their output is merged into one stream, each line prefixed with its
-//! node's name. A child that exits is reported and started again, on the
+//! Their output is merged into one stream (stdout), each line prefixed
+//! with its node's name. With `--log-format json` (passed on to the
+//! nodes) or `[logging] format = "json"`, a node's log line, a JSON
+//! object, is forwarded as that object with a `"node"` field first
+//! instead, so that every log line stays JSON; `up`'s own lines and the
+//! nodes' ready lines stay text (they do not start with `{`). A child that exits is reported and started again, on the
 //! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
 //! once it has run for 30 s), while the others keep running; one that exits
 //! with a config or usage error (exit code 78 or 64) would only fail again,
@@ -35,7 +39,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{load_plan, signal};
-use crate::cli::ConfigArgs;
+use crate::cli::{ConfigArgs, LogFormatArg};
 
 /// Writes a line of `up`'s output (its own, and the nodes' it forwards).
 /// A reader that went away (`up | head`, or a `tee` stopped by the same
@@ -62,9 +66,16 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// Starts every node and supervises them until asked to stop.
-pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result<ExitCode> {
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
+    let json_logs = match log_format {
+        Some(format) => format == LogFormatArg::Json,
+        None => {
+            runtime::config::load(&args.source())?.logging.format
+                == Some(runtime::config::LogFormat::Json)
+        }
+    };
     if let Some(var) = plan.secret_env.as_deref().filter(|_| plan.is_split()) {
         // Every child would fail the same way; say it once.
         runtime::transport::handshake::Secret::from_env(var)?;
@@ -94,6 +105,8 @@ pub fn up(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         let mut launcher = Launcher {
             exe,
             config,
+            log_format,
+            json_logs,
             exits,
             admins,
             starts: 0,
@@ -400,6 +413,10 @@ struct Exit {
 struct Launcher {
     exe: std::path::PathBuf,
     config: Option<std::path::PathBuf>,
+    /// `--log-format`, passed on to every node.
+    log_format: Option<LogFormatArg>,
+    /// Whether the nodes log JSON (see the file's comment).
+    json_logs: bool,
     exits: mpsc::UnboundedSender<Exit>,
     /// Every node's admin endpoint.
     admins: Vec<Admin>,
@@ -417,6 +434,12 @@ impl Launcher {
         }
         for entry in overrides {
             command.arg("--set").arg(entry);
+        }
+        if let Some(format) = self.log_format {
+            command.arg("--log-format").arg(match format {
+                LogFormatArg::Text => "text",
+                LogFormatArg::Json => "json",
+            });
         }
         command
             .args(["run", "--node", name])
@@ -449,13 +472,17 @@ impl Launcher {
         let start = self.starts;
         let pid = child.id().unwrap_or_default();
         say!("[up] starting node '{name}' (pid {pid})");
-        forward(name, child.stderr.take());
+        let lines = Lines {
+            node: name.to_owned(),
+            json: self.json_logs,
+        };
+        forward(lines.clone(), child.stderr.take());
         let (said_ready, ready) = oneshot::channel();
         match child.stdout.take() {
             Some(stdout) => {
                 let node = name.to_owned();
                 tokio::spawn(async move {
-                    let ready = forward_until_ready(&node, stdout).await;
+                    let ready = forward_until_ready(lines, stdout).await;
                     if !matches!(ready, Ready::Exited) {
                         say!("[up] started node '{node}' (pid {pid})");
                     }
@@ -529,12 +556,14 @@ enum Ready {
 
 /// Forwards the node's stdout until it says it is ready, then forwards the
 /// rest in the background.
-async fn forward_until_ready(node: &str, stream: impl AsyncRead + Unpin + Send + 'static) -> Ready {
-    let prefix = format!("[{node}]");
+async fn forward_until_ready(
+    node: Lines,
+    stream: impl AsyncRead + Unpin + Send + 'static,
+) -> Ready {
     let mut lines = BufReader::new(stream).lines();
     let ready = tokio::time::timeout(READY_WITHIN, async {
         while let Ok(Some(line)) = lines.next_line().await {
-            say!("{prefix} {line}");
+            node.say(&line);
             if let Some((_, addr)) = line.split_once("listening on ") {
                 return Ready::Listening(addr.trim().to_owned());
             }
@@ -548,19 +577,76 @@ async fn forward_until_ready(node: &str, stream: impl AsyncRead + Unpin + Send +
     .unwrap_or(Ready::TimedOut);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            say!("{prefix} {line}");
+            node.say(&line);
         }
     });
     ready
 }
 
-fn forward(node: &str, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
+fn forward(node: Lines, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
     let Some(stream) = stream else { return };
-    let prefix = format!("[{node}]");
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            say!("{prefix} {line}");
+            node.say(&line);
         }
     });
+}
+
+/// How one node's lines are forwarded (see the file's comment).
+#[derive(Clone)]
+struct Lines {
+    node: String,
+    /// The node logs JSON.
+    json: bool,
+}
+
+impl Lines {
+    fn say(&self, line: &str) {
+        say!("{}", self.forwarded(line));
+    }
+
+    /// `line` as `up` writes it: `[node] line`, or a JSON log line with
+    /// `"node"` added.
+    fn forwarded(&self, line: &str) -> String {
+        let node = serde_json::Value::from(self.node.as_str());
+        match line.strip_prefix('{') {
+            Some(rest) if self.json => {
+                let rest = rest.trim_start();
+                let comma = if rest.starts_with('}') { "" } else { "," };
+                format!("{{\"node\":{node}{comma}{rest}")
+            }
+            _ => format!("[{}] {line}", self.node),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn a_json_log_line_gets_its_node_as_a_field_and_anything_else_a_prefix() {
+        let json = Lines {
+            node: "pay".to_owned(),
+            json: true,
+        };
+        let line = json.forwarded(r#"{"level":"WARN","fields":{"message":"m"}}"#);
+        assert_eq!(
+            line,
+            r#"{"node":"pay","level":"WARN","fields":{"message":"m"}}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["node"], "pay");
+        assert_eq!(json.forwarded("{}"), r#"{"node":"pay"}"#);
+        assert_eq!(
+            json.forwarded("boutique: node 'pay' listening on 127.0.0.1:1"),
+            "[pay] boutique: node 'pay' listening on 127.0.0.1:1"
+        );
+        let text = Lines {
+            node: "pay".to_owned(),
+            json: false,
+        };
+        assert_eq!(text.forwarded(r#"{"a":1}"#), r#"[pay] {"a":1}"#);
+    }
 }

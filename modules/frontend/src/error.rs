@@ -5,6 +5,7 @@
 //! | failure | status |
 //! |---|---|
 //! | an unknown product, order or page | 404 |
+//! | a method the address does not take (`Allow` names those it does) | 405 |
 //! | a form or body field that breaks a rule (each field named) | 422 |
 //! | a body that cannot be read at all | 400 |
 //! | an API body that is not JSON | 415 |
@@ -53,6 +54,16 @@ pub enum ShopError {
     /// There is no such product, order or page.
     #[error("{0}")]
     NotFound(String),
+    /// The address exists, but not for this method.
+    #[error("{path} does not take {method}; it takes {allowed}")]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The address.
+        path: String,
+        /// The methods it takes, as the `Allow` header lists them.
+        allowed: String,
+    },
     /// Fields break rules.
     #[error("{}", describe_fields(.0))]
     InvalidFields(Vec<FieldError>),
@@ -133,6 +144,7 @@ impl ShopError {
     fn title(&self) -> &'static str {
         match self {
             ShopError::NotFound(_) => "Not found",
+            ShopError::MethodNotAllowed { .. } => "Not here",
             ShopError::InvalidFields(_) => "Please check the form",
             ShopError::BadRequest(_) => "Bad request",
             ShopError::UnsupportedBody(_) => "Unsupported body",
@@ -151,6 +163,7 @@ impl ResponseError for ShopError {
     fn status_code(&self) -> StatusCode {
         match self {
             ShopError::NotFound(_) => StatusCode::NOT_FOUND,
+            ShopError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ShopError::InvalidFields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ShopError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ShopError::UnsupportedBody(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -161,6 +174,16 @@ impl ResponseError for ShopError {
             ShopError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ShopError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse<BoxBody> {
+        let mut response = actix_web::HttpResponse::build(self.status_code());
+        if let ShopError::MethodNotAllowed { allowed, .. } = self {
+            response.insert_header((header::ALLOW, allowed.as_str()));
+        }
+        response
+            .content_type("text/plain; charset=utf-8")
+            .body(self.to_string())
     }
 }
 

@@ -7,7 +7,7 @@
 //! | GET `/products[?currency=EUR]` | | `{currency, products: [...]}` |
 //! | GET `/products/{id}[?currency=]` | | a product, priced |
 //! | GET `/cart[?currency=]` | | the cart, priced, with shipping and total |
-//! | POST `/cart/items` | `{product_id, quantity}` | 201, the cart |
+//! | POST `/cart/items` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
 //! | POST `/checkout` | the checkout form's fields; key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}` |
 //! | GET `/orders` | | `{orders: [...]}`, newest first |
@@ -17,13 +17,21 @@
 //! | GET `/session` | | who is asking |
 //! | DELETE `/session` | | 204, signed out |
 //!
+//! `POST /cart/items` answers 201 once the line is stored, with
+//! `Location: /api/v1/cart`. Its body is the cart, priced; if the cart
+//! cannot be priced right then (currency or shipping down), it is
+//! `{"added": {product_id, quantity}, "cart_error": "..."}` instead: still
+//! 201, since the add is done, and a client that took a 503 for a failed
+//! add and sent it again would have the line twice (an add is not
+//! idempotent).
+//!
 //! A program signs in by sending `Authorization: Bearer TOKEN`; without
 //! it, the session cookie says whose cart it is, as in a browser. Bodies
 //! must be `Content-Type: application/json` (415 otherwise), which a
 //! browser cannot send to another site without asking first.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -38,19 +46,18 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The API's routes.
 pub fn routes(config: &mut web::ServiceConfig) {
+    use crate::server::{delete, get, post, resource};
     config
-        .route("/products", web::get().to(products))
-        .route("/products/{id}", web::get().to(product))
-        .route("/cart", web::get().to(cart))
-        .route("/cart", web::delete().to(empty_cart))
-        .route("/cart/items", web::post().to(add_item))
-        .route("/checkout", web::post().to(checkout))
-        .route("/orders", web::get().to(orders))
-        .route("/orders/{id}", web::get().to(order))
-        .route("/users", web::post().to(sign_up))
-        .route("/sessions", web::post().to(sign_in))
-        .route("/session", web::get().to(session))
-        .route("/session", web::delete().to(sign_out))
+        .service(resource("/products", vec![get(products)]))
+        .service(resource("/products/{id}", vec![get(product)]))
+        .service(resource("/cart", vec![get(cart), delete(empty_cart)]))
+        .service(resource("/cart/items", vec![post(add_item)]))
+        .service(resource("/checkout", vec![post(checkout)]))
+        .service(resource("/orders", vec![get(orders)]))
+        .service(resource("/orders/{id}", vec![get(order)]))
+        .service(resource("/users", vec![post(sign_up)]))
+        .service(resource("/sessions", vec![post(sign_in)]))
+        .service(resource("/session", vec![get(session), delete(sign_out)]))
         .default_service(web::to(|request: HttpRequest| async move {
             Err::<HttpResponse, _>(ShopError::NotFound(format!(
                 "there is no API endpoint {} {}",
@@ -134,8 +141,45 @@ async fn add_item(
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
     let added = forms::add_to_cart(&json_fields(&request, &body)?)?;
+    let line = AddedLine {
+        product_id: added.product_id.clone(),
+        quantity: added.quantity,
+    };
     actions::add_to_cart(&shop, &visitor, added).await?;
-    priced_cart(&shop, &visitor, &visitor.currency, StatusCode::CREATED).await
+    // Stored: from here on, whatever fails, the answer is 201 (see the
+    // module's docs).
+    let mut response = match shop.cart(visitor.customer_id(), &visitor.currency).await {
+        Ok(cart) => json(StatusCode::CREATED, &cart),
+        Err(error) => {
+            tracing::warn!(module = "frontend", %error, "a line was added to the cart, which could not be priced");
+            json(
+                StatusCode::CREATED,
+                &AddedUnpriced {
+                    added: line,
+                    cart_error: error.to_string(),
+                },
+            )
+        }
+    };
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/api/v1/cart"));
+    Ok(response)
+}
+
+/// A line `POST /cart/items` stored.
+#[derive(Serialize)]
+struct AddedLine {
+    product_id: String,
+    quantity: i32,
+}
+
+/// The answer to an add whose cart could not be priced.
+#[derive(Serialize)]
+struct AddedUnpriced {
+    added: AddedLine,
+    /// Why the cart is not shown.
+    cart_error: String,
 }
 
 async fn empty_cart(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {

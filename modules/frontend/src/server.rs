@@ -16,11 +16,14 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
-use actix_web::{App, HttpServer, guard, web};
+use actix_web::{
+    App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Resource, Responder, Route,
+    guard, web,
+};
 use runtime::http_metrics::HttpMetrics;
 
 use crate::FrontendConfig;
-use crate::error::{render_html_errors, render_json_errors};
+use crate::error::{ShopError, render_html_errors, render_json_errors};
 use crate::guard::refuse_cross_site;
 use crate::shop::Shop;
 use crate::{assets, json_api, pages};
@@ -103,31 +106,109 @@ pub fn start(
     })
 }
 
-/// GET and HEAD.
-fn get() -> actix_web::Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+/// GET and HEAD: a page.
+fn page<F, Args>(handler: F) -> Method
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (
+        "GET, HEAD",
+        web::route()
+            .guard(guard::Any(guard::Get()).or(guard::Head()))
+            .to(handler),
+    )
+}
+
+/// A method's name (as `Allow` lists it) and its route.
+pub type Method = (&'static str, Route);
+
+/// Makes the `name` and `route` functions for one method.
+macro_rules! method {
+    ($(#[$doc:meta])* $name:ident, $method:literal, $route:expr) => {
+        $(#[$doc])*
+        pub fn $name<F, Args>(handler: F) -> Method
+        where
+            F: Handler<Args>,
+            Args: FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            ($method, $route.to(handler))
+        }
+    };
+}
+
+method!(
+    /// GET alone (not HEAD: for what must not run on a HEAD).
+    get,
+    "GET",
+    web::get()
+);
+method!(
+    /// POST.
+    post,
+    "POST",
+    web::post()
+);
+method!(
+    /// DELETE.
+    delete,
+    "DELETE",
+    web::delete()
+);
+
+/// The address `path`, taking `methods`; any other method is answered
+/// 405, with `Allow` naming the methods it takes (not 404: the address
+/// exists).
+pub fn resource(path: &str, methods: Vec<Method>) -> Resource {
+    let allowed = methods
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resource = methods
+        .into_iter()
+        .fold(web::resource(path), |resource, (_, route)| {
+            resource.route(route)
+        });
+    resource.default_service(web::to(move |request: HttpRequest| {
+        let error = ShopError::MethodNotAllowed {
+            method: request.method().to_string(),
+            path: request.path().to_owned(),
+            allowed: allowed.clone(),
+        };
+        async move { Err::<HttpResponse, _>(error) }
+    }))
 }
 
 /// The HTML routes: the original's, then this shop's own.
 fn routes(config: &mut web::ServiceConfig) {
+    use pages::{account, cart, checkout, currency, home, orders, product};
     config
-        .route("/", get().to(pages::home::page))
-        .route("/product/{id}", get().to(pages::product::page))
-        .route("/cart", get().to(pages::cart::page))
-        .route("/cart", web::post().to(pages::cart::add))
-        .route("/cart/empty", web::post().to(pages::cart::empty))
-        .route("/setCurrency", web::post().to(pages::currency::set))
-        .route("/cart/checkout", web::post().to(pages::checkout::place))
-        .route("/logout", get().to(pages::account::sign_out))
-        .route("/logout", web::post().to(pages::account::sign_out))
-        .route("/order/{id}", get().to(pages::orders::one))
-        .route("/orders", get().to(pages::orders::list))
-        .route("/signup", get().to(pages::account::sign_up_form))
-        .route("/signup", web::post().to(pages::account::sign_up))
-        .route("/signin", get().to(pages::account::sign_in_form))
-        .route("/signin", web::post().to(pages::account::sign_in))
-        .route("/static/{path:.*}", get().to(assets::serve))
-        .route("/robots.txt", get().to(assets::robots))
-        .route("/_healthz", get().to(assets::healthz))
+        .service(resource("/", vec![page(home::page)]))
+        .service(resource("/product/{id}", vec![page(product::page)]))
+        .service(resource("/cart", vec![page(cart::page), post(cart::add)]))
+        .service(resource("/cart/empty", vec![post(cart::empty)]))
+        .service(resource("/setCurrency", vec![post(currency::set)]))
+        .service(resource("/cart/checkout", vec![post(checkout::place)]))
+        // Not HEAD: a HEAD must not change anything.
+        .service(resource(
+            "/logout",
+            vec![get(account::sign_out), post(account::sign_out)],
+        ))
+        .service(resource("/order/{id}", vec![page(orders::one)]))
+        .service(resource("/orders", vec![page(orders::list)]))
+        .service(resource(
+            "/signup",
+            vec![page(account::sign_up_form), post(account::sign_up)],
+        ))
+        .service(resource(
+            "/signin",
+            vec![page(account::sign_in_form), post(account::sign_in)],
+        ))
+        .service(resource("/static/{path:.*}", vec![page(assets::serve)]))
+        .service(resource("/robots.txt", vec![page(assets::robots)]))
+        .service(resource("/_healthz", vec![page(assets::healthz)]))
         .default_service(web::to(pages::not_found));
 }

@@ -465,6 +465,15 @@ async fn a_store_that_is_down_is_a_503_naming_its_service_not_a_500() {
     );
 }
 
+/// Header `name` of a response, as text ("" if it has none).
+fn header_text(headers: &actix_web::http::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[actix_rt::test]
 async fn every_response_says_scripts_come_from_the_shop_only_and_no_other_site_may_frame_it() {
     let dir = TempDir::new("frontend-headers");
@@ -480,14 +489,7 @@ async fn every_response_says_scripts_come_from_the_shop_only_and_no_other_site_m
     ] {
         let response = client.get(format!("{url}{path}")).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{path}");
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let header = |name: &str| header_text(response.headers(), name);
         let policy = header("content-security-policy");
         for directive in [
             "script-src 'self'",
@@ -560,4 +562,154 @@ async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
         let page = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
         assert!(page.contains("the-stored-order"), "{path}: {page}");
     }
+}
+
+#[actix_rt::test]
+async fn a_method_an_address_does_not_take_is_a_405_naming_those_it_does() {
+    let dir = TempDir::new("frontend-methods");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::builder().disable_redirects().finish();
+    for (method, path, allowed, content_type) in [
+        ("GET", "/cart/checkout", "POST", "text/html"),
+        ("GET", "/setCurrency", "POST", "text/html"),
+        ("POST", "/product/OLJCESPC7Z", "GET, HEAD", "text/html"),
+        ("PUT", "/cart", "GET, HEAD, POST", "text/html"),
+        // A HEAD must not sign anyone out.
+        ("HEAD", "/logout", "GET, POST", ""),
+        ("DELETE", "/api/v1/products", "GET", "application/json"),
+        ("POST", "/api/v1/cart", "GET, DELETE", "application/json"),
+    ] {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut response = client
+            .request(method.clone(), format!("{url}{path}"))
+            .insert_header(("Cookie", "shop_session-id=s1; shop_currency=EUR"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        let header = |name: &str| header_text(response.headers(), name);
+        assert_eq!(header("allow"), allowed, "{method} {path}");
+        assert!(
+            header("content-type").starts_with(content_type),
+            "{method} {path}: {}",
+            header("content-type")
+        );
+        assert_eq!(
+            response.headers().get_all("set-cookie").count(),
+            0,
+            "{method} {path} set cookies"
+        );
+        if method != actix_web::http::Method::HEAD {
+            let body = String::from_utf8_lossy(&response.body().await.unwrap()).into_owned();
+            assert!(
+                body.contains(&format!(
+                    "{path} does not take {method}; it takes {allowed}"
+                )),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    // An address that does not exist is still a 404.
+    let response = client.get(format!("{url}/nowhere")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
+
+#[actix_rt::test]
+async fn an_api_add_that_was_stored_is_a_201_even_if_the_cart_cannot_be_priced_then() {
+    let dir = TempDir::new("frontend-add-unpriced");
+    let mut registry = dependencies(&dir).await;
+    registry.insert(ServiceRef::local(shipping::api::Shipping::start(
+        StoreDown(|| shipping::api::ShippingError::Unavailable {
+            reason: "no carrier answers".to_owned(),
+        }),
+    )));
+    let carts = registry.get::<cart::api::CartService>().unwrap();
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let mut added = awc::Client::new()
+        .post(format!("{url}/api/v1/cart/items"))
+        .insert_header(("Cookie", "shop_session-id=s1"))
+        .content_type("application/json")
+        .send_body(r#"{"product_id":"OLJCESPC7Z","quantity":2}"#)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&added.body().await.unwrap()).unwrap();
+    assert_eq!(added.status().as_u16(), 201, "{body}");
+    assert_eq!(
+        added.headers().get("location").unwrap().to_str().unwrap(),
+        "/api/v1/cart"
+    );
+    assert_eq!(
+        body["added"],
+        serde_json::json!({"product_id": "OLJCESPC7Z", "quantity": 2})
+    );
+    assert!(
+        body["cart_error"]
+            .as_str()
+            .unwrap()
+            .contains("no carrier answers"),
+        "{body}"
+    );
+    // It is stored, once.
+    let cart = carts
+        .call(cart::api::GetCart {
+            user_id: crate::visitor::guest_id("s1"),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<(&str, i32)> = cart
+        .items
+        .iter()
+        .map(|item| (item.product_id.as_str(), item.quantity))
+        .collect();
+    assert_eq!(lines, vec![("OLJCESPC7Z", 2)]);
+}
+
+#[actix_rt::test]
+async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
+    let dir = TempDir::new("frontend-stale-auth");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::new();
+    let removals = |response: &awc::ClientResponse<_>| -> Vec<String> {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .filter_map(|value| value.to_str().ok())
+            .filter(|value| value.starts_with("shop_auth=;") && value.contains("Max-Age=0"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // The page is a guest's, and the browser is told to forget the token.
+    let mut page = client
+        .get(format!("{url}/"))
+        .insert_header(("Cookie", "shop_session-id=s1; shop_auth=ended-long-ago"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(removals(&page).len(), 1, "{:?}", page.headers());
+    let body = String::from_utf8_lossy(&page.body().await.unwrap()).into_owned();
+    assert!(body.contains("Sign in"), "shown as a guest");
+    // A program's token is its own to drop: no cookie is touched.
+    let api = client
+        .get(format!("{url}/api/v1/cart"))
+        .insert_header(("Cookie", "shop_session-id=s1"))
+        .insert_header(("Authorization", "Bearer ended-long-ago"))
+        .send()
+        .await
+        .unwrap();
+    assert!(removals(&api).is_empty(), "{:?}", api.headers());
+    // A valid guest request sets nothing of the sort either.
+    let guest = client
+        .get(format!("{url}/"))
+        .insert_header(("Cookie", "shop_session-id=s1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(removals(&guest).is_empty(), "{:?}", guest.headers());
 }

@@ -176,7 +176,8 @@ pub fn currency_cookie(code: &str) -> Cookie<'static> {
 }
 
 /// The middleware: gives a request without a valid session cookie a new
-/// session id, and sets the cookie on the response.
+/// session id, and sets the cookie on the response; removes a sign-in
+/// cookie that is stale ([`StaleAuthCookie`]).
 pub async fn sessions(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -194,18 +195,34 @@ pub async fn sessions(
     };
     request.extensions_mut().insert(SessionId(id.clone()));
     let mut response = next.call(request).await?;
-    let already_set = response
-        .response()
-        .cookies()
-        .any(|c| c.name() == SESSION_COOKIE);
-    if fresh && !already_set {
+    let sets = |response: &ServiceResponse<_>, name: &str| {
+        response.response().cookies().any(|c| c.name() == name)
+    };
+    if fresh && !sets(&response, SESSION_COOKIE) {
         response
             .response_mut()
             .add_cookie(&cookie(SESSION_COOKIE, id, COOKIE_LIFETIME))
             .map_err(actix_web::error::ErrorInternalServerError)?;
     }
+    let stale = response
+        .request()
+        .extensions()
+        .contains::<StaleAuthCookie>();
+    if stale && !sets(&response, AUTH_COOKIE) {
+        response
+            .response_mut()
+            .add_cookie(&removed_cookie(AUTH_COOKIE))
+            .map_err(actix_web::error::ErrorInternalServerError)?;
+    }
     Ok(response)
 }
+
+/// Put on a request by [`Visitor`]'s extractor when its `shop_auth`
+/// cookie names a session that has ended (signed out elsewhere, or
+/// expired): [`sessions`] removes the cookie, so the browser stops
+/// sending it, and later requests do not ask auth about it again (nor
+/// fail while auth is down, for a visitor who is a guest by now).
+struct StaleAuthCookie;
 
 /// Who is asking. Extract it in a handler; it calls the auth module when
 /// the request carries a sign-in token.
@@ -287,6 +304,9 @@ impl FromRequest for Visitor {
             .cookie(CURRENCY_COOKIE)
             .map(|c| c.value().to_owned());
         let token = token(request);
+        let from_cookie =
+            token.is_some() && request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()) == token;
+        let request = request.clone();
         let shop = request.app_data::<web::Data<Shop>>().cloned();
         Box::pin(async move {
             // Not asked of the currency service here: reading who asks
@@ -326,8 +346,13 @@ impl FromRequest for Visitor {
                     visitor.user = Some(user);
                     visitor.token = Some(token);
                 }
-                // Signed out or expired: a visitor again.
-                Err(AuthError::InvalidSession) => {}
+                // Signed out or expired: a visitor again, and a cookie
+                // that says otherwise goes (see `sessions`).
+                Err(AuthError::InvalidSession) => {
+                    if from_cookie {
+                        request.extensions_mut().insert(StaleAuthCookie);
+                    }
+                }
                 // Its store down, or too busy: the auth service is down
                 // for now (a 503), not a fault of the request.
                 Err(error) => return Err(crate::actions::auth_error(error)),

@@ -16,7 +16,7 @@ use crate::fingerprint::{Fingerprint, SchemaError, SchemaTracer, describe_servic
 use crate::json::{JsonCallError, JsonReply};
 use crate::module::{Module, StartContext, StartError};
 use crate::registry::ServiceRegistry;
-use crate::service::{MethodId, Service};
+use crate::service::{MessageInfo, MethodId, Service};
 use crate::service_ref::ServiceRef;
 use crate::supervise::{Slot, supervise};
 use crate::transport::peer::Peer;
@@ -61,6 +61,7 @@ pub struct ModuleEntry {
     decode: fn(&[u8]) -> usize,
     describe: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     json: fn(&ServiceRegistry, &str, serde_json::Value) -> Result<JsonCallFuture, JsonCallError>,
+    check_json: fn(&str, &serde_json::Value) -> Result<(), JsonCallError>,
 }
 
 impl ModuleEntry {
@@ -105,6 +106,7 @@ impl ModuleEntry {
             },
             describe: describe_service::<M::Service>,
             json: json_call::<M::Service>,
+            check_json: |message, input| (message_info::<M::Service>(message)?.check_json)(input),
         }
     }
 
@@ -189,9 +191,14 @@ fn json_call<S: Service>(
             service: S::NAME.to_owned(),
             known: "(none reachable from here)".to_owned(),
         })?;
-    let messages = S::messages();
-    match messages.iter().find(|info| info.name == message) {
-        Some(info) => Ok((info.json)(&service, input)),
+    Ok((message_info::<S>(message)?.json)(&service, input))
+}
+
+/// `S`'s message named `message`, or the error that lists its messages.
+fn message_info<S: Service>(message: &str) -> Result<MessageInfo<S>, JsonCallError> {
+    let mut messages = S::messages();
+    match messages.iter().position(|info| info.name == message) {
+        Some(found) => Ok(messages.swap_remove(found)),
         None => Err(JsonCallError::UnknownMessage {
             service: S::NAME.to_owned(),
             message: message.to_owned(),
@@ -283,6 +290,19 @@ impl Catalogue {
             .clone()
     }
 
+    /// Whether `input` is a `message` of `service`, checked before anything
+    /// is started or dialled: the errors [`call_json`](Self::call_json)
+    /// would give for an unknown service or message, or JSON that is not
+    /// the message (naming the field).
+    pub fn check_json(
+        &self,
+        service: &str,
+        message: &str,
+        input: &serde_json::Value,
+    ) -> Result<(), JsonCallError> {
+        (self.json_entry(service)?.check_json)(message, input)
+    }
+
     /// Starts a JSON call of `service`'s `message` through the refs in `registry`.
     pub fn call_json(
         &self,
@@ -291,13 +311,16 @@ impl Catalogue {
         message: &str,
         input: serde_json::Value,
     ) -> Result<JsonCallFuture, JsonCallError> {
-        let entry = self
-            .entry(service)
+        (self.json_entry(service)?.json)(registry, message, input)
+    }
+
+    /// The entry of `service`, or the error that lists the services.
+    fn json_entry(&self, service: &str) -> Result<&ModuleEntry, JsonCallError> {
+        self.entry(service)
             .ok_or_else(|| JsonCallError::UnknownService {
                 service: service.to_owned(),
                 known: self.names(),
-            })?;
-        (entry.json)(registry, message, input)
+            })
     }
 }
 

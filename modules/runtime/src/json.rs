@@ -69,6 +69,22 @@ pub enum JsonCallError {
     Output(String),
 }
 
+/// `input` as an `M`, or why it is not one.
+fn parse<M: Request>(input: &serde_json::Value) -> Result<M, JsonCallError> {
+    // Through serde_path_to_error, so that the error names the field
+    // (`from.units: invalid type: ...`), not only what was wrong.
+    serde_path_to_error::deserialize(input).map_err(|e| JsonCallError::BadInput {
+        service: <M::Service as Service>::NAME.to_owned(),
+        message: M::NAME.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+/// Whether `input` is an `M`: [`JsonCallError::BadInput`] if not.
+pub(crate) fn check<M: Request>(input: &serde_json::Value) -> Result<(), JsonCallError> {
+    parse::<M>(input).map(drop)
+}
+
 /// Calls `M` with a message parsed from `input`.
 pub(crate) fn call<M: Request>(
     service: &ServiceRef<M::Service>,
@@ -76,14 +92,7 @@ pub(crate) fn call<M: Request>(
 ) -> BoxFuture<Result<JsonReply, JsonCallError>> {
     let service = service.clone();
     Box::pin(async move {
-        // Through serde_path_to_error, so that the error names the field
-        // (`from.units: invalid type: ...`), not only what was wrong.
-        let message: M =
-            serde_path_to_error::deserialize(input).map_err(|e| JsonCallError::BadInput {
-                service: <M::Service as Service>::NAME.to_owned(),
-                message: M::NAME.to_owned(),
-                detail: e.to_string(),
-            })?;
+        let message: M = parse(&input)?;
         let output = |e: serde_json::Error| JsonCallError::Output(e.to_string());
         match service.call(message).await? {
             Ok(reply) => Ok(JsonReply::Ok(

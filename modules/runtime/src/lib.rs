@@ -53,6 +53,7 @@ pub mod health;
 pub mod http_metrics;
 mod id_map;
 pub mod json;
+mod log_limit;
 mod metrics;
 pub mod module;
 pub mod node;

@@ -96,7 +96,7 @@ impl Collector for NodeCollector {
         labelled(
             &mut encoder,
             "boutique_calls_refused",
-            "Calls from other nodes refused, by reason: overloaded (the caller had too many in flight here) or not_allowed ([access]).",
+            "Calls from other nodes refused, by reason: overloaded (the caller had too many in flight here), not_allowed ([access]) or rejected (a method not served here, or a call that did not decode).",
             vec![
                 (
                     vec![("reason", "overloaded".to_owned())],
@@ -106,6 +106,7 @@ impl Collector for NodeCollector {
                     vec![("reason", "not_allowed".to_owned())],
                     count(&c.refused_not_allowed),
                 ),
+                (vec![("reason", "rejected".to_owned())], count(&c.rejected)),
             ],
         )?;
         plain(

@@ -166,6 +166,8 @@ pub struct MessageInfo<S: Service> {
     pub(crate) dispatcher: fn(&Arc<Slot<S>>) -> Arc<dyn Dispatch>,
     pub(crate) trace: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     pub(crate) json: JsonCall<S>,
+    /// Whether JSON is this message (without calling anything).
+    pub(crate) check_json: fn(&serde_json::Value) -> Result<(), json::JsonCallError>,
     /// Decodes bytes as the message and as its outcome; whether each
     /// worked (for fuzzing).
     pub(crate) decode: fn(&[u8]) -> (bool, bool),
@@ -183,6 +185,7 @@ impl<S: Service> MessageInfo<S> {
                 tracer.trace::<M::Reply>()
             },
             json: json::call::<M>,
+            check_json: json::check::<M>,
             decode: |bytes| {
                 (
                     crate::codec::decode::<M>(bytes).is_ok(),

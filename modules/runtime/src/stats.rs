@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     pub calls_overloaded: AtomicU64,
     pub refused_overloaded: AtomicU64,
     pub refused_not_allowed: AtomicU64,
+    pub rejected: AtomicU64,
     pub calls_served: AtomicU64,
     pub connections_turned_away: AtomicU64,
 }
@@ -29,6 +30,7 @@ impl Counters {
             calls_overloaded: self.calls_overloaded.load(Ordering::Relaxed),
             refused_overloaded: self.refused_overloaded.load(Ordering::Relaxed),
             refused_not_allowed: self.refused_not_allowed.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
             calls_served: self.calls_served.load(Ordering::Relaxed),
             connections_turned_away: self.connections_turned_away.load(Ordering::Relaxed),
         }
@@ -57,6 +59,9 @@ pub struct NodeStats {
     /// Calls refused because `[access]` does not let their caller call
     /// that service.
     pub refused_not_allowed: u64,
+    /// Calls from other nodes rejected: to a method this node does not
+    /// serve, or that did not decode.
+    pub rejected: u64,
     /// Calls from other nodes run here.
     pub calls_served: u64,
     /// Inbound connections closed unread, because as many as the node

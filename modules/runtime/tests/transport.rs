@@ -577,7 +577,8 @@ async fn a_dialer_that_says_no_or_too_many_calls_in_flight_is_refused() {
     // The node cuts off a peer with more calls unanswered than it says it
     // may have in flight: none would make no sense, and too many would
     // let it pile up refusals without end.
-    for said in [0, 1_000_001, u32::MAX] {
+    let most = u32::try_from(runtime::config::MAX_IN_FLIGHT_PER_PEER).unwrap();
+    for said in [0, most + 1, u32::MAX] {
         let me = Identity {
             max_in_flight: said,
             ..identity("boutique", secret())
@@ -589,13 +590,13 @@ async fn a_dialer_that_says_no_or_too_many_calls_in_flight_is_refused() {
         );
         // Both sides say why.
         let why = format!(
-            "the dialer says it may have {said} calls in flight, out of range (1 to 1000000)"
+            "the dialer says it may have {said} calls in flight, out of range (1 to {most})"
         );
         assert!(error.to_string().contains(&why), "{error}");
         wait_for_log(&logs, &why).await;
     }
     // The bounds themselves are fine.
-    for said in [1, 1_000_000] {
+    for said in [1, most] {
         let me = Identity {
             max_in_flight: said,
             ..identity("boutique", secret())
@@ -725,6 +726,41 @@ async fn bad_calls_are_rejected_and_the_connection_keeps_serving() {
         }
         other => panic!("expected the echo, got {other:?}"),
     }
+}
+
+#[actix_rt::test]
+async fn a_flood_of_bad_calls_is_logged_once_a_second_not_once_a_call() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let (mut reader, mut writer) = authenticated(&cluster).await;
+    let started = Instant::now();
+    const CALLS: u64 = 200;
+    let mut frames = Vec::new();
+    for call_id in 1..=CALLS {
+        let frame = FrameBuf::request(call_id, 0xdead_beef, 5_000_000);
+        frames.extend_from_slice(&frame.finish(1 << 20).unwrap());
+    }
+    writer.write_all(&frames).await.unwrap();
+    for _ in 1..=CALLS {
+        // Every call is still answered.
+        assert!(matches!(
+            next_frame(&mut reader).await,
+            Frame::Reply {
+                status: ReplyStatus::Rejected,
+                ..
+            }
+        ));
+    }
+    assert_eq!(cluster.a.stats().rejected, CALLS, "each is counted");
+    let lines = logs.text().matches("call rejected").count();
+    let most = 1 + started.elapsed().as_secs() as usize;
+    assert!(
+        (1..=most).contains(&lines),
+        "{lines} lines for {CALLS} rejected calls, in {:?}:\n{}",
+        started.elapsed(),
+        logs.text()
+    );
+    still_serves(&cluster.plan).await;
 }
 
 #[actix_rt::test]

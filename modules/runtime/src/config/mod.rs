@@ -26,6 +26,7 @@
 //! config against the binary's catalogue and reports every problem at once.
 
 mod listeners;
+mod names;
 mod plan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -57,7 +58,7 @@ pub struct DeploymentConfig {
     /// Who may call whom: `payment = ["checkout", "client"]` lets only the
     /// checkout module, and clients such as `boutique call`, call payment.
     /// Services not listed may be called by anyone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "names::names_by_key")]
     pub access: BTreeMap<String, Vec<String>>,
     /// How calls choose among a replicated module's replicas:
     /// `cart = "by-key"`, or `"least-loaded"` (the default).
@@ -226,7 +227,8 @@ pub struct NodeConfig {
     #[serde(default)]
     pub listen: Option<String>,
     /// The modules it runs; `"*"` means every module no other node lists.
-    #[serde(default)]
+    /// (In the environment: names separated by commas.)
+    #[serde(default, deserialize_with = "names::names")]
     pub modules: Vec<String>,
     /// Where other nodes dial it, `HOST:PORT` (a host name is looked up at
     /// each dial), when that is not its listen address: a DNS name such as
@@ -282,6 +284,20 @@ pub enum ConfigError {
     /// An override is not `KEY=VALUE`.
     #[error("bad override '{0}': expected KEY=VALUE, e.g. nodes.main.listen=127.0.0.1:7401")]
     Override(String),
+    /// An override's or an environment variable's key is not names joined
+    /// by dots (an index such as `modules[3]` is refused: the `config`
+    /// crate would make a list that long, and a large one ends the
+    /// process).
+    #[error(
+        "{origin}: '{key}' is not a config key: a key is names joined by dots, e.g. \
+         nodes.main.modules; set a whole list as one value: nodes.main.modules=[\"cart\"]"
+    )]
+    Key {
+        /// Where it came from: `--set ...` or the variable's name.
+        origin: String,
+        /// The key.
+        key: String,
+    },
     /// The config parses but does not make a deployment.
     #[error("{}", Problems(.0))]
     Invalid(Vec<String>),
@@ -316,6 +332,18 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
         }
         None => builder.add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml)),
     };
+    let env_keys = match &source.env {
+        EnvSource::Process => std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect(),
+        EnvSource::Map(map) => map.keys().cloned().collect(),
+        EnvSource::Ignore => Vec::new(),
+    };
+    for name in env_keys {
+        if let Some(key) = name.strip_prefix("BOUTIQUE__") {
+            check_key(&key.to_lowercase().replace("__", "."), &name)?;
+        }
+    }
     let env = Environment::with_prefix("BOUTIQUE")
         .prefix_separator("__")
         .separator("__")
@@ -332,6 +360,7 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
             .split_once('=')
             .filter(|(key, _)| !key.trim().is_empty())
             .ok_or_else(|| ConfigError::Override(entry.clone()))?;
+        check_key(key.trim(), &format!("--set {entry}"))?;
         builder = builder
             .set_override(key.trim(), parse_override(value.trim()))
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -354,18 +383,40 @@ pub fn parse(toml: &str) -> Result<DeploymentConfig, ConfigError> {
         .map_err(|e| ConfigError::Parse(e.to_string()))
 }
 
-/// An override's value: a TOML value if it parses as one (numbers, booleans,
-/// arrays), otherwise the text as a string.
-/// Whether a `--set` value is a list or a table (TOML `[...]` or `{...}`)
-/// rather than a single value: such a value cannot be carried by an
-/// environment variable (`deploy kube` passes overrides to pods so).
-pub fn override_is_structured(value: &str) -> bool {
-    matches!(
-        parse_override(value).kind,
-        config::ValueKind::Array(_) | config::ValueKind::Table(_)
-    )
+/// Refuses a key that is not names (ASCII letters, digits, `_`, `-`)
+/// joined by dots. `origin` says where it came from.
+fn check_key(key: &str, origin: &str) -> Result<(), ConfigError> {
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if key.split('.').all(is_name) {
+        Ok(())
+    } else {
+        Err(ConfigError::Key {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+        })
+    }
 }
 
+/// A `--set` value as an environment variable carries it (`deploy kube`
+/// passes overrides to pods so): the value `--set` would give, in its
+/// plain form (`"x"` is `x`, `5_000` is `5000`), which the environment
+/// layer reads back as the same value. `None` for a list or a table (TOML
+/// `[...]` or `{...}`), which no environment variable can carry.
+pub fn override_as_env_value(value: &str) -> Option<String> {
+    let parsed = parse_override(value);
+    match parsed.kind {
+        config::ValueKind::Array(_) | config::ValueKind::Table(_) => None,
+        _ => parsed.into_string().ok(),
+    }
+}
+
+/// An override's value: a TOML value if it parses as one (numbers, booleans,
+/// arrays), otherwise the text as a string.
 fn parse_override(value: &str) -> config::Value {
     let as_toml = format!("v = {value}");
     match config::Config::builder()
@@ -479,6 +530,39 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_names_may_come_from_the_environment_separated_by_commas() {
+        let (_dir, mut source) =
+            source("[nodes.main]\nmodules = [\"catalog\"]\n[access]\npayment = [\"checkout\"]\n");
+        let config = load(&source).unwrap();
+        assert_eq!(config.nodes["main"].modules, vec!["catalog"]);
+        assert_eq!(config.access["payment"], vec!["checkout"]);
+        source.env = EnvSource::Map(HashMap::from([
+            (
+                "BOUTIQUE__NODES__MAIN__MODULES".to_owned(),
+                "catalog, cart,currency".to_owned(),
+            ),
+            (
+                "BOUTIQUE__ACCESS__PAYMENT".to_owned(),
+                "checkout,client".to_owned(),
+            ),
+        ]));
+        let config = load(&source).unwrap();
+        assert_eq!(
+            config.nodes["main"].modules,
+            vec!["catalog", "cart", "currency"]
+        );
+        assert_eq!(config.access["payment"], vec!["checkout", "client"]);
+        // Not a list, nor names: said so.
+        source.env = EnvSource::Ignore;
+        source.overrides = vec!["nodes.main.modules={a = 1}".to_owned()];
+        let error = load(&source).unwrap_err().to_string();
+        assert!(
+            error.contains("a list of names, or names separated by commas"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_missing_file_says_which() {
         let error = load(&ConfigSource {
             file: Some("/nonexistent/boutique.toml".into()),
@@ -500,5 +584,48 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(error, ConfigError::Override("nodes.main.listen".to_owned()));
+    }
+
+    #[test]
+    fn a_key_with_an_index_or_other_signs_is_refused_not_made_into_a_huge_list() {
+        // Unchecked, the first made the `config` crate ask for terabytes.
+        for bad in [
+            "nodes.main.modules[100000000000]=cart",
+            "nodes..modules=[\"cart\"]",
+            "runtime.call timeout=1",
+        ] {
+            let error = load(&ConfigSource {
+                file: None,
+                env: EnvSource::Ignore,
+                overrides: vec![bad.to_owned()],
+            })
+            .unwrap_err();
+            assert!(
+                matches!(error, ConfigError::Key { ref origin, .. } if *origin == format!("--set {bad}")),
+                "{error:?}"
+            );
+        }
+        let name = "BOUTIQUE__NODES__MAIN__MODULES[100000000000]";
+        let error = load(&ConfigSource {
+            file: None,
+            env: EnvSource::Map(HashMap::from([(name.to_owned(), "cart".to_owned())])),
+            overrides: vec![],
+        })
+        .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::Key {
+                origin: name.to_owned(),
+                key: "nodes.main.modules[100000000000]".to_owned()
+            }
+        );
+        assert!(error.to_string().contains("not a config key"), "{error}");
+        // Names with `-` and `_` are keys.
+        load(&ConfigSource {
+            file: None,
+            env: EnvSource::Ignore,
+            overrides: vec!["runtime.call_timeout_ms=100".to_owned()],
+        })
+        .unwrap();
     }
 }

@@ -25,8 +25,11 @@ pub const CLIENT: &str = "client";
 pub const MAX_NODE_NAME: usize = 63;
 
 /// The highest `max_in_flight_per_peer` (also the most a peer may say it
-/// has in flight, in its handshake).
-pub const MAX_IN_FLIGHT_PER_PEER: usize = 1_000_000;
+/// has in flight, in its handshake). It bounds what a node keeps for a
+/// peer that stops reading: the refusals of that peer's calls past the
+/// node's own limit wait for it, up to this many, about 150 bytes each
+/// (some 10 MB), before it is cut off (docs/failures.md, Backpressure).
+pub const MAX_IN_FLIGHT_PER_PEER: usize = 65_536;
 
 /// Whether `name` may name a node: 1 to [`MAX_NODE_NAME`] lower-case
 /// letters, digits, `-` and `_`. Lower case: environment variables name a
@@ -240,10 +243,10 @@ impl Plan {
             let listen = match &node_config.listen {
                 None => None,
                 Some(text) => match parse_address(text) {
-                    Some(addr) => Some(addr),
-                    None => {
+                    Ok(addr) => Some(addr),
+                    Err(problem) => {
                         problems.push(format!(
-                            "node '{node}': listen = '{text}' is not HOST:PORT (e.g. 127.0.0.1:7401)"
+                            "node '{node}': listen = '{text}' {problem} (e.g. 127.0.0.1:7401)"
                         ));
                         None
                     }
@@ -279,11 +282,11 @@ impl Plan {
         for (node, node_config) in &config.nodes {
             if let Some(text) = &node_config.admin {
                 match parse_address(text) {
-                    Some(addr) => {
+                    Ok(addr) => {
                         admins.insert(node.clone(), addr);
                     }
-                    None => problems.push(format!(
-                        "node '{node}': admin = '{text}' is not HOST:PORT (e.g. 127.0.0.1:9400)"
+                    Err(problem) => problems.push(format!(
+                        "node '{node}': admin = '{text}' {problem} (e.g. 127.0.0.1:9400)"
                     )),
                 }
             }
@@ -451,18 +454,6 @@ impl Plan {
                 self.node_names()
             )])
         })
-    }
-
-    /// The node to run when none was named: the only one.
-    pub fn only_node(&self) -> Result<&NodePlan, ConfigError> {
-        match self.nodes.as_slice() {
-            [node] => Ok(node),
-            _ => Err(ConfigError::Invalid(vec![format!(
-                "this config has {} nodes ({}); choose one with --node",
-                self.nodes.len(),
-                self.node_names()
-            )])),
-        }
     }
 
     /// The node that runs `module` (the first, if it has replicas).
@@ -646,12 +637,33 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
     }
 }
 
-fn parse_address(text: &str) -> Option<SocketAddr> {
-    text.parse().ok().or_else(|| {
-        text.to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-    })
+/// A listen or admin address: an IP address and port, or a host name
+/// this machine resolves now, and a port. The error says which part is
+/// wrong, to follow the quoted address in a problem.
+///
+/// A name that does not resolve is a config problem (exit 78, which `up`
+/// does not restart), not a passing one: these are addresses to bind on
+/// this machine, which are IP addresses or names in its own hosts file
+/// (`localhost`), so a lookup that fails means a mistyped name, not a
+/// slow DNS server.
+fn parse_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let has_port = text
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err("is not HOST:PORT".to_owned());
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| "names a host with no address".to_owned()),
+        Err(e) => Err(format!(
+            "names a host this machine cannot resolve ({e}); give an IP address"
+        )),
+    }
 }
 
 /// Warnings for modules placed on several nodes that keep their state on
@@ -743,5 +755,33 @@ mod tests {
         assert_eq!(order, vec!["c", "b", "a"]);
         let cycle = start_order(&["a", "b", "c"], &[("a", "b"), ("b", "a")]).unwrap_err();
         assert_eq!(cycle, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn an_address_that_does_not_resolve_is_told_apart_from_one_that_is_not_host_port() {
+        assert_eq!(
+            parse_address("127.0.0.1:7401"),
+            Ok("127.0.0.1:7401".parse().unwrap())
+        );
+        assert!(parse_address("localhost:7401").is_ok_and(|a| a.port() == 7401));
+        for not_one in [
+            "nowhere",
+            "localhost",
+            ":7401",
+            "localhost:port",
+            "localhost:70000",
+        ] {
+            assert_eq!(
+                parse_address(not_one),
+                Err("is not HOST:PORT".to_owned()),
+                "{not_one}"
+            );
+        }
+        // `.invalid` never resolves (RFC 2606).
+        let unresolved = parse_address("node-a.invalid:7401").unwrap_err();
+        assert!(
+            unresolved.starts_with("names a host this machine cannot resolve ("),
+            "{unresolved}"
+        );
     }
 }

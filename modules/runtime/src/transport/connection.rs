@@ -50,6 +50,7 @@ use crate::deadline::Deadline;
 use crate::dispatch::{BoxFuture, Dispatch};
 use crate::error::CallError;
 use crate::id_map::IdMap;
+use crate::log_limit::LogLimit;
 use crate::service::MethodId;
 use crate::stats::Counters;
 
@@ -216,6 +217,21 @@ pub(crate) struct Connection {
     /// leaving), and its notification.
     peer_sends_no_more_calls: AtomicBool,
     no_more_calls: Notify,
+    /// The warnings about the peer's calls turned away here, one a second
+    /// each at most: a peer can send thousands a second.
+    warnings: TurnedAway,
+}
+
+/// The [`LogLimit`]s of a connection's warnings about calls it turns away
+/// (every one is counted in the metrics).
+#[derive(Debug, Default)]
+struct TurnedAway {
+    /// Calls to a method this node does not serve, or that do not decode.
+    rejected: LogLimit,
+    /// Calls the peer may not make.
+    not_allowed: LogLimit,
+    /// Calls past the limit of calls in flight from the peer.
+    overloaded: LogLimit,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -268,6 +284,7 @@ impl Connection {
             wrote: Notify::new(),
             peer_sends_no_more_calls: AtomicBool::new(false),
             no_more_calls: Notify::new(),
+            warnings: TurnedAway::default(),
         });
         reader.report_progress(Arc::clone(&connection.heard));
         tracing::info!(
@@ -613,6 +630,38 @@ impl Connection {
         self.reply_error(call_id, status, error, service, Kind::Refusal);
     }
 
+    /// Answers a call from the peer to `dispatch` that is turned away
+    /// (`what`): counts it in `counter`, logs it within `limit` (see
+    /// [`TurnedAway`]), and refuses it with `rejection`.
+    fn reject<T: serde::Serialize + std::fmt::Display>(
+        &self,
+        call_id: u64,
+        dispatch: &dyn Dispatch,
+        rejection: &T,
+        counter: &AtomicU64,
+        limit: &LogLimit,
+        what: &str,
+    ) {
+        Counters::count(counter);
+        if let Some(left_out) = limit.admit() {
+            tracing::warn!(
+                module = dispatch.service(),
+                message = dispatch.message(),
+                call_id,
+                peer = %self.peer.node,
+                %rejection,
+                left_out,
+                "{what} (left_out: since the last such line)"
+            );
+        }
+        self.refuse(
+            call_id,
+            ReplyStatus::Rejected,
+            rejection,
+            dispatch.service(),
+        );
+    }
+
     /// Runs a request that arrived on this connection. It counts as
     /// unanswered from here until its reply is queued; the count goes up
     /// before the shutdown flag is read, and a graceful shutdown reads the
@@ -659,7 +708,10 @@ impl Connection {
         let dispatch = match self.shared.table().find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
-                tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, "call rejected");
+                Counters::count(&self.shared.counters.rejected);
+                if let Some(left_out) = self.warnings.rejected.admit() {
+                    tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, left_out, "call rejected (left_out: since the last such line)");
+                }
                 self.refuse(call_id, ReplyStatus::Rejected, &rejection, "");
                 return Answered::Now;
             }
@@ -669,20 +721,13 @@ impl Connection {
             .access
             .check(dispatch.service(), caller, &self.peer)
         {
-            Counters::count(&self.shared.counters.refused_not_allowed);
-            tracing::warn!(
-                module = dispatch.service(),
-                message = dispatch.message(),
+            self.reject(
                 call_id,
-                peer = %self.peer.node,
-                %rejection,
-                "call refused"
-            );
-            self.refuse(
-                call_id,
-                ReplyStatus::Rejected,
+                &*dispatch,
                 &rejection,
-                dispatch.service(),
+                &self.shared.counters.refused_not_allowed,
+                &self.warnings.not_allowed,
+                "call refused",
             );
             return Answered::Now;
         }
@@ -707,7 +752,17 @@ impl Connection {
         if self.serving.fetch_add(1, Ordering::AcqRel) >= limit {
             self.serving.fetch_sub(1, Ordering::AcqRel);
             Counters::count(&self.shared.counters.refused_overloaded);
-            tracing::warn!(peer = %self.peer.node, call_id, limit, "call refused: the peer has more calls in flight here than the limit");
+            if let Some(left_out) = self.warnings.overloaded.admit() {
+                tracing::warn!(
+                    module = dispatch.service(),
+                    message = dispatch.message(),
+                    peer = %self.peer.node,
+                    call_id,
+                    limit,
+                    left_out,
+                    "call refused: the peer has more calls in flight here than the limit (left_out: since the last such line)"
+                );
+            }
             let error = CallError::overloaded(
                 dispatch.service(),
                 format!(
@@ -733,20 +788,14 @@ impl Connection {
         let out = FrameBuf::reply(call_id, ReplyStatus::Outcome).into_inner();
         match dispatch.dispatch(&payload, meta, out) {
             Err(rejection) => {
-                tracing::warn!(
-                    module = dispatch.service(),
-                    message = dispatch.message(),
-                    call_id,
-                    peer = %self.peer.node,
-                    %rejection,
-                    "call rejected"
-                );
                 self.serving.fetch_sub(1, Ordering::AcqRel);
-                self.refuse(
+                self.reject(
                     call_id,
-                    ReplyStatus::Rejected,
+                    &*dispatch,
                     &rejection,
-                    dispatch.service(),
+                    &self.shared.counters.rejected,
+                    &self.warnings.rejected,
+                    "call rejected",
                 );
                 Answered::Now
             }
