@@ -205,15 +205,35 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
     assert!(message.contains("cannot hold a list"), "{message}");
     assert!(output.stdout.is_empty());
 
-    // A value that merely starts with a bracket (an IPv6 address) is one
-    // value, and goes through.
+    // A key the manifests set themselves: both would reach the pods, and
+    // theirs would win.
+    for key in ["runtime.data_dir", "nodes.web.address", "nodes.pay.listen"] {
+        let output = deploy_kube(
+            "deploy/three-nodes.toml",
+            &[
+                "--set",
+                "cluster.insecure=true",
+                "--set",
+                &format!("{key}=[fd00::1]:7401"),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(78), "{key}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains(&format!("the manifests set {key} themselves")),
+            "{message}"
+        );
+    }
+
+    // A value that merely starts with a bracket (as an IPv6 address does)
+    // is one value, and goes through.
     let output = deploy_kube(
         "deploy/three-nodes.toml",
         &[
             "--set",
             "cluster.insecure=true",
             "--set",
-            "nodes.web.address=[fd00::1]:7401",
+            "modules.email.directory=[fd00::1]",
             // Values as `--set` reads them, not as typed: a TOML string
             // without its quotes, a number in its plain form.
             "--set",
@@ -230,7 +250,7 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
     );
     let yaml = String::from_utf8(output.stdout).unwrap();
     for (name, value) in [
-        ("BOUTIQUE__NODES__WEB__ADDRESS", "[fd00::1]:7401"),
+        ("BOUTIQUE__MODULES__EMAIL__DIRECTORY", "[fd00::1]"),
         (
             "BOUTIQUE__MODULES__ORDERS__DATABASE",
             "postgres://shop:pw@db/boutique",

@@ -107,6 +107,19 @@ fn object_name(node: &str) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// Why the manifests set config key `key` themselves, if they do: each
+/// pod's addresses, and the paths of what is mounted in it.
+fn set_by_the_manifests(key: &str) -> Option<&'static str> {
+    match key.split('.').collect::<Vec<_>>().as_slice() {
+        ["runtime", "data_dir"] => Some("the pod's volume"),
+        ["modules", "frontend", "listen"] => Some("the shop's port in its pod"),
+        ["cluster", "tls", "ca" | "cert" | "key"] => Some("the files of the Secret boutique-tls"),
+        ["nodes", _, "listen" | "admin"] => Some("the node's ports in its pod"),
+        ["nodes", _, "address"] => Some("the node's Service"),
+        _ => None,
+    }
+}
+
 /// `BOUTIQUE__A__B=value` for the config key `a.b`.
 fn env_override(key: &str, value: &str) -> Value {
     json!({
@@ -154,6 +167,13 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     let mut common_env = Vec::new();
     for entry in inputs.overrides {
         let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        if let Some(why) = set_by_the_manifests(&key.trim().to_lowercase()) {
+            // Both would reach the pods, and theirs, later, would win.
+            return Err(refused(&format!(
+                "--set {entry}: the manifests set {} themselves ({why}); leave it out",
+                key.trim()
+            )));
+        }
         let Some(value) = runtime::config::override_as_env_value(value.trim()) else {
             return Err(refused(&format!(
                 "--set {entry}: the pods get overrides as environment variables, which cannot \

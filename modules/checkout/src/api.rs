@@ -78,7 +78,8 @@ pub enum CheckoutError {
     #[error("{}", checkout_used(.0))]
     CheckoutUsed(PaymentError),
     /// The charge's outcome is unknown (the payment service stopped
-    /// answering mid-call). The charge was then cancelled, if that
+    /// answering mid-call, or its ledger failed, perhaps after its write
+    /// committed). The charge was then cancelled, if that
     /// worked (nothing is charged, and a late charge is refused), or else
     /// stands: the same checkout again finishes it, charged once.
     #[error("{}", payment_in_doubt(.reason, *.cancelled))]
@@ -88,10 +89,6 @@ pub enum CheckoutError {
         /// True if the charge was cancelled.
         cancelled: bool,
     },
-    /// The payment ledger could not be read or written; nothing was
-    /// charged.
-    #[error("{0}; nothing was charged")]
-    PaymentUnavailable(PaymentError),
     /// The shipping service could not quote the order; nothing was charged.
     #[error("{0}; nothing was charged")]
     ShippingRefused(ShippingError),
@@ -246,7 +243,6 @@ impl CheckoutError {
                 | CheckoutError::ShippingFailed { .. }
                 | CheckoutError::OrderNotStored { .. }
                 | CheckoutError::OrderOutcomeUnknown { .. }
-                | CheckoutError::PaymentUnavailable(_)
                 | CheckoutError::PaymentInDoubt { .. }
                 | CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
                 | CheckoutError::OrdersUnavailable(_)

@@ -104,14 +104,14 @@ async fn price(deps: &Deps, item: CartItem, currency: &str) -> Result<OrderItem,
 }
 
 /// What a charge the payment service answered with an error means for
-/// the customer: their card declined, their checkout used up, or the
-/// ledger out of order; in each case nothing was charged.
+/// the customer: their card declined, or their checkout used up; in each
+/// case nothing was charged. (A ledger that failed may have charged: see
+/// `place`.)
 fn payment_failed(error: PaymentError) -> CheckoutError {
     match error {
         PaymentError::KeyReused { .. }
         | PaymentError::AlreadyRefunded { .. }
         | PaymentError::Cancelled { .. } => CheckoutError::CheckoutUsed(error),
-        PaymentError::Storage(_) => CheckoutError::PaymentUnavailable(error),
         _ => CheckoutError::PaymentDeclined(error),
     }
 }
@@ -250,11 +250,20 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             attempt: attempt.clone(),
         })
         .await;
+    // `Err(why)`: the charge's outcome is unknown.
     let charged = match charged {
-        Ok(charged) => charged.map_err(payment_failed)?,
+        // The ledger failed: it may have failed to hear that its write
+        // committed (a connection to PostgreSQL lost after the COMMIT went
+        // out), so the charge may stand. As in doubt, then: cancelling
+        // costs nothing if nothing was recorded.
+        Ok(Err(PaymentError::Storage(reason))) => Err(reason),
+        Ok(charged) => Ok(charged.map_err(payment_failed)?),
         Err(error) if error.did_not_run() => return Err(unavailable("payment")(error)),
-        Err(error) => {
-            let reason = error.to_string();
+        Err(error) => Err(error.to_string()),
+    };
+    let charged = match charged {
+        Ok(charged) => charged,
+        Err(reason) => {
             let why = format!("its outcome was unknown: {reason}");
             let cancelled = cancel_charge(deps, key, &attempt, &total, why)
                 .await
@@ -330,13 +339,33 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let finishing = finish_as_found(deps, saved.order, key, confirmed, done);
             return Ok(runtime::detached(finishing).await);
         }
-        // The orders service said it stored nothing (a store that fails
-        // says so only when nothing was written).
+        // The store failed. It may have failed to hear that its write
+        // committed (a connection to PostgreSQL lost after the INSERT went
+        // out): look before giving the money back. Found: finish it.
+        // Surely not there: give back. Not known: keep the charge, as for
+        // a call whose outcome is unknown (below).
         Ok(Err(error)) => {
             let reason = error.to_string();
-            let why = format!("order not stored: {reason}");
-            let charge = give_back(deps, key, &attempt, &total, why).await;
-            return Err(CheckoutError::OrderNotStored { reason, charge });
+            let find = FindOrder {
+                idempotency_key: key.to_owned(),
+            };
+            match runtime::detached(async { deps.orders.call(find).await }).await {
+                Ok(Ok(found)) => {
+                    let (confirmed, done) = (found.confirmed, Done::of(&found));
+                    if let Some(order) = found.order {
+                        tracing::warn!(order_id = %order.order_id, %error, "the order store failed, but the order was stored");
+                        let finishing = finish_as_found(deps, order, key, confirmed, done);
+                        return Ok(runtime::detached(finishing).await);
+                    }
+                    let why = format!("order not stored: {reason}");
+                    let charge = give_back(deps, key, &attempt, &total, why).await;
+                    return Err(CheckoutError::OrderNotStored { reason, charge });
+                }
+                _ => {
+                    tracing::warn!(key, transaction_id, %error, "order outcome unknown (the store failed and could not be read): the charge stands until the checkout is repeated");
+                    return Err(CheckoutError::OrderOutcomeUnknown { reason });
+                }
+            }
         }
         Err(error) if save_may_have_run(&error) => {
             // It may have been stored, or may yet be: a request that

@@ -81,6 +81,12 @@ struct Faults {
     /// Another submission's order, finished, lands under the key just
     /// before this one's is stored.
     orders_beaten: bool,
+    /// The first `Charge` is recorded, but payment answers that its
+    /// ledger failed (its connection lost after the COMMIT went out).
+    charge_answer_lost: bool,
+    /// The first `SaveOrder` is stored, but orders answers that its store
+    /// failed, as above.
+    save_answer_lost: bool,
 }
 
 async fn started<M: Module>(
@@ -109,7 +115,17 @@ async fn shop(faults: Faults) -> Shop {
         registry.insert(ServiceRef::local(CartService::start(flaky)));
     }
     let held_charges = Arc::new(Mutex::new(Vec::new()));
-    let payment = if let Some(held_charge) = faults.held_charge {
+    let payment = if faults.charge_answer_lost {
+        let real = start_alone::<PaymentModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        let lossy = AnswerLost {
+            real: real.clone(),
+            lost: true,
+        };
+        registry.insert(ServiceRef::local(Payment::start(lossy)));
+        real
+    } else if let Some(held_charge) = faults.held_charge {
         let real = start_alone::<PaymentModule>(Default::default(), registry.clone(), data.path())
             .await
             .unwrap();
@@ -161,6 +177,14 @@ async fn shop(faults: Faults) -> Shop {
         // Checkout gives up on a held order after 300 ms.
         let orders =
             ServiceRef::local(Orders::start(late)).with_timeout(Duration::from_millis(300));
+        registry.insert(orders.clone());
+        orders
+    } else if faults.save_answer_lost {
+        let real = start_alone::<OrdersModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        let lossy = AnswerLost { real, lost: true };
+        let orders = ServiceRef::local(Orders::start(lossy));
         registry.insert(orders.clone());
         orders
     } else if faults.orders_beaten {
@@ -1117,6 +1141,118 @@ impl Handler<Call<Charge>> for LatePayment {
         }
         forward(&self.real, call.into_message(), PaymentError::Storage)
     }
+}
+
+/// A service whose first `Charge` or `SaveOrder` does its work, but whose
+/// answer says its store failed: a store that lost its connection after
+/// the COMMIT went out cannot tell. Everything else goes to the real one.
+struct AnswerLost<S: runtime::Service> {
+    real: ServiceRef<S>,
+    /// The next answer to lose.
+    lost: bool,
+}
+
+impl<S: runtime::Service> Actor for AnswerLost<S> {
+    type Context = Context<Self>;
+}
+
+forward_to_real!(
+    AnswerLost<Payment>,
+    PaymentError::Storage,
+    Refund,
+    ListCharges,
+    CancelCharge,
+);
+forward_all_but_save_order!(AnswerLost<Orders>);
+
+/// Sends `message` to `real`; if `lose`, answers `lost` instead of what
+/// it answered (if that was a success).
+fn answer_lost<M>(
+    real: &ServiceRef<M::Service>,
+    message: M,
+    lose: bool,
+    lost: fn(String) -> ErrorOf<M>,
+) -> ResponseFuture<Result<M::Reply, ErrorOf<M>>>
+where
+    M: runtime::Request + 'static,
+{
+    let answer = forward(real, message, lost);
+    Box::pin(async move {
+        match answer.await {
+            Ok(_) if lose => Err(lost("connection closed after the COMMIT was sent".into())),
+            answer => answer,
+        }
+    })
+}
+
+impl Handler<Call<Charge>> for AnswerLost<Payment> {
+    type Result = ResponseFuture<Result<ChargeResponse, PaymentError>>;
+    fn handle(&mut self, call: Call<Charge>, _: &mut Context<Self>) -> Self::Result {
+        let lose = std::mem::take(&mut self.lost);
+        answer_lost(&self.real, call.into_message(), lose, PaymentError::Storage)
+    }
+}
+
+impl Handler<Call<SaveOrder>> for AnswerLost<Orders> {
+    type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<SaveOrder>, _: &mut Context<Self>) -> Self::Result {
+        let lose = std::mem::take(&mut self.lost);
+        answer_lost(&self.real, call.into_message(), lose, OrdersError::Storage)
+    }
+}
+
+#[actix_rt::test]
+async fn a_charge_recorded_though_the_ledger_said_it_failed_is_cancelled_not_left_held() {
+    let shop = shop(Faults {
+        charge_answer_lost: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let result = shop.place(request("u1", "USD", "k")).await;
+
+    // Before, "nothing was charged", and the charge stayed taken: a new
+    // form (a new key) would pay again.
+    assert!(
+        matches!(
+            result,
+            Err(CheckoutError::PaymentInDoubt {
+                cancelled: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    // It was recorded, so letting go of it refunds it.
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Refunded);
+    assert_eq!(shop.orders("u1").await, vec![]);
+    assert_eq!(shop.cart("u1").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn an_order_stored_though_the_store_said_it_failed_is_finished_not_refunded() {
+    let shop = shop(Faults {
+        save_answer_lost: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let result = shop.place(request("u1", "USD", "k")).await;
+
+    // Before, the charge was refunded and the customer told so, while the
+    // order stood, unconfirmed, for the finisher to ship on no payment.
+    let order = result.unwrap();
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, ChargeStatus::Charged);
+    assert_eq!(order.transaction_id, charges[0].transaction_id);
+    assert_eq!(shop.orders("u1").await.len(), 1);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
 }
 
 /// An email service whose first `failing` confirmations fail.

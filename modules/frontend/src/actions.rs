@@ -80,9 +80,7 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
         CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),
-        CheckoutError::PaymentUnavailable(_) | CheckoutError::PaymentInDoubt { .. } => {
-            ShopError::down("payment", text)
-        }
+        CheckoutError::PaymentInDoubt { .. } => ShopError::down("payment", text),
         CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
         | CheckoutError::ShippingFailed { .. } => ShopError::down("shipping", text),
         CheckoutError::ShippingRefused(_) => ShopError::Conflict(text),

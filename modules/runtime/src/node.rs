@@ -407,6 +407,11 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             Arc::clone(&counters),
             crate::transport::access::Access::from_plan(plan, catalogue),
             tls,
+            catalogue
+                .modules()
+                .iter()
+                .flat_map(|entry| entry.methods().map(|(_, method)| (method, entry.name())))
+                .collect(),
         ));
         let peers = plan
             .nodes()

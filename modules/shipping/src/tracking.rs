@@ -17,7 +17,8 @@ pub fn tracking_id(address: &Address, key: &str) -> String {
         "{}, {}, {}",
         address.street_address, address.city, address.state
     );
-    let len = salt.chars().count();
+    // Go's `len`: bytes, not characters (`Köln` is 5).
+    let len = salt.len();
     let letter = |rng: &mut StdRng| char::from(b'A' + rng.random_range(0..26u8));
     let digits = |rng: &mut StdRng, n: usize| {
         (0..n)
@@ -69,5 +70,19 @@ mod tests {
             .map(|i| tracking_id(&address(), &i.to_string())[..2].to_owned())
             .collect();
         assert!(letters.contains('Z'), "no Z in 4000 letters");
+    }
+
+    #[test]
+    fn the_salt_is_measured_in_bytes_as_the_original_measures_it() {
+        let address = Address {
+            street_address: "Königstraße 5".into(),
+            city: "Köln".into(),
+            state: "NRW".into(),
+            ..address()
+        };
+        // "Königstraße 5, Köln, NRW": 24 characters, 27 bytes.
+        let id = tracking_id(&address, "k");
+        assert!(id[2..].starts_with("-27"), "{id}");
+        assert_eq!(&id[8..11], "-13", "{id}");
     }
 }

@@ -705,7 +705,19 @@ impl Connection {
             ..
         } = header;
         let node = &self.shared.identity.node;
-        let dispatch = match self.shared.table().find(MethodId(method), node) {
+        let Some(table) = self.shared.started_table() else {
+            // A module that started early called out on this connection,
+            // and the peer calls back before the others have started:
+            // not delivered, so it may try another replica.
+            let service = self.shared.service_of(MethodId(method)).unwrap_or("");
+            let error = CallError::not_delivered(
+                service,
+                format!("node '{node}' is starting: not all its modules are up yet"),
+            );
+            self.refuse(call_id, ReplyStatus::Failed, &error, service);
+            return Answered::Now;
+        };
+        let dispatch = match table.find(MethodId(method), node) {
             Ok(dispatch) => Arc::clone(dispatch),
             Err(rejection) => {
                 Counters::count(&self.shared.counters.rejected);

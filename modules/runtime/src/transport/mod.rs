@@ -40,6 +40,7 @@ use tokio::sync::watch;
 
 use crate::config::RuntimeConfig;
 use crate::dispatch::DispatchTable;
+use crate::service::MethodId;
 use connection::Connection;
 use handshake::Identity;
 use peer::Peer;
@@ -123,6 +124,9 @@ pub(crate) struct Shared {
     /// Notified when a call served here finishes while draining.
     pub(crate) drained: tokio::sync::Notify,
     table: OnceLock<DispatchTable>,
+    /// The service of every method this build knows: to name the service
+    /// of a call refused before the table is set.
+    services: HashMap<MethodId, &'static str>,
     connections: Mutex<Vec<Weak<Connection>>>,
     /// The arbiter the node started on, where its transport tasks run.
     home: Option<actix_rt::ArbiterHandle>,
@@ -136,8 +140,10 @@ impl Shared {
         counters: Arc<crate::stats::Counters>,
         access: access::Access,
         tls: Option<tls::Tls>,
+        services: HashMap<MethodId, &'static str>,
     ) -> Self {
         Shared {
+            services,
             identity,
             settings,
             shutdown,
@@ -177,8 +183,9 @@ impl Shared {
         }
     }
 
-    /// Sets the services this node runs; calls that arrive earlier are
-    /// answered as if it ran none.
+    /// Sets the services this node runs, once every module has started;
+    /// calls that arrive earlier (on a connection a module starting early
+    /// made) are refused as not delivered: see [`Shared::started_table`].
     pub(crate) fn set_table(&self, table: DispatchTable) {
         let _ = self.table.set(table);
     }
@@ -232,11 +239,15 @@ impl Shared {
         }
     }
 
-    pub(crate) fn table(&self) -> &DispatchTable {
-        static NONE: OnceLock<DispatchTable> = OnceLock::new();
-        self.table
-            .get()
-            .unwrap_or_else(|| NONE.get_or_init(DispatchTable::new))
+    /// The services this node runs, once it has started them all; `None`
+    /// while it starts.
+    pub(crate) fn started_table(&self) -> Option<&DispatchTable> {
+        self.table.get()
+    }
+
+    /// The service of `method`, if this build knows it.
+    pub(crate) fn service_of(&self, method: MethodId) -> Option<&'static str> {
+        self.services.get(&method).copied()
     }
 }
 

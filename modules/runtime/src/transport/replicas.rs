@@ -97,9 +97,13 @@ impl Replicas {
         })?;
         drop(message);
         let mut tried = Vec::new();
+        // Why an earlier replica may have run the call, if one may have:
+        // then what a later one says cannot make it "did not run".
+        let mut may_have_run: Option<String> = None;
         loop {
             let Some(replica) = self.choose(key, &tried) else {
-                return Err(CallError::not_delivered(service, "no replica to call"));
+                let none = Err(CallError::not_delivered(service, "no replica to call"));
+                return still_unknown(none, service, may_have_run);
             };
             tried.push(replica);
             let peer = &self.peers[replica];
@@ -119,13 +123,68 @@ impl Replicas {
                         %error,
                         "replica failed; trying another (the message is idempotent)"
                     );
+                    if !error.did_not_run() {
+                        may_have_run = Some(format!("node '{}': {error}", peer.name()));
+                    }
                     true
                 }
                 _ => false,
             };
             if !failed_over {
-                return outcome;
+                return still_unknown(outcome, service, may_have_run);
             }
         }
+    }
+}
+
+/// The outcome of a call that failed over: a last replica that did not
+/// run it (not delivered, overloaded, rejected) does not make it "did not
+/// run" if an earlier one may have (`may_have_run`, why): that is still
+/// *outcome unknown*, with both reasons.
+fn still_unknown<T>(
+    outcome: Result<T, CallError>,
+    service: &str,
+    may_have_run: Option<String>,
+) -> Result<T, CallError> {
+    match (outcome, may_have_run) {
+        (Err(last), Some(earlier)) if last.did_not_run() => Err(CallError::outcome_unknown(
+            service,
+            format!("{earlier}; then {last}"),
+        )),
+        (outcome, _) => outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_an_earlier_replica_may_have_run_stays_unknown_whatever_the_last_says() {
+        let earlier = Some("node 'a': connection lost".to_owned());
+        let last = CallError::not_delivered("orders", "node 'b' is shutting down");
+        let outcome = still_unknown::<()>(Err(last.clone()), "orders", earlier.clone());
+        let error = outcome.unwrap_err();
+        assert!(!error.did_not_run(), "{error}");
+        assert!(matches!(error, CallError::OutcomeUnknown { .. }), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("node 'a': connection lost; then"),
+            "{error}"
+        );
+        // Nothing earlier may have run it: the last word stands.
+        assert_eq!(
+            still_unknown::<()>(Err(last.clone()), "orders", None).unwrap_err(),
+            last
+        );
+        // An answer is an answer; and a last failure that may have run
+        // says so itself.
+        assert_eq!(still_unknown(Ok(7), "orders", earlier.clone()).unwrap(), 7);
+        let unknown = CallError::outcome_unknown("orders", "node 'b': connection lost");
+        assert_eq!(
+            still_unknown::<()>(Err(unknown.clone()), "orders", earlier).unwrap_err(),
+            unknown
+        );
     }
 }
