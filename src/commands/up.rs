@@ -14,8 +14,10 @@
 //! nodes) or `[logging] format = "json"`, a node's log line, a JSON
 //! object, is forwarded as that object with a `"node"` field first
 //! instead, so that every log line stays JSON; `up`'s own lines and the
-//! nodes' ready lines stay text (they do not start with `{`). A child that exits is reported and started again, on the
-//! same address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
+//! nodes' ready lines stay text (they do not start with `{`).
+//!
+//! A child that exits is reported and started again, on the same
+//! address, after a backoff (100 ms, doubling to 10 s; back to 100 ms
 //! once it has run for 30 s), while the others keep running; one that exits
 //! with a config or usage error (exit code 78 or 64) would only fail again,
 //! and is not. A node that first comes up on a restart (its first start

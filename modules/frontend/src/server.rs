@@ -106,25 +106,11 @@ pub fn start(
     })
 }
 
-/// GET and HEAD: a page.
-fn page<F, Args>(handler: F) -> Method
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    (
-        "GET, HEAD",
-        web::route()
-            .guard(guard::Any(guard::Get()).or(guard::Head()))
-            .to(handler),
-    )
-}
-
 /// A method's name (as `Allow` lists it) and its route.
 pub type Method = (&'static str, Route);
 
-/// Makes the `name` and `route` functions for one method.
+/// Makes the function `$name`, which gives a handler's route for one
+/// method (or two), with the method's name as `Allow` lists it.
 macro_rules! method {
     ($(#[$doc:meta])* $name:ident, $method:literal, $route:expr) => {
         $(#[$doc])*
@@ -139,6 +125,12 @@ macro_rules! method {
     };
 }
 
+method!(
+    /// GET and HEAD: a page.
+    page,
+    "GET, HEAD",
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+);
 method!(
     /// GET alone (not HEAD: for what must not run on a HEAD).
     get,
