@@ -153,3 +153,41 @@ fn a_panic_inside_a_scope_leaves_its_deadline_and_trace_behind_on_no_thread() {
     assert_eq!(next.parent, 0);
     assert_ne!(next.trace, handled.trace);
 }
+
+#[actix_rt::test]
+async fn a_call_that_waited_to_be_sent_past_its_deadline_is_not_run() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap();
+    toy.call(Echo {
+        text: "warm up".into(),
+        local_only: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    // Nothing b writes to a moves (a link that drops every packet), so a
+    // call's frame waits in b's outbox past its caller's 200 ms.
+    cluster.b.faults().unwrap().stall("a", true);
+    let held = toy
+        .with_timeout(Duration::from_millis(200))
+        .call(Hold { key: 7 })
+        .await;
+    assert!(matches!(held, Err(CallError::TimedOut { .. })), "{held:?}");
+    cluster.b.faults().unwrap().stall("a", false);
+
+    // When it leaves, it says it has no time left, and a drops it unrun.
+    // (It used to carry the 200 ms it had when queued: a ran it after its
+    // caller had given up.)
+    let started = Instant::now();
+    while cluster.a.stats().expired_on_arrival == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never dropped on arrival; held: {:?}",
+            cluster.a.service::<Toy>().unwrap().call(Held {}).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held_at_a = cluster.a.service::<Toy>().unwrap().call(Held {}).await;
+    assert_eq!(held_at_a.unwrap().unwrap(), Vec::<u32>::new());
+}

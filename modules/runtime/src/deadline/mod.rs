@@ -41,6 +41,12 @@ impl Deadline {
         Duration::from_millis(self.0.saturating_sub(now_ms()))
     }
 
+    /// Time left before the deadline at `now_ms` on the coarse clock
+    /// ([`now_ms`]), for many deadlines against one reading.
+    pub(crate) fn remaining_at(self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(now_ms))
+    }
+
     /// True once the deadline has passed.
     #[inline]
     pub fn has_passed(self) -> bool {

@@ -40,8 +40,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::Shared;
 use super::frame::{
-    Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, NO_MORE_CALLS_FRAME, ReplyStatus,
-    RequestHeader,
+    Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, NO_MORE_CALLS_FRAME,
+    REQUEST_BUDGET_AT, ReplyStatus, RequestHeader,
 };
 use super::handshake::{PeerInfo, role_name};
 use super::peer::Peer;
@@ -109,8 +109,8 @@ type Pending = IdMap<u64, Entry>;
 #[derive(Default)]
 struct Outbox {
     bytes: Vec<u8>,
-    /// The call ids of the request frames in `bytes`.
-    calls: Vec<u64>,
+    /// The request frames in `bytes`.
+    calls: Vec<QueuedRequest>,
     /// How many frames in `bytes` are replies to calls that ran here
     /// (each still counts in [`Connection::serving`]).
     outcomes: usize,
@@ -123,12 +123,48 @@ struct Outbox {
     no_more_calls: bool,
 }
 
+/// A request frame in the outbox.
+#[derive(Debug, Clone, Copy)]
+struct QueuedRequest {
+    call_id: u64,
+    /// Where its frame starts in the outbox's bytes.
+    at: usize,
+    /// Its caller's deadline: the budget the frame carries is made good
+    /// as it is written ([`stamp_budgets`]), not as it was queued.
+    deadline: Deadline,
+}
+
+/// Writes into each request frame of `bytes` (at `requests`) whose budget
+/// is not written yet (it lies at `unwritten` or after) the time its
+/// caller has left now. The writer does so each time it hands bytes to
+/// the socket: a frame that waited behind a slow write, or a stalled
+/// link, tells the peer what is left then, not what was left when it was
+/// queued, so the peer gives up when its caller does (and does not run
+/// it at all once its caller has given up: a budget of 0).
+fn stamp_budgets(bytes: &mut [u8], requests: &[QueuedRequest], unwritten: usize) {
+    if requests.is_empty() {
+        return;
+    }
+    let now = crate::deadline::now_ms();
+    for request in requests {
+        let field = request.at + REQUEST_BUDGET_AT;
+        if field < unwritten {
+            continue;
+        }
+        let budget_us =
+            u64::try_from(request.deadline.remaining_at(now).as_micros()).unwrap_or(u64::MAX);
+        if let Some(field) = bytes.get_mut(field..field + 8) {
+            field.copy_from_slice(&budget_us.to_le_bytes());
+        }
+    }
+}
+
 /// What a frame given to the outbox is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A request of ours, with its call id: failed as *not delivered* if
-    /// it never leaves.
-    Request(u64),
+    /// A request of ours, with its call id and its caller's deadline:
+    /// failed as *not delivered* if it never leaves.
+    Request(u64, Deadline),
     /// The reply to a call from the peer that ran here.
     Outcome,
     /// The reply to a call from the peer that was refused without running.
@@ -504,7 +540,7 @@ impl Connection {
         if outbox.closed {
             return Queued::Closed;
         }
-        if matches!(kind, Kind::Request(_)) && outbox.no_more_calls {
+        if matches!(kind, Kind::Request(..)) && outbox.no_more_calls {
             return Queued::PeerLeaving;
         }
         self.append(outbox, frame, kind);
@@ -515,11 +551,16 @@ impl Connection {
     /// had nothing to write.
     fn append(&self, mut outbox: MutexGuard<'_, Outbox>, frame: &[u8], kind: Kind) {
         let was_empty = outbox.bytes.is_empty();
+        let at = outbox.bytes.len();
         outbox.bytes.extend_from_slice(frame);
         self.queued_bytes
             .fetch_add(frame.len() as u64, Ordering::AcqRel);
         match kind {
-            Kind::Request(call_id) => outbox.calls.push(call_id),
+            Kind::Request(call_id, deadline) => outbox.calls.push(QueuedRequest {
+                call_id,
+                at,
+                deadline,
+            }),
             Kind::Outcome => {
                 outbox.outcomes += 1;
                 outbox.replies += 1;
@@ -538,6 +579,7 @@ impl Connection {
     pub(crate) fn send_request(
         self: &Arc<Self>,
         call_id: u64,
+        deadline: Deadline,
         frame: &[u8],
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<PendingCall, LinkError> {
@@ -549,7 +591,7 @@ impl Connection {
         // In the table before the frame is queued: its reply cannot come
         // before it is there.
         lock(&self.pending).insert(call_id, entry);
-        let reason = match self.enqueue(frame, Kind::Request(call_id)) {
+        let reason = match self.enqueue(frame, Kind::Request(call_id, deadline)) {
             Queued::Yes => {
                 return Ok(PendingCall {
                     connection: Arc::clone(self),
@@ -927,11 +969,11 @@ impl Connection {
     }
 
     /// Fails calls whose frames never left, then every other waiting call.
-    fn fail_pending(&self, unsent: &[u64]) {
+    fn fail_pending(&self, unsent: &[QueuedRequest]) {
         let reason = self.reason();
         let mut pending = std::mem::take(&mut *lock(&self.pending));
-        for call_id in unsent {
-            if let Some(waiter) = pending.remove(call_id).and_then(|e| e.waiter) {
+        for request in unsent {
+            if let Some(waiter) = pending.remove(&request.call_id).and_then(|e| e.waiter) {
                 let _ = waiter.send(Err(LinkError::NotDelivered(Arc::clone(&reason))));
             }
         }
@@ -1085,6 +1127,7 @@ async fn respond(connection: Arc<Connection>) {
 
 async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writer: W) {
     let mut sending = Vec::new();
+    let mut requests = Vec::new();
     'writing: loop {
         connection.writer_wanted.notified().await;
         loop {
@@ -1094,7 +1137,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                     break 'writing;
                 }
                 std::mem::swap(&mut outbox.bytes, &mut sending);
-                outbox.calls.clear();
+                std::mem::swap(&mut outbox.calls, &mut requests);
                 let replies = std::mem::take(&mut outbox.replies);
                 if replies > 0 {
                     connection.owed.fetch_sub(replies, Ordering::AcqRel);
@@ -1114,7 +1157,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             // from one that does not read at all (none).
             let mut start = 0;
             while start < sending.len() {
-                let failure = match writer.write(&sending[start..]).await {
+                let wrote = std::future::poll_fn(|cx| {
+                    stamp_budgets(&mut sending, &requests, start);
+                    std::pin::Pin::new(&mut writer).poll_write(cx, &sending[start..])
+                })
+                .await;
+                let failure = match wrote {
                     Ok(0) => "the connection accepts no more bytes".to_owned(),
                     Ok(written) => {
                         start += written;
@@ -1133,6 +1181,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             }
             connection.wrote.notify_waiters();
             sending.clear();
+            requests.clear();
             if sending.capacity() > KEEP_BUFFER_BYTES {
                 sending = Vec::new();
             }
@@ -1148,5 +1197,70 @@ pub(crate) fn call_error(service: &str, error: LinkError) -> CallError {
     match error {
         LinkError::NotDelivered(reason) => CallError::not_delivered(service, &*reason),
         LinkError::OutcomeUnknown(reason) => CallError::outcome_unknown(service, &*reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_leaves_with_the_time_its_caller_has_left_then() {
+        // Queued with a day's budget, as a caller whose deadline has since
+        // passed (or is 5 s away) queued it.
+        let mut bytes = Vec::new();
+        let mut requests = Vec::new();
+        for (call_id, deadline) in [
+            (1, Deadline::after(Duration::ZERO)),
+            (2, Deadline::after(Duration::from_secs(5))),
+        ] {
+            let at = bytes.len();
+            let frame = FrameBuf::request(call_id, 42, 86_400_000_000)
+                .encode("ping")
+                .unwrap()
+                .finish(1 << 20)
+                .unwrap();
+            bytes.extend_from_slice(&frame);
+            requests.push(QueuedRequest {
+                call_id,
+                at,
+                deadline,
+            });
+        }
+        let budgets = |bytes: &[u8]| {
+            let mut budgets = Vec::new();
+            let mut rest = Bytes::copy_from_slice(bytes);
+            while !rest.is_empty() {
+                let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                let body = rest.slice(4..4 + len);
+                rest = rest.slice(4 + len..);
+                match Frame::parse(body).unwrap() {
+                    Frame::Request { header, payload } => {
+                        assert_eq!(header.method, 42, "the rest of the header is untouched");
+                        assert_eq!(crate::codec::decode::<String>(&payload).unwrap(), "ping");
+                        budgets.push((header.call_id, header.budget_us));
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            budgets
+        };
+        // The first frame handed to the socket already: only the second
+        // is stamped (a field half sent must not change).
+        stamp_budgets(&mut bytes, &requests, requests[1].at);
+        let stamped = budgets(&bytes);
+        assert_eq!(stamped[0], (1, 86_400_000_000));
+        assert!(
+            (4_900_000..=5_000_000).contains(&stamped[1].1),
+            "{stamped:?}"
+        );
+        stamp_budgets(&mut bytes, &requests, 0);
+        let budgets = budgets(&bytes);
+        assert_eq!(budgets[0], (1, 0), "its caller has given up: run it not");
+        assert_eq!(budgets[1].0, 2);
+        assert!(
+            (4_900_000..=5_000_000).contains(&budgets[1].1),
+            "{budgets:?}"
+        );
     }
 }

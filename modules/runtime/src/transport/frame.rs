@@ -33,6 +33,10 @@ pub const PREFIX_LEN: usize = 4;
 /// Bytes before a request's message: prefix, kind, call id, method,
 /// budget, caller, trace id, parent span.
 pub const REQUEST_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 8 + 8 + 8 + 16 + 8;
+/// Where a request's budget (µs, a little-endian u64) starts in its frame:
+/// after the prefix, the kind, the call id and the method. The writer
+/// rewrites it as the frame leaves (see `connection`).
+pub const REQUEST_BUDGET_AT: usize = PREFIX_LEN + 1 + 8 + 8;
 /// Bytes before a reply's payload: prefix, kind, call id, status.
 pub const REPLY_HEADER_LEN: usize = PREFIX_LEN + 1 + 8 + 1;
 

@@ -137,7 +137,7 @@ fn send<M: Request>(
                 ));
             }
         };
-        let sent = connection.send_request(meta.id.0, &frame, Some(slot));
+        let sent = connection.send_request(meta.id.0, meta.deadline, &frame, Some(slot));
         *scratch = frame;
         sent.map_err(|e| call_error(service, e))
     })
