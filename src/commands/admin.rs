@@ -177,8 +177,25 @@ async fn deployment_json(node: web::Data<Node>, deployment: web::Data<Deployment
     }))
 }
 
-/// `(state, metrics text)` of the node whose admin endpoint is `addr`.
+/// `(state, metrics text)` of the node whose admin endpoint is `addr`,
+/// within [`PEER_METRICS_WITHIN`] in all: the client's own timeout covers
+/// only the wait for the answer's head, and a peer that stalls while it
+/// sends the body would hold the page's request, and the admin worker,
+/// for ever.
 async fn fetch_metrics(client: &awc::Client, addr: SocketAddr) -> (String, String) {
+    match actix_rt::time::timeout(PEER_METRICS_WITHIN, fetch_metrics_now(client, addr)).await {
+        Ok(fetched) => fetched,
+        Err(_) => (
+            format!(
+                "unreachable: http://{addr}/metrics did not answer within {} s",
+                PEER_METRICS_WITHIN.as_secs()
+            ),
+            String::new(),
+        ),
+    }
+}
+
+async fn fetch_metrics_now(client: &awc::Client, addr: SocketAddr) -> (String, String) {
     let url = format!("http://{addr}/metrics");
     match client.get(&url).send().await {
         Ok(mut response) if response.status().is_success() => {

@@ -98,7 +98,7 @@ fn normalize_email(email: &str) -> Result<String, AuthError> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
                 && email.len() <= 254
         }
         None => false,
@@ -151,6 +151,11 @@ impl Handler<Call<SignUp>> for AuthActor {
                 return Err(AuthError::PasswordTooLong { max: MAX_PASSWORD });
             }
             let name = name.trim().to_owned();
+            // PostgreSQL stores no NUL in text: refused here, it would
+            // be a storage failure (a 503) there.
+            if name.chars().any(char::is_control) {
+                return Err(AuthError::NameHasControls);
+            }
             if name.chars().count() > MAX_NAME {
                 return Err(AuthError::NameTooLong { max: MAX_NAME });
             }
@@ -178,7 +183,13 @@ impl Handler<Call<SignIn>> for AuthActor {
         let SignIn { email, password } = call.into_message();
         Box::pin(async move {
             let email = email.trim().to_lowercase();
-            let found = this.store.user_by_email(&email).await?;
+            // No account has such an email (sign-up refuses it), and
+            // PostgreSQL could not even look one up with a NUL in it.
+            let found = if email.chars().any(char::is_control) {
+                None
+            } else {
+                this.store.user_by_email(&email).await?
+            };
             let (user, hash) = match found {
                 Some((user, hash)) => (Some(user), Some(hash)),
                 None => (None, None),

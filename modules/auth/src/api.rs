@@ -126,6 +126,9 @@ pub enum AuthError {
         /// The maximum.
         max: usize,
     },
+    /// The name holds a control character (a NUL, a line break...).
+    #[error("the name must not contain control characters")]
+    NameHasControls,
     /// Someone signed up with this email already.
     #[error("an account with this email already exists")]
     EmailTaken,

@@ -150,6 +150,26 @@ async fn sign_up_checks_its_input() {
                 .unwrap(),
             Err(AuthError::PasswordTooLong { max: 128 })
         );
+        // A NUL is refused as bad input on both back ends; PostgreSQL
+        // stores none in text, and failed the store with it (a 503).
+        assert!(matches!(
+            auth.call(sign_up("a\u{0}@example.com", "correct horse"))
+                .await
+                .unwrap(),
+            Err(AuthError::InvalidEmail(_))
+        ));
+        let mut named = sign_up("carol@example.com", "correct horse");
+        named.name = "Carol\u{0}".to_owned();
+        assert_eq!(
+            auth.call(named).await.unwrap(),
+            Err(AuthError::NameHasControls)
+        );
+        assert_eq!(
+            auth.call(sign_in("a\u{0}@example.com", "correct horse"))
+                .await
+                .unwrap(),
+            Err(AuthError::WrongCredentials)
+        );
     }
 }
 

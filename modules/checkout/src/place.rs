@@ -48,6 +48,9 @@ pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
     if request.user_id.is_empty() || request.user_id.len() > 256 {
         return Err(invalid("user_id", "must be 1 to 256 bytes"));
     }
+    if request.user_id.chars().any(char::is_control) {
+        return Err(invalid("user_id", "must not contain control characters"));
+    }
     // The email module's own rule: an order is never placed with an
     // address its confirmation cannot go to.
     if !email::api::is_address(&request.email) {
@@ -62,6 +65,11 @@ pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
     ] {
         if value.trim().is_empty() || value.chars().count() > max {
             return Err(invalid(field, &format!("must be 1 to {max} characters")));
+        }
+        // PostgreSQL stores no NUL in text: refused here, not as a
+        // storage failure after the card was charged.
+        if value.chars().any(char::is_control) {
+            return Err(invalid(field, "must not contain control characters"));
         }
     }
     if address.zip_code == 0 {

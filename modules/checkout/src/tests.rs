@@ -892,7 +892,21 @@ async fn bad_requests_are_refused_before_anything_is_called() {
     let mut no_city = request("u1", "USD", "k");
     no_city.address.city = "  ".into();
     let unknown_currency = request("u1", "XXX", "k");
+    // PostgreSQL stores no NUL in text: the order would fail to be stored
+    // after the charge.
+    let mut nul_street = request("u1", "USD", "k");
+    nul_street.address.street_address = "1 Main St\u{0}".into();
+    let mut nul_email = request("u1", "USD", "k");
+    nul_email.email = "a\u{0}@example.com".into();
 
+    assert!(matches!(
+        shop.place(nul_street).await,
+        Err(CheckoutError::InvalidRequest { field, .. }) if field == "street_address"
+    ));
+    assert!(matches!(
+        shop.place(nul_email).await,
+        Err(CheckoutError::InvalidRequest { field, .. }) if field == "email"
+    ));
     assert!(matches!(
         shop.place(no_email).await,
         Err(CheckoutError::InvalidRequest { field, .. }) if field == "email"

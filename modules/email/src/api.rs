@@ -72,7 +72,7 @@ pub fn is_address(address: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !address.contains(char::is_whitespace)
+        && !address.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 runtime::service! {

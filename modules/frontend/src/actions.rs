@@ -166,7 +166,9 @@ pub(crate) fn auth_error(error: AuthError) -> ShopError {
         AuthError::PasswordTooShort { .. } | AuthError::PasswordTooLong { .. } => {
             ShopError::field("password", text)
         }
-        AuthError::NameTooLong { .. } => ShopError::field("name", text),
+        AuthError::NameTooLong { .. } | AuthError::NameHasControls => {
+            ShopError::field("name", text)
+        }
         AuthError::EmailTaken => ShopError::Conflict(
             "an account with this email already exists: sign in instead".to_owned(),
         ),

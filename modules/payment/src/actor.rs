@@ -3,6 +3,7 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::api::{
     CancelCharge, CancelChargeResponse, Charge, ChargeRecord, ChargeResponse, ChargeStatus,
@@ -59,8 +60,11 @@ impl Handler<Call<Charge>> for PaymentActor {
             idempotency_key,
             attempt,
         } = call.into_message();
-        Box::pin(async move {
-            let _span = span.entered();
+        // Instrumented, not entered: the future waits on the ledger, and
+        // another call's lines would be logged in this call's span while it
+        // waits (and this call's in whichever span came last).
+        Box::pin(
+            async move {
             let checked = card::check(&credit_card, card::today());
             if let Err(error) = &checked {
                 tracing::info!(%error, "card declined");
@@ -123,7 +127,9 @@ impl Handler<Call<Charge>> for PaymentActor {
             Ok(ChargeResponse {
                 transaction_id: recorded.transaction_id,
             })
-        })
+            }
+            .instrument(span),
+        )
     }
 }
 

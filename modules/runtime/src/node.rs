@@ -125,7 +125,15 @@ impl Node {
     /// call on other nodes has a replica it is connected to. Asking starts
     /// dialing the peers not called yet.
     pub fn readiness(&self) -> crate::health::Readiness {
-        crate::health::check(&self.needs)
+        let mut readiness = crate::health::check(&self.needs);
+        // From the moment it is told to stop: it refuses new calls, and the
+        // frontend's server stops taking requests.
+        if *self.shutdown.borrow() {
+            readiness
+                .problems
+                .insert(0, format!("node '{}' is shutting down", self.name));
+        }
+        readiness
     }
 
     /// This node's metrics in the Prometheus text format.

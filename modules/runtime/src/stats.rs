@@ -62,7 +62,9 @@ pub struct NodeStats {
     /// Calls from other nodes rejected: to a method this node does not
     /// serve, or that did not decode.
     pub rejected: u64,
-    /// Calls from other nodes run here.
+    /// Calls from other nodes handed to their module here (those whose
+    /// deadline then passed before they ran are counted in
+    /// `expired_in_service` too).
     pub calls_served: u64,
     /// Inbound connections closed unread, because as many as the node
     /// allows were in their handshake already (in all, or from the same

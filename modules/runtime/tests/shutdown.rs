@@ -243,6 +243,7 @@ async fn holder_node() -> runtime::Node {
 #[actix_rt::test]
 async fn a_graceful_shutdown_waits_for_the_work_a_module_holds_it_for() {
     let node = holder_node().await;
+    assert!(node.readiness().is_ready(), "{:?}", node.readiness());
     let shutdown = node.shutdown_gracefully(LONG);
     tokio::pin!(shutdown);
     // Told to stop, the module is still at its work: the shutdown waits.
@@ -261,6 +262,12 @@ async fn a_graceful_shutdown_waits_for_the_work_a_module_holds_it_for() {
     assert!(
         still_waiting,
         "the shutdown did not wait for the module's work"
+    );
+    // Meanwhile it is not ready: a load balancer sends it nothing new.
+    let readiness = node.readiness();
+    assert_eq!(
+        readiness.problems,
+        vec!["node 'main' is shutting down".to_owned()]
     );
     // The work done, the shutdown ends, with nothing unfinished.
     HOLDER_RELEASE.notify_one();

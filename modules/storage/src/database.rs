@@ -85,11 +85,13 @@ impl Database {
                 let path = url
                     .trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or(path);
-                if path != ":memory:" {
+                let (path, query) = path.split_once('?').unwrap_or((path, ""));
+                if path == ":memory:" {
+                    (url.to_owned(), Backend::Sqlite)
+                } else {
                     create_parent(Path::new(path), url)?;
+                    (with_create_mode(url, query), Backend::Sqlite)
                 }
-                (url.to_owned(), Backend::Sqlite)
             }
             Some(other) => return Err(StorageError::BadUrl(other.to_owned())),
         };
@@ -180,6 +182,19 @@ fn sqlite_url(path: &Path) -> Result<String, StorageError> {
     Ok(format!("sqlite://{}?mode=rwc", path.display()))
 }
 
+/// A `sqlite:` URL that creates its file if missing, as the default one
+/// does (sqlx opens an existing file only, unless told `mode=rwc`), unless
+/// it says a `mode` of its own (`query`: what follows its `?`).
+fn with_create_mode(url: &str, query: &str) -> String {
+    if query.split('&').any(|pair| pair.starts_with("mode=")) {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
 /// The URL with any password replaced by `***`.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -206,6 +221,15 @@ mod tests {
         );
         assert_eq!(redact("postgres://db/shop"), "postgres://db/shop");
         assert_eq!(redact("sqlite://data/cart.db"), "sqlite://data/cart.db");
+        assert_eq!(with_create_mode("sqlite:a.db", ""), "sqlite:a.db?mode=rwc");
+        assert_eq!(
+            with_create_mode("sqlite:a.db?cache=shared", "cache=shared"),
+            "sqlite:a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            with_create_mode("sqlite:a.db?mode=ro", "mode=ro"),
+            "sqlite:a.db?mode=ro"
+        );
     }
 
     #[tokio::test]
@@ -235,7 +259,11 @@ mod tests {
         );
         for backend in crate::testing::backends() {
             let dir = crate::testing::TempDir::new("shared");
-            let shared = format!("sqlite:{}?mode=rwc", dir.path().join("shop.db").display());
+            // No `mode`: the file is made all the same (it was not).
+            let shared = format!(
+                "sqlite:{}",
+                dir.path().join("new").join("shop.db").display()
+            );
             let url = backend.database_url().await.unwrap_or(shared);
             let a = Database::open("first", Some(&url), dir.path(), &first)
                 .await
