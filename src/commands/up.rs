@@ -95,6 +95,11 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
         tokio::pin!(stop);
         let (exits, mut exited) = mpsc::unbounded_channel();
         let (restarts, mut restart) = mpsc::unbounded_channel::<String>();
+        // How a restarted node's start went: awaited beside the others'
+        // exits, not before them (a node slow to come back would hold up
+        // every other node's restart for up to a minute).
+        let (readied, mut ready) =
+            mpsc::unbounded_channel::<(String, Result<Ready, oneshot::error::RecvError>)>();
         let mut nodes: BTreeMap<String, Supervised> = BTreeMap::new();
         let mut overrides = Overrides(args.overrides.clone());
         // Every node gets admin endpoints (and so a dashboard), and every
@@ -154,10 +159,10 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                     match launcher.start(&name, &overrides.0) {
                         Ok(started) => {
                             node.restarted(started.child);
-                            match ready_or_stop(started.ready, stop.as_mut()).await {
-                                Came::Ready(ready) => overrides.note_ready(&name, ready),
-                                Came::Stop(why) => stopping = Some(why),
-                            }
+                            let readied = readied.clone();
+                            tokio::spawn(async move {
+                                let _ = readied.send((name, started.ready.await));
+                            });
                         }
                         Err(error) => {
                             say!("[up] node '{name}' could not be started again: {error}");
@@ -165,6 +170,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                         }
                     }
                 }
+                Some((name, came)) = ready.recv() => overrides.note_ready(&name, came),
                 report = exited.recv() => match report {
                     Some(Exit { node: name, start, status, code }) => {
                         let Some(node) = nodes.get_mut(&name).filter(|n| n.is_start(start)) else {
