@@ -284,4 +284,26 @@ mod tests {
                 .unwrap();
         }
     }
+
+    #[tokio::test]
+    async fn a_postgres_url_may_ask_for_tls() {
+        for backend in crate::testing::backends() {
+            let Some(url) = backend.database_url().await else {
+                continue;
+            };
+            // Built without TLS, sqlx refused `require` ("SQLx was built
+            // without TLS support") and took `prefer` as plain TCP.
+            let dir = crate::testing::TempDir::new("tls");
+            let url = format!("{url}&sslmode=require");
+            let database = Database::open("tls", Some(&url), dir.path(), &[])
+                .await
+                .unwrap();
+            let (encrypted,): (bool,) =
+                sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_one(database.pool())
+                    .await
+                    .unwrap();
+            assert!(encrypted, "the connection is not encrypted");
+        }
+    }
 }
