@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
 use crate::password::Passwords;
-use crate::store::Store;
+use crate::store::{NewSession, Store};
 
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 128;
@@ -112,20 +112,51 @@ fn normalize_email(email: &str) -> Result<String, AuthError> {
 
 impl AuthActor {
     async fn open_session(&self, user: User) -> Result<Session, AuthError> {
+        let session = self.new_session();
+        self.store
+            .create_session(&session.as_new(), &user.id)
+            .await?;
+        Ok(session.of(user))
+    }
+
+    /// A fresh session token, made now, expiring after the configured
+    /// lifetime.
+    fn new_session(&self) -> Fresh {
         let token: String = rand::random::<[u8; 32]>()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         let now = storage::unix_ms();
-        let expires_at = now.saturating_add(self.ttl_ms);
-        self.store
-            .create_session(&token, &user.id, now, expires_at)
-            .await?;
-        Ok(Session {
+        Fresh {
             token,
+            now,
+            expires_at: now.saturating_add(self.ttl_ms),
+        }
+    }
+}
+
+/// A session made here, not yet stored.
+struct Fresh {
+    token: String,
+    now: i64,
+    expires_at: i64,
+}
+
+impl Fresh {
+    fn as_new(&self) -> NewSession<'_> {
+        NewSession {
+            token: &self.token,
+            now: self.now,
+            expires_at: self.expires_at,
+        }
+    }
+
+    fn of(self, user: User) -> Session {
+        Session {
+            token: self.token,
             user,
-            expires_at,
-        })
+            expires_at: self.expires_at,
+        }
     }
 }
 
@@ -166,9 +197,12 @@ impl Handler<Call<SignUp>> for AuthActor {
                 name,
                 created_at: storage::unix_ms(),
             };
-            this.store.create_user(&user, &hash).await?;
+            let session = this.new_session();
+            this.store
+                .create_user(&user, &hash, &session.as_new())
+                .await?;
             span.in_scope(|| tracing::info!(user_id = %user.id, "signed up"));
-            this.open_session(user).await
+            Ok(session.of(user))
         })
     }
 }

@@ -58,6 +58,32 @@ pub struct Store {
     db: Database,
 }
 
+/// A session to record: its token (only its hash is stored), when it was
+/// made and when it expires (ms since the epoch).
+pub struct NewSession<'a> {
+    pub token: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+async fn insert_session(
+    connection: &mut sqlx::AnyConnection,
+    session: &NewSession<'_>,
+    user_id: &str,
+) -> Result<(), AuthError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(session.token))
+    .bind(user_id)
+    .bind(session.now)
+    .bind(session.expires_at)
+    .execute(connection)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
 impl Store {
     /// Opens (and migrates) the store.
     pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Store, StorageError> {
@@ -66,8 +92,18 @@ impl Store {
         })
     }
 
-    /// Creates a user; `EmailTaken` if the email is.
-    pub async fn create_user(&self, user: &User, password_hash: &str) -> Result<(), AuthError> {
+    /// Creates a user and their first session (`session`), in one
+    /// transaction; `EmailTaken` if the email is. Both are stored, or
+    /// neither: a sign-up that failed may be tried again (a user stored
+    /// without the session used to make the retry "email taken", for an
+    /// account its owner was told was not made).
+    pub async fn create_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        session: &NewSession<'_>,
+    ) -> Result<(), AuthError> {
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let done = sqlx::query(
             "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (email) DO NOTHING",
@@ -77,13 +113,15 @@ impl Store {
         .bind(&user.name)
         .bind(password_hash)
         .bind(user.created_at)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
         if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(storage)?;
             return Err(AuthError::EmailTaken);
         }
-        Ok(())
+        insert_session(&mut tx, session, &user.id).await?;
+        tx.commit().await.map_err(storage)
     }
 
     /// The user with this email, and their password hash.
@@ -99,30 +137,21 @@ impl Store {
             .map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
     }
 
-    /// Records a session for `user_id`, known by the hash of its token.
+    /// Records `session` for `user_id`, known by the hash of its token.
     pub async fn create_session(
         &self,
-        token: &str,
+        session: &NewSession<'_>,
         user_id: &str,
-        now: i64,
-        expires_at: i64,
     ) -> Result<(), AuthError> {
         // A good moment to forget this user's expired sessions.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
             .bind(user_id)
-            .bind(now)
+            .bind(session.now)
             .execute(self.db.pool())
             .await
             .map_err(storage)?;
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash(token))
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(self.db.pool())
-            .await
-            .map_err(storage)?;
-        Ok(())
+        let mut connection = self.db.pool().acquire().await.map_err(storage)?;
+        insert_session(&mut connection, session, user_id).await
     }
 
     /// The user of a live session; an expired one is deleted.

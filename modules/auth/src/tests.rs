@@ -235,14 +235,40 @@ async fn an_expired_session_is_refused_and_forgotten() {
             name: String::new(),
             created_at: 0,
         };
-        store.create_user(&user, "hash").await.unwrap();
         let now = storage::unix_ms();
+        let session = |token, now, expires_at| crate::store::NewSession {
+            token,
+            now,
+            expires_at,
+        };
         store
-            .create_session("old", "u1", now - 10, now - 1)
+            .create_user(&user, "hash", &session("first", now, now + 60_000))
+            .await
+            .unwrap();
+        // A sign-up whose session cannot be stored (here: its token's hash
+        // is taken) stores no user either, so it may be tried again; it
+        // used to leave the user, and the retry was "email taken".
+        let bob = crate::api::User {
+            id: "u2".into(),
+            email: "bob@example.com".into(),
+            ..user.clone()
+        };
+        assert!(matches!(
+            store
+                .create_user(&bob, "hash", &session("first", now, now + 60_000))
+                .await,
+            Err(AuthError::Storage(_))
+        ));
+        store
+            .create_user(&bob, "hash", &session("bob's", now, now + 60_000))
             .await
             .unwrap();
         store
-            .create_session("new", "u1", now, now + 60_000)
+            .create_session(&session("old", now - 10, now - 1), "u1")
+            .await
+            .unwrap();
+        store
+            .create_session(&session("new", now, now + 60_000), "u1")
             .await
             .unwrap();
         assert_eq!(
