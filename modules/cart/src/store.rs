@@ -219,8 +219,18 @@ impl Store {
         .await
         .map_err(storage)?;
         lines.sort_by(|(a, _, a_at), (b, _, b_at)| (a_at, a).cmp(&(b_at, b)));
-        // Lines new to the user's cart come after the lines already in it.
-        for (product_id, quantity, _) in lines {
+        // Lines new to the user's cart come after the lines already in it,
+        // in the order they were added: stamped in that order, then
+        // written in product order, the order in which every write to a
+        // cart locks its rows. (Written in the order they were added, two
+        // merges into one cart, from two replicas on one PostgreSQL, could
+        // each hold a row the other wanted next: a deadlock, one failed.)
+        let mut lines: Vec<(String, i64, i64)> = lines
+            .into_iter()
+            .map(|(product_id, quantity, _)| (product_id, quantity, added_at()))
+            .collect();
+        lines.sort();
+        for (product_id, quantity, added) in lines {
             sqlx::query(
                 "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = \
@@ -230,7 +240,7 @@ impl Store {
             .bind(into)
             .bind(&product_id)
             .bind(quantity)
-            .bind(added_at())
+            .bind(added)
             .execute(&mut *tx)
             .await
             .map_err(storage)?;

@@ -354,3 +354,49 @@ async fn a_cart_is_emptied_if_holding_only_when_it_holds_exactly_that() {
         assert!(!answer.emptied);
     }
 }
+
+#[actix_rt::test]
+async fn merges_into_one_cart_from_two_replicas_at_once_do_not_deadlock() {
+    // Two replicas of the cart on one database: each merges a guest's
+    // lines, added in the opposite order to the other's, into one user.
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new("cart-replicas");
+        let first = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        let second = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        for round in 0..10 {
+            let (a, b, user) = (
+                format!("guest-a-{round}"),
+                format!("guest-b-{round}"),
+                format!("user-{round}"),
+            );
+            for (guest, products) in [(&a, ["P1", "P2", "P3"]), (&b, ["P3", "P2", "P1"])] {
+                for product in products {
+                    first.add(guest, product, 1).await.unwrap();
+                }
+            }
+            let (merged_a, merged_b) =
+                tokio::join!(first.merge(&a, &user), second.merge(&b, &user));
+            merged_a.unwrap();
+            merged_b.unwrap();
+            let mut lines: Vec<(String, i32)> = first
+                .get(&user)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|item| (item.product_id, item.quantity))
+                .collect();
+            lines.sort();
+            assert_eq!(
+                lines,
+                vec![("P1".into(), 2), ("P2".into(), 2), ("P3".into(), 2)]
+            );
+        }
+    }
+}
