@@ -786,7 +786,31 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         "{}",
         stdout(&output)
     );
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A node whose files would be written over the CA's, or the clients':
+    // refused, nothing written.
+    for node in ["ca", "client"] {
+        let config = config_file(&format!(
+            "[nodes.{node}]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n"
+        ));
+        let output = boutique(&[
+            "--config",
+            config.to_str().unwrap(),
+            "certs",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(70), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("'{node}' would be written over")),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            !dir.join("ca.pem").exists(),
+            "{node}: something was written"
+        );
+    }
 }
 
 /// The JSON log lines in `stderr` (other lines are notes for people).

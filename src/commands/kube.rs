@@ -152,7 +152,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
         return Err(refused(
             "in Kubernetes every node listens on the pod network, beyond loopback: configure \
              [cluster.tls] (certificates from the Secret boutique-tls), or set [cluster] \
-             insecure = true to accept traffic that is authenticated but not encrypted (the \
+             insecure = true to accept traffic that is authenticated only when a connection is made, not encrypted (the \
              manifests then add a NetworkPolicy that admits only the deployment's own pods)",
         ));
     }

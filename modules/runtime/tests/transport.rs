@@ -566,6 +566,25 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
         "{error:?}"
     );
     assert!(!logs.text().contains("other\ncluster"));
+
+    // A stranger that sends a refusal instead of its hello cannot write
+    // lines of its own into the log either.
+    let mut stream = TcpStream::connect(a).await.unwrap();
+    let forged = Refusal::UnknownNode {
+        node: "x'\n2026-11-27T00:00:00Z  INFO admitted node 'pay'".to_owned(),
+    };
+    let frame = FrameBuf::handshake(runtime::transport::frame::Kind::Refused)
+        .encode(&forged)
+        .unwrap()
+        .finish(1 << 20)
+        .unwrap();
+    stream.write_all(&frame).await.unwrap();
+    wait_for_log(&logs, "x'\\n2026-11-27T00:00:00Z  INFO admitted node 'pay'").await;
+    assert!(
+        !logs.text().contains("\n2026-11-27T00:00:00Z"),
+        "{}",
+        logs.text()
+    );
     still_serves(&cluster.plan).await;
 }
 

@@ -130,8 +130,9 @@ pub struct ClusterConfig {
     /// TLS between nodes, with mutual authentication (see
     /// `runtime::transport::tls`).
     pub tls: Option<TlsConfig>,
-    /// Accept listening on other than loopback without TLS (traffic is
-    /// then authenticated but readable).
+    /// Accept listening on other than loopback without TLS (connections
+    /// are then authenticated when made, but their traffic can be read,
+    /// and frames injected into it, by anyone on the path).
     pub insecure: bool,
 }
 

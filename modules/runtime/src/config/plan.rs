@@ -353,7 +353,7 @@ impl Plan {
                 if let Some(addr) = listen.filter(|a| !a.ip().is_loopback()) {
                     problems.push(format!(
                         "node '{node}' listens on {addr}, beyond this machine, without TLS: the traffic \
-                         between nodes would be readable on the network. Configure [cluster.tls] \
+                         between nodes could be read, and calls injected into it, on the network. Configure [cluster.tls] \
                          (`boutique certs DIR` writes certificates to start with), or set \
                          insecure = true under [cluster] to accept this"
                     ));

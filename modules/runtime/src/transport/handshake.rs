@@ -80,9 +80,9 @@ impl Secret {
     /// Reads the secret from the environment variable `var`.
     pub fn from_env(var: &str) -> Result<Secret, SecretError> {
         match std::env::var_os(var) {
-            Some(value) if !value.is_empty() => {
-                Secret::from_bytes(var, value.to_string_lossy().into_owned().into_bytes())
-            }
+            // Its bytes as they are: made valid UTF-8 first, every invalid
+            // byte would become the same three, and different secrets one.
+            Some(value) if !value.is_empty() => Secret::from_bytes(var, value.into_encoded_bytes()),
             _ => Err(SecretError::Missing {
                 var: var.to_owned(),
             }),
@@ -419,8 +419,9 @@ async fn receive<R: AsyncRead + Unpin>(
             kind: Kind::Refused,
             payload,
         } => {
-            let refusal: Refusal =
-                codec::decode(&payload).map_err(|e| failed(format!("unreadable refusal: {e}")))?;
+            let refusal = codec::decode::<Refusal>(&payload)
+                .map_err(|e| failed(format!("unreadable refusal: {e}")))?
+                .made_harmless();
             tracing::warn!(node = %me.node, peer, %refusal, "the peer refused the handshake");
             Err(HandshakeError::RefusedByPeer {
                 peer: peer.to_owned(),
@@ -483,7 +484,7 @@ where
     if ack.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             dialer: me.cluster.clone(),
-            acceptor: ack.cluster,
+            acceptor: harmless(&ack.cluster, 64),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
@@ -519,7 +520,7 @@ where
     {
         let refusal = Refusal::WrongNode {
             expected: expected.to_owned(),
-            found: ack.node.clone(),
+            found: harmless(&ack.node, 64),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
@@ -673,6 +674,61 @@ fn shown(name: &str) -> String {
         text.push('…');
     }
     text
+}
+
+impl Refusal {
+    /// A refusal read from the far end, before anything is proven about
+    /// it: every text in it cut short, its control characters escaped (a
+    /// line break shows as `\n`), since it is logged and shown to people:
+    /// a stranger could otherwise write lines of its own into this node's
+    /// log, 16 KiB at a time. (Only control characters: a name the far end
+    /// escaped already, telling back what it got, reads the same.)
+    fn made_harmless(self) -> Refusal {
+        let name = |text: String| harmless(&text, 64);
+        match self {
+            Refusal::Cluster { dialer, acceptor } => Refusal::Cluster {
+                dialer: name(dialer),
+                acceptor: name(acceptor),
+            },
+            Refusal::Authentication { side } => Refusal::Authentication { side: name(side) },
+            Refusal::Certificate { node, detail } => Refusal::Certificate {
+                node: name(node),
+                detail: harmless(&detail, 512),
+            },
+            Refusal::UnknownNode { node } => Refusal::UnknownNode { node: name(node) },
+            Refusal::WrongNode { expected, found } => Refusal::WrongNode {
+                expected: name(expected),
+                found: name(found),
+            },
+            Refusal::Duplicate { dialer, acceptor } => Refusal::Duplicate {
+                dialer: name(dialer),
+                acceptor: name(acceptor),
+            },
+            Refusal::InFlight { side, said } => Refusal::InFlight {
+                side: name(side),
+                said,
+            },
+            other @ (Refusal::Version { .. }
+            | Refusal::Fingerprint { .. }
+            | Refusal::ShuttingDown) => other,
+        }
+    }
+}
+
+/// `text` cut to `max` characters, its control characters escaped.
+fn harmless(text: &str, max: usize) -> String {
+    let mut shown = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    if text.chars().nth(max).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Refuses an authenticated peer at admission (after [`accept`]): sends and

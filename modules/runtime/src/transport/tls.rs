@@ -15,9 +15,12 @@
 //! handshake still runs inside TLS: the cluster secret and the API
 //! fingerprint are checked either way.
 //!
-//! Without TLS, traffic between nodes is authenticated but readable, so a
-//! deployment that listens on anything but loopback must say
-//! `insecure = true` under `[cluster]` to start (see `Plan::new`).
+//! Without TLS, a connection is authenticated when it is made (the HMAC
+//! handshake), but its traffic is neither private nor protected after
+//! that: anyone on the path can read it, and inject frames into it (as
+//! any module of the node it joined, past `[access]`). So a deployment
+//! that listens on anything but loopback must say `insecure = true` under
+//! `[cluster]` to start (see `Plan::new`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -169,8 +172,20 @@ pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(
 
 /// Writes a development CA (`ca.pem`, `ca.key`) and, for each of `names`,
 /// a certificate and key signed by it (`NAME.pem`, `NAME.key`) into `dir`.
-/// Keys are written readable by their owner only.
+/// Keys are written readable by their owner only. A name given twice, or
+/// `ca`, is refused before anything is written: its files would replace
+/// another's (a node named `ca` would overwrite the CA, and every node's
+/// TLS would fail).
 pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsError> {
+    for (i, name) in names.iter().enumerate() {
+        if *name == "ca" || names[..i].contains(name) {
+            return Err(TlsError::Generate(format!(
+                "'{name}' would be written over another certificate's files ({dir}/{name}.pem): \
+                 name the node otherwise (`ca` and `{CLIENT_CERT_NAME}` are taken)",
+                dir = dir.display()
+            )));
+        }
+    }
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose,
