@@ -175,13 +175,14 @@ fn plan(server: SocketAddr) -> Plan {
 
 // --- The yardstick: a bare tokio TCP echo of the same frame sizes ---------
 
+/// Where the pings' numbers start: every ping a benchmark sends encodes to
+/// as many bytes as this one (the codec writes an integer in as few bytes
+/// as its value needs: a 5-byte varint from here to 2^32), the size the
+/// echo's frames are made.
+const TYPICAL_PING: u64 = 1_000_000;
+
 /// Frame sizes of one remote ping: request and reply, prefix included.
-/// The codec writes integers in as few bytes as their value needs, so the
-/// sizes are those of a ping as the benchmarks send it: their pings
-/// number `batch * 1000 + k`, from batch 66 on a 5-byte varint, as
-/// `TYPICAL_PING` is (and its answer).
 fn frame_sizes() -> (usize, usize) {
-    const TYPICAL_PING: u64 = 1_000_000;
     let request = REQUEST_HEADER_LEN + codec::encode(&ping(TYPICAL_PING)).unwrap().len();
     let outcome: Result<u64, Never> = Ok(TYPICAL_PING + 1);
     let reply = REPLY_HEADER_LEN + codec::encode(&outcome).unwrap().len();
@@ -287,7 +288,7 @@ fn time_raw_actix(system: &actix_rt::SystemRunner, addr: &Addr<PingActor>, iters
     system.block_on(async {
         let started = Instant::now();
         for n in 0..iters {
-            let reply = addr.send(RawPing(ping(n))).await.unwrap();
+            let reply = addr.send(RawPing(ping(TYPICAL_PING + n))).await.unwrap();
             std::hint::black_box(reply.unwrap());
         }
         started.elapsed()
@@ -303,7 +304,7 @@ fn time_calls(
     system.block_on(async {
         let started = Instant::now();
         for n in 0..iters {
-            let reply = pinger.call(ping(n)).await.unwrap();
+            let reply = pinger.call(ping(TYPICAL_PING + n)).await.unwrap();
             std::hint::black_box(reply.unwrap());
         }
         started.elapsed()
@@ -320,7 +321,8 @@ fn time_batches(
     system.block_on(async {
         let started = Instant::now();
         for i in 0..iters {
-            let calls = (0..in_flight as u64).map(|k| pinger.call(ping(i * 1000 + k)));
+            let calls =
+                (0..in_flight as u64).map(|k| pinger.call(ping(TYPICAL_PING + i * 1000 + k)));
             for reply in join_all(calls).await {
                 std::hint::black_box(reply.unwrap().unwrap());
             }
@@ -595,13 +597,27 @@ fn print_paired(results: &[PairedRatio], rounds: usize) {
 
 // --- Ratios -------------------------------------------------------------------
 
+/// When this run started: estimates older than that are an earlier run's.
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
 /// Criterion's point estimate of the time per iteration, in nanoseconds:
-/// the slope of its linear fit (what it reports as `time:`), else the mean.
+/// the slope of its linear fit (what it reports as `time:`), else the mean;
+/// `None` unless this run measured it (criterion's files outlive a run, and
+/// a run filtered to `local` must not print the remote ratios of an earlier
+/// one as its own). Criterion's directory is found as criterion finds it.
 fn estimate(id: &str) -> Option<f64> {
     let dir = std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|dir| PathBuf::from(dir).join("criterion"))
+        })
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
-    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
+    let path = dir.join(id).join("new/estimates.json");
+    let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if STARTED.get().is_none_or(|started| written < *started) {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["slope"]["point_estimate"]
         .as_f64()
@@ -646,6 +662,7 @@ fn print_ratios() {
 }
 
 fn main() {
+    let _ = STARTED.set(std::time::SystemTime::now());
     pin_to_cpu(CLIENT_CPU);
     let mut criterion = Criterion::default().configure_from_args();
     let paired = Paired::from_args();

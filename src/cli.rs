@@ -98,7 +98,7 @@ pub enum Command {
         /// How long, e.g. 30s, 2m, 500ms
         #[arg(long, default_value = "30s")]
         duration: String,
-        /// Tasks per second on a fixed schedule (latency counted from when each was due)
+        /// Tasks per second on a fixed schedule (latency counted from when each was sent, or was due if it waited for a slot)
         #[arg(long, conflicts_with = "users", required_unless_present = "users")]
         rate: Option<f64>,
         /// Concurrent users, each doing tasks back to back with no think time

@@ -25,7 +25,8 @@
 //! Weaver's figures are given: requests per second, latency per request,
 //! errors by status), and each task, whose latency is that of all its
 //! requests together (a checkout is three). In the fixed-rate mode the
-//! first request of a task counts from when the task was due.
+//! first request of a task counts from when the task was sent, or was due
+//! if it waited for a slot in flight (above).
 //!
 //! A progress bar on stderr while it runs (when stderr is a terminal);
 //! the report on stdout at the end, as text or, with `--json`, one JSON
