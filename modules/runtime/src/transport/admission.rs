@@ -8,7 +8,9 @@
 //! real peers would be shut out. So the accept loop lets at most
 //! [`MAX_PENDING`] connections be in their handshake, and at most
 //! [`MAX_PENDING_PER_ADDRESS`] from one IP address (so that one flooding
-//! host does not use up the room of the others). A connection past either
+//! host does not use up the room of the others). An IPv6 address counts
+//! by its /64, the block one host is given: one host has as many
+//! addresses in it as it likes. A connection past either
 //! limit is closed at once, unread, and counted; one that finishes its
 //! handshake (or fails it) frees its place. An authenticated connection
 //! counts no more: what a peer with the secret may do is bounded by the
@@ -66,6 +68,7 @@ impl Handshakes {
     /// A place for a connection from `address` in its handshake, held until
     /// the returned ticket is dropped; or why there is none.
     pub(crate) fn enter(self: &Arc<Self>, address: IpAddr) -> Result<HandshakeTicket, TurnedAway> {
+        let address = source(address);
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if pending.total >= MAX_PENDING {
             return Err(TurnedAway::Full);
@@ -89,6 +92,18 @@ impl Handshakes {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .total
+    }
+}
+
+/// The source a connection from `address` counts against: an IPv4
+/// address (an IPv4-mapped IPv6 one too) as it is, an IPv6 one by its /64.
+fn source(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 
@@ -143,6 +158,36 @@ mod tests {
         drop(flood);
         assert_eq!(handshakes.pending(), 0);
         assert!(handshakes.enter(address(1)).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_by_its_64_block_however_many_addresses_it_uses() {
+        let handshakes = Arc::new(Handshakes::default());
+        let in_block = |n: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, n]);
+        let flood: Vec<HandshakeTicket> = (0..MAX_PENDING_PER_ADDRESS)
+            .map(|n| {
+                handshakes
+                    .enter(in_block(u16::try_from(n).unwrap_or(0)))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        assert_eq!(
+            handshakes.enter(in_block(999)).err(),
+            Some(TurnedAway::FullForAddress)
+        );
+        // Another block, and an IPv4 host behind a mapped address, get in.
+        assert!(
+            handshakes
+                .enter(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]))
+                .is_ok()
+        );
+        assert!(
+            handshakes
+                .enter(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001]))
+                .is_ok()
+        );
+        drop(flood);
+        assert_eq!(handshakes.pending(), 0);
     }
 
     #[test]
