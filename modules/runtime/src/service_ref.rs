@@ -233,6 +233,12 @@ impl<S: Service> ServiceRef<S> {
     where
         M: Request<Service = S>,
     {
+        // Made for a call whose time is up: sent nowhere (a remote peer
+        // would drop it unrun on arrival; a local actor would run it for
+        // nobody).
+        if budget.is_zero() {
+            return CallState::failed(CallError::timed_out(S::NAME, Duration::ZERO));
+        }
         match &*self.route {
             Route::Local { first, slot } => {
                 let deadline = meta.deadline;

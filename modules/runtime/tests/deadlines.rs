@@ -43,6 +43,25 @@ async fn a_call_made_inside_a_scope_waits_no_longer_than_the_scope() {
 }
 
 #[actix_rt::test]
+async fn a_call_made_for_a_call_whose_time_is_up_is_not_run() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap().with_timeout(LONG);
+    let expired = CallMeta::local(Duration::ZERO);
+
+    let error = expired
+        .scope(async { toy.call(Hold { key: 3 }).await })
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, CallError::TimedOut { after_ms: 0, .. }),
+        "{error:?}"
+    );
+    // The actor never got it (it used to hold it, for nobody).
+    assert_eq!(toy.call(Held {}).await.unwrap().unwrap(), Vec::<u32>::new());
+}
+
+#[actix_rt::test]
 async fn a_shorter_timeout_of_its_own_still_applies_inside_a_scope() {
     let node = single_node().await;
     let toy = node
