@@ -165,8 +165,12 @@ impl fmt::Display for TraceId {
 pub enum Origin {
     /// A module in this process.
     Local,
-    /// Another node, by name.
+    /// Another node of the deployment, by name (proven in the handshake,
+    /// and by its certificate under TLS).
     Remote(Arc<str>),
+    /// A client of the deployment (such as `boutique call`), by the name
+    /// it gave itself: not a node's, whatever it says.
+    Client(Arc<str>),
 }
 
 /// Everything about a call except the message itself.
@@ -282,7 +286,7 @@ impl CallMeta {
     pub fn span_id(&self) -> u64 {
         match self.origin {
             Origin::Local => self.id.0,
-            Origin::Remote(_) => crate::spans::server_span_id(self.id.0),
+            Origin::Remote(_) | Origin::Client(_) => crate::spans::server_span_id(self.id.0),
         }
     }
 

@@ -43,7 +43,7 @@ use super::frame::{
     Frame, FrameBuf, FrameReader, HEARTBEAT_FRAME, LEAVING_FRAME, NO_MORE_CALLS_FRAME,
     REQUEST_BUDGET_AT, ReplyStatus, RequestHeader,
 };
-use super::handshake::{PeerInfo, role_name};
+use super::handshake::{PeerInfo, Role, role_name};
 use super::peer::Peer;
 use crate::call::{CallId, CallMeta, Origin, TraceId};
 use crate::deadline::Deadline;
@@ -831,7 +831,10 @@ impl Connection {
         let meta = CallMeta {
             id: CallId(call_id),
             deadline: Deadline::after(budget),
-            origin: Origin::Remote(Arc::clone(&self.peer.node)),
+            origin: match self.peer.role {
+                Role::Client => Origin::Client(Arc::clone(&self.peer.node)),
+                Role::Node => Origin::Remote(Arc::clone(&self.peer.node)),
+            },
             trace: match header.trace {
                 0 => TraceId::new(),
                 trace => TraceId::from_u128(trace),
