@@ -5,7 +5,7 @@ use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::Email;
 use futures_util::future::try_join_all;
-use orders::api::{FindOrder, Order, OrderItem, Orders, SaveOrder};
+use orders::api::{FindOrder, FindSettledOrder, Order, OrderItem, Orders, SaveOrder};
 use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
@@ -348,16 +348,17 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             return Ok(runtime::detached(finishing).await);
         }
         // The store failed. It may have failed to hear that its write
-        // committed (a connection to PostgreSQL lost after the INSERT went
-        // out): look before giving the money back. Found: finish it.
-        // Surely not there: give back. Not known: keep the charge, as for
-        // a call whose outcome is unknown (below).
+        // committed, or the write may still be running (a connection to
+        // PostgreSQL lost after the INSERT went out): look, once such a
+        // write has ended (`FindSettledOrder`), before giving the money
+        // back. Found: finish it. Not there: give back. Not known: keep
+        // the charge, as for a call whose outcome is unknown (below).
         Ok(Err(error)) => {
             let reason = error.to_string();
-            let find = FindOrder {
+            let settled = FindSettledOrder {
                 idempotency_key: key.to_owned(),
             };
-            match runtime::detached(async { deps.orders.call(find).await }).await {
+            match runtime::detached(async { deps.orders.call(settled).await }).await {
                 Ok(Ok(found)) => {
                     let (confirmed, done) = (found.confirmed, Done::of(&found));
                     if let Some(order) = found.order {

@@ -18,8 +18,8 @@ use email::{EmailConfig, EmailModule};
 use orders::OrdersModule;
 use orders::api::{
     ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
-    ConfirmOrderResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse,
-    Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse,
+    ConfirmOrderResponse, FindOrder, FindOrderResponse, FindSettledOrder, GetOrder, ListOrders,
+    ListOrdersResponse, Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse,
 };
 use payment::PaymentModule;
 use payment::api::{
@@ -951,6 +951,20 @@ impl Handler<Call<SaveOrder>> for RefusingOrders {
 impl Handler<Call<FindOrder>> for RefusingOrders {
     type Result = Result<FindOrderResponse, OrdersError>;
     fn handle(&mut self, _: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        self.nothing_stored()
+    }
+}
+
+impl Handler<Call<FindSettledOrder>> for RefusingOrders {
+    type Result = Result<FindOrderResponse, OrdersError>;
+    fn handle(&mut self, _: Call<FindSettledOrder>, _: &mut Context<Self>) -> Self::Result {
+        self.nothing_stored()
+    }
+}
+
+impl RefusingOrders {
+    /// What a lookup finds: nothing, or a store that cannot be read.
+    fn nothing_stored(&self) -> Result<FindOrderResponse, OrdersError> {
         if self.unreadable {
             return Err(down());
         }
@@ -1065,6 +1079,7 @@ macro_rules! forward_all_but_save_order {
             $fake,
             OrdersError::Storage,
             FindOrder,
+            FindSettledOrder,
             ConfirmOrder,
             GetOrder,
             ListOrders,

@@ -6,8 +6,9 @@ use serde::Deserialize;
 
 use crate::api::{
     ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
-    ConfirmOrderResponse, FindOrder, FindOrderResponse, GetOrder, ListOrders, ListOrdersResponse,
-    Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse, UnfinishedOrder,
+    ConfirmOrderResponse, FindOrder, FindOrderResponse, FindSettledOrder, GetOrder, ListOrders,
+    ListOrdersResponse, Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse,
+    UnfinishedOrder,
 };
 use crate::store::Store;
 
@@ -122,22 +123,35 @@ impl Handler<Call<FindOrder>> for OrdersActor {
     fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         let FindOrder { idempotency_key } = call.into_message();
-        Box::pin(async move {
-            Ok(match store.find_with_state(&idempotency_key).await? {
-                Some(stored) => FindOrderResponse {
-                    order: Some(stored.order),
-                    confirmed: stored.confirmed,
-                    emailed: stored.emailed,
-                    cart_emptied: stored.cart_emptied,
-                },
-                None => FindOrderResponse {
-                    order: None,
-                    confirmed: false,
-                    emailed: false,
-                    cart_emptied: false,
-                },
-            })
-        })
+        Box::pin(async move { Ok(found(store.find_with_state(&idempotency_key).await?)) })
+    }
+}
+
+impl Handler<Call<FindSettledOrder>> for OrdersActor {
+    type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<FindSettledOrder>, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let FindSettledOrder { idempotency_key } = call.into_message();
+        Box::pin(async move { Ok(found(store.find_settled(&idempotency_key).await?)) })
+    }
+}
+
+/// What [`FindOrder`] and [`FindSettledOrder`] answer.
+fn found(stored: Option<crate::store::Stored>) -> FindOrderResponse {
+    match stored {
+        Some(stored) => FindOrderResponse {
+            order: Some(stored.order),
+            confirmed: stored.confirmed,
+            emailed: stored.emailed,
+            cart_emptied: stored.cart_emptied,
+        },
+        None => FindOrderResponse {
+            order: None,
+            confirmed: false,
+            emailed: false,
+            cart_emptied: false,
+        },
     }
 }
 

@@ -94,6 +94,18 @@ pub struct FindOrder {
     pub idempotency_key: String,
 }
 
+/// [`FindOrder`], once every write of an order under the key that had
+/// begun has ended, committed or not: what a checkout asks before it gives
+/// the charge back after its `SaveOrder` failed, so that an order whose
+/// write was still running (its connection to the database lost) is found,
+/// not left to land on a charge given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindSettledOrder {
+    /// The key.
+    pub idempotency_key: String,
+}
+
 /// The order under the key, if there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindOrderResponse {
@@ -232,6 +244,7 @@ runtime::service! {
         GetOrder -> Order [idempotent],
         ListOrders -> ListOrdersResponse [idempotent],
         FindOrder -> FindOrderResponse [idempotent],
+        FindSettledOrder -> FindOrderResponse [idempotent],
         ConfirmOrder -> ConfirmOrderResponse [idempotent],
         RecordStepDone -> ConfirmOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,

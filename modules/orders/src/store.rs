@@ -77,6 +77,16 @@ type Row = (String, i64, String, Option<i64>, Option<i64>);
 /// An order's row with its state: body, when confirmed, emailed, emptied.
 type StateRow = (String, Option<i64>, Option<i64>, Option<i64>);
 
+/// An order's row with its state, read.
+fn stored((body, confirmed_at, emailed_at, emptied_at): StateRow) -> Result<Stored, OrdersError> {
+    Ok(Stored {
+        order: decode(&body)?,
+        confirmed: confirmed_at.is_some(),
+        emailed: emailed_at.is_some(),
+        cart_emptied: emptied_at.is_some(),
+    })
+}
+
 /// An order as stored, and how far checkout has finished it.
 pub struct Stored {
     /// The order.
@@ -135,6 +145,40 @@ impl Store {
         Ok((stored, created))
     }
 
+    /// [`find_with_state`](Self::find_with_state), once every write of an
+    /// order under `key` that had begun has ended, committed or not. On
+    /// PostgreSQL a `save` whose connection was lost may still be running
+    /// on the server, and a plain read does not wait for it: its order
+    /// would land after the read said there was none. So a row is written
+    /// under the key first, through its unique index, which waits for such
+    /// a write to end; then the key is read, and the row taken back (the
+    /// transaction is rolled back: nothing is left of it). On SQLite,
+    /// writes take turns anyway.
+    pub async fn find_settled(&self, key: &str) -> Result<Option<Stored>, OrdersError> {
+        let fence = format!("fence:{key}");
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body) \
+             VALUES ($1, $2, '', 0, '') ON CONFLICT (idempotency_key) DO NOTHING /* fence */",
+        )
+        .bind(&fence)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let row: Option<StateRow> = sqlx::query_as(
+            "SELECT body, confirmed_at, emailed_at, emptied_at FROM orders \
+             WHERE idempotency_key = $1 AND order_id <> $2",
+        )
+        .bind(key)
+        .bind(&fence)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage)?;
+        tx.rollback().await.map_err(storage)?;
+        row.map(stored).transpose()
+    }
+
     /// The order under `key`.
     pub async fn find(&self, key: &str) -> Result<Option<Order>, OrdersError> {
         let row: Option<(String,)> =
@@ -156,15 +200,7 @@ impl Store {
         .fetch_optional(self.db.pool())
         .await
         .map_err(storage)?;
-        row.map(|(body, confirmed_at, emailed_at, emptied_at)| {
-            Ok(Stored {
-                order: decode(&body)?,
-                confirmed: confirmed_at.is_some(),
-                emailed: emailed_at.is_some(),
-                cart_emptied: emptied_at.is_some(),
-            })
-        })
-        .transpose()
+        row.map(stored).transpose()
     }
 
     /// Records that `step` of finishing the order under `key` is done

@@ -231,3 +231,93 @@ async fn an_order_is_confirmed_once_checkout_says_so() {
         assert!(!unknown.found, "{}", backend.name());
     }
 }
+
+#[actix_rt::test]
+async fn a_settled_lookup_finds_what_is_stored_and_leaves_nothing_behind() {
+    for backend in backends() {
+        let dir = TempDir::new("orders");
+        let (orders, _) = orders(&backend, &dir).await;
+        let settled = |key: &str| crate::api::FindSettledOrder {
+            idempotency_key: key.into(),
+        };
+        // Nothing under the key: none, and the key stays free (the row
+        // the lookup writes to wait on the key is taken back).
+        assert_eq!(
+            orders.call(settled("k1")).await.unwrap().unwrap().order,
+            None
+        );
+        let (saved, created) = {
+            let answer = orders
+                .call(save(order("o1", "c1", 1), "k1"))
+                .await
+                .unwrap()
+                .unwrap();
+            (answer.order, answer.created)
+        };
+        assert!(created);
+        // Stored: found, with its state.
+        let found = orders.call(settled("k1")).await.unwrap().unwrap();
+        assert_eq!(found.order, Some(saved));
+        assert!(!found.confirmed);
+        let listed = ListOrders {
+            customer_id: "c1".into(),
+        };
+        assert_eq!(orders.call(listed).await.unwrap().unwrap().orders.len(), 1);
+    }
+}
+
+#[actix_rt::test]
+async fn a_settled_lookup_waits_for_an_order_still_being_written() {
+    use sqlx::Connection;
+    for backend in backends() {
+        if matches!(backend, TestBackend::Sqlite) {
+            // Writes take turns there: nothing to wait for.
+            continue;
+        }
+        let dir = TempDir::new("orders");
+        let (orders, url) = orders(&backend, &dir).await;
+        let Some(url) = url else { continue };
+        // A save whose connection was lost, still running on the server:
+        // its transaction has written the row and not committed yet.
+        let mut writer = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut late = writer.begin().await.unwrap();
+        let body = serde_json::to_string(&order("o9", "c1", 9)).unwrap();
+        sqlx::query(
+            "INSERT INTO orders (order_id, idempotency_key, customer_id, placed_at, body, stored_at) \
+             VALUES ('o9', 'k9', 'c1', 9, $1, 9)",
+        )
+        .bind(body)
+        .execute(&mut *late)
+        .await
+        .unwrap();
+
+        let lookup = tokio::task::spawn_local(orders.call(crate::api::FindSettledOrder {
+            idempotency_key: "k9".into(),
+        }));
+        // The lookup waits on the key (a plain read would answer "none"
+        // at once, and the order would land after it).
+        let mut watcher = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND query LIKE 'INSERT INTO orders%fence%' AND datname = current_database()",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lookup never waited for the write"
+            );
+            assert!(!lookup.is_finished(), "the lookup answered without waiting");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        late.commit().await.unwrap();
+        let found = lookup.await.unwrap().unwrap().unwrap();
+        assert_eq!(found.order.map(|o| o.order_id), Some("o9".to_owned()));
+    }
+}
