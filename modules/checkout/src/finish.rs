@@ -151,6 +151,15 @@ pub async fn finish(deps: &Deps, order: Order, key: &str, cart: EmptyTheCart, do
 /// this one, long ago), as far as it is not: nothing if it is
 /// `confirmed`, else what is not `done`, its cart emptied only if
 /// unchanged.
+/// The order a lookup `found` under `key`, finished as it was found
+/// ([`finish_as_found`]), detached from the checkout's deadline; `None` if
+/// none is stored under the key.
+pub async fn finish_found(deps: &Deps, found: FindOrderResponse, key: &str) -> Option<Order> {
+    let done = Done::of(&found);
+    let order = found.order?;
+    Some(runtime::detached(finish_as_found(deps, order, key, found.confirmed, done)).await)
+}
+
 pub async fn finish_as_found(
     deps: &Deps,
     order: Order,

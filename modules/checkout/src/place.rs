@@ -11,7 +11,7 @@ use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
-use crate::finish::{Done, EmptyTheCart, finish, finish_as_found};
+use crate::finish::{Done, EmptyTheCart, finish, finish_as_found, finish_found};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -195,15 +195,14 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
         .await
         .map_err(unavailable("orders"))?
         .map_err(CheckoutError::OrdersUnavailable)?;
-    let (confirmed, done) = (earlier.confirmed, Done::of(&earlier));
-    if let Some(order) = earlier.order {
+    if let Some(order) = &earlier.order {
         tracing::info!(order_id = %order.order_id, "checkout repeated: the order stands");
-        // Stored, but perhaps never finished: the checkout that stored it
-        // did not learn that it had (it answered "outcome unknown"), or
-        // stopped before the cart and the confirmation, or one of them
-        // failed.
-        let finishing = finish_as_found(deps, order, key, confirmed, done);
-        return Ok(runtime::detached(finishing).await);
+    }
+    // Stored, but perhaps never finished: the checkout that stored it did
+    // not learn that it had (it answered "outcome unknown"), or stopped
+    // before the cart and the confirmation, or one of them failed.
+    if let Some(order) = finish_found(deps, earlier, key).await {
+        return Ok(order);
     }
 
     let cart = deps
@@ -360,11 +359,11 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             };
             match runtime::detached(async { deps.orders.call(settled).await }).await {
                 Ok(Ok(found)) => {
-                    let (confirmed, done) = (found.confirmed, Done::of(&found));
-                    if let Some(order) = found.order {
+                    if let Some(order) = &found.order {
                         tracing::warn!(order_id = %order.order_id, %error, "the order store failed, but the order was stored");
-                        let finishing = finish_as_found(deps, order, key, confirmed, done);
-                        return Ok(runtime::detached(finishing).await);
+                    }
+                    if let Some(order) = finish_found(deps, found, key).await {
+                        return Ok(order);
                     }
                     let why = format!("order not stored: {reason}");
                     let charge = give_back(deps, key, &attempt, &total, why).await;
@@ -387,12 +386,10 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
             let find = FindOrder {
                 idempotency_key: key.to_owned(),
             };
-            if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await {
-                let (confirmed, done) = (found.confirmed, Done::of(&found));
-                if let Some(order) = found.order {
-                    let finishing = finish_as_found(deps, order, key, confirmed, done);
-                    return Ok(runtime::detached(finishing).await);
-                }
+            if let Ok(Ok(found)) = runtime::detached(async { deps.orders.call(find).await }).await
+                && let Some(order) = finish_found(deps, found, key).await
+            {
+                return Ok(order);
             }
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
             return Err(CheckoutError::OrderOutcomeUnknown { reason });

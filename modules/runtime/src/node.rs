@@ -373,6 +373,14 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
+    // Every method this build knows, by name; the modules started here
+    // are added as they start.
+    let mut table = DispatchTable::new();
+    for entry in catalogue.modules() {
+        for (message, method) in entry.methods() {
+            table.know(method, entry.name(), message);
+        }
+    }
 
     let listens = listener.is_some() || placed.listen.is_some();
     let transport = if role == Role::Client || plan.is_split() || listens {
@@ -415,11 +423,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             Arc::clone(&counters),
             crate::transport::access::Access::from_plan(plan, catalogue),
             tls,
-            catalogue
-                .modules()
-                .iter()
-                .flat_map(|entry| entry.methods().map(|(_, method)| (method, entry.name())))
-                .collect(),
+            table.clone(),
         ));
         let peers = plan
             .nodes()
@@ -442,11 +446,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     let mut registry =
         ServiceRegistry::measured_by(crate::call_metrics::CallMetrics::new(&mut metrics));
     let http_metrics = crate::http_metrics::HttpMetrics::new(&mut metrics);
-    let mut table = DispatchTable::new();
     for entry in catalogue.modules() {
-        for (message, method) in entry.methods() {
-            table.know(method, entry.name(), message);
-        }
         if placed.modules.contains(&entry.name()) {
             continue;
         }

@@ -1159,9 +1159,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             // liveness watcher tells a peer that reads slowly (progress)
             // from one that does not read at all (none).
             let mut start = 0;
+            // The first request whose budget is not written yet.
+            let mut unsent = 0;
             while start < sending.len() {
                 let wrote = std::future::poll_fn(|cx| {
-                    stamp_budgets(&mut sending, &requests, start);
+                    unsent +=
+                        requests[unsent..].partition_point(|r| r.at + REQUEST_BUDGET_AT < start);
+                    stamp_budgets(&mut sending, &requests[unsent..], start);
                     std::pin::Pin::new(&mut writer).poll_write(cx, &sending[start..])
                 })
                 .await;

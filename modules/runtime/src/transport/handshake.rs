@@ -484,7 +484,7 @@ where
     if ack.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             dialer: me.cluster.clone(),
-            acceptor: harmless(&ack.cluster, 64),
+            acceptor: harmless(&ack.cluster, SHOWN),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
@@ -520,7 +520,7 @@ where
     {
         let refusal = Refusal::WrongNode {
             expected: expected.to_owned(),
-            found: harmless(&ack.node, 64),
+            found: harmless(&ack.node, SHOWN),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
@@ -664,16 +664,27 @@ fn in_flight_refusal(side: &str, said: u32) -> Option<Refusal> {
 /// control characters and quotes escaped (no forged log lines), and `…`
 /// if it went on.
 fn shown(name: &str) -> String {
-    const SHOWN: usize = 64;
-    let mut text: String = name
-        .chars()
-        .take(SHOWN)
-        .flat_map(char::escape_debug)
-        .collect();
-    if name.chars().nth(SHOWN).is_some() {
-        text.push('…');
+    clipped(name, SHOWN, |_| true)
+}
+
+/// How many characters of a name from the network are logged or told.
+const SHOWN: usize = 64;
+
+/// `text` cut to `max` characters (`…` after if it was longer), with the
+/// characters `escape` picks escaped (a line break shows as `\n`).
+fn clipped(text: &str, max: usize, escape: fn(char) -> bool) -> String {
+    let mut shown = String::new();
+    for c in text.chars().take(max) {
+        if escape(c) {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
     }
-    text
+    if text.chars().nth(max).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 impl Refusal {
@@ -684,7 +695,7 @@ impl Refusal {
     /// log, 16 KiB at a time. (Only control characters: a name the far end
     /// escaped already, telling back what it got, reads the same.)
     fn made_harmless(self) -> Refusal {
-        let name = |text: String| harmless(&text, 64);
+        let name = |text: String| harmless(&text, SHOWN);
         match self {
             Refusal::Cluster { dialer, acceptor } => Refusal::Cluster {
                 dialer: name(dialer),
@@ -717,18 +728,7 @@ impl Refusal {
 
 /// `text` cut to `max` characters, its control characters escaped.
 fn harmless(text: &str, max: usize) -> String {
-    let mut shown = String::new();
-    for c in text.chars().take(max) {
-        if c.is_control() {
-            shown.extend(c.escape_debug());
-        } else {
-            shown.push(c);
-        }
-    }
-    if text.chars().nth(max).is_some() {
-        shown.push('…');
-    }
-    shown
+    clipped(text, max, char::is_control)
 }
 
 /// Refuses an authenticated peer at admission (after [`accept`]): sends and

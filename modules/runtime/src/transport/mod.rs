@@ -124,9 +124,9 @@ pub(crate) struct Shared {
     /// Notified when a call served here finishes while draining.
     pub(crate) drained: tokio::sync::Notify,
     table: OnceLock<DispatchTable>,
-    /// The service of every method this build knows: to name the service
-    /// of a call refused before the table is set.
-    services: HashMap<MethodId, &'static str>,
+    /// Every method this build knows, none hosted: to name the service of
+    /// a call refused before the table is set.
+    known: DispatchTable,
     connections: Mutex<Vec<Weak<Connection>>>,
     /// The arbiter the node started on, where its transport tasks run.
     home: Option<actix_rt::ArbiterHandle>,
@@ -140,10 +140,10 @@ impl Shared {
         counters: Arc<crate::stats::Counters>,
         access: access::Access,
         tls: Option<tls::Tls>,
-        services: HashMap<MethodId, &'static str>,
+        known: DispatchTable,
     ) -> Self {
         Shared {
-            services,
+            known,
             identity,
             settings,
             shutdown,
@@ -247,7 +247,7 @@ impl Shared {
 
     /// The service of `method`, if this build knows it.
     pub(crate) fn service_of(&self, method: MethodId) -> Option<&'static str> {
-        self.services.get(&method).copied()
+        self.known.names(method).map(|(service, _)| service)
     }
 }
 

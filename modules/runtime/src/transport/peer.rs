@@ -104,14 +104,14 @@ fn send<M: Request>(
     caller: u64,
 ) -> Result<PendingCall, CallError> {
     let service = <M::Service as Service>::NAME;
-    let budget_us = u64::try_from(meta.remaining().as_micros()).unwrap_or(u64::MAX);
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let buf = std::mem::take(&mut *scratch);
         let header = RequestHeader {
             call_id: meta.id.0,
             method: M::METHOD.0,
-            budget_us,
+            // Written as the frame leaves (`connection::stamp_budgets`).
+            budget_us: 0,
             caller,
             trace: meta.trace.to_u128(),
             parent: meta.parent,
