@@ -178,6 +178,58 @@ async fn a_lost_connection_fails_calls_in_flight_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+#[actix_rt::test]
+async fn a_cut_connection_tells_calls_it_began_to_write_from_those_it_did_not() {
+    let cluster = cluster().await;
+    let b = &cluster.b;
+    let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
+    toy.call(echo("warm up")).await.unwrap().unwrap();
+    // A link that takes 1 KiB a second: of three calls of 4 KiB queued
+    // at once, and written as one batch, the first is cut in the middle,
+    // the other two never leave.
+    let faults = b.faults().unwrap();
+    faults.throttle_writes("a", 1024, Duration::from_secs(1));
+    let before = sent_to(b, "a");
+    let text = "x".repeat(4096);
+    let calls = futures_util::future::join3(
+        toy.call(echo(&text)),
+        toy.call(echo(&text)),
+        toy.call(echo(&text)),
+    );
+    let cut = async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sent_to(b, "a") == before {
+            assert!(
+                Instant::now() < deadline,
+                "nothing was written:\n{}",
+                b.metrics_text()
+            );
+            tokio::task::yield_now().await;
+        }
+        faults.cut("a");
+    };
+    let ((first, second, third), ()) = futures_util::future::join(calls, cut).await;
+    let first = first.unwrap_err();
+    assert!(
+        matches!(first, CallError::OutcomeUnknown { .. }),
+        "{first:?}"
+    );
+    for error in [second.unwrap_err(), third.unwrap_err()] {
+        assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    }
+}
+
+/// The bytes `node` has written to node `peer`, by its metrics.
+fn sent_to(node: &Node, peer: &str) -> u64 {
+    let label = format!("peer=\"{peer}\"");
+    let text = node.metrics_text();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("boutique_peer_sent_bytes_total{") && line.contains(&label));
+    line.and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no bytes sent to {peer} in:\n{text}"))
+}
+
 /// A loopback port that is bound but not listening: connections to it are
 /// refused for as long as the socket lives.
 fn not_listening() -> tokio::net::TcpSocket {
@@ -300,19 +352,25 @@ async fn a_wrong_secret_is_refused_and_both_sides_say_so() {
     let a = cluster.a.local_addr().unwrap();
     let wrong = Secret::from_bytes("test", b"not the secret the nodes share".to_vec()).unwrap();
     let error = dial(a, &identity("boutique", wrong)).await.unwrap_err();
+    // The dialer proves first: the node refuses it before proving anything.
     assert!(
-        matches!(error, HandshakeError::RefusedPeer { refusal: Refusal::Authentication { ref side }, .. } if side == "acceptor"),
+        matches!(error, HandshakeError::RefusedByPeer { refusal: Refusal::Authentication { ref side }, .. } if side == "dialer"),
         "{error:?}"
     );
-    // The node logs the refusal it received ...
+    // The dialer logs the refusal it received, the node the one it made.
     wait_for_log(&logs, "the peer refused the handshake").await;
     let text = logs.text();
+    let line_with = |parts: &[&str]| text.lines().any(|l| parts.iter().all(|p| l.contains(p)));
     assert!(
-        text.contains("node=probe") && text.contains("refused the handshake"),
+        line_with(&[
+            "node=probe",
+            "the peer refused the handshake",
+            "dialer could not prove"
+        ]),
         "{text}"
     );
     assert!(
-        text.contains("node=a") && text.contains("authentication failed"),
+        line_with(&["node=a", "refused the handshake", "dialer could not prove"]),
         "{text}"
     );
 
@@ -795,7 +853,10 @@ async fn an_oversized_or_misplaced_frame_after_the_handshake_closes_that_connect
     assert!(closed_by_node(&mut stream).await);
 
     let (reader, mut writer) = authenticated(&cluster).await;
-    writer.write_all(&handshake::welcome_frame()).await.unwrap();
+    writer
+        .write_all(&handshake::welcome_frame([0; 32]))
+        .await
+        .unwrap();
     let mut stream = writer.reunite(reader.into_inner()).unwrap();
     assert!(closed_by_node(&mut stream).await);
 

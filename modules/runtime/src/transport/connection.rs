@@ -22,8 +22,9 @@
 //! that it keeps to.
 //!
 //! When the connection ends, for any reason, every call still waiting on it
-//! learns what happened to it: frames still in the outbox were never written
-//! (*not delivered*), frames already handed to the socket may have run
+//! learns what happened to it: a frame none of whose bytes were handed to
+//! the socket, in the outbox or further on in the batch being written, was
+//! never sent (*not delivered*); one that was, even in part, may have run
 //! (*outcome unknown*). Nothing waits for its deadline on a dead connection.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -123,6 +124,16 @@ struct Outbox {
     no_more_calls: bool,
 }
 
+/// The batch the writer is handing to the socket: its requests, and how
+/// many of its bytes the socket took. The writer updates `written` under
+/// the lock in the same poll as the write, so [`Connection::close`] never
+/// sees a frame as unsent after the socket took its first byte.
+#[derive(Default)]
+struct Batch {
+    requests: Vec<QueuedRequest>,
+    written: usize,
+}
+
 /// A request frame in the outbox.
 #[derive(Debug, Clone, Copy)]
 struct QueuedRequest {
@@ -214,6 +225,8 @@ pub(crate) struct Connection {
     owner: Option<Weak<Peer>>,
     outbox: Mutex<Outbox>,
     writer_wanted: Notify,
+    /// What the writer is writing (after the outbox in lock order).
+    batch: Mutex<Batch>,
     /// Calls from the peer, handed from the reader to the responder task.
     arrived: Mutex<Vec<Delivery>>,
     responder: AtomicWaker,
@@ -303,6 +316,7 @@ impl Connection {
             owner,
             outbox: Mutex::new(outbox),
             writer_wanted: Notify::new(),
+            batch: Mutex::new(Batch::default()),
             arrived: Mutex::new(Vec::new()),
             responder: AtomicWaker::new(),
             pending: Mutex::new(Pending::default()),
@@ -496,7 +510,8 @@ impl Connection {
     /// Ends the connection (once; later calls do nothing): the reader and
     /// the writer stop, even in the middle of a stalled write, and every
     /// waiting call fails at once: *not delivered* if its frame was still in
-    /// the outbox, *outcome unknown* if the writer had taken it.
+    /// the outbox or the socket took none of its bytes, *outcome unknown*
+    /// if it took some.
     pub(crate) fn close(self: &Arc<Self>, reason: impl Into<Arc<str>>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -513,7 +528,10 @@ impl Connection {
         let unsent = {
             let mut outbox = lock(&self.outbox);
             outbox.closed = true;
-            std::mem::take(&mut outbox.calls)
+            let mut unsent = std::mem::take(&mut outbox.calls);
+            let batch = lock(&self.batch);
+            unsent.extend(batch.requests.iter().filter(|r| r.at >= batch.written));
+            unsent
         };
         self.fail_pending(&unsent);
         self.writer_wanted.notify_one();
@@ -1130,7 +1148,6 @@ async fn respond(connection: Arc<Connection>) {
 
 async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writer: W) {
     let mut sending = Vec::new();
-    let mut requests = Vec::new();
     'writing: loop {
         connection.writer_wanted.notified().await;
         loop {
@@ -1140,7 +1157,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                     break 'writing;
                 }
                 std::mem::swap(&mut outbox.bytes, &mut sending);
-                std::mem::swap(&mut outbox.calls, &mut requests);
+                let mut batch = lock(&connection.batch);
+                batch.requests.clear();
+                std::mem::swap(&mut outbox.calls, &mut batch.requests);
+                batch.written = 0;
+                drop(batch);
                 let replies = std::mem::take(&mut outbox.replies);
                 if replies > 0 {
                     connection.owed.fetch_sub(replies, Ordering::AcqRel);
@@ -1163,10 +1184,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             let mut unsent = 0;
             while start < sending.len() {
                 let wrote = std::future::poll_fn(|cx| {
-                    unsent +=
-                        requests[unsent..].partition_point(|r| r.at + REQUEST_BUDGET_AT < start);
-                    stamp_budgets(&mut sending, &requests[unsent..], start);
-                    std::pin::Pin::new(&mut writer).poll_write(cx, &sending[start..])
+                    let mut batch = lock(&connection.batch);
+                    let requests = &batch.requests[unsent..];
+                    unsent += requests.partition_point(|r| r.at + REQUEST_BUDGET_AT < start);
+                    stamp_budgets(&mut sending, &batch.requests[unsent..], start);
+                    let wrote = std::pin::Pin::new(&mut writer).poll_write(cx, &sending[start..]);
+                    if let std::task::Poll::Ready(Ok(written)) = wrote {
+                        batch.written = start + written;
+                    }
+                    wrote
                 })
                 .await;
                 let failure = match wrote {
@@ -1188,7 +1214,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             }
             connection.wrote.notify_waiters();
             sending.clear();
-            requests.clear();
             if sending.capacity() > KEEP_BUFFER_BYTES {
                 sending = Vec::new();
             }

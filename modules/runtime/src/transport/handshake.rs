@@ -4,17 +4,24 @@
 //! dialer                                   acceptor
 //!   Hello  {magic, version, cluster, node, role, incarnation, fingerprint, nonce_d}  ->
 //!                                          checks version, cluster, fingerprint
-//!   <-  HelloAck {cluster, node, incarnation, fingerprint, nonce_a, proof_a}
-//!   checks them, and proof_a = HMAC(secret, "acceptor" | transcript)
+//!   <-  HelloAck {cluster, node, incarnation, fingerprint, nonce_a}
+//!   checks them
 //!   Auth {proof_d = HMAC(secret, "dialer" | transcript)}  ->
 //!                                          checks proof_d, admits the peer
-//!   <-  Welcome                              (or Refused {why} at any step)
+//!   <-  Welcome {proof_a = HMAC(secret, "acceptor" | transcript)}
+//!   checks proof_a                         (or Refused {why} at any step)
 //! ```
 //!
 //! The transcript binds both nonces, both node names, both incarnations and
 //! the cluster name, so a proof cannot be replayed or reflected. The secret
 //! itself never crosses. Whichever side finds a mismatch sends `Refused` with
 //! a typed [`Refusal`] that says exactly what differed, and both sides log it.
+//!
+//! The dialer proves first. Anyone can dial a node's port; had the acceptor
+//! proved first, anyone could have had a MAC of the secret over a transcript
+//! it knows, to guess the secret offline at leisure. A dialer only proves to
+//! the address its config names, and the acceptor proves only to a dialer
+//! that proved.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,7 +37,7 @@ use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// The version of this protocol. Nodes with different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The first bytes of every `Hello`, so strangers are told apart from old versions.
 pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
 /// Frames before authentication are small; a stranger cannot make us buffer more.
@@ -299,11 +306,11 @@ struct HelloAck {
     fingerprint: Fingerprint,
     max_in_flight: u32,
     nonce: [u8; 32],
-    proof: [u8; 32],
 }
 
+/// The dialer's proof (`Auth`) or the acceptor's (`Welcome`).
 #[derive(Serialize, Deserialize)]
-struct Auth {
+struct Proof {
     proof: [u8; 32],
 }
 
@@ -354,11 +361,24 @@ fn nonce() -> [u8; 32] {
     rand::random()
 }
 
-/// The `Welcome` frame that admits a dialer.
-pub fn welcome_frame() -> Vec<u8> {
+/// A `Welcome` frame carrying the acceptor's `proof`. [`accept`] makes the
+/// one that admits its dialer, with the right proof.
+pub fn welcome_frame(proof: [u8; 32]) -> Vec<u8> {
     FrameBuf::handshake(Kind::Welcome)
-        .finish(HANDSHAKE_MAX_FRAME)
-        .unwrap_or_else(|_| unreachable!("an empty frame fits"))
+        .encode(&Proof { proof })
+        .ok()
+        .and_then(|frame| frame.finish(HANDSHAKE_MAX_FRAME).ok())
+        .unwrap_or_else(|| unreachable!("32 bytes encode, and fit in a handshake frame"))
+}
+
+/// A dialer [`accept`] authenticated, and the `Welcome` that admits it.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Who the dialer is.
+    pub peer: PeerInfo,
+    /// The `Welcome` frame, with this side's proof: the first frame to
+    /// send if the dialer is admitted (else a refusal, and no proof).
+    pub welcome: Vec<u8>,
 }
 
 /// Sends `Refused` with `refusal`, best effort: the connection is closed next anyway.
@@ -498,6 +518,15 @@ where
     if let Some(refusal) = in_flight_refusal("acceptor", ack.max_in_flight) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    if let Some(expected) = expected
+        && expected != ack.node
+    {
+        let refusal = Refusal::WrongNode {
+            expected: expected.to_owned(),
+            found: harmless(&ack.node, SHOWN),
+        };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     let transcript = Transcript {
         cluster: &me.cluster,
         dialer: &me.node,
@@ -509,26 +538,23 @@ where
         acceptor_max_in_flight: ack.max_in_flight,
         acceptor_nonce: &ack.nonce,
     };
-    if !transcript.verify(&me.secret, "acceptor", &ack.proof) {
+    let auth = Proof {
+        proof: transcript.proof(&me.secret, "dialer"),
+    };
+    send(writer, Kind::Auth, &[], &auth, &peer).await?;
+    let payload = receive(reader, Kind::Welcome, me, &peer).await?;
+    let welcome: Proof = codec::decode(&payload).map_err(|e| HandshakeError::Failed {
+        peer: peer.clone(),
+        detail: format!("unreadable Welcome: {e}"),
+    })?;
+    if !transcript.verify(&me.secret, "acceptor", &welcome.proof) {
+        // It took our proof without knowing the secret: an impostor at
+        // the address (a node with another secret refuses ours instead).
         let refusal = Refusal::Authentication {
             side: "acceptor".to_owned(),
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
-    if let Some(expected) = expected
-        && expected != ack.node
-    {
-        let refusal = Refusal::WrongNode {
-            expected: expected.to_owned(),
-            found: harmless(&ack.node, SHOWN),
-        };
-        return Err(refuse(writer, me, &peer, refusal).await);
-    }
-    let auth = Auth {
-        proof: transcript.proof(&me.secret, "dialer"),
-    };
-    send(writer, Kind::Auth, &[], &auth, &peer).await?;
-    receive(reader, Kind::Welcome, me, &peer).await?;
     Ok(PeerInfo {
         node: ack.node.into(),
         role: Role::Node,
@@ -540,13 +566,13 @@ where
 
 /// Runs the acceptor's side up to, not including, `Welcome`: the caller
 /// admits the peer (or refuses it with [`send_refusal`]) and sends
-/// [`welcome_frame`] itself.
+/// [`Accepted::welcome`] itself.
 pub async fn accept<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut W,
     me: &Identity,
     addr: SocketAddr,
-) -> Result<PeerInfo, HandshakeError>
+) -> Result<Accepted, HandshakeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -625,11 +651,10 @@ where
         fingerprint: me.fingerprint,
         max_in_flight: me.max_in_flight,
         nonce: ack_nonce,
-        proof: transcript.proof(&me.secret, "acceptor"),
     };
     send(writer, Kind::HelloAck, &[], &ack, &peer).await?;
     let payload = receive(reader, Kind::Auth, me, &peer).await?;
-    let auth: Auth =
+    let auth: Proof =
         codec::decode(&payload).map_err(|e| failed(&peer, format!("unreadable Auth: {e}")))?;
     if !transcript.verify(&me.secret, "dialer", &auth.proof) {
         let refusal = Refusal::Authentication {
@@ -637,12 +662,17 @@ where
         };
         return Err(refuse(writer, me, &peer, refusal).await);
     }
-    Ok(PeerInfo {
-        node: hello.node.into(),
-        role: hello.role,
-        incarnation: hello.incarnation,
-        max_in_flight: hello.max_in_flight,
-        addr,
+    // Proven only now, to a dialer that proved.
+    let welcome = welcome_frame(transcript.proof(&me.secret, "acceptor"));
+    Ok(Accepted {
+        peer: PeerInfo {
+            node: hello.node.into(),
+            role: hello.role,
+            incarnation: hello.incarnation,
+            max_in_flight: hello.max_in_flight,
+            addr,
+        },
+        welcome,
     })
 }
 
@@ -747,5 +777,162 @@ pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Node => "node",
         Role::Client => "client",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Fingerprint;
+
+    fn identity(node: &str, secret: &[u8]) -> Identity {
+        Identity {
+            cluster: "boutique".into(),
+            node: node.into(),
+            role: Role::Node,
+            incarnation: 7,
+            fingerprint: Fingerprint([3; 32]),
+            max_in_flight: 1024,
+            secret: Arc::new(Secret::from_bytes("test", secret.to_vec()).unwrap()),
+        }
+    }
+
+    const SHARED: &[u8] = b"the secret the nodes share";
+
+    /// Plays a dialer by hand against `accept` on node "a", proving with
+    /// `secret`. Returns every frame body the acceptor sent (its `Welcome`
+    /// too, if it admitted the dialer) and the proof of the shared secret
+    /// the acceptor would give over that exchange's transcript.
+    async fn dial_by_hand(secret: &[u8]) -> (Vec<u8>, [u8; 32]) {
+        let acceptor = identity("a", SHARED);
+        let dialer = identity("stranger", secret);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let accepting = tokio::spawn(async move {
+            let (read, mut write) = tokio::io::split(far);
+            let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+            let accepted = accept(&mut reader, &mut write, &acceptor, addr).await;
+            if let Ok(accepted) = &accepted {
+                write.write_all(&accepted.welcome).await.unwrap();
+            }
+            accepted.is_ok()
+        });
+        let (read, mut write) = tokio::io::split(near);
+        let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+        let hello = Hello {
+            cluster: dialer.cluster.clone(),
+            node: dialer.node.clone(),
+            role: Role::Node,
+            incarnation: dialer.incarnation,
+            fingerprint: dialer.fingerprint,
+            max_in_flight: dialer.max_in_flight,
+            nonce: nonce(),
+        };
+        let mut prefix = MAGIC.to_vec();
+        prefix.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        send(&mut write, Kind::Hello, &prefix, &hello, "a")
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        let ack = reader.next().await.unwrap().unwrap();
+        received.extend_from_slice(&ack);
+        let Frame::Handshake { payload, .. } = Frame::parse(ack).unwrap() else {
+            panic!("not a handshake frame");
+        };
+        let ack: HelloAck = codec::decode(&payload).unwrap();
+        let transcript = Transcript {
+            cluster: "boutique",
+            dialer: &hello.node,
+            dialer_incarnation: hello.incarnation,
+            dialer_max_in_flight: hello.max_in_flight,
+            dialer_nonce: &hello.nonce,
+            acceptor: &ack.node,
+            acceptor_incarnation: ack.incarnation,
+            acceptor_max_in_flight: ack.max_in_flight,
+            acceptor_nonce: &ack.nonce,
+        };
+        let auth = Proof {
+            proof: transcript.proof(&dialer.secret, "dialer"),
+        };
+        send(&mut write, Kind::Auth, &[], &auth, "a").await.unwrap();
+        let admitted = accepting.await.unwrap();
+        assert_eq!(admitted, secret == SHARED);
+        drop(write);
+        while let Ok(Some(body)) = reader.next().await {
+            received.extend_from_slice(&body);
+        }
+        let shared = Secret::from_bytes("test", SHARED.to_vec()).unwrap();
+        (received, transcript.proof(&shared, "acceptor"))
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[tokio::test]
+    async fn a_dialer_that_cannot_prove_the_secret_gets_no_proof_of_it() {
+        // Anyone can dial: a MAC of the secret over a transcript it knows
+        // would let it guess the secret offline.
+        let (received, proof) = dial_by_hand(b"a guess at the shared secret").await;
+        assert!(
+            !contains(&received, &proof),
+            "the acceptor proved to a stranger"
+        );
+        // The same exchange with the secret gets the proof, in `Welcome`.
+        let (received, proof) = dial_by_hand(SHARED).await;
+        assert!(
+            contains(&received, &proof),
+            "no proof in the acceptor's frames"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_acceptor_that_takes_the_proof_without_proving_is_refused() {
+        // An impostor at a node's address: it answers, takes the dialer's
+        // proof, and welcomes it without knowing the secret.
+        let dialer = identity("b", SHARED);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let impostor = tokio::spawn(async move {
+            let (read, mut write) = tokio::io::split(far);
+            let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+            reader.next().await.unwrap().unwrap();
+            let ack = HelloAck {
+                cluster: "boutique".into(),
+                node: "a".into(),
+                incarnation: 1,
+                fingerprint: Fingerprint([3; 32]),
+                max_in_flight: 1024,
+                nonce: nonce(),
+            };
+            send(&mut write, Kind::HelloAck, &[], &ack, "b")
+                .await
+                .unwrap();
+            reader.next().await.unwrap().unwrap();
+            write.write_all(&welcome_frame([0; 32])).await.unwrap();
+            // What the dialer says next.
+            let body = reader.next().await.unwrap().unwrap();
+            match Frame::parse(body).unwrap() {
+                Frame::Handshake {
+                    kind: Kind::Refused,
+                    payload,
+                } => codec::decode::<Refusal>(&payload).unwrap(),
+                other => panic!("not a refusal: {other:?}"),
+            }
+        });
+        let (read, mut write) = tokio::io::split(near);
+        let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+        let error = dial(&mut reader, &mut write, &dialer, Some("a"), addr)
+            .await
+            .unwrap_err();
+        let expected = Refusal::Authentication {
+            side: "acceptor".into(),
+        };
+        assert_eq!(error.refusal(), Some(&expected), "{error}");
+        assert!(
+            matches!(error, HandshakeError::RefusedPeer { .. }),
+            "{error}"
+        );
+        assert_eq!(impostor.await.unwrap(), expected, "the impostor is told");
     }
 }

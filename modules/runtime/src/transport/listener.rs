@@ -92,8 +92,10 @@ async fn inbound(
     let mut writer = Faulty::new(writer, Arc::clone(&slot));
     let mut reader = FrameReader::new(Faulty::new(reader, Arc::clone(&slot)), HANDSHAKE_MAX_FRAME);
     let handshake = handshake::accept(&mut reader, &mut writer, &shared.identity, addr);
-    let info = match tokio::time::timeout(shared.settings.handshake_timeout, handshake).await {
-        Ok(Ok(info)) => info,
+    let (info, welcome) = match tokio::time::timeout(shared.settings.handshake_timeout, handshake)
+        .await
+    {
+        Ok(Ok(accepted)) => (accepted.peer, accepted.welcome),
         Ok(Err(e)) => {
             // Refusals were logged where they were made; this says the
             // connection is gone.
@@ -145,7 +147,7 @@ async fn inbound(
                 info,
                 false,
                 Arc::clone(shared),
-                Some(handshake::welcome_frame()),
+                Some(welcome),
                 None,
             );
         }
@@ -157,7 +159,9 @@ async fn inbound(
                 handshake::refuse_admission(&mut writer, &shared.identity, &info, refusal).await;
             }
             Some(peer) => {
-                if let Err((refusal, mut writer)) = peer.admit(info.clone(), reader, writer) {
+                if let Err((refusal, mut writer)) =
+                    peer.admit(info.clone(), welcome, reader, writer)
+                {
                     handshake::refuse_admission(&mut writer, &shared.identity, &info, refusal)
                         .await;
                 }

@@ -672,10 +672,12 @@ impl Peer {
     }
 
     /// Admits a connection this peer dialed to us, or says why not. On
-    /// success the connection is started with `Welcome` as its first frame.
+    /// success the connection is started with `welcome` (the `Welcome`
+    /// frame, with this node's proof) as its first frame.
     pub(crate) fn admit<R, W>(
         &self,
         info: PeerInfo,
+        welcome: Vec<u8>,
         reader: FrameReader<R>,
         writer: W,
     ) -> Result<(), (Refusal, W)>
@@ -711,7 +713,7 @@ impl Peer {
                 info,
                 false,
                 Arc::clone(&self.shared),
-                Some(handshake::welcome_frame()),
+                Some(welcome),
                 Some(self.this.clone()),
             );
             self.installed.fetch_add(1, Ordering::Relaxed);
