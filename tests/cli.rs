@@ -504,6 +504,47 @@ fn call_reports_a_domain_error_with_exit_1() {
     );
 }
 
+#[actix_rt::test]
+async fn a_secret_is_its_bytes_not_their_text() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    // Two secrets that differ only in bytes that are not UTF-8: as text
+    // (each such byte a replacement character) they would be one.
+    let secret = OsStr::from_bytes(b"a-secret-of-bytes-\xff\xfe");
+    let another = OsStr::from_bytes(b"a-secret-of-bytes-\xfe\xff");
+    assert_eq!(secret.to_string_lossy(), another.to_string_lossy());
+    let dir = storage::testing::TempDir::new("secret-bytes");
+    let overrides = [
+        support::data_dir(&dir),
+        "nodes.store.listen=127.0.0.1:0".to_owned(),
+    ];
+    let (_store, addr) =
+        support::spawn_node_with_secret("deploy/three-nodes.toml", "store", &overrides, secret)
+            .await;
+    let call = |secret: &OsStr| {
+        Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(["--config", "deploy/three-nodes.toml", "--set"])
+            .arg(format!("nodes.store.listen={addr}"))
+            .args(["call", "catalog", "GetProduct", r#"{"id":"OLJCESPC7Z"}"#])
+            .current_dir(repo(""))
+            .env("BOUTIQUE_SECRET", secret)
+            .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let answered = call(secret);
+    assert_eq!(answered.status.code(), Some(0), "{}", stderr(&answered));
+    let refused = call(another);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("authentication failed"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
 #[test]
 fn call_reports_an_unreachable_node_with_exit_2() {
     // A bound socket that does not listen: connections are refused.

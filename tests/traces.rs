@@ -66,6 +66,15 @@ async fn a_checkout_and_the_charge_it_causes_on_another_node_log_one_trace_id() 
         if placed_in.is_some() && charged_in.is_some() {
             assert_eq!(placed_in.as_deref(), Some(trace.as_str()), "web: {web:#?}");
             assert_eq!(charged_in.as_deref(), Some(trace.as_str()), "pay: {pay:#?}");
+            // Logged in the span of the Charge call that charged.
+            let charged = pay
+                .iter()
+                .find(|line| line["fields"]["message"] == "charged")
+                .map(|line| &line["span"]);
+            let charged = charged.unwrap_or_else(|| panic!("pay: {pay:#?}"));
+            assert_eq!(charged["module"], "payment", "{charged}");
+            assert_eq!(charged["message"], "Charge", "{charged}");
+            assert!(charged["call_id"].as_u64().is_some(), "{charged}");
             // Every call is a span, written out when it ends: the
             // checkout's charge, as web saw it.
             let charge = web

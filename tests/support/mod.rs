@@ -259,6 +259,16 @@ pub fn data_dir(dir: &storage::testing::TempDir) -> String {
 /// Starts `boutique --config FILE --set ... run --node NAME` and waits for it
 /// to print the address it listens on.
 pub async fn spawn_node(file: &str, name: &str, overrides: &[String]) -> (Child, SocketAddr) {
+    spawn_node_with_secret(file, name, overrides, SECRET.as_ref()).await
+}
+
+/// [`spawn_node`], the node given `secret` as its cluster secret.
+pub async fn spawn_node_with_secret(
+    file: &str,
+    name: &str,
+    overrides: &[String],
+    secret: &std::ffi::OsStr,
+) -> (Child, SocketAddr) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_boutique"));
     command.arg("--config").arg(repo(file));
     for entry in overrides {
@@ -266,7 +276,7 @@ pub async fn spawn_node(file: &str, name: &str, overrides: &[String]) -> (Child,
     }
     command
         .args(["run", "--node", name])
-        .env("BOUTIQUE_SECRET", SECRET)
+        .env("BOUTIQUE_SECRET", secret)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -230,6 +230,20 @@ fn sent_to(node: &Node, peer: &str) -> u64 {
         .unwrap_or_else(|| panic!("no bytes sent to {peer} in:\n{text}"))
 }
 
+#[actix_rt::test]
+async fn a_module_tells_a_client_from_a_node_and_from_itself() {
+    let cluster = cluster().await;
+    let client = client(&cluster.plan).await;
+    let caller = |node: &Node| node.service::<Toy>().unwrap().with_timeout(LONG);
+    // Toy runs on a.
+    let seen = caller(&cluster.a).call(Caller {}).await.unwrap().unwrap();
+    assert_eq!(seen, "local");
+    let seen = caller(&cluster.b).call(Caller {}).await.unwrap().unwrap();
+    assert_eq!(seen, "node b");
+    let seen = caller(&client).call(Caller {}).await.unwrap().unwrap();
+    assert_eq!(seen, format!("client {}", client.name()));
+}
+
 /// A loopback port that is bound but not listening: connections to it are
 /// refused for as long as the socket lives.
 fn not_listening() -> tokio::net::TcpSocket {

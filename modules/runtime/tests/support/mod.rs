@@ -90,6 +90,11 @@ pub struct Count {}
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replicas {}
 
+/// Who made the call, as the toy saw it: `local`, `node NAME` or
+/// `client NAME` (from its `CallMeta::origin`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Caller {}
+
 /// Asks `other` to ping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskOther {
@@ -121,6 +126,7 @@ runtime::service! {
         Wait -> Empty [idempotent],
         KeyedCount -> u64 [key = key],
         Replicas -> usize,
+        Caller -> String,
     }
 }
 
@@ -241,6 +247,17 @@ impl Handler<Call<Replicas>> for ToyActor {
     type Result = Result<usize, ToyError>;
     fn handle(&mut self, _: Call<Replicas>, _: &mut Context<Self>) -> Self::Result {
         Ok(self.replicas)
+    }
+}
+
+impl Handler<Call<Caller>> for ToyActor {
+    type Result = Result<String, ToyError>;
+    fn handle(&mut self, call: Call<Caller>, _: &mut Context<Self>) -> Self::Result {
+        Ok(match &call.meta().origin {
+            runtime::Origin::Local => "local".to_owned(),
+            runtime::Origin::Remote(node) => format!("node {node}"),
+            runtime::Origin::Client(name) => format!("client {name}"),
+        })
     }
 }
 
