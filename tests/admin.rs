@@ -168,3 +168,56 @@ async fn health_readiness_and_metrics_of_real_nodes() {
     cluster.restart("pay").await;
     until_status(&format!("{web}/readyz"), 200).await;
 }
+
+/// A server that answers every request with the head of a 200 and a few
+/// bytes of its body, then sends nothing more, holding the connection.
+async fn stalls_mid_body() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    actix_rt::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100000\r\n\r\n# HELP";
+            let _ = stream.write_all(head.as_bytes()).await;
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[actix_rt::test]
+async fn the_dashboard_does_not_wait_for_a_node_that_stalls_sending_its_metrics() {
+    let stalling = stalls_mid_body().await;
+    let pay_admin = format!("nodes.pay.admin={stalling}");
+    let mut cluster =
+        Cluster::start(&[("web", "nodes.web.admin=127.0.0.1:0"), ("web", &pay_admin)]).await;
+    let web = cluster.admin_url("web").await;
+    let started = std::time::Instant::now();
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(20),
+        get(&format!("{web}/api/deployment")),
+    )
+    .await;
+    let (status, body) = fetched.expect("the dashboard's data did not come within 20 s");
+    assert_eq!(status, 200, "{body}");
+    let deployment: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pay = deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == "pay")
+        .unwrap_or_else(|| panic!("no pay in {deployment:#}"));
+    let state = pay["state"].as_str().unwrap_or_default();
+    assert!(
+        state.starts_with("unreachable") && state.contains("did not answer within 2 s"),
+        "{pay:#}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
