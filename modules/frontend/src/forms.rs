@@ -76,7 +76,7 @@ impl Problems {
         value.to_owned()
     }
 
-    /// An integer field within `range`.
+    /// A required integer field within `range`.
     fn integer(
         &mut self,
         fields: &Fields,
@@ -84,7 +84,12 @@ impl Problems {
         range: std::ops::RangeInclusive<i64>,
         rule: &str,
     ) -> i32 {
-        match fields.text(name).parse::<i64>() {
+        let text = fields.text(name);
+        if text.is_empty() {
+            self.add(name, "is required");
+            return 0;
+        }
+        match text.parse::<i64>() {
             Ok(n) if range.contains(&n) => i32::try_from(n).unwrap_or_default(),
             _ => {
                 self.add(name, rule);
@@ -191,7 +196,12 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
     let city = problems.required(fields, "city", 128);
     let state = problems.required(fields, "state", 128);
     let country = problems.required(fields, "country", 128);
-    let credit_card_number = match card_number(fields.text("credit_card_number")) {
+    let number = fields.text("credit_card_number");
+    let credit_card_number = match card_number(number) {
+        Err(_) if number.is_empty() => {
+            problems.add("credit_card_number", "is required");
+            String::new()
+        }
         Ok(digits) => digits,
         Err(rule) => {
             problems.add("credit_card_number", rule);
@@ -211,17 +221,19 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
         "must be a four-digit year",
     );
     let cvv_text = fields.text("credit_card_cvv");
-    let cvv = if (3..=4).contains(&cvv_text.len()) && cvv_text.bytes().all(|b| b.is_ascii_digit()) {
-        cvv_text.parse::<i32>().unwrap_or_default()
-    } else {
+    let cvv = Some(cvv_text)
+        .filter(|text| (3..=4).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse::<i32>().ok())
+        .filter(|cvv| (100..=9999).contains(cvv));
+    let cvv = cvv.unwrap_or_else(|| {
+        let rule = if cvv_text.is_empty() {
+            "is required"
+        } else {
+            "must be the 3 or 4 digits on the back of the card"
+        };
+        problems.add("credit_card_cvv", rule);
         0
-    };
-    if !(100..=9999).contains(&cvv) {
-        problems.add(
-            "credit_card_cvv",
-            "must be the 3 or 4 digits on the back of the card",
-        );
-    }
+    });
     let idempotency_key = fields.text("idempotency_key").to_owned();
     if !is_checkout_key(&idempotency_key) {
         problems.add(
@@ -309,6 +321,37 @@ mod tests {
                 "credit_card_cvv"
             ]
         );
+    }
+
+    #[test]
+    fn a_missing_field_is_said_to_be_required() {
+        let Err(ShopError::InvalidFields(problems)) = checkout(&form("")) else {
+            panic!("an empty form passed");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "email",
+                "street_address",
+                "zip_code",
+                "city",
+                "state",
+                "country",
+                "credit_card_number",
+                "credit_card_expiration_month",
+                "credit_card_expiration_year",
+                "credit_card_cvv"
+            ]
+        );
+        for problem in &problems {
+            assert_eq!(problem.reason, "is required", "{}", problem.field);
+        }
+        let Err(ShopError::InvalidFields(problems)) = add_to_cart(&form("product_id=X")) else {
+            panic!("no quantity passed");
+        };
+        assert_eq!(problems[0].field, "quantity");
+        assert_eq!(problems[0].reason, "is required");
     }
 
     #[test]
