@@ -64,8 +64,10 @@ async fn the_dashboard_on_any_node_shows_every_node_and_live_calls_between_modul
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for node in ["web", "store", "pay"] {
-        let card = browser.text_of(&format!(".node[data-node='{node}']")).await;
-        assert!(card.contains("up"), "{node}: {card}");
+        let state = browser
+            .text_of(&format!(".node[data-node='{node}'] .state"))
+            .await;
+        assert_eq!(state, "up", "{node}");
     }
     let web = browser.text_of(".node[data-node='web']").await;
     assert!(

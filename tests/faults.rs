@@ -205,6 +205,10 @@ async fn kill_9_of_a_node_fails_its_calls_at_once_and_it_rejoins_when_restarted(
         ms(recovered)
     );
     assert!(detected <= DETECTION, "detected after {detected:?}");
+    assert!(
+        !while_down.is_empty(),
+        "no call was made while pay was down"
+    );
     assert_eq!(down.ok, 0, "{down}");
     assert!(
         down.slowest < Duration::from_millis(500),

@@ -113,6 +113,7 @@ pub async fn a_visitor_browses_signs_up_buys_and_finds_the_order(app: &App) {
     assert_eq!(shopper.cookie("shop_auth"), None);
     assert_eq!(shopper.cookie("shop_session-id"), None);
     let orders = shopper.get("/orders").await;
+    assert_eq!(orders.status, 200, "{}", orders.body);
     assert!(!orders.body.contains(&order_id));
     assert_eq!(shopper.get(&format!("/order/{order_id}")).await.status, 404);
 }

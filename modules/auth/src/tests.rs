@@ -188,9 +188,15 @@ async fn only_the_hash_of_a_token_is_stored_and_users_survive_a_restart() {
             .unwrap();
         drop(first);
         if backend == TestBackend::Sqlite {
-            let bytes = std::fs::read(dir.path().join("auth.db")).unwrap_or_default();
+            let bytes = std::fs::read(dir.path().join("auth.db")).unwrap();
             let wal = std::fs::read(dir.path().join("auth.db-wal")).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes) + String::from_utf8_lossy(&wal);
+            // What was read holds the user: the search below looks where
+            // the data is.
+            assert!(
+                text.contains("ada@example.com"),
+                "the user is not in the files read"
+            );
             assert!(
                 !text.contains(&session.token),
                 "the token is stored in clear"

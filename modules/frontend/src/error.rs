@@ -10,7 +10,7 @@
 //! | a body that cannot be read at all | 400 |
 //! | an API body that is not JSON | 415 |
 //! | a cross-site form post | 403 |
-//! | wrong email or password; an API call that needs a signed-in user | 401 |
+//! | wrong email or password; an API call that needs a signed-in user, or whose `Bearer` token names no session | 401 |
 //! | a declined card (the reason given) | 402 |
 //! | checking out an empty cart, or a checkout that is used up (its charge refunded or cancelled); an email already registered; a cart holding a product no longer sold (the page offers to empty it) | 409 |
 //! | a module that is down or does not answer | 503 |

@@ -26,7 +26,9 @@
 //! idempotent).
 //!
 //! A program signs in by sending `Authorization: Bearer TOKEN`; without
-//! it, the session cookie says whose cart it is, as in a browser. Bodies
+//! it, the session cookie says whose cart it is, as in a browser. A token
+//! that names no session (signed out, expired) is a 401 on every route,
+//! not a guest's request: the program meant to act as its user. Bodies
 //! must be `Content-Type: application/json` (415 otherwise), which a
 //! browser cannot send to another site without asking first.
 

@@ -695,15 +695,19 @@ async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
     assert_eq!(removals(&page).len(), 1, "{:?}", page.headers());
     let body = String::from_utf8_lossy(&page.body().await.unwrap()).into_owned();
     assert!(body.contains("Sign in"), "shown as a guest");
-    // A program's token is its own to drop: no cookie is touched.
-    let api = client
+    // A program's token that ended is a 401 (it meant to act as its
+    // user, not as a guest), and its own to drop: no cookie is touched.
+    let mut api = client
         .get(format!("{url}/api/v1/cart"))
         .insert_header(("Cookie", "shop_session-id=s1"))
         .insert_header(("Authorization", "Bearer ended-long-ago"))
         .send()
         .await
         .unwrap();
+    assert_eq!(api.status().as_u16(), 401);
     assert!(removals(&api).is_empty(), "{:?}", api.headers());
+    let body = String::from_utf8_lossy(&api.body().await.unwrap()).into_owned();
+    assert!(body.contains("sign in again"), "{body}");
     // A valid guest request sets nothing of the sort either.
     let guest = client
         .get(format!("{url}/"))
@@ -711,5 +715,6 @@ async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
         .send()
         .await
         .unwrap();
+    assert_eq!(guest.status().as_u16(), 200, "answered");
     assert!(removals(&guest).is_empty(), "{:?}", guest.headers());
 }

@@ -346,12 +346,21 @@ impl FromRequest for Visitor {
                     visitor.user = Some(user);
                     visitor.token = Some(token);
                 }
-                // Signed out or expired: a visitor again, and a cookie
-                // that says otherwise goes (see `sessions`).
+                // Signed out or expired: a browser's visitor is a guest
+                // again, and a cookie that says otherwise goes (see
+                // `sessions`).
+                Err(AuthError::InvalidSession) if from_cookie => {
+                    request.extensions_mut().insert(StaleAuthCookie);
+                }
+                // A program that sent a token meant to act as its user:
+                // taken for a guest, it would fill or read a cart that is
+                // not its user's, and not know it.
                 Err(AuthError::InvalidSession) => {
-                    if from_cookie {
-                        request.extensions_mut().insert(StaleAuthCookie);
-                    }
+                    return Err(ShopError::Unauthorized(
+                        "the Bearer token names no session (it was signed out, or it \
+                         expired): sign in again with POST /api/v1/sessions"
+                            .to_owned(),
+                    ));
                 }
                 // Its store down, or too busy: the auth service is down
                 // for now (a 503), not a fault of the request.
