@@ -6,8 +6,9 @@
 //! | 1 | `call`: the service answered with its domain error |
 //! | 2 | `call`: the call failed (not delivered, outcome unknown, rejected, timed out) |
 //! | 64 | bad command line or input (unknown service or message, invalid JSON) |
-//! | 70 | the node failed at run time (could not listen, a module did not start); `up`: every node has exited |
+//! | 70 | the node failed at run time (could not listen, a module did not start); `up`: every node has exited, or one had to be killed, not having stopped within its grace |
 //! | 78 | the config is invalid, a module's section included (or the environment: a bad `BOUTIQUE_ADMIN_LISTENER_FD`) |
+//! | 130 | `run`, `up`: asked to stop a second time while stopping, so stopped at once (nodes killed) |
 
 use std::process::ExitCode;
 
@@ -28,6 +29,9 @@ pub const USAGE: u8 = 64;
 pub const SOFTWARE: u8 = 70;
 /// An invalid config.
 pub const CONFIG: u8 = 78;
+/// Stopped at once, on a second stop signal (128 + SIGINT, as a shell
+/// reports a process Ctrl-C ended).
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> ExitCode {

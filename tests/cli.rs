@@ -926,6 +926,20 @@ async fn run_told_to_stop_as_soon_as_it_says_it_runs_stops_gracefully() {
     // starts, so it shuts down gracefully and exits 0 (it was killed by
     // the signal, with no grace, when it took the signals over only after
     // saying where the shop is).
+    assert_eq!(run_and_signal(libc::SIGTERM).await.code(), Some(0));
+}
+
+#[actix_rt::test]
+async fn run_stops_gracefully_when_its_terminal_goes_away() {
+    // SIGHUP, as a closed terminal or a dropped SSH session sends: it
+    // ended the node at once, with no grace.
+    let status = run_and_signal(libc::SIGHUP).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// Starts `boutique run` and sends it `signal` as soon as it says it runs;
+/// how it exited.
+async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
         .args(["--set", "modules.frontend.listen=127.0.0.1:0", "run"])
         .current_dir(repo(""))
@@ -947,7 +961,7 @@ async fn run_told_to_stop_as_soon_as_it_says_it_runs_stops_gracefully() {
     .expect("the node said it runs");
     let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
     // SAFETY: a signal to our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     // Read on, so that its writes find a reader.
     let reading = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
@@ -955,7 +969,7 @@ async fn run_told_to_stop_as_soon_as_it_says_it_runs_stops_gracefully() {
         .expect("the node stopped")
         .unwrap();
     reading.abort();
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    status
 }
 
 #[test]

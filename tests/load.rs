@@ -204,3 +204,109 @@ async fn bad_arguments_and_an_absent_shop_are_refused_with_a_message() {
         assert!(message.contains(expected), "{args:?}: {message}");
     }
 }
+
+/// A stand-in shop: it lists one product, and answers every other request
+/// at once with an empty page, or, if `hangs`, never; it counts them.
+fn stand_in_shop(hangs: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&seen);
+    let server = HttpServer::new(move || {
+        let counted = std::sync::Arc::clone(&counted);
+        App::new()
+            .route(
+                "/api/v1/products",
+                web::get().to(|| async {
+                    HttpResponse::Ok().json(serde_json::json!({"products": [{"id": "OLJCESPC7Z"}]}))
+                }),
+            )
+            .default_service(web::to(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if hangs {
+                        std::future::pending::<()>().await;
+                    }
+                    HttpResponse::Ok().body("")
+                }
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}", server.addrs()[0]);
+    actix_rt::spawn(server.run());
+    (url, seen)
+}
+
+#[actix_rt::test]
+async fn a_shop_that_stops_answering_does_not_hold_the_run() {
+    // Every request after the product list hangs: each user's first one
+    // would hold the run for the requests' 30 s timeout.
+    let (url, _) = stand_in_shop(true);
+    let started = std::time::Instant::now();
+    let output = boutique_load(&[
+        "--target",
+        &url,
+        "--duration",
+        "1s",
+        "--users",
+        "3",
+        "--json",
+    ])
+    .await;
+    let took = started.elapsed();
+    let report = report(&output);
+    // As long again as the run, then the tasks still running are stopped.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    assert_eq!(report["unfinished_tasks"], 3, "{report}");
+    assert_eq!(report["all_tasks"]["tasks"], 0, "{report}");
+}
+
+#[actix_rt::test]
+async fn an_interrupted_run_reports_what_it_measured_so_far() {
+    let (url, seen) = stand_in_shop(false);
+    let mut load = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "load",
+            "--target",
+            &url,
+            "--duration",
+            "60s",
+            "--users",
+            "2",
+            "--json",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < 20 {
+        assert!(std::time::Instant::now() < deadline, "the load never came");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = libc::pid_t::try_from(load.id().unwrap()).unwrap();
+    // SAFETY: a signal to our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let mut stdout = load.stdout.take().unwrap();
+    let mut text = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut text)
+        .await
+        .unwrap();
+    let status = load.wait().await.unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    let report: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(report["interrupted"], "interrupt", "{report}");
+    // The fake saw 20 or more; all but those in flight (one per user)
+    // were answered, and counted.
+    assert!(report["requests"].as_u64().unwrap() >= 18, "{report}");
+    assert!(report["seconds"].as_f64().unwrap() < 60.0, "{report}");
+}

@@ -336,11 +336,75 @@ async fn up_stops_at_once_while_a_node_waits_to_be_started_again() {
         "{said}"
     );
     // A node waiting to start has no process to stop: nothing is killed
-    // after the ten seconds' grace, and no restart happens after the
-    // signal.
-    assert!(!said.contains("did not stop in time"), "{said}");
+    // after the grace, and no restart happens after the signal.
+    assert!(!said.contains("killing"), "{said}");
     let after_signal = said.split("stopping every node").nth(1).unwrap_or_default();
     assert!(!after_signal.contains("starting node"), "{said}");
+}
+
+/// Whether process `pid` is stopped (SIGSTOP): it handles no signal but
+/// SIGKILL until it is continued.
+fn is_stopped(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat.rsplit_once(") ")?.1.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// `up` of `config.toml` with `args`, its node frozen (SIGSTOP) once the
+/// shop is open, as a node that hangs: it will not stop when told.
+async fn up_with_a_frozen_node(args: &[&str]) -> (Up, libc::pid_t) {
+    let mut up = Up::spawn(args, TempDir::new("up"));
+    let node = pid_in(&up.until("[up] started node 'main'").await);
+    up.until("shop open at").await;
+    // SAFETY: a signal to a process `up` started and has not reaped.
+    assert_eq!(unsafe { libc::kill(node, libc::SIGSTOP) }, 0);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !is_stopped(node) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {node} did not freeze"
+        );
+        tokio::task::yield_now().await;
+    }
+    (up, node)
+}
+
+#[actix_rt::test]
+async fn a_second_signal_kills_the_nodes_still_stopping() {
+    let (mut up, node) = up_with_a_frozen_node(&[]).await;
+    up.signal(libc::SIGINT);
+    up.until("[up] interrupt: stopping every node").await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("[up] interrupt again: killing every node now"),
+        "{said}"
+    );
+    assert!(
+        said.contains("node 'main' stopped: signal: 9 (SIGKILL)"),
+        "{said}"
+    );
+    assert!(is_gone(node), "node process {node} still runs:\n{said}");
+}
+
+#[actix_rt::test]
+async fn a_node_that_does_not_stop_within_its_grace_is_killed_and_up_says_so() {
+    // The node's own grace, and 5 s more, `up` waits.
+    let (up, node) = up_with_a_frozen_node(&["--set", "runtime.shutdown_grace_ms=0"]).await;
+    up.signal(libc::SIGTERM);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(70), "{said}");
+    assert!(
+        said.contains("node 'main' did not stop within 5000 ms; killing it"),
+        "{said}"
+    );
+    assert!(
+        said.contains("node 'main' stopped: signal: 9 (SIGKILL)"),
+        "{said}"
+    );
+    assert!(is_gone(node), "node process {node} still runs:\n{said}");
 }
 
 #[actix_rt::test]

@@ -75,10 +75,10 @@ pub fn run(
     let telemetry_config = runtime::config::load(&args.source())?.telemetry;
     let system = actix_rt::System::new();
     system.block_on(async {
-        // SIGINT and SIGTERM are taken over before anything starts: one
+        // The stop signals are taken over before anything starts: one
         // that comes while the node starts, or just after it says it is
         // ready, stops it gracefully once it is up, not at once.
-        let stop = signal::stop_requested();
+        let mut stop = signal::StopSignals::watch();
         let telemetry = match &telemetry_config.otlp_endpoint {
             Some(endpoint) => Some(crate::telemetry::start(endpoint, &name)?),
             None => None,
@@ -136,23 +136,35 @@ pub fn run(
                 ),
             }
         }
-        let why = stop.await;
+        let why = stop.next().await;
         let grace = std::time::Duration::from_millis(plan.runtime.shutdown_grace_ms);
         tracing::info!(
             node = node.name(),
             signal = why,
             grace_ms = plan.runtime.shutdown_grace_ms,
-            "stopping"
+            "stopping (a second signal stops it at once)"
         );
-        let unfinished = node.shutdown_gracefully(grace).await;
-        if let Some(admin) = admin {
-            admin.stop(false).await;
+        let stopping = async {
+            let unfinished = node.shutdown_gracefully(grace).await;
+            if let Some(admin) = admin {
+                admin.stop(false).await;
+            }
+            if let Some(telemetry) = telemetry {
+                telemetry.flush(std::time::Duration::from_secs(2)).await;
+            }
+            unfinished
+        };
+        tokio::select! {
+            unfinished = stopping => {
+                tracing::info!(node = node.name(), unfinished, "stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            why = stop.next() => {
+                // The calls still running end with the process.
+                tracing::warn!(node = node.name(), signal = why, "asked again: stopped at once");
+                Ok(ExitCode::from(crate::exit::INTERRUPTED))
+            }
         }
-        if let Some(telemetry) = telemetry {
-            telemetry.flush(std::time::Duration::from_secs(2)).await;
-        }
-        tracing::info!(node = node.name(), unfinished, "stopped");
-        Ok(ExitCode::SUCCESS)
     })
 }
 

@@ -1,38 +1,53 @@
-//! Waiting for Ctrl-C or SIGTERM.
+//! Waiting for the signals that ask this process to stop: Ctrl-C (SIGINT),
+//! SIGTERM, and SIGHUP (the terminal that started it went away).
+//!
+//! The first asks for a graceful stop; `run` and `up` stop at once on a
+//! second, as a user who presses Ctrl-C again means.
 
-use std::future::Future;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use tokio::signal::unix::{SignalKind, signal};
+/// The stop signals, taken over from the process's default (which ends it
+/// at once).
+pub struct StopSignals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+    hangup: Option<Signal>,
+}
 
-/// Resolves when the process is asked to stop; says which signal asked.
-///
-/// The signals are taken over when this is called, not when the future is
-/// first polled: from then on SIGINT and SIGTERM no longer end the process,
-/// they resolve the future. Call it before starting anything that must be
-/// stopped on a signal. Needs a tokio runtime.
-pub fn stop_requested() -> impl Future<Output = &'static str> {
-    let interrupt = signal(SignalKind::interrupt());
-    let terminate = signal(SignalKind::terminate());
-    async move {
-        match (interrupt, terminate) {
-            (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
-                _ = interrupt.recv() => "interrupt",
-                _ = terminate.recv() => "terminate",
-            },
-            (Ok(mut interrupt), Err(e)) => {
-                tracing::warn!(error = %e, "cannot watch for SIGTERM; only Ctrl-C will stop this process");
-                interrupt.recv().await;
-                "interrupt"
+impl StopSignals {
+    /// Takes the signals over now, not when first awaited: from here on
+    /// they no longer end the process, [`StopSignals::next`] returns them.
+    /// Call it before starting anything that must be stopped on a signal.
+    /// Needs a tokio runtime.
+    pub fn watch() -> StopSignals {
+        let take = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, signal = name, "cannot watch for this signal; it ends this process at once");
+                None
             }
-            (Err(e), Ok(mut terminate)) => {
-                tracing::warn!(error = %e, "cannot watch for Ctrl-C; only SIGTERM will stop this process");
-                terminate.recv().await;
-                "terminate"
+        };
+        StopSignals {
+            interrupt: take(SignalKind::interrupt(), "SIGINT"),
+            terminate: take(SignalKind::terminate(), "SIGTERM"),
+            hangup: take(SignalKind::hangup(), "SIGHUP"),
+        }
+    }
+
+    /// Resolves at the next stop signal, with its name. Cancel-safe: a
+    /// signal that comes while nobody waits is kept for the next call.
+    pub async fn next(&mut self) -> &'static str {
+        async fn received(signal: &mut Option<Signal>) -> Option<()> {
+            match signal {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
             }
-            (Err(e), Err(_)) => {
-                tracing::warn!(error = %e, "cannot watch for Ctrl-C or SIGTERM; they end this process at once");
-                std::future::pending().await
-            }
+        }
+        tokio::select! {
+            Some(()) = received(&mut self.interrupt) => "interrupt",
+            Some(()) = received(&mut self.terminate) => "terminate",
+            Some(()) = received(&mut self.hangup) => "hangup",
+            else => std::future::pending().await,
         }
     }
 }

@@ -62,8 +62,12 @@ fn say_line(line: std::fmt::Arguments<'_>) {
     let _ = super::print(&format!("{line}\n"));
 }
 
-/// How long children get to stop after SIGTERM.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long children get to stop after SIGTERM, beyond their own
+/// `shutdown_grace_ms`: a node stops its admin endpoints and flushes its
+/// telemetry after the grace (up to about 3 s).
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+/// How long killed children get to be reaped and reported.
+const KILLED_WITHIN: Duration = Duration::from_secs(5);
 /// How long a child may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -91,8 +95,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
         // Signals are watched before the first child starts: a Ctrl-C
         // while nodes are starting stops the ones started, it does not
         // leave them running without a parent.
-        let stop = signal::stop_requested();
-        tokio::pin!(stop);
+        let mut stop = signal::StopSignals::watch();
         let (exits, mut exited) = mpsc::unbounded_channel();
         let (restarts, mut restart) = mpsc::unbounded_channel::<String>();
         // How a restarted node's start went: awaited beside the others'
@@ -129,7 +132,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                 }
             };
             nodes.insert(node.name.clone(), Supervised::new(started.child));
-            match ready_or_stop(started.ready, stop.as_mut()).await {
+            match ready_or_stop(started.ready, &mut stop).await {
                 Came::Ready(ready) => overrides.note_ready(&node.name, ready),
                 Came::Stop(why) => {
                     stopping = Some(why);
@@ -152,7 +155,10 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
 
         while stopping.is_none() && failed.is_none() {
             tokio::select! {
-                why = stop.as_mut() => stopping = Some(why),
+                // First: a node that a Ctrl-C (sent to the whole process
+                // group) stopped is not reported as one to start again.
+                biased;
+                why = stop.next() => stopping = Some(why),
                 Some(name) = restart.recv() => {
                     // A node given up on meanwhile is not started again.
                     let Some(node) = nodes.get_mut(&name) else { continue };
@@ -165,8 +171,16 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                             });
                         }
                         Err(error) => {
-                            say!("[up] node '{name}' could not be started again: {error}");
-                            nodes.remove(&name);
+                            // Perhaps for a moment (out of processes or
+                            // descriptors): tried again, backing off, as
+                            // an exit soon after a start is.
+                            let backoff = node.exited();
+                            say!("[up] node '{name}' could not be started again: {error}; trying again in {} ms", backoff.as_millis());
+                            let restarts = restarts.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(backoff).await;
+                                let _ = restarts.send(name);
+                            });
                         }
                     }
                 }
@@ -198,12 +212,15 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             }
         }
         if let Some(why) = stopping {
-            say!("[up] {why}: stopping every node");
+            say!("[up] {why}: stopping every node (a second Ctrl-C kills them)");
         }
-        stop_all(nodes, &mut exited).await;
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(ExitCode::SUCCESS),
+        let grace = Duration::from_millis(plan.runtime.shutdown_grace_ms) + STOP_MARGIN;
+        let stopped = stop_all(nodes, &mut exited, grace, &mut stop).await;
+        match (failed, stopped) {
+            (Some(error), _) => Err(error),
+            (None, Stopped::Gracefully) => Ok(ExitCode::SUCCESS),
+            (None, Stopped::KilledLate) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
+            (None, Stopped::KilledAsked) => Ok(ExitCode::from(crate::exit::INTERRUPTED)),
         }
     })
 }
@@ -218,30 +235,54 @@ enum Came {
 
 /// Waits for a just-started node to say how its start went, or for the
 /// signal to stop, whichever comes first.
-async fn ready_or_stop(
-    ready: oneshot::Receiver<Ready>,
-    stop: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
-) -> Came {
+async fn ready_or_stop(ready: oneshot::Receiver<Ready>, stop: &mut signal::StopSignals) -> Came {
     tokio::select! {
         ready = ready => Came::Ready(ready),
-        why = stop => Came::Stop(why),
+        why = stop.next() => Came::Stop(why),
     }
 }
 
+/// How the nodes stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// Each within its grace.
+    Gracefully,
+    /// Some were killed: they had not stopped within the grace.
+    KilledLate,
+    /// Killed at once: asked to stop a second time.
+    KilledAsked,
+}
+
 /// Asks every running node to stop (SIGTERM), waits for them, and kills
-/// those still running after [`STOP_GRACE`]. Nodes waiting to be started
-/// again have no process: they are simply not started.
+/// those still running after `grace`, or all at once on a second stop
+/// signal; then waits for the killed to be reported. Nodes waiting to be
+/// started again have no process: they are simply not started.
 async fn stop_all(
     mut nodes: BTreeMap<String, Supervised>,
     exited: &mut mpsc::UnboundedReceiver<Exit>,
-) {
+    grace: Duration,
+    stop: &mut signal::StopSignals,
+) -> Stopped {
     nodes.retain(|_, node| node.child.is_some());
     for node in nodes.values() {
         node.signal(libc::SIGTERM);
     }
-    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    let mut deadline = tokio::time::Instant::now() + grace;
+    let mut stopped = Stopped::Gracefully;
     while !nodes.is_empty() {
-        match tokio::time::timeout_at(deadline, exited.recv()).await {
+        let report = tokio::select! {
+            report = tokio::time::timeout_at(deadline, exited.recv()) => report,
+            why = stop.next(), if stopped == Stopped::Gracefully => {
+                say!("[up] {why} again: killing every node now");
+                for node in nodes.values() {
+                    node.signal(libc::SIGKILL);
+                }
+                stopped = Stopped::KilledAsked;
+                deadline = tokio::time::Instant::now() + KILLED_WITHIN;
+                continue;
+            }
+        };
+        match report {
             Ok(Some(Exit {
                 node: name,
                 start,
@@ -254,15 +295,26 @@ async fn stop_all(
                 }
             }
             Ok(None) => break,
-            Err(_) => {
+            Err(_) if stopped == Stopped::Gracefully => {
                 for (name, node) in &nodes {
-                    say!("[up] node '{name}' did not stop in time; killing it");
+                    say!(
+                        "[up] node '{name}' did not stop within {} ms; killing it",
+                        grace.as_millis()
+                    );
                     node.signal(libc::SIGKILL);
+                }
+                stopped = Stopped::KilledLate;
+                deadline = tokio::time::Instant::now() + KILLED_WITHIN;
+            }
+            Err(_) => {
+                for name in nodes.keys() {
+                    say!("[up] node '{name}' was killed but has not been reported gone");
                 }
                 break;
             }
         }
     }
+    stopped
 }
 
 /// The `--set` overrides every node is started with: the command line's,

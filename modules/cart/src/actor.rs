@@ -167,12 +167,17 @@ impl Handler<Call<EmptyCartIfHolding>> for CartActor {
 
     fn handle(&mut self, call: Call<EmptyCartIfHolding>, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let EmptyCartIfHolding { user_id, items } = call.into_message();
+        let EmptyCartIfHolding {
+            user_id,
+            items,
+            unchanged_since_ms,
+        } = call.into_message();
         Box::pin(async move {
             check_user(&user_id)?;
-            Ok(EmptyCartIfHoldingResponse {
-                emptied: store.empty_if_holding(&user_id, &items).await?,
-            })
+            let emptied = store
+                .empty_if_holding(&user_id, &items, unchanged_since_ms)
+                .await?;
+            Ok(EmptyCartIfHoldingResponse { emptied })
         })
     }
 }

@@ -40,9 +40,10 @@ pub struct EmptyCart {
 }
 
 /// Empties the user's cart only if it holds exactly `items` (in any
-/// order): for emptying a cart after an order some time later, when the
-/// customer may have put other things in it since. One step, so a line
-/// added meanwhile is not lost.
+/// order), and none of its lines changed after `unchanged_since_ms`: for
+/// emptying a cart after an order some time later, when the customer may
+/// have put other things in it since, or emptied it and put the same
+/// things in again. One step, so a line added meanwhile is not lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyCartIfHolding {
@@ -50,6 +51,11 @@ pub struct EmptyCartIfHolding {
     pub user_id: String,
     /// What it must hold to be emptied.
     pub items: Vec<CartItem>,
+    /// If given, a line added to or changed after this time (ms since the
+    /// Unix epoch, by the cart's clock) leaves the cart as it is: the
+    /// time the order was placed.
+    #[serde(default)]
+    pub unchanged_since_ms: Option<i64>,
 }
 
 /// Whether the cart was emptied.

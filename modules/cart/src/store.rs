@@ -2,6 +2,11 @@
 //! product. An add is one upsert that adds to the quantity in the database,
 //! so two adds at once both count. Reads go through a [`CartCache`] when
 //! there is one (see `cache` for when that is right).
+//!
+//! Each line keeps when the customer last changed it (`changed_at`, ms on
+//! this node's clock; a merge keeps the time of the lines it moves), so
+//! that a cart emptied late for an order (`empty_if_holding`) is not one
+//! the customer filled again since, even with the very same lines.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -11,17 +16,25 @@ use storage::{Database, Migration, StorageError};
 use crate::api::{CartError, CartItem};
 use crate::cache::CartCache;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "cart lines",
-    statements: &["CREATE TABLE cart_items (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "cart lines",
+        statements: &["CREATE TABLE cart_items (
             user_id TEXT NOT NULL,
             product_id TEXT NOT NULL,
             quantity BIGINT NOT NULL,
             added_at BIGINT NOT NULL,
             PRIMARY KEY (user_id, product_id)
         )"],
-}];
+    },
+    Migration {
+        version: 2,
+        description: "when each line last changed",
+        // Lines from before: changed at 0, before any order.
+        statements: &["ALTER TABLE cart_items ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0"],
+    },
+];
 
 fn storage(error: impl std::fmt::Display) -> CartError {
     CartError::Storage(error.to_string())
@@ -105,14 +118,17 @@ impl Store {
     ) -> Result<Added, CartError> {
         let _writing = self.writing(&[user_id]);
         let done = sqlx::query(
-            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at, changed_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, product_id) DO UPDATE SET \
+             quantity = cart_items.quantity + excluded.quantity, changed_at = excluded.changed_at \
              WHERE cart_items.quantity + excluded.quantity <= 2147483647",
         )
         .bind(user_id)
         .bind(product_id)
         .bind(i64::from(quantity))
         .bind(added_at())
+        .bind(storage::unix_ms())
         .execute(self.db.pool())
         .await
         .map_err(storage)?;
@@ -166,8 +182,9 @@ impl Store {
         Ok(())
     }
 
-    /// Empties the cart if it holds exactly `items` (in any order); true
-    /// if it did. The lines are taken by deleting them and put back (the
+    /// Empties the cart if it holds exactly `items` (in any order), none
+    /// of its lines changed after `unchanged_since_ms` if given; true if it
+    /// did. The lines are taken by deleting them and put back (the
     /// transaction undone) if they are not the items, so that a line added
     /// meanwhile is either taken and compared, or stays (see
     /// [`merge`](Self::merge)).
@@ -175,23 +192,30 @@ impl Store {
         &self,
         user_id: &str,
         items: &[CartItem],
+        unchanged_since_ms: Option<i64>,
     ) -> Result<bool, CartError> {
         let _writing = self.writing(&[user_id]);
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let mut held: Vec<(String, i64)> = sqlx::query_as(
-            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity",
+        let taken: Vec<(String, i64, i64)> = sqlx::query_as(
+            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, changed_at",
         )
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await
         .map_err(storage)?;
+        let changed_since = unchanged_since_ms
+            .is_some_and(|since| taken.iter().any(|(_, _, changed)| *changed > since));
+        let mut held: Vec<(String, i64)> = taken
+            .into_iter()
+            .map(|(product_id, quantity, _)| (product_id, quantity))
+            .collect();
         let mut wanted: Vec<(String, i64)> = items
             .iter()
             .map(|item| (item.product_id.clone(), i64::from(item.quantity)))
             .collect();
         held.sort();
         wanted.sort();
-        if held.is_empty() || held != wanted {
+        if held.is_empty() || held != wanted || changed_since {
             tx.rollback().await.map_err(storage)?;
             return Ok(false);
         }
@@ -200,7 +224,9 @@ impl Store {
     }
 
     /// Moves every line of `from` into `into`, in one transaction; a line
-    /// that would overflow stops at `i32::MAX`.
+    /// that would overflow stops at `i32::MAX`. A line keeps when it was
+    /// last changed (the later of the two, for a product in both carts):
+    /// moved, it is still what the customer put in then.
     ///
     /// The lines are taken by deleting them (`DELETE ... RETURNING`), not
     /// read and then deleted: on PostgreSQL (read committed) a line added
@@ -211,36 +237,41 @@ impl Store {
     pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
         let _writing = self.writing(&[from, into]);
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let mut lines: Vec<(String, i64, i64)> = sqlx::query_as(
-            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, added_at",
+        let mut lines: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "DELETE FROM cart_items WHERE user_id = $1 \
+             RETURNING product_id, quantity, added_at, changed_at",
         )
         .bind(from)
         .fetch_all(&mut *tx)
         .await
         .map_err(storage)?;
-        lines.sort_by(|(a, _, a_at), (b, _, b_at)| (a_at, a).cmp(&(b_at, b)));
+        lines.sort_by(|(a, _, a_at, _), (b, _, b_at, _)| (a_at, a).cmp(&(b_at, b)));
         // Lines new to the user's cart come after the lines already in it,
         // in the order they were added: stamped in that order, then
         // written in product order, the order in which every write to a
         // cart locks its rows. (Written in the order they were added, two
         // merges into one cart, from two replicas on one PostgreSQL, could
         // each hold a row the other wanted next: a deadlock, one failed.)
-        let mut lines: Vec<(String, i64, i64)> = lines
+        let mut lines: Vec<(String, i64, i64, i64)> = lines
             .into_iter()
-            .map(|(product_id, quantity, _)| (product_id, quantity, added_at()))
+            .map(|(product_id, quantity, _, changed)| (product_id, quantity, added_at(), changed))
             .collect();
         lines.sort();
-        for (product_id, quantity, added) in lines {
+        for (product_id, quantity, added, changed) in lines {
             sqlx::query(
-                "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO cart_items (user_id, product_id, quantity, added_at, changed_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = \
                  CASE WHEN cart_items.quantity + excluded.quantity > 2147483647 THEN 2147483647 \
-                 ELSE cart_items.quantity + excluded.quantity END",
+                 ELSE cart_items.quantity + excluded.quantity END, changed_at = \
+                 CASE WHEN cart_items.changed_at > excluded.changed_at THEN cart_items.changed_at \
+                 ELSE excluded.changed_at END",
             )
             .bind(into)
             .bind(&product_id)
             .bind(quantity)
             .bind(added)
+            .bind(changed)
             .execute(&mut *tx)
             .await
             .map_err(storage)?;

@@ -5,8 +5,8 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, backends};
 
 use crate::api::{
-    AddItem, Cart, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding, GetCart,
-    MergeCarts,
+    AddItem, Cart, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding,
+    EmptyCartIfHoldingResponse, GetCart, MergeCarts,
 };
 use crate::{CartConfig, CartModule};
 
@@ -328,6 +328,7 @@ async fn a_cart_is_emptied_if_holding_only_when_it_holds_exactly_that() {
         let empty_if = |user: &str, lines: Vec<CartItem>| EmptyCartIfHolding {
             user_id: user.into(),
             items: lines,
+            unchanged_since_ms: None,
         };
         cart.call(add("u", "A", 2)).await.unwrap().unwrap();
         cart.call(add("u", "B", 1)).await.unwrap().unwrap();
@@ -352,6 +353,83 @@ async fn a_cart_is_emptied_if_holding_only_when_it_holds_exactly_that() {
             .unwrap()
             .unwrap();
         assert!(!answer.emptied);
+    }
+}
+
+/// The time now (ms), once the clock has moved past it: whatever is
+/// changed after this returns is changed after that time.
+async fn a_moment_passed() -> i64 {
+    let now = storage::unix_ms();
+    while storage::unix_ms() <= now {
+        tokio::task::yield_now().await;
+    }
+    now
+}
+
+#[actix_rt::test]
+async fn a_cart_filled_again_since_the_order_is_not_emptied_for_it() {
+    for (cart, _dir, _) in carts(100).await {
+        let empty_if = |user: &str, since: Option<i64>| EmptyCartIfHolding {
+            user_id: user.into(),
+            items: vec![line("A", 2), line("B", 1)],
+            unchanged_since_ms: since,
+        };
+        let emptied =
+            |answer: Result<EmptyCartIfHoldingResponse, CartError>| answer.map(|a| a.emptied);
+        // Filled, then ordered: emptied.
+        cart.call(add("u", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("u", "B", 1)).await.unwrap().unwrap();
+        let placed = a_moment_passed().await;
+        assert_eq!(
+            emptied(cart.call(empty_if("u", Some(placed))).await.unwrap()),
+            Ok(true)
+        );
+
+        // Emptied by the customer and filled again with the same lines
+        // after the order: the next purchase, left as it is.
+        cart.call(add("u", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("u", "B", 1)).await.unwrap().unwrap();
+        let placed_before = placed;
+        assert_eq!(
+            emptied(cart.call(empty_if("u", Some(placed_before))).await.unwrap()),
+            Ok(false)
+        );
+        assert_eq!(items(&cart, "u").await, vec![line("A", 2), line("B", 1)]);
+        // One line grown since the order is a change too.
+        cart.call(EmptyCart {
+            user_id: "u".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        cart.call(add("u", "A", 1)).await.unwrap().unwrap();
+        cart.call(add("u", "B", 1)).await.unwrap().unwrap();
+        let placed = a_moment_passed().await;
+        cart.call(add("u", "A", 1)).await.unwrap().unwrap();
+        assert_eq!(
+            emptied(cart.call(empty_if("u", Some(placed))).await.unwrap()),
+            Ok(false)
+        );
+        // Asked without a time, holding the lines is enough.
+        assert_eq!(
+            emptied(cart.call(empty_if("u", None)).await.unwrap()),
+            Ok(true)
+        );
+
+        // A guest's lines moved at sign-in, after the order, are still
+        // the lines ordered: emptied.
+        cart.call(add("guest:g", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("guest:g", "B", 1)).await.unwrap().unwrap();
+        let placed = a_moment_passed().await;
+        let merge = MergeCarts {
+            from_user_id: "guest:g".into(),
+            into_user_id: "v".into(),
+        };
+        cart.call(merge).await.unwrap().unwrap();
+        assert_eq!(
+            emptied(cart.call(empty_if("v", Some(placed))).await.unwrap()),
+            Ok(true)
+        );
     }
 }
 

@@ -24,9 +24,14 @@
 //!
 //! Late (by the finisher, or when the customer submits the same checkout
 //! again), the cart is emptied only if it still holds exactly what was
-//! ordered (`EmptyCartIfHolding`, one step in the cart module): by then
-//! the customer may have put other things in it. A changed cart counts
-//! as done too, and is not looked at again.
+//! ordered, none of it changed since the order was placed
+//! (`EmptyCartIfHolding`, one step in the cart module): by then the
+//! customer may have put other things in it, or emptied it and put the
+//! same things in again. A changed cart counts as done too, and is not
+//! looked at again. (The cart's clock judges "since": one ahead of the
+//! checkout's by more than the moments between reading the cart and
+//! placing the order leaves the cart full, for the customer to empty;
+//! nothing is lost.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -227,7 +232,13 @@ async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
             .map(|answer| answer.map(|_| true)),
         EmptyTheCart::IfUnchanged => {
             let items = order.items.iter().map(|line| line.item.clone()).collect();
-            let empty = EmptyCartIfHolding { user_id, items };
+            let empty = EmptyCartIfHolding {
+                user_id,
+                items,
+                // A cart filled again since, even with the same lines, is
+                // the customer's next purchase.
+                unchanged_since_ms: Some(order.placed_at),
+            };
             deps.cart
                 .call(empty)
                 .await

@@ -842,28 +842,55 @@ async fn a_confirmation_that_could_not_be_sent_is_sent_later_once() {
 async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
     // The shop's own finisher waits a minute: the test's starts later.
     let shop = shop(Faults {
-        cart_emptyings_failing: 2,
+        cart_emptyings_failing: 3,
         ..Faults::default()
     })
     .await;
-    shop.add("u1", SUNGLASSES, 1).await;
-    shop.add("u2", SUNGLASSES, 1).await;
+    for user in ["u1", "u2", "u3"] {
+        shop.add(user, SUNGLASSES, 1).await;
+    }
     let mut first = request("u1", "USD", "k");
     first.email = "one@example.com".into();
     let mut second = request("u2", "USD", "k");
     second.email = "two@example.com".into();
+    let mut third = request("u3", "USD", "k");
+    third.email = "three@example.com".into();
 
-    // Both orders stand with their carts full; their confirmations went.
+    // The orders stand with their carts full; their confirmations went.
     shop.place(first).await.unwrap();
     shop.place(second).await.unwrap();
+    shop.place(third).await.unwrap();
     assert_eq!(shop.cart("u1").await.len(), 1);
     assert!(!shop.confirmed("u1", "k").await);
-    // The first customer goes on shopping.
+    // The first customer goes on shopping; the third empties the cart
+    // and, a moment later, puts the same sunglasses in again, to buy
+    // another pair.
     shop.add("u1", MUG, 2).await;
+    let emptied_at = storage::unix_ms();
+    shop.cart
+        .call(EmptyCart {
+            user_id: "u3".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    while storage::unix_ms() <= emptied_at {
+        tokio::task::yield_now().await;
+    }
+    shop.add("u3", SUNGLASSES, 1).await;
 
     shop.start_a_finisher().await;
-    shop.until_confirmed("u1", "k").await;
-    shop.until_confirmed("u2", "k").await;
+    for user in ["u1", "u2", "u3"] {
+        shop.until_confirmed(user, "k").await;
+    }
+    assert_eq!(
+        shop.cart("u3").await,
+        vec![CartItem {
+            product_id: SUNGLASSES.into(),
+            quantity: 1
+        }],
+        "the cart filled again is the next purchase"
+    );
     // The changed cart is left as the customer made it; the other emptied.
     let kept: Vec<_> = shop
         .cart("u1")

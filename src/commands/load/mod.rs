@@ -28,9 +28,17 @@
 //! first request of a task counts from when the task was sent, or was due
 //! if it waited for a slot in flight (above).
 //!
+//! The rates are over the whole run, from the first task to the last
+//! answer: a shop slower than the schedule finishes below it. Tasks still
+//! running when the time is up get as long again as the run to finish, at
+//! most [`DRAIN`]; those still unanswered then are stopped and reported
+//! apart (`unfinished_tasks`), so that a shop that stopped answering does
+//! not hold the run for as long as its queue of due tasks would take.
+//!
 //! A progress bar on stderr while it runs (when stderr is a terminal);
 //! the report on stdout at the end, as text or, with `--json`, one JSON
-//! object.
+//! object. Ctrl-C (or SIGTERM, SIGHUP) ends the run early: the report
+//! covers the run so far, says so, and the exit code is 130.
 
 mod report;
 mod tasks;
@@ -61,6 +69,20 @@ pub enum Mode {
 /// wait, and their waiting counts in their latency).
 const RATE_IN_FLIGHT: usize = 1024;
 
+/// The longest the tasks still running when the run's time is up get to
+/// finish (if the run was longer): as long as one request may take.
+const DRAIN: Duration = tasks::REQUEST_TIMEOUT;
+
+/// How a run ended, beyond its figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ended {
+    /// Tasks stopped unanswered, a while after the run's time was up
+    /// (see [`drain`]).
+    pub unfinished: u64,
+    /// The signal that ended the run early, if one did.
+    pub interrupted: Option<&'static str>,
+}
+
 /// Runs the load and prints the report.
 pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Result<ExitCode> {
     let duration = parse_duration(duration).map_err(UsageError)?;
@@ -84,7 +106,8 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
         _ => {}
     }
     let system = actix_rt::System::new();
-    let report = system.block_on(async move {
+    let (report, ended) = system.block_on(async move {
+        let mut stop = super::signal::StopSignals::watch();
         // The shop must answer before the clock starts; it says what it sells.
         let products = Shopper::products(&target)
             .await
@@ -92,14 +115,23 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
         let recorder = Rc::new(RefCell::new(Recorder::new()));
         let started = Instant::now();
         let progress = report::progress(Rc::clone(&recorder), started, duration);
-        match mode {
-            Mode::Users(users) => run_users(&target, &products, users, duration, &recorder).await,
-            Mode::Rate(rate) => run_rate(&target, &products, rate, duration, &recorder).await,
-        }
+        let run = async {
+            match mode {
+                Mode::Users(users) => {
+                    run_users(&target, &products, users, duration, &recorder).await
+                }
+                Mode::Rate(rate) => run_rate(&target, &products, rate, duration, &recorder).await,
+            }
+        };
+        // Interrupted, the run's tasks are dropped with it, unrecorded.
+        let ended = tokio::select! {
+            unfinished = run => Ended { unfinished, interrupted: None },
+            why = stop.next() => Ended { unfinished: 0, interrupted: Some(why) },
+        };
         progress.abort();
         let elapsed = started.elapsed();
-        let report = recorder.borrow().report(elapsed, mode);
-        anyhow::Ok(report)
+        let report = recorder.borrow().report(elapsed, mode, ended);
+        anyhow::Ok((report, ended))
     })?;
     let text = if json {
         format!("{}\n", serde_json::to_string(report.to_json())?)
@@ -112,17 +144,39 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("cannot write the report")?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match ended.interrupted {
+        Some(_) => ExitCode::from(crate::exit::INTERRUPTED),
+        None => ExitCode::SUCCESS,
+    })
 }
 
-/// `users` shoppers, each doing tasks back to back until `duration` is up.
+/// Waits for the tasks still `running` when the run's time is up, for as
+/// long as the run took (`duration`), at most [`DRAIN`]; stops those still
+/// running then, and returns how many they were.
+async fn drain(running: &mut tokio::task::JoinSet<()>, duration: Duration) -> u64 {
+    let deadline = tokio::time::Instant::now() + duration.min(DRAIN);
+    loop {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return 0,
+            Err(_) => {
+                let left = running.len() as u64;
+                running.abort_all();
+                return left;
+            }
+        }
+    }
+}
+
+/// `users` shoppers, each doing tasks back to back until `duration` is up;
+/// how many tasks were left unfinished ([`drain`]).
 async fn run_users(
     target: &str,
     products: &Rc<[String]>,
     users: usize,
     duration: Duration,
     recorder: &Rc<RefCell<Recorder>>,
-) {
+) -> u64 {
     let until = Instant::now() + duration;
     let mut shoppers = tokio::task::JoinSet::new();
     for _ in 0..users {
@@ -140,19 +194,21 @@ async fn run_users(
             }
         });
     }
-    while shoppers.join_next().await.is_some() {}
+    tokio::time::sleep_until(until.into()).await;
+    drain(&mut shoppers, duration).await
 }
 
 /// `rate` tasks per second on schedule for `duration`; each task's latency
 /// counts from when it was issued, or from when it was due if it had to
-/// wait for a slot in flight (see the module's doc).
+/// wait for a slot in flight (see the module's doc). Returns how many
+/// tasks were left unfinished ([`drain`]).
 async fn run_rate(
     target: &str,
     products: &Rc<[String]>,
     rate: f64,
     duration: Duration,
     recorder: &Rc<RefCell<Recorder>>,
-) {
+) -> u64 {
     // Idle shoppers; a task that finds none makes one.
     let idle: Rc<RefCell<Vec<Shopper>>> = Rc::default();
     let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
@@ -196,7 +252,7 @@ async fn run_rate(
             idle.borrow_mut().push(shopper);
         });
     }
-    while running.join_next().await.is_some() {}
+    drain(&mut running, duration).await
 }
 
 /// The longest load run: a week.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use super::Mode;
 use super::tasks::{Request, Status, Task, TaskDone, succeeded};
+use super::{Ended, Mode};
 
 /// The percentiles reported.
 const PERCENTILES: [(f64, &str); 4] =
@@ -167,7 +167,7 @@ impl Recorder {
 
     /// The report, after `elapsed`: the HTTP requests' figures at the top,
     /// the tasks' under `all_tasks` and `tasks`.
-    pub fn report(&self, elapsed: Duration, mode: Mode) -> Report {
+    pub fn report(&self, elapsed: Duration, mode: Mode, ended: Ended) -> Report {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         let mut tasks = serde_json::Map::new();
         for (task, (tally, requests)) in &self.tasks {
@@ -185,6 +185,10 @@ impl Recorder {
         overall["all_tasks"] = self.all_tasks.to_json(seconds, "tasks");
         overall["all_tasks"]["latency_distribution_ms"] = self.all_tasks.distribution();
         overall["tasks"] = Value::Object(tasks);
+        overall["unfinished_tasks"] = json!(ended.unfinished);
+        if let Some(signal) = ended.interrupted {
+            overall["interrupted"] = json!(signal);
+        }
         if self.lag.count > 0 {
             overall["schedule_lag_ms"] = json!({
                 "p50": self.lag.ms(50.0),
@@ -274,6 +278,18 @@ impl Report {
             all_tasks["tasks"],
             all_tasks["tasks_per_second"].as_f64().unwrap_or_default(),
         );
+        if let Some(signal) = r["interrupted"].as_str() {
+            let _ = writeln!(
+                out,
+                "interrupted ({signal}): the figures cover the run until then; the tasks in flight are not counted"
+            );
+        }
+        if let Some(unfinished) = r["unfinished_tasks"].as_u64().filter(|n| *n > 0) {
+            let _ = writeln!(
+                out,
+                "{unfinished} tasks still unanswered a while after the run's time was up (as long again, 30 s at most): stopped, and not counted below"
+            );
+        }
         let errors = r["errors"].as_object().filter(|e| !e.is_empty());
         match errors {
             None => out.push_str("errors: none\n"),
@@ -329,7 +345,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::super::tasks::{Request, Task, TaskDone};
-    use super::{Mode, Recorder, progress_bar};
+    use super::{Ended, Mode, Recorder, progress_bar};
     use std::time::Duration;
 
     #[test]
@@ -354,7 +370,7 @@ mod tests {
         };
         recorder.record(Task::Checkout, &checkout, ms(5));
         let text = recorder
-            .report(Duration::from_secs(1), Mode::Users(1))
+            .report(Duration::from_secs(1), Mode::Users(1), Ended::default())
             .to_text();
         let rows: Vec<&str> = text.lines().skip_while(|l| !l.contains("count")).collect();
         assert_eq!(

@@ -12,7 +12,7 @@ use rand::seq::IndexedRandom;
 /// The currencies `setCurrency` picks from.
 const CURRENCIES: [&str; 6] = ["EUR", "USD", "JPY", "CAD", "GBP", "TRY"];
 /// How long one request may take before it counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One task of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -126,8 +126,9 @@ struct Outbox {
 
 /// The batch the writer is handing to the socket: its requests, and how
 /// many of its bytes the socket took. The writer updates `written` under
-/// the lock in the same poll as the write, so [`Connection::close`] never
-/// sees a frame as unsent after the socket took its first byte.
+/// the lock in the same poll as the write, and writes nothing once the
+/// connection is closed, so a frame [`Connection::close`] counts as unsent
+/// is never sent, whichever threads they run on.
 #[derive(Default)]
 struct Batch {
     requests: Vec<QueuedRequest>,
@@ -1081,6 +1082,15 @@ impl Drop for PendingCall {
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader: FrameReader<R>) {
+    // Made as the node closed all its connections (a dial or an admission
+    // under way): it would outlive the node. (Checked here, in a task of
+    // its own, not where it was made: a lock may be held there that
+    // closing takes. It was tracked before this task started, so either
+    // the close found it, or this finds the flag.)
+    if connection.shared.all_closed() {
+        connection.close("this node has shut down");
+        return;
+    }
     let reason: String = loop {
         if connection.is_closed() {
             // Closed while frames read already were being handled (they
@@ -1185,6 +1195,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
             while start < sending.len() {
                 let wrote = std::future::poll_fn(|cx| {
                     let mut batch = lock(&connection.batch);
+                    // Closed (on another thread, before it read what the
+                    // socket took: `closed` is set before it takes this
+                    // lock): what it found unwritten must stay so, since
+                    // its callers are told it was not delivered.
+                    if connection.is_closed() {
+                        return std::task::Poll::Ready(Err(std::io::Error::other(
+                            "the connection was closed",
+                        )));
+                    }
                     let requests = &batch.requests[unsent..];
                     unsent += requests.partition_point(|r| r.at + REQUEST_BUDGET_AT < start);
                     stamp_budgets(&mut sending, &batch.requests[unsent..], start);

@@ -33,6 +33,7 @@ pub(crate) mod peer;
 pub(crate) mod replicas;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -128,6 +129,10 @@ pub(crate) struct Shared {
     /// a call refused before the table is set.
     known: DispatchTable,
     connections: Mutex<Vec<Weak<Connection>>>,
+    /// Set by [`Shared::close_all`], under the `connections` lock: a
+    /// connection made after it (a dial or an admission that was under way)
+    /// closes itself as it starts (see `read_loop`).
+    all_closed: AtomicBool,
     /// The arbiter the node started on, where its transport tasks run.
     home: Option<actix_rt::ArbiterHandle>,
 }
@@ -155,6 +160,7 @@ impl Shared {
             drained: tokio::sync::Notify::new(),
             table: OnceLock::new(),
             connections: Mutex::new(Vec::new()),
+            all_closed: AtomicBool::new(false),
             home: actix_rt::Arbiter::try_current(),
         }
     }
@@ -190,6 +196,11 @@ impl Shared {
         let _ = self.table.set(table);
     }
 
+    /// True once [`Shared::close_all`] has run.
+    pub(crate) fn all_closed(&self) -> bool {
+        self.all_closed.load(Ordering::SeqCst)
+    }
+
     /// Remembers a connection, to close it when the node shuts down.
     pub(crate) fn track(&self, connection: &Arc<Connection>) {
         let mut connections = self
@@ -200,14 +211,17 @@ impl Shared {
         connections.push(Arc::downgrade(connection));
     }
 
-    /// Closes every connection of the node.
+    /// Closes every connection of the node, and any made after (the node
+    /// is done with them).
     pub(crate) fn close_all(&self, reason: &str) {
-        let connections = std::mem::take(
-            &mut *self
+        let connections = {
+            let mut connections = self
                 .connections
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+                .unwrap_or_else(PoisonError::into_inner);
+            self.all_closed.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *connections)
+        };
         for connection in connections.iter().filter_map(Weak::upgrade) {
             connection.close(reason);
         }

@@ -450,6 +450,7 @@ impl Peer {
                 return;
             }
             let attempt = tokio::select! {
+                biased;
                 _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
                 attempt = self.dial() => attempt,
             };
@@ -459,6 +460,15 @@ impl Peer {
                     writer,
                     info,
                 }) => {
+                    if self.connector.load(Ordering::SeqCst) != number {
+                        // A newer connector dials as well (the connection
+                        // was lost while this one dialed): the peer keeps
+                        // the newest connection from this node and closes
+                        // the older, so installing this one could leave
+                        // each side holding the one the other closed.
+                        // Dropped here, it closes.
+                        return;
+                    }
                     let connection = Connection::spawn(
                         reader,
                         writer,
