@@ -620,9 +620,9 @@ async fn forward_until_ready(
     node: Lines,
     stream: impl AsyncRead + Unpin + Send + 'static,
 ) -> Ready {
-    let mut lines = BufReader::new(stream).lines();
+    let mut lines = NodeOutput::new(stream);
     let ready = tokio::time::timeout(READY_WITHIN, async {
-        while let Ok(Some(line)) = lines.next_line().await {
+        while let Some(line) = lines.next_line().await {
             node.say(&line);
             if let Some((_, addr)) = line.split_once("listening on ") {
                 return Ready::Listening(addr.trim().to_owned());
@@ -636,7 +636,7 @@ async fn forward_until_ready(
     .await
     .unwrap_or(Ready::TimedOut);
     tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
+        while let Some(line) = lines.next_line().await {
             node.say(&line);
         }
     });
@@ -646,11 +646,52 @@ async fn forward_until_ready(
 fn forward(node: Lines, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
     let Some(stream) = stream else { return };
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut lines = NodeOutput::new(stream);
+        while let Some(line) = lines.next_line().await {
             node.say(&line);
         }
     });
+}
+
+/// A node's output, line by line. Bytes that are not UTF-8 (a node logs
+/// UTF-8, but a library it loads may write anything) are shown as U+FFFD
+/// instead of ending the forwarding: the node, its pipe no longer read,
+/// would block on its next write.
+struct NodeOutput<R> {
+    reader: BufReader<R>,
+    /// The line being read (kept if a read is cancelled midway).
+    line: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> NodeOutput<R> {
+    fn new(stream: R) -> NodeOutput<R> {
+        NodeOutput {
+            reader: BufReader::new(stream),
+            line: Vec::new(),
+        }
+    }
+
+    /// The next line, without its line break; `None` at the end of the
+    /// output, or if it cannot be read. Cancel-safe: what a cancelled
+    /// call read starts the next one's line.
+    async fn next_line(&mut self) -> Option<String> {
+        match self.reader.read_until(b'\n', &mut self.line).await {
+            Ok(0) if self.line.is_empty() => None,
+            Ok(_) => {
+                let mut end = self.line.len();
+                if self.line[..end].ends_with(b"\n") {
+                    end -= 1;
+                }
+                if self.line[..end].ends_with(b"\r") {
+                    end -= 1;
+                }
+                let text = String::from_utf8_lossy(&self.line[..end]).into_owned();
+                self.line.clear();
+                Some(text)
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 /// How one node's lines are forwarded (see the file's comment).
@@ -683,7 +724,23 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
-    use super::Lines;
+    use super::{Lines, NodeOutput};
+
+    #[tokio::test]
+    async fn a_node_line_that_is_not_utf8_is_forwarded_and_the_rest_after_it() {
+        let output: &[u8] = b"first\nbad \xff\xfe bytes\r\nlast, no line break";
+        let mut lines = NodeOutput::new(output);
+        assert_eq!(lines.next_line().await.as_deref(), Some("first"));
+        assert_eq!(
+            lines.next_line().await.as_deref(),
+            Some("bad \u{fffd}\u{fffd} bytes")
+        );
+        assert_eq!(
+            lines.next_line().await.as_deref(),
+            Some("last, no line break")
+        );
+        assert_eq!(lines.next_line().await, None);
+    }
 
     #[test]
     fn a_json_log_line_gets_its_node_as_a_field_and_anything_else_a_prefix() {
