@@ -299,3 +299,92 @@ fn with_tls_the_certificates_come_from_a_secret_and_no_policy_is_needed() {
     );
     assert!(!yaml.contains("NetworkPolicy"), "{yaml}");
 }
+
+/// `deploy/kube.toml` with `change` made to its text, in a file.
+fn kube_config_with(change: impl Fn(String) -> String) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let text = change(std::fs::read_to_string(repo("deploy/kube.toml")).unwrap());
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "kube-config-{}-{}.toml",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&file, text).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+/// The Deployment of node `node` in `yaml`.
+fn deployment_of(yaml: &str, node: &str) -> String {
+    documents(yaml)
+        .into_iter()
+        .find(|(kind, name, _)| kind == "Deployment" && name == &format!("boutique-{node}"))
+        .unwrap_or_else(|| panic!("no Deployment of {node} in:\n{yaml}"))
+        .2
+}
+
+#[test]
+fn the_pods_follow_the_config_grace_ports_and_text() {
+    // A first line that is indented (YAML would take its indentation for
+    // the whole block), a long grace, and node ports the pods use for
+    // their admin endpoints and the shop.
+    let config = kube_config_with(|text| {
+        format!(
+            "  # indented first line\n{text}\n[runtime]\nshutdown_grace_ms = 60000\n\
+             [modules.frontend]\nlisten = \"127.0.0.1:8000\"\n"
+        )
+        .replace("127.0.0.1:7401", "127.0.0.1:8080")
+        .replace("127.0.0.1:7402", "127.0.0.1:9400")
+    });
+    let output = deploy_kube(&config, &[]);
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    let web = deployment_of(&yaml, "web");
+    // The node's own grace, and the admin endpoints' stop and the spans'
+    // flush after it.
+    assert!(web.contains("terminationGracePeriodSeconds: 67"), "{web}");
+    // Each port once in a pod: the nodes moved off the shop's port and
+    // the admin endpoints'.
+    let listen = |deployment: &str, node: &str| {
+        let name = format!("name: \"BOUTIQUE__NODES__{node}__LISTEN\"\n");
+        let (_, after) = deployment.split_once(&name).unwrap();
+        after.lines().next().unwrap().trim().to_owned()
+    };
+    assert_eq!(web.matches("containerPort: 8080").count(), 1, "{web}");
+    assert!(!listen(&web, "WEB").ends_with(":8080\""), "{web}");
+    let store = deployment_of(&yaml, "store");
+    assert_eq!(store.matches("containerPort: 9400").count(), 1, "{store}");
+    assert!(!listen(&store, "STORE").ends_with(":9400\""), "{store}");
+    for needle in [
+        "allowPrivilegeEscalation: false",
+        "readOnlyRootFilesystem: true",
+        "type: \"RuntimeDefault\"",
+        "startupProbe:",
+        "boutique/config-sha256:",
+    ] {
+        assert!(web.contains(needle), "{needle} not in:\n{web}");
+    }
+    // The data that goes with the pod is named.
+    assert!(
+        said.contains(
+            "auth, cart, orders, payment keep their data in the pod's data directory, an emptyDir"
+        ),
+        "{said}"
+    );
+    passes_the_schemas(&yaml, documents(&yaml).len());
+
+    // Another config text, another hash: the pods are replaced.
+    let hash = |yaml: &str| {
+        deployment_of(yaml, "web")
+            .lines()
+            .find(|line| line.contains("boutique/config-sha256:"))
+            .unwrap()
+            .to_owned()
+    };
+    let other = deploy_kube(
+        &kube_config_with(|text| format!("{text}\n# changed\n")),
+        &[],
+    );
+    let other = String::from_utf8(other.stdout).unwrap();
+    assert_ne!(hash(&yaml), hash(&other));
+}

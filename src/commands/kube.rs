@@ -13,10 +13,17 @@
 //!   `BOUTIQUE__NODES__N__...` variables, so the file itself is unchanged;
 //! - the cluster secret from the Secret `boutique-cluster-secret` (key
 //!   `secret`), which is not written here: it must never be in a manifest;
-//! - readiness (`/readyz`) and liveness (`/healthz`) probes on the admin
-//!   port 9400, resource requests, and a data directory per pod
-//!   (`emptyDir`: modules that must keep data across pod restarts should
-//!   use a database URL, e.g. PostgreSQL, in their config section);
+//! - startup and liveness (`/healthz`) and readiness (`/readyz`) probes on
+//!   the admin port 9400, resource requests, a termination grace of the
+//!   config's `shutdown_grace_ms` and 7 s (the node stops its admin
+//!   endpoints and flushes its spans after it), the pod security
+//!   standard "restricted" (no privilege escalation, no capabilities, the
+//!   runtime's seccomp profile, a read-only root file system), a hash of
+//!   the config on the pod template (a changed config rolls the pods), and
+//!   a data directory per pod: an `emptyDir`, lost when the pod is
+//!   replaced (modules that must keep data use a database URL, e.g.
+//!   PostgreSQL, in their config section; the command warns of those that
+//!   do not);
 //! - with `[cluster.tls]`, the certificates from the Secret `boutique-tls`
 //!   (made from `boutique certs DIR`, without the CA's key and the
 //!   client's pair: docs/operations.md), each pod given only the CA's
@@ -33,6 +40,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use runtime::config::{self, Plan};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::load_plan;
 use crate::cli::ConfigArgs;
@@ -63,6 +71,32 @@ pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
     let raw = config::load(&args.source())?;
+    // Data kept in the pod's emptyDir goes with the pod.
+    let mut on_each_node: Vec<&str> = plan
+        .nodes()
+        .iter()
+        .flat_map(|node| node.modules.iter().copied())
+        .filter(|module| {
+            catalogue.entry(module).is_some_and(|entry| {
+                matches!(
+                    entry.storage_with(plan.module_config(module)),
+                    runtime::Storage::OnEachNode(_)
+                )
+            })
+        })
+        .collect();
+    // A module on several nodes (replicas) is named once.
+    on_each_node.sort_unstable();
+    on_each_node.dedup();
+    if !on_each_node.is_empty() {
+        eprintln!(
+            "boutique: warning: {} keep their data in the pod's data directory, an emptyDir: it is \
+             lost whenever the pod is replaced (an update, an eviction, a drain). For data that must \
+             last, give each a database in its config section, e.g. [modules.orders] database = \
+             \"postgres://...\"",
+            on_each_node.join(", ")
+        );
+    }
     let manifests = manifests(&Inputs {
         plan: &plan,
         config_text: &text,
@@ -183,16 +217,25 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
         common_env.push(env_override(key.trim(), &value));
     }
 
-    // Where each node listens in its pod, and the Service name others dial.
+    // Where each node listens in its pod, and the Service name others dial:
+    // its configured port, unless that is 0 or one the pod uses already
+    // (the admin endpoints', the shop's), since the manifests tell every
+    // node where to dial anyway.
     let mut nodes = Vec::new();
     for (index, node) in plan.nodes().iter().enumerate() {
         let port = node
             .listen
             .map(|a| a.port())
-            .filter(|p| *p != 0)
+            .filter(|p| *p != 0 && *p != ADMIN_PORT && *p != HTTP_PORT)
             .unwrap_or(7400 + u16::try_from(index + 1).unwrap_or(0));
         nodes.push((node, object_name(&node.name)?, port));
     }
+    let config_hash = format!("{:x}", Sha256::digest(inputs.config_text.as_bytes()));
+    let grace_seconds = plan
+        .runtime
+        .shutdown_grace_ms
+        .div_ceil(1000)
+        .saturating_add(7);
     for (node, service, port) in &nodes {
         if plan.is_split() {
             common_env.push(env_override(
@@ -254,13 +297,17 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             ports.push(json!({"name": "http", "containerPort": HTTP_PORT}));
             service_ports.push(json!({"name": "http", "port": 80, "targetPort": "http"}));
         }
+        // The root file system is read-only: files go to the data
+        // directory, and temporary ones (SQLite's) to /tmp.
         let mut mounts = vec![
             json!({"name": "config", "mountPath": CONFIG_PATH, "subPath": "config.toml", "readOnly": true}),
             json!({"name": "data", "mountPath": DATA_DIR}),
+            json!({"name": "tmp", "mountPath": "/tmp"}),
         ];
         let mut volumes = vec![
             json!({"name": "config", "configMap": {"name": "boutique-config"}}),
             json!({"name": "data", "emptyDir": {}}),
+            json!({"name": "tmp", "emptyDir": {}}),
         ];
         if tls {
             // Only the CA's certificate and this node's own pair reach its
@@ -280,11 +327,11 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             }}));
         }
         let selector = json!({"app.kubernetes.io/part-of": "boutique", "boutique/node": node.name});
-        let probe = |path: &str, period: u32| {
+        let probe = |path: &str, period: u32, failures: u32| {
             json!({
                 "httpGet": {"path": path, "port": "admin"},
                 "periodSeconds": period,
-                "failureThreshold": 3,
+                "failureThreshold": failures,
             })
         };
         docs.push(json!({
@@ -298,9 +345,16 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": selector},
                 "template": {
-                    "metadata": {"labels": selector},
+                    "metadata": {
+                        "labels": selector,
+                        // The config is mounted by subPath, which a pod
+                        // never sees change: a changed config changes the
+                        // template, and so replaces the pods.
+                        "annotations": {"boutique/config-sha256": config_hash},
+                    },
                     "spec": {
-                        "terminationGracePeriodSeconds": 30,
+                        "terminationGracePeriodSeconds": grace_seconds,
+                        "automountServiceAccountToken": false,
                         // The image's user (Dockerfile); volumes (the TLS
                         // files) are given its group.
                         "securityContext": {
@@ -308,6 +362,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                             "runAsUser": IMAGE_USER,
                             "runAsGroup": IMAGE_USER,
                             "fsGroup": IMAGE_USER,
+                            "seccompProfile": {"type": "RuntimeDefault"},
                         },
                         "containers": [{
                             "name": "boutique",
@@ -316,8 +371,17 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                             "ports": ports,
                             "env": env,
                             "volumeMounts": mounts,
-                            "readinessProbe": probe("/readyz", 5),
-                            "livenessProbe": probe("/healthz", 10),
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            // Opening the databases (migrations, a slow
+                            // PostgreSQL) may take a while: up to five
+                            // minutes before liveness counts.
+                            "startupProbe": probe("/healthz", 2, 150),
+                            "readinessProbe": probe("/readyz", 5, 3),
+                            "livenessProbe": probe("/healthz", 10, 3),
                             "resources": {
                                 "requests": {"cpu": "100m", "memory": "128Mi"},
                                 "limits": {"memory": "512Mi"},
@@ -350,7 +414,8 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 "ingress": [
                     // Node ports: only from the deployment's own pods.
                     {"from": [{"podSelector": {"matchLabels": part_of()}}], "ports": node_ports},
-                    // The shop and the probes: from anywhere in the cluster.
+                    // The shop and the probes (and the admin endpoints:
+                    // metrics, the dashboard): from any source.
                     {"ports": [
                         {"protocol": "TCP", "port": HTTP_PORT},
                         {"protocol": "TCP", "port": ADMIN_PORT},
@@ -418,10 +483,12 @@ fn child(out: &mut String, value: &Value, indent: usize) {
             yaml(out, value, indent + 2);
         }
         Value::String(text) if text.contains('\n') => {
+            // The indentation given (2): YAML would take it from the
+            // first line, wrong for a text whose first line is indented.
             out.push_str(if text.ends_with('\n') {
-                " |\n"
+                " |2\n"
             } else {
-                " |-\n"
+                " |2-\n"
             });
             let pad = " ".repeat(indent + 2);
             for line in text.lines() {

@@ -22,6 +22,17 @@ const TRACE_HEADER: HeaderName = HeaderName::from_static("x-trace-id");
 /// What a request that matched no route is recorded as.
 const UNMATCHED: &str = "unmatched";
 
+/// The most characters of a request's path a span keeps.
+const MAX_PATH_IN_SPAN: usize = 256;
+
+/// `text` cut to `max` characters, with `…` if it went on.
+fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// The middleware.
 pub async fn measure(
     request: ServiceRequest,
@@ -57,6 +68,10 @@ pub async fn measure(
         let took = started.elapsed();
         metrics.record(&route, &method, status.as_u16(), took);
         if runtime::spans::enabled() {
+            // Bounded: spans wait in a queue while the collector is slow
+            // or down, and a client chooses the method and the path (up
+            // to 64 KiB).
+            let method = runtime::http_metrics::method_label(&method).to_owned();
             runtime::spans::record(runtime::spans::SpanRecord {
                 trace,
                 span_id: trace.root_span(),
@@ -66,9 +81,9 @@ pub async fn measure(
                 start,
                 duration: took,
                 attributes: vec![
-                    ("http.request.method", method.clone()),
+                    ("http.request.method", method),
                     ("http.route", route),
-                    ("url.path", path),
+                    ("url.path", clipped(&path, MAX_PATH_IN_SPAN)),
                     ("http.response.status_code", status.as_u16().to_string()),
                 ],
                 failed: status.is_server_error(),
@@ -76,4 +91,18 @@ pub async fn measure(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clipped;
+
+    #[test]
+    fn a_long_path_is_cut_for_its_span() {
+        assert_eq!(clipped("/cart", 256), "/cart");
+        let long = "é".repeat(300);
+        let cut = clipped(&long, 256);
+        assert_eq!(cut.chars().count(), 257);
+        assert!(cut.ends_with("é…"), "{cut}");
+    }
 }

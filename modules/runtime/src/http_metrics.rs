@@ -90,8 +90,10 @@ impl HttpMetrics {
     }
 }
 
-/// The label for request method `method`: itself if standard, else `other`.
-fn method_label(method: &str) -> &str {
+/// The label for request method `method`: itself if standard, else
+/// `other` (a client makes up methods at will: each would be a series, or
+/// a span name, of its own).
+pub fn method_label(method: &str) -> &str {
     const STANDARD: [&str; 9] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
     ];
