@@ -94,6 +94,37 @@ async fn searches_names_and_descriptions_ignoring_case() {
 }
 
 #[actix_rt::test]
+async fn a_query_as_long_as_the_longest_text_still_finds_it() {
+    let catalog = catalog().await;
+    let products = catalog
+        .call(ListProducts {})
+        .await
+        .unwrap()
+        .unwrap()
+        .products;
+    let longest = products
+        .iter()
+        .max_by_key(|p| p.description.chars().count())
+        .unwrap();
+    let search = |query: String| {
+        let catalog = catalog.clone();
+        async move {
+            let reply = catalog
+                .call(SearchProducts { query })
+                .await
+                .unwrap()
+                .unwrap();
+            reply.results.into_iter().map(|p| p.id).collect::<Vec<_>>()
+        }
+    };
+    let found = search(longest.description.to_uppercase()).await;
+    assert_eq!(found, vec![longest.id.as_str()]);
+    // One character more is in no text: nothing, whatever its size.
+    assert!(search(format!("{}s", longest.description)).await.is_empty());
+    assert!(search("x".repeat(1 << 20)).await.is_empty());
+}
+
+#[actix_rt::test]
 async fn a_broken_products_file_stops_the_start() {
     let dir = std::env::temp_dir().join(format!("boutique-catalog-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -87,6 +87,13 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
         if !crate::api::is_address(&email) {
             return Err(EmailError::InvalidAddress(email));
         }
+        // It goes into the Subject header: a line break would start
+        // headers of the caller's choosing.
+        if order.order_id.chars().any(char::is_control) {
+            return Err(EmailError::Render(
+                "the order id holds control characters".to_owned(),
+            ));
+        }
         let rendered =
             render::confirmation(&order).map_err(|e| EmailError::Render(e.to_string()))?;
         let sent = SentEmail {

@@ -154,3 +154,25 @@ async fn an_unknown_sink_stops_the_start() {
         .unwrap_err();
     assert!(error.to_string().contains("carrier-pigeon"), "{error}");
 }
+
+#[actix_rt::test]
+async fn an_order_id_that_would_break_the_subject_header_is_refused() {
+    let dir = std::env::temp_dir();
+    let service = email(EmailConfig::default(), &dir).await;
+    let mut message = send("someone@example.com");
+    message.order.order_id = "o1\r\nBcc: everyone@example.com".into();
+    let refused = service.call(message).await.unwrap();
+    assert!(
+        matches!(&refused, Err(EmailError::Render(why)) if why.contains("control characters")),
+        "{refused:?}"
+    );
+    let sent = service
+        .call(ListSentEmails {
+            to: "someone@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .emails;
+    assert!(sent.is_empty(), "{sent:?}");
+}

@@ -79,6 +79,9 @@ impl Handler<Call<ListRecommendations>> for RecommendationActor {
                         .map_err(RecommendationError::CatalogUnavailable)?
                         .map_err(RecommendationError::Catalog)?
                         .products;
+                    // A set: a caller may exclude many ids, and each
+                    // product is looked up once.
+                    let exclude: std::collections::HashSet<String> = exclude.into_iter().collect();
                     let mut candidates: Vec<String> = products
                         .into_iter()
                         .map(|p| p.id)
