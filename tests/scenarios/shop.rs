@@ -85,6 +85,7 @@ pub async fn a_visitor_browses_signs_up_buys_and_finds_the_order(app: &App) {
         .service::<Email>()
         .call(ListSentEmails {
             to: "someone@example.com".into(),
+            limit: None,
         })
         .await
         .unwrap()

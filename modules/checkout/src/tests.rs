@@ -259,7 +259,10 @@ impl Shop {
 
     /// How many emails were sent to `address`.
     async fn sent_to(&self, address: &str) -> usize {
-        let list = ListSentEmails { to: address.into() };
+        let list = ListSentEmails {
+            to: address.into(),
+            limit: None,
+        };
         self.email.call(list).await.unwrap().unwrap().emails.len()
     }
 
@@ -333,6 +336,7 @@ async fn an_order_is_charged_shipped_stored_confirmed_and_the_cart_emptied() {
         .email
         .call(ListSentEmails {
             to: "someone@example.com".into(),
+            limit: None,
         })
         .await
         .unwrap()

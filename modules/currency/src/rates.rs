@@ -73,6 +73,10 @@ pub enum RatesError {
     /// A code appears twice.
     #[error("{0} appears twice in the rates table")]
     Duplicate(String),
+    /// A code is not three capital letters, as every amount's must be: it
+    /// would be listed as supported and refused in every amount.
+    #[error("'{0}' in the rates table is not a currency code (three capital letters, like EUR)")]
+    BadCode(String),
     /// EUR, the pivot, is not 1.
     #[error("the rates table must give EUR as 1.0")]
     NoEuro,
@@ -109,6 +113,9 @@ impl Rates {
         let mut codes = Vec::with_capacity(entries.len());
         let mut rates = HashMap::with_capacity(entries.len());
         for (code, text) in entries {
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(RatesError::BadCode(code));
+            }
             let rate = Rate::parse(&text).ok_or_else(|| RatesError::BadRate {
                 code: code.clone(),
                 rate: text.clone(),
@@ -286,5 +293,13 @@ mod tests {
             Rates::parse(r#"{"EUR":"1.0","EUR":"1.0"}"#),
             Err(RatesError::Duplicate(_))
         ));
+        for code in ["usd", "US", "USDT", ""] {
+            let table = format!(r#"{{"EUR":"1.0","{code}":"1.1"}}"#);
+            assert_eq!(
+                Rates::parse(&table).err(),
+                Some(RatesError::BadCode(code.to_owned())),
+                "{code}"
+            );
+        }
     }
 }

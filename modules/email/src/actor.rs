@@ -117,10 +117,12 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
 
     fn handle(&mut self, call: Call<ListSentEmails>, _: &mut Context<Self>) -> Self::Result {
         let to = &call.to;
+        let limit = call.limit.unwrap_or(crate::api::DEFAULT_LISTED);
         let emails = self
             .sent
             .iter()
             .filter(|email| to.is_empty() || email.to.eq_ignore_ascii_case(to))
+            .take(limit)
             .cloned()
             .collect();
         Ok(ListSentEmailsResponse { emails })

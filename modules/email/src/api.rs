@@ -20,7 +20,14 @@ pub struct ListSentEmails {
     /// Only those to this address (empty: all).
     #[serde(default)]
     pub to: String,
+    /// At most this many, the newest (none given: [`DEFAULT_LISTED`]): a
+    /// thousand kept emails of long orders would not fit in one answer.
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
+
+/// How many emails [`ListSentEmails`] gives when it is not told.
+pub const DEFAULT_LISTED: usize = 100;
 
 /// An email as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

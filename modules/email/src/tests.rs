@@ -61,6 +61,7 @@ async fn a_confirmation_is_rendered_and_recorded() {
     let sent = service
         .call(ListSentEmails {
             to: "someone@example.com".into(),
+            limit: None,
         })
         .await
         .unwrap()
@@ -115,13 +116,28 @@ async fn only_the_most_recent_emails_are_kept() {
         service.call(send(to)).await.unwrap().unwrap();
     }
     let all = service
-        .call(ListSentEmails { to: String::new() })
+        .call(ListSentEmails {
+            to: String::new(),
+            limit: None,
+        })
         .await
         .unwrap()
         .unwrap()
         .emails;
     let to: Vec<&str> = all.iter().map(|e| e.to.as_str()).collect();
     assert_eq!(to, ["c@x.com", "b@x.com"]);
+    // Asked for fewer: the newest.
+    let newest = service
+        .call(ListSentEmails {
+            to: String::new(),
+            limit: Some(1),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .emails;
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].to, "c@x.com");
 }
 
 #[actix_rt::test]
@@ -169,6 +185,7 @@ async fn an_order_id_that_would_break_the_subject_header_is_refused() {
     let sent = service
         .call(ListSentEmails {
             to: "someone@example.com".into(),
+            limit: None,
         })
         .await
         .unwrap()
