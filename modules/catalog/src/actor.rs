@@ -56,7 +56,7 @@ impl CatalogActor {
     fn new(products: Vec<Product>) -> Self {
         let search_text: Vec<(String, String)> = products
             .iter()
-            .map(|p| (p.name.to_lowercase(), p.description.to_lowercase()))
+            .map(|p| (folded(&p.name), folded(&p.description)))
             .collect();
         let longest_text = search_text
             .iter()
@@ -117,7 +117,7 @@ impl Handler<Call<SearchProducts>> for CatalogActor {
         if call.query.chars().nth(self.longest_text).is_some() {
             return Ok(SearchProductsResponse { results: vec![] });
         }
-        let query = call.query.to_lowercase();
+        let query = folded(&call.query);
         let results = self
             .products
             .iter()
@@ -128,5 +128,24 @@ impl Handler<Call<SearchProducts>> for CatalogActor {
             .map(|(product, _)| product.clone())
             .collect();
         Ok(SearchProductsResponse { results })
+    }
+}
+
+/// `text` lower-cased character by character, for searching: the same
+/// letter the same way wherever it stands (`str::to_lowercase` writes a
+/// capital sigma at a word's end as a final sigma, so "ΟΔΟΣ" would not be
+/// found in "ΟΔΟΣΗΜΑΝΣΗ").
+fn folded(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::folded;
+
+    #[test]
+    fn a_letter_folds_the_same_wherever_it_stands() {
+        assert!(folded("ΟΔΟΣΗΜΑΝΣΗ").contains(&folded("ΟΔΟΣ")));
+        assert_eq!(folded("Sunglasses"), "sunglasses");
     }
 }
