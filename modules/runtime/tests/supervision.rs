@@ -100,3 +100,26 @@ async fn a_module_that_keeps_panicking_is_restarted_with_backoff() {
         started.elapsed()
     );
 }
+
+#[actix_rt::test]
+async fn calls_queued_behind_a_panic_do_not_run_on_the_broken_actor() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap();
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
+    // Queued together: a panic, a second one (had it run as the first
+    // unwound, the process would have aborted), and a count (had it run
+    // on the broken actor, it would have answered 2).
+    let (first, second, count) =
+        tokio::join!(toy.call(Panic {}), toy.call(Panic {}), toy.call(Count {}));
+    for result in [first, second, count.map(|_| Ok(runtime::Empty {}))] {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, CallError::OutcomeUnknown { .. }),
+            "{error:?}"
+        );
+    }
+    assert_eq!(restarted(&node, 1).await.restarts, 1);
+    // One restart, and a fresh actor: nothing ran after the panic.
+    assert_eq!(count_after_restart(&toy).await, 1);
+    assert_eq!(node.stats().restarts, 1);
+}
