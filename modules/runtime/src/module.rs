@@ -66,6 +66,15 @@ pub trait Module: 'static {
     /// Starts the module's actor on the current arbiter (with the
     /// service's `start` or `create`, which the [`service!`](crate::service!)
     /// macro generates) and returns its endpoints.
+    ///
+    /// It runs again, with the same config, each time the actor dies (a
+    /// handler panicked: see `supervise`), while what the first run set up
+    /// outside the actor may still be there: whatever it takes hold of
+    /// (a port, a file lock) must be released when its actor stops, or
+    /// taken again without fail. The frontend binds its web server's port
+    /// here; its one handler cannot panic, so it is never run twice (a
+    /// restart would find the port taken, and be tried again with backoff,
+    /// the shop still served by the first server).
     fn start(
         config: Self::Config,
         ctx: StartContext,
