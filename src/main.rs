@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         .map(|config| config.logging)
         .unwrap_or_default();
     init_logging(default_level, cli.log_format, &logging);
+    warn_of_mistyped_variables();
     let outcome = match &command {
         Command::Run {
             node,
@@ -79,6 +80,24 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error:#}");
             exit::code_for(&error)
+        }
+    }
+}
+
+/// Says so of each variable that looks meant as a setting but is not read
+/// as one: `BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS` (one underscore after the
+/// prefix) would be ignored without a word.
+fn warn_of_mistyped_variables() {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if let Some(rest) = name.strip_prefix("BOUTIQUE_")
+            && !rest.starts_with('_')
+            && rest.contains("__")
+        {
+            eprintln!(
+                "warning: {name} is not read: a setting's variable starts with BOUTIQUE__ \
+                 (two underscores), as BOUTIQUE__{rest}"
+            );
         }
     }
 }

@@ -102,6 +102,36 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["module 'currency' is placed on no node"],
         ),
         (
+            "a log level that is none",
+            "[nodes.main]\nmodules = [\"*\"]\n[logging]\nlevel = \"warning,frontend=debug\"\n",
+            &["'warning' is no level"],
+        ),
+        (
+            "timeouts beyond a day",
+            "[nodes.main]\nmodules = [\"*\"]\n\
+             [runtime]\nheartbeat_interval_ms = 90000000\nfailure_timeout_ms = 180000000\n",
+            &[
+                "heartbeat_interval_ms = 90000000 is more than a day",
+                "failure_timeout_ms = 180000000 is more than a day",
+            ],
+        ),
+        (
+            "module values their modules refuse (found before anything starts)",
+            "[nodes.main]\nmodules = [\"*\"]\n\
+             [modules.frontend]\nlisten = \"garbage\"\n\
+             [modules.cart]\nmax_lines = 0\n\
+             [modules.email]\nsink = \"smtp\"\n\
+             [modules.auth]\nsession_ttl_hours = 0\n\
+             [modules.checkout]\nfinisher_every_ms = 0\n",
+            &[
+                "listen = \"garbage\" is not an address",
+                "max_lines must be at least 1",
+                "sink = \"smtp\" is not a sink",
+                "session_ttl_hours must be at least 1",
+                "finisher_every_ms",
+            ],
+        ),
+        (
             "unknown routing for replicas",
             "[cluster]\nsecret_env = \"S\"\n\
              [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
@@ -985,6 +1015,23 @@ fn a_rust_log_that_is_no_filter_is_said_to_be_ignored() {
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(
         said.contains(r#"warning: RUST_LOG="info=verbose=yes" is not a log filter"#),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_setting_variable_with_one_underscore_after_the_prefix_is_said_to_be_ignored() {
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .arg("plan")
+        .current_dir(repo(""))
+        .env("BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = stderr(&output);
+    assert!(
+        said.contains("warning: BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS is not read")
+            && said.contains("as BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS"),
         "{said}"
     );
 }

@@ -52,12 +52,18 @@ impl Module for AuthModule {
         Storage::database("auth", config.database.as_deref())
     }
 
-    async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
+    fn check(config: &AuthConfig) -> Result<(), String> {
         if config.session_ttl_hours == 0 {
-            return Err(StartError::Config(
-                "session_ttl_hours must be at least 1".to_owned(),
-            ));
+            return Err("session_ttl_hours must be at least 1".to_owned());
         }
+        crate::password::check_params(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+        )
+    }
+
+    async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {
         let passwords = Passwords::new(
             config.argon2_memory_kib,
             config.argon2_iterations,

@@ -27,6 +27,17 @@ pub struct Passwords {
     slots: Arc<Semaphore>,
 }
 
+/// The argon2 parameters, or why they are none.
+fn params(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Params, String> {
+    Params::new(memory_kib, iterations, parallelism, None)
+        .map_err(|e| format!("argon2 parameters: {e}"))
+}
+
+/// Checks argon2 parameters (the module's `check`), without hashing.
+pub fn check_params(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<(), String> {
+    params(memory_kib, iterations, parallelism).map(drop)
+}
+
 impl Passwords {
     /// With these parameters (memory in KiB, passes, lanes).
     pub async fn new(
@@ -34,8 +45,7 @@ impl Passwords {
         iterations: u32,
         parallelism: u32,
     ) -> Result<Passwords, String> {
-        let params = Params::new(memory_kib, iterations, parallelism, None)
-            .map_err(|e| format!("argon2 parameters: {e}"))?;
+        let params = params(memory_kib, iterations, parallelism)?;
         let at_once = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(MAX_AT_ONCE);

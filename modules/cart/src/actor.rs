@@ -56,12 +56,14 @@ impl Module for CartModule {
         Storage::database("cart", config.database.as_deref())
     }
 
-    async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
+    fn check(config: &CartConfig) -> Result<(), String> {
         if config.max_lines == 0 {
-            return Err(StartError::Config(
-                "max_lines must be at least 1".to_owned(),
-            ));
+            return Err("max_lines must be at least 1".to_owned());
         }
+        Ok(())
+    }
+
+    async fn start(config: CartConfig, ctx: StartContext) -> Result<CartService, StartError> {
         let cache = cache_for(&config, ctx.replicas());
         let store = Store::open(config.database.as_deref(), ctx.data_dir(), cache)
             .await

@@ -42,8 +42,11 @@ impl Module for CheckoutModule {
         ]
     }
 
+    fn check(config: &CheckoutConfig) -> Result<(), String> {
+        config.check()
+    }
+
     async fn start(config: CheckoutConfig, ctx: StartContext) -> Result<Checkout, StartError> {
-        config.check().map_err(StartError::Config)?;
         let deps = Deps {
             cart: ctx.service()?,
             catalog: ctx.service()?,

@@ -43,6 +43,15 @@ impl Module for EmailModule {
     type Service = Email;
     type Config = EmailConfig;
 
+    fn check(config: &EmailConfig) -> Result<(), String> {
+        match config.sink.as_str() {
+            "log" | "directory" => Ok(()),
+            other => Err(format!(
+                "sink = \"{other}\" is not a sink; use \"log\" or \"directory\""
+            )),
+        }
+    }
+
     async fn start(config: EmailConfig, ctx: StartContext) -> Result<Email, StartError> {
         let sink: Box<dyn Sink> = match config.sink.as_str() {
             "log" => Box::new(LogSink),

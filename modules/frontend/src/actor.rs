@@ -53,12 +53,32 @@ impl Default for FrontendConfig {
 /// The frontend module. Depends on every service a page shows.
 pub struct FrontendModule;
 
+/// Where the shop is served: `listen`, an IP address and a port (not a
+/// host name: the shop binds it, and `plan` checks it against every other
+/// listener).
+fn listen_address(config: &FrontendConfig) -> Result<SocketAddr, String> {
+    config.listen.parse().map_err(|_| {
+        format!(
+            "listen = {:?} is not an address like 127.0.0.1:8080",
+            config.listen
+        )
+    })
+}
+
 impl Module for FrontendModule {
     type Service = Frontend;
     type Config = FrontendConfig;
 
     fn listen_addresses(config: &FrontendConfig) -> Vec<SocketAddr> {
-        config.listen.parse().into_iter().collect()
+        listen_address(config).into_iter().collect()
+    }
+
+    fn check(config: &FrontendConfig) -> Result<(), String> {
+        listen_address(config)?;
+        if config.workers == 0 || config.workers > 256 {
+            return Err("workers must be 1 to 256".to_owned());
+        }
+        Ok(())
     }
 
     fn dependencies() -> Vec<&'static str> {
@@ -76,15 +96,8 @@ impl Module for FrontendModule {
     }
 
     async fn start(config: FrontendConfig, ctx: StartContext) -> Result<Frontend, StartError> {
-        let addr: SocketAddr = config.listen.parse().map_err(|_| {
-            StartError::Config(format!(
-                "listen = {:?} is not an address like 127.0.0.1:8080",
-                config.listen
-            ))
-        })?;
-        if config.workers == 0 || config.workers > 256 {
-            return Err(StartError::Config("workers must be 1 to 256".to_owned()));
-        }
+        // Checked already (`check`).
+        let addr = listen_address(&config).map_err(StartError::Config)?;
         let shop = Shop {
             catalog: ctx.service()?,
             currency: ctx.service()?,

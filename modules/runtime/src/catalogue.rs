@@ -73,7 +73,7 @@ impl ModuleEntry {
                 .iter()
                 .map(|info| (info.name, info.method))
                 .collect(),
-            check_config: |section| parse_config::<M::Config>(section).map(drop),
+            check_config: |section| checked_config::<M>(section).map(drop),
             listen_addresses: |section| {
                 parse_config::<M::Config>(section)
                     .map(|config| M::listen_addresses(&config))
@@ -157,19 +157,27 @@ fn parse_config<C: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Module `M`'s config from its section, its values checked
+/// ([`Module::check`]).
+fn checked_config<M: Module>(section: Option<&config::Value>) -> Result<M::Config, StartError> {
+    let config = parse_config::<M::Config>(section)?;
+    M::check(&config).map_err(StartError::Config)?;
+    Ok(config)
+}
+
 /// Starts module `M`, and a supervisor that starts it again if its actor
 /// dies (see `supervise`).
 fn start_module<M: Module>(
     section: Option<&config::Value>,
     ctx: StartContext,
 ) -> LocalBoxFuture<Result<Started, StartError>> {
-    let config = parse_config::<M::Config>(section);
+    let config = checked_config::<M>(section);
     let section = section.cloned();
     Box::pin(async move {
         let service = M::start(config?, ctx.clone()).await?;
         let slot = Slot::new(service);
         let counters = ctx.counters();
-        let config = move || parse_config::<M::Config>(section.as_ref());
+        let config = move || checked_config::<M>(section.as_ref());
         actix::spawn(supervise::<M>(Arc::clone(&slot), config, ctx, counters));
         let started: Started = Box::new(move |table, registry, refs| {
             table.host_slot(&slot);

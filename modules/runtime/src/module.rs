@@ -56,6 +56,15 @@ pub trait Module: 'static {
         Vec::new()
     }
 
+    /// Checks the config's values beyond their types (an address that is
+    /// none, a count out of range), without starting anything: `boutique
+    /// plan` reports what this says, with the other problems of a config,
+    /// and `start` is never given a config it refuses. Nothing to check by
+    /// default.
+    fn check(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Where the module keeps what it must remember between calls, given
     /// its config; nothing by default. `boutique plan` warns when a module
     /// that keeps it on each node is placed on several nodes.
@@ -327,14 +336,16 @@ pub fn data_file(
     }
 }
 
-/// Starts module `M` alone with the given config, dependencies and data
-/// directory, and returns a local ref to it: how actor-message tests get a
-/// module's actor with its dependencies faked.
+/// Starts module `M` alone with the given config (checked first, as a
+/// node checks it), dependencies and data directory, and returns a local
+/// ref to it: how actor-message tests get a module's actor with its
+/// dependencies faked.
 pub async fn start_alone<M: Module>(
     config: M::Config,
     services: ServiceRegistry,
     data_dir: impl Into<PathBuf>,
 ) -> Result<ServiceRef<M::Service>, StartError> {
+    M::check(&config).map_err(StartError::Config)?;
     let ctx = StartContext::new("test", M::dependencies(), services, data_dir);
     M::start(config, ctx).await.map(ServiceRef::local)
 }

@@ -131,6 +131,7 @@ impl Plan {
             problems.push("[cluster] name is empty".to_owned());
         }
         check_runtime(&config.runtime, &mut problems);
+        check_logging(&config.logging, &mut problems);
         if let Some(endpoint) = &config.telemetry.otlp_endpoint
             && let Err(problem) = super::check_otlp_endpoint(endpoint)
         {
@@ -593,6 +594,26 @@ fn start_order<'a>(
     Ok(order)
 }
 
+/// `[logging] level`: a bare word that is no level is a mistyped level
+/// (`verbose`, `warning`), though the filter syntax would read it as a
+/// target, and log next to nothing.
+fn check_logging(logging: &crate::config::LoggingConfig, problems: &mut Vec<String>) {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let Some(level) = &logging.level else { return };
+    for directive in level.split(',').map(str::trim) {
+        let bare = !directive.is_empty() && !directive.contains(['=', '[', '{']);
+        if bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {
+            problems.push(format!(
+                "[logging] level = {level:?}: '{directive}' is no level (trace, debug, info, warn, \
+                 error or off); for the lines of one target, write '{directive}=debug'"
+            ));
+        }
+    }
+}
+
+/// The longest timeout, interval or grace a config may give.
+const ONE_DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
 fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
     for (name, value) in [
         ("call_timeout_ms", runtime.call_timeout_ms),
@@ -605,7 +626,19 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
     ] {
         if value == 0 {
             problems.push(format!("[runtime] {name} must be more than 0"));
+        } else if value > ONE_DAY_MS {
+            // A heartbeat a week apart turns failure detection off, and a
+            // timeout of 2^64 ms is none.
+            problems.push(format!(
+                "[runtime] {name} = {value} is more than a day ({ONE_DAY_MS} ms)"
+            ));
         }
+    }
+    if runtime.shutdown_grace_ms > ONE_DAY_MS {
+        problems.push(format!(
+            "[runtime] shutdown_grace_ms = {} is more than a day ({ONE_DAY_MS} ms)",
+            runtime.shutdown_grace_ms
+        ));
     }
     if runtime.reconnect_min_ms > runtime.reconnect_max_ms {
         problems.push(format!(
