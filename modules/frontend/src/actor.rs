@@ -38,6 +38,13 @@ pub struct FrontendConfig {
     /// shop is served to browsers over HTTPS (behind a TLS proxy); off by
     /// default, since the shop itself speaks plain HTTP.
     pub secure_cookies: bool,
+    /// The longest a request may take, from its head read to its answer,
+    /// in milliseconds (default a minute; a checkout takes 15 s at most):
+    /// past it, the client is answered 408 and its connection closed. The
+    /// server's own timeout covers the head only, and a client sending its
+    /// body a byte at a time would hold a connection and a handler for as
+    /// long as it liked.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for FrontendConfig {
@@ -46,6 +53,7 @@ impl Default for FrontendConfig {
             listen: "127.0.0.1:8080".to_owned(),
             workers: 2,
             secure_cookies: false,
+            request_timeout_ms: 60_000,
         }
     }
 }
@@ -77,6 +85,9 @@ impl Module for FrontendModule {
         listen_address(config)?;
         if config.workers == 0 || config.workers > 256 {
             return Err("workers must be 1 to 256".to_owned());
+        }
+        if !(1..=3_600_000).contains(&config.request_timeout_ms) {
+            return Err("request_timeout_ms must be 1 to 3600000 (an hour)".to_owned());
         }
         Ok(())
     }

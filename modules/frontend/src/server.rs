@@ -14,8 +14,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Condition, DefaultHeaders, Next, from_fn};
 use actix_web::{
     App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Resource, Responder, Route,
     guard, web,
@@ -64,6 +65,9 @@ pub fn start(
     config: &FrontendConfig,
 ) -> std::io::Result<Running> {
     let secure_cookies = config.secure_cookies;
+    let request_timeout = web::Data::new(RequestTimeout(std::time::Duration::from_millis(
+        config.request_timeout_ms,
+    )));
     let address = listener.local_addr()?;
     let shop = web::Data::new(shop);
     let metrics = web::Data::new(metrics);
@@ -81,6 +85,8 @@ pub fn start(
                 from_fn(crate::visitor::secure_cookies),
             ))
             .wrap(security_headers())
+            .wrap(from_fn(within_the_request_timeout))
+            .app_data(request_timeout.clone())
             .service(
                 web::scope("/api/v1")
                     .wrap(from_fn(refuse_cross_site))
@@ -104,6 +110,31 @@ pub fn start(
         handle: server.handle(),
         server,
     })
+}
+
+/// How long a request may take ([`FrontendConfig::request_timeout_ms`]).
+#[derive(Clone, Copy)]
+struct RequestTimeout(std::time::Duration);
+
+/// The outermost layer: a request not answered within its time (its body
+/// trickling in, say) is answered 408, and its connection closed.
+async fn within_the_request_timeout(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let limit = request
+        .app_data::<web::Data<RequestTimeout>>()
+        .map_or(std::time::Duration::from_secs(60), |timeout| timeout.0);
+    match tokio::time::timeout(limit, next.call(request)).await {
+        Ok(answered) => answered,
+        Err(_) => Err(actix_web::error::InternalError::from_response(
+            "the request took too long",
+            HttpResponse::RequestTimeout()
+                .insert_header((actix_web::http::header::CONNECTION, "close"))
+                .body("the request took too long to arrive or to answer\n"),
+        )
+        .into()),
+    }
 }
 
 /// A method's name (as `Allow` lists it) and its route.

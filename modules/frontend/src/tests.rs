@@ -718,3 +718,36 @@ async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
     assert_eq!(guest.status().as_u16(), 200, "answered");
     assert!(removals(&guest).is_empty(), "{:?}", guest.headers());
 }
+
+#[actix_rt::test]
+async fn a_request_whose_body_trickles_in_is_answered_408_at_its_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new("frontend");
+    let config = FrontendConfig {
+        request_timeout_ms: 300,
+        ..listening_on("127.0.0.1:0")
+    };
+    let frontend = frontend(config, &dir).await.unwrap();
+    let status = frontend.call(GetStatus {}).await.unwrap().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(&status.address)
+        .await
+        .unwrap();
+    // A body of 100 bytes announced, 11 sent, and then nothing.
+    stream
+        .write_all(
+            b"POST /cart HTTP/1.1\r\nHost: shop\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nproduct_id=",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer, the connection still open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
