@@ -750,3 +750,33 @@ async fn a_session_cookie_set_to_a_users_id_does_not_open_their_cart() {
     assert_eq!(seen["customer_id"], format!("guest:{user_id}").as_str());
     assert_eq!(cart_lines(&app, &user_id).await, 1);
 }
+
+#[actix_rt::test]
+async fn signing_in_as_another_user_ends_the_session_it_replaces() {
+    let (app, mut shopper) = local().await;
+    shopper
+        .sign_up("Lin", "lin@example.com", "a long passphrase")
+        .await;
+    let lins = shopper.cookie("shop_auth").unwrap().to_owned();
+    let mut other = app.shopper().await;
+    other
+        .sign_up("Ada", "ada@example.com", "another passphrase")
+        .await;
+    // In Lin's browser, Ada signs in: Lin's cookie is overwritten, and
+    // Lin's session, which nobody holds any more, ends with it.
+    shopper
+        .sign_in("ada@example.com", "another passphrase")
+        .await;
+    assert_ne!(shopper.cookie("shop_auth"), Some(lins.as_str()));
+    let mut program = app.shopper().await;
+    let bearer = format!("Bearer {lins}");
+    let session = program
+        .json(
+            "GET",
+            "/api/v1/session",
+            None,
+            &[("Authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(session.status, 401, "{}", session.body);
+}

@@ -29,6 +29,10 @@ const MIGRATIONS: &[Migration] = &[Migration {
     ],
 }];
 
+/// The most sessions one user keeps: signed in on this many devices at
+/// once, the oldest session ends at the next sign-in.
+pub const MAX_SESSIONS_PER_USER: i64 = 100;
+
 fn storage(error: impl std::fmt::Display) -> AuthError {
     AuthError::Storage(error.to_string())
 }
@@ -143,13 +147,26 @@ impl Store {
         session: &NewSession<'_>,
         user_id: &str,
     ) -> Result<(), AuthError> {
-        // A good moment to forget this user's expired sessions.
+        // A good moment to forget this user's expired sessions, and all
+        // but the newest of its live ones past a bound: a script signing
+        // one account in again and again would otherwise add a row a time
+        // for a week.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
             .bind(user_id)
             .bind(session.now)
             .execute(self.db.pool())
             .await
             .map_err(storage)?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash NOT IN \
+             (SELECT token_hash FROM sessions WHERE user_id = $1 \
+              ORDER BY created_at DESC, token_hash LIMIT $2)",
+        )
+        .bind(user_id)
+        .bind(MAX_SESSIONS_PER_USER - 1)
+        .execute(self.db.pool())
+        .await
+        .map_err(storage)?;
         let mut connection = self.db.pool().acquire().await.map_err(storage)?;
         insert_session(&mut connection, session, user_id).await
     }

@@ -291,3 +291,44 @@ async fn an_expired_session_is_refused_and_forgotten() {
         assert_eq!(store.session_user("old", now - 100).await.unwrap(), None);
     }
 }
+
+#[actix_rt::test]
+async fn a_user_keeps_a_bounded_number_of_sessions_the_oldest_ending_first() {
+    for backend in backends() {
+        let dir = TempDir::new("auth");
+        let auth = auth(&backend, &dir).await;
+        let first = auth
+            .call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
+        // The sessions after it are younger by the clock.
+        let signed_up = storage::unix_ms();
+        while storage::unix_ms() <= signed_up {
+            tokio::task::yield_now().await;
+        }
+        let mut last = None;
+        for _ in 0..crate::store::MAX_SESSIONS_PER_USER {
+            last = Some(
+                auth.call(sign_in("ada@example.com", "correct horse"))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let authenticate = |token: String| auth.call(Authenticate { token });
+        assert_eq!(
+            authenticate(first.token).await.unwrap(),
+            Err(AuthError::InvalidSession),
+            "{}",
+            backend.name()
+        );
+        let last = last.unwrap();
+        assert_eq!(
+            authenticate(last.token).await.unwrap(),
+            Ok(last.user),
+            "{}",
+            backend.name()
+        );
+    }
+}

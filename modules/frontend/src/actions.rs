@@ -252,7 +252,21 @@ pub async fn sign_up(
         .or_unavailable("auth")?
         .map_err(auth_error)?;
     let moved = adopt(shop, &visitor.guest_id, &session.user.id).await;
+    end_replaced_session(shop, visitor).await;
     Ok(SignedIn { session, moved })
+}
+
+/// Ends the session a new sign-in (or sign-up) replaces in this browser:
+/// its cookie is overwritten, and the session it named would stay valid,
+/// unseen, until it expired. Best effort (logged): the new one stands. (A
+/// program's token, sent in a header, is its own to keep: it may hold
+/// several.)
+async fn end_replaced_session(shop: &Shop, visitor: &Visitor) {
+    if let Some(token) = visitor.token.as_ref().filter(|_| visitor.token_from_cookie)
+        && let Err(error) = end_session(shop, token).await
+    {
+        tracing::warn!(module = "frontend", %error, "the session this sign-in replaces was not ended; it expires in its time");
+    }
 }
 
 /// Signs in.
@@ -272,6 +286,7 @@ pub async fn sign_in(
         .or_unavailable("auth")?
         .map_err(auth_error)?;
     let moved = adopt(shop, &visitor.guest_id, &session.user.id).await;
+    end_replaced_session(shop, visitor).await;
     Ok(SignedIn { session, moved })
 }
 

@@ -234,6 +234,9 @@ pub struct Visitor {
     pub user: Option<User>,
     /// The token the user is signed in with.
     pub token: Option<String>,
+    /// True if that token came in the `shop_auth` cookie (a browser's
+    /// sign-in), not in an `Authorization` header (a program's).
+    pub token_from_cookie: bool,
     /// The visitor's currency (always one of `offered`, if any is).
     pub currency: String,
     /// The currencies the shop offers ([`Shop::currencies`]).
@@ -332,6 +335,7 @@ impl FromRequest for Visitor {
                 guest_id: guest_id(&session_id),
                 user: None,
                 token: None,
+                token_from_cookie: false,
                 currency,
                 offered,
             };
@@ -345,6 +349,7 @@ impl FromRequest for Visitor {
                 Ok(user) => {
                     visitor.user = Some(user);
                     visitor.token = Some(token);
+                    visitor.token_from_cookie = from_cookie;
                 }
                 // Signed out or expired: a browser's visitor is a guest
                 // again, and a cookie that says otherwise goes (see
