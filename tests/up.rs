@@ -478,9 +478,14 @@ async fn up_stops_every_node_in_order_when_nobody_reads_what_it_says() {
 
 #[actix_rt::test]
 async fn up_exits_70_once_every_node_has_exited_for_good() {
-    // A module config only the node checks, as it starts the module: the
-    // node exits 78, is not started again, and none is left.
-    let mut up = Up::spawn(&["--set", "modules.frontend.workers=0"], TempDir::new("up"));
+    // A products file only the node reads, as it starts the catalog: not
+    // a catalogue, so the node exits 78, is not started again, and none
+    // is left.
+    let data = TempDir::new("up");
+    let broken = data.path().join("products.json");
+    std::fs::write(&broken, "{\"products\": 7}").unwrap();
+    let products = format!("modules.catalog.products_file={}", broken.display());
+    let mut up = Up::spawn(&["--set", &products], data);
     up.until("its config is wrong, so it is not started again")
         .await;
     up.until("[up] every node has exited").await;

@@ -38,7 +38,9 @@ impl Module for CatalogModule {
             config.products_file.as_deref(),
             BUILT_IN_PRODUCTS,
         )?;
-        let products = products::parse(&text).map_err(StartError::failed)?;
+        // What the file says is wrong: the config names a file that is no
+        // catalogue, and starting again would not mend it.
+        let products = products::parse(&text).map_err(StartError::Config)?;
         Ok(Catalog::start(CatalogActor::new(products)))
     }
 }

@@ -31,7 +31,8 @@ impl Module for CurrencyModule {
 
     async fn start(config: CurrencyConfig, _ctx: StartContext) -> Result<Currency, StartError> {
         let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
-        let rates = Rates::parse(&text).map_err(|e| StartError::failed(e.to_string()))?;
+        // What the file says is wrong: not mended by starting again.
+        let rates = Rates::parse(&text).map_err(|e| StartError::Config(e.to_string()))?;
         Ok(Currency::start(CurrencyActor { rates }))
     }
 }
