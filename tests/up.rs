@@ -370,6 +370,15 @@ async fn up_with_a_frozen_node(args: &[&str]) -> (Up, libc::pid_t) {
     (up, node)
 }
 
+/// Node `node` (main) was killed, by what `up` said and by the system.
+fn was_killed(node: libc::pid_t, said: &str) {
+    assert!(
+        said.contains("node 'main' stopped: signal: 9 (SIGKILL)"),
+        "{said}"
+    );
+    assert!(is_gone(node), "node process {node} still runs:\n{said}");
+}
+
 #[actix_rt::test]
 async fn a_second_signal_kills_the_nodes_still_stopping() {
     let (mut up, node) = up_with_a_frozen_node(&[]).await;
@@ -382,11 +391,7 @@ async fn a_second_signal_kills_the_nodes_still_stopping() {
         said.contains("[up] interrupt again: killing every node now"),
         "{said}"
     );
-    assert!(
-        said.contains("node 'main' stopped: signal: 9 (SIGKILL)"),
-        "{said}"
-    );
-    assert!(is_gone(node), "node process {node} still runs:\n{said}");
+    was_killed(node, &said);
 }
 
 #[actix_rt::test]
@@ -400,11 +405,7 @@ async fn a_node_that_does_not_stop_within_its_grace_is_killed_and_up_says_so() {
         said.contains("node 'main' did not stop within 5000 ms; killing it"),
         "{said}"
     );
-    assert!(
-        said.contains("node 'main' stopped: signal: 9 (SIGKILL)"),
-        "{said}"
-    );
-    assert!(is_gone(node), "node process {node} still runs:\n{said}");
+    was_killed(node, &said);
 }
 
 #[actix_rt::test]
