@@ -161,8 +161,17 @@ async fn send(client: &awc::Client, url: &str, resource: &Value, spans: &[SpanRe
     }
 }
 
+/// An attribute in OTLP's JSON: a number where the semantic conventions
+/// give one (an HTTP status code is an int), else a string.
 fn attribute(key: &str, value: &str) -> Value {
-    json!({"key": key, "value": {"stringValue": value}})
+    const INTEGERS: [&str; 1] = ["http.response.status_code"];
+    match value.parse::<i64>() {
+        // 64-bit integers are strings in protobuf's JSON.
+        Ok(number) if INTEGERS.contains(&key) => {
+            json!({"key": key, "value": {"intValue": number.to_string()}})
+        }
+        _ => json!({"key": key, "value": {"stringValue": value}}),
+    }
 }
 
 /// One span in OTLP's JSON encoding.
@@ -182,8 +191,9 @@ fn encode(span: &SpanRecord) -> Value {
         "startTimeUnixNano": start.to_string(),
         "endTimeUnixNano": end.to_string(),
         "attributes": span.attributes.iter().map(|(k, v)| attribute(k, v)).collect::<Vec<_>>(),
-        // 1: ok, 2: error.
-        "status": {"code": if span.failed { 2 } else { 1 }},
+        // 2: error; else 0, unset, as instrumentation should leave it
+        // (1, ok, is for an application to set on purpose).
+        "status": {"code": if span.failed { 2 } else { 0 }},
     });
     if span.parent != 0 {
         encoded["parentSpanId"] = json!(format!("{:016x}", span.parent));

@@ -132,7 +132,18 @@ async fn one_checkout_exports_one_trace_whose_spans_join_across_nodes() {
         let start: u64 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
         let end: u64 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
         assert!(end >= start && start > 0, "{span}");
-        assert_eq!(span["status"]["code"], 1, "{span}");
+        assert_eq!(span["status"]["code"], 0, "unset: {span}");
     }
+    let status_code = request["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "http.response.status_code")
+        .map(|a| a["value"].clone());
+    assert_eq!(
+        status_code,
+        Some(serde_json::json!({"intValue": "303"})),
+        "{request}"
+    );
     handle.stop(false).await;
 }
