@@ -702,7 +702,7 @@ async fn signing_out_works_while_the_auth_module_is_down() {
     shopper
         .sign_up("Ada", "ada@example.com", "correct horse battery")
         .await;
-    assert!(shopper.cookie("shop_auth").is_some());
+    let token = shopper.cookie("shop_auth").unwrap().to_owned();
 
     // Auth runs on "store".
     app.stop_node("store").await;
@@ -718,6 +718,33 @@ async fn signing_out_works_while_the_auth_module_is_down() {
             "{name} not expired: {:?}",
             out.set_cookies
         );
+    }
+
+    // Once auth is back, the session the sign-out could not end then is
+    // ended: its token, kept by someone, opens nothing.
+    app.restart_node("store").await;
+    let bearer = format!("Bearer {token}");
+    let mut program = app.shopper().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let session = program
+            .json(
+                "GET",
+                "/api/v1/session",
+                None,
+                &[("Authorization", &bearer)],
+            )
+            .await;
+        if session.status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session still opens: {} {}",
+            session.status,
+            session.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -120,8 +120,10 @@ pub async fn sign_in(
 /// stored), then 302 → `/`.
 ///
 /// It does not ask who the visitor is first (that needs the auth module):
-/// the session is ended if the auth module answers, and the cookies go
-/// regardless, so a browser is signed out even while auth is down.
+/// the cookies go regardless, so a browser is signed out even while auth
+/// is down; the session is ended now if the auth module answers, else
+/// again and again in the background until it does ([`end_later`]), not
+/// left valid, unseen, for the days it had left.
 pub async fn sign_out(
     shop: web::Data<Shop>,
     request: HttpRequest,
@@ -129,7 +131,8 @@ pub async fn sign_out(
     if let Some(token) = crate::visitor::token(&request)
         && let Err(error) = actions::end_session(&shop, &token).await
     {
-        tracing::warn!(module = "frontend", %error, "the session could not be ended in the auth module");
+        tracing::warn!(module = "frontend", %error, "the session could not be ended in the auth module; trying again in the background");
+        actix_web::rt::spawn(end_later(shop.clone(), token));
     }
     let mut response = redirect(StatusCode::FOUND, "/");
     let sent: Vec<String> = request
@@ -142,4 +145,30 @@ pub async fn sign_out(
             .map_err(|e| ShopError::Failed(e.to_string()))?;
     }
     Ok(response)
+}
+
+/// How often, and for how long, a sign-out that auth did not hear is
+/// tried again.
+const END_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+const END_AGAIN_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Ends the session of `token`, trying every [`END_AGAIN_EVERY`] until
+/// auth answers, for [`END_AGAIN_FOR`] at most (then it is logged as left
+/// to expire).
+async fn end_later(shop: web::Data<Shop>, token: String) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < END_AGAIN_FOR {
+        tokio::time::sleep(END_AGAIN_EVERY).await;
+        if actions::end_session(&shop, &token).await.is_ok() {
+            tracing::info!(
+                module = "frontend",
+                "a session whose sign-out auth missed has ended"
+            );
+            return;
+        }
+    }
+    tracing::warn!(
+        module = "frontend",
+        "a session whose sign-out auth missed was not ended; it expires in its time"
+    );
 }
