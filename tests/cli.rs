@@ -68,6 +68,37 @@ fn config_file(text: &str) -> PathBuf {
 }
 
 #[test]
+fn plan_shows_the_values_in_effect_and_what_overrode_the_file() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boutique"));
+    // Only the test's own variables.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BOUTIQUE__") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .args(["--set", "runtime.call_timeout_ms=300", "plan"])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS", "200")
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", "/tmp/boutique-plan-test")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        said.contains("overridden by: 2 BOUTIQUE__ variable(s), then 1 --set"),
+        "{said}"
+    );
+    // --set wins over the environment.
+    assert!(said.contains("calls time out after 300 ms"), "{said}");
+    assert!(
+        said.contains("data directory: /tmp/boutique-plan-test"),
+        "{said}"
+    );
+}
+
+#[test]
 fn plan_shows_the_shipped_deployments() {
     let single = boutique(&["plan"]);
     assert_eq!(single.status.code(), Some(0), "{}", stderr(&single));

@@ -20,7 +20,36 @@ pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         None => "built-in default".to_owned(),
     };
     writeln!(out, "config: {source}")?;
+    // What overrides the file: which layer won is otherwise a guess.
+    let variables = std::env::vars_os()
+        .filter(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("BOUTIQUE__")))
+        .count();
+    if variables > 0 || !args.overrides.is_empty() {
+        writeln!(
+            out,
+            "overridden by: {variables} BOUTIQUE__ variable(s), then {} --set (the values below are the result)",
+            args.overrides.len()
+        )?;
+    }
     writeln!(out, "cluster: {}", plan.cluster)?;
+    let runtime = &plan.runtime;
+    writeln!(out, "data directory: {}", runtime.data_dir.display())?;
+    writeln!(
+        out,
+        "runtime: calls time out after {} ms; heartbeat every {} ms, a peer silent {} ms is down; \
+         at most {} calls in flight per peer; frames up to {} bytes; shutdown grace {} ms{}",
+        runtime.call_timeout_ms,
+        runtime.heartbeat_interval_ms,
+        runtime.failure_timeout_ms,
+        runtime.max_in_flight_per_peer,
+        runtime.max_frame_bytes,
+        runtime.shutdown_grace_ms,
+        if runtime.serialize_local_calls {
+            "; local calls go through the codec"
+        } else {
+            ""
+        }
+    )?;
     if plan.nodes().iter().any(|n| n.listen.is_some()) {
         let var = plan.secret_env.as_deref().unwrap_or("?");
         writeln!(out, "secret: read from ${var} on every node")?;
