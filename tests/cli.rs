@@ -1066,3 +1066,27 @@ fn a_setting_variable_with_one_underscore_after_the_prefix_is_said_to_be_ignored
         "{said}"
     );
 }
+
+#[test]
+fn a_mistake_in_an_override_is_said_to_be_there_not_in_the_file() {
+    let output = boutique(&["--set", "runtime.call_timout_ms=1", "plan"]);
+    assert_eq!(output.status.code(), Some(78));
+    let said = stderr(&output);
+    assert!(said.contains("call_timout_ms"), "{said}");
+    assert!(
+        said.contains("in a BOUTIQUE__ variable or a --set: the file alone is valid"),
+        "{said}"
+    );
+    // A mistake in the file itself is not blamed on the overrides.
+    let path = config_file("[runtime]\ncall_timout_ms = 1\n[nodes.main]\nmodules = [\"*\"]\n");
+    let output = boutique(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--set",
+        "runtime.call_timeout_ms=5",
+        "plan",
+    ]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(78), "{said}");
+    assert!(!said.contains("the file alone is valid"), "{said}");
+}

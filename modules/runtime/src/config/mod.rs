@@ -325,24 +325,23 @@ impl fmt::Display for Problems<'_> {
 pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
     use config::{Config, Environment, File, FileFormat};
 
-    let mut builder = Config::builder();
-    builder = match &source.file {
-        Some(path) => {
-            let text = read(path)?;
-            builder.add_source(File::from_str(&text, FileFormat::Toml))
-        }
-        None => builder.add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml)),
+    let file_text = match &source.file {
+        Some(path) => std::borrow::Cow::Owned(read(path)?),
+        None => std::borrow::Cow::Borrowed(DEFAULT_CONFIG),
     };
-    let env_keys = match &source.env {
+    let mut builder = Config::builder().add_source(File::from_str(&file_text, FileFormat::Toml));
+    let env_keys: Vec<String> = match &source.env {
         EnvSource::Process => std::env::vars_os()
             .filter_map(|(name, _)| name.into_string().ok())
             .collect(),
         EnvSource::Map(map) => map.keys().cloned().collect(),
         EnvSource::Ignore => Vec::new(),
     };
+    let mut variables = 0;
     for name in env_keys {
         if let Some(key) = name.strip_prefix("BOUTIQUE__") {
             check_key(&key.to_lowercase().replace("__", "."), &name)?;
+            variables += 1;
         }
     }
     let env = Environment::with_prefix("BOUTIQUE")
@@ -369,9 +368,18 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
     let layered = builder
         .build()
         .map_err(|e| ConfigError::Parse(e.to_string()))?;
-    layered
-        .try_deserialize::<DeploymentConfig>()
-        .map_err(|e| ConfigError::Parse(e.to_string()))
+    layered.try_deserialize::<DeploymentConfig>().map_err(|e| {
+        // Where to look: if the file alone is fine, the culprit is a
+        // variable or a --set, which the message would not say.
+        let overridden = variables > 0 || !source.overrides.is_empty();
+        let file_alone_is_fine = overridden && parse(&file_text).is_ok();
+        let from = if file_alone_is_fine {
+            " (in a BOUTIQUE__ variable or a --set: the file alone is valid)"
+        } else {
+            ""
+        };
+        ConfigError::Parse(format!("{e}{from}"))
+    })
 }
 
 /// Parses a config from TOML text alone (no environment, no overrides).
