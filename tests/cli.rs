@@ -1090,3 +1090,19 @@ fn a_mistake_in_an_override_is_said_to_be_there_not_in_the_file() {
     assert_eq!(output.status.code(), Some(78), "{said}");
     assert!(!said.contains("the file alone is valid"), "{said}");
 }
+
+#[test]
+fn a_value_that_only_looks_like_a_number_is_kept_as_typed() {
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(["--set", "cluster.name=0x1F", "plan"])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", "1.50")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Read as numbers first, they were 31 and 1.5.
+    assert!(said.contains("cluster: 0x1F"), "{said}");
+    assert!(said.contains("data directory: 1.50"), "{said}");
+}

@@ -344,10 +344,12 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
             variables += 1;
         }
     }
+    // Values stay text here, and become numbers or booleans where a field
+    // wants one: parsed first, `BOUTIQUE__CLUSTER__NAME=1e3` was `1000`.
     let env = Environment::with_prefix("BOUTIQUE")
         .prefix_separator("__")
         .separator("__")
-        .try_parsing(true);
+        .try_parsing(false);
     builder = match &source.env {
         EnvSource::Process => builder.add_source(env),
         EnvSource::Map(map) => {
@@ -425,7 +427,11 @@ pub fn override_as_env_value(value: &str) -> Option<String> {
 }
 
 /// An override's value: a TOML value if it parses as one (numbers, booleans,
-/// arrays), otherwise the text as a string.
+/// arrays), otherwise the text as a string. A number written otherwise
+/// than it reads back (`0x1F`, `1.50`, `1e3`) stays text: a field that
+/// wants a number reads it from the text, and one that wants text keeps
+/// what was typed (a cluster named `0x1F` was named `31`). Digit
+/// separators (`5_000`) are a number's.
 fn parse_override(value: &str) -> config::Value {
     let as_toml = format!("v = {value}");
     match config::Config::builder()
@@ -433,7 +439,21 @@ fn parse_override(value: &str) -> config::Value {
         .build()
         .and_then(|c| c.get::<config::Value>("v"))
     {
-        Ok(parsed) => parsed,
+        Ok(parsed) => {
+            let number = matches!(
+                parsed.kind,
+                config::ValueKind::I64(_)
+                    | config::ValueKind::I128(_)
+                    | config::ValueKind::U64(_)
+                    | config::ValueKind::U128(_)
+                    | config::ValueKind::Float(_)
+            );
+            if number && parsed.to_string() != value.replace('_', "") {
+                config::Value::from(value)
+            } else {
+                parsed
+            }
+        }
         Err(_) => config::Value::from(value),
     }
 }
