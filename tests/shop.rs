@@ -723,18 +723,9 @@ async fn signing_out_works_while_the_auth_module_is_down() {
     // Once auth is back, the session the sign-out could not end then is
     // ended: its token, kept by someone, opens nothing.
     app.restart_node("store").await;
-    let bearer = format!("Bearer {token}");
-    let mut program = app.shopper().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let session = program
-            .json(
-                "GET",
-                "/api/v1/session",
-                None,
-                &[("Authorization", &bearer)],
-            )
-            .await;
+        let session = session_with_token(&app, &token).await;
         if session.status == 401 {
             break;
         }
@@ -795,15 +786,20 @@ async fn signing_in_as_another_user_ends_the_session_it_replaces() {
         .sign_in("ada@example.com", "another passphrase")
         .await;
     assert_ne!(shopper.cookie("shop_auth"), Some(lins.as_str()));
-    let mut program = app.shopper().await;
-    let bearer = format!("Bearer {lins}");
-    let session = program
+    let session = session_with_token(&app, &lins).await;
+    assert_eq!(session.status, 401, "{}", session.body);
+}
+
+/// `GET /api/v1/session` as a program holding `token` (and no cookie).
+async fn session_with_token(app: &App, token: &str) -> support::shopper::Page {
+    let bearer = format!("Bearer {token}");
+    app.shopper()
+        .await
         .json(
             "GET",
             "/api/v1/session",
             None,
             &[("Authorization", &bearer)],
         )
-        .await;
-    assert_eq!(session.status, 401, "{}", session.body);
+        .await
 }
