@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-use runtime::spans::{SpanKind, SpanRecord, SpanSink};
+use runtime::spans::{Attribute, SpanKind, SpanRecord, SpanSink};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,9 +83,9 @@ pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
         anyhow::bail!("spans are already being exported from this process");
     }
     let resource = json!({"attributes": [
-        attribute("service.name", "boutique"),
-        attribute("service.instance.id", node),
-        attribute("boutique.node", node),
+        attribute("service.name", &"boutique".into()),
+        attribute("service.instance.id", &node.into()),
+        attribute("boutique.node", &node.into()),
     ]});
     let node = node.to_owned();
     actix_rt::spawn(async move {
@@ -161,16 +161,14 @@ async fn send(client: &awc::Client, url: &str, resource: &Value, spans: &[SpanRe
     }
 }
 
-/// An attribute in OTLP's JSON: a number where the semantic conventions
-/// give one (an HTTP status code is an int), else a string.
-fn attribute(key: &str, value: &str) -> Value {
-    const INTEGERS: [&str; 1] = ["http.response.status_code"];
-    match value.parse::<i64>() {
+/// An attribute in OTLP's JSON.
+fn attribute(key: &str, value: &Attribute) -> Value {
+    match value {
+        Attribute::Text(text) => json!({"key": key, "value": {"stringValue": text}}),
         // 64-bit integers are strings in protobuf's JSON.
-        Ok(number) if INTEGERS.contains(&key) => {
+        Attribute::Int(number) => {
             json!({"key": key, "value": {"intValue": number.to_string()}})
         }
-        _ => json!({"key": key, "value": {"stringValue": value}}),
     }
 }
 

@@ -34,11 +34,10 @@ fn keeps_state(
     catalogue: &runtime::Catalogue,
 ) -> Option<&'static str> {
     let node = plan.nodes().iter().find(|n| n.name == node)?;
-    node.modules.iter().copied().find(|module| {
-        catalogue.entry(module).is_some_and(|entry| {
-            entry.storage_with(plan.module_config(module)) != runtime::Storage::Nothing
-        })
-    })
+    node.modules
+        .iter()
+        .copied()
+        .find(|module| plan.storage(catalogue, module) != runtime::Storage::Nothing)
 }
 
 /// Sends `message` (JSON, default `{}`) to `service` and reports the outcome.

@@ -77,12 +77,10 @@ pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::
         .iter()
         .flat_map(|node| node.modules.iter().copied())
         .filter(|module| {
-            catalogue.entry(module).is_some_and(|entry| {
-                matches!(
-                    entry.storage_with(plan.module_config(module)),
-                    runtime::Storage::OnEachNode(_)
-                )
-            })
+            matches!(
+                plan.storage(&catalogue, module),
+                runtime::Storage::OnEachNode(_)
+            )
         })
         .collect();
     // A module on several nodes (replicas) is named once.

@@ -176,11 +176,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                             // an exit soon after a start is.
                             let backoff = node.exited();
                             say!("[up] node '{name}' could not be started again: {error}; trying again in {} ms", backoff.as_millis());
-                            let restarts = restarts.clone();
-                            tokio::spawn(async move {
-                                tokio::time::sleep(backoff).await;
-                                let _ = restarts.send(name);
-                            });
+                            start_again_after(backoff, name, &restarts);
                         }
                     }
                 }
@@ -196,11 +192,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                         } else {
                             let backoff = node.exited();
                             say!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
-                            let restarts = restarts.clone();
-                            tokio::spawn(async move {
-                                tokio::time::sleep(backoff).await;
-                                let _ = restarts.send(name);
-                            });
+                            start_again_after(backoff, name, &restarts);
                         }
                     }
                     None => failed = Some(anyhow::anyhow!("lost track of the nodes")),
@@ -223,6 +215,15 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             (None, Stopped::KilledAsked) => Ok(ExitCode::from(crate::exit::INTERRUPTED)),
         }
     })
+}
+
+/// Asks for node `name` to be started again once `backoff` has passed.
+fn start_again_after(backoff: Duration, name: String, restarts: &mpsc::UnboundedSender<String>) {
+    let restarts = restarts.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(backoff).await;
+        let _ = restarts.send(name);
+    });
 }
 
 /// What came first after a node was started.

@@ -44,36 +44,36 @@ impl Module for EmailModule {
     type Config = EmailConfig;
 
     fn check(config: &EmailConfig) -> Result<(), String> {
-        match config.sink.as_str() {
-            "log" | "directory" => Ok(()),
-            other => Err(format!(
-                "sink = \"{other}\" is not a sink; use \"log\" or \"directory\""
-            )),
-        }
+        // Making a sink does no I/O: its directory is made at the first send.
+        sink(config, std::path::Path::new("")).map(drop)
     }
 
     async fn start(config: EmailConfig, ctx: StartContext) -> Result<Email, StartError> {
-        let sink: Box<dyn Sink> = match config.sink.as_str() {
-            "log" => Box::new(LogSink),
-            "directory" => Box::new(DirectorySink {
-                directory: config
-                    .directory
-                    .clone()
-                    .unwrap_or_else(|| ctx.data_dir().join("outbox")),
-                written: 0,
-            }),
-            other => {
-                return Err(StartError::Config(format!(
-                    "sink = \"{other}\" is not a sink; use \"log\" or \"directory\""
-                )));
-            }
-        };
+        let sink = sink(&config, ctx.data_dir()).map_err(StartError::Config)?;
         let actor = EmailActor {
             sink,
             sent: VecDeque::new(),
             keep: config.keep.max(1),
         };
         Ok(Email::start(actor))
+    }
+}
+
+/// The sink `config` names; a directory one defaults to `outbox` in the
+/// node's data directory.
+fn sink(config: &EmailConfig, data_dir: &std::path::Path) -> Result<Box<dyn Sink>, String> {
+    match config.sink.as_str() {
+        "log" => Ok(Box::new(LogSink)),
+        "directory" => Ok(Box::new(DirectorySink {
+            directory: config
+                .directory
+                .clone()
+                .unwrap_or_else(|| data_dir.join("outbox")),
+            written: 0,
+        })),
+        other => Err(format!(
+            "sink = \"{other}\" is not a sink; use \"log\" or \"directory\""
+        )),
     }
 }
 

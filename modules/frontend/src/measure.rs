@@ -25,14 +25,6 @@ const UNMATCHED: &str = "unmatched";
 /// The most characters of a request's path a span keeps.
 const MAX_PATH_IN_SPAN: usize = 256;
 
-/// `text` cut to `max` characters, with `…` if it went on.
-fn clipped(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
 /// The middleware.
 pub async fn measure(
     request: ServiceRequest,
@@ -81,28 +73,20 @@ pub async fn measure(
                 start,
                 duration: took,
                 attributes: vec![
-                    ("http.request.method", method),
-                    ("http.route", route),
-                    ("url.path", clipped(&path, MAX_PATH_IN_SPAN)),
-                    ("http.response.status_code", status.as_u16().to_string()),
+                    ("http.request.method", method.into()),
+                    ("http.route", route.into()),
+                    (
+                        "url.path",
+                        runtime::text::clipped(&path, MAX_PATH_IN_SPAN).into(),
+                    ),
+                    (
+                        "http.response.status_code",
+                        i64::from(status.as_u16()).into(),
+                    ),
                 ],
                 failed: status.is_server_error(),
             });
         }
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clipped;
-
-    #[test]
-    fn a_long_path_is_cut_for_its_span() {
-        assert_eq!(clipped("/cart", 256), "/cart");
-        let long = "é".repeat(300);
-        let cut = clipped(&long, 256);
-        assert_eq!(cut.chars().count(), 257);
-        assert!(cut.ends_with("é…"), "{cut}");
-    }
 }

@@ -348,11 +348,11 @@ impl Probe {
                     start: std::time::SystemTime::now() - took,
                     duration: took,
                     attributes: vec![
-                        ("boutique.caller", labels.caller.to_owned()),
-                        ("boutique.service", labels.service.to_owned()),
-                        ("boutique.message", labels.message.to_owned()),
-                        ("boutique.location", labels.location.to_owned()),
-                        ("boutique.outcome", OUTCOMES[outcome].to_owned()),
+                        ("boutique.caller", labels.caller.into()),
+                        ("boutique.service", labels.service.into()),
+                        ("boutique.message", labels.message.into()),
+                        ("boutique.location", labels.location.into()),
+                        ("boutique.outcome", OUTCOMES[outcome].into()),
                     ],
                     // A cancelled call is the caller's choice.
                     failed: outcome != 0 && outcome != CANCELLED,

@@ -64,6 +64,7 @@ pub mod shutdown_hold;
 pub mod spans;
 pub mod stats;
 mod supervise;
+pub mod text;
 pub mod transport;
 pub mod wall_clock;
 

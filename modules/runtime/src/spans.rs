@@ -42,9 +42,37 @@ pub struct SpanRecord {
     /// How long it took.
     pub duration: Duration,
     /// Attributes: caller, service, message, location, outcome...
-    pub attributes: Vec<(&'static str, String)>,
+    pub attributes: Vec<(&'static str, Attribute)>,
     /// True if it failed.
     pub failed: bool,
+}
+
+/// A span attribute's value, typed as the semantic conventions type it
+/// (an HTTP status code is an integer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribute {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+}
+
+impl From<String> for Attribute {
+    fn from(text: String) -> Self {
+        Attribute::Text(text)
+    }
+}
+
+impl From<&str> for Attribute {
+    fn from(text: &str) -> Self {
+        Attribute::Text(text.to_owned())
+    }
+}
+
+impl From<i64> for Attribute {
+    fn from(number: i64) -> Self {
+        Attribute::Int(number)
+    }
 }
 
 /// Where finished spans go.

@@ -372,13 +372,7 @@ async fn a_caller_at_the_limit_that_reads_slowly_is_never_refused() {
         .service::<Toy>()
         .unwrap()
         .with_timeout(Duration::from_secs(60));
-    toy.call(Echo {
-        text: "warm up".into(),
-        local_only: None,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    warm_up(&toy).await;
     // a's replies to b cross a slow link (64 KiB every 2 ms): they wait at
     // a, counted against b's calls in flight there, while b keeps its
     // LIMIT calls in flight.

@@ -177,13 +177,7 @@ fn a_panic_inside_a_scope_leaves_its_deadline_and_trace_behind_on_no_thread() {
 async fn a_call_that_waited_to_be_sent_past_its_deadline_is_not_run() {
     let cluster = cluster().await;
     let toy = cluster.b.service::<Toy>().unwrap();
-    toy.call(Echo {
-        text: "warm up".into(),
-        local_only: None,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    warm_up(&toy).await;
 
     // Nothing b writes to a moves (a link that drops every packet), so a
     // call's frame waits in b's outbox past its caller's 200 ms.

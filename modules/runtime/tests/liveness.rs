@@ -110,7 +110,7 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
     let _a = start_node(&plan, "a", la).await;
     let b = start_node(&plan, "b", lb).await;
     let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
-    toy.call(echo("warm up".into())).await.unwrap().unwrap();
+    warm_up(&toy).await;
 
     // 1 MiB at 16 KiB every 50 ms: over 3 s in which b's heartbeats wait
     // behind the message, three times the failure timeout.

@@ -183,7 +183,7 @@ async fn a_cut_connection_tells_calls_it_began_to_write_from_those_it_did_not() 
     let cluster = cluster().await;
     let b = &cluster.b;
     let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
-    toy.call(echo("warm up")).await.unwrap().unwrap();
+    warm_up(&toy).await;
     // A link that takes 1 KiB a second: of three calls of 4 KiB queued
     // at once, and written as one batch, the first is cut in the middle,
     // the other two never leave.

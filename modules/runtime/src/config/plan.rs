@@ -561,6 +561,14 @@ impl Plan {
         self.modules.get(module)
     }
 
+    /// Where module `module` keeps its state under this config (nothing,
+    /// for a module the catalogue does not have).
+    pub fn storage(&self, catalogue: &Catalogue, module: &str) -> Storage {
+        catalogue.entry(module).map_or(Storage::Nothing, |entry| {
+            entry.storage_with(self.module_config(module))
+        })
+    }
+
     fn node_names(&self) -> String {
         self.nodes
             .iter()

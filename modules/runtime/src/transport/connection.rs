@@ -980,9 +980,9 @@ impl Connection {
                 start,
                 duration: started.elapsed(),
                 attributes: vec![
-                    ("boutique.service", service.to_owned()),
-                    ("boutique.message", message.to_owned()),
-                    ("boutique.peer", peer),
+                    ("boutique.service", service.into()),
+                    ("boutique.message", message.into()),
+                    ("boutique.peer", peer.into()),
                 ],
                 failed: result.is_err(),
             });

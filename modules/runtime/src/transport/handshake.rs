@@ -703,16 +703,14 @@ const SHOWN: usize = 64;
 /// `text` cut to `max` characters (`…` after if it was longer), with the
 /// characters `escape` picks escaped (a line break shows as `\n`).
 fn clipped(text: &str, max: usize, escape: fn(char) -> bool) -> String {
+    // `…` is neither a control character nor one `escape_debug` changes.
     let mut shown = String::new();
-    for c in text.chars().take(max) {
+    for c in crate::text::clipped(text, max).chars() {
         if escape(c) {
             shown.extend(c.escape_debug());
         } else {
             shown.push(c);
         }
-    }
-    if text.chars().nth(max).is_some() {
-        shown.push('…');
     }
     shown
 }

@@ -617,3 +617,12 @@ pub async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
         }
     }
 }
+
+/// One call to `toy`, answered: the connection to its node is up.
+pub async fn warm_up(toy: &ServiceRef<Toy>) {
+    let echo = Echo {
+        text: "warm up".into(),
+        local_only: None,
+    };
+    toy.call(echo).await.unwrap().unwrap();
+}
