@@ -282,6 +282,19 @@ pub enum ConfigError {
     /// A layer does not parse or has the wrong shape.
     #[error("{0}")]
     Parse(String),
+    /// A number with a fraction, which no setting takes: the `config`
+    /// crate would round it into a whole-number field unsaid
+    /// (`call_timeout_ms = 1.5` read 2).
+    #[error(
+        "{key} = {value}: no setting takes a fraction; write a whole number \
+         (or quote the value if it is a name)"
+    )]
+    Fraction {
+        /// Where it is: `runtime.call_timeout_ms`, `nodes.main.modules[1]`.
+        key: String,
+        /// The number as given.
+        value: String,
+    },
     /// An override is not `KEY=VALUE`.
     #[error("bad override '{0}': expected KEY=VALUE, e.g. nodes.main.listen=127.0.0.1:7401")]
     Override(String),
@@ -370,6 +383,7 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
     let layered = builder
         .build()
         .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    refuse_fractions(&layered)?;
     layered.try_deserialize::<DeploymentConfig>().map_err(|e| {
         // Where to look: if the file alone is fine, the culprit is a
         // variable or a --set, which the message would not say.
@@ -387,11 +401,50 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
 /// Parses a config from TOML text alone (no environment, no overrides).
 pub fn parse(toml: &str) -> Result<DeploymentConfig, ConfigError> {
     use config::{Config, File, FileFormat};
-    Config::builder()
+    let config = Config::builder()
         .add_source(File::from_str(toml, FileFormat::Toml))
         .build()
-        .and_then(Config::try_deserialize)
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    refuse_fractions(&config)?;
+    config
+        .try_deserialize()
         .map_err(|e| ConfigError::Parse(e.to_string()))
+}
+
+/// Refuses the first number with a fraction in the layers, wherever it is.
+/// No setting takes one, runtime's or a module's, and the `config` crate
+/// rounds a fraction given to a whole-number field instead of refusing it.
+/// A whole number written with a point (`1500.0`) is let through, as the
+/// number it is, if a 64-bit float holds it exactly.
+fn refuse_fractions(layered: &config::Config) -> Result<(), ConfigError> {
+    use config::Source as _;
+    let table = layered
+        .collect()
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    table
+        .iter()
+        .try_for_each(|(key, value)| refuse_fraction_in(key.clone(), value))
+}
+
+fn refuse_fraction_in(key: String, value: &config::Value) -> Result<(), ConfigError> {
+    /// Past 2^53 a float no longer holds every whole number.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match &value.kind {
+        config::ValueKind::Float(number) if number.fract() != 0.0 || number.abs() > EXACT => {
+            Err(ConfigError::Fraction {
+                key,
+                value: number.to_string(),
+            })
+        }
+        config::ValueKind::Table(table) => table
+            .iter()
+            .try_for_each(|(name, value)| refuse_fraction_in(format!("{key}.{name}"), value)),
+        config::ValueKind::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, value)| refuse_fraction_in(format!("{key}[{index}]"), value)),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a key that is not names (ASCII letters, digits, `_`, `-`)
@@ -588,6 +641,54 @@ mod tests {
         assert!(
             error.contains("a list of names, or names separated by commas"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_number_with_a_fraction_is_refused_and_named_wherever_it_comes_from() {
+        // The `config` crate read these as 2 and 3, unsaid.
+        let (_dir, file) =
+            source("[runtime]\ncall_timeout_ms = 1.5\n[nodes.main]\nmodules = [\"*\"]\n");
+        assert_eq!(
+            load(&file).unwrap_err(),
+            ConfigError::Fraction {
+                key: "runtime.call_timeout_ms".to_owned(),
+                value: "1.5".to_owned()
+            }
+        );
+        let error = parse("[modules.cart]\nmax_lines = 2.5\n[nodes.main]\nmodules = [\"*\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::Fraction {
+                key: "modules.cart.max_lines".to_owned(),
+                value: "2.5".to_owned()
+            }
+        );
+        assert!(
+            error.to_string().contains("write a whole number"),
+            "{error}"
+        );
+        // From a --set, and inside a list.
+        let (_other_dir, mut source) = source("[nodes.main]\nmodules = [\"*\"]\n");
+        source.overrides = vec!["runtime.call_timeout_ms=0.5".to_owned()];
+        assert!(matches!(
+            load(&source).unwrap_err(),
+            ConfigError::Fraction { ref key, .. } if key == "runtime.call_timeout_ms"
+        ));
+        source.overrides = vec!["nodes.main.modules=[\"cart\", 1.25]".to_owned()];
+        assert!(matches!(
+            load(&source).unwrap_err(),
+            ConfigError::Fraction { ref key, .. } if key == "nodes.main.modules[1]"
+        ));
+        // A whole number with a point is the number; one too large for a
+        // float to hold exactly is not.
+        let whole = parse("[runtime]\ncall_timeout_ms = 1500.0\n[nodes.main]\nmodules = [\"*\"]\n");
+        assert_eq!(whole.unwrap().runtime.call_timeout_ms, 1_500);
+        let huge = parse("[runtime]\ncall_timeout_ms = 1e300\n[nodes.main]\nmodules = [\"*\"]\n");
+        assert!(
+            matches!(huge, Err(ConfigError::Fraction { ref value, .. }) if value.starts_with("1000")),
+            "{huge:?}"
         );
     }
 
