@@ -163,6 +163,12 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             ],
         ),
         (
+            "argon2 memory the node would try to take at start (4 TiB)",
+            "[nodes.main]\nmodules = [\"*\"]\n\
+             [modules.auth]\nargon2_memory_kib = 4294967295\n",
+            &["argon2_memory_kib = 4294967295 is more than 1048576"],
+        ),
+        (
             "unknown routing for replicas",
             "[cluster]\nsecret_env = \"S\"\n\
              [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
@@ -418,6 +424,10 @@ fn load_refuses_bad_arguments_as_bad_usage() {
         (
             &["--target", "http://127.0.0.1:9", "--users", "0"][..],
             "--users 0",
+        ),
+        (
+            &["--target", "http://127.0.0.1:9", "--users", "1000000000"][..],
+            "--users 1000000000: give 1 to 10000 users",
         ),
         (
             &[
@@ -889,6 +899,25 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         stdout(&output)
     );
     let _ = std::fs::remove_dir_all(&dir);
+
+    // A node whose name is no certificate name (and would write its
+    // files elsewhere): refused, nothing written.
+    let config =
+        config_file("[nodes.\"../outside\"]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n");
+    let output = boutique(&[
+        "--config",
+        config.to_str().unwrap(),
+        "certs",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(70), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("'../outside' cannot be a certificate name"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.join("ca.pem").exists(), "something was written");
+    assert!(!dir.join("../outside.pem").exists());
 
     // A node whose files would be written over the CA's, or the clients':
     // refused, nothing written.

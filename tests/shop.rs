@@ -624,6 +624,71 @@ async fn a_guests_cart_that_could_not_move_at_sign_in_moves_once_the_cart_is_bac
     cart.assert_contains("Sunglasses");
 }
 
+/// A node's graceful shutdown waits for a checkout in progress, though the
+/// web server that asked for it stops waiting after a few seconds: the
+/// order is placed before the node goes. Before, the node closed its
+/// connections once the web server had stopped, and the checkout was cut
+/// off half done (between a charge and its order, at worst).
+#[actix_rt::test]
+async fn a_graceful_shutdown_waits_for_a_checkout_in_progress() {
+    // Calls and connections that outlast the payment node's silence.
+    let patient = [
+        "runtime.call_timeout_ms=30000".to_owned(),
+        "runtime.failure_timeout_ms=30000".to_owned(),
+    ];
+    let app = App::split_from_with("deploy/three-nodes.toml", &patient).await;
+    let mut shopper = app.shopper().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let guest = shopper.guest_id();
+    let key = shopper.get("/cart").await.hidden("idempotency_key");
+    let session = shopper.cookie("shop_session-id").unwrap().to_owned();
+    let web = app.node("web");
+    let faults = web.faults().unwrap();
+
+    // The payment node goes silent: the checkout waits on it.
+    faults.stall("pay", true);
+    let url = format!("{}/cart/checkout", app.shop_url().await);
+    actix_rt::spawn(async move {
+        // The web server gives up on it as it stops: whatever it answers.
+        let _ = awc::Client::new()
+            .post(url)
+            .insert_header(("Cookie", format!("shop_session-id={session}")))
+            .send_form(&checkout_form(&key))
+            .await;
+    });
+    let waiting_on_pay = |metrics: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("boutique_peer_calls_in_flight{")
+                && line.contains("peer=\"pay\"")
+                && !line.ends_with(" 0")
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !waiting_on_pay(&web.metrics_text()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the checkout never called the payment node: {}",
+            web.metrics_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let shutdown = web.shutdown_gracefully(std::time::Duration::from_secs(60));
+    tokio::pin!(shutdown);
+    // The web server stops waiting within 3 s; the node must not go then.
+    tokio::select! {
+        held = &mut shutdown => panic!("the node went with a checkout in progress ({held} held)"),
+        () = tokio::time::sleep(std::time::Duration::from_secs(4)) => {}
+    }
+    faults.stall("pay", false);
+    assert_eq!(
+        shutdown.await,
+        0,
+        "the checkout did not finish in the grace"
+    );
+    assert_eq!(order_count(&app, &guest).await, 1);
+}
+
 /// Online Boutique's load generator (Locust) posts plain forms with no
 /// idempotency key and follows redirects: its checkout task works, and a
 /// second submission of the same form cannot pay twice.

@@ -64,8 +64,7 @@ pub fn call(
             service: service.to_owned(),
             known: catalogue.names(),
         })?;
-    let system = actix_rt::System::new();
-    system.block_on(async {
+    super::on_system(async {
         // Held until the call ends, when modules with state run here.
         let mut _data_dir_lock = None;
         let node = if host.listen.is_some_and(|a| a.port() != 0) {
@@ -103,15 +102,15 @@ pub fn call(
                 _data_dir_lock = Some(held);
             } else if let Some((stateful, CallCheck::NodeRunning)) = check {
                 eprintln!(
-                            "error: a node is running on data directory {}, and node '{}' does not listen, \
+                    "error: a node is running on data directory {}, and node '{}' does not listen, \
                              so its {service} cannot be called from outside; starting {stateful} here would \
                              write its files behind the running node's back. Give the node a listen address \
                              and a secret ([nodes.{}] listen = \"127.0.0.1:7400\", [cluster] secret_env) to \
                              call it, or stop it first.",
-                            data_dir.display(),
-                            host.name,
-                            host.name
-                        );
+                    data_dir.display(),
+                    host.name,
+                    host.name
+                );
                 return Ok(ExitCode::from(CALL_ERROR));
             }
             eprintln!(
@@ -120,13 +119,18 @@ pub fn call(
             );
             Node::start(&needed, &host.name, &catalogue).await?
         };
-        let reply = catalogue.call_json(node.registry(), service, message, input)?.await;
+        let reply = catalogue
+            .call_json(node.registry(), service, message, input)?
+            .await;
         match reply {
             Ok(JsonReply::Ok(text)) => {
                 super::print(&format!("{text}\n"))?;
                 Ok(ExitCode::SUCCESS)
             }
-            Ok(JsonReply::DomainError { error, message: text }) => {
+            Ok(JsonReply::DomainError {
+                error,
+                message: text,
+            }) => {
                 eprintln!("{service} {message} failed: {text}");
                 eprintln!("{error}");
                 Ok(ExitCode::from(DOMAIN_ERROR))

@@ -225,7 +225,15 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             .listen
             .map(|a| a.port())
             .filter(|p| *p != 0 && *p != ADMIN_PORT && *p != HTTP_PORT)
-            .unwrap_or(7400 + u16::try_from(index + 1).unwrap_or(0));
+            .map_or_else(
+                || {
+                    u16::try_from(index + 1)
+                        .ok()
+                        .and_then(|n| n.checked_add(7400))
+                        .ok_or_else(|| refused("more nodes than there are ports to give them"))
+                },
+                Ok,
+            )?;
         nodes.push((node, object_name(&node.name)?, port));
     }
     let config_hash = format!("{:x}", Sha256::digest(inputs.config_text.as_bytes()));

@@ -73,8 +73,7 @@ pub fn run(
         }
     };
     let telemetry_config = runtime::config::load(&args.source())?.telemetry;
-    let system = actix_rt::System::new();
-    system.block_on(async {
+    super::on_system(async {
         // The stop signals are taken over before anything starts: one
         // that comes while the node starts, or just after it says it is
         // ready, stops it gracefully once it is up, not at once.

@@ -26,7 +26,7 @@
 //!
 //! Ctrl-C (or SIGTERM), at any time from the start, asks every running
 //! child to stop with SIGTERM, waits for them, and kills any that do not
-//! stop within ten seconds; a node waiting to be started again is simply
+//! stop within its `shutdown_grace_ms` and five seconds more; a node waiting to be started again is simply
 //! not started. Signals reach a child only through the task that holds
 //! it, and only until it has been reaped, so never a process that was
 //! given its pid since. If `up` itself is killed outright, the kernel

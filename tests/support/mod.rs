@@ -114,6 +114,12 @@ impl App {
 
     /// Every node of the deployment `file`, in this process.
     pub async fn split_from(file: &str) -> App {
+        App::split_from_with(file, &[]).await
+    }
+
+    /// Every node of the deployment `file`, in this process, with `extra`
+    /// overrides.
+    pub async fn split_from_with(file: &str, extra: &[String]) -> App {
         let catalogue = boutique::catalogue();
         let data = storage::testing::TempDir::new("app");
         let template = plan(file, &[]);
@@ -128,6 +134,7 @@ impl App {
             .map(|(name, l)| format!("nodes.{name}.listen={}", l.local_addr().unwrap()))
             .collect();
         overrides.extend(shop_overrides(&data));
+        overrides.extend_from_slice(extra);
         let plan = plan(file, &overrides);
         let mut nodes = Vec::new();
         for (name, listener) in names.iter().zip(listeners) {

@@ -21,11 +21,12 @@ pub struct AuthConfig {
     pub database: Option<String>,
     /// How long a session lasts.
     pub session_ttl_hours: u64,
-    /// Argon2id memory, in KiB (OWASP's minimum is 19456).
+    /// Argon2id memory, in KiB (OWASP's minimum is 19456; at most 1 GiB,
+    /// 1048576).
     pub argon2_memory_kib: u32,
-    /// Argon2id passes.
+    /// Argon2id passes (at most 64).
     pub argon2_iterations: u32,
-    /// Argon2id lanes.
+    /// Argon2id lanes (at most 64).
     pub argon2_parallelism: u32,
 }
 

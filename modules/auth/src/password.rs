@@ -27,8 +27,31 @@ pub struct Passwords {
     slots: Arc<Semaphore>,
 }
 
+/// The most memory one hash may take: 1 GiB (50 times OWASP's 19 MiB),
+/// and [`MAX_AT_ONCE`] hashes may run together. Argon2 itself allows 4 TiB,
+/// which the node would try to allocate at start, for its decoy hash.
+pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+/// The most passes over that memory: each pass is a hash's time again.
+/// Argon2 allows four billion, which would hang the node's start.
+pub const MAX_ITERATIONS: u32 = 64;
+/// The most lanes (the hash runs them on one thread here, so more lanes
+/// buy no speed).
+pub const MAX_PARALLELISM: u32 = 64;
+
 /// The argon2 parameters, or why they are none.
 fn params(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Params, String> {
+    for (name, value, max) in [
+        ("argon2_memory_kib", memory_kib, MAX_MEMORY_KIB),
+        ("argon2_iterations", iterations, MAX_ITERATIONS),
+        ("argon2_parallelism", parallelism, MAX_PARALLELISM),
+    ] {
+        if value > max {
+            return Err(format!(
+                "{name} = {value} is more than {max}, the most this shop allows \
+                 (each sign-in would take that much memory or time)"
+            ));
+        }
+    }
     Params::new(memory_kib, iterations, parallelism, None)
         .map_err(|e| format!("argon2 parameters: {e}"))
 }
@@ -170,5 +193,23 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn parameters_past_the_shops_bounds_are_refused_and_named() {
+        // Argon2 takes each of these; the node would take 4 TiB at start,
+        // or hash for hours.
+        for (memory, iterations, lanes, named) in [
+            (u32::MAX, 2, 1, "argon2_memory_kib = 4294967295"),
+            (19_456, u32::MAX, 1, "argon2_iterations = 4294967295"),
+            (19_456, 2, 65, "argon2_parallelism = 65"),
+        ] {
+            let error = check_params(memory, iterations, lanes).unwrap_err();
+            assert!(error.starts_with(named), "{error}");
+        }
+        check_params(MAX_MEMORY_KIB, MAX_ITERATIONS, MAX_PARALLELISM).unwrap();
+        // Below argon2's own floor, argon2 says why.
+        let error = check_params(1, 2, 1).unwrap_err();
+        assert!(error.starts_with("argon2 parameters"), "{error}");
     }
 }

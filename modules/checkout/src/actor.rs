@@ -1,5 +1,10 @@
 //! The checkout actor: runs [`place`] once per idempotency key at a time,
 //! and one customer's checkouts one after another.
+//!
+//! A node's graceful shutdown waits for the checkouts in progress here
+//! (within its grace): each holds it. Without, a checkout the web server
+//! asked for (it stops waiting after a few seconds) was dropped when the
+//! node exited, between a charge and the order that goes with it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,13 +19,13 @@ use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, Shared};
 use orders::api::{Order, Orders};
 use payment::api::Payment;
-use runtime::{Call, Module, Service, StartContext, StartError};
+use runtime::{Call, Module, Service, ShutdownHolder, StartContext, StartError};
 use shipping::api::Shipping;
 use tracing::Instrument;
 
 use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse, order_key};
 use crate::finish::{CheckoutConfig, Finisher};
-use crate::place::{Deps, place};
+use crate::place::{Deps, place, settle_earlier};
 
 /// The checkout module. Depends on cart, catalog, currency, shipping,
 /// payment, email and orders.
@@ -70,6 +75,7 @@ impl Module for CheckoutModule {
         });
         let actor = CheckoutActor {
             deps,
+            shutdown: ctx.shutdown_holder(),
             by_customer: Rc::default(),
             started: 0,
             in_flight,
@@ -84,6 +90,8 @@ pub(crate) type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutE
 
 struct CheckoutActor {
     deps: Deps,
+    /// Holds the node's graceful shutdown for each checkout in progress.
+    shutdown: ShutdownHolder,
     /// Checkouts in progress, by their customer's idempotency key
     /// ([`order_key`]): a second submission of the same checkout waits for
     /// the first instead of running beside it.
@@ -150,13 +158,21 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 }
                 // Every step waits no longer than the first submitter;
                 // compensation steps are detached from that (see place.rs).
+                let hold = self.shutdown.hold();
                 let placing = meta
                     .scope(async move {
-                        if let Some(before) = before {
-                            // Its outcome is its own submitter's to see.
-                            let _ = before.await;
-                        }
-                        let result = place(&deps, &request, &owned_key).await;
+                        let _hold = hold;
+                        let settled = match before {
+                            // Its outcome is its own submitter's to see;
+                            // what it left in the cart is this one's to
+                            // know.
+                            Some(before) => settle_earlier(&deps, &before.await).await,
+                            None => Ok(()),
+                        };
+                        let result = match settled {
+                            Ok(()) => place(&deps, &request, &owned_key).await,
+                            Err(refused) => Err(refused),
+                        };
                         in_flight.borrow_mut().remove(&owned_key);
                         let mut by_customer = by_customer.borrow_mut();
                         if by_customer

@@ -130,6 +130,17 @@ pub enum CheckoutError {
         /// What went wrong with the call.
         error: CallError,
     },
+    /// Another checkout of this customer (another key) ran just before and
+    /// left the cart as it was: its order may stand or land (its outcome
+    /// is in doubt), or it stands and its lines could not be taken out of
+    /// the cart. Nothing was charged this time, so the same lines are not
+    /// paid for twice; the customer sees the cart again (or submits the
+    /// earlier checkout again, which finishes it).
+    #[error(
+        "another checkout of this cart is not settled yet: nothing was charged this time; \
+         look at your orders and your cart before you check out again"
+    )]
+    EarlierCheckoutUnsettled,
 }
 
 /// What a failed submission leaves under its checkout's key (see

@@ -152,10 +152,6 @@ pub async fn finish(deps: &Deps, order: Order, key: &str, cart: EmptyTheCart, do
     order
 }
 
-/// Finishes `order`, stored under `key` by an earlier submission (or
-/// this one, long ago), as far as it is not: nothing if it is
-/// `confirmed`, else what is not `done`, its cart emptied only if
-/// unchanged.
 /// The order a lookup `found` under `key`, finished as it was found
 /// ([`finish_as_found`]), detached from the checkout's deadline; `None` if
 /// none is stored under the key.
@@ -165,6 +161,10 @@ pub async fn finish_found(deps: &Deps, found: FindOrderResponse, key: &str) -> O
     Some(runtime::detached(finish_as_found(deps, order, key, found.confirmed, done)).await)
 }
 
+/// Finishes `order`, stored under `key` by an earlier submission (or
+/// this one, long ago), as far as it is not: nothing if it is
+/// `confirmed`, else what is not `done`, its cart emptied only if
+/// unchanged.
 pub async fn finish_as_found(
     deps: &Deps,
     order: Order,
@@ -222,7 +222,7 @@ async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
 
 /// Empties the order's customer's cart as `rule` says; true if that is
 /// done (or, late, not to be done: the cart changed since, or is empty).
-async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
+pub(crate) async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
     let user_id = order.customer_id.clone();
     let emptied = match rule {
         EmptyTheCart::Always => deps
@@ -269,8 +269,6 @@ pub struct Finisher {
     busy: Rc<RefCell<HashMap<String, Placing>>>,
 }
 
-/// The most orders one pass finishes.
-const FINISHED_PER_PASS: usize = 20;
 /// Orders stored longer ago than this are not finished any more: what is
 /// left of them is for a person (an email a week late helps nobody).
 const NOT_OLDER_THAN: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -291,20 +289,26 @@ impl Finisher {
         }
     }
 
-    /// Looks for unfinished orders every so often, forever.
+    /// Looks for unfinished orders at once (a crash may have left some),
+    /// then every so often, forever.
     pub async fn run(self) {
         loop {
-            tokio::time::sleep(self.every).await;
             self.pass().await;
+            tokio::time::sleep(self.every).await;
         }
     }
 
-    /// Finishes up to [`FINISHED_PER_PASS`] orders unfinished for long
-    /// enough, claiming each just before finishing it (so that its claim
-    /// does not run out while others are finished).
+    /// Finishes the orders unfinished for long enough, one after another,
+    /// claiming each just before finishing it (so that its claim does not
+    /// run out while others are finished), until none is left or the pass
+    /// has taken as long as the time between passes. A backlog (after an
+    /// outage of email) drains as fast as orders finish, where 20 a pass
+    /// took hours; an order that fails again waits for its claim to run
+    /// out, and a pass whose orders all fail slowly ends on time.
     async fn pass(&self) {
         let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        for _ in 0..FINISHED_PER_PASS {
+        let started = std::time::Instant::now();
+        while started.elapsed() < self.every {
             let claim = ClaimUnfinished {
                 unfinished_for_ms: millis(self.after),
                 not_older_than_ms: millis(NOT_OLDER_THAN),

@@ -10,8 +10,8 @@ use payment::api::{CancelCharge, Cancellation, Charge, Payment, PaymentError};
 use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
-use crate::api::{ChargeLeft, CheckoutError, PlaceOrder};
-use crate::finish::{Done, EmptyTheCart, finish, finish_as_found, finish_found};
+use crate::api::{ChargeLeft, CheckoutError, KeyLeft, PlaceOrder};
+use crate::finish::{Done, EmptyTheCart, empty_cart, finish, finish_as_found, finish_found};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -23,6 +23,37 @@ pub struct Deps {
     pub payment: ServiceRef<Payment>,
     pub email: ServiceRef<Email>,
     pub orders: ServiceRef<Orders>,
+}
+
+/// What a customer's checkout that waited for an earlier one of theirs
+/// (another key) does first, so that it does not pay for the earlier
+/// one's lines again:
+/// - the earlier one placed its order: if the cart still holds exactly
+///   that order's lines, unchanged since (its emptying failed), they are
+///   taken out now, as its finisher would later; if that fails, this one
+///   is refused;
+/// - the earlier one's order may stand or land, or its charge stand (its
+///   outcome is in doubt): this one is refused;
+/// - the earlier one failed for certain: nothing to do.
+///
+/// A refusal is [`CheckoutError::EarlierCheckoutUnsettled`], before
+/// anything is charged.
+pub async fn settle_earlier(
+    deps: &Deps,
+    earlier: &Result<Order, CheckoutError>,
+) -> Result<(), CheckoutError> {
+    let settled = match earlier {
+        Ok(order) => empty_cart(deps, order, EmptyTheCart::IfUnchanged).await,
+        // Refused because of one before it, which is unsettled still.
+        Err(CheckoutError::EarlierCheckoutUnsettled) => false,
+        Err(error) => error.key_left() != KeyLeft::Unfinished,
+    };
+    if settled {
+        Ok(())
+    } else {
+        tracing::warn!("an earlier checkout of this customer is not settled: this one is refused");
+        Err(CheckoutError::EarlierCheckoutUnsettled)
+    }
 }
 
 fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {

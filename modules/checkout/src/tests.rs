@@ -843,6 +843,37 @@ async fn a_confirmation_that_could_not_be_sent_is_sent_later_once() {
 }
 
 #[actix_rt::test]
+async fn a_backlog_of_unfinished_orders_is_finished_in_one_pass() {
+    let shop = shop(Faults {
+        emails_failing: 30,
+        ..Faults::default()
+    })
+    .await;
+    for n in 0..30 {
+        let user = format!("u{n}");
+        shop.add(&user, SUNGLASSES, 1).await;
+        shop.place(request(&user, "USD", "k")).await.unwrap();
+        assert!(!shop.confirmed(&user, "k").await);
+    }
+    // One pass, at its start; the next would be an hour later. It used to
+    // finish 20 orders and leave the rest to later passes.
+    start_alone::<CheckoutModule>(
+        CheckoutConfig {
+            finish_after_ms: 1,
+            finisher_every_ms: 3_600_000,
+        },
+        shop.registry.clone(),
+        shop._data.path(),
+    )
+    .await
+    .unwrap();
+    for n in 0..30 {
+        shop.until_confirmed(&format!("u{n}"), "k").await;
+    }
+    assert_eq!(shop.sent_to("someone@example.com").await, 30);
+}
+
+#[actix_rt::test]
 async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
     // The shop's own finisher waits a minute: the test's starts later.
     let shop = shop(Faults {
@@ -1392,4 +1423,57 @@ async fn two_checkouts_of_one_customer_at_once_charge_once() {
     assert_eq!(shop.charges("u1", "k1").await.len(), 1);
     assert_eq!(shop.charges("u1", "k2").await, vec![]);
     assert_eq!(shop.charges("u2", "k1").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_customers_second_checkout_does_not_pay_for_lines_the_first_left_in_the_cart() {
+    // The first one's order stands, but its cart could not be emptied.
+    let shop = shop(Faults {
+        cart_emptyings_failing: 1,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let (first, second) = tokio::join!(
+        shop.place(request("u1", "USD", "k1")),
+        shop.place(request("u1", "USD", "k2")),
+    );
+    let first = first.unwrap();
+    // Before, the second read the same full cart and paid for it again.
+    assert!(
+        matches!(second, Err(CheckoutError::EmptyCart)),
+        "the second found the first's lines taken out: {second:?}"
+    );
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    assert_eq!(shop.orders("u1").await, vec![first]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+}
+
+#[actix_rt::test]
+async fn a_customers_checkout_behind_one_in_doubt_is_refused_before_any_charge() {
+    // The first one's order is in doubt: it may land with its charge.
+    let shop = shop(Faults {
+        orders_late: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let (first, second, third) = tokio::join!(
+        shop.place(request("u1", "USD", "k1")),
+        shop.place(request("u1", "USD", "k2")),
+        shop.place(request("u1", "USD", "k3")),
+    );
+    assert!(
+        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{first:?}"
+    );
+    // Neither pays for the lines the first may have bought (the third
+    // waited behind the second, refused for the first).
+    for later in [second, third] {
+        assert_eq!(later, Err(CheckoutError::EarlierCheckoutUnsettled));
+    }
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    assert_eq!(shop.charges("u1", "k3").await, vec![]);
+    assert_eq!(shop.charges("u1", "k1").await.len(), 1);
+    assert_eq!(shop.cart("u1").await.len(), 1);
 }

@@ -79,7 +79,9 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::Catalog(CatalogError::ProductNotFound { id }) => ShopError::UnsoldInCart(id),
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
-        CheckoutError::CheckoutUsed(_) => ShopError::Conflict(text),
+        CheckoutError::CheckoutUsed(_) | CheckoutError::EarlierCheckoutUnsettled => {
+            ShopError::Conflict(text)
+        }
         CheckoutError::PaymentInDoubt { .. } => ShopError::down("payment", text),
         CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
         | CheckoutError::ShippingFailed { .. } => ShopError::down("shipping", text),

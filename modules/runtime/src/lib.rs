@@ -79,7 +79,7 @@ pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
 pub use service::{Empty, MethodId, Request, Service};
 pub use service_ref::{CallFuture, ServiceRef};
-pub use shutdown_hold::ShutdownHold;
+pub use shutdown_hold::{ShutdownHold, ShutdownHolder};
 pub use stats::NodeStats;
 
 /// Re-exports used by the code that [`service!`] generates. Not part of the API.

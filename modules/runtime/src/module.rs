@@ -276,6 +276,14 @@ impl StartContext {
         crate::shutdown_hold::ShutdownHolds::hold(&self.holds)
     }
 
+    /// What takes [`StartContext::hold_shutdown`]'s holds later, for work
+    /// that starts after the module did, one piece at a time: a module
+    /// keeps it and holds the shutdown for each piece. See
+    /// [`crate::shutdown_hold`].
+    pub fn shutdown_holder(&self) -> crate::ShutdownHolder {
+        crate::ShutdownHolder::new(&self.holds)
+    }
+
     /// Resolves when the node this module runs on shuts down (or is
     /// dropped). A module that owns something outside its actor, like a
     /// listening socket, closes it then. Without a node ([`start_alone`]),

@@ -402,7 +402,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             role,
             incarnation: rand::random(),
             fingerprint: catalogue.fingerprint()?,
-            // Validated by the plan: 1 to a million.
+            // Validated by the plan: 1 to MAX_IN_FLIGHT_PER_PEER (65,536).
             max_in_flight: u32::try_from(plan.runtime.max_in_flight_per_peer).unwrap_or(u32::MAX),
             secret,
         };

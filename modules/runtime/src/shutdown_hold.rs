@@ -10,6 +10,11 @@
 //! its grace period, until every hold is dropped before it closes its
 //! connections and returns.
 //!
+//! Work that begins later, one piece at a time, takes a hold for each
+//! piece through a [`ShutdownHolder`] kept from the start: the checkout
+//! module holds the shutdown while an order is being placed, since the
+//! web server that asked for it may have stopped waiting.
+//!
 //! [`StartContext::stopped`]: crate::StartContext::stopped
 
 use std::sync::Arc;
@@ -50,6 +55,32 @@ impl ShutdownHolds {
                 return self.held();
             }
         }
+    }
+}
+
+/// Takes [`ShutdownHold`]s on a node's graceful shutdown, for as long as a
+/// module's work needs: get one from [`StartContext::shutdown_holder`] and
+/// keep it. Cloning it is cheap.
+///
+/// [`StartContext::shutdown_holder`]: crate::StartContext::shutdown_holder
+#[derive(Debug, Clone)]
+pub struct ShutdownHolder {
+    holds: Arc<ShutdownHolds>,
+}
+
+impl ShutdownHolder {
+    /// A holder of `holds`.
+    pub(crate) fn new(holds: &Arc<ShutdownHolds>) -> ShutdownHolder {
+        ShutdownHolder {
+            holds: Arc::clone(holds),
+        }
+    }
+
+    /// Holds the shutdown open until the hold is dropped (for at most the
+    /// grace period). A hold taken once the node has stopped waiting for
+    /// holds holds nothing.
+    pub fn hold(&self) -> ShutdownHold {
+        ShutdownHolds::hold(&self.holds)
     }
 }
 

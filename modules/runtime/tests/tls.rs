@@ -156,4 +156,15 @@ fn listening_beyond_loopback_needs_tls_or_insecure() {
             .unwrap()
             .contains("certificate names")
     );
+    // A number: rustls would refuse it as a name on every dial.
+    for number in ["1", "0x1f"] {
+        let named = with_tls.replace("[nodes.a]", &format!("[nodes.{number}]"));
+        let error = plan_error(&named).unwrap_or_default();
+        assert!(
+            error.contains(&format!("node '{number}'")) && error.contains("not a number"),
+            "{number}: {error}"
+        );
+    }
+    let letters = with_tls.replace("[nodes.a]", "[nodes.ab-1]");
+    assert_eq!(plan_error(&letters), None);
 }

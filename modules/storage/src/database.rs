@@ -195,18 +195,41 @@ fn with_create_mode(url: &str, query: &str) -> String {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password replaced by `***`: the one after the user
+/// name (`postgres://shop:PASSWORD@db`), and the value of any query
+/// parameter named for one (`?password=...`, `&sslpassword=...`), which
+/// sqlx reads too.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (address.find("://"), address.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
+            let credentials = &address[scheme + 3..at];
             match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => {
+                    format!("{}{user}:***{}", &address[..scheme + 3], &address[at..])
+                }
+                None => address.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => address.to_owned(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&parameters.join("&"));
     }
+    redacted
 }
 
 #[cfg(test)]
@@ -220,6 +243,16 @@ mod tests {
             "postgres://shop:***@db:5432/shop"
         );
         assert_eq!(redact("postgres://db/shop"), "postgres://db/shop");
+        // sqlx also takes the password as a parameter.
+        assert_eq!(
+            redact("postgres://shop@db/shop?sslmode=require&password=s3cret&sslpassword=k"),
+            "postgres://shop@db/shop?sslmode=require&password=***&sslpassword=***"
+        );
+        // An `@` in the query is not the end of credentials.
+        assert_eq!(
+            redact("postgres://shop:secret@db/shop?application_name=a@b"),
+            "postgres://shop:***@db/shop?application_name=a@b"
+        );
         assert_eq!(redact("sqlite://data/cart.db"), "sqlite://data/cart.db");
         assert_eq!(with_create_mode("sqlite:a.db", ""), "sqlite:a.db?mode=rwc");
         assert_eq!(

@@ -17,6 +17,7 @@
 
 mod database;
 mod migrate;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use database::{Backend, Database, StorageError};

@@ -68,6 +68,8 @@ pub enum Mode {
 /// Tasks in flight at most in the fixed-rate mode (beyond it, due tasks
 /// wait, and their waiting counts in their latency).
 const RATE_IN_FLIGHT: usize = 1024;
+/// The most closed-loop users a run may have (`--users`).
+const MAX_USERS: usize = 10_000;
 
 /// The longest the tasks still running when the run's time is up get to
 /// finish (if the run was longer): as long as one request may take.
@@ -100,8 +102,11 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
             ))
             .into());
         }
-        Mode::Users(0) => {
-            return Err(UsageError("--users 0: give at least one user".to_owned()).into());
+        Mode::Users(users) if !(1..=MAX_USERS).contains(&users) => {
+            return Err(UsageError(format!(
+                "--users {users}: give 1 to {MAX_USERS} users (each holds a connection and a task)"
+            ))
+            .into());
         }
         _ => {}
     }

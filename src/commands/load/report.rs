@@ -38,6 +38,7 @@ impl Latencies {
         Latencies {
             // 1 µs to 1 hour, three significant digits.
             histogram: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                // Three significant digits are always allowed (1 to 5 are).
                 .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
             count: 0,
         }
@@ -135,6 +136,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// An empty record, for a run about to start.
     pub fn new() -> Recorder {
         Recorder {
             requests: Tally::new(),

@@ -15,8 +15,9 @@ use serde_json::Value;
 pub struct Run {
     /// HTTP requests per second.
     pub requests_per_second: f64,
-    /// Median and 99th percentile latency of an HTTP request, in ms.
+    /// Median latency of an HTTP request, in ms.
     pub p50_ms: f64,
+    /// 99th percentile latency of an HTTP request, in ms.
     pub p99_ms: f64,
     /// `(percentile, ms)` points of the HTTP requests' latency distribution.
     pub distribution: Vec<(f64, f64)>,
@@ -57,7 +58,13 @@ impl Results {
                 .with_context(|| format!("{} lacks a figure the charts need", path.display()))?;
             match kind {
                 Kind::Users => {
-                    let users = amount as u32;
+                    // A whole number of users, or not a run of this kind.
+                    let Some(users) = (amount.fract() == 0.0 && amount >= 0.0)
+                        .then(|| u32::try_from(amount as u64).ok())
+                        .flatten()
+                    else {
+                        anyhow::bail!("{}: {amount} is not a number of users", path.display());
+                    };
                     results
                         .by_users
                         .entry(deployment)

@@ -363,10 +363,11 @@ impl Plan {
         }
         if config.cluster.tls.is_some() {
             for node in config.nodes.keys() {
-                if node.contains('_') || node.starts_with('-') || node.ends_with('-') {
+                if !crate::transport::tls::is_certificate_name(node) {
                     problems.push(format!(
                         "node '{node}': with TLS, node names are certificate names, so letters, digits \
-                         and inner '-' only"
+                         and inner '-' only, and not a number (`1`, `0x1f`: TLS would read it as \
+                         an address)"
                     ));
                 }
             }

@@ -60,7 +60,8 @@ pub enum Kind {
     NoMoreCalls = 5,
     /// Handshake: the dialer introduces itself.
     Hello = 16,
-    /// Handshake: the acceptor introduces itself and proves the secret.
+    /// Handshake: the acceptor introduces itself (its proof of the secret
+    /// waits for the dialer's, in `Welcome`).
     HelloAck = 17,
     /// Handshake: the dialer proves the secret.
     Auth = 18,

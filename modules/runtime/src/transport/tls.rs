@@ -160,6 +160,18 @@ impl Tls {
     }
 }
 
+/// Whether `name` can name a node under TLS: a certificate's DNS name made
+/// of letters, digits and inner `-`, that rustls takes as one (it refuses
+/// a name that is all digits, or a number such as `0x1f`, which could be
+/// read as an address).
+pub fn is_certificate_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && matches!(ServerName::try_from(name), Ok(ServerName::DnsName(_)))
+}
+
 /// Checks that `presented` (a CA-verified certificate) is for `name`.
 pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(), String> {
     let cert = webpki::EndEntityCert::try_from(presented)
@@ -178,6 +190,14 @@ pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(
 /// TLS would fail).
 pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsError> {
     for (i, name) in names.iter().enumerate() {
+        // A certificate name, as a node's must be under TLS; anything else
+        // (`../x`) could also write outside `dir`.
+        if !is_certificate_name(name) {
+            return Err(TlsError::Generate(format!(
+                "'{name}' cannot be a certificate name: name the node with letters, digits \
+                 and inner '-' only, not all digits"
+            )));
+        }
         if *name == "ca" || names[..i].contains(name) {
             return Err(TlsError::Generate(format!(
                 "'{name}' would be written over another certificate's files ({dir}/{name}.pem): \
