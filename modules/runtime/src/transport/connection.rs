@@ -261,6 +261,9 @@ pub(crate) struct Connection {
     /// Bytes queued in the outbox, and bytes written, since the start.
     queued_bytes: AtomicU64,
     written_bytes: AtomicU64,
+    /// Bytes written and flushed: handed to the socket. Under TLS, a write
+    /// leaves its bytes in the TLS layer's buffer until a flush.
+    flushed_bytes: AtomicU64,
     /// Notified after every write.
     wrote: Notify,
     /// The peer said it sends no more calls (after this node said it is
@@ -332,6 +335,7 @@ impl Connection {
             leaving: AtomicBool::new(false),
             queued_bytes: AtomicU64::new(first_len),
             written_bytes: AtomicU64::new(0),
+            flushed_bytes: AtomicU64::new(0),
             wrote: Notify::new(),
             peer_sends_no_more_calls: AtomicBool::new(false),
             no_more_calls: Notify::new(),
@@ -424,8 +428,8 @@ impl Connection {
         }
     }
 
-    /// Waits until everything queued so far has been written, at most
-    /// `limit`; true if it was.
+    /// Waits until everything queued so far has been written and flushed
+    /// to the socket, at most `limit`; true if it was.
     pub(crate) async fn flush(&self, limit: Duration) -> bool {
         let target = self.queued_bytes.load(Ordering::Acquire);
         let deadline = tokio::time::Instant::now() + limit;
@@ -433,11 +437,11 @@ impl Connection {
             let wrote = self.wrote.notified();
             tokio::pin!(wrote);
             wrote.as_mut().enable();
-            if self.written_bytes.load(Ordering::Acquire) >= target {
+            if self.flushed_bytes.load(Ordering::Acquire) >= target {
                 return true;
             }
             if self.is_closed() || tokio::time::timeout_at(deadline, wrote).await.is_err() {
-                return self.written_bytes.load(Ordering::Acquire) >= target;
+                return self.flushed_bytes.load(Ordering::Acquire) >= target;
             }
         }
     }
@@ -1231,12 +1235,26 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                 ));
                 break 'writing;
             }
-            connection.wrote.notify_waiters();
             sending.clear();
             if sending.capacity() > KEEP_BUFFER_BYTES {
                 sending = Vec::new();
             }
         }
+        // The outbox is empty: what was written goes out now. A TLS stream
+        // keeps up to its buffer of written bytes until flushed (tokio's
+        // TCP stream has nothing to flush), and nothing else would send
+        // them before this node's next frame: at worst the next heartbeat,
+        // or never, for the last replies of a graceful shutdown.
+        let written = connection.written_bytes.load(Ordering::Acquire);
+        if let Err(e) = writer.flush().await {
+            connection.close(format!(
+                "write to node '{}' failed: {e}",
+                connection.peer.node
+            ));
+            break 'writing;
+        }
+        connection.flushed_bytes.store(written, Ordering::Release);
+        connection.wrote.notify_waiters();
     }
     let unsent = std::mem::take(&mut lock(&connection.outbox).calls);
     connection.fail_pending(&unsent);
@@ -1254,6 +1272,67 @@ pub(crate) fn call_error(service: &str, error: LinkError) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_rt::test]
+    async fn what_the_writer_takes_is_flushed_to_the_socket() {
+        use crate::fingerprint::Fingerprint;
+        use crate::transport::handshake::{Identity, Secret};
+        use tokio::io::AsyncReadExt;
+
+        // A writer that keeps what it takes until flushed, as a TLS stream
+        // keeps what the socket could not take yet.
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let (read_half, write_half) = tokio::io::split(ours);
+        let writer = tokio::io::BufWriter::with_capacity(1 << 20, write_half);
+        let identity = Identity {
+            cluster: "boutique".into(),
+            node: "a".into(),
+            role: Role::Node,
+            incarnation: 1,
+            fingerprint: Fingerprint([0; 32]),
+            max_in_flight: 16,
+            secret: Arc::new(
+                Secret::from_bytes("test", b"a secret of sixteen bytes".to_vec()).unwrap(),
+            ),
+        };
+        let (_keep, shutdown) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared::new(
+            identity,
+            super::super::Settings::from_config(&crate::config::RuntimeConfig::default()),
+            shutdown,
+            Arc::default(),
+            super::super::access::Access::default(),
+            None,
+            crate::dispatch::DispatchTable::new(),
+        ));
+        let peer = PeerInfo {
+            node: "b".into(),
+            role: Role::Node,
+            incarnation: 2,
+            max_in_flight: 16,
+            addr: "127.0.0.1:1".parse().unwrap(),
+        };
+        let first = b"the first bytes".to_vec();
+        let connection = Connection::spawn(
+            FrameReader::new(read_half, 1 << 20),
+            writer,
+            peer,
+            false,
+            shared,
+            Some(first.clone()),
+            None,
+        );
+
+        // Unflushed, they stayed in the writer for good.
+        let mut got = vec![0; first.len()];
+        tokio::time::timeout(Duration::from_secs(10), theirs.read_exact(&mut got))
+            .await
+            .expect("the bytes written never reached the socket")
+            .unwrap();
+        assert_eq!(got, first);
+        assert!(connection.flush(Duration::from_secs(10)).await);
+        connection.close("the test is over".to_owned());
+    }
 
     #[test]
     fn a_request_leaves_with_the_time_its_caller_has_left_then() {
