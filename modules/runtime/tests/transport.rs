@@ -447,7 +447,8 @@ async fn another_cluster_is_refused_and_both_sides_say_so() {
 }
 
 #[actix_rt::test]
-async fn another_api_fingerprint_is_refused() {
+async fn another_api_fingerprint_is_refused_and_both_sides_say_so() {
+    let (logs, _guard) = Logs::capture();
     let cluster = cluster().await;
     let mut me = identity("boutique", secret());
     me.fingerprint = runtime::fingerprint::Fingerprint([7; 32]);
@@ -458,6 +459,25 @@ async fn another_api_fingerprint_is_refused() {
         matches!(error.refusal(), Some(Refusal::Fingerprint { dialer, .. }) if dialer.0 == [7; 32]),
         "{error:?}"
     );
+    // Each side logs it, with both fingerprints and what to do.
+    let theirs = me.fingerprint.to_string();
+    let ours = catalogue().fingerprint().unwrap().to_string();
+    wait_for_log(&logs, "the peer refused the handshake").await;
+    let text = logs.text();
+    let line_with = |parts: &[&str]| text.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    for node in ["node=a", "node=probe"] {
+        assert!(
+            line_with(&[
+                node,
+                "refused the handshake",
+                "API fingerprints differ",
+                &theirs,
+                &ours,
+                "deploy the same binary everywhere"
+            ]),
+            "{node}: {text}"
+        );
+    }
 
     // A build with other services has another fingerprint: its calls are refused.
     let smaller = runtime::Catalogue::new()
@@ -487,7 +507,8 @@ async fn another_api_fingerprint_is_refused() {
 }
 
 #[actix_rt::test]
-async fn another_protocol_version_is_refused() {
+async fn another_protocol_version_is_refused_and_the_node_says_so() {
+    let (logs, _guard) = Logs::capture();
     let cluster = cluster().await;
     let mut stream = TcpStream::connect(cluster.a.local_addr().unwrap())
         .await
@@ -514,6 +535,19 @@ async fn another_protocol_version_is_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // The dialer here is bytes, not a node: the node's side is logged.
+    let said = format!(
+        "protocol versions differ: the dialer speaks 99, the acceptor {}",
+        handshake::PROTOCOL_VERSION
+    );
+    wait_for_log(&logs, &said).await;
+    let text = logs.text();
+    assert!(
+        text.lines().any(|l| l.contains("node=a")
+            && l.contains("refused the handshake")
+            && l.contains(&said)),
+        "{text}"
+    );
 }
 
 // --- Hostile input -------------------------------------------------------
