@@ -3,9 +3,10 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use actix::{Actor, Context, Handler};
+use actix::{Actor, ActorFutureExt, Context, Handler, ResponseActFuture};
 use runtime::{Call, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::api::{
     Email, EmailError, ListSentEmails, ListSentEmailsResponse, SendOrderConfirmation, SentEmail,
@@ -88,23 +89,27 @@ impl Actor for EmailActor {
 }
 
 impl Handler<Call<SendOrderConfirmation>> for EmailActor {
-    type Result = Result<Empty, EmailError>;
+    type Result = ResponseActFuture<Self, Result<Empty, EmailError>>;
 
     fn handle(&mut self, call: Call<SendOrderConfirmation>, _: &mut Context<Self>) -> Self::Result {
-        let _span = call.span().entered();
+        let span = call.span();
+        let entered = span.clone().entered();
         let SendOrderConfirmation { email, order } = call.into_message();
+        let refused = |error| Box::pin(actix::fut::ready(Err(error)));
         if !crate::api::is_address(&email) {
-            return Err(EmailError::InvalidAddress(email));
+            return refused(EmailError::InvalidAddress(email));
         }
         // It goes into the Subject header: a line break would start
         // headers of the caller's choosing.
         if order.order_id.chars().any(char::is_control) {
-            return Err(EmailError::Render(
+            return refused(EmailError::Render(
                 "the order id holds control characters".to_owned(),
             ));
         }
-        let rendered =
-            render::confirmation(&order).map_err(|e| EmailError::Render(e.to_string()))?;
+        let rendered = match render::confirmation(&order) {
+            Ok(rendered) => rendered,
+            Err(e) => return refused(EmailError::Render(e.to_string())),
+        };
         let sent = SentEmail {
             to: email,
             subject: rendered.subject,
@@ -112,12 +117,19 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
             html: rendered.html,
             sent_at: runtime::wall_clock::unix_ms(),
         };
-        self.sink.send(&sent).map_err(EmailError::SinkFailed)?;
-        if self.sent.len() == self.keep {
-            self.sent.pop_back();
-        }
-        self.sent.push_front(sent);
-        Ok(Empty {})
+        let delivery = self.sink.send(&sent);
+        drop(entered);
+        // Remembered once delivered, in the order deliveries end.
+        Box::pin(actix::fut::wrap_future(delivery.instrument(span)).map(
+            move |delivered, actor: &mut Self, _| {
+                delivered.map_err(EmailError::SinkFailed)?;
+                if actor.sent.len() == actor.keep {
+                    actor.sent.pop_back();
+                }
+                actor.sent.push_front(sent);
+                Ok(Empty {})
+            },
+        ))
     }
 }
 

@@ -1,44 +1,68 @@
 //! Where rendered emails go.
+//!
+//! A sink hands back the delivery as a future, so that one that blocks
+//! (writing a file) does it on tokio's blocking pool, not on the thread
+//! the module's actor shares with others.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use crate::api::SentEmail;
 
+/// A delivery under way: done, or why not.
+pub type Delivery = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// Something that delivers emails.
 pub trait Sink: Send {
-    /// Delivers `email`, or says why not.
-    fn send(&mut self, email: &SentEmail) -> Result<(), String>;
+    /// Starts delivering `email`.
+    fn send(&mut self, email: &SentEmail) -> Delivery;
 }
 
 /// Writes each email to the log.
 pub struct LogSink;
 
-impl Sink for LogSink {
-    fn send(&mut self, email: &SentEmail) -> Result<(), String> {
+impl LogSink {
+    fn log(email: &SentEmail) {
         tracing::info!(module = "email", to = %email.to, subject = %email.subject, body = %email.text, "email sent");
-        Ok(())
+    }
+}
+
+impl Sink for LogSink {
+    fn send(&mut self, email: &SentEmail) -> Delivery {
+        LogSink::log(email);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
 /// Logs each email and writes it as a file `<time>-<n>.eml` in a directory.
 pub struct DirectorySink {
+    /// Where the files go (made at the first email).
     pub directory: PathBuf,
+    /// How many this sink has written: each file's number.
     pub written: u64,
 }
 
 impl Sink for DirectorySink {
-    fn send(&mut self, email: &SentEmail) -> Result<(), String> {
-        LogSink.send(email)?;
-        std::fs::create_dir_all(&self.directory)
-            .map_err(|e| format!("cannot create {}: {e}", self.directory.display()))?;
+    fn send(&mut self, email: &SentEmail) -> Delivery {
+        LogSink::log(email);
         self.written += 1;
-        let path = self
-            .directory
-            .join(format!("{}-{}.eml", email.sent_at, self.written));
+        let directory = self.directory.clone();
+        let path = directory.join(format!("{}-{}.eml", email.sent_at, self.written));
         let message = format!(
             "To: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{}",
             email.to, email.subject, email.html
         );
-        std::fs::write(&path, message).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        let write = move || {
+            std::fs::create_dir_all(&directory)
+                .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
+            std::fs::write(&path, message)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(write)
+                .await
+                .map_err(|e| format!("the write stopped: {e}"))?
+        })
     }
 }

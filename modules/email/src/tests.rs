@@ -160,6 +160,36 @@ async fn the_directory_sink_writes_files() {
 }
 
 #[actix_rt::test]
+async fn a_sink_that_cannot_write_fails_the_email_and_does_not_remember_it() {
+    // The directory is a file: it cannot be made.
+    let file =
+        std::env::temp_dir().join(format!("boutique-email-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, "in the way").unwrap();
+    let config = EmailConfig {
+        sink: "directory".into(),
+        directory: Some(file.clone()),
+        keep: 10,
+    };
+    let service = email(config, &std::env::temp_dir()).await;
+    let failed = service.call(send("someone@example.com")).await.unwrap();
+    assert!(
+        matches!(&failed, Err(EmailError::SinkFailed(why)) if why.contains("cannot create")),
+        "{failed:?}"
+    );
+    let sent = service
+        .call(ListSentEmails {
+            to: String::new(),
+            limit: None,
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .emails;
+    assert!(sent.is_empty(), "{sent:?}");
+    let _ = std::fs::remove_file(&file);
+}
+
+#[actix_rt::test]
 async fn an_unknown_sink_stops_the_start() {
     let config = EmailConfig {
         sink: "carrier-pigeon".into(),
