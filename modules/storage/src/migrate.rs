@@ -30,6 +30,10 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      applied_at BIGINT NOT NULL, \
      PRIMARY KEY (module, version))";
 
+/// Reads no row, but fails unless the ledger has our columns.
+const LEDGER_SHAPE: &str =
+    "SELECT module, version, description, applied_at FROM schema_migrations WHERE 1 = 0";
+
 /// The PostgreSQL advisory lock migrations take ("boutique" in ASCII): a
 /// transaction's write lock is not enough there, since nothing is written
 /// before the ledger is read, and two processes would both find a
@@ -77,6 +81,17 @@ pub(crate) async fn migrate(
         tx.execute(LEDGER)
             .await
             .map_err(|e| failed(e.to_string()))?;
+        // A table of that name made by another tool (Rails, dbmate,
+        // golang-migrate keep theirs there too) is left as it was, and
+        // reading it as ours failed with "no such column: module".
+        tx.execute(LEDGER_SHAPE).await.map_err(|e| {
+            failed(format!(
+                "the table schema_migrations in this database is not Boutique's migration \
+                 ledger (no module, version, description and applied_at columns: another \
+                 tool's, most likely): give the shop a database or schema of its own, or \
+                 rename that table ({e})"
+            ))
+        })?;
         let applied: Option<(i64,)> = sqlx::query_as(
             "SELECT version FROM schema_migrations WHERE module = $1 AND version = $2",
         )

@@ -141,3 +141,34 @@ async fn several_processes_migrating_one_database_at_once_all_start() {
         assert_eq!(applied(&db).await, vec![1, 2], "{}", backend.name());
     }
 }
+
+#[tokio::test]
+async fn another_tools_schema_migrations_table_is_named_not_misread() {
+    for backend in backends() {
+        let dir = TempDir::new("storage");
+        // One database for both: a tool's and the shop's.
+        let url = match backend.database_url().await {
+            Some(url) => url,
+            None => format!("sqlite:{}", dir.path().join("shared.db").display()),
+        };
+        let tool = Database::open("tool", Some(&url), dir.path(), &[])
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, dirty BOOLEAN NOT NULL)",
+        )
+        .execute(tool.pool())
+        .await
+        .unwrap();
+        drop(tool);
+
+        let error = Database::open("notes", Some(&url), dir.path(), MIGRATIONS)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StorageError::Migrate { detail, .. }
+                if detail.contains("is not Boutique's migration ledger")),
+            "{backend:?}: {error}"
+        );
+    }
+}
