@@ -207,3 +207,50 @@ async fn keyed_calls_stay_on_one_replica_while_it_is_up() {
         "the key did not move, or moved back and forth"
     );
 }
+
+#[actix_rt::test]
+async fn calls_do_not_pile_on_a_replica_whose_first_dial_hangs() {
+    // c's kernel accepts connections but nothing answers (a stopped
+    // process): its first dial hangs in the handshake for 10 s.
+    let (la, lb, lc) = (bind(), bind(), bind());
+    let text = format!(
+        "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\nhandshake_timeout_ms = 10000\n\
+         [nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\", \"relay\"]\n\
+         [nodes.c]\nlisten = \"{}\"\nmodules = [\"toy\"]\n",
+        addr(&la),
+        addr(&lb),
+        addr(&lc)
+    );
+    let plan = Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap();
+    let _a = start_node(&plan, "a", la).await;
+    let b = start_node(&plan, "b", lb).await;
+    // Asking b whether it is ready dials both replicas of toy (relay
+    // calls it): a answers, c hangs.
+    let _ = b.readiness();
+    assert!(b.wait_connected("a", LONG).await);
+    assert!(!b.is_connected("c"));
+
+    let toy = b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_secs(1));
+    let calls = (0..20).map(|n| {
+        toy.call(Echo {
+            text: format!("call {n}"),
+            local_only: None,
+        })
+    });
+    let failed: Vec<String> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(|reply| match reply {
+            Ok(Ok(_)) => None,
+            other => Some(format!("{other:?}")),
+        })
+        .collect();
+    // Before, c showed no calls in flight (they wait for its dial holding
+    // no slot) and drew most of them, each failing at its deadline.
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    drop(lc);
+}

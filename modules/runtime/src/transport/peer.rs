@@ -252,6 +252,12 @@ impl Peer {
         }
     }
 
+    /// True while the first dial to this peer is under way: the calls
+    /// waiting for it hold no slot, so [`Peer::in_flight`] shows none.
+    pub(crate) fn is_dialing_first(&self) -> bool {
+        matches!(&*self.state(), State::Connecting { first: true, .. })
+    }
+
     /// How many calls to this peer are in flight.
     pub(crate) fn in_flight(&self) -> usize {
         self.shared

@@ -5,7 +5,8 @@
 //!
 //! - **least loaded** (the default): two replicas at random, and the one
 //!   with fewer calls in flight from this node ("power of two choices":
-//!   nearly as good as asking all, at the cost of asking two);
+//!   nearly as good as asking all, at the cost of asking two), leaving out
+//!   a replica whose first dial is under way while others can take calls;
 //! - **by key** (`[routing] cart = "by-key"`): a message with a declared key
 //!   (`AddItem -> Empty [key = user_id]`) goes to the replica that ranks
 //!   highest for that key (rendezvous hashing), so one user's calls meet one
@@ -68,6 +69,21 @@ impl Replicas {
                 .copied()
                 .max_by_key(|i| routing_key(&(key, self.peers[*i].name()))),
             (candidates, None) => {
+                // A replica whose first dial is under way shows no calls in
+                // flight (those waiting for it hold no slot), so it drew
+                // most calls, and if its dial hangs (a stopped process
+                // whose kernel still accepts) they all waited to their
+                // deadline. While it dials, the others take the calls.
+                let settled: Vec<usize> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|i| !self.peers[*i].is_dialing_first())
+                    .collect();
+                let candidates = if settled.is_empty() {
+                    candidates
+                } else {
+                    settled.as_slice()
+                };
                 let mut rng = rand::rng();
                 let a = candidates[rng.random_range(0..candidates.len())];
                 let b = candidates[rng.random_range(0..candidates.len())];
