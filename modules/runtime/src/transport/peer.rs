@@ -583,17 +583,17 @@ impl Peer {
                 "its address is not known to this node (port 0 in this node's config)".into(),
             );
         };
-        let stream = match tokio::time::timeout(settings.connect_timeout, address.connect()).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}").into()),
-            Err(_) => {
+        let stream = match address.connect(settings.connect_timeout).await {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(format!(
-                    "no answer from {} within {} ms",
+                    "no answer from {} within {} ms ({e})",
                     address,
                     settings.connect_timeout.as_millis()
                 )
                 .into());
             }
+            Err(e) => return Err(format!("cannot connect to {address}: {e}").into()),
         };
         let addr = stream
             .peer_addr()
