@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
@@ -170,7 +171,22 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                             None => Ok(()),
                         };
                         let result = match settled {
-                            Ok(()) => place(&deps, &request, &owned_key).await,
+                            // A panic would poison this shared future:
+                            // every repeat of the checkout, and every later
+                            // checkout of the customer (they wait on it),
+                            // would panic in turn until a restart. Its
+                            // outcome is unknown; a repeat finishes it.
+                            Ok(()) => AssertUnwindSafe(place(&deps, &request, &owned_key))
+                                .catch_unwind()
+                                .await
+                                .unwrap_or_else(|_| {
+                                    tracing::error!(
+                                        "placing the order panicked: its outcome is unknown"
+                                    );
+                                    Err(CheckoutError::OrderOutcomeUnknown {
+                                        reason: "the checkout stopped unexpectedly".to_owned(),
+                                    })
+                                }),
                             Err(refused) => Err(refused),
                         };
                         in_flight.borrow_mut().remove(&owned_key);
