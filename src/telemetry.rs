@@ -70,7 +70,7 @@ impl Telemetry {
 /// the collector's OTLP/HTTP address) as node `node`. Call inside the
 /// node's actix system, once.
 pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
-    runtime::config::check_otlp_endpoint(endpoint).map_err(anyhow::Error::msg)?;
+    runtime::config::check_otlp_endpoint(endpoint)?;
     let base = endpoint.trim_end_matches('/');
     let url = format!("{base}/v1/traces");
     let (queue, mut queued) = mpsc::channel(QUEUE);

@@ -1,7 +1,7 @@
 //! The auth actor: checks input, hashes on the blocking pool, stores.
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
+use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
@@ -53,15 +53,16 @@ impl Module for AuthModule {
         Storage::database("auth", config.database.as_deref())
     }
 
-    fn check(config: &AuthConfig) -> Result<(), String> {
+    fn check(config: &AuthConfig) -> Result<(), ConfigRefused> {
         if config.session_ttl_hours == 0 {
-            return Err("session_ttl_hours must be at least 1".to_owned());
+            return Err("session_ttl_hours must be at least 1".into());
         }
         crate::password::check_params(
             config.argon2_memory_kib,
             config.argon2_iterations,
             config.argon2_parallelism,
         )
+        .map_err(ConfigRefused)
     }
 
     async fn start(config: AuthConfig, ctx: StartContext) -> Result<Auth, StartError> {

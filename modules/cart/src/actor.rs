@@ -1,7 +1,7 @@
 //! The cart actor: checks requests, hands storage to [`Store`].
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
+use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{
@@ -56,9 +56,9 @@ impl Module for CartModule {
         Storage::database("cart", config.database.as_deref())
     }
 
-    fn check(config: &CartConfig) -> Result<(), String> {
+    fn check(config: &CartConfig) -> Result<(), ConfigRefused> {
         if config.max_lines == 0 {
-            return Err("max_lines must be at least 1".to_owned());
+            return Err("max_lines must be at least 1".into());
         }
         Ok(())
     }

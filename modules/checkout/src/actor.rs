@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, Shared};
 use orders::api::{Order, Orders};
 use payment::api::Payment;
-use runtime::{Call, Module, Service, ShutdownHolder, StartContext, StartError};
+use runtime::{Call, ConfigRefused, Module, Service, ShutdownHolder, StartContext, StartError};
 use shipping::api::Shipping;
 use tracing::Instrument;
 
@@ -48,7 +48,7 @@ impl Module for CheckoutModule {
         ]
     }
 
-    fn check(config: &CheckoutConfig) -> Result<(), String> {
+    fn check(config: &CheckoutConfig) -> Result<(), ConfigRefused> {
         config.check()
     }
 

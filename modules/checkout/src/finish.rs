@@ -78,15 +78,15 @@ impl Default for CheckoutConfig {
 
 impl CheckoutConfig {
     /// Why the settings cannot work, if they cannot.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), runtime::ConfigRefused> {
         for (name, value, least) in [
             ("finish_after_ms", self.finish_after_ms, 1),
             ("finisher_every_ms", self.finisher_every_ms, 10),
         ] {
             if !(least..=86_400_000).contains(&value) {
-                return Err(format!(
+                return Err(runtime::ConfigRefused(format!(
                     "{name} must be {least} to 86400000 (a day), not {value}"
-                ));
+                )));
             }
         }
         Ok(())

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use actix::{Actor, ActorFutureExt, Context, Handler, ResponseActFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError};
+use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -44,9 +44,11 @@ impl Module for EmailModule {
     type Service = Email;
     type Config = EmailConfig;
 
-    fn check(config: &EmailConfig) -> Result<(), String> {
+    fn check(config: &EmailConfig) -> Result<(), ConfigRefused> {
         // Making a sink does no I/O: its directory is made at the first send.
-        sink(config, std::path::Path::new("")).map(drop)
+        sink(config, std::path::Path::new(""))
+            .map(drop)
+            .map_err(ConfigRefused)
     }
 
     async fn start(config: EmailConfig, ctx: StartContext) -> Result<Email, StartError> {

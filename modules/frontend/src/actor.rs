@@ -14,7 +14,7 @@ use checkout::api::Checkout;
 use currency::api::Currency;
 use orders::api::Orders;
 use recommendation::api::Recommendation;
-use runtime::{Call, Module, Service, StartContext, StartError};
+use runtime::{Call, ConfigRefused, Module, Service, StartContext, StartError};
 use serde::Deserialize;
 use shipping::api::Shipping;
 
@@ -81,13 +81,13 @@ impl Module for FrontendModule {
         listen_address(config).into_iter().collect()
     }
 
-    fn check(config: &FrontendConfig) -> Result<(), String> {
+    fn check(config: &FrontendConfig) -> Result<(), ConfigRefused> {
         listen_address(config)?;
         if config.workers == 0 || config.workers > 256 {
-            return Err("workers must be 1 to 256".to_owned());
+            return Err("workers must be 1 to 256".into());
         }
         if !(1..=3_600_000).contains(&config.request_timeout_ms) {
-            return Err("request_timeout_ms must be 1 to 3600000 (an hour)".to_owned());
+            return Err("request_timeout_ms must be 1 to 3600000 (an hour)".into());
         }
         Ok(())
     }

@@ -161,7 +161,7 @@ fn parse_config<C: serde::de::DeserializeOwned + Default>(
 /// ([`Module::check`]).
 fn checked_config<M: Module>(section: Option<&config::Value>) -> Result<M::Config, StartError> {
     let config = parse_config::<M::Config>(section)?;
-    M::check(&config).map_err(StartError::Config)?;
+    M::check(&config)?;
     Ok(config)
 }
 

@@ -74,7 +74,9 @@ pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;
 pub use endpoint::Endpoint;
 pub use error::{CallError, CallErrorKind, Rejection};
-pub use module::{Module, NoConfig, StartContext, StartError, Storage, data_file, start_alone};
+pub use module::{
+    ConfigRefused, Module, NoConfig, StartContext, StartError, Storage, data_file, start_alone,
+};
 pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
 pub use service::{Empty, MethodId, Request, Service};

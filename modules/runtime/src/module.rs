@@ -61,7 +61,7 @@ pub trait Module: 'static {
     /// plan` reports what this says, with the other problems of a config,
     /// and `start` is never given a config it refuses. Nothing to check by
     /// default.
-    fn check(_config: &Self::Config) -> Result<(), String> {
+    fn check(_config: &Self::Config) -> Result<(), ConfigRefused> {
         Ok(())
     }
 
@@ -125,6 +125,30 @@ impl Storage {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
+
+/// A config value a module refuses ([`Module::check`]), and why, in words
+/// for whoever wrote the config: `max_lines must be at least 1`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigRefused(pub String);
+
+impl From<String> for ConfigRefused {
+    fn from(why: String) -> ConfigRefused {
+        ConfigRefused(why)
+    }
+}
+
+impl From<&str> for ConfigRefused {
+    fn from(why: &str) -> ConfigRefused {
+        ConfigRefused(why.to_owned())
+    }
+}
+
+impl From<ConfigRefused> for StartError {
+    fn from(refused: ConfigRefused) -> StartError {
+        StartError::Config(refused.0)
+    }
+}
 
 /// Why a module did not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -353,7 +377,7 @@ pub async fn start_alone<M: Module>(
     services: ServiceRegistry,
     data_dir: impl Into<PathBuf>,
 ) -> Result<ServiceRef<M::Service>, StartError> {
-    M::check(&config).map_err(StartError::Config)?;
+    M::check(&config)?;
     let ctx = StartContext::new("test", M::dependencies(), services, data_dir);
     M::start(config, ctx).await.map(ServiceRef::local)
 }

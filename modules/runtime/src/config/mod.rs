@@ -83,16 +83,16 @@ pub struct TelemetryConfig {
 
 /// Checks `[telemetry] otlp_endpoint`: `http://HOST[:PORT][/...]`; the
 /// problem, in words, if not.
-pub fn check_otlp_endpoint(endpoint: &str) -> Result<(), String> {
+pub fn check_otlp_endpoint(endpoint: &str) -> Result<(), crate::ConfigRefused> {
     let host = endpoint
         .strip_prefix("http://")
         .map(|rest| rest.split('/').next().unwrap_or_default());
     if host.is_none_or(str::is_empty) {
-        return Err(format!(
+        return Err(crate::ConfigRefused(format!(
             "[telemetry] otlp_endpoint = {endpoint:?}: give the collector's OTLP/HTTP address \
              as http://HOST:PORT (usually port 4318); https is not supported, run the \
              collector beside the node"
-        ));
+        )));
     }
     Ok(())
 }

@@ -135,7 +135,7 @@ impl Plan {
         if let Some(endpoint) = &config.telemetry.otlp_endpoint
             && let Err(problem) = super::check_otlp_endpoint(endpoint)
         {
-            problems.push(problem);
+            problems.push(problem.0);
         }
 
         // Placement: which node lists which module.
