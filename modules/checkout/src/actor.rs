@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::api::{Checkout, CheckoutError, PlaceOrder, PlaceOrderResponse, order_key};
 use crate::finish::{CheckoutConfig, Finisher};
-use crate::place::{Deps, place, settle_earlier};
+use crate::place::{Before, Deps, place};
 
 /// The checkout module. Depends on cart, catalog, currency, shipping,
 /// payment, email and orders.
@@ -86,6 +86,9 @@ impl Module for CheckoutModule {
     }
 }
 
+/// A customer's latest checkout: its number, its key, and the checkout.
+type Latest = (u64, String, Placing);
+
 /// A checkout being placed, which later submissions of it wait for.
 pub(crate) type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
 
@@ -101,9 +104,9 @@ struct CheckoutActor {
     /// a customer's checkouts with different keys run one after another
     /// (two forms open, or a client without a key retrying one that is
     /// still running), so the later one finds what the earlier did (the
-    /// cart emptied: 409) instead of paying beside it. Its entry goes when
-    /// that checkout ends.
-    by_customer: Rc<RefCell<HashMap<String, (u64, Placing)>>>,
+    /// cart emptied: 409) instead of paying beside it. Its entry (number,
+    /// key, checkout) goes when that checkout ends.
+    by_customer: Rc<RefCell<HashMap<String, Latest>>>,
     /// How many checkouts this actor has started (their numbers).
     started: u64,
     /// The finisher's work, started with the actor and stopped with it.
@@ -151,7 +154,7 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                     .by_customer
                     .borrow()
                     .get(&customer)
-                    .map(|(_, placing)| placing.clone());
+                    .map(|(_, key, placing)| (key.clone(), placing.clone()));
                 if before.is_some() {
                     span.in_scope(|| {
                         tracing::info!("another checkout of this customer is in progress: this one waits for it")
@@ -163,37 +166,39 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 let placing = meta
                     .scope(async move {
                         let _hold = hold;
-                        let settled = match before {
-                            // Its outcome is its own submitter's to see;
-                            // what it left in the cart is this one's to
-                            // know.
-                            Some(before) => settle_earlier(&deps, &before.await).await,
-                            None => Ok(()),
+                        // Its outcome is its own submitter's to see; what
+                        // it left in the cart is this one's to know. Not
+                        // under this one's deadline: a caller with less
+                        // time must not cut the earlier checkout short.
+                        let before = match before {
+                            Some((key, placing)) => Some(Before {
+                                key,
+                                outcome: runtime::detached(placing).await,
+                            }),
+                            None => None,
                         };
-                        let result = match settled {
-                            // A panic would poison this shared future:
-                            // every repeat of the checkout, and every later
-                            // checkout of the customer (they wait on it),
-                            // would panic in turn until a restart. Its
-                            // outcome is unknown; a repeat finishes it.
-                            Ok(()) => AssertUnwindSafe(place(&deps, &request, &owned_key))
-                                .catch_unwind()
-                                .await
-                                .unwrap_or_else(|_| {
-                                    tracing::error!(
-                                        "placing the order panicked: its outcome is unknown"
-                                    );
-                                    Err(CheckoutError::OrderOutcomeUnknown {
-                                        reason: "the checkout stopped unexpectedly".to_owned(),
-                                    })
-                                }),
-                            Err(refused) => Err(refused),
-                        };
+                        // A panic would poison this shared future: every
+                        // repeat of the checkout, and every later checkout
+                        // of the customer (they wait on it), would panic in
+                        // turn until a restart. Its outcome is unknown; a
+                        // repeat finishes it.
+                        let placed = place(&deps, &request, &owned_key, before.as_ref());
+                        let result = AssertUnwindSafe(placed)
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|_| {
+                                tracing::error!(
+                                    "placing the order panicked: its outcome is unknown"
+                                );
+                                Err(CheckoutError::OrderOutcomeUnknown {
+                                    reason: "the checkout stopped unexpectedly".to_owned(),
+                                })
+                            });
                         in_flight.borrow_mut().remove(&owned_key);
                         let mut by_customer = by_customer.borrow_mut();
                         if by_customer
                             .get(&request.user_id)
-                            .is_some_and(|(n, _)| *n == number)
+                            .is_some_and(|(n, _, _)| *n == number)
                         {
                             by_customer.remove(&request.user_id);
                         }
@@ -202,10 +207,12 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                     .instrument(span)
                     .boxed_local()
                     .shared();
-                self.in_flight.borrow_mut().insert(key, placing.clone());
+                self.in_flight
+                    .borrow_mut()
+                    .insert(key.clone(), placing.clone());
                 self.by_customer
                     .borrow_mut()
-                    .insert(customer, (number, placing.clone()));
+                    .insert(customer, (number, key.clone(), placing.clone()));
                 placing
             }
         };

@@ -222,7 +222,7 @@ async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
 
 /// Empties the order's customer's cart as `rule` says; true if that is
 /// done (or, late, not to be done: the cart changed since, or is empty).
-pub(crate) async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
+async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
     let user_id = order.customer_id.clone();
     let emptied = match rule {
         EmptyTheCart::Always => deps
@@ -304,10 +304,15 @@ impl Finisher {
     /// has taken as long as the time between passes. A backlog (after an
     /// outage of email) drains as fast as orders finish, where 20 a pass
     /// took hours; an order that fails again waits for its claim to run
-    /// out, and a pass whose orders all fail slowly ends on time.
+    /// out, and a pass whose orders all fail slowly ends on time. A pass
+    /// also ends when it is handed an order it took already (its claim ran
+    /// out while the pass went on: it failed again, or its checkout is at
+    /// work here), so that a short `finish_after_ms` does not have it claim
+    /// the same few orders over and over until the pass's time is up.
     async fn pass(&self) {
         let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         let started = std::time::Instant::now();
+        let mut taken = std::collections::HashSet::new();
         while started.elapsed() < self.every {
             let claim = ClaimUnfinished {
                 unfinished_for_ms: millis(self.after),
@@ -326,6 +331,9 @@ impl Finisher {
                 }
             };
             let order_id = unfinished.order.order_id.clone();
+            if !taken.insert(unfinished.idempotency_key.clone()) {
+                return;
+            }
             if self.busy.borrow().contains_key(&unfinished.idempotency_key) {
                 // A submission of that checkout is at work here: it
                 // finishes the order (and if not, a later pass does).

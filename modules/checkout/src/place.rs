@@ -1,6 +1,6 @@
 //! Placing one order: the steps, in order, and what each failure means.
 
-use cart::api::{CartItem, CartService, GetCart};
+use cart::api::{CartItem, CartService, EmptyCartIfHolding, GetCart};
 use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::Email;
@@ -11,7 +11,7 @@ use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, KeyLeft, PlaceOrder};
-use crate::finish::{Done, EmptyTheCart, empty_cart, finish, finish_as_found, finish_found};
+use crate::finish::{Done, EmptyTheCart, finish, finish_as_found, finish_found};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -25,26 +25,39 @@ pub struct Deps {
     pub orders: ServiceRef<Orders>,
 }
 
+/// The checkout of the same customer (another key) that ran just before
+/// this one, which waited for it to end.
+pub struct Before {
+    /// Its key ([`crate::api::order_key`]).
+    pub key: String,
+    /// How it ended.
+    pub outcome: Result<Order, CheckoutError>,
+}
+
 /// What a customer's checkout that waited for an earlier one of theirs
-/// (another key) does first, so that it does not pay for the earlier
+/// does before it reads the cart, so that it does not pay for the earlier
 /// one's lines again:
-/// - the earlier one placed its order: if the cart still holds exactly
-///   that order's lines, unchanged since (its emptying failed), they are
-///   taken out now, as its finisher would later; if that fails, this one
-///   is refused;
+/// - the earlier one placed its order: settled if its cart was emptied (as
+///   the orders store recorded), or if the cart still holds exactly that
+///   order's lines, unchanged since, which are taken out now (as its
+///   finisher would later), or if the cart is empty; a cart holding other
+///   lines than the order's (the customer changed it meanwhile, and the
+///   order's own lines may still be among them) is the customer's to look
+///   at: refused;
 /// - the earlier one's order may stand or land, or its charge stand (its
-///   outcome is in doubt): this one is refused;
-/// - the earlier one failed for certain: nothing to do.
+///   outcome is in doubt), or it was refused for one before it: refused;
+/// - it failed for certain: nothing to do.
 ///
 /// A refusal is [`CheckoutError::EarlierCheckoutUnsettled`], before
-/// anything is charged.
+/// anything is charged. Its calls are bookkeeping the earlier order is
+/// owed: not cut short by this checkout's deadline.
 pub async fn settle_earlier(
     deps: &Deps,
-    earlier: &Result<Order, CheckoutError>,
+    customer: &str,
+    before: &Before,
 ) -> Result<(), CheckoutError> {
-    let settled = match earlier {
-        Ok(order) => empty_cart(deps, order, EmptyTheCart::IfUnchanged).await,
-        // Refused because of one before it, which is unsettled still.
+    let settled = match &before.outcome {
+        Ok(order) => runtime::detached(cart_settled(deps, customer, &before.key, order)).await,
         Err(CheckoutError::EarlierCheckoutUnsettled) => false,
         Err(error) => error.key_left() != KeyLeft::Unfinished,
     };
@@ -54,6 +67,38 @@ pub async fn settle_earlier(
         tracing::warn!("an earlier checkout of this customer is not settled: this one is refused");
         Err(CheckoutError::EarlierCheckoutUnsettled)
     }
+}
+
+/// Whether `order`, placed under `key` just before, left the customer's
+/// cart settled (see [`settle_earlier`]); takes its lines out if they are
+/// still there as ordered.
+async fn cart_settled(deps: &Deps, customer: &str, key: &str, order: &Order) -> bool {
+    let found = deps
+        .orders
+        .call(FindOrder {
+            idempotency_key: key.to_owned(),
+        })
+        .await;
+    if matches!(found, Ok(Ok(ref found)) if found.cart_emptied) {
+        return true;
+    }
+    let empty = EmptyCartIfHolding {
+        user_id: customer.to_owned(),
+        items: order.items.iter().map(|line| line.item.clone()).collect(),
+        unchanged_since_ms: Some(order.placed_at),
+    };
+    match deps.cart.call(empty).await {
+        Ok(Ok(answer)) if answer.emptied => return true,
+        Ok(Ok(_)) => {}
+        _ => return false,
+    }
+    let cart = deps
+        .cart
+        .call(GetCart {
+            user_id: customer.to_owned(),
+        })
+        .await;
+    matches!(cart, Ok(Ok(cart)) if cart.items.is_empty())
 }
 
 fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {
@@ -213,8 +258,14 @@ fn answer<T, E: std::fmt::Display>(outcome: Result<Result<T, E>, CallError>) -> 
     }
 }
 
-/// Places the order; `key` is the checkout's idempotency key (never empty).
-pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order, CheckoutError> {
+/// Places the order; `key` is the checkout's idempotency key (never empty);
+/// `before`, the customer's checkout this one waited for, if any.
+pub async fn place(
+    deps: &Deps,
+    request: &PlaceOrder,
+    key: &str,
+    before: Option<&Before>,
+) -> Result<Order, CheckoutError> {
     check_request(request)?;
 
     // Placed already under this key? Then that is the answer.
@@ -234,6 +285,11 @@ pub async fn place(deps: &Deps, request: &PlaceOrder, key: &str) -> Result<Order
     // before the cart and the confirmation, or one of them failed.
     if let Some(order) = finish_found(deps, earlier, key).await {
         return Ok(order);
+    }
+    // Not placed yet: what the checkout before it left in the cart is not
+    // this one's to pay for.
+    if let Some(before) = before {
+        settle_earlier(deps, &request.user_id, before).await?;
     }
 
     let cart = deps

@@ -54,6 +54,8 @@ struct Shop {
     email: ServiceRef<Email>,
     /// Every service, as the checkout module was given them.
     registry: ServiceRegistry,
+    /// Confirmations asked of [`FlakyEmail`], when that is the fault.
+    emails_tried: Arc<std::sync::atomic::AtomicUsize>,
     _data: TempDir,
 }
 
@@ -147,10 +149,12 @@ async fn shop(faults: Faults) -> Shop {
     };
     started::<ShippingModule>(shipping, &mut registry, &data).await;
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
+    let emails_tried = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     if faults.emails_failing > 0 {
         let flaky = FlakyEmail {
             real: email.clone(),
             failing: faults.emails_failing,
+            tried: Arc::clone(&emails_tried),
         };
         registry.insert(ServiceRef::local(Email::start(flaky)));
     }
@@ -209,6 +213,7 @@ async fn shop(faults: Faults) -> Shop {
         orders,
         email,
         registry,
+        emails_tried,
         _data: data,
     }
 }
@@ -874,6 +879,42 @@ async fn a_backlog_of_unfinished_orders_is_finished_in_one_pass() {
 }
 
 #[actix_rt::test]
+async fn a_pass_that_meets_an_order_again_ends_rather_than_claim_it_over_and_over() {
+    use std::sync::atomic::Ordering;
+    let shop = shop(Faults {
+        emails_failing: usize::MAX,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(shop.emails_tried.load(Ordering::SeqCst), 1);
+    // Its claim runs out a millisecond after it is taken, before each try
+    // has failed (the mail server takes 5 ms to say no); the next pass is
+    // an hour away.
+    start_alone::<CheckoutModule>(
+        CheckoutConfig {
+            finish_after_ms: 1,
+            finisher_every_ms: 3_600_000,
+        },
+        shop.registry.clone(),
+        shop._data.path(),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while shop.emails_tried.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "never tried again");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Before, the pass claimed it again each time its claim ran out, for
+    // the whole hour: hundreds of tries in these 300 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tried = shop.emails_tried.load(Ordering::SeqCst);
+    assert!(tried <= 3, "tried {tried} times");
+}
+
+#[actix_rt::test]
 async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
     // The shop's own finisher waits a minute: the test's starts later.
     let shop = shop(Faults {
@@ -1350,6 +1391,8 @@ async fn an_order_stored_though_the_store_said_it_failed_is_finished_not_refunde
 struct FlakyEmail {
     real: ServiceRef<Email>,
     failing: usize,
+    /// Confirmations asked for, failed or not.
+    tried: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Actor for FlakyEmail {
@@ -1361,9 +1404,12 @@ forward_to_real!(FlakyEmail, EmailError::SinkFailed, ListSentEmails);
 impl Handler<Call<SendOrderConfirmation>> for FlakyEmail {
     type Result = ResponseFuture<Result<runtime::Empty, EmailError>>;
     fn handle(&mut self, call: Call<SendOrderConfirmation>, _: &mut Context<Self>) -> Self::Result {
+        self.tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.failing > 0 {
             self.failing -= 1;
+            // A mail server that takes its time to say no.
             return Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
                 Err(EmailError::SinkFailed("the mail server is down".into()))
             });
         }
@@ -1476,4 +1522,68 @@ async fn a_customers_checkout_behind_one_in_doubt_is_refused_before_any_charge()
     assert_eq!(shop.charges("u1", "k3").await, vec![]);
     assert_eq!(shop.charges("u1", "k1").await.len(), 1);
     assert_eq!(shop.cart("u1").await.len(), 1);
+}
+
+impl Shop {
+    /// The services as the checkout module is given them.
+    fn deps(&self) -> crate::place::Deps {
+        crate::place::Deps {
+            cart: self.registry.get().unwrap(),
+            catalog: self.registry.get().unwrap(),
+            currency: self.registry.get().unwrap(),
+            shipping: self.registry.get().unwrap(),
+            payment: self.registry.get().unwrap(),
+            email: self.registry.get().unwrap(),
+            orders: self.registry.get().unwrap(),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn lines_an_earlier_order_left_in_a_cart_changed_since_are_the_customers_to_look_at() {
+    use crate::place::{Before, settle_earlier};
+    let shop = shop(Faults {
+        cart_emptyings_failing: 1,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    // Its order stands; its cart could not be emptied.
+    let order = shop.place(request("u1", "USD", "k1")).await.unwrap();
+    // The customer adds a mug while the next checkout waits for it.
+    shop.add("u1", MUG, 1).await;
+    let before = Before {
+        key: order_key("u1", "k1"),
+        outcome: Ok(order),
+    };
+    // Before, the changed cart counted as settled, and the next checkout
+    // paid for the sunglasses again, with the mug.
+    assert_eq!(
+        settle_earlier(&shop.deps(), "u1", &before).await,
+        Err(CheckoutError::EarlierCheckoutUnsettled)
+    );
+    assert_eq!(shop.cart("u1").await.len(), 2, "nothing taken out");
+}
+
+#[actix_rt::test]
+async fn a_repeat_of_a_placed_checkout_gets_its_order_whatever_the_one_before_it_left() {
+    use crate::place::{Before, place};
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let order = shop.place(request("u1", "USD", "k1")).await.unwrap();
+    // A checkout between it and its repeat was refused; the repeat is
+    // answered with its own order, found before anything is settled.
+    let before = Before {
+        key: order_key("u1", "k2"),
+        outcome: Err(CheckoutError::EarlierCheckoutUnsettled),
+    };
+    let key = order_key("u1", "k1");
+    let repeated = place(
+        &shop.deps(),
+        &request("u1", "USD", "k1"),
+        &key,
+        Some(&before),
+    )
+    .await;
+    assert_eq!(repeated, Ok(order));
 }

@@ -708,6 +708,23 @@ async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
     assert!(removals(&api).is_empty(), "{:?}", api.headers());
     let body = String::from_utf8_lossy(&api.body().await.unwrap()).into_owned();
     assert!(body.contains("sign in again"), "{body}");
+    // So is one that cannot be a token at all (taken for a guest before),
+    // and the scheme's name is read in any case.
+    for header in [
+        format!("Bearer {}", "a".repeat(300)),
+        "Bearer".to_owned(),
+        "bearer ended-long-ago".to_owned(),
+        "BEARER ended-long-ago".to_owned(),
+    ] {
+        let api = client
+            .get(format!("{url}/api/v1/cart"))
+            .insert_header(("Cookie", "shop_session-id=s1"))
+            .insert_header(("Authorization", header.as_str()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status().as_u16(), 401, "{header:.20}");
+    }
     // A valid guest request sets nothing of the sort either.
     let guest = client
         .get(format!("{url}/"))

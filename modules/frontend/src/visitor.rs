@@ -279,18 +279,27 @@ impl Visitor {
     }
 }
 
+/// The token of an `Authorization: Bearer` header, as sent (the scheme's
+/// name in any case, as HTTP has it); `None` without one.
+fn bearer(request: &HttpRequest) -> Option<String> {
+    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// What a session token looks like from outside: 1 to 256 characters.
+fn could_be_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 256
+}
+
 /// The token a request signs in with: `Authorization: Bearer`, else the
 /// `shop_auth` cookie.
 pub(crate) fn token(request: &HttpRequest) -> Option<String> {
-    let bearer = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    bearer
+    bearer(request)
         .or_else(|| request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()))
-        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .filter(|t| could_be_token(t))
 }
 
 impl FromRequest for Visitor {
@@ -306,12 +315,23 @@ impl FromRequest for Visitor {
         let chosen = request
             .cookie(CURRENCY_COOKIE)
             .map(|c| c.value().to_owned());
+        // A Bearer token that cannot be one (empty, or too long) is the
+        // program's mistake: a 401, like one that names no session, not a
+        // guest's answer (it was taken for a guest, and its cookie too).
+        let malformed_bearer = bearer(request).is_some_and(|t| !could_be_token(&t));
         let token = token(request);
         let from_cookie =
             token.is_some() && request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()) == token;
         let request = request.clone();
         let shop = request.app_data::<web::Data<Shop>>().cloned();
         Box::pin(async move {
+            if malformed_bearer {
+                return Err(ShopError::Unauthorized(
+                    "the Bearer token is empty or longer than 256 characters: send the token \
+                     POST /api/v1/sessions gave"
+                        .to_owned(),
+                ));
+            }
             // Not asked of the currency service here: reading who asks
             // must not wait on it (the pages that show prices do).
             let offered = match &shop {

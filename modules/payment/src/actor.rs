@@ -65,33 +65,47 @@ impl Handler<Call<Charge>> for PaymentActor {
         // waits (and this call's in whichever span came last).
         Box::pin(
             async move {
-            let checked = card::check(&credit_card, card::today());
-            if let Err(error) = &checked {
-                tracing::info!(%error, "card declined");
-            }
-            let checked = checked?;
-            amount.validate().map_err(PaymentError::InvalidAmount)?;
-            if amount.is_negative() {
-                return Err(PaymentError::NegativeAmount);
-            }
             let transaction_id = uuid::Uuid::new_v4().to_string();
             let key = if idempotency_key.is_empty() {
                 format!("one-off:{transaction_id}")
             } else {
                 idempotency_key
             };
-            let wanted = ChargeRecord {
-                transaction_id,
-                idempotency_key: key.clone(),
-                amount: amount.clone(),
-                card_type: checked.card_type.to_owned(),
-                card_last4: checked.last4,
-                status: ChargeStatus::Charged,
-                created_at: storage::unix_ms(),
+            // A charge already under the key had its card checked when it
+            // was made: a repeat is not checked again. Before, a checkout
+            // in doubt submitted again after the card's last month ended
+            // was declined as expired, and the charge it held stood with
+            // no order.
+            let valid_amount = || {
+                amount.validate().map_err(PaymentError::InvalidAmount)?;
+                if amount.is_negative() {
+                    return Err(PaymentError::NegativeAmount);
+                }
+                Ok(())
             };
             let recorded = match ledger.find(&key).await? {
-                Some(existing) => existing,
-                None => ledger.insert(&wanted, &attempt).await?,
+                Some(existing) => {
+                    valid_amount()?;
+                    existing
+                }
+                None => {
+                    let checked = card::check(&credit_card, card::today());
+                    if let Err(error) = &checked {
+                        tracing::info!(%error, "card declined");
+                    }
+                    let checked = checked?;
+                    valid_amount()?;
+                    let wanted = ChargeRecord {
+                        transaction_id: transaction_id.clone(),
+                        idempotency_key: key.clone(),
+                        amount: amount.clone(),
+                        card_type: checked.card_type.to_owned(),
+                        card_last4: checked.last4,
+                        status: ChargeStatus::Charged,
+                        created_at: storage::unix_ms(),
+                    };
+                    ledger.insert(&wanted, &attempt).await?
+                }
             };
             // A key used up says so first, whatever the amount; then a key
             // used for another amount, before this attempt takes anything
@@ -109,7 +123,7 @@ impl Handler<Call<Charge>> for PaymentActor {
             // store an order on it. Unless this attempt let go of the key
             // already (it cancelled, this Charge arriving late), or a
             // cancellation refunded it first.
-            let recorded = if recorded.transaction_id == wanted.transaction_id {
+            let recorded = if recorded.transaction_id == transaction_id {
                 recorded
             } else {
                 let taken = ledger.take_up(&key, &attempt).await?;
@@ -119,7 +133,7 @@ impl Handler<Call<Charge>> for PaymentActor {
                 used_up(&taken.charge, &key)?;
                 taken.charge
             };
-            if recorded.transaction_id == wanted.transaction_id {
+            if recorded.transaction_id == transaction_id {
                 tracing::info!(transaction_id = %recorded.transaction_id, amount = %amount, "charged");
             } else {
                 tracing::info!(transaction_id = %recorded.transaction_id, "repeated charge: the first one stands");

@@ -122,6 +122,29 @@ async fn declined_cards_say_why_and_record_nothing() {
 }
 
 #[actix_rt::test]
+async fn a_repeated_charge_stands_though_its_card_has_expired_since() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let first = payment.call(charge("order-1", 20)).await.unwrap().unwrap();
+        // The checkout, in doubt, is submitted again after the card's last
+        // month has ended: its charge is the one that stands, not a
+        // decline (which left it held with no order).
+        let mut again = charge("order-1", 20);
+        again.credit_card.credit_card_expiration_year = 2020;
+        let repeated = payment.call(again).await.unwrap();
+        assert_eq!(repeated, Ok(first), "{}", backend.name());
+        // A new key with that card is declined.
+        let mut fresh = charge("order-2", 20);
+        fresh.credit_card.credit_card_expiration_year = 2020;
+        assert!(matches!(
+            payment.call(fresh).await.unwrap(),
+            Err(PaymentError::Expired { .. })
+        ));
+    }
+}
+
+#[actix_rt::test]
 async fn a_refund_is_recorded_and_the_key_stays_spent() {
     for backend in backends() {
         let dir = TempDir::new("payment");

@@ -249,11 +249,11 @@ impl Node {
         // here and on other nodes, over the connections kept open till the
         // end.
         if self.holds.held() > 0 {
-            tracing::info!(node = %self.name, modules = self.holds.held(), "waiting for modules to finish their work");
+            tracing::info!(node = %self.name, holds = self.holds.held(), "waiting for modules to finish their work (a hold each: the web server, each checkout in progress)");
         }
         let held = self.holds.released_by(deadline).await;
         if held > 0 {
-            tracing::warn!(node = %self.name, modules = held, "grace period over: stopping with modules' work unfinished");
+            tracing::warn!(node = %self.name, holds = held, "grace period over: stopping with modules' work unfinished");
         }
         let Some(transport) = &self.transport else {
             return held;

@@ -199,23 +199,27 @@ fn with_create_mode(url: &str, query: &str) -> String {
 /// name (`postgres://shop:PASSWORD@db`), and the value of any query
 /// parameter named for one (`?password=...`, `&sslpassword=...`), which
 /// sqlx reads too.
+///
+/// A password may hold `?`, `/` or `@` unencoded, so the credentials end
+/// at the URL's last `@`, wherever the query seems to start: an `@` in the
+/// query then hides more than the password, never less.
 fn redact(url: &str) -> String {
-    let (address, query) = match url.split_once('?') {
-        Some((address, query)) => (address, Some(query)),
-        None => (url, None),
-    };
-    let mut redacted = match (address.find("://"), address.rfind('@')) {
+    let (mut redacted, rest) = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &address[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => {
-                    format!("{}{user}:***{}", &address[..scheme + 3], &address[at..])
-                }
-                None => address.to_owned(),
-            }
+            let credentials = &url[scheme + 3..at];
+            let shown = match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***", &url[..scheme + 3]),
+                None => url[..at].to_owned(),
+            };
+            (shown, &url[at..])
         }
-        _ => address.to_owned(),
+        _ => (String::new(), url),
     };
+    let (address, query) = match rest.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (rest, None),
+    };
+    redacted.push_str(address);
     if let Some(query) = query {
         let parameters: Vec<String> = query
             .split('&')
@@ -248,11 +252,14 @@ mod tests {
             redact("postgres://shop@db/shop?sslmode=require&password=s3cret&sslpassword=k"),
             "postgres://shop@db/shop?sslmode=require&password=***&sslpassword=***"
         );
-        // An `@` in the query is not the end of credentials.
+        // A password with a `?` in it is hidden whole.
         assert_eq!(
-            redact("postgres://shop:secret@db/shop?application_name=a@b"),
-            "postgres://shop:***@db/shop?application_name=a@b"
+            redact("postgres://shop:pa?ss@db/shop"),
+            "postgres://shop:***@db/shop"
         );
+        // An `@` in the query hides more than the password, not less.
+        let hidden = redact("postgres://shop:secret@db/shop?application_name=a@b");
+        assert!(!hidden.contains("secret"), "{hidden}");
         assert_eq!(redact("sqlite://data/cart.db"), "sqlite://data/cart.db");
         assert_eq!(with_create_mode("sqlite:a.db", ""), "sqlite:a.db?mode=rwc");
         assert_eq!(

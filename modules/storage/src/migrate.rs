@@ -88,8 +88,8 @@ pub(crate) async fn migrate(
             failed(format!(
                 "the table schema_migrations in this database is not Boutique's migration \
                  ledger (no module, version, description and applied_at columns: another \
-                 tool's, most likely): give the shop a database or schema of its own, or \
-                 rename that table ({e})"
+                 tool's, or an early Boutique build's, from before modules shared databases): \
+                 give the shop a database or schema of its own, or rename that table ({e})"
             ))
         })?;
         let applied: Option<(i64,)> = sqlx::query_as(
