@@ -50,6 +50,12 @@ pub async fn a_visitor_browses_signs_up_buys_and_finds_the_order(app: &App) {
     let product = shopper.get(&format!("/product/{SUNGLASSES}")).await;
     assert_eq!(product.status, 200);
     assert_eq!(product.by_id("price"), "€17.68");
+    // Its ad, if it came within its 100 ms (the page does not wait
+    // longer), as "Ad: <text>" (spec 2.8); the currency selector.
+    if product.body.contains("class=\"ad\"") {
+        product.assert_contains("<strong>Ad:</strong> <a href=");
+    }
+    product.assert_contains("action=\"/setCurrency\"");
 
     // Add to the cart as a visitor, then sign up: the cart follows.
     shopper.add_to_cart(SUNGLASSES, 2).await;
@@ -59,6 +65,7 @@ pub async fn a_visitor_browses_signs_up_buys_and_finds_the_order(app: &App) {
     shopper.add_to_cart(MUG, 1).await;
     let cart = shopper.get("/cart").await;
     assert_eq!(cart.by_id("cart-count"), "3");
+    cart.assert_contains(">Empty Cart</button>");
     // 2 × €17.68, the mug €7.95, shipping €7.95.
     assert_eq!(cart.by_id("shipping"), "€7.95");
     assert_eq!(cart.by_id("total"), "€51.26");
@@ -68,6 +75,8 @@ pub async fn a_visitor_browses_signs_up_buys_and_finds_the_order(app: &App) {
     let order = shopper.get(&format!("/order/{order_id}")).await;
     assert_eq!(order.status, 200);
     order.assert_contains("Your order is complete!");
+    // Its amounts are the order's: no currency selector (spec 2.10).
+    assert!(!order.body.contains("action=\"/setCurrency\""));
     assert_eq!(order.by_id("order-id"), order_id);
     assert_eq!(order.by_id("total-paid"), "€51.26");
     assert_eq!(shopper.get("/cart").await.by_id("cart-count"), "0");

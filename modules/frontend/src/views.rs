@@ -18,6 +18,9 @@ pub struct Chrome {
     pub currencies: std::sync::Arc<[String]>,
     pub cart_count: i64,
     pub user_name: Option<String>,
+    /// Whether the header offers the currency selector: not on an order's
+    /// page, whose amounts are the order's (spec 2.10).
+    pub currency_selector: bool,
 }
 
 impl Chrome {
@@ -34,6 +37,15 @@ impl Chrome {
             currencies: shop.currencies().await,
             cart_count: shop.cart_count(visitor.customer_id()).await,
             user_name: visitor.user.as_ref().map(|u| u.name.clone()),
+            currency_selector: true,
+        }
+    }
+
+    /// The same header without the currency selector.
+    pub fn without_currency_selector(self) -> Chrome {
+        Chrome {
+            currency_selector: false,
+            ..self
         }
     }
 }

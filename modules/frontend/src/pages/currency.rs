@@ -14,18 +14,21 @@ use crate::pages::redirect;
 use crate::shop::Shop;
 use crate::visitor::currency_cookie;
 
-/// Where to go back to: the referring page's path if it is on this shop,
-/// else `/` (never another site).
+/// Where to go back to: the referring page's path, on this shop whatever
+/// host the Referer names (a proxy in front may have rewritten the Host
+/// the shop sees: comparing the two sent every switch to `/`), else `/`.
+/// Only the path is kept, and never one a browser would read as another
+/// site's (`//evil`, `/\evil`).
 fn back_to(request: &HttpRequest) -> String {
     let Some(referer) = request.headers().get(REFERER).and_then(|v| v.to_str().ok()) else {
         return "/".to_owned();
     };
-    let host = request.connection_info().host().to_owned();
     let Some((_, rest)) = referer.split_once("://") else {
         return "/".to_owned();
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if authority.eq_ignore_ascii_case(&host) && path.starts_with('/') && !path.starts_with("//") {
+    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    let elsewhere = path.starts_with("//") || path.starts_with("/\\");
+    if path.starts_with('/') && !elsewhere {
         path.to_owned()
     } else {
         "/".to_owned()

@@ -114,7 +114,8 @@ pub async fn one(
     )
     .await;
     html(&OrderPage {
-        chrome,
+        // Its amounts are the order's, whatever currency is chosen now.
+        chrome: chrome.without_currency_selector(),
         order: OrderView::from(&order),
         recommendations,
     })
