@@ -119,6 +119,25 @@ fn normalize_email(email: &str) -> Result<String, AuthError> {
 }
 
 impl AuthActor {
+    /// Hashes `password` of `user_id` anew with the parameters configured
+    /// now (see [`Passwords::is_current`]); a failure is logged, and tried
+    /// again at the next sign-in.
+    async fn rehash(self, user_id: String, password: String) {
+        let deadline = runtime::Deadline::after(std::time::Duration::from_secs(60));
+        let stored = match self.passwords.hash(password, deadline).await {
+            Ok(hash) => self.store.set_password_hash(&user_id, &hash).await,
+            Err(error) => Err(error),
+        };
+        match stored {
+            Ok(()) => {
+                tracing::info!(module = "auth", %user_id, "password hashed anew with the parameters configured now")
+            }
+            Err(error) => {
+                tracing::warn!(module = "auth", %user_id, %error, "the password could not be hashed anew: tried again at the next sign-in")
+            }
+        }
+    }
+
     async fn open_session(&self, user: User) -> Result<Session, AuthError> {
         let session = self.new_session();
         self.store
@@ -236,10 +255,20 @@ impl Handler<Call<SignIn>> for AuthActor {
                 Some((user, hash)) => (Some(user), Some(hash)),
                 None => (None, None),
             };
-            let matches = this.passwords.verify(password, hash, deadline).await?;
+            let outdated = hash
+                .as_deref()
+                .is_some_and(|hash| !this.passwords.is_current(hash));
+            let matches = this
+                .passwords
+                .verify(password.clone(), hash, deadline)
+                .await?;
             match user {
                 Some(user) if matches => {
                     span.in_scope(|| tracing::info!(user_id = %user.id, "signed in"));
+                    if outdated {
+                        // In the background: the user does not wait for it.
+                        actix::spawn(this.clone().rehash(user.id.clone(), password));
+                    }
                     this.open_session(user).await
                 }
                 _ => {

@@ -129,6 +129,26 @@ impl Passwords {
         Ok(known && matches)
     }
 
+    /// True if `hash` was made with this set's parameters. One made before
+    /// they changed (verified with its own, as argon2 does) is hashed
+    /// anew at the user's next sign-in: until then that user's sign-ins
+    /// cost the old parameters', not the decoy's (which an unknown email's
+    /// do), so timing tells them apart.
+    pub fn is_current(&self, hash: &str) -> bool {
+        PasswordHash::new(hash)
+            .ok()
+            .filter(|parsed| parsed.algorithm == argon2::ARGON2ID_IDENT)
+            .and_then(|parsed| Params::try_from(&parsed).ok())
+            .is_some_and(|params| {
+                (params.m_cost(), params.t_cost(), params.p_cost())
+                    == (
+                        self.params.m_cost(),
+                        self.params.t_cost(),
+                        self.params.p_cost(),
+                    )
+            })
+    }
+
     /// Runs `work` on the blocking pool once a slot is free (until
     /// `deadline`: then [`AuthError::Busy`], and `work` never runs).
     async fn blocking<T: Send + 'static>(

@@ -141,6 +141,18 @@ impl Store {
             .map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
     }
 
+    /// Replaces the password hash of `user_id` (the same password, hashed
+    /// with the parameters configured now).
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<(), AuthError> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
     /// Records `session` for `user_id`, known by the hash of its token.
     pub async fn create_session(
         &self,
@@ -150,11 +162,22 @@ impl Store {
         // A good moment to forget this user's expired sessions, and all
         // but the newest of its live ones past a bound: a script signing
         // one account in again and again would otherwise add a row a time
-        // for a week.
+        // for a week. In one transaction, one sign-in of the user at a
+        // time (SQLite's write lock; on PostgreSQL the user's row, locked
+        // first): apart, sign-ins at once each trimmed to one below the
+        // bound and then each added theirs, past it.
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        if self.db.backend() == storage::Backend::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+        }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
             .bind(user_id)
             .bind(session.now)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await
             .map_err(storage)?;
         sqlx::query(
@@ -164,11 +187,22 @@ impl Store {
         )
         .bind(user_id)
         .bind(MAX_SESSIONS_PER_USER - 1)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
-        let mut connection = self.db.pool().acquire().await.map_err(storage)?;
-        insert_session(&mut connection, session, user_id).await
+        insert_session(&mut tx, session, user_id).await?;
+        tx.commit().await.map_err(storage)
+    }
+
+    /// How many sessions `user_id` has, live or not (for tests).
+    #[cfg(test)]
+    pub async fn session_count(&self, user_id: &str) -> i64 {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap_or((-1,));
+        count
     }
 
     /// The user of a live session; an expired one is deleted.

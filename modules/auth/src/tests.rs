@@ -17,8 +17,12 @@ fn fast(database: Option<String>) -> AuthConfig {
 }
 
 async fn auth(backend: &TestBackend, dir: &TempDir) -> ServiceRef<Auth> {
-    let config = fast(backend.database_url().await);
-    start_alone::<AuthModule>(config, ServiceRegistry::new(), dir.path())
+    auth_at(backend.database_url().await, dir).await
+}
+
+/// The auth module on the database at `url` (`None`: SQLite in `dir`).
+async fn auth_at(url: Option<String>, dir: &TempDir) -> ServiceRef<Auth> {
+    start_alone::<AuthModule>(fast(url), ServiceRegistry::new(), dir.path())
         .await
         .unwrap()
 }
@@ -328,6 +332,100 @@ async fn a_user_keeps_a_bounded_number_of_sessions_the_oldest_ending_first() {
             authenticate(last.token).await.unwrap(),
             Ok(last.user),
             "{}",
+            backend.name()
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_password_hashed_with_other_parameters_is_hashed_anew_at_sign_in() {
+    for backend in backends() {
+        let dir = TempDir::new("auth");
+        let url = backend.database_url().await;
+        let before =
+            start_alone::<AuthModule>(fast(url.clone()), ServiceRegistry::new(), dir.path())
+                .await
+                .unwrap();
+        before
+            .call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
+        // The operator raises the cost: the next start has other parameters.
+        let stronger = AuthConfig {
+            argon2_memory_kib: 128,
+            argon2_iterations: 2,
+            ..fast(url.clone())
+        };
+        let after = start_alone::<AuthModule>(stronger, ServiceRegistry::new(), dir.path())
+            .await
+            .unwrap();
+        after
+            .call(sign_in("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
+        // Hashed anew, in the background, with the new parameters; the
+        // password still opens the account.
+        let store = crate::store::Store::open(url.as_deref(), dir.path())
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, hash) = store
+                .user_by_email("ada@example.com")
+                .await
+                .unwrap()
+                .unwrap();
+            if hash.contains("m=128,t=2") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: still {hash}",
+                backend.name()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        after
+            .call(sign_in("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[actix_rt::test]
+async fn sign_ins_at_once_keep_the_bound_on_sessions() {
+    for backend in backends() {
+        let dir = TempDir::new("auth");
+        let url = backend.database_url().await;
+        let auth = auth_at(url.clone(), &dir).await;
+        let ada = auth
+            .call(sign_up("ada@example.com", "correct horse"))
+            .await
+            .unwrap()
+            .unwrap()
+            .user;
+        for _ in 1..crate::store::MAX_SESSIONS_PER_USER {
+            auth.call(sign_in("ada@example.com", "correct horse"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // Sixteen more at once: apart, each trimmed to one below the bound
+        // and then added its own.
+        let at_once = (0..16).map(|_| auth.call(sign_in("ada@example.com", "correct horse")));
+        for signed_in in futures_util::future::join_all(at_once).await {
+            signed_in.unwrap().unwrap();
+        }
+        let store = crate::store::Store::open(url.as_deref(), dir.path())
+            .await
+            .unwrap();
+        let count = store.session_count(&ada.id).await;
+        assert!(
+            (1..=crate::store::MAX_SESSIONS_PER_USER).contains(&count),
+            "{}: {count} sessions",
             backend.name()
         );
     }

@@ -7,8 +7,9 @@
 //!
 //! Carts are kept in the module's database (SQLite by default, PostgreSQL
 //! when `[modules.cart] database` is a `postgres://` URL), so they survive a
-//! restart. Every change is one SQL statement (an upsert that adds to the
-//! quantity in place), so concurrent adds never lose an update. Carts read
+//! restart. An add is an upsert that adds to the quantity in place, so
+//! concurrent adds never lose an update; a merge, and an emptying that
+//! checks what the cart holds, are one transaction each. Carts read
 //! are kept in memory too (`[modules.cart] cached_carts`, 10,000 by
 //! default), so that the cart in every page's header is not a database
 //! round trip; only while the module runs on one node, since replicas
