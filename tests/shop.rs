@@ -717,6 +717,26 @@ async fn a_graceful_shutdown_waits_for_a_checkout_in_progress() {
     assert_eq!(order_count(&app, &guest).await, 1);
 }
 
+/// A form sent as multipart (`curl -F`) is told how to send it (415),
+/// rather than told every field is missing.
+#[actix_rt::test]
+async fn a_form_sent_as_multipart_is_told_how_to_send_it() {
+    let (app, _shopper) = local().await;
+    let url = format!("{}/cart", app.shop_url().await);
+    let mut response = awc::Client::new()
+        .post(url)
+        .insert_header(("Content-Type", "multipart/form-data; boundary=XYZ"))
+        .send_body(
+            "--XYZ\r\nContent-Disposition: form-data; name=\"product_id\"\r\n\r\nOLJCESPC7Z\r\n\
+             --XYZ\r\nContent-Disposition: form-data; name=\"quantity\"\r\n\r\n1\r\n--XYZ--\r\n",
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let body = String::from_utf8_lossy(&response.body().await.unwrap()).into_owned();
+    assert!(body.contains("not -F"), "{body}");
+}
+
 /// Online Boutique's load generator (Locust) posts plain forms with no
 /// idempotency key and follows redirects: its checkout task works, and a
 /// second submission of the same form cannot pay twice.

@@ -8,7 +8,7 @@
 //! | a method the address does not take (`Allow` names those it does) | 405 |
 //! | a form or body field that breaks a rule (each field named) | 422 |
 //! | a body that cannot be read at all | 400 |
-//! | an API body that is not JSON | 415 |
+//! | an API body that is not JSON; a page's form sent as `multipart/form-data` | 415 |
 //! | a cross-site form post | 403 |
 //! | wrong email or password; an API call that needs a signed-in user, or whose `Bearer` token names no session | 401 |
 //! | a declined card (the reason given) | 402 |

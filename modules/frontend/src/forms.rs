@@ -16,6 +16,34 @@ use crate::error::{FieldError, ShopError};
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, String>);
 
+/// The middleware of the HTML pages' form posts: a body sent as
+/// `multipart/form-data` (`curl -F`) is answered 415, saying how to send
+/// it. Read as the URL-encoded form it is not, it was a 422 listing every
+/// field as missing.
+pub async fn refuse_multipart(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let multipart = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        return Ok(request.error_response(ShopError::UnsupportedBody(
+            "send the form as application/x-www-form-urlencoded, as a browser's form does \
+             (with curl: -d name=value, not -F)"
+                .to_owned(),
+        )));
+    }
+    Ok(next.call(request).await?.map_into_boxed_body())
+}
+
 impl Fields {
     /// Reads an `application/x-www-form-urlencoded` body.
     pub fn from_form(body: &[u8]) -> Result<Fields, ShopError> {

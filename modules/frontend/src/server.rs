@@ -95,6 +95,7 @@ pub fn start(
             )
             .service(
                 web::scope("")
+                    .wrap(from_fn(crate::forms::refuse_multipart))
                     .wrap(from_fn(refuse_cross_site))
                     .wrap(from_fn(render_html_errors))
                     .configure(routes),
