@@ -153,7 +153,9 @@ impl From<ConfigRefused> for StartError {
 /// Why a module did not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
-    /// The module's config section is invalid.
+    /// The module's config section is invalid: the same config fails
+    /// again. `boutique run` exits 78 for it, and `up` does not start such
+    /// a node again (a restart after a panic still tries, with backoff).
     #[error("invalid config: {0}")]
     Config(String),
     /// The module asked for a service it does not list in `dependencies()`.
@@ -172,7 +174,8 @@ pub enum StartError {
         /// The service asked for.
         service: String,
     },
-    /// Anything else: the module says what.
+    /// Anything else (a database out of reach, a file that cannot be
+    /// read): the module says what, and a later start may succeed.
     #[error("{0}")]
     Failed(String),
 }

@@ -102,7 +102,11 @@ pub fn routing_key<T: std::hash::Hash + ?Sized>(field: &T) -> u64 {
     std::hash::Hasher::finish(&hasher)
 }
 
-/// A message or reply with no fields (`{}` in JSON), like protobuf's `Empty`.
+/// A reply with no fields (`{}` in JSON), like protobuf's `Empty`. A
+/// message with no fields is a struct of the module's own
+/// (`pub struct ListProducts {}`, as catalog's): a message belongs to one
+/// service, and `Request` is implemented for it by that service's
+/// declaration.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]

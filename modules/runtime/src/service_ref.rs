@@ -144,7 +144,10 @@ impl<S: Service> ServiceRef<S> {
         }
     }
 
-    /// The same ref, with calls that wait at most `timeout`.
+    /// The same ref, with calls that wait at most `timeout`: the per-call
+    /// deadline of the design, as a ref (cheap: `r.with_timeout(d).call(m)`).
+    /// A call made for another (inside [`crate::Call::scope`]) still ends by
+    /// that one's deadline, if it is sooner.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         ServiceRef {
             route: Arc::clone(&self.route),
@@ -207,8 +210,22 @@ impl<S: Service> ServiceRef<S> {
     /// Sends `message` to the service; the future resolves to its outcome.
     ///
     /// The outer `Result` is the call, the inner one the service's answer.
-    /// Only messages of `S` compile here. The message is queued when this is
-    /// called, not when the future is first polled.
+    /// Only messages of `S` compile here.
+    ///
+    /// Await the future. When it is first polled is not the same on every
+    /// route: a local call and a remote one with a connection up and room
+    /// for it are queued when this is called; a call that goes through the
+    /// codec in-process, to a replicated module, or to a node not yet
+    /// connected (or with every in-flight slot taken) is sent only once
+    /// polled. So a future dropped unpolled is a call that may or may not
+    /// have been sent, depending on where the service runs; and a call
+    /// dropped after it was sent may still run (the handler is not told).
+    ///
+    /// The deadline and the trace are those of the call this one is made
+    /// for (see [`crate::Call::scope`]), taken when this is called: make
+    /// the call inside the scope, not only await it there. Await it on the
+    /// runtime's threads: a call awaited inside `spawn_blocking`, or under
+    /// `Handle::block_on`, is not swept at its deadline (docs/runtime.md).
     pub fn call<M>(&self, message: M) -> CallFuture<M>
     where
         M: Request<Service = S>,
@@ -289,6 +306,7 @@ impl<S: Service> ServiceRef<S> {
 pin_project! {
     /// The outcome of a call, once it comes (see [`ServiceRef::call`]).
     /// Dropped before then, the call is counted as cancelled.
+    #[must_use = "await it: whether a call never polled is sent depends on where the service runs"]
     pub struct CallFuture<M: Request> {
         #[pin]
         state: CallState<M>,
