@@ -6,9 +6,9 @@
 //! | 1 | `call`: the service answered with its domain error |
 //! | 2 | `call`: the call failed (not delivered, outcome unknown, rejected, timed out) |
 //! | 64 | bad command line or input (unknown service or message, invalid JSON) |
-//! | 70 | the node failed at run time (could not listen, a module did not start); `up`: every node has exited, or one had to be killed, not having stopped within its grace |
+//! | 70 | the node failed at run time (could not listen, a module did not start); `up`: every node has exited, or one had to be killed, not having stopped within its grace; `load`: the shop does not answer |
 //! | 78 | the config is invalid, a module's section included (or the environment: a bad `BOUTIQUE_ADMIN_LISTENER_FD`) |
-//! | 130 | `run`, `up`: asked to stop a second time while stopping, so stopped at once (nodes killed) |
+//! | 130 | `run`, `up`: asked to stop a second time while stopping, so stopped at once (nodes killed); `load`: stopped by Ctrl-C (the report so far printed) |
 
 use std::process::ExitCode;
 

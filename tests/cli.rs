@@ -163,6 +163,12 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             ],
         ),
         (
+            "a database URL no module can open (found by plan, not at start; its password hidden)",
+            "[nodes.main]\nmodules = [\"*\"]\n\
+             [modules.orders]\ndatabase = \"postgress://shop:secret@db/shop\"\n",
+            &["[modules.orders]: database = 'postgress://shop:***@db/shop' is not a database URL"],
+        ),
+        (
             "argon2 memory the node would try to take at start (4 TiB)",
             "[nodes.main]\nmodules = [\"*\"]\n\
              [modules.auth]\nargon2_memory_kib = 4294967295\n",
@@ -791,6 +797,33 @@ fn run_without_the_secret_says_how_to_set_it() {
     assert_eq!(output.status.code(), Some(78));
     assert!(
         stderr(&output).contains("BOUTIQUE_SECRET, which is not set"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("the same random string on every node"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A client of running nodes is told to use theirs: a new random secret
+    // would only be refused.
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "--config",
+            "deploy/three-nodes.toml",
+            "call",
+            "catalog",
+            "ListProducts",
+        ])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env_remove("BOUTIQUE_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("set it to the secret the running nodes were started with"),
         "{}",
         stderr(&output)
     );

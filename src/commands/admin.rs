@@ -33,6 +33,7 @@ pub fn serve(
     addr: SocketAddr,
     handed: Option<std::net::TcpListener>,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let name = node.name().to_owned();
     let data = web::Data::from(node);
     let deployment = web::Data::new(Deployment::of(plan));
     let server = HttpServer::new(move || {
@@ -60,7 +61,12 @@ pub fn serve(
             server.listen(listener)
         }
     }
-    .map_err(|e| anyhow::anyhow!("cannot serve the admin endpoints on {addr}: {e}"))?;
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "node '{name}' cannot serve its admin endpoints on {addr} ([nodes.{name}] admin): {e}; \
+             give it another address: --set nodes.{name}.admin=HOST:PORT (port 0: any free one)"
+        )
+    })?;
     let bound = server
         .addrs()
         .first()

@@ -3,7 +3,7 @@
 //! `[cluster.tls]`. For trying TLS out; production deployments use their
 //! own CA.
 
-use std::io::Write;
+use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ pub fn certs(args: &ConfigArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     let mut names: Vec<&str> = deployment.nodes.keys().map(String::as_str).collect();
     names.push(CLIENT_CERT_NAME);
     let written = write_dev_certs(dir, &names)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     for path in &written {
         writeln!(out, "wrote {}", path.display())?;
     }
@@ -30,5 +30,8 @@ pub fn certs(args: &ConfigArgs, dir: &Path) -> anyhow::Result<ExitCode> {
          [cluster.tls]\nca = \"{dir}/ca.pem\"\ncert = \"{dir}/{{node}}.pem\"\nkey = \"{dir}/{{node}}.key\"",
         dir = dir.display()
     )?;
+    // A reader that stopped reading (`| head`) is no error: the files are
+    // written.
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -65,9 +65,11 @@ const SECRET_NAME: &str = "boutique-cluster-secret";
 pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
-    let file = args
-        .file()
-        .context("deploy kube needs a config file (--config FILE): it goes into a ConfigMap")?;
+    let file = args.file().ok_or_else(|| {
+        crate::exit::UsageError(
+            "deploy kube needs a config file (--config FILE): it goes into a ConfigMap".to_owned(),
+        )
+    })?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
     let raw = config::load(&args.source())?;

@@ -8,7 +8,7 @@
 //! prints `shop open at URL`; one with an admin address, `admin on URL` and
 //! `dashboard at URL`.
 
-use std::io::Write;
+use std::fmt::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -95,7 +95,9 @@ pub fn run(
             )?),
             None => None,
         };
-        let mut out = std::io::stdout().lock();
+        // Written at once; a reader that stopped reading (`| head -1`)
+        // does not stop the node.
+        let mut out = String::new();
         writeln!(
             out,
             "boutique: node '{}' running {}",
@@ -124,8 +126,7 @@ pub fn run(
         if let Some(url) = shop_url(&node).await {
             writeln!(out, "boutique: shop open at {url}")?;
         }
-        out.flush()?;
-        drop(out);
+        super::print(&out)?;
         if fault_control {
             match node.faults() {
                 Some(faults) => super::fault_control::spawn(faults, node.name().to_owned()),

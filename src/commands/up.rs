@@ -370,8 +370,16 @@ fn admin_endpoints(plan: &runtime::Plan) -> anyhow::Result<Vec<Admin>> {
                     let ip = node
                         .admin
                         .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
-                    let socket = std::net::TcpListener::bind((ip, 0))?;
-                    (socket.local_addr()?, Some(socket))
+                    let bound = std::net::TcpListener::bind((ip, 0))
+                        .and_then(|socket| Ok((socket.local_addr()?, socket)));
+                    let (addr, socket) = bound.map_err(|e| {
+                        anyhow::anyhow!(
+                            "node '{0}' cannot have an admin port on {ip} ([nodes.{0}] admin): {e}; \
+                             give an address of this machine",
+                            node.name
+                        )
+                    })?;
+                    (addr, Some(socket))
                 }
             };
             Ok(Admin {

@@ -54,6 +54,7 @@ impl Module for AuthModule {
     }
 
     fn check(config: &AuthConfig) -> Result<(), ConfigRefused> {
+        storage::check_url(config.database.as_deref()).map_err(|e| ConfigRefused(e.to_string()))?;
         if config.session_ttl_hours == 0 {
             return Err("session_ttl_hours must be at least 1".into());
         }

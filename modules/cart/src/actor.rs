@@ -57,6 +57,7 @@ impl Module for CartModule {
     }
 
     fn check(config: &CartConfig) -> Result<(), ConfigRefused> {
+        storage::check_url(config.database.as_deref()).map_err(|e| ConfigRefused(e.to_string()))?;
         if config.max_lines == 0 {
             return Err("max_lines must be at least 1".into());
         }

@@ -1,7 +1,7 @@
 //! The orders actor: checks orders, hands storage to [`Store`].
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Module, StartContext, StartError, Storage};
+use runtime::{Call, ConfigRefused, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 
 use crate::api::{
@@ -30,6 +30,10 @@ impl Module for OrdersModule {
 
     fn storage(config: &OrdersConfig) -> Storage {
         Storage::database("orders", config.database.as_deref())
+    }
+
+    fn check(config: &OrdersConfig) -> Result<(), ConfigRefused> {
+        storage::check_url(config.database.as_deref()).map_err(|e| ConfigRefused(e.to_string()))
     }
 
     async fn start(config: OrdersConfig, ctx: StartContext) -> Result<Orders, StartError> {

@@ -1,7 +1,7 @@
 //! The payment actor: checks cards, charges them once per idempotency key.
 
 use actix::{Actor, Context, Handler, ResponseFuture};
-use runtime::{Call, Empty, Module, StartContext, StartError, Storage};
+use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -30,6 +30,10 @@ impl Module for PaymentModule {
 
     fn storage(config: &PaymentConfig) -> Storage {
         Storage::database("payment", config.database.as_deref())
+    }
+
+    fn check(config: &PaymentConfig) -> Result<(), ConfigRefused> {
+        storage::check_url(config.database.as_deref()).map_err(|e| ConfigRefused(e.to_string()))
     }
 
     async fn start(config: PaymentConfig, ctx: StartContext) -> Result<Payment, StartError> {

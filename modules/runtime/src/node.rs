@@ -56,8 +56,14 @@ pub enum NodeError {
     #[error(transparent)]
     Tls(#[from] crate::transport::tls::TlsError),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {detail}")]
+    #[error(
+        "node '{node}' cannot listen on {addr} ([nodes.{node}] listen): {detail}; if another \
+         process has it (another boutique run --node {node}?), stop that one, or give this \
+         one another address: --set nodes.{node}.listen=HOST:PORT"
+    )]
     Listen {
+        /// The node.
+        node: String,
         /// The address.
         addr: String,
         /// The OS error.
@@ -393,7 +399,13 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
                             .to_owned(),
                     ])
                 })?;
-                Arc::new(Secret::from_env(var)?)
+                let read = Secret::from_env(var).map_err(|error| match error {
+                    SecretError::Missing { var } if role == Role::Client => {
+                        SecretError::MissingForClient { var }
+                    }
+                    other => other,
+                });
+                Arc::new(read?)
             }
         };
         let identity = Identity {
@@ -499,12 +511,13 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     if let Some(transport) = &transport {
         transport.shared.set_table(table);
         let bound = match (listener, placed.listen) {
-            (Some(listener), _) => Some(bind_std(listener)?),
+            (Some(listener), _) => Some(bind_std(name, listener)?),
             (None, Some(addr)) => {
                 Some(
                     TcpListener::bind(addr)
                         .await
                         .map_err(|e| NodeError::Listen {
+                            node: name.to_owned(),
                             addr: addr.to_string(),
                             detail: e.to_string(),
                         })?,
@@ -570,12 +583,13 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     })
 }
 
-fn bind_std(listener: std::net::TcpListener) -> Result<TcpListener, NodeError> {
+fn bind_std(node: &str, listener: std::net::TcpListener) -> Result<TcpListener, NodeError> {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".to_owned());
     let listen_error = |e: std::io::Error| NodeError::Listen {
+        node: node.to_owned(),
         addr: addr.clone(),
         detail: e.to_string(),
     };

@@ -398,7 +398,8 @@ async fn a_wrong_secret_is_refused_and_both_sides_say_so() {
     let error = echo_error(&client).await;
     assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
     assert!(
-        error.to_string().contains("authentication failed"),
+        error.to_string().contains("authentication failed")
+            && error.to_string().contains("trying again will not help"),
         "{error}"
     );
 }

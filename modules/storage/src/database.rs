@@ -22,8 +22,12 @@ pub enum Backend {
 /// A module's database could not be opened, migrated or used.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
-    /// The `database` setting is not a URL this build understands.
-    #[error("database = '{0}' is not a sqlite: or postgres:// URL")]
+    /// The `database` setting is not a URL this build understands (the
+    /// URL is held with its password hidden).
+    #[error(
+        "database = '{0}' is not a database URL: use postgres://USER:PASSWORD@HOST/DATABASE \
+         or sqlite:PATH"
+    )]
     BadUrl(String),
     /// The database could not be reached or opened.
     #[error("cannot open the database at {at}: {detail}")]
@@ -62,6 +66,23 @@ pub struct Database {
     at: String,
 }
 
+/// Checks a module's `database` setting without opening anything, for
+/// its `Module::check`: a URL this build cannot open is a config error
+/// (`boutique plan` reports it; a node is not started with it).
+pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
+    match url {
+        None => Ok(()),
+        Some(url)
+            if ["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme)) =>
+        {
+            Ok(())
+        }
+        Some(other) => Err(StorageError::BadUrl(redact(other))),
+    }
+}
+
 impl Database {
     /// Opens the database of `module`: `url` if given (`sqlite:PATH` or
     /// `postgres://...`), otherwise `DATA_DIR/MODULE.db`; then applies
@@ -93,12 +114,21 @@ impl Database {
                     (with_create_mode(url, query), Backend::Sqlite)
                 }
             }
-            Some(other) => return Err(StorageError::BadUrl(other.to_owned())),
+            Some(other) => return Err(StorageError::BadUrl(redact(other))),
         };
         let at = redact(&url);
         let open_error = |e: sqlx::Error| StorageError::Open {
             at: at.clone(),
-            detail: e.to_string(),
+            detail: match e {
+                // sqlx tries again until its time is up, and then says only
+                // that the pool timed out.
+                sqlx::Error::PoolTimedOut => {
+                    "no connection within 10 s (refused, or no answer): is \
+                    the database server running, and reachable from here?"
+                        .to_owned()
+                }
+                other => other.to_string(),
+            },
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
@@ -247,6 +277,17 @@ mod tests {
             "postgres://shop:***@db:5432/shop"
         );
         assert_eq!(redact("postgres://db/shop"), "postgres://db/shop");
+        // A URL of no database this build opens is refused with its
+        // password hidden.
+        let refused = check_url(Some("postgress://shop:secret@db/shop")).unwrap_err();
+        assert!(
+            !refused.to_string().contains("secret")
+                && refused.to_string().contains("postgres://USER"),
+            "{refused}"
+        );
+        check_url(Some("postgresql://db/shop")).unwrap();
+        check_url(Some("sqlite:data/cart.db")).unwrap();
+        check_url(None).unwrap();
         // sqlx also takes the password as a parameter.
         assert_eq!(
             redact("postgres://shop@db/shop?sslmode=require&password=s3cret&sslpassword=k"),

@@ -114,9 +114,7 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
     let (report, ended) = system.block_on(async move {
         let mut stop = super::signal::StopSignals::watch();
         // The shop must answer before the clock starts; it says what it sells.
-        let products = Shopper::products(&target)
-            .await
-            .with_context(|| format!("the shop at {target} does not answer"))?;
+        let products = Shopper::products(&target).await?;
         let recorder = Rc::new(RefCell::new(Recorder::new()));
         let started = Instant::now();
         let progress = report::progress(Rc::clone(&recorder), started, duration);

@@ -116,13 +116,15 @@ impl Shopper {
     pub async fn products(base: &str) -> anyhow::Result<Rc<[String]>> {
         let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
         let url = format!("{base}/api/v1/products");
-        let mut response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut response = client.get(&url).send().await.map_err(|e| {
+            anyhow::anyhow!("the shop at {base} does not answer ({e}): is it running?")
+        })?;
         if !response.status().is_success() {
-            anyhow::bail!("{url} answered {}", response.status());
+            anyhow::bail!(
+                "{base} is not a Boutique shop: GET {url} answered {} (--target is the shop's own \
+                 address, e.g. http://127.0.0.1:8080)",
+                response.status()
+            );
         }
         let listed: serde_json::Value = response
             .json()

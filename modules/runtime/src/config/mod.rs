@@ -380,21 +380,27 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
             .set_override(key.trim(), parse_override(value.trim()))
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
     }
+    // Which file, when it is the file: the config crate's messages name
+    // only the key, and a TOML syntax error not even that.
+    let in_file = |message: String| match &source.file {
+        Some(path) => format!("{}: {message}", path.display()),
+        None => message,
+    };
     let layered = builder
         .build()
-        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        .map_err(|e| ConfigError::Parse(in_file(e.to_string())))?;
     refuse_fractions(&layered)?;
     layered.try_deserialize::<DeploymentConfig>().map_err(|e| {
         // Where to look: if the file alone is fine, the culprit is a
         // variable or a --set, which the message would not say.
         let overridden = variables > 0 || !source.overrides.is_empty();
-        let file_alone_is_fine = overridden && parse(&file_text).is_ok();
-        let from = if file_alone_is_fine {
-            " (in a BOUTIQUE__ variable or a --set: the file alone is valid)"
+        if overridden && parse(&file_text).is_ok() {
+            ConfigError::Parse(format!(
+                "{e} (in a BOUTIQUE__ variable or a --set: the file alone is valid)"
+            ))
         } else {
-            ""
-        };
-        ConfigError::Parse(format!("{e}{from}"))
+            ConfigError::Parse(in_file(e.to_string()))
+        }
     })
 }
 

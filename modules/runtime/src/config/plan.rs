@@ -226,8 +226,13 @@ impl Plan {
         for (module, section) in &config.modules {
             match catalogue.entry(module) {
                 Some(entry) => {
-                    if let Err(e) = (entry.check_config)(Some(section)) {
-                        problems.push(format!("[modules.{module}]: {e}"));
+                    match (entry.check_config)(Some(section)) {
+                        Ok(()) => {}
+                        // Said once: the message is a config problem already.
+                        Err(crate::StartError::Config(why)) => {
+                            problems.push(format!("[modules.{module}]: {why}"));
+                        }
+                        Err(e) => problems.push(format!("[modules.{module}]: {e}")),
                     }
                 }
                 None => problems.push(unknown_module(

@@ -62,12 +62,23 @@ pub struct Secret(Vec<u8>);
 /// The cluster secret is missing or unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    /// The variable is not set.
+    /// The variable is not set, for a node that would start a cluster.
     #[error(
         "the cluster secret is read from the environment variable {var}, which is not set; \
-         set it to the same random string on every node, e.g. `export {var}=$(openssl rand -hex 32)`"
+         set it to the same random string on every node, e.g. \
+         `export {var}=$(od -An -N32 -tx1 /dev/urandom | tr -d \" \\n\")`"
     )]
     Missing {
+        /// The variable's name.
+        var: String,
+    },
+    /// The variable is not set, for a client of running nodes (`boutique
+    /// call`): a new random secret would only be refused.
+    #[error(
+        "the cluster secret is read from the environment variable {var}, which is not set; \
+         set it to the secret the running nodes were started with"
+    )]
+    MissingForClient {
         /// The variable's name.
         var: String,
     },

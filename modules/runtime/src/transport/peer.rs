@@ -29,7 +29,7 @@ use super::address::DialAddress;
 use super::connection::{Connection, PendingCall, Reply, call_error};
 use super::fault::{FaultSlot, Faulty};
 use super::frame::{FrameBuf, FrameReader, ReplyStatus, RequestHeader};
-use super::handshake::{self, HANDSHAKE_MAX_FRAME, PeerInfo, Refusal};
+use super::handshake::{self, HANDSHAKE_MAX_FRAME, HandshakeError, PeerInfo, Refusal};
 use crate::call::CallMeta;
 use crate::codec;
 use crate::deadline::WithDeadline;
@@ -585,10 +585,11 @@ impl Peer {
         };
         let stream = match address.connect(settings.connect_timeout).await {
             Ok(stream) => stream,
+            // Says which address gave no answer, or that the name's lookup
+            // took the time.
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(format!(
-                    "no answer from {} within {} ms ({e})",
-                    address,
+                    "{e} (connect_timeout_ms = {}); is it running, and reachable from here?",
                     settings.connect_timeout.as_millis()
                 )
                 .into());
@@ -640,7 +641,21 @@ impl Peer {
             Ok(Err(e)) if matches!(e.refusal(), Some(Refusal::Duplicate { .. })) => {
                 Ok(Dialed::Duplicate)
             }
-            Ok(Err(e)) => Err(e.to_string().into()),
+            // Reached, and refused (or refusing) for what it is: saying
+            // so, and that trying again will not help until that changes,
+            // not only that it is unreachable.
+            Ok(Err(e)) => Err(match &e {
+                HandshakeError::RefusedByPeer { refusal, .. } => format!(
+                    "it answers at {addr} but refused this node: {refusal}; trying again will not \
+                     help until that changes"
+                ),
+                HandshakeError::RefusedPeer { refusal, .. } => format!(
+                    "it answers at {addr}, but this node refused it: {refusal}; trying again will \
+                     not help until that changes"
+                ),
+                HandshakeError::Failed { .. } => e.to_string(),
+            }
+            .into()),
             Err(_) => Err(format!(
                 "the handshake with {} took over {} ms",
                 addr,
