@@ -611,6 +611,22 @@ mod tests {
     }
 
     #[test]
+    fn errors_of_the_file_name_the_file() {
+        for text in [
+            "[runtime]\ncall_timeout_ms = 127.0.0.1:7401\n",
+            "[runtime]\ncall_timeout_ms = \"5s\"\n[nodes.main]\nmodules = [\"*\"]\n",
+        ] {
+            let (_dir, source) = source(text);
+            let path = source.file.clone().unwrap();
+            let error = load(&source).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{}: ", path.display())),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused_and_named() {
         let (_dir, source) = source("[runtime]\ncall_timeout = 100\n");
         let error = load(&source).unwrap_err().to_string();
