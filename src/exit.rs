@@ -44,6 +44,9 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         match node {
             NodeError::Config(_)
             | NodeError::Secret(_)
+            // The files [cluster.tls] names: missing or unusable until the
+            // config, or the files, change.
+            | NodeError::Tls(_)
             // A module's config section, checked as it starts: as wrong
             // on the next start (`up` does not start it again).
             | NodeError::Start {

@@ -565,6 +565,24 @@ fn call_starts_only_what_the_called_module_needs() {
 }
 
 #[test]
+fn a_data_file_the_config_names_but_cannot_be_read_is_a_config_error() {
+    // Starting again would not find it: 78, which `up` does not restart.
+    let output = boutique(&[
+        "--set",
+        "modules.catalog.products_file=/nonexistent/products.json",
+        "call",
+        "catalog",
+        "ListProducts",
+    ]);
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read products_file /nonexistent/products.json"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn call_reports_a_domain_error_with_exit_1() {
     let output = boutique(&["call", "catalog", "GetProduct", r#"{"id":"NOPE"}"#]);
     assert_eq!(output.status.code(), Some(1));

@@ -357,7 +357,10 @@ impl StartContext {
 }
 
 /// The text of a data file that a module's config names (`key = path`), or
-/// `built_in` when the config names none. The error says which key and file.
+/// `built_in` when the config names none. The error says which key and file,
+/// and is a config error: the config names a file that is not there, or
+/// not readable, and starting again will not find it (`up` does not start
+/// such a node again).
 pub fn data_file(
     key: &str,
     path: Option<&std::path::Path>,
@@ -367,7 +370,7 @@ pub fn data_file(
         None => Ok(std::borrow::Cow::Borrowed(built_in)),
         Some(path) => std::fs::read_to_string(path)
             .map(std::borrow::Cow::Owned)
-            .map_err(|e| StartError::failed(format!("cannot read {key} {}: {e}", path.display()))),
+            .map_err(|e| StartError::Config(format!("cannot read {key} {}: {e}", path.display()))),
     }
 }
 
