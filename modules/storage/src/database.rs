@@ -94,6 +94,16 @@ impl Database {
         migrations: &[Migration],
     ) -> Result<Database, StorageError> {
         install_default_drivers();
+        // For a file in the data directory, what to do if it cannot be
+        // opened: SQLite says only "unable to open database file".
+        let hint = match url {
+            None => format!(
+                " (the file {} in runtime.data_dir: give a directory this user may write, \
+                 --set runtime.data_dir=PATH)",
+                data_dir.join(format!("{module}.db")).display()
+            ),
+            Some(_) => String::new(),
+        };
         let (url, backend) = match url {
             None => {
                 let path = data_dir.join(format!("{module}.db"));
@@ -127,7 +137,7 @@ impl Database {
                     the database server running, and reachable from here?"
                         .to_owned()
                 }
-                other => other.to_string(),
+                other => format!("{other}{hint}"),
             },
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
