@@ -95,8 +95,9 @@ pub fn run(
             )?),
             None => None,
         };
-        // Written at once; a reader that stopped reading (`| head -1`)
-        // does not stop the node.
+        // Written as soon as known (`up` starts the next node once it
+        // reads where this one listens); a reader that stopped reading
+        // (`| head -1`) does not stop the node.
         let mut out = String::new();
         writeln!(
             out,
@@ -123,10 +124,10 @@ pub fn run(
             }
             None => None,
         };
-        if let Some(url) = shop_url(&node).await {
-            writeln!(out, "boutique: shop open at {url}")?;
-        }
         super::print(&out)?;
+        if let Some(url) = shop_url(&node).await {
+            super::print(&format!("boutique: shop open at {url}\n"))?;
+        }
         if fault_control {
             match node.faults() {
                 Some(faults) => super::fault_control::spawn(faults, node.name().to_owned()),
