@@ -799,13 +799,15 @@ impl Shop {
     /// Starts a second checkout module on the same services, whose
     /// finisher takes unfinished orders at once.
     async fn start_a_finisher(&self) {
-        start_alone::<CheckoutModule>(
-            finishing_at_once(),
-            self.registry.clone(),
-            self._data.path(),
-        )
-        .await
-        .unwrap();
+        self.start_a_finisher_with(finishing_at_once()).await;
+    }
+
+    /// Starts a second checkout module on the same services, its finisher
+    /// timed by `config`.
+    async fn start_a_finisher_with(&self, config: CheckoutConfig) {
+        start_alone::<CheckoutModule>(config, self.registry.clone(), self._data.path())
+            .await
+            .unwrap();
     }
 
     /// Waits until the order under `user`'s checkout `key` is confirmed.
@@ -862,16 +864,11 @@ async fn a_backlog_of_unfinished_orders_is_finished_in_one_pass() {
     }
     // One pass, at its start; the next would be an hour later. It used to
     // finish 20 orders and leave the rest to later passes.
-    start_alone::<CheckoutModule>(
-        CheckoutConfig {
-            finish_after_ms: 1,
-            finisher_every_ms: 3_600_000,
-        },
-        shop.registry.clone(),
-        shop._data.path(),
-    )
-    .await
-    .unwrap();
+    shop.start_a_finisher_with(CheckoutConfig {
+        finish_after_ms: 1,
+        finisher_every_ms: 3_600_000,
+    })
+    .await;
     for n in 0..30 {
         shop.until_confirmed(&format!("u{n}"), "k").await;
     }
@@ -892,16 +889,11 @@ async fn a_pass_that_meets_an_order_again_ends_rather_than_claim_it_over_and_ove
     // Its claim runs out a millisecond after it is taken, before each try
     // has failed (the mail server takes 5 ms to say no); the next pass is
     // an hour away.
-    start_alone::<CheckoutModule>(
-        CheckoutConfig {
-            finish_after_ms: 1,
-            finisher_every_ms: 3_600_000,
-        },
-        shop.registry.clone(),
-        shop._data.path(),
-    )
-    .await
-    .unwrap();
+    shop.start_a_finisher_with(CheckoutConfig {
+        finish_after_ms: 1,
+        finisher_every_ms: 3_600_000,
+    })
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while shop.emails_tried.load(Ordering::SeqCst) < 2 {
         assert!(std::time::Instant::now() < deadline, "never tried again");
