@@ -7,7 +7,7 @@
 //! Sinks (`[modules.email] sink = ...`): `"log"` (the default) writes the
 //! plain-text email to the log; `"directory"` also writes each email as a
 //! file under `directory` (default: `outbox` in the data directory). A real
-//! mail sender is one more [`sink::Sink`].
+//! mail sender is one more `sink::Sink`.
 //!
 //! The most recent emails (`keep`, default 1000) are kept in memory and
 //! listed by `ListSentEmails`.

@@ -10,12 +10,12 @@
 //!
 //! How a request flows:
 //!
-//! 1. [`guard`] refuses cross-site form posts;
-//! 2. [`visitor`] gives every visitor a session cookie and tells handlers
+//! 1. `guard` refuses cross-site form posts;
+//! 2. `visitor` gives every visitor a session cookie and tells handlers
 //!    who is asking (a visitor's session, or a signed-in user);
-//! 3. a handler in [`pages`] or [`json_api`] calls modules through
-//!    [`shop::Shop`] and answers, or fails with a [`error::ShopError`];
-//! 4. [`error`] turns that failure into a page a person understands, or a
+//! 3. a handler in `pages` or `json_api` calls modules through
+//!    `shop::Shop` and answers, or fails with a `error::ShopError`;
+//! 4. `error` turns that failure into a page a person understands, or a
 //!    JSON error, with the right status.
 //!
 //! [`api`] is what other modules (and tests) use: the address the shop

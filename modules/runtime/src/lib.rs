@@ -15,14 +15,14 @@
 //!   [`codec`]) and sent over one multiplexed, authenticated TCP connection
 //!   to the node that hosts the service.
 //!
-//! Which one you get is decided when a [`Node`](node::Node) starts, from the
+//! Which one you get is decided when a [`Node`] starts, from the
 //! deployment config ([`config`]). Module code never changes.
 //!
 //! The pieces, smallest first:
 //!
 //! | file | concept |
 //! |---|---|
-//! | [`service`] | `Service`, `Request`, the `service!` declaration |
+//! | [`service`](mod@service) | `Service`, `Request`, the `service!` declaration |
 //! | [`endpoint`] | `Endpoint<M>`: one message's way into a local actor |
 //! | [`call`] | `Call<M>`: a message plus its call id and deadline |
 //! | [`deadline`] | deadlines on a coarse clock, enforced without a timer per call |

@@ -378,6 +378,12 @@ pub fn data_file(
 /// node checks it), dependencies and data directory, and returns a local
 /// ref to it: how actor-message tests get a module's actor with its
 /// dependencies faked.
+///
+/// Unlike a node's, the module is not supervised (an actor that panics
+/// stays down: later calls fail as not delivered), its calls are not
+/// counted in any metrics, its refs wait the default 5 s unless
+/// [`ServiceRef::with_timeout`] says otherwise, and nothing stops it but
+/// the end of its actix system ([`StartContext::stopped`] never resolves).
 pub async fn start_alone<M: Module>(
     config: M::Config,
     services: ServiceRegistry,

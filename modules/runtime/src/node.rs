@@ -2,7 +2,7 @@
 //!
 //! Starting a node from a [`Plan`]:
 //!
-//! 1. make a [`Peer`] for every other node that listens (nothing is dialed
+//! 1. make a `Peer` for every other node that listens (nothing is dialed
 //!    yet: connections are made by the first call);
 //! 2. put a remote [`ServiceRef`] to every module placed elsewhere into the
 //!    registry;

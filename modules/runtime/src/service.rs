@@ -23,7 +23,7 @@ use crate::supervise::Slot;
 /// A service: a name and the messages it handles.
 ///
 /// A value of the service type holds the local endpoints of an actor that
-/// implements it; the runtime keeps it inside a [`ServiceRef`] when the
+/// implements it; the runtime keeps it inside a [`ServiceRef`](crate::ServiceRef) when the
 /// service runs in this process. Implemented by [`service!`](crate::service!).
 pub trait Service: Clone + Send + Sync + Sized + 'static {
     /// The service's name: the module's name, used in config and on the wire.
@@ -51,7 +51,9 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     type Service: Service;
     /// The successful reply.
     type Reply: Serialize + DeserializeOwned + Send + 'static;
-    /// The message's name, as in the Online Boutique API.
+    /// The message's name: its type's name as declared (`GetProduct`),
+    /// which is also its name on the wire, in `boutique call` and in the
+    /// JSON API's errors.
     const NAME: &'static str;
     /// The message's id on the wire.
     const METHOD: MethodId;
@@ -246,6 +248,19 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 /// `M`, or that line does not compile. Each message type must be
 /// `Serialize + Deserialize`; each gets a [`Request`] impl tying it to its
 /// reply and to the service.
+///
+/// What the declaration fixes for every node and client: the service's
+/// name (the string, `"catalog"`) is the module's name in the config
+/// (`[modules.catalog]`, `nodes.*.modules`, `[access]`) and in `boutique
+/// call`; each message's type name is its name on the wire. Both go into
+/// every method id and into the API fingerprint, with the shape of every
+/// message, reply and error: renaming either, or changing a field, makes a
+/// new API, and nodes of the old one refuse nodes of the new (deploy the
+/// same binary everywhere). Messages take `#[serde(deny_unknown_fields)]`
+/// by convention, so a client's misspelt field is refused, not dropped;
+/// `#[serde(untagged)]`, `flatten` and `skip_serializing_if` do not go
+/// through the codec (the fingerprint refuses the first two; the third
+/// encodes but fails to decode, which the serialized test runner catches).
 ///
 /// A message of one service cannot be sent to another. With two services,
 ///

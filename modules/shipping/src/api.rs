@@ -46,7 +46,10 @@ pub struct ShipOrder {
     /// What is shipped.
     pub items: Vec<CartItem>,
     /// Identifies the shipment: the same key always gets the same tracking
-    /// id. Empty: a fresh random id.
+    /// id. Empty: a fresh random id, so a call sent again (to another
+    /// replica, after one whose outcome is unknown) gets another one; the
+    /// module keeps nothing, so nothing ships twice, but a caller that
+    /// wants one tracking id per shipment gives a key (checkout does).
     #[serde(default)]
     pub idempotency_key: String,
 }

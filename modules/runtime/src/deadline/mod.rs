@@ -8,7 +8,7 @@
 //! start a timer per call (a tokio timer costs a lock and a wheel insertion
 //! each way, which would double the cost of a local call): the waiting call
 //! is put in a per-thread table, and one sweeper task per thread wakes the
-//! calls whose deadline has passed. See [`sweeper`].
+//! calls whose deadline has passed. See `sweeper`.
 
 mod sweeper;
 

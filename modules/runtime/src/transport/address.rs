@@ -44,7 +44,7 @@ impl DialAddress {
     }
 
     /// Connects to it within `limit`: to each address the name resolves
-    /// to, in turn, until one answers (see [`connect_each`]).
+    /// to, in turn, until one answers (see `connect_each`).
     pub async fn connect(&self, limit: Duration) -> std::io::Result<TcpStream> {
         let deadline = tokio::time::Instant::now() + limit;
         match self {

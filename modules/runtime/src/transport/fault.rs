@@ -5,7 +5,7 @@
 //! injected unless a test asks, and the cost when nothing is injected is
 //! one atomic load per read or write.
 //!
-//! Every connection's socket halves are wrapped in [`Faulty`], which finds
+//! Every connection's socket halves are wrapped in `Faulty`, which finds
 //! the peer's switches once it knows who the peer is (at once when dialing,
 //! after the handshake when accepting). It also counts the bytes sent to
 //! and read from each peer, for the metrics.
