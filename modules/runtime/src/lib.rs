@@ -48,6 +48,7 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;
 pub mod http_metrics;
