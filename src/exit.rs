@@ -16,6 +16,7 @@ use runtime::config::ConfigError;
 use runtime::json::JsonCallError;
 use runtime::node::NodeError;
 use runtime::transport::handshake::SecretError;
+use runtime::transport::tls::TlsError;
 
 use boutique::handoff::HandoffError;
 
@@ -38,6 +39,8 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
     let code = if error.downcast_ref::<ConfigError>().is_some()
         || error.downcast_ref::<SecretError>().is_some()
         || error.downcast_ref::<HandoffError>().is_some()
+        // `certs` for a config whose node names cannot be certificates'.
+        || matches!(error.downcast_ref::<TlsError>(), Some(TlsError::NodeName(_)))
     {
         CONFIG
     } else if let Some(node) = error.downcast_ref::<NodeError>() {

@@ -961,7 +961,7 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         "certs",
         dir.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(70), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("'../outside' cannot be a certificate name"),
         "{}",
@@ -982,7 +982,7 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
             "certs",
             dir.to_str().unwrap(),
         ]);
-        assert_eq!(output.status.code(), Some(70), "{}", stderr(&output));
+        assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
         assert!(
             stderr(&output).contains(&format!("'{node}' would be written over")),
             "{}",

@@ -58,6 +58,10 @@ pub enum TlsError {
     /// The certificates could not be generated or written.
     #[error("could not write certificates: {0}")]
     Generate(String),
+    /// A node of the config cannot have a certificate of its own under its
+    /// name: a config problem (the same config fails again).
+    #[error("could not write certificates: {0}")]
+    NodeName(String),
 }
 
 /// A node's TLS: how it accepts and how it dials.
@@ -193,13 +197,13 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
         // A certificate name, as a node's must be under TLS; anything else
         // (`../x`) could also write outside `dir`.
         if !is_certificate_name(name) {
-            return Err(TlsError::Generate(format!(
+            return Err(TlsError::NodeName(format!(
                 "'{name}' cannot be a certificate name: name the node with letters, digits \
                  and inner '-' only, not all digits"
             )));
         }
         if *name == "ca" || names[..i].contains(name) {
-            return Err(TlsError::Generate(format!(
+            return Err(TlsError::NodeName(format!(
                 "'{name}' would be written over another certificate's files ({dir}/{name}.pem): \
                  name the node otherwise (`ca` and `{CLIENT_CERT_NAME}` are taken)",
                 dir = dir.display()
