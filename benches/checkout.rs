@@ -97,6 +97,16 @@ struct Shop {
 }
 
 impl Shop {
+    /// The refs `node` hands out, for customers labelled `label`.
+    fn of(node: &Node, label: &'static str) -> Shop {
+        Shop {
+            cart: node.service().unwrap(),
+            checkout: node.service().unwrap(),
+            label,
+            customers: 0,
+        }
+    }
+
     /// Time for `iters` customers, one after another, each putting a line
     /// in their cart and checking out.
     async fn orders(&mut self, iters: u64) -> Duration {
@@ -125,12 +135,7 @@ fn monolith(c: &mut Criterion, system: &actix_rt::SystemRunner) {
     let node = system
         .block_on(Node::start(&plan, "main", &boutique::catalogue()))
         .unwrap();
-    let mut shop = Shop {
-        cart: node.service().unwrap(),
-        checkout: node.service().unwrap(),
-        label: "monolith",
-        customers: 0,
-    };
+    let mut shop = Shop::of(&node, "monolith");
     c.bench_function("checkout/monolith", |b| {
         b.iter_custom(|iters| system.block_on(shop.orders(iters)))
     });
@@ -190,12 +195,7 @@ fn split(c: &mut Criterion, system: &actix_rt::SystemRunner) {
                 .client(),
         )
         .unwrap();
-    let mut shop = Shop {
-        cart: client.service().unwrap(),
-        checkout: client.service().unwrap(),
-        label: "split",
-        customers: 0,
-    };
+    let mut shop = Shop::of(&client, "split");
     c.bench_function("checkout/split", |b| {
         b.iter_custom(|iters| system.block_on(shop.orders(iters)))
     });

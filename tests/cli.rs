@@ -35,6 +35,19 @@ fn boutique(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// [`boutique`], with no cluster secret in the environment.
+fn boutique_without_secret(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(args)
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env_remove("BOUTIQUE_SECRET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -797,21 +810,15 @@ fn run_needs_a_node_name_when_there_are_several() {
 
 #[test]
 fn run_without_the_secret_says_how_to_set_it() {
-    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
-        .args([
-            "--config",
-            "deploy/three-nodes.toml",
-            "--set",
-            "nodes.store.listen=127.0.0.1:0",
-            "run",
-            "--node",
-            "store",
-        ])
-        .current_dir(repo(""))
-        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
-        .env_remove("BOUTIQUE_SECRET")
-        .output()
-        .unwrap();
+    let output = boutique_without_secret(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "--set",
+        "nodes.store.listen=127.0.0.1:0",
+        "run",
+        "--node",
+        "store",
+    ]);
     assert_eq!(output.status.code(), Some(78));
     assert!(
         stderr(&output).contains("BOUTIQUE_SECRET, which is not set"),
@@ -826,19 +833,13 @@ fn run_without_the_secret_says_how_to_set_it() {
 
     // A client of running nodes is told to use theirs: a new random secret
     // would only be refused.
-    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
-        .args([
-            "--config",
-            "deploy/three-nodes.toml",
-            "call",
-            "catalog",
-            "ListProducts",
-        ])
-        .current_dir(repo(""))
-        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
-        .env_remove("BOUTIQUE_SECRET")
-        .output()
-        .unwrap();
+    let output = boutique_without_secret(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "call",
+        "catalog",
+        "ListProducts",
+    ]);
     assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("set it to the secret the running nodes were started with"),

@@ -223,19 +223,17 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     // node where to dial anyway.
     let mut nodes = Vec::new();
     for (index, node) in plan.nodes().iter().enumerate() {
-        let port = node
+        let configured = node
             .listen
             .map(|a| a.port())
-            .filter(|p| *p != 0 && *p != ADMIN_PORT && *p != HTTP_PORT)
-            .map_or_else(
-                || {
-                    u16::try_from(index + 1)
-                        .ok()
-                        .and_then(|n| n.checked_add(7400))
-                        .ok_or_else(|| refused("more nodes than there are ports to give them"))
-                },
-                Ok,
-            )?;
+            .filter(|p| *p != 0 && *p != ADMIN_PORT && *p != HTTP_PORT);
+        let port = match configured {
+            Some(port) => port,
+            None => u16::try_from(index + 1)
+                .ok()
+                .and_then(|n| n.checked_add(7400))
+                .ok_or_else(|| refused("more nodes than there are ports to give them"))?,
+        };
         nodes.push((node, object_name(&node.name)?, port));
     }
     let config_hash = format!("{:x}", Sha256::digest(inputs.config_text.as_bytes()));

@@ -6,7 +6,7 @@ use orders::api::{Order, OrderItem};
 use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use shipping::api::Address;
 
-use crate::api::{Email, EmailError, ListSentEmails, SendOrderConfirmation};
+use crate::api::{Email, EmailError, ListSentEmails, SendOrderConfirmation, SentEmail};
 use crate::{EmailConfig, EmailModule};
 
 async fn email(config: EmailConfig, dir: &std::path::Path) -> ServiceRef<Email> {
@@ -50,6 +50,16 @@ fn send(to: &str) -> SendOrderConfirmation {
     }
 }
 
+/// The emails `service` lists as sent to `to` (every address if empty),
+/// newest first, at most `limit`.
+async fn sent(service: &ServiceRef<Email>, to: &str, limit: Option<usize>) -> Vec<SentEmail> {
+    let list = ListSentEmails {
+        to: to.to_owned(),
+        limit,
+    };
+    service.call(list).await.unwrap().unwrap().emails
+}
+
 #[actix_rt::test]
 async fn a_confirmation_is_rendered_and_recorded() {
     let dir = std::env::temp_dir();
@@ -58,15 +68,7 @@ async fn a_confirmation_is_rendered_and_recorded() {
         service.call(send("someone@example.com")).await.unwrap(),
         Ok(Empty {})
     );
-    let sent = service
-        .call(ListSentEmails {
-            to: "someone@example.com".into(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .emails;
+    let sent = sent(&service, "someone@example.com", None).await;
     assert_eq!(sent.len(), 1);
     let email = &sent[0];
     assert_eq!(email.subject, "Your Boutique order order-1");
@@ -115,27 +117,11 @@ async fn only_the_most_recent_emails_are_kept() {
     for to in ["a@x.com", "b@x.com", "c@x.com"] {
         service.call(send(to)).await.unwrap().unwrap();
     }
-    let all = service
-        .call(ListSentEmails {
-            to: String::new(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .emails;
+    let all = sent(&service, "", None).await;
     let to: Vec<&str> = all.iter().map(|e| e.to.as_str()).collect();
     assert_eq!(to, ["c@x.com", "b@x.com"]);
     // Asked for fewer: the newest.
-    let newest = service
-        .call(ListSentEmails {
-            to: String::new(),
-            limit: Some(1),
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .emails;
+    let newest = sent(&service, "", Some(1)).await;
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0].to, "c@x.com");
 }
@@ -176,15 +162,7 @@ async fn a_sink_that_cannot_write_fails_the_email_and_does_not_remember_it() {
         matches!(&failed, Err(EmailError::SinkFailed(why)) if why.contains("cannot create")),
         "{failed:?}"
     );
-    let sent = service
-        .call(ListSentEmails {
-            to: String::new(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .emails;
+    let sent = sent(&service, "", None).await;
     assert!(sent.is_empty(), "{sent:?}");
     let _ = std::fs::remove_file(&file);
 }
@@ -212,14 +190,6 @@ async fn an_order_id_that_would_break_the_subject_header_is_refused() {
         matches!(&refused, Err(EmailError::Render(why)) if why.contains("control characters")),
         "{refused:?}"
     );
-    let sent = service
-        .call(ListSentEmails {
-            to: "someone@example.com".into(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .emails;
+    let sent = sent(&service, "someone@example.com", None).await;
     assert!(sent.is_empty(), "{sent:?}");
 }

@@ -28,12 +28,8 @@ pub async fn refuse_multipart(
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
+        .and_then(|value| value.trim_start().get(..10))
+        .is_some_and(|start| start.eq_ignore_ascii_case("multipart/"));
     if multipart {
         return Ok(request.error_response(ShopError::UnsupportedBody(
             "send the form as application/x-www-form-urlencoded, as a browser's form does \

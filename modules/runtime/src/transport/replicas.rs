@@ -74,15 +74,17 @@ impl Replicas {
                 // most calls, and if its dial hangs (a stopped process
                 // whose kernel still accepts) they all waited to their
                 // deadline. While it dials, the others take the calls.
-                let settled: Vec<usize> = candidates
-                    .iter()
-                    .copied()
-                    .filter(|i| !self.peers[*i].is_dialing_first())
-                    .collect();
-                let candidates = if settled.is_empty() {
-                    candidates
+                let dialing = |i: &usize| self.peers[*i].is_dialing_first();
+                let settled: Vec<usize>;
+                let candidates = if candidates.iter().any(dialing) {
+                    settled = candidates.iter().copied().filter(|i| !dialing(i)).collect();
+                    if settled.is_empty() {
+                        candidates
+                    } else {
+                        settled.as_slice()
+                    }
                 } else {
-                    settled.as_slice()
+                    candidates
                 };
                 let mut rng = rand::rng();
                 let a = candidates[rng.random_range(0..candidates.len())];
