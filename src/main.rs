@@ -142,4 +142,6 @@ fn init_logging(
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
+    // A panic is one log line, with the call's fields, and counted.
+    runtime::panics::install(runtime::panics::DefaultOutput::Replace);
 }

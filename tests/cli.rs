@@ -856,7 +856,13 @@ fn run_refuses_an_admin_socket_that_is_not_one() {
         ("987", "not an open listening socket"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
-            .args(["--set", "nodes.main.admin=127.0.0.1:0", "run"])
+            .args([
+                "--set",
+                "nodes.main.admin=127.0.0.1:0",
+                "--set",
+                "modules.frontend.listen=127.0.0.1:0",
+                "run",
+            ])
             .current_dir(repo(""))
             .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
             .env("BOUTIQUE_ADMIN_LISTENER_FD", value)

@@ -100,11 +100,10 @@ async fn the_user_mix_runs_against_the_shop_and_the_report_adds_up() {
         points.contains(&(50.0, users["latency_ms"]["p50"].as_f64().unwrap())),
         "{points:?}"
     );
-    // A task takes at least as long as its quickest request.
-    assert!(
-        users["all_tasks"]["latency_ms"]["p99.9"].as_f64() >= users["latency_ms"]["p50"].as_f64(),
-        "{users}"
-    );
+    // A task takes as long as its requests together: the longest task
+    // at least as long as the longest request.
+    let longest = |of: &serde_json::Value| of["latency_ms"]["max"].as_f64().unwrap();
+    assert!(longest(&users["all_tasks"]) >= longest(&users), "{users}");
     // Declined cards (about 0.5% of fake Visa numbers) are the only errors
     // the mix may meet.
     for status in users["errors"].as_object().unwrap().keys() {

@@ -356,6 +356,52 @@ async fn cross_site_posts_are_refused_and_plain_posts_are_not() {
     assert_eq!(cart_lines(&app, &session).await, 1);
 }
 
+/// `GET /logout` signs out, as the original's does, so a link or a script
+/// on another site must not: a guest would lose the cookie that holds
+/// their cart. The shop's own link (same-origin), a typed address and a
+/// script still sign out.
+#[actix_rt::test]
+async fn another_site_cannot_sign_a_visitor_out() {
+    let (_app, mut shopper) = local().await;
+    shopper
+        .sign_up("Ada", "ada@example.com", "correct horse battery")
+        .await;
+    for site in ["cross-site", "same-site"] {
+        let out = shopper
+            .get_with("/logout", &[("Sec-Fetch-Site", site)])
+            .await;
+        assert_eq!(out.status, 403, "{site}: {}", out.body);
+        out.assert_contains("sent from another site");
+        assert!(out.set_cookies.is_empty(), "{:?}", out.set_cookies);
+        assert!(shopper.get("/").await.body.contains("Hi, Ada"), "{site}");
+    }
+    // The shop's own link: same-origin.
+    let out = shopper
+        .get_with("/logout", &[("Sec-Fetch-Site", "same-origin")])
+        .await;
+    assert_eq!(out.status, 302, "{}", out.body);
+    assert!(
+        out.set_cookies
+            .iter()
+            .any(|c| c.starts_with("shop_auth=") && c.contains("Max-Age=0")),
+        "{:?}",
+        out.set_cookies
+    );
+    // A typed address (`none`) and a script (no header) sign out too.
+    for headers in [vec![("Sec-Fetch-Site", "none")], vec![]] {
+        shopper
+            .sign_in("ada@example.com", "correct horse battery")
+            .await;
+        assert!(shopper.get("/").await.body.contains("Hi, Ada"));
+        let out = shopper.get_with("/logout", &headers).await;
+        assert_eq!(out.status, 302, "{headers:?}: {}", out.body);
+        assert!(
+            !shopper.get("/").await.body.contains("Hi, Ada"),
+            "{headers:?}"
+        );
+    }
+}
+
 /// A currency switch goes back to the page it came from, whatever host the
 /// Referer names (a proxy in front may rewrite the Host the shop sees:
 /// before, every switch then went to `/`), and never to another site.
@@ -560,8 +606,10 @@ async fn robots_and_health_answer_plain_text() {
         (robots.status, robots.body.as_str()),
         (200, "User-agent: *\nDisallow: /\n")
     );
+    assert!(robots.content_type.starts_with("text/plain"), "{robots:?}");
     let health = shopper.get("/_healthz").await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    assert!(health.content_type.starts_with("text/plain"), "{health:?}");
     let style = shopper.get("/static/style.css").await;
     assert_eq!(style.status, 200);
     assert!(style.content_type.starts_with("text/css"));
@@ -865,10 +913,10 @@ async fn a_session_cookie_set_to_a_users_id_does_not_open_their_cart() {
         .sign_up("Ada", "ada@example.com", "correct horse battery")
         .await;
     victim.add_to_cart(SUNGLASSES, 1).await;
-    let who = victim
-        .json("GET", "/api/v1/session", None, &[])
-        .await
-        .json();
+    let asked = victim.json("GET", "/api/v1/session", None, &[]).await;
+    // Personal: no cache keeps it.
+    assert_eq!(asked.cache_control.as_deref(), Some("no-store"));
+    let who = asked.json();
     let user_id = who["user"]["id"].as_str().unwrap().to_owned();
     assert_eq!(who["customer_id"], user_id.as_str());
     assert_eq!(cart_lines(&app, &user_id).await, 1);
@@ -882,7 +930,10 @@ async fn a_session_cookie_set_to_a_users_id_does_not_open_their_cart() {
         .json("GET", "/api/v1/session", None, &[])
         .await
         .json();
-    assert_eq!(seen["customer_id"], format!("guest:{user_id}").as_str());
+    // A guest: not that user, and the session cookie (HttpOnly) is not
+    // given to scripts as a customer id.
+    assert_eq!(seen["signed_in"], false, "{seen}");
+    assert!(seen["customer_id"].is_null(), "{seen}");
     assert_eq!(cart_lines(&app, &user_id).await, 1);
 }
 

@@ -18,6 +18,8 @@ pub struct Page {
     pub content_type: String,
     /// The `X-Trace-Id` header: the trace the request started.
     pub trace_id: Option<String>,
+    /// The `Cache-Control` header.
+    pub cache_control: Option<String>,
     pub body: String,
 }
 
@@ -160,6 +162,9 @@ impl Shopper {
         let trace_id = headers
             .get("x-trace-id")
             .map(|v| v.to_str().unwrap().to_owned());
+        let cache_control = headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned());
         let set_cookies: Vec<String> = headers
             .get_all("set-cookie")
             .map(|v| v.to_str().unwrap().to_owned())
@@ -184,6 +189,7 @@ impl Shopper {
             set_cookies,
             content_type,
             trace_id,
+            cache_control,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
     }

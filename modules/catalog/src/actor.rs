@@ -133,12 +133,16 @@ impl Handler<Call<SearchProducts>> for CatalogActor {
     }
 }
 
-/// `text` lower-cased character by character, for searching: the same
-/// letter the same way wherever it stands (`str::to_lowercase` writes a
-/// capital sigma at a word's end as a final sigma, so "ΟΔΟΣ" would not be
-/// found in "ΟΔΟΣΗΜΑΝΣΗ").
+/// `text` lower-cased character by character, each to one character, as
+/// the original's Go `strings.ToLower` does: the same letter the same way
+/// wherever it stands (`str::to_lowercase` writes a capital sigma at a
+/// word's end as a final sigma, so "ΟΔΟΣ" would not be found in
+/// "ΟΔΟΣΗΜΑΝΣΗ"), and `İ` is `i` (Rust's full mapping gives `i` and a
+/// combining dot, so "istanbul" would not be found in "İstanbul").
 fn folded(text: &str) -> String {
-    text.chars().flat_map(char::to_lowercase).collect()
+    text.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
 }
 
 #[cfg(test)]
@@ -149,5 +153,6 @@ mod fold_tests {
     fn a_letter_folds_the_same_wherever_it_stands() {
         assert!(folded("ΟΔΟΣΗΜΑΝΣΗ").contains(&folded("ΟΔΟΣ")));
         assert_eq!(folded("Sunglasses"), "sunglasses");
+        assert!(folded("İstanbul Tea").contains(&folded("istanbul")));
     }
 }

@@ -176,6 +176,7 @@ impl Rates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::MoneyError;
 
     const TABLE: &str = include_str!("../data/currency_conversion.json");
 
@@ -260,18 +261,21 @@ mod tests {
             rates.convert(&Money::new("ABC", 1, 0), "EUR"),
             Err(CurrencyError::UnsupportedCurrency { code: "ABC".into() })
         );
-        assert!(matches!(
+        assert_eq!(
             rates.convert(&usd(1, -1), "EUR"),
-            Err(CurrencyError::InvalidMoney(_))
-        ));
+            Err(CurrencyError::InvalidMoney(MoneyError::SignMismatch {
+                units: 1,
+                nanos: -1
+            }))
+        );
         assert!(matches!(
             rates.convert(&usd(-1, 0), "EUR"),
             Err(CurrencyError::NegativeAmount { .. })
         ));
-        assert!(matches!(
+        assert_eq!(
             rates.convert(&usd(i64::MAX, 0), "IDR"),
-            Err(CurrencyError::InvalidMoney(_))
-        ));
+            Err(CurrencyError::InvalidMoney(MoneyError::Overflow))
+        );
     }
 
     #[test]

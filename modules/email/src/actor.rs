@@ -23,7 +23,8 @@ pub struct EmailConfig {
     /// For the `directory` sink: where to write (default: `outbox` in the
     /// data directory).
     pub directory: Option<PathBuf>,
-    /// How many recent emails to keep in memory.
+    /// How many recent emails to keep in memory (0: none, and
+    /// `ListSentEmails` lists nothing).
     pub keep: usize,
 }
 
@@ -56,7 +57,7 @@ impl Module for EmailModule {
         let actor = EmailActor {
             sink,
             sent: VecDeque::new(),
-            keep: config.keep.max(1),
+            keep: config.keep,
         };
         Ok(Email::start(actor))
     }
@@ -80,6 +81,34 @@ fn sink(config: &EmailConfig, data_dir: &std::path::Path) -> Result<Box<dyn Sink
     }
 }
 
+/// The first text of `order` that holds a control character (a line
+/// break, an escape), named as the email would show it.
+fn field_with_control_characters(order: &orders::api::Order) -> Option<&'static str> {
+    let address = &order.shipping_address;
+    let texts = [
+        ("order id", order.order_id.as_str()),
+        ("tracking id", &order.shipping_tracking_id),
+        ("street address", &address.street_address),
+        ("city", &address.city),
+        ("state", &address.state),
+        ("country", &address.country),
+        ("currency", &order.total.currency_code),
+        ("shipping currency", &order.shipping_cost.currency_code),
+    ];
+    let lines = order.items.iter().flat_map(|line| {
+        [
+            ("product id", line.item.product_id.as_str()),
+            ("product name", &line.name),
+            ("currency", &line.cost.currency_code),
+        ]
+    });
+    texts
+        .into_iter()
+        .chain(lines)
+        .find(|(_, text)| text.chars().any(char::is_control))
+        .map(|(name, _)| name)
+}
+
 struct EmailActor {
     sink: Box<dyn Sink>,
     sent: VecDeque<SentEmail>,
@@ -101,12 +130,13 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
         if !crate::api::is_address(&email) {
             return refused(EmailError::InvalidAddress(email));
         }
-        // It goes into the Subject header: a line break would start
-        // headers of the caller's choosing.
-        if order.order_id.chars().any(char::is_control) {
-            return refused(EmailError::Render(
-                "the order id holds control characters".to_owned(),
-            ));
+        // The order id goes into the Subject header, where a line break
+        // would start headers of the caller's choosing; every text goes
+        // into the body, which the log sink writes as one log line.
+        if let Some(field) = field_with_control_characters(&order) {
+            return refused(EmailError::Render(format!(
+                "the order's {field} holds control characters"
+            )));
         }
         let rendered = match render::confirmation(&order) {
             Ok(rendered) => rendered,
@@ -125,10 +155,10 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
         Box::pin(actix::fut::wrap_future(delivery.instrument(span)).map(
             move |delivered, actor: &mut Self, _| {
                 delivered.map_err(EmailError::SinkFailed)?;
-                if actor.sent.len() == actor.keep {
-                    actor.sent.pop_back();
+                if actor.keep > 0 {
+                    actor.sent.truncate(actor.keep - 1);
+                    actor.sent.push_front(sent);
                 }
-                actor.sent.push_front(sent);
                 Ok(Empty {})
             },
         ))

@@ -127,6 +127,18 @@ async fn only_the_most_recent_emails_are_kept() {
 }
 
 #[actix_rt::test]
+async fn keep_0_sends_and_keeps_none() {
+    let config = EmailConfig {
+        keep: 0,
+        ..EmailConfig::default()
+    };
+    let service = email(config, &std::env::temp_dir()).await;
+    service.call(send("a@x.com")).await.unwrap().unwrap();
+    let all = sent(&service, "", None).await;
+    assert!(all.is_empty(), "{all:?}");
+}
+
+#[actix_rt::test]
 async fn the_directory_sink_writes_files() {
     let dir = std::env::temp_dir().join(format!("boutique-email-test-{}", std::process::id()));
     let config = EmailConfig {
@@ -190,6 +202,25 @@ async fn an_order_id_that_would_break_the_subject_header_is_refused() {
         matches!(&refused, Err(EmailError::Render(why)) if why.contains("control characters")),
         "{refused:?}"
     );
+    let sent = sent(&service, "someone@example.com", None).await;
+    assert!(sent.is_empty(), "{sent:?}");
+}
+
+#[actix_rt::test]
+async fn a_line_break_in_any_text_of_the_order_is_refused_and_named() {
+    let service = email(EmailConfig::default(), &std::env::temp_dir()).await;
+    let mut street = send("someone@example.com");
+    street.order.shipping_address.street_address = "1 Main St\nERROR forged log line".into();
+    let mut name = send("someone@example.com");
+    name.order.items[0].name = "Mug\u{1b}[31m".into();
+    for (message, field) in [(street, "street address"), (name, "product name")] {
+        let refused = service.call(message).await.unwrap();
+        assert!(
+            matches!(&refused, Err(EmailError::Render(why))
+                if why.contains(field) && why.contains("control characters")),
+            "{refused:?}"
+        );
+    }
     let sent = sent(&service, "someone@example.com", None).await;
     assert!(sent.is_empty(), "{sent:?}");
 }

@@ -12,7 +12,9 @@ use shipping::api::Address;
 
 use crate::error::{FieldError, ShopError};
 
-/// The submitted fields, by name (the last value wins if one repeats).
+/// The submitted fields, by name. A form that sends one field twice is
+/// refused: which of two quantities or card numbers was meant is not for
+/// the shop to guess.
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, String>);
 
@@ -45,7 +47,16 @@ impl Fields {
     pub fn from_form(body: &[u8]) -> Result<Fields, ShopError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|e| ShopError::BadRequest(format!("the form could not be read: {e}")))?;
-        Ok(Fields(pairs.into_iter().collect()))
+        let mut fields = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            if fields.contains_key(&name) {
+                return Err(ShopError::BadRequest(format!(
+                    "the form sends the field '{name}' more than once; send it once"
+                )));
+            }
+            fields.insert(name, value);
+        }
+        Ok(Fields(fields))
     }
 
     /// Reads a JSON object body whose values are strings, numbers or
@@ -307,6 +318,19 @@ mod tests {
             Err(ShopError::InvalidFields(fields)) => fields.into_iter().map(|f| f.field).collect(),
             other => panic!("expected invalid fields, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_field_sent_twice_is_refused_and_named() {
+        let error = Fields::from_form(b"product_id=OLJCESPC7Z&quantity=1&quantity=9").unwrap_err();
+        assert!(
+            matches!(&error, ShopError::BadRequest(message)
+                if message.contains("'quantity' more than once")),
+            "{error:?}"
+        );
+        // Two different fields are a form.
+        let fields = form("product_id=OLJCESPC7Z&quantity=9");
+        assert_eq!(fields.text("quantity"), "9");
     }
 
     #[test]

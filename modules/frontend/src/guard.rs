@@ -9,6 +9,11 @@
 //! - there is no `Sec-Fetch-Site`, and `Origin` is present and is `null`
 //!   or names another host than the request's `Host`.
 //!
+//! `GET /logout` is guarded too: it signs out, as the original's does, and
+//! a link or a script on another site must not sign a visitor out (a
+//! guest would lose the cookie that holds their cart). Our own "Sign out"
+//! link is same-origin, and a typed address says `none`.
+//!
 //! A scripted client (curl, Online Boutique's load generator) sends
 //! neither header, so its plain form posts pass; it cannot be tricked into
 //! posting by another site, which is what this guards against. The
@@ -26,9 +31,14 @@ use crate::error::ShopError;
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
-/// True if the request may change state only with a same-site check.
-fn changes_state(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+/// True if the request may change state only with a same-site check:
+/// every method but GET, HEAD and OPTIONS, and `GET /logout` (the
+/// original signs out on a GET, and a link on another site must not).
+fn changes_state(request: &ServiceRequest) -> bool {
+    !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || request.path() == "/logout"
 }
 
 /// True if the browser says the request comes from another site.
@@ -56,7 +66,7 @@ pub async fn refuse_cross_site(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
-    if changes_state(request.method()) && is_cross_site(&request) {
+    if changes_state(&request) && is_cross_site(&request) {
         tracing::warn!(
             module = "frontend",
             method = %request.method(),

@@ -14,7 +14,7 @@
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
 //! | POST `/sessions` | `{email, password}` | `{token, user, expires_at}` |
-//! | GET `/session` | | who is asking |
+//! | GET `/session` | | who is asking (a guest's `customer_id` is `null`) |
 //! | DELETE `/session` | | 204, signed out |
 //!
 //! `POST /cart/items` answers 201 once the line is stored, with
@@ -279,13 +279,17 @@ async fn sign_in(
     session_response(StatusCode::OK, &signed)
 }
 
+/// Who is asking. A signed-in visitor's `customer_id` is their user id; a
+/// guest's is left out (`null`): it is `guest:` and their session cookie,
+/// which is HttpOnly so that no script reads it.
 async fn session(visitor: Visitor) -> HttpResponse {
+    let customer_id = visitor.user.as_ref().map(|_| visitor.customer_id());
     json(
         StatusCode::OK,
         &serde_json::json!({
             "signed_in": visitor.user.is_some(),
             "user": visitor.user,
-            "customer_id": visitor.customer_id(),
+            "customer_id": customer_id,
             "currency": visitor.currency,
         }),
     )

@@ -89,6 +89,11 @@ pub fn start(
             .app_data(request_timeout.clone())
             .service(
                 web::scope("/api/v1")
+                    // Personal (a cart, orders, a token), as the pages are.
+                    .wrap(
+                        DefaultHeaders::new()
+                            .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+                    )
                     .wrap(from_fn(refuse_cross_site))
                     .wrap(from_fn(render_json_errors))
                     .configure(json_api::routes),

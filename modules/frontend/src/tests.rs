@@ -758,13 +758,20 @@ async fn a_request_whose_body_trickles_in_is_answered_408_at_its_timeout() {
         )
         .await
         .unwrap();
+    let sent = std::time::Instant::now();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         stream.read_to_end(&mut answer),
     )
     .await;
+    let took = sent.elapsed();
     assert!(read.is_ok(), "no answer, the connection still open");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The shop's 300 ms, not actix-web's own 5 s request timeout.
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "answered after {took:?}"
+    );
 }

@@ -3,7 +3,7 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use catalog::api::{Catalog, ListProducts};
 use rand::seq::SliceRandom;
-use runtime::{Call, Module, Service, ServiceRef, StartContext, StartError};
+use runtime::{Call, ConfigRefused, Module, Service, ServiceRef, StartContext, StartError};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -15,7 +15,8 @@ use crate::api::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecommendationConfig {
-    /// The most products one answer recommends.
+    /// The most products one answer recommends (at least 1: `check`
+    /// refuses 0, which would recommend nothing ever).
     pub max_results: usize,
 }
 
@@ -34,6 +35,16 @@ impl Module for RecommendationModule {
 
     fn dependencies() -> Vec<&'static str> {
         vec![Catalog::NAME]
+    }
+
+    fn check(config: &RecommendationConfig) -> Result<(), ConfigRefused> {
+        if config.max_results == 0 {
+            return Err(ConfigRefused(
+                "max_results = 0 would recommend nothing; give at least 1 (the original's is 5)"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     async fn start(

@@ -126,19 +126,33 @@ async fn a_catalog_that_is_gone_is_a_typed_error() {
         ctx.stop();
         FakeCatalog { count: 9 }
     });
+    use runtime::Service as _;
+    // The actor stops once it first runs: wait for that, so the call
+    // finds it gone (not delivered) rather than going while it stops.
+    let stopped = async {
+        while catalog.is_running() {
+            actix_rt::task::yield_now().await;
+        }
+    };
+    actix_rt::time::timeout(std::time::Duration::from_secs(5), stopped)
+        .await
+        .expect("the fake catalog did not stop");
     let service = recommendation(catalog).await;
     let reply = service.call(ask(&[])).await.unwrap();
     match reply {
         Err(RecommendationError::CatalogUnavailable(error)) => {
-            assert!(
-                matches!(
-                    error,
-                    CallError::NotDelivered { .. } | CallError::OutcomeUnknown { .. }
-                ),
-                "{error:?}"
-            );
+            assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
             assert_eq!(error.service(), "catalog");
         }
         other => panic!("expected CatalogUnavailable, got {other:?}"),
     }
+}
+
+#[test]
+fn max_results_0_is_refused_and_1_is_not() {
+    use runtime::Module as _;
+    let refused =
+        crate::RecommendationModule::check(&RecommendationConfig { max_results: 0 }).unwrap_err();
+    assert!(refused.to_string().contains("max_results = 0"), "{refused}");
+    assert!(crate::RecommendationModule::check(&RecommendationConfig { max_results: 1 }).is_ok());
 }

@@ -499,5 +499,9 @@ mod tests {
             (remote.id.0, crate::spans::server_span_id(remote.id.0))
         );
         assert_eq!(remote.span_id(), crate::spans::server_span_id(remote.id.0));
+        assert_ne!(remote.span_id(), remote.id.0, "the caller's client span");
+        // The server span of call 1, written down: the id rotated by half,
+        // mixed with the golden ratio's bits.
+        assert_eq!(crate::spans::server_span_id(1), 0x9E37_79B8_7F4A_7C15);
     }
 }

@@ -58,6 +58,7 @@ mod log_limit;
 mod metrics;
 pub mod module;
 pub mod node;
+pub mod panics;
 pub mod registry;
 pub mod service;
 pub mod service_ref;

@@ -127,6 +127,12 @@ impl Collector for NodeCollector {
             "Times a module's actor died (a handler panicked) and was started again.",
             &count(&c.restarts),
         )?;
+        plain(
+            &mut encoder,
+            "boutique_panics",
+            "Panics in this process (in a handler or anywhere else), logged each as it happened; counted once the binary's panic hook is installed.",
+            &ConstCounter::new(crate::panics::count()),
+        )?;
         let peers =
             |value: &dyn Fn(&Peer) -> i64| -> Vec<(Vec<(&'static str, String)>, ConstGauge)> {
                 self.peers

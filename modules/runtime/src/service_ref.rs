@@ -405,7 +405,7 @@ fn poll_state<M: Request>(
                 probe,
                 Err(CallError::outcome_unknown(
                     service,
-                    "the handler ended without answering (it panicked); an actor that stopped is being restarted",
+                    "the handler panicked before answering (logged where it ran); if it took the module's actor down, the module is being restarted",
                 )),
             ),
             Poll::Ready(Err(Elapsed)) => ended(probe, Err(CallError::timed_out(service, *budget))),

@@ -11,8 +11,12 @@
 //! was queued behind it, fail with *outcome unknown* ("the module's actor
 //! stopped before answering"); calls made while the module is down fail at
 //! once as *not delivered*; calls after the restart reach the new actor.
-//! Each restart is logged (the panic itself is printed by Rust's panic
-//! hook) and counted in [`NodeStats::restarts`](crate::NodeStats::restarts).
+//! Each restart is logged and counted in
+//! [`NodeStats::restarts`](crate::NodeStats::restarts); the panic itself
+//! is logged and counted by the runtime's panic hook ([`crate::panics`]).
+//! A panic in a handler's plain future (`ResponseFuture`) does not stop
+//! the actor, and nothing is restarted: that call alone fails (see
+//! [`crate::panics`]).
 //!
 //! A module that keeps crashing is not restarted in a tight loop: from
 //! the third crash in a row (each within ten seconds of the restart before

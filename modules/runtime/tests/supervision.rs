@@ -65,6 +65,34 @@ async fn a_panic_fails_its_call_and_the_actor_restarts_with_fresh_state() {
     assert_eq!(count_after_restart(&toy).await, 1);
 }
 
+/// A panic in a handler's future (a task of its own, holding no `&mut` to
+/// the actor) ends that call only: the caller is told the handler
+/// panicked, the actor keeps its state and is not restarted, and the panic
+/// is counted by the runtime's hook.
+#[actix_rt::test]
+async fn a_panic_in_a_handlers_future_fails_its_call_and_keeps_the_actor() {
+    runtime::panics::install(runtime::panics::DefaultOutput::Keep);
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap();
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
+    let panics = runtime::panics::count();
+
+    let error = toy.call(PanicLater {}).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("panicked"), "{error}");
+
+    // The same actor: its count goes on.
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(2));
+    assert_eq!(node.stats().restarts, 0);
+    assert!(
+        runtime::panics::count() > panics,
+        "the panic was not counted"
+    );
+}
+
 #[actix_rt::test]
 async fn a_remote_caller_reaches_the_restarted_actor() {
     let cluster = cluster().await;

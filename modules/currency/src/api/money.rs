@@ -241,15 +241,39 @@ mod tests {
 
     #[test]
     fn the_rules_are_checked() {
-        assert!(Money::new("USD", 1, -1).validate().is_err());
-        assert!(Money::new("USD", -1, 1).validate().is_err());
-        assert!(Money::new("USD", 0, 1_000_000_000).validate().is_err());
-        assert!(Money::new("usd", 1, 0).validate().is_err());
+        assert_eq!(
+            Money::new("USD", 1, -1).validate(),
+            Err(MoneyError::SignMismatch {
+                units: 1,
+                nanos: -1
+            })
+        );
+        assert_eq!(
+            Money::new("USD", -1, 1).validate(),
+            Err(MoneyError::SignMismatch {
+                units: -1,
+                nanos: 1
+            })
+        );
+        assert_eq!(
+            Money::new("USD", 0, 1_000_000_000).validate(),
+            Err(MoneyError::NanosOutOfRange {
+                nanos: 1_000_000_000
+            })
+        );
+        assert_eq!(
+            Money::new("usd", 1, 0).validate(),
+            Err(MoneyError::BadCurrencyCode {
+                code: "usd".to_owned()
+            })
+        );
         assert!(Money::new("USD", -1, -5).validate().is_ok());
-        assert!(
-            Money::new("USD", 1, 1)
-                .checked_add(&Money::new("EUR", 1, 1))
-                .is_err()
+        assert_eq!(
+            Money::new("USD", 1, 1).checked_add(&Money::new("EUR", 1, 1)),
+            Err(MoneyError::CurrencyMismatch {
+                left: "USD".to_owned(),
+                right: "EUR".to_owned()
+            })
         );
         assert_eq!(
             Money::new("USD", i64::MAX, 0).checked_mul(2),

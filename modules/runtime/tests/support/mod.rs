@@ -81,6 +81,11 @@ pub struct KeyedCount {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Panic {}
 
+/// The handler's future panics, after it has waited once: in a task of its
+/// own, not on the actor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PanicLater {}
+
 /// Counts calls to it since the actor started: its state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Count {}
@@ -121,6 +126,7 @@ runtime::service! {
         Held -> Vec<u32>,
         AskOther -> String,
         Panic -> Empty,
+        PanicLater -> Empty,
         Count -> u64,
         HoldBlob -> Empty,
         Wait -> Empty [idempotent],
@@ -231,6 +237,16 @@ impl Handler<Call<HoldBlob>> for ToyActor {
         Box::pin(async move {
             let _ = released.await;
             Ok(Empty {})
+        })
+    }
+}
+
+impl Handler<Call<PanicLater>> for ToyActor {
+    type Result = ResponseFuture<Result<Empty, ToyError>>;
+    fn handle(&mut self, _: Call<PanicLater>, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("the toy handler's future panics on purpose");
         })
     }
 }
