@@ -87,6 +87,7 @@ fn identity() -> Identity {
         incarnation: 1,
         fingerprint: catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
         secret: std::sync::Arc::new(secret()),
     }
 }

@@ -149,3 +149,55 @@ async fn a_paused_node_does_not_blame_its_peers() {
         "a pause was taken for a death"
     );
 }
+
+/// A peer that takes every connection through the handshake and then drops
+/// it (a node in a crash loop behind a proxy, or one that a middlebox keeps
+/// resetting) is dialled again with backoff, not in a loop. Over two
+/// seconds: about six connections; it was hundreds.
+#[actix_rt::test]
+async fn a_peer_that_drops_every_connection_is_redialled_with_backoff() {
+    use runtime::transport::frame::FrameReader;
+    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity, Role};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = bind();
+    let plan = plan_with(fake.local_addr().unwrap(), addr(&lb), TEST_RUNTIME);
+    let me = Identity {
+        cluster: "boutique".into(),
+        node: "a".into(),
+        role: Role::Node,
+        incarnation: 1,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
+        secret: Arc::new(secret()),
+    };
+    let accepted = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&accepted);
+    let acceptor = tokio::spawn(async move {
+        loop {
+            let (stream, addr) = fake.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+            if let Ok(welcomed) = handshake::accept(&mut reader, &mut write, &me, addr).await {
+                write.write_all(&welcomed.welcome).await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            // Dropped: the connection ends as soon as it is made.
+        }
+    });
+    let b = start_node(&plan, "b", lb).await;
+    // The first call starts the dialing.
+    let _ = b.service::<Toy>().unwrap().call(echo("x".into())).await;
+    // The window over which the redials are counted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let connections = accepted.load(Ordering::SeqCst);
+    acceptor.abort();
+    assert!(
+        (2..=10).contains(&connections),
+        "{connections} connections in 2 s"
+    );
+}

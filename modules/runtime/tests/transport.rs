@@ -346,6 +346,7 @@ fn identity(cluster: &str, secret: Secret) -> Identity {
         incarnation: 42,
         fingerprint: catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
         secret: Arc::new(secret),
     }
 }
@@ -702,6 +703,21 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
         "{}",
         logs.text()
     );
+
+    // A stranger whose first frame is a call of 16,000 bytes: the log
+    // names it by kind and size, not with its bytes.
+    let mut stream = TcpStream::connect(a).await.unwrap();
+    let frame = FrameBuf::request(1, 1, 0)
+        .encode(&"y".repeat(16_000))
+        .unwrap()
+        .finish(1 << 20)
+        .unwrap();
+    stream.write_all(&frame).await.unwrap();
+    wait_for_log(&logs, "expected Hello, got a call (").await;
+    assert!(
+        !logs.text().contains(&"y".repeat(100)),
+        "the call's bytes were logged"
+    );
     still_serves(&cluster.plan).await;
 }
 
@@ -735,6 +751,38 @@ async fn a_dialer_that_says_no_or_too_many_calls_in_flight_is_refused() {
     for said in [1, most] {
         let me = Identity {
             max_in_flight: said,
+            ..identity("boutique", secret())
+        };
+        dial(a, &me).await.unwrap();
+    }
+    still_serves(&cluster.plan).await;
+}
+
+#[actix_rt::test]
+async fn a_dialer_that_says_a_frame_limit_no_config_allows_is_refused() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    let most = u32::try_from(runtime::codec::MAX_DECODE_BYTES).unwrap();
+    for said in [0, 4095, most + 1] {
+        let me = Identity {
+            max_frame: said,
+            ..identity("boutique", secret())
+        };
+        let error = dial(a, &me).await.unwrap_err();
+        assert!(
+            matches!(error, HandshakeError::RefusedByPeer { refusal: Refusal::FrameLimit { said: s, .. }, .. } if s == said),
+            "{error:?}"
+        );
+        let why = format!(
+            "the dialer says it reads frames of up to {said} bytes, out of range (4096 to {most})"
+        );
+        assert!(error.to_string().contains(&why), "{error}");
+        wait_for_log(&logs, &why).await;
+    }
+    for said in [4096, most] {
+        let me = Identity {
+            max_frame: said,
             ..identity("boutique", secret())
         };
         dial(a, &me).await.unwrap();
@@ -1075,4 +1123,45 @@ async fn a_connection_outlives_the_thread_whose_call_opened_it() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Nodes with different frame limits: each sends the other no frame over
+/// the smaller limit (told in the handshake), so a call too large for the
+/// peer fails alone, not delivered, and the connection stays up under the
+/// calls in flight on it. (Sent, it closed the connection: every call on
+/// it failed, and the next such call did it again.)
+#[actix_rt::test]
+async fn a_call_too_large_for_the_peers_frame_limit_fails_alone() {
+    let (la, lb) = (bind(), bind());
+    let small = plan_with(
+        addr(&la),
+        addr(&lb),
+        "[runtime]\nhandshake_timeout_ms = 1000\nmax_frame_bytes = 65536\n",
+    );
+    let large = plan_with(addr(&la), addr(&lb), TEST_RUNTIME);
+    let a = start_node(&small, "a", la).await;
+    let b = start_node(&large, "b", lb).await;
+    let toy = b.service::<Toy>().unwrap();
+    let held = hold(&toy, 1).await;
+
+    let big = Echo {
+        text: "x".repeat(100_000),
+        local_only: None,
+    };
+    let error = toy.call(big).await.unwrap_err();
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
+    assert!(error.to_string().contains("too large"), "{error}");
+
+    // The call in flight is still there, and answers.
+    toy.call(Release { key: 1 }).await.unwrap().unwrap();
+    assert_eq!(held.await.unwrap(), Ok(Ok(Empty {})));
+    let small_echo = Echo {
+        text: "x".repeat(1_000),
+        local_only: None,
+    };
+    assert_eq!(
+        toy.call(small_echo).await.unwrap().unwrap().text.len(),
+        1_000
+    );
+    drop(a);
 }

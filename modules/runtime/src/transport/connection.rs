@@ -389,6 +389,18 @@ impl Connection {
         &self.peer
     }
 
+    /// The largest frame sent on this connection: the smaller of this
+    /// node's `max_frame_bytes` and the peer's, told in the handshake. A
+    /// call or reply over it fails alone; a frame over the peer's limit
+    /// would have closed the connection under every call on it.
+    #[inline]
+    pub(crate) fn send_max(&self) -> usize {
+        self.shared
+            .settings
+            .max_frame
+            .min(self.peer.max_frame as usize)
+    }
+
     /// What the node's connections share.
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
@@ -658,7 +670,7 @@ impl Connection {
         service: &str,
         kind: Kind,
     ) {
-        let max = self.shared.settings.max_frame;
+        let max = self.send_max();
         let frame = error_frame(call_id, status, error, max).or_else(|e| {
             tracing::error!(peer = %self.peer.node, call_id, error = %e, "could not encode an error reply; a short one goes instead");
             let short =
@@ -924,7 +936,7 @@ impl Connection {
         result: Result<Vec<u8>, CallError>,
     ) {
         let error = match result {
-            Ok(reply) => match FrameBuf::from_inner(reply).finish(self.shared.settings.max_frame) {
+            Ok(reply) => match FrameBuf::from_inner(reply).finish(self.send_max()) {
                 Ok(frame) => {
                     self.enqueue(&frame, Kind::Outcome);
                     return;
@@ -1291,6 +1303,7 @@ mod tests {
             incarnation: 1,
             fingerprint: Fingerprint([0; 32]),
             max_in_flight: 16,
+            max_frame: 4 * 1024 * 1024,
             secret: Arc::new(
                 Secret::from_bytes("test", b"a secret of sixteen bytes".to_vec()).unwrap(),
             ),
@@ -1310,6 +1323,7 @@ mod tests {
             role: Role::Node,
             incarnation: 2,
             max_in_flight: 16,
+            max_frame: 4 * 1024 * 1024,
             addr: "127.0.0.1:1".parse().unwrap(),
         };
         let first = b"the first bytes".to_vec();

@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! dialer                                   acceptor
-//!   Hello  {magic, version, cluster, node, role, incarnation, fingerprint, nonce_d}  ->
-//!                                          checks version, cluster, fingerprint
-//!   <-  HelloAck {cluster, node, incarnation, fingerprint, nonce_a}
+//!   Hello  {magic, version, cluster, node, role, incarnation, fingerprint,
+//!           max_in_flight, max_frame, nonce_d}  ->
+//!                                          checks version, cluster, fingerprint, limits
+//!   <-  HelloAck {cluster, node, incarnation, fingerprint, max_in_flight, max_frame, nonce_a}
 //!   checks them
 //!   Auth {proof_d = HMAC(secret, "dialer" | transcript)}  ->
 //!                                          checks proof_d, admits the peer
@@ -12,8 +13,13 @@
 //!   checks proof_a                         (or Refused {why} at any step)
 //! ```
 //!
-//! The transcript binds both nonces, both node names, both incarnations and
-//! the cluster name, so a proof cannot be replayed or reflected. The secret
+//! Each side says how many calls it may have in flight to the other and the
+//! largest frame it reads; frames to a peer are built to the smaller of the
+//! two limits, so a call too large for the peer fails alone, before it is
+//! sent.
+//!
+//! The transcript binds both nonces, both node names, both incarnations,
+//! both sides' limits and the cluster name, so a proof cannot be replayed or reflected. The secret
 //! itself never crosses. Whichever side finds a mismatch sends `Refused` with
 //! a typed [`Refusal`] that says exactly what differed, and both sides log it.
 //!
@@ -37,7 +43,7 @@ use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// The version of this protocol. Nodes with different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// The first bytes of every `Hello`, so strangers are told apart from old versions.
 pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
 /// Frames before authentication are small; a stranger cannot make us buffer more.
@@ -149,6 +155,10 @@ pub struct Identity {
     /// (`max_in_flight_per_peer`): the peer cuts it off if it leaves more
     /// than that many of its calls unanswered there.
     pub max_in_flight: u32,
+    /// The largest frame this side reads (`max_frame_bytes`): the peer
+    /// sends it none larger, so one call too large for this side fails
+    /// alone instead of closing the connection under every other call.
+    pub max_frame: u32,
     /// The cluster secret.
     pub secret: Arc<Secret>,
 }
@@ -164,6 +174,8 @@ pub struct PeerInfo {
     pub incarnation: u64,
     /// The most calls it has in flight to this node, by its own account.
     pub max_in_flight: u32,
+    /// The largest frame it reads.
+    pub max_frame: u32,
     /// Its socket address.
     pub addr: SocketAddr,
 }
@@ -256,6 +268,18 @@ pub enum Refusal {
         /// What it said.
         said: u32,
     },
+    /// One side says it reads frames of a size no config allows (see
+    /// `max_frame_bytes`).
+    #[error(
+        "the {side} says it reads frames of up to {said} bytes, out of range (4096 to {})",
+        crate::codec::MAX_DECODE_BYTES
+    )]
+    FrameLimit {
+        /// "dialer" or "acceptor": who said it.
+        side: String,
+        /// What it said.
+        said: u32,
+    },
 }
 
 /// The handshake did not produce a connection.
@@ -306,6 +330,7 @@ struct Hello {
     incarnation: u64,
     fingerprint: Fingerprint,
     max_in_flight: u32,
+    max_frame: u32,
     nonce: [u8; 32],
 }
 
@@ -316,6 +341,7 @@ struct HelloAck {
     incarnation: u64,
     fingerprint: Fingerprint,
     max_in_flight: u32,
+    max_frame: u32,
     nonce: [u8; 32],
 }
 
@@ -331,10 +357,12 @@ struct Transcript<'a> {
     dialer: &'a str,
     dialer_incarnation: u64,
     dialer_max_in_flight: u32,
+    dialer_max_frame: u32,
     dialer_nonce: &'a [u8; 32],
     acceptor: &'a str,
     acceptor_incarnation: u64,
     acceptor_max_in_flight: u32,
+    acceptor_max_frame: u32,
     acceptor_nonce: &'a [u8; 32],
 }
 
@@ -351,10 +379,12 @@ impl Transcript<'_> {
         field(self.dialer.as_bytes());
         field(&self.dialer_incarnation.to_le_bytes());
         field(&self.dialer_max_in_flight.to_le_bytes());
+        field(&self.dialer_max_frame.to_le_bytes());
         field(self.dialer_nonce);
         field(self.acceptor.as_bytes());
         field(&self.acceptor_incarnation.to_le_bytes());
         field(&self.acceptor_max_in_flight.to_le_bytes());
+        field(&self.acceptor_max_frame.to_le_bytes());
         field(self.acceptor_nonce);
         mac
     }
@@ -459,7 +489,21 @@ async fn receive<R: AsyncRead + Unpin>(
                 refusal,
             })
         }
-        other => Err(failed(format!("expected {expected:?}, got {other:?}"))),
+        // Named by its kind and size only: its payload is a stranger's
+        // bytes, up to 16 KiB, and would go whole into a log line.
+        other => {
+            let got = match &other {
+                Frame::Request { payload, .. } => format!("a call ({} bytes)", payload.len()),
+                Frame::Reply { payload, .. } => format!("a reply ({} bytes)", payload.len()),
+                Frame::Heartbeat => "a heartbeat".to_owned(),
+                Frame::Leaving => "a leaving notice".to_owned(),
+                Frame::NoMoreCalls => "a no-more-calls notice".to_owned(),
+                Frame::Handshake { kind, payload } => {
+                    format!("{kind:?} ({} bytes)", payload.len())
+                }
+            };
+            Err(failed(format!("expected {expected:?}, got {got}")))
+        }
     }
 }
 
@@ -501,6 +545,7 @@ where
         incarnation: me.incarnation,
         fingerprint: me.fingerprint,
         max_in_flight: me.max_in_flight,
+        max_frame: me.max_frame,
         nonce: nonce(),
     };
     let mut prefix = MAGIC.to_vec();
@@ -529,6 +574,9 @@ where
     if let Some(refusal) = in_flight_refusal("acceptor", ack.max_in_flight) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    if let Some(refusal) = frame_limit_refusal("acceptor", ack.max_frame) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     if let Some(expected) = expected
         && expected != ack.node
     {
@@ -543,10 +591,12 @@ where
         dialer: &me.node,
         dialer_incarnation: me.incarnation,
         dialer_max_in_flight: me.max_in_flight,
+        dialer_max_frame: me.max_frame,
         dialer_nonce: &hello.nonce,
         acceptor: &ack.node,
         acceptor_incarnation: ack.incarnation,
         acceptor_max_in_flight: ack.max_in_flight,
+        acceptor_max_frame: ack.max_frame,
         acceptor_nonce: &ack.nonce,
     };
     let auth = Proof {
@@ -571,6 +621,7 @@ where
         role: Role::Node,
         incarnation: ack.incarnation,
         max_in_flight: ack.max_in_flight,
+        max_frame: ack.max_frame,
         addr,
     })
 }
@@ -628,6 +679,9 @@ where
     if let Some(refusal) = in_flight_refusal("dialer", hello.max_in_flight) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    if let Some(refusal) = frame_limit_refusal("dialer", hello.max_frame) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             // Told back to the dialer and logged here: shown, not as sent.
@@ -649,10 +703,12 @@ where
         dialer: &hello.node,
         dialer_incarnation: hello.incarnation,
         dialer_max_in_flight: hello.max_in_flight,
+        dialer_max_frame: hello.max_frame,
         dialer_nonce: &hello.nonce,
         acceptor: &me.node,
         acceptor_incarnation: me.incarnation,
         acceptor_max_in_flight: me.max_in_flight,
+        acceptor_max_frame: me.max_frame,
         acceptor_nonce: &ack_nonce,
     };
     let ack = HelloAck {
@@ -661,6 +717,7 @@ where
         incarnation: me.incarnation,
         fingerprint: me.fingerprint,
         max_in_flight: me.max_in_flight,
+        max_frame: me.max_frame,
         nonce: ack_nonce,
     };
     send(writer, Kind::HelloAck, &[], &ack, &peer).await?;
@@ -681,6 +738,7 @@ where
             role: hello.role,
             incarnation: hello.incarnation,
             max_in_flight: hello.max_in_flight,
+            max_frame: hello.max_frame,
             addr,
         },
         welcome,
@@ -696,6 +754,20 @@ where
 fn in_flight_refusal(side: &str, said: u32) -> Option<Refusal> {
     let allowed = 1..=crate::config::MAX_IN_FLIGHT_PER_PEER;
     (!allowed.contains(&(said as usize))).then(|| Refusal::InFlight {
+        side: side.to_owned(),
+        said,
+    })
+}
+
+/// The refusal of a peer (the `side`) that says it reads frames of up to
+/// `said` bytes, unless a config allows that (4096 bytes to
+/// [`MAX_DECODE_BYTES`]). Frames to it are built to the smaller of its
+/// limit and this node's.
+///
+/// [`MAX_DECODE_BYTES`]: crate::codec::MAX_DECODE_BYTES
+fn frame_limit_refusal(side: &str, said: u32) -> Option<Refusal> {
+    let allowed = 4096..=crate::codec::MAX_DECODE_BYTES;
+    (!allowed.contains(&(said as usize))).then(|| Refusal::FrameLimit {
         side: side.to_owned(),
         said,
     })
@@ -758,6 +830,10 @@ impl Refusal {
                 side: name(side),
                 said,
             },
+            Refusal::FrameLimit { side, said } => Refusal::FrameLimit {
+                side: name(side),
+                said,
+            },
             other @ (Refusal::Version { .. }
             | Refusal::Fingerprint { .. }
             | Refusal::ShuttingDown) => other,
@@ -802,6 +878,7 @@ mod tests {
             incarnation: 7,
             fingerprint: Fingerprint([3; 32]),
             max_in_flight: 1024,
+            max_frame: 4 * 1024 * 1024,
             secret: Arc::new(Secret::from_bytes("test", secret.to_vec()).unwrap()),
         }
     }
@@ -835,6 +912,7 @@ mod tests {
             incarnation: dialer.incarnation,
             fingerprint: dialer.fingerprint,
             max_in_flight: dialer.max_in_flight,
+            max_frame: dialer.max_frame,
             nonce: nonce(),
         };
         let mut prefix = MAGIC.to_vec();
@@ -854,10 +932,12 @@ mod tests {
             dialer: &hello.node,
             dialer_incarnation: hello.incarnation,
             dialer_max_in_flight: hello.max_in_flight,
+            dialer_max_frame: hello.max_frame,
             dialer_nonce: &hello.nonce,
             acceptor: &ack.node,
             acceptor_incarnation: ack.incarnation,
             acceptor_max_in_flight: ack.max_in_flight,
+            acceptor_max_frame: ack.max_frame,
             acceptor_nonce: &ack.nonce,
         };
         let auth = Proof {
@@ -912,6 +992,7 @@ mod tests {
                 incarnation: 1,
                 fingerprint: Fingerprint([3; 32]),
                 max_in_flight: 1024,
+                max_frame: 4 * 1024 * 1024,
                 nonce: nonce(),
             };
             send(&mut write, Kind::HelloAck, &[], &ack, "b")

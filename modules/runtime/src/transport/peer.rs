@@ -69,6 +69,45 @@ pub(crate) struct Peer {
     connector: AtomicU64,
     /// One permit per call that may be in flight to this peer.
     slots: Arc<Semaphore>,
+    /// How long connections to it have lived: a peer whose connections
+    /// keep ending soon after they are made is redialled with backoff.
+    lives: Mutex<Lives>,
+}
+
+/// When the current connection came up, and how many in a row ended
+/// within `failure_timeout` of coming up.
+#[derive(Debug, Default)]
+struct Lives {
+    up_since: Option<std::time::Instant>,
+    short_in_a_row: u32,
+}
+
+impl Lives {
+    /// A connection came up.
+    fn up(&mut self) {
+        self.up_since = Some(std::time::Instant::now());
+    }
+
+    /// The connection ended: how long to wait before dialing again. None
+    /// after a connection that lived `failure_timeout` or more (a peer
+    /// that restarts is dialled at once); after one that did not, or that
+    /// never came up, `reconnect_min` doubling with each such in a row up
+    /// to `reconnect_max`, jittered by 0.5x to 1.5x, so a peer that
+    /// accepts and then drops every connection is not dialled in a loop.
+    fn ended(&mut self, settings: &super::Settings) -> Duration {
+        let lived = self.up_since.take().map(|since| since.elapsed());
+        if lived.is_some_and(|lived| lived >= settings.failure_timeout) {
+            self.short_in_a_row = 0;
+            return Duration::ZERO;
+        }
+        self.short_in_a_row = self.short_in_a_row.saturating_add(1);
+        let doublings = self.short_in_a_row.saturating_sub(1).min(16);
+        let delay = settings
+            .reconnect_min
+            .saturating_mul(1 << doublings)
+            .min(settings.reconnect_max);
+        delay.mul_f64(rand::rng().random_range(0.5..1.5))
+    }
 }
 
 /// How a call started (see [`Peer::start_call`]).
@@ -81,6 +120,9 @@ pub(crate) enum CallStart<M> {
     /// take the slow path, which waits (until the deadline).
     Wait(M, CallMeta),
 }
+
+/// A scratch buffer larger than this is not kept for the next request.
+const KEEP_SCRATCH_BYTES: usize = 1024 * 1024;
 
 thread_local! {
     /// Where requests are encoded before they are queued, reused per thread.
@@ -99,7 +141,6 @@ fn send<M: Request>(
     connection: &Arc<Connection>,
     message: Payload<'_, M>,
     meta: &CallMeta,
-    max_frame: usize,
     slot: OwnedSemaphorePermit,
     caller: u64,
 ) -> Result<PendingCall, CallError> {
@@ -127,7 +168,7 @@ fn send<M: Request>(
                 frame
             }
         }
-        .finish(max_frame);
+        .finish(connection.send_max());
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {
@@ -138,7 +179,11 @@ fn send<M: Request>(
             }
         };
         let sent = connection.send_request(meta.id.0, meta.deadline, &frame, Some(slot));
-        *scratch = frame;
+        // Kept for the next call unless one large call grew it: a thread
+        // does not hold on to the largest frame it ever sent.
+        if frame.capacity() <= KEEP_SCRATCH_BYTES {
+            *scratch = frame;
+        }
         sent.map_err(|e| call_error(service, e))
     })
 }
@@ -193,6 +238,7 @@ impl Peer {
             installed: AtomicU64::new(0),
             connector: AtomicU64::new(0),
             slots,
+            lives: Mutex::new(Lives::default()),
         })
     }
 
@@ -308,14 +354,7 @@ impl Peer {
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             return CallStart::Wait(message, meta);
         };
-        match send::<M>(
-            &connection,
-            Payload::Message(&message),
-            &meta,
-            self.shared.settings.max_frame,
-            slot,
-            caller,
-        ) {
+        match send::<M>(&connection, Payload::Message(&message), &meta, slot, caller) {
             Ok(call) => CallStart::Sent(call),
             Err(error) => CallStart::Failed(error),
         }
@@ -381,14 +420,7 @@ impl Peer {
                     ));
                 }
             };
-        let call = send::<M>(
-            &connection,
-            Payload::Encoded(message),
-            &meta,
-            self.shared.settings.max_frame,
-            slot,
-            caller,
-        )?;
+        let call = send::<M>(&connection, Payload::Encoded(message), &meta, slot, caller)?;
         match WithDeadline::expecting_a_wait(call, deadline).await {
             Ok(Ok(reply)) => decode_reply::<M>(reply),
             Ok(Err(error)) => Err(call_error(service, error)),
@@ -436,19 +468,52 @@ impl Peer {
     }
 
     fn spawn_connector(&self) {
+        self.spawn_connector_after(Duration::ZERO);
+    }
+
+    /// Starts a connector that waits `delay` before its first dial.
+    fn spawn_connector_after(&self, delay: Duration) {
         if let Some(this) = self.this.upgrade() {
             let number = self.connector.fetch_add(1, Ordering::SeqCst) + 1;
             self.shared
-                .spawn(async move { this.connector(number).await });
+                .spawn(async move { this.connector(number, delay).await });
         }
+    }
+
+    /// A connection to this peer ended: dials again, at once or after the
+    /// backoff [`Lives::ended`] gives.
+    fn redial(&self) {
+        let delay = self
+            .lives
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ended(&self.shared.settings);
+        if !delay.is_zero() {
+            tracing::debug!(node = %self.shared.identity.node, peer = %self.name, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "the connection ended soon after it was made; dialing again after a delay");
+        }
+        self.spawn_connector_after(delay);
+    }
+
+    /// A connection to this peer came up.
+    fn came_up(&self) {
+        self.lives
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .up();
     }
 
     /// Dials until connected, backing off between failures. It is started
     /// on leaving `Idle` or `Up`, and only one runs at a time: one that
     /// wakes from its backoff to find a newer one started stops.
-    async fn connector(self: Arc<Self>, number: u64) {
+    async fn connector(self: Arc<Self>, number: u64, delay: Duration) {
         let settings = &self.shared.settings;
         let mut shutdown = self.shared.shutdown.clone();
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
         let mut backoff = settings.reconnect_min;
         let mut failures = 0u32;
         loop {
@@ -685,6 +750,7 @@ impl Peer {
                 _ => {
                     *state = State::Up(connection);
                     self.installed.fetch_add(1, Ordering::Relaxed);
+                    self.came_up();
                     (None, false)
                 }
             }
@@ -697,7 +763,7 @@ impl Peer {
             if *self.shared.shutdown.borrow() {
                 self.stop_connecting();
             } else {
-                self.spawn_connector();
+                self.redial();
             }
         }
     }
@@ -748,6 +814,7 @@ impl Peer {
                 Some(self.this.clone()),
             );
             self.installed.fetch_add(1, Ordering::Relaxed);
+            self.came_up();
             match std::mem::replace(&mut *state, State::Up(connection)) {
                 State::Up(old) => Some(old),
                 _ => None,
@@ -780,7 +847,41 @@ impl Peer {
         };
         if lost && !*self.shared.shutdown.borrow() {
             self.changed.notify_waiters();
-            self.spawn_connector();
+            self.redial();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_that_end_soon_are_redialled_with_backoff_and_long_ones_at_once() {
+        let settings =
+            super::super::Settings::from_config(&crate::config::RuntimeConfig::default());
+        let (min, max) = (settings.reconnect_min, settings.reconnect_max);
+        let mut lives = Lives::default();
+        // Ended before it came up, then short-lived ones in a row: the
+        // delay doubles from reconnect_min (jittered 0.5x to 1.5x) and
+        // holds at reconnect_max.
+        let mut delays = Vec::new();
+        for _ in 0..12 {
+            delays.push(lives.ended(&settings));
+            lives.up();
+        }
+        for (row, delay) in delays.iter().enumerate() {
+            let base = min.saturating_mul(1 << row.min(16)).min(max);
+            assert!(
+                *delay >= base.mul_f64(0.5) && *delay <= base.mul_f64(1.5),
+                "{row}: {delay:?} for {base:?}"
+            );
+        }
+        assert!(delays[11] >= max.mul_f64(0.5), "{delays:?}");
+        // One that lived failure_timeout: at once, and the row starts over.
+        lives.up_since = Some(std::time::Instant::now() - settings.failure_timeout);
+        assert_eq!(lives.ended(&settings), Duration::ZERO);
+        lives.up();
+        assert!(lives.ended(&settings) <= min.mul_f64(1.5));
     }
 }

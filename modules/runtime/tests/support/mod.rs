@@ -612,6 +612,7 @@ pub async fn raw_dial_saying(
         incarnation: 9,
         fingerprint: catalogue().fingerprint().unwrap(),
         max_in_flight,
+        max_frame: 4 * 1024 * 1024,
         secret: std::sync::Arc::new(secret()),
     };
     handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
