@@ -971,3 +971,30 @@ async fn session_with_token(app: &App, token: &str) -> support::shopper::Page {
         )
         .await
 }
+
+/// What exactly failed (node names, addresses, database messages) is the
+/// operator's, in the log: a visitor is told which part of the shop is
+/// down, and sees the internals only where `show_error_details` is on.
+#[actix_rt::test]
+async fn a_module_down_is_told_without_its_internals_unless_configured() {
+    for shown in [false, true] {
+        let extra = if shown {
+            vec!["modules.frontend.show_error_details=true".to_owned()]
+        } else {
+            vec![]
+        };
+        let mut app = App::split_from_with("deploy/three-nodes.toml", &extra).await;
+        let mut shopper = app.shopper().await;
+        // The catalog runs on "store".
+        app.stop_node("store").await;
+        let page = shopper.get("/").await;
+        assert_eq!(page.status, 503, "{}", page.body);
+        assert_eq!(page.body.contains("What failed"), shown, "{}", page.body);
+        assert_eq!(page.body.contains("&#39;store&#39;"), shown, "{}", page.body);
+        let api = shopper.json("GET", "/api/v1/products", None, &[]).await;
+        assert_eq!(api.status, 503, "{}", api.body);
+        let error = &api.json()["error"];
+        assert!(error["message"].is_string(), "{}", api.body);
+        assert_eq!(error.get("detail").is_some(), shown, "{}", api.body);
+    }
+}

@@ -45,6 +45,13 @@ pub struct FrontendConfig {
     /// body a byte at a time would hold a connection and a handler for as
     /// long as it liked.
     pub request_timeout_ms: u64,
+    /// Show visitors what exactly failed when a module is down (the call
+    /// error, with node names, addresses and database messages) in a
+    /// folded "What failed" on the error page and `detail` in the API's
+    /// errors. Off by default: those are the operator's to read, in the
+    /// log line every failure writes (with its trace id, which the
+    /// response's `X-Trace-Id` gives the visitor to quote).
+    pub show_error_details: bool,
 }
 
 impl Default for FrontendConfig {
@@ -54,6 +61,7 @@ impl Default for FrontendConfig {
             workers: 2,
             secure_cookies: false,
             request_timeout_ms: 60_000,
+            show_error_details: false,
         }
     }
 }

@@ -240,6 +240,17 @@ struct Failure<'a> {
     offer_empty_cart: bool,
 }
 
+/// Whether visitors are shown what exactly failed (`show_error_details`).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorDetails(pub bool);
+
+/// True if the server was configured to show visitors what failed.
+fn details_shown(request: &actix_web::HttpRequest) -> bool {
+    request
+        .app_data::<actix_web::web::Data<ErrorDetails>>()
+        .is_some_and(|shown| shown.0)
+}
+
 fn failure(response: &ServiceResponse<impl MessageBody>) -> Option<Failure<'_>> {
     let error = response.response().error()?;
     let status = response.status();
@@ -308,7 +319,7 @@ pub async fn render_html_errors(
         status: failure.status.as_u16(),
         title: failure.title,
         message: failure.message.clone(),
-        detail: failure.detail,
+        detail: failure.detail.filter(|_| details_shown(response.request())),
         fields: failure.fields,
         offer_empty_cart: failure.offer_empty_cart,
     };
@@ -332,7 +343,7 @@ pub async fn render_json_errors(
         error: JsonErrorBody {
             status: failure.status.as_u16(),
             message: failure.message.clone(),
-            detail: failure.detail,
+            detail: failure.detail.filter(|_| details_shown(response.request())),
             fields: failure.fields,
         },
     };

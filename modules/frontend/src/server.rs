@@ -68,6 +68,7 @@ pub fn start(
     let request_timeout = web::Data::new(RequestTimeout(std::time::Duration::from_millis(
         config.request_timeout_ms,
     )));
+    let error_details = web::Data::new(crate::error::ErrorDetails(config.show_error_details));
     let address = listener.local_addr()?;
     let shop = web::Data::new(shop);
     let metrics = web::Data::new(metrics);
@@ -87,6 +88,7 @@ pub fn start(
             .wrap(security_headers())
             .wrap(from_fn(within_the_request_timeout))
             .app_data(request_timeout.clone())
+            .app_data(error_details.clone())
             .service(
                 web::scope("/api/v1")
                     // Personal (a cart, orders, a token), as the pages are.
