@@ -655,10 +655,11 @@ async fn a_secret_is_its_bytes_not_their_text() {
 
 #[test]
 fn call_reports_an_unreachable_node_with_exit_2() {
-    // A bound socket that does not listen: connections are refused.
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A bound socket that does not listen: connections are refused. Kept
+    // for the whole test, so no other test takes the port meanwhile.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = socket.local_addr().unwrap();
-    drop(socket);
     let listen = format!("nodes.store.listen={addr}");
     let output = boutique(&[
         "--config",

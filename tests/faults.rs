@@ -380,12 +380,35 @@ async fn a_node_restarted_on_its_port_rejoins_and_no_stale_reply_reaches_a_new_c
 #[actix_rt::test]
 async fn a_cut_or_blackholed_connection_is_detected_and_healed() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]).await;
+    // Web logs its connections coming up and closing (info).
+    let mut cluster = Cluster::start(&[("web", "logging.level=info")]).await;
     let traffic = Traffic::start(&cluster).await;
 
-    // Drop: web's connection to pay is reset; web dials again, and
-    // shoppers (whose checkouts call pay) get through.
+    // Drop: web's connection to pay is reset; web sees it closed, a new
+    // one comes up, and shoppers (whose checkouts call pay) get through.
+    let logged = |cluster: &mut Cluster, what: &str| {
+        cluster
+            .log("web")
+            .iter()
+            .filter(|l| l.contains(what) && l.contains("pay"))
+            .count()
+    };
+    let (ups, closes) = (
+        logged(&mut cluster, "connection up"),
+        logged(&mut cluster, "connection closed"),
+    );
     cluster.fault("web", "cut pay").await;
+    let cut = std::time::Instant::now();
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    while logged(&mut cluster, "connection closed") == closes
+        || logged(&mut cluster, "connection up") == ups
+    {
+        poll.tick().await;
+        assert!(
+            cut.elapsed() < DETECTION * 2,
+            "web did not see the cut connection to pay closed and a new one come up"
+        );
+    }
     traffic.shoppers.confirm_more(2).await;
     // Blackhole: nothing moves between web and pay, both ways.
     cluster.fault("web", "stall pay").await;

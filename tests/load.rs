@@ -148,11 +148,11 @@ async fn the_user_mix_runs_against_the_shop_and_the_report_adds_up() {
 
 #[actix_rt::test]
 async fn bad_arguments_and_an_absent_shop_are_refused_with_a_message() {
-    // An address nobody listens on: bound, then let go.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    // An address nobody listens on: a socket bound, never listening, and
+    // kept for the whole test (let go, another test could take the port).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = format!("http://{}", socket.local_addr().unwrap());
     for (args, expected) in [
         (
             vec![

@@ -140,13 +140,14 @@ async fn keep_0_sends_and_keeps_none() {
 
 #[actix_rt::test]
 async fn the_directory_sink_writes_files() {
-    let dir = std::env::temp_dir().join(format!("boutique-email-test-{}", std::process::id()));
+    let data = storage::testing::TempDir::new("email");
+    let dir = data.path().join("outbox");
     let config = EmailConfig {
         sink: "directory".into(),
         directory: Some(dir.clone()),
         keep: 10,
     };
-    let service = email(config, &dir).await;
+    let service = email(config, data.path()).await;
     service
         .call(send("someone@example.com"))
         .await
@@ -154,14 +155,13 @@ async fn the_directory_sink_writes_files() {
         .unwrap();
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[actix_rt::test]
 async fn a_sink_that_cannot_write_fails_the_email_and_does_not_remember_it() {
     // The directory is a file: it cannot be made.
-    let file =
-        std::env::temp_dir().join(format!("boutique-email-not-a-dir-{}", std::process::id()));
+    let data = storage::testing::TempDir::new("email");
+    let file = data.path().join("not-a-directory");
     std::fs::write(&file, "in the way").unwrap();
     let config = EmailConfig {
         sink: "directory".into(),
@@ -176,7 +176,6 @@ async fn a_sink_that_cannot_write_fails_the_email_and_does_not_remember_it() {
     );
     let sent = sent(&service, "", None).await;
     assert!(sent.is_empty(), "{sent:?}");
-    let _ = std::fs::remove_file(&file);
 }
 
 #[actix_rt::test]
