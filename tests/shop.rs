@@ -416,6 +416,8 @@ async fn a_currency_switch_goes_back_to_the_referring_path_never_elsewhere() {
         ("http://shop.example/cart?x=1", "/cart?x=1"),
         ("http://shop.example//evil.example/", "/"),
         ("http://shop.example/\\evil.example/", "/"),
+        // A browser drops the tab: it would read `//evil.example/`.
+        ("http://shop.example/\t/evil.example/", "/"),
         ("not a url", "/"),
     ] {
         let switched = shopper

@@ -323,10 +323,15 @@ pub async fn render_html_errors(
         fields: failure.fields,
         offer_empty_cart: failure.offer_empty_cart,
     };
-    let html = page
-        .render()
-        .unwrap_or_else(|_| format!("{} {}", failure.status.as_u16(), failure.message));
-    Ok(replace_body(response, "text/html; charset=utf-8", html))
+    // Should the template fail, the message goes as plain text: it may
+    // echo the request's path, which is not to be read as HTML.
+    Ok(match page.render() {
+        Ok(html) => replace_body(response, "text/html; charset=utf-8", html),
+        Err(_) => {
+            let text = format!("{} {}", failure.status.as_u16(), failure.message);
+            replace_body(response, "text/plain; charset=utf-8", text)
+        }
+    })
 }
 
 /// Renders failures of `/api/v1` as JSON: `{"error": {"status", "message", "fields"}}`.

@@ -27,8 +27,11 @@ fn back_to(request: &HttpRequest) -> String {
         return "/".to_owned();
     };
     let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    // A browser drops tabs and line breaks from a URL, so `/\t/evil`
+    // would be `//evil` to it: only printable ASCII is taken.
+    let printable = path.bytes().all(|b| b.is_ascii_graphic());
     let elsewhere = path.starts_with("//") || path.starts_with("/\\");
-    if path.starts_with('/') && !elsewhere {
+    if path.starts_with('/') && !elsewhere && printable {
         path.to_owned()
     } else {
         "/".to_owned()
