@@ -365,6 +365,26 @@ fn plan_warns_of_replicas_that_each_keep_their_own_state() {
 }
 
 #[test]
+fn plan_warns_of_an_admin_address_anyone_may_reach() {
+    let open = "[nodes.main]\nmodules = [\"*\"]\nadmin = \"0.0.0.0:9400\"\n";
+    let output = boutique(&["--config", config_file(open).to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("node 'main': admin = '0.0.0.0:9400' is not a loopback address"),
+        "{text}"
+    );
+    // On loopback: nothing to say.
+    let closed = open.replace("0.0.0.0", "127.0.0.1");
+    let output = boutique(&["--config", config_file(&closed).to_str().unwrap(), "plan"]);
+    assert!(
+        !stdout(&output).contains("warnings:"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
 fn commands_write_to_a_reader_that_stopped_reading_without_a_panic() {
     use std::os::fd::FromRawFd;
     for args in [

@@ -636,7 +636,7 @@ async fn a_module_that_is_down_is_503() {
         .await;
     assert_eq!(page.status, 503, "{}", page.body);
     page.assert_contains("service is unavailable right now");
-    page.assert_contains("not delivered");
+    page.assert_contains("this attempt charged nothing");
     let session = shopper.guest_id();
     assert_eq!(cart_lines(&app, &session).await, 1);
     assert_eq!(order_count(&app, &session).await, 0);

@@ -55,9 +55,40 @@ impl Up {
 
     /// [`Up::spawn`], with `RUST_LOG` set to `rust_log`.
     fn spawn_logging(args: &[&str], data: TempDir, rust_log: &str) -> Up {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
-            .args(args)
+        Up::spawn_from(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique")),
+            args,
+            data,
+            rust_log,
+        )
+    }
+
+    /// `up` of the one-node `config.toml`, started with SIGHUP ignored, as
+    /// `nohup` starts a command.
+    fn one_node_under_nohup(data: TempDir) -> Up {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"));
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        Up::spawn_from(command, &[], data, "warn")
+    }
+
+    fn spawn_from(
+        mut command: tokio::process::Command,
+        args: &[&str],
+        data: TempDir,
+        rust_log: &str,
+    ) -> Up {
+        // The shop on a free port, unless `args` (later, so they win) say
+        // otherwise.
+        let mut child = command
             .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
+            .args(args)
             .arg("up")
             .current_dir(repo(""))
             .env("BOUTIQUE__RUNTIME__DATA_DIR", data.path())
@@ -65,6 +96,10 @@ impl Up {
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
+            // A process group of its own, as a shell gives a command it
+            // runs in the foreground: the group is what a terminal's
+            // Ctrl-C reaches (see `interrupt_from_the_terminal`).
+            .process_group(0)
             .spawn()
             .unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -103,6 +138,14 @@ impl Up {
     /// Sends `up` itself `signal`.
     fn signal(&self, signal: libc::c_int) {
         send_signal(&self.child, signal);
+    }
+
+    /// Sends SIGINT to `up`'s whole process group, as a Ctrl-C in the
+    /// terminal it runs in does.
+    fn interrupt_from_the_terminal(&self) {
+        let group = libc::pid_t::try_from(self.child.id().unwrap()).unwrap();
+        // SAFETY: signalling the process group our own child leads.
+        unsafe { libc::kill(-group, libc::SIGINT) };
     }
 
     /// Reads the rest of what `up` says and waits for it to exit.
@@ -220,13 +263,16 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
         "{deployment}"
     );
 
-    up.signal(libc::SIGINT);
+    // A Ctrl-C in the terminal reaches `up` alone, which stops each node
+    // once, gracefully: each exits 0. (The nodes had it too, and `up`'s
+    // SIGTERM was their second signal: each stopped at once, 130.)
+    up.interrupt_from_the_terminal();
     let (status, said) = up.finish().await;
     assert_eq!(status.code(), Some(0), "{said}");
     for node in ["web", "store", "pay"] {
         assert!(
-            said.contains(&format!("node '{node}' stopped")),
-            "{node} not stopped: {said}"
+            said.contains(&format!("node '{node}' stopped: exit status: 0")),
+            "{node} not stopped cleanly: {said}"
         );
     }
 }
@@ -478,10 +524,10 @@ async fn up_stops_every_node_in_order_when_nobody_reads_what_it_says() {
 }
 
 #[actix_rt::test]
-async fn up_exits_70_once_every_node_has_exited_for_good() {
+async fn up_exits_78_once_every_node_has_exited_for_its_config() {
     // A products file only the node reads, as it starts the catalog: not
     // a catalogue, so the node exits 78, is not started again, and none
-    // is left.
+    // is left: `up` exits 78 too (it was 70).
     let data = TempDir::new("up");
     let broken = data.path().join("products.json");
     std::fs::write(&broken, "{\"products\": 7}").unwrap();
@@ -494,7 +540,32 @@ async fn up_exits_70_once_every_node_has_exited_for_good() {
         .await
         .expect("up exited")
         .unwrap();
-    assert_eq!(status.code(), Some(70), "{}", up.said.join("\n"));
+    assert_eq!(status.code(), Some(78), "{}", up.said.join("\n"));
+}
+
+/// A node that can never start (its shop's port is taken: it exits 70,
+/// not a config error) is given up on after five tries in a row, instead
+/// of being started again every ten seconds for ever; with none left,
+/// `up` exits 70.
+#[actix_rt::test]
+async fn up_gives_up_on_a_node_that_never_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("modules.frontend.listen={}", taken.local_addr().unwrap());
+    let mut up = Up::spawn(&["--set", &listen], TempDir::new("up"));
+    up.until("times in a row without ever starting").await;
+    up.until("[up] every node has exited").await;
+    let status = tokio::time::timeout(PATIENCE, up.child.wait())
+        .await
+        .expect("up exited")
+        .unwrap();
+    let said = up.said.join("\n");
+    assert_eq!(status.code(), Some(70), "{said}");
+    assert_eq!(
+        said.matches("[up] starting node 'main'").count(),
+        5,
+        "{said}"
+    );
+    drop(taken);
 }
 
 #[actix_rt::test]
@@ -512,4 +583,23 @@ async fn with_json_logs_every_node_log_line_up_forwards_is_json_naming_its_node(
     assert_eq!(status.code(), Some(0), "{said}");
     // Not one log line is left prefixed as text.
     assert!(!said.contains("[main] {"), "{said}");
+}
+
+/// Under `nohup` (SIGHUP ignored when it starts), `up` outlives its
+/// terminal: the hangup is not taken as a stop. A SIGTERM then is the
+/// first stop, graceful. (Taken over, the hangup began the stop, and the
+/// SIGTERM, a second signal, killed every node.)
+#[actix_rt::test]
+async fn under_nohup_a_hangup_does_not_stop_up() {
+    let mut up = Up::one_node_under_nohup(TempDir::new("up"));
+    up.until("shop open at ").await;
+    up.signal(libc::SIGHUP);
+    up.signal(libc::SIGTERM);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("[up] terminate: stopping every node"),
+        "{said}"
+    );
+    assert!(!said.contains("hangup"), "{said}");
 }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `/healthz` | 200 `ok`: the process is alive and serving |
 //! | `/readyz` | 200 `ready`, or 503 listing what stands in the way: a module this node calls with no reachable replica |
-//! | `/metrics` | the node's metrics, Prometheus text format |
+//! | `/metrics` | the node's metrics, in the OpenMetrics text format (which Prometheus reads) |
 //! | `/` | the dashboard: the deployment's nodes, where each module runs, and a live call graph |
 //! | `/api/deployment` | what the dashboard shows, as JSON: every node of the config, with its modules and its metrics (fetched from its admin endpoint) |
 //!

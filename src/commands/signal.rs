@@ -3,6 +3,11 @@
 //!
 //! The first asks for a graceful stop; `run` and `up` stop at once on a
 //! second, as a user who presses Ctrl-C again means.
+//!
+//! A signal this process was started with ignored stays ignored: `nohup
+//! boutique up &` must outlive its terminal (SIGHUP), and a command started
+//! in the background by a script is not stopped by a Ctrl-C meant for the
+//! foreground (SIGINT).
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -20,11 +25,20 @@ impl StopSignals {
     /// Call it before starting anything that must be stopped on a signal.
     /// Needs a tokio runtime.
     pub fn watch() -> StopSignals {
-        let take = |kind: SignalKind, name: &str| match signal(kind) {
-            Ok(signal) => Some(signal),
-            Err(error) => {
-                tracing::warn!(%error, signal = name, "cannot watch for this signal; it ends this process at once");
-                None
+        let take = |kind: SignalKind, name: &str| {
+            if is_ignored(kind.as_raw_value()) {
+                tracing::debug!(
+                    signal = name,
+                    "this signal was ignored when the process started; it stays ignored"
+                );
+                return None;
+            }
+            match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::warn!(%error, signal = name, "cannot watch for this signal; it ends this process at once");
+                    None
+                }
             }
         };
         StopSignals {
@@ -49,5 +63,16 @@ impl StopSignals {
             Some(()) = received(&mut self.hangup) => "hangup",
             else => std::future::pending().await,
         }
+    }
+}
+
+/// True if `signal` is ignored (`SIG_IGN`), as `nohup` leaves SIGHUP.
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one
+    // into `current`, a zeroed struct of the right type.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }

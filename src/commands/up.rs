@@ -70,6 +70,11 @@ const STOP_MARGIN: Duration = Duration::from_secs(5);
 const KILLED_WITHIN: Duration = Duration::from_secs(5);
 /// How long a child may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How long a node's exit waits for its last lines to be forwarded.
+const LAST_LINES_WITHIN: Duration = Duration::from_secs(1);
+/// A node's line longer than this is forwarded in pieces of this size: a
+/// node that writes without line breaks does not grow `up`'s memory.
+const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Starts every node and supervises them until asked to stop.
 pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result<ExitCode> {
@@ -123,6 +128,8 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
         };
         let mut stopping = None;
         let mut failed = None;
+        // The exit codes of the nodes given up on.
+        let mut given_up: Vec<Option<u8>> = Vec::new();
         for node in plan.node_start_order() {
             let started = match launcher.start(&node.name, &overrides.0) {
                 Ok(started) => started,
@@ -133,7 +140,12 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             };
             nodes.insert(node.name.clone(), Supervised::new(started.child));
             match ready_or_stop(started.ready, &mut stop).await {
-                Came::Ready(ready) => overrides.note_ready(&node.name, ready),
+                Came::Ready(ready) => {
+                    if let Some(supervised) = nodes.get_mut(&node.name) {
+                        supervised.ever_ready |= is_ready(&ready);
+                    }
+                    overrides.note_ready(&node.name, ready);
+                }
                 Came::Stop(why) => {
                     stopping = Some(why);
                     break;
@@ -155,8 +167,8 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
 
         while stopping.is_none() && failed.is_none() {
             tokio::select! {
-                // First: a node that a Ctrl-C (sent to the whole process
-                // group) stopped is not reported as one to start again.
+                // First: a stop asked for meanwhile is not followed by a
+                // node started again.
                 biased;
                 why = stop.next() => stopping = Some(why),
                 Some(name) = restart.recv() => {
@@ -180,19 +192,35 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                         }
                     }
                 }
-                Some((name, came)) = ready.recv() => overrides.note_ready(&name, came),
+                Some((name, came)) = ready.recv() => {
+                    if let Some(supervised) = nodes.get_mut(&name) {
+                        supervised.ever_ready |= is_ready(&came);
+                    }
+                    overrides.note_ready(&name, came);
+                }
                 report = exited.recv() => match report {
                     Some(Exit { node: name, start, status, code }) => {
                         let Some(node) = nodes.get_mut(&name).filter(|n| n.is_start(start)) else {
                             continue;
                         };
-                        if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
-                            say!("[up] node '{name}' exited: {status}; its config is wrong, so it is not started again");
-                            nodes.remove(&name);
+                        let backoff = node.exited();
+                        let why_not_again = if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
+                            Some("its config is wrong".to_owned())
+                        } else if node.hopeless() {
+                            Some(format!("it has exited {GIVE_UP_AFTER} times in a row without ever starting (its own lines above say why)"))
                         } else {
-                            let backoff = node.exited();
-                            say!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
-                            start_again_after(backoff, name, &restarts);
+                            None
+                        };
+                        match why_not_again {
+                            Some(why) => {
+                                say!("[up] node '{name}' exited: {status}; {why}, so it is not started again");
+                                nodes.remove(&name);
+                                given_up.push(code);
+                            }
+                            None => {
+                                say!("[up] node '{name}' exited: {status}; starting it again in {} ms", backoff.as_millis());
+                                start_again_after(backoff, name, &restarts);
+                            }
                         }
                     }
                     None => failed = Some(anyhow::anyhow!("lost track of the nodes")),
@@ -200,7 +228,17 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             }
             if nodes.is_empty() {
                 say!("[up] every node has exited");
-                return Ok(ExitCode::from(crate::exit::SOFTWARE));
+                // Each for its config: so is `up`'s exit (78, or 64).
+                let code = match given_up.first() {
+                    Some(&Some(code))
+                        if matches!(code, crate::exit::CONFIG | crate::exit::USAGE)
+                            && given_up.iter().all(|c| *c == Some(code)) =>
+                    {
+                        code
+                    }
+                    _ => crate::exit::SOFTWARE,
+                };
+                return Ok(ExitCode::from(code));
             }
         }
         if let Some(why) = stopping {
@@ -211,6 +249,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
         match (failed, stopped) {
             (Some(error), _) => Err(error),
             (None, Stopped::Gracefully) => Ok(ExitCode::SUCCESS),
+            (None, Stopped::Unclean) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
             (None, Stopped::KilledLate) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
             (None, Stopped::KilledAsked) => Ok(ExitCode::from(crate::exit::INTERRUPTED)),
         }
@@ -224,6 +263,11 @@ fn start_again_after(backoff: Duration, name: String, restarts: &mpsc::Unbounded
         tokio::time::sleep(backoff).await;
         let _ = restarts.send(name);
     });
+}
+
+/// Whether a node's start went as far as saying it was ready.
+fn is_ready(ready: &Result<Ready, oneshot::error::RecvError>) -> bool {
+    matches!(ready, Ok(Ready::Listening(_) | Ready::Running))
 }
 
 /// What came first after a node was started.
@@ -252,6 +296,10 @@ enum Stopped {
     KilledLate,
     /// Killed at once: asked to stop a second time.
     KilledAsked,
+    /// Each within its grace, but not each cleanly: one exited with a
+    /// code other than 0 (it failed, or was stopped at once by a second
+    /// signal, one `up` did not send).
+    Unclean,
 }
 
 /// Asks every running node to stop (SIGTERM), waits for them, and kills
@@ -270,6 +318,7 @@ async fn stop_all(
     }
     let mut deadline = tokio::time::Instant::now() + grace;
     let mut stopped = Stopped::Gracefully;
+    let mut unclean = false;
     while !nodes.is_empty() {
         let report = tokio::select! {
             report = tokio::time::timeout_at(deadline, exited.recv()) => report,
@@ -288,11 +337,15 @@ async fn stop_all(
                 node: name,
                 start,
                 status,
-                ..
+                code,
             })) => {
                 if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
                     nodes.remove(&name);
                     say!("[up] node '{name}' stopped: {status}");
+                    // A code other than 0: it failed, or stopped at once
+                    // on a second signal. (No code: ended by the SIGTERM
+                    // sent here, before it could take the signal over.)
+                    unclean |= code.is_some_and(|code| code != 0);
                 }
             }
             Ok(None) => break,
@@ -315,7 +368,11 @@ async fn stop_all(
             }
         }
     }
-    stopped
+    if stopped == Stopped::Gracefully && unclean {
+        Stopped::Unclean
+    } else {
+        stopped
+    }
 }
 
 /// The `--set` overrides every node is started with: the command line's,
@@ -397,6 +454,10 @@ const RESTART_FIRST: Duration = Duration::from_millis(100);
 const RESTART_MAX: Duration = Duration::from_secs(10);
 /// A node that ran this long before it exited starts again at once.
 const RAN_WELL: Duration = Duration::from_secs(30);
+/// A node that has exited this many times in a row, each before it said
+/// it was ready, and never been ready, is given up on: what stops it (a
+/// port taken, a database it cannot open) will not go away by itself.
+const GIVE_UP_AFTER: u32 = 5;
 
 /// A node `up` looks after: its process while it runs, and its record of
 /// restarts.
@@ -406,6 +467,8 @@ struct Supervised {
     since: tokio::time::Instant,
     /// Exits in a row, each soon after a start.
     quick_exits: u32,
+    /// It said it was ready at least once.
+    ever_ready: bool,
 }
 
 impl Supervised {
@@ -414,7 +477,14 @@ impl Supervised {
             child: Some(child),
             since: tokio::time::Instant::now(),
             quick_exits: 0,
+            ever_ready: false,
         }
+    }
+
+    /// Whether to give up on it, after an exit: it has never been ready,
+    /// and it exited [`GIVE_UP_AFTER`] times in a row.
+    fn hopeless(&self) -> bool {
+        !self.ever_ready && self.quick_exits >= GIVE_UP_AFTER
     }
 
     /// Whether `start` is the process running now (an exit reported for an
@@ -515,7 +585,13 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // A process group of its own: a Ctrl-C in the terminal (sent
+            // to the terminal's whole foreground group) or the terminal
+            // closing reaches `up` alone, which stops each node once. Had
+            // the node had it too, `up`'s SIGTERM would have been its
+            // second signal, and it would have stopped at once, undrained.
+            .process_group(0);
         let handed = self.admins.iter().find(|admin| admin.node == name);
         if let Some(socket) = handed.and_then(|admin| admin.socket.as_ref()) {
             boutique::handoff::hand_to(&mut command, socket);
@@ -525,10 +601,15 @@ impl Launcher {
         // If `up` died before the child asked, no signal would come: the
         // child sees it has another parent already, and stops.
         let parent = std::process::id();
-        // SAFETY: prctl(2), getppid(2) and raise(3) are async-signal-safe,
-        // and the closure touches nothing else between fork and exec.
+        // SAFETY: signal(2), prctl(2), getppid(2) and raise(3) are
+        // async-signal-safe, and the closure touches nothing else between
+        // fork and exec.
         unsafe {
             command.pre_exec(move || {
+                // Until exec, the child has `up`'s handler for SIGTERM,
+                // which would take the signal and let it run on: the
+                // default ends it.
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 if u32::try_from(libc::getppid()).ok() != Some(parent) {
                     libc::raise(libc::SIGTERM);
@@ -545,13 +626,17 @@ impl Launcher {
             node: name.to_owned(),
             json: self.json_logs,
         };
-        forward(lines.clone(), child.stderr.take());
+        // Each forwarder holds a sender; its exit is reported once both
+        // have forwarded the node's last line (its closing words come
+        // before `up` says it stopped), or a second after it exited.
+        let (forwarding, mut forwarded) = mpsc::channel::<()>(1);
+        forward(lines.clone(), child.stderr.take(), forwarding.clone());
         let (said_ready, ready) = oneshot::channel();
         match child.stdout.take() {
             Some(stdout) => {
                 let node = name.to_owned();
                 tokio::spawn(async move {
-                    let ready = forward_until_ready(lines, stdout).await;
+                    let ready = forward_until_ready(lines, stdout, forwarding).await;
                     if !matches!(ready, Ready::Exited) {
                         say!("[up] started node '{node}' (pid {pid})");
                     }
@@ -567,6 +652,7 @@ impl Launcher {
         let node = name.to_owned();
         tokio::spawn(async move {
             let (status, code) = wait(child, to_send).await;
+            let _ = tokio::time::timeout(LAST_LINES_WITHIN, forwarded.recv()).await;
             let _ = exits.send(Exit {
                 node,
                 start,
@@ -628,6 +714,7 @@ enum Ready {
 async fn forward_until_ready(
     node: Lines,
     stream: impl AsyncRead + Unpin + Send + 'static,
+    forwarding: mpsc::Sender<()>,
 ) -> Ready {
     let mut lines = NodeOutput::new(stream);
     let ready = tokio::time::timeout(READY_WITHIN, async {
@@ -648,17 +735,23 @@ async fn forward_until_ready(
         while let Some(line) = lines.next_line().await {
             node.say(&line);
         }
+        drop(forwarding);
     });
     ready
 }
 
-fn forward(node: Lines, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
+fn forward(
+    node: Lines,
+    stream: Option<impl AsyncRead + Unpin + Send + 'static>,
+    forwarding: mpsc::Sender<()>,
+) {
     let Some(stream) = stream else { return };
     tokio::spawn(async move {
         let mut lines = NodeOutput::new(stream);
         while let Some(line) = lines.next_line().await {
             node.say(&line);
         }
+        drop(forwarding);
     });
 }
 
@@ -684,9 +777,31 @@ impl<R: AsyncRead + Unpin> NodeOutput<R> {
     /// output, or if it cannot be read. Cancel-safe: what a cancelled
     /// call read starts the next one's line.
     async fn next_line(&mut self) -> Option<String> {
-        match self.reader.read_until(b'\n', &mut self.line).await {
-            Ok(0) if self.line.is_empty() => None,
-            Ok(_) => {
+        // `read_until` with a bound: what is read is kept in `line` as it
+        // is consumed, so a read cancelled midway loses nothing.
+        let read = loop {
+            let available = match self.reader.fill_buf().await {
+                Ok(available) => available,
+                Err(e) => break Err(e),
+            };
+            if available.is_empty() {
+                break Ok(());
+            }
+            let room = MAX_LINE_BYTES.saturating_sub(self.line.len());
+            let window = &available[..available.len().min(room)];
+            let (taken, ended) = match window.iter().position(|&b| b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (window.len(), window.len() == room),
+            };
+            self.line.extend_from_slice(&window[..taken]);
+            self.reader.consume(taken);
+            if ended {
+                break Ok(());
+            }
+        };
+        match read {
+            Ok(()) if self.line.is_empty() => None,
+            Ok(()) => {
                 let mut end = self.line.len();
                 if self.line[..end].ends_with(b"\n") {
                     end -= 1;
@@ -749,6 +864,24 @@ mod tests {
             Some("last, no line break")
         );
         assert_eq!(lines.next_line().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_bound_is_forwarded_in_pieces() {
+        let long = "x".repeat(super::MAX_LINE_BYTES * 2 + 10);
+        let output = format!("{long}\nshort\n");
+        let mut lines = NodeOutput::new(output.as_bytes());
+        let mut pieces = Vec::new();
+        while let Some(line) = lines.next_line().await {
+            pieces.push(line);
+        }
+        let sizes: Vec<usize> = pieces.iter().map(String::len).collect();
+        assert_eq!(
+            sizes,
+            [super::MAX_LINE_BYTES, super::MAX_LINE_BYTES, 10, 5],
+            "every byte forwarded, none in a piece over the bound"
+        );
+        assert_eq!(pieces[3], "short");
     }
 
     #[test]

@@ -245,6 +245,35 @@ impl CheckoutError {
         }
     }
 
+    /// What the customer must be told of a failure on the shop's side,
+    /// without the internal reason it carries (a node's name, a database's
+    /// message): what became of their money and what to do. `None` for a
+    /// failure about the request, whose message is all there is to say.
+    pub fn told_to_customer(&self) -> Option<String> {
+        if !self.is_unavailable() {
+            return None;
+        }
+        Some(match self {
+            CheckoutError::PaymentInDoubt { cancelled: true, .. } => {
+                "we could not confirm your payment, so it was cancelled: nothing was charged; load your cart to check out again".to_owned()
+            }
+            CheckoutError::PaymentInDoubt { cancelled: false, .. } => {
+                "we could not confirm your payment nor cancel it: submit the same checkout again to finish it; you will not be charged twice".to_owned()
+            }
+            CheckoutError::ShippingFailed { charge, .. } => {
+                format!("shipping failed after your card was charged{}", charge.told())
+            }
+            CheckoutError::OrderNotStored { charge, .. } => {
+                format!("your order could not be recorded{}", charge.told())
+            }
+            CheckoutError::OrderOutcomeUnknown { .. } => {
+                "we could not confirm your order; submit the same checkout again to finish it: you will not be charged twice".to_owned()
+            }
+            // Before any charge (KeyLeft::Untouched).
+            _ => "this attempt charged nothing".to_owned(),
+        })
+    }
+
     /// True if the failure is on the shop's side (the customer can only
     /// retry later), rather than something about the request.
     pub fn is_unavailable(&self) -> bool {

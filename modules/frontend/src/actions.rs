@@ -68,6 +68,7 @@ pub async fn empty_cart(shop: &Shop, visitor: &Visitor) -> Result<(), ShopError>
 
 fn checkout_error(error: CheckoutError) -> ShopError {
     let text = error.to_string();
+    let told = error.told_to_customer();
     match error {
         CheckoutError::EmptyCart => {
             ShopError::Conflict("your cart is empty: add something first".to_owned())
@@ -82,14 +83,18 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::CheckoutUsed(_) | CheckoutError::EarlierCheckoutUnsettled => {
             ShopError::Conflict(text)
         }
-        CheckoutError::PaymentInDoubt { .. } => ShopError::down("payment", text),
+        CheckoutError::PaymentInDoubt { .. } => ShopError::down_telling("payment", told, text),
         CheckoutError::ShippingRefused(ShippingError::Unavailable { .. })
-        | CheckoutError::ShippingFailed { .. } => ShopError::down("shipping", text),
+        | CheckoutError::ShippingFailed { .. } => ShopError::down_telling("shipping", told, text),
         CheckoutError::ShippingRefused(_) => ShopError::Conflict(text),
         CheckoutError::OrdersUnavailable(_)
         | CheckoutError::OrderNotStored { .. }
-        | CheckoutError::OrderOutcomeUnknown { .. } => ShopError::down("orders", text),
-        CheckoutError::Unavailable { service, error } => ShopError::unavailable(&service, &error),
+        | CheckoutError::OrderOutcomeUnknown { .. } => {
+            ShopError::down_telling("orders", told, text)
+        }
+        CheckoutError::Unavailable { service, error } => {
+            ShopError::down_telling(&service, told, error.to_string())
+        }
     }
 }
 
@@ -126,14 +131,24 @@ pub async fn place_order(
             key_left: error.key_left(),
             error: checkout_error(error),
         }),
-        Err(error) => Err(CheckoutFailure {
-            key_left: if error.did_not_run() {
-                KeyLeft::Untouched
+        Err(error) => {
+            let (key_left, told) = if error.did_not_run() {
+                (KeyLeft::Untouched, "this attempt charged nothing")
             } else {
-                KeyLeft::Unfinished
-            },
-            error: ShopError::unavailable("checkout", &error),
-        }),
+                (
+                    KeyLeft::Unfinished,
+                    "we could not confirm your order; submit the same checkout again to finish it: you will not be charged twice",
+                )
+            };
+            Err(CheckoutFailure {
+                key_left,
+                error: ShopError::down_telling(
+                    "checkout",
+                    Some(told.to_owned()),
+                    error.to_string(),
+                ),
+            })
+        }
     }
 }
 

@@ -73,8 +73,8 @@ pub enum ShopError {
     /// The body is not in a form this endpoint reads.
     #[error("{0}")]
     UnsupportedBody(String),
-    /// A form post from another site.
-    #[error("this form was sent from another site, so it was refused")]
+    /// A form post, or a sign-out link, from another site.
+    #[error("this request was sent from another site, so it was refused")]
     CrossSite,
     /// Not signed in, or the wrong credentials.
     #[error("{0}")]
@@ -92,16 +92,29 @@ pub enum ShopError {
     #[error("product {0} in your cart is no longer sold; please empty your cart")]
     UnsoldInCart(String),
     /// A module is down or did not answer.
-    #[error("the {service} service is unavailable right now; please try again in a moment")]
+    #[error("{}", unavailable(service, told.as_deref()))]
     Unavailable {
         /// Which module.
         service: String,
-        /// What happened.
+        /// What the customer must be told, always (what became of their
+        /// money in a checkout), without internals.
+        told: Option<String>,
+        /// What happened: the operator's, shown to visitors only with
+        /// `show_error_details`.
         detail: String,
     },
     /// A module refused for a reason the customer cannot fix.
     #[error("{0}")]
     Failed(String),
+}
+
+fn unavailable(service: &str, told: Option<&str>) -> String {
+    match told {
+        Some(told) => format!("the {service} service is unavailable right now: {told}"),
+        None => {
+            format!("the {service} service is unavailable right now; please try again in a moment")
+        }
+    }
 }
 
 fn describe_fields(fields: &[FieldError]) -> String {
@@ -128,6 +141,17 @@ impl ShopError {
     pub fn down(service: &str, detail: impl Into<String>) -> Self {
         ShopError::Unavailable {
             service: service.to_owned(),
+            told: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// [`ShopError::down`], telling the customer `told` (always shown)
+    /// besides.
+    pub fn down_telling(service: &str, told: Option<String>, detail: impl Into<String>) -> Self {
+        ShopError::Unavailable {
+            service: service.to_owned(),
+            told,
             detail: detail.into(),
         }
     }

@@ -12,12 +12,16 @@
 //!   restarted; the caller gets *outcome unknown*, saying the handler
 //!   panicked.
 //!
-//! Either way Rust's panic hook runs first, on the panicking thread, inside
-//! the call's span. [`install`] makes that hook write one `tracing` line
-//! (the span gives it the module, the message and the call id) and count
-//! the panic, for `boutique_panics` on `/metrics` and [`count`]. Without
-//! it, Rust's default hook prints a few lines to stderr that no log
-//! collector parses, and nothing counts them.
+//! Either way Rust's panic hook runs first, on the panicking thread, in
+//! whatever span is entered there (the call's, for a handler that runs in
+//! `call.span()`, as the shop's do). [`install`] makes that hook write a
+//! `tracing` error line (the span gives it the module, the message and the
+//! call id) and count the panic, for `boutique_panics` on `/metrics` and
+//! [`count`]. Without it, Rust's default hook prints a few lines to stderr
+//! that no log collector parses, and nothing counts them. Where the log's
+//! filter would drop that line (`RUST_LOG=off`, or a filter for other
+//! targets), Rust's default output is written instead: a panic is never
+//! silent.
 
 use std::panic::PanicHookInfo;
 use std::sync::Once;
@@ -44,8 +48,11 @@ pub fn install(default_output: DefaultOutput) {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICS.fetch_add(1, Ordering::Relaxed);
-            log(info);
-            if default_output == DefaultOutput::Keep {
+            let logged = tracing::enabled!(tracing::Level::ERROR);
+            if logged {
+                log(info);
+            }
+            if default_output == DefaultOutput::Keep || !logged {
                 previous(info);
             }
         }));

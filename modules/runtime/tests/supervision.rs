@@ -67,11 +67,12 @@ async fn a_panic_fails_its_call_and_the_actor_restarts_with_fresh_state() {
 
 /// A panic in a handler's future (a task of its own, holding no `&mut` to
 /// the actor) ends that call only: the caller is told the handler
-/// panicked, the actor keeps its state and is not restarted, and the panic
-/// is counted by the runtime's hook.
+/// panicked, the actor keeps its state and is not restarted, and the
+/// runtime's hook logs the panic and counts it.
 #[actix_rt::test]
 async fn a_panic_in_a_handlers_future_fails_its_call_and_keeps_the_actor() {
     runtime::panics::install(runtime::panics::DefaultOutput::Keep);
+    let (logs, _guard) = Logs::capture();
     let node = single_node().await;
     let toy = node.service::<Toy>().unwrap();
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
@@ -90,6 +91,14 @@ async fn a_panic_in_a_handlers_future_fails_its_call_and_keeps_the_actor() {
     assert!(
         runtime::panics::count() > panics,
         "the panic was not counted"
+    );
+    // Logged as one error line, by the hook (the default hook writes to
+    // stderr, not through tracing).
+    let text = logs.text();
+    assert!(
+        text.contains("ERROR")
+            && text.contains("panicked: the toy handler's future panics on purpose"),
+        "{text}"
     );
 }
 

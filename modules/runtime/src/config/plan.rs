@@ -419,7 +419,16 @@ impl Plan {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let warnings = replicated_state(catalogue, &config.modules, &nodes_of, &routing);
+        let mut warnings = replicated_state(catalogue, &config.modules, &nodes_of, &routing);
+        for (node, addr) in &admins {
+            if !addr.ip().is_loopback() {
+                warnings.push(format!(
+                    "node '{node}': admin = '{addr}' is not a loopback address: its metrics, \
+                     topology and dashboard answer anyone who can reach it, unauthenticated; \
+                     keep it on 127.0.0.1, or behind a firewall or an authenticating proxy"
+                ));
+            }
+        }
         let nodes = listens
             .into_iter()
             .map(|(name, listen)| NodePlan {

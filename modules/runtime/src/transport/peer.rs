@@ -88,7 +88,7 @@ impl Lives {
         self.up_since = Some(std::time::Instant::now());
     }
 
-    /// The connection ended: how long to wait before dialing again. None
+    /// The connection ended: how long to wait before dialing again. Zero
     /// after a connection that lived `failure_timeout` or more (a peer
     /// that restarts is dialled at once); after one that did not, or that
     /// never came up, `reconnect_min` doubling with each such in a row up
@@ -480,18 +480,35 @@ impl Peer {
         }
     }
 
-    /// A connection to this peer ended: dials again, at once or after the
-    /// backoff [`Lives::ended`] gives.
-    fn redial(&self) {
+    /// The connection installed in `state` ended: sets the state it leaves
+    /// and returns how long to wait before dialing again ([`Lives::ended`]).
+    /// Called with the state's lock held, so that a connection admitted
+    /// meanwhile cannot be taken for the one that ended.
+    ///
+    /// Dialing at once, the peer is `Connecting`: a dial from it meanwhile
+    /// is a crossing, which the naming rule settles the same way on both
+    /// sides. Waiting first, it is `Down` until the wait is over: nothing
+    /// dials from here meanwhile, so a dial from the peer is admitted.
+    fn lost(&self, state: &mut State) -> Duration {
         let delay = self
             .lives
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .ended(&self.shared.settings);
-        if !delay.is_zero() {
+        *state = if delay.is_zero() {
+            State::Connecting {
+                first: false,
+                last_error: Some(Arc::from("the connection was lost; reconnecting")),
+            }
+        } else {
             tracing::debug!(node = %self.shared.identity.node, peer = %self.name, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "the connection ended soon after it was made; dialing again after a delay");
-        }
-        self.spawn_connector_after(delay);
+            State::Down {
+                error: Arc::from(
+                    "the connection was lost soon after it was made; dialing again shortly",
+                ),
+            }
+        };
+        delay
     }
 
     /// A connection to this peer came up.
@@ -512,6 +529,17 @@ impl Peer {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
                 _ = tokio::time::sleep(delay) => {}
+            }
+            // The peer may have dialed this node meanwhile.
+            let mut state = self.state();
+            match &*state {
+                State::Up(connection) if !connection.is_closed() => return,
+                _ => {
+                    *state = State::Connecting {
+                        first: false,
+                        last_error: Some(Arc::from("the connection was lost; reconnecting")),
+                    }
+                }
             }
         }
         let mut backoff = settings.reconnect_min;
@@ -734,24 +762,18 @@ impl Peer {
         let (surplus, lost) = {
             let mut state = self.state();
             match &*state {
-                State::Up(existing) if !existing.is_closed() => (Some(connection), false),
+                State::Up(existing) if !existing.is_closed() => (Some(connection), None),
                 // Closed before it could be installed: its close found it
                 // not installed and left the state alone, so dial again
                 // here, as for any lost connection. (A close from now on
                 // finds it installed: the flag is set before the state is
                 // looked at, and this holds the state's lock.)
-                _ if connection.is_closed() => {
-                    *state = State::Connecting {
-                        first: false,
-                        last_error: Some(Arc::from("the connection was lost; reconnecting")),
-                    };
-                    (None, true)
-                }
+                _ if connection.is_closed() => (None, Some(self.lost(&mut state))),
                 _ => {
                     *state = State::Up(connection);
                     self.installed.fetch_add(1, Ordering::Relaxed);
                     self.came_up();
-                    (None, false)
+                    (None, None)
                 }
             }
         };
@@ -759,11 +781,11 @@ impl Peer {
             surplus.close("a connection to this node already exists");
         }
         self.changed.notify_waiters();
-        if lost {
+        if let Some(delay) = lost {
             if *self.shared.shutdown.borrow() {
                 self.stop_connecting();
             } else {
-                self.redial();
+                self.spawn_connector_after(delay);
             }
         }
     }
@@ -832,22 +854,17 @@ impl Peer {
         let lost = {
             let mut state = self.state();
             match &*state {
-                // Connecting, not Down: the connector dials at once, and a
-                // dial from the peer meanwhile is a crossing, which the
-                // naming rule settles the same way on both sides.
                 State::Up(current) if Arc::ptr_eq(current, connection) => {
-                    *state = State::Connecting {
-                        first: false,
-                        last_error: Some(Arc::from("the connection was lost; reconnecting")),
-                    };
-                    true
+                    Some(self.lost(&mut state))
                 }
-                _ => false,
+                _ => None,
             }
         };
-        if lost && !*self.shared.shutdown.borrow() {
+        if let Some(delay) = lost
+            && !*self.shared.shutdown.borrow()
+        {
             self.changed.notify_waiters();
-            self.redial();
+            self.spawn_connector_after(delay);
         }
     }
 }
