@@ -603,3 +603,38 @@ async fn under_nohup_a_hangup_does_not_stop_up() {
     );
     assert!(!said.contains("hangup"), "{said}");
 }
+
+/// A reader that stops reading `up`'s output without closing it (`up |
+/// less` while it pages) stalls neither `up` nor the shop: lines past what
+/// `up` queues are dropped and counted, the shop keeps answering, and a
+/// signal still stops everything. (`up` wrote each line itself: blocked
+/// on the full pipe, it stopped reading its nodes' output, and each node
+/// blocked on its next log line, the shop with it.)
+#[actix_rt::test]
+async fn a_reader_that_stops_reading_stalls_neither_up_nor_the_shop() {
+    // Debug logs: every request makes lines, far more than a pipe holds.
+    let mut up = Up::spawn_logging(&[], TempDir::new("up"), "debug");
+    let shop = up.until("shop open at http").await;
+    let shop = after(&shop, "shop open at ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    // From here on, nobody reads what `up` says (the pipe stays open).
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    for _ in 0..500 {
+        let answered = client.get(format!("{shop}/")).send().await;
+        let status = answered.map(|r| r.status().as_u16());
+        assert!(matches!(status, Ok(200)), "the shop stalled: {status:?}");
+    }
+    up.signal(libc::SIGTERM);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("lines dropped: the reader of this output fell behind"),
+        "{}",
+        said.len()
+    );
+}

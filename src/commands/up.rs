@@ -56,10 +56,100 @@ macro_rules! say {
     };
 }
 
-/// Writes one line for `say!`, through [`super::print`]; any other
-/// failure to write is dropped too (nothing is left to tell it to).
+/// Queues one line for `say!`. A thread of its own writes them, through
+/// [`super::print`] (any failure to write is dropped: nothing is left to
+/// tell it to). A reader that stops reading without closing the pipe
+/// (`up | less` while it pages, Ctrl-S in a terminal) blocks that thread
+/// only: `up` goes on handling signals and reading its nodes' output, and
+/// once [`QUEUED_LINES`] wait, further lines are dropped and counted, and
+/// the count is written when the reader takes lines again. (Written from
+/// here, a stalled reader stalled `up`, then every node, blocked on its
+/// next log line.)
 fn say_line(line: std::fmt::Arguments<'_>) {
-    let _ = super::print(&format!("{line}\n"));
+    let text = format!("{line}\n");
+    match output() {
+        Some(queue) => {
+            if let Err(std::sync::mpsc::TrySendError::Full(_)) = queue.try_send(Output::Line(text))
+            {
+                DROPPED_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        None => {
+            let _ = super::print(&text);
+        }
+    }
+}
+
+/// Lines waiting for the reader of `up`'s output, at most (each at most
+/// [`MAX_LINE_BYTES`]: 64 MiB in all, at the very most).
+const QUEUED_LINES: usize = 1_000;
+
+/// Lines dropped since the last count was written.
+static DROPPED_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What the writer thread is given.
+enum Output {
+    Line(String),
+    /// Says when every line queued before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The writer thread's queue, started on first use; `None` if no thread
+/// could be started (lines are then written where they are said).
+fn output() -> Option<&'static std::sync::mpsc::SyncSender<Output>> {
+    static QUEUE: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Output>>> =
+        std::sync::OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (queue, queued) = std::sync::mpsc::sync_channel(QUEUED_LINES);
+            std::thread::Builder::new()
+                .name("up-output".to_owned())
+                .spawn(move || {
+                    for output in queued {
+                        match output {
+                            Output::Line(text) => {
+                                let _ = super::print(&text);
+                                let dropped = DROPPED_LINES
+                                    .swap(0, std::sync::atomic::Ordering::Relaxed);
+                                if dropped > 0 {
+                                    let _ = super::print(&format!(
+                                        "[up] {dropped} lines dropped: the reader of this output fell behind\n"
+                                    ));
+                                }
+                            }
+                            Output::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+                .ok()
+                .map(|_| queue)
+        })
+        .as_ref()
+}
+
+/// Waits until the lines said so far are written, or [`LAST_LINES_WITHIN`]
+/// has passed (a reader stalled for good does not keep `up` from exiting).
+fn flush_output() {
+    let Some(queue) = output() else { return };
+    let (done, written) = std::sync::mpsc::channel();
+    let deadline = std::time::Instant::now() + LAST_LINES_WITHIN;
+    let mut flush = Output::Flush(done);
+    loop {
+        match queue.try_send(flush) {
+            Ok(()) => break,
+            Err(std::sync::mpsc::TrySendError::Full(again)) => {
+                if std::time::Instant::now() >= deadline {
+                    return;
+                }
+                flush = again;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+        }
+    }
+    let _ = written.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
 }
 
 /// How long children get to stop after SIGTERM, beyond their own
@@ -96,7 +186,7 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         // Signals are watched before the first child starts: a Ctrl-C
         // while nodes are starting stops the ones started, it does not
         // leave them running without a parent.
@@ -253,7 +343,9 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             (None, Stopped::KilledLate) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
             (None, Stopped::KilledAsked) => Ok(ExitCode::from(crate::exit::INTERRUPTED)),
         }
-    })
+    });
+    flush_output();
+    result
 }
 
 /// Asks for node `name` to be started again once `backoff` has passed.
