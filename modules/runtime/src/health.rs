@@ -1,7 +1,8 @@
 //! Readiness: can this node do its work? It can when its modules have
-//! started (a node exists only once they have), it is not shutting down,
-//! and every module they call that runs elsewhere has at least one replica
-//! this node is connected to.
+//! started (a node exists only once they have) and none is down (died, and
+//! not yet started again), it is not shutting down, and every module they
+//! call that runs elsewhere has at least one replica this node is
+//! connected to.
 //! Asking also starts dialing peers not called yet, so a fresh node turns
 //! ready without waiting for its first call. Served as `/readyz` by the
 //! binary's admin endpoint.

@@ -132,6 +132,17 @@ impl Node {
     /// dialing the peers not called yet.
     pub fn readiness(&self) -> crate::health::Readiness {
         let mut readiness = crate::health::check(&self.needs);
+        // A module of its own whose actor died and is not yet running again
+        // (a restart that keeps failing, its database gone): every call to
+        // it fails here.
+        for module in self.counters.modules_down() {
+            readiness.problems.insert(
+                0,
+                format!(
+                    "module '{module}' is down: its actor died, and it is not running again yet"
+                ),
+            );
+        }
         // From the moment it is told to stop: it refuses new calls, and the
         // frontend's server stops taking requests.
         if *self.shutdown.borrow() {

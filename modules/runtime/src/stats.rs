@@ -15,11 +15,37 @@ pub(crate) struct Counters {
     pub rejected: AtomicU64,
     pub calls_served: AtomicU64,
     pub connections_turned_away: AtomicU64,
+    /// The modules of this node whose actor is down: died, and not yet
+    /// started again (see `supervise`). Readiness lists them.
+    pub modules_down: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
 }
 
 impl Counters {
     pub(crate) fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks `module` down (its actor died) or up again.
+    pub(crate) fn set_module_down(&self, module: &'static str, down: bool) {
+        let mut modules = self
+            .modules_down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if down {
+            modules.insert(module);
+        } else {
+            modules.remove(module);
+        }
+    }
+
+    /// The modules down now.
+    pub(crate) fn modules_down(&self) -> Vec<&'static str> {
+        self.modules_down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
     }
 
     pub(crate) fn snapshot(&self) -> NodeStats {

@@ -132,6 +132,7 @@ pub(crate) async fn supervise<M: Module>(
         }
         let mut delay = row.crashed(Instant::now());
         Counters::count(&counters.restarts);
+        counters.set_module_down(name, true);
         tracing::error!(
             module = name,
             node = ctx.node(),
@@ -153,6 +154,7 @@ pub(crate) async fn supervise<M: Module>(
             match started {
                 Ok(endpoints) => {
                     slot.replace(endpoints);
+                    counters.set_module_down(name, false);
                     row.restarted(Instant::now());
                     tracing::info!(module = name, node = ctx.node(), "module restarted");
                     break;

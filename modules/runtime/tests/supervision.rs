@@ -160,3 +160,28 @@ async fn calls_queued_behind_a_panic_do_not_run_on_the_broken_actor() {
     assert_eq!(count_after_restart(&toy).await, 1);
     assert_eq!(node.stats().restarts, 1);
 }
+
+/// While a module's actor is down (died, and its restart waits out its
+/// backoff, or keeps failing), the node says it is not ready, naming the
+/// module; once it runs again, it is ready.
+#[actix_rt::test]
+async fn a_module_down_makes_its_node_unready_until_it_runs_again() {
+    let node = single_node().await;
+    let toy = node.service::<Toy>().unwrap();
+    assert!(node.readiness().is_ready(), "{:?}", node.readiness());
+    // From the third crash in a row, each restart waits: 100, 200 ms.
+    let mut seen_down = false;
+    for crash in 1..=4 {
+        count_after_restart(&toy).await;
+        let _ = toy.call(Panic {}).await;
+        restarted(&node, crash).await;
+        seen_down |= node
+            .readiness()
+            .problems
+            .iter()
+            .any(|p| p.contains("module 'toy' is down"));
+    }
+    assert!(seen_down, "never unready while the toy module was down");
+    count_after_restart(&toy).await;
+    assert!(node.readiness().is_ready(), "{:?}", node.readiness());
+}
