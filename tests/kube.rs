@@ -388,3 +388,50 @@ fn the_pods_follow_the_config_grace_ports_and_text() {
     let other = String::from_utf8(other.stdout).unwrap();
     assert_ne!(hash(&yaml), hash(&other));
 }
+
+/// Nodes whose modules call each other round would never turn ready under
+/// the manifests (each waits to reach the other through a Service that
+/// sends only to ready pods): refused, naming them, with the way out.
+#[test]
+fn a_layout_whose_nodes_call_each_other_round_is_refused() {
+    // The frontend (web) calls checkout (store), which calls currency (web).
+    let config = kube_config_with(|text| {
+        text.replace(
+            r#"["frontend", "checkout", "recommendation", "ads"]"#,
+            r#"["frontend", "currency", "recommendation", "ads"]"#,
+        )
+        .replace(
+            r#"["catalog", "currency", "cart", "auth", "orders"]"#,
+            r#"["catalog", "checkout", "cart", "auth", "orders"]"#,
+        )
+    });
+    let output = deploy_kube(&config, &[]);
+    assert_eq!(output.status.code(), Some(78));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("call each other round"), "{message}");
+    assert!(
+        message.contains("'web'") && message.contains("'store'"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+/// One node that listens, without TLS, gets the NetworkPolicy too: its
+/// port is on the pod network, unencrypted, as a split deployment's are.
+#[test]
+fn a_single_node_that_listens_without_tls_gets_the_network_policy() {
+    let config = kube_config_with(|_| {
+        "[cluster]\nsecret_env = \"BOUTIQUE_SECRET\"\ninsecure = true\n\
+         [nodes.main]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n"
+            .to_owned()
+    });
+    let output = deploy_kube(&config, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert!(yaml.contains("kind: \"NetworkPolicy\""), "{yaml}");
+}

@@ -190,6 +190,16 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
              manifests then add a NetworkPolicy that admits only the deployment's own pods)",
         ));
     }
+    if let Some(cycle) = plan.node_call_cycle() {
+        let nodes: Vec<String> = cycle.iter().map(|node| format!("'{node}'")).collect();
+        return Err(refused(&format!(
+            "the modules of nodes {} call each other round: in Kubernetes a node turns \
+             ready once it reaches the nodes it calls, through Services that send only to \
+             ready pods, so none of them ever would; place the modules so that calls \
+             between nodes go one way (as deploy/kube.toml's do: web calls store and pay)",
+            nodes.join(", ")
+        )));
+    }
     let secret_env = plan.secret_env.clone();
     if listens && secret_env.is_none() {
         return Err(refused(
@@ -405,7 +415,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             "spec": {"selector": selector, "ports": service_ports},
         }));
     }
-    if plan.is_split() && !tls {
+    if listens && !tls {
         let node_ports: Vec<Value> = nodes
             .iter()
             .map(|(_, _, port)| json!({"protocol": "TCP", "port": port}))

@@ -571,6 +571,21 @@ impl Plan {
             .collect()
     }
 
+    /// Nodes whose modules call each other round in a cycle (`a` calls
+    /// `b`, which calls `a`), in the cycle's order; `None` if the calls
+    /// between nodes go one way.
+    pub fn node_call_cycle(&self) -> Option<Vec<String>> {
+        let crossings = self.crossings();
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let edges: Vec<(&str, &str)> = crossings
+            .iter()
+            .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
+            .collect();
+        start_order(&names, &edges)
+            .err()
+            .map(|cycle| cycle.into_iter().map(str::to_owned).collect())
+    }
+
     /// A module's config section, if the config has one.
     pub fn module_config(&self, module: &str) -> Option<&config::Value> {
         self.modules.get(module)
