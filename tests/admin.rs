@@ -215,6 +215,19 @@ async fn the_dashboard_does_not_wait_for_a_node_that_stalls_sending_its_metrics(
         state.starts_with("unreachable") && state.contains("did not answer within 2 s"),
         "{pay:#}"
     );
+    // A node web has no admin address for is not known to be down.
+    let store = deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == "store")
+        .unwrap_or_else(|| panic!("no store in {deployment:#}"));
+    assert!(
+        store["state"]
+            .as_str()
+            .is_some_and(|state| state.starts_with("unknown: no admin address")),
+        "{store:#}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",

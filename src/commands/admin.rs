@@ -160,8 +160,10 @@ async fn deployment_json(node: web::Data<Node>, deployment: web::Data<Deployment
                 ("up".to_owned(), node.metrics_text())
             } else {
                 match planned.admin.filter(|a| a.port() != 0) {
+                    // Not known to be down: this node has no way to ask
+                    // (a pod under `deploy kube` knows only its own).
                     None => (
-                        "no admin address in this node's config".to_owned(),
+                        "unknown: no admin address for it in this node's config".to_owned(),
                         String::new(),
                     ),
                     Some(addr) => fetch_metrics(client, addr).await,
