@@ -84,7 +84,12 @@ pub enum Command {
         json: Option<String>,
     },
     /// Start every node of the config as a child process; Ctrl-C stops them all
-    Up,
+    Up {
+        /// Stop starting again a node that has never been ready, once it has
+        /// failed to start for this long, e.g. 60s, 2m
+        #[arg(long, default_value = "60s")]
+        give_up_after: String,
+    },
     /// Write a development CA and a certificate per node of the config, for [cluster.tls]
     Certs {
         /// Where to write them

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         fault_control: false,
     });
     let default_level = match command {
-        Command::Run { .. } | Command::Up => "info",
+        Command::Run { .. } | Command::Up { .. } => "info",
         Command::Plan | Command::Certs { .. } | Command::Deploy { .. } | Command::Load { .. } => {
             "warn"
         }
@@ -56,7 +56,9 @@ fn main() -> ExitCode {
             message,
             json,
         } => commands::call::call(&cli.config, service, message, json.as_deref()),
-        Command::Up => commands::up::up(&cli.config, cli.log_format),
+        Command::Up { give_up_after } => {
+            commands::up::up(&cli.config, cli.log_format, give_up_after)
+        }
         Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
         Command::Load {
             target,

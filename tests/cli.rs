@@ -1214,3 +1214,14 @@ fn a_value_that_only_looks_like_a_number_is_kept_as_typed() {
     assert!(said.contains("cluster: 0x1F"), "{said}");
     assert!(said.contains("data directory: 1.50"), "{said}");
 }
+
+#[test]
+fn up_refuses_a_give_up_time_that_is_none() {
+    let output = boutique(&["up", "--give-up-after", "soon"]);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--give-up-after \"soon\": give a time like 30s, 2m or 500ms"),
+        "{}",
+        stderr(&output)
+    );
+}

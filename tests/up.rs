@@ -63,15 +63,22 @@ impl Up {
         )
     }
 
-    /// `up` of the one-node `config.toml`, started with SIGHUP ignored, as
-    /// `nohup` starts a command.
-    fn one_node_under_nohup(data: TempDir) -> Up {
+    /// `up` of the one-node `config.toml`, started with `signal` ignored:
+    /// SIGHUP as `nohup` starts a command, SIGINT as a shell without job
+    /// control starts one in the background (`&` in a script).
+    fn one_node_ignoring(signal: libc::c_int, data: TempDir) -> Up {
+        Up::one_node_with(signal, libc::SIG_IGN, data)
+    }
+
+    /// `up` of the one-node `config.toml`, started with `signal` set to
+    /// `disposition` (`SIG_IGN` or `SIG_DFL`), whatever this process has.
+    fn one_node_with(signal: libc::c_int, disposition: libc::sighandler_t, data: TempDir) -> Up {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"));
         // SAFETY: signal(2) is async-signal-safe; nothing else runs
         // between fork and exec.
         unsafe {
-            command.pre_exec(|| {
-                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            command.pre_exec(move || {
+                libc::signal(signal, disposition);
                 Ok(())
             });
         }
@@ -85,11 +92,14 @@ impl Up {
         rust_log: &str,
     ) -> Up {
         // The shop on a free port, unless `args` (later, so they win) say
-        // otherwise.
-        let mut child = command
+        // otherwise. `args` that name `up` give its own options after it.
+        command
             .args(["--set", "modules.frontend.listen=127.0.0.1:0"])
-            .args(args)
-            .arg("up")
+            .args(args);
+        if !args.contains(&"up") {
+            command.arg("up");
+        }
+        let mut child = command
             .current_dir(repo(""))
             .env("BOUTIQUE__RUNTIME__DATA_DIR", data.path())
             .env("BOUTIQUE_SECRET", SECRET)
@@ -544,15 +554,18 @@ async fn up_exits_78_once_every_node_has_exited_for_its_config() {
 }
 
 /// A node that can never start (its shop's port is taken: it exits 70,
-/// not a config error) is given up on after five tries in a row, instead
-/// of being started again every ten seconds for ever; with none left,
-/// `up` exits 70.
+/// not a config error) is given up on once it has failed for
+/// `--give-up-after` (and five tries), instead of being started again every
+/// ten seconds for ever; with none left, `up` exits 70.
 #[actix_rt::test]
 async fn up_gives_up_on_a_node_that_never_starts() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = format!("modules.frontend.listen={}", taken.local_addr().unwrap());
-    let mut up = Up::spawn(&["--set", &listen], TempDir::new("up"));
-    up.until("times in a row without ever starting").await;
+    let mut up = Up::spawn(
+        &["--set", &listen, "up", "--give-up-after", "1s"],
+        TempDir::new("up"),
+    );
+    up.until("without ever being ready").await;
     up.until("[up] every node has exited").await;
     let status = tokio::time::timeout(PATIENCE, up.child.wait())
         .await
@@ -591,7 +604,7 @@ async fn with_json_logs_every_node_log_line_up_forwards_is_json_naming_its_node(
 /// SIGTERM, a second signal, killed every node.)
 #[actix_rt::test]
 async fn under_nohup_a_hangup_does_not_stop_up() {
-    let mut up = Up::one_node_under_nohup(TempDir::new("up"));
+    let mut up = Up::one_node_ignoring(libc::SIGHUP, TempDir::new("up"));
     up.until("shop open at ").await;
     up.signal(libc::SIGHUP);
     up.signal(libc::SIGTERM);
@@ -633,8 +646,68 @@ async fn a_reader_that_stops_reading_stalls_neither_up_nor_the_shop() {
     let (status, said) = up.finish().await;
     assert_eq!(status.code(), Some(0), "{said}");
     assert!(
-        said.contains("lines dropped: the reader of this output fell behind"),
+        said.contains("lines dropped here: the reader of this output fell behind"),
         "{}",
         said.len()
     );
+}
+
+/// Started in the background by a script (SIGINT ignored, as a shell
+/// without job control starts it), `up` still stops on the script's `kill
+/// -INT`, gracefully: only SIGHUP stays ignored.
+#[actix_rt::test]
+async fn started_with_sigint_ignored_up_still_stops_on_it() {
+    let mut up = Up::one_node_ignoring(libc::SIGINT, TempDir::new("up"));
+    up.until("shop open at ").await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("[up] interrupt: stopping every node"),
+        "{said}"
+    );
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped...).
+fn process_state(pid: libc::pid_t) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Waits (up to `PATIENCE`) until process `pid` is in state `state` or not.
+async fn until_state(pid: libc::pid_t, stopped: bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while (process_state(pid) == Some('T')) != stopped {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} is {:?}",
+            process_state(pid)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Ctrl-Z stops `up` and its nodes with it (in process groups of their
+/// own, they do not get it from the terminal): none is left serving with
+/// nobody reading its output. Resumed, `up` resumes them.
+#[actix_rt::test]
+async fn ctrl_z_stops_the_nodes_with_up_and_resuming_resumes_them() {
+    // As from a terminal, whatever this test process was started with.
+    let mut up = Up::one_node_with(libc::SIGTSTP, libc::SIG_DFL, TempDir::new("up"));
+    let node = pid_in(&up.until("[up] started node 'main'").await);
+    up.until("shop open at").await;
+    let pid = libc::pid_t::try_from(up.child.id().unwrap()).unwrap();
+
+    up.signal(libc::SIGTSTP);
+    until_state(node, true).await;
+    until_state(pid, true).await;
+
+    up.signal(libc::SIGCONT);
+    until_state(pid, false).await;
+    until_state(node, false).await;
+    up.until("[up] resumed, with every node").await;
+
+    up.signal(libc::SIGTERM);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
 }

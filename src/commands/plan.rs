@@ -87,10 +87,23 @@ pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    if !plan.warnings().is_empty() {
+    // Said by `plan` alone, not by every `run`: a pod under `deploy kube`
+    // serves its admin endpoints beyond loopback on purpose, for its
+    // probes, behind the manifests' NetworkPolicy.
+    let exposed = plan.nodes().iter().filter_map(|node| {
+        let addr = node.admin.filter(|addr| !addr.ip().is_loopback())?;
+        Some(format!(
+            "node '{}': admin = '{addr}' is not a loopback address: its metrics, topology \
+             and dashboard answer anyone who can reach it, unauthenticated; keep it on \
+             127.0.0.1, or behind a firewall or an authenticating proxy",
+            node.name
+        ))
+    });
+    let warnings: Vec<String> = plan.warnings().iter().cloned().chain(exposed).collect();
+    if !warnings.is_empty() {
         writeln!(out)?;
         writeln!(out, "warnings:")?;
-        for warning in plan.warnings() {
+        for warning in &warnings {
             writeln!(out, "  {warning}")?;
         }
     }

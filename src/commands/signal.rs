@@ -4,10 +4,11 @@
 //! The first asks for a graceful stop; `run` and `up` stop at once on a
 //! second, as a user who presses Ctrl-C again means.
 //!
-//! A signal this process was started with ignored stays ignored: `nohup
-//! boutique up &` must outlive its terminal (SIGHUP), and a command started
-//! in the background by a script is not stopped by a Ctrl-C meant for the
-//! foreground (SIGINT).
+//! SIGHUP, if this process was started with it ignored, stays ignored:
+//! `nohup boutique up &` must outlive its terminal. SIGINT and SIGTERM are
+//! always taken over: a shell without job control starts a background
+//! command (`boutique run &` in a script) with SIGINT ignored, and the
+//! script's `kill -INT` is still meant to stop it.
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -26,7 +27,7 @@ impl StopSignals {
     /// Needs a tokio runtime.
     pub fn watch() -> StopSignals {
         let take = |kind: SignalKind, name: &str| {
-            if is_ignored(kind.as_raw_value()) {
+            if kind == SignalKind::hangup() && is_ignored(kind.as_raw_value()) {
                 tracing::debug!(
                     signal = name,
                     "this signal was ignored when the process started; it stays ignored"
@@ -74,5 +75,28 @@ fn is_ignored(signal: libc::c_int) -> bool {
         let mut current: libc::sigaction = std::mem::zeroed();
         libc::sigaction(signal, std::ptr::null(), &mut current) == 0
             && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Ctrl-Z (SIGTSTP), taken over unless it was ignored when the process
+/// started (a process started in the background has no terminal to stop
+/// it). `None` if it cannot be watched: it then stops this process alone.
+pub fn suspend_signal() -> Option<Signal> {
+    let kind = SignalKind::from_raw(libc::SIGTSTP);
+    if is_ignored(kind.as_raw_value()) {
+        return None;
+    }
+    signal(kind)
+        .inspect_err(|error| {
+            tracing::warn!(%error, "cannot watch for Ctrl-Z; it stops this process alone");
+        })
+        .ok()
+}
+
+/// The next Ctrl-Z, if [`suspend_signal`] watches for it; never otherwise.
+pub async fn next_suspend(suspend: &mut Option<Signal>) -> Option<()> {
+    match suspend {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -69,9 +69,13 @@ fn say_line(line: std::fmt::Arguments<'_>) {
     let text = format!("{line}\n");
     match output() {
         Some(queue) => {
-            if let Err(std::sync::mpsc::TrySendError::Full(_)) = queue.try_send(Output::Line(text))
+            // The lines dropped since the last one queued go with this
+            // one: their count is written where they are missing.
+            let dropped = DROPPED_LINES.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+                queue.try_send(Output::Line { dropped, text })
             {
-                DROPPED_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                DROPPED_LINES.fetch_add(dropped + 1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         None => {
@@ -89,7 +93,8 @@ static DROPPED_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 
 /// What the writer thread is given.
 enum Output {
-    Line(String),
+    /// A line, after `dropped` lines that found the queue full.
+    Line { dropped: u64, text: String },
     /// Says when every line queued before it is written.
     Flush(std::sync::mpsc::Sender<()>),
 }
@@ -107,17 +112,15 @@ fn output() -> Option<&'static std::sync::mpsc::SyncSender<Output>> {
                 .spawn(move || {
                     for output in queued {
                         match output {
-                            Output::Line(text) => {
+                            Output::Line { dropped, text } => {
+                                say_dropped(dropped);
                                 let _ = super::print(&text);
-                                let dropped = DROPPED_LINES
-                                    .swap(0, std::sync::atomic::Ordering::Relaxed);
-                                if dropped > 0 {
-                                    let _ = super::print(&format!(
-                                        "[up] {dropped} lines dropped: the reader of this output fell behind\n"
-                                    ));
-                                }
                             }
                             Output::Flush(done) => {
+                                // Lines dropped after the last one queued.
+                                say_dropped(
+                                    DROPPED_LINES.swap(0, std::sync::atomic::Ordering::Relaxed),
+                                );
                                 let _ = done.send(());
                             }
                         }
@@ -127,6 +130,15 @@ fn output() -> Option<&'static std::sync::mpsc::SyncSender<Output>> {
                 .map(|_| queue)
         })
         .as_ref()
+}
+
+/// Writes, where they are missing, how many lines were dropped.
+fn say_dropped(dropped: u64) {
+    if dropped > 0 {
+        let _ = super::print(&format!(
+            "[up] {dropped} lines dropped here: the reader of this output fell behind\n"
+        ));
+    }
 }
 
 /// Waits until the lines said so far are written, or [`LAST_LINES_WITHIN`]
@@ -167,7 +179,13 @@ const LAST_LINES_WITHIN: Duration = Duration::from_secs(1);
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Starts every node and supervises them until asked to stop.
-pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result<ExitCode> {
+pub fn up(
+    args: &ConfigArgs,
+    log_format: Option<LogFormatArg>,
+    give_up_after: &str,
+) -> anyhow::Result<ExitCode> {
+    let give_up_after = super::load::parse_duration_of("--give-up-after", give_up_after)
+        .map_err(crate::exit::UsageError)?;
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
     let json_logs = match log_format {
@@ -255,12 +273,32 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
             }
         }
 
+        let mut suspend = signal::suspend_signal();
         while stopping.is_none() && failed.is_none() {
             tokio::select! {
                 // First: a stop asked for meanwhile is not followed by a
                 // node started again.
                 biased;
                 why = stop.next() => stopping = Some(why),
+                Some(()) = signal::next_suspend(&mut suspend) => {
+                    // Ctrl-Z: the nodes, in process groups of their own, do
+                    // not get it from the terminal. Stopped here with `up`,
+                    // they are not left serving with nobody reading their
+                    // output; `fg` or `bg` resumes `up`, which resumes them.
+                    for node in nodes.values() {
+                        node.signal(libc::SIGSTOP);
+                    }
+                    // The tasks that hold the nodes send the signals.
+                    for _ in 0..16 {
+                        tokio::task::yield_now().await;
+                    }
+                    // SAFETY: raise(3) stops this process until SIGCONT.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                    for node in nodes.values() {
+                        node.signal(libc::SIGCONT);
+                    }
+                    say!("[up] resumed, with every node");
+                }
                 Some(name) = restart.recv() => {
                     // A node given up on meanwhile is not started again.
                     let Some(node) = nodes.get_mut(&name) else { continue };
@@ -296,8 +334,8 @@ pub fn up(args: &ConfigArgs, log_format: Option<LogFormatArg>) -> anyhow::Result
                         let backoff = node.exited();
                         let why_not_again = if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
                             Some("its config is wrong".to_owned())
-                        } else if node.hopeless() {
-                            Some(format!("it has exited {GIVE_UP_AFTER} times in a row without ever starting (its own lines above say why)"))
+                        } else if node.hopeless(give_up_after) {
+                            Some(format!("it has failed to start for {} without ever being ready (its own lines above say why; --give-up-after)", humantime(give_up_after)))
                         } else {
                             None
                         };
@@ -546,9 +584,10 @@ const RESTART_FIRST: Duration = Duration::from_millis(100);
 const RESTART_MAX: Duration = Duration::from_secs(10);
 /// A node that ran this long before it exited starts again at once.
 const RAN_WELL: Duration = Duration::from_secs(30);
-/// A node that has exited this many times in a row, each before it said
-/// it was ready, and never been ready, is given up on: what stops it (a
-/// port taken, a database it cannot open) will not go away by itself.
+/// A node that has never been ready is given up on once it has exited this
+/// many times in a row and `--give-up-after` has passed since its first
+/// exit: what stops it (a port taken, a database it cannot open) has not
+/// gone away by itself in that time.
 const GIVE_UP_AFTER: u32 = 5;
 
 /// A node `up` looks after: its process while it runs, and its record of
@@ -561,6 +600,8 @@ struct Supervised {
     quick_exits: u32,
     /// It said it was ready at least once.
     ever_ready: bool,
+    /// When its process first exited (while it had never been ready).
+    first_exit: Option<tokio::time::Instant>,
 }
 
 impl Supervised {
@@ -570,13 +611,21 @@ impl Supervised {
             since: tokio::time::Instant::now(),
             quick_exits: 0,
             ever_ready: false,
+            first_exit: None,
         }
     }
 
     /// Whether to give up on it, after an exit: it has never been ready,
-    /// and it exited [`GIVE_UP_AFTER`] times in a row.
-    fn hopeless(&self) -> bool {
-        !self.ever_ready && self.quick_exits >= GIVE_UP_AFTER
+    /// it exited [`GIVE_UP_AFTER`] times in a row, and `give_up_after` has
+    /// passed since the first.
+    fn hopeless(&mut self, give_up_after: Duration) -> bool {
+        if self.ever_ready {
+            return false;
+        }
+        let first = *self
+            .first_exit
+            .get_or_insert_with(tokio::time::Instant::now);
+        self.quick_exits >= GIVE_UP_AFTER && first.elapsed() >= give_up_after
     }
 
     /// Whether `start` is the process running now (an exit reported for an
@@ -885,28 +934,47 @@ impl<R: AsyncRead + Unpin> NodeOutput<R> {
                 Some(at) => (at + 1, true),
                 None => (window.len(), window.len() == room),
             };
-            self.line.extend_from_slice(&window[..taken]);
+            self.line.extend_from_slice(&available[..taken]);
             self.reader.consume(taken);
             if ended {
                 break Ok(());
             }
         };
-        match read {
-            Ok(()) if self.line.is_empty() => None,
-            Ok(()) => {
-                let mut end = self.line.len();
-                if self.line[..end].ends_with(b"\n") {
-                    end -= 1;
-                }
-                if self.line[..end].ends_with(b"\r") {
-                    end -= 1;
-                }
-                let text = String::from_utf8_lossy(&self.line[..end]).into_owned();
-                self.line.clear();
-                Some(text)
-            }
-            Err(_) => None,
+        if read.is_err() {
+            return None;
         }
+        if self.line.is_empty() {
+            return None;
+        }
+        // The piece's end: all of `line`, but for a piece cut at the bound,
+        // a character cut in two is left for the next piece (not shown as
+        // U+FFFD on both sides), and a line break right after it is taken
+        // with it (no empty line after it).
+        let mut cut = self.line.len();
+        if cut >= MAX_LINE_BYTES && self.line.last() != Some(&b'\n') {
+            match self.reader.fill_buf().await {
+                Ok([b'\n', ..]) => self.reader.consume(1),
+                Ok([next, ..]) if next & 0xC0 == 0x80 => {
+                    let start = (1..cut.min(4))
+                        .map(|back| cut - back)
+                        .find(|at| self.line[*at] & 0xC0 != 0x80);
+                    if let Some(start) = start.filter(|start| *start > 0) {
+                        cut = start;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut end = cut;
+        if self.line[..end].ends_with(b"\n") {
+            end -= 1;
+        }
+        if self.line[..end].ends_with(b"\r") {
+            end -= 1;
+        }
+        let text = String::from_utf8_lossy(&self.line[..end]).into_owned();
+        self.line.drain(..cut);
+        Some(text)
     }
 }
 
@@ -935,6 +1003,15 @@ impl Lines {
             }
             _ => format!("[{}] {line}", self.node),
         }
+    }
+}
+
+/// `d` for people: whole seconds, or milliseconds under a second.
+fn humantime(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
     }
 }
 
@@ -974,6 +1051,23 @@ mod tests {
             "every byte forwarded, none in a piece over the bound"
         );
         assert_eq!(pieces[3], "short");
+
+        // A line of exactly the bound: no empty line after it.
+        let exact = format!("{}\nnext\n", "y".repeat(super::MAX_LINE_BYTES));
+        let mut lines = NodeOutput::new(exact.as_bytes());
+        assert_eq!(
+            lines.next_line().await.map(|l| l.len()),
+            Some(super::MAX_LINE_BYTES)
+        );
+        assert_eq!(lines.next_line().await.as_deref(), Some("next"));
+        assert_eq!(lines.next_line().await, None);
+
+        // A character across the bound stays whole, in the next piece.
+        let across = format!("{}é and on\n", "z".repeat(super::MAX_LINE_BYTES - 1));
+        let mut lines = NodeOutput::new(across.as_bytes());
+        let first = lines.next_line().await.unwrap();
+        assert_eq!(first.len(), super::MAX_LINE_BYTES - 1);
+        assert_eq!(lines.next_line().await.as_deref(), Some("é and on"));
     }
 
     #[test]

@@ -283,11 +283,13 @@ impl<S: Service> ServiceRef<S> {
                         budget,
                     },
                     CallStart::Failed(error) => CallState::failed(error),
-                    CallStart::Wait(message, meta) => {
+                    CallStart::Wait(message, meta, waiting) => {
                         let peer = Arc::clone(peer);
                         let caller = self.caller;
                         CallState::Boxed {
-                            future: Box::pin(async move { peer.call(message, meta, caller).await }),
+                            future: Box::pin(async move {
+                                peer.call(message, meta, caller, waiting).await
+                            }),
                         }
                     }
                 }

@@ -1165,3 +1165,28 @@ async fn a_call_too_large_for_the_peers_frame_limit_fails_alone() {
     );
     drop(a);
 }
+
+/// Calls from one caller to one peer arrive in the order they were made,
+/// even when the first had to wait (made before the connection was up)
+/// and the second could have gone at once: it waits behind the first.
+#[actix_rt::test]
+async fn a_call_made_later_is_not_sent_ahead_of_one_still_waiting() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap();
+    // Made while b has no connection to a: it waits to be sent.
+    let first = toy.call(Count {});
+    // The connection comes up meanwhile, through another call.
+    let warm = Echo {
+        text: "warm".into(),
+        local_only: None,
+    };
+    toy.call(warm).await.unwrap().unwrap();
+    // Made with the connection up: it could go at once, ahead of `first`.
+    let second = toy.call(Count {});
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(
+        (first.unwrap(), second.unwrap()),
+        (Ok(1), Ok(2)),
+        "the calls reached the actor out of order"
+    );
+}

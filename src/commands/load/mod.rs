@@ -263,6 +263,12 @@ const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// `30s`, `2m`, `500ms`, `1h`, or a number of seconds; at most a week.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_of("--duration", text)
+}
+
+/// [`parse_duration`] for the command-line option `flag`, which its
+/// messages name.
+pub(crate) fn parse_duration_of(flag: &str, text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -272,7 +278,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .ok()
         .filter(|n: &f64| n.is_finite() && *n > 0.0)
-        .ok_or_else(|| format!("--duration {text:?}: give a time like 30s, 2m or 500ms"))?;
+        .ok_or_else(|| format!("{flag} {text:?}: give a time like 30s, 2m or 500ms"))?;
     let seconds = match unit {
         "" | "s" => number,
         "ms" => number / 1000.0,
@@ -280,14 +286,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => number * 3600.0,
         other => {
             return Err(format!(
-                "--duration {text:?}: unknown unit {other:?} (ms, s, m or h)"
+                "{flag} {text:?}: unknown unit {other:?} (ms, s, m or h)"
             ));
         }
     };
     Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|duration| *duration <= LONGEST)
-        .ok_or_else(|| format!("--duration {text:?}: give at most a week (168h)"))
+        .ok_or_else(|| format!("{flag} {text:?}: give at most a week (168h)"))
 }
 
 #[cfg(test)]

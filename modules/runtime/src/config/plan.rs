@@ -419,16 +419,7 @@ impl Plan {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let mut warnings = replicated_state(catalogue, &config.modules, &nodes_of, &routing);
-        for (node, addr) in &admins {
-            if !addr.ip().is_loopback() {
-                warnings.push(format!(
-                    "node '{node}': admin = '{addr}' is not a loopback address: its metrics, \
-                     topology and dashboard answer anyone who can reach it, unauthenticated; \
-                     keep it on 127.0.0.1, or behind a firewall or an authenticating proxy"
-                ));
-            }
-        }
+        let warnings = replicated_state(catalogue, &config.modules, &nodes_of, &routing);
         let nodes = listens
             .into_iter()
             .map(|(name, listen)| NodePlan {
@@ -571,9 +562,10 @@ impl Plan {
             .collect()
     }
 
-    /// Nodes whose modules call each other round in a cycle (`a` calls
-    /// `b`, which calls `a`), in the cycle's order; `None` if the calls
-    /// between nodes go one way.
+    /// The nodes on cycles of calls between nodes (`a` calls `b`, which
+    /// calls `a`), in the config's order; `None` if the calls between nodes
+    /// go one way. A node that only calls into a cycle, or is only called
+    /// from one, is not on it.
     pub fn node_call_cycle(&self) -> Option<Vec<String>> {
         let crossings = self.crossings();
         let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -581,9 +573,7 @@ impl Plan {
             .iter()
             .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
             .collect();
-        start_order(&names, &edges)
-            .err()
-            .map(|cycle| cycle.into_iter().map(str::to_owned).collect())
+        on_cycles(&names, &edges).map(|left| left.into_iter().map(str::to_owned).collect())
     }
 
     /// A module's config section, if the config has one.
@@ -611,6 +601,29 @@ impl Plan {
 /// Orders `items` so that each comes after everything it depends on
 /// (`(item, dependency)` pairs), keeping the given order otherwise. Returns
 /// the items on a cycle if there is one.
+/// The items on cycles of `dependencies` (`(a, b)`: `a` needs `b`), in
+/// `items`' order; `None` if there is none. What [`start_order`] cannot
+/// order is the cycles and the items that need them; of those, the ones
+/// none of the rest needs go, until only items on cycles are left.
+fn on_cycles<'a>(items: &[&'a str], dependencies: &[(&'a str, &'a str)]) -> Option<Vec<&'a str>> {
+    let mut left = start_order(items, dependencies).err()?;
+    loop {
+        let kept: Vec<&str> = left
+            .iter()
+            .copied()
+            .filter(|item| {
+                dependencies
+                    .iter()
+                    .any(|(needs, needed)| needed == item && left.contains(needs))
+            })
+            .collect();
+        if kept.len() == left.len() {
+            return Some(left);
+        }
+        left = kept;
+    }
+}
+
 fn start_order<'a>(
     items: &[&'a str],
     dependencies: &[(&'a str, &'a str)],
@@ -818,6 +831,17 @@ mod tests {
         assert_eq!(edit_distance("catalgo", "catalog"), 2);
         assert_eq!(edit_distance("cart", "carts"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn only_the_items_on_a_cycle_are_named_as_on_it() {
+        // d needs a, which is on the cycle a -> b -> a; c needs nothing.
+        let deps = [("a", "b"), ("b", "a"), ("d", "a"), ("b", "c")];
+        assert_eq!(
+            on_cycles(&["a", "b", "c", "d"], &deps),
+            Some(vec!["a", "b"])
+        );
+        assert_eq!(on_cycles(&["a", "b"], &[("a", "b")]), None);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub(crate) struct Peer {
     connector: AtomicU64,
     /// One permit per call that may be in flight to this peer.
     slots: Arc<Semaphore>,
+    /// Calls on the slow path not yet sent (see [`Waiting`]).
+    waiting: std::sync::atomic::AtomicUsize,
     /// How long connections to it have lived: a peer whose connections
     /// keep ending soon after they are made is redialled with backoff.
     lives: Mutex<Lives>,
@@ -116,9 +118,30 @@ pub(crate) enum CallStart<M> {
     Sent(PendingCall),
     /// Not sent, and it will not be.
     Failed(CallError),
-    /// The first connection is still to be made, or every slot is taken:
-    /// take the slow path, which waits (until the deadline).
-    Wait(M, CallMeta),
+    /// The first connection is still to be made, every slot is taken, or
+    /// calls made before wait to be sent: take the slow path, which waits
+    /// (until the deadline). The guard keeps later calls behind it.
+    Wait(M, CallMeta, Waiting),
+}
+
+/// A call on the slow path, not yet sent: while one is, later calls to the
+/// peer take the slow path too, instead of being sent at once ahead of it
+/// (calls from one caller keep their order, as the runtime promises). It
+/// counts in [`Peer::waiting`] until it is sent or dropped.
+pub(crate) struct Waiting(Arc<Peer>);
+
+impl Waiting {
+    fn new(peer: &Peer) -> Option<Waiting> {
+        let peer = peer.this.upgrade()?;
+        peer.waiting.fetch_add(1, Ordering::Relaxed);
+        Some(Waiting(peer))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A scratch buffer larger than this is not kept for the next request.
@@ -238,6 +261,7 @@ impl Peer {
             installed: AtomicU64::new(0),
             connector: AtomicU64::new(0),
             slots,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             lives: Mutex::new(Lives::default()),
         })
     }
@@ -332,13 +356,17 @@ impl Peer {
         meta: CallMeta,
         caller: u64,
     ) -> CallStart<M> {
+        let wait = |message, meta| match Waiting::new(self) {
+            Some(waiting) => CallStart::Wait(message, meta, waiting),
+            None => CallStart::Failed(self.unreachable::<M>("this node is shutting down")),
+        };
         let connection = match &*self.state() {
             State::Up(connection) if connection.peer_is_leaving() => {
                 return CallStart::Failed(self.unreachable::<M>("it is shutting down"));
             }
             State::Up(connection) if !connection.is_closed() => Arc::clone(connection),
             State::Idle | State::Connecting { first: true, .. } => {
-                return CallStart::Wait(message, meta);
+                return wait(message, meta);
             }
             State::Up(_) => {
                 return CallStart::Failed(self.unreachable::<M>("the connection was lost"));
@@ -351,8 +379,12 @@ impl Peer {
             }
             State::Down { error } => return CallStart::Failed(self.unreachable::<M>(error)),
         };
+        // Behind calls made before it that wait to be sent.
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            return wait(message, meta);
+        }
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-            return CallStart::Wait(message, meta);
+            return wait(message, meta);
         };
         match send::<M>(&connection, Payload::Message(&message), &meta, slot, caller) {
             Ok(call) => CallStart::Sent(call),
@@ -374,13 +406,15 @@ impl Peer {
         message: M,
         meta: CallMeta,
         caller: u64,
+        waiting: Waiting,
     ) -> Result<Outcome<M>, CallError> {
         let service = <M::Service as Service>::NAME;
         // Encoded before any wait: the future holds bytes, not the message.
         let message = codec::encode(&message).map_err(|e| {
             CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
         })?;
-        self.call_encoded::<M>(&message, meta, caller).await
+        self.call_encoded::<M>(&message, meta, caller, Some(waiting))
+            .await
     }
 
     /// [`Peer::call`] with the message already encoded.
@@ -389,6 +423,7 @@ impl Peer {
         message: &[u8],
         meta: CallMeta,
         caller: u64,
+        waiting: Option<Waiting>,
     ) -> Result<Outcome<M>, CallError> {
         let service = <M::Service as Service>::NAME;
         let budget = meta.remaining();
@@ -420,7 +455,10 @@ impl Peer {
                     ));
                 }
             };
-        let call = send::<M>(&connection, Payload::Encoded(message), &meta, slot, caller)?;
+        let call = send::<M>(&connection, Payload::Encoded(message), &meta, slot, caller);
+        // Sent (or not, for good): calls made after it may go at once.
+        drop(waiting);
+        let call = call?;
         match WithDeadline::expecting_a_wait(call, deadline).await {
             Ok(Ok(reply)) => decode_reply::<M>(reply),
             Ok(Err(error)) => Err(call_error(service, error)),
@@ -530,8 +568,12 @@ impl Peer {
                 _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
                 _ = tokio::time::sleep(delay) => {}
             }
-            // The peer may have dialed this node meanwhile.
+            // The peer may have dialed this node meanwhile, and a newer
+            // connector may have taken over (its wait, its state).
             let mut state = self.state();
+            if self.connector.load(Ordering::SeqCst) != number {
+                return;
+            }
             match &*state {
                 State::Up(connection) if !connection.is_closed() => return,
                 _ => {

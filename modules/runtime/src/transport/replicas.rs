@@ -125,7 +125,9 @@ impl Replicas {
             };
             tried.push(replica);
             let peer = &self.peers[replica];
-            let outcome = peer.call_encoded::<M>(&encoded, meta.clone(), caller).await;
+            let outcome = peer
+                .call_encoded::<M>(&encoded, meta.clone(), caller, None)
+                .await;
             let failed_over = match &outcome {
                 Err(
                     error @ (CallError::NotDelivered { .. } | CallError::OutcomeUnknown { .. }),
