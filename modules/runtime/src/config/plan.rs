@@ -549,17 +549,13 @@ impl Plan {
     /// calls (when the calls between nodes allow one): how to start a split
     /// deployment whose addresses are only known once each node listens.
     pub fn node_start_order(&self) -> Vec<&NodePlan> {
-        let crossings = self.crossings();
-        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-        let edges: Vec<(&str, &str)> = crossings
-            .iter()
-            .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
-            .collect();
-        let order = start_order(&names, &edges).unwrap_or(names);
-        order
-            .iter()
-            .filter_map(|name| self.nodes.iter().find(|n| n.name == *name))
-            .collect()
+        self.with_node_calls(|names, calls| {
+            let order = start_order(names, calls).unwrap_or_else(|_| names.to_vec());
+            order
+                .iter()
+                .filter_map(|name| self.nodes.iter().find(|n| n.name == *name))
+                .collect()
+        })
     }
 
     /// The nodes on cycles of calls between nodes (`a` calls `b`, which
@@ -567,13 +563,21 @@ impl Plan {
     /// go one way. A node that only calls into a cycle, or is only called
     /// from one, is not on it.
     pub fn node_call_cycle(&self) -> Option<Vec<String>> {
+        self.with_node_calls(|names, calls| {
+            on_cycles(names, calls).map(|left| left.into_iter().map(str::to_owned).collect())
+        })
+    }
+
+    /// `f` of the nodes' names and of the calls between them (caller
+    /// node, callee node).
+    fn with_node_calls<'a, T>(&'a self, f: impl FnOnce(&[&'a str], &[(&str, &str)]) -> T) -> T {
         let crossings = self.crossings();
         let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-        let edges: Vec<(&str, &str)> = crossings
+        let calls: Vec<(&str, &str)> = crossings
             .iter()
             .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
             .collect();
-        on_cycles(&names, &edges).map(|left| left.into_iter().map(str::to_owned).collect())
+        f(&names, &calls)
     }
 
     /// A module's config section, if the config has one.
