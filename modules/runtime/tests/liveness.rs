@@ -201,3 +201,71 @@ async fn a_peer_that_drops_every_connection_is_redialled_with_backoff() {
         "{connections} connections in 2 s"
     );
 }
+
+/// A peer that sends heartbeats but answers no calls (stuck, or broken)
+/// is declared unreachable a failure timeout after a call of ours went
+/// unanswered past its deadline: a node answers every call by then. Its
+/// calls no longer hold their slots until the connection ends.
+#[actix_rt::test]
+async fn a_peer_that_answers_no_calls_is_declared_unreachable() {
+    use runtime::transport::frame::{FrameReader, HEARTBEAT_FRAME};
+    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity, Role};
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt;
+
+    let (logs, _guard) = Logs::capture();
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = bind();
+    let runtime = "[runtime]\nhandshake_timeout_ms = 1000\n\
+                   heartbeat_interval_ms = 100\nfailure_timeout_ms = 500\n";
+    let plan = plan_with(fake.local_addr().unwrap(), addr(&lb), runtime);
+    let me = Identity {
+        cluster: "boutique".into(),
+        node: "a".into(),
+        role: Role::Node,
+        incarnation: 1,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
+        secret: Arc::new(secret()),
+    };
+    // Node "a", as far as b can tell: it takes the handshake, reads every
+    // frame and sends heartbeats, and answers nothing.
+    let stuck = tokio::spawn(async move {
+        let (stream, addr) = fake.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+        let welcomed = handshake::accept(&mut reader, &mut write, &me, addr)
+            .await
+            .unwrap();
+        write.write_all(&welcomed.welcome).await.unwrap();
+        reader.set_max(4 * 1024 * 1024);
+        tokio::spawn(async move { while let Ok(Some(_)) = reader.next().await {} });
+        let mut beat = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            beat.tick().await;
+            if write.write_all(&HEARTBEAT_FRAME).await.is_err() {
+                return;
+            }
+        }
+    });
+    let b = start_node(&plan, "b", lb).await;
+    let toy = b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let error = toy.call(echo("x".into())).await.unwrap_err();
+    assert!(matches!(error, CallError::TimedOut { .. }), "{error:?}");
+    // 200 ms to the deadline, then the failure timeout, then a look.
+    let deadline = Instant::now() + LONG;
+    while !logs.text().contains("answers no calls") {
+        assert!(Instant::now() < deadline, "{}", logs.text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        logs.text().contains("has not answered call"),
+        "{}",
+        logs.text()
+    );
+    stuck.abort();
+}

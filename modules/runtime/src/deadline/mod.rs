@@ -53,6 +53,11 @@ impl Deadline {
         now_ms() >= self.0
     }
 
+    /// How long past the deadline it is at `now_ms` (zero before it).
+    pub(crate) fn overdue_at(self, now_ms: u64) -> Duration {
+        Duration::from_millis(now_ms.saturating_sub(self.0))
+    }
+
     fn millis(self) -> u64 {
         self.0
     }

@@ -101,6 +101,10 @@ struct Entry {
     /// The call's slot in the peer's limit of calls in flight, held until
     /// the reply comes (or the connection ends).
     _slot: Option<OwnedSemaphorePermit>,
+    /// Its deadline: the peer answers every call by then (with a timeout
+    /// if it did not finish), so one unanswered long after is a peer that
+    /// no longer answers (see `liveness`).
+    deadline: Deadline,
 }
 
 /// Calls in flight by call id (made by this process: ids, not attacker input).
@@ -622,6 +626,7 @@ impl Connection {
         let entry = Entry {
             waiter: Some(waiter),
             _slot: slot,
+            deadline,
         };
         // In the table before the frame is queued: its reply cannot come
         // before it is there.
@@ -641,6 +646,16 @@ impl Connection {
         // Never sent: its entry (and its slot) go now.
         lock(&self.pending).remove(&call_id);
         Err(LinkError::NotDelivered(reason))
+    }
+
+    /// The call of ours on this connection longest past its deadline at
+    /// `now` (coarse clock, ms), and by how long, if one is.
+    pub(crate) fn most_overdue(&self, now: u64) -> Option<(u64, Duration)> {
+        lock(&self.pending)
+            .iter()
+            .map(|(call_id, entry)| (*call_id, entry.deadline.overdue_at(now)))
+            .filter(|(_, overdue)| !overdue.is_zero())
+            .max_by_key(|(_, overdue)| *overdue)
     }
 
     fn complete(&self, call_id: u64, reply: Reply) {

@@ -30,9 +30,18 @@
 //! it reads even their refusals is cut off as soon as it has more
 //! unanswered than it said it may have in flight (`Connection::serve`).
 //!
+//! And a peer that sends heartbeats but answers no calls (stuck, or
+//! broken): a node answers every call by its deadline, with a timeout if
+//! its work did not finish, so a call of ours still unanswered a failure
+//! timeout past its deadline means the peer has stopped answering. It is
+//! declared unreachable too; before, its calls held their slots until the
+//! connection ended, and once they were all taken every call to it failed
+//! as overloaded at its deadline.
+//!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
-//! it restarts the silence count instead of judging by it.
+//! it restarts the silence count instead of judging by it, and judges no
+//! call overdue until a failure timeout after it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +85,10 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
     // Since when what is queued for the peer has not moved, if it has not.
     let mut stuck_since: Option<u64> = None;
     let mut last_written = connection.write_progress().1;
+    // When this node last resumed from a pause of its own: replies that
+    // came meanwhile wait unread, and calls are not judged overdue until
+    // the reader has had a failure timeout to catch up.
+    let mut resumed_at: Option<u64> = None;
     loop {
         ticker.tick().await;
         if connection.is_closed() {
@@ -92,6 +105,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
             );
             connection.heard_at(now);
             stuck_since = None;
+            resumed_at = Some(now);
         }
         last_check = now;
         if last_sent.is_none_or(|sent| now.saturating_sub(sent) >= interval) {
@@ -105,6 +119,23 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
                 connection.peer().node
             );
             return declare_unreachable(&connection, "it sent nothing", reason);
+        }
+        // A peer answers every call by its deadline (a timeout, if the
+        // work did not finish): one that still owes an answer a failure
+        // timeout past it has stopped answering, though it may still send
+        // heartbeats. Its calls would hold their slots until the
+        // connection ended, and the calls after them fail as overloaded.
+        let caught_up = resumed_at.is_none_or(|at| now.saturating_sub(at) > timeout);
+        if caught_up
+            && let Some((call_id, overdue)) = connection.most_overdue(now)
+            && millis(overdue) > timeout
+        {
+            let reason = format!(
+                "node '{}' has not answered call {call_id}, {} ms past its deadline (failure timeout {timeout} ms): declared unreachable",
+                connection.peer().node,
+                millis(overdue)
+            );
+            return declare_unreachable(&connection, "it answers no calls", reason);
         }
         let (queued, written) = connection.write_progress();
         let waiting = queued.saturating_sub(written);
