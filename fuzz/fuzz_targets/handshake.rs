@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         incarnation: 1,
         fingerprint: boutique::catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
         secret: Arc::new(Secret::from_bytes("fuzz", b"a-fuzzing-secret-0123456789".to_vec()).unwrap()),
     };
     let addr = "127.0.0.1:9".parse().unwrap();
