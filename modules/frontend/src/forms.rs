@@ -65,10 +65,18 @@ impl Fields {
     /// Reads a JSON object body whose values are strings, numbers or
     /// booleans.
     pub fn from_json(body: &[u8]) -> Result<Fields, ShopError> {
-        let object: HashMap<String, serde_json::Value> = serde_json::from_slice(body)
+        let JsonMembers(object) = serde_json::from_slice(body)
             .map_err(|e| ShopError::BadRequest(format!("the body is not a JSON object: {e}")))?;
         let mut fields = HashMap::new();
         for (name, value) in object {
+            if fields.contains_key(&name) {
+                // As for a form: which of the two was meant is not for the
+                // shop to guess (a JSON parser keeps the last, silently).
+                let shown: String = name.chars().take(64).collect();
+                return Err(ShopError::BadRequest(format!(
+                    "the body gives the field {shown:?} more than once; give it once"
+                )));
+            }
             let text = match value {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Number(n) => n.to_string(),
@@ -91,6 +99,33 @@ impl Fields {
     /// The field exactly as sent (passwords are not trimmed).
     pub fn raw(&self, name: &str) -> &str {
         self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// A JSON object's members in order, repeated names kept (a map would
+/// keep only the last of them).
+struct JsonMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(JsonMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 
@@ -127,8 +162,12 @@ impl Problems {
             self.add(name, "is required");
             return 0;
         }
+        // Digits, with a minus at most: Rust's parser also takes `+5`,
+        // which no form sends and no rule names.
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
         match text.parse::<i64>() {
-            Ok(n) if range.contains(&n) => i32::try_from(n).unwrap_or_default(),
+            Ok(n) if plain && range.contains(&n) => i32::try_from(n).unwrap_or_default(),
             _ => {
                 self.add(name, rule);
                 0
@@ -337,6 +376,26 @@ mod tests {
     }
 
     #[test]
+    fn a_json_member_given_twice_is_refused_and_named() {
+        let error = Fields::from_json(br#"{"product_id":"OLJCESPC7Z","quantity":1,"quantity":9}"#)
+            .unwrap_err();
+        assert!(
+            matches!(&error, ShopError::BadRequest(message)
+                if message.contains("\"quantity\" more than once")),
+            "{error:?}"
+        );
+        let fields = Fields::from_json(br#"{"product_id":"OLJCESPC7Z","quantity":9}"#).unwrap();
+        assert_eq!(fields.text("quantity"), "9");
+        for not_an_object in [&b"[1, 2]"[..], b"7", b"{"] {
+            let error = Fields::from_json(not_an_object).unwrap_err();
+            assert!(
+                matches!(&error, ShopError::BadRequest(message) if message.contains("not a JSON object")),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_original_forms_defaults_pass() {
         let order = checkout(&form(GOOD)).unwrap();
         assert_eq!(order.address.zip_code, 94043);
@@ -431,7 +490,8 @@ mod tests {
                 add_to_cart(&form(&format!("product_id=OLJCESPC7Z&quantity={quantity}"))).unwrap();
             assert_eq!(added.quantity.to_string(), quantity);
         }
-        for quantity in ["0", "11", "-1", "2.5", "", "x"] {
+        // `%2B5` is `+5` (a bare `+` in a form is a space).
+        for quantity in ["0", "11", "-1", "2.5", "", "x", "%2B5", "-"] {
             let result = add_to_cart(&form(&format!("product_id=OLJCESPC7Z&quantity={quantity}")));
             assert!(
                 matches!(result, Err(ShopError::InvalidFields(_))),
