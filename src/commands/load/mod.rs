@@ -113,8 +113,12 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
     let system = actix_rt::System::new();
     let (report, ended) = system.block_on(async move {
         let mut stop = super::signal::StopSignals::watch();
-        // The shop must answer before the clock starts; it says what it sells.
-        let products = Shopper::products(&target).await?;
+        // The shop must answer before the clock starts; it says what it
+        // sells. A Ctrl-C meanwhile stops the wait.
+        let products = tokio::select! {
+            products = Shopper::products(&target) => products?,
+            why = stop.next() => anyhow::bail!("{why}: stopped before the run began"),
+        };
         let recorder = Rc::new(RefCell::new(Recorder::new()));
         let started = Instant::now();
         let progress = report::progress(Rc::clone(&recorder), started, duration);
@@ -216,7 +220,8 @@ async fn run_rate(
     let idle: Rc<RefCell<Vec<Shopper>>> = Rc::default();
     let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
     let start = tokio::time::Instant::now();
-    let total = (rate * duration.as_secs_f64()).floor() as u64;
+    // Rounded to the nearest millionth first: 0.29 × 100 is 28.999…
+    let total = ((rate * duration.as_secs_f64() * 1e6).round() / 1e6).floor() as u64;
     let target: Rc<str> = target.into();
     let mut running = tokio::task::JoinSet::new();
     for n in 0..total {

@@ -50,12 +50,17 @@ impl Latencies {
         self.histogram.saturating_record(micros);
     }
 
-    /// The latency at percentile `q`, in ms (0 if nothing was recorded).
-    fn ms(&self, q: f64) -> f64 {
+    /// The latency at percentile `percentile`, in ms (0 if nothing was
+    /// recorded). Asked as a quantile rounded to the billionth:
+    /// hdrhistogram's own percentile divides by 100, and 99.9 / 100 is
+    /// 0.9990000000000001, one rank too high whenever the count is a
+    /// multiple of 1000 (p99.9 of 1000 samples was their maximum).
+    fn ms(&self, percentile: f64) -> f64 {
         if self.count == 0 {
             return 0.0;
         }
-        self.histogram.value_at_percentile(q) as f64 / 1000.0
+        let quantile = (percentile * 1e7).round() / 1e9;
+        self.histogram.value_at_quantile(quantile) as f64 / 1000.0
     }
 
     fn max_ms(&self) -> f64 {
@@ -347,8 +352,24 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::super::tasks::{Request, Task, TaskDone};
-    use super::{Ended, Mode, Recorder, progress_bar};
+    use super::{Ended, Latencies, Mode, Recorder, progress_bar};
     use std::time::Duration;
+
+    #[test]
+    fn p99_9_of_a_thousand_samples_is_the_999th_not_the_maximum() {
+        // 1 ms to 1000 ms, one each: exact in the histogram's precision.
+        let mut latencies = Latencies::new();
+        for ms in 1..=1000 {
+            latencies.record(Duration::from_millis(ms));
+        }
+        // Each as the histogram holds it: three significant digits, the
+        // top of its bucket.
+        let p99_9 = latencies.ms(99.9);
+        assert!((999.0..1000.0).contains(&p99_9), "{p99_9}");
+        assert!(latencies.ms(100.0) >= 1000.0);
+        let p50 = latencies.ms(50.0);
+        assert!((500.0..501.0).contains(&p50), "{p50}");
+    }
 
     #[test]
     fn the_text_report_lines_up_its_columns() {

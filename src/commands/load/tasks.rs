@@ -116,7 +116,7 @@ impl Shopper {
     pub async fn products(base: &str) -> anyhow::Result<Rc<[String]>> {
         let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
         let url = format!("{base}/api/v1/products");
-        let mut response = client.get(&url).send().await.map_err(|e| {
+        let response = client.get(&url).send().await.map_err(|e| {
             anyhow::anyhow!("the shop at {base} does not answer ({e}): is it running?")
         })?;
         if !response.status().is_success() {
@@ -127,6 +127,7 @@ impl Shopper {
             );
         }
         let listed: serde_json::Value = response
+            .timeout(REQUEST_TIMEOUT)
             .json()
             .limit(16 * 1024 * 1024)
             .await
@@ -247,16 +248,26 @@ impl Shopper {
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
     {
-        let Ok(mut response) = answer else { return 0 };
+        let Ok(response) = answer else { return 0 };
         for set in response.headers().get_all("set-cookie") {
             let Ok(set) = set.to_str() else { continue };
             let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
                 continue;
             };
-            self.cookies
-                .insert(name.trim().to_owned(), value.trim().to_owned());
+            let expired = set
+                .split(';')
+                .any(|attribute| attribute.trim().eq_ignore_ascii_case("Max-Age=0"));
+            if expired {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
         }
         let status = response.status().as_u16();
+        // awc's timeout covers the head only: a shop that stalls in the
+        // middle of a body would hold this shopper for ever.
+        let mut response = response.timeout(REQUEST_TIMEOUT);
         match response.body().limit(16 * 1024 * 1024).await {
             Ok(_) => status,
             Err(_) => 0,
