@@ -546,11 +546,8 @@ async fn up_exits_78_once_every_node_has_exited_for_its_config() {
     up.until("its config is wrong, so it is not started again")
         .await;
     up.until("[up] every node has exited").await;
-    let status = tokio::time::timeout(PATIENCE, up.child.wait())
-        .await
-        .expect("up exited")
-        .unwrap();
-    assert_eq!(status.code(), Some(78), "{}", up.said.join("\n"));
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(78), "{said}");
 }
 
 /// A node that can never start (its shop's port is taken: it exits 70,
@@ -567,11 +564,7 @@ async fn up_gives_up_on_a_node_that_never_starts() {
     );
     up.until("without ever being ready").await;
     up.until("[up] every node has exited").await;
-    let status = tokio::time::timeout(PATIENCE, up.child.wait())
-        .await
-        .expect("up exited")
-        .unwrap();
-    let said = up.said.join("\n");
+    let (status, said) = up.finish().await;
     assert_eq!(status.code(), Some(70), "{said}");
     assert_eq!(
         said.matches("[up] starting node 'main'").count(),

@@ -248,12 +248,7 @@ pub fn up(
             };
             nodes.insert(node.name.clone(), Supervised::new(started.child));
             match ready_or_stop(started.ready, &mut stop).await {
-                Came::Ready(ready) => {
-                    if let Some(supervised) = nodes.get_mut(&node.name) {
-                        supervised.ever_ready |= is_ready(&ready);
-                    }
-                    overrides.note_ready(&node.name, ready);
-                }
+                Came::Ready(ready) => note_ready(&mut nodes, &mut overrides, &node.name, ready),
                 Came::Stop(why) => {
                     stopping = Some(why);
                     break;
@@ -320,12 +315,7 @@ pub fn up(
                         }
                     }
                 }
-                Some((name, came)) = ready.recv() => {
-                    if let Some(supervised) = nodes.get_mut(&name) {
-                        supervised.ever_ready |= is_ready(&came);
-                    }
-                    overrides.note_ready(&name, came);
-                }
+                Some((name, came)) = ready.recv() => note_ready(&mut nodes, &mut overrides, &name, came),
                 report = exited.recv() => match report {
                     Some(Exit { node: name, start, status, code }) => {
                         let Some(node) = nodes.get_mut(&name).filter(|n| n.is_start(start)) else {
@@ -335,7 +325,7 @@ pub fn up(
                         let why_not_again = if matches!(code, Some(crate::exit::CONFIG | crate::exit::USAGE)) {
                             Some("its config is wrong".to_owned())
                         } else if node.hopeless(give_up_after) {
-                            Some(format!("it has failed to start for {} without ever being ready (its own lines above say why; --give-up-after)", humantime(give_up_after)))
+                            Some(format!("it has failed to start for {} ms without ever being ready (its own lines above say why; --give-up-after)", give_up_after.as_millis()))
                         } else {
                             None
                         };
@@ -395,9 +385,19 @@ fn start_again_after(backoff: Duration, name: String, restarts: &mpsc::Unbounded
     });
 }
 
-/// Whether a node's start went as far as saying it was ready.
-fn is_ready(ready: &Result<Ready, oneshot::error::RecvError>) -> bool {
-    matches!(ready, Ok(Ready::Listening(_) | Ready::Running))
+/// How node `node`'s start went: remembered for its supervision (a node
+/// once ready is never given up on) and for the overrides (where it
+/// listens).
+fn note_ready(
+    nodes: &mut BTreeMap<String, Supervised>,
+    overrides: &mut Overrides,
+    node: &str,
+    ready: Result<Ready, oneshot::error::RecvError>,
+) {
+    if let Some(supervised) = nodes.get_mut(node) {
+        supervised.ever_ready |= matches!(ready, Ok(Ready::Listening(_) | Ready::Running));
+    }
+    overrides.note_ready(node, ready);
 }
 
 /// What came first after a node was started.
@@ -1003,15 +1003,6 @@ impl Lines {
             }
             _ => format!("[{}] {line}", self.node),
         }
-    }
-}
-
-/// `d` for people: whole seconds, or milliseconds under a second.
-fn humantime(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs())
     }
 }
 

@@ -219,6 +219,12 @@ fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
     }
 }
 
+/// What a customer is told of a checkout that failed before any charge.
+pub const TOLD_NOTHING_CHARGED: &str = "this attempt charged nothing";
+
+/// What a customer is told of a checkout whose order may or may not stand.
+pub const TOLD_ORDER_IN_DOUBT: &str = "we could not confirm your order; submit the same checkout again to finish it: you will not be charged twice";
+
 impl CheckoutError {
     /// What this failure leaves under the checkout's key: whether only
     /// the same checkout again can finish it, nothing stands under it any
@@ -267,10 +273,10 @@ impl CheckoutError {
                 format!("your order could not be recorded{}", charge.told())
             }
             CheckoutError::OrderOutcomeUnknown { .. } => {
-                "we could not confirm your order; submit the same checkout again to finish it: you will not be charged twice".to_owned()
+                TOLD_ORDER_IN_DOUBT.to_owned()
             }
             // Before any charge (KeyLeft::Untouched).
-            _ => "this attempt charged nothing".to_owned(),
+            _ => TOLD_NOTHING_CHARGED.to_owned(),
         })
     }
 

@@ -133,12 +133,9 @@ pub async fn place_order(
         }),
         Err(error) => {
             let (key_left, told) = if error.did_not_run() {
-                (KeyLeft::Untouched, "this attempt charged nothing")
+                (KeyLeft::Untouched, checkout::api::TOLD_NOTHING_CHARGED)
             } else {
-                (
-                    KeyLeft::Unfinished,
-                    "we could not confirm your order; submit the same checkout again to finish it: you will not be charged twice",
-                )
+                (KeyLeft::Unfinished, checkout::api::TOLD_ORDER_IN_DOUBT)
             };
             Err(CheckoutFailure {
                 key_left,

@@ -12,9 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use runtime::fuzzing::{Chunked, Counting, largest_allocation, mutate, random_bytes};
 use runtime::transport::frame::{Frame, FrameBuf, FrameReader, ReplyStatus};
-use runtime::transport::handshake::{
-    self, HANDSHAKE_MAX_FRAME, Identity, MAGIC, PROTOCOL_VERSION, Role,
-};
+use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity, MAGIC, PROTOCOL_VERSION};
 use support::*;
 
 #[global_allocator]
@@ -80,16 +78,7 @@ fn the_frame_reader_survives_any_bytes() {
 }
 
 fn identity() -> Identity {
-    Identity {
-        cluster: "boutique".into(),
-        node: "a".into(),
-        role: Role::Node,
-        incarnation: 1,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        max_in_flight: 1024,
-        max_frame: 4 * 1024 * 1024,
-        secret: std::sync::Arc::new(secret()),
-    }
+    identity_of_a()
 }
 
 #[test]

@@ -156,37 +156,20 @@ async fn a_paused_node_does_not_blame_its_peers() {
 /// seconds: about six connections; it was hundreds.
 #[actix_rt::test]
 async fn a_peer_that_drops_every_connection_is_redialled_with_backoff() {
-    use runtime::transport::frame::FrameReader;
-    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity, Role};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use tokio::io::AsyncWriteExt;
 
     let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = bind();
     let plan = plan_with(fake.local_addr().unwrap(), addr(&lb), TEST_RUNTIME);
-    let me = Identity {
-        cluster: "boutique".into(),
-        node: "a".into(),
-        role: Role::Node,
-        incarnation: 1,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        max_in_flight: 1024,
-        max_frame: 4 * 1024 * 1024,
-        secret: Arc::new(secret()),
-    };
     let accepted = Arc::new(AtomicU32::new(0));
     let counted = Arc::clone(&accepted);
     let acceptor = tokio::spawn(async move {
         loop {
-            let (stream, addr) = fake.accept().await.unwrap();
-            let (read, mut write) = stream.into_split();
-            let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
-            if let Ok(welcomed) = handshake::accept(&mut reader, &mut write, &me, addr).await {
-                write.write_all(&welcomed.welcome).await.unwrap();
+            // Dropped: the connection ends as soon as it is made.
+            if accept_as_a(&fake).await.is_some() {
                 counted.fetch_add(1, Ordering::SeqCst);
             }
-            // Dropped: the connection ends as soon as it is made.
         }
     });
     let b = start_node(&plan, "b", lb).await;
@@ -208,9 +191,7 @@ async fn a_peer_that_drops_every_connection_is_redialled_with_backoff() {
 /// calls no longer hold their slots until the connection ends.
 #[actix_rt::test]
 async fn a_peer_that_answers_no_calls_is_declared_unreachable() {
-    use runtime::transport::frame::{FrameReader, HEARTBEAT_FRAME};
-    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity, Role};
-    use std::sync::Arc;
+    use runtime::transport::frame::HEARTBEAT_FRAME;
     use tokio::io::AsyncWriteExt;
 
     let (logs, _guard) = Logs::capture();
@@ -219,26 +200,10 @@ async fn a_peer_that_answers_no_calls_is_declared_unreachable() {
     let runtime = "[runtime]\nhandshake_timeout_ms = 1000\n\
                    heartbeat_interval_ms = 100\nfailure_timeout_ms = 500\n";
     let plan = plan_with(fake.local_addr().unwrap(), addr(&lb), runtime);
-    let me = Identity {
-        cluster: "boutique".into(),
-        node: "a".into(),
-        role: Role::Node,
-        incarnation: 1,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        max_in_flight: 1024,
-        max_frame: 4 * 1024 * 1024,
-        secret: Arc::new(secret()),
-    };
     // Node "a", as far as b can tell: it takes the handshake, reads every
     // frame and sends heartbeats, and answers nothing.
     let stuck = tokio::spawn(async move {
-        let (stream, addr) = fake.accept().await.unwrap();
-        let (read, mut write) = stream.into_split();
-        let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
-        let welcomed = handshake::accept(&mut reader, &mut write, &me, addr)
-            .await
-            .unwrap();
-        write.write_all(&welcomed.welcome).await.unwrap();
+        let (mut reader, mut write) = accept_as_a(&fake).await.unwrap();
         reader.set_max(4 * 1024 * 1024);
         tokio::spawn(async move { while let Ok(Some(_)) = reader.next().await {} });
         let mut beat = tokio::time::interval(Duration::from_millis(100));

@@ -589,6 +589,43 @@ pub async fn raw_dial(
     raw_dial_saying(a, name, role, most).await
 }
 
+/// Node "a" of [`plan_with`]'s deployment as it introduces itself in the
+/// handshake, for a test that plays it (or, changed, another node) by
+/// hand.
+pub fn identity_of_a() -> runtime::transport::handshake::Identity {
+    runtime::transport::handshake::Identity {
+        cluster: "boutique".into(),
+        node: "a".into(),
+        role: runtime::transport::handshake::Role::Node,
+        incarnation: 1,
+        fingerprint: catalogue().fingerprint().unwrap(),
+        max_in_flight: 1024,
+        max_frame: 4 * 1024 * 1024,
+        secret: std::sync::Arc::new(secret()),
+    }
+}
+
+/// Plays node "a" on `listener`: takes the next dialer through the
+/// handshake and welcomes it; its connection, or `None` if the handshake
+/// failed.
+pub async fn accept_as_a(
+    listener: &tokio::net::TcpListener,
+) -> Option<(
+    runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+)> {
+    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME};
+    use tokio::io::AsyncWriteExt;
+    let (stream, addr) = listener.accept().await.ok()?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = runtime::transport::frame::FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+    let welcomed = handshake::accept(&mut reader, &mut write, &identity_of_a(), addr)
+        .await
+        .ok()?;
+    write.write_all(&welcomed.welcome).await.ok()?;
+    Some((reader, write))
+}
+
 /// [`raw_dial`], saying in the handshake it may have `max_in_flight` calls
 /// in flight.
 pub async fn raw_dial_saying(
@@ -606,14 +643,11 @@ pub async fn raw_dial_saying(
     let (reader, mut writer) = stream.into_split();
     let mut reader = runtime::transport::frame::FrameReader::new(reader, 1 << 20);
     let me = Identity {
-        cluster: "boutique".into(),
         node: name.into(),
         role,
         incarnation: 9,
-        fingerprint: catalogue().fingerprint().unwrap(),
         max_in_flight,
-        max_frame: 4 * 1024 * 1024,
-        secret: std::sync::Arc::new(secret()),
+        ..identity_of_a()
     };
     handshake::dial(&mut reader, &mut writer, &me, Some("a"), addr)
         .await
