@@ -131,5 +131,9 @@ pub enum DeployTarget {
         /// The namespace to put every object in [default: kubectl's]
         #[arg(long)]
         namespace: Option<String>,
+        /// VAR=SECRET/KEY: give every pod the environment variable VAR from key KEY of
+        /// your Secret SECRET (e.g. PGPASSWORD=shop-db/password); repeatable
+        #[arg(long = "secret-env", value_name = "VAR=SECRET/KEY")]
+        secret_env: Vec<String>,
     },
 }

@@ -76,7 +76,9 @@ pub fn hold_as_call(data_dir: &Path) -> io::Result<CallCheck> {
 }
 
 fn open(data_dir: &Path, name: &str) -> io::Result<File> {
-    std::fs::create_dir_all(data_dir)?;
+    // For this user alone: the modules' databases go in it.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(data_dir)?;
     OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -74,8 +74,13 @@ fn main() -> ExitCode {
             commands::load::load(target, duration, mode, *json)
         }
         Command::Deploy {
-            target: DeployTarget::Kube { image, namespace },
-        } => commands::kube::kube(&cli.config, image, namespace.as_deref()),
+            target:
+                DeployTarget::Kube {
+                    image,
+                    namespace,
+                    secret_env,
+                },
+        } => commands::kube::kube(&cli.config, image, namespace.as_deref(), secret_env),
     };
     match outcome {
         Ok(code) => code,
@@ -92,7 +97,12 @@ fn main() -> ExitCode {
 fn warn_of_mistyped_variables() {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        if let Some(rest) = name.strip_prefix("BOUTIQUE_")
+        // Any case, as the config crate matches the prefix.
+        let prefix = "BOUTIQUE_";
+        if let Some(rest) = name
+            .get(..prefix.len())
+            .filter(|start| start.eq_ignore_ascii_case(prefix))
+            .map(|_| &name[prefix.len()..])
             && !rest.starts_with('_')
             && rest.contains("__")
         {

@@ -151,6 +151,26 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["'warning' is no level"],
         ),
         (
+            "a log filter that does not parse",
+            "[nodes.main]\nmodules = [\"*\"]\n[logging]\nlevel = \"frontend=loud\"\n",
+            &["level = \"frontend=loud\" is not a log filter"],
+        ),
+        (
+            "a boolean given to a number",
+            "[runtime]\ncall_timeout_ms = true\n[nodes.main]\nmodules = [\"*\"]\n",
+            &["invalid type: boolean `true`, expected u64 for key `runtime.call_timeout_ms`"],
+        ),
+        (
+            "a word given to a boolean",
+            "[cluster]\ninsecure = \"yes\"\n[nodes.main]\nmodules = [\"*\"]\n",
+            &["expected a boolean for key `cluster.insecure`"],
+        ),
+        (
+            "a boolean given to a module's number",
+            "[nodes.main]\nmodules = [\"*\"]\n[modules.cart]\nmax_lines = true\n",
+            &["[modules.cart]: invalid type: boolean `true`, expected usize for key `max_lines`"],
+        ),
+        (
             "timeouts beyond a day",
             "[nodes.main]\nmodules = [\"*\"]\n\
              [runtime]\nheartbeat_interval_ms = 90000000\nfailure_timeout_ms = 180000000\n",

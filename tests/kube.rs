@@ -237,7 +237,7 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
             // Values as `--set` reads them, not as typed: a TOML string
             // without its quotes, a number in its plain form.
             "--set",
-            r#"modules.orders.database="postgres://shop:pw@db/boutique""#,
+            r#"modules.orders.database="postgres://shop@db/boutique""#,
             "--set",
             "runtime.call_timeout_ms=5_000",
         ],
@@ -253,12 +253,117 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
         ("BOUTIQUE__MODULES__EMAIL__DIRECTORY", "[fd00::1]"),
         (
             "BOUTIQUE__MODULES__ORDERS__DATABASE",
-            "postgres://shop:pw@db/boutique",
+            "postgres://shop@db/boutique",
         ),
         ("BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS", "5000"),
     ] {
         let pair = format!("name: \"{name}\"\n              value: \"{value}\"");
         assert!(yaml.contains(&pair), "{pair:?} not in:\n{yaml}");
+    }
+}
+
+#[test]
+fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
+    let insecure = ["--set", "cluster.insecure=true"];
+    // In a --set, a database URL's password would be a plain `value:` in
+    // every Deployment: refused, with the way out.
+    for url in [
+        "postgres://shop:s3cret@db/boutique",
+        "postgres://shop@db/boutique?password=s3cret",
+    ] {
+        let set = format!("modules.orders.database={url}");
+        let output = deploy_kube(
+            "deploy/three-nodes.toml",
+            &[&insecure[..], &["--set", &set]].concat(),
+        );
+        assert_eq!(output.status.code(), Some(78), "{url}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains("--secret-env PGPASSWORD="), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(output.stdout.is_empty());
+    }
+
+    // From the user's own Secret, by reference.
+    let output = deploy_kube(
+        "deploy/three-nodes.toml",
+        &[
+            &insecure[..],
+            &[
+                "--set",
+                "modules.orders.database=postgres://shop@db/boutique",
+                "--secret-env",
+                "PGPASSWORD=shop-db/password",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    let reference = "name: \"PGPASSWORD\"\n              valueFrom:\n                \
+                     secretKeyRef:\n                  key: \"password\"\n                  \
+                     name: \"shop-db\"";
+    for node in ["web", "store", "pay"] {
+        let deployment = deployment_of(&yaml, node);
+        assert!(
+            deployment.contains(reference),
+            "{reference:?} not in:\n{deployment}"
+        );
+    }
+    passes_the_schemas(&yaml, documents(&yaml).len());
+
+    // Entries that are not VAR=SECRET/KEY, a Secret's name Kubernetes
+    // would refuse, a variable given twice, a setting the manifests make.
+    for (entry, expected) in [
+        ("PGPASSWORD", "no '='"),
+        ("PGPASSWORD=shop-db", "no '/'"),
+        ("PG-PASSWORD=shop-db/password", "not a variable name"),
+        ("PGPASSWORD=Shop_DB/password", "not a Secret's name"),
+        ("PGPASSWORD=shop-db/pass word", "not a key of a Secret"),
+        (
+            "BOUTIQUE_SECRET=shop-db/secret",
+            "the pods get BOUTIQUE_SECRET already",
+        ),
+        (
+            "BOUTIQUE__RUNTIME__DATA_DIR=shop-db/dir",
+            "the manifests set runtime.data_dir themselves",
+        ),
+    ] {
+        let output = deploy_kube(
+            "deploy/three-nodes.toml",
+            &[&insecure[..], &["--secret-env", entry]].concat(),
+        );
+        assert_eq!(output.status.code(), Some(78), "{entry}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(expected), "{entry}: {message}");
+    }
+}
+
+#[test]
+fn a_setting_variable_in_the_environment_is_refused_since_the_pods_would_not_get_it() {
+    // Lower case too: the config crate reads the prefix in any case.
+    for name in [
+        "BOUTIQUE__MODULES__ORDERS__DATABASE",
+        "boutique__modules__orders__database",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(["--config", "deploy/three-nodes.toml", "deploy", "kube"])
+            .args(["--image", "boutique:test", "--set", "cluster.insecure=true"])
+            .env(name, "postgres://shop@db/boutique")
+            .current_dir(repo(""))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{name}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains(name) && message.contains("the pods would not get it"),
+            "{message}"
+        );
+        assert!(output.stdout.is_empty());
     }
 }
 

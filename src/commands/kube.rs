@@ -62,7 +62,13 @@ const DATA_DIR: &str = "/var/lib/boutique";
 const SECRET_NAME: &str = "boutique-cluster-secret";
 
 /// Writes the manifests.
-pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
+pub fn kube(
+    args: &ConfigArgs,
+    image: &str,
+    namespace: Option<&str>,
+    secret_env: &[String],
+) -> anyhow::Result<ExitCode> {
+    refuse_setting_variables()?;
     let catalogue = boutique::catalogue();
     let plan = load_plan(args, &catalogue)?;
     let file = args.file().ok_or_else(|| {
@@ -102,6 +108,7 @@ pub fn kube(args: &ConfigArgs, image: &str, namespace: Option<&str>) -> anyhow::
         config_text: &text,
         insecure: raw.cluster.insecure,
         overrides: &args.overrides,
+        secret_env,
         image,
         namespace,
     })?;
@@ -115,8 +122,103 @@ struct Inputs<'a> {
     config_text: &'a str,
     insecure: bool,
     overrides: &'a [String],
+    /// `--secret-env VAR=SECRET/KEY`, as given.
+    secret_env: &'a [String],
     image: &'a str,
     namespace: Option<&'a str>,
+}
+
+/// Refuses to write manifests while a `BOUTIQUE__` variable is set here:
+/// the checks would see its setting, and the pods would not get it (they
+/// get the config file and the `--set`s), so what was checked would not
+/// be what runs. A setting the manifests make themselves (the data
+/// directory, addresses) does not matter: the pods get theirs.
+fn refuse_setting_variables() -> anyhow::Result<()> {
+    let variables: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| runtime::config::is_setting_variable(name))
+        .filter(|name| set_by_the_manifests(&setting_of(name)).is_none())
+        .collect();
+    if variables.is_empty() {
+        return Ok(());
+    }
+    Err(crate::exit::UsageError(format!(
+        "deploy kube: {} set in this environment, but the pods would not get it: the \
+         manifests carry the config file and the --set values only. Give each setting as \
+         --set KEY=VALUE (or in the file), then unset the variable",
+        variables.join(", ")
+    ))
+    .into())
+}
+
+/// The config key a setting's variable sets: `runtime.data_dir` for
+/// `BOUTIQUE__RUNTIME__DATA_DIR`.
+fn setting_of(variable: &str) -> String {
+    variable[runtime::config::SETTING_PREFIX.len()..]
+        .replace("__", ".")
+        .to_lowercase()
+}
+
+/// One `--secret-env VAR=SECRET/KEY`, as the pods' environment entry.
+fn secret_env_entry(entry: &str) -> anyhow::Result<(String, Value)> {
+    let usage = |why: &str| {
+        refused(&format!(
+            "--secret-env {entry}: {why}; write VAR=SECRET/KEY, e.g. PGPASSWORD=shop-db/password"
+        ))
+    };
+    let (var, from) = entry
+        .split_once('=')
+        .ok_or_else(|| usage("no '=' between the variable and the Secret"))?;
+    let (secret, key) = from
+        .split_once('/')
+        .ok_or_else(|| usage("no '/' between the Secret's name and its key"))?;
+    let var_ok = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !var_ok {
+        return Err(usage(&format!(
+            "'{var}' is not a variable name (letters, digits, '_')"
+        )));
+    }
+    // A Secret's name is a DNS subdomain; its keys are letters, digits,
+    // '-', '_' and '.'.
+    let secret_ok = !secret.is_empty()
+        && secret.len() <= 253
+        && secret.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if !secret_ok {
+        return Err(usage(&format!(
+            "'{secret}' is not a Secret's name (lowercase letters, digits, '-' and '.')"
+        )));
+    }
+    let key_ok = !key.is_empty()
+        && key.len() <= 253
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !key_ok {
+        return Err(usage(&format!(
+            "'{key}' is not a key of a Secret (letters, digits, '-', '_' and '.')"
+        )));
+    }
+    if runtime::config::is_setting_variable(var) {
+        let setting = setting_of(var);
+        if let Some(why) = set_by_the_manifests(&setting) {
+            return Err(refused(&format!(
+                "--secret-env {entry}: the manifests set {setting} themselves ({why}); leave it out"
+            )));
+        }
+    }
+    let value = json!({
+        "name": var,
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},
+    });
+    Ok((var.to_owned(), value))
 }
 
 /// The label every object carries.
@@ -218,6 +320,15 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 key.trim()
             )));
         }
+        if key.trim().to_lowercase().ends_with("database") && storage::holds_password(value.trim())
+        {
+            return Err(refused(&format!(
+                "--set {}=...: the URL holds a password, which would be written into every \
+                 pod's environment in plain text; leave it out of the URL and give it from a \
+                 Secret: --secret-env PGPASSWORD=SECRET/KEY",
+                key.trim()
+            )));
+        }
         let Some(value) = runtime::config::override_as_env_value(value.trim()) else {
             return Err(refused(&format!(
                 "--set {entry}: the pods get overrides as environment variables, which cannot \
@@ -266,6 +377,21 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             "name": var,
             "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": "secret"}},
         }));
+    }
+    // Variables from the user's own Secrets, each named once (a second
+    // entry for one name would win unsaid).
+    for entry in inputs.secret_env {
+        let (var, value) = secret_env_entry(entry)?;
+        let taken = common_env
+            .iter()
+            .any(|existing| existing["name"].as_str() == Some(var.as_str()));
+        if taken {
+            return Err(refused(&format!(
+                "--secret-env {entry}: the pods get {var} already (from another --secret-env, \
+                 a --set or the cluster secret); give it once"
+            )));
+        }
+        common_env.push(value);
     }
     if tls {
         common_env.push(env_override("cluster.tls.ca", &format!("{TLS_DIR}/ca.pem")));

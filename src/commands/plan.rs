@@ -22,7 +22,10 @@ pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "config: {source}")?;
     // What overrides the file: which layer won is otherwise a guess.
     let variables = std::env::vars_os()
-        .filter(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("BOUTIQUE__")))
+        .filter(|(name, _)| {
+            name.to_str()
+                .is_some_and(runtime::config::is_setting_variable)
+        })
         .count();
     if variables > 0 || !args.overrides.is_empty() {
         writeln!(

@@ -39,8 +39,13 @@ impl Module for CatalogModule {
             BUILT_IN_PRODUCTS,
         )?;
         // What the file says is wrong: the config names a file that is no
-        // catalogue, and starting again would not mend it.
-        let products = products::parse(&text).map_err(StartError::Config)?;
+        // catalogue, and starting again would not mend it. Which file.
+        let products = products::parse(&text).map_err(|why| {
+            StartError::Config(match &config.products_file {
+                Some(path) => format!("products_file {}: {why}", path.display()),
+                None => format!("the built-in products.json: {why}"),
+            })
+        })?;
         Ok(Catalog::start(CatalogActor::new(products)))
     }
 }

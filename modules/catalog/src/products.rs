@@ -69,7 +69,7 @@ fn int64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Er
 /// Parses and checks a catalogue file.
 pub fn parse(json: &str) -> Result<Vec<Product>, String> {
     let file: File =
-        serde_json::from_str(json).map_err(|e| format!("products.json does not parse: {e}"))?;
+        serde_json::from_str(json).map_err(|e| format!("does not parse as a catalogue: {e}"))?;
     let mut ids = HashSet::new();
     let mut products = Vec::with_capacity(file.products.len());
     for (index, p) in file.products.into_iter().enumerate() {

@@ -132,7 +132,7 @@ async fn a_broken_products_file_stops_the_start() {
     std::fs::write(&path, "{\"products\": [").unwrap();
     let error = start_alone::<CatalogModule>(
         CatalogConfig {
-            products_file: Some(path),
+            products_file: Some(path.clone()),
         },
         ServiceRegistry::new(),
         std::env::temp_dir(),
@@ -140,5 +140,6 @@ async fn a_broken_products_file_stops_the_start() {
     .await
     .unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(error.to_string().contains("does not parse"), "{error}");
+    let named = format!("products_file {}: does not parse", path.display());
+    assert!(error.to_string().contains(&named), "{error}");
 }

@@ -29,6 +29,17 @@ pub struct PlaceOrder {
     pub idempotency_key: String,
 }
 
+/// Whether `key` may be a checkout's idempotency key: empty (a fresh
+/// checkout), or up to 128 letters, digits, `-` and `_`. The services the
+/// key reaches store it in an index (PostgreSQL's refuses a NUL, and
+/// entries past about 2.7 KB): refused before anything is charged.
+pub fn is_idempotency_key(key: &str) -> bool {
+    key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The key a customer's checkout is kept under by the services it calls
 /// (its order, its charge and its shipment): the client's idempotency key
 /// made the customer's own, so that two customers who happen to pick the

@@ -127,6 +127,12 @@ pub fn check_request(request: &PlaceOrder) -> Result<(), CheckoutError> {
     if request.user_id.chars().any(char::is_control) {
         return Err(invalid("user_id", "must not contain control characters"));
     }
+    if !crate::api::is_idempotency_key(&request.idempotency_key) {
+        return Err(invalid(
+            "idempotency_key",
+            "must be up to 128 letters, digits, '-' and '_'",
+        ));
+    }
     // The email module's own rule: an order is never placed with an
     // address its confirmation cannot go to.
     if !email::api::is_address(&request.email) {

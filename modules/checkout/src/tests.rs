@@ -1014,6 +1014,14 @@ async fn bad_requests_are_refused_before_anything_is_called() {
         shop.place(no_city).await,
         Err(CheckoutError::InvalidRequest { field, .. }) if field == "city"
     ));
+    // A key no index would take (a NUL, 3 KB): refused, not a charge in
+    // doubt after the ledger's insert failed.
+    for key in ["k\u{0}", &"k".repeat(3000), "k k"] {
+        assert!(matches!(
+            shop.place(request("u1", "USD", key)).await,
+            Err(CheckoutError::InvalidRequest { field, .. }) if field == "idempotency_key"
+        ));
+    }
     assert!(matches!(
         shop.place(unknown_currency).await,
         Err(CheckoutError::Currency(CurrencyError::UnsupportedCurrency { code })) if code == "XXX"

@@ -32,7 +32,13 @@ impl Module for CurrencyModule {
     async fn start(config: CurrencyConfig, _ctx: StartContext) -> Result<Currency, StartError> {
         let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
         // What the file says is wrong: not mended by starting again.
-        let rates = Rates::parse(&text).map_err(|e| StartError::Config(e.to_string()))?;
+        // Which file: the config's, or the built-in one.
+        let rates = Rates::parse(&text).map_err(|e| {
+            StartError::Config(match &config.rates_file {
+                Some(path) => format!("rates_file {}: {e}", path.display()),
+                None => format!("the built-in rates: {e}"),
+            })
+        })?;
         Ok(Currency::start(CurrencyActor { rates }))
     }
 }

@@ -70,3 +70,20 @@ async fn a_missing_rates_file_stops_the_start() {
         "{error}"
     );
 }
+
+#[actix_rt::test]
+async fn a_rates_file_that_is_no_table_stops_the_start_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("boutique-currency-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rates.json");
+    std::fs::write(&path, "{\"EUR\": \"1.0\", \"USD\": \"x\"}").unwrap();
+    let config = CurrencyConfig {
+        rates_file: Some(path.clone()),
+    };
+    let error = start_alone::<CurrencyModule>(config, ServiceRegistry::new(), std::env::temp_dir())
+        .await
+        .unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    let named = format!("rates_file {}: the rate of USD ('x')", path.display());
+    assert!(error.to_string().contains(&named), "{error}");
+}

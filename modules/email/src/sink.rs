@@ -54,9 +54,21 @@ impl Sink for DirectorySink {
             email.to, email.subject, email.html
         );
         let write = move || {
-            std::fs::create_dir_all(&directory)
+            // Customers' addresses and orders: for this user alone.
+            use std::io::Write as _;
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&directory)
                 .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
-            std::fs::write(&path, message)
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut file| file.write_all(message.as_bytes()))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))
         };
         Box::pin(async move {

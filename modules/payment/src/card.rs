@@ -162,7 +162,10 @@ pub fn check(card: &CreditCardInfo, today: (i32, i32)) -> Result<CheckedCard, Pa
     if i64::from(now_year) * 12 + i64::from(now_month) > i64::from(year) * 12 + i64::from(month) {
         return Err(PaymentError::Expired { last4, month, year });
     }
-    if !(100..=9999).contains(&card.credit_card_cvv) {
+    // Three or four digits, leading zeros included: the API carries the
+    // code as an int32, so "042" arrives as 42 and is a code a card has
+    // (the Weaver port's "from 100" declined about one card in ten).
+    if !(0..=9999).contains(&card.credit_card_cvv) {
         return Err(PaymentError::InvalidCvv);
     }
     Ok(CheckedCard {
@@ -281,7 +284,14 @@ mod tests {
     #[test]
     fn the_security_code_must_be_three_or_four_digits() {
         let mut bad = card("4432801561520454", 1, 2030);
-        bad.credit_card_cvv = 7;
-        assert_eq!(check(&bad, TODAY).unwrap_err(), PaymentError::InvalidCvv);
+        for cvv in [-1, 10_000, i32::MAX] {
+            bad.credit_card_cvv = cvv;
+            assert_eq!(check(&bad, TODAY).unwrap_err(), PaymentError::InvalidCvv);
+        }
+        // A code with leading zeros ("042", "007") arrives as a small int.
+        for cvv in [42, 7, 0, 9999] {
+            bad.credit_card_cvv = cvv;
+            assert!(check(&bad, TODAY).is_ok(), "{cvv}");
+        }
     }
 }

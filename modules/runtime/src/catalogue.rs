@@ -150,9 +150,8 @@ fn parse_config<C: serde::de::DeserializeOwned + Default>(
 ) -> Result<C, StartError> {
     match section {
         None => Ok(C::default()),
-        Some(value) => value
-            .clone()
-            .try_deserialize::<C>()
+        // Strictly: `max_lines = true` is refused, not 1.
+        Some(value) => crate::config::strict::from_value::<C>(value.clone())
             .map_err(|e| StartError::Config(e.to_string())),
     }
 }

@@ -29,6 +29,15 @@ pub enum StorageError {
          or sqlite:PATH"
     )]
     BadUrl(String),
+    /// The `database` setting names an in-memory SQLite database: each
+    /// pooled connection would get its own, empty one (without the tables
+    /// the migrations made on another), lost when the connection closes.
+    #[error(
+        "database = '{0}' is in memory: each connection would see its own empty database, \
+         and the data would go with it; give a file, sqlite:PATH (or no database: the data \
+         directory's)"
+    )]
+    InMemory(String),
     /// The database could not be reached or opened.
     #[error("cannot open the database at {at}: {detail}")]
     Open {
@@ -77,6 +86,9 @@ pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
                 .iter()
                 .any(|scheme| url.starts_with(scheme)) =>
         {
+            if is_in_memory(url) {
+                return Err(StorageError::InMemory(redact(url)));
+            }
             Ok(())
         }
         Some(other) => Err(StorageError::BadUrl(redact(other))),
@@ -112,17 +124,17 @@ impl Database {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 (url.to_owned(), Backend::Postgres)
             }
+            Some(url) if is_in_memory(url) => {
+                return Err(StorageError::InMemory(redact(url)));
+            }
             Some(url) if url.starts_with("sqlite:") => {
                 let path = url
                     .trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:");
                 let (path, query) = path.split_once('?').unwrap_or((path, ""));
-                if path == ":memory:" {
-                    (url.to_owned(), Backend::Sqlite)
-                } else {
-                    create_parent(Path::new(path), url)?;
-                    (with_create_mode(url, query), Backend::Sqlite)
-                }
+                let own_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+                create_private_file(Path::new(path), &redact(url), !own_mode)?;
+                (with_create_mode(url, query), Backend::Sqlite)
             }
             Some(other) => return Err(StorageError::BadUrl(redact(other))),
         };
@@ -207,18 +219,41 @@ pub(crate) async fn begin_write(
     }
 }
 
-fn create_parent(path: &Path, shown: &str) -> Result<(), StorageError> {
+/// Makes a SQLite database's directory and, if missing, its file, both
+/// for this user alone (0700, 0600): they hold accounts' password hashes,
+/// addresses and emails, and SQLite gives its `-wal` and `-shm` files the
+/// database file's mode. What exists already keeps its mode. The file is
+/// made only if `create_file` (not for a URL that says its own `mode`).
+fn create_private_file(path: &Path, shown: &str, create_file: bool) -> Result<(), StorageError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let cannot = |what: &Path, e: std::io::Error| StorageError::Open {
+        at: shown.to_owned(),
+        detail: format!("cannot create {}: {e}", what.display()),
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| StorageError::Open {
-            at: shown.to_owned(),
-            detail: format!("cannot create {}: {e}", parent.display()),
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| cannot(parent, e))?;
     }
-    Ok(())
+    if !create_file {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cannot(path, e)),
+    }
 }
 
 fn sqlite_url(path: &Path) -> Result<String, StorageError> {
-    create_parent(path, &path.display().to_string())?;
+    create_private_file(path, &path.display().to_string(), true)?;
     Ok(format!("sqlite://{}?mode=rwc", path.display()))
 }
 
@@ -244,6 +279,9 @@ fn with_create_mode(url: &str, query: &str) -> String {
 /// at the URL's last `@`, wherever the query seems to start: an `@` in the
 /// query then hides more than the password, never less.
 fn redact(url: &str) -> String {
+    if !url.contains("://") {
+        return redact_words(url);
+    }
     let (mut redacted, rest) = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -276,6 +314,42 @@ fn redact(url: &str) -> String {
     redacted
 }
 
+/// Whether a `sqlite:` URL names an in-memory database (`sqlite::memory:`,
+/// `?mode=memory`).
+fn is_in_memory(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let rest = rest.trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:"
+        || query
+            .split('&')
+            .any(|parameter| parameter.eq_ignore_ascii_case("mode=memory"))
+}
+
+/// A value that is no URL (libpq's `host=db user=shop password=...`, say),
+/// for a message that quotes it: what comes before an `@` (credentials,
+/// `shop:pw@db`) is hidden, and so is everything from a word `password`
+/// on, however it is spelled out after it.
+fn redact_words(text: &str) -> String {
+    let text = match text.rfind('@') {
+        Some(at) => format!("***{}", &text[at..]),
+        None => text.to_owned(),
+    };
+    match text.to_ascii_lowercase().find("password") {
+        Some(at) => format!("{}password***", &text[..at]),
+        None => text,
+    }
+}
+
+/// Whether a database setting's value holds a password (in the URL's
+/// credentials or a parameter): it would be a secret wherever the value is
+/// written down.
+pub fn holds_password(url: &str) -> bool {
+    redact(url) != url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +371,18 @@ mod tests {
         );
         check_url(Some("postgresql://db/shop")).unwrap();
         check_url(Some("sqlite:data/cart.db")).unwrap();
+        for in_memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite:x.db?cache=shared&mode=memory",
+        ] {
+            let refused = check_url(Some(in_memory));
+            assert!(
+                matches!(&refused, Err(StorageError::InMemory(url)) if url == in_memory),
+                "{in_memory}: {refused:?}"
+            );
+        }
         check_url(None).unwrap();
         // sqlx also takes the password as a parameter.
         assert_eq!(
@@ -312,6 +398,21 @@ mod tests {
         let hidden = redact("postgres://shop:secret@db/shop?application_name=a@b");
         assert!(!hidden.contains("secret"), "{hidden}");
         assert_eq!(redact("sqlite://data/cart.db"), "sqlite://data/cart.db");
+        // A value that is no URL is quoted without its password too.
+        let refused = check_url(Some("host=db user=shop password=s3cret dbname=b")).unwrap_err();
+        assert!(
+            !refused.to_string().contains("s3cret")
+                && refused
+                    .to_string()
+                    .contains("host=db user=shop password***"),
+            "{refused}"
+        );
+        assert_eq!(redact("shop:s3cret@db/shop"), "***@db/shop");
+        assert_eq!(redact("sqlite:data/cart.db"), "sqlite:data/cart.db");
+        assert!(holds_password("postgres://shop:s3cret@db/shop"));
+        assert!(holds_password("postgres://shop@db/shop?password=s3cret"));
+        assert!(!holds_password("postgres://shop@db/shop"));
+        assert!(!holds_password("sqlite:data/cart.db"));
         assert_eq!(with_create_mode("sqlite:a.db", ""), "sqlite:a.db?mode=rwc");
         assert_eq!(
             with_create_mode("sqlite:a.db?cache=shared", "cache=shared"),
@@ -329,6 +430,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, StorageError::BadUrl(_)), "{error}");
+        let error = Database::open("cart", Some("sqlite::memory:"), Path::new("."), &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StorageError::InMemory(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_database_made_here_is_for_this_user_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::testing::TempDir::new("private");
+        let data_dir = dir.path().join("data");
+        let database = Database::open("cart", None, &data_dir, &[]).await.unwrap();
+        sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+            .execute(database.pool())
+            .await
+            .unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data_dir), 0o700);
+        // SQLite gives the write-ahead log the database file's mode.
+        for file in ["cart.db", "cart.db-wal"] {
+            assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        }
+        // A URL's file, too.
+        let own = dir.path().join("own").join("shop.db");
+        Database::open(
+            "cart",
+            Some(&format!("sqlite:{}", own.display())),
+            &data_dir,
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(mode(&own), 0o600);
+        assert_eq!(mode(own.parent().unwrap()), 0o700);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ mod migrate;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use database::{Backend, Database, StorageError, check_url};
+pub use database::{Backend, Database, StorageError, check_url, holds_password};
 pub use migrate::Migration;
 
 /// Milliseconds since the Unix epoch, as the databases store times.

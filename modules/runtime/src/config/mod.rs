@@ -28,6 +28,7 @@
 mod listeners;
 mod names;
 mod plan;
+pub(crate) mod strict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -265,6 +266,18 @@ pub struct ConfigSource {
     pub overrides: Vec<String>,
 }
 
+/// What starts the name of an environment variable that sets a setting.
+pub const SETTING_PREFIX: &str = "BOUTIQUE__";
+
+/// Whether the environment variable `name` sets a setting: it starts with
+/// [`SETTING_PREFIX`] in any case, as the `config` crate matches it
+/// (`boutique__runtime__call_timeout_ms` is read too, so it is checked
+/// and counted too).
+pub fn is_setting_variable(name: &str) -> bool {
+    name.get(..SETTING_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(SETTING_PREFIX))
+}
+
 /// The built-in default: one node runs every module.
 pub const DEFAULT_CONFIG: &str = "[nodes.main]\nmodules = [\"*\"]\n";
 
@@ -351,11 +364,10 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
         EnvSource::Ignore => Vec::new(),
     };
     let mut variables = 0;
-    for name in env_keys {
-        if let Some(key) = name.strip_prefix("BOUTIQUE__") {
-            check_key(&key.to_lowercase().replace("__", "."), &name)?;
-            variables += 1;
-        }
+    for name in env_keys.iter().filter(|name| is_setting_variable(name)) {
+        let key = &name[SETTING_PREFIX.len()..];
+        check_key(&key.to_lowercase().replace("__", "."), name)?;
+        variables += 1;
     }
     // Values stay text here, and become numbers or booleans where a field
     // wants one: parsed first, `BOUTIQUE__CLUSTER__NAME=1e3` was `1000`.
@@ -390,7 +402,7 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
         .build()
         .map_err(|e| ConfigError::Parse(in_file(e.to_string())))?;
     refuse_fractions(&layered)?;
-    layered.try_deserialize::<DeploymentConfig>().map_err(|e| {
+    deserialize(&layered).map_err(|e| {
         // Where to look: if the file alone is fine, the culprit is a
         // variable or a --set, which the message would not say.
         let overridden = variables > 0 || !source.overrides.is_empty();
@@ -412,9 +424,16 @@ pub fn parse(toml: &str) -> Result<DeploymentConfig, ConfigError> {
         .build()
         .map_err(|e| ConfigError::Parse(e.to_string()))?;
     refuse_fractions(&config)?;
-    config
-        .try_deserialize()
-        .map_err(|e| ConfigError::Parse(e.to_string()))
+    deserialize(&config).map_err(ConfigError::Parse)
+}
+
+/// The layered config as the deployment config, each value read as what
+/// it is ([`strict`]: `call_timeout_ms = true` is refused, not 1 ms).
+fn deserialize(layered: &config::Config) -> Result<DeploymentConfig, String> {
+    use config::Source as _;
+    let table = layered.collect().map_err(|e| e.to_string())?;
+    let value = config::Value::new(None, config::ValueKind::Table(table));
+    strict::from_value(value).map_err(|e| e.to_string())
 }
 
 /// Refuses the first number with a fraction in the layers, wherever it is.
@@ -757,21 +776,29 @@ mod tests {
                 "{error:?}"
             );
         }
-        let name = "BOUTIQUE__NODES__MAIN__MODULES[100000000000]";
-        let error = load(&ConfigSource {
-            file: None,
-            env: EnvSource::Map(HashMap::from([(name.to_owned(), "cart".to_owned())])),
-            overrides: vec![],
-        })
-        .unwrap_err();
-        assert_eq!(
-            error,
-            ConfigError::Key {
-                origin: name.to_owned(),
-                key: "nodes.main.modules[100000000000]".to_owned()
-            }
-        );
-        assert!(error.to_string().contains("not a config key"), "{error}");
+        // The config crate reads the prefix in any case: so is it checked.
+        for name in [
+            "BOUTIQUE__NODES__MAIN__MODULES[100000000000]",
+            "boutique__nodes__main__modules[100000000000]",
+        ] {
+            let error = load(&ConfigSource {
+                file: None,
+                env: EnvSource::Map(HashMap::from([(name.to_owned(), "cart".to_owned())])),
+                overrides: vec![],
+            })
+            .unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::Key {
+                    origin: name.to_owned(),
+                    key: "nodes.main.modules[100000000000]".to_owned()
+                }
+            );
+            assert!(error.to_string().contains("not a config key"), "{error}");
+        }
+        assert!(is_setting_variable("Boutique__runtime__x"));
+        assert!(!is_setting_variable("BOUTIQUE_SECRET"));
+        assert!(!is_setting_variable("BOUTIQUE_"));
         // Names with `-` and `_` are keys.
         load(&ConfigSource {
             file: None,

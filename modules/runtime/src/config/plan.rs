@@ -649,12 +649,20 @@ fn start_order<'a>(
     Ok(order)
 }
 
-/// `[logging] level`: a bare word that is no level is a mistyped level
-/// (`verbose`, `warning`), though the filter syntax would read it as a
-/// target, and log next to nothing.
+/// `[logging] level`: a filter the binary can read (it would fall back to
+/// its default level, with only a warning); and a bare word that is no
+/// level is a mistyped level (`verbose`, `warning`), though the filter
+/// syntax would read it as a target, and log next to nothing.
 fn check_logging(logging: &crate::config::LoggingConfig, problems: &mut Vec<String>) {
     const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
     let Some(level) = &logging.level else { return };
+    if let Err(error) = tracing_subscriber::EnvFilter::try_new(level) {
+        problems.push(format!(
+            "[logging] level = {level:?} is not a log filter ({error}): give a level (info) or \
+             directives (warn,frontend=debug)"
+        ));
+        return;
+    }
     for directive in level.split(',').map(str::trim) {
         let bare = !directive.is_empty() && !directive.contains(['=', '[', '{']);
         if bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {
