@@ -373,15 +373,19 @@ pub async fn place(
     };
     let transaction_id = charged.transaction_id;
 
-    // Ship. If that fails, this attempt's charge is given back.
-    let shipped = deps
-        .shipping
-        .call(ShipOrder {
-            address: request.address.clone(),
-            items: cart.items.clone(),
-            idempotency_key: key.to_owned(),
-        })
-        .await;
+    // Ship. If that fails, this attempt's charge is given back. Once the
+    // card is charged, shipping and storing the order run on their own
+    // time, as a refund does, not on what is left of the customer's: a
+    // budget spent (waiting behind the customer's earlier checkout, a slow
+    // charge) would fail them after the money was taken, and keep it in
+    // doubt. A customer who gave up meanwhile finds the order by
+    // submitting again.
+    let ship = ShipOrder {
+        address: request.address.clone(),
+        items: cart.items.clone(),
+        idempotency_key: key.to_owned(),
+    };
+    let shipped = runtime::detached(async { deps.shipping.call(ship).await }).await;
     let shipped = match shipped {
         Ok(Ok(shipped)) => Ok(shipped.tracking_id),
         // Refused, or not delivered: certainly not shipped. Outcome
@@ -412,13 +416,11 @@ pub async fn place(
         transaction_id: transaction_id.clone(),
         placed_at: runtime::wall_clock::unix_ms(),
     };
-    let saved = deps
-        .orders
-        .call(SaveOrder {
-            order,
-            idempotency_key: key.to_owned(),
-        })
-        .await;
+    let save = SaveOrder {
+        order,
+        idempotency_key: key.to_owned(),
+    };
+    let saved = runtime::detached(async { deps.orders.call(save).await }).await;
     let order = match saved {
         Ok(Ok(saved)) if saved.created => saved.order,
         // Another submission of this checkout stored its order first (on

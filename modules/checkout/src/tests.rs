@@ -27,7 +27,7 @@ use payment::api::{
     Payment, PaymentError, Refund,
 };
 use runtime::{Call, Module, ServiceRef, ServiceRegistry, start_alone};
-use shipping::api::Address;
+use shipping::api::{Address, GetQuote, ShipOrder, ShipOrderResponse, Shipping, ShippingError};
 use shipping::{ShippingConfig, ShippingModule};
 use storage::testing::TempDir;
 
@@ -63,6 +63,8 @@ struct Shop {
 #[derive(Default)]
 struct Faults {
     shipping_fails: bool,
+    /// Every `ShipOrder` takes this long (and then ships).
+    shipping_slow: Option<Duration>,
     orders_refuse: bool,
     /// The orders store cannot even be read (`FindOrder` fails too).
     orders_unreadable: bool,
@@ -147,7 +149,14 @@ async fn shop(faults: Faults) -> Shop {
     let shipping = ShippingConfig {
         fail_shipments: faults.shipping_fails,
     };
-    started::<ShippingModule>(shipping, &mut registry, &data).await;
+    let shipping = started::<ShippingModule>(shipping, &mut registry, &data).await;
+    if let Some(delay) = faults.shipping_slow {
+        let slow = SlowShipping {
+            real: shipping,
+            delay,
+        };
+        registry.insert(ServiceRef::local(Shipping::start(slow)));
+    }
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
     let emails_tried = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     if faults.emails_failing > 0 {
@@ -974,6 +983,38 @@ async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
     assert_eq!(shop.sent_to("two@example.com").await, 1);
 }
 
+/// Once the card is charged, shipping and storing the order run on their
+/// own time, not on what is left of the customer's: a customer whose
+/// request timed out meanwhile still gets the order, charged once, and a
+/// repeat finds it. (On the customer's time, the shipment failed at the
+/// deadline and the charge was refunded.)
+#[actix_rt::test]
+async fn an_order_charged_just_before_the_customers_deadline_is_still_shipped_and_stored() {
+    let shop = shop(Faults {
+        shipping_slow: Some(Duration::from_millis(400)),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+
+    let impatient = shop
+        .checkout
+        .clone()
+        .with_timeout(Duration::from_millis(150));
+    let first = impatient.call(request("u1", "USD", "k")).await;
+    assert!(
+        matches!(first, Err(runtime::CallError::TimedOut { .. })),
+        "{first:?}"
+    );
+    // The same checkout again waits for the first and gets its order.
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(shop.orders("u1").await, vec![order.clone()]);
+    let charges = shop.charges("u1", "k").await;
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0].status, ChargeStatus::Charged, "{charges:?}");
+    assert_eq!(charges[0].transaction_id, order.transaction_id);
+}
+
 #[actix_rt::test]
 async fn bad_requests_are_refused_before_anything_is_called() {
     let shop = shop(Faults::default()).await;
@@ -1414,6 +1455,38 @@ impl Handler<Call<SendOrderConfirmation>> for FlakyEmail {
             });
         }
         forward(&self.real, call.into_message(), EmailError::SinkFailed)
+    }
+}
+
+/// A shipping service that takes `delay` to ship (and then ships).
+struct SlowShipping {
+    real: ServiceRef<Shipping>,
+    delay: Duration,
+}
+
+impl Actor for SlowShipping {
+    type Context = Context<Self>;
+}
+
+forward_to_real!(
+    SlowShipping,
+    |reason| ShippingError::Unavailable { reason },
+    GetQuote
+);
+
+impl Handler<Call<ShipOrder>> for SlowShipping {
+    type Result = ResponseFuture<Result<ShipOrderResponse, ShippingError>>;
+    fn handle(&mut self, call: Call<ShipOrder>, _: &mut Context<Self>) -> Self::Result {
+        let (real, delay) = (self.real.clone(), self.delay);
+        let message = call.into_message();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            real.call(message).await.unwrap_or_else(|error| {
+                Err(ShippingError::Unavailable {
+                    reason: error.to_string(),
+                })
+            })
+        })
     }
 }
 

@@ -189,4 +189,11 @@ pub enum Rejection {
         /// What the decoder said.
         detail: String,
     },
+    /// The peer refused the call, and why could not be read (made by the
+    /// caller from a rejection whose reason does not decode; never sent).
+    #[error("refused, for a reason that could not be read: {detail}")]
+    Unreadable {
+        /// What the decoder said.
+        detail: String,
+    },
 }

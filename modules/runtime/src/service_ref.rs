@@ -252,9 +252,14 @@ impl<S: Service> ServiceRef<S> {
     {
         // Made for a call whose time is up: sent nowhere (a remote peer
         // would drop it unrun on arrival; a local actor would run it for
-        // nobody).
+        // nobody). Not delivered, as it surely was not: a caller that
+        // charged a card before must know that this call did not run.
         if budget.is_zero() {
-            return CallState::failed(CallError::timed_out(S::NAME, Duration::ZERO));
+            return CallState::failed(CallError::not_delivered(
+                S::NAME,
+                "no time was left for it: the call it was made for is past its deadline, so it \
+                 was not sent",
+            ));
         }
         match &*self.route {
             Route::Local { first, slot } => {

@@ -107,26 +107,55 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
     // it.
     let fast_detection = "[runtime]\nheartbeat_interval_ms = 200\nfailure_timeout_ms = 1000\nhandshake_timeout_ms = 1000\n";
     let plan = plan_with(addr(&la), addr(&lb), fast_detection);
-    let _a = start_node(&plan, "a", la).await;
+    let a = start_node(&plan, "a", la).await;
     let b = start_node(&plan, "b", lb).await;
     let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
     warm_up(&toy).await;
+    let big = "x".repeat(1024 * 1024);
+    // A call with a short deadline made while the big one is on its way:
+    // its request, or its reply, waits behind the big frame for longer
+    // than a failure timeout past its deadline. It times out here; the
+    // peer, which answers as fast as the link lets it, is not to blame.
+    let short = b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let short_call = || async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        short.call(echo("small".into())).await
+    };
 
-    // 1 MiB at 16 KiB every 50 ms: over 3 s in which b's heartbeats wait
-    // behind the message, three times the failure timeout.
+    // 1 MiB at 16 KiB every 50 ms: over 3 s in which b's heartbeats (and
+    // the short call's request) wait behind the message, three times the
+    // failure timeout.
     b.faults()
         .unwrap()
         .throttle_writes("a", 16 * 1024, Duration::from_millis(50));
     let started = Instant::now();
-    let big = "x".repeat(1024 * 1024);
-    let reply = toy.call(echo(big.clone())).await.unwrap().unwrap();
-
+    let (reply, small) = tokio::join!(toy.call(echo(big.clone())), short_call());
     assert!(
         started.elapsed() > Duration::from_millis(3_000),
         "the link was not slow"
     );
-    assert_eq!(reply.text.len(), big.len());
+    assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
+    assert!(small.is_err(), "{small:?}");
     assert_eq!(b.connections_to("a"), 1, "declared dead while sending");
+
+    // The other way: the big reply comes slowly, and the short call's
+    // reply waits behind it at a.
+    b.faults().unwrap().throttle_writes("a", 0, Duration::ZERO);
+    a.faults()
+        .unwrap()
+        .throttle_writes("b", 16 * 1024, Duration::from_millis(50));
+    let started = Instant::now();
+    let (reply, small) = tokio::join!(toy.call(echo(big.clone())), short_call());
+    assert!(
+        started.elapsed() > Duration::from_millis(3_000),
+        "the link was not slow"
+    );
+    assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
+    assert!(small.is_err(), "{small:?}");
+    assert_eq!(b.connections_to("a"), 1, "declared dead while receiving");
 }
 
 #[actix_rt::test]

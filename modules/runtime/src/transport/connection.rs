@@ -137,6 +137,8 @@ struct Outbox {
 struct Batch {
     requests: Vec<QueuedRequest>,
     written: usize,
+    /// The batch's length in bytes.
+    len: usize,
 }
 
 /// A request frame in the outbox.
@@ -243,6 +245,9 @@ pub(crate) struct Connection {
     writer: Mutex<Option<AbortHandle>>,
     /// When bytes last arrived from the peer (coarse clock, ms).
     heard: Arc<AtomicU64>,
+    /// When bytes of a reply frame last arrived and left it unfinished
+    /// (coarse clock, ms; 0: never).
+    reply_heard: Arc<AtomicU64>,
     /// Calls from the peer that ran or run here and whose reply the
     /// writer has not yet taken: what the in-flight limit counts. A call
     /// stops counting when the writer takes its reply, just before writing
@@ -333,6 +338,7 @@ impl Connection {
             reader: Mutex::new(None),
             writer: Mutex::new(None),
             heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
+            reply_heard: Arc::new(AtomicU64::new(0)),
             serving: AtomicUsize::new(0),
             owed: AtomicUsize::new(0),
             unanswered: AtomicUsize::new(0),
@@ -346,6 +352,7 @@ impl Connection {
             warnings: TurnedAway::default(),
         });
         reader.report_progress(Arc::clone(&connection.heard));
+        reader.report_reply_progress(Arc::clone(&connection.reply_heard));
         tracing::info!(
             node = %connection.shared.identity.node,
             peer = %connection.peer.node,
@@ -421,6 +428,29 @@ impl Connection {
             self.queued_bytes.load(Ordering::Acquire),
             self.written_bytes.load(Ordering::Acquire),
         )
+    }
+
+    /// When bytes of a reply last arrived and left it unfinished (coarse
+    /// clock, ms; 0: never): the peer is answering, and the replies behind
+    /// that one wait for it.
+    pub(crate) fn last_reply_progress(&self) -> u64 {
+        self.reply_heard.load(Ordering::Relaxed)
+    }
+
+    /// True while call `call_id`'s request has not all been handed to the
+    /// socket: it waits in the outbox, or in the batch the writer is
+    /// writing (the whole batch counts until it is written). The peer
+    /// cannot be blamed yet for not answering it.
+    pub(crate) fn is_unsent(&self, call_id: u64) -> bool {
+        if lock(&self.outbox)
+            .calls
+            .iter()
+            .any(|r| r.call_id == call_id)
+        {
+            return true;
+        }
+        let batch = lock(&self.batch);
+        batch.written < batch.len && batch.requests.iter().any(|r| r.call_id == call_id)
     }
 
     /// Counts the peer as heard from at `now` (after a local pause).
@@ -1202,6 +1232,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                 batch.requests.clear();
                 std::mem::swap(&mut outbox.calls, &mut batch.requests);
                 batch.written = 0;
+                batch.len = sending.len();
                 drop(batch);
                 let replies = std::mem::take(&mut outbox.replies);
                 if replies > 0 {

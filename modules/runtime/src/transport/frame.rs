@@ -388,6 +388,9 @@ pub struct FrameReader<R> {
     /// Stamped with the coarse clock's milliseconds after every read that
     /// brought bytes.
     progress: Option<Arc<AtomicU64>>,
+    /// Stamped after every read that brought bytes of a reply frame and
+    /// left it unfinished: a reply on its way.
+    reply_progress: Option<Arc<AtomicU64>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -398,6 +401,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::with_capacity(READ_CHUNK),
             max,
             progress: None,
+            reply_progress: None,
         }
     }
 
@@ -405,6 +409,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// even in the middle of a frame.
     pub fn report_progress(&mut self, progress: Arc<AtomicU64>) {
         self.progress = Some(progress);
+    }
+
+    /// Stamps `progress` with the time of every read that brings bytes of
+    /// a reply frame and leaves it unfinished (a large reply on its way,
+    /// which the replies behind it wait for).
+    pub fn report_reply_progress(&mut self, progress: Arc<AtomicU64>) {
+        self.reply_progress = Some(progress);
     }
 
     /// Changes the size limit (after the handshake, frames may be larger).
@@ -446,6 +457,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 };
             }
             if let Some(progress) = &self.progress {
+                progress.store(crate::deadline::now_ms(), Ordering::Relaxed);
+            }
+            // The frame at the head of the buffer is the unfinished one:
+            // whole frames were handed out before this read.
+            if let Some(progress) = &self.reply_progress
+                && self.buf.get(PREFIX_LEN) == Some(&(Kind::Reply as u8))
+            {
                 progress.store(crate::deadline::now_ms(), Ordering::Relaxed);
             }
         }

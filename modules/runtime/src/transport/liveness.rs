@@ -36,7 +36,13 @@
 //! timeout past its deadline means the peer has stopped answering. It is
 //! declared unreachable too; before, its calls held their slots until the
 //! connection ended, and once they were all taken every call to it failed
-//! as overloaded at its deadline.
+//! as overloaded at its deadline. A call is judged from the later of its
+//! deadline and the first look that finds its request written (one
+//! waiting here behind a large frame on a slow link has not reached the
+//! peer), and not while a reply is arriving (the peer's answer may wait
+//! behind it). What the kernel's socket buffers hold is not seen: over a
+//! link so slow that they take longer than a failure timeout to drain,
+//! raise `failure_timeout_ms`.
 //!
 //! A *local* pause (this process stopped, or starved of CPU) must not be
 //! blamed on the peers: if the watcher wakes much later than it asked to,
@@ -89,6 +95,9 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
     // came meanwhile wait unread, and calls are not judged overdue until
     // the reader has had a failure timeout to catch up.
     let mut resumed_at: Option<u64> = None;
+    // The most overdue call, and the first look that found its request
+    // written: the peer is judged from then at the earliest.
+    let mut overdue_call: Option<(u64, u64)> = None;
     loop {
         ticker.tick().await;
         if connection.is_closed() {
@@ -126,9 +135,25 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         // heartbeats. Its calls would hold their slots until the
         // connection ended, and the calls after them fail as overloaded.
         let caught_up = resumed_at.is_none_or(|at| now.saturating_sub(at) > timeout);
+        let most_overdue = connection.most_overdue(now);
+        let written_since = match most_overdue {
+            Some((call_id, _)) if !connection.is_unsent(call_id) => match overdue_call {
+                Some((seen, since)) if seen == call_id => Some(since),
+                _ => {
+                    overdue_call = Some((call_id, now));
+                    Some(now)
+                }
+            },
+            _ => {
+                overdue_call = None;
+                None
+            }
+        };
+        let answering = now.saturating_sub(connection.last_reply_progress()) <= timeout;
         if caught_up
-            && let Some((call_id, overdue)) = connection.most_overdue(now)
-            && millis(overdue) > timeout
+            && !answering
+            && let (Some((call_id, overdue)), Some(since)) = (most_overdue, written_since)
+            && millis(overdue).min(now.saturating_sub(since)) > timeout
         {
             let reason = format!(
                 "node '{}' has not answered call {call_id}, {} ms past its deadline (failure timeout {timeout} ms): declared unreachable",

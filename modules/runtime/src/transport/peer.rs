@@ -33,7 +33,7 @@ use super::handshake::{self, HANDSHAKE_MAX_FRAME, HandshakeError, PeerInfo, Refu
 use crate::call::CallMeta;
 use crate::codec;
 use crate::deadline::WithDeadline;
-use crate::error::CallError;
+use crate::error::{CallError, Rejection};
 use crate::service::{Outcome, Request, Service};
 use crate::stats::Counters;
 
@@ -221,11 +221,14 @@ pub(crate) fn decode_reply<M: Request>(reply: Reply) -> Result<Outcome<M>, CallE
                 format!("{} ran, but its reply could not be decoded: {e}", M::NAME),
             )
         }),
+        // The status alone says it did not run; only the reason is lost.
         ReplyStatus::Rejected => match codec::decode(&reply.payload) {
             Ok(rejection) => Err(CallError::rejected(service, rejection)),
-            Err(e) => Err(CallError::outcome_unknown(
+            Err(e) => Err(CallError::rejected(
                 service,
-                format!("unreadable rejection: {e}"),
+                Rejection::Unreadable {
+                    detail: e.to_string(),
+                },
             )),
         },
         ReplyStatus::Failed => match codec::decode::<CallError>(&reply.payload) {
@@ -238,6 +241,9 @@ pub(crate) fn decode_reply<M: Request>(reply: Reply) -> Result<Outcome<M>, CallE
     }
 }
 
+// Made once per dial and moved straight into a connection: its size is
+// no cost worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Dialed {
     Connected {
         reader: FrameReader<Faulty<super::ReadHalf>>,
@@ -455,6 +461,19 @@ impl Peer {
                     ));
                 }
             };
+        // A connection or a slot that came at the deadline came too late:
+        // the peer would drop the frame unrun, and the caller would hear
+        // "timed out" (it may have run) of a call that surely did not.
+        if deadline.has_passed() {
+            Counters::count(&self.shared.counters.calls_overloaded);
+            return Err(CallError::overloaded(
+                service,
+                format!(
+                    "room to send it to node '{}' came only at its deadline: not sent",
+                    self.name
+                ),
+            ));
+        }
         let call = send::<M>(&connection, Payload::Encoded(message), &meta, slot, caller);
         // Sent (or not, for good): calls made after it may go at once.
         drop(waiting);
@@ -626,8 +645,16 @@ impl Peer {
                     return;
                 }
                 Ok(Dialed::Duplicate) => {
-                    // The peer is connecting to us; give it a moment to arrive.
-                    if self.wait_until_up(settings.connect_timeout).await {
+                    // The peer is connecting to us; give it a moment to
+                    // arrive, unless this node stops meanwhile (it would
+                    // refuse the peer's connection: calls waiting for one
+                    // fail now, not after the wait).
+                    let arrived = tokio::select! {
+                        biased;
+                        _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                        arrived = self.wait_until_up(settings.connect_timeout) => arrived,
+                    };
+                    if arrived {
                         return;
                     }
                     Arc::from("the peer refused a second connection, but its own did not arrive")
