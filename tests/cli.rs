@@ -130,6 +130,25 @@ fn plan_shows_the_shipped_deployments() {
         "{text}"
     );
     assert!(text.contains("127.0.0.1:7402"), "{text}");
+    // Each node's other addresses: where it is dialled, its admin
+    // endpoints, the shop's web server.
+    let addressed = boutique(&[
+        "--config",
+        "deploy/three-nodes.toml",
+        "--set",
+        "nodes.web.admin=127.0.0.1:9400",
+        "--set",
+        "nodes.store.address=store.example:7402",
+        "plan",
+    ]);
+    let text = stdout(&addressed);
+    for line in [
+        "dialled at store.example:7402",
+        "admin endpoints at http://127.0.0.1:9400",
+        "frontend serves http://127.0.0.1:8080",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
 }
 
 #[test]

@@ -600,6 +600,67 @@ async fn the_json_api_answers_errors_in_json() {
     assert_eq!(charge_count(&app).await, 0);
 }
 
+/// A program prices and pays in the currency it names (checkout took the
+/// cookie's, USD for a program, whatever the cart showed); a guest's
+/// order does not give away their session id; the GET routes answer HEAD.
+#[actix_rt::test]
+async fn the_json_api_pays_in_the_currency_asked_for_and_keeps_a_guests_id_to_itself() {
+    let (_app, mut program) = local().await;
+    let added = program
+        .json(
+            "POST",
+            "/api/v1/cart/items?currency=EUR",
+            Some(json!({"product_id": SUNGLASSES, "quantity": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(
+        added.json()["total"]["currency_code"],
+        "EUR",
+        "{}",
+        added.body
+    );
+
+    let form: serde_json::Map<String, serde_json::Value> = checkout_form("api-eur")
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), json!(value)))
+        .collect();
+    let placed = program
+        .json(
+            "POST",
+            "/api/v1/checkout?currency=EUR",
+            Some(serde_json::Value::Object(form)),
+            &[],
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let order = &placed.json()["order"];
+    assert_eq!(order["total"]["currency_code"], "EUR", "{}", placed.body);
+    assert!(order["customer_id"].is_null(), "{}", placed.body);
+
+    let listed = program.json("GET", "/api/v1/orders", None, &[]).await;
+    assert_eq!(listed.status, 200);
+    let orders = listed.json()["orders"].as_array().unwrap().clone();
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0]["customer_id"].is_null(), "{}", listed.body);
+
+    let unknown = program
+        .json(
+            "POST",
+            "/api/v1/checkout?currency=XXX",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["error"]["fields"][0]["field"], "currency");
+
+    let head = program.json("HEAD", "/api/v1/products", None, &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
 #[actix_rt::test]
 async fn robots_and_health_answer_plain_text() {
     let (_app, mut shopper) = local().await;

@@ -72,6 +72,19 @@ pub fn plan(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             node.name,
             node.modules.join(", ")
         )?;
+        // The node's other addresses, where it has them.
+        let pad = " ".repeat(width);
+        if let Some(address) = &node.address {
+            writeln!(out, "  {pad}  dialled at {address}")?;
+        }
+        if let Some(admin) = node.admin {
+            writeln!(out, "  {pad}  admin endpoints at http://{admin}")?;
+        }
+        for module in &node.modules {
+            for addr in plan.listen_addresses(&catalogue, module) {
+                writeln!(out, "  {pad}  {module} serves http://{addr}")?;
+            }
+        }
     }
     writeln!(out)?;
     let crossings = plan.crossings();

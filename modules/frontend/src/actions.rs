@@ -14,13 +14,18 @@ use crate::forms::AddToCart;
 use crate::shop::Shop;
 use crate::visitor::Visitor;
 
-/// What a cart error means to the visitor: a field to correct, or the cart
-/// down (its storage failed: a 503, try again).
+/// What a cart error means to the visitor: a field to correct, a cart
+/// that holds as many products as it may (409: no value of the request's
+/// fields would do; a line must go first), or the cart down (its storage
+/// failed: a 503, try again).
 pub(crate) fn cart_error(error: CartError) -> ShopError {
     match error {
-        CartError::InvalidQuantity { .. }
-        | CartError::QuantityTooLarge { .. }
-        | CartError::TooManyItems { .. } => ShopError::field("quantity", error.to_string()),
+        CartError::InvalidQuantity { .. } | CartError::QuantityTooLarge { .. } => {
+            ShopError::field("quantity", error.to_string())
+        }
+        CartError::TooManyItems { .. } => {
+            ShopError::Conflict(format!("{error}: remove one before adding another"))
+        }
         CartError::InvalidProductId { .. } => ShopError::field("product_id", error.to_string()),
         CartError::InvalidUserId { .. } => ShopError::BadRequest(error.to_string()),
         CartError::Storage(detail) => ShopError::down("cart", detail),
@@ -121,10 +126,11 @@ impl From<CheckoutFailure> for ShopError {
 pub async fn place_order(
     shop: &Shop,
     visitor: &Visitor,
+    currency: &str,
     mut order: PlaceOrder,
 ) -> Result<Order, CheckoutFailure> {
     order.user_id = visitor.customer_id().to_owned();
-    order.user_currency = visitor.currency.clone();
+    order.user_currency = currency.to_owned();
     match shop.checkout.call(order).await {
         Ok(Ok(placed)) => Ok(placed.order),
         Ok(Err(error)) => Err(CheckoutFailure {

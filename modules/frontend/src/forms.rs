@@ -306,7 +306,8 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
         let rule = if cvv_text.is_empty() {
             "is required"
         } else {
-            "must be the 3 or 4 digits on the back of the card"
+            "must be the 3 or 4 digits on the back of the card, as text (in JSON, \"042\", \
+             not 42: a number loses a leading zero)"
         };
         problems.add("credit_card_cvv", rule);
         0

@@ -7,9 +7,9 @@
 //! | GET `/products[?currency=EUR]` | | `{currency, products: [...]}` |
 //! | GET `/products/{id}[?currency=]` | | a product, priced |
 //! | GET `/cart[?currency=]` | | the cart, priced, with shipping and total |
-//! | POST `/cart/items` | `{product_id, quantity}` | 201, the cart (see below) |
+//! | POST `/cart/items[?currency=]` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
-//! | POST `/checkout` | the checkout form's fields; key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}` |
+//! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}`, charged in the currency |
 //! | GET `/orders` | | `{orders: [...]}`, newest first |
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
@@ -31,6 +31,11 @@
 //! not a guest's request: the program meant to act as its user. Bodies
 //! must be `Content-Type: application/json` (415 otherwise), which a
 //! browser cannot send to another site without asking first.
+//!
+//! `?currency=` defaults to the visitor's (the `shop_currency` cookie, or
+//! USD): a program prices and pays in the currency it names. An order's
+//! `customer_id` is `null` for a guest, as in `GET /session`. The GET
+//! routes answer HEAD too.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
@@ -48,18 +53,18 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The API's routes.
 pub fn routes(config: &mut web::ServiceConfig) {
-    use crate::server::{delete, get, post, resource};
+    use crate::server::{delete, page, post, resource};
     config
-        .service(resource("/products", vec![get(products)]))
-        .service(resource("/products/{id}", vec![get(product)]))
-        .service(resource("/cart", vec![get(cart), delete(empty_cart)]))
+        .service(resource("/products", vec![page(products)]))
+        .service(resource("/products/{id}", vec![page(product)]))
+        .service(resource("/cart", vec![page(cart), delete(empty_cart)]))
         .service(resource("/cart/items", vec![post(add_item)]))
         .service(resource("/checkout", vec![post(checkout)]))
-        .service(resource("/orders", vec![get(orders)]))
-        .service(resource("/orders/{id}", vec![get(order)]))
+        .service(resource("/orders", vec![page(orders)]))
+        .service(resource("/orders/{id}", vec![page(order)]))
         .service(resource("/users", vec![post(sign_up)]))
         .service(resource("/sessions", vec![post(sign_in)]))
-        .service(resource("/session", vec![get(session), delete(sign_out)]))
+        .service(resource("/session", vec![page(session), delete(sign_out)]))
         .default_service(web::to(|request: HttpRequest| async move {
             Err::<HttpResponse, _>(ShopError::NotFound(format!(
                 "there is no API endpoint {} {}",
@@ -82,7 +87,11 @@ fn json_fields(request: &HttpRequest, body: &[u8]) -> Result<Fields, ShopError> 
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type.starts_with("application/json") {
+    // Media types are case-insensitive (`Application/JSON`).
+    if !content_type
+        .get(..16)
+        .is_some_and(|start| start.eq_ignore_ascii_case("application/json"))
+    {
         return Err(ShopError::UnsupportedBody(
             "send the body as JSON, with Content-Type: application/json".to_owned(),
         ));
@@ -139,9 +148,11 @@ async fn cart(
 async fn add_item(
     shop: web::Data<Shop>,
     visitor: Visitor,
+    query: web::Query<CurrencyQuery>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
+    let currency = visitor.currency_or(query.currency.as_deref())?;
     let added = forms::add_to_cart(&json_fields(&request, &body)?)?;
     let line = AddedLine {
         product_id: added.product_id.clone(),
@@ -150,7 +161,7 @@ async fn add_item(
     actions::add_to_cart(&shop, &visitor, added).await?;
     // Stored: from here on, whatever fails, the answer is 201 (see the
     // module's docs).
-    let mut response = match shop.cart(visitor.customer_id(), &visitor.currency).await {
+    let mut response = match shop.cart(visitor.customer_id(), &currency).await {
         Ok(cart) => json(StatusCode::CREATED, &cart),
         Err(error) => {
             tracing::warn!(module = "frontend", %error, "a line was added to the cart, which could not be priced");
@@ -192,9 +203,11 @@ async fn empty_cart(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpRespo
 async fn checkout(
     shop: web::Data<Shop>,
     visitor: Visitor,
+    query: web::Query<CurrencyQuery>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
+    let currency = visitor.currency_or(query.currency.as_deref())?;
     let mut order = forms::checkout(&json_fields(&request, &body)?)?;
     if order.idempotency_key.is_empty()
         && let Some(key) = request.headers().get(IDEMPOTENCY_KEY)
@@ -213,17 +226,31 @@ async fn checkout(
         }
         order.idempotency_key = key.to_owned();
     }
-    let order = actions::place_order(&shop, &visitor, order).await?;
+    let order = actions::place_order(&shop, &visitor, &currency, order).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/orders/{}", order.order_id)))
-        .json(serde_json::json!({ "order": order })))
+        .json(serde_json::json!({ "order": order_view(&order, &visitor) })))
+}
+
+/// An order as the API answers it: a guest's `customer_id` is `null`, as
+/// in `GET /session` (it is `guest:` and their HttpOnly session cookie).
+fn order_view(order: &orders::api::Order, visitor: &Visitor) -> serde_json::Value {
+    let mut view = serde_json::json!(order);
+    if visitor.user.is_none() {
+        view["customer_id"] = serde_json::Value::Null;
+    }
+    view
 }
 
 async fn orders(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
     let orders = stored::all(&shop, &visitor).await?;
+    let views: Vec<serde_json::Value> = orders
+        .iter()
+        .map(|order| order_view(order, &visitor))
+        .collect();
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "orders": orders }),
+        &serde_json::json!({ "orders": views }),
     ))
 }
 
@@ -233,7 +260,10 @@ async fn order(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ShopError> {
     let order = stored::find(&shop, &visitor, &id).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "order": order })))
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "order": order_view(&order, &visitor) }),
+    ))
 }
 
 /// A session as the API answers it, with the sign-in cookie set too (so a
@@ -311,4 +341,55 @@ async fn sign_out(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpRespons
         .add_cookie(&expired)
         .map_err(|e| ShopError::Failed(e.to_string()))?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_media_type_is_read_in_any_case_and_nothing_else_is() {
+        let request = |content_type: &str| {
+            actix_web::test::TestRequest::default()
+                .insert_header((CONTENT_TYPE, content_type))
+                .to_http_request()
+        };
+        for json in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
+            assert!(json_fields(&request(json), b"{}").is_ok(), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jso",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(
+                matches!(
+                    json_fields(&request(other), b"{}"),
+                    Err(ShopError::UnsupportedBody(_))
+                ),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cart_that_holds_all_the_products_it_may_is_a_conflict_not_a_field() {
+        let full = crate::actions::cart_error(cart::api::CartError::TooManyItems { max: 2 });
+        assert!(
+            matches!(&full, ShopError::Conflict(why) if why.contains("remove one")),
+            "{full:?}"
+        );
+        let too_many = crate::actions::cart_error(cart::api::CartError::QuantityTooLarge {
+            product_id: "X".to_owned(),
+            max: 9,
+        });
+        assert!(
+            matches!(too_many, ShopError::InvalidFields(_)),
+            "{too_many:?}"
+        );
+    }
 }

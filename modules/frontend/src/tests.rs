@@ -373,8 +373,26 @@ async fn a_stored_but_unfinished_order_keeps_its_checkout_only_while_the_cart_is
     assert_eq!(form_key(&page).as_deref(), Some(key.as_str()));
     assert!(set.is_none());
 
-    // The cart changed: the page still names the order, but offers a new
-    // checkout, and the cookie goes.
+    // The cart emptied meanwhile: the page still offers that checkout,
+    // to finish the stored order (it showed no form at all).
+    let emptied = client
+        .post(format!("{url}/cart/empty"))
+        .insert_header(cookie_header(&[&session]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(emptied.status().as_u16(), 302);
+    let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
+    assert!(page.contains("Your shopping cart is empty!"), "{page}");
+    assert!(page.contains("order the-stored-order"), "{page}");
+    assert_eq!(form_key(&page).as_deref(), Some(key.as_str()));
+    assert!(page.contains("Finish the earlier checkout"), "{page}");
+    assert!(set.is_none());
+
+    // The cart changed (two sunglasses, where the order has one): the
+    // page still names the order, but offers a new checkout, and the
+    // cookie goes.
+    add_sunglasses(&client, &url, &session).await;
     add_sunglasses(&client, &url, &session).await;
     let (set, page) = cart_page(&client, &url, &[&session, &pending]).await;
     assert!(page.contains("order the-stored-order"), "{page}");

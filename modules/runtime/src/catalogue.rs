@@ -121,6 +121,15 @@ impl ModuleEntry {
         (self.storage)(section)
     }
 
+    /// Where it listens itself (the shop's web server), configured by
+    /// `section` ([`Module::listen_addresses`]).
+    pub fn listen_addresses_with(
+        &self,
+        section: Option<&config::Value>,
+    ) -> Vec<std::net::SocketAddr> {
+        (self.listen_addresses)(section)
+    }
+
     /// The services it calls.
     pub fn dependencies(&self) -> &[&'static str] {
         &self.dependencies

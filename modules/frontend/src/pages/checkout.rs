@@ -43,15 +43,16 @@ pub async fn place(
 ) -> Result<HttpResponse, ShopError> {
     let order = forms::checkout(&Fields::from_form(&body)?)?;
     let key = order.idempotency_key.clone();
-    let (mut response, key_left) = match actions::place_order(&shop, &visitor, order).await {
-        Ok(order) => (
-            redirect(StatusCode::SEE_OTHER, &format!("/order/{}", order.order_id)),
-            KeyLeft::Settled,
-        ),
-        // Answered as the error, which the error pages render, with the
-        // cookie set on it.
-        Err(failure) => (HttpResponse::from_error(failure.error), failure.key_left),
-    };
+    let (mut response, key_left) =
+        match actions::place_order(&shop, &visitor, &visitor.currency, order).await {
+            Ok(order) => (
+                redirect(StatusCode::SEE_OTHER, &format!("/order/{}", order.order_id)),
+                KeyLeft::Settled,
+            ),
+            // Answered as the error, which the error pages render, with the
+            // cookie set on it.
+            Err(failure) => (HttpResponse::from_error(failure.error), failure.key_left),
+        };
     let pending = request
         .cookie(CHECKOUT_COOKIE)
         .and_then(|cookie| unfinished_checkout(cookie.value(), visitor.customer_id()));

@@ -585,6 +585,14 @@ impl Plan {
         self.modules.get(module)
     }
 
+    /// Where module `module` listens itself under this config (the shop's
+    /// web server; none for a module the catalogue does not have).
+    pub fn listen_addresses(&self, catalogue: &Catalogue, module: &str) -> Vec<SocketAddr> {
+        catalogue.entry(module).map_or_else(Vec::new, |entry| {
+            entry.listen_addresses_with(self.module_config(module))
+        })
+    }
+
     /// Where module `module` keeps its state under this config (nothing,
     /// for a module the catalogue does not have).
     pub fn storage(&self, catalogue: &Catalogue, module: &str) -> Storage {

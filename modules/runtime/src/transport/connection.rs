@@ -270,6 +270,10 @@ pub(crate) struct Connection {
     /// Bytes queued in the outbox, and bytes written, since the start.
     queued_bytes: AtomicU64,
     written_bytes: AtomicU64,
+    /// True while the writer waits for the socket to take bytes (its last
+    /// write returned `Pending`): what the peer reads, not this node's
+    /// own scheduling, holds the outbox back.
+    writer_blocked: AtomicBool,
     /// Bytes written and flushed: handed to the socket. Under TLS, a write
     /// leaves its bytes in the TLS layer's buffer until a flush.
     flushed_bytes: AtomicU64,
@@ -300,57 +304,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Connection {
-    /// Starts the reader and writer tasks. `first` is written before
-    /// anything else (the acceptor's `Welcome`).
-    pub(crate) fn spawn<R, W>(
-        mut reader: FrameReader<R>,
-        writer: W,
-        peer: PeerInfo,
-        dialed_by_us: bool,
-        shared: Arc<Shared>,
-        first: Option<Vec<u8>>,
-        owner: Option<Weak<Peer>>,
-    ) -> Arc<Connection>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let first = first.unwrap_or_default();
-        let first_len = first.len() as u64;
-        let outbox = Outbox {
-            bytes: first,
-            ..Outbox::default()
-        };
-        let connection = Arc::new(Connection {
-            peer,
-            dialed_by_us,
-            shared,
-            owner,
-            outbox: Mutex::new(outbox),
-            writer_wanted: Notify::new(),
-            batch: Mutex::new(Batch::default()),
-            arrived: Mutex::new(Vec::new()),
-            responder: AtomicWaker::new(),
-            pending: Mutex::new(Pending::default()),
-            closed: AtomicBool::new(false),
-            reason: Mutex::new(None),
-            reader: Mutex::new(None),
-            writer: Mutex::new(None),
-            heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
-            reply_heard: Arc::new(AtomicU64::new(0)),
-            serving: AtomicUsize::new(0),
-            owed: AtomicUsize::new(0),
-            unanswered: AtomicUsize::new(0),
-            leaving: AtomicBool::new(false),
-            queued_bytes: AtomicU64::new(first_len),
-            written_bytes: AtomicU64::new(0),
-            flushed_bytes: AtomicU64::new(0),
-            wrote: Notify::new(),
-            peer_sends_no_more_calls: AtomicBool::new(false),
-            no_more_calls: Notify::new(),
-            warnings: TurnedAway::default(),
-        });
+/// A connection made but not started: its tasks are started by
+/// [`Prepared::start`]. Made under a peer's state lock (to install it in
+/// the same step as the decision to admit it) and started after: a task
+/// that cannot be started closes the connection at once, which tells the
+/// peer, which takes that lock.
+pub(crate) struct Prepared<R, W> {
+    connection: Arc<Connection>,
+    reader: FrameReader<R>,
+    writer: W,
+}
+
+impl<R, W> Prepared<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    /// The connection, to install before it starts.
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    /// Starts the reader, writer, responder and liveness tasks.
+    pub(crate) fn start(self) -> Arc<Connection> {
+        let Prepared {
+            connection,
+            mut reader,
+            writer,
+        } = self;
         reader.report_progress(Arc::clone(&connection.heard));
         reader.report_reply_progress(Arc::clone(&connection.reply_heard));
         tracing::info!(
@@ -394,6 +375,83 @@ impl Connection {
         }
         connection
     }
+}
+
+impl Connection {
+    /// Makes the connection and starts its tasks. `first` is written
+    /// before anything else (the acceptor's `Welcome`).
+    pub(crate) fn spawn<R, W>(
+        reader: FrameReader<R>,
+        writer: W,
+        peer: PeerInfo,
+        dialed_by_us: bool,
+        shared: Arc<Shared>,
+        first: Option<Vec<u8>>,
+        owner: Option<Weak<Peer>>,
+    ) -> Arc<Connection>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        Connection::prepare(reader, writer, peer, dialed_by_us, shared, first, owner).start()
+    }
+
+    /// Makes the connection without starting it ([`Prepared`]).
+    pub(crate) fn prepare<R, W>(
+        reader: FrameReader<R>,
+        writer: W,
+        peer: PeerInfo,
+        dialed_by_us: bool,
+        shared: Arc<Shared>,
+        first: Option<Vec<u8>>,
+        owner: Option<Weak<Peer>>,
+    ) -> Prepared<R, W>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let first = first.unwrap_or_default();
+        let first_len = first.len() as u64;
+        let outbox = Outbox {
+            bytes: first,
+            ..Outbox::default()
+        };
+        let connection = Arc::new(Connection {
+            peer,
+            dialed_by_us,
+            shared,
+            owner,
+            outbox: Mutex::new(outbox),
+            writer_wanted: Notify::new(),
+            batch: Mutex::new(Batch::default()),
+            arrived: Mutex::new(Vec::new()),
+            responder: AtomicWaker::new(),
+            pending: Mutex::new(Pending::default()),
+            closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            reader: Mutex::new(None),
+            writer: Mutex::new(None),
+            heard: Arc::new(AtomicU64::new(crate::deadline::now_ms())),
+            reply_heard: Arc::new(AtomicU64::new(0)),
+            serving: AtomicUsize::new(0),
+            owed: AtomicUsize::new(0),
+            unanswered: AtomicUsize::new(0),
+            leaving: AtomicBool::new(false),
+            queued_bytes: AtomicU64::new(first_len),
+            written_bytes: AtomicU64::new(0),
+            writer_blocked: AtomicBool::new(false),
+            flushed_bytes: AtomicU64::new(0),
+            wrote: Notify::new(),
+            peer_sends_no_more_calls: AtomicBool::new(false),
+            no_more_calls: Notify::new(),
+            warnings: TurnedAway::default(),
+        });
+        Prepared {
+            connection,
+            reader,
+            writer,
+        }
+    }
 
     /// Who is at the other end.
     pub(crate) fn peer(&self) -> &PeerInfo {
@@ -428,6 +486,11 @@ impl Connection {
             self.queued_bytes.load(Ordering::Acquire),
             self.written_bytes.load(Ordering::Acquire),
         )
+    }
+
+    /// True while the writer waits for the socket to take bytes.
+    pub(crate) fn writer_is_blocked(&self) -> bool {
+        self.writer_blocked.load(Ordering::Relaxed)
     }
 
     /// When bytes of a reply last arrived and left it unfinished (coarse
@@ -1273,6 +1336,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
                     if let std::task::Poll::Ready(Ok(written)) = wrote {
                         batch.written = start + written;
                     }
+                    connection
+                        .writer_blocked
+                        .store(wrote.is_pending(), Ordering::Relaxed);
                     wrote
                 })
                 .await;

@@ -165,7 +165,9 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         let (queued, written) = connection.write_progress();
         let waiting = queued.saturating_sub(written);
         let moving = written != last_written;
-        if waiting > max_backlog && !moving {
+        // Not moving because the socket takes nothing, not because this
+        // node's thread was busy (the writer shares it with this watcher).
+        if waiting > max_backlog && !moving && connection.writer_is_blocked() {
             let reason = format!(
                 "node '{}' left {waiting} bytes unread (limit {max_backlog}): declared unreachable",
                 connection.peer().node

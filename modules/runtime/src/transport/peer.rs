@@ -895,7 +895,10 @@ impl Peer {
             if crossed && !theirs_wins {
                 return Err((duplicate(), writer));
             }
-            let connection = Connection::spawn(
+            // Installed with the decision, started after the lock is let
+            // go: a task that cannot start (the node's arbiter stopped)
+            // closes the connection at once, which takes this lock.
+            let prepared = Connection::prepare(
                 reader,
                 writer,
                 info,
@@ -906,11 +909,17 @@ impl Peer {
             );
             self.installed.fetch_add(1, Ordering::Relaxed);
             self.came_up();
-            match std::mem::replace(&mut *state, State::Up(connection)) {
+            let old = match std::mem::replace(
+                &mut *state,
+                State::Up(Arc::clone(prepared.connection())),
+            ) {
                 State::Up(old) => Some(old),
                 _ => None,
-            }
+            };
+            (old, prepared)
         };
+        let (replaced, prepared) = replaced;
+        prepared.start();
         if let Some(old) = replaced {
             old.close("replaced by a newer connection from the same node");
         }
