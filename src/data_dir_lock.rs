@@ -9,7 +9,9 @@
 //! - `.nodes.lock`: every node holds it shared while it runs (several
 //!   nodes on one machine, as under `boutique up`, may);
 //! - `.calls.lock`: every such call holds it shared while it runs (calls
-//!   do not stop each other: each is a short-lived writer like any other).
+//!   do not stop each other: each is a short-lived writer like any other);
+//! - `.probe.lock`: held alone by a call while it looks at `.nodes.lock`,
+//!   so that two calls looking at once do not take each other for a node.
 //!
 //! A call takes `.calls.lock`, then refuses if it cannot take
 //! `.nodes.lock` alone for a moment (a node holds it). A node takes
@@ -62,6 +64,10 @@ pub fn hold_as_node(data_dir: &Path) -> io::Result<Held> {
 pub fn hold_as_call(data_dir: &Path) -> io::Result<CallCheck> {
     let calls = open(data_dir, ".calls.lock")?;
     flock(&calls, libc::LOCK_SH)?;
+    // One call looks at a time (for a moment each): another's look would
+    // hold `.nodes.lock` alone, and be taken for a node.
+    let probe = open(data_dir, ".probe.lock")?;
+    flock(&probe, libc::LOCK_EX)?;
     let nodes = open(data_dir, ".nodes.lock")?;
     match flock(&nodes, libc::LOCK_EX | libc::LOCK_NB) {
         // No node; let go at once (closing the file would too), so that
@@ -93,5 +99,48 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(label: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("boutique-lock-test-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn calls_looking_at_once_do_not_take_each_other_for_a_node() {
+        let dir = temp_dir("calls");
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    (0..2000)
+                        .filter(|_| matches!(hold_as_call(&dir).unwrap(), CallCheck::NodeRunning))
+                        .count()
+                })
+            })
+            .collect();
+        let mistaken: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(mistaken, 0, "calls took each other for a node");
+    }
+
+    #[test]
+    fn a_call_beside_a_node_is_refused_and_one_after_it_is_not() {
+        let dir = temp_dir("node");
+        let node = hold_as_node(&dir).unwrap();
+        assert!(matches!(
+            hold_as_call(&dir).unwrap(),
+            CallCheck::NodeRunning
+        ));
+        drop(node);
+        assert!(matches!(hold_as_call(&dir).unwrap(), CallCheck::Clear(_)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

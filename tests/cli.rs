@@ -1145,6 +1145,89 @@ async fn run_stops_gracefully_when_its_terminal_goes_away() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
+/// A node whose start waits (a module's database does not answer: sqlx
+/// tries for 10 s) stops at once on a second Ctrl-C, exit 130, as it does
+/// once up. Signals that came during the start were merged into one, and
+/// acted on only once the start was over.
+#[actix_rt::test]
+async fn a_second_interrupt_while_the_node_starts_stops_it_at_once() {
+    // A bound socket that does not listen: every connection is refused,
+    // and sqlx keeps trying.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let database = format!(
+        "modules.orders.database=postgres://shop@{}/shop",
+        socket.local_addr().unwrap()
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "--set",
+            "modules.frontend.listen=127.0.0.1:0",
+            "--set",
+            &database,
+            "run",
+        ])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // A module started: the node is starting, with the signals taken over.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if line.contains("module started") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a module started");
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let interrupt = || {
+        // SAFETY: a signal to our own child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    };
+    // One, heard (two at once are one signal), then another.
+    interrupt();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if line.contains("asked to stop while starting") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the node heard the first interrupt");
+    interrupt();
+    let reading = tokio::spawn(async move {
+        let mut said = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            said.push_str(&line);
+            said.push('\n');
+        }
+        said
+    });
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the node stopped")
+        .unwrap();
+    let said = reading.await.unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}\n{said}");
+    assert!(said.contains("asked again while starting"), "{said}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}: it waited for the start",
+        started.elapsed()
+    );
+}
+
 /// Starts `boutique run` and sends it `signal` as soon as it says it runs;
 /// how it exited.
 async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {

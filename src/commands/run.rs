@@ -76,13 +76,30 @@ pub fn run(
     super::on_system(async {
         // The stop signals are taken over before anything starts: one
         // that comes while the node starts, or just after it says it is
-        // ready, stops it gracefully once it is up, not at once.
+        // ready, stops it gracefully once it is up, not at once; a second
+        // one while it starts (a module's start waiting on a database's
+        // lock, say) stops it at once, as it would once up.
         let mut stop = signal::StopSignals::watch();
         let telemetry = match &telemetry_config.otlp_endpoint {
             Some(endpoint) => Some(crate::telemetry::start(endpoint, &name)?),
             None => None,
         };
-        let node = Arc::new(Node::start(&plan, &name, &catalogue).await?);
+        let starting = Node::start(&plan, &name, &catalogue);
+        tokio::pin!(starting);
+        let mut asked_to_stop: Option<&'static str> = None;
+        let node = loop {
+            tokio::select! {
+                started = &mut starting => break Arc::new(started?),
+                why = stop.next() => {
+                    if asked_to_stop.is_some() {
+                        tracing::warn!(node = %name, signal = why, "asked again while starting: stopped at once");
+                        return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+                    }
+                    tracing::info!(node = %name, signal = why, "asked to stop while starting: stopping once started (a second signal stops it at once)");
+                    asked_to_stop = Some(why);
+                }
+            }
+        };
         // Bound before the node says it listens (which `boutique up` takes
         // as ready): a node that cannot serve its admin endpoints fails
         // before it says anything.
@@ -137,7 +154,10 @@ pub fn run(
                 ),
             }
         }
-        let why = stop.next().await;
+        let why = match asked_to_stop {
+            Some(why) => why,
+            None => stop.next().await,
+        };
         let grace = std::time::Duration::from_millis(plan.runtime.shutdown_grace_ms);
         tracing::info!(
             node = node.name(),

@@ -595,8 +595,18 @@ async fn a_method_an_address_does_not_take_is_a_405_naming_those_it_does() {
         ("PUT", "/cart", "GET, HEAD, POST", "text/html"),
         // A HEAD must not sign anyone out.
         ("HEAD", "/logout", "GET, POST", ""),
-        ("DELETE", "/api/v1/products", "GET, HEAD", "application/json"),
-        ("POST", "/api/v1/cart", "GET, HEAD, DELETE", "application/json"),
+        (
+            "DELETE",
+            "/api/v1/products",
+            "GET, HEAD",
+            "application/json",
+        ),
+        (
+            "POST",
+            "/api/v1/cart",
+            "GET, HEAD, DELETE",
+            "application/json",
+        ),
     ] {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut response = client

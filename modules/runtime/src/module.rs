@@ -195,6 +195,8 @@ pub struct StartContext {
     services: ServiceRegistry,
     data_dir: PathBuf,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Made true when the node closes, at the end of a graceful shutdown.
+    closed: Option<tokio::sync::watch::Receiver<bool>>,
     /// What the node's graceful shutdown waits for besides calls.
     holds: std::sync::Arc<crate::shutdown_hold::ShutdownHolds>,
     counters: std::sync::Arc<crate::stats::Counters>,
@@ -221,6 +223,7 @@ impl StartContext {
             services,
             data_dir: data_dir.into(),
             stop: None,
+            closed: None,
             holds: std::sync::Arc::default(),
             counters: std::sync::Arc::default(),
             module: None,
@@ -282,6 +285,28 @@ impl StartContext {
     pub fn with_stop_signal(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         self.stop = Some(stop);
         self
+    }
+
+    /// The same context, told by `closed` when the node closes (after a
+    /// graceful shutdown's grace, not at its start).
+    pub(crate) fn with_closed_signal(mut self, closed: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closed = Some(closed);
+        self
+    }
+
+    /// Resolves when the node closes: at the end of a graceful shutdown,
+    /// once the work it waited for is done (or its grace is over), or when
+    /// the node is dropped. Until then a supervisor keeps its module
+    /// running: work finishing during the grace may need it.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let closed = self.closed.clone();
+        let stopped = self.stopped();
+        async move {
+            match closed {
+                Some(mut closed) => drop(closed.wait_for(|closed| *closed).await),
+                None => stopped.await,
+            }
+        }
     }
 
     /// The same context, whose [`StartContext::hold_shutdown`] holds

@@ -87,6 +87,9 @@ pub struct Node {
     registry: ServiceRegistry,
     transport: Option<Arc<Transport>>,
     shutdown: watch::Sender<bool>,
+    /// Made true when the node closes (the end of a graceful shutdown):
+    /// supervisors restart modules until then.
+    closed: watch::Sender<bool>,
     /// Work outside the modules' actors a graceful shutdown waits for.
     holds: Arc<crate::shutdown_hold::ShutdownHolds>,
     counters: Arc<crate::stats::Counters>,
@@ -268,27 +271,42 @@ impl Node {
         if self.holds.held() > 0 {
             tracing::info!(node = %self.name, holds = self.holds.held(), "waiting for modules to finish their work (a hold each: the web server, each checkout in progress)");
         }
-        let held = self.holds.released_by(deadline).await;
-        if held > 0 {
-            tracing::warn!(node = %self.name, holds = held, "grace period over: stopping with modules' work unfinished");
-        }
         let Some(transport) = &self.transport else {
+            let held = self.holds.released_by(deadline).await;
+            if held > 0 {
+                tracing::warn!(node = %self.name, holds = held, "grace period over: stopping with modules' work unfinished");
+            }
+            self.closed.send_replace(true);
             return held;
         };
         let shared = &transport.shared;
         let serving = || connections.iter().map(|c| c.serving()).sum::<usize>();
-        loop {
-            let drained = shared.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            let left = serving();
-            if left == 0 {
-                break;
+        let held = loop {
+            let held = self.holds.released_by(deadline).await;
+            loop {
+                let drained = shared.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                let left = serving();
+                if left == 0 {
+                    break;
+                }
+                tracing::info!(node = %self.name, calls = left, "waiting for calls in flight to finish");
+                if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                    break;
+                }
             }
-            tracing::info!(node = %self.name, calls = left, "waiting for calls in flight to finish");
-            if tokio::time::timeout_at(deadline, drained).await.is_err() {
-                break;
+            // A call served meanwhile may have taken a hold once its actor
+            // ran it (checkout takes one per order), after the holds were
+            // looked at: its caller may have given up (no longer served),
+            // but its work goes on. Looked at again, within the grace.
+            let now_held = self.holds.held();
+            if now_held == 0 || held > 0 || tokio::time::Instant::now() >= deadline {
+                break now_held;
             }
+        };
+        if held > 0 {
+            tracing::warn!(node = %self.name, holds = held, "grace period over: stopping with modules' work unfinished");
         }
         let unfinished = serving();
         if unfinished > 0 {
@@ -315,6 +333,7 @@ impl Node {
             let left = flushed_by.saturating_duration_since(tokio::time::Instant::now());
             connection.flush(left).await;
         }
+        self.closed.send_replace(true);
         shared.close_all("this node has shut down");
         unfinished + held
     }
@@ -323,6 +342,7 @@ impl Node {
     /// flight on them fail with *outcome unknown*.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.closed.send_replace(true);
         if let Some(transport) = &self.transport {
             transport.shared.close_all("this node is shutting down");
         }
@@ -387,6 +407,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         },
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (closed, _) = watch::channel(false);
     let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
@@ -507,6 +528,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         .for_module(entry.name())
         .with_replicas(plan.nodes_of(module).len())
         .with_stop_signal(shutdown.subscribe())
+        .with_closed_signal(closed.subscribe())
         .with_shutdown_holds(Arc::clone(&holds))
         .with_counters(Arc::clone(&counters))
         .with_http_metrics(http_metrics.clone());
@@ -554,10 +576,14 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             if placed.modules.contains(callee) {
                 continue;
             }
+            // The replicas calls can reach: those with an address, as the
+            // module's ref has them (one on port 0 may be connected, having
+            // dialled us, but no call is sent to it).
             let peers = plan
                 .nodes_of(callee)
                 .into_iter()
                 .filter_map(|host| transport.as_ref()?.peers.get(&host.name))
+                .filter(|peer| peer.has_address())
                 .cloned()
                 .collect();
             needs.push(crate::health::Need {
@@ -591,6 +617,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         registry,
         transport,
         shutdown,
+        closed,
         holds,
         counters,
     })

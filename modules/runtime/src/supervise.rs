@@ -119,7 +119,9 @@ pub(crate) async fn supervise<M: Module>(
     counters: Arc<Counters>,
 ) {
     let name = <M::Service as Service>::NAME;
-    let stopped = ctx.stopped();
+    // Not `stopped`: a graceful shutdown's work (a checkout storing its
+    // order) may need the module until the node closes.
+    let stopped = ctx.closed();
     tokio::pin!(stopped);
     let mut row = CrashRow::new(Instant::now());
     loop {

@@ -185,3 +185,82 @@ async fn a_module_down_makes_its_node_unready_until_it_runs_again() {
     count_after_restart(&toy).await;
     assert!(node.readiness().is_ready(), "{:?}", node.readiness());
 }
+
+// --- Restarts during a graceful shutdown ----------------------------------
+
+/// Lets the keeper module's work end.
+static KEEPER_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Nothing {}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+runtime::service! {
+    /// A module with work that holds its node's shutdown until the test
+    /// lets it end.
+    Keeper = "keeper", error Never {
+        Nothing -> runtime::Empty,
+    }
+}
+
+struct KeeperModule;
+
+impl runtime::Module for KeeperModule {
+    type Service = Keeper;
+    type Config = runtime::NoConfig;
+    async fn start(
+        _: runtime::NoConfig,
+        ctx: runtime::StartContext,
+    ) -> Result<Keeper, runtime::StartError> {
+        let hold = ctx.hold_shutdown();
+        actix::spawn(async move {
+            KEEPER_RELEASE.notified().await;
+            drop(hold);
+        });
+        Ok(Keeper::start(KeeperActor))
+    }
+}
+
+struct KeeperActor;
+
+impl actix::Actor for KeeperActor {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<runtime::Call<Nothing>> for KeeperActor {
+    type Result = Result<runtime::Empty, Never>;
+    fn handle(&mut self, _: runtime::Call<Nothing>, _: &mut Self::Context) -> Self::Result {
+        Ok(runtime::Empty {})
+    }
+}
+
+/// Work a graceful shutdown waits for may need a module that crashes
+/// meanwhile (a checkout storing its order): it is restarted until the
+/// node closes, not left down from the moment the shutdown began.
+#[actix_rt::test]
+async fn a_module_that_crashes_during_a_graceful_shutdown_is_restarted() {
+    let catalogue = catalogue().with::<KeeperModule>();
+    let text = "[nodes.main]\nmodules = [\"*\"]\n";
+    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue).unwrap();
+    let node = Node::start(&plan, "main", &catalogue).await.unwrap();
+    let toy = node.service::<Toy>().unwrap();
+    assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
+
+    let shutdown = node.shutdown_gracefully(Duration::from_secs(30));
+    tokio::pin!(shutdown);
+    let during = async {
+        let error = toy.call(Panic {}).await.unwrap_err();
+        assert!(error.to_string().contains("panicked"), "{error}");
+        // Restarted within the grace, with fresh state.
+        assert_eq!(count_after_restart(&toy).await, 1);
+        KEEPER_RELEASE.notify_one();
+    };
+    tokio::select! {
+        () = during => {}
+        unfinished = &mut shutdown => panic!("shut down ({unfinished} unfinished) while the keeper held it"),
+    }
+    assert_eq!(shutdown.await, 0);
+}
