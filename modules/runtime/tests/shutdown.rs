@@ -282,3 +282,104 @@ async fn a_graceful_shutdown_waits_for_the_work_a_module_holds_it_for() {
     );
     assert!(started.elapsed() >= Duration::from_millis(290));
 }
+
+// --- A hold taken by a served call after the shutdown began ---------------
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TakeHold {}
+
+/// Set when the taker's handler runs.
+static TAKER_SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+runtime::service! {
+    /// A module whose calls take a hold on the node's shutdown once it is
+    /// under way (as a checkout takes one per order), and keep it.
+    Taker = "taker", error Never {
+        TakeHold -> Empty,
+    }
+}
+
+struct TakerModule;
+
+impl runtime::Module for TakerModule {
+    type Service = Taker;
+    type Config = runtime::NoConfig;
+    async fn start(
+        _: runtime::NoConfig,
+        ctx: runtime::StartContext,
+    ) -> Result<Taker, runtime::StartError> {
+        Ok(Taker::start(TakerActor { ctx }))
+    }
+}
+
+struct TakerActor {
+    ctx: runtime::StartContext,
+}
+
+impl actix::Actor for TakerActor {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<runtime::Call<TakeHold>> for TakerActor {
+    type Result = actix::ResponseFuture<Result<Empty, Never>>;
+    fn handle(&mut self, _: runtime::Call<TakeHold>, _: &mut Self::Context) -> Self::Result {
+        TAKER_SERVING.store(true, std::sync::atomic::Ordering::SeqCst);
+        let stopped = self.ctx.stopped();
+        let holder = self.ctx.shutdown_holder();
+        Box::pin(async move {
+            stopped.await;
+            let _hold = holder.hold();
+            std::future::pending::<()>().await;
+            Ok(Empty {})
+        })
+    }
+}
+
+/// A call served while the node shuts down takes a hold after the holds
+/// were first looked at; its caller gives up (it is no longer served),
+/// but the work goes on, and the shutdown waits for it to the end of the
+/// grace. It closed as soon as the served calls were done, reporting
+/// nothing unfinished.
+#[actix_rt::test]
+async fn a_hold_a_served_call_takes_during_the_shutdown_is_waited_for() {
+    let catalogue = runtime::Catalogue::new().with::<TakerModule>();
+    let listener = bind();
+    let text = format!(
+        "[cluster]\nsecret_env = \"TOY_SECRET_UNUSED\"\n\
+         [nodes.a]\nlisten = \"{}\"\nmodules = [\"taker\"]\n",
+        addr(&listener)
+    );
+    let plan = runtime::Plan::new(runtime::config::parse(&text).unwrap(), &catalogue).unwrap();
+    let a = runtime::Node::builder(&plan, &catalogue)
+        .listener(listener)
+        .secret(secret())
+        .start("a")
+        .await
+        .unwrap();
+    let client = runtime::Node::builder(&plan, &catalogue)
+        .secret(secret())
+        .client()
+        .await
+        .unwrap();
+    let taker = client
+        .service::<Taker>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let call = tokio::spawn(async move { taker.call(TakeHold {}).await });
+    // Served: the call is running at a.
+    let started = Instant::now();
+    while !TAKER_SERVING.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(started.elapsed() < Duration::from_secs(5), "never served");
+        tokio::task::yield_now().await;
+    }
+    let grace = Duration::from_secs(2);
+    let started = Instant::now();
+    let unfinished = a.shutdown_gracefully(grace).await;
+    assert!(call.await.unwrap().is_err());
+    assert_eq!(unfinished, 1, "the hold was not waited for");
+    assert!(
+        started.elapsed() >= grace - Duration::from_millis(50),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}
