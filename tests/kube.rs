@@ -283,6 +283,44 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
         assert!(output.stdout.is_empty());
     }
 
+    // A setting given both ways, in another case: refused, not left to
+    // the order of the variables.
+    let output = deploy_kube(
+        "deploy/three-nodes.toml",
+        &[
+            &insecure[..],
+            &[
+                "--set",
+                "modules.orders.database=postgres://shop@db/boutique",
+                "--secret-env",
+                "boutique__modules__orders__database=shop-db/url",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(output.status.code(), Some(78));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("the pods get boutique__modules__orders__database already"),
+        "{message}"
+    );
+
+    // A SQLite path is no password, whatever it holds.
+    let output = deploy_kube(
+        "deploy/three-nodes.toml",
+        &[
+            &insecure[..],
+            &["--set", "modules.cart.database=sqlite:data/passwords@x.db"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // From the user's own Secret, by reference.
     let output = deploy_kube(
         "deploy/three-nodes.toml",
@@ -331,6 +369,15 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
         (
             "BOUTIQUE__RUNTIME__DATA_DIR=shop-db/dir",
             "the manifests set runtime.data_dir themselves",
+        ),
+        // Only a module's own setting: the manifests are made without it.
+        (
+            "BOUTIQUE__NODES__WEB__MODULES=shop-db/placement",
+            "not nodes.web.modules",
+        ),
+        (
+            "BOUTIQUE__MODULES__ORDER__DATABASE=shop-db/url",
+            "not modules.order.database",
         ),
     ] {
         let output = deploy_kube(

@@ -160,7 +160,10 @@ fn setting_of(variable: &str) -> String {
 }
 
 /// One `--secret-env VAR=SECRET/KEY`, as the pods' environment entry.
-fn secret_env_entry(entry: &str) -> anyhow::Result<(String, Value)> {
+/// `modules` are the modules the deployment runs: a setting a Secret gives
+/// is one of theirs (`BOUTIQUE__MODULES__ORDERS__DATABASE`), which the
+/// manifests do not depend on.
+fn secret_env_entry(entry: &str, modules: &[&str]) -> anyhow::Result<(String, Value)> {
     let usage = |why: &str| {
         refused(&format!(
             "--secret-env {entry}: {why}; write VAR=SECRET/KEY, e.g. PGPASSWORD=shop-db/password"
@@ -211,6 +214,21 @@ fn secret_env_entry(entry: &str) -> anyhow::Result<(String, Value)> {
         if let Some(why) = set_by_the_manifests(&setting) {
             return Err(refused(&format!(
                 "--secret-env {entry}: the manifests set {setting} themselves ({why}); leave it out"
+            )));
+        }
+        // Not checked with the rest of the config (its value is in the
+        // Secret): only a module's own setting, of a module that runs.
+        let parts: Vec<&str> = setting.split('.').collect();
+        let of_a_module = matches!(parts.as_slice(), ["modules", module, field]
+            if modules.contains(module)
+                && !field.is_empty()
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        if !of_a_module {
+            return Err(refused(&format!(
+                "--secret-env {entry}: a Secret may give a module's own setting \
+                 (BOUTIQUE__MODULES__MODULE__KEY, of a module the deployment runs: {}), \
+                 not {setting}, which the manifests are made without",
+                modules.join(", ")
             )));
         }
     }
@@ -320,7 +338,13 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 key.trim()
             )));
         }
-        if key.trim().to_lowercase().ends_with("database") && storage::holds_password(value.trim())
+        // A PostgreSQL URL's password (a SQLite path may hold an `@` or
+        // the word `password`, and no secret).
+        let url = value.trim().trim_matches('"');
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if key.trim().to_lowercase().ends_with("database")
+            && postgres
+            && storage::holds_password(url)
         {
             return Err(refused(&format!(
                 "--set {}=...: the URL holds a password, which would be written into every \
@@ -380,11 +404,25 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     }
     // Variables from the user's own Secrets, each named once (a second
     // entry for one name would win unsaid).
+    let mut modules: Vec<&str> = plan
+        .nodes()
+        .iter()
+        .flat_map(|node| node.modules.iter().copied())
+        .collect();
+    modules.sort_unstable();
+    modules.dedup();
+    // A setting's variable is one name in any case.
+    let same = |a: &str, b: &str| {
+        let setting = runtime::config::is_setting_variable;
+        a == b || (setting(a) && setting(b) && setting_of(a) == setting_of(b))
+    };
     for entry in inputs.secret_env {
-        let (var, value) = secret_env_entry(entry)?;
-        let taken = common_env
-            .iter()
-            .any(|existing| existing["name"].as_str() == Some(var.as_str()));
+        let (var, value) = secret_env_entry(entry, &modules)?;
+        let taken = common_env.iter().any(|existing| {
+            existing["name"]
+                .as_str()
+                .is_some_and(|name| same(name, &var))
+        });
         if taken {
             return Err(refused(&format!(
                 "--secret-env {entry}: the pods get {var} already (from another --secret-env, \

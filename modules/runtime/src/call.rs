@@ -271,7 +271,7 @@ impl CallMeta {
     pub fn scope<F: Future>(&self, work: F) -> Scoped<F> {
         Scoped {
             work,
-            deadline: Some(self.deadline),
+            deadline: Within::Own(self.deadline),
             trace: Some(Enclosing {
                 trace: self.trace,
                 call: self.id.0,
@@ -341,8 +341,14 @@ impl<M: Request> Call<M> {
 
     /// A `tracing` span carrying the module, message and call id, for the
     /// handler to enter so that its log lines carry them as fields.
+    ///
+    /// At level ERROR, though it marks no error: a span is filtered by its
+    /// own level and target (`runtime::call`), not by the lines inside it,
+    /// so at INFO a filter such as `warn,cart=debug` turned it off and the
+    /// cart's debug lines came without their call's fields. A span writes
+    /// no line of its own.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        tracing::error_span!(
             "call",
             module = <M::Service as Service>::NAME,
             message = M::NAME,
@@ -358,7 +364,7 @@ impl<M: Request> Call<M> {
 pub fn detached<F: Future>(work: F) -> Scoped<F> {
     Scoped {
         work,
-        deadline: None,
+        deadline: Within::Detached,
         // Still part of whatever trace encloses it.
         trace: None,
     }
@@ -368,11 +374,12 @@ pub fn detached<F: Future>(work: F) -> Scoped<F> {
 /// make, on any node) carry a fresh trace id, returned with the future,
 /// and name the trace's root span (id: [`TraceId::root_span`]) as their
 /// parent. For the start of a request from outside, like an HTTP request.
+/// Inside a call's scope, the call's deadline still holds.
 pub fn new_trace<F: Future>(work: F) -> (TraceId, Scoped<F>) {
     let trace = TraceId::new();
     let scoped = Scoped {
         work,
-        deadline: None,
+        deadline: Within::Inherited,
         trace: Some(Enclosing {
             trace,
             call: trace.root_span(),
@@ -389,7 +396,7 @@ pin_project_lite::pin_project! {
     pub struct Scoped<F> {
         #[pin]
         work: F,
-        deadline: Option<Deadline>,
+        deadline: Within,
         // The trace and the parent call for calls made inside; `None`:
         // whatever encloses it.
         trace: Option<Enclosing>,
@@ -405,10 +412,11 @@ impl<F: Future> Future for Scoped<F> {
         // back afterwards.
         let outer = INHERITED.with(Cell::get);
         let deadline = match (outer, *this.deadline) {
-            (Some(outer), Some(own)) => Some(outer.min(own)),
-            (None, own) => own,
-            // Detached: no deadline, whatever encloses it.
-            (Some(_), None) => None,
+            (Some(outer), Within::Own(own)) => Some(outer.min(own)),
+            (None, Within::Own(own)) => Some(own),
+            (outer, Within::Inherited) => outer,
+            // No deadline, whatever encloses it.
+            (_, Within::Detached) => None,
         };
         INHERITED.with(|current| current.set(deadline));
         let outer_trace = TRACE.with(Cell::get);
@@ -425,6 +433,17 @@ impl<F: Future> Future for Scoped<F> {
         };
         this.work.poll(cx)
     }
+}
+
+/// The deadline of the calls a [`Scoped`] makes.
+#[derive(Debug, Clone, Copy)]
+enum Within {
+    /// Its own, or an enclosing scope's if that is earlier.
+    Own(Deadline),
+    /// An enclosing scope's, if any.
+    Inherited,
+    /// None, whatever encloses it.
+    Detached,
 }
 
 /// Puts the thread's inherited deadline and trace back as they were
@@ -503,5 +522,72 @@ mod tests {
         // The server span of call 1, written down: the id rotated by half,
         // mixed with the golden ratio's bits.
         assert_eq!(crate::spans::server_span_id(1), 0x9E37_79B8_7F4A_7C15);
+    }
+
+    /// The deadline and trace of a call made inside `work`, polled once.
+    fn made_inside<F: Future<Output = CallMeta>>(work: F) -> CallMeta {
+        let mut work = Box::pin(work);
+        let mut context = Context::from_waker(std::task::Waker::noop());
+        match work.as_mut().poll(&mut context) {
+            Poll::Ready(made) => made,
+            Poll::Pending => unreachable!("the work does not wait"),
+        }
+    }
+
+    #[test]
+    fn a_new_trace_inside_a_call_keeps_its_deadline_and_detached_work_does_not() {
+        let outer = CallMeta::local(Duration::from_millis(500));
+        let long = || async { CallMeta::local(Duration::from_secs(60)) };
+        // A new trace: a fresh trace id, the enclosing call's deadline (it
+        // had none, as detached work has).
+        let made = made_inside(outer.scope(async {
+            let (trace, traced) = new_trace(long());
+            let made = traced.await;
+            assert_eq!(made.trace, trace);
+            made
+        }));
+        assert_ne!(made.trace, outer.trace);
+        assert_eq!(made.deadline, outer.deadline);
+        // Detached: its own time, in the enclosing trace.
+        let made = made_inside(outer.scope(detached(long())));
+        assert_eq!(made.trace, outer.trace);
+        assert!(made.deadline > outer.deadline);
+    }
+
+    // The service makes a message; no actor is started (its `start` and
+    // `create` go unused).
+    #[allow(dead_code)]
+    mod pinger {
+        #[derive(Debug, serde::Serialize, serde::Deserialize)]
+        pub struct Ping {}
+
+        #[derive(
+            Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error,
+        )]
+        #[error("never")]
+        pub struct Never;
+
+        crate::service! {
+            /// One message.
+            pub Pinger = "pinger", error Never {
+                Ping -> crate::Empty,
+            }
+        }
+    }
+
+    /// Under a filter that keeps warnings and one module's debug lines
+    /// (`warn,cart=debug`, as the config's docs suggest), a call's span is
+    /// still there to give those lines their call's fields.
+    #[test]
+    fn a_calls_span_is_kept_under_a_filter_of_warnings() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,cart=debug"))
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let meta = CallMeta::local(Duration::from_secs(1));
+            let call = Call::new(pinger::Ping {}, meta);
+            assert!(!call.span().is_disabled());
+        });
     }
 }

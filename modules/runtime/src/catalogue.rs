@@ -25,8 +25,9 @@ use crate::transport::replicas::Replicas;
 /// How a node makes refs to the modules it runs itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalRefs {
-    /// Route every local call through the codec (a test mode).
-    pub serialized: bool,
+    /// Route every local call through the codec (a test mode), with
+    /// frames of at most this many bytes, as between nodes.
+    pub serialized: Option<usize>,
     /// The default call timeout.
     pub timeout: Duration,
 }
@@ -288,6 +289,11 @@ impl Catalogue {
     /// The text the API fingerprint is computed from.
     pub fn describe(&self) -> Result<String, SchemaError> {
         let mut tracer = SchemaTracer::new();
+        // What travels bare in replies, whatever the service: a call
+        // error (status 2) and a rejection (status 1).
+        tracer.line("runtime".to_owned());
+        tracer.trace::<crate::error::CallError>()?;
+        tracer.trace::<crate::error::Rejection>()?;
         let mut modules: Vec<&ModuleEntry> = self.modules.iter().collect();
         modules.sort_by_key(|m| m.name);
         for module in modules {
@@ -345,5 +351,19 @@ impl fmt::Debug for Catalogue {
         f.debug_list()
             .entries(self.modules.iter().map(|m| m.name))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A call error and a rejection cross the wire bare, whatever the
+    /// service: a change to them is a change of the API (it passed the
+    /// handshake unseen).
+    #[test]
+    fn the_description_holds_what_every_reply_may_carry() {
+        let described = super::Catalogue::new().describe().unwrap();
+        for name in ["CallError", "NotDelivered", "Rejection", "Unreadable"] {
+            assert!(described.contains(name), "{name} not in:\n{described}");
+        }
     }
 }

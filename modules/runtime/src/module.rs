@@ -294,6 +294,11 @@ impl StartContext {
         self
     }
 
+    /// True once the node has begun to stop.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
     /// Resolves when the node closes: at the end of a graceful shutdown,
     /// once the work it waited for is done (or its grace is over), or when
     /// the node is dropped. Until then a supervisor keeps its module

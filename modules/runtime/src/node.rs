@@ -512,7 +512,10 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         );
     }
     let local = LocalRefs {
-        serialized: plan.runtime.serialize_local_calls,
+        serialized: plan
+            .runtime
+            .serialize_local_calls
+            .then_some(plan.runtime.max_frame_bytes),
         timeout: call_timeout,
     };
     for module in &placed.modules {

@@ -34,6 +34,7 @@ use crate::error::CallError;
 use crate::service::{Outcome, Request, Service};
 use crate::supervise::Slot;
 use crate::transport::connection::{PendingCall, call_error};
+use crate::transport::frame::{FrameError, PREFIX_LEN, REPLY_HEADER_LEN, REQUEST_HEADER_LEN};
 use crate::transport::peer::{CallStart, Peer, decode_reply};
 use crate::transport::replicas::Replicas;
 use pin_project_lite::pin_project;
@@ -58,7 +59,11 @@ enum Route<S> {
         first: S,
         slot: Arc<Slot<S>>,
     },
-    Serialized(Arc<Slot<S>>),
+    /// Through the codec, with frames of at most `max_frame` bytes.
+    Serialized {
+        slot: Arc<Slot<S>>,
+        max_frame: usize,
+    },
     Remote(Arc<Peer>),
     Replicated(Arc<Replicas>),
 }
@@ -106,24 +111,27 @@ impl<S: Service> fmt::Debug for ServiceRef<S> {
 impl<S: Service> ServiceRef<S> {
     /// A local ref to the actor behind `endpoints`.
     pub fn local(endpoints: S) -> Self {
-        Self::from_slot(Slot::new(endpoints), false)
+        Self::from_slot(Slot::new(endpoints), None)
     }
 
-    /// A local ref whose calls go through the codec both ways.
+    /// A local ref whose calls go through the codec both ways, as calls
+    /// between nodes do, with the default frame limit
+    /// ([`RuntimeConfig::max_frame_bytes`](crate::config::RuntimeConfig)).
     pub fn serialized(endpoints: S) -> Self {
-        Self::with_route(Route::Serialized(Slot::new(endpoints)))
+        let max_frame = crate::config::RuntimeConfig::default().max_frame_bytes;
+        Self::from_slot(Slot::new(endpoints), Some(max_frame))
     }
 
     /// A local ref to whichever actor `slot` holds when a call is made
-    /// (supervised modules: see `supervise`).
-    pub(crate) fn from_slot(slot: Arc<Slot<S>>, serialized: bool) -> Self {
-        Self::with_route(if serialized {
-            Route::Serialized(slot)
-        } else {
-            Route::Local {
+    /// (supervised modules: see `supervise`); through the codec, with
+    /// frames of at most `serialized` bytes, if that is given.
+    pub(crate) fn from_slot(slot: Arc<Slot<S>>, serialized: Option<usize>) -> Self {
+        Self::with_route(match serialized {
+            Some(max_frame) => Route::Serialized { slot, max_frame },
+            None => Route::Local {
                 first: S::clone(&slot.load()),
                 slot,
-            }
+            },
         })
     }
 
@@ -179,7 +187,7 @@ impl<S: Service> ServiceRef<S> {
         }
         let location = match &*self.route {
             Route::Local { .. } => "local",
-            Route::Serialized(_) => "serialized",
+            Route::Serialized { .. } => "serialized",
             Route::Remote(_) | Route::Replicated(_) => "remote",
         };
         ServiceRef {
@@ -197,7 +205,7 @@ impl<S: Service> ServiceRef<S> {
     pub fn location(&self) -> Location {
         match &*self.route {
             Route::Local { .. } => Location::Local,
-            Route::Serialized(_) => Location::Serialized,
+            Route::Serialized { .. } => Location::Serialized,
             Route::Remote(peer) => Location::Remote {
                 node: peer.name().to_owned(),
             },
@@ -271,13 +279,20 @@ impl<S: Service> ServiceRef<S> {
                     Err(call) => local_state(M::endpoint(&slot.load()), call, budget),
                 }
             }
-            Route::Serialized(slot) => {
-                let endpoint = M::endpoint(&slot.load()).clone();
-                let timeout = budget;
-                CallState::Boxed {
-                    future: Box::pin(async move {
-                        serialized_call(&endpoint, message, meta, timeout).await
-                    }),
+            Route::Serialized { slot, max_frame } => {
+                // Queued now, as a local or remote call is, not when first
+                // polled: calls keep the order they were made in.
+                match serialized_call(M::endpoint(&slot.load()), message, meta, budget, *max_frame)
+                {
+                    Ok(reply) => {
+                        let max_frame = *max_frame;
+                        CallState::Boxed {
+                            future: Box::pin(async move {
+                                serialized_reply::<M>(reply.await?, max_frame)
+                            }),
+                        }
+                    }
+                    Err(error) => CallState::failed(error),
                 }
             }
             Route::Remote(peer) => {
@@ -474,21 +489,57 @@ fn local_state<M: Request>(
     }
 }
 
-/// A local call whose message and outcome both make a round trip through the
-/// codec and the remote dispatcher.
-async fn serialized_call<M: Request>(
+/// A local call whose message and outcome both make a round trip through
+/// the codec and the remote dispatcher, within the frame limit calls
+/// between nodes have: queues it and returns its encoded reply to come.
+/// A message too large for a frame is not delivered, as between nodes.
+fn serialized_call<M: Request>(
     endpoint: &Endpoint<M>,
     message: M,
     meta: CallMeta,
     budget: Duration,
-) -> Result<Outcome<M>, CallError> {
+    max_frame: usize,
+) -> Result<crate::dispatch::BoxFuture<Result<Vec<u8>, CallError>>, CallError> {
     let service = <M::Service as Service>::NAME;
     let bytes = codec::encode(&message).map_err(|e| {
         CallError::not_delivered(service, format!("{} could not be encoded: {e}", M::NAME))
     })?;
-    let delivery = dispatch_encoded::<M>(endpoint, &bytes, meta, budget, Vec::new())
-        .map_err(|rejection| CallError::rejected(service, rejection))?;
-    let reply = delivery.await?;
+    let len = REQUEST_HEADER_LEN - PREFIX_LEN + bytes.len();
+    if len > max_frame {
+        return Err(CallError::not_delivered(
+            service,
+            format!(
+                "{} is too large to send: {}",
+                M::NAME,
+                FrameError::TooLarge {
+                    len,
+                    max: max_frame
+                }
+            ),
+        ));
+    }
+    dispatch_encoded::<M>(endpoint, &bytes, meta, budget, Vec::new())
+        .map_err(|rejection| CallError::rejected(service, rejection))
+}
+
+/// The outcome in a serialized call's encoded `reply`; one too large for
+/// a frame is lost after the call ran, as between nodes.
+fn serialized_reply<M: Request>(reply: Vec<u8>, max_frame: usize) -> Result<Outcome<M>, CallError> {
+    let service = <M::Service as Service>::NAME;
+    let len = REPLY_HEADER_LEN - PREFIX_LEN + reply.len();
+    if len > max_frame {
+        return Err(CallError::outcome_unknown(
+            service,
+            format!(
+                "{} ran, but its reply could not be sent: {}",
+                M::NAME,
+                FrameError::TooLarge {
+                    len,
+                    max: max_frame
+                }
+            ),
+        ));
+    }
     codec::decode::<Outcome<M>>(&reply).map_err(|e| {
         CallError::outcome_unknown(
             service,

@@ -149,6 +149,20 @@ pub(crate) async fn supervise<M: Module>(
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
+            // A module that listens itself (the shop's web server) is not
+            // started again once the node is stopping: its address is the
+            // old server's until that has drained, and a new one would
+            // only be stopped.
+            if ctx.is_stopping()
+                && config().is_ok_and(|config| !M::listen_addresses(&config).is_empty())
+            {
+                tracing::info!(
+                    module = name,
+                    node = ctx.node(),
+                    "the node is stopping: a module that listens is not restarted"
+                );
+                return;
+            }
             let started = match config() {
                 Ok(config) => M::start(config, ctx.clone()).await,
                 Err(error) => Err(error),

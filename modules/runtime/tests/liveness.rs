@@ -112,18 +112,15 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
     let toy = b.service::<Toy>().unwrap().with_timeout(LONG);
     warm_up(&toy).await;
     let big = "x".repeat(1024 * 1024);
-    // A call with a short deadline made while the big one is on its way:
-    // its request, or its reply, waits behind the big frame for longer
-    // than a failure timeout past its deadline. It times out here; the
-    // peer, which answers as fast as the link lets it, is not to blame.
+    // A call with a short deadline made right after the big one: its
+    // request, or its reply, waits behind the big frame for longer than a
+    // failure timeout past its deadline. It times out here; the peer,
+    // which answers as fast as the link lets it, is not to blame.
     let short = b
         .service::<Toy>()
         .unwrap()
         .with_timeout(Duration::from_millis(200));
-    let short_call = || async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        short.call(echo("small".into())).await
-    };
+    let short_call = || short.call(echo("small".into()));
 
     // 1 MiB at 16 KiB every 50 ms: over 3 s in which b's heartbeats (and
     // the short call's request) wait behind the message, three times the

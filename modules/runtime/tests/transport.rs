@@ -333,7 +333,35 @@ async fn the_serialized_route_goes_through_the_codec() {
             toy.call(Fail { reason: "r".into() }).await.unwrap(),
             Err(ToyError::Failed { reason: "r".into() })
         );
+        // Calls run in the order they are made, whichever is awaited
+        // first (a serialized call was queued when first polled).
+        let first = toy.call(Count {});
+        let second = toy.call(Count {});
+        let (second, first) = futures_util::future::join(second, first).await;
+        assert_eq!(
+            (first.unwrap().unwrap(), second.unwrap().unwrap()),
+            (1, 2),
+            "serialize_local_calls = {serialize}"
+        );
     }
+}
+
+/// The serialized route has the frame limit calls between nodes have: a
+/// message too large for a frame is not delivered there either (it went
+/// through, and failed only once split).
+#[actix_rt::test]
+async fn the_serialized_route_keeps_to_the_frame_limit() {
+    let text = "[runtime]\nserialize_local_calls = true\nmax_frame_bytes = 4096\n\
+                [nodes.main]\nmodules = [\"*\"]\n";
+    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
+    let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
+    let toy = node.service::<Toy>().unwrap();
+    let error = toy.call(echo(&"x".repeat(5000))).await.unwrap_err();
+    assert!(
+        matches!(&error, CallError::NotDelivered { reason, .. } if reason.contains("too large to send")),
+        "{error:?}"
+    );
+    assert_eq!(toy.call(echo("fits")).await.unwrap().unwrap().text, "fits");
 }
 
 // --- Handshake refusals -------------------------------------------------

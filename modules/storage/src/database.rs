@@ -89,6 +89,14 @@ pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
             if is_in_memory(url) {
                 return Err(StorageError::InMemory(redact(url)));
             }
+            // A file, by its path: not none, and not a `file:` URI (sqlx
+            // reads the path as SQLite's URI filename; a file of that name
+            // would be made here).
+            if let Some((path, _)) = sqlite_parts(url)
+                && (path.is_empty() || path.starts_with("file:"))
+            {
+                return Err(StorageError::BadUrl(redact(url)));
+            }
             Ok(())
         }
         Some(other) => Err(StorageError::BadUrl(redact(other))),
@@ -124,16 +132,16 @@ impl Database {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 (url.to_owned(), Backend::Postgres)
             }
-            Some(url) if is_in_memory(url) => {
-                return Err(StorageError::InMemory(redact(url)));
-            }
             Some(url) if url.starts_with("sqlite:") => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let (path, query) = path.split_once('?').unwrap_or((path, ""));
-                let own_mode = query.split('&').any(|pair| pair.starts_with("mode="));
-                create_private_file(Path::new(path), &redact(url), !own_mode)?;
+                check_url(Some(url))?;
+                let (path, query) = sqlite_parts(url).unwrap_or_default();
+                // Made here (for this user alone) unless the URL's mode says
+                // the file must be there already.
+                let mode = query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("mode="))
+                    .unwrap_or("rwc");
+                create_private_file(Path::new(&path), &redact(url), mode == "rwc")?;
                 (with_create_mode(url, query), Backend::Sqlite)
             }
             Some(other) => return Err(StorageError::BadUrl(redact(other))),
@@ -314,15 +322,48 @@ fn redact(url: &str) -> String {
     redacted
 }
 
+/// A `sqlite:` URL's file path, percent-decoded as sqlx decodes it, and
+/// its query; `None` for another URL.
+fn sqlite_parts(url: &str) -> Option<(String, &str)> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    Some((percent_decoded(path), query))
+}
+
+/// `text` with each `%XX` replaced by the byte it stands for (a `%` not
+/// followed by two hex digits stays).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = bytes
+            .get(at + 1..at + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[at], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                at += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Whether a `sqlite:` URL names an in-memory database (`sqlite::memory:`,
-/// `?mode=memory`).
+/// `?mode=memory`, `%3Amemory%3A`).
 fn is_in_memory(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
+    let Some((path, query)) = sqlite_parts(url) else {
         return false;
     };
-    let rest = rest.trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     path == ":memory:"
+        || path.starts_with("file::memory:")
         || query
             .split('&')
             .any(|parameter| parameter.eq_ignore_ascii_case("mode=memory"))
@@ -371,11 +412,24 @@ mod tests {
         );
         check_url(Some("postgresql://db/shop")).unwrap();
         check_url(Some("sqlite:data/cart.db")).unwrap();
+        // No file, or a URI filename: refused.
+        for bad in ["sqlite:", "sqlite://", "sqlite:file:/abs/x.db"] {
+            let refused = check_url(Some(bad));
+            assert!(
+                matches!(refused, Err(StorageError::BadUrl(_))),
+                "{bad}: {refused:?}"
+            );
+        }
+        assert_eq!(percent_decoded("my%20shop.db"), "my shop.db");
+        assert_eq!(percent_decoded("100%.db"), "100%.db");
+        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
         for in_memory in [
             "sqlite::memory:",
             "sqlite://:memory:",
             "sqlite://?mode=memory",
             "sqlite:x.db?cache=shared&mode=memory",
+            "sqlite:%3Amemory%3A",
+            "sqlite:file::memory:",
         ] {
             let refused = check_url(Some(in_memory));
             assert!(
@@ -464,6 +518,18 @@ mod tests {
         .unwrap();
         assert_eq!(mode(&own), 0o600);
         assert_eq!(mode(own.parent().unwrap()), 0o700);
+        // Named with its own mode=rwc, and with an escaped space: the file
+        // SQLite opens is the one made here.
+        let spaced = dir.path().join("own").join("my shop.db");
+        let url = format!(
+            "sqlite:{}/my%20shop.db?mode=rwc",
+            own.parent().unwrap().display()
+        );
+        Database::open("cart", Some(&url), &data_dir, &[])
+            .await
+            .unwrap();
+        assert_eq!(mode(&spaced), 0o600);
+        assert!(!dir.path().join("own").join("my%20shop.db").exists());
     }
 
     #[tokio::test]

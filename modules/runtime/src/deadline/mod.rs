@@ -25,15 +25,22 @@ pub(crate) use sweeper::Watch;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Deadline(u64);
 
+/// `timeout` in whole milliseconds, a part of one counted as one.
+#[inline]
+fn millis_rounded_up(timeout: Duration) -> u64 {
+    let part = u64::from(!timeout.subsec_nanos().is_multiple_of(1_000_000));
+    timeout
+        .as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(timeout.subsec_millis()) + part)
+}
+
 impl Deadline {
-    /// The deadline `timeout` from now.
+    /// The deadline `timeout` from now, rounded up to the millisecond (a
+    /// timeout under one is not none).
     #[inline]
     pub fn after(timeout: Duration) -> Deadline {
-        let millis = timeout
-            .as_secs()
-            .saturating_mul(1_000)
-            .saturating_add(u64::from(timeout.subsec_millis()));
-        Deadline(now_ms().saturating_add(millis))
+        Deadline(now_ms().saturating_add(millis_rounded_up(timeout)))
     }
 
     /// Time left before the deadline (zero once it has passed).
@@ -162,6 +169,12 @@ mod tests {
         assert!(past.has_passed());
         assert_eq!(past.remaining(), Duration::ZERO);
         assert!(!Deadline::after(Duration::MAX).has_passed());
+        // Under a millisecond is not none: rounded up.
+        assert_eq!(millis_rounded_up(Duration::from_micros(300)), 1);
+        assert_eq!(millis_rounded_up(Duration::from_micros(1_500)), 2);
+        assert_eq!(millis_rounded_up(Duration::from_millis(7)), 7);
+        assert_eq!(millis_rounded_up(Duration::ZERO), 0);
+        assert_eq!(millis_rounded_up(Duration::MAX), u64::MAX);
     }
 
     #[tokio::test]

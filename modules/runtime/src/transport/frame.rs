@@ -418,6 +418,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.reply_progress = Some(progress);
     }
 
+    /// True if the buffer holds less than the whole of its first frame.
+    fn head_unfinished(&self) -> bool {
+        let Some(prefix) = self.buf.get(..PREFIX_LEN) else {
+            return true;
+        };
+        let mut len = [0; PREFIX_LEN];
+        len.copy_from_slice(prefix);
+        self.buf.len() < PREFIX_LEN + u32::from_be_bytes(len) as usize
+    }
+
     /// Changes the size limit (after the handshake, frames may be larger).
     pub fn set_max(&mut self, max: usize) {
         self.max = max;
@@ -459,10 +469,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(progress) = &self.progress {
                 progress.store(crate::deadline::now_ms(), Ordering::Relaxed);
             }
-            // The frame at the head of the buffer is the unfinished one:
-            // whole frames were handed out before this read.
+            // The frame at the head of the buffer is the one this read
+            // added to (whole frames were handed out before it): stamped if
+            // it is a reply, and still unfinished.
             if let Some(progress) = &self.reply_progress
                 && self.buf.get(PREFIX_LEN) == Some(&(Kind::Reply as u8))
+                && self.head_unfinished()
             {
                 progress.store(crate::deadline::now_ms(), Ordering::Relaxed);
             }
