@@ -120,7 +120,26 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
         .service::<Toy>()
         .unwrap()
         .with_timeout(Duration::from_millis(200));
-    let short_call = || short.call(echo("small".into()));
+    // The big call and the short one after it, over the slow link: the
+    // big one arrives whole, slowly; the short one times out; the peer
+    // stays connected.
+    let slow_round = |direction: &'static str| {
+        let (toy, short, big, b) = (&toy, &short, &big, &b);
+        async move {
+            let started = Instant::now();
+            let (reply, small) = tokio::join!(
+                toy.call(echo(big.clone())),
+                short.call(echo("small".into()))
+            );
+            assert!(
+                started.elapsed() > Duration::from_millis(3_000),
+                "the link was not slow"
+            );
+            assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
+            assert!(small.is_err(), "{small:?}");
+            assert_eq!(b.connections_to("a"), 1, "declared dead while {direction}");
+        }
+    };
 
     // 1 MiB at 16 KiB every 50 ms: over 3 s in which b's heartbeats (and
     // the short call's request) wait behind the message, three times the
@@ -128,15 +147,7 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
     b.faults()
         .unwrap()
         .throttle_writes("a", 16 * 1024, Duration::from_millis(50));
-    let started = Instant::now();
-    let (reply, small) = tokio::join!(toy.call(echo(big.clone())), short_call());
-    assert!(
-        started.elapsed() > Duration::from_millis(3_000),
-        "the link was not slow"
-    );
-    assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
-    assert!(small.is_err(), "{small:?}");
-    assert_eq!(b.connections_to("a"), 1, "declared dead while sending");
+    slow_round("sending").await;
 
     // The other way: the big reply comes slowly, and the short call's
     // reply waits behind it at a.
@@ -144,15 +155,7 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
     a.faults()
         .unwrap()
         .throttle_writes("b", 16 * 1024, Duration::from_millis(50));
-    let started = Instant::now();
-    let (reply, small) = tokio::join!(toy.call(echo(big.clone())), short_call());
-    assert!(
-        started.elapsed() > Duration::from_millis(3_000),
-        "the link was not slow"
-    );
-    assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
-    assert!(small.is_err(), "{small:?}");
-    assert_eq!(b.connections_to("a"), 1, "declared dead while receiving");
+    slow_round("receiving").await;
 }
 
 #[actix_rt::test]

@@ -378,25 +378,9 @@ where
 }
 
 impl Connection {
-    /// Makes the connection and starts its tasks. `first` is written
-    /// before anything else (the acceptor's `Welcome`).
-    pub(crate) fn spawn<R, W>(
-        reader: FrameReader<R>,
-        writer: W,
-        peer: PeerInfo,
-        dialed_by_us: bool,
-        shared: Arc<Shared>,
-        first: Option<Vec<u8>>,
-        owner: Option<Weak<Peer>>,
-    ) -> Arc<Connection>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        Connection::prepare(reader, writer, peer, dialed_by_us, shared, first, owner).start()
-    }
-
-    /// Makes the connection without starting it ([`Prepared`]).
+    /// Makes the connection without starting it ([`Prepared::start`]
+    /// starts it). `first` is written before anything else (the
+    /// acceptor's `Welcome`).
     pub(crate) fn prepare<R, W>(
         reader: FrameReader<R>,
         writer: W,
@@ -1439,7 +1423,7 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
         };
         let first = b"the first bytes".to_vec();
-        let connection = Connection::spawn(
+        let connection = Connection::prepare(
             FrameReader::new(read_half, 1 << 20),
             writer,
             peer,
@@ -1447,7 +1431,8 @@ mod tests {
             shared,
             Some(first.clone()),
             None,
-        );
+        )
+        .start();
 
         // Unflushed, they stayed in the writer for good.
         let mut got = vec![0; first.len()];

@@ -141,7 +141,7 @@ async fn inbound(
     }
     match info.role {
         Role::Client => {
-            Connection::spawn(
+            Connection::prepare(
                 reader,
                 writer,
                 info,
@@ -149,7 +149,8 @@ async fn inbound(
                 Arc::clone(shared),
                 Some(welcome),
                 None,
-            );
+            )
+            .start();
         }
         Role::Node => match transport.peers.get(&*info.node) {
             None => {

@@ -629,7 +629,7 @@ impl Peer {
                         // Dropped here, it closes.
                         return;
                     }
-                    let connection = Connection::spawn(
+                    let connection = Connection::prepare(
                         reader,
                         writer,
                         info,
@@ -637,7 +637,8 @@ impl Peer {
                         Arc::clone(&self.shared),
                         None,
                         Some(self.this.clone()),
-                    );
+                    )
+                    .start();
                     self.install_dialed(connection);
                     if failures > 0 {
                         tracing::info!(node = %self.shared.identity.node, peer = %self.name, "reconnected");
