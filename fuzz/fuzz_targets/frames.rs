@@ -10,7 +10,9 @@ use runtime::transport::frame::{Frame, FrameReader};
 fuzz_target!(|data: &[u8]| {
     let (seed, bytes) = data.split_at(data.len().min(8));
     let seed = seed.iter().fold(0u64, |s, b| s << 8 | u64::from(*b));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut reader = FrameReader::new(Chunked::new(bytes.to_vec(), seed), 64 * 1024);
         while let Ok(Some(body)) = reader.next().await {

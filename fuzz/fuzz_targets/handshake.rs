@@ -19,14 +19,26 @@ fuzz_target!(|data: &[u8]| {
         fingerprint: boutique::catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
         max_frame: 4 * 1024 * 1024,
-        secret: Arc::new(Secret::from_bytes("fuzz", b"a-fuzzing-secret-0123456789".to_vec()).unwrap()),
+        secret: Arc::new(
+            Secret::from_bytes("fuzz", b"a-fuzzing-secret-0123456789".to_vec()).unwrap(),
+        ),
     };
     let addr = "127.0.0.1:9".parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut reader = FrameReader::new(Chunked::new(data.to_vec(), 1), HANDSHAKE_MAX_FRAME);
-        assert!(handshake::accept(&mut reader, &mut tokio::io::sink(), &me, addr).await.is_err());
+        assert!(
+            handshake::accept(&mut reader, &mut tokio::io::sink(), &me, addr)
+                .await
+                .is_err()
+        );
         let mut reader = FrameReader::new(Chunked::new(data.to_vec(), 2), HANDSHAKE_MAX_FRAME);
-        assert!(handshake::dial(&mut reader, &mut tokio::io::sink(), &me, Some("b"), addr).await.is_err());
+        assert!(
+            handshake::dial(&mut reader, &mut tokio::io::sink(), &me, Some("b"), addr)
+                .await
+                .is_err()
+        );
     });
 });
