@@ -14,10 +14,15 @@
 //!   move elsewhere.
 //!
 //! A call that fails as *not delivered* or *outcome unknown* is tried on
-//! another replica only if its message is declared `[idempotent]`, while
-//! time and untried replicas remain; any other call reports its failure as
-//! it is, never sent twice. The message is encoded once, whichever replica
-//! takes it. A node that runs a replica itself calls it, never another.
+//! another replica if its message is declared `[idempotent]`, while time
+//! and untried replicas remain. Any call that surely did not run (*not
+//! delivered*, *overloaded*: the replica's module restarting, its
+//! connection lost before the frame left) is tried on another too when
+//! calls are routed least-loaded: it runs once all the same. Routed by
+//! key, only idempotent ones move (another replica's state for the key is
+//! not this one's). Any other failure is reported as it is, never sent
+//! twice. The message is encoded once, whichever replica takes it. A node
+//! that runs a replica itself calls it, never another.
 
 use std::sync::Arc;
 
@@ -128,12 +133,19 @@ impl Replicas {
             let outcome = peer
                 .call_encoded::<M>(&encoded, meta.clone(), caller, None)
                 .await;
+            let may_move = |error: &CallError| match error {
+                CallError::NotDelivered { .. } | CallError::OutcomeUnknown { .. }
+                    if M::IDEMPOTENT =>
+                {
+                    true
+                }
+                _ => error.is_safe_to_retry() && self.routing == Routing::LeastLoaded,
+            };
             let failed_over = match &outcome {
-                Err(
-                    error @ (CallError::NotDelivered { .. } | CallError::OutcomeUnknown { .. }),
-                ) if M::IDEMPOTENT
-                    && !meta.remaining().is_zero()
-                    && tried.len() < self.peers.len() =>
+                Err(error)
+                    if may_move(error)
+                        && !meta.remaining().is_zero()
+                        && tried.len() < self.peers.len() =>
                 {
                     tracing::info!(
                         module = service,
@@ -141,7 +153,7 @@ impl Replicas {
                         call_id = meta.id.0,
                         node = peer.name(),
                         %error,
-                        "replica failed; trying another (the message is idempotent)"
+                        "replica failed; trying another (the message is idempotent, or did not run)"
                     );
                     if !error.did_not_run() {
                         may_have_run = Some(format!("node '{}': {error}", peer.name()));
