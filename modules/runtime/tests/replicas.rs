@@ -138,6 +138,28 @@ async fn an_idempotent_call_fails_over_when_its_replica_dies() {
     assert_eq!(waiting.await.unwrap(), Ok(Ok(Empty {})));
 }
 
+/// A call that surely did not run goes to another replica, idempotent or
+/// not (calls routed least-loaded): here the link to replica a stalls with
+/// the calls' frames still unsent, a is declared unreachable after the
+/// failure timeout, and each call there fails as *not delivered*. They
+/// failed so before, though c was up.
+#[actix_rt::test]
+async fn a_call_a_replica_did_not_run_goes_to_another() {
+    let r = replicated("").await;
+    let toy = toy(&r.client);
+    // Connected to both replicas first.
+    for _ in 0..20 {
+        toy.call(Count {}).await.unwrap().unwrap();
+    }
+    r.client.faults().unwrap().stall("a", true);
+    // Count is not idempotent. Eight at once: some pick a.
+    let calls = (0..8).map(|_| toy.call(Count {}));
+    let counted = futures_util::future::join_all(calls).await;
+    for outcome in &counted {
+        assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
+    }
+}
+
 #[actix_rt::test]
 async fn a_call_that_is_not_idempotent_never_fails_over() {
     let r = replicated("").await;
