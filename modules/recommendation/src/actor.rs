@@ -3,7 +3,9 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use catalog::api::{Catalog, ListProducts};
 use rand::seq::SliceRandom;
-use runtime::{Call, ConfigRefused, Module, Service, ServiceRef, StartContext, StartError};
+use runtime::{
+    Call, ConfigRefused, Module, Outcome, Service, ServiceRef, StartContext, StartError,
+};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -69,7 +71,7 @@ impl Actor for RecommendationActor {
 }
 
 impl Handler<Call<ListRecommendations>> for RecommendationActor {
-    type Result = ResponseFuture<Result<ListRecommendationsResponse, RecommendationError>>;
+    type Result = ResponseFuture<Outcome<ListRecommendations>>;
 
     fn handle(&mut self, call: Call<ListRecommendations>, _: &mut Context<Self>) -> Self::Result {
         let catalog = self.catalog.clone();

@@ -81,7 +81,7 @@ pub use module::{
 };
 pub use node::{Node, NodeBuilder, NodeError};
 pub use registry::ServiceRegistry;
-pub use service::{Empty, MethodId, Request, Service};
+pub use service::{Empty, MethodId, Outcome, Request, Service};
 pub use service_ref::{CallFuture, ServiceRef};
 pub use shutdown_hold::{ShutdownHold, ShutdownHolder};
 pub use stats::NodeStats;

@@ -116,7 +116,9 @@ pub fn routing_key<T: std::hash::Hash + ?Sized>(field: &T) -> u64 {
 pub struct Empty {}
 
 /// The result of a call as the handler produced it: the reply or the
-/// service's domain error.
+/// service's domain error. A handler's `type Result` says it once, as the
+/// declaration has it: `type Result = Outcome<GetQuote>;` (or
+/// `ResponseFuture<Outcome<GetQuote>>`), not the two types again.
 pub type Outcome<M> = Result<<M as Request>::Reply, <<M as Request>::Service as Service>::Error>;
 
 /// The position of `method` in `methods` (for [`Request::INDEX`]; the

@@ -3,7 +3,7 @@
 use actix::{Actor, Context, Handler};
 use cart::api::CartItem;
 use currency::api::Money;
-use runtime::{Call, Module, StartContext, StartError};
+use runtime::{Call, Module, Outcome, StartContext, StartError};
 use serde::Deserialize;
 
 use crate::api::{
@@ -65,7 +65,7 @@ fn total_quantity(items: &[CartItem]) -> Result<i64, ShippingError> {
 }
 
 impl Handler<Call<GetQuote>> for ShippingActor {
-    type Result = Result<GetQuoteResponse, ShippingError>;
+    type Result = Outcome<GetQuote>;
 
     fn handle(&mut self, call: Call<GetQuote>, _: &mut Context<Self>) -> Self::Result {
         let cost_usd = match total_quantity(&call.items)? {
@@ -77,7 +77,7 @@ impl Handler<Call<GetQuote>> for ShippingActor {
 }
 
 impl Handler<Call<ShipOrder>> for ShippingActor {
-    type Result = Result<ShipOrderResponse, ShippingError>;
+    type Result = Outcome<ShipOrder>;
 
     fn handle(&mut self, call: Call<ShipOrder>, _: &mut Context<Self>) -> Self::Result {
         let _span = call.span().entered();
