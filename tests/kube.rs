@@ -270,6 +270,9 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
     for url in [
         "postgres://shop:s3cret@db/boutique",
         "postgres://shop@db/boutique?password=s3cret",
+        // TOML strings, as --set reads them: the pods get the URL within.
+        "'postgres://shop:s3cret@db/boutique'",
+        "\"postgres://shop:s3cret@db/boutique\"",
     ] {
         let set = format!("modules.orders.database={url}");
         let output = deploy_kube(

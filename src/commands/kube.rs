@@ -339,8 +339,10 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             )));
         }
         // A PostgreSQL URL's password (a SQLite path may hold an `@` or
-        // the word `password`, and no secret).
-        let url = value.trim().trim_matches('"');
+        // the word `password`, and no secret), in the value as the pods
+        // would get it (a TOML string's quotes, of either kind, gone).
+        let parsed = runtime::config::override_as_env_value(value.trim());
+        let url = parsed.as_deref().unwrap_or(value.trim());
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         if key.trim().to_lowercase().ends_with("database")
             && postgres

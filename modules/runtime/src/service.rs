@@ -64,7 +64,9 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     fn endpoint(service: &Self::Service) -> &crate::Endpoint<Self>;
     /// True if running the message twice does what running it once does
     /// (declared `[idempotent]`): only such calls fail over to another
-    /// replica when the outcome of the first attempt is unknown.
+    /// replica when the outcome of the first attempt is unknown (any call
+    /// may, under least-loaded routing, when the first surely did not run
+    /// it).
     const IDEMPOTENT: bool = false;
     /// The routing key of this call (declared `[key = field]`), for
     /// replicas routed by key.

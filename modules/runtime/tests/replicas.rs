@@ -151,6 +151,12 @@ async fn a_call_a_replica_did_not_run_goes_to_another() {
     for _ in 0..20 {
         toy.call(Count {}).await.unwrap().unwrap();
     }
+    let (logs, _guard) = Logs::capture();
+    let on_c = |node: &Node| {
+        let toy = node.service::<Toy>().unwrap();
+        async move { toy.call(Count {}).await.unwrap().unwrap() }
+    };
+    let before = on_c(&r.c).await;
     r.client.faults().unwrap().stall("a", true);
     // Count is not idempotent. Eight at once: some pick a.
     let calls = (0..8).map(|_| toy.call(Count {}));
@@ -158,6 +164,14 @@ async fn a_call_a_replica_did_not_run_goes_to_another() {
     for outcome in &counted {
         assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
     }
+    // All eight ran on c, once each (and the count before and after),
+    // some of them after a said it had not run them.
+    assert_eq!(on_c(&r.c).await - before, 9);
+    assert!(
+        logs.text().contains("replica failed; trying another"),
+        "no call moved:\n{}",
+        logs.text()
+    );
 }
 
 #[actix_rt::test]

@@ -92,10 +92,11 @@ pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
             // A file, by its path: not none, and not a `file:` URI (sqlx
             // reads the path as SQLite's URI filename; a file of that name
             // would be made here).
-            if let Some((path, _)) = sqlite_parts(url)
-                && (path.is_empty() || path.starts_with("file:"))
-            {
-                return Err(StorageError::BadUrl(redact(url)));
+            match sqlite_parts(url) {
+                Some(sqlite) if !sqlite.path.is_empty() && !sqlite.path.starts_with("file:") => {}
+                // No file, a URI filename, or a path that does not decode.
+                _ if url.starts_with("sqlite:") => return Err(StorageError::BadUrl(redact(url))),
+                _ => {}
             }
             Ok(())
         }
@@ -134,14 +135,12 @@ impl Database {
             }
             Some(url) if url.starts_with("sqlite:") => {
                 check_url(Some(url))?;
-                let (path, query) = sqlite_parts(url).unwrap_or_default();
+                let sqlite = sqlite_parts(url).ok_or_else(|| StorageError::BadUrl(redact(url)))?;
                 // Made here (for this user alone) unless the URL's mode says
                 // the file must be there already.
-                let mode = query
-                    .split('&')
-                    .find_map(|pair| pair.strip_prefix("mode="))
-                    .unwrap_or("rwc");
-                create_private_file(Path::new(&path), &redact(url), mode == "rwc")?;
+                let creates = sqlite.modes.is_empty() || sqlite.modes.iter().any(|m| m == "rwc");
+                create_private_file(Path::new(&sqlite.path), &redact(url), creates)?;
+                let query = url.split_once('?').map_or("", |(_, query)| query);
                 (with_create_mode(url, query), Backend::Sqlite)
             }
             Some(other) => return Err(StorageError::BadUrl(redact(other))),
@@ -322,51 +321,47 @@ fn redact(url: &str) -> String {
     redacted
 }
 
-/// A `sqlite:` URL's file path, percent-decoded as sqlx decodes it, and
-/// its query; `None` for another URL.
-fn sqlite_parts(url: &str) -> Option<(String, &str)> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    Some((percent_decoded(path), query))
+/// A `sqlite:` URL as sqlx reads it: the file's path, and every `mode` its
+/// query gives.
+struct SqliteUrl {
+    path: String,
+    modes: Vec<String>,
 }
 
-/// `text` with each `%XX` replaced by the byte it stands for (a `%` not
-/// followed by two hex digits stays).
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let hex = bytes
-            .get(at + 1..at + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[at], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                at += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                at += 1;
-            }
-        }
+/// A `sqlite:` URL's file and modes, found as sqlx finds them (its Any
+/// driver parses the URL, then takes what follows `sqlite:` and `//`, up
+/// to a `?`, percent-decoded; the query form-decoded). `None` for another
+/// URL, or a path that does not decode.
+fn sqlite_parts(url: &str) -> Option<SqliteUrl> {
+    if !url.starts_with("sqlite:") {
+        return None;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let parsed = url::Url::parse(url).ok();
+    let normalized = parsed.as_ref().map_or(url, url::Url::as_str);
+    let rest = normalized
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    let modes = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "mode")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    Some(SqliteUrl { path, modes })
 }
 
 /// Whether a `sqlite:` URL names an in-memory database (`sqlite::memory:`,
 /// `?mode=memory`, `%3Amemory%3A`).
 fn is_in_memory(url: &str) -> bool {
-    let Some((path, query)) = sqlite_parts(url) else {
+    let Some(sqlite) = sqlite_parts(url) else {
         return false;
     };
-    path == ":memory:"
-        || path.starts_with("file::memory:")
-        || query
-            .split('&')
-            .any(|parameter| parameter.eq_ignore_ascii_case("mode=memory"))
+    sqlite.path == ":memory:"
+        || sqlite.path.starts_with("file::memory:")
+        || sqlite.modes.iter().any(|mode| mode == "memory")
 }
 
 /// A value that is no URL (libpq's `host=db user=shop password=...`, say),
@@ -420,9 +415,18 @@ mod tests {
                 "{bad}: {refused:?}"
             );
         }
-        assert_eq!(percent_decoded("my%20shop.db"), "my shop.db");
-        assert_eq!(percent_decoded("100%.db"), "100%.db");
-        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+        // The file and modes sqlx finds.
+        for (url, path, modes) in [
+            ("sqlite:my%20shop.db", "my shop.db", vec![]),
+            ("sqlite:a%+1.db", "a%+1.db", vec![]),
+            ("sqlite://data/../cart.db", "data/cart.db", vec![]),
+            ("sqlite:sqlite:x.db", "x.db", vec![]),
+            ("sqlite:x.db?mode=rw%63&cache=shared", "x.db", vec!["rwc"]),
+        ] {
+            let sqlite = sqlite_parts(url).unwrap();
+            assert_eq!(sqlite.path, path, "{url}");
+            assert_eq!(sqlite.modes, modes, "{url}");
+        }
         for in_memory in [
             "sqlite::memory:",
             "sqlite://:memory:",
