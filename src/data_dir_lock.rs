@@ -106,19 +106,14 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn temp_dir(label: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("boutique-lock-test-{label}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use storage::testing::TempDir;
 
     #[test]
     fn calls_looking_at_once_do_not_take_each_other_for_a_node() {
-        let dir = temp_dir("calls");
+        let temp = TempDir::new("lock-calls");
         let threads: Vec<_> = (0..4)
             .map(|_| {
-                let dir = dir.clone();
+                let dir = temp.path().to_path_buf();
                 std::thread::spawn(move || {
                     (0..2000)
                         .filter(|_| matches!(hold_as_call(&dir).unwrap(), CallCheck::NodeRunning))
@@ -127,20 +122,16 @@ mod tests {
             })
             .collect();
         let mistaken: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(mistaken, 0, "calls took each other for a node");
     }
 
     #[test]
     fn a_call_beside_a_node_is_refused_and_one_after_it_is_not() {
-        let dir = temp_dir("node");
-        let node = hold_as_node(&dir).unwrap();
-        assert!(matches!(
-            hold_as_call(&dir).unwrap(),
-            CallCheck::NodeRunning
-        ));
+        let temp = TempDir::new("lock-node");
+        let dir = temp.path();
+        let node = hold_as_node(dir).unwrap();
+        assert!(matches!(hold_as_call(dir).unwrap(), CallCheck::NodeRunning));
         drop(node);
-        assert!(matches!(hold_as_call(&dir).unwrap(), CallCheck::Clear(_)));
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(hold_as_call(dir).unwrap(), CallCheck::Clear(_)));
     }
 }

@@ -136,8 +136,10 @@ struct Inputs<'a> {
 fn refuse_setting_variables() -> anyhow::Result<()> {
     let variables: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
-        .filter(|name| runtime::config::is_setting_variable(name))
-        .filter(|name| set_by_the_manifests(&setting_of(name)).is_none())
+        .filter(|name| {
+            runtime::config::setting_key(name)
+                .is_some_and(|key| set_by_the_manifests(&key).is_none())
+        })
         .collect();
     if variables.is_empty() {
         return Ok(());
@@ -149,14 +151,6 @@ fn refuse_setting_variables() -> anyhow::Result<()> {
         variables.join(", ")
     ))
     .into())
-}
-
-/// The config key a setting's variable sets: `runtime.data_dir` for
-/// `BOUTIQUE__RUNTIME__DATA_DIR`.
-fn setting_of(variable: &str) -> String {
-    variable[runtime::config::SETTING_PREFIX.len()..]
-        .replace("__", ".")
-        .to_lowercase()
 }
 
 /// One `--secret-env VAR=SECRET/KEY`, as the pods' environment entry.
@@ -209,8 +203,7 @@ fn secret_env_entry(entry: &str, modules: &[&str]) -> anyhow::Result<(String, Va
             "'{key}' is not a key of a Secret (letters, digits, '-', '_' and '.')"
         )));
     }
-    if runtime::config::is_setting_variable(var) {
-        let setting = setting_of(var);
+    if let Some(setting) = runtime::config::setting_key(var) {
         if let Some(why) = set_by_the_manifests(&setting) {
             return Err(refused(&format!(
                 "--secret-env {entry}: the manifests set {setting} themselves ({why}); leave it out"
@@ -355,7 +348,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 key.trim()
             )));
         }
-        let Some(value) = runtime::config::override_as_env_value(value.trim()) else {
+        let Some(value) = parsed else {
             return Err(refused(&format!(
                 "--set {entry}: the pods get overrides as environment variables, which cannot \
                  hold a list or a table; put it in the config file instead"
@@ -415,8 +408,8 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     modules.dedup();
     // A setting's variable is one name in any case.
     let same = |a: &str, b: &str| {
-        let setting = runtime::config::is_setting_variable;
-        a == b || (setting(a) && setting(b) && setting_of(a) == setting_of(b))
+        let setting = runtime::config::setting_key;
+        a == b || setting(a).is_some_and(|key| setting(b) == Some(key))
     };
     for entry in inputs.secret_env {
         let (var, value) = secret_env_entry(entry, &modules)?;

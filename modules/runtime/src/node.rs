@@ -448,7 +448,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             fingerprint: catalogue.fingerprint()?,
             // Validated by the plan: 1 to MAX_IN_FLIGHT_PER_PEER (65,536).
             max_in_flight: u32::try_from(plan.runtime.max_in_flight_per_peer).unwrap_or(u32::MAX),
-            // Validated by the plan: 4096 to MAX_DECODE_BYTES (16 MiB).
+            // Validated by the plan: MIN_FRAME_BYTES to MAX_DECODE_BYTES (16 MiB).
             max_frame: u32::try_from(plan.runtime.max_frame_bytes).unwrap_or(u32::MAX),
             secret,
         };

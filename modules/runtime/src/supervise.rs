@@ -153,8 +153,11 @@ pub(crate) async fn supervise<M: Module>(
             // started again once the node is stopping: its address is the
             // old server's until that has drained, and a new one would
             // only be stopped.
+            let config = config();
             if ctx.is_stopping()
-                && config().is_ok_and(|config| !M::listen_addresses(&config).is_empty())
+                && config
+                    .as_ref()
+                    .is_ok_and(|config| !M::listen_addresses(config).is_empty())
             {
                 tracing::info!(
                     module = name,
@@ -163,7 +166,7 @@ pub(crate) async fn supervise<M: Module>(
                 );
                 return;
             }
-            let started = match config() {
+            let started = match config {
                 Ok(config) => M::start(config, ctx.clone()).await,
                 Err(error) => Err(error),
             };

@@ -251,11 +251,7 @@ async fn a_peer_that_answers_no_calls_is_declared_unreachable() {
     let error = toy.call(echo("x".into())).await.unwrap_err();
     assert!(matches!(error, CallError::TimedOut { .. }), "{error:?}");
     // 200 ms to the deadline, then the failure timeout, then a look.
-    let deadline = Instant::now() + LONG;
-    while !logs.text().contains("answers no calls") {
-        assert!(Instant::now() < deadline, "{}", logs.text());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_log(&logs, "answers no calls").await;
     assert!(
         logs.text().contains("has not answered call"),
         "{}",

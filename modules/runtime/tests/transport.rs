@@ -372,10 +372,8 @@ fn identity(cluster: &str, secret: Secret) -> Identity {
         node: "probe".into(),
         role: Role::Client,
         incarnation: 42,
-        fingerprint: catalogue().fingerprint().unwrap(),
-        max_in_flight: 1024,
-        max_frame: 4 * 1024 * 1024,
         secret: Arc::new(secret),
+        ..identity_of_a()
     }
 }
 
@@ -1008,18 +1006,6 @@ fn refs_are_clone_send_and_sync() {
 
 /// Waits until `needle` appears in the captured logs (the other side of a
 /// refusal logs a moment after the refused side returns).
-async fn wait_for_log(logs: &Logs, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !logs.text().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needle:?}:\n{}",
-            logs.text()
-        );
-        tokio::task::yield_now().await;
-    }
-}
-
 #[test]
 fn a_client_works_from_a_multi_threaded_tokio_runtime() {
     // The nodes run in an actix system on their own thread ...

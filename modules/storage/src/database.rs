@@ -81,25 +81,8 @@ pub struct Database {
 pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
     match url {
         None => Ok(()),
-        Some(url)
-            if ["postgres://", "postgresql://", "sqlite:"]
-                .iter()
-                .any(|scheme| url.starts_with(scheme)) =>
-        {
-            if is_in_memory(url) {
-                return Err(StorageError::InMemory(redact(url)));
-            }
-            // A file, by its path: not none, and not a `file:` URI (sqlx
-            // reads the path as SQLite's URI filename; a file of that name
-            // would be made here).
-            match sqlite_parts(url) {
-                Some(sqlite) if !sqlite.path.is_empty() && !sqlite.path.starts_with("file:") => {}
-                // No file, a URI filename, or a path that does not decode.
-                _ if url.starts_with("sqlite:") => return Err(StorageError::BadUrl(redact(url))),
-                _ => {}
-            }
-            Ok(())
-        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(()),
+        Some(url) if url.starts_with("sqlite:") => sqlite_file(url).map(drop),
         Some(other) => Err(StorageError::BadUrl(redact(other))),
     }
 }
@@ -134,8 +117,7 @@ impl Database {
                 (url.to_owned(), Backend::Postgres)
             }
             Some(url) if url.starts_with("sqlite:") => {
-                check_url(Some(url))?;
-                let sqlite = sqlite_parts(url).ok_or_else(|| StorageError::BadUrl(redact(url)))?;
+                let sqlite = sqlite_file(url)?;
                 // Made here (for this user alone) unless the URL's mode says
                 // the file must be there already.
                 let creates = sqlite.modes.is_empty() || sqlite.modes.iter().any(|m| m == "rwc");
@@ -353,15 +335,23 @@ fn sqlite_parts(url: &str) -> Option<SqliteUrl> {
     Some(SqliteUrl { path, modes })
 }
 
-/// Whether a `sqlite:` URL names an in-memory database (`sqlite::memory:`,
-/// `?mode=memory`, `%3Amemory%3A`).
-fn is_in_memory(url: &str) -> bool {
-    let Some(sqlite) = sqlite_parts(url) else {
-        return false;
-    };
-    sqlite.path == ":memory:"
+/// The file a `sqlite:` URL names, or why it names none this shop opens:
+/// an in-memory database (`sqlite::memory:`, `?mode=memory`,
+/// `%3Amemory%3A`); no file, a `file:` URI (sqlx reads the path as
+/// SQLite's URI filename; a file of that name would be made here), or a
+/// path that does not decode.
+fn sqlite_file(url: &str) -> Result<SqliteUrl, StorageError> {
+    let sqlite = sqlite_parts(url).ok_or_else(|| StorageError::BadUrl(redact(url)))?;
+    if sqlite.path == ":memory:"
         || sqlite.path.starts_with("file::memory:")
         || sqlite.modes.iter().any(|mode| mode == "memory")
+    {
+        return Err(StorageError::InMemory(redact(url)));
+    }
+    if sqlite.path.is_empty() || sqlite.path.starts_with("file:") {
+        return Err(StorageError::BadUrl(redact(url)));
+    }
+    Ok(sqlite)
 }
 
 /// A value that is no URL (libpq's `host=db user=shop password=...`, say),

@@ -37,7 +37,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use plan::{
-    CLIENT, Crossing, MAX_IN_FLIGHT_PER_PEER, MAX_NODE_NAME, NodePlan, Plan, Routing, is_node_name,
+    CLIENT, Crossing, MAX_IN_FLIGHT_PER_PEER, MAX_NODE_NAME, MIN_FRAME_BYTES, NodePlan, Plan,
+    Routing, is_node_name,
 };
 
 /// The whole config, as parsed.
@@ -278,6 +279,16 @@ pub fn is_setting_variable(name: &str) -> bool {
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case(SETTING_PREFIX))
 }
 
+/// The config key the environment variable `name` sets, if it sets one:
+/// `runtime.call_timeout_ms` for `BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS`.
+pub fn setting_key(name: &str) -> Option<String> {
+    is_setting_variable(name).then(|| {
+        name[SETTING_PREFIX.len()..]
+            .to_lowercase()
+            .replace("__", ".")
+    })
+}
+
 /// The built-in default: one node runs every module.
 pub const DEFAULT_CONFIG: &str = "[nodes.main]\nmodules = [\"*\"]\n";
 
@@ -364,10 +375,11 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
         EnvSource::Ignore => Vec::new(),
     };
     let mut variables = 0;
-    for name in env_keys.iter().filter(|name| is_setting_variable(name)) {
-        let key = &name[SETTING_PREFIX.len()..];
-        check_key(&key.to_lowercase().replace("__", "."), name)?;
-        variables += 1;
+    for name in &env_keys {
+        if let Some(key) = setting_key(name) {
+            check_key(&key, name)?;
+            variables += 1;
+        }
     }
     // Values stay text here, and become numbers or booleans where a field
     // wants one: parsed first, `BOUTIQUE__CLUSTER__NAME=1e3` was `1000`.

@@ -31,6 +31,11 @@ pub const MAX_NODE_NAME: usize = 63;
 /// (some 10 MB), before it is cut off (docs/failures.md, Backpressure).
 pub const MAX_IN_FLIGHT_PER_PEER: usize = 65_536;
 
+/// The smallest `max_frame_bytes` a config may give, and a peer may say in
+/// the handshake (the largest is the codec's `MAX_DECODE_BYTES`): one
+/// range, so that nodes of valid configs never refuse each other.
+pub const MIN_FRAME_BYTES: usize = 4096;
+
 /// Whether `name` may name a node: 1 to [`MAX_NODE_NAME`] lower-case
 /// letters, digits, `-` and `_`. Lower case: environment variables name a
 /// node in upper case and are read back in lower case, so a node named
@@ -610,9 +615,6 @@ impl Plan {
     }
 }
 
-/// Orders `items` so that each comes after everything it depends on
-/// (`(item, dependency)` pairs), keeping the given order otherwise. Returns
-/// the items on a cycle if there is one.
 /// The items on cycles of `dependencies` (`(a, b)`: `a` needs `b`), in
 /// `items`' order; `None` if there is none. What [`start_order`] cannot
 /// order is the cycles and the items that need them; of those, the ones
@@ -636,6 +638,9 @@ fn on_cycles<'a>(items: &[&'a str], dependencies: &[(&'a str, &'a str)]) -> Opti
     }
 }
 
+/// Orders `items` so that each comes after everything it depends on
+/// (`(item, dependency)` pairs), keeping the given order otherwise. Returns
+/// the items on a cycle if there is one.
 fn start_order<'a>(
     items: &[&'a str],
     dependencies: &[(&'a str, &'a str)],
@@ -733,9 +738,9 @@ fn check_runtime(runtime: &RuntimeConfig, problems: &mut Vec<String>) {
             runtime.failure_timeout_ms, runtime.heartbeat_interval_ms
         ));
     }
-    if !(4096..=MAX_DECODE_BYTES).contains(&runtime.max_frame_bytes) {
+    if !(MIN_FRAME_BYTES..=MAX_DECODE_BYTES).contains(&runtime.max_frame_bytes) {
         problems.push(format!(
-            "[runtime] max_frame_bytes = {} is out of range (4096 to {MAX_DECODE_BYTES})",
+            "[runtime] max_frame_bytes = {} is out of range ({MIN_FRAME_BYTES} to {MAX_DECODE_BYTES})",
             runtime.max_frame_bytes
         ));
     }

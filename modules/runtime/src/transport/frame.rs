@@ -418,14 +418,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.reply_progress = Some(progress);
     }
 
+    /// The length of the first frame's body in the buffer, once its prefix
+    /// is there.
+    fn head_len(&self) -> Option<usize> {
+        let prefix: [u8; PREFIX_LEN] = self.buf.get(..PREFIX_LEN)?.try_into().ok()?;
+        Some(u32::from_be_bytes(prefix) as usize)
+    }
+
     /// True if the buffer holds less than the whole of its first frame.
     fn head_unfinished(&self) -> bool {
-        let Some(prefix) = self.buf.get(..PREFIX_LEN) else {
-            return true;
-        };
-        let mut len = [0; PREFIX_LEN];
-        len.copy_from_slice(prefix);
-        self.buf.len() < PREFIX_LEN + u32::from_be_bytes(len) as usize
+        self.head_len()
+            .is_none_or(|len| self.buf.len() < PREFIX_LEN + len)
     }
 
     /// Changes the size limit (after the handshake, frames may be larger).
@@ -441,10 +444,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame's body, or `None` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
-            if self.buf.len() >= PREFIX_LEN {
-                let mut prefix = [0; PREFIX_LEN];
-                prefix.copy_from_slice(&self.buf[..PREFIX_LEN]);
-                let len = u32::from_be_bytes(prefix) as usize;
+            if let Some(len) = self.head_len() {
                 if len == 0 {
                     return Err(FrameError::Empty);
                 }

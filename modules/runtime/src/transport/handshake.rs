@@ -271,7 +271,8 @@ pub enum Refusal {
     /// One side says it reads frames of a size no config allows (see
     /// `max_frame_bytes`).
     #[error(
-        "the {side} says it reads frames of up to {said} bytes, out of range (4096 to {})",
+        "the {side} says it reads frames of up to {said} bytes, out of range ({} to {})",
+        crate::config::MIN_FRAME_BYTES,
         crate::codec::MAX_DECODE_BYTES
     )]
     FrameLimit {
@@ -760,13 +761,14 @@ fn in_flight_refusal(side: &str, said: u32) -> Option<Refusal> {
 }
 
 /// The refusal of a peer (the `side`) that says it reads frames of up to
-/// `said` bytes, unless a config allows that (4096 bytes to
+/// `said` bytes, unless a config allows that ([`MIN_FRAME_BYTES`] to
 /// [`MAX_DECODE_BYTES`]). Frames to it are built to the smaller of its
 /// limit and this node's.
 ///
 /// [`MAX_DECODE_BYTES`]: crate::codec::MAX_DECODE_BYTES
+/// [`MIN_FRAME_BYTES`]: crate::config::MIN_FRAME_BYTES
 fn frame_limit_refusal(side: &str, said: u32) -> Option<Refusal> {
-    let allowed = 4096..=crate::codec::MAX_DECODE_BYTES;
+    let allowed = crate::config::MIN_FRAME_BYTES..=crate::codec::MAX_DECODE_BYTES;
     (!allowed.contains(&(said as usize))).then(|| Refusal::FrameLimit {
         side: side.to_owned(),
         said,

@@ -136,14 +136,14 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         // connection ended, and the calls after them fail as overloaded.
         let caught_up = resumed_at.is_none_or(|at| now.saturating_sub(at) > timeout);
         let most_overdue = connection.most_overdue(now);
-        let written_since = match most_overdue {
-            Some((call_id, _)) if !connection.is_unsent(call_id) => match overdue_call {
-                Some((seen, since)) if seen == call_id => Some(since),
-                _ => {
-                    overdue_call = Some((call_id, now));
-                    Some(now)
-                }
-            },
+        // A request seen written stays written: looked for in the
+        // outbox only while the call is new to this watch.
+        let written_since = match (most_overdue, overdue_call) {
+            (Some((call_id, _)), Some((seen, since))) if seen == call_id => Some(since),
+            (Some((call_id, _)), _) if !connection.is_unsent(call_id) => {
+                overdue_call = Some((call_id, now));
+                Some(now)
+            }
             _ => {
                 overdue_call = None;
                 None

@@ -880,7 +880,7 @@ impl Peer {
             dialer: info.node.to_string(),
             acceptor: me.to_owned(),
         };
-        let replaced = {
+        let (replaced, prepared) = {
             let mut state = self.state();
             let crossed = match &*state {
                 // Ours and theirs crossed: the rule decides. (If theirs
@@ -919,7 +919,6 @@ impl Peer {
             };
             (old, prepared)
         };
-        let (replaced, prepared) = replaced;
         prepared.start();
         if let Some(old) = replaced {
             old.close("replaced by a newer connection from the same node");
@@ -966,8 +965,17 @@ mod tests {
             delays.push(lives.ended(&settings));
             lives.up();
         }
+        // The defaults, 100 ms to 5 s, written out (not worked out as the
+        // code does).
+        const BASE_MS: [u64; 12] = [
+            100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000, 5000, 5000,
+        ];
+        assert_eq!(
+            (min, max),
+            (Duration::from_millis(100), Duration::from_secs(5))
+        );
         for (row, delay) in delays.iter().enumerate() {
-            let base = min.saturating_mul(1 << row.min(16)).min(max);
+            let base = Duration::from_millis(BASE_MS[row]);
             assert!(
                 *delay >= base.mul_f64(0.5) && *delay <= base.mul_f64(1.5),
                 "{row}: {delay:?} for {base:?}"

@@ -564,6 +564,19 @@ impl Logs {
     }
 }
 
+/// Waits (up to 10 s) until `logs` holds a line with `needle`.
+pub async fn wait_for_log(logs: &Logs, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !logs.text().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needle:?}:\n{}",
+            logs.text()
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 impl Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
