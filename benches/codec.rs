@@ -1,7 +1,8 @@
 //! The wire codec on the shop's real messages: bincode 2 (what the runtime
 //! uses, behind `runtime::codec`) against postcard, by encoded size, encode
 //! time and decode time. Run with `cargo bench --bench codec`; after
-//! criterion's report it prints sizes and time ratios (postcard / bincode).
+//! criterion's report (the times, `codec/<message>/<encode|decode>/<codec>`)
+//! it prints the encoded sizes.
 //!
 //! The messages: the catalog's `ListProducts` answer (the nine products of
 //! the shipped catalogue, from the catalog module itself), a `Convert`

@@ -12,8 +12,11 @@
 # (latency at a moderate rate). Each run's JSON report lands in OUT as
 # DEPLOYMENT-users-N.json or DEPLOYMENT-rate-R.json, which boutique-plot
 # draws. The CPU time of the shop's processes during each run (read from
-# /proc; the load generator, on the same cores, is not counted) goes to
-# OUT/cpu.tsv, and a summary table to stdout.
+# /proc; the load generator, on the same cores, is not counted, nor is
+# `boutique up`, which only relays the split's log lines: a split deployed
+# for real runs without it) goes to OUT/cpu.tsv, and a summary table to
+# stdout. A node that restarts during a run stops the script: its CPU
+# could not be counted.
 #
 # Knobs (environment): DURATION (each run, default 15s), USERS (default
 # "1 2 4 8 16 32"), RATE (default 100), BOUTIQUE_BIN (the binary, default
@@ -48,6 +51,10 @@ printf 'deployment\trun\tcpu_seconds\trequests\ttasks\n' > "$out/cpu.tsv"
 cpu_ticks() {
     local total=0 pid fields
     for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || {
+            echo "process $pid has exited (did a node restart?): its CPU cannot be counted" >&2
+            exit 1
+        }
         # The fields after the command name (which may hold spaces) start
         # at the 3rd; utime is the 14th, stime the 15th.
         read -r -a fields <<< "$(sed 's/^.*) //' "/proc/$pid/stat")"
@@ -77,6 +84,10 @@ measure() {
     before=$(cpu_ticks $pids)
     "$bin" load --target "$url" --duration "$duration" --json "$@" > "$report"
     after=$(cpu_ticks $pids)
+    if [ "$deployment" = split ] && [ "$(pgrep -P "$shop_pid" | sort | tr '\n' ' ')" != "$(echo $pids | tr ' ' '\n' | sort | tr '\n' ' ')" ]; then
+        echo "a node restarted during the $name run: its CPU cannot be counted" >&2
+        exit 1
+    fi
     python3 - "$report" "$deployment" "$name" "$((after - before))" "$hz" >> "$out/cpu.tsv" <<'PY'
 import json, sys
 report, deployment, name, ticks, hz = sys.argv[1:]

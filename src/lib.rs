@@ -28,3 +28,38 @@ pub fn catalogue() -> Catalogue {
         .with::<checkout::CheckoutModule>()
         .with::<frontend::FrontendModule>()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crates under `modules/` that are libraries the modules share,
+    /// not modules: a new one goes here.
+    const LIBRARIES: [&str; 2] = ["runtime", "storage"];
+
+    /// A module crate left out of [`super::catalogue`] would be missing
+    /// from the binary without a word (`modules = ["*"]` runs what the
+    /// catalogue has): every directory under `modules/` is a module in it,
+    /// under its own name, or a library named above.
+    #[test]
+    fn every_module_crate_is_in_the_catalogue() {
+        let catalogue = super::catalogue();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if !entry.path().join("Cargo.toml").exists() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if LIBRARIES.contains(&name.as_str()) {
+                continue;
+            }
+            assert!(
+                catalogue.entry(&name).is_some(),
+                "modules/{name} is not in boutique::catalogue() (src/lib.rs): add it there, \
+                 or to LIBRARIES if it is no module"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, catalogue.modules().len());
+    }
+}

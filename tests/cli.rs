@@ -236,6 +236,14 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["[routing] cart = \"random\"", "by-key"],
         ),
         (
+            "routing by key for a service none of whose messages has a key",
+            "[cluster]\nsecret_env = \"S\"\n\
+             [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
+             [nodes.b]\nlisten = \"127.0.0.1:7402\"\nmodules = [\"payment\"]\n\
+             [routing]\npayment = \"by-key\"\n",
+            &["[routing] payment = \"by-key\": no message of payment declares a routing key"],
+        ),
+        (
             "two nodes on one address",
             "[cluster]\nsecret_env = \"S\"\n\
              [nodes.a]\nlisten = \"127.0.0.1:7401\"\nmodules = [\"*\"]\n\
@@ -386,21 +394,37 @@ fn plan_warns_of_replicas_that_each_keep_their_own_state() {
     );
     // The catalog keeps nothing between calls: nothing to say.
     assert!(!text.contains("module 'catalog'"), "{text}");
+    // Payment's calls have no key: routing by key is no remedy for it.
+    assert!(!text.contains("by-key"), "{text}");
 
-    // On a database the replicas share, or routed by key, nothing either.
-    for remedy in [
-        "[modules.payment]\ndatabase = \"postgres://db.example/shop\"\n",
-        "[routing]\npayment = \"by-key\"\n",
-    ] {
-        let config = config_file(&format!("{replicated}{remedy}"));
-        let output = boutique(&["--config", config.to_str().unwrap(), "plan"]);
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        assert!(
-            !stdout(&output).contains("warnings:"),
-            "{}",
-            stdout(&output)
-        );
-    }
+    // The cart's have: it is one, and said.
+    let carts = replicated.replace("\"payment\"", "\"cart\"");
+    let output = boutique(&["--config", config_file(&carts).to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("or route calls by key ([routing] cart = \"by-key\")"),
+        "{}",
+        stdout(&output)
+    );
+    let by_key = format!("{carts}[routing]\ncart = \"by-key\"\n");
+    let output = boutique(&["--config", config_file(&by_key).to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("warnings:"),
+        "{}",
+        stdout(&output)
+    );
+
+    // On a database the replicas share, nothing either.
+    let remedy = "[modules.payment]\ndatabase = \"postgres://db.example/shop\"\n";
+    let config = config_file(&format!("{replicated}{remedy}"));
+    let output = boutique(&["--config", config.to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("warnings:"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]

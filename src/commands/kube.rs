@@ -42,7 +42,6 @@ use runtime::config::{self, Plan};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::load_plan;
 use crate::cli::ConfigArgs;
 
 /// The port of every node's admin endpoints, in the pod.
@@ -70,7 +69,9 @@ pub fn kube(
 ) -> anyhow::Result<ExitCode> {
     refuse_setting_variables()?;
     let catalogue = boutique::catalogue();
-    let plan = load_plan(args, &catalogue)?;
+    let config = config::load(&args.source())?;
+    let insecure = config.cluster.insecure;
+    let plan = Plan::new(config, &catalogue)?;
     let file = args.file().ok_or_else(|| {
         crate::exit::UsageError(
             "deploy kube needs a config file (--config FILE): it goes into a ConfigMap".to_owned(),
@@ -78,7 +79,6 @@ pub fn kube(
     })?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
-    let raw = config::load(&args.source())?;
     // Data kept in the pod's emptyDir goes with the pod.
     let mut on_each_node: Vec<&str> = plan
         .nodes()
@@ -106,7 +106,7 @@ pub fn kube(
     let manifests = manifests(&Inputs {
         plan: &plan,
         config_text: &text,
-        insecure: raw.cluster.insecure,
+        insecure,
         overrides: &args.overrides,
         secret_env,
         image,

@@ -280,12 +280,15 @@ pub fn up(
                     // not get it from the terminal. Stopped here with `up`,
                     // they are not left serving with nobody reading their
                     // output; `fg` or `bg` resumes `up`, which resumes them.
-                    for node in nodes.values() {
-                        node.signal(libc::SIGSTOP);
-                    }
-                    // The tasks that hold the nodes send the signals.
-                    for _ in 0..16 {
-                        tokio::task::yield_now().await;
+                    // The tasks that hold the nodes send the signals; each
+                    // says when it has (or that its node is gone), so `up`
+                    // stops only after every node has been stopped.
+                    let sent: Vec<_> = nodes
+                        .values()
+                        .filter_map(|node| node.signal(libc::SIGSTOP))
+                        .collect();
+                    for signalled in sent {
+                        let _ = signalled.await;
                     }
                     // SAFETY: raise(3) stops this process until SIGCONT.
                     unsafe { libc::raise(libc::SIGSTOP) };
@@ -654,12 +657,15 @@ impl Supervised {
         backoff
     }
 
-    /// Sends `signal` to its process, if it runs.
-    fn signal(&self, signal: libc::c_int) {
-        if let Some(child) = &self.child {
-            // The task that holds the process is gone only once it exited.
-            let _ = child.signals.send(signal);
-        }
+    /// Sends `signal` to its process, if it runs. What is returned
+    /// resolves once the signal has been sent, or with an error once the
+    /// process is known to have exited (it was not sent, and need not be).
+    fn signal(&self, signal: libc::c_int) -> Option<oneshot::Receiver<()>> {
+        let child = self.child.as_ref()?;
+        let (sent, signalled) = oneshot::channel();
+        // The task that holds the process is gone only once it exited.
+        let _ = child.signals.send((signal, sent));
+        Some(signalled)
     }
 }
 
@@ -670,7 +676,7 @@ struct ChildHandle {
     /// Signals for the task to send to the process: it sends them only
     /// while the process has not been reaped, so never to a pid that could
     /// have been given to another process since.
-    signals: mpsc::UnboundedSender<libc::c_int>,
+    signals: mpsc::UnboundedSender<(libc::c_int, oneshot::Sender<()>)>,
 }
 
 /// A node just started: its process, and whether it came up.
@@ -812,12 +818,12 @@ impl Launcher {
 /// returns how it exited, for people, and its exit code.
 async fn wait(
     mut child: Child,
-    mut signals: mpsc::UnboundedReceiver<libc::c_int>,
+    mut signals: mpsc::UnboundedReceiver<(libc::c_int, oneshot::Sender<()>)>,
 ) -> (String, Option<u8>) {
     let exited = loop {
         tokio::select! {
             exited = child.wait() => break exited,
-            Some(signal) = signals.recv() => {
+            Some((signal, sent)) = signals.recv() => {
                 // `id` is `None` once the process has been reaped.
                 if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
                     // SAFETY: kill(2) has no memory effects; the pid is our
@@ -825,7 +831,10 @@ async fn wait(
                     unsafe {
                         libc::kill(pid, signal);
                     }
+                    let _ = sent.send(());
                 }
+                // Not sent (the process was reaped): `sent` is dropped,
+                // which says so.
             }
         }
     };

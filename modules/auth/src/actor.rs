@@ -100,19 +100,9 @@ impl Actor for AuthActor {
 
 fn normalize_email(email: &str) -> Result<String, AuthError> {
     let email = email.trim().to_lowercase();
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-                && email.len() <= 254
-        }
-        None => false,
-    };
-    if valid {
+    // The email module's rule: an account's address is where its orders'
+    // confirmations go.
+    if email::api::is_address(&email) {
         Ok(email)
     } else {
         Err(AuthError::InvalidEmail(email))

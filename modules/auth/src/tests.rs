@@ -142,6 +142,18 @@ async fn sign_up_checks_its_input() {
                 .unwrap(),
             Err(AuthError::InvalidEmail(_))
         ));
+        // The email module's rule: no confirmation could go to these.
+        for unsendable in ["x,y@example.com", "a@example..com", "<a@example.com"] {
+            assert!(
+                matches!(
+                    auth.call(sign_up(unsendable, "correct horse"))
+                        .await
+                        .unwrap(),
+                    Err(AuthError::InvalidEmail(_))
+                ),
+                "{unsendable}"
+            );
+        }
         assert_eq!(
             auth.call(sign_up("bob@example.com", "short"))
                 .await

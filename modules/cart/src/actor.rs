@@ -82,8 +82,11 @@ struct CartActor {
     max_lines: i64,
 }
 
+/// An id is 1 to [`MAX_ID_BYTES`] bytes with no control character
+/// (PostgreSQL stores no NUL in text: taken, it would be a storage failure
+/// there and a stored line on SQLite).
 fn check_id(id: &str, error: CartError) -> Result<(), CartError> {
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
+    if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
         Err(error)
     } else {
         Ok(())

@@ -108,14 +108,14 @@ pub enum CartError {
         /// The most lines a cart can hold.
         max: usize,
     },
-    /// The user id is empty or too long.
-    #[error("user id must be 1 to {max} bytes")]
+    /// The user id is empty, too long, or holds a control character.
+    #[error("user id must be 1 to {max} bytes, with no control characters")]
     InvalidUserId {
         /// The longest id accepted.
         max: usize,
     },
-    /// The product id is empty or too long.
-    #[error("product id must be 1 to {max} bytes")]
+    /// The product id is empty, too long, or holds a control character.
+    #[error("product id must be 1 to {max} bytes, with no control characters")]
     InvalidProductId {
         /// The longest id accepted.
         max: usize,

@@ -83,9 +83,22 @@ impl Store {
         })
     }
 
-    /// Marks `user_ids`' carts as being written, while the guard lives.
-    fn writing(&self, user_ids: &[&str]) -> Option<crate::cache::Writing> {
-        self.cache.as_ref().map(|cache| cache.writing(user_ids))
+    /// Runs `write` to `user_ids`' carts, with the cache told: their
+    /// entries go as it starts and as it ends, and if it fails or is
+    /// dropped midway (it may yet land: a statement the database goes on
+    /// with after the connection was lost) their carts are not cached for
+    /// a while (see `cache`).
+    async fn write<T>(
+        &self,
+        user_ids: &[&str],
+        write: impl std::future::Future<Output = Result<T, CartError>>,
+    ) -> Result<T, CartError> {
+        let writing = self.cache.as_ref().map(|cache| cache.writing(user_ids));
+        let result = write.await;
+        if let (Some(writing), Ok(_)) = (writing, &result) {
+            writing.landed();
+        }
+        result
     }
 
     /// How many lines the cart has, and whether `product_id` is one.
@@ -116,7 +129,16 @@ impl Store {
         product_id: &str,
         quantity: i32,
     ) -> Result<Added, CartError> {
-        let _writing = self.writing(&[user_id]);
+        self.write(&[user_id], self.add_row(user_id, product_id, quantity))
+            .await
+    }
+
+    async fn add_row(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        quantity: i32,
+    ) -> Result<Added, CartError> {
         let done = sqlx::query(
             "INSERT INTO cart_items (user_id, product_id, quantity, added_at, changed_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -173,13 +195,27 @@ impl Store {
 
     /// Empties the cart.
     pub async fn empty(&self, user_id: &str) -> Result<(), CartError> {
-        let _writing = self.writing(&[user_id]);
-        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
-            .bind(user_id)
-            .execute(self.db.pool())
-            .await
-            .map_err(storage)?;
-        Ok(())
+        self.write(&[user_id], self.delete_rows(user_id)).await
+    }
+
+    /// Deletes the cart's lines, in two statements of one transaction. On
+    /// PostgreSQL (read committed) a `DELETE` that waited for a merge's
+    /// lock on one line then sees that line as the merge left it, but not
+    /// the lines the merge inserted, which its snapshot predates: one
+    /// delete alone left the merged-in new lines and dropped the rest, an
+    /// outcome of neither order. The second statement, with a snapshot
+    /// taken after the merge, takes them: the cart is empty, as if the
+    /// merge came first. (Elsewhere it finds nothing.)
+    async fn delete_rows(&self, user_id: &str) -> Result<(), CartError> {
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        for _ in 0..2 {
+            sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+        }
+        tx.commit().await.map_err(storage)
     }
 
     /// Empties the cart if it holds exactly `items` (in any order), none
@@ -194,7 +230,19 @@ impl Store {
         items: &[CartItem],
         unchanged_since_ms: Option<i64>,
     ) -> Result<bool, CartError> {
-        let _writing = self.writing(&[user_id]);
+        self.write(
+            &[user_id],
+            self.delete_rows_if_holding(user_id, items, unchanged_since_ms),
+        )
+        .await
+    }
+
+    async fn delete_rows_if_holding(
+        &self,
+        user_id: &str,
+        items: &[CartItem],
+        unchanged_since_ms: Option<i64>,
+    ) -> Result<bool, CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         let taken: Vec<(String, i64, i64)> = sqlx::query_as(
             "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, changed_at",
@@ -235,7 +283,10 @@ impl Store {
     /// concurrent add committed first; a line added after it stays in
     /// `from`.
     pub async fn merge(&self, from: &str, into: &str) -> Result<(), CartError> {
-        let _writing = self.writing(&[from, into]);
+        self.write(&[from, into], self.move_rows(from, into)).await
+    }
+
+    async fn move_rows(&self, from: &str, into: &str) -> Result<(), CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         let mut lines: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "DELETE FROM cart_items WHERE user_id = $1 \

@@ -2,7 +2,7 @@
 //! environment offers.
 
 use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
-use storage::testing::{TempDir, backends};
+use storage::testing::{TempDir, backends, until_waiting_for_lock};
 
 use crate::api::{
     AddItem, Cart, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding,
@@ -133,6 +133,15 @@ async fn bad_quantities_and_ids_are_refused_and_change_nothing() {
         assert!(matches!(
             cart.call(add("u1", "", 1)).await.unwrap(),
             Err(CartError::InvalidProductId { .. })
+        ));
+        // Refused alike on every backend (PostgreSQL stores no NUL).
+        assert!(matches!(
+            cart.call(add("u1", "A\u{0}", 1)).await.unwrap(),
+            Err(CartError::InvalidProductId { .. })
+        ));
+        assert!(matches!(
+            cart.call(add("u\u{0}1", "A", 1)).await.unwrap(),
+            Err(CartError::InvalidUserId { .. })
         ));
         cart.call(add("u1", "A", i32::MAX)).await.unwrap().unwrap();
         assert!(matches!(
@@ -476,5 +485,45 @@ async fn merges_into_one_cart_from_two_replicas_at_once_do_not_deadlock() {
                 vec![("P1".into(), 2), ("P2".into(), 2), ("P3".into(), 2)]
             );
         }
+    }
+}
+
+/// On PostgreSQL, emptying a cart while a merge into it is under way (it
+/// has added to one line, locking it, and inserted another) waits for the
+/// merge and then empties the whole cart: the order "merge, then empty".
+/// One `DELETE` left the inserted line alone, an outcome of neither order.
+#[actix_rt::test]
+async fn emptying_a_cart_a_merge_is_writing_into_empties_all_of_it() {
+    use sqlx::Connection as _;
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new("cart-empty-merge");
+        let store = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        store.add("user", "A", 1).await.unwrap();
+        let mut merging = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut merge = merging.begin().await.unwrap();
+        sqlx::query("UPDATE cart_items SET quantity = quantity + 1 WHERE user_id = 'user'")
+            .execute(&mut *merge)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at, changed_at) \
+             VALUES ('user', 'B', 1, 0, 0)",
+        )
+        .execute(&mut *merge)
+        .await
+        .unwrap();
+        let merge_ends = async {
+            // Once the emptying waits for the merge's lock, the merge ends.
+            until_waiting_for_lock(&url, "DELETE FROM cart_items%", "cart_items").await;
+            merge.commit().await.unwrap();
+        };
+        let (emptied, ()) = tokio::join!(store.empty("user"), merge_ends);
+        emptied.unwrap();
+        assert_eq!(store.get("user").await.unwrap(), vec![]);
     }
 }

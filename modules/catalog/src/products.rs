@@ -1,8 +1,11 @@
 //! Reading `products.json`: Online Boutique's file, in proto3-JSON camelCase
 //! (`priceUsd`, `currencyCode`) under a top-level `{"products": [...]}`.
 //! As proto3-JSON parsers do, the proto's own names (`price_usd`) are read
-//! too, and `units` (an int64) as a number or as protojson's string.
-//! Every product is checked: ids present and unique, prices valid.
+//! too, `units` and `nanos` as a number (`19`, `19.0`, `1.9e1`) or as a
+//! string of one (protojson writes int64s as strings), and `null` as the
+//! default of a product's text, list and number fields (not of `products`
+//! or `priceUsd`, which a catalogue needs). Every product is checked: ids present, unique and
+//! without surrounding spaces, names not blank, prices valid.
 
 use std::collections::HashSet;
 
@@ -20,50 +23,100 @@ struct File {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileProduct {
+    #[serde(default, deserialize_with = "or_default")]
     id: String,
+    #[serde(default, deserialize_with = "or_default")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     picture: String,
     #[serde(alias = "price_usd")]
     price_usd: FileMoney,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     categories: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileMoney {
-    #[serde(alias = "currency_code")]
+    #[serde(alias = "currency_code", default, deserialize_with = "or_default")]
     currency_code: String,
-    #[serde(default, deserialize_with = "int64")]
+    #[serde(default, deserialize_with = "whole")]
     units: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     nanos: i32,
 }
 
-/// A proto3-JSON int64: a number, or (as protojson writes it) a string of
-/// one.
-fn int64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    struct Int64;
-    impl serde::de::Visitor<'_> for Int64 {
-        type Value = i64;
+/// A field's value, its default for `null` (as proto3-JSON reads it).
+fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A proto3-JSON integer: a number with no fraction (`19`, `19.0`,
+/// `1.9e1`), or (as protojson writes an int64) a string of one; `null` is
+/// 0.
+fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64> + Default,
+{
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = Option<i64>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a whole number, or a string of one (\"19\")")
         }
-        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<i64, E> {
-            Ok(number)
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
         }
-        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<i64, E> {
-            i64::try_from(number).map_err(|_| E::custom(format!("{number} is past an int64")))
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Option<i64>, E> {
+            Ok(Some(number))
         }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<i64, E> {
-            text.parse()
-                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Option<i64>, E> {
+            i64::try_from(number)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{number} is past an int64")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Option<i64>, E> {
+            // Within ±2^63 and with no fraction; the cast is then exact.
+            if number.fract() == 0.0 && number.abs() < 9_223_372_036_854_775_808.0 {
+                Ok(Some(number as i64))
+            } else {
+                Err(E::invalid_value(
+                    serde::de::Unexpected::Float(number),
+                    &self,
+                ))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Option<i64>, E> {
+            let unexpected = || E::invalid_value(serde::de::Unexpected::Str(text), &Whole);
+            match text.parse::<i64>() {
+                Ok(number) => Ok(Some(number)),
+                // "1e2", "19.0": a number written another way. Not
+                // "inf" or "NaN", which no JSON number is.
+                Err(_)
+                    if text
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+                {
+                    self.visit_f64(text.parse::<f64>().map_err(|_| unexpected())?)
+                        .map_err(|_: E| unexpected())
+                }
+                Err(_) => Err(unexpected()),
+            }
         }
     }
-    deserializer.deserialize_any(Int64)
+    match deserializer.deserialize_any(Whole)? {
+        None => Ok(T::default()),
+        Some(number) => T::try_from(number).map_err(|_| {
+            serde::de::Error::custom(format!("{number} is out of range for this field"))
+        }),
+    }
 }
 
 /// Parses and checks a catalogue file.
@@ -75,6 +128,15 @@ pub fn parse(json: &str) -> Result<Vec<Product>, String> {
     for (index, p) in file.products.into_iter().enumerate() {
         if p.id.trim().is_empty() {
             return Err(format!("product #{} has no id", index + 1));
+        }
+        if p.id.trim() != p.id {
+            return Err(format!(
+                "product id {:?} has spaces around it (an id is looked up exactly)",
+                p.id
+            ));
+        }
+        if p.name.trim().is_empty() {
+            return Err(format!("product {} has no name", p.id));
         }
         if !ids.insert(p.id.clone()) {
             return Err(format!("product id {} appears twice", p.id));
@@ -145,5 +207,46 @@ mod tests {
         let products = parse(protojson).unwrap();
         assert_eq!(products[0].price_usd, Money::new("USD", 19, 990_000_000));
         assert_eq!(products[1].price_usd, Money::new("USD", 0, 0));
+        // Integers written as fractions with none, or exponents, or as
+        // strings of them; null as the default.
+        let written_otherwise = r#"{"products":[
+            {"id":"A","name":"a","description":null,"picture":null,"categories":null,
+             "priceUsd":{"currencyCode":"USD","units":19.0,"nanos":"990000000"}},
+            {"id":"B","name":"b","priceUsd":{"currencyCode":"USD","units":"1e1","nanos":null}}]}"#;
+        let products = parse(written_otherwise).unwrap();
+        assert_eq!(products[0].price_usd, Money::new("USD", 19, 990_000_000));
+        assert_eq!(products[0].description, "");
+        assert!(products[0].categories.is_empty());
+        assert_eq!(products[1].price_usd, Money::new("USD", 10, 0));
+    }
+
+    #[test]
+    fn ids_and_names_are_checked() {
+        for (product, why) in [
+            (r#"{"id":" A","name":"a""#, "spaces around"),
+            (r#"{"id":"A","name":"  ""#, "no name"),
+            (r#"{"id":"A","name":null"#, "no name"),
+            (r#"{"id":null,"name":"a""#, "no id"),
+            (r#"{"id":"A","name":"a","nanos":1"#, "unknown field"),
+        ] {
+            let file = format!(
+                r#"{{"products":[{product},"priceUsd":{{"currencyCode":"USD","units":1}}}}]}}"#
+            );
+            let error = parse(&file).unwrap_err();
+            assert!(error.contains(why), "{product}: {error}");
+        }
+        for (units, why) in [
+            ("1.5", "whole number"),
+            ("\"NaN\"", "whole number"),
+            ("1e30", "whole number"),
+        ] {
+            let file = format!(
+                r#"{{"products":[{{"id":"A","name":"a","priceUsd":{{"currencyCode":"USD","units":{units}}}}}]}}"#
+            );
+            let error = parse(&file).unwrap_err();
+            assert!(error.contains(why), "{units}: {error}");
+        }
+        let nanos = r#"{"products":[{"id":"A","name":"a","priceUsd":{"currencyCode":"USD","nanos":5000000000}}]}"#;
+        assert!(parse(nanos).unwrap_err().contains("out of range"));
     }
 }

@@ -65,21 +65,56 @@ pub enum EmailError {
     SinkFailed(String),
 }
 
-/// True for an address the email module sends to: one `@`, a local
-/// part, and a domain with a dot (not first or last); no spaces; at most
-/// 254 bytes. Forms and checkout check addresses with it, so that an
-/// order is never placed with an address its confirmation cannot go to.
+/// True for an address the email module sends to, in the common form of
+/// RFC 5321/5322 (what a mail server takes without quoting):
+///
+/// - a local part of at most 64 bytes: letters, digits and
+///   ``!#$%&'*+-/=?^_`{|}~``, in dot-separated pieces, none empty (no dot
+///   first, last or doubled);
+/// - `@`, then a domain of at least two dot-separated labels, each of 1 to
+///   63 bytes of letters, digits and `-`, not starting or ending with `-`;
+/// - at most 254 bytes in all.
+///
+/// Any character beyond ASCII that is no space or control counts as a
+/// letter (internationalised addresses, RFC 6531: accents, combining marks
+/// and every script); a label's 63 are counted in UTF-8 bytes, not in its
+/// punycode form. Quoted local parts (`"a b"@x.org`) and address literals
+/// (`a@[192.0.2.1]`) are refused: rare, and a header written with them
+/// unquoted means something else (`x,y@b.com` is two recipients).
+/// Forms, checkout and sign-up check addresses with it, so that an order
+/// is never placed with an address its confirmation cannot go to.
 pub fn is_address(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
+    let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
     };
-    address.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !address.contains(|c: char| c.is_whitespace() || c.is_control())
+    address.len() <= 254 && is_local_part(local) && is_domain(domain)
+}
+
+/// The part before the `@`: dot-atom text (RFC 5322 `atext` and dots).
+fn is_local_part(local: &str) -> bool {
+    let atext = |c: char| letter_or_digit(c) || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    local.len() <= 64
+        && local
+            .split('.')
+            .all(|piece| !piece.is_empty() && piece.chars().all(atext))
+}
+
+/// The part after the `@`: host name labels (RFC 1035, letters beyond
+/// ASCII allowed), at least two.
+fn is_domain(domain: &str) -> bool {
+    let label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| letter_or_digit(c) || c == '-')
+    };
+    domain.split('.').count() >= 2 && domain.split('.').all(label)
+}
+
+/// An ASCII letter or digit, or a character beyond ASCII that is neither
+/// space nor control.
+fn letter_or_digit(c: char) -> bool {
+    c.is_ascii_alphanumeric() || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
 }
 
 runtime::service! {

@@ -107,6 +107,59 @@ async fn bad_addresses_are_refused() {
     }
 }
 
+/// Addresses a mail server takes unquoted are taken; what a header would
+/// read otherwise (two recipients, a display name), or no server could
+/// reach, is not.
+#[test]
+fn addresses_are_checked_as_mail_servers_read_them() {
+    let long_local = format!("{}@example.com", "a".repeat(65));
+    let long_label = format!("a@{}.com", "b".repeat(64));
+    let too_long = format!("a@{}.com", vec!["b".repeat(60); 5].join("."));
+    for bad in [
+        "x,y@b.com",
+        "<a@b.com",
+        "a@b.com>",
+        "a;b@c.d",
+        "\"q@b.c",
+        "a\"b@c.d",
+        "a(b)@c.d",
+        "a@b..com",
+        "a@.b.com",
+        "a@b.com.",
+        "a@-.-",
+        "a@-b.com",
+        "a@b-.com",
+        "a@b_c.com",
+        "a@[192.0.2.1]",
+        ".a@b.com",
+        "a.@b.com",
+        "a..b@c.d",
+        "a@b@c.d",
+        "a\tb@c.d",
+        "a\u{2028}b@c.d",
+        &long_local,
+        &long_label,
+        &too_long,
+    ] {
+        assert!(!crate::api::is_address(bad), "{bad:?} was taken");
+    }
+    let longest_local = format!("{}@example.com", "a".repeat(64));
+    for good in [
+        "someone@example.com",
+        "first.last+shop@mail.example.co.uk",
+        "o'brien@example.ie",
+        "x{y}~z=1!#$%&*/?^_`|@ex-ample.org",
+        "josé@exämple.es",
+        "jose\u{301}@example.es",
+        "i\u{307}@example.tr",
+        "अनु@उदाहरण.भारत",
+        "a@b.c",
+        &longest_local,
+    ] {
+        assert!(crate::api::is_address(good), "{good:?} was refused");
+    }
+}
+
 #[actix_rt::test]
 async fn only_the_most_recent_emails_are_kept() {
     let config = EmailConfig {

@@ -68,8 +68,10 @@ impl Fields {
         let JsonMembers(object) = serde_json::from_slice(body)
             .map_err(|e| ShopError::BadRequest(format!("the body is not a JSON object: {e}")))?;
         let mut fields = HashMap::new();
+        // Every name given, a `null` one too (it is not kept as a field).
+        let mut given = std::collections::HashSet::new();
         for (name, value) in object {
-            if fields.contains_key(&name) {
+            if !given.insert(name.clone()) {
                 // As for a form: which of the two was meant is not for the
                 // shop to guess (a JSON parser keeps the last, silently).
                 let shown: String = name.chars().take(64).collect();
@@ -375,13 +377,19 @@ mod tests {
 
     #[test]
     fn a_json_member_given_twice_is_refused_and_named() {
-        let error = Fields::from_json(br#"{"product_id":"OLJCESPC7Z","quantity":1,"quantity":9}"#)
-            .unwrap_err();
-        assert!(
-            matches!(&error, ShopError::BadRequest(message)
-                if message.contains("\"quantity\" more than once")),
-            "{error:?}"
-        );
+        // A null one counts: which of the two was meant is as unclear.
+        for twice in [
+            &br#"{"product_id":"OLJCESPC7Z","quantity":1,"quantity":9}"#[..],
+            br#"{"product_id":"OLJCESPC7Z","quantity":null,"quantity":9}"#,
+            br#"{"product_id":"OLJCESPC7Z","quantity":9,"quantity":null}"#,
+        ] {
+            let error = Fields::from_json(twice).unwrap_err();
+            assert!(
+                matches!(&error, ShopError::BadRequest(message)
+                    if message.contains("\"quantity\" more than once")),
+                "{error:?}"
+            );
+        }
         let fields = Fields::from_json(br#"{"product_id":"OLJCESPC7Z","quantity":9}"#).unwrap();
         assert_eq!(fields.text("quantity"), "9");
         for not_an_object in [&b"[1, 2]"[..], b"7", b"{"] {

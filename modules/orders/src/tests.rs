@@ -300,26 +300,8 @@ async fn a_settled_lookup_waits_for_an_order_still_being_written() {
         }));
         // The lookup waits on the key (a plain read would answer "none"
         // at once, and the order would land after it).
-        let mut watcher = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let (waiting,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'INSERT INTO orders%fence%' AND datname = current_database()",
-            )
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the lookup never waited for the write"
-            );
-            assert!(!lookup.is_finished(), "the lookup answered without waiting");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        storage::testing::until_waiting_for_lock(&url, "INSERT INTO orders%fence%", "orders").await;
+        assert!(!lookup.is_finished(), "the lookup answered without waiting");
         late.commit().await.unwrap();
         let found = lookup.await.unwrap().unwrap().unwrap();
         assert_eq!(found.order.map(|o| o.order_id), Some("o9".to_owned()));

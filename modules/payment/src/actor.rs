@@ -69,6 +69,9 @@ impl Handler<Call<Charge>> for PaymentActor {
         // waits (and this call's in whichever span came last).
         Box::pin(
             async move {
+            if !idempotency_key.is_empty() && attempt.is_empty() {
+                return Err(PaymentError::AttemptMissing { key: idempotency_key });
+            }
             let transaction_id = uuid::Uuid::new_v4().to_string();
             let key = if idempotency_key.is_empty() {
                 format!("one-off:{transaction_id}")
@@ -193,6 +196,20 @@ impl Handler<Call<CancelCharge>> for PaymentActor {
             reason,
         } = call.into_message();
         Box::pin(async move {
+            // What is recorded for a key no charge can take any more is
+            // a key, an attempt and an amount by the rules.
+            if idempotency_key.is_empty() {
+                return Err(PaymentError::KeyMissing);
+            }
+            if attempt.is_empty() {
+                return Err(PaymentError::AttemptMissing {
+                    key: idempotency_key,
+                });
+            }
+            amount.validate().map_err(PaymentError::InvalidAmount)?;
+            if amount.is_negative() {
+                return Err(PaymentError::NegativeAmount);
+            }
             let outcome = ledger
                 .cancel(&idempotency_key, &attempt, &amount, &reason)
                 .await?;

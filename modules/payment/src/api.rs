@@ -48,7 +48,10 @@ pub struct Charge {
     pub idempotency_key: String,
     /// Which attempt at the payment this is (the caller's choice, e.g. one
     /// per checkout submission): it holds the charge it makes or gets
-    /// back, until it lets go with [`CancelCharge`].
+    /// back, until it lets go with [`CancelCharge`]. Required with an
+    /// idempotency key ([`PaymentError::AttemptMissing`]): two callers
+    /// that both left it out would share one hold, and either's
+    /// cancellation would refund what the other paid for.
     #[serde(default)]
     pub attempt: String,
 }
@@ -209,10 +212,11 @@ pub enum PaymentError {
         /// The month given.
         month: i32,
     },
-    /// The security code is not three or four digits.
+    /// The security code is not a number from 0 to 9999 (three or four
+    /// digits, leading zeros included).
     #[error("the security code must be three or four digits")]
     InvalidCvv,
-    /// The amount breaks the money rules, or is negative.
+    /// The amount breaks the money rules.
     #[error("invalid amount: {0}")]
     InvalidAmount(MoneyError),
     /// The amount is below zero.
@@ -239,6 +243,19 @@ pub enum PaymentError {
         /// The key.
         key: String,
     },
+    /// A [`Charge`] or [`CancelCharge`] under an idempotency key names no
+    /// attempt.
+    #[error(
+        "idempotency key {key} was given without an attempt: name the attempt (e.g. one id \
+         per checkout submission); it holds the charge until it lets go with CancelCharge"
+    )]
+    AttemptMissing {
+        /// The key.
+        key: String,
+    },
+    /// A [`CancelCharge`] names no idempotency key.
+    #[error("CancelCharge needs the idempotency key of the charge it cancels")]
+    KeyMissing,
     /// No charge has this id.
     #[error("no charge with id {transaction_id}")]
     UnknownTransaction {

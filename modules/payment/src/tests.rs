@@ -435,3 +435,51 @@ async fn an_attempt_that_let_go_takes_nothing_up_when_its_charge_comes_late() {
         assert_eq!(refunded.outcome, Cancellation::Refunded, "{name}");
     }
 }
+
+/// A key needs an attempt: two callers that both left it out would hold
+/// the charge as one, and either's cancellation would refund the other's.
+/// A cancellation needs a key, and an amount by the rules.
+#[actix_rt::test]
+async fn calls_under_a_key_name_their_attempt_and_cancellations_are_checked() {
+    for backend in backends() {
+        let dir = TempDir::new("payment");
+        let payment = payment(&backend, &dir).await;
+        let name = backend.name();
+        assert_eq!(
+            payment.call(charge_by("", "k", 10)).await.unwrap(),
+            Err(PaymentError::AttemptMissing { key: "k".into() }),
+            "{name}"
+        );
+        // A one-off charge (no key) needs none.
+        payment.call(charge_by("", "", 10)).await.unwrap().unwrap();
+        assert_eq!(
+            payment.call(cancel_by("", "k", 10)).await.unwrap(),
+            Err(PaymentError::AttemptMissing { key: "k".into() }),
+            "{name}"
+        );
+        assert_eq!(
+            payment.call(cancel_by("a1", "", 10)).await.unwrap(),
+            Err(PaymentError::KeyMissing),
+            "{name}"
+        );
+        let mut bad_amount = cancel("k", 10);
+        bad_amount.amount = Money::new("EUR", 1, -5);
+        assert!(
+            matches!(
+                payment.call(bad_amount).await.unwrap(),
+                Err(PaymentError::InvalidAmount(_))
+            ),
+            "{name}"
+        );
+        let mut negative = cancel("k", 10);
+        negative.amount = Money::new("EUR", -1, 0);
+        assert_eq!(
+            payment.call(negative).await.unwrap(),
+            Err(PaymentError::NegativeAmount),
+            "{name}"
+        );
+        // None of them recorded anything under the key: it still charges.
+        assert!(charges(&payment, "k").await.is_empty(), "{name}");
+        payment.call(charge("k", 10)).await.unwrap().unwrap();
+    }
+}

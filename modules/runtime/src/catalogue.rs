@@ -50,6 +50,8 @@ pub struct ModuleEntry {
     name: &'static str,
     dependencies: Vec<&'static str>,
     messages: Vec<(&'static str, MethodId)>,
+    /// The messages declared with a routing key (`[key = field]`).
+    pub(crate) keyed_messages: Vec<&'static str>,
     pub(crate) check_config: fn(Option<&config::Value>) -> Result<(), StartError>,
     /// [`Module::listen_addresses`] for a config section (none if the
     /// section is invalid: `check_config` says why).
@@ -73,6 +75,11 @@ impl ModuleEntry {
             messages: <M::Service as Service>::messages()
                 .iter()
                 .map(|info| (info.name, info.method))
+                .collect(),
+            keyed_messages: <M::Service as Service>::messages()
+                .iter()
+                .filter(|info| info.keyed)
+                .map(|info| info.name)
                 .collect(),
             check_config: |section| checked_config::<M>(section).map(drop),
             listen_addresses: |section| {
@@ -262,7 +269,7 @@ impl Catalogue {
     /// Tries `bytes` as every message, and every outcome, of every module,
     /// as a node would decode them off the wire; returns how many decoded.
     /// For fuzzing: whatever the bytes, this must not panic, hang, or
-    /// allocate much more than `bytes` is long.
+    /// allocate more than `codec::MAX_DECODED_MEMORY` for one value.
     pub fn decode_as_every_message(&self, bytes: &[u8]) -> usize {
         self.modules.iter().map(|m| (m.decode)(bytes)).sum()
     }

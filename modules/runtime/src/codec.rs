@@ -9,11 +9,15 @@
 //! [`FORMAT`], so nodes built with different codecs refuse each other.
 //!
 //! Decoding is bounded: a length prefix inside a message can never make the
-//! decoder reserve more than [`MAX_DECODE_BYTES`], and bytes left over after
-//! the value are an error, not silently ignored.
+//! decoder reserve more than [`MAX_DECODE_BYTES`], the value it builds may
+//! take at most [`MAX_DECODED_MEMORY`] (see `decode_budget`: a frame of
+//! empty strings is small on the wire and not in memory), and bytes left
+//! over after the value are an error, not silently ignored.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::decode_budget::{Budget, Budgeted};
 
 /// Names the wire format; part of the API fingerprint.
 pub const FORMAT: &str = "bincode-2.0.1-standard";
@@ -21,6 +25,11 @@ pub const FORMAT: &str = "bincode-2.0.1-standard";
 /// The most memory one decode may claim for strings and collections. Frames
 /// are never larger than this either (see the transport's frame limit).
 pub const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most memory one decoded value may take, as `decode_budget` counts
+/// it (each element of its sequences and maps at its type's size, and its
+/// strings' bytes): four times the largest frame.
+pub const MAX_DECODED_MEMORY: usize = 4 * MAX_DECODE_BYTES;
 
 /// A value could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,16 +70,53 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Decodes a `T` that must fill `bytes` exactly.
+/// Decodes a `T` that must fill `bytes` exactly, within
+/// [`MAX_DECODED_MEMORY`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, read) = bincode::serde::decode_from_slice::<T, _>(bytes, decode_config())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if read != bytes.len() {
+    decode_within(bytes, MAX_DECODED_MEMORY)
+}
+
+/// [`decode`] with a memory budget of `budget` bytes.
+fn decode_within<T: DeserializeOwned>(bytes: &[u8], budget: usize) -> Result<T, CodecError> {
+    let mut unread = Unread(bytes);
+    let budget = Budget::new(budget);
+    let value = {
+        let mut decoder =
+            bincode::serde::OwnedSerdeDecoder::from_reader(&mut unread, decode_config());
+        T::deserialize(Budgeted::new(decoder.as_deserializer(), &budget))
+            .map_err(|e| CodecError::Decode(e.to_string()))?
+    };
+    if !unread.0.is_empty() {
         return Err(CodecError::TrailingBytes {
-            extra: bytes.len() - read,
+            extra: unread.0.len(),
         });
     }
     Ok(value)
+}
+
+/// The bytes not decoded yet: bincode's reader, which says afterwards what
+/// is left.
+struct Unread<'a>(&'a [u8]);
+
+impl bincode::de::read::Reader for Unread<'_> {
+    fn read(&mut self, bytes: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let Some((read, rest)) = self.0.split_at_checked(bytes.len()) else {
+            return Err(bincode::error::DecodeError::UnexpectedEnd {
+                additional: bytes.len() - self.0.len(),
+            });
+        };
+        bytes.copy_from_slice(read);
+        self.0 = rest;
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.0.get(..n)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.0 = self.0.get(n..).unwrap_or_default();
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +144,66 @@ mod tests {
         };
         let bytes = encode(&value).unwrap();
         assert_eq!(decode::<Sample>(&bytes).unwrap(), value);
+    }
+
+    /// What a value takes decoded is charged as it is built: a frame of
+    /// empty strings (a byte each on the wire, 24 here) stops at the
+    /// budget, inside sequences, maps and enums alike; a value within it
+    /// decodes.
+    #[test]
+    fn decoding_stops_at_its_memory_budget() {
+        use std::collections::BTreeMap;
+        const STRINGS: usize = 100_000;
+        let empty = vec![String::new(); STRINGS];
+        let bytes = encode(&empty).unwrap();
+        assert!(bytes.len() < STRINGS + 10);
+        let memory = STRINGS * std::mem::size_of::<String>();
+        let error = decode_within::<Vec<String>>(&bytes, memory / 2).unwrap_err();
+        assert!(
+            matches!(&error, CodecError::Decode(text) if text.contains("bytes of memory decoded")),
+            "{error:?}"
+        );
+        assert_eq!(decode_within::<Vec<String>>(&bytes, memory).unwrap(), empty);
+
+        let map: BTreeMap<u32, Vec<String>> = [(1, empty.clone())].into();
+        let bytes = encode(&map).unwrap();
+        assert!(decode_within::<BTreeMap<u32, Vec<String>>>(&bytes, memory / 2).is_err());
+
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        enum Holder {
+            Lines { lines: Vec<String> },
+            Pair(Vec<String>, u8),
+        }
+        for holder in [
+            Holder::Lines {
+                lines: empty.clone(),
+            },
+            Holder::Pair(empty.clone(), 1),
+        ] {
+            let bytes = encode(&holder).unwrap();
+            assert!(decode_within::<Holder>(&bytes, memory / 2).is_err());
+            assert_eq!(decode_within::<Holder>(&bytes, 2 * memory).unwrap(), holder);
+        }
+
+        // A string's bytes count too.
+        let long = "x".repeat(1000);
+        let bytes = encode(&long).unwrap();
+        assert!(decode_within::<String>(&bytes, 999).is_err());
+        assert_eq!(decode_within::<String>(&bytes, 1000).unwrap(), long);
+    }
+
+    /// A sequence of values that take no bytes on the wire (a billion
+    /// units, from a five-byte frame) is charged a byte each: it stops,
+    /// where it used to spin through every one.
+    #[test]
+    fn elements_of_no_size_are_charged_too() {
+        let mut bytes = vec![0xFC];
+        bytes.extend_from_slice(&1_000_000_000u32.to_le_bytes());
+        let error = decode_within::<Vec<()>>(&bytes, 1000).unwrap_err();
+        assert!(
+            matches!(&error, CodecError::Decode(text) if text.contains("bytes of memory decoded")),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod config;
 pub mod deadline;
+mod decode_budget;
 pub mod dispatch;
 pub mod endpoint;
 pub mod error;

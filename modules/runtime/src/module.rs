@@ -7,18 +7,30 @@
 //! gets back the service's local endpoints.
 //!
 //! ```ignore
+//! // modules/recommendation/src/actor.rs, shortened (`check` left out).
+//! use runtime::{Module, Service as _, StartContext, StartError};
+//!
 //! pub struct RecommendationModule;
 //!
 //! impl Module for RecommendationModule {
 //!     type Service = Recommendation;
-//!     type Config = NoConfig;
+//!     type Config = RecommendationConfig; // `[modules.recommendation]`
 //!     fn dependencies() -> Vec<&'static str> { vec![Catalog::NAME] }
-//!     async fn start(_: NoConfig, ctx: StartContext) -> Result<Recommendation, StartError> {
-//!         let catalog = ctx.service::<Catalog>()?;
-//!         Ok(Recommendation::start(RecommendationActor { catalog }))
+//!     async fn start(
+//!         config: RecommendationConfig,
+//!         ctx: StartContext,
+//!     ) -> Result<Recommendation, StartError> {
+//!         let actor = RecommendationActor {
+//!             catalog: ctx.service::<Catalog>()?,
+//!             max_results: config.max_results,
+//!         };
+//!         Ok(Recommendation::start(actor)) // an actor with `Context<Self>`
 //!     }
 //! }
 //! ```
+//!
+//! A module that keeps data also says where ([`Module::storage`]): the
+//! plan, `boutique call` and `deploy kube` rely on it.
 //!
 //! `start` is async so that a module can open its database and migrate it
 //! before it says it is ready; a node starts its modules one after another.
@@ -38,7 +50,10 @@ pub trait Module: 'static {
     /// The service this module implements.
     type Service: Service;
     /// The module's config section, `[modules.<name>]`. Absent sections use
-    /// `Default`; unknown keys should be refused (`#[serde(deny_unknown_fields)]`).
+    /// `Default` (and a section that gives some keys needs
+    /// `#[serde(default)]` for the others). A key no field takes is refused
+    /// when the config is read, whatever the type says; the shop's modules
+    /// also say `#[serde(deny_unknown_fields)]`, for other readers of it.
     type Config: DeserializeOwned + Default + Send + 'static;
 
     /// The names of the services this module calls. Local ones are started
@@ -66,8 +81,12 @@ pub trait Module: 'static {
     }
 
     /// Where the module keeps what it must remember between calls, given
-    /// its config; nothing by default. `boutique plan` warns when a module
-    /// that keeps it on each node is placed on several nodes.
+    /// its config; nothing by default, so a module with a database must
+    /// say so: `boutique plan` warns when a module that keeps it on each
+    /// node is placed on several nodes, `boutique call` refuses to start
+    /// a second copy on a running node's data directory, and `deploy kube`
+    /// warns of data kept in a pod's emptyDir. [`Storage::database`] says
+    /// it for a `database` setting.
     fn storage(_config: &Self::Config) -> Storage {
         Storage::Nothing
     }

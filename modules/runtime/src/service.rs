@@ -68,6 +68,9 @@ pub trait Request: Serialize + DeserializeOwned + Send + 'static {
     /// may, under least-loaded routing, when the first surely did not run
     /// it).
     const IDEMPOTENT: bool = false;
+    /// True if the message is declared with a routing key
+    /// (`[key = field]`).
+    const KEYED: bool = false;
     /// The routing key of this call (declared `[key = field]`), for
     /// replicas routed by key.
     fn routing_key(&self) -> Option<u64> {
@@ -137,6 +140,29 @@ pub const fn index_of(method: MethodId, methods: &[MethodId]) -> usize {
     panic!("a message missing from its own service's declaration")
 }
 
+/// True for a name a service may have: a lower-case letter, then
+/// lower-case letters, digits and single `_`s, not ending with one. The
+/// name is a config key (`[modules.<name>]`, `--set modules.<name>.x=`)
+/// and part of an environment variable's (`BOUTIQUE__MODULES__<NAME>__X`,
+/// read lower-cased, split at `__`): anything else could not be
+/// configured. `service!` checks it at compile time.
+pub const fn is_service_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || !bytes[0].is_ascii_lowercase() || bytes[bytes.len() - 1] == b'_' {
+        return false;
+    }
+    let mut i = 1;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        let allowed = byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_';
+        if !allowed || (byte == b'_' && bytes[i - 1] == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Identifies a message on the wire: a 64-bit FNV-1a hash of
 /// `"<service>.<message>"`, computed at compile time.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -184,6 +210,8 @@ pub struct MessageInfo<S: Service> {
     pub name: &'static str,
     /// Its id on the wire.
     pub method: MethodId,
+    /// Whether it is declared with a routing key (`[key = field]`).
+    pub keyed: bool,
     pub(crate) dispatcher: fn(&Arc<Slot<S>>) -> Arc<dyn Dispatch>,
     pub(crate) trace: fn(&mut SchemaTracer) -> Result<(), SchemaError>,
     pub(crate) json: JsonCall<S>,
@@ -200,6 +228,7 @@ impl<S: Service> MessageInfo<S> {
         MessageInfo {
             name: M::NAME,
             method: M::METHOD,
+            keyed: M::KEYED,
             dispatcher: |slot| Arc::new(Dispatcher::<M>::new(Arc::clone(slot))),
             trace: |tracer| {
                 tracer.trace::<M>()?;
@@ -313,12 +342,33 @@ impl<S: Service> fmt::Debug for MessageInfo<S> {
 ///     let _ = a.call(Pong {});
 /// }
 /// ```
+///
+/// A name no config could give settings to ([`is_service_name`]) does not
+/// compile either:
+///
+/// ```compile_fail,E0080
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+/// # #[error("never")]
+/// # pub struct Never;
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Ping {}
+/// runtime::service! {
+///     /// Named with a capital and a dash.
+///     pub Gift = "Gift-Cards", error Never { Ping -> () }
+/// }
+/// ```
 #[macro_export]
 macro_rules! service {
     (@idempotent) => { false };
     (@idempotent idempotent $($rest:tt)*) => { true };
     (@idempotent key = $field:ident $(, $($rest:tt)*)?) => {
         $crate::service!(@idempotent $($($rest)*)?)
+    };
+    (@keyed) => { false };
+    (@keyed key = $field:ident $($rest:tt)*) => { true };
+    (@keyed idempotent $(, $($rest:tt)*)?) => {
+        $crate::service!(@keyed $($($rest)*)?)
     };
     (@key $this:ident) => { ::std::option::Option::None };
     (@key $this:ident key = $field:ident $($rest:tt)*) => {
@@ -333,6 +383,12 @@ macro_rules! service {
             $($message:ident -> $reply:ty $([$($flag:tt)*])?),+ $(,)?
         }
     ) => {
+        const _: () = ::std::assert!(
+            $crate::service::is_service_name($name),
+            "a service's name is a lower-case letter, then lower-case letters, digits and \
+             single '_'s (it is a config key and part of environment variables' names)"
+        );
+
         $(#[$meta])*
         #[derive(Clone)]
         #[allow(non_snake_case)]
@@ -414,6 +470,7 @@ macro_rules! service {
                     &service.$message
                 }
                 const IDEMPOTENT: bool = $crate::service!(@idempotent $($($flag)*)?);
+                const KEYED: bool = $crate::service!(@keyed $($($flag)*)?);
                 fn routing_key(&self) -> ::std::option::Option<u64> {
                     $crate::service!(@key self $($($flag)*)?)
                 }
@@ -424,7 +481,27 @@ macro_rules! service {
 
 #[cfg(test)]
 mod tests {
-    use super::MethodId;
+    use super::{MethodId, is_service_name};
+
+    #[test]
+    fn service_names_are_what_a_config_key_and_a_variable_can_say() {
+        for good in ["cart", "gift_cards", "a", "v2", "a_b_c"] {
+            assert!(is_service_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Cart",
+            "gift-cards",
+            "gift.cards",
+            "2fa",
+            "_a",
+            "a_",
+            "a__b",
+            "é",
+        ] {
+            assert!(!is_service_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn method_ids_depend_on_service_and_message() {

@@ -7,21 +7,15 @@ mod support;
 use std::time::{Duration, Instant};
 
 use runtime::transport::frame::FrameBuf;
-use runtime::{CallError, CallMeta, Node, Request};
+use runtime::{CallError, CallMeta, Request};
 use support::*;
 use tokio::io::AsyncWriteExt;
 
 const LONG: Duration = Duration::from_secs(10);
 
-async fn single_node() -> Node {
-    let text = "[nodes.main]\nmodules = [\"*\"]\n";
-    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
-    Node::start(&plan, "main", &catalogue()).await.unwrap()
-}
-
 #[actix_rt::test]
 async fn a_call_made_inside_a_scope_waits_no_longer_than_the_scope() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap().with_timeout(LONG);
     let outer = CallMeta::local(Duration::from_millis(200));
 
@@ -44,7 +38,7 @@ async fn a_call_made_inside_a_scope_waits_no_longer_than_the_scope() {
 
 #[actix_rt::test]
 async fn a_call_made_for_a_call_whose_time_is_up_is_not_run() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap().with_timeout(LONG);
     let expired = CallMeta::local(Duration::ZERO);
 
@@ -66,7 +60,7 @@ async fn a_call_made_for_a_call_whose_time_is_up_is_not_run() {
 
 #[actix_rt::test]
 async fn a_shorter_timeout_of_its_own_still_applies_inside_a_scope() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node
         .service::<Toy>()
         .unwrap()
@@ -137,7 +131,7 @@ async fn a_call_that_arrives_past_its_deadline_is_dropped_unrun() {
 
 #[actix_rt::test]
 async fn detached_work_keeps_its_own_timeouts_inside_a_scope() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node
         .service::<Toy>()
         .unwrap()

@@ -9,12 +9,6 @@ use std::time::Duration;
 use runtime::Node;
 use support::*;
 
-async fn single_node() -> Node {
-    let text = "[nodes.main]\nmodules = [\"*\"]\n";
-    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
-    Node::start(&plan, "main", &catalogue()).await.unwrap()
-}
-
 /// The count of calls to toy's `message` that ended as `outcome`.
 fn counted(node: &Node, message: &str, outcome: &str) -> u64 {
     let text = node.metrics_text();
@@ -28,7 +22,7 @@ fn counted(node: &Node, message: &str, outcome: &str) -> u64 {
 
 #[actix_rt::test]
 async fn a_call_given_up_on_before_it_ended_is_counted_as_cancelled() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
 
     // Waited on for a moment, then dropped while the actor still holds it.

@@ -176,62 +176,8 @@ async fn a_first_call_made_while_its_node_shuts_down_fails_at_once_not_at_its_de
 
 // --- Work a module holds the shutdown for ---------------------------------
 
-/// Set once the holder module has been told to stop.
-static HOLDER_STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-/// Lets the holder module's work finish (one permit per node).
-static HOLDER_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Nothing {}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-runtime::service! {
-    /// A module with work outside its actor (as a web server has requests
-    /// in flight), which it finishes only when the test says so.
-    Holder = "holder", error Never {
-        Nothing -> Empty,
-    }
-}
-
-struct HolderModule;
-
-impl runtime::Module for HolderModule {
-    type Service = Holder;
-    type Config = runtime::NoConfig;
-    async fn start(
-        _: runtime::NoConfig,
-        ctx: runtime::StartContext,
-    ) -> Result<Holder, runtime::StartError> {
-        let hold = ctx.hold_shutdown();
-        let stopped = ctx.stopped();
-        actix::spawn(async move {
-            stopped.await;
-            HOLDER_STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
-            HOLDER_RELEASE.notified().await;
-            drop(hold);
-        });
-        Ok(Holder::start(HolderActor))
-    }
-}
-
-struct HolderActor;
-
-impl actix::Actor for HolderActor {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<runtime::Call<Nothing>> for HolderActor {
-    type Result = Result<Empty, Never>;
-    fn handle(&mut self, _: runtime::Call<Nothing>, _: &mut Self::Context) -> Self::Result {
-        Ok(Empty {})
-    }
-}
-
 async fn holder_node() -> runtime::Node {
-    let catalogue = runtime::Catalogue::new().with::<HolderModule>();
+    let catalogue = runtime::Catalogue::new().with::<holder::HolderModule>();
     let plan = runtime::config::parse("[nodes.main]\nmodules = [\"holder\"]\n").unwrap();
     let plan = runtime::Plan::new(plan, &catalogue).unwrap();
     runtime::Node::builder(&plan, &catalogue)
@@ -248,7 +194,7 @@ async fn a_graceful_shutdown_waits_for_the_work_a_module_holds_it_for() {
     tokio::pin!(shutdown);
     // Told to stop, the module is still at its work: the shutdown waits.
     let told = async {
-        while !HOLDER_STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        while !holder::STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
             tokio::task::yield_now().await;
         }
     };
@@ -270,7 +216,7 @@ async fn a_graceful_shutdown_waits_for_the_work_a_module_holds_it_for() {
         vec!["node 'main' is shutting down".to_owned()]
     );
     // The work done, the shutdown ends, with nothing unfinished.
-    HOLDER_RELEASE.notify_one();
+    holder::RELEASE.notify_one();
     assert_eq!(shutdown.await, 0);
 
     // Work that outlasts the grace period is left, and counted.
@@ -294,7 +240,7 @@ static TAKER_SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 runtime::service! {
     /// A module whose calls take a hold on the node's shutdown once it is
     /// under way (as a checkout takes one per order), and keep it.
-    Taker = "taker", error Never {
+    Taker = "taker", error holder::Never {
         TakeHold -> Empty,
     }
 }
@@ -321,7 +267,7 @@ impl actix::Actor for TakerActor {
 }
 
 impl actix::Handler<runtime::Call<TakeHold>> for TakerActor {
-    type Result = actix::ResponseFuture<Result<Empty, Never>>;
+    type Result = actix::ResponseFuture<Result<Empty, holder::Never>>;
     fn handle(&mut self, _: runtime::Call<TakeHold>, _: &mut Self::Context) -> Self::Result {
         TAKER_SERVING.store(true, std::sync::atomic::Ordering::SeqCst);
         let stopped = self.ctx.stopped();

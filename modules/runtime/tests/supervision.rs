@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 use runtime::{CallError, Node, NodeStats};
 use support::*;
 
-async fn single_node() -> Node {
-    let text = "[nodes.main]\nmodules = [\"*\"]\n";
-    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
-    Node::start(&plan, "main", &catalogue()).await.unwrap()
-}
-
 /// Waits (up to 5 s) until `node` has counted `restarts` restarts.
 async fn restarted(node: &Node, restarts: u64) -> NodeStats {
     let started = Instant::now();
@@ -48,7 +42,7 @@ async fn count_after_restart(toy: &runtime::ServiceRef<Toy>) -> u64 {
 
 #[actix_rt::test]
 async fn a_panic_fails_its_call_and_the_actor_restarts_with_fresh_state() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(2));
@@ -73,7 +67,7 @@ async fn a_panic_fails_its_call_and_the_actor_restarts_with_fresh_state() {
 async fn a_panic_in_a_handlers_future_fails_its_call_and_keeps_the_actor() {
     runtime::panics::install(runtime::panics::DefaultOutput::Keep);
     let (logs, _guard) = Logs::capture();
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
     let panics = runtime::panics::count();
@@ -117,7 +111,7 @@ async fn a_remote_caller_reaches_the_restarted_actor() {
 
 #[actix_rt::test]
 async fn a_module_that_keeps_panicking_is_restarted_with_backoff() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
     let started = Instant::now();
     for crash in 1..=5 {
@@ -140,7 +134,7 @@ async fn a_module_that_keeps_panicking_is_restarted_with_backoff() {
 
 #[actix_rt::test]
 async fn calls_queued_behind_a_panic_do_not_run_on_the_broken_actor() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
     // Queued together: a panic, a second one (had it run as the first
@@ -166,7 +160,7 @@ async fn calls_queued_behind_a_panic_do_not_run_on_the_broken_actor() {
 /// module; once it runs again, it is ready.
 #[actix_rt::test]
 async fn a_module_down_makes_its_node_unready_until_it_runs_again() {
-    let node = single_node().await;
+    let node = one_node().await;
     let toy = node.service::<Toy>().unwrap();
     assert!(node.readiness().is_ready(), "{:?}", node.readiness());
     // From the third crash in a row, each restart waits: 100, 200 ms.
@@ -188,64 +182,12 @@ async fn a_module_down_makes_its_node_unready_until_it_runs_again() {
 
 // --- Restarts during a graceful shutdown ----------------------------------
 
-/// Lets the keeper module's work end.
-static KEEPER_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Nothing {}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-runtime::service! {
-    /// A module with work that holds its node's shutdown until the test
-    /// lets it end.
-    Keeper = "keeper", error Never {
-        Nothing -> runtime::Empty,
-    }
-}
-
-struct KeeperModule;
-
-impl runtime::Module for KeeperModule {
-    type Service = Keeper;
-    type Config = runtime::NoConfig;
-    async fn start(
-        _: runtime::NoConfig,
-        ctx: runtime::StartContext,
-    ) -> Result<Keeper, runtime::StartError> {
-        let hold = ctx.hold_shutdown();
-        actix::spawn(async move {
-            KEEPER_RELEASE.notified().await;
-            drop(hold);
-        });
-        Ok(Keeper::start(KeeperActor))
-    }
-}
-
-struct KeeperActor;
-
-impl actix::Actor for KeeperActor {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<runtime::Call<Nothing>> for KeeperActor {
-    type Result = Result<runtime::Empty, Never>;
-    fn handle(&mut self, _: runtime::Call<Nothing>, _: &mut Self::Context) -> Self::Result {
-        Ok(runtime::Empty {})
-    }
-}
-
 /// Work a graceful shutdown waits for may need a module that crashes
 /// meanwhile (a checkout storing its order): it is restarted until the
 /// node closes, not left down from the moment the shutdown began.
 #[actix_rt::test]
 async fn a_module_that_crashes_during_a_graceful_shutdown_is_restarted() {
-    let catalogue = catalogue().with::<KeeperModule>();
-    let text = "[nodes.main]\nmodules = [\"*\"]\n";
-    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue).unwrap();
-    let node = Node::start(&plan, "main", &catalogue).await.unwrap();
+    let node = one_node_of(&catalogue().with::<holder::HolderModule>()).await;
     let toy = node.service::<Toy>().unwrap();
     assert_eq!(toy.call(Count {}).await.unwrap(), Ok(1));
 
@@ -256,11 +198,11 @@ async fn a_module_that_crashes_during_a_graceful_shutdown_is_restarted() {
         assert!(error.to_string().contains("panicked"), "{error}");
         // Restarted within the grace, with fresh state.
         assert_eq!(count_after_restart(&toy).await, 1);
-        KEEPER_RELEASE.notify_one();
+        holder::RELEASE.notify_one();
     };
     tokio::select! {
         () = during => {}
-        unfinished = &mut shutdown => panic!("shut down ({unfinished} unfinished) while the keeper held it"),
+        unfinished = &mut shutdown => panic!("shut down ({unfinished} unfinished) while the holder held it"),
     }
     assert_eq!(shutdown.await, 0);
 }

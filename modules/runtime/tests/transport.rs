@@ -131,9 +131,7 @@ async fn a_call_past_its_deadline_is_timed_out() {
 
 #[actix_rt::test]
 async fn a_local_call_to_a_handler_that_never_answers_times_out() {
-    let text = "[nodes.main]\nmodules = [\"*\"]\n";
-    let plan = runtime::Plan::new(runtime::config::parse(text).unwrap(), &catalogue()).unwrap();
-    let node = Node::start(&plan, "main", &catalogue()).await.unwrap();
+    let node = one_node().await;
     let toy = node
         .service::<Toy>()
         .unwrap()

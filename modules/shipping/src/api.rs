@@ -45,8 +45,9 @@ pub struct ShipOrder {
     pub address: Address,
     /// What is shipped.
     pub items: Vec<CartItem>,
-    /// Identifies the shipment: the same key always gets the same tracking
-    /// id. Empty: a fresh random id, so a call sent again (to another
+    /// Identifies the shipment: the same key to the same address always
+    /// gets the same tracking id (its middle digits are the address's
+    /// length, as in the original's ids). Empty: a fresh random id, so a call sent again (to another
     /// replica, after one whose outcome is unknown) gets another one; the
     /// module keeps nothing, so nothing ships twice, but a caller that
     /// wants one tracking id per shipment gives a key (checkout does).

@@ -241,9 +241,19 @@ fn create_private_file(path: &Path, shown: &str, create_file: bool) -> Result<()
     }
 }
 
+/// The URL of the SQLite file at `path`, made if missing. sqlx
+/// percent-decodes a URL's path and ends it at a `?`: a data directory
+/// named with `%41` or `?` is written escaped, so that the file opened is
+/// the one at `path`.
 fn sqlite_url(path: &Path) -> Result<String, StorageError> {
+    const ESCAPED: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
     create_private_file(path, &path.display().to_string(), true)?;
-    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+    let path = path.display().to_string();
+    Ok(format!(
+        "sqlite://{}?mode=rwc",
+        percent_encoding::utf8_percent_encode(&path, ESCAPED)
+    ))
 }
 
 /// A `sqlite:` URL that creates its file if missing, as the default one
@@ -524,6 +534,36 @@ mod tests {
             .unwrap();
         assert_eq!(mode(&spaced), 0o600);
         assert!(!dir.path().join("own").join("my%20shop.db").exists());
+    }
+
+    /// The data directory's name is a name, not a URL: `%41` and `?` in
+    /// it are those characters, and the database is the file made there.
+    #[tokio::test]
+    async fn a_data_directory_named_like_a_url_holds_its_database() {
+        let dir = crate::testing::TempDir::new("url-like");
+        for name in ["100%41", "what?mode=ro", "hash#tag"] {
+            let data_dir = dir.path().join(name);
+            let database = Database::open("cart", None, &data_dir, &[]).await.unwrap();
+            sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+                .execute(database.pool())
+                .await
+                .unwrap();
+            database.pool().close().await;
+            let entries: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                std::fs::metadata(data_dir.join("cart.db")).unwrap().len() > 0,
+                "{name}: {entries:?}"
+            );
+        }
+        let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        assert_eq!(entries, ["100%41", "hash#tag", "what?mode=ro"]);
     }
 
     #[tokio::test]

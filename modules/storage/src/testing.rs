@@ -127,3 +127,38 @@ async fn fresh_schema(server: &str) -> String {
     let separator = if server.contains('?') { '&' } else { '?' };
     format!("{server}{separator}options[search_path]={schema}")
 }
+
+/// Waits until a statement like `pattern` (SQL `LIKE`), run by another
+/// connection on `table` of the PostgreSQL schema `url` names, waits for a
+/// lock: for a test that holds a lock and must know that the statement it
+/// races has reached it. Other schemas' statements, another test's, do not
+/// count. Panics after 10 s.
+pub async fn until_waiting_for_lock(url: &str, pattern: &str, table: &str) {
+    sqlx::any::install_default_drivers();
+    let mut watcher = match sqlx::AnyConnection::connect(url).await {
+        Ok(connection) => connection,
+        Err(e) => panic!("cannot connect to {url} to watch its locks: {e}"),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: Result<(i64,), _> = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE $1 AND pid <> pg_backend_pid() \
+             AND pid IN (SELECT pid FROM pg_locks WHERE relation = $2::text::regclass)",
+        )
+        .bind(pattern)
+        .bind(table)
+        .fetch_one(&mut watcher)
+        .await;
+        match waiting {
+            Ok((0,)) => {}
+            Ok(_) => return,
+            Err(e) => panic!("cannot read the locks of {url}: {e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no statement like {pattern:?} waited for a lock on {table} within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

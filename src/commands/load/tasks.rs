@@ -206,16 +206,18 @@ impl Shopper {
     async fn get(&mut self, path: &str) -> Status {
         let began = self.due.take().unwrap_or_else(Instant::now);
         let request = self.with_cookies(self.client.get(format!("{}{path}", self.base)));
+        let sent = Instant::now();
         let answer = request.send().await;
-        let status = self.read(answer).await;
+        let status = self.read(answer, sent).await;
         self.done(status, began)
     }
 
     async fn post(&mut self, path: &str, fields: &[(&str, String)]) -> Status {
         let began = self.due.take().unwrap_or_else(Instant::now);
         let request = self.with_cookies(self.client.post(format!("{}{path}", self.base)));
+        let sent = Instant::now();
         let answer = request.send_form(&fields).await;
-        let status = self.read(answer).await;
+        let status = self.read(answer, sent).await;
         self.done(status, began)
     }
 
@@ -241,9 +243,12 @@ impl Shopper {
     }
 
     /// Keeps the cookies the answer sets and reads its body; its status.
+    /// The request was `sent` then: head and body together get
+    /// [`REQUEST_TIMEOUT`].
     async fn read<S>(
         &mut self,
         answer: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+        sent: Instant,
     ) -> Status
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
@@ -266,8 +271,9 @@ impl Shopper {
         }
         let status = response.status().as_u16();
         // awc's timeout covers the head only: a shop that stalls in the
-        // middle of a body would hold this shopper for ever.
-        let mut response = response.timeout(REQUEST_TIMEOUT);
+        // middle of a body would hold this shopper for ever. The body gets
+        // what the head left of the request's time.
+        let mut response = response.timeout(REQUEST_TIMEOUT.saturating_sub(sent.elapsed()));
         match response.body().limit(16 * 1024 * 1024).await {
             Ok(_) => status,
             Err(_) => 0,

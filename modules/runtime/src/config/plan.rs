@@ -219,7 +219,22 @@ impl Plan {
                     routing.insert(module, Routing::LeastLoaded);
                 }
                 "by-key" => {
-                    routing.insert(module, Routing::ByKey);
+                    // A call with no key goes least-loaded: with none
+                    // keyed, by-key would route nothing by key (and would
+                    // silence the warning about state on each node).
+                    let keyed = catalogue
+                        .entry(module)
+                        .is_some_and(|entry| !entry.keyed_messages.is_empty());
+                    if keyed {
+                        routing.insert(module, Routing::ByKey);
+                    } else {
+                        problems.push(format!(
+                            "[routing] {module} = \"by-key\": no message of {module} declares a \
+                             routing key ([key = field] in its service! declaration), so every \
+                             call would go least-loaded; route it \"least-loaded\", or declare \
+                             the keys"
+                        ));
+                    }
                 }
                 other => problems.push(format!(
                     "[routing] {module} = \"{other}\": use \"least-loaded\" or \"by-key\""
@@ -796,12 +811,17 @@ fn replicated_state(
         };
         if let Storage::OnEachNode(where_kept) = entry.storage_with(sections.get(*module)) {
             let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+            // Routing by key is a remedy only for a service with keys.
+            let or_by_key = if entry.keyed_messages.is_empty() {
+                String::new()
+            } else {
+                format!(" or route calls by key ([routing] {module} = \"by-key\")")
+            };
             warnings.push(format!(
                 "module '{module}' runs on nodes {} and keeps its state in {where_kept}: \
                  replicas on different machines do not see each other's writes (only replicas \
                  on one machine, with one data directory, share it); give them a database they \
-                 share ([modules.{module}] database = \"postgres://...\") or route calls by key \
-                 ([routing] {module} = \"by-key\")",
+                 share ([modules.{module}] database = \"postgres://...\"){or_by_key}",
                 quoted(&nodes)
             ));
         }

@@ -13,7 +13,9 @@
 //! - a text field takes text, or a number or boolean as it was written
 //!   (`--set cluster.name=7` names the cluster `7`);
 //! - anything else is refused, naming the key: `invalid type: boolean
-//!   `true`, expected u64 for key `runtime.call_timeout_ms``.
+//!   `true`, expected u64 for key `runtime.call_timeout_ms``;
+//! - a key no field takes is refused, whether or not the type says
+//!   `deny_unknown_fields`.
 
 use std::fmt;
 
@@ -271,9 +273,19 @@ impl<'de> de::Deserializer<'de> for Strict {
         }
     }
 
+    /// A key the setting's type has no field for: serde skips it unless
+    /// the type says `deny_unknown_fields`. Here it is refused either way,
+    /// so a module's own section is checked as the runtime's are, whether
+    /// or not its author asked (`max_line = 5` is a typo, not a setting).
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StrictError> {
+        Err(de::Error::custom(
+            "no such setting (check its spelling and its section)",
+        ))
+    }
+
     serde::forward_to_deserialize_any! {
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
-        identifier ignored_any
+        identifier
     }
 }
 
@@ -369,12 +381,43 @@ mod tests {
     }
 
     fn read(toml: &str) -> Result<Settings, String> {
+        read_as(toml)
+    }
+
+    fn read_as<T: DeserializeOwned>(toml: &str) -> Result<T, String> {
         let value: Value = config::Config::builder()
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| e.to_string())?;
         from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// A module's section whose type does not say `deny_unknown_fields`
+    /// is checked all the same.
+    #[test]
+    fn a_key_no_field_takes_is_refused_even_where_the_type_would_skip_it() {
+        #[derive(Debug, Deserialize, Default)]
+        #[serde(default)]
+        struct Lenient {
+            max_lines: u32,
+            inner: Inner,
+        }
+        #[derive(Debug, Deserialize, Default)]
+        #[serde(default)]
+        struct Inner {
+            keep: u32,
+        }
+        let read = read_as::<Lenient>;
+        let lenient = read("max_lines = 5\n[inner]\nkeep = 2\n").unwrap();
+        assert_eq!((lenient.max_lines, lenient.inner.keep), (5, 2));
+        let error = read("max_line = 5\n").unwrap_err();
+        assert!(
+            error.contains("no such setting") && error.contains("`max_line`"),
+            "{error}"
+        );
+        let error = read("[inner]\nkeeps = 2\n").unwrap_err();
+        assert!(error.contains("`inner.keeps`"), "{error}");
     }
 
     #[test]

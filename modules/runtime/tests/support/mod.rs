@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod holder;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -428,6 +430,18 @@ pub fn catalogue() -> Catalogue {
         .with::<ToyModule>()
         .with::<OtherModule>()
         .with::<RelayModule>()
+}
+
+/// One node, `main`, running every module of `catalogue`, in process.
+pub async fn one_node_of(catalogue: &Catalogue) -> Node {
+    let text = "[nodes.main]\nmodules = [\"*\"]\n";
+    let plan = Plan::new(config::parse(text).unwrap(), catalogue).unwrap();
+    Node::start(&plan, "main", catalogue).await.unwrap()
+}
+
+/// [`one_node_of`] the toy modules.
+pub async fn one_node() -> Node {
+    one_node_of(&catalogue()).await
 }
 
 /// The secret every test node shares.
