@@ -192,6 +192,31 @@ mod tests {
         assert_eq!(decode_within::<String>(&bytes, 1000).unwrap(), long);
     }
 
+    /// A struct's fields are inside the struct: an element is charged its
+    /// size once, not again field by field (bincode hands a struct over
+    /// as a sequence of its fields), plus what its strings hold.
+    #[test]
+    fn a_struct_is_charged_once_with_what_it_holds() {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        struct Line {
+            product_id: String,
+            quantity: i32,
+            pair: (u8, u16),
+        }
+        let lines = vec![
+            Line {
+                product_id: "ABC".into(),
+                quantity: 1,
+                pair: (2, 3),
+            };
+            1000
+        ];
+        let bytes = encode(&lines).unwrap();
+        let exact = 1000 * (std::mem::size_of::<Line>() + "ABC".len());
+        assert_eq!(decode_within::<Vec<Line>>(&bytes, exact).unwrap(), lines);
+        assert!(decode_within::<Vec<Line>>(&bytes, exact - 1).is_err());
+    }
+
     /// A sequence of values that take no bytes on the wire (a billion
     /// units, from a five-byte frame) is charged a byte each: it stops,
     /// where it used to spin through every one.

@@ -11,9 +11,10 @@
 //! sequence and each key and value of a map its type's size (at least one
 //! byte, so a million unit values count too), and each string or byte
 //! buffer its length. Past the budget the decode fails, at most one
-//! element later. Struct fields are not charged one by one: a struct's
-//! size is charged where it is an element, and a message's top level is a
-//! fixed size.
+//! element later. Struct and tuple fields are not charged one by one
+//! (bincode hands them over as a sequence too): a struct's size is
+//! charged where it is an element, and a message's top level is a fixed
+//! size.
 //!
 //! This is `serde_ignored`'s and `serde_stacker`'s way of wrapping a
 //! deserializer: a wrapper for the deserializer, and for each thing it hands
@@ -77,11 +78,28 @@ impl<'b, D> Budgeted<'b, D> {
 struct Charged<'b, X> {
     inner: X,
     budget: &'b Budget,
+    /// Whether a sequence it is handed is a collection, whose elements
+    /// are charged, or a struct's or tuple's fields, which are inside a
+    /// value charged already.
+    elements: bool,
 }
 
 impl<'b, X> Charged<'b, X> {
     fn new(inner: X, budget: &'b Budget) -> Self {
-        Charged { inner, budget }
+        Charged {
+            inner,
+            budget,
+            elements: true,
+        }
+    }
+
+    /// For a struct's or tuple's visitor: its fields are not elements.
+    fn fields(inner: X, budget: &'b Budget) -> Self {
+        Charged {
+            inner,
+            budget,
+            elements: false,
+        }
     }
 }
 
@@ -124,13 +142,39 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Budgeted<'_, D> {
         deserialize_unit_struct(name: &'static str);
         deserialize_newtype_struct(name: &'static str);
         deserialize_seq();
-        deserialize_tuple(len: usize);
-        deserialize_tuple_struct(name: &'static str, len: usize);
         deserialize_map();
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
         deserialize_identifier();
         deserialize_ignored_any();
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_tuple(len, Charged::fields(visitor, self.budget))
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_tuple_struct(name, len, Charged::fields(visitor, self.budget))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_struct(name, fields, Charged::fields(visitor, self.budget))
     }
 
     fn is_human_readable(&self) -> bool {
@@ -225,7 +269,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Charged<'_, V> {
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.inner.visit_seq(Charged::new(seq, self.budget))
+        self.inner.visit_seq(Charged {
+            inner: seq,
+            budget: self.budget,
+            elements: self.elements,
+        })
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
@@ -259,7 +307,7 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Charged<'_, A> {
         let element = self
             .inner
             .next_element_seed(Charged::new(seed, self.budget))?;
-        if element.is_some() {
+        if self.elements && element.is_some() {
             self.budget.charge(Budget::element::<T::Value>())?;
         }
         Ok(element)
@@ -327,7 +375,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Charged<'_, A> {
 
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
         self.inner
-            .tuple_variant(len, Charged::new(visitor, self.budget))
+            .tuple_variant(len, Charged::fields(visitor, self.budget))
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -336,6 +384,6 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Charged<'_, A> {
         visitor: V,
     ) -> Result<V::Value, A::Error> {
         self.inner
-            .struct_variant(fields, Charged::new(visitor, self.budget))
+            .struct_variant(fields, Charged::fields(visitor, self.budget))
     }
 }
