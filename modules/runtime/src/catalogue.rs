@@ -269,7 +269,9 @@ impl Catalogue {
     /// Tries `bytes` as every message, and every outcome, of every module,
     /// as a node would decode them off the wire; returns how many decoded.
     /// For fuzzing: whatever the bytes, this must not panic, hang, or
-    /// allocate more than `codec::MAX_DECODED_MEMORY` for one value.
+    /// build a value of more than `codec::MAX_DECODED_MEMORY` (as the
+    /// codec counts it: a growing `Vec` may have reserved up to twice
+    /// that when the decode stops).
     pub fn decode_as_every_message(&self, bytes: &[u8]) -> usize {
         self.modules.iter().map(|m| (m.decode)(bytes)).sum()
     }

@@ -315,7 +315,9 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Charged<'_, A> {
 
     fn size_hint(&self) -> Option<usize> {
         // What a collection reserves ahead is capped by serde, and by
-        // what is left: no more elements than bytes can come.
+        // what is left: no more elements than bytes can come (a
+        // collection's elements cost a byte at least; a struct's fields
+        // do not look at the hint).
         self.inner
             .size_hint()
             .map(|hint| hint.min(self.budget.left.get()))
