@@ -231,6 +231,37 @@ pub async fn adopt(shop: &Shop, guest_id: &str, user_id: &str) -> bool {
     merged_ok && claimed_ok
 }
 
+/// Moves into a signed-in browser visitor's cart what their session's
+/// guest cart holds: lines another tab added as a guest while this one
+/// signed in, after the sign-in's merge (see docs/shop.md). The cart page
+/// does it before showing the cart, so they are seen before any checkout.
+/// A guest cart that is empty, the usual case, costs one read (from the
+/// cart's cache, on one replica). Failures are logged and left: the page
+/// shows the cart without them, and its next view tries again.
+pub async fn gather_guest_lines(shop: &Shop, visitor: &Visitor) {
+    let Some(user) = visitor.user.as_ref().filter(|_| visitor.token_from_cookie) else {
+        return;
+    };
+    match shop.cart_items(&visitor.guest_id).await {
+        Ok(items) if items.is_empty() => {}
+        Ok(_) => {
+            let merged = shop
+                .cart
+                .call(MergeCarts {
+                    from_user_id: visitor.guest_id.clone(),
+                    into_user_id: user.id.clone(),
+                })
+                .await;
+            if !matches!(merged, Ok(Ok(_))) {
+                tracing::warn!(module = "frontend", result = ?merged, "lines added as a guest after the sign-in were not moved to the user's cart; the next cart page tries again");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(module = "frontend", %error, "the session's guest cart could not be read");
+        }
+    }
+}
+
 /// A sign-in (or sign-up) that worked.
 pub struct SignedIn {
     /// The new session.

@@ -582,6 +582,65 @@ async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
     }
 }
 
+/// A line another tab added as a guest after this one's sign-in merged
+/// the guest cart lands in the session's guest cart, out of the signed-in
+/// visitor's sight: the cart page moves it into their cart before showing
+/// it, so it is neither lost nor bought unseen.
+#[actix_rt::test]
+async fn a_line_added_as_a_guest_after_the_sign_in_shows_in_the_users_cart() {
+    let dir = TempDir::new("frontend-late-guest-line");
+    let registry = dependencies(&dir).await;
+    let carts = registry.get::<cart::api::CartService>().unwrap();
+    let frontend = start_alone::<FrontendModule>(listening_on("127.0.0.1:0"), registry, dir.path())
+        .await
+        .unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+    let signed = client
+        .post(format!("{url}/signup"))
+        .insert_header(cookie_header(&[&session]))
+        .send_form(&[
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", "a long enough password"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let auth = set_cookie(&signed, crate::visitor::AUTH_COOKIE).expect("signed in");
+    // The other tab's add, made as a guest, after the merge.
+    let guest = crate::visitor::guest_id(session.value());
+    carts
+        .call(cart::api::AddItem {
+            user_id: guest.clone(),
+            item: cart::api::CartItem {
+                product_id: "1YMWWN1N4O".into(),
+                quantity: 3,
+            },
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut page = client
+        .get(format!("{url}/cart"))
+        .insert_header(cookie_header(&[&session, &auth]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let page = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("/product/1YMWWN1N4O"), "{page}");
+    assert!(page.contains("/product/OLJCESPC7Z"), "{page}");
+    let left = carts
+        .call(cart::api::GetCart { user_id: guest })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(left.items.is_empty(), "{:?}", left.items);
+}
+
 #[actix_rt::test]
 async fn a_method_an_address_does_not_take_is_a_405_naming_those_it_does() {
     let dir = TempDir::new("frontend-methods");

@@ -25,6 +25,7 @@ pub async fn page(
         Some(cookie) => Unfinished::ask(&shop, &visitor, cookie.value()).await,
         None => Unfinished::default(),
     };
+    actions::gather_guest_lines(&shop, &visitor).await;
     let cart = shop.cart(visitor.customer_id(), &visitor.currency).await?;
     let unfinished = asked.against(&cart);
     let forget = cookie.is_some() && unfinished.key.is_none();
