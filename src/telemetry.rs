@@ -5,11 +5,13 @@
 //!
 //! Spans come from the runtime (every call made or served, see
 //! `runtime::spans`) and the frontend (every HTTP request). They are queued
-//! without blocking (at most 8192; beyond that they are dropped, counted,
-//! and the drop logged once a batch), and a task sends them in batches of
-//! up to 512, at least every 500 ms. A batch the collector refuses or does
-//! not answer within 5 s is logged and dropped: tracing must never hold up
-//! the shop. On shutdown what is queued is sent, for up to two seconds.
+//! without blocking (at most 8192; beyond that they are dropped and
+//! counted), and a task sends them in batches of up to 512, at least every
+//! 500 ms. A batch the collector refuses or does not answer within 5 s is
+//! dropped and counted: tracing must never hold up the shop. What was lost,
+//! and why, is logged at most every [`WARN_EVERY`] (a collector that is
+//! down would otherwise be a warning a batch). On shutdown what is queued
+//! is sent, for up to two seconds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,8 @@ const BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long the collector has to answer.
 const SEND_WITHIN: Duration = Duration::from_secs(5);
+/// Lost spans are logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 enum Message {
     Span(SpanRecord),
@@ -91,6 +95,7 @@ pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
     actix_rt::spawn(async move {
         let client = awc::Client::builder().timeout(SEND_WITHIN).finish();
         let mut reported_drops = 0;
+        let mut lost = Lost::default();
         while let Some(first) = queued.recv().await {
             let mut batch = Vec::new();
             let mut flushed = Vec::new();
@@ -127,22 +132,69 @@ pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
                 }
             }
             for chunk in batch.chunks(BATCH) {
-                send(&client, &url, &resource, chunk, &node).await;
+                if let Err(why) = send(&client, &url, &resource, chunk).await {
+                    lost.not_exported += chunk.len() as u64;
+                    lost.why = Some(why);
+                }
             }
+            let at_shutdown = !flushed.is_empty();
             for done in flushed {
                 let _ = done.send(());
             }
             let drops = dropped.load(Ordering::Relaxed);
-            if drops > reported_drops {
-                tracing::warn!(node = %node, dropped = drops - reported_drops, "spans dropped: the export queue was full");
-                reported_drops = drops;
-            }
+            lost.queue_full += drops - reported_drops;
+            reported_drops = drops;
+            lost.say(&node, &url, at_shutdown);
         }
     });
     Ok(Telemetry { queue })
 }
 
-async fn send(client: &awc::Client, url: &str, resource: &Value, spans: &[SpanRecord], node: &str) {
+/// Spans lost since the last warning, and when that was.
+#[derive(Default)]
+struct Lost {
+    /// Dropped because the queue was full.
+    queue_full: u64,
+    /// In batches the collector refused or did not take.
+    not_exported: u64,
+    /// Why the last batch was not taken.
+    why: Option<String>,
+    /// When the last warning was logged.
+    warned: Option<std::time::Instant>,
+}
+
+impl Lost {
+    /// Logs what was lost if anything was and the last warning is
+    /// [`WARN_EVERY`] old (or `now_anyway`: at a flush, before stopping).
+    fn say(&mut self, node: &str, url: &str, now_anyway: bool) {
+        if self.queue_full == 0 && self.not_exported == 0 {
+            return;
+        }
+        if !now_anyway && self.warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            node = %node,
+            url,
+            queue_full = self.queue_full,
+            not_exported = self.not_exported,
+            last_error = self.why.as_deref().unwrap_or(""),
+            "spans lost since the last such line (queue_full: the export queue was full; not_exported: the collector refused or did not answer)"
+        );
+        *self = Lost {
+            warned: Some(std::time::Instant::now()),
+            ..Lost::default()
+        };
+    }
+}
+
+/// Sends `spans` to the collector; why not, if it did not take them.
+async fn send(
+    client: &awc::Client,
+    url: &str,
+    resource: &Value,
+    spans: &[SpanRecord],
+) -> Result<(), String> {
     let body = json!({"resourceSpans": [{
         "resource": resource,
         "scopeSpans": [{
@@ -151,13 +203,9 @@ async fn send(client: &awc::Client, url: &str, resource: &Value, spans: &[SpanRe
         }],
     }]});
     match client.post(url).send_json(&body).await {
-        Ok(response) if response.status().is_success() => {}
-        Ok(response) => {
-            tracing::warn!(node = %node, url, status = %response.status(), spans = spans.len(), "the collector refused spans");
-        }
-        Err(error) => {
-            tracing::warn!(node = %node, url, %error, spans = spans.len(), "spans not exported");
-        }
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("the collector answered {}", response.status())),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -197,4 +245,40 @@ fn encode(span: &SpanRecord) -> Value {
         encoded["parentSpanId"] = json!(format!("{:016x}", span.parent));
     }
     encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collector that is down makes a warning every [`WARN_EVERY`], not
+    /// one a batch: what is lost meanwhile is kept and said with the next.
+    #[test]
+    fn lost_spans_are_said_at_most_every_so_often() {
+        let mut lost = Lost {
+            not_exported: 512,
+            why: Some("connection refused".to_owned()),
+            ..Lost::default()
+        };
+        lost.say("main", "http://collector", false);
+        assert_eq!(lost.not_exported, 0, "the first is said at once");
+        assert!(lost.warned.is_some());
+
+        lost.not_exported += 512;
+        lost.queue_full += 3;
+        lost.say("main", "http://collector", false);
+        assert_eq!(
+            (lost.not_exported, lost.queue_full),
+            (512, 3),
+            "kept for the next warning"
+        );
+
+        // Long enough after, or at a flush: said, and counted afresh.
+        lost.warned = lost.warned.and_then(|at| at.checked_sub(WARN_EVERY));
+        lost.say("main", "http://collector", false);
+        assert_eq!((lost.not_exported, lost.queue_full), (0, 0));
+        lost.queue_full = 1;
+        lost.say("main", "http://collector", true);
+        assert_eq!(lost.queue_full, 0);
+    }
 }

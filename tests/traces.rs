@@ -100,4 +100,42 @@ async fn a_checkout_and_the_charge_it_causes_on_another_node_log_one_trace_id() 
             "no 'order placed' on web or no 'charged' on pay:\nweb: {web:#?}\npay: {pay:#?}"
         );
     }
+
+    // Every line a module logged says which module: a handler's in its
+    // call's span, the others with a `module` field (in their own span,
+    // or on the line).
+    for node in ["web", "pay"] {
+        for line in json_lines(&mut cluster, node) {
+            let target = line["target"].as_str().unwrap_or_default();
+            let crate_name = target.split("::").next().unwrap_or_default();
+            if !SHOP_MODULES.contains(&crate_name) {
+                continue;
+            }
+            let module = line["span"]["module"]
+                .as_str()
+                .or_else(|| line["fields"]["module"].as_str())
+                .or_else(|| {
+                    line["spans"]
+                        .as_array()
+                        .and_then(|spans| spans.iter().find_map(|span| span["module"].as_str()))
+                });
+            assert!(module.is_some(), "{node}: a line with no module: {line}");
+        }
+    }
 }
+
+/// The crates of the shop's modules (their log targets).
+const SHOP_MODULES: [&str; 12] = [
+    "catalog",
+    "currency",
+    "cart",
+    "recommendation",
+    "ads",
+    "shipping",
+    "payment",
+    "email",
+    "orders",
+    "auth",
+    "checkout",
+    "frontend",
+];

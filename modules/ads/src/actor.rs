@@ -79,6 +79,7 @@ impl Handler<Call<GetAds>> for AdsActor {
     type Result = Result<GetAdsResponse, AdsError>;
 
     fn handle(&mut self, call: Call<GetAds>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         let keys = &call.context_keys;
         if keys.len() > MAX_KEYS {
             return Err(AdsError::TooManyKeys {

@@ -3,6 +3,7 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
 use crate::password::Passwords;
@@ -190,38 +191,41 @@ impl Handler<Call<SignUp>> for AuthActor {
             password,
             name,
         } = call.into_message();
-        Box::pin(async move {
-            let email = normalize_email(&email)?;
-            let length = password.chars().count();
-            if length < MIN_PASSWORD {
-                return Err(AuthError::PasswordTooShort { min: MIN_PASSWORD });
+        Box::pin(
+            async move {
+                let email = normalize_email(&email)?;
+                let length = password.chars().count();
+                if length < MIN_PASSWORD {
+                    return Err(AuthError::PasswordTooShort { min: MIN_PASSWORD });
+                }
+                if length > MAX_PASSWORD {
+                    return Err(AuthError::PasswordTooLong { max: MAX_PASSWORD });
+                }
+                let name = name.trim().to_owned();
+                // PostgreSQL stores no NUL in text: refused here, it would
+                // be a storage failure (a 503) there.
+                if name.chars().any(char::is_control) {
+                    return Err(AuthError::NameHasControls);
+                }
+                if name.chars().count() > MAX_NAME {
+                    return Err(AuthError::NameTooLong { max: MAX_NAME });
+                }
+                let hash = this.passwords.hash(password, deadline).await?;
+                let user = User {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    email,
+                    name,
+                    created_at: storage::unix_ms(),
+                };
+                let session = this.new_session();
+                this.store
+                    .create_user(&user, &hash, &session.as_new())
+                    .await?;
+                tracing::info!(user_id = %user.id, "signed up");
+                Ok(session.of(user))
             }
-            if length > MAX_PASSWORD {
-                return Err(AuthError::PasswordTooLong { max: MAX_PASSWORD });
-            }
-            let name = name.trim().to_owned();
-            // PostgreSQL stores no NUL in text: refused here, it would
-            // be a storage failure (a 503) there.
-            if name.chars().any(char::is_control) {
-                return Err(AuthError::NameHasControls);
-            }
-            if name.chars().count() > MAX_NAME {
-                return Err(AuthError::NameTooLong { max: MAX_NAME });
-            }
-            let hash = this.passwords.hash(password, deadline).await?;
-            let user = User {
-                id: uuid::Uuid::new_v4().to_string(),
-                email,
-                name,
-                created_at: storage::unix_ms(),
-            };
-            let session = this.new_session();
-            this.store
-                .create_user(&user, &hash, &session.as_new())
-                .await?;
-            span.in_scope(|| tracing::info!(user_id = %user.id, "signed up"));
-            Ok(session.of(user))
-        })
+            .instrument(span),
+        )
     }
 }
 
@@ -233,41 +237,44 @@ impl Handler<Call<SignIn>> for AuthActor {
         let span = call.span();
         let deadline = call.meta().deadline;
         let SignIn { email, password } = call.into_message();
-        Box::pin(async move {
-            let email = email.trim().to_lowercase();
-            // No account has such an email (sign-up refuses it), and
-            // PostgreSQL could not even look one up with a NUL in it.
-            let found = if email.chars().any(char::is_control) {
-                None
-            } else {
-                this.store.user_by_email(&email).await?
-            };
-            let (user, hash) = match found {
-                Some((user, hash)) => (Some(user), Some(hash)),
-                None => (None, None),
-            };
-            let outdated = hash
-                .as_deref()
-                .is_some_and(|hash| !this.passwords.is_current(hash));
-            let matches = this
-                .passwords
-                .verify(password.clone(), hash, deadline)
-                .await?;
-            match user {
-                Some(user) if matches => {
-                    span.in_scope(|| tracing::info!(user_id = %user.id, "signed in"));
-                    if outdated {
-                        // In the background: the user does not wait for it.
-                        actix::spawn(this.clone().rehash(user.id.clone(), password));
+        Box::pin(
+            async move {
+                let email = email.trim().to_lowercase();
+                // No account has such an email (sign-up refuses it), and
+                // PostgreSQL could not even look one up with a NUL in it.
+                let found = if email.chars().any(char::is_control) {
+                    None
+                } else {
+                    this.store.user_by_email(&email).await?
+                };
+                let (user, hash) = match found {
+                    Some((user, hash)) => (Some(user), Some(hash)),
+                    None => (None, None),
+                };
+                let outdated = hash
+                    .as_deref()
+                    .is_some_and(|hash| !this.passwords.is_current(hash));
+                let matches = this
+                    .passwords
+                    .verify(password.clone(), hash, deadline)
+                    .await?;
+                match user {
+                    Some(user) if matches => {
+                        tracing::info!(user_id = %user.id, "signed in");
+                        if outdated {
+                            // In the background: the user does not wait for it.
+                            actix::spawn(this.clone().rehash(user.id.clone(), password));
+                        }
+                        this.open_session(user).await
                     }
-                    this.open_session(user).await
-                }
-                _ => {
-                    span.in_scope(|| tracing::info!("sign-in refused"));
-                    Err(AuthError::WrongCredentials)
+                    _ => {
+                        tracing::info!("sign-in refused");
+                        Err(AuthError::WrongCredentials)
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 }
 
@@ -275,12 +282,16 @@ impl Handler<Call<SignOut>> for AuthActor {
     type Result = ResponseFuture<Result<Empty, AuthError>>;
 
     fn handle(&mut self, call: Call<SignOut>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let SignOut { token } = call.into_message();
-        Box::pin(async move {
-            store.delete_session(&token).await?;
-            Ok(Empty {})
-        })
+        Box::pin(
+            async move {
+                store.delete_session(&token).await?;
+                Ok(Empty {})
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -288,16 +299,20 @@ impl Handler<Call<Authenticate>> for AuthActor {
     type Result = ResponseFuture<Result<User, AuthError>>;
 
     fn handle(&mut self, call: Call<Authenticate>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let Authenticate { token } = call.into_message();
-        Box::pin(async move {
-            if token.is_empty() || token.len() > 128 {
-                return Err(AuthError::InvalidSession);
+        Box::pin(
+            async move {
+                if token.is_empty() || token.len() > 128 {
+                    return Err(AuthError::InvalidSession);
+                }
+                store
+                    .session_user(&token, storage::unix_ms())
+                    .await?
+                    .ok_or(AuthError::InvalidSession)
             }
-            store
-                .session_user(&token, storage::unix_ms())
-                .await?
-                .ok_or(AuthError::InvalidSession)
-        })
+            .instrument(span),
+        )
     }
 }

@@ -3,6 +3,7 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::api::{
     AddItem, Cart, CartError, CartService, EmptyCart, EmptyCartIfHolding,
@@ -109,34 +110,37 @@ impl Handler<Call<AddItem>> for CartActor {
         let max_lines = self.max_lines;
         let span = call.span();
         let AddItem { user_id, item } = call.into_message();
-        Box::pin(async move {
-            check_user(&user_id)?;
-            check_id(
-                &item.product_id,
-                CartError::InvalidProductId { max: MAX_ID_BYTES },
-            )?;
-            if item.quantity < 1 {
-                return Err(CartError::InvalidQuantity {
-                    quantity: item.quantity,
-                });
-            }
-            let (lines, has_product) = store.lines(&user_id, &item.product_id).await?;
-            if !has_product && lines >= max_lines {
-                return Err(CartError::TooManyItems {
-                    max: usize::try_from(max_lines).unwrap_or(usize::MAX),
-                });
-            }
-            match store.add(&user_id, &item.product_id, item.quantity).await? {
-                Added::Done => {
-                    span.in_scope(|| tracing::debug!(product_id = %item.product_id, "item added"));
-                    Ok(Empty {})
+        Box::pin(
+            async move {
+                check_user(&user_id)?;
+                check_id(
+                    &item.product_id,
+                    CartError::InvalidProductId { max: MAX_ID_BYTES },
+                )?;
+                if item.quantity < 1 {
+                    return Err(CartError::InvalidQuantity {
+                        quantity: item.quantity,
+                    });
                 }
-                Added::Overflow => Err(CartError::QuantityTooLarge {
-                    product_id: item.product_id,
-                    max: i32::MAX,
-                }),
+                let (lines, has_product) = store.lines(&user_id, &item.product_id).await?;
+                if !has_product && lines >= max_lines {
+                    return Err(CartError::TooManyItems {
+                        max: usize::try_from(max_lines).unwrap_or(usize::MAX),
+                    });
+                }
+                match store.add(&user_id, &item.product_id, item.quantity).await? {
+                    Added::Done => {
+                        tracing::debug!(product_id = %item.product_id, "item added");
+                        Ok(Empty {})
+                    }
+                    Added::Overflow => Err(CartError::QuantityTooLarge {
+                        product_id: item.product_id,
+                        max: i32::MAX,
+                    }),
+                }
             }
-        })
+            .instrument(span),
+        )
     }
 }
 
@@ -144,13 +148,17 @@ impl Handler<Call<GetCart>> for CartActor {
     type Result = ResponseFuture<Result<Cart, CartError>>;
 
     fn handle(&mut self, call: Call<GetCart>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let GetCart { user_id } = call.into_message();
-        Box::pin(async move {
-            check_user(&user_id)?;
-            let items = store.get(&user_id).await?;
-            Ok(Cart { user_id, items })
-        })
+        Box::pin(
+            async move {
+                check_user(&user_id)?;
+                let items = store.get(&user_id).await?;
+                Ok(Cart { user_id, items })
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -158,13 +166,17 @@ impl Handler<Call<EmptyCart>> for CartActor {
     type Result = ResponseFuture<Result<Empty, CartError>>;
 
     fn handle(&mut self, call: Call<EmptyCart>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let EmptyCart { user_id } = call.into_message();
-        Box::pin(async move {
-            check_user(&user_id)?;
-            store.empty(&user_id).await?;
-            Ok(Empty {})
-        })
+        Box::pin(
+            async move {
+                check_user(&user_id)?;
+                store.empty(&user_id).await?;
+                Ok(Empty {})
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -172,19 +184,23 @@ impl Handler<Call<EmptyCartIfHolding>> for CartActor {
     type Result = ResponseFuture<Result<EmptyCartIfHoldingResponse, CartError>>;
 
     fn handle(&mut self, call: Call<EmptyCartIfHolding>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let EmptyCartIfHolding {
             user_id,
             items,
             unchanged_since_ms,
         } = call.into_message();
-        Box::pin(async move {
-            check_user(&user_id)?;
-            let emptied = store
-                .empty_if_holding(&user_id, &items, unchanged_since_ms)
-                .await?;
-            Ok(EmptyCartIfHoldingResponse { emptied })
-        })
+        Box::pin(
+            async move {
+                check_user(&user_id)?;
+                let emptied = store
+                    .empty_if_holding(&user_id, &items, unchanged_since_ms)
+                    .await?;
+                Ok(EmptyCartIfHoldingResponse { emptied })
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -192,19 +208,23 @@ impl Handler<Call<MergeCarts>> for CartActor {
     type Result = ResponseFuture<Result<Empty, CartError>>;
 
     fn handle(&mut self, call: Call<MergeCarts>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let MergeCarts {
             from_user_id,
             into_user_id,
         } = call.into_message();
-        Box::pin(async move {
-            check_user(&from_user_id)?;
-            check_user(&into_user_id)?;
-            if from_user_id != into_user_id {
-                store.merge(&from_user_id, &into_user_id).await?;
+        Box::pin(
+            async move {
+                check_user(&from_user_id)?;
+                check_user(&into_user_id)?;
+                if from_user_id != into_user_id {
+                    store.merge(&from_user_id, &into_user_id).await?;
+                }
+                Ok(Empty {})
             }
-            Ok(Empty {})
-        })
+            .instrument(span),
+        )
     }
 }
 

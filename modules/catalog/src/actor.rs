@@ -90,7 +90,8 @@ impl Actor for CatalogActor {
 impl Handler<Call<ListProducts>> for CatalogActor {
     type Result = Result<ListProductsResponse, CatalogError>;
 
-    fn handle(&mut self, _call: Call<ListProducts>, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, call: Call<ListProducts>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         Ok(ListProductsResponse {
             products: self.products.clone(),
         })
@@ -118,6 +119,7 @@ impl Handler<Call<SearchProducts>> for CatalogActor {
     type Result = Result<SearchProductsResponse, CatalogError>;
 
     fn handle(&mut self, call: Call<SearchProducts>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         // A query longer than every text cannot be in one (lower-casing
         // gives a character at least one): answered without copying or
         // scanning what may be megabytes.

@@ -68,12 +68,18 @@ impl Module for CheckoutModule {
         let in_flight = Rc::default();
         let finisher = Finisher::new(deps.clone(), &config, Rc::clone(&in_flight));
         let node_stopping = ctx.stopped();
-        let finishing: LocalBoxFuture<'static, ()> = Box::pin(async move {
-            tokio::select! {
-                () = finisher.run() => {}
-                () = node_stopping => {}
+        // Its lines are in no call's span: this one names the module (at
+        // ERROR, as a call's, so that a `warn` filter keeps it).
+        let span = tracing::error_span!("finisher", module = "checkout");
+        let finishing: LocalBoxFuture<'static, ()> = Box::pin(
+            async move {
+                tokio::select! {
+                    () = finisher.run() => {}
+                    () = node_stopping => {}
+                }
             }
-        });
+            .instrument(span),
+        );
         let actor = CheckoutActor {
             deps,
             shutdown: ctx.shutdown_holder(),

@@ -47,6 +47,7 @@ use orders::api::{
     RecordStepDone,
 };
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::actor::Placing;
 use crate::place::Deps;
@@ -345,13 +346,15 @@ impl Finisher {
                 cart_emptied: unfinished.cart_emptied,
                 emailed: unfinished.emailed,
             };
-            let (_, finishing) = runtime::new_trace(finish_as_found(
+            let (trace, finishing) = runtime::new_trace(finish_as_found(
                 &self.deps,
                 unfinished.order,
                 &unfinished.idempotency_key,
                 false,
                 done,
             ));
+            // The order's calls join this trace: its lines say which.
+            let finishing = finishing.instrument(tracing::error_span!("finish", trace_id = %trace));
             // A panic finishing one order must not stop the checkout
             // actor this runs in; the order comes back when its claim
             // runs out.

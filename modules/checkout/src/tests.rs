@@ -991,7 +991,7 @@ async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
 #[actix_rt::test]
 async fn an_order_charged_just_before_the_customers_deadline_is_still_shipped_and_stored() {
     let shop = shop(Faults {
-        shipping_slow: Some(Duration::from_millis(400)),
+        shipping_slow: Some(Duration::from_millis(1500)),
         ..Faults::default()
     })
     .await;
@@ -1000,12 +1000,24 @@ async fn an_order_charged_just_before_the_customers_deadline_is_still_shipped_an
     let impatient = shop
         .checkout
         .clone()
-        .with_timeout(Duration::from_millis(150));
+        .with_timeout(Duration::from_millis(400));
     let first = impatient.call(request("u1", "USD", "k")).await;
     assert!(
         matches!(first, Err(runtime::CallError::TimedOut { .. })),
         "{first:?}"
     );
+    // The case: the card was charged before the deadline, and the order
+    // is still to ship and store (else the repeat below would place it
+    // afresh, and pass without showing anything).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while shop.charges("u1", "k").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first checkout never charged the card"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(shop.orders("u1").await.is_empty(), "not stored yet");
     // The same checkout again waits for the first and gets its order.
     let order = shop.place(request("u1", "USD", "k")).await.unwrap();
     assert_eq!(shop.orders("u1").await, vec![order.clone()]);

@@ -56,9 +56,10 @@ impl Handler<Call<GetSupportedCurrencies>> for CurrencyActor {
 
     fn handle(
         &mut self,
-        _call: Call<GetSupportedCurrencies>,
+        call: Call<GetSupportedCurrencies>,
         _: &mut Context<Self>,
     ) -> Self::Result {
+        let _span = call.span().entered();
         Ok(GetSupportedCurrenciesResponse {
             currency_codes: self.rates.codes().to_vec(),
         })

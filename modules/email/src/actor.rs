@@ -169,6 +169,7 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
     type Result = Result<ListSentEmailsResponse, EmailError>;
 
     fn handle(&mut self, call: Call<ListSentEmails>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         let to = &call.to;
         let limit = call.limit.unwrap_or(crate::api::DEFAULT_LISTED);
         let emails = self

@@ -201,7 +201,8 @@ impl Actor for FrontendActor {
 impl Handler<Call<GetStatus>> for FrontendActor {
     type Result = Result<FrontendStatus, FrontendError>;
 
-    fn handle(&mut self, _: Call<GetStatus>, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, call: Call<GetStatus>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         if self.stopped.load(Ordering::Acquire) {
             return Err(FrontendError::Stopped);
         }

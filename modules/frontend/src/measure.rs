@@ -36,7 +36,16 @@ pub async fn measure(
     let path = request.path().to_owned();
     let start = std::time::SystemTime::now();
     let (trace, serving) = runtime::new_trace(next.call(request));
-    let span = tracing::info_span!("http", method = %method, path = %path, trace_id = %trace);
+    // At ERROR, as a call's span (`runtime::Call::span`): a span is
+    // filtered by its own level, so at INFO a filter such as `warn` left
+    // the frontend's warnings without the trace id the response carries.
+    // Method and path as the client sent them, clipped.
+    let span = tracing::error_span!(
+        "http",
+        method = %runtime::text::clipped(&method, 16),
+        path = %runtime::text::clipped(&path, MAX_PATH_IN_SPAN),
+        trace_id = %trace
+    );
     let mut result = serving.instrument(span).await;
     if let Ok(response) = &mut result
         && let Ok(value) = HeaderValue::from_str(&trace.to_string())

@@ -80,13 +80,15 @@ pub fn start(
             // Inside `sessions`, which gives every request its session id.
             .wrap(from_fn(crate::adoption::adopt_later))
             .wrap(from_fn(crate::visitor::sessions))
-            .wrap(from_fn(crate::measure::measure))
             .wrap(Condition::new(
                 secure_cookies,
                 from_fn(crate::visitor::secure_cookies),
             ))
             .wrap(security_headers())
             .wrap(from_fn(within_the_request_timeout))
+            // Outside the timeout: a request it cuts off (408) is
+            // counted, timed and traced like any other.
+            .wrap(from_fn(crate::measure::measure))
             .app_data(request_timeout.clone())
             .app_data(error_details.clone())
             .service(

@@ -3,6 +3,7 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use runtime::{Call, ConfigRefused, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::api::{
     ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
@@ -83,14 +84,14 @@ impl Handler<Call<SaveOrder>> for OrdersActor {
         Box::pin(async move {
             check(&order, &idempotency_key)?;
             let (order, created) = store.save(&order, &idempotency_key).await?;
-            let _span = span.entered();
             if created {
                 tracing::info!(order_id = %order.order_id, total = %order.total, "order stored");
             } else {
                 tracing::info!(order_id = %order.order_id, "order already stored under this key");
             }
             Ok(SaveOrderResponse { order, created })
-        })
+        }
+        .instrument(span))
     }
 }
 
@@ -98,12 +99,13 @@ impl Handler<Call<GetOrder>> for OrdersActor {
     type Result = ResponseFuture<Result<Order, OrdersError>>;
 
     fn handle(&mut self, call: Call<GetOrder>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let GetOrder {
             customer_id,
             order_id,
         } = call.into_message();
-        Box::pin(async move { store.get(&customer_id, &order_id).await })
+        Box::pin(async move { store.get(&customer_id, &order_id).await }.instrument(span))
     }
 }
 
@@ -111,13 +113,17 @@ impl Handler<Call<ListOrders>> for OrdersActor {
     type Result = ResponseFuture<Result<ListOrdersResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let ListOrders { customer_id } = call.into_message();
-        Box::pin(async move {
-            Ok(ListOrdersResponse {
-                orders: store.list(&customer_id).await?,
-            })
-        })
+        Box::pin(
+            async move {
+                Ok(ListOrdersResponse {
+                    orders: store.list(&customer_id).await?,
+                })
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -125,9 +131,13 @@ impl Handler<Call<FindOrder>> for OrdersActor {
     type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let FindOrder { idempotency_key } = call.into_message();
-        Box::pin(async move { Ok(found(store.find_with_state(&idempotency_key).await?)) })
+        Box::pin(
+            async move { Ok(found(store.find_with_state(&idempotency_key).await?)) }
+                .instrument(span),
+        )
     }
 }
 
@@ -135,9 +145,12 @@ impl Handler<Call<FindSettledOrder>> for OrdersActor {
     type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<FindSettledOrder>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let FindSettledOrder { idempotency_key } = call.into_message();
-        Box::pin(async move { Ok(found(store.find_settled(&idempotency_key).await?)) })
+        Box::pin(
+            async move { Ok(found(store.find_settled(&idempotency_key).await?)) }.instrument(span),
+        )
     }
 }
 
@@ -163,13 +176,17 @@ impl Handler<Call<ConfirmOrder>> for OrdersActor {
     type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<ConfirmOrder>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let ConfirmOrder { idempotency_key } = call.into_message();
-        Box::pin(async move {
-            Ok(ConfirmOrderResponse {
-                found: store.confirm(&idempotency_key).await?,
-            })
-        })
+        Box::pin(
+            async move {
+                Ok(ConfirmOrderResponse {
+                    found: store.confirm(&idempotency_key).await?,
+                })
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -177,22 +194,26 @@ impl Handler<Call<ClaimOrders>> for OrdersActor {
     type Result = ResponseFuture<Result<ClaimOrdersResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<ClaimOrders>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let ClaimOrders {
             from_customer_id,
             to_customer_id,
         } = call.into_message();
-        Box::pin(async move {
-            if from_customer_id.is_empty()
-                || to_customer_id.is_empty()
-                || from_customer_id == to_customer_id
-            {
-                return Ok(ClaimOrdersResponse { moved: 0 });
+        Box::pin(
+            async move {
+                if from_customer_id.is_empty()
+                    || to_customer_id.is_empty()
+                    || from_customer_id == to_customer_id
+                {
+                    return Ok(ClaimOrdersResponse { moved: 0 });
+                }
+                Ok(ClaimOrdersResponse {
+                    moved: store.claim(&from_customer_id, &to_customer_id).await?,
+                })
             }
-            Ok(ClaimOrdersResponse {
-                moved: store.claim(&from_customer_id, &to_customer_id).await?,
-            })
-        })
+            .instrument(span),
+        )
     }
 }
 
@@ -200,6 +221,7 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
     type Result = ResponseFuture<Result<ClaimUnfinishedResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<ClaimUnfinished>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let ClaimUnfinished {
             unfinished_for_ms,
@@ -207,22 +229,25 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
             lease_ms,
             limit,
         } = call.into_message();
-        Box::pin(async move {
-            let claimed = store
-                .claim_unfinished(unfinished_for_ms, not_older_than_ms, lease_ms, limit)
-                .await?;
-            Ok(ClaimUnfinishedResponse {
-                orders: claimed
-                    .into_iter()
-                    .map(|(idempotency_key, stored)| UnfinishedOrder {
-                        idempotency_key,
-                        order: stored.order,
-                        emailed: stored.emailed,
-                        cart_emptied: stored.cart_emptied,
-                    })
-                    .collect(),
-            })
-        })
+        Box::pin(
+            async move {
+                let claimed = store
+                    .claim_unfinished(unfinished_for_ms, not_older_than_ms, lease_ms, limit)
+                    .await?;
+                Ok(ClaimUnfinishedResponse {
+                    orders: claimed
+                        .into_iter()
+                        .map(|(idempotency_key, stored)| UnfinishedOrder {
+                            idempotency_key,
+                            order: stored.order,
+                            emailed: stored.emailed,
+                            cart_emptied: stored.cart_emptied,
+                        })
+                        .collect(),
+                })
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -230,15 +255,19 @@ impl Handler<Call<RecordStepDone>> for OrdersActor {
     type Result = ResponseFuture<Result<ConfirmOrderResponse, OrdersError>>;
 
     fn handle(&mut self, call: Call<RecordStepDone>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let store = self.store.clone();
         let RecordStepDone {
             idempotency_key,
             step,
         } = call.into_message();
-        Box::pin(async move {
-            Ok(ConfirmOrderResponse {
-                found: store.record_step(&idempotency_key, step).await?,
-            })
-        })
+        Box::pin(
+            async move {
+                Ok(ConfirmOrderResponse {
+                    found: store.record_step(&idempotency_key, step).await?,
+                })
+            }
+            .instrument(span),
+        )
     }
 }

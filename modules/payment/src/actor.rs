@@ -174,12 +174,14 @@ impl Handler<Call<Refund>> for PaymentActor {
             transaction_id,
             reason,
         } = call.into_message();
-        Box::pin(async move {
-            ledger.refund(&transaction_id, &reason).await?;
-            let _span = span.entered();
-            tracing::info!(%transaction_id, %reason, "refunded");
-            Ok(Empty {})
-        })
+        Box::pin(
+            async move {
+                ledger.refund(&transaction_id, &reason).await?;
+                tracing::info!(%transaction_id, %reason, "refunded");
+                Ok(Empty {})
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -195,28 +197,30 @@ impl Handler<Call<CancelCharge>> for PaymentActor {
             amount,
             reason,
         } = call.into_message();
-        Box::pin(async move {
-            // What is recorded for a key no charge can take any more is
-            // a key, an attempt and an amount by the rules.
-            if idempotency_key.is_empty() {
-                return Err(PaymentError::KeyMissing);
+        Box::pin(
+            async move {
+                // What is recorded for a key no charge can take any more is
+                // a key, an attempt and an amount by the rules.
+                if idempotency_key.is_empty() {
+                    return Err(PaymentError::KeyMissing);
+                }
+                if attempt.is_empty() {
+                    return Err(PaymentError::AttemptMissing {
+                        key: idempotency_key,
+                    });
+                }
+                amount.validate().map_err(PaymentError::InvalidAmount)?;
+                if amount.is_negative() {
+                    return Err(PaymentError::NegativeAmount);
+                }
+                let outcome = ledger
+                    .cancel(&idempotency_key, &attempt, &amount, &reason)
+                    .await?;
+                tracing::info!(key = %idempotency_key, %reason, ?outcome, "charge cancelled");
+                Ok(CancelChargeResponse { outcome })
             }
-            if attempt.is_empty() {
-                return Err(PaymentError::AttemptMissing {
-                    key: idempotency_key,
-                });
-            }
-            amount.validate().map_err(PaymentError::InvalidAmount)?;
-            if amount.is_negative() {
-                return Err(PaymentError::NegativeAmount);
-            }
-            let outcome = ledger
-                .cancel(&idempotency_key, &attempt, &amount, &reason)
-                .await?;
-            let _span = span.entered();
-            tracing::info!(key = %idempotency_key, %reason, ?outcome, "charge cancelled");
-            Ok(CancelChargeResponse { outcome })
-        })
+            .instrument(span),
+        )
     }
 }
 
@@ -224,15 +228,19 @@ impl Handler<Call<ListCharges>> for PaymentActor {
     type Result = ResponseFuture<Result<ListChargesResponse, PaymentError>>;
 
     fn handle(&mut self, call: Call<ListCharges>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
         let ledger = self.ledger.clone();
         let ListCharges {
             idempotency_key,
             limit,
         } = call.into_message();
-        Box::pin(async move {
-            Ok(ListChargesResponse {
-                charges: ledger.list(&idempotency_key, limit).await?,
-            })
-        })
+        Box::pin(
+            async move {
+                Ok(ListChargesResponse {
+                    charges: ledger.list(&idempotency_key, limit).await?,
+                })
+            }
+            .instrument(span),
+        )
     }
 }

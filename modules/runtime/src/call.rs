@@ -358,6 +358,19 @@ impl<M: Request> Call<M> {
     }
 }
 
+/// The span of call `call_id` to `message` of `module`, for the runtime's
+/// own lines about a call outside its handler (refused, dropped, failed
+/// over): the same fields as [`Call::span`]'s. An event cannot carry a
+/// field named `message` itself, which is its text's name (JSON logs then
+/// had two `message` keys, and kept one).
+pub(crate) fn call_span(
+    module: &'static str,
+    message: &'static str,
+    call_id: u64,
+) -> tracing::Span {
+    tracing::error_span!("call", module, message, call_id)
+}
+
 /// Runs `work` outside any call's deadline: the calls it makes wait as
 /// long as their refs' timeouts, even inside a [`Call::scope`]. For work
 /// that must be done even if the caller has given up, like a refund.

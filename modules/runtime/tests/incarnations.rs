@@ -40,11 +40,16 @@ async fn a_node_restarted_on_the_same_address_is_accepted_again() {
         b.wait_connected("a", Duration::from_secs(10)).await,
         "b never reconnected"
     );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let count = loop {
         match toy.call(Count {}).await {
             Ok(count) => break count.unwrap(),
             Err(error) => {
                 assert!(error.is_safe_to_retry(), "{error:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the new a never answered: {error}"
+                );
                 tokio::task::yield_now().await;
             }
         }

@@ -68,6 +68,7 @@ impl Handler<Call<GetQuote>> for ShippingActor {
     type Result = Outcome<GetQuote>;
 
     fn handle(&mut self, call: Call<GetQuote>, _: &mut Context<Self>) -> Self::Result {
+        let _span = call.span().entered();
         let cost_usd = match total_quantity(&call.items)? {
             0 => Money::zero("USD"),
             _ => flat_rate(),

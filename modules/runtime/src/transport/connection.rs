@@ -46,7 +46,7 @@ use super::frame::{
 };
 use super::handshake::{PeerInfo, Role, role_name};
 use super::peer::Peer;
-use crate::call::{CallId, CallMeta, Origin, TraceId};
+use crate::call::{CallId, CallMeta, Origin, TraceId, call_span};
 use crate::deadline::Deadline;
 use crate::dispatch::{BoxFuture, Dispatch};
 use crate::error::CallError;
@@ -813,15 +813,14 @@ impl Connection {
     ) {
         Counters::count(counter);
         if let Some(left_out) = limit.admit() {
-            tracing::warn!(
-                module = dispatch.service(),
-                message = dispatch.message(),
-                call_id,
-                peer = %self.peer.node,
-                %rejection,
-                left_out,
-                "{what} (left_out: since the last such line)"
-            );
+            call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+                tracing::warn!(
+                    peer = %self.peer.node,
+                    %rejection,
+                    left_out,
+                    "{what} (left_out: since the last such line)"
+                );
+            });
         }
         self.refuse(
             call_id,
@@ -934,15 +933,14 @@ impl Connection {
             self.serving.fetch_sub(1, Ordering::AcqRel);
             Counters::count(&self.shared.counters.refused_overloaded);
             if let Some(left_out) = self.warnings.overloaded.admit() {
-                tracing::warn!(
-                    module = dispatch.service(),
-                    message = dispatch.message(),
-                    peer = %self.peer.node,
-                    call_id,
-                    limit,
-                    left_out,
-                    "call refused: the peer has more calls in flight here than the limit (left_out: since the last such line)"
-                );
+                call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+                    tracing::warn!(
+                        peer = %self.peer.node,
+                        limit,
+                        left_out,
+                        "call refused: the peer has more calls in flight here than the limit (left_out: since the last such line)"
+                    );
+                });
             }
             let error = CallError::overloaded(
                 dispatch.service(),
@@ -1046,12 +1044,8 @@ impl Connection {
             // the caller's slot.
             Err(error @ CallError::TimedOut { .. }) => {
                 Counters::count(&self.shared.counters.expired_in_service);
-                tracing::debug!(
-                    module = dispatch.service(),
-                    message = dispatch.message(),
-                    call_id,
-                    "call dropped: its deadline passed here"
-                );
+                call_span(dispatch.service(), dispatch.message(), call_id)
+                    .in_scope(|| tracing::debug!("call dropped: its deadline passed here"));
                 error
             }
             Err(error) => error,

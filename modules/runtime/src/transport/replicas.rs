@@ -147,14 +147,13 @@ impl Replicas {
                         && !meta.remaining().is_zero()
                         && tried.len() < self.peers.len() =>
                 {
-                    tracing::info!(
-                        module = service,
-                        message = M::NAME,
-                        call_id = meta.id.0,
-                        node = peer.name(),
-                        %error,
-                        "replica failed; trying another (the message is idempotent, or did not run)"
-                    );
+                    crate::call::call_span(service, M::NAME, meta.id.0).in_scope(|| {
+                        tracing::info!(
+                            node = peer.name(),
+                            %error,
+                            "replica failed; trying another (the message is idempotent, or did not run)"
+                        );
+                    });
                     if !error.did_not_run() {
                         may_have_run = Some(format!("node '{}': {error}", peer.name()));
                     }
