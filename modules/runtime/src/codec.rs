@@ -56,6 +56,13 @@ fn decode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_DECODE_BYTES>()
 }
 
+/// True if `encoded` is an encoded `Result` that holds its `Err` (a call's
+/// outcome that is the service's domain error): the format writes an
+/// enum's variant first, `Ok` as 0 and `Err` as 1.
+pub fn is_err_outcome(encoded: &[u8]) -> bool {
+    encoded.first() == Some(&1)
+}
+
 /// Appends the encoding of `value` to `out`.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_std_write(value, out, encode_config())
@@ -229,6 +236,15 @@ mod tests {
             matches!(&error, CodecError::Decode(text) if text.contains("bytes of memory decoded")),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn an_encoded_outcome_says_whether_it_is_an_error() {
+        let ok: Result<String, u32> = Ok("fine".into());
+        let err: Result<String, u32> = Err(7);
+        assert!(!is_err_outcome(&encode(&ok).unwrap()));
+        assert!(is_err_outcome(&encode(&err).unwrap()));
+        assert!(!is_err_outcome(&[]));
     }
 
     #[test]

@@ -1086,7 +1086,14 @@ impl Connection {
                     ("boutique.message", message.into()),
                     ("boutique.peer", peer.into()),
                 ],
-                failed: result.is_err(),
+                // As the caller's client span judges it: the service's
+                // domain error is a failed call too.
+                failed: match &result {
+                    Ok(reply) => reply
+                        .get(crate::transport::frame::REPLY_HEADER_LEN..)
+                        .is_some_and(crate::codec::is_err_outcome),
+                    Err(_) => true,
+                },
             });
             result
         })
