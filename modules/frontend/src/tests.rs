@@ -208,6 +208,26 @@ async fn visitor_with_a_cart(
     session
 }
 
+/// Signs the browser of `session` up as Ada; her sign-in cookie.
+async fn sign_up_ada(
+    client: &awc::Client,
+    url: &str,
+    session: &actix_web::cookie::Cookie<'static>,
+) -> actix_web::cookie::Cookie<'static> {
+    let signed = client
+        .post(format!("{url}/signup"))
+        .insert_header(cookie_header(&[session]))
+        .send_form(&[
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", "a long enough password"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    set_cookie(&signed, crate::visitor::AUTH_COOKIE).expect("signed in")
+}
+
 /// Puts one sunglasses in the cart of `session`.
 async fn add_sunglasses(
     client: &awc::Client,
@@ -547,18 +567,7 @@ async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
 
     // The guest signs up while a checkout of theirs still runs: the move
     // at the sign-in finds no order yet.
-    let signed = client
-        .post(format!("{url}/signup"))
-        .insert_header(cookie_header(&[&session]))
-        .send_form(&[
-            ("name", "Ada"),
-            ("email", "ada@example.com"),
-            ("password", "a long enough password"),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(signed.status().as_u16(), 303);
-    let auth = set_cookie(&signed, crate::visitor::AUTH_COOKIE).expect("signed in");
+    let auth = sign_up_ada(&client, &url, &session).await;
     // Then the checkout stores its order, under the guest.
     let guest = crate::visitor::guest_id(session.value());
     let save = orders::api::SaveOrder {
@@ -597,18 +606,7 @@ async fn a_line_added_as_a_guest_after_the_sign_in_shows_in_the_users_cart() {
     let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
     let client = awc::Client::builder().disable_redirects().finish();
     let session = visitor_with_a_cart(&client, &url).await;
-    let signed = client
-        .post(format!("{url}/signup"))
-        .insert_header(cookie_header(&[&session]))
-        .send_form(&[
-            ("name", "Ada"),
-            ("email", "ada@example.com"),
-            ("password", "a long enough password"),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(signed.status().as_u16(), 303);
-    let auth = set_cookie(&signed, crate::visitor::AUTH_COOKIE).expect("signed in");
+    let auth = sign_up_ada(&client, &url, &session).await;
     // The other tab's add, made as a guest, after the merge.
     let guest = crate::visitor::guest_id(session.value());
     carts
