@@ -85,7 +85,14 @@ impl Fields {
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Null => continue,
                 _ => {
-                    return Err(ShopError::field(&name, "must be a string or a number"));
+                    // The client's name for it, clipped and without control
+                    // characters: it goes into the answer and the log line.
+                    let shown: String = name
+                        .chars()
+                        .take(64)
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect();
+                    return Err(ShopError::field(&shown, "must be a string or a number"));
                 }
             };
             fields.insert(name, text);
@@ -398,6 +405,30 @@ mod tests {
                 matches!(&error, ShopError::BadRequest(message) if message.contains("not a JSON object")),
                 "{error:?}"
             );
+        }
+    }
+
+    /// A member that is neither text nor a number is named in the answer
+    /// and the log line as sent, but clipped and without control
+    /// characters: a name with a line break would forge a log line.
+    #[test]
+    fn a_bad_members_name_is_named_clipped_and_without_controls() {
+        let long = "k".repeat(100);
+        for (body, named) in [
+            (r#"{"quantity":[1]}"#.to_owned(), "quantity".to_owned()),
+            (
+                "{\"a\\nINFO forged\":{}}".to_owned(),
+                "a?INFO forged".to_owned(),
+            ),
+            (format!(r#"{{"{long}":true,"x":[]}}"#), "x".to_owned()),
+            (format!(r#"{{"{long}":[]}}"#), "k".repeat(64)),
+        ] {
+            match Fields::from_json(body.as_bytes()) {
+                Err(ShopError::InvalidFields(fields)) => {
+                    assert_eq!(fields[0].field, named, "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
         }
     }
 

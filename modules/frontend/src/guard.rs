@@ -34,11 +34,13 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// True if the request may change state only with a same-site check:
 /// every method but GET, HEAD and OPTIONS, and `GET /logout` (the
 /// original signs out on a GET, and a link on another site must not).
+/// The path is the one the router matches, percent-escapes decoded: the
+/// raw one let `/%6Cogout` through to the sign-out unchecked.
 fn changes_state(request: &ServiceRequest) -> bool {
     !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    ) || request.path() == "/logout"
+    ) || request.match_info().as_str() == "/logout"
 }
 
 /// True if the browser says the request comes from another site.

@@ -131,8 +131,21 @@ pub async fn sign_out(
     if let Some(token) = crate::visitor::token(&request)
         && let Err(error) = actions::end_session(&shop, &token).await
     {
-        tracing::warn!(module = "frontend", %error, "the session could not be ended in the auth module; trying again in the background");
-        actix_web::rt::spawn(end_later(shop.clone(), token));
+        match EndingLater::take() {
+            Some(slot) => {
+                tracing::warn!(module = "frontend", %error, "the session could not be ended in the auth module; trying again in the background");
+                actix_web::rt::spawn(end_later(shop.clone(), token, slot));
+            }
+            // Each sign-out with a token while auth is down would hold a
+            // task for minutes: past the limit, a flood of them cannot
+            // grow the process.
+            None => tracing::warn!(
+                module = "frontend",
+                %error,
+                limit = MAX_ENDING_LATER,
+                "the session could not be ended in the auth module, and as many sign-outs wait for it already: left to expire"
+            ),
+        }
     }
     let mut response = redirect(StatusCode::FOUND, "/");
     let sent: Vec<String> = request
@@ -152,10 +165,39 @@ pub async fn sign_out(
 const END_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 const END_AGAIN_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Sign-outs waiting in the background for auth, at most.
+const MAX_ENDING_LATER: usize = 1024;
+
+/// How many sign-outs wait in the background.
+static ENDING_LATER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_ENDING_LATER`] places of a sign-out that waits for
+/// auth; given back when dropped.
+struct EndingLater;
+
+impl EndingLater {
+    /// A place, if one is free.
+    fn take() -> Option<EndingLater> {
+        use std::sync::atomic::Ordering;
+        ENDING_LATER
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken < MAX_ENDING_LATER).then_some(taken + 1)
+            })
+            .ok()
+            .map(|_| EndingLater)
+    }
+}
+
+impl Drop for EndingLater {
+    fn drop(&mut self) {
+        ENDING_LATER.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Ends the session of `token`, trying every [`END_AGAIN_EVERY`] until
 /// auth answers, for [`END_AGAIN_FOR`] at most (then it is logged as left
-/// to expire).
-async fn end_later(shop: web::Data<Shop>, token: String) {
+/// to expire). Holds its `_slot` meanwhile.
+async fn end_later(shop: web::Data<Shop>, token: String, _slot: EndingLater) {
     let started = std::time::Instant::now();
     while started.elapsed() < END_AGAIN_FOR {
         tokio::time::sleep(END_AGAIN_EVERY).await;
