@@ -63,9 +63,15 @@ pub fn is_err_outcome(encoded: &[u8]) -> bool {
     encoded.first() == Some(&1)
 }
 
-/// Appends the encoding of `value` to `out`.
+/// Appends the encoding of `value` to `out`. A `Serialize` that panics
+/// is an encoding error here, not a panic in the connection's task, which
+/// would close the connection and fail every call on it.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(value, out, encode_config())
+    let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bincode::serde::encode_into_std_write(value, &mut *out, encode_config())
+    }))
+    .map_err(|_| CodecError::Encode("the value's Serialize panicked".to_owned()))?;
+    encoded
         .map(|_| ())
         .map_err(|e| CodecError::Encode(e.to_string()))
 }
@@ -83,8 +89,20 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     decode_within(bytes, MAX_DECODED_MEMORY)
 }
 
-/// [`decode`] with a memory budget of `budget` bytes.
+/// [`decode`] with a memory budget of `budget` bytes. A `Deserialize`
+/// that panics on the peer's bytes is a decoding error of that call, not
+/// a panic in the connection's reader, which would close the connection
+/// and fail every call on it.
 fn decode_within<T: DeserializeOwned>(bytes: &[u8], budget: usize) -> Result<T, CodecError> {
+    std::panic::catch_unwind(|| decode_unguarded(bytes, budget)).unwrap_or_else(|_| {
+        Err(CodecError::Decode(
+            "the type's Deserialize panicked".to_owned(),
+        ))
+    })
+}
+
+/// [`decode_within`], panics and all.
+fn decode_unguarded<T: DeserializeOwned>(bytes: &[u8], budget: usize) -> Result<T, CodecError> {
     let mut unread = Unread(bytes);
     let budget = Budget::new(budget);
     let value = {
@@ -245,6 +263,31 @@ mod tests {
         assert!(!is_err_outcome(&encode(&ok).unwrap()));
         assert!(is_err_outcome(&encode(&err).unwrap()));
         assert!(!is_err_outcome(&[]));
+    }
+
+    /// A type whose own serde code panics: it is that call's error.
+    #[test]
+    fn a_panicking_serde_impl_is_an_error_of_its_value() {
+        struct Touchy;
+        impl Serialize for Touchy {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                panic!("touchy serializer, on purpose")
+            }
+        }
+        impl<'de> Deserialize<'de> for Touchy {
+            fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+                panic!("touchy deserializer, on purpose")
+            }
+        }
+        let mut out = Vec::new();
+        assert!(matches!(
+            encode_into(&Touchy, &mut out),
+            Err(CodecError::Encode(text)) if text.contains("panicked")
+        ));
+        assert!(matches!(
+            decode::<Touchy>(&[0]),
+            Err(CodecError::Decode(text)) if text.contains("panicked")
+        ));
     }
 
     #[test]

@@ -1365,8 +1365,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(connection: Arc<Connection>, mut writ
         connection.flushed_bytes.store(written, Ordering::Release);
         connection.wrote.notify_waiters();
     }
-    let unsent = std::mem::take(&mut lock(&connection.outbox).calls);
-    connection.fail_pending(&unsent);
+    // The writer stops only once the connection is closed, and `close`
+    // fails the waiting calls, each by what the socket took of it. Not
+    // again here: on another thread, in the middle of `close`, this took
+    // the outbox first and failed every other call, the batch's unwritten
+    // ones too, as *outcome unknown*.
     let _ = writer.shutdown().await;
 }
 

@@ -398,6 +398,22 @@ impl Peer {
         }
     }
 
+    /// The connection to send a call to `M`'s service on, made or found by
+    /// `deadline`; else the error the call fails with (*not delivered*).
+    async fn connection_by<M: Request>(
+        &self,
+        deadline: crate::deadline::Deadline,
+    ) -> Result<Arc<Connection>, CallError> {
+        match WithDeadline::expecting_a_wait(self.connection(), deadline).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => Err(self.unreachable::<M>(&error)),
+            Err(_) => Err(CallError::not_delivered(
+                <M::Service as Service>::NAME,
+                format!("no connection to node '{}' before the deadline", self.name),
+            )),
+        }
+    }
+
     fn unreachable<M: Request>(&self, why: &str) -> CallError {
         CallError::not_delivered(
             <M::Service as Service>::NAME,
@@ -434,16 +450,7 @@ impl Peer {
         let service = <M::Service as Service>::NAME;
         let budget = meta.remaining();
         let deadline = meta.deadline;
-        let connection = match WithDeadline::expecting_a_wait(self.connection(), deadline).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(self.unreachable::<M>(&error)),
-            Err(_) => {
-                return Err(CallError::not_delivered(
-                    service,
-                    format!("no connection to node '{}' before the deadline", self.name),
-                ));
-            }
-        };
+        let connection = self.connection_by::<M>(deadline).await?;
         let slot =
             match WithDeadline::expecting_a_wait(Arc::clone(&self.slots).acquire_owned(), deadline)
                 .await
@@ -474,6 +481,14 @@ impl Peer {
                 ),
             ));
         }
+        // The connection closed while the call waited for a slot (its
+        // calls' slots all came free at once): the one up now, or a new
+        // one, rather than a sure failure on the old.
+        let connection = if connection.is_closed() {
+            self.connection_by::<M>(deadline).await?
+        } else {
+            connection
+        };
         let call = send::<M>(&connection, Payload::Encoded(message), &meta, slot, caller);
         // Sent (or not, for good): calls made after it may go at once.
         drop(waiting);
