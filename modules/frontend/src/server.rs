@@ -126,8 +126,9 @@ pub fn start(
 #[derive(Clone, Copy)]
 struct RequestTimeout(std::time::Duration);
 
-/// The outermost layer: a request not answered within its time (its body
-/// trickling in, say) is answered 408, and its connection closed.
+/// The layer inside `measure`: a request not answered within its time (its
+/// body trickling in, say) is answered 408, and its connection closed
+/// (counted and timed by `measure`, under the route `unmatched`).
 async fn within_the_request_timeout(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -360,7 +360,8 @@ impl<M: Request> Call<M> {
 
 /// The span of call `call_id` to `message` of `module`, for the runtime's
 /// own lines about a call outside its handler (refused, dropped, failed
-/// over): the same fields as [`Call::span`]'s. An event cannot carry a
+/// over): [`Call::span`]'s name and fields but the trace id (those lines
+/// are about calls that were not run, or not here). An event cannot carry a
 /// field named `message` itself, which is its text's name (JSON logs then
 /// had two `message` keys, and kept one).
 pub(crate) fn call_span(

@@ -138,13 +138,20 @@ pub async fn sign_out(
             }
             // Each sign-out with a token while auth is down would hold a
             // task for minutes: past the limit, a flood of them cannot
-            // grow the process.
-            None => tracing::warn!(
-                module = "frontend",
-                %error,
-                limit = MAX_ENDING_LATER,
-                "the session could not be ended in the auth module, and as many sign-outs wait for it already: left to expire"
-            ),
+            // grow the process, nor its log (the 1st, 2nd, 4th, 8th...
+            // such sign-out is logged, with the count).
+            None => {
+                let left = LEFT_TO_EXPIRE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if left.is_power_of_two() {
+                    tracing::warn!(
+                        module = "frontend",
+                        %error,
+                        limit = MAX_ENDING_LATER,
+                        left_to_expire = left,
+                        "the session could not be ended in the auth module, and as many sign-outs wait for it already: left to expire"
+                    );
+                }
+            }
         }
     }
     let mut response = redirect(StatusCode::FOUND, "/");
@@ -167,6 +174,10 @@ const END_AGAIN_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Sign-outs waiting in the background for auth, at most.
 const MAX_ENDING_LATER: usize = 1024;
+
+/// Sign-outs left to expire since the process started, the limit being
+/// reached.
+static LEFT_TO_EXPIRE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How many sign-outs wait in the background.
 static ENDING_LATER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -923,7 +923,9 @@ impl Connection {
             // The caller has given up already: running it helps nobody.
             // It is still answered, so the caller's slot is freed.
             Counters::count(&self.shared.counters.expired_on_arrival);
-            tracing::debug!(peer = %self.peer.node, call_id, "call dropped: it arrived past its deadline");
+            call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+                tracing::debug!(peer = %self.peer.node, "call dropped: it arrived past its deadline");
+            });
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
             self.refuse(call_id, ReplyStatus::Failed, &error, dispatch.service());
             return Answered::Now;

@@ -482,8 +482,9 @@ impl Peer {
             ));
         }
         // The connection closed while the call waited for a slot (its
-        // calls' slots all came free at once): the one up now, or a new
-        // one, rather than a sure failure on the old.
+        // calls' slots all came free at once): the one up now if the node
+        // is back already, rather than a sure failure on the old; else it
+        // fails at once, not delivered, saying the node is reconnecting.
         let connection = if connection.is_closed() {
             self.connection_by::<M>(deadline).await?
         } else {
