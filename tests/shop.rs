@@ -648,6 +648,8 @@ async fn the_json_api_pays_in_the_currency_asked_for_and_keeps_a_guests_id_to_it
     let orders = listed.json()["orders"].as_array().unwrap().clone();
     assert_eq!(orders.len(), 1);
     assert!(orders[0]["customer_id"].is_null(), "{}", listed.body);
+    // All of them: no older ones left out.
+    assert_eq!(listed.json()["more"], false, "{}", listed.body);
 
     let unknown = program
         .json(

@@ -1150,7 +1150,10 @@ impl Handler<Call<GetOrder>> for RefusingOrders {
 impl Handler<Call<ListOrders>> for RefusingOrders {
     type Result = Result<ListOrdersResponse, OrdersError>;
     fn handle(&mut self, _: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
-        Ok(ListOrdersResponse { orders: vec![] })
+        Ok(ListOrdersResponse {
+            orders: vec![],
+            more: false,
+        })
     }
 }
 

@@ -10,7 +10,7 @@
 //! | POST `/cart/items[?currency=]` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
 //! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}`, charged in the currency |
-//! | GET `/orders` | | `{orders: [...]}`, newest first |
+//! | GET `/orders` | | `{orders: [...], more}`, the newest 200, newest first; `more`: older ones exist |
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
 //! | POST `/sessions` | `{email, password}` | `{token, user, expires_at}` |
@@ -239,14 +239,14 @@ fn order_view(order: &orders::api::Order, visitor: &Visitor) -> serde_json::Valu
 }
 
 async fn orders(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
-    let orders = stored::all(&shop, &visitor).await?;
+    let (orders, more) = stored::all(&shop, &visitor).await?;
     let views: Vec<serde_json::Value> = orders
         .iter()
         .map(|order| order_view(order, &visitor))
         .collect();
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "orders": views }),
+        &serde_json::json!({ "orders": views, "more": more }),
     ))
 }
 

@@ -204,6 +204,8 @@ pub struct OrderPage {
 pub struct OrdersPage {
     pub chrome: Chrome,
     pub orders: Vec<OrderView>,
+    /// The visitor has older orders than these.
+    pub more: bool,
 }
 
 /// `/signup` and `/signin`: the form, with what was typed and what is wrong.

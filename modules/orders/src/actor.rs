@@ -118,9 +118,8 @@ impl Handler<Call<ListOrders>> for OrdersActor {
         let ListOrders { customer_id } = call.into_message();
         Box::pin(
             async move {
-                Ok(ListOrdersResponse {
-                    orders: store.list(&customer_id).await?,
-                })
+                let (orders, more) = store.list(&customer_id).await?;
+                Ok(ListOrdersResponse { orders, more })
             }
             .instrument(span),
         )

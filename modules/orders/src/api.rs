@@ -84,6 +84,9 @@ pub struct ListOrders {
 pub struct ListOrdersResponse {
     /// The orders.
     pub orders: Vec<Order>,
+    /// True if the customer has older orders than these (kept, not
+    /// listed).
+    pub more: bool,
 }
 
 /// Asks for the order stored under a checkout's idempotency key.

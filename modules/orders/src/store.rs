@@ -357,21 +357,24 @@ impl Store {
         }
     }
 
-    /// A customer's orders, newest first. One whose stored body does not
+    /// A customer's newest orders, at most [`LIST_LIMIT`], newest first,
+    /// and whether there are older ones. One whose stored body does not
     /// parse (written by hand, or by a build whose `Order` differs) is
     /// logged and left out: the customer sees the others, not an error.
-    pub async fn list(&self, customer_id: &str) -> Result<Vec<Order>, OrdersError> {
+    pub async fn list(&self, customer_id: &str) -> Result<(Vec<Order>, bool), OrdersError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT order_id, body FROM orders WHERE customer_id = $1 \
              ORDER BY placed_at DESC, order_id LIMIT $2",
         )
         .bind(customer_id)
-        .bind(LIST_LIMIT)
+        .bind(LIST_LIMIT + 1)
         .fetch_all(self.db.pool())
         .await
         .map_err(storage)?;
-        Ok(rows
+        let more = rows.len() as i64 > LIST_LIMIT;
+        let listed = rows
             .iter()
+            .take(LIST_LIMIT as usize)
             .filter_map(|(order_id, body)| match decode(body) {
                 Ok(order) => Some(order),
                 Err(error) => {
@@ -379,7 +382,8 @@ impl Store {
                     None
                 }
             })
-            .collect())
+            .collect();
+        Ok((listed, more))
     }
 
     /// Moves a customer's orders to another customer id. The body's
@@ -566,11 +570,19 @@ mod tests {
             let listed = |orders: Vec<Order>| -> Vec<String> {
                 orders.into_iter().map(|order| order.order_id).collect()
             };
-            assert_eq!(listed(store.list("u1").await.unwrap()), ["good"], "{name}");
+            assert_eq!(
+                listed(store.list("u1").await.unwrap().0),
+                ["good"],
+                "{name}"
+            );
 
             assert_eq!(store.claim("u1", "u2").await.unwrap(), 3, "{name}");
-            assert_eq!(listed(store.list("u2").await.unwrap()), ["good"], "{name}");
-            assert!(store.list("u1").await.unwrap().is_empty(), "{name}");
+            assert_eq!(
+                listed(store.list("u2").await.unwrap().0),
+                ["good"],
+                "{name}"
+            );
+            assert!(store.list("u1").await.unwrap().0.is_empty(), "{name}");
             let (body,): (String,) = sqlx::query_as(
                 "SELECT body FROM orders WHERE order_id = 'other-shape' AND customer_id = 'u2'",
             )
@@ -580,6 +592,35 @@ mod tests {
             let body: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(body["customer_id"], "u2", "{name}");
             assert_eq!(body["added_later"], 7, "{name}");
+        }
+    }
+
+    /// The newest 200 are listed, and the list says older ones exist; a
+    /// list of 200 exactly says none do.
+    #[actix_rt::test]
+    async fn a_list_says_when_older_orders_are_left_out() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-more");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            for at in 1..=LIST_LIMIT {
+                store
+                    .save(&order(&format!("o{at}"), at), &format!("k{at}"))
+                    .await
+                    .unwrap();
+            }
+            let (listed, more) = store.list("u1").await.unwrap();
+            assert_eq!((listed.len() as i64, more), (LIST_LIMIT, false), "{name}");
+            store.save(&order("oldest", -1), "k-oldest").await.unwrap();
+            let (listed, more) = store.list("u1").await.unwrap();
+            assert_eq!((listed.len() as i64, more), (LIST_LIMIT, true), "{name}");
+            assert_eq!(
+                listed[0].order_id,
+                format!("o{LIST_LIMIT}"),
+                "{name}: newest first"
+            );
+            assert!(listed.iter().all(|o| o.order_id != "oldest"), "{name}");
         }
     }
 

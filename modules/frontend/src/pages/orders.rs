@@ -87,18 +87,22 @@ async fn get(
         .map_err(orders_error)
 }
 
-/// Every stored order of the visitor's, newest first.
-pub async fn all(shop: &Shop, visitor: &Visitor) -> Result<Vec<orders::api::Order>, ShopError> {
+/// The visitor's stored orders, newest first (the newest 200), and
+/// whether they have older ones.
+pub async fn all(
+    shop: &Shop,
+    visitor: &Visitor,
+) -> Result<(Vec<orders::api::Order>, bool), ShopError> {
     claim_late(shop, visitor).await;
-    Ok(shop
+    let listed = shop
         .orders
         .call(ListOrders {
             customer_id: visitor.customer_id().to_owned(),
         })
         .await
         .or_unavailable("orders")?
-        .map_err(orders_error)?
-        .orders)
+        .map_err(orders_error)?;
+    Ok((listed.orders, listed.more))
 }
 
 /// `GET /order/{id}`: "Your order is complete!".
@@ -125,8 +129,10 @@ pub async fn one(
 pub async fn list(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
     let (orders, chrome) =
         futures_util::future::join(all(&shop, &visitor), Chrome::of(&shop, &visitor)).await;
+    let (orders, more) = orders?;
     html(&OrdersPage {
         chrome,
-        orders: orders?.iter().map(OrderView::from).collect(),
+        more,
+        orders: orders.iter().map(OrderView::from).collect(),
     })
 }
