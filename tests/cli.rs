@@ -1201,16 +1201,7 @@ async fn a_second_interrupt_while_the_node_starts_stops_it_at_once() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // A module started: the node is starting, with the signals taken over.
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("the node exited");
-            if line.contains("module started") {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("a module started");
+    until_line(&mut lines, "module started", "a module started").await;
     let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
     let started = std::time::Instant::now();
     let interrupt = || {
@@ -1219,16 +1210,12 @@ async fn a_second_interrupt_while_the_node_starts_stops_it_at_once() {
     };
     // One, heard (two at once are one signal), then another.
     interrupt();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("the node exited");
-            if line.contains("asked to stop while starting") {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the node heard the first interrupt");
+    until_line(
+        &mut lines,
+        "asked to stop while starting",
+        "the node heard the first interrupt",
+    )
+    .await;
     interrupt();
     let reading = tokio::spawn(async move {
         let mut said = String::new();
@@ -1252,6 +1239,26 @@ async fn a_second_interrupt_while_the_node_starts_stops_it_at_once() {
     );
 }
 
+/// Reads a child's `lines` until one contains `needle` (within 60 s; the
+/// child's exit first fails the test, as does the time: `what` says what
+/// was awaited).
+async fn until_line<R: tokio::io::AsyncRead + Unpin>(
+    lines: &mut tokio::io::Lines<BufReader<R>>,
+    needle: &str,
+    what: &str,
+) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if line.contains(needle) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect(what);
+}
+
 /// Starts `boutique run` and sends it `signal` as soon as it says it runs;
 /// how it exited.
 async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {
@@ -1264,16 +1271,12 @@ async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("the node exited");
-            if line.contains("boutique: node 'main' running") {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the node said it runs");
+    until_line(
+        &mut lines,
+        "boutique: node 'main' running",
+        "the node said it runs",
+    )
+    .await;
     let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
     // SAFETY: a signal to our own child, not yet reaped.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);

@@ -12,6 +12,15 @@ use std::process::{Command, Output};
 
 use support::repo;
 
+/// `deploy kube` of deploy/three-nodes.toml with `cluster.insecure` set
+/// (so that it needs no TLS files), and `extra`.
+fn split_insecure(extra: &[&str]) -> Output {
+    deploy_kube(
+        "deploy/three-nodes.toml",
+        &[&["--set", "cluster.insecure=true"][..], extra].concat(),
+    )
+}
+
 fn deploy_kube(config: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boutique"))
         .args([
@@ -195,15 +204,10 @@ fn a_deployment_whose_nodes_listen_without_tls_or_insecure_is_refused_with_the_w
 
 #[test]
 fn an_override_the_pods_cannot_be_given_is_refused() {
-    let output = deploy_kube(
-        "deploy/three-nodes.toml",
-        &[
-            "--set",
-            "cluster.insecure=true",
-            "--set",
-            r#"nodes.pay.modules=["payment", "shipping", "email"]"#,
-        ],
-    );
+    let output = split_insecure(&[
+        "--set",
+        r#"nodes.pay.modules=["payment", "shipping", "email"]"#,
+    ]);
     assert_eq!(output.status.code(), Some(78));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("cannot hold a list"), "{message}");
@@ -212,15 +216,7 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
     // A key the manifests set themselves: both would reach the pods, and
     // theirs would win.
     for key in ["runtime.data_dir", "nodes.web.address", "nodes.pay.listen"] {
-        let output = deploy_kube(
-            "deploy/three-nodes.toml",
-            &[
-                "--set",
-                "cluster.insecure=true",
-                "--set",
-                &format!("{key}=[fd00::1]:7401"),
-            ],
-        );
+        let output = split_insecure(&["--set", &format!("{key}=[fd00::1]:7401")]);
         assert_eq!(output.status.code(), Some(78), "{key}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -231,21 +227,16 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
 
     // A value that merely starts with a bracket (as an IPv6 address does)
     // is one value, and goes through.
-    let output = deploy_kube(
-        "deploy/three-nodes.toml",
-        &[
-            "--set",
-            "cluster.insecure=true",
-            "--set",
-            "modules.email.directory=[fd00::1]",
-            // Values as `--set` reads them, not as typed: a TOML string
-            // without its quotes, a number in its plain form.
-            "--set",
-            r#"modules.orders.database="postgres://shop@db/boutique""#,
-            "--set",
-            "runtime.call_timeout_ms=5_000",
-        ],
-    );
+    let output = split_insecure(&[
+        "--set",
+        "modules.email.directory=[fd00::1]",
+        // Values as `--set` reads them, not as typed: a TOML string
+        // without its quotes, a number in its plain form.
+        "--set",
+        r#"modules.orders.database="postgres://shop@db/boutique""#,
+        "--set",
+        "runtime.call_timeout_ms=5_000",
+    ]);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -268,7 +259,6 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
 
 #[test]
 fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
-    let insecure = ["--set", "cluster.insecure=true"];
     // In a --set, a database URL's password would be a plain `value:` in
     // every Deployment: refused, with the way out.
     for url in [
@@ -279,10 +269,7 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
         "\"postgres://shop:s3cret@db/boutique\"",
     ] {
         let set = format!("modules.orders.database={url}");
-        let output = deploy_kube(
-            "deploy/three-nodes.toml",
-            &[&insecure[..], &["--set", &set]].concat(),
-        );
+        let output = split_insecure(&["--set", &set]);
         assert_eq!(output.status.code(), Some(78), "{url}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains("--secret-env PGPASSWORD="), "{message}");
@@ -292,19 +279,12 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
 
     // A setting given both ways, in another case: refused, not left to
     // the order of the variables.
-    let output = deploy_kube(
-        "deploy/three-nodes.toml",
-        &[
-            &insecure[..],
-            &[
-                "--set",
-                "modules.orders.database=postgres://shop@db/boutique",
-                "--secret-env",
-                "boutique__modules__orders__database=shop-db/url",
-            ],
-        ]
-        .concat(),
-    );
+    let output = split_insecure(&[
+        "--set",
+        "modules.orders.database=postgres://shop@db/boutique",
+        "--secret-env",
+        "boutique__modules__orders__database=shop-db/url",
+    ]);
     assert_eq!(output.status.code(), Some(78));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -313,14 +293,7 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
     );
 
     // A SQLite path is no password, whatever it holds.
-    let output = deploy_kube(
-        "deploy/three-nodes.toml",
-        &[
-            &insecure[..],
-            &["--set", "modules.cart.database=sqlite:data/passwords@x.db"],
-        ]
-        .concat(),
-    );
+    let output = split_insecure(&["--set", "modules.cart.database=sqlite:data/passwords@x.db"]);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -329,19 +302,12 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
     );
 
     // From the user's own Secret, by reference.
-    let output = deploy_kube(
-        "deploy/three-nodes.toml",
-        &[
-            &insecure[..],
-            &[
-                "--set",
-                "modules.orders.database=postgres://shop@db/boutique",
-                "--secret-env",
-                "PGPASSWORD=shop-db/password",
-            ],
-        ]
-        .concat(),
-    );
+    let output = split_insecure(&[
+        "--set",
+        "modules.orders.database=postgres://shop@db/boutique",
+        "--secret-env",
+        "PGPASSWORD=shop-db/password",
+    ]);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -387,10 +353,7 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
             "not modules.order.database",
         ),
     ] {
-        let output = deploy_kube(
-            "deploy/three-nodes.toml",
-            &[&insecure[..], &["--secret-env", entry]].concat(),
-        );
+        let output = split_insecure(&["--secret-env", entry]);
         assert_eq!(output.status.code(), Some(78), "{entry}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains(expected), "{entry}: {message}");

@@ -108,7 +108,8 @@ fn is_domain(domain: &str) -> bool {
             && !label.ends_with('-')
             && label.chars().all(|c| letter_or_digit(c) || c == '-')
     };
-    domain.split('.').count() >= 2 && domain.split('.').all(label)
+    // At least two labels: a dot, and every label whole.
+    domain.contains('.') && domain.split('.').all(label)
 }
 
 /// An ASCII letter or digit, or a character beyond ASCII that is neither

@@ -52,7 +52,7 @@ impl Fields {
             if fields.contains_key(&name) {
                 // Quoted with escapes: the name is the sender's, and goes
                 // into a log line.
-                let shown: String = name.chars().take(64).collect();
+                let shown = first_chars(&name);
                 return Err(ShopError::BadRequest(format!(
                     "the form sends the field {shown:?} more than once; send it once"
                 )));
@@ -74,7 +74,7 @@ impl Fields {
             if !given.insert(name.clone()) {
                 // As for a form: which of the two was meant is not for the
                 // shop to guess (a JSON parser keeps the last, silently).
-                let shown: String = name.chars().take(64).collect();
+                let shown = first_chars(&name);
                 return Err(ShopError::BadRequest(format!(
                     "the body gives the field {shown:?} more than once; give it once"
                 )));
@@ -87,11 +87,7 @@ impl Fields {
                 _ => {
                     // The client's name for it, clipped and without control
                     // characters: it goes into the answer and the log line.
-                    let shown: String = name
-                        .chars()
-                        .take(64)
-                        .map(|c| if c.is_control() { '?' } else { c })
-                        .collect();
+                    let shown = first_chars(&name).replace(char::is_control, "?");
                     return Err(ShopError::field(&shown, "must be a string or a number"));
                 }
             };
@@ -109,6 +105,12 @@ impl Fields {
     pub fn raw(&self, name: &str) -> &str {
         self.0.get(name).map_or("", String::as_str)
     }
+}
+
+/// The first characters of a field's name as the client sent it, for an
+/// error that names it (and the log line that says it).
+fn first_chars(name: &str) -> String {
+    name.chars().take(64).collect()
 }
 
 /// A JSON object's members in order, repeated names kept (a map would

@@ -1,6 +1,7 @@
 //! The payment actor: checks cards, charges them once per idempotency key.
 
 use actix::{Actor, Context, Handler, ResponseFuture};
+use currency::api::Money;
 use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Storage};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -83,16 +84,9 @@ impl Handler<Call<Charge>> for PaymentActor {
             // in doubt submitted again after the card's last month ended
             // was declined as expired, and the charge it held stood with
             // no order.
-            let valid_amount = || {
-                amount.validate().map_err(PaymentError::InvalidAmount)?;
-                if amount.is_negative() {
-                    return Err(PaymentError::NegativeAmount);
-                }
-                Ok(())
-            };
             let recorded = match ledger.find(&key).await? {
                 Some(existing) => {
-                    valid_amount()?;
+                    valid_amount(&amount)?;
                     existing
                 }
                 None => {
@@ -101,7 +95,7 @@ impl Handler<Call<Charge>> for PaymentActor {
                         tracing::info!(%error, "card declined");
                     }
                     let checked = checked?;
-                    valid_amount()?;
+                    valid_amount(&amount)?;
                     let wanted = ChargeRecord {
                         transaction_id: transaction_id.clone(),
                         idempotency_key: key.clone(),
@@ -152,6 +146,16 @@ impl Handler<Call<Charge>> for PaymentActor {
             .instrument(span),
         )
     }
+}
+
+/// `amount` if it keeps the money rules and is not negative: what a
+/// charge, or a cancellation recorded for one, may be for.
+fn valid_amount(amount: &Money) -> Result<(), PaymentError> {
+    amount.validate().map_err(PaymentError::InvalidAmount)?;
+    if amount.is_negative() {
+        return Err(PaymentError::NegativeAmount);
+    }
+    Ok(())
 }
 
 /// The error for a key whose charge was refunded or cancelled, if it was.
@@ -209,10 +213,7 @@ impl Handler<Call<CancelCharge>> for PaymentActor {
                         key: idempotency_key,
                     });
                 }
-                amount.validate().map_err(PaymentError::InvalidAmount)?;
-                if amount.is_negative() {
-                    return Err(PaymentError::NegativeAmount);
-                }
+                valid_amount(&amount)?;
                 let outcome = ledger
                     .cancel(&idempotency_key, &attempt, &amount, &reason)
                     .await?;

@@ -109,7 +109,7 @@ fn decode_unguarded<T: DeserializeOwned>(bytes: &[u8], budget: usize) -> Result<
         let mut decoder =
             bincode::serde::OwnedSerdeDecoder::from_reader(&mut unread, decode_config());
         T::deserialize(Budgeted::new(decoder.as_deserializer(), &budget))
-            .map_err(|e| CodecError::Decode(e.to_string()))?
+            .map_err(|e| CodecError::Decode(decode_error_text(e)))?
     };
     if !unread.0.is_empty() {
         return Err(CodecError::TrailingBytes {
@@ -117,6 +117,16 @@ fn decode_unguarded<T: DeserializeOwned>(bytes: &[u8], budget: usize) -> Result<
         });
     }
     Ok(value)
+}
+
+/// What a decode error says. A message of serde's (the budget's, a
+/// type's own) comes as it was written; bincode's `Display` would show it
+/// as `OtherString("...")`.
+fn decode_error_text(error: bincode::error::DecodeError) -> String {
+    match error {
+        bincode::error::DecodeError::OtherString(text) => text,
+        other => other.to_string(),
+    }
 }
 
 /// The bytes not decoded yet: bincode's reader, which says afterwards what
