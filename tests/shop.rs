@@ -473,7 +473,8 @@ async fn cookies_are_http_only_same_site_and_for_the_whole_site() {
     }
 }
 
-/// Behind HTTPS (`secure_cookies = true`), every cookie is `Secure`: the
+/// Behind HTTPS (`secure_cookies = true`), every cookie is `Secure` and
+/// named `__Host-` (so only this host, over HTTPS, can set it): the
 /// session's, the currency's, the sign-in's, and expired ones.
 #[actix_rt::test]
 async fn behind_https_every_cookie_is_secure() {
@@ -486,6 +487,11 @@ async fn behind_https_every_cookie_is_secure() {
     shopper
         .sign_up("Lin", "lin@example.com", "a long passphrase")
         .await;
+    // The renamed cookies are the ones read: signed in, in the currency
+    // chosen.
+    let seen = shopper.json("GET", "/api/v1/session", None, &[]).await;
+    assert_eq!(seen.json()["signed_in"], true, "{}", seen.body);
+    assert_eq!(seen.json()["currency"], "GBP", "{}", seen.body);
     let out = shopper.get("/logout").await;
     let set: Vec<&String> = page
         .set_cookies
@@ -496,7 +502,51 @@ async fn behind_https_every_cookie_is_secure() {
     assert!(set.len() >= 4, "{set:?}");
     for cookie in set {
         assert!(cookie.contains("; Secure"), "{cookie} is not Secure");
+        assert!(
+            cookie.starts_with("__Host-shop_"),
+            "{cookie} is not __Host-"
+        );
     }
+    assert!(
+        out.set_cookies
+            .iter()
+            .any(|cookie| cookie.starts_with("__Host-shop_auth=;")),
+        "{:?}",
+        out.set_cookies
+    );
+}
+
+/// Behind HTTPS, a session cookie without the `__Host-` prefix (one a
+/// sibling subdomain or a plain-HTTP response could have planted) is not
+/// read: the visitor gets a session of their own, not the planter's cart.
+#[actix_rt::test]
+async fn behind_https_a_planted_session_id_is_not_taken() {
+    let shop = ShopProcess::start("modules.frontend.secure_cookies=true").await;
+    async fn items(shopper: &mut Shopper) -> serde_json::Value {
+        let cart = shopper.json("GET", "/api/v1/cart", None, &[]).await;
+        assert_eq!(cart.status, 200, "{}", cart.body);
+        cart.json()["item_count"].clone()
+    }
+    let mut planter = Shopper::new(&shop.url);
+    planter.add_to_cart(SUNGLASSES, 2).await;
+    let planted = planter
+        .cookie("__Host-shop_session-id")
+        .expect("the shop set no session cookie")
+        .to_owned();
+    assert_eq!(items(&mut planter).await, 2);
+
+    let mut visitor = Shopper::new(&shop.url);
+    visitor.set_cookie("shop_session-id", &planted);
+    assert_eq!(items(&mut visitor).await, 0);
+    let own = visitor
+        .cookie("__Host-shop_session-id")
+        .expect("the visitor got no session of their own");
+    assert_ne!(own, planted);
+
+    // The same id under the prefix is read (the planter's own browser).
+    let mut same = Shopper::new(&shop.url);
+    same.set_cookie("__Host-shop_session-id", &planted);
+    assert_eq!(items(&mut same).await, 2);
 }
 
 #[actix_rt::test]

@@ -286,7 +286,9 @@ impl Shopper {
         ];
         let signed = self.post_form("/signup", &fields).await;
         assert_eq!(signed.status, 303, "{}", signed.body);
-        assert!(self.cookie("shop_auth").is_some());
+        // Named `__Host-shop_auth` behind HTTPS (`secure_cookies`).
+        let auth = ["shop_auth", "__Host-shop_auth"];
+        assert!(auth.iter().any(|name| self.cookie(name).is_some()));
     }
 
     /// Signs in through the form.

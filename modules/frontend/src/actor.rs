@@ -34,9 +34,11 @@ pub struct FrontendConfig {
     pub listen: String,
     /// Threads serving HTTP requests.
     pub workers: usize,
-    /// Mark every cookie `Secure` (sent back over HTTPS only): on when the
-    /// shop is served to browsers over HTTPS (behind a TLS proxy); off by
-    /// default, since the shop itself speaks plain HTTP.
+    /// Mark every cookie `Secure` (sent back over HTTPS only) and name it
+    /// `__Host-` (settable by this host only, over HTTPS; see
+    /// `https_cookies`): on when the shop is served to browsers over HTTPS
+    /// (behind a TLS proxy); off by default, since the shop itself speaks
+    /// plain HTTP.
     pub secure_cookies: bool,
     /// The longest a request may take, from its head read to its answer,
     /// in milliseconds (default a minute; a checkout takes 15 s at most):

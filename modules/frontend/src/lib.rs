@@ -32,6 +32,7 @@ mod assets;
 mod error;
 mod forms;
 mod guard;
+mod https_cookies;
 mod json_api;
 mod measure;
 mod pages;

@@ -1,8 +1,9 @@
 //! The web server: every route, and the layers each request passes through.
 //!
 //! ```text
-//! request ─▶ security headers ─▶ secure cookies (if configured) ─▶ measure (metrics)
-//!         ─▶ visitor (session cookie) ─▶ error renderer (HTML, or JSON under /api/v1)
+//! request ─▶ measure (metrics) ─▶ request timeout ─▶ security headers
+//!         ─▶ `__Host-` cookies (behind HTTPS) ─▶ visitor (session cookie)
+//!         ─▶ adoption ─▶ error renderer (HTML, or JSON under /api/v1)
 //!         ─▶ guard (cross-site posts) ─▶ handler
 //! ```
 //!
@@ -82,7 +83,7 @@ pub fn start(
             .wrap(from_fn(crate::visitor::sessions))
             .wrap(Condition::new(
                 secure_cookies,
-                from_fn(crate::visitor::secure_cookies),
+                from_fn(crate::https_cookies::host_only_cookies),
             ))
             .wrap(security_headers())
             .wrap(from_fn(within_the_request_timeout))

@@ -11,6 +11,10 @@
 //! | `shop_auth` | the auth module's session token, after sign-in | the session's |
 //! | `shop_checkout` | the key of a checkout that may be unfinished (see `pages::checkout`) | 48 h |
 //!
+//! Behind HTTPS (`secure_cookies`), the browser holds them as
+//! `__Host-shop_session-id` and so on; `https_cookies` renames them on
+//! the way in and out, so this file never sees the prefix.
+//!
 //! A program may send `Authorization: Bearer TOKEN` instead of
 //! `shop_auth`. A signed-in user's cart and orders are kept under their
 //! user id, so they follow the user to any browser.
@@ -19,7 +23,7 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderValue, SET_COOKIE};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use auth::api::{AuthError, Authenticate, User};
@@ -85,31 +89,6 @@ pub fn removed_cookie(name: impl Into<std::borrow::Cow<'static, str>>) -> Cookie
     let mut removed = cookie(name, String::new(), CookieDuration::ZERO);
     removed.make_removal();
     removed
-}
-
-/// Marks every cookie the response sets `Secure` (the `secure_cookies`
-/// setting: the shop is served over HTTPS by a proxy in front of it).
-pub async fn secure_cookies(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut response = next.call(request).await?;
-    let headers = response.headers_mut();
-    let set: Vec<HeaderValue> = headers.get_all(SET_COOKIE).cloned().collect();
-    if set.is_empty() {
-        return Ok(response);
-    }
-    headers.remove(SET_COOKIE);
-    for value in set {
-        let secured = match value.to_str() {
-            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
-                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(value)
-            }
-            _ => value,
-        };
-        headers.append(SET_COOKIE, secured);
-    }
-    Ok(response)
 }
 
 /// The cookie that says the guest's cart and orders are still to be moved
