@@ -360,16 +360,28 @@ impl<M: Request> Call<M> {
 
 /// The span of call `call_id` to `message` of `module`, for the runtime's
 /// own lines about a call outside its handler (refused, dropped, failed
-/// over): [`Call::span`]'s name and fields but the trace id (those lines
-/// are about calls that were not run, or not here). An event cannot carry a
-/// field named `message` itself, which is its text's name (JSON logs then
-/// had two `message` keys, and kept one).
+/// over): [`Call::span`]'s name and fields, with the trace id if the call
+/// came with one (so that a request that failed can be followed to the
+/// node that turned its call away). An event cannot carry a field named
+/// `message` itself, which is its text's name (JSON logs then had two
+/// `message` keys, and kept one).
 pub(crate) fn call_span(
     module: &'static str,
     message: &'static str,
     call_id: u64,
+    trace: Option<TraceId>,
 ) -> tracing::Span {
-    tracing::error_span!("call", module, message, call_id)
+    let span = tracing::error_span!(
+        "call",
+        module,
+        message,
+        call_id,
+        trace_id = tracing::field::Empty
+    );
+    if let Some(trace) = trace {
+        span.record("trace_id", tracing::field::display(trace));
+    }
+    span
 }
 
 /// Runs `work` outside any call's deadline: the calls it makes wait as

@@ -16,17 +16,18 @@ async fn a_caller_not_on_the_list_is_refused_and_counted() {
     let a = start_node(&plan, "a", la).await;
     let _b = start_node(&plan, "b", lb).await;
     let client = client(&plan).await;
+    let (logs, _guard) = Logs::capture();
 
     // A client may not call toy...
-    let error = client
-        .service::<Toy>()
-        .unwrap()
-        .call(Echo {
+    let toy = client.service::<Toy>().unwrap();
+    let (trace, refused) = runtime::new_trace(async move {
+        toy.call(Echo {
             text: "x".into(),
             local_only: None,
         })
         .await
-        .unwrap_err();
+    });
+    let error = refused.await.unwrap_err();
     match error {
         CallError::Rejected {
             reason: Rejection::NotAllowed { caller, service },
@@ -35,6 +36,15 @@ async fn a_caller_not_on_the_list_is_refused_and_counted() {
         other => panic!("expected NotAllowed, got {other:?}"),
     }
     assert_eq!(a.stats().refused_not_allowed, 1);
+    // The node that refused it says so in the call's span, with the
+    // trace the caller's request belongs to.
+    let text = logs.text();
+    let said = text
+        .lines()
+        .find(|line| line.contains("call refused"))
+        .unwrap_or_else(|| panic!("no line says the call was refused:\n{text}"));
+    assert!(said.contains("call{module=\"toy\" Echo call_id="), "{said}");
+    assert!(said.contains(&format!("trace_id={trace}")), "{said}");
 
     // ...but relay, on node b, may.
     let relayed = client

@@ -178,6 +178,8 @@ async fn a_call_a_replica_did_not_run_goes_to_another() {
         moved.contains("call{module=\"toy\" Count call_id="),
         "{moved}"
     );
+    // And its trace's id, to follow the request it was made for.
+    assert!(moved.contains(" trace_id="), "{moved}");
 }
 
 #[actix_rt::test]

@@ -207,20 +207,25 @@ enum Queued {
 struct Delivery {
     call_id: u64,
     dispatch: Arc<dyn Dispatch>,
+    /// The call's trace, for the line if it is dropped at its deadline.
+    trace: TraceId,
     running: BoxFuture<Result<Vec<u8>, CallError>>,
 }
 
 impl std::future::Future for Delivery {
-    type Output = (u64, Arc<dyn Dispatch>, Result<Vec<u8>, CallError>);
+    type Output = (u64, Arc<dyn Dispatch>, TraceId, Result<Vec<u8>, CallError>);
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         match self.running.as_mut().poll(cx) {
             std::task::Poll::Pending => std::task::Poll::Pending,
-            std::task::Poll::Ready(result) => {
-                std::task::Poll::Ready((self.call_id, Arc::clone(&self.dispatch), result))
-            }
+            std::task::Poll::Ready(result) => std::task::Poll::Ready((
+                self.call_id,
+                Arc::clone(&self.dispatch),
+                self.trace,
+                result,
+            )),
         }
     }
 }
@@ -799,12 +804,13 @@ impl Connection {
         self.reply_error(call_id, status, error, service, Kind::Refusal);
     }
 
-    /// Answers a call from the peer to `dispatch` that is turned away
-    /// (`what`): counts it in `counter`, logs it within `limit` (see
-    /// [`TurnedAway`]), and refuses it with `rejection`.
+    /// Answers call `call_id` (of the caller's trace, if it sent one) from
+    /// the peer to `dispatch` that is turned away (`what`): counts it in
+    /// `counter`, logs it within `limit` (see [`TurnedAway`]), and refuses
+    /// it with `rejection`.
     fn reject<T: serde::Serialize + std::fmt::Display>(
         &self,
-        call_id: u64,
+        (call_id, trace): (u64, Option<TraceId>),
         dispatch: &dyn Dispatch,
         rejection: &T,
         counter: &AtomicU64,
@@ -813,7 +819,7 @@ impl Connection {
     ) {
         Counters::count(counter);
         if let Some(left_out) = limit.admit() {
-            call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+            call_span(dispatch.service(), dispatch.message(), call_id, trace).in_scope(|| {
                 tracing::warn!(
                     peer = %self.peer.node,
                     %rejection,
@@ -872,6 +878,8 @@ impl Connection {
             caller,
             ..
         } = header;
+        // The caller's trace, if it sent one, for the lines about this call.
+        let callers_trace = (header.trace != 0).then(|| TraceId::from_u128(header.trace));
         let node = &self.shared.identity.node;
         let Some(table) = self.shared.started_table() else {
             // A module that started early called out on this connection,
@@ -890,7 +898,7 @@ impl Connection {
             Err(rejection) => {
                 Counters::count(&self.shared.counters.rejected);
                 if let Some(left_out) = self.warnings.rejected.admit() {
-                    tracing::warn!(peer = %self.peer.node, call_id, method = %MethodId(method), %rejection, left_out, "call rejected (left_out: since the last such line)");
+                    tracing::warn!(peer = %self.peer.node, call_id, trace_id = callers_trace.map(tracing::field::display), method = %MethodId(method), %rejection, left_out, "call rejected (left_out: since the last such line)");
                 }
                 self.refuse(call_id, ReplyStatus::Rejected, &rejection, "");
                 return Answered::Now;
@@ -902,7 +910,7 @@ impl Connection {
             .check(dispatch.service(), caller, &self.peer)
         {
             self.reject(
-                call_id,
+                (call_id, callers_trace),
                 &*dispatch,
                 &rejection,
                 &self.shared.counters.refused_not_allowed,
@@ -923,7 +931,7 @@ impl Connection {
             // The caller has given up already: running it helps nobody.
             // It is still answered, so the caller's slot is freed.
             Counters::count(&self.shared.counters.expired_on_arrival);
-            call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+            call_span(dispatch.service(), dispatch.message(), call_id, callers_trace).in_scope(|| {
                 tracing::debug!(peer = %self.peer.node, "call dropped: it arrived past its deadline");
             });
             let error = CallError::timed_out(dispatch.service(), Duration::ZERO);
@@ -935,7 +943,7 @@ impl Connection {
             self.serving.fetch_sub(1, Ordering::AcqRel);
             Counters::count(&self.shared.counters.refused_overloaded);
             if let Some(left_out) = self.warnings.overloaded.admit() {
-                call_span(dispatch.service(), dispatch.message(), call_id).in_scope(|| {
+                call_span(dispatch.service(), dispatch.message(), call_id, callers_trace).in_scope(|| {
                     tracing::warn!(
                         peer = %self.peer.node,
                         limit,
@@ -974,7 +982,7 @@ impl Connection {
             Err(rejection) => {
                 self.serving.fetch_sub(1, Ordering::AcqRel);
                 self.reject(
-                    call_id,
+                    (call_id, callers_trace),
                     &*dispatch,
                     &rejection,
                     &self.shared.counters.rejected,
@@ -993,6 +1001,7 @@ impl Connection {
                 lock(&self.arrived).push(Delivery {
                     call_id,
                     dispatch,
+                    trace,
                     running,
                 });
                 self.responder.wake();
@@ -1015,8 +1024,14 @@ impl Connection {
     /// The call counts as unanswered until its reply is queued: a graceful
     /// shutdown that sees no call unanswered finds every reply queued. It
     /// counts against the in-flight limit until the writer takes the reply.
-    fn finish(&self, call_id: u64, dispatch: &dyn Dispatch, result: Result<Vec<u8>, CallError>) {
-        self.queue_outcome(call_id, dispatch, result);
+    fn finish(
+        &self,
+        call_id: u64,
+        dispatch: &dyn Dispatch,
+        trace: TraceId,
+        result: Result<Vec<u8>, CallError>,
+    ) {
+        self.queue_outcome(call_id, dispatch, trace, result);
         self.answered_one();
     }
 
@@ -1025,6 +1040,7 @@ impl Connection {
         &self,
         call_id: u64,
         dispatch: &dyn Dispatch,
+        trace: TraceId,
         result: Result<Vec<u8>, CallError>,
     ) {
         let error = match result {
@@ -1046,7 +1062,7 @@ impl Connection {
             // the caller's slot.
             Err(error @ CallError::TimedOut { .. }) => {
                 Counters::count(&self.shared.counters.expired_in_service);
-                call_span(dispatch.service(), dispatch.message(), call_id)
+                call_span(dispatch.service(), dispatch.message(), call_id, Some(trace))
                     .in_scope(|| tracing::debug!("call dropped: its deadline passed here"));
                 error
             }
@@ -1257,10 +1273,10 @@ async fn respond(connection: Arc<Connection>) {
             return std::task::Poll::Ready(());
         }
         running.extend(lock(&connection.arrived).drain(..));
-        while let std::task::Poll::Ready(Some((call_id, dispatch, result))) =
+        while let std::task::Poll::Ready(Some((call_id, dispatch, trace, result))) =
             running.poll_next_unpin(cx)
         {
-            connection.finish(call_id, &*dispatch, result);
+            connection.finish(call_id, &*dispatch, trace, result);
         }
         std::task::Poll::Pending
     })

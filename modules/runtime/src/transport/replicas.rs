@@ -147,7 +147,7 @@ impl Replicas {
                         && !meta.remaining().is_zero()
                         && tried.len() < self.peers.len() =>
                 {
-                    crate::call::call_span(service, M::NAME, meta.id.0).in_scope(|| {
+                    crate::call::call_span(service, M::NAME, meta.id.0, Some(meta.trace)).in_scope(|| {
                         tracing::info!(
                             node = peer.name(),
                             %error,
