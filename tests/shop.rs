@@ -36,6 +36,7 @@ async fn charge_count(app: &App) -> usize {
 async fn order_count(app: &App, customer: &str) -> usize {
     let list = ListOrders {
         customer_id: customer.to_owned(),
+        before: None,
     };
     app.service::<Orders>()
         .call(list)

@@ -283,6 +283,7 @@ impl Shop {
     async fn orders(&self, user: &str) -> Vec<Order> {
         let list = ListOrders {
             customer_id: user.into(),
+            before: None,
         };
         self.orders.call(list).await.unwrap().unwrap().orders
     }
@@ -1152,7 +1153,7 @@ impl Handler<Call<ListOrders>> for RefusingOrders {
     fn handle(&mut self, _: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
         Ok(ListOrdersResponse {
             orders: vec![],
-            more: false,
+            next_before: None,
         })
     }
 }

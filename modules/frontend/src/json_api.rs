@@ -10,7 +10,7 @@
 //! | POST `/cart/items[?currency=]` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
 //! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}`, charged in the currency |
-//! | GET `/orders` | | `{orders: [...], more}`, the newest 200, newest first; `more`: older ones exist |
+//! | GET `/orders[?before=ID]` | | `{orders: [...], more, next}`: 200 at most, newest first, from the newest or after order `ID`; `more`: older ones exist, `next`: the path that lists them (or `null`) |
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
 //! | POST `/sessions` | `{email, password}` | `{token, user, expires_at}` |
@@ -238,15 +238,20 @@ fn order_view(order: &orders::api::Order, visitor: &Visitor) -> serde_json::Valu
     view
 }
 
-async fn orders(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
-    let (orders, more) = stored::all(&shop, &visitor).await?;
+async fn orders(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    query: web::Query<stored::OrdersQuery>,
+) -> Result<HttpResponse, ShopError> {
+    let (orders, next_before) = stored::all(&shop, &visitor, query.before.as_deref()).await?;
     let views: Vec<serde_json::Value> = orders
         .iter()
         .map(|order| order_view(order, &visitor))
         .collect();
+    let next = next_before.map(|before| stored::older_orders("/api/v1/orders", &before));
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "orders": views, "more": more }),
+        &serde_json::json!({ "orders": views, "more": next.is_some(), "next": next }),
     ))
 }
 

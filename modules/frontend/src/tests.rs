@@ -860,3 +860,73 @@ async fn a_request_whose_body_trickles_in_is_answered_408_at_its_timeout() {
         "answered after {took:?}"
     );
 }
+
+/// A visitor with more than 200 orders pages through them: the JSON
+/// API's `next` and the page's "Older orders" link lead to the rest, and
+/// a `before` that is not one of theirs is a 404.
+#[actix_rt::test]
+async fn orders_past_the_newest_200_are_a_page_away() {
+    let dir = TempDir::new("frontend-order-pages");
+    let (url, orders) = shop_with_a_scripted_checkout(&dir).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+    let guest = crate::visitor::guest_id(session.value());
+    for at in 1..=201 {
+        let mut order = sunglasses_order(&guest);
+        order.order_id = format!("order-{at:03}");
+        order.placed_at = at;
+        let save = orders::api::SaveOrder {
+            order,
+            idempotency_key: checkout::api::order_key(&guest, &format!("k{at}")),
+        };
+        orders.call(save).await.unwrap().unwrap();
+    }
+    let get = |path: String| {
+        let request = client
+            .get(format!("{url}{path}"))
+            .insert_header(cookie_header(&[&session]));
+        async move {
+            let mut response = request.send().await.unwrap();
+            let body = response.body().limit(1 << 24).await.unwrap();
+            (
+                response.status().as_u16(),
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        }
+    };
+
+    let (status, body) = get("/api/v1/orders".to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["orders"].as_array().map(Vec::len), Some(200));
+    assert_eq!(first["orders"][0]["order_id"], "order-201");
+    assert_eq!(first["more"], true);
+    assert_eq!(first["next"], "/api/v1/orders?before=order-002");
+    let (status, body) = get("/api/v1/orders?before=order-002".to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    let second: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = second["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|order| order["order_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["order-001"]);
+    assert_eq!(second["more"], false);
+    assert!(second["next"].is_null(), "{second}");
+
+    let (status, page) = get("/orders".to_owned()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("href=\"/orders?before=order-002\""), "{page}");
+    assert!(!page.contains("order-001"), "{page}");
+    let (status, page) = get("/orders?before=order-002".to_owned()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("order-001"), "{page}");
+    assert!(page.contains("href=\"/orders\">Newest orders"), "{page}");
+    assert!(!page.contains("Older orders"), "{page}");
+
+    for path in ["/orders?before=nope", "/api/v1/orders?before=nope"] {
+        let (status, body) = get(path.to_owned()).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+}

@@ -204,8 +204,10 @@ pub struct OrderPage {
 pub struct OrdersPage {
     pub chrome: Chrome,
     pub orders: Vec<OrderView>,
-    /// The visitor has older orders than these.
-    pub more: bool,
+    /// This is not the first page (the newest orders).
+    pub paged: bool,
+    /// The link to the page of older orders, if the visitor has any.
+    pub older: Option<String>,
 }
 
 /// `/signup` and `/signin`: the form, with what was typed and what is wrong.

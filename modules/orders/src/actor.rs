@@ -115,11 +115,17 @@ impl Handler<Call<ListOrders>> for OrdersActor {
     fn handle(&mut self, call: Call<ListOrders>, _: &mut Context<Self>) -> Self::Result {
         let span = call.span();
         let store = self.store.clone();
-        let ListOrders { customer_id } = call.into_message();
+        let ListOrders {
+            customer_id,
+            before,
+        } = call.into_message();
         Box::pin(
             async move {
-                let (orders, more) = store.list(&customer_id).await?;
-                Ok(ListOrdersResponse { orders, more })
+                let (orders, next_before) = store.list(&customer_id, before.as_deref()).await?;
+                Ok(ListOrdersResponse {
+                    orders,
+                    next_before,
+                })
             }
             .instrument(span),
         )

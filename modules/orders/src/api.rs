@@ -71,22 +71,28 @@ pub struct GetOrder {
     pub order_id: String,
 }
 
-/// Asks for a customer's orders, newest first.
+/// Asks for a page of a customer's orders, newest first: at most 200,
+/// from the newest, or from the one after `before`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListOrders {
     /// The customer.
     pub customer_id: String,
+    /// The id of the last order of the page before (a response's
+    /// `next_before`), or none for the first page. An id that is not one
+    /// of the customer's orders is [`OrdersError::NotFound`].
+    #[serde(default)]
+    pub before: Option<String>,
 }
 
-/// A customer's orders, newest first (at most 200).
+/// A page of a customer's orders, newest first (at most 200).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListOrdersResponse {
     /// The orders.
     pub orders: Vec<Order>,
-    /// True if the customer has older orders than these (kept, not
-    /// listed).
-    pub more: bool,
+    /// If the customer has older orders than these: the `before` that
+    /// lists the next page of them.
+    pub next_before: Option<String>,
 }
 
 /// Asks for the order stored under a checkout's idempotency key.

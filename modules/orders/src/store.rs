@@ -357,21 +357,65 @@ impl Store {
         }
     }
 
-    /// A customer's newest orders, at most [`LIST_LIMIT`], newest first,
-    /// and whether there are older ones. One whose stored body does not
-    /// parse (written by hand, or by a build whose `Order` differs) is
-    /// logged and left out: the customer sees the others, not an error.
-    pub async fn list(&self, customer_id: &str) -> Result<(Vec<Order>, bool), OrdersError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT order_id, body FROM orders WHERE customer_id = $1 \
-             ORDER BY placed_at DESC, order_id LIMIT $2",
-        )
-        .bind(customer_id)
-        .bind(LIST_LIMIT + 1)
-        .fetch_all(self.db.pool())
-        .await
+    /// A page of a customer's orders, newest first (by when they were
+    /// placed, then by id): at most [`LIST_LIMIT`], from the newest or
+    /// from the one after order `before`; and, if there are older ones,
+    /// the `before` of the next page (the id of this page's last row).
+    /// The cursor is an order, not a count, so an order placed between two
+    /// pages does not shift the next page, nor show an order twice.
+    ///
+    /// One whose stored body does not parse (written by hand, or by a
+    /// build whose `Order` differs) is logged and left out: the customer
+    /// sees the others, not an error. It still counts as its page's row,
+    /// so a page of only such orders still leads to the next.
+    pub async fn list(
+        &self,
+        customer_id: &str,
+        before: Option<&str>,
+    ) -> Result<(Vec<Order>, Option<String>), OrdersError> {
+        let rows: Vec<(String, String)> = match before {
+            None => {
+                sqlx::query_as(
+                    "SELECT order_id, body FROM orders WHERE customer_id = $1 \
+                     ORDER BY placed_at DESC, order_id LIMIT $2",
+                )
+                .bind(customer_id)
+                .bind(LIST_LIMIT + 1)
+                .fetch_all(self.db.pool())
+                .await
+            }
+            Some(before) => {
+                let placed_at: Option<i64> = sqlx::query_scalar(
+                    "SELECT placed_at FROM orders WHERE customer_id = $1 AND order_id = $2",
+                )
+                .bind(customer_id)
+                .bind(before)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(storage)?;
+                let Some(placed_at) = placed_at else {
+                    return Err(OrdersError::NotFound {
+                        order_id: before.to_owned(),
+                    });
+                };
+                sqlx::query_as(
+                    "SELECT order_id, body FROM orders WHERE customer_id = $1 \
+                     AND (placed_at < $2 OR (placed_at = $2 AND order_id > $3)) \
+                     ORDER BY placed_at DESC, order_id LIMIT $4",
+                )
+                .bind(customer_id)
+                .bind(placed_at)
+                .bind(before)
+                .bind(LIST_LIMIT + 1)
+                .fetch_all(self.db.pool())
+                .await
+            }
+        }
         .map_err(storage)?;
-        let more = rows.len() as i64 > LIST_LIMIT;
+        let next_before = (rows.len() as i64 > LIST_LIMIT)
+            .then(|| rows.get(LIST_LIMIT as usize - 1))
+            .flatten()
+            .map(|(order_id, _)| order_id.clone());
         let listed = rows
             .iter()
             .take(LIST_LIMIT as usize)
@@ -383,7 +427,7 @@ impl Store {
                 }
             })
             .collect();
-        Ok((listed, more))
+        Ok((listed, next_before))
     }
 
     /// Moves a customer's orders to another customer id. The body's
@@ -571,18 +615,18 @@ mod tests {
                 orders.into_iter().map(|order| order.order_id).collect()
             };
             assert_eq!(
-                listed(store.list("u1").await.unwrap().0),
+                listed(store.list("u1", None).await.unwrap().0),
                 ["good"],
                 "{name}"
             );
 
             assert_eq!(store.claim("u1", "u2").await.unwrap(), 3, "{name}");
             assert_eq!(
-                listed(store.list("u2").await.unwrap().0),
+                listed(store.list("u2", None).await.unwrap().0),
                 ["good"],
                 "{name}"
             );
-            assert!(store.list("u1").await.unwrap().0.is_empty(), "{name}");
+            assert!(store.list("u1", None).await.unwrap().0.is_empty(), "{name}");
             let (body,): (String,) = sqlx::query_as(
                 "SELECT body FROM orders WHERE order_id = 'other-shape' AND customer_id = 'u2'",
             )
@@ -595,12 +639,16 @@ mod tests {
         }
     }
 
-    /// The newest 200 are listed, and the list says older ones exist; a
-    /// list of 200 exactly says none do.
+    /// Pages of 200, newest first (then by id): a page of 200 with none
+    /// older says so; one with older ones names where the next starts,
+    /// which is right after it, orders placed in the same millisecond
+    /// across the boundary neither repeated nor left out, and not shifted
+    /// by an order placed between the pages. A cursor that is not one of
+    /// the customer's orders is `NotFound`.
     #[actix_rt::test]
-    async fn a_list_says_when_older_orders_are_left_out() {
+    async fn orders_are_listed_in_pages_of_200() {
         for backend in backends() {
-            let dir = TempDir::new("orders-more");
+            let dir = TempDir::new("orders-pages");
             let url = backend.database_url().await;
             let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
             let name = backend.name();
@@ -610,17 +658,44 @@ mod tests {
                     .await
                     .unwrap();
             }
-            let (listed, more) = store.list("u1").await.unwrap();
-            assert_eq!((listed.len() as i64, more), (LIST_LIMIT, false), "{name}");
-            store.save(&order("oldest", -1), "k-oldest").await.unwrap();
-            let (listed, more) = store.list("u1").await.unwrap();
-            assert_eq!((listed.len() as i64, more), (LIST_LIMIT, true), "{name}");
-            assert_eq!(
-                listed[0].order_id,
-                format!("o{LIST_LIMIT}"),
-                "{name}: newest first"
-            );
-            assert!(listed.iter().all(|o| o.order_id != "oldest"), "{name}");
+            let ids = |orders: Vec<Order>| -> Vec<String> {
+                orders.into_iter().map(|order| order.order_id).collect()
+            };
+            let (first, next) = store.list("u1", None).await.unwrap();
+            assert_eq!((first.len() as i64, next), (LIST_LIMIT, None), "{name}");
+
+            // Two more placed when o1 was, and one before all.
+            for (id, at) in [("t-b", 1), ("t-a", 1), ("oldest", -1)] {
+                store
+                    .save(&order(id, at), &format!("k-{id}"))
+                    .await
+                    .unwrap();
+            }
+            let (first, next) = store.list("u1", None).await.unwrap();
+            let first = ids(first);
+            assert_eq!(first.len() as i64, LIST_LIMIT, "{name}");
+            assert_eq!(first[0], format!("o{LIST_LIMIT}"), "{name}: newest first");
+            assert_eq!(first.last().map(String::as_str), Some("o1"), "{name}");
+            assert_eq!(next.as_deref(), Some("o1"), "{name}");
+
+            store
+                .save(&order("newest", 1_000), "k-newest")
+                .await
+                .unwrap();
+            let (second, next) = store.list("u1", next.as_deref()).await.unwrap();
+            assert_eq!(ids(second), ["t-a", "t-b", "oldest"], "{name}");
+            assert_eq!(next, None, "{name}");
+
+            let mut theirs = order("theirs", 5);
+            theirs.customer_id = "u2".to_owned();
+            store.save(&theirs, "k-theirs").await.unwrap();
+            for cursor in ["nope", "theirs"] {
+                let error = store.list("u1", Some(cursor)).await.unwrap_err();
+                assert!(
+                    matches!(&error, OrdersError::NotFound { order_id } if order_id == cursor),
+                    "{name}: {error:?}"
+                );
+            }
         }
     }
 

@@ -112,6 +112,7 @@ async fn customers_see_only_their_orders_newest_first() {
         let list = orders
             .call(ListOrders {
                 customer_id: "u1".into(),
+                before: None,
             })
             .await
             .unwrap()
@@ -149,6 +150,7 @@ async fn a_visitors_orders_move_to_their_account() {
         let list = orders
             .call(ListOrders {
                 customer_id: "user-1".into(),
+                before: None,
             })
             .await
             .unwrap()
@@ -198,6 +200,7 @@ async fn orders_survive_a_restart() {
         let list = again
             .call(ListOrders {
                 customer_id: "u".into(),
+                before: None,
             })
             .await
             .unwrap()
@@ -265,6 +268,7 @@ async fn a_settled_lookup_finds_what_is_stored_and_leaves_nothing_behind() {
         assert!(!found.confirmed);
         let listed = ListOrders {
             customer_id: "c1".into(),
+            before: None,
         };
         assert_eq!(orders.call(listed).await.unwrap().unwrap().orders.len(), 1);
     }

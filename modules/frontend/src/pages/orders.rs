@@ -87,22 +87,39 @@ async fn get(
         .map_err(orders_error)
 }
 
-/// The visitor's stored orders, newest first (the newest 200), and
-/// whether they have older ones.
+/// `?before=ORDER_ID`: which page of the visitor's orders to list (see
+/// [`ListOrders`]); none, the newest.
+#[derive(Debug, serde::Deserialize)]
+pub struct OrdersQuery {
+    /// The last order of the page before.
+    pub before: Option<String>,
+}
+
+/// A page of the visitor's stored orders, newest first (200 at most,
+/// after order `before` if it is given), and the `before` of the next
+/// page if they have older ones.
 pub async fn all(
     shop: &Shop,
     visitor: &Visitor,
-) -> Result<(Vec<orders::api::Order>, bool), ShopError> {
+    before: Option<&str>,
+) -> Result<(Vec<orders::api::Order>, Option<String>), ShopError> {
     claim_late(shop, visitor).await;
     let listed = shop
         .orders
         .call(ListOrders {
             customer_id: visitor.customer_id().to_owned(),
+            before: before.map(str::to_owned),
         })
         .await
         .or_unavailable("orders")?
         .map_err(orders_error)?;
-    Ok((listed.orders, listed.more))
+    Ok((listed.orders, listed.next_before))
+}
+
+/// The path of the page of `path`'s orders after order `before`.
+pub fn older_orders(path: &str, before: &str) -> String {
+    let query = serde_urlencoded::to_string([("before", before)]).unwrap_or_default();
+    format!("{path}?{query}")
 }
 
 /// `GET /order/{id}`: "Your order is complete!".
@@ -125,14 +142,20 @@ pub async fn one(
     })
 }
 
-/// `GET /orders`: "My orders".
-pub async fn list(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpResponse, ShopError> {
+/// `GET /orders[?before=ORDER_ID]`: "My orders", a page of them.
+pub async fn list(
+    shop: web::Data<Shop>,
+    visitor: Visitor,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ShopError> {
+    let before = query.before.as_deref();
     let (orders, chrome) =
-        futures_util::future::join(all(&shop, &visitor), Chrome::of(&shop, &visitor)).await;
-    let (orders, more) = orders?;
+        futures_util::future::join(all(&shop, &visitor, before), Chrome::of(&shop, &visitor)).await;
+    let (orders, next_before) = orders?;
     html(&OrdersPage {
         chrome,
-        more,
+        paged: before.is_some(),
+        older: next_before.map(|before| older_orders("/orders", &before)),
         orders: orders.iter().map(OrderView::from).collect(),
     })
 }
