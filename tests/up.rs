@@ -285,6 +285,20 @@ async fn up_starts_every_node_and_stops_them_on_interrupt() {
             "{node} not stopped cleanly: {said}"
         );
     }
+    // Callers first: web (which calls both) had stopped before store and
+    // pay were asked to, so its last calls found them serving.
+    let at = |line: &str| {
+        said.find(line)
+            .unwrap_or_else(|| panic!("no {line:?} in {said}"))
+    };
+    let web_gone = at("[up] node 'web' stopped");
+    assert!(at("[up] stopping node 'web'") < web_gone, "{said}");
+    for callee in ["store", "pay"] {
+        assert!(
+            web_gone < at(&format!("[up] stopping node '{callee}'")),
+            "{said}"
+        );
+    }
 }
 
 #[actix_rt::test]
@@ -571,6 +585,45 @@ async fn up_gives_up_on_a_node_that_never_starts() {
         5,
         "{said}"
     );
+    drop(taken);
+}
+
+/// A node given up on (web: its shop's port is taken) leaves the others
+/// running; stopped then, `up` exits 70, not 0: the deployment never ran
+/// whole.
+#[actix_rt::test]
+async fn up_stopped_after_giving_up_on_a_node_exits_70() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let shop = format!("modules.frontend.listen={}", taken.local_addr().unwrap());
+    let mut up = Up::spawn(
+        &[
+            "--config",
+            "deploy/three-nodes.toml",
+            "--set",
+            "nodes.web.listen=127.0.0.1:0",
+            "--set",
+            "nodes.store.listen=127.0.0.1:0",
+            "--set",
+            "nodes.pay.listen=127.0.0.1:0",
+            "--set",
+            &shop,
+            "up",
+            "--give-up-after",
+            "1s",
+        ],
+        TempDir::new("up"),
+    );
+    up.until("without ever being ready").await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(70), "{said}");
+    for node in ["store", "pay"] {
+        assert!(
+            said.contains(&format!("node '{node}' stopped: exit status: 0")),
+            "{said}"
+        );
+    }
+    assert!(said.contains("1 node(s) had been given up on"), "{said}");
     drop(taken);
 }
 

@@ -25,9 +25,10 @@
 //! after that are told it.
 //!
 //! Ctrl-C (or SIGTERM), at any time from the start, asks every running
-//! child to stop with SIGTERM, waits for them, and kills any that do not
-//! stop within its `shutdown_grace_ms` and five seconds more; a node waiting to be started again is simply
-//! not started. Signals reach a child only through the task that holds
+//! child to stop with SIGTERM, callers first (a node once every node that
+//! calls it has exited: see `stopping`), waits for them, and kills any
+//! that do not stop within its `shutdown_grace_ms` and five seconds more;
+//! a node waiting to be started again is simply not started. Signals reach a child only through the task that holds
 //! it, and only until it has been reaped, so never a process that was
 //! given its pid since. If `up` itself is killed outright, the kernel
 //! sends its children SIGTERM (`PR_SET_PDEATHSIG`).
@@ -366,9 +367,23 @@ pub fn up(
             say!("[up] {why}: stopping every node (a second Ctrl-C kills them)");
         }
         let grace = Duration::from_millis(plan.runtime.shutdown_grace_ms) + STOP_MARGIN;
-        let stopped = stop_all(nodes, &mut exited, grace, &mut stop).await;
+        let calls: Vec<(String, String)> = plan
+            .crossings()
+            .into_iter()
+            .map(|crossing| (crossing.caller_node, crossing.callee_node))
+            .collect();
+        let stopped = stop_all(nodes, &calls, &mut exited, grace, &mut stop).await;
         match (failed, stopped) {
             (Some(error), _) => Err(error),
+            // A node was given up on: the deployment did not run whole.
+            (None, Stopped::Gracefully) if !given_up.is_empty() => {
+                say!(
+                    "[up] {} node(s) had been given up on (see above): exiting {}",
+                    given_up.len(),
+                    crate::exit::SOFTWARE
+                );
+                Ok(ExitCode::from(crate::exit::SOFTWARE))
+            }
             (None, Stopped::Gracefully) => Ok(ExitCode::SUCCESS),
             (None, Stopped::Unclean) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
             (None, Stopped::KilledLate) => Ok(ExitCode::from(crate::exit::SOFTWARE)),
@@ -417,94 +432,6 @@ async fn ready_or_stop(ready: oneshot::Receiver<Ready>, stop: &mut signal::StopS
     tokio::select! {
         ready = ready => Came::Ready(ready),
         why = stop.next() => Came::Stop(why),
-    }
-}
-
-/// How the nodes stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stopped {
-    /// Each within its grace.
-    Gracefully,
-    /// Some were killed: they had not stopped within the grace.
-    KilledLate,
-    /// Killed at once: asked to stop a second time.
-    KilledAsked,
-    /// Each within its grace, but not each cleanly: one exited with a
-    /// code other than 0 (it failed, or was stopped at once by a second
-    /// signal, one `up` did not send).
-    Unclean,
-}
-
-/// Asks every running node to stop (SIGTERM), waits for them, and kills
-/// those still running after `grace`, or all at once on a second stop
-/// signal; then waits for the killed to be reported. Nodes waiting to be
-/// started again have no process: they are simply not started.
-async fn stop_all(
-    mut nodes: BTreeMap<String, Supervised>,
-    exited: &mut mpsc::UnboundedReceiver<Exit>,
-    grace: Duration,
-    stop: &mut signal::StopSignals,
-) -> Stopped {
-    nodes.retain(|_, node| node.child.is_some());
-    for node in nodes.values() {
-        node.signal(libc::SIGTERM);
-    }
-    let mut deadline = tokio::time::Instant::now() + grace;
-    let mut stopped = Stopped::Gracefully;
-    let mut unclean = false;
-    while !nodes.is_empty() {
-        let report = tokio::select! {
-            report = tokio::time::timeout_at(deadline, exited.recv()) => report,
-            why = stop.next(), if stopped == Stopped::Gracefully => {
-                say!("[up] {why} again: killing every node now");
-                for node in nodes.values() {
-                    node.signal(libc::SIGKILL);
-                }
-                stopped = Stopped::KilledAsked;
-                deadline = tokio::time::Instant::now() + KILLED_WITHIN;
-                continue;
-            }
-        };
-        match report {
-            Ok(Some(Exit {
-                node: name,
-                start,
-                status,
-                code,
-            })) => {
-                if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
-                    nodes.remove(&name);
-                    say!("[up] node '{name}' stopped: {status}");
-                    // A code other than 0: it failed, or stopped at once
-                    // on a second signal. (No code: ended by the SIGTERM
-                    // sent here, before it could take the signal over.)
-                    unclean |= code.is_some_and(|code| code != 0);
-                }
-            }
-            Ok(None) => break,
-            Err(_) if stopped == Stopped::Gracefully => {
-                for (name, node) in &nodes {
-                    say!(
-                        "[up] node '{name}' did not stop within {} ms; killing it",
-                        grace.as_millis()
-                    );
-                    node.signal(libc::SIGKILL);
-                }
-                stopped = Stopped::KilledLate;
-                deadline = tokio::time::Instant::now() + KILLED_WITHIN;
-            }
-            Err(_) => {
-                for name in nodes.keys() {
-                    say!("[up] node '{name}' was killed but has not been reported gone");
-                }
-                break;
-            }
-        }
-    }
-    if stopped == Stopped::Gracefully && unclean {
-        Stopped::Unclean
-    } else {
-        stopped
     }
 }
 
@@ -587,6 +514,10 @@ const RESTART_FIRST: Duration = Duration::from_millis(100);
 const RESTART_MAX: Duration = Duration::from_secs(10);
 /// A node that ran this long before it exited starts again at once.
 const RAN_WELL: Duration = Duration::from_secs(30);
+// After `say!`, which it uses.
+mod stopping;
+use stopping::{Stopped, stop_all};
+
 /// A node that has never been ready is given up on once it has exited this
 /// many times in a row and `--give-up-after` has passed since its first
 /// exit: what stops it (a port taken, a database it cannot open) has not
