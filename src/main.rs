@@ -92,26 +92,61 @@ fn main() -> ExitCode {
 }
 
 /// Says so of each variable that looks meant as a setting but is not read
-/// as one: `BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS` (one underscore after the
-/// prefix) would be ignored without a word.
+/// as one, which would be ignored without a word: one underscore after
+/// the prefix (`BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS`), or after the section
+/// (`BOUTIQUE__RUNTIME_CALL_TIMEOUT_MS` is read, as a key
+/// `runtime_call_timeout_ms` no section has, and refused), or single
+/// underscores throughout (`BOUTIQUE_RUNTIME_CALL_TIMEOUT_MS`).
+/// `BOUTIQUE_SECRET` and the like, which name no section, are not settings.
 fn warn_of_mistyped_variables() {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        // Any case, as the config crate matches the prefix.
-        let prefix = "BOUTIQUE_";
-        if let Some(rest) = name
-            .get(..prefix.len())
-            .filter(|start| start.eq_ignore_ascii_case(prefix))
-            .map(|_| &name[prefix.len()..])
-            && !rest.starts_with('_')
-            && rest.contains("__")
-        {
+        if let Some(meant) = setting_meant_by(name) {
             eprintln!(
                 "warning: {name} is not read: a setting's variable starts with BOUTIQUE__ \
-                 (two underscores), as BOUTIQUE__{rest}"
+                 (two underscores), and two more go between section and key, as {meant}"
             );
         }
     }
+}
+
+/// The sections of the config, as they start a setting's variable.
+const SECTIONS: [&str; 8] = [
+    "cluster",
+    "runtime",
+    "nodes",
+    "modules",
+    "access",
+    "routing",
+    "logging",
+    "telemetry",
+];
+
+/// The setting's variable that `name` was likely meant as, if it starts
+/// with `BOUTIQUE_` and one underscore (any case, as the config crate
+/// matches the prefix), then `__` somewhere, or a section and `_`.
+fn setting_meant_by(name: &str) -> Option<String> {
+    let prefix = "BOUTIQUE_";
+    let rest = name
+        .get(..prefix.len())
+        .filter(|start| start.eq_ignore_ascii_case(prefix))
+        .and_then(|_| name.get(prefix.len()..))
+        .filter(|rest| !rest.starts_with('_'))?;
+    if rest.contains("__") {
+        return Some(format!("BOUTIQUE__{rest}"));
+    }
+    let lower = rest.to_ascii_lowercase();
+    SECTIONS.iter().find_map(|section| {
+        lower
+            .strip_prefix(section)
+            .and_then(|after| after.strip_prefix('_'))
+            .filter(|key| !key.is_empty())
+            .map(|_| {
+                let (section, key) = rest.split_at(section.len());
+                let key = key.strip_prefix('_').unwrap_or(key);
+                format!("BOUTIQUE__{section}__{key}")
+            })
+    })
 }
 
 /// Logs go to stderr. The level: `RUST_LOG`, else `[logging] level`, else

@@ -1313,15 +1313,25 @@ fn a_setting_variable_with_one_underscore_after_the_prefix_is_said_to_be_ignored
         .arg("plan")
         .current_dir(repo(""))
         .env("BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS", "0")
+        .env("BOUTIQUE_LOGGING_LEVEL", "debug")
+        .env("BOUTIQUE_SECRET", "not a setting")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let said = stderr(&output);
     assert!(
         said.contains("warning: BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS is not read")
-            && said.contains("as BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS"),
+            && said.contains("as BOUTIQUE__RUNTIME__CALL_TIMEOUT_MS\n"),
         "{said}"
     );
+    // Single underscores throughout: the section says where the key starts.
+    assert!(
+        said.contains("warning: BOUTIQUE_LOGGING_LEVEL is not read")
+            && said.contains("as BOUTIQUE__LOGGING__LEVEL\n"),
+        "{said}"
+    );
+    // A variable that names no section is not a setting.
+    assert!(!said.contains("BOUTIQUE_SECRET"), "{said}");
 }
 
 #[test]
