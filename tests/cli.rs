@@ -165,6 +165,11 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             &["module 'currency' is placed on no node"],
         ),
         (
+            "a \"*\" node the others leave nothing to",
+            "[nodes.a]\nmodules = [\"ads\", \"auth\", \"cart\", \"catalog\", \"checkout\", \"currency\", \"email\", \"frontend\", \"orders\", \"payment\", \"recommendation\", \"shipping\"]\n[nodes.b]\nmodules = [\"*\"]\n",
+            &["node 'b' lists only \"*\", but the other nodes list every module"],
+        ),
+        (
             "a log level that is none",
             "[nodes.main]\nmodules = [\"*\"]\n[logging]\nlevel = \"warning,frontend=debug\"\n",
             &["'warning' is no level"],

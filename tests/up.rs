@@ -363,6 +363,38 @@ async fn up_starts_a_node_that_died_again_on_its_address() {
     assert_eq!(status.code(), Some(0), "{said}");
 }
 
+/// A node started again is the build `up` runs, though its binary's path
+/// has since been given another file (a `cargo build` meanwhile): here a
+/// script that exits 99.
+#[actix_rt::test]
+async fn a_node_started_again_is_the_build_up_runs_not_the_file_now_at_its_path() {
+    let bin = TempDir::new("up-binary");
+    let copy = bin.path().join("boutique");
+    std::fs::copy(env!("CARGO_BIN_EXE_boutique"), &copy).unwrap();
+    let mut up = Up::spawn_from(
+        tokio::process::Command::new(&copy),
+        &[],
+        TempDir::new("up"),
+        "warn",
+    );
+    let first = pid_in(&up.until("started node 'main'").await);
+    up.until("shop open at").await;
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::write(&copy, "#!/bin/sh\nexit 99\n").unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // SAFETY: the pid is a child of `up`, alive (its shop is open).
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    up.until("node 'main' exited").await;
+    let again = pid_in(&up.until("started node 'main'").await);
+    assert_ne!(again, first);
+    up.until("shop open at").await;
+    up.signal(libc::SIGINT);
+    let (status, said) = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(!said.contains("exit status: 99"), "{said}");
+}
+
 #[actix_rt::test]
 async fn a_node_that_first_comes_up_on_a_restart_is_found_by_the_nodes_that_need_it() {
     // The store node's first starts fail (its cart database cannot be

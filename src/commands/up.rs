@@ -626,6 +626,16 @@ struct Exit {
     code: Option<u8>,
 }
 
+/// The file to start a node from: on Linux, `/proc/self/exe`, the very
+/// binary `up` runs, even after `exe`, its path, has been given a new build
+/// (a `cargo build` while `up` runs): a node started again from the path
+/// would be that build, which its peers refuse if its API differs, and
+/// which the deployment must not mix in silently if not. Elsewhere, `exe`.
+fn this_binary(exe: &std::path::Path) -> &std::path::Path {
+    let own = std::path::Path::new("/proc/self/exe");
+    if own.exists() { own } else { exe }
+}
+
 /// Starts nodes as children of this process.
 struct Launcher {
     exe: std::path::PathBuf,
@@ -645,7 +655,8 @@ impl Launcher {
     /// Starts node `name` with `overrides` and forwards its output; a task
     /// holds the process and reports its exit.
     fn start(&mut self, name: &str, overrides: &[String]) -> std::io::Result<Started> {
-        let mut command = Command::new(&self.exe);
+        let mut command = Command::new(this_binary(&self.exe));
+        command.arg0(&self.exe);
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }

@@ -207,6 +207,19 @@ impl Plan {
                 )),
             }
         }
+        // A node of "*" alone, when every module is listed elsewhere, would
+        // run nothing, and still need an address and the secret.
+        for node in &wildcard {
+            let runs_something = nodes_of
+                .values()
+                .any(|nodes| nodes.iter().any(|n| n == *node));
+            if !runs_something {
+                problems.push(format!(
+                    "node '{node}' lists only \"*\", but the other nodes list every module, so it \
+                     would run none; remove the node, or take modules off the others"
+                ));
+            }
+        }
         // How calls choose among a module's replicas.
         let mut routing: BTreeMap<&'static str, Routing> = BTreeMap::new();
         for (module, text) in &config.routing {
