@@ -85,6 +85,7 @@ fn order(user: &str) -> PlaceOrder {
             credit_card_expiration_month: 1,
         },
         idempotency_key: String::new(),
+        expected_total: None,
     }
 }
 

@@ -83,6 +83,7 @@ fn place_order() -> PlaceOrder {
             credit_card_expiration_month: 1,
         },
         idempotency_key: "5f1c2b7e-9d3a-4e8b-a6c1-2f4d5e6a7b8c".to_owned(),
+        expected_total: None,
     }
 }
 

@@ -1143,3 +1143,32 @@ async fn a_product_page_shows_its_ad_as_the_spec_words_it() {
     let page = shown.expect("no ad on 20 product pages");
     page.assert_contains("<strong>Ad:</strong> <a href=\"/product/");
 }
+
+/// "Place order · $28.98" charges $28.98 or nothing: a line another tab
+/// added after the page was shown makes the checkout a 409 that says the
+/// new total, with nothing charged or stored and the cart kept; the page
+/// shown again checks out at its total.
+#[actix_rt::test]
+async fn a_checkout_charges_the_total_its_page_showed_or_nothing() {
+    let (app, mut shopper) = local().await;
+    shopper.add_to_cart(SUNGLASSES, 1).await;
+    let page = shopper.get("/cart").await;
+    let shown = page.hidden("expected_total");
+    assert_eq!(shown, "USD 28.980000000");
+    let mut other_tab = Shopper::new(&app.shop_url().await);
+    other_tab.set_cookie("shop_session-id", &shopper.guest_id()["guest:".len()..]);
+    other_tab.add_to_cart(SUNGLASSES, 4).await;
+
+    let mut form = checkout_form(&page.hidden("idempotency_key"));
+    form.push(("expected_total", shown));
+    let refused = shopper.post_form("/cart/checkout", &form).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    refused.assert_contains("your cart&#39;s total is $108.94 now, not the $28.98");
+    assert_eq!(charge_count(&app).await, 0);
+    assert_eq!(order_count(&app, &shopper.guest_id()).await, 0);
+    assert_eq!(cart_lines(&app, &shopper.guest_id()).await, 1);
+
+    let order = shopper.check_out().await;
+    assert!(!order.is_empty());
+    assert_eq!(charge_count(&app).await, 1);
+}

@@ -271,7 +271,10 @@ impl Shopper {
         let cart = self.get("/cart").await;
         assert_eq!(cart.status, 200);
         let key = cart.hidden("idempotency_key");
-        let placed = self.post_form("/cart/checkout", &checkout_form(&key)).await;
+        let mut form = checkout_form(&key);
+        // The total the button shows, as a browser sends it.
+        form.push(("expected_total", cart.hidden("expected_total")));
+        let placed = self.post_form("/cart/checkout", &form).await;
         assert_eq!(placed.status, 303, "{}", placed.body);
         let location = placed.location.unwrap();
         location.strip_prefix("/order/").unwrap().to_owned()

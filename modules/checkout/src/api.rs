@@ -2,7 +2,7 @@
 
 use cart::api::CartError;
 use catalog::api::CatalogError;
-use currency::api::CurrencyError;
+use currency::api::{CurrencyError, Money};
 use orders::api::{Order, OrdersError};
 use payment::api::{CreditCardInfo, PaymentError};
 use runtime::CallError;
@@ -27,6 +27,12 @@ pub struct PlaceOrder {
     /// Empty: a fresh one. Keys are per customer (see [`order_key`]).
     #[serde(default)]
     pub idempotency_key: String,
+    /// The total the customer was shown, shipping included, if the client
+    /// showed one: if the cart's total (in `user_currency`) is another
+    /// now (another tab changed the cart, or the currency), nothing is
+    /// charged and the checkout fails with [`CheckoutError::TotalChanged`].
+    #[serde(default)]
+    pub expected_total: Option<Money>,
 }
 
 /// Whether `key` may be a checkout's idempotency key: empty (a fresh
@@ -83,6 +89,19 @@ pub enum CheckoutError {
     /// The card was declined; nothing was charged.
     #[error("your card was declined: {0}")]
     PaymentDeclined(PaymentError),
+    /// The cart's total is not the one the customer was shown
+    /// ([`PlaceOrder::expected_total`]); nothing was charged.
+    #[error(
+        "your cart's total is {} now, not the {} you were shown (the cart or the currency changed meanwhile); nothing was charged: check your cart and place the order again",
+        .total.display(),
+        .expected.display()
+    )]
+    TotalChanged {
+        /// What the customer was shown.
+        expected: Money,
+        /// What the cart comes to now.
+        total: Money,
+    },
     /// This checkout's key was used before for another total, or its
     /// charge was refunded (shipping failed): the customer starts a new
     /// checkout. Nothing was charged this time.
@@ -221,7 +240,7 @@ fn checkout_used(error: &PaymentError) -> String {
 fn payment_in_doubt(reason: &str, cancelled: bool) -> String {
     if cancelled {
         format!(
-            "we could not confirm your payment ({reason}), so it was cancelled: nothing was charged; load your cart to check out again"
+            "we could not confirm your payment ({reason}), so it was cancelled: you are not charged (a charge that went through is refunded); load your cart to check out again"
         )
     } else {
         format!(
@@ -272,7 +291,7 @@ impl CheckoutError {
         }
         Some(match self {
             CheckoutError::PaymentInDoubt { cancelled: true, .. } => {
-                "we could not confirm your payment, so it was cancelled: nothing was charged; load your cart to check out again".to_owned()
+                "we could not confirm your payment, so it was cancelled: you are not charged (a charge that went through is refunded); load your cart to check out again".to_owned()
             }
             CheckoutError::PaymentInDoubt { cancelled: false, .. } => {
                 "we could not confirm your payment nor cancel it: submit the same checkout again to finish it; you will not be charged twice".to_owned()

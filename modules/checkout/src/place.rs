@@ -115,8 +115,8 @@ fn invalid(field: &str, reason: &str) -> CheckoutError {
     }
 }
 
-fn too_large(_: currency::api::MoneyError) -> CheckoutError {
-    invalid("cart", "the total is too large")
+fn too_large(error: currency::api::MoneyError) -> CheckoutError {
+    invalid("cart", &format!("the total cannot be computed: {error}"))
 }
 
 /// Checks what can be checked before anything is called.
@@ -334,6 +334,14 @@ pub async fn place(
             .checked_mul(i64::from(line.item.quantity))
             .map_err(too_large)?;
         total = total.checked_add(&cost).map_err(too_large)?;
+    }
+    if let Some(expected) = &request.expected_total
+        && *expected != total
+    {
+        return Err(CheckoutError::TotalChanged {
+            expected: expected.clone(),
+            total,
+        });
     }
 
     // Charge. A declined card changes nothing. A charge whose outcome is

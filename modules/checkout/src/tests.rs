@@ -320,6 +320,7 @@ fn request(user: &str, currency: &str, key: &str) -> PlaceOrder {
         email: "someone@example.com".into(),
         credit_card: visa(),
         idempotency_key: key.into(),
+        expected_total: None,
     }
 }
 
@@ -457,6 +458,45 @@ async fn an_empty_cart_is_refused_and_nothing_is_charged() {
     );
     assert_eq!(shop.charges("u1", "k").await, vec![]);
     assert_eq!(shop.orders("u1").await, vec![]);
+}
+
+/// The total the customer was shown is charged, or nothing: another
+/// tab's add (or another currency) since is refused before any charge.
+#[actix_rt::test]
+async fn a_total_other_than_the_one_shown_is_refused_and_nothing_is_charged() {
+    let shop = shop(Faults::default()).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    // 19.99 + 8.99 shipping, as the cart page showed it.
+    let shown = Money::new("USD", 28, 980_000_000);
+    shop.add("u1", MUG, 1).await;
+    let mut stale = request("u1", "USD", "k");
+    stale.expected_total = Some(shown.clone());
+
+    let refused = shop.place(stale.clone()).await;
+    let total = Money::new("USD", 37, 970_000_000);
+    assert_eq!(
+        refused,
+        Err(CheckoutError::TotalChanged {
+            expected: shown.clone(),
+            total: total.clone(),
+        })
+    );
+    assert_eq!(shop.charges("u1", "k").await, vec![]);
+    assert_eq!(shop.orders("u1").await, vec![]);
+    assert_eq!(shop.cart("u1").await.len(), 2);
+    // The same total in another currency is another total.
+    let mut in_euros = stale.clone();
+    in_euros.user_currency = "EUR".into();
+    in_euros.expected_total = Some(total.clone());
+    assert!(matches!(
+        shop.place(in_euros).await,
+        Err(CheckoutError::TotalChanged { .. })
+    ));
+    // Shown the new total, the same checkout goes through, charged it.
+    stale.expected_total = Some(total.clone());
+    let order = shop.place(stale).await.unwrap();
+    assert_eq!(order.total, total);
+    assert_eq!(shop.charges("u1", "k").await[0].amount, total);
 }
 
 #[actix_rt::test]

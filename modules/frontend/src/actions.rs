@@ -85,6 +85,7 @@ fn checkout_error(error: CheckoutError) -> ShopError {
         CheckoutError::Catalog(CatalogError::ProductNotFound { id }) => ShopError::UnsoldInCart(id),
         CheckoutError::Cart(e) => cart_error(e),
         CheckoutError::PaymentDeclined(_) => ShopError::PaymentDeclined(text),
+        CheckoutError::TotalChanged { .. } => ShopError::Conflict(text),
         CheckoutError::CheckoutUsed(_) | CheckoutError::EarlierCheckoutUnsettled => {
             ShopError::Conflict(text)
         }

@@ -330,6 +330,20 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
             "must be at most 128 letters, digits, - or _",
         );
     }
+    let expected = fields.text("expected_total");
+    let expected_total = match expected {
+        "" => None,
+        text => {
+            let parsed = parse_amount(text);
+            if parsed.is_none() {
+                problems.add(
+                    "expected_total",
+                    "must be a currency code and an amount, like \"USD 28.99\"",
+                );
+            }
+            parsed
+        }
+    };
     problems.finish()?;
     Ok(PlaceOrder {
         user_id: String::new(),
@@ -349,7 +363,43 @@ pub fn checkout(fields: &Fields) -> Result<PlaceOrder, ShopError> {
             credit_card_expiration_month: month,
         },
         idempotency_key,
+        expected_total,
     })
+}
+
+/// An amount as a form's `expected_total` holds it: the currency code, a
+/// space, and the amount exactly, `USD 28.990000000` (see
+/// [`parse_amount`]).
+pub fn amount_text(amount: &currency::api::Money) -> String {
+    let total = amount.total_nanos();
+    let sign = if total < 0 { "-" } else { "" };
+    let nanos = total.unsigned_abs();
+    let per_unit = 1_000_000_000_u128;
+    format!(
+        "{} {sign}{}.{:09}",
+        amount.currency_code,
+        nanos / per_unit,
+        nanos % per_unit
+    )
+}
+
+/// An amount written as a currency code, a space, and a decimal number
+/// of at most nine places: `USD 28.99`, `EUR 17`, `JPY 2235.060000000`.
+pub fn parse_amount(text: &str) -> Option<currency::api::Money> {
+    let (code, number) = text.trim().split_once(' ')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) if digits(fraction) && fraction.len() <= 9 => (whole, fraction),
+        Some(_) => return None,
+        None => (number, ""),
+    };
+    if !digits(whole) {
+        return None;
+    }
+    let units: i64 = whole.parse().ok()?;
+    let nanos: i32 = format!("{fraction:0<9}").parse().ok()?;
+    let amount = currency::api::Money::new(code, units, nanos);
+    amount.validate().ok().map(|()| amount)
 }
 
 #[cfg(test)]
@@ -570,6 +620,29 @@ mod tests {
             "a@b@c.d",
         ] {
             assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_expected_total_is_a_code_and_an_exact_amount() {
+        use currency::api::Money;
+        let total = Money::new("USD", 28, 980_000_000);
+        assert_eq!(amount_text(&total), "USD 28.980000000");
+        assert_eq!(parse_amount("USD 28.980000000"), Some(total.clone()));
+        assert_eq!(parse_amount("USD 28.98"), Some(total));
+        assert_eq!(parse_amount("JPY 2235"), Some(Money::new("JPY", 2235, 0)));
+        for bad in [
+            "",
+            "USD",
+            "usd 1",
+            "USD -1",
+            "USD 1.",
+            "USD .5",
+            "USD 1.0000000001",
+            "USD 1e3",
+            "USD 99999999999999999999",
+        ] {
+            assert_eq!(parse_amount(bad), None, "{bad:?}");
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | GET `/cart[?currency=]` | | the cart, priced, with shipping and total |
 //! | POST `/cart/items[?currency=]` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
-//! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header | 201, `{order}`, charged in the currency |
+//! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header; optionally `expected_total`, the total the customer was shown, as `"USD 28.98"` (another total now: 409, nothing charged) | 201, `{order}`, charged in the currency |
 //! | GET `/orders[?before=ID]` | | `{orders: [...], more, next}`: 200 at most, newest first, from the newest or after order `ID`; `more`: older ones exist, `next`: the path that lists them (or `null`) |
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |

@@ -126,6 +126,9 @@ impl CheckoutForm {
 pub struct CartPage {
     pub chrome: Chrome,
     pub cart: PricedCart,
+    /// The form's `expected_total` (see `forms::amount_text`): the total
+    /// shown, which the checkout charges or fails; none for an empty cart.
+    pub expected_total: Option<String>,
     pub form: CheckoutForm,
     /// The order an earlier checkout placed, if the page is to say so
     /// (see `pages::cart`).

@@ -35,9 +35,12 @@ pub async fn page(
         shop.recommendations(visitor.customer_id(), in_cart),
     )
     .await;
+    // The total the button shows: the checkout charges it or nothing.
+    let expected_total = (!cart.lines.is_empty()).then(|| crate::forms::amount_text(&cart.total));
     let mut page = html(&CartPage {
         chrome,
         cart,
+        expected_total,
         form: match unfinished.key {
             Some(key) => CheckoutForm::finishing(key),
             None => CheckoutForm::new(),
