@@ -307,6 +307,20 @@ pub async fn place(
         .map_err(unavailable("cart"))?
         .map_err(CheckoutError::Cart)?;
     if cart.items.is_empty() {
+        // Perhaps emptied by this very checkout, submitted meanwhile to
+        // another replica (which stored the order after the lookup
+        // above): then its order is the answer, not "your cart is empty".
+        let again = deps
+            .orders
+            .call(FindOrder {
+                idempotency_key: key.to_owned(),
+            })
+            .await;
+        if let Ok(Ok(found)) = again
+            && let Some(order) = finish_found(deps, found, key).await
+        {
+            return Ok(order);
+        }
         return Err(CheckoutError::EmptyCart);
     }
     let currency = request.user_currency.as_str();

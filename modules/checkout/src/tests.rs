@@ -91,6 +91,9 @@ struct Faults {
     /// The first `SaveOrder` is stored, but orders answers that its store
     /// failed, as above.
     save_answer_lost: bool,
+    /// This `FindOrder` (1: the first) finds nothing, whatever is stored
+    /// (as a lookup made just before another replica stored the order).
+    lookup_missing: Option<usize>,
 }
 
 async fn started<M: Module>(
@@ -198,6 +201,18 @@ async fn shop(faults: Faults) -> Shop {
             .unwrap();
         let lossy = AnswerLost { real, lost: true };
         let orders = ServiceRef::local(Orders::start(lossy));
+        registry.insert(orders.clone());
+        orders
+    } else if let Some(miss) = faults.lookup_missing {
+        let real = start_alone::<OrdersModule>(Default::default(), registry.clone(), data.path())
+            .await
+            .unwrap();
+        let missing = LookupMissing {
+            real,
+            lookups: 0,
+            miss,
+        };
+        let orders = ServiceRef::local(Orders::start(missing));
         registry.insert(orders.clone());
         orders
     } else if faults.orders_beaten {
@@ -497,6 +512,25 @@ async fn a_total_other_than_the_one_shown_is_refused_and_nothing_is_charged() {
     let order = shop.place(stale).await.unwrap();
     assert_eq!(order.total, total);
     assert_eq!(shop.charges("u1", "k").await[0].amount, total);
+}
+
+/// A repeat whose lookup missed the order (another replica stored it just
+/// after) finds the cart emptied by it: it answers that order, not "your
+/// cart is empty".
+#[actix_rt::test]
+async fn a_repeat_that_finds_the_cart_emptied_by_its_own_order_answers_that_order() {
+    let shop = shop(Faults {
+        lookup_missing: Some(2),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let placed = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert_eq!(shop.cart("u1").await, vec![]);
+
+    let repeated = shop.place(request("u1", "USD", "k")).await;
+    assert_eq!(repeated, Ok(placed));
+    assert_eq!(shop.charges("u1", "k").await.len(), 1);
 }
 
 #[actix_rt::test]
@@ -1291,6 +1325,48 @@ macro_rules! forward_all_but_save_order {
 }
 
 forward_all_but_save_order!(LateOrders);
+
+/// An orders store whose `miss`th `FindOrder` finds nothing.
+struct LookupMissing {
+    real: ServiceRef<Orders>,
+    lookups: usize,
+    miss: usize,
+}
+
+impl Actor for LookupMissing {
+    type Context = Context<Self>;
+}
+
+forward_to_real!(
+    LookupMissing,
+    OrdersError::Storage,
+    SaveOrder,
+    FindSettledOrder,
+    ConfirmOrder,
+    GetOrder,
+    ListOrders,
+    ClaimOrders,
+    ClaimUnfinished,
+    RecordStepDone,
+);
+
+impl Handler<Call<FindOrder>> for LookupMissing {
+    type Result = ResponseFuture<Result<FindOrderResponse, OrdersError>>;
+    fn handle(&mut self, call: Call<FindOrder>, _: &mut Context<Self>) -> Self::Result {
+        self.lookups += 1;
+        if self.lookups == self.miss {
+            return Box::pin(async {
+                Ok(FindOrderResponse {
+                    order: None,
+                    confirmed: false,
+                    emailed: false,
+                    cart_emptied: false,
+                })
+            });
+        }
+        forward(&self.real, call.into_message(), OrdersError::Storage)
+    }
+}
 
 impl Handler<Call<SaveOrder>> for LateOrders {
     type Result = ResponseFuture<Result<SaveOrderResponse, OrdersError>>;
