@@ -789,3 +789,53 @@ async fn ctrl_z_stops_the_nodes_with_up_and_resuming_resumes_them() {
     let (status, said) = up.finish().await;
     assert_eq!(status.code(), Some(0), "{said}");
 }
+
+/// `up` runs every node on this machine: two replicas of the frontend on
+/// one shop address (which `plan` takes, for two machines), or one node
+/// on `0.0.0.0:P` beside another on `127.0.0.1:P`, could not both listen.
+/// It refuses before starting anything (78), rather than start a node that
+/// fails to bind until it is given up on.
+#[actix_rt::test]
+async fn up_refuses_listeners_that_clash_on_one_machine() {
+    let cases: [&[&str]; 2] = [
+        &[
+            "--set",
+            "nodes.catalog-1.modules=[\"catalog\",\"currency\",\"frontend\"]",
+            "--set",
+            "modules.frontend.listen=127.0.0.1:48080",
+        ],
+        &[
+            "--set",
+            "nodes.catalog-1.listen=0.0.0.0:7401",
+            "--set",
+            "cluster.insecure=true",
+        ],
+    ];
+    for overrides in cases {
+        let data = TempDir::new("up");
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+            .args(["--config", "deploy/replicated.toml"])
+            .args(overrides)
+            .arg("up")
+            .current_dir(repo(""))
+            .env("BOUTIQUE__RUNTIME__DATA_DIR", data.path())
+            .env("BOUTIQUE_SECRET", SECRET)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(PATIENCE, run)
+            .await
+            .unwrap_or_else(|_| panic!("{overrides:?}: up did not refuse"))
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{overrides:?}: {said}");
+        assert!(
+            said.contains("up runs every node on this machine"),
+            "{said}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("starting node"),
+            "{overrides:?}"
+        );
+    }
+}

@@ -200,6 +200,15 @@ pub fn up(
         // Every child would fail the same way; say it once.
         runtime::transport::handshake::Secret::from_env(var)?;
     }
+    let clashes = plan.clashes_on_one_host(&catalogue);
+    if !clashes.is_empty() {
+        // Each node would fail to bind, and be started again, until given up.
+        let clashes: Vec<String> = clashes
+            .into_iter()
+            .map(|clash| format!("{clash} (up runs every node on this machine)"))
+            .collect();
+        return Err(runtime::config::ConfigError::Invalid(clashes).into());
+    }
     let exe = std::env::current_exe()?;
     let config = args.file().map(std::path::absolute).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,6 +8,10 @@
 //! overlap (`0.0.0.0:8080` takes `127.0.0.1:8080` too). The one exception:
 //! a module's replicas share its config section, so they have the same
 //! address on purpose, each on its own node.
+//!
+//! `boutique up` runs every node on one machine: there, [`Hosts::One`],
+//! every node is one host, and the exception goes (replicas of the
+//! frontend on one `listen` address cannot all bind it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -56,9 +60,18 @@ impl Listener {
     }
 }
 
+/// Where the nodes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hosts {
+    /// Each on a machine of its own, as far as the config can tell.
+    Separate,
+    /// All on this one (`boutique up`).
+    One,
+}
+
 /// Adds a problem for every clash among `listeners` (port 0, a port the
-/// system picks, never clashes).
-pub(super) fn check(listeners: &[Listener], problems: &mut Vec<String>) {
+/// system picks, never clashes) with the nodes on `hosts`.
+pub(super) fn check(listeners: &[Listener], hosts: Hosts, problems: &mut Vec<String>) {
     let fixed: Vec<&Listener> = listeners.iter().filter(|l| l.addr.port() != 0).collect();
     let mut by_address: BTreeMap<SocketAddr, Vec<&Listener>> = BTreeMap::new();
     for listener in &fixed {
@@ -67,7 +80,8 @@ pub(super) fn check(listeners: &[Listener], problems: &mut Vec<String>) {
     for (addr, sharing) in &by_address {
         // One module's listener, each on a node of its own.
         let nodes: BTreeSet<&str> = sharing.iter().map(|l| l.node.as_str()).collect();
-        let replicas_of_one_module = nodes.len() == sharing.len()
+        let replicas_of_one_module = hosts == Hosts::Separate
+            && nodes.len() == sharing.len()
             && sharing
                 .first()
                 .and_then(|first| first.module)
@@ -83,12 +97,17 @@ pub(super) fn check(listeners: &[Listener], problems: &mut Vec<String>) {
     for (i, a) in fixed.iter().enumerate() {
         for b in &fixed[i + 1..] {
             let overlapping = a.addr.ip().is_unspecified() || b.addr.ip().is_unspecified();
-            if a.node == b.node && a.addr.port() == b.addr.port() && a.addr != b.addr && overlapping
-            {
+            let one_host = a.node == b.node || hosts == Hosts::One;
+            if one_host && a.addr.port() == b.addr.port() && a.addr != b.addr && overlapping {
+                let host = if a.node == b.node {
+                    format!("node '{}'", a.node)
+                } else {
+                    "on one machine".to_owned()
+                };
                 problems.push(format!(
-                    "node '{}': '{}' listens on {} and '{}' on {}, one port on addresses that overlap; \
+                    "{host}: '{}' listens on {} and '{}' on {}, one port on addresses that overlap; \
                      give one of them another port",
-                    a.node, a.label, a.addr, b.label, b.addr
+                    a.label, a.addr, b.label, b.addr
                 ));
             }
         }

@@ -349,7 +349,7 @@ impl Plan {
                 }
             }
         }
-        listeners::check(&listeners, &mut problems);
+        listeners::check(&listeners, listeners::Hosts::Separate, &mut problems);
         if config
             .cluster
             .secret_env
@@ -611,6 +611,30 @@ impl Plan {
             .map(|c| (c.caller_node.as_str(), c.callee_node.as_str()))
             .collect();
         f(&names, &calls)
+    }
+
+    /// The clashes among the addresses the nodes listen on if they all run
+    /// on one machine, as `boutique up` runs them (see `listeners`): empty
+    /// if there are none. `Plan::new` has checked them for nodes on
+    /// machines of their own.
+    pub fn clashes_on_one_host(&self, catalogue: &Catalogue) -> Vec<String> {
+        let mut listeners = Vec::new();
+        for node in &self.nodes {
+            if let Some(addr) = node.listen {
+                listeners.push(Listener::node(&node.name, addr));
+            }
+            if let Some(addr) = node.admin {
+                listeners.push(Listener::admin(&node.name, addr));
+            }
+            for module in &node.modules {
+                for addr in self.listen_addresses(catalogue, module) {
+                    listeners.push(Listener::module(&node.name, module, addr));
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        listeners::check(&listeners, listeners::Hosts::One, &mut problems);
+        problems
     }
 
     /// A module's config section, if the config has one.
