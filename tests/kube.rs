@@ -557,3 +557,64 @@ fn a_single_node_that_listens_without_tls_gets_the_network_policy() {
     let yaml = String::from_utf8(output.stdout).unwrap();
     assert!(yaml.contains("kind: \"NetworkPolicy\""), "{yaml}");
 }
+
+/// A file the config names for a module to read (`products_file`) goes to
+/// the pods that run the module: into the ConfigMap, mounted there, the
+/// setting pointed at it (over a `--set` of it). Before, the pods were
+/// told a path on this machine, and the node exited 78 over and over.
+/// One that cannot be read here is refused, saying which.
+#[test]
+fn a_file_a_module_reads_goes_into_the_configmap_and_the_pods_that_run_it() {
+    let products = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kube-products-{}.json", std::process::id()));
+    let text = std::fs::read_to_string(repo("modules/catalog/data/products.json")).unwrap();
+    std::fs::write(&products, &text).unwrap();
+    let setting = format!("modules.catalog.products_file={}", products.display());
+    let output = split_insecure(&["--set", &setting]);
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let docs = documents(&yaml);
+    let config_map = &docs
+        .iter()
+        .find(|(kind, _, _)| kind == "ConfigMap")
+        .unwrap()
+        .2;
+    let first_line = text.lines().find(|line| !line.trim().is_empty()).unwrap();
+    assert!(
+        config_map.contains("  catalog.products_file: |")
+            && config_map.contains(&format!("    {first_line}")),
+        "{config_map}"
+    );
+    let store = deployment_of(&yaml, "store");
+    for needle in [
+        "mountPath: \"/etc/boutique/files/catalog.products_file\"",
+        "subPath: \"catalog.products_file\"",
+        "name: \"BOUTIQUE__MODULES__CATALOG__PRODUCTS_FILE\"\n              value: \"/etc/boutique/files/catalog.products_file\"",
+    ] {
+        assert!(store.contains(needle), "{needle:?} not in:\n{store}");
+    }
+    assert_eq!(
+        store
+            .matches("BOUTIQUE__MODULES__CATALOG__PRODUCTS_FILE")
+            .count(),
+        1,
+        "{store}"
+    );
+    // The web node runs no catalog: nothing of it.
+    assert!(!deployment_of(&yaml, "web").contains("products_file"));
+    passes_the_schemas(&yaml, docs.len());
+
+    let missing = "modules.catalog.products_file=/nonexistent/products.json";
+    let refused = split_insecure(&["--set", missing]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(78), "{said}");
+    assert!(
+        said.contains("[modules.catalog] products_file = \"/nonexistent/products.json\""),
+        "{said}"
+    );
+}

@@ -3,7 +3,10 @@
 //!
 //! What it writes, for a config with nodes N1, N2...:
 //!
-//! - a ConfigMap `boutique-config` holding the config file as given;
+//! - a ConfigMap `boutique-config` holding the config file as given, and
+//!   the files it names for modules to read (`products_file`: see
+//!   `data_files`), each mounted in the pods of the nodes that run its
+//!   module;
 //! - per node, a Deployment `boutique-NODE` (one pod: a node is one
 //!   process; replicate a module by placing it on several nodes) running
 //!   `boutique --config /etc/boutique/config.toml run --node NODE`, and a
@@ -43,6 +46,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::cli::ConfigArgs;
+
+mod data_files;
+use data_files::DataFile;
 
 /// The port of every node's admin endpoints, in the pod.
 const ADMIN_PORT: u16 = 9400;
@@ -103,9 +109,11 @@ pub fn kube(
             on_each_node.join(", ")
         );
     }
+    let data_files = data_files::read(&plan, &catalogue, text.len())?;
     let manifests = manifests(&Inputs {
         plan: &plan,
         config_text: &text,
+        data_files: &data_files,
         insecure,
         overrides: &args.overrides,
         secret_env,
@@ -120,6 +128,8 @@ pub fn kube(
 struct Inputs<'a> {
     plan: &'a Plan,
     config_text: &'a str,
+    /// The files the config names for its modules to read.
+    data_files: &'a [DataFile],
     insecure: bool,
     overrides: &'a [String],
     /// `--secret-env VAR=SECRET/KEY`, as given.
@@ -376,7 +386,15 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
         };
         nodes.push((node, object_name(&node.name)?, port));
     }
-    let config_hash = format!("{:x}", Sha256::digest(inputs.config_text.as_bytes()));
+    // The files' too: a changed file changes the pods as a changed config does.
+    let mut hashed = Sha256::new();
+    hashed.update(inputs.config_text.as_bytes());
+    for file in inputs.data_files {
+        hashed.update(file.key().as_bytes());
+        hashed.update(file.text.len().to_le_bytes());
+        hashed.update(file.text.as_bytes());
+    }
+    let config_hash = format!("{:x}", hashed.finalize());
     let grace_seconds = plan
         .runtime
         .shutdown_grace_ms
@@ -438,11 +456,15 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
         ));
     }
 
+    let mut config_map_data = json!({"config.toml": inputs.config_text});
+    for file in inputs.data_files {
+        config_map_data[file.key()] = json!(file.text);
+    }
     let mut docs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata("boutique-config", inputs.namespace),
-        "data": {"config.toml": inputs.config_text},
+        "data": config_map_data,
     })];
     for (node, name, port) in &nodes {
         let serves_shop = node.modules.contains(&"frontend");
@@ -484,6 +506,22 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             json!({"name": "data", "emptyDir": {}}),
             json!({"name": "tmp", "emptyDir": {}}),
         ];
+        for file in inputs
+            .data_files
+            .iter()
+            .filter(|file| node.modules.contains(&file.module))
+        {
+            mounts.push(json!({
+                "name": "config",
+                "mountPath": file.path_in_pod(),
+                "subPath": file.key(),
+                "readOnly": true,
+            }));
+            // In place of a `--set` of the same setting (whose file this is).
+            let setting = env_override(&file.config_key(), &file.path_in_pod());
+            env.retain(|existing| existing["name"] != setting["name"]);
+            env.push(setting);
+        }
         if tls {
             // Only the CA's certificate and this node's own pair reach its
             // pod (the Secret holds every node's), readable by the image's

@@ -32,6 +32,14 @@ impl Module for CatalogModule {
     type Service = Catalog;
     type Config = CatalogConfig;
 
+    fn data_files(config: &CatalogConfig) -> Vec<(&'static str, PathBuf)> {
+        config
+            .products_file
+            .iter()
+            .map(|path| ("products_file", path.clone()))
+            .collect()
+    }
+
     async fn start(config: CatalogConfig, _ctx: StartContext) -> Result<Catalog, StartError> {
         let text = runtime::data_file(
             "products_file",

@@ -29,6 +29,14 @@ impl Module for CurrencyModule {
     type Service = Currency;
     type Config = CurrencyConfig;
 
+    fn data_files(config: &CurrencyConfig) -> Vec<(&'static str, PathBuf)> {
+        config
+            .rates_file
+            .iter()
+            .map(|path| ("rates_file", path.clone()))
+            .collect()
+    }
+
     async fn start(config: CurrencyConfig, _ctx: StartContext) -> Result<Currency, StartError> {
         let text = runtime::data_file("rates_file", config.rates_file.as_deref(), BUILT_IN_RATES)?;
         // What the file says is wrong: not mended by starting again.

@@ -59,6 +59,9 @@ pub struct ModuleEntry {
     /// [`Module::storage`] for a config section (as for the default one if
     /// the section is invalid).
     pub(crate) storage: fn(Option<&config::Value>) -> crate::module::Storage,
+    /// [`Module::data_files`] for a config section (none if the section
+    /// is invalid: `check_config` says why).
+    data_files: fn(Option<&config::Value>) -> Vec<(&'static str, std::path::PathBuf)>,
     pub(crate) start: StartFn,
     pub(crate) remote: fn(Vec<Arc<Peer>>, Routing, Duration, &mut ServiceRegistry),
     decode: fn(&[u8]) -> usize,
@@ -90,6 +93,11 @@ impl ModuleEntry {
             storage: |section| {
                 let config = parse_config::<M::Config>(section).unwrap_or_default();
                 M::storage(&config)
+            },
+            data_files: |section| {
+                parse_config::<M::Config>(section)
+                    .map(|config| M::data_files(&config))
+                    .unwrap_or_default()
             },
             start: start_module::<M>,
             remote: |mut peers, routing, timeout, registry| {
@@ -127,6 +135,15 @@ impl ModuleEntry {
     /// ([`Module::storage`]).
     pub fn storage_with(&self, section: Option<&config::Value>) -> crate::module::Storage {
         (self.storage)(section)
+    }
+
+    /// The files it reads as it starts, configured by `section`
+    /// ([`Module::data_files`]).
+    pub fn data_files_with(
+        &self,
+        section: Option<&config::Value>,
+    ) -> Vec<(&'static str, std::path::PathBuf)> {
+        (self.data_files)(section)
     }
 
     /// Where it listens itself (the shop's web server), configured by

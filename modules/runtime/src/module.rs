@@ -91,6 +91,15 @@ pub trait Module: 'static {
         Storage::Nothing
     }
 
+    /// The files the module reads as it starts, given its config, each
+    /// with the setting that names it (`("products_file", path)`); none
+    /// by default. `deploy kube` ships each to the pods that run the
+    /// module (a pod has nothing of the machine the manifests were made
+    /// on), and points the setting at it there.
+    fn data_files(_config: &Self::Config) -> Vec<(&'static str, std::path::PathBuf)> {
+        Vec::new()
+    }
+
     /// Starts the module's actor on the current arbiter (with the
     /// service's `start` or `create`, which the [`service!`](crate::service!)
     /// macro generates) and returns its endpoints.

@@ -658,6 +658,18 @@ impl Plan {
         })
     }
 
+    /// The files module `module` reads as it starts under this config,
+    /// each with the setting that names it (see `Module::data_files`).
+    pub fn data_files(
+        &self,
+        catalogue: &Catalogue,
+        module: &str,
+    ) -> Vec<(&'static str, std::path::PathBuf)> {
+        catalogue.entry(module).map_or_else(Vec::new, |entry| {
+            entry.data_files_with(self.module_config(module))
+        })
+    }
+
     fn node_names(&self) -> String {
         self.nodes
             .iter()

@@ -1,0 +1,94 @@
+//! The files a config names for its modules to read as they start
+//! (`[modules.catalog] products_file`, `[modules.currency] rates_file`),
+//! shipped to the pods.
+//!
+//! A pod has nothing of the machine the manifests were made on: a path
+//! there named a file the pod could not read, and the node exited with a
+//! config error, again and again. So `deploy kube` reads each file here,
+//! puts it in the ConfigMap beside the config (under the key
+//! `MODULE.SETTING`), mounts it in the pods of the nodes that run the
+//! module, and points the setting at it there with an environment
+//! variable. A file that cannot be read here is refused, as is more than
+//! a ConfigMap holds.
+
+use runtime::Catalogue;
+use runtime::config::Plan;
+
+/// Where the files are mounted in a pod.
+const FILES_DIR: &str = "/etc/boutique/files";
+
+/// The most a ConfigMap's data may hold, the config included (Kubernetes
+/// refuses more).
+const CONFIG_MAP_LIMIT: usize = 1 << 20;
+
+/// One file a module reads, as read here.
+pub(super) struct DataFile {
+    /// The module that reads it.
+    pub module: &'static str,
+    /// The setting that names it.
+    pub setting: &'static str,
+    /// What it holds.
+    pub text: String,
+}
+
+impl DataFile {
+    /// Its key in the ConfigMap.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.module, self.setting)
+    }
+
+    /// Where a pod finds it.
+    pub fn path_in_pod(&self) -> String {
+        format!("{FILES_DIR}/{}", self.key())
+    }
+
+    /// The config key of its setting, which the pods get as `path_in_pod`.
+    pub fn config_key(&self) -> String {
+        format!("modules.{}.{}", self.module, self.setting)
+    }
+}
+
+/// Reads every file the plan's modules read as they start (each module
+/// once, however many nodes run it), from paths as `run` here would
+/// (relative ones from the current directory). `config_len`: the
+/// config's own size, which shares the ConfigMap.
+pub(super) fn read(
+    plan: &Plan,
+    catalogue: &Catalogue,
+    config_len: usize,
+) -> anyhow::Result<Vec<DataFile>> {
+    let mut modules: Vec<&'static str> = plan
+        .nodes()
+        .iter()
+        .flat_map(|node| node.modules.iter().copied())
+        .collect();
+    modules.sort_unstable();
+    modules.dedup();
+    let mut files = Vec::new();
+    let mut size = config_len;
+    for module in modules {
+        for (setting, path) in plan.data_files(catalogue, module) {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                super::refused(&format!(
+                    "[modules.{module}] {setting} = {:?}: deploy kube puts the file into the \
+                     ConfigMap for the pods (which have nothing of this machine), and cannot \
+                     read it here: {error}",
+                    path.display().to_string()
+                ))
+            })?;
+            size = size.saturating_add(text.len());
+            files.push(DataFile {
+                module,
+                setting,
+                text,
+            });
+        }
+    }
+    if size > CONFIG_MAP_LIMIT {
+        return Err(super::refused(&format!(
+            "the config and the files it names come to {size} bytes, more than a ConfigMap \
+             holds ({CONFIG_MAP_LIMIT}); use smaller files"
+        )));
+    }
+    Ok(files)
+}
