@@ -224,8 +224,7 @@ pub fn up(
         // How a restarted node's start went: awaited beside the others'
         // exits, not before them (a node slow to come back would hold up
         // every other node's restart for up to a minute).
-        let (readied, mut ready) =
-            mpsc::unbounded_channel::<(String, Result<Ready, oneshot::error::RecvError>)>();
+        let (readied, mut ready): (ReadySender, _) = mpsc::unbounded_channel();
         let mut nodes: BTreeMap<String, Supervised> = BTreeMap::new();
         let mut overrides = Overrides(args.overrides.clone());
         // Every node gets admin endpoints (and so a dashboard), and every
@@ -241,6 +240,7 @@ pub fn up(
             log_format,
             json_logs,
             exits,
+            late_ready: readied.clone(),
             admins,
             starts: 0,
         };
@@ -654,6 +654,9 @@ struct Launcher {
     /// Whether the nodes log JSON (see the file's comment).
     json_logs: bool,
     exits: mpsc::UnboundedSender<Exit>,
+    /// Where a node that said it was ready only after [`READY_WITHIN`]
+    /// says so (its address is still to be learnt).
+    late_ready: ReadySender,
     /// Every node's admin endpoint.
     admins: Vec<Admin>,
     /// Processes started so far.
@@ -733,8 +736,9 @@ impl Launcher {
         match child.stdout.take() {
             Some(stdout) => {
                 let node = name.to_owned();
+                let late_ready = self.late_ready.clone();
                 tokio::spawn(async move {
-                    let ready = forward_until_ready(lines, stdout, forwarding).await;
+                    let ready = forward_until_ready(lines, stdout, forwarding, late_ready).await;
                     if !matches!(ready, Ready::Exited) {
                         say!("[up] started node '{node}' (pid {pid})");
                     }
@@ -799,6 +803,7 @@ async fn wait(
 }
 
 /// How a node's start went.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Ready {
     /// It listens on this address.
     Listening(String),
@@ -816,30 +821,48 @@ async fn forward_until_ready(
     node: Lines,
     stream: impl AsyncRead + Unpin + Send + 'static,
     forwarding: mpsc::Sender<()>,
+    late_ready: ReadySender,
 ) -> Ready {
     let mut lines = NodeOutput::new(stream);
     let ready = tokio::time::timeout(READY_WITHIN, async {
         while let Some(line) = lines.next_line().await {
             node.say(&line);
-            if let Some((_, addr)) = line.split_once("listening on ") {
-                return Ready::Listening(addr.trim().to_owned());
-            }
-            if line.contains("every module runs in this process") {
-                return Ready::Running;
+            if let Some(ready) = ready_in(&line) {
+                return ready;
             }
         }
         Ready::Exited
     })
     .await
     .unwrap_or(Ready::TimedOut);
+    let mut waiting = ready == Ready::TimedOut;
     tokio::spawn(async move {
         while let Some(line) = lines.next_line().await {
             node.say(&line);
+            // Slow, not stuck: its address is still to be learnt (a node
+            // on port 0 is found by the nodes started after it only so).
+            if waiting && let Some(ready) = ready_in(&line) {
+                waiting = false;
+                say!("[up] node '{}' is ready after all", node.node);
+                let _ = late_ready.send((node.node.clone(), Ok(ready)));
+            }
         }
         drop(forwarding);
     });
     ready
 }
+
+/// What a node's output line says of its start, if it says it is ready.
+fn ready_in(line: &str) -> Option<Ready> {
+    if let Some((_, addr)) = line.split_once("listening on ") {
+        return Some(Ready::Listening(addr.trim().to_owned()));
+    }
+    line.contains("every module runs in this process")
+        .then_some(Ready::Running)
+}
+
+/// Where how a node's start went is sent: its name, and what it said.
+type ReadySender = mpsc::UnboundedSender<(String, Result<Ready, oneshot::error::RecvError>)>;
 
 fn forward(
     node: Lines,
