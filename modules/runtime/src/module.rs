@@ -96,7 +96,7 @@ pub trait Module: 'static {
     /// by default. `deploy kube` ships each to the pods that run the
     /// module (a pod has nothing of the machine the manifests were made
     /// on), and points the setting at it there.
-    fn data_files(_config: &Self::Config) -> Vec<(&'static str, std::path::PathBuf)> {
+    fn data_files(_config: &Self::Config) -> Vec<(&'static str, PathBuf)> {
         Vec::new()
     }
 
@@ -415,10 +415,12 @@ impl StartContext {
 }
 
 /// The text of a data file that a module's config names (`key = path`), or
-/// `built_in` when the config names none. The error says which key and file,
-/// and is a config error: the config names a file that is not there, or
-/// not readable, and starting again will not find it (`up` does not start
-/// such a node again).
+/// `built_in` when the config names none. The error says which key and file.
+/// It is a config error when the config names a file that is not there,
+/// not readable by this user, a directory, or not text: starting again
+/// will not find it (`up` does not start such a node again). Any other
+/// failure to read (a disk's or a network file system's) may pass, and
+/// is [`StartError::Failed`].
 pub fn data_file(
     key: &str,
     path: Option<&std::path::Path>,
@@ -428,7 +430,16 @@ pub fn data_file(
         None => Ok(std::borrow::Cow::Borrowed(built_in)),
         Some(path) => std::fs::read_to_string(path)
             .map(std::borrow::Cow::Owned)
-            .map_err(|e| StartError::Config(format!("cannot read {key} {}: {e}", path.display()))),
+            .map_err(|e| {
+                let why = format!("cannot read {key} {}: {e}", path.display());
+                match e.kind() {
+                    std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::IsADirectory
+                    | std::io::ErrorKind::InvalidData => StartError::Config(why),
+                    _ => StartError::Failed(why),
+                }
+            }),
     }
 }
 
@@ -450,4 +461,32 @@ pub async fn start_alone<M: Module>(
     M::check(&config)?;
     let ctx = StartContext::new("test", M::dependencies(), services, data_dir);
     M::start(config, ctx).await.map(ServiceRef::local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_file_that_will_not_be_there_on_a_restart_either_is_a_config_error() {
+        let dir = std::env::temp_dir().join(format!("data-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_text = dir.join("not-text.json");
+        std::fs::write(&not_text, [0xff, 0xfe, 0x00]).unwrap();
+        for path in [dir.join("missing.json"), dir.clone(), not_text] {
+            let read = data_file("products_file", Some(&path), "");
+            assert!(
+                matches!(&read, Err(StartError::Config(why)) if why.contains("products_file")),
+                "{path:?}: {read:?}"
+            );
+        }
+        // A read that fails on the way (here an I/O error) may pass.
+        let read = data_file("products_file", Some(Path::new("/proc/self/mem")), "");
+        assert!(matches!(read, Err(StartError::Failed(_))), "{read:?}");
+        assert_eq!(
+            data_file("products_file", None, "built in").unwrap(),
+            "built in"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
