@@ -166,8 +166,22 @@ pub(crate) async fn supervise<M: Module>(
                 );
                 return;
             }
+            // A start that panics is a start that failed (tried again,
+            // with backoff): before, the panic ended this task, and the
+            // module stayed down for good, the node unready. One that
+            // hangs still gives way to the node's close.
             let started = match config {
-                Ok(config) => M::start(config, ctx.clone()).await,
+                Ok(config) => {
+                    let start = PanicCaught(Box::pin(M::start(config, ctx.clone())));
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        started = start => {
+                            started.unwrap_or_else(|_| Err(crate::module::StartError::Failed(
+                                "its start panicked (the line above says where)".to_owned(),
+                            )))
+                        }
+                    }
+                }
                 Err(error) => Err(error),
             };
             match started {
@@ -189,6 +203,27 @@ pub(crate) async fn supervise<M: Module>(
                     );
                 }
             }
+        }
+    }
+}
+
+/// A future whose panic, while polled, is caught as `Err(())` (the line
+/// about it is the panic hook's). futures-util has one, behind a feature
+/// that would add to every build for this one use.
+struct PanicCaught<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for PanicCaught<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
         }
     }
 }

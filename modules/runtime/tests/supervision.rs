@@ -212,3 +212,81 @@ async fn a_module_that_crashes_during_a_graceful_shutdown_is_restarted() {
     }
     assert_eq!(shutdown.await, 0);
 }
+
+// --- A restart whose start panics ------------------------------------------
+
+/// Starts of the [`Fragile`] module so far (one test in this binary
+/// starts it).
+static FRAGILE_STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fragile's one message: panics in its handler.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Crash {}
+
+runtime::service! {
+    /// A module whose second start panics.
+    pub Fragile = "fragile", error holder::Never {
+        Crash -> runtime::Empty,
+    }
+}
+
+struct FragileModule;
+
+impl runtime::Module for FragileModule {
+    type Service = Fragile;
+    type Config = runtime::NoConfig;
+    async fn start(
+        _: runtime::NoConfig,
+        _: runtime::StartContext,
+    ) -> Result<Fragile, runtime::StartError> {
+        let start = FRAGILE_STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        assert_ne!(start, 2, "the second start panics");
+        Ok(Fragile::start(FragileActor))
+    }
+}
+
+struct FragileActor;
+
+impl actix::Actor for FragileActor {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<runtime::Call<Crash>> for FragileActor {
+    type Result = Result<runtime::Empty, holder::Never>;
+    fn handle(&mut self, _: runtime::Call<Crash>, _: &mut Self::Context) -> Self::Result {
+        panic!("crash, as asked");
+    }
+}
+
+/// A restart whose start panics is a failed start, tried again with
+/// backoff: before, the panic ended the supervisor, and the module stayed
+/// down (its node unready) for good.
+#[actix_rt::test]
+async fn a_restart_whose_start_panics_is_tried_again() {
+    let node = one_node_of(&catalogue().with::<FragileModule>()).await;
+    let fragile = node.service::<Fragile>().unwrap();
+    let crashed = fragile.call(Crash {}).await.unwrap_err();
+    assert!(
+        matches!(crashed, CallError::OutcomeUnknown { .. }),
+        "{crashed:?}"
+    );
+    // Start 2 panics, start 3 runs: the module answers again (with the
+    // same panic, from a running actor), and the node is ready.
+    let started = Instant::now();
+    while FRAGILE_STARTS.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not started again after the panicking start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    while !node.readiness().is_ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            node.readiness()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
