@@ -2,8 +2,8 @@
 //!
 //! | path | answer |
 //! |---|---|
-//! | `/healthz` | 200 `ok`: the process is alive and serving |
-//! | `/readyz` | 200 `ready`, or 503 listing what stands in the way: a module this node calls with no reachable replica |
+//! | `/healthz` | 200 `ok`: the process is alive and its main thread runs; 503 once that thread has been stuck for 15 s (see `runtime::pulse`) |
+//! | `/readyz` | 200 `ready`, or 503 listing what stands in the way: a module of its own down, a module this node calls with no reachable replica, its main thread stuck for 3 s, a shutdown begun |
 //! | `/metrics` | the node's metrics, in the OpenMetrics text format (which Prometheus reads) |
 //! | `/` | the dashboard: the deployment's nodes, where each module runs, and a live call graph |
 //! | `/api/deployment` | what the dashboard shows, as JSON: every node of the config, with its modules and its metrics (fetched from its admin endpoint) |
@@ -82,10 +82,15 @@ pub fn serve(
     Ok((bound, handle))
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok\n")
+async fn healthz(node: web::Data<Node>) -> HttpResponse {
+    match node.health() {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ok\n"),
+        Err(why) => HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("not ok: {why}\n")),
+    }
 }
 
 async fn readyz(node: web::Data<Node>) -> HttpResponse {

@@ -60,6 +60,7 @@ mod metrics;
 pub mod module;
 pub mod node;
 pub mod panics;
+pub mod pulse;
 pub mod registry;
 pub mod service;
 pub mod service_ref;

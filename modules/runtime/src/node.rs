@@ -98,6 +98,8 @@ pub struct Node {
     /// The remote modules this node's modules call.
     needs: Vec<crate::health::Need>,
     metrics: prometheus_client::registry::Registry,
+    /// When its main thread last ran (see `pulse`).
+    pulse: Arc<crate::pulse::Pulse>,
 }
 
 impl Node {
@@ -146,6 +148,10 @@ impl Node {
                 ),
             );
         }
+        let silent = self.pulse.silent_for();
+        if silent >= crate::pulse::UNREADY_AFTER {
+            readiness.problems.insert(0, stalled(silent));
+        }
         // From the moment it is told to stop: it refuses new calls, and the
         // frontend's server stops taking requests.
         if *self.shutdown.borrow() {
@@ -154,6 +160,18 @@ impl Node {
                 .insert(0, format!("node '{}' is shutting down", self.name));
         }
         readiness
+    }
+
+    /// Whether the node still runs: `Err` saying why not when its main
+    /// thread, where its modules and connections run, has been stuck for
+    /// [`UNHEALTHY_AFTER`](crate::pulse::UNHEALTHY_AFTER) (a handler
+    /// blocking it, a deadlock). Served as `/healthz`.
+    pub fn health(&self) -> Result<(), String> {
+        let silent = self.pulse.silent_for();
+        if silent >= crate::pulse::UNHEALTHY_AFTER {
+            return Err(stalled(silent));
+        }
+        Ok(())
     }
 
     /// This node's metrics in the Prometheus text format.
@@ -408,6 +426,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (closed, _) = watch::channel(false);
+    let pulse = crate::pulse::Pulse::start(closed.subscribe());
     let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
@@ -611,6 +630,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         traffic: transport.as_ref().map(|t| Arc::clone(&t.shared)),
     }));
     Ok(Node {
+        pulse,
         admin: placed.admin,
         needs,
         metrics,
@@ -624,6 +644,15 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         holds,
         counters,
     })
+}
+
+/// What a main thread silent for `silent` means, in words.
+fn stalled(silent: Duration) -> String {
+    format!(
+        "the node's main thread, where its modules and connections run, has not run for {} ms \
+         (a handler blocking it?)",
+        silent.as_millis()
+    )
 }
 
 fn bind_std(node: &str, listener: std::net::TcpListener) -> Result<TcpListener, NodeError> {

@@ -186,6 +186,50 @@ async fn a_module_down_makes_its_node_unready_until_it_runs_again() {
     assert!(node.readiness().is_ready(), "{:?}", node.readiness());
 }
 
+/// A node whose main thread is stuck (here: the test's own, which runs
+/// it, sleeping) is not ready, though its admin thread could still
+/// answer; it is again once the thread runs.
+#[actix_rt::test]
+async fn a_node_whose_main_thread_is_stuck_is_not_ready() {
+    let node = std::sync::Arc::new(one_node().await);
+    assert!(node.readiness().is_ready(), "{:?}", node.readiness());
+    let watcher = {
+        let node = std::sync::Arc::clone(&node);
+        std::thread::spawn(move || {
+            // As the admin endpoints would see it, from their own thread.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let readiness = node.readiness();
+                if !readiness.is_ready() {
+                    return (readiness, node.health());
+                }
+                assert!(Instant::now() < deadline, "ready all along");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // Stuck: nothing else runs on this thread meanwhile.
+    while !watcher.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (readiness, health) = watcher.join().unwrap();
+    assert!(
+        readiness.problems[0].contains("main thread") && readiness.problems[0].contains("not run"),
+        "{readiness:?}"
+    );
+    // Stuck for seconds, not for the 15 that make it unhealthy.
+    assert_eq!(health, Ok(()));
+    let started = Instant::now();
+    while !node.readiness().is_ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            node.readiness()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 // --- Restarts during a graceful shutdown ----------------------------------
 
 /// Work a graceful shutdown waits for may need a module that crashes
