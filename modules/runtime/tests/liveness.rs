@@ -156,6 +156,34 @@ async fn a_peer_busy_sending_a_large_message_over_a_slow_link_is_alive() {
         .unwrap()
         .throttle_writes("b", 16 * 1024, Duration::from_millis(50));
     slow_round("receiving").await;
+
+    // b sends its big request slowly again, and a's short call to b (b
+    // answers it at once) has its reply waiting behind it at b: at a, the
+    // frame on its way is a request, not a reply, but b is no less busy
+    // answering. Before, a cut b off a failure timeout past the short
+    // call's deadline, and the big call failed with it.
+    a.faults().unwrap().throttle_writes("b", 0, Duration::ZERO);
+    b.faults()
+        .unwrap()
+        .throttle_writes("a", 16 * 1024, Duration::from_millis(50));
+    let ping = a
+        .service::<Other>()
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let (reply, small) = tokio::join!(
+        toy.call(echo(big.clone())),
+        ping.call(Ping {
+            text: "small".into()
+        })
+    );
+    assert_eq!(a.connections_to("b"), 1, "declared dead while answering");
+    assert_eq!(reply.unwrap().unwrap().text.len(), big.len());
+    assert!(small.is_err(), "{small:?}");
+    assert!(
+        started.elapsed() > Duration::from_millis(3_000),
+        "the link was not slow"
+    );
 }
 
 #[actix_rt::test]

@@ -482,9 +482,9 @@ impl Connection {
         self.writer_blocked.load(Ordering::Relaxed)
     }
 
-    /// When bytes of a reply last arrived and left it unfinished (coarse
-    /// clock, ms; 0: never): the peer is answering, and the replies behind
-    /// that one wait for it.
+    /// When bytes of a request or reply last arrived and left it
+    /// unfinished (coarse clock, ms; 0: never): the peer's outbox is
+    /// moving, and the replies behind that frame wait for it.
     pub(crate) fn last_reply_progress(&self) -> u64 {
         self.reply_heard.load(Ordering::Relaxed)
     }

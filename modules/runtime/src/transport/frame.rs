@@ -388,8 +388,9 @@ pub struct FrameReader<R> {
     /// Stamped with the coarse clock's milliseconds after every read that
     /// brought bytes.
     progress: Option<Arc<AtomicU64>>,
-    /// Stamped after every read that brought bytes of a reply frame and
-    /// left it unfinished: a reply on its way.
+    /// Stamped after every read that brought bytes of a call's frame (a
+    /// request or a reply) and left it unfinished: the peer's outbox is
+    /// moving, and the replies queued behind that frame are on their way.
     reply_progress: Option<Arc<AtomicU64>>,
 }
 
@@ -412,8 +413,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Stamps `progress` with the time of every read that brings bytes of
-    /// a reply frame and leaves it unfinished (a large reply on its way,
-    /// which the replies behind it wait for).
+    /// a request or reply frame and leaves it unfinished (a large message
+    /// on its way, which the replies behind it wait for: the peer sends
+    /// its own calls and its answers through one outbox).
     pub fn report_reply_progress(&mut self, progress: Arc<AtomicU64>) {
         self.reply_progress = Some(progress);
     }
@@ -471,9 +473,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             // The frame at the head of the buffer is the one this read
             // added to (whole frames were handed out before it): stamped if
-            // it is a reply, and still unfinished.
+            // it is a call's, and still unfinished.
+            let calls = [Kind::Request as u8, Kind::Reply as u8];
             if let Some(progress) = &self.reply_progress
-                && self.buf.get(PREFIX_LEN) == Some(&(Kind::Reply as u8))
+                && self
+                    .buf
+                    .get(PREFIX_LEN)
+                    .is_some_and(|kind| calls.contains(kind))
                 && self.head_unfinished()
             {
                 progress.store(crate::deadline::now_ms(), Ordering::Relaxed);

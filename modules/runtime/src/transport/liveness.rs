@@ -39,8 +39,10 @@
 //! as overloaded at its deadline. A call is judged from the later of its
 //! deadline and the first look that finds its request written (one
 //! waiting here behind a large frame on a slow link has not reached the
-//! peer), and not while a reply is arriving (the peer's answer may wait
-//! behind it). What the kernel's socket buffers hold is not seen: over a
+//! peer), and not while a large request or reply from the peer is
+//! arriving (the peer's answer may wait behind it in its outbox; before,
+//! only a reply counted, and a peer sending its own large call was cut off
+//! with the answer it owed queued behind it). What the kernel's socket buffers hold is not seen: over a
 //! link so slow that they take longer than a failure timeout to drain,
 //! raise `failure_timeout_ms`.
 //!
