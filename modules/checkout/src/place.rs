@@ -519,9 +519,33 @@ pub async fn place(
         }
     };
     tracing::info!(order_id = %order.order_id, total = %order.total, "order placed");
-    let finishing = finish(deps, order, key, EmptyTheCart::Always, Done::default());
-    Ok(runtime::detached(finishing).await)
+    // Finished here (the cart emptied, the confirmation sent) so that the
+    // customer's next page shows it done; but the order stands, and its
+    // answer waits for that at most FINISH_WAIT: past it (a slow email or
+    // cart module, each step up to a call timeout), the finishing goes on
+    // in the background, and the customer, who waits for checkout only so
+    // long, is told their order is placed, not that it may not be. What
+    // fails there is finished later (`finish`), as ever.
+    let placed = order.clone();
+    let finishing = {
+        let deps = deps.clone();
+        let key = key.to_owned();
+        actix::spawn(runtime::detached_in_this_trace(async move {
+            finish(&deps, order, &key, EmptyTheCart::Always, Done::default()).await
+        }))
+    };
+    match tokio::time::timeout(FINISH_WAIT, finishing).await {
+        Ok(Ok(finished)) => Ok(finished),
+        _ => {
+            tracing::info!(order_id = %placed.order_id, "the order is placed; finishing it (the cart, the confirmation) goes on in the background");
+            Ok(placed)
+        }
+    }
 }
+
+/// How long a checkout's answer waits for its order to be finished (see
+/// the end of [`place`]).
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Whether a `SaveOrder` that failed with `error` may have stored the
 /// order (or may yet): then its charge is kept until that is known. One

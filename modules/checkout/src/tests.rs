@@ -3,7 +3,7 @@
 //! directory, and a failing orders store where a failure is the point.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 use cart::api::{
@@ -78,6 +78,8 @@ struct Faults {
     held_charge: Option<usize>,
     /// The first this many confirmations cannot be sent.
     emails_failing: usize,
+    /// Every confirmation takes this long to send (and then is sent).
+    email_slow: Option<Duration>,
     /// The first this many `EmptyCart`s fail.
     cart_emptyings_failing: usize,
     /// The finisher's timings.
@@ -162,10 +164,11 @@ async fn shop(faults: Faults) -> Shop {
     }
     let email = started::<EmailModule>(EmailConfig::default(), &mut registry, &data).await;
     let emails_tried = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    if faults.emails_failing > 0 {
+    if faults.emails_failing > 0 || faults.email_slow.is_some() {
         let flaky = FlakyEmail {
             real: email.clone(),
             failing: faults.emails_failing,
+            delay: faults.email_slow.unwrap_or_default(),
             tried: Arc::clone(&emails_tried),
         };
         registry.insert(ServiceRef::local(Email::start(flaky)));
@@ -531,6 +534,43 @@ async fn a_repeat_that_finds_the_cart_emptied_by_its_own_order_answers_that_orde
     let repeated = shop.place(request("u1", "USD", "k")).await;
     assert_eq!(repeated, Ok(placed));
     assert_eq!(shop.charges("u1", "k").await.len(), 1);
+}
+
+/// A placed order is answered once finishing it has waited FINISH_WAIT
+/// (3 s), not for as long as a slow email module takes: the customer,
+/// who waits only so long, is told the order is placed. The confirmation
+/// goes on in the background, once.
+#[actix_rt::test]
+async fn a_slow_confirmation_does_not_hold_the_answer_that_the_order_is_placed() {
+    let shop = shop(Faults {
+        email_slow: Some(Duration::from_secs(4)),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let started = Instant::now();
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3_900), "{took:?}");
+    assert_eq!(shop.orders("u1").await, vec![order.clone()]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    // Sent, once, and the order then confirmed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shop.confirmed("u1", "k").await {
+        assert!(Instant::now() < deadline, "never confirmed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = shop
+        .email
+        .call(ListSentEmails {
+            to: "someone@example.com".into(),
+            limit: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.emails.len(), 1);
+    assert!(sent.emails[0].text.contains(&order.order_id));
 }
 
 #[actix_rt::test]
@@ -1564,6 +1604,8 @@ async fn an_order_stored_though_the_store_said_it_failed_is_finished_not_refunde
 struct FlakyEmail {
     real: ServiceRef<Email>,
     failing: usize,
+    /// How long each confirmation that is sent takes.
+    delay: Duration,
     /// Confirmations asked for, failed or not.
     tried: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -1586,7 +1628,12 @@ impl Handler<Call<SendOrderConfirmation>> for FlakyEmail {
                 Err(EmailError::SinkFailed("the mail server is down".into()))
             });
         }
-        forward(&self.real, call.into_message(), EmailError::SinkFailed)
+        let sent = forward(&self.real, call.into_message(), EmailError::SinkFailed);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            sent.await
+        })
     }
 }
 
