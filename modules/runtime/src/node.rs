@@ -98,8 +98,8 @@ pub struct Node {
     /// The remote modules this node's modules call.
     needs: Vec<crate::health::Need>,
     metrics: prometheus_client::registry::Registry,
-    /// When its main thread last ran (see `pulse`).
-    pulse: Arc<crate::pulse::Pulse>,
+    /// When its main thread last ran (see `pulse`); none for a client.
+    pulse: Option<Arc<crate::pulse::Pulse>>,
 }
 
 impl Node {
@@ -148,7 +148,7 @@ impl Node {
                 ),
             );
         }
-        let silent = self.pulse.silent_for();
+        let silent = self.main_thread_silent_for();
         if silent >= crate::pulse::UNREADY_AFTER {
             readiness.problems.insert(0, stalled(silent));
         }
@@ -162,12 +162,20 @@ impl Node {
         readiness
     }
 
+    /// How long the node's main thread has not run for (zero for a
+    /// client, which has none).
+    fn main_thread_silent_for(&self) -> Duration {
+        self.pulse
+            .as_ref()
+            .map_or(Duration::ZERO, |pulse| pulse.silent_for())
+    }
+
     /// Whether the node still runs: `Err` saying why not when its main
     /// thread, where its modules and connections run, has been stuck for
     /// [`UNHEALTHY_AFTER`](crate::pulse::UNHEALTHY_AFTER) (a handler
     /// blocking it, a deadlock). Served as `/healthz`.
     pub fn health(&self) -> Result<(), String> {
-        let silent = self.pulse.silent_for();
+        let silent = self.main_thread_silent_for();
         if silent >= crate::pulse::UNHEALTHY_AFTER {
             return Err(stalled(silent));
         }
@@ -426,7 +434,9 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (closed, _) = watch::channel(false);
-    let pulse = crate::pulse::Pulse::start(closed.subscribe());
+    // A client may run on any tokio runtime (no actix system, no main
+    // thread of modules): it has no pulse.
+    let pulse = matches!(role, Role::Node).then(|| crate::pulse::Pulse::start(closed.subscribe()));
     let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
@@ -469,6 +479,12 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             max_in_flight: u32::try_from(plan.runtime.max_in_flight_per_peer).unwrap_or(u32::MAX),
             // Validated by the plan: MIN_FRAME_BYTES to MAX_DECODE_BYTES (16 MiB).
             max_frame: u32::try_from(plan.runtime.max_frame_bytes).unwrap_or(u32::MAX),
+            // Validated by the plan: at most a day, in ms.
+            heartbeat: crate::transport::handshake::Heartbeat {
+                interval_ms: u32::try_from(plan.runtime.heartbeat_interval_ms).unwrap_or(u32::MAX),
+                failure_timeout_ms: u32::try_from(plan.runtime.failure_timeout_ms)
+                    .unwrap_or(u32::MAX),
+            },
             secret,
         };
         let tls = match &plan.tls {

@@ -260,7 +260,12 @@ async fn a_peer_that_answers_no_calls_is_declared_unreachable() {
     // Node "a", as far as b can tell: it takes the handshake, reads every
     // frame and sends heartbeats, and answers nothing.
     let stuck = tokio::spawn(async move {
-        let (mut reader, mut write) = accept_as_a(&fake).await.unwrap();
+        // Its heartbeat settings are the node's own, as they must be.
+        let heartbeat = runtime::transport::handshake::Heartbeat {
+            interval_ms: 100,
+            failure_timeout_ms: 500,
+        };
+        let (mut reader, mut write) = accept_as_a_with(&fake, heartbeat).await.unwrap();
         reader.set_max(4 * 1024 * 1024);
         tokio::spawn(async move { while let Ok(Some(_)) = reader.next().await {} });
         let mut beat = tokio::time::interval(Duration::from_millis(100));

@@ -814,6 +814,59 @@ async fn a_dialer_that_says_a_frame_limit_no_config_allows_is_refused() {
     still_serves(&cluster.plan).await;
 }
 
+/// Heartbeat settings are exchanged: a dialer whose heartbeats come too
+/// seldom for the node's failure timeout (or whose failure timeout is too
+/// short for the node's heartbeats) is refused, both sides saying both
+/// settings and what to do. Before, each node checked its own only, and
+/// one declared the other dead whenever it was idle.
+#[actix_rt::test]
+async fn heartbeat_settings_that_do_not_fit_are_refused_and_both_sides_say_so() {
+    use runtime::transport::handshake::Heartbeat;
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    // The cluster's nodes: every 500 ms, silent peers given 2,500 ms.
+    for (interval_ms, failure_timeout_ms) in [(3_000, 10_000), (100, 800)] {
+        let heartbeat = Heartbeat {
+            interval_ms,
+            failure_timeout_ms,
+        };
+        let me = Identity {
+            heartbeat,
+            ..identity("boutique", secret())
+        };
+        let error = dial(a, &me).await.unwrap_err();
+        assert!(
+            matches!(error.refusal(), Some(Refusal::Heartbeat { dialer, .. }) if *dialer == heartbeat),
+            "{error:?}"
+        );
+        let why = format!(
+            "the dialer sends one every {interval_ms} ms and gives a silent peer {failure_timeout_ms} ms, the acceptor every 500 ms and 2500 ms"
+        );
+        assert!(error.to_string().contains(&why), "{error}");
+        wait_for_log(&logs, &why).await;
+        let text = logs.text();
+        for node in ["node=a", "node=probe"] {
+            assert!(
+                text.lines().any(|l| l.contains(node)
+                    && l.contains(&why)
+                    && l.contains("give every node the same [runtime] heartbeat_interval_ms")),
+                "{node}: {text}"
+            );
+        }
+    }
+    // Settings that differ but fit are taken.
+    let me = Identity {
+        heartbeat: Heartbeat {
+            interval_ms: 1_000,
+            failure_timeout_ms: 5_000,
+        },
+        ..identity("boutique", secret())
+    };
+    dial(a, &me).await.unwrap();
+    still_serves(&cluster.plan).await;
+}
+
 #[actix_rt::test]
 async fn a_4_gib_length_prefix_closes_the_connection() {
     let cluster = cluster().await;

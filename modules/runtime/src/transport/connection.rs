@@ -1422,6 +1422,7 @@ mod tests {
             fingerprint: Fingerprint([0; 32]),
             max_in_flight: 16,
             max_frame: 4 * 1024 * 1024,
+            heartbeat: Default::default(),
             secret: Arc::new(
                 Secret::from_bytes("test", b"a secret of sixteen bytes".to_vec()).unwrap(),
             ),

@@ -3,9 +3,10 @@
 //! ```text
 //! dialer                                   acceptor
 //!   Hello  {magic, version, cluster, node, role, incarnation, fingerprint,
-//!           max_in_flight, max_frame, nonce_d}  ->
+//!           max_in_flight, max_frame, heartbeat, nonce_d}  ->
 //!                                          checks version, cluster, fingerprint, limits
-//!   <-  HelloAck {cluster, node, incarnation, fingerprint, max_in_flight, max_frame, nonce_a}
+//!   <-  HelloAck {cluster, node, incarnation, fingerprint, max_in_flight, max_frame,
+//!                 heartbeat, nonce_a}
 //!   checks them
 //!   Auth {proof_d = HMAC(secret, "dialer" | transcript)}  ->
 //!                                          checks proof_d, admits the peer
@@ -16,10 +17,13 @@
 //! Each side says how many calls it may have in flight to the other and the
 //! largest frame it reads; frames to a peer are built to the smaller of the
 //! two limits, so a call too large for the peer fails alone, before it is
-//! sent.
+//! sent. Each also says how often it sends heartbeats and how long it
+//! gives a silent peer: a pair in which one's failure timeout is less than
+//! twice the other's heartbeat interval is refused ([`Refusal::Heartbeat`]),
+//! since one would declare the other dead whenever it was idle.
 //!
 //! The transcript binds both nonces, both node names, both incarnations,
-//! both sides' limits and the cluster name, so a proof cannot be replayed or reflected. The secret
+//! both sides' limits and heartbeat settings and the cluster name, so a proof cannot be replayed or reflected. The secret
 //! itself never crosses. Whichever side finds a mismatch sends `Refused` with
 //! a typed [`Refusal`] that says exactly what differed, and both sides log it.
 //!
@@ -43,7 +47,7 @@ use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// The version of this protocol. Nodes with different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// The first bytes of every `Hello`, so strangers are told apart from old versions.
 pub const MAGIC: [u8; 8] = *b"BOUTIQUE";
 /// Frames before authentication are small; a stranger cannot make us buffer more.
@@ -159,8 +163,45 @@ pub struct Identity {
     /// sends it none larger, so one call too large for this side fails
     /// alone instead of closing the connection under every other call.
     pub max_frame: u32,
+    /// How often this side sends heartbeats, and how long a silent peer
+    /// has before it is declared unreachable: two nodes whose settings do
+    /// not fit (one's heartbeats too seldom for the other's patience)
+    /// refuse each other, rather than one declaring the other dead
+    /// whenever it is idle.
+    pub heartbeat: Heartbeat,
     /// The cluster secret.
     pub secret: Arc<Secret>,
+}
+
+/// A side's heartbeat settings (`[runtime] heartbeat_interval_ms` and
+/// `failure_timeout_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// How often it sends a heartbeat to a connected peer, in ms.
+    pub interval_ms: u32,
+    /// How long a peer may send nothing before it is declared
+    /// unreachable, in ms.
+    pub failure_timeout_ms: u32,
+}
+
+impl Default for Heartbeat {
+    /// The config's defaults: 500 ms and 2.5 s.
+    fn default() -> Self {
+        Heartbeat {
+            interval_ms: 500,
+            failure_timeout_ms: 2_500,
+        }
+    }
+}
+
+impl Heartbeat {
+    /// Whether a peer that sends heartbeats as `peer` says can be told
+    /// alive by a side as patient as `self`: at least two of its heartbeats
+    /// fit in this side's failure timeout (as the plan asks of one node's
+    /// own settings).
+    fn hears(self, peer: Heartbeat) -> bool {
+        u64::from(self.failure_timeout_ms) >= u64::from(peer.interval_ms) * 2
+    }
 }
 
 /// Who the far end turned out to be.
@@ -281,6 +322,18 @@ pub enum Refusal {
         /// What it said.
         said: u32,
     },
+    /// The two sides' heartbeat settings do not fit: one sends heartbeats
+    /// too seldom for the other's failure timeout.
+    #[error(
+        "heartbeat settings do not fit: the dialer sends one every {} ms and gives a silent peer {} ms, the acceptor every {} ms and {} ms; each side's failure timeout must be at least twice the other's heartbeat interval: give every node the same [runtime] heartbeat_interval_ms and failure_timeout_ms",
+        .dialer.interval_ms, .dialer.failure_timeout_ms, .acceptor.interval_ms, .acceptor.failure_timeout_ms
+    )]
+    Heartbeat {
+        /// The dialer's settings.
+        dialer: Heartbeat,
+        /// The acceptor's settings.
+        acceptor: Heartbeat,
+    },
 }
 
 /// The handshake did not produce a connection.
@@ -332,6 +385,7 @@ struct Hello {
     fingerprint: Fingerprint,
     max_in_flight: u32,
     max_frame: u32,
+    heartbeat: Heartbeat,
     nonce: [u8; 32],
 }
 
@@ -343,6 +397,7 @@ struct HelloAck {
     fingerprint: Fingerprint,
     max_in_flight: u32,
     max_frame: u32,
+    heartbeat: Heartbeat,
     nonce: [u8; 32],
 }
 
@@ -359,11 +414,13 @@ struct Transcript<'a> {
     dialer_incarnation: u64,
     dialer_max_in_flight: u32,
     dialer_max_frame: u32,
+    dialer_heartbeat: Heartbeat,
     dialer_nonce: &'a [u8; 32],
     acceptor: &'a str,
     acceptor_incarnation: u64,
     acceptor_max_in_flight: u32,
     acceptor_max_frame: u32,
+    acceptor_heartbeat: Heartbeat,
     acceptor_nonce: &'a [u8; 32],
 }
 
@@ -374,18 +431,22 @@ impl Transcript<'_> {
             mac.update(&(bytes.len() as u64).to_le_bytes());
             mac.update(bytes);
         };
-        field(b"boutique-handshake-v2");
+        field(b"boutique-handshake-v3");
         field(label.as_bytes());
         field(self.cluster.as_bytes());
         field(self.dialer.as_bytes());
         field(&self.dialer_incarnation.to_le_bytes());
         field(&self.dialer_max_in_flight.to_le_bytes());
         field(&self.dialer_max_frame.to_le_bytes());
+        field(&self.dialer_heartbeat.interval_ms.to_le_bytes());
+        field(&self.dialer_heartbeat.failure_timeout_ms.to_le_bytes());
         field(self.dialer_nonce);
         field(self.acceptor.as_bytes());
         field(&self.acceptor_incarnation.to_le_bytes());
         field(&self.acceptor_max_in_flight.to_le_bytes());
         field(&self.acceptor_max_frame.to_le_bytes());
+        field(&self.acceptor_heartbeat.interval_ms.to_le_bytes());
+        field(&self.acceptor_heartbeat.failure_timeout_ms.to_le_bytes());
         field(self.acceptor_nonce);
         mac
     }
@@ -547,6 +608,7 @@ where
         fingerprint: me.fingerprint,
         max_in_flight: me.max_in_flight,
         max_frame: me.max_frame,
+        heartbeat: me.heartbeat,
         nonce: nonce(),
     };
     let mut prefix = MAGIC.to_vec();
@@ -578,6 +640,9 @@ where
     if let Some(refusal) = frame_limit_refusal("acceptor", ack.max_frame) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    if let Some(refusal) = heartbeat_refusal(me.heartbeat, ack.heartbeat) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     if let Some(expected) = expected
         && expected != ack.node
     {
@@ -593,11 +658,13 @@ where
         dialer_incarnation: me.incarnation,
         dialer_max_in_flight: me.max_in_flight,
         dialer_max_frame: me.max_frame,
+        dialer_heartbeat: me.heartbeat,
         dialer_nonce: &hello.nonce,
         acceptor: &ack.node,
         acceptor_incarnation: ack.incarnation,
         acceptor_max_in_flight: ack.max_in_flight,
         acceptor_max_frame: ack.max_frame,
+        acceptor_heartbeat: ack.heartbeat,
         acceptor_nonce: &ack.nonce,
     };
     let auth = Proof {
@@ -683,6 +750,9 @@ where
     if let Some(refusal) = frame_limit_refusal("dialer", hello.max_frame) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
+    if let Some(refusal) = heartbeat_refusal(hello.heartbeat, me.heartbeat) {
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             // Told back to the dialer and logged here: shown, not as sent.
@@ -705,11 +775,13 @@ where
         dialer_incarnation: hello.incarnation,
         dialer_max_in_flight: hello.max_in_flight,
         dialer_max_frame: hello.max_frame,
+        dialer_heartbeat: hello.heartbeat,
         dialer_nonce: &hello.nonce,
         acceptor: &me.node,
         acceptor_incarnation: me.incarnation,
         acceptor_max_in_flight: me.max_in_flight,
         acceptor_max_frame: me.max_frame,
+        acceptor_heartbeat: me.heartbeat,
         acceptor_nonce: &ack_nonce,
     };
     let ack = HelloAck {
@@ -719,6 +791,7 @@ where
         fingerprint: me.fingerprint,
         max_in_flight: me.max_in_flight,
         max_frame: me.max_frame,
+        heartbeat: me.heartbeat,
         nonce: ack_nonce,
     };
     send(writer, Kind::HelloAck, &[], &ack, &peer).await?;
@@ -773,6 +846,13 @@ fn frame_limit_refusal(side: &str, said: u32) -> Option<Refusal> {
         side: side.to_owned(),
         said,
     })
+}
+
+/// The refusal of a pair whose heartbeat settings do not fit (see
+/// [`Heartbeat::hears`]), either way.
+fn heartbeat_refusal(dialer: Heartbeat, acceptor: Heartbeat) -> Option<Refusal> {
+    (!(dialer.hears(acceptor) && acceptor.hears(dialer)))
+        .then_some(Refusal::Heartbeat { dialer, acceptor })
 }
 
 /// A name a dialer sent, fit for a log line: its first 64 characters, with
@@ -838,6 +918,7 @@ impl Refusal {
             },
             other @ (Refusal::Version { .. }
             | Refusal::Fingerprint { .. }
+            | Refusal::Heartbeat { .. }
             | Refusal::ShuttingDown) => other,
         }
     }
@@ -881,6 +962,7 @@ mod tests {
             fingerprint: Fingerprint([3; 32]),
             max_in_flight: 1024,
             max_frame: 4 * 1024 * 1024,
+            heartbeat: Heartbeat::default(),
             secret: Arc::new(Secret::from_bytes("test", secret.to_vec()).unwrap()),
         }
     }
@@ -915,6 +997,7 @@ mod tests {
             fingerprint: dialer.fingerprint,
             max_in_flight: dialer.max_in_flight,
             max_frame: dialer.max_frame,
+            heartbeat: dialer.heartbeat,
             nonce: nonce(),
         };
         let mut prefix = MAGIC.to_vec();
@@ -935,11 +1018,13 @@ mod tests {
             dialer_incarnation: hello.incarnation,
             dialer_max_in_flight: hello.max_in_flight,
             dialer_max_frame: hello.max_frame,
+            dialer_heartbeat: hello.heartbeat,
             dialer_nonce: &hello.nonce,
             acceptor: &ack.node,
             acceptor_incarnation: ack.incarnation,
             acceptor_max_in_flight: ack.max_in_flight,
             acceptor_max_frame: ack.max_frame,
+            acceptor_heartbeat: ack.heartbeat,
             acceptor_nonce: &ack.nonce,
         };
         let auth = Proof {
@@ -995,6 +1080,7 @@ mod tests {
                 fingerprint: Fingerprint([3; 32]),
                 max_in_flight: 1024,
                 max_frame: 4 * 1024 * 1024,
+                heartbeat: Heartbeat::default(),
                 nonce: nonce(),
             };
             send(&mut write, Kind::HelloAck, &[], &ack, "b")

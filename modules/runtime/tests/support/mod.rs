@@ -628,25 +628,40 @@ pub fn identity_of_a() -> runtime::transport::handshake::Identity {
         fingerprint: catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
         max_frame: 4 * 1024 * 1024,
+        heartbeat: Default::default(),
         secret: std::sync::Arc::new(secret()),
     }
 }
 
+/// A connection a fake node took: its reader and its writer.
+pub type Accepted = (
+    runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+);
+
 /// Plays node "a" on `listener`: takes the next dialer through the
 /// handshake and welcomes it; its connection, or `None` if the handshake
 /// failed.
-pub async fn accept_as_a(
+pub async fn accept_as_a(listener: &tokio::net::TcpListener) -> Option<Accepted> {
+    accept_as_a_with(listener, Default::default()).await
+}
+
+/// [`accept_as_a`], saying `heartbeat` are its heartbeat settings (the
+/// dialer's must fit them).
+pub async fn accept_as_a_with(
     listener: &tokio::net::TcpListener,
-) -> Option<(
-    runtime::transport::frame::FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    tokio::net::tcp::OwnedWriteHalf,
-)> {
-    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME};
+    heartbeat: runtime::transport::handshake::Heartbeat,
+) -> Option<Accepted> {
+    use runtime::transport::handshake::{self, HANDSHAKE_MAX_FRAME, Identity};
     use tokio::io::AsyncWriteExt;
     let (stream, addr) = listener.accept().await.ok()?;
     let (read, mut write) = stream.into_split();
     let mut reader = runtime::transport::frame::FrameReader::new(read, HANDSHAKE_MAX_FRAME);
-    let welcomed = handshake::accept(&mut reader, &mut write, &identity_of_a(), addr)
+    let me = Identity {
+        heartbeat,
+        ..identity_of_a()
+    };
+    let welcomed = handshake::accept(&mut reader, &mut write, &me, addr)
         .await
         .ok()?;
     write.write_all(&welcomed.welcome).await.ok()?;
