@@ -169,7 +169,11 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                 // Every step waits no longer than the first submitter;
                 // compensation steps are detached from that (see place.rs).
                 let hold = self.shutdown.hold();
-                let placing = meta
+                // The answer, which may come before the checkout is over
+                // (its order placed, the finishing still going on: see
+                // `place`).
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                let over = meta
                     .scope(async move {
                         let _hold = hold;
                         // Its outcome is its own submitter's to see; what
@@ -188,7 +192,14 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         // of the customer (they wait on it), would panic in
                         // turn until a restart. Its outcome is unknown; a
                         // repeat finishes it.
-                        let placed = place(&deps, &request, &owned_key, before.as_ref());
+                        let mut unfinished = None;
+                        let placed = place(
+                            &deps,
+                            &request,
+                            &owned_key,
+                            before.as_ref(),
+                            &mut unfinished,
+                        );
                         let result = AssertUnwindSafe(placed)
                             .catch_unwind()
                             .await
@@ -200,6 +211,14 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                                     reason: "the checkout stopped unexpectedly".to_owned(),
                                 })
                             });
+                        let _ = answer.send(result.clone());
+                        if let Some(rest) = unfinished
+                            && AssertUnwindSafe(rest).catch_unwind().await.is_err()
+                        {
+                            tracing::error!(
+                                "finishing the order panicked: the finisher finishes it later"
+                            );
+                        }
                         in_flight.borrow_mut().remove(&owned_key);
                         let mut by_customer = by_customer.borrow_mut();
                         if by_customer
@@ -213,13 +232,27 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                     .instrument(span)
                     .boxed_local()
                     .shared();
+                // Run to its end whoever waits for it: past the answer, no
+                // submitter does.
+                actix::spawn(over.clone().map(drop));
+                let answered: Placing = async move {
+                    answered.await.unwrap_or_else(|_| {
+                        Err(CheckoutError::OrderOutcomeUnknown {
+                            reason: "the checkout stopped unexpectedly".to_owned(),
+                        })
+                    })
+                }
+                .boxed_local()
+                .shared();
+                // A repeat of the checkout gets its answer; the customer's
+                // next checkout waits for it to be over.
                 self.in_flight
                     .borrow_mut()
-                    .insert(key.clone(), placing.clone());
+                    .insert(key.clone(), answered.clone());
                 self.by_customer
                     .borrow_mut()
-                    .insert(customer, (number, key.clone(), placing.clone()));
-                placing
+                    .insert(customer, (number, key.clone(), over));
+                answered
             }
         };
         Box::pin(async move { placing.await.map(|order| PlaceOrderResponse { order }) })

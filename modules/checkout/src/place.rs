@@ -264,13 +264,21 @@ fn answer<T, E: std::fmt::Display>(outcome: Result<Result<T, E>, CallError>) -> 
     }
 }
 
+/// Finishing an order, left to go on after its checkout has answered
+/// (see the end of [`place`]).
+pub type Unfinished = futures_util::future::LocalBoxFuture<'static, ()>;
+
 /// Places the order; `key` is the checkout's idempotency key (never empty);
-/// `before`, the customer's checkout this one waited for, if any.
+/// `before`, the customer's checkout this one waited for, if any. If it
+/// answers with the order before finishing it (the cart, the
+/// confirmation), it leaves the rest in `unfinished`, for the caller to
+/// run to its end before the checkout counts as over.
 pub async fn place(
     deps: &Deps,
     request: &PlaceOrder,
     key: &str,
     before: Option<&Before>,
+    unfinished: &mut Option<Unfinished>,
 ) -> Result<Order, CheckoutError> {
     check_request(request)?;
 
@@ -522,25 +530,29 @@ pub async fn place(
     // Finished here (the cart emptied, the confirmation sent) so that the
     // customer's next page shows it done; but the order stands, and its
     // answer waits for that at most FINISH_WAIT: past it (a slow email or
-    // cart module, each step up to a call timeout), the finishing goes on
-    // in the background, and the customer, who waits for checkout only so
-    // long, is told their order is placed, not that it may not be. What
-    // fails there is finished later (`finish`), as ever.
-    let placed = order.clone();
-    let finishing = {
+    // cart module, each step up to a call timeout), the customer, who
+    // waits for checkout only so long, is told their order is placed, not
+    // that it may not be, and the finishing goes on (`unfinished`): the
+    // checkout is not over until it ends, so the customer's next checkout
+    // still waits for it (and finds the cart emptied), a repeat gets this
+    // answer rather than finishing it a second time, and the node's
+    // shutdown waits. What fails there is finished later, as ever.
+    let mut finishing: Unfinished = {
         let deps = deps.clone();
         let key = key.to_owned();
-        actix::spawn(runtime::detached_in_this_trace(async move {
-            finish(&deps, order, &key, EmptyTheCart::Always, Done::default()).await
+        let order = order.clone();
+        Box::pin(runtime::detached(async move {
+            finish(&deps, order, &key, EmptyTheCart::Always, Done::default()).await;
         }))
     };
-    match tokio::time::timeout(FINISH_WAIT, finishing).await {
-        Ok(Ok(finished)) => Ok(finished),
-        _ => {
-            tracing::info!(order_id = %placed.order_id, "the order is placed; finishing it (the cart, the confirmation) goes on in the background");
-            Ok(placed)
-        }
+    if tokio::time::timeout(FINISH_WAIT, &mut finishing)
+        .await
+        .is_err()
+    {
+        tracing::info!(order_id = %order.order_id, "the order is placed; finishing it (the cart, the confirmation) goes on after the answer");
+        *unfinished = Some(finishing);
     }
+    Ok(order)
 }
 
 /// How long a checkout's answer waits for its order to be finished (see

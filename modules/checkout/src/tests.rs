@@ -82,6 +82,8 @@ struct Faults {
     email_slow: Option<Duration>,
     /// The first this many `EmptyCart`s fail.
     cart_emptyings_failing: usize,
+    /// Every `EmptyCart` takes this long (and then empties the cart).
+    cart_emptying_slow: Option<Duration>,
     /// The finisher's timings.
     finishing: CheckoutConfig,
     /// Another submission's order, finished, lands under the key just
@@ -116,10 +118,11 @@ async fn shop(faults: Faults) -> Shop {
     started::<CatalogModule>(Default::default(), &mut registry, &data).await;
     started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
     let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
-    if faults.cart_emptyings_failing > 0 {
+    if faults.cart_emptyings_failing > 0 || faults.cart_emptying_slow.is_some() {
         let flaky = FlakyCart {
             real: cart.clone(),
             failing: faults.cart_emptyings_failing,
+            delay: faults.cart_emptying_slow.unwrap_or_default(),
         };
         registry.insert(ServiceRef::local(CartService::start(flaky)));
     }
@@ -571,6 +574,42 @@ async fn a_slow_confirmation_does_not_hold_the_answer_that_the_order_is_placed()
         .unwrap();
     assert_eq!(sent.emails.len(), 1);
     assert!(sent.emails[0].text.contains(&order.order_id));
+}
+
+/// A checkout answered before its order is finished is not over: the
+/// customer's next checkout (another key: the order page, then the cart
+/// page's form, while the cart is still being emptied) waits for it, and
+/// finds the cart emptied rather than paying for it again; a repeat of it
+/// gets its order, and does not finish it a second time.
+#[actix_rt::test]
+async fn a_checkout_answered_before_its_cart_is_emptied_still_holds_the_next_one() {
+    let shop = shop(Faults {
+        cart_emptying_slow: Some(Duration::from_secs(4)),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let order = shop.place(request("u1", "USD", "k1")).await.unwrap();
+    // Answered, with the cart not yet emptied.
+    assert_eq!(shop.cart("u1").await.len(), 1);
+    let (next, repeat) = tokio::join!(
+        shop.place(request("u1", "USD", "k2")),
+        shop.place(request("u1", "USD", "k1"))
+    );
+    assert_eq!(next, Err(CheckoutError::EmptyCart));
+    assert_eq!(repeat, Ok(order));
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    let sent = shop
+        .email
+        .call(ListSentEmails {
+            to: "someone@example.com".into(),
+            limit: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.emails.len(), 1);
 }
 
 #[actix_rt::test]
@@ -1673,6 +1712,8 @@ impl Handler<Call<ShipOrder>> for SlowShipping {
 struct FlakyCart {
     real: ServiceRef<CartService>,
     failing: usize,
+    /// How long each `EmptyCart` that empties the cart takes.
+    delay: Duration,
 }
 
 impl Actor for FlakyCart {
@@ -1695,7 +1736,12 @@ impl Handler<Call<EmptyCart>> for FlakyCart {
             self.failing -= 1;
             return Box::pin(async { Err(CartError::Storage("the disk is full".into())) });
         }
-        forward(&self.real, call.into_message(), CartError::Storage)
+        let emptied = forward(&self.real, call.into_message(), CartError::Storage);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            emptied.await
+        })
     }
 }
 
@@ -1835,6 +1881,7 @@ async fn a_repeat_of_a_placed_checkout_gets_its_order_whatever_the_one_before_it
         &request("u1", "USD", "k1"),
         &key,
         Some(&before),
+        &mut None,
     )
     .await;
     assert_eq!(repeated, Ok(order));

@@ -396,18 +396,6 @@ pub fn detached<F: Future>(work: F) -> Scoped<F> {
     }
 }
 
-/// [`detached`], in the trace of the work that makes it (the call being
-/// served, the request): for work spawned to go on after that work has
-/// answered (`actix::spawn`), whose calls would otherwise belong to no
-/// trace, or another's. Made while that work is polled.
-pub fn detached_in_this_trace<F: Future>(work: F) -> Scoped<F> {
-    Scoped {
-        work,
-        deadline: Within::Detached,
-        trace: TRACE.with(Cell::get),
-    }
-}
-
 /// Runs `work` as a new trace: the calls it makes (and the calls those
 /// make, on any node) carry a fresh trace id, returned with the future,
 /// and name the trace's root span (id: [`TraceId::root_span`]) as their
