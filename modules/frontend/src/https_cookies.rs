@@ -21,7 +21,10 @@
 //!   a cookie without it is dropped, as one the shop did not set.
 //!
 //! A browser that held the shop's cookies from before the setting was
-//! turned on starts a new session (and is signed out) once.
+//! turned on starts a new session (and is signed out) once; a checkout it
+//! left unfinished then (`shop_checkout`) is no longer offered to finish,
+//! and a charge in doubt under it stands until a person settles it: turn
+//! the setting on before the shop takes orders, or while none is in doubt.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -60,22 +63,24 @@ pub async fn host_only_cookies(
 
 /// Replaces the request's `Cookie` headers with one that holds only its
 /// `__Host-` cookies, named without the prefix (none, if it had none).
+/// Bytes, not text: another site's cookie in the same line with a value
+/// that is not ASCII (a parent domain's analytics) must not take the
+/// shop's with it.
 fn unprefix_request_cookies(request: &mut ServiceRequest) {
     let headers = request.headers_mut();
-    let kept: Vec<String> = headers
+    let kept: Vec<&[u8]> = headers
         .get_all(COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(HOST_PREFIX))
-        .filter(|pair| pair.contains('='))
-        .map(str::to_owned)
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
+        .filter_map(|pair| pair.trim_ascii().strip_prefix(HOST_PREFIX.as_bytes()))
+        .filter(|pair| pair.contains(&b'='))
         .collect();
+    let joined = kept.join(&b"; "[..]);
     headers.remove(COOKIE);
-    if kept.is_empty() {
+    if joined.is_empty() {
         return;
     }
     // Made of parts of header values, so it is one too.
-    if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
         headers.insert(COOKIE, value);
     }
 }
@@ -129,6 +134,22 @@ mod tests {
         assert_eq!(values, ["shop_session-id=mine; shop_currency=GBP"]);
         assert_eq!(
             request
+                .cookie("shop_session-id")
+                .map(|c| c.value().to_owned()),
+            Some("mine".to_owned())
+        );
+
+        // Another site's cookie with a value that is not ASCII, in the
+        // same line, takes nothing with it.
+        let mut mixed = actix_web::test::TestRequest::default()
+            .insert_header((
+                COOKIE,
+                HeaderValue::from_bytes("x=é; __Host-shop_session-id=mine".as_bytes()).unwrap(),
+            ))
+            .to_srv_request();
+        unprefix_request_cookies(&mut mixed);
+        assert_eq!(
+            mixed
                 .cookie("shop_session-id")
                 .map(|c| c.value().to_owned()),
             Some("mine".to_owned())

@@ -7,7 +7,8 @@
 //! doubt. So a node is asked to stop only once every node that calls it
 //! has exited: in the three-node deployment, `web` first, then `store`
 //! and `pay` together. Nodes that call each other (a cycle, which the
-//! plan allows) are asked together, once nothing else can go first.
+//! plan allows) are asked together, once no node outside the cycle calls
+//! any of them; the nodes they call wait for them as for any caller.
 //!
 //! Each node has its grace from when it is asked; one still running past
 //! it is killed (and so frees the nodes it called). A second Ctrl-C
@@ -144,39 +145,32 @@ pub(super) async fn stop_all(
     }
 }
 
-/// Asks to stop (SIGTERM) each waiting node that no other running node
-/// calls; if none can go and none is stopping, the ones left call each
-/// other (a cycle), and all of them are asked.
+/// Asks to stop (SIGTERM) each waiting node that no running node waits
+/// for: every running node that calls it (directly or through others)
+/// is one it calls back in turn (a cycle), so none of them can go first.
 fn ask_those_no_caller_waits_for(
     nodes: &BTreeMap<String, Supervised>,
     calls: &[(String, String)],
     stops: &mut BTreeMap<String, Stop>,
     grace: Duration,
 ) {
-    let waiting: Vec<String> = stops
+    let running: Vec<&str> = nodes.keys().map(String::as_str).collect();
+    let waiting: Vec<&str> = stops
         .iter()
         .filter(|(_, stop)| matches!(stop, Stop::Waiting))
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| name.as_str())
         .collect();
-    if waiting.is_empty() {
-        return;
-    }
-    let called_by = |name: &str, running: bool| {
+    let free = free_to_stop(&running, &waiting, calls);
+    let called_by = |name: &str, running_only: bool| {
         calls.iter().any(|(caller, callee)| {
-            callee == name && caller != name && (!running || nodes.contains_key(caller))
+            callee == name
+                && caller != name
+                && (!running_only || running.contains(&caller.as_str()))
         })
     };
-    let mut free: Vec<&String> = waiting
-        .iter()
-        .filter(|name| !called_by(name, true))
-        .collect();
-    let cycle = free.is_empty() && stops.len() == waiting.len();
-    if cycle {
-        free = waiting.iter().collect();
-    }
-    for name in free {
-        let why = if cycle {
-            " (the nodes left call each other)"
+    for name in &free {
+        let why = if called_by(name, true) {
+            " (it and the nodes that call it call each other)"
         } else if called_by(name, false) {
             " (the nodes that call it have stopped)"
         } else {
@@ -187,5 +181,75 @@ fn ask_those_no_caller_waits_for(
             node.signal(libc::SIGTERM);
         }
         stops.insert(name.clone(), Stop::Asked(Instant::now() + grace));
+    }
+}
+
+/// Of the `waiting` nodes, those no other `running` node waits for: each
+/// running node that calls one of them (directly or through others) is
+/// called back by it in turn (they are on a cycle, and go together).
+fn free_to_stop(running: &[&str], waiting: &[&str], calls: &[(String, String)]) -> Vec<String> {
+    // Whether `from` calls `to`, directly or through other running nodes.
+    let reaches = |from: &str, to: &str| {
+        let mut seen = vec![from];
+        let mut next = vec![from];
+        while let Some(at) = next.pop() {
+            for (caller, callee) in calls {
+                let callee = callee.as_str();
+                if caller == at && running.contains(&callee) && !seen.contains(&callee) {
+                    if callee == to {
+                        return true;
+                    }
+                    seen.push(callee);
+                    next.push(callee);
+                }
+            }
+        }
+        false
+    };
+    waiting
+        .iter()
+        .filter(|name| {
+            running
+                .iter()
+                .filter(|other| *other != *name)
+                .all(|other| !reaches(other, name) || reaches(name, other))
+        })
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn callers_go_first_and_their_callees_once_they_have() {
+        let three = calls(&[("web", "store"), ("web", "pay")]);
+        let all = ["pay", "store", "web"];
+        assert_eq!(free_to_stop(&all, &all, &three), ["web"]);
+        let left = ["pay", "store"];
+        assert_eq!(free_to_stop(&left, &left, &three), ["pay", "store"]);
+    }
+
+    #[test]
+    fn a_cycle_goes_together_and_what_it_calls_waits_for_it() {
+        // web and store call each other; store calls pay.
+        let cycle = calls(&[("web", "store"), ("store", "web"), ("store", "pay")]);
+        let all = ["pay", "store", "web"];
+        assert_eq!(free_to_stop(&all, &all, &cycle), ["store", "web"]);
+        // Asked, still running: pay still waits.
+        assert!(free_to_stop(&all, &["pay"], &cycle).is_empty());
+        assert_eq!(free_to_stop(&["pay"], &["pay"], &cycle), ["pay"]);
+        // A node that calls into the cycle goes before it.
+        let fed = calls(&[("web", "store"), ("store", "web"), ("edge", "web")]);
+        let all = ["edge", "store", "web"];
+        assert_eq!(free_to_stop(&all, &all, &fed), ["edge"]);
     }
 }
