@@ -40,11 +40,14 @@ fn main() -> ExitCode {
         Command::Call { .. } => "error",
     };
     // A config that does not load is reported by the command itself.
-    let logging = runtime::config::load(&cli.config.source())
-        .map(|config| config.logging)
+    let config = runtime::config::load(&cli.config.source()).ok();
+    let logging = config
+        .as_ref()
+        .map(|config| config.logging.clone())
         .unwrap_or_default();
     init_logging(default_level, cli.log_format, &logging);
-    warn_of_mistyped_variables();
+    let secret_env = config.and_then(|config| config.cluster.secret_env);
+    warn_of_mistyped_variables(secret_env.as_deref());
     let outcome = match &command {
         Command::Run {
             node,
@@ -93,14 +96,19 @@ fn main() -> ExitCode {
 
 /// Says so of each variable that looks meant as a setting but is not read
 /// as one, which would be ignored without a word: one underscore after
-/// the prefix (`BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS`), or after the section
-/// (`BOUTIQUE__RUNTIME_CALL_TIMEOUT_MS` is read, as a key
-/// `runtime_call_timeout_ms` no section has, and refused), or single
-/// underscores throughout (`BOUTIQUE_RUNTIME_CALL_TIMEOUT_MS`).
-/// `BOUTIQUE_SECRET` and the like, which name no section, are not settings.
-fn warn_of_mistyped_variables() {
+/// the prefix (`BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS`), or single underscores
+/// throughout (`BOUTIQUE_RUNTIME_CALL_TIMEOUT_MS`). (One underscore after
+/// the section, `BOUTIQUE__RUNTIME_CALL_TIMEOUT_MS`, is read, as a key no
+/// section has, and the config is refused.) `BOUTIQUE_SECRET` and the
+/// like, which name no section, are not settings, and neither is the
+/// variable the config reads the secret from (`secret_env`), whatever
+/// its name.
+fn warn_of_mistyped_variables(secret_env: Option<&str>) {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
+        if secret_env.is_some_and(|secret| secret.eq_ignore_ascii_case(name)) {
+            continue;
+        }
         if let Some(meant) = setting_meant_by(name) {
             eprintln!(
                 "warning: {name} is not read: a setting's variable starts with BOUTIQUE__ \

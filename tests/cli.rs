@@ -1315,6 +1315,9 @@ fn a_rust_log_that_is_no_filter_is_said_to_be_ignored() {
 #[test]
 fn a_setting_variable_with_one_underscore_after_the_prefix_is_said_to_be_ignored() {
     let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        // The secret's variable, named like a setting: not one.
+        .args(["--set", "cluster.secret_env=BOUTIQUE_CLUSTER_SECRET"])
+        .env("BOUTIQUE_CLUSTER_SECRET", "a secret of sixteen bytes")
         .arg("plan")
         .current_dir(repo(""))
         .env("BOUTIQUE_RUNTIME__CALL_TIMEOUT_MS", "0")
@@ -1335,8 +1338,10 @@ fn a_setting_variable_with_one_underscore_after_the_prefix_is_said_to_be_ignored
             && said.contains("as BOUTIQUE__LOGGING__LEVEL\n"),
         "{said}"
     );
-    // A variable that names no section is not a setting.
+    // A variable that names no section is not a setting, nor the one the
+    // secret is read from.
     assert!(!said.contains("BOUTIQUE_SECRET"), "{said}");
+    assert!(!said.contains("BOUTIQUE_CLUSTER_SECRET"), "{said}");
 }
 
 #[test]

@@ -312,10 +312,11 @@ pub fn up(
                     let Some(node) = nodes.get_mut(&name) else { continue };
                     match launcher.start(&name, &overrides.0) {
                         Ok(started) => {
+                            let start = started.child.start;
                             node.restarted(started.child);
                             let readied = readied.clone();
                             tokio::spawn(async move {
-                                let _ = readied.send((name, started.ready.await));
+                                let _ = readied.send((name, start, started.ready.await));
                             });
                         }
                         Err(error) => {
@@ -328,7 +329,13 @@ pub fn up(
                         }
                     }
                 }
-                Some((name, came)) = ready.recv() => note_ready(&mut nodes, &mut overrides, &name, came),
+                // Said by the start running now (an earlier one's words,
+                // coming late, are old news).
+                Some((name, start, came)) = ready.recv() => {
+                    if nodes.get(&name).is_some_and(|node| node.is_start(start)) {
+                        note_ready(&mut nodes, &mut overrides, &name, came);
+                    }
+                }
                 report = exited.recv() => match report {
                     Some(Exit { node: name, start, status, code }) => {
                         let Some(node) = nodes.get_mut(&name).filter(|n| n.is_start(start)) else {
@@ -736,7 +743,7 @@ impl Launcher {
         match child.stdout.take() {
             Some(stdout) => {
                 let node = name.to_owned();
-                let late_ready = self.late_ready.clone();
+                let late_ready = (self.late_ready.clone(), start);
                 tokio::spawn(async move {
                     let ready = forward_until_ready(lines, stdout, forwarding, late_ready).await;
                     if !matches!(ready, Ready::Exited) {
@@ -821,7 +828,7 @@ async fn forward_until_ready(
     node: Lines,
     stream: impl AsyncRead + Unpin + Send + 'static,
     forwarding: mpsc::Sender<()>,
-    late_ready: ReadySender,
+    (late_ready, start): (ReadySender, u64),
 ) -> Ready {
     let mut lines = NodeOutput::new(stream);
     let ready = tokio::time::timeout(READY_WITHIN, async {
@@ -844,7 +851,7 @@ async fn forward_until_ready(
             if waiting && let Some(ready) = ready_in(&line) {
                 waiting = false;
                 say!("[up] node '{}' is ready after all", node.node);
-                let _ = late_ready.send((node.node.clone(), Ok(ready)));
+                let _ = late_ready.send((node.node.clone(), start, Ok(ready)));
             }
         }
         drop(forwarding);
@@ -861,8 +868,9 @@ fn ready_in(line: &str) -> Option<Ready> {
         .then_some(Ready::Running)
 }
 
-/// Where how a node's start went is sent: its name, and what it said.
-type ReadySender = mpsc::UnboundedSender<(String, Result<Ready, oneshot::error::RecvError>)>;
+/// Where how a node's start went is sent: its name, which start of it
+/// (see `Launcher::starts`), and what it said.
+type ReadySender = mpsc::UnboundedSender<(String, u64, Result<Ready, oneshot::error::RecvError>)>;
 
 fn forward(
     node: Lines,

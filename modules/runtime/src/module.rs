@@ -417,7 +417,8 @@ impl StartContext {
 /// The text of a data file that a module's config names (`key = path`), or
 /// `built_in` when the config names none. The error says which key and file.
 /// It is a config error when the config names a file that is not there,
-/// not readable by this user, a directory, or not text: starting again
+/// not readable by this user, a directory, under a file, a name too
+/// long, or not text: starting again
 /// will not find it (`up` does not start such a node again). Any other
 /// failure to read (a disk's or a network file system's) may pass, and
 /// is [`StartError::Failed`].
@@ -436,6 +437,8 @@ pub fn data_file(
                     std::io::ErrorKind::NotFound
                     | std::io::ErrorKind::PermissionDenied
                     | std::io::ErrorKind::IsADirectory
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::InvalidFilename
                     | std::io::ErrorKind::InvalidData => StartError::Config(why),
                     _ => StartError::Failed(why),
                 }
@@ -473,7 +476,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let not_text = dir.join("not-text.json");
         std::fs::write(&not_text, [0xff, 0xfe, 0x00]).unwrap();
-        for path in [dir.join("missing.json"), dir.clone(), not_text] {
+        let under_a_file = not_text.join("products.json");
+        for path in [
+            dir.join("missing.json"),
+            dir.clone(),
+            not_text,
+            under_a_file,
+        ] {
             let read = data_file("products_file", Some(&path), "");
             assert!(
                 matches!(&read, Err(StartError::Config(why)) if why.contains("products_file")),

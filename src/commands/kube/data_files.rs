@@ -17,9 +17,10 @@ use runtime::config::Plan;
 /// Where the files are mounted in a pod.
 const FILES_DIR: &str = "/etc/boutique/files";
 
-/// The most a ConfigMap's data may hold, the config included (Kubernetes
-/// refuses more).
-const CONFIG_MAP_LIMIT: usize = 1 << 20;
+/// The most a ConfigMap's data may hold here, the config included:
+/// Kubernetes refuses an object over 1 MiB, keys, metadata and encoding
+/// included, so 64 KiB are left for those.
+const CONFIG_MAP_LIMIT: usize = (1 << 20) - (64 << 10);
 
 /// One file a module reads, as read here.
 pub(super) struct DataFile {

@@ -207,13 +207,19 @@ enum Queued {
 struct Delivery {
     call_id: u64,
     dispatch: Arc<dyn Dispatch>,
-    /// The call's trace, for the line if it is dropped at its deadline.
-    trace: TraceId,
+    /// The caller's trace, if it sent one, for the line if the call is
+    /// dropped at its deadline.
+    trace: Option<TraceId>,
     running: BoxFuture<Result<Vec<u8>, CallError>>,
 }
 
 impl std::future::Future for Delivery {
-    type Output = (u64, Arc<dyn Dispatch>, TraceId, Result<Vec<u8>, CallError>);
+    type Output = (
+        u64,
+        Arc<dyn Dispatch>,
+        Option<TraceId>,
+        Result<Vec<u8>, CallError>,
+    );
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -1001,7 +1007,7 @@ impl Connection {
                 lock(&self.arrived).push(Delivery {
                     call_id,
                     dispatch,
-                    trace,
+                    trace: callers_trace,
                     running,
                 });
                 self.responder.wake();
@@ -1028,7 +1034,7 @@ impl Connection {
         &self,
         call_id: u64,
         dispatch: &dyn Dispatch,
-        trace: TraceId,
+        trace: Option<TraceId>,
         result: Result<Vec<u8>, CallError>,
     ) {
         self.queue_outcome(call_id, dispatch, trace, result);
@@ -1040,7 +1046,7 @@ impl Connection {
         &self,
         call_id: u64,
         dispatch: &dyn Dispatch,
-        trace: TraceId,
+        trace: Option<TraceId>,
         result: Result<Vec<u8>, CallError>,
     ) {
         let error = match result {
@@ -1062,7 +1068,7 @@ impl Connection {
             // the caller's slot.
             Err(error @ CallError::TimedOut { .. }) => {
                 Counters::count(&self.shared.counters.expired_in_service);
-                call_span(dispatch.service(), dispatch.message(), call_id, Some(trace))
+                call_span(dispatch.service(), dispatch.message(), call_id, trace)
                     .in_scope(|| tracing::debug!("call dropped: its deadline passed here"));
                 error
             }

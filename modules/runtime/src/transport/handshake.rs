@@ -750,9 +750,6 @@ where
     if let Some(refusal) = frame_limit_refusal("dialer", hello.max_frame) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
-    if let Some(refusal) = heartbeat_refusal(hello.heartbeat, me.heartbeat) {
-        return Err(refuse(writer, me, &peer, refusal).await);
-    }
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
             // Told back to the dialer and logged here: shown, not as sent.
@@ -766,6 +763,10 @@ where
             dialer: hello.fingerprint,
             acceptor: me.fingerprint,
         };
+        return Err(refuse(writer, me, &peer, refusal).await);
+    }
+    // After the cluster: a stranger is told it is one, not how to fit in.
+    if let Some(refusal) = heartbeat_refusal(hello.heartbeat, me.heartbeat) {
         return Err(refuse(writer, me, &peer, refusal).await);
     }
     let ack_nonce = nonce();
