@@ -436,7 +436,7 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
     let (closed, _) = watch::channel(false);
     // A client may run on any tokio runtime (no actix system, no main
     // thread of modules): it has no pulse.
-    let pulse = matches!(role, Role::Node).then(|| crate::pulse::Pulse::start(closed.subscribe()));
+    let pulse = matches!(role, Role::Node).then(crate::pulse::Pulse::start);
     let holds = Arc::new(crate::shutdown_hold::ShutdownHolds::default());
     let counters = Arc::new(crate::stats::Counters::default());
     let call_timeout = Duration::from_millis(plan.runtime.call_timeout_ms);
