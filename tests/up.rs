@@ -29,19 +29,22 @@ impl Up {
     /// `up` of the three-node deployment, every node on a free port, its
     /// files in `data`.
     fn three_nodes(data: TempDir) -> Up {
-        Up::spawn(
-            &[
-                "--config",
-                "deploy/three-nodes.toml",
-                "--set",
-                "nodes.web.listen=127.0.0.1:0",
-                "--set",
-                "nodes.store.listen=127.0.0.1:0",
-                "--set",
-                "nodes.pay.listen=127.0.0.1:0",
-            ],
-            data,
-        )
+        Up::three_nodes_with(&[], data)
+    }
+
+    /// [`Up::three_nodes`], with `extra` arguments after its own.
+    fn three_nodes_with(extra: &[&str], data: TempDir) -> Up {
+        let own = [
+            "--config",
+            "deploy/three-nodes.toml",
+            "--set",
+            "nodes.web.listen=127.0.0.1:0",
+            "--set",
+            "nodes.store.listen=127.0.0.1:0",
+            "--set",
+            "nodes.pay.listen=127.0.0.1:0",
+        ];
+        Up::spawn(&[&own[..], extra].concat(), data)
     }
 
     /// `up` of the one-node `config.toml`.
@@ -627,22 +630,8 @@ async fn up_gives_up_on_a_node_that_never_starts() {
 async fn up_stopped_after_giving_up_on_a_node_exits_70() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let shop = format!("modules.frontend.listen={}", taken.local_addr().unwrap());
-    let mut up = Up::spawn(
-        &[
-            "--config",
-            "deploy/three-nodes.toml",
-            "--set",
-            "nodes.web.listen=127.0.0.1:0",
-            "--set",
-            "nodes.store.listen=127.0.0.1:0",
-            "--set",
-            "nodes.pay.listen=127.0.0.1:0",
-            "--set",
-            &shop,
-            "up",
-            "--give-up-after",
-            "1s",
-        ],
+    let mut up = Up::three_nodes_with(
+        &["--set", &shop, "up", "--give-up-after", "1s"],
         TempDir::new("up"),
     );
     up.until("without ever being ready").await;

@@ -86,10 +86,9 @@ pub fn kube(
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
     // Data kept in the pod's emptyDir goes with the pod.
-    let mut on_each_node: Vec<&str> = plan
-        .nodes()
-        .iter()
-        .flat_map(|node| node.modules.iter().copied())
+    // A module on several nodes (replicas) is named once.
+    let on_each_node: Vec<&str> = placed_modules(&plan)
+        .into_iter()
         .filter(|module| {
             matches!(
                 plan.storage(&catalogue, module),
@@ -97,9 +96,6 @@ pub fn kube(
             )
         })
         .collect();
-    // A module on several nodes (replicas) is named once.
-    on_each_node.sort_unstable();
-    on_each_node.dedup();
     if !on_each_node.is_empty() {
         eprintln!(
             "boutique: warning: {} keep their data in the pod's data directory, an emptyDir: it is \
@@ -293,6 +289,18 @@ fn metadata(name: &str, namespace: Option<&str>) -> Value {
     metadata
 }
 
+/// Every module the plan places on some node, each once, in name order.
+fn placed_modules(plan: &Plan) -> Vec<&'static str> {
+    let mut modules: Vec<&'static str> = plan
+        .nodes()
+        .iter()
+        .flat_map(|node| node.modules.iter().copied())
+        .collect();
+    modules.sort_unstable();
+    modules.dedup();
+    modules
+}
+
 /// A config the manifests cannot be made from (exit code 78, as any
 /// config the deployment would refuse).
 fn refused(problem: &str) -> anyhow::Error {
@@ -417,13 +425,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     }
     // Variables from the user's own Secrets, each named once (a second
     // entry for one name would win unsaid).
-    let mut modules: Vec<&str> = plan
-        .nodes()
-        .iter()
-        .flat_map(|node| node.modules.iter().copied())
-        .collect();
-    modules.sort_unstable();
-    modules.dedup();
+    let modules = placed_modules(plan);
     // A setting's variable is one name in any case.
     let same = |a: &str, b: &str| {
         let setting = runtime::config::setting_key;

@@ -292,13 +292,18 @@ impl Shop {
         count
     }
 
-    /// How many emails were sent to `address`.
-    async fn sent_to(&self, address: &str) -> usize {
+    /// The emails sent to `address`.
+    async fn emails(&self, address: &str) -> Vec<email::api::SentEmail> {
         let list = ListSentEmails {
             to: address.into(),
             limit: None,
         };
-        self.email.call(list).await.unwrap().unwrap().emails.len()
+        self.email.call(list).await.unwrap().unwrap().emails
+    }
+
+    /// How many emails were sent to `address`.
+    async fn sent_to(&self, address: &str) -> usize {
+        self.emails(address).await.len()
     }
 
     async fn orders(&self, user: &str) -> Vec<Order> {
@@ -369,21 +374,9 @@ async fn an_order_is_charged_shipped_stored_confirmed_and_the_cart_emptied() {
     assert_eq!(shop.orders("u1").await, vec![order.clone()]);
     assert_eq!(shop.cart("u1").await, vec![]);
 
-    let sent = shop
-        .email
-        .call(ListSentEmails {
-            to: "someone@example.com".into(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(sent.emails.len(), 1);
-    assert!(
-        sent.emails[0].text.contains(&order.order_id),
-        "{}",
-        sent.emails[0].text
-    );
+    let sent = shop.emails("someone@example.com").await;
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains(&order.order_id), "{}", sent[0].text);
 }
 
 #[actix_rt::test]
@@ -563,17 +556,9 @@ async fn a_slow_confirmation_does_not_hold_the_answer_that_the_order_is_placed()
         assert!(Instant::now() < deadline, "never confirmed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sent = shop
-        .email
-        .call(ListSentEmails {
-            to: "someone@example.com".into(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(sent.emails.len(), 1);
-    assert!(sent.emails[0].text.contains(&order.order_id));
+    let sent = shop.emails("someone@example.com").await;
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains(&order.order_id));
 }
 
 /// A checkout answered before its order is finished is not over: the
@@ -600,16 +585,7 @@ async fn a_checkout_answered_before_its_cart_is_emptied_still_holds_the_next_one
     assert_eq!(repeat, Ok(order));
     assert_eq!(shop.charges("u1", "k2").await, vec![]);
     assert_eq!(shop.cart("u1").await, vec![]);
-    let sent = shop
-        .email
-        .call(ListSentEmails {
-            to: "someone@example.com".into(),
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(sent.emails.len(), 1);
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
 }
 
 #[actix_rt::test]

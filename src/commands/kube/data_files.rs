@@ -58,13 +58,7 @@ pub(super) fn read(
     catalogue: &Catalogue,
     config_len: usize,
 ) -> anyhow::Result<Vec<DataFile>> {
-    let mut modules: Vec<&'static str> = plan
-        .nodes()
-        .iter()
-        .flat_map(|node| node.modules.iter().copied())
-        .collect();
-    modules.sort_unstable();
-    modules.dedup();
+    let modules = super::placed_modules(plan);
     let mut files = Vec::new();
     let mut size = config_len;
     for module in modules {
