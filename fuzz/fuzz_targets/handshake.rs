@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         fingerprint: boutique::catalogue().fingerprint().unwrap(),
         max_in_flight: 1024,
         max_frame: 4 * 1024 * 1024,
+        heartbeat: Default::default(),
         secret: Arc::new(
             Secret::from_bytes("fuzz", b"a-fuzzing-secret-0123456789".to_vec()).unwrap(),
         ),
