@@ -930,3 +930,49 @@ async fn orders_past_the_newest_200_are_a_page_away() {
         assert_eq!(status, 404, "{path}: {body}");
     }
 }
+
+/// While a checkout may be unfinished (its cookie set), a form another tab
+/// showed before (another key) is refused, 409, and reaches no checkout:
+/// it could pay for the cart beside the money that stands. The same
+/// checkout again goes through to checkout.
+#[actix_rt::test]
+async fn a_new_checkout_is_refused_while_an_earlier_one_may_be_unfinished() {
+    let dir = TempDir::new("frontend-two-tabs");
+    let (url, _orders) = shop_with_a_scripted_checkout(&dir).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+    // Two tabs show the cart: two forms, two keys.
+    let (_, first_tab) = cart_page(&client, &url, &[&session]).await;
+    let (_, second_tab) = cart_page(&client, &url, &[&session]).await;
+    let first_key = form_key(&first_tab).expect("a checkout form");
+    let second_key = form_key(&second_tab).expect("a checkout form");
+    assert_ne!(first_key, second_key);
+    let submit = |key: &str, cookies: Vec<actix_web::cookie::Cookie<'static>>| {
+        let mut form = checkout_fields();
+        form.push(("idempotency_key", key.to_owned()));
+        let request = client
+            .post(format!("{url}/cart/checkout"))
+            .insert_header(cookie_header(&cookies.iter().collect::<Vec<_>>()));
+        async move { request.send_form(&form).await.unwrap() }
+    };
+
+    // The first ends in doubt (the scripted checkout's first answer).
+    let first = submit(&first_key, vec![session.clone()]).await;
+    assert_eq!(first.status().as_u16(), 503);
+    let pending = set_cookie(&first, "shop_checkout").expect("the unfinished checkout's cookie");
+
+    // The second tab's form: refused here, before any checkout.
+    let mut second = submit(&second_key, vec![session.clone(), pending.clone()]).await;
+    assert_eq!(second.status().as_u16(), 409);
+    let body = String::from_utf8(second.body().await.unwrap().to_vec()).unwrap();
+    assert!(
+        body.contains("an earlier checkout of yours may not have finished"),
+        "{body}"
+    );
+    assert!(set_cookie(&second, "shop_checkout").is_none());
+
+    // The first again reaches checkout (its second scripted answer: the
+    // orders store down before any charge, so a 503).
+    let again = submit(&first_key, vec![session.clone(), pending]).await;
+    assert_eq!(again.status().as_u16(), 503);
+}

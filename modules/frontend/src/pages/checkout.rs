@@ -20,6 +20,12 @@
 //! for another total), removes the cookie; one that fails before it could
 //! change anything (a declined card, a service down before the charge)
 //! leaves it, since the money from before still stands.
+//!
+//! While the cookie names an unfinished checkout, a submission with
+//! another key (a form another tab showed before) is refused, 409, and
+//! nothing is placed: it would be a new checkout of the same cart, and
+//! could pay for it beside the money that stands. The cart page offers
+//! the unfinished one (or, once it has settled, a new form).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,6 +49,16 @@ pub async fn place(
 ) -> Result<HttpResponse, ShopError> {
     let order = forms::checkout(&Fields::from_form(&body)?)?;
     let key = order.idempotency_key.clone();
+    let pending = request
+        .cookie(CHECKOUT_COOKIE)
+        .and_then(|cookie| unfinished_checkout(cookie.value(), visitor.customer_id()));
+    if pending.as_deref().is_some_and(|pending| pending != key) {
+        return Err(ShopError::Conflict(
+            "an earlier checkout of yours may not have finished, and its payment may stand: \
+             load your cart, which offers to finish it, before you check out again"
+                .to_owned(),
+        ));
+    }
     let (mut response, key_left) =
         match actions::place_order(&shop, &visitor, &visitor.currency, order).await {
             Ok(order) => (
@@ -53,9 +69,6 @@ pub async fn place(
             // cookie set on it.
             Err(failure) => (HttpResponse::from_error(failure.error), failure.key_left),
         };
-    let pending = request
-        .cookie(CHECKOUT_COOKIE)
-        .and_then(|cookie| unfinished_checkout(cookie.value(), visitor.customer_id()));
     let cookie = match key_left {
         KeyLeft::Unfinished if !key.is_empty() => {
             Some(checkout_cookie(&key, visitor.customer_id()))
