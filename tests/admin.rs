@@ -53,6 +53,7 @@ fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
 async fn health_readiness_and_metrics_of_real_nodes() {
     let mut cluster = Cluster::start(&[
         ("web", "nodes.web.admin=127.0.0.1:0"),
+        ("web", "modules.frontend.request_timeout_ms=500"),
         ("store", "nodes.store.admin=127.0.0.1:0"),
     ])
     .await;
@@ -129,6 +130,34 @@ async fn health_readiness_and_metrics_of_real_nodes() {
         let moved = sample(&metrics, &name, "node=\"web\",peer=\"store\"");
         assert!(moved > Some(100.0), "{name}: {metrics}");
     }
+
+    // A request cut off at the shop's request timeout (a body that never
+    // comes) is answered 408, and counted and timed as any other.
+    let shop = cluster.shop_url().await;
+    let address = shop.trim_start_matches("http://").trim_end_matches('/');
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    slow.write_all(
+        b"POST /cart HTTP/1.1\r\nHost: shop\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 100\r\n\r\nproduct_id=",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer))
+        .await
+        .expect("no answer, the connection still open")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    let cut_off = "node=\"web\",route=\"/cart\",method=\"POST\",status=\"408\"";
+    assert_eq!(
+        sample(&metrics, "boutique_http_requests_total", cut_off),
+        Some(1.0),
+        "{metrics}"
+    );
 
     // Pay goes: web is not ready, and says what it misses.
     cluster.kill("pay").await;

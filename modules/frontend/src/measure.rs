@@ -34,6 +34,13 @@ pub async fn measure(
     let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
     let method = request.method().as_str().to_owned();
     let path = request.path().to_owned();
+    // The route the path matches, from the app's routes alone: known
+    // before the request is served, so a request cut off before its
+    // handler answered (a 408 at the request timeout) is counted under
+    // its route, not as unmatched.
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED.to_owned());
     let start = std::time::SystemTime::now();
     let (trace, serving) = runtime::new_trace(next.call(request));
     // At ERROR, as a call's span (`runtime::Call::span`): a span is
@@ -53,18 +60,9 @@ pub async fn measure(
         response.headers_mut().insert(TRACE_HEADER, value);
     }
     if let Some(metrics) = metrics {
-        let (route, status) = match &result {
-            Ok(response) => (
-                response
-                    .request()
-                    .match_pattern()
-                    .unwrap_or_else(|| UNMATCHED.to_owned()),
-                response.status(),
-            ),
-            Err(error) => (
-                UNMATCHED.to_owned(),
-                error.as_response_error().status_code(),
-            ),
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
         };
         let took = started.elapsed();
         metrics.record(&route, &method, status.as_u16(), took);

@@ -129,7 +129,7 @@ struct RequestTimeout(std::time::Duration);
 
 /// The layer inside `measure`: a request not answered within its time (its
 /// body trickling in, say) is answered 408, and its connection closed
-/// (counted and timed by `measure`, under the route `unmatched`).
+/// (counted and timed by `measure`, under the route its path matches).
 async fn within_the_request_timeout(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
