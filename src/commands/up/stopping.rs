@@ -54,25 +54,26 @@ enum Stop {
 /// them all at once. Nodes waiting to be started again have no process:
 /// they are simply not started.
 pub(super) async fn stop_all(
-    mut nodes: BTreeMap<String, Supervised>,
+    nodes: BTreeMap<String, Supervised>,
     calls: &[(String, String)],
     exited: &mut mpsc::UnboundedReceiver<Exit>,
     grace: Duration,
     stop: &mut signal::StopSignals,
 ) -> Stopped {
-    nodes.retain(|_, node| node.child.is_some());
-    let mut stops: BTreeMap<String, Stop> = nodes
-        .keys()
-        .map(|name| (name.clone(), Stop::Waiting))
+    // Each running node, with where it is in its stop.
+    let mut nodes: BTreeMap<String, (Supervised, Stop)> = nodes
+        .into_iter()
+        .filter(|(_, node)| node.child.is_some())
+        .map(|(name, node)| (name, (node, Stop::Waiting)))
         .collect();
     let mut killed_late = false;
     let mut killed_asked = false;
     let mut unclean = false;
     while !nodes.is_empty() {
-        ask_those_no_caller_waits_for(&nodes, calls, &mut stops, grace);
-        let next = stops
+        ask_those_no_caller_waits_for(&mut nodes, calls, grace);
+        let next = nodes
             .values()
-            .filter_map(|stop| match stop {
+            .filter_map(|(_, stop)| match stop {
                 Stop::Waiting => None,
                 Stop::Asked(at) | Stop::Killed(at) => Some(*at),
             })
@@ -82,9 +83,9 @@ pub(super) async fn stop_all(
             report = tokio::time::timeout_at(next, exited.recv()) => report,
             why = stop.next(), if !killed_asked => {
                 say!("[up] {why} again: killing every node now");
-                for (name, node) in &nodes {
+                for (node, stop) in nodes.values_mut() {
                     node.signal(libc::SIGKILL);
-                    stops.insert(name.clone(), Stop::Killed(Instant::now() + KILLED_WITHIN));
+                    *stop = Stop::Killed(Instant::now() + KILLED_WITHIN);
                 }
                 killed_asked = true;
                 continue;
@@ -97,9 +98,8 @@ pub(super) async fn stop_all(
                 status,
                 code,
             })) => {
-                if nodes.get(&name).is_some_and(|n| n.is_start(start)) {
+                if nodes.get(&name).is_some_and(|(n, _)| n.is_start(start)) {
                     nodes.remove(&name);
-                    stops.remove(&name);
                     say!("[up] node '{name}' stopped: {status}");
                     // A code other than 0: it failed, or stopped at once
                     // on a second signal. (No code: ended by the SIGTERM
@@ -110,27 +110,23 @@ pub(super) async fn stop_all(
             Ok(None) => break,
             Err(_) => {
                 let now = Instant::now();
-                for (name, stop) in stops.iter_mut() {
-                    match *stop {
-                        Stop::Asked(by) if by <= now => {
-                            say!(
-                                "[up] node '{name}' did not stop within {} ms; killing it",
-                                grace.as_millis()
-                            );
-                            if let Some(node) = nodes.get(name) {
-                                node.signal(libc::SIGKILL);
-                            }
-                            *stop = Stop::Killed(now + KILLED_WITHIN);
-                            killed_late = true;
-                        }
-                        Stop::Killed(by) if by <= now => {
-                            say!("[up] node '{name}' was killed but has not been reported gone");
-                            nodes.remove(name);
-                        }
-                        _ => {}
+                nodes.retain(|name, (node, stop)| match *stop {
+                    Stop::Asked(by) if by <= now => {
+                        say!(
+                            "[up] node '{name}' did not stop within {} ms; killing it",
+                            grace.as_millis()
+                        );
+                        node.signal(libc::SIGKILL);
+                        *stop = Stop::Killed(now + KILLED_WITHIN);
+                        killed_late = true;
+                        true
                     }
-                }
-                stops.retain(|name, _| nodes.contains_key(name));
+                    Stop::Killed(by) if by <= now => {
+                        say!("[up] node '{name}' was killed but has not been reported gone");
+                        false
+                    }
+                    _ => true,
+                });
             }
         }
     }
@@ -149,18 +145,16 @@ pub(super) async fn stop_all(
 /// for: every running node that calls it (directly or through others)
 /// is one it calls back in turn (a cycle), so none of them can go first.
 fn ask_those_no_caller_waits_for(
-    nodes: &BTreeMap<String, Supervised>,
+    nodes: &mut BTreeMap<String, (Supervised, Stop)>,
     calls: &[(String, String)],
-    stops: &mut BTreeMap<String, Stop>,
     grace: Duration,
 ) {
     let running: Vec<&str> = nodes.keys().map(String::as_str).collect();
-    let waiting: Vec<&str> = stops
+    let waiting: Vec<&str> = nodes
         .iter()
-        .filter(|(_, stop)| matches!(stop, Stop::Waiting))
+        .filter(|(_, (_, stop))| matches!(stop, Stop::Waiting))
         .map(|(name, _)| name.as_str())
         .collect();
-    let free = free_to_stop(&running, &waiting, calls);
     let called_by = |name: &str, running_only: bool| {
         calls.iter().any(|(caller, callee)| {
             callee == name
@@ -168,19 +162,25 @@ fn ask_those_no_caller_waits_for(
                 && (!running_only || running.contains(&caller.as_str()))
         })
     };
-    for name in &free {
-        let why = if called_by(name, true) {
-            " (it and the nodes that call it call each other)"
-        } else if called_by(name, false) {
-            " (the nodes that call it have stopped)"
-        } else {
-            ""
-        };
+    let free: Vec<(String, &str)> = free_to_stop(&running, &waiting, calls)
+        .into_iter()
+        .map(|name| {
+            let why = if called_by(&name, true) {
+                " (it and the nodes that call it call each other)"
+            } else if called_by(&name, false) {
+                " (the nodes that call it have stopped)"
+            } else {
+                ""
+            };
+            (name, why)
+        })
+        .collect();
+    for (name, why) in free {
         say!("[up] stopping node '{name}'{why}");
-        if let Some(node) = nodes.get(name) {
+        if let Some((node, stop)) = nodes.get_mut(&name) {
             node.signal(libc::SIGTERM);
+            *stop = Stop::Asked(Instant::now() + grace);
         }
-        stops.insert(name.clone(), Stop::Asked(Instant::now() + grace));
     }
 }
 
