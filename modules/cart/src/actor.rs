@@ -6,8 +6,8 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::api::{
-    AddItem, Cart, CartError, CartService, EmptyCart, EmptyCartIfHolding,
-    EmptyCartIfHoldingResponse, GetCart, MergeCarts,
+    AddItem, Cart, CartError, CartService, EmptyCart, GetCart, MergeCarts, RemoveOrderedLines,
+    RemoveOrderedLinesResponse,
 };
 use crate::cache::CartCache;
 use crate::store::{Added, Store};
@@ -180,13 +180,13 @@ impl Handler<Call<EmptyCart>> for CartActor {
     }
 }
 
-impl Handler<Call<EmptyCartIfHolding>> for CartActor {
-    type Result = ResponseFuture<Result<EmptyCartIfHoldingResponse, CartError>>;
+impl Handler<Call<RemoveOrderedLines>> for CartActor {
+    type Result = ResponseFuture<Result<RemoveOrderedLinesResponse, CartError>>;
 
-    fn handle(&mut self, call: Call<EmptyCartIfHolding>, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, call: Call<RemoveOrderedLines>, _: &mut Context<Self>) -> Self::Result {
         let span = call.span();
         let store = self.store.clone();
-        let EmptyCartIfHolding {
+        let RemoveOrderedLines {
             user_id,
             items,
             unchanged_since_ms,
@@ -194,10 +194,9 @@ impl Handler<Call<EmptyCartIfHolding>> for CartActor {
         Box::pin(
             async move {
                 check_user(&user_id)?;
-                let emptied = store
-                    .empty_if_holding(&user_id, &items, unchanged_since_ms)
-                    .await?;
-                Ok(EmptyCartIfHoldingResponse { emptied })
+                store
+                    .remove_ordered_lines(&user_id, &items, unchanged_since_ms)
+                    .await
             }
             .instrument(span),
         )

@@ -39,30 +39,36 @@ pub struct EmptyCart {
     pub user_id: String,
 }
 
-/// Empties the user's cart only if it holds exactly `items` (in any
-/// order), and none of its lines changed after `unchanged_since_ms`: for
-/// emptying a cart after an order some time later, when the customer may
-/// have put other things in it since, or emptied it and put the same
-/// things in again. One step, so a line added meanwhile is not lost.
+/// Takes an order's lines out of the user's cart some time after the
+/// order was placed, when the customer may have changed the cart since:
+/// each line that holds just what was ordered of its product (the same
+/// quantity) and did not change after `unchanged_since_ms` is removed;
+/// every other line stays, put in or changed since (the customer's next
+/// purchase, or theirs to look at: a cart emptied and filled again with
+/// the same things is not the order's). One step, so a line added
+/// meanwhile is not lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EmptyCartIfHolding {
+pub struct RemoveOrderedLines {
     /// Whose cart.
     pub user_id: String,
-    /// What it must hold to be emptied.
+    /// The order's lines (a product named twice counts once, with the
+    /// quantities added).
     pub items: Vec<CartItem>,
     /// If given, a line added to or changed after this time (ms since the
-    /// Unix epoch, by the cart's clock) leaves the cart as it is: the
-    /// time the order was placed.
+    /// Unix epoch, by the cart's clock) stays: the time the order was
+    /// placed.
     #[serde(default)]
     pub unchanged_since_ms: Option<i64>,
 }
 
-/// Whether the cart was emptied.
+/// What [`RemoveOrderedLines`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmptyCartIfHoldingResponse {
-    /// True if it held exactly the items, and is empty now.
-    pub emptied: bool,
+pub struct RemoveOrderedLinesResponse {
+    /// How many of the order's lines it removed.
+    pub removed: u32,
+    /// How many lines the cart holds now (0: empty).
+    pub lines_left: u32,
 }
 
 /// Moves every line of one cart into another (adding quantities), leaving
@@ -131,7 +137,7 @@ runtime::service! {
         AddItem -> Empty [key = user_id],
         GetCart -> Cart [idempotent, key = user_id],
         EmptyCart -> Empty [idempotent, key = user_id],
-        EmptyCartIfHolding -> EmptyCartIfHoldingResponse [idempotent, key = user_id],
+        RemoveOrderedLines -> RemoveOrderedLinesResponse [idempotent, key = user_id],
         MergeCarts -> Empty [key = into_user_id],
     }
 }

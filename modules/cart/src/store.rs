@@ -5,15 +5,16 @@
 //!
 //! Each line keeps when the customer last changed it (`changed_at`, ms on
 //! this node's clock; a merge keeps the time of the lines it moves), so
-//! that a cart emptied late for an order (`empty_if_holding`) is not one
-//! the customer filled again since, even with the very same lines.
+//! that the lines taken out late for an order (`remove_ordered_lines`) are
+//! not ones the customer put in again since, even the very same lines.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use storage::{Database, Migration, StorageError};
 
-use crate::api::{CartError, CartItem};
+use crate::api::{CartError, CartItem, RemoveOrderedLinesResponse};
 use crate::cache::CartCache;
 
 const MIGRATIONS: &[Migration] = &[
@@ -218,57 +219,67 @@ impl Store {
         tx.commit().await.map_err(storage)
     }
 
-    /// Empties the cart if it holds exactly `items` (in any order), none
-    /// of its lines changed after `unchanged_since_ms` if given; true if it
-    /// did. The lines are taken by deleting them and put back (the
-    /// transaction undone) if they are not the items, so that a line added
-    /// meanwhile is either taken and compared, or stays (see
-    /// [`merge`](Self::merge)).
-    pub async fn empty_if_holding(
+    /// Removes the lines of an order placed at `unchanged_since_ms` (see
+    /// [`RemoveOrderedLines`](crate::api::RemoveOrderedLines)): each line
+    /// holding just the quantity ordered of its product, unchanged since;
+    /// the others stay.
+    pub async fn remove_ordered_lines(
         &self,
         user_id: &str,
         items: &[CartItem],
         unchanged_since_ms: Option<i64>,
-    ) -> Result<bool, CartError> {
+    ) -> Result<RemoveOrderedLinesResponse, CartError> {
         self.write(
             &[user_id],
-            self.delete_rows_if_holding(user_id, items, unchanged_since_ms),
+            self.delete_ordered_rows(user_id, items, unchanged_since_ms),
         )
         .await
     }
 
-    async fn delete_rows_if_holding(
+    /// One conditional `DELETE` per product, in one transaction: a line an
+    /// add changes at the same moment is either changed first (and stays:
+    /// on PostgreSQL the delete waits for the add's lock and looks at the
+    /// line again) or removed first (and the add puts in a new line).
+    /// Products go in order, the order in which every write to a cart
+    /// locks its rows (see [`merge`](Self::merge)).
+    async fn delete_ordered_rows(
         &self,
         user_id: &str,
         items: &[CartItem],
         unchanged_since_ms: Option<i64>,
-    ) -> Result<bool, CartError> {
-        let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let taken: Vec<(String, i64, i64)> = sqlx::query_as(
-            "DELETE FROM cart_items WHERE user_id = $1 RETURNING product_id, quantity, changed_at",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(storage)?;
-        let changed_since = unchanged_since_ms
-            .is_some_and(|since| taken.iter().any(|(_, _, changed)| *changed > since));
-        let mut held: Vec<(String, i64)> = taken
-            .into_iter()
-            .map(|(product_id, quantity, _)| (product_id, quantity))
-            .collect();
-        let mut wanted: Vec<(String, i64)> = items
-            .iter()
-            .map(|item| (item.product_id.clone(), i64::from(item.quantity)))
-            .collect();
-        held.sort();
-        wanted.sort();
-        if held.is_empty() || held != wanted || changed_since {
-            tx.rollback().await.map_err(storage)?;
-            return Ok(false);
+    ) -> Result<RemoveOrderedLinesResponse, CartError> {
+        let mut ordered: BTreeMap<&str, i64> = BTreeMap::new();
+        for item in items {
+            let quantity = ordered.entry(item.product_id.as_str()).or_default();
+            *quantity = quantity.saturating_add(i64::from(item.quantity));
         }
+        let since = unchanged_since_ms.unwrap_or(i64::MAX);
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        let mut removed: u64 = 0;
+        for (product_id, quantity) in ordered {
+            let done = sqlx::query(
+                "DELETE FROM cart_items \
+                 WHERE user_id = $1 AND product_id = $2 AND quantity = $3 AND changed_at <= $4",
+            )
+            .bind(user_id)
+            .bind(product_id)
+            .bind(quantity)
+            .bind(since)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+            removed = removed.saturating_add(done.rows_affected());
+        }
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cart_items WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
-        Ok(true)
+        Ok(RemoveOrderedLinesResponse {
+            removed: u32::try_from(removed).unwrap_or(u32::MAX),
+            lines_left: u32::try_from(left).unwrap_or(u32::MAX),
+        })
     }
 
     /// Moves every line of `from` into `into`, in one transaction; a line

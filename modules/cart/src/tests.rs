@@ -5,8 +5,8 @@ use runtime::{Empty, ServiceRef, ServiceRegistry, start_alone};
 use storage::testing::{TempDir, backends, until_waiting_for_lock};
 
 use crate::api::{
-    AddItem, Cart, CartError, CartItem, CartService, EmptyCart, EmptyCartIfHolding,
-    EmptyCartIfHoldingResponse, GetCart, MergeCarts,
+    AddItem, Cart, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts,
+    RemoveOrderedLines, RemoveOrderedLinesResponse,
 };
 use crate::{CartConfig, CartModule};
 
@@ -331,37 +331,50 @@ async fn more_of_a_line_added_while_it_is_merged_is_not_lost() {
     }
 }
 
+/// Asks `cart` to remove from `user`'s cart the `ordered` lines of an
+/// order placed at `since`; what it did: (removed, lines left).
+async fn remove_ordered(
+    cart: &ServiceRef<CartService>,
+    user: &str,
+    ordered: Vec<CartItem>,
+    since: Option<i64>,
+) -> (u32, u32) {
+    let remove = RemoveOrderedLines {
+        user_id: user.into(),
+        items: ordered,
+        unchanged_since_ms: since,
+    };
+    let RemoveOrderedLinesResponse {
+        removed,
+        lines_left,
+    } = cart.call(remove).await.unwrap().unwrap();
+    (removed, lines_left)
+}
+
 #[actix_rt::test]
-async fn a_cart_is_emptied_if_holding_only_when_it_holds_exactly_that() {
+async fn an_orders_lines_are_removed_where_they_hold_just_what_was_ordered() {
     for (cart, _dir, _) in carts(100).await {
-        let empty_if = |user: &str, lines: Vec<CartItem>| EmptyCartIfHolding {
-            user_id: user.into(),
-            items: lines,
-            unchanged_since_ms: None,
-        };
         cart.call(add("u", "A", 2)).await.unwrap().unwrap();
         cart.call(add("u", "B", 1)).await.unwrap().unwrap();
-        // Something else, or only part of it: left as it is.
-        for other in [vec![line("A", 2)], vec![line("A", 1), line("B", 1)], vec![]] {
-            let answer = cart.call(empty_if("u", other)).await.unwrap().unwrap();
-            assert!(!answer.emptied);
-            assert_eq!(items(&cart, "u").await, vec![line("A", 2), line("B", 1)]);
-        }
-        // Exactly it, in any order: emptied.
-        let answer = cart
-            .call(empty_if("u", vec![line("B", 1), line("A", 2)]))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(answer.emptied);
+        cart.call(add("u", "C", 3)).await.unwrap().unwrap();
+        // A as ordered goes; B holds another quantity, C was not ordered,
+        // D is not there: they stay.
+        let ordered = vec![line("A", 2), line("B", 2), line("D", 1)];
+        assert_eq!(remove_ordered(&cart, "u", ordered, None).await, (1, 2));
+        assert_eq!(items(&cart, "u").await, vec![line("B", 1), line("C", 3)]);
+        // In any order; the cart left empty says so.
+        let ordered = vec![line("C", 3), line("B", 1)];
+        assert_eq!(
+            remove_ordered(&cart, "u", ordered.clone(), None).await,
+            (2, 0)
+        );
         assert_eq!(items(&cart, "u").await, vec![]);
-        // An empty cart is not emptied again.
-        let answer = cart
-            .call(empty_if("u", vec![line("B", 1), line("A", 2)]))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!answer.emptied);
+        // Asked again, nothing more to do.
+        assert_eq!(remove_ordered(&cart, "u", ordered, None).await, (0, 0));
+        // A product named twice counts once, its quantities added.
+        cart.call(add("u", "E", 2)).await.unwrap().unwrap();
+        let ordered = vec![line("E", 1), line("E", 1)];
+        assert_eq!(remove_ordered(&cart, "u", ordered, None).await, (1, 0));
     }
 }
 
@@ -376,22 +389,16 @@ async fn a_moment_passed() -> i64 {
 }
 
 #[actix_rt::test]
-async fn a_cart_filled_again_since_the_order_is_not_emptied_for_it() {
+async fn lines_put_in_again_since_the_order_are_not_removed_for_it() {
     for (cart, _dir, _) in carts(100).await {
-        let empty_if = |user: &str, since: Option<i64>| EmptyCartIfHolding {
-            user_id: user.into(),
-            items: vec![line("A", 2), line("B", 1)],
-            unchanged_since_ms: since,
-        };
-        let emptied =
-            |answer: Result<EmptyCartIfHoldingResponse, CartError>| answer.map(|a| a.emptied);
-        // Filled, then ordered: emptied.
+        let ordered = || vec![line("A", 2), line("B", 1)];
+        // Filled, then ordered: removed.
         cart.call(add("u", "A", 2)).await.unwrap().unwrap();
         cart.call(add("u", "B", 1)).await.unwrap().unwrap();
         let placed = a_moment_passed().await;
         assert_eq!(
-            emptied(cart.call(empty_if("u", Some(placed))).await.unwrap()),
-            Ok(true)
+            remove_ordered(&cart, "u", ordered(), Some(placed)).await,
+            (2, 0)
         );
 
         // Emptied by the customer and filled again with the same lines
@@ -400,11 +407,32 @@ async fn a_cart_filled_again_since_the_order_is_not_emptied_for_it() {
         cart.call(add("u", "B", 1)).await.unwrap().unwrap();
         let placed_before = placed;
         assert_eq!(
-            emptied(cart.call(empty_if("u", Some(placed_before))).await.unwrap()),
-            Ok(false)
+            remove_ordered(&cart, "u", ordered(), Some(placed_before)).await,
+            (0, 2)
         );
         assert_eq!(items(&cart, "u").await, vec![line("A", 2), line("B", 1)]);
-        // One line grown since the order is a change too.
+
+        // Other things put in since the order stay; the order's lines go.
+        // (Before, a cart holding anything else kept the order's lines
+        // too, and the customer could pay for them again.)
+        cart.call(EmptyCart {
+            user_id: "u".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        cart.call(add("u", "A", 2)).await.unwrap().unwrap();
+        cart.call(add("u", "B", 1)).await.unwrap().unwrap();
+        let placed = a_moment_passed().await;
+        cart.call(add("u", "C", 1)).await.unwrap().unwrap();
+        assert_eq!(
+            remove_ordered(&cart, "u", ordered(), Some(placed)).await,
+            (2, 1)
+        );
+        assert_eq!(items(&cart, "u").await, vec![line("C", 1)]);
+
+        // A line grown since the order is changed: it stays, the other
+        // goes.
         cart.call(EmptyCart {
             user_id: "u".into(),
         })
@@ -416,17 +444,18 @@ async fn a_cart_filled_again_since_the_order_is_not_emptied_for_it() {
         let placed = a_moment_passed().await;
         cart.call(add("u", "A", 1)).await.unwrap().unwrap();
         assert_eq!(
-            emptied(cart.call(empty_if("u", Some(placed))).await.unwrap()),
-            Ok(false)
+            remove_ordered(&cart, "u", vec![line("A", 1), line("B", 1)], Some(placed)).await,
+            (1, 1)
         );
-        // Asked without a time, holding the lines is enough.
+        assert_eq!(items(&cart, "u").await, vec![line("A", 2)]);
+        // Asked without a time, holding the ordered quantity is enough.
         assert_eq!(
-            emptied(cart.call(empty_if("u", None)).await.unwrap()),
-            Ok(true)
+            remove_ordered(&cart, "u", vec![line("A", 2)], None).await,
+            (1, 0)
         );
 
         // A guest's lines moved at sign-in, after the order, are still
-        // the lines ordered: emptied.
+        // the lines ordered: removed.
         cart.call(add("guest:g", "A", 2)).await.unwrap().unwrap();
         cart.call(add("guest:g", "B", 1)).await.unwrap().unwrap();
         let placed = a_moment_passed().await;
@@ -436,8 +465,8 @@ async fn a_cart_filled_again_since_the_order_is_not_emptied_for_it() {
         };
         cart.call(merge).await.unwrap().unwrap();
         assert_eq!(
-            emptied(cart.call(empty_if("v", Some(placed))).await.unwrap()),
-            Ok(true)
+            remove_ordered(&cart, "v", ordered(), Some(placed)).await,
+            (2, 0)
         );
     }
 }
@@ -525,5 +554,52 @@ async fn emptying_a_cart_a_merge_is_writing_into_empties_all_of_it() {
         let (emptied, ()) = tokio::join!(store.empty("user"), merge_ends);
         emptied.unwrap();
         assert_eq!(store.get("user").await.unwrap(), vec![]);
+    }
+}
+
+/// On PostgreSQL, taking an order's line out while an add to that line is
+/// under way waits for the add, then looks at the line again: grown, it
+/// is not the order's any more, and stays whole.
+#[actix_rt::test]
+async fn an_ordered_line_an_add_is_growing_is_not_removed() {
+    use sqlx::Connection as _;
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new("cart-remove-add");
+        let store = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        store.add("user", "A", 1).await.unwrap();
+        let placed = a_moment_passed().await;
+        let mut adding = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut add = adding.begin().await.unwrap();
+        sqlx::query(
+            "UPDATE cart_items SET quantity = quantity + 1, changed_at = $1 \
+             WHERE user_id = 'user' AND product_id = 'A'",
+        )
+        .bind(storage::unix_ms())
+        .execute(&mut *add)
+        .await
+        .unwrap();
+        let add_ends = async {
+            // Once the removal waits for the add's lock, the add ends.
+            until_waiting_for_lock(&url, "DELETE FROM cart_items%", "cart_items").await;
+            add.commit().await.unwrap();
+        };
+        let ordered = [line("A", 1)];
+        let (removed, ()) = tokio::join!(
+            store.remove_ordered_lines("user", &ordered, Some(placed)),
+            add_ends
+        );
+        assert_eq!(
+            removed.unwrap(),
+            RemoveOrderedLinesResponse {
+                removed: 0,
+                lines_left: 1
+            }
+        );
+        assert_eq!(store.get("user").await.unwrap(), vec![line("A", 2)]);
     }
 }

@@ -23,15 +23,15 @@
 //! done, so that the order does not come back forever.
 //!
 //! Late (by the finisher, or when the customer submits the same checkout
-//! again), the cart is emptied only if it still holds exactly what was
-//! ordered, none of it changed since the order was placed
-//! (`EmptyCartIfHolding`, one step in the cart module): by then the
-//! customer may have put other things in it, or emptied it and put the
-//! same things in again. A changed cart counts as done too, and is not
-//! looked at again. (The cart's clock judges "since": one ahead of the
-//! checkout's by more than the moments between reading the cart and
-//! placing the order leaves the cart full, for the customer to empty;
-//! nothing is lost.)
+//! again), only the order's lines are taken out, each if it still holds
+//! just what was ordered and did not change since the order was placed
+//! (`RemoveOrderedLines`, one step in the cart module): by then the
+//! customer may have put other things in the cart, which stay, or emptied
+//! it and put the same things in again, which stay too. That counts as
+//! done, whatever stays, and is not looked at again. (The cart's clock
+//! judges "since": one ahead of the checkout's by more than the moments
+//! between reading the cart and placing the order leaves the lines in,
+//! for the customer to take out; nothing is lost.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
-use cart::api::{EmptyCart, EmptyCartIfHolding};
+use cart::api::{CartItem, EmptyCart, RemoveOrderedLines};
 use email::api::{EmailError, SendOrderConfirmation};
 use futures_util::FutureExt;
 use orders::api::{
@@ -99,8 +99,8 @@ impl CheckoutConfig {
 pub enum EmptyTheCart {
     /// Empty it (right after the order is stored).
     Always,
-    /// Only if it holds exactly what was ordered (late: by the finisher,
-    /// or when the customer submits the same checkout again).
+    /// Take out the order's lines that are still as ordered (late: by the
+    /// finisher, or when the customer submits the same checkout again).
     IfUnchanged,
 }
 
@@ -222,7 +222,7 @@ async fn send_confirmation(deps: &Deps, order: &Order, key: &str) -> bool {
 }
 
 /// Empties the order's customer's cart as `rule` says; true if that is
-/// done (or, late, not to be done: the cart changed since, or is empty).
+/// done (late: whatever lines stay, changed since or put in since).
 async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
     let user_id = order.customer_id.clone();
     let emptied = match rule {
@@ -230,26 +230,27 @@ async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
             .cart
             .call(EmptyCart { user_id })
             .await
-            .map(|answer| answer.map(|_| true)),
+            .map(|answer| answer.map(|_| None)),
         EmptyTheCart::IfUnchanged => {
-            let items = order.items.iter().map(|line| line.item.clone()).collect();
-            let empty = EmptyCartIfHolding {
+            let remove = RemoveOrderedLines {
                 user_id,
-                items,
-                // A cart filled again since, even with the same lines, is
-                // the customer's next purchase.
+                items: order_lines(order),
+                // A line put in again since, even the same, is the
+                // customer's next purchase.
                 unchanged_since_ms: Some(order.placed_at),
             };
-            deps.cart
-                .call(empty)
-                .await
-                .map(|answer| answer.map(|answer| answer.emptied))
+            deps.cart.call(remove).await.map(|answer| answer.map(Some))
         }
     };
     match emptied {
-        Ok(Ok(true)) => true,
-        Ok(Ok(false)) => {
-            tracing::info!(order_id = %order.order_id, "the cart changed since the order, or is empty: left as it is");
+        Ok(Ok(None)) => true,
+        Ok(Ok(Some(removed))) => {
+            tracing::info!(
+                order_id = %order.order_id,
+                removed = removed.removed,
+                lines_left = removed.lines_left,
+                "the order's lines still as ordered are out of the cart; the lines changed or put in since stay"
+            );
             true
         }
         failed => {
@@ -257,6 +258,11 @@ async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
             false
         }
     }
+}
+
+/// The order's lines, as the cart held them.
+pub(crate) fn order_lines(order: &Order) -> Vec<CartItem> {
+    order.items.iter().map(|line| line.item.clone()).collect()
 }
 
 /// Finishes orders left unfinished, in the background (see the module

@@ -1,6 +1,6 @@
 //! Placing one order: the steps, in order, and what each failure means.
 
-use cart::api::{CartItem, CartService, EmptyCartIfHolding, GetCart};
+use cart::api::{CartItem, CartService, GetCart, RemoveOrderedLines};
 use catalog::api::{Catalog, GetProduct};
 use currency::api::{Convert, Currency, Money};
 use email::api::Email;
@@ -11,7 +11,7 @@ use runtime::{CallError, ServiceRef};
 use shipping::api::{GetQuote, ShipOrder, Shipping};
 
 use crate::api::{ChargeLeft, CheckoutError, KeyLeft, PlaceOrder};
-use crate::finish::{Done, EmptyTheCart, finish, finish_as_found, finish_found};
+use crate::finish::{Done, EmptyTheCart, finish, finish_as_found, finish_found, order_lines};
 
 /// The services checkout calls.
 #[derive(Clone)]
@@ -38,12 +38,11 @@ pub struct Before {
 /// does before it reads the cart, so that it does not pay for the earlier
 /// one's lines again:
 /// - the earlier one placed its order: settled if its cart was emptied (as
-///   the orders store recorded), or if the cart still holds exactly that
-///   order's lines, unchanged since, which are taken out now (as its
-///   finisher would later), or if the cart is empty; a cart holding other
-///   lines than the order's (the customer changed it meanwhile, and the
-///   order's own lines may still be among them) is the customer's to look
-///   at: refused;
+///   the orders store recorded), or if the cart is empty once the order's
+///   lines still as ordered, unchanged since, are taken out now (as its
+///   finisher would later); a cart that holds other lines after that (put
+///   in or changed meanwhile: which of them the customer means to buy now
+///   is theirs to say) is refused;
 /// - the earlier one's order may stand or land, or its charge stand (its
 ///   outcome is in doubt), or it was refused for one before it: refused;
 /// - it failed for certain: nothing to do.
@@ -70,7 +69,7 @@ pub async fn settle_earlier(
 }
 
 /// Whether `order`, placed under `key` just before, left the customer's
-/// cart settled (see [`settle_earlier`]); takes its lines out if they are
+/// cart settled (see [`settle_earlier`]); takes its lines out that are
 /// still there as ordered.
 async fn cart_settled(deps: &Deps, customer: &str, key: &str, order: &Order) -> bool {
     let found = deps
@@ -82,23 +81,12 @@ async fn cart_settled(deps: &Deps, customer: &str, key: &str, order: &Order) -> 
     if matches!(found, Ok(Ok(ref found)) if found.cart_emptied) {
         return true;
     }
-    let empty = EmptyCartIfHolding {
+    let remove = RemoveOrderedLines {
         user_id: customer.to_owned(),
-        items: order.items.iter().map(|line| line.item.clone()).collect(),
+        items: order_lines(order),
         unchanged_since_ms: Some(order.placed_at),
     };
-    match deps.cart.call(empty).await {
-        Ok(Ok(answer)) if answer.emptied => return true,
-        Ok(Ok(_)) => {}
-        _ => return false,
-    }
-    let cart = deps
-        .cart
-        .call(GetCart {
-            user_id: customer.to_owned(),
-        })
-        .await;
-    matches!(cart, Ok(Ok(cart)) if cart.items.is_empty())
+    matches!(deps.cart.call(remove).await, Ok(Ok(removed)) if removed.lines_left == 0)
 }
 
 fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {
