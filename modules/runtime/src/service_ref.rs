@@ -427,7 +427,7 @@ fn poll_state<M: Request>(
                 probe,
                 Err(CallError::outcome_unknown(
                     service,
-                    "the handler panicked before answering (logged where it ran); if it took the module's actor down, the module is being restarted",
+                    "no answer came: its handler panicked, or the module's actor went down before it (a panic in a handler queued ahead, logged where it ran; the module is being restarted), and whether this call ran is not known",
                 )),
             ),
             Poll::Ready(Err(Elapsed)) => ended(probe, Err(CallError::timed_out(service, *budget))),
