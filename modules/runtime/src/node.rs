@@ -268,7 +268,9 @@ impl Node {
     /// to stop ([`StartContext::stopped`]) and waits for the work they hold
     /// the shutdown for (a web server's requests in flight:
     /// [`StartContext::hold_shutdown`]), lets the calls it is serving
-    /// finish, all within `grace`, then closes every connection. Returns
+    /// finish, all within `grace`, then closes every connection (until
+    /// then it dials peers as before: that work may need a connection
+    /// lost meanwhile back). Returns
     /// how many calls were still running, and holds still held, when the
     /// grace ran out.
     ///
@@ -500,7 +502,10 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
         let shared = Arc::new(Shared::new(
             identity,
             Settings::from_config(&plan.runtime),
-            shutdown_rx,
+            crate::transport::Stops {
+                shutdown: shutdown_rx,
+                closed: closed.subscribe(),
+            },
             Arc::clone(&counters),
             crate::transport::access::Access::from_plan(plan, catalogue),
             tls,

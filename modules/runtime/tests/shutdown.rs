@@ -329,3 +329,153 @@ async fn a_hold_a_served_call_takes_during_the_shutdown_is_waited_for() {
         started.elapsed()
     );
 }
+
+// --- Work during the grace that needs a lost connection back ---------------
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Idle {}
+
+/// Set once the closer module has been told to stop.
+static CLOSER_STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Lets the closer's work make its call.
+static CLOSER_GO: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// What the closer's call to toy came to: the echoed text, or the error.
+static CLOSER_CALLED: std::sync::Mutex<Option<Result<String, String>>> =
+    std::sync::Mutex::new(None);
+
+runtime::service! {
+    /// A module whose work, once it is told to stop, calls toy on another
+    /// node (as a checkout finishing an order during the grace calls
+    /// payment and orders), and holds the shutdown until it has.
+    Closer = "closer", error holder::Never {
+        Idle -> Empty,
+    }
+}
+
+struct CloserModule;
+
+impl runtime::Module for CloserModule {
+    type Service = Closer;
+    type Config = runtime::NoConfig;
+    fn dependencies() -> Vec<&'static str> {
+        vec![<Toy as runtime::Service>::NAME]
+    }
+    async fn start(
+        _: runtime::NoConfig,
+        ctx: runtime::StartContext,
+    ) -> Result<Closer, runtime::StartError> {
+        let toy = ctx.service::<Toy>()?.with_timeout(LONG);
+        let hold = ctx.hold_shutdown();
+        let stopped = ctx.stopped();
+        actix::spawn(async move {
+            stopped.await;
+            CLOSER_STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+            CLOSER_GO.notified().await;
+            let echo = Echo {
+                text: "late".into(),
+                local_only: None,
+            };
+            let called = match toy.call(echo).await {
+                Ok(Ok(reply)) => Ok(reply.text),
+                other => Err(format!("{other:?}")),
+            };
+            *CLOSER_CALLED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(called);
+            drop(hold);
+        });
+        Ok(Closer::start(CloserActor))
+    }
+}
+
+struct CloserActor;
+
+impl actix::Actor for CloserActor {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<runtime::Call<Idle>> for CloserActor {
+    type Result = Result<Empty, holder::Never>;
+    fn handle(&mut self, _: runtime::Call<Idle>, _: &mut Self::Context) -> Self::Result {
+        Ok(Empty {})
+    }
+}
+
+/// Polls `check` until it is true, for at most 10 s.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(10), "never {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A node's connection lost during its graceful shutdown is dialed again
+/// while the work the shutdown waits for may need it: that work's calls
+/// go through. Before, the node stopped dialing as the shutdown began,
+/// and the work's next call to that peer failed at once. The peer is told
+/// on the new connection that the node is leaving, as on the old.
+#[actix_rt::test]
+async fn work_during_the_grace_gets_a_lost_connection_back() {
+    let catalogue = runtime::Catalogue::new()
+        .with::<ToyModule>()
+        .with::<OtherModule>()
+        .with::<CloserModule>();
+    let (la, lb) = (bind(), bind());
+    let text = format!(
+        "[cluster]\nsecret_env = \"TOY_SECRET_UNUSED\"\n\
+         [nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\", \"closer\"]\n{TEST_RUNTIME}",
+        addr(&la),
+        addr(&lb)
+    );
+    let plan = runtime::Plan::new(runtime::config::parse(&text).unwrap(), &catalogue).unwrap();
+    let start = |name: &'static str, listener| {
+        runtime::Node::builder(&plan, &catalogue)
+            .listener(listener)
+            .secret(secret())
+            .start(name)
+    };
+    let a = start("a", la).await.unwrap();
+    let b = std::rc::Rc::new(start("b", lb).await.unwrap());
+    let echo = || Echo {
+        text: "x".into(),
+        local_only: None,
+    };
+    let toy = b.service::<Toy>().unwrap();
+    assert!(matches!(toy.call(echo()).await, Ok(Ok(_))));
+
+    let shutdown = actix_rt::spawn({
+        let b = std::rc::Rc::clone(&b);
+        async move { b.shutdown_gracefully(LONG).await }
+    });
+    until("told to stop", async || {
+        CLOSER_STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    // The connection is lost while the closer's work holds the shutdown.
+    b.faults().unwrap().cut("a");
+    let up = "boutique_peer_up{node=\"b\",peer=\"a\"} 1";
+    until("dialed again", async || b.metrics_text().contains(up)).await;
+    // a hears on the new connection that b is leaving, and stops sending
+    // to it (its calls fail where they are made, not refused by b).
+    let other = a.service::<Other>().unwrap();
+    until("told b is leaving", async || {
+        let ping = Ping { text: "x".into() };
+        match other.call(ping).await {
+            Err(error) => error
+                .to_string()
+                .contains("unreachable: it is shutting down"),
+            Ok(answer) => panic!("b answered {answer:?} while leaving"),
+        }
+    })
+    .await;
+
+    CLOSER_GO.notify_one();
+    assert_eq!(shutdown.await.unwrap(), 0, "the work outlasted the grace");
+    let called = CLOSER_CALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(called, Some(Ok("late".to_owned())));
+}

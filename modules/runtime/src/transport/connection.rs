@@ -353,6 +353,14 @@ where
             "connection up"
         );
         connection.shared.track(&connection);
+        // Made while this node is leaving (a connection lost during the
+        // grace, dialed again for the work it waits for): the peer is told
+        // at once, as the others were when the shutdown began. (Tracked
+        // before the flag is read, and the shutdown sets the flag before
+        // it lists the connections it tells: none is missed.)
+        if connection.shared.draining.load(Ordering::SeqCst) {
+            connection.send_leaving();
+        }
         connection.writer_wanted.notify_one();
         let (read, stop_reading) = abortable(read_loop(Arc::clone(&connection), reader));
         *lock(&connection.reader) = Some(stop_reading.clone());
@@ -1434,10 +1442,14 @@ mod tests {
             ),
         };
         let (_keep, shutdown) = tokio::sync::watch::channel(false);
+        let stops = super::super::Stops {
+            closed: shutdown.clone(),
+            shutdown,
+        };
         let shared = Arc::new(Shared::new(
             identity,
             super::super::Settings::from_config(&crate::config::RuntimeConfig::default()),
-            shutdown,
+            stops,
             Arc::default(),
             super::super::access::Access::default(),
             None,

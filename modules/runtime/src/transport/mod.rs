@@ -109,11 +109,25 @@ impl Settings {
     }
 }
 
+/// The node's signals that stop its transport.
+pub(crate) struct Stops {
+    /// True from the start of a shutdown, graceful or not: the listener
+    /// stops accepting.
+    pub shutdown: watch::Receiver<bool>,
+    /// True once the node has closed (the end of a graceful shutdown, or
+    /// at once): connectors stop dialing. Until then, the work a graceful
+    /// shutdown waits for may still need a lost connection back.
+    pub closed: watch::Receiver<bool>,
+}
+
 /// What every connection of a node shares.
 pub(crate) struct Shared {
     pub identity: Identity,
     pub settings: Settings,
+    /// True from the start of a shutdown (see [`Stops`]).
     pub shutdown: watch::Receiver<bool>,
+    /// True once the node has closed (see [`Stops`]).
+    pub closed: watch::Receiver<bool>,
     pub(crate) faults: fault::Faults,
     pub(crate) counters: Arc<crate::stats::Counters>,
     /// Who may call whom.
@@ -141,7 +155,7 @@ impl Shared {
     pub(crate) fn new(
         identity: Identity,
         settings: Settings,
-        shutdown: watch::Receiver<bool>,
+        stops: Stops,
         counters: Arc<crate::stats::Counters>,
         access: access::Access,
         tls: Option<tls::Tls>,
@@ -151,7 +165,8 @@ impl Shared {
             known,
             identity,
             settings,
-            shutdown,
+            shutdown: stops.shutdown,
+            closed: stops.closed,
             faults: fault::Faults::default(),
             counters,
             access,

@@ -597,10 +597,10 @@ impl Peer {
     /// wakes from its backoff to find a newer one started stops.
     async fn connector(self: Arc<Self>, number: u64, delay: Duration) {
         let settings = &self.shared.settings;
-        let mut shutdown = self.shared.shutdown.clone();
+        let mut closed = self.shared.closed.clone();
         if !delay.is_zero() {
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                _ = closed.wait_for(|closed| *closed) => return self.stop_connecting(),
                 _ = tokio::time::sleep(delay) => {}
             }
             // The peer may have dialed this node meanwhile, and a newer
@@ -627,7 +627,7 @@ impl Peer {
             }
             let attempt = tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                _ = closed.wait_for(|closed| *closed) => return self.stop_connecting(),
                 attempt = self.dial() => attempt,
             };
             let error: Arc<str> = match attempt {
@@ -668,7 +668,7 @@ impl Peer {
                     // fail now, not after the wait).
                     let arrived = tokio::select! {
                         biased;
-                        _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                        _ = closed.wait_for(|closed| *closed) => return self.stop_connecting(),
                         arrived = self.wait_until_up(settings.connect_timeout) => arrived,
                     };
                     if arrived {
@@ -698,7 +698,7 @@ impl Peer {
             }
             let jitter = rand::rng().random_range(0.5..1.5);
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return self.stop_connecting(),
+                _ = closed.wait_for(|closed| *closed) => return self.stop_connecting(),
                 _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
             }
             if self.connector.load(Ordering::SeqCst) != number {
@@ -868,7 +868,7 @@ impl Peer {
         }
         self.changed.notify_waiters();
         if let Some(delay) = lost {
-            if *self.shared.shutdown.borrow() {
+            if *self.shared.closed.borrow() {
                 self.stop_connecting();
             } else {
                 self.spawn_connector_after(delay);
@@ -955,7 +955,7 @@ impl Peer {
             }
         };
         if let Some(delay) = lost
-            && !*self.shared.shutdown.borrow()
+            && !*self.shared.closed.borrow()
         {
             self.changed.notify_waiters();
             self.spawn_connector_after(delay);
