@@ -152,7 +152,7 @@ runtime::service! {
     pub Auth = "auth", error AuthError {
         SignUp -> Session,
         SignIn -> Session,
-        SignOut -> runtime::Empty,
+        SignOut -> runtime::Empty [idempotent],
         Authenticate -> User [idempotent],
     }
 }

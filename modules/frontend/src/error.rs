@@ -202,8 +202,16 @@ impl ResponseError for ShopError {
 
     fn error_response(&self) -> actix_web::HttpResponse<BoxBody> {
         let mut response = actix_web::HttpResponse::build(self.status_code());
-        if let ShopError::MethodNotAllowed { allowed, .. } = self {
-            response.insert_header((header::ALLOW, allowed.as_str()));
+        match self {
+            ShopError::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, allowed.as_str()));
+            }
+            // Every 401 names how to authenticate (RFC 9110): a Bearer
+            // token, from `POST /api/v1/sessions`.
+            ShopError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"boutique\""));
+            }
+            _ => {}
         }
         response
             .content_type("text/plain; charset=utf-8")

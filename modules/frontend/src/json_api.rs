@@ -47,7 +47,7 @@ use crate::error::ShopError;
 use crate::forms::{self, Fields};
 use crate::pages::orders as stored;
 use crate::shop::Shop;
-use crate::visitor::{AUTH_COOKIE, Visitor, cookie};
+use crate::visitor::{AUTH_COOKIE, SigningIn, Visitor, cookie};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -277,7 +277,7 @@ fn session_response(status: StatusCode, signed: &SignedIn) -> Result<HttpRespons
 
 async fn sign_up(
     shop: web::Data<Shop>,
-    visitor: Visitor,
+    SigningIn(visitor): SigningIn,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {
@@ -295,7 +295,7 @@ async fn sign_up(
 
 async fn sign_in(
     shop: web::Data<Shop>,
-    visitor: Visitor,
+    SigningIn(visitor): SigningIn,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ShopError> {

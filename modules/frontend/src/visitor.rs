@@ -281,96 +281,166 @@ pub(crate) fn token(request: &HttpRequest) -> Option<String> {
         .filter(|t| could_be_token(t))
 }
 
+/// What a JSON API request's `Authorization` header is wrong about, if it
+/// is there and not `Bearer <token>`: a program that meant to act as its
+/// user would be taken for a guest, and fill or read a cart that is not
+/// its user's (the order it then placed was found by nobody). `Basic` is
+/// let through: a proxy in front of the shop may ask for it, and passes
+/// it on. Pages are not asked: a browser sends no other scheme.
+fn unusable_authorization(request: &HttpRequest) -> Option<&'static str> {
+    if !request.path().starts_with("/api/") {
+        return None;
+    }
+    let value = request.headers().get(AUTHORIZATION)?;
+    let Ok(value) = value.to_str() else {
+        return Some("the Authorization header is not text");
+    };
+    let scheme = value.trim().split(' ').next().unwrap_or_default();
+    (!scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("basic")).then_some(
+        "the Authorization header must be `Bearer TOKEN`, with the token POST \
+         /api/v1/sessions gave",
+    )
+}
+
+/// How a request's ended or malformed Bearer token is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EndedToken {
+    /// A 401: the program meant to act as its user.
+    Refused,
+    /// As no token: the program is signing in (or up) to get a new one,
+    /// maybe with the old one still among its default headers.
+    Ignored,
+}
+
 impl FromRequest for Visitor {
     type Error = ShopError;
     type Future = LocalBoxFuture<'static, Result<Visitor, ShopError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let session_id = request
-            .extensions()
-            .get::<SessionId>()
-            .map(|s| s.0.clone())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let chosen = request
-            .cookie(CURRENCY_COOKIE)
-            .map(|c| c.value().to_owned());
-        // A Bearer token that cannot be one (empty, or too long) is the
-        // program's mistake: a 401, like one that names no session, not a
-        // guest's answer (it was taken for a guest, and its cookie too).
-        let malformed_bearer = bearer(request).is_some_and(|t| !could_be_token(&t));
-        let token = token(request);
-        let from_cookie =
-            token.is_some() && request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()) == token;
-        let request = request.clone();
-        let shop = request.app_data::<web::Data<Shop>>().cloned();
-        Box::pin(async move {
-            if malformed_bearer {
-                return Err(ShopError::Unauthorized(
-                    "the Bearer token is empty or longer than 256 characters: send the token \
+        extract(request, EndedToken::Refused)
+    }
+}
+
+/// The visitor of a sign-in or a sign-up: as [`Visitor`], except that a
+/// Bearer token that has ended, or is malformed, counts as none (its
+/// program is getting a new one) instead of a 401, which told it to sign
+/// in with the very call it was making.
+pub struct SigningIn(pub Visitor);
+
+impl FromRequest for SigningIn {
+    type Error = ShopError;
+    type Future = LocalBoxFuture<'static, Result<SigningIn, ShopError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let visitor = extract(request, EndedToken::Ignored);
+        Box::pin(async move { visitor.await.map(SigningIn) })
+    }
+}
+
+/// [`Visitor`]'s extraction, with `ended` saying what an ended or
+/// malformed Bearer token is.
+fn extract(
+    request: &HttpRequest,
+    ended: EndedToken,
+) -> LocalBoxFuture<'static, Result<Visitor, ShopError>> {
+    let session_id = request
+        .extensions()
+        .get::<SessionId>()
+        .map(|s| s.0.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let chosen = request
+        .cookie(CURRENCY_COOKIE)
+        .map(|c| c.value().to_owned());
+    // A Bearer token that cannot be one (empty, or too long) is the
+    // program's mistake: a 401, like one that names no session, not a
+    // guest's answer (it was taken for a guest, and its cookie too).
+    let malformed_bearer = bearer(request).is_some_and(|t| !could_be_token(&t));
+    let unusable = unusable_authorization(request).filter(|_| ended == EndedToken::Refused);
+    let token = match (ended, malformed_bearer) {
+        // Signing in with a malformed Bearer: as if it were not sent
+        // (the cookie's token, if any, is the browser's).
+        (EndedToken::Ignored, true) => request
+            .cookie(AUTH_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|t| could_be_token(t)),
+        _ => token(request),
+    };
+    let malformed_bearer = malformed_bearer && ended == EndedToken::Refused;
+    let from_cookie =
+        token.is_some() && request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()) == token;
+    let request = request.clone();
+    let shop = request.app_data::<web::Data<Shop>>().cloned();
+    Box::pin(async move {
+        if let Some(problem) = unusable {
+            return Err(ShopError::Unauthorized(problem.to_owned()));
+        }
+        if malformed_bearer {
+            return Err(ShopError::Unauthorized(
+                "the Bearer token is empty or longer than 256 characters: send the token \
                      POST /api/v1/sessions gave"
+                    .to_owned(),
+            ));
+        }
+        // Not asked of the currency service here: reading who asks
+        // must not wait on it (the pages that show prices do).
+        let offered = match &shop {
+            Some(shop) => shop.currencies_known(),
+            None => allow_list(),
+        };
+        // A cookie naming a currency not offered (any longer) counts
+        // as no choice.
+        let currency = chosen
+            .filter(|code| offered.contains(code))
+            .or_else(|| {
+                // Dollars (below), unless the currency service has none.
+                if offered.iter().any(|code| code == DEFAULT_CURRENCY) {
+                    None
+                } else {
+                    offered.first().cloned()
+                }
+            })
+            .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
+        let mut visitor = Visitor {
+            guest_id: guest_id(&session_id),
+            user: None,
+            token: None,
+            token_from_cookie: false,
+            currency,
+            offered,
+        };
+        let (Some(token), Some(shop)) = (token, shop) else {
+            return Ok(visitor);
+        };
+        let authenticate = Authenticate {
+            token: token.clone(),
+        };
+        match shop.auth.call(authenticate).await.or_unavailable("auth")? {
+            Ok(user) => {
+                visitor.user = Some(user);
+                visitor.token = Some(token);
+                visitor.token_from_cookie = from_cookie;
+            }
+            // Signed out or expired: a browser's visitor is a guest
+            // again, and a cookie that says otherwise goes (see
+            // `sessions`).
+            Err(AuthError::InvalidSession) if from_cookie => {
+                request.extensions_mut().insert(StaleAuthCookie);
+            }
+            Err(AuthError::InvalidSession) if ended == EndedToken::Ignored => {}
+            // A program that sent a token meant to act as its user:
+            // taken for a guest, it would fill or read a cart that is
+            // not its user's, and not know it.
+            Err(AuthError::InvalidSession) => {
+                return Err(ShopError::Unauthorized(
+                    "the Bearer token names no session (it was signed out, or it \
+                         expired): sign in again with POST /api/v1/sessions"
                         .to_owned(),
                 ));
             }
-            // Not asked of the currency service here: reading who asks
-            // must not wait on it (the pages that show prices do).
-            let offered = match &shop {
-                Some(shop) => shop.currencies_known(),
-                None => allow_list(),
-            };
-            // A cookie naming a currency not offered (any longer) counts
-            // as no choice.
-            let currency = chosen
-                .filter(|code| offered.contains(code))
-                .or_else(|| {
-                    // Dollars (below), unless the currency service has none.
-                    if offered.iter().any(|code| code == DEFAULT_CURRENCY) {
-                        None
-                    } else {
-                        offered.first().cloned()
-                    }
-                })
-                .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned());
-            let mut visitor = Visitor {
-                guest_id: guest_id(&session_id),
-                user: None,
-                token: None,
-                token_from_cookie: false,
-                currency,
-                offered,
-            };
-            let (Some(token), Some(shop)) = (token, shop) else {
-                return Ok(visitor);
-            };
-            let authenticate = Authenticate {
-                token: token.clone(),
-            };
-            match shop.auth.call(authenticate).await.or_unavailable("auth")? {
-                Ok(user) => {
-                    visitor.user = Some(user);
-                    visitor.token = Some(token);
-                    visitor.token_from_cookie = from_cookie;
-                }
-                // Signed out or expired: a browser's visitor is a guest
-                // again, and a cookie that says otherwise goes (see
-                // `sessions`).
-                Err(AuthError::InvalidSession) if from_cookie => {
-                    request.extensions_mut().insert(StaleAuthCookie);
-                }
-                // A program that sent a token meant to act as its user:
-                // taken for a guest, it would fill or read a cart that is
-                // not its user's, and not know it.
-                Err(AuthError::InvalidSession) => {
-                    return Err(ShopError::Unauthorized(
-                        "the Bearer token names no session (it was signed out, or it \
-                         expired): sign in again with POST /api/v1/sessions"
-                            .to_owned(),
-                    ));
-                }
-                // Its store down, or too busy: the auth service is down
-                // for now (a 503), not a fault of the request.
-                Err(error) => return Err(crate::actions::auth_error(error)),
-            }
-            Ok(visitor)
-        })
-    }
+            // Its store down, or too busy: the auth service is down
+            // for now (a 503), not a fault of the request.
+            Err(error) => return Err(crate::actions::auth_error(error)),
+        }
+        Ok(visitor)
+    })
 }

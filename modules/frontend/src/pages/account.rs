@@ -155,14 +155,23 @@ pub async fn sign_out(
         }
     }
     let mut response = redirect(StatusCode::FOUND, "/");
+    // Every cookie sent goes, as the original's logout, but the one that
+    // names a checkout that may be unfinished: it is tagged with its
+    // customer, who may sign in again, and must then be offered that
+    // checkout again, not a new one that pays a second time. (A name that
+    // cannot go back in a header, such as one with a line break, was
+    // never set by a server: skipped, where it made sign-out a 500.)
     let sent: Vec<String> = request
         .cookies()
         .map(|cookies| cookies.iter().map(|c| c.name().to_owned()).collect())
         .unwrap_or_default();
     for name in sent {
-        response
-            .add_cookie(&crate::visitor::removed_cookie(name))
-            .map_err(|e| ShopError::Failed(e.to_string()))?;
+        if name == crate::visitor::CHECKOUT_COOKIE {
+            continue;
+        }
+        if let Err(error) = response.add_cookie(&crate::visitor::removed_cookie(name)) {
+            tracing::debug!(module = "frontend", %error, "a cookie that cannot be named in a header is not expired");
+        }
     }
     Ok(response)
 }

@@ -27,8 +27,11 @@ pub async fn page(
     };
     actions::gather_guest_lines(&shop, &visitor).await;
     let cart = shop.cart(visitor.customer_id(), &visitor.currency).await?;
+    // Another customer's (this browser signed in or out since) stays, not
+    // offered: that customer may be back, and must be offered it then.
+    let ours = asked.key.is_some();
     let unfinished = asked.against(&cart);
-    let forget = cookie.is_some() && unfinished.key.is_none();
+    let forget = ours && unfinished.key.is_none();
     let in_cart: Vec<String> = cart.lines.iter().map(|l| l.product.id.clone()).collect();
     let (chrome, recommendations) = futures_util::future::join(
         Chrome::of(&shop, &visitor),
@@ -59,10 +62,11 @@ pub async fn page(
 /// unfinished: its order not stored (yet, or the orders service cannot
 /// say), or stored but not finished while the cart still holds what it
 /// bought, or nothing (submitting finishes it, so that the old order's
-/// lines are not bought twice). It goes if it is not this customer's, or
-/// once the order is finished or the cart holds something else (a new
-/// checkout then; checkout's finisher finishes the old order). A stored
-/// order is named on the page.
+/// lines are not bought twice). It goes once the order is finished or the
+/// cart holds something else (a new checkout then; checkout's finisher
+/// finishes the old order). Another customer's stays, not offered (this
+/// browser signed in or out since: they may be back). A stored order is
+/// named on the page.
 #[derive(Default)]
 struct Unfinished {
     /// The checkout to offer again.
