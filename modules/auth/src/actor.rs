@@ -5,13 +5,11 @@ use runtime::{Call, ConfigRefused, Empty, Module, StartContext, StartError, Stor
 use serde::Deserialize;
 use tracing::Instrument;
 
-use crate::api::{Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User};
+use crate::api::{
+    Auth, AuthError, Authenticate, Session, SignIn, SignOut, SignUp, User, sign_up_problems,
+};
 use crate::password::Passwords;
 use crate::store::{NewSession, Store};
-
-const MIN_PASSWORD: usize = 8;
-const MAX_PASSWORD: usize = 128;
-const MAX_NAME: usize = 100;
 
 /// `[modules.auth]`
 #[derive(Debug, Clone, Deserialize)]
@@ -194,22 +192,10 @@ impl Handler<Call<SignUp>> for AuthActor {
         Box::pin(
             async move {
                 let email = normalize_email(&email)?;
-                let length = password.chars().count();
-                if length < MIN_PASSWORD {
-                    return Err(AuthError::PasswordTooShort { min: MIN_PASSWORD });
-                }
-                if length > MAX_PASSWORD {
-                    return Err(AuthError::PasswordTooLong { max: MAX_PASSWORD });
+                if let Some(problem) = sign_up_problems(&password, &name).into_iter().next() {
+                    return Err(problem);
                 }
                 let name = name.trim().to_owned();
-                // PostgreSQL stores no NUL in text: refused here, it would
-                // be a storage failure (a 503) there.
-                if name.chars().any(char::is_control) {
-                    return Err(AuthError::NameHasControls);
-                }
-                if name.chars().count() > MAX_NAME {
-                    return Err(AuthError::NameTooLong { max: MAX_NAME });
-                }
                 let hash = this.passwords.hash(password, deadline).await?;
                 let user = User {
                     id: uuid::Uuid::new_v4().to_string(),

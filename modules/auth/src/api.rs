@@ -147,6 +147,34 @@ pub enum AuthError {
     Busy,
 }
 
+/// What is wrong with a sign-up's password and name, by the rules
+/// [`SignUp`] applies (the password 8 to 128 characters; the name, trimmed,
+/// at most 100, none a control character): every problem at once, so a
+/// form can show them together. The auth module refuses the first.
+pub fn sign_up_problems(password: &str, name: &str) -> Vec<AuthError> {
+    let mut problems = Vec::new();
+    let length = password.chars().count();
+    if length < MIN_PASSWORD {
+        problems.push(AuthError::PasswordTooShort { min: MIN_PASSWORD });
+    }
+    if length > MAX_PASSWORD {
+        problems.push(AuthError::PasswordTooLong { max: MAX_PASSWORD });
+    }
+    let name = name.trim();
+    // PostgreSQL stores no NUL in text: refused here, it would be a
+    // storage failure (a 503) there.
+    if name.chars().any(char::is_control) {
+        problems.push(AuthError::NameHasControls);
+    } else if name.chars().count() > MAX_NAME {
+        problems.push(AuthError::NameTooLong { max: MAX_NAME });
+    }
+    problems
+}
+
+const MIN_PASSWORD: usize = 8;
+const MAX_PASSWORD: usize = 128;
+const MAX_NAME: usize = 100;
+
 runtime::service! {
     /// Users and sessions: the `auth` module's service.
     pub Auth = "auth", error AuthError {

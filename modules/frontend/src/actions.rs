@@ -290,6 +290,13 @@ pub async fn sign_up(
             "must be an email address, like someone@example.com",
         ));
     }
+    // Auth's own rules, all at once: it refuses only the first, and the
+    // password is not sent back to the form, to be typed again for each.
+    for problem in auth::api::sign_up_problems(password, name) {
+        if let ShopError::InvalidFields(fields) = auth_error(problem) {
+            problems.extend(fields);
+        }
+    }
     if !problems.is_empty() {
         return Err(ShopError::InvalidFields(problems));
     }

@@ -1103,3 +1103,43 @@ async fn signing_out_keeps_the_unfinished_checkout_and_survives_odd_cookie_names
         out.headers()
     );
 }
+
+/// A sign-up is told every problem at once, auth's rules too: a short
+/// password beside a missing name and a bad email. Before, auth's
+/// problems came one at a time, after the form's, and the password,
+/// never sent back to the form, was typed again for each.
+#[actix_rt::test]
+async fn a_sign_up_is_told_every_problem_at_once() {
+    let dir = TempDir::new("frontend-sign-up-problems");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let mut answer = awc::Client::new()
+        .post(format!("{url}/api/v1/users"))
+        .send_json(&serde_json::json!({"name": " ", "email": "nobody", "password": "short"}))
+        .await
+        .unwrap();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 422, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|field| field["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["name", "email", "password"], "{body}");
+    let too_long = "n".repeat(101);
+    let mut answer = awc::Client::new()
+        .post(format!("{url}/api/v1/users"))
+        .send_json(&serde_json::json!({"name": too_long, "email": "a@example.com", "password": "p".repeat(129)}))
+        .await
+        .unwrap();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 422, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|field| field["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["password", "name"], "{body}");
+}
