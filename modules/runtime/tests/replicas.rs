@@ -145,7 +145,19 @@ async fn an_idempotent_call_fails_over_when_its_replica_dies() {
 /// failed so before, though c was up.
 #[actix_rt::test]
 async fn a_call_a_replica_did_not_run_goes_to_another() {
-    let r = replicated("").await;
+    a_call_a_replica_did_not_run_goes_to_another_with("").await;
+}
+
+/// Under by-key routing, a message with no key is routed least-loaded,
+/// and moves as such (it did not: the module's setting was asked, not how
+/// the call was routed).
+#[actix_rt::test]
+async fn an_unkeyed_call_of_a_keyed_module_a_replica_did_not_run_goes_to_another() {
+    a_call_a_replica_did_not_run_goes_to_another_with("[routing]\ntoy = \"by-key\"\n").await;
+}
+
+async fn a_call_a_replica_did_not_run_goes_to_another_with(routing: &str) {
+    let r = replicated(routing).await;
     let toy = toy(&r.client);
     // Connected to both replicas first.
     for _ in 0..20 {
@@ -295,6 +307,54 @@ async fn calls_do_not_pile_on_a_replica_whose_first_dial_hangs() {
         .collect();
     // Before, c showed no calls in flight (they wait for its dial holding
     // no slot) and drew most of them, each failing at its deadline.
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    drop(lc);
+}
+
+#[actix_rt::test]
+async fn a_replica_never_called_yet_does_not_draw_calls_while_another_is_up() {
+    // c's kernel accepts connections but nothing answers (a stopped
+    // process): a dial to it hangs in the handshake for 10 s.
+    let (la, lb, lc) = (bind(), bind(), bind());
+    let text = format!(
+        "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\nhandshake_timeout_ms = 10000\n\
+         [nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
+         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\", \"relay\"]\n\
+         [nodes.c]\nlisten = \"{}\"\nmodules = [\"toy\"]\n",
+        addr(&la),
+        addr(&lb),
+        addr(&lc)
+    );
+    let plan = Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap();
+    let a = start_node(&plan, "a", la).await;
+    let b = start_node(&plan, "b", lb).await;
+    // a's toy calls other on b: a dials b, so b has a connection to a's
+    // replica of toy, and has never dialed c's (idle).
+    let asked = toy(&a).call(AskOther { text: "hi".into() }).await;
+    assert!(matches!(asked, Ok(Ok(_))), "{asked:?}");
+    assert!(b.wait_connected("a", LONG).await);
+    assert!(!b.is_connected("c"));
+
+    let toy = b
+        .service::<Toy>()
+        .unwrap()
+        .with_timeout(Duration::from_secs(1));
+    let calls = (0..20).map(|n| {
+        toy.call(Echo {
+            text: format!("call {n}"),
+            local_only: None,
+        })
+    });
+    let failed: Vec<String> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(|reply| match reply {
+            Ok(Ok(_)) => None,
+            other => Some(format!("{other:?}")),
+        })
+        .collect();
+    // Before, c, never called, showed no calls in flight and drew the
+    // calls that dialed it, each failing at its deadline.
     assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
     drop(lc);
 }

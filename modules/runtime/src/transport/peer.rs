@@ -328,10 +328,14 @@ impl Peer {
         }
     }
 
-    /// True while the first dial to this peer is under way: the calls
-    /// waiting for it hold no slot, so [`Peer::in_flight`] shows none.
-    pub(crate) fn is_dialing_first(&self) -> bool {
-        matches!(&*self.state(), State::Connecting { first: true, .. })
+    /// True while this peer has never been called (idle) or the first
+    /// dial to it is under way: the calls waiting for it hold no slot, so
+    /// [`Peer::in_flight`] shows none, whatever may come of the dial.
+    pub(crate) fn is_unsettled(&self) -> bool {
+        matches!(
+            &*self.state(),
+            State::Idle | State::Connecting { first: true, .. }
+        )
     }
 
     /// How many calls to this peer are in flight.

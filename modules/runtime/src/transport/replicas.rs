@@ -6,7 +6,8 @@
 //! - **least loaded** (the default): two replicas at random, and the one
 //!   with fewer calls in flight from this node ("power of two choices":
 //!   nearly as good as asking all, at the cost of asking two), leaving out
-//!   a replica whose first dial is under way while others can take calls;
+//!   a replica never called yet (dialed in the background) or whose first
+//!   dial is under way while others can take calls;
 //! - **by key** (`[routing] cart = "by-key"`): a message with a declared key
 //!   (`AddItem -> Empty [key = user_id]`) goes to the replica that ranks
 //!   highest for that key (rendezvous hashing), so one user's calls meet one
@@ -18,9 +19,10 @@
 //! and untried replicas remain. Any call that surely did not run (*not
 //! delivered*, *overloaded*: the replica's module restarting, its
 //! connection lost before the frame left) is tried on another too when
-//! calls are routed least-loaded: it runs once all the same. Routed by
-//! key, only idempotent ones move (another replica's state for the key is
-//! not this one's). Any other failure is reported as it is, never sent
+//! it was routed least-loaded (a message with no key is, under by-key
+//! routing too): it runs once all the same. Routed by its key, only
+//! idempotent ones move (another replica's state for the key is not this
+//! one's). Any other failure is reported as it is, never sent
 //! twice. The message is encoded once, whichever replica takes it. A node
 //! that runs a replica itself calls it, never another.
 
@@ -78,14 +80,20 @@ impl Replicas {
                 // flight (those waiting for it hold no slot), so it drew
                 // most calls, and if its dial hangs (a stopped process
                 // whose kernel still accepts) they all waited to their
-                // deadline. While it dials, the others take the calls.
-                let dialing = |i: &usize| self.peers[*i].is_dialing_first();
+                // deadline. While it dials, the others take the calls. So
+                // with one never called yet: it is dialed in the
+                // background, and the call that would have dialed it
+                // waited for that dial before.
+                let unsettled = |i: &usize| self.peers[*i].is_unsettled();
                 let settled: Vec<usize>;
-                let candidates = if candidates.iter().any(dialing) {
-                    settled = candidates.iter().copied().filter(|i| !dialing(i)).collect();
+                let candidates = if candidates.iter().any(unsettled) {
+                    settled = candidates.iter().copied().filter(|i| !unsettled(i)).collect();
                     if settled.is_empty() {
                         candidates
                     } else {
+                        for i in candidates.iter().filter(|i| unsettled(i)) {
+                            self.peers[*i].kick();
+                        }
                         settled.as_slice()
                     }
                 } else {
@@ -139,7 +147,9 @@ impl Replicas {
                 {
                     true
                 }
-                _ => error.is_safe_to_retry() && self.routing == Routing::LeastLoaded,
+                // Routed least-loaded (under by-key routing too, for a
+                // message with no key): any replica would have done.
+                _ => error.is_safe_to_retry() && key.is_none(),
             };
             let failed_over = match &outcome {
                 Err(error)
