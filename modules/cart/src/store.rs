@@ -207,8 +207,25 @@ impl Store {
     /// outcome of neither order. The second statement, with a snapshot
     /// taken after the merge, takes them: the cart is empty, as if the
     /// merge came first. (Elsewhere it finds nothing.)
+    ///
+    /// On PostgreSQL the lines are locked first in product order, the
+    /// order every other write to a cart takes them in: a `DELETE` alone
+    /// locks them in the order it finds them on disk, and against a write
+    /// that holds one line and waits for the next (a merge, or an order's
+    /// lines taken out) that was a deadlock, one of the two failed.
+    /// (SQLite takes the whole database for a write: no such order.)
     async fn delete_rows(&self, user_id: &str) -> Result<(), CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
+        if self.db.backend() == storage::Backend::Postgres {
+            sqlx::query(
+                "SELECT product_id FROM cart_items WHERE user_id = $1 \
+                 ORDER BY product_id FOR UPDATE",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        }
         for _ in 0..2 {
             sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
                 .bind(user_id)

@@ -603,3 +603,45 @@ async fn an_ordered_line_an_add_is_growing_is_not_removed() {
         assert_eq!(store.get("user").await.unwrap(), vec![line("A", 2)]);
     }
 }
+
+/// On PostgreSQL, emptying a cart while another write holds one of its
+/// lines and goes on to the next in product order (as a merge, or an
+/// order's lines taken out, do) waits for it, and both go through. A
+/// `DELETE` alone took the lines in the order they lie on disk (here the
+/// later product first), held it, and waited for the other: a deadlock,
+/// and one of the two failed.
+#[actix_rt::test]
+async fn emptying_a_cart_does_not_deadlock_with_a_write_in_product_order() {
+    use sqlx::Connection as _;
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new("cart-empty-order");
+        let store = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        // On disk: B, then A.
+        store.add("user", "B", 1).await.unwrap();
+        store.add("user", "A", 1).await.unwrap();
+        let mut writing = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut write = writing.begin().await.unwrap();
+        let touch = |product: &'static str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE cart_items SET quantity = quantity + 1 \
+                 WHERE user_id = 'user' AND product_id = '{product}'"
+            )))
+        };
+        touch("A").execute(&mut *write).await.unwrap();
+        let write_goes_on = async {
+            // Once the emptying waits for A, the write goes on to B.
+            until_waiting_for_lock(&url, "%cart_items%", "cart_items").await;
+            touch("B").execute(&mut *write).await.map(|_| ())?;
+            write.commit().await
+        };
+        let (emptied, wrote) = tokio::join!(store.empty("user"), write_goes_on);
+        assert!(wrote.is_ok(), "the write failed: {wrote:?}");
+        assert!(emptied.is_ok(), "the emptying failed: {emptied:?}");
+        assert_eq!(store.get("user").await.unwrap(), vec![]);
+    }
+}

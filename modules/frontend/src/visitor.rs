@@ -284,9 +284,10 @@ pub(crate) fn token(request: &HttpRequest) -> Option<String> {
 /// What a JSON API request's `Authorization` header is wrong about, if it
 /// is there and not `Bearer <token>`: a program that meant to act as its
 /// user would be taken for a guest, and fill or read a cart that is not
-/// its user's (the order it then placed was found by nobody). `Basic` is
-/// let through: a proxy in front of the shop may ask for it, and passes
-/// it on. Pages are not asked: a browser sends no other scheme.
+/// its user's (the order it then placed was found by nobody). The schemes
+/// a browser sends for a proxy or server in front of the shop (`Basic`,
+/// `Digest`, `Negotiate`, `NTLM`) are let through, as no token of ours.
+/// Pages are not asked.
 fn unusable_authorization(request: &HttpRequest) -> Option<&'static str> {
     if !request.path().starts_with("/api/") {
         return None;
@@ -296,20 +297,23 @@ fn unusable_authorization(request: &HttpRequest) -> Option<&'static str> {
         return Some("the Authorization header is not text");
     };
     let scheme = value.trim().split(' ').next().unwrap_or_default();
-    (!scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("basic")).then_some(
+    let known = ["bearer", "basic", "digest", "negotiate", "ntlm"];
+    (!known.iter().any(|known| scheme.eq_ignore_ascii_case(known))).then_some(
         "the Authorization header must be `Bearer TOKEN`, with the token POST \
          /api/v1/sessions gave",
     )
 }
 
-/// How a request's ended or malformed Bearer token is taken.
+/// Whether a request's Bearer token is looked at.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum EndedToken {
-    /// A 401: the program meant to act as its user.
-    Refused,
-    /// As no token: the program is signing in (or up) to get a new one,
-    /// maybe with the old one still among its default headers.
-    Ignored,
+enum BearerToken {
+    /// Yes: one that has ended, or is malformed, is a 401 (the program
+    /// meant to act as its user).
+    Used,
+    /// No: the program is signing in (or up) to get a new one, maybe with
+    /// the old one still among its default headers; the one it has is
+    /// its own to keep or drop. The browser's cookie is looked at.
+    Unused,
 }
 
 impl FromRequest for Visitor {
@@ -317,14 +321,15 @@ impl FromRequest for Visitor {
     type Future = LocalBoxFuture<'static, Result<Visitor, ShopError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(request, EndedToken::Refused)
+        extract(request, BearerToken::Used)
     }
 }
 
 /// The visitor of a sign-in or a sign-up: as [`Visitor`], except that a
-/// Bearer token that has ended, or is malformed, counts as none (its
-/// program is getting a new one) instead of a 401, which told it to sign
-/// in with the very call it was making.
+/// Bearer token is not looked at (its program is getting a new one): one
+/// that had ended was a 401, which told it to sign in with the very call
+/// it was making. The sign-in cookie is, so that the session a browser's
+/// new sign-in replaces is ended.
 pub struct SigningIn(pub Visitor);
 
 impl FromRequest for SigningIn {
@@ -332,16 +337,16 @@ impl FromRequest for SigningIn {
     type Future = LocalBoxFuture<'static, Result<SigningIn, ShopError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let visitor = extract(request, EndedToken::Ignored);
+        let visitor = extract(request, BearerToken::Unused);
         Box::pin(async move { visitor.await.map(SigningIn) })
     }
 }
 
-/// [`Visitor`]'s extraction, with `ended` saying what an ended or
-/// malformed Bearer token is.
+/// [`Visitor`]'s extraction; `bearer_token` says whether a Bearer token
+/// is looked at.
 fn extract(
     request: &HttpRequest,
-    ended: EndedToken,
+    bearer_token: BearerToken,
 ) -> LocalBoxFuture<'static, Result<Visitor, ShopError>> {
     let session_id = request
         .extensions()
@@ -353,19 +358,23 @@ fn extract(
         .map(|c| c.value().to_owned());
     // A Bearer token that cannot be one (empty, or too long) is the
     // program's mistake: a 401, like one that names no session, not a
-    // guest's answer (it was taken for a guest, and its cookie too).
-    let malformed_bearer = bearer(request).is_some_and(|t| !could_be_token(&t));
-    let unusable = unusable_authorization(request).filter(|_| ended == EndedToken::Refused);
-    let token = match (ended, malformed_bearer) {
-        // Signing in with a malformed Bearer: as if it were not sent
-        // (the cookie's token, if any, is the browser's).
-        (EndedToken::Ignored, true) => request
-            .cookie(AUTH_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|t| could_be_token(t)),
-        _ => token(request),
+    // guest's answer (it was taken for a guest, and its cookie too). So is
+    // an Authorization that is no Bearer token of ours.
+    let (token, malformed_bearer, unusable) = match bearer_token {
+        BearerToken::Used => (
+            token(request),
+            bearer(request).is_some_and(|t| !could_be_token(&t)),
+            unusable_authorization(request),
+        ),
+        BearerToken::Unused => (
+            request
+                .cookie(AUTH_COOKIE)
+                .map(|c| c.value().to_owned())
+                .filter(|t| could_be_token(t)),
+            false,
+            None,
+        ),
     };
-    let malformed_bearer = malformed_bearer && ended == EndedToken::Refused;
     let from_cookie =
         token.is_some() && request.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()) == token;
     let request = request.clone();
@@ -426,7 +435,6 @@ fn extract(
             Err(AuthError::InvalidSession) if from_cookie => {
                 request.extensions_mut().insert(StaleAuthCookie);
             }
-            Err(AuthError::InvalidSession) if ended == EndedToken::Ignored => {}
             // A program that sent a token meant to act as its user:
             // taken for a guest, it would fill or read a cart that is
             // not its user's, and not know it.

@@ -343,7 +343,10 @@ impl Node {
         // Calls a peer made before it heard that this node is leaving may
         // still be on their way: each is refused as it arrives, and a peer
         // says when the last has been sent. Closing before that would
-        // leave them with an unknown outcome, though none of them ran.
+        // leave them with an unknown outcome, though none of them ran. The
+        // connections are listed again: one dialed during the grace (for
+        // the work it waited for) may carry such calls too.
+        let connections = shared.live_connections();
         for connection in &connections {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if !connection.await_no_more_calls(left).await && !connection.is_closed() {

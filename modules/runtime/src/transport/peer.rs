@@ -665,6 +665,14 @@ impl Peer {
                     }
                     return;
                 }
+                // The peer is connecting to us, but this node is leaving
+                // and takes no connections any more: its dial cannot
+                // arrive. Dialed again after the backoff, once the peer's
+                // own dial has failed.
+                Ok(Dialed::Duplicate) if *self.shared.shutdown.borrow() => Arc::from(
+                    "the peer refused a second connection while dialing this node, which is \
+                     shutting down and takes none",
+                ),
                 Ok(Dialed::Duplicate) => {
                     // The peer is connecting to us; give it a moment to
                     // arrive, unless this node stops meanwhile (it would

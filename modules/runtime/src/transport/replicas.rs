@@ -87,7 +87,11 @@ impl Replicas {
                 let unsettled = |i: &usize| self.peers[*i].is_unsettled();
                 let settled: Vec<usize>;
                 let candidates = if candidates.iter().any(unsettled) {
-                    settled = candidates.iter().copied().filter(|i| !unsettled(i)).collect();
+                    settled = candidates
+                        .iter()
+                        .copied()
+                        .filter(|i| !unsettled(i))
+                        .collect();
                     if settled.is_empty() {
                         candidates
                     } else {
