@@ -87,6 +87,17 @@ pub fn check_url(url: Option<&str>) -> Result<(), StorageError> {
     }
 }
 
+/// Every PostgreSQL session's bounds, as SQLite's `busy_timeout` bounds
+/// its waits: a statement waits for a lock at most 30 s, and a transaction
+/// left open and idle for a minute is ended by the server. Without them, a
+/// replica that stopped between a write and its commit (paused, or its
+/// connection half-open) held its row locks until TCP gave up, hours
+/// later, and every statement that wanted them waited as long, each
+/// pinning a connection of its pool, until the pool had none left. No
+/// transaction here waits on another service, so a minute idle is stuck.
+const POSTGRES_SESSION: &str =
+    "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '1min'";
+
 impl Database {
     /// Opens the database of `module`: `url` if given (`sqlite:PATH` or
     /// `postgres://...`), otherwise `DATA_DIR/MODULE.db`; then applies
@@ -163,6 +174,12 @@ impl Database {
                 .map_err(open_error)?,
             Backend::Postgres => options
                 .max_connections(8)
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        connection.execute(POSTGRES_SESSION).await?;
+                        Ok(())
+                    })
+                })
                 .connect(&url)
                 .await
                 .map_err(open_error)?,
@@ -630,6 +647,37 @@ mod tests {
                     .await
                     .unwrap();
             assert!(encrypted, "the connection is not encrypted");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_postgres_session_waits_for_a_lock_or_idles_in_a_transaction_for_a_bounded_time() {
+        for backend in crate::testing::backends() {
+            let Some(url) = backend.database_url().await else {
+                continue;
+            };
+            let dir = crate::testing::TempDir::new("timeouts");
+            let database = Database::open("timeouts", Some(&url), dir.path(), &[])
+                .await
+                .unwrap();
+            // Every connection of the pool, not only the first.
+            let mut held = Vec::new();
+            for _ in 0..3 {
+                held.push(database.pool().acquire().await.unwrap());
+            }
+            for connection in &mut held {
+                let (lock,): (String,) = sqlx::query_as("SELECT current_setting('lock_timeout')")
+                    .fetch_one(&mut **connection)
+                    .await
+                    .unwrap();
+                let (idle,): (String,) = sqlx::query_as(
+                    "SELECT current_setting('idle_in_transaction_session_timeout')",
+                )
+                .fetch_one(&mut **connection)
+                .await
+                .unwrap();
+                assert_eq!((lock.as_str(), idle.as_str()), ("30s", "1min"));
+            }
         }
     }
 }
