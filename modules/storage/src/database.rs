@@ -670,12 +670,11 @@ mod tests {
                     .fetch_one(&mut **connection)
                     .await
                     .unwrap();
-                let (idle,): (String,) = sqlx::query_as(
-                    "SELECT current_setting('idle_in_transaction_session_timeout')",
-                )
-                .fetch_one(&mut **connection)
-                .await
-                .unwrap();
+                let (idle,): (String,) =
+                    sqlx::query_as("SELECT current_setting('idle_in_transaction_session_timeout')")
+                        .fetch_one(&mut **connection)
+                        .await
+                        .unwrap();
                 assert_eq!((lock.as_str(), idle.as_str()), ("30s", "1min"));
             }
         }
