@@ -63,6 +63,18 @@ const MIGRATIONS: &[Migration] = &[
 /// The most orders one listing returns.
 const LIST_LIMIT: i64 = 200;
 
+/// Orders a claim moves in one transaction (a few under test, to have
+/// several batches).
+const CLAIM_BATCH: i64 = if cfg!(test) { 4 } else { 500 };
+
+/// Whether `id` could name an order: 1 to 256 bytes, no control character.
+/// Another is found nowhere, and is not asked of the database (PostgreSQL
+/// refuses a NUL in text: a storage failure, a 503, where SQLite found no
+/// order, a 404).
+fn could_be_order_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+}
+
 fn storage(error: impl std::fmt::Display) -> OrdersError {
     OrdersError::Storage(error.to_string())
 }
@@ -342,6 +354,11 @@ impl Store {
 
     /// A customer's order.
     pub async fn get(&self, customer_id: &str, order_id: &str) -> Result<Order, OrdersError> {
+        if !could_be_order_id(order_id) {
+            return Err(OrdersError::NotFound {
+                order_id: order_id.to_owned(),
+            });
+        }
         let row: Option<(String,)> =
             sqlx::query_as("SELECT body FROM orders WHERE order_id = $1 AND customer_id = $2")
                 .bind(order_id)
@@ -383,6 +400,11 @@ impl Store {
                 .bind(LIST_LIMIT + 1)
                 .fetch_all(self.db.pool())
                 .await
+            }
+            Some(before) if !could_be_order_id(before) => {
+                return Err(OrdersError::NotFound {
+                    order_id: before.to_owned(),
+                });
             }
             Some(before) => {
                 let placed_at: Option<i64> = sqlx::query_scalar(
@@ -430,20 +452,47 @@ impl Store {
         Ok((listed, next_before))
     }
 
-    /// Moves a customer's orders to another customer id. The body's
-    /// `customer_id` is rewritten as JSON, not as an [`Order`], so that an
-    /// order this build cannot read moves too, its body otherwise as it
-    /// was; one whose body is not a JSON object at all moves by its column
-    /// alone, and is logged.
+    /// Moves a customer's orders to another customer id; how many it
+    /// moved. The body's `customer_id` is rewritten as JSON, not as an
+    /// [`Order`], so that an order this build cannot read moves too, its
+    /// body otherwise as it was; one whose body is not a JSON object at all
+    /// moves by its column alone, and is logged.
+    ///
+    /// In transactions of [`CLAIM_BATCH`] orders: a guest with thousands
+    /// held SQLite's one write lock (every other customer's order waited,
+    /// and failed at the busy timeout) and their bodies all in memory at
+    /// once. Each order moves only if it is still `from`'s, so a second
+    /// claim of the same guest at once (two sign-ins) moves none twice,
+    /// nor counts it. A claim that fails midway has moved whole batches,
+    /// and is safe to make again.
     pub async fn claim(&self, from: &str, to: &str) -> Result<u64, OrdersError> {
+        if from == to {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        loop {
+            let (batch, moved_now) = self.claim_batch(from, to).await?;
+            moved += moved_now;
+            if batch < CLAIM_BATCH {
+                return Ok(moved);
+            }
+        }
+    }
+
+    /// One batch of [`claim`](Self::claim): how many orders it found, and
+    /// how many of them it moved.
+    async fn claim_batch(&self, from: &str, to: &str) -> Result<(i64, u64), OrdersError> {
         // The id is also inside the JSON body: rewrite both, in one transaction.
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT order_id, body FROM orders WHERE customer_id = $1")
-                .bind(from)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(storage)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT order_id, body FROM orders WHERE customer_id = $1 ORDER BY order_id LIMIT $2",
+        )
+        .bind(from)
+        .bind(CLAIM_BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let mut moved = 0;
         for (order_id, body) in &rows {
             let body = match serde_json::from_str::<serde_json::Value>(body) {
                 Ok(serde_json::Value::Object(mut order)) => {
@@ -455,16 +504,21 @@ impl Store {
                     body.clone()
                 }
             };
-            sqlx::query("UPDATE orders SET customer_id = $1, body = $2 WHERE order_id = $3")
-                .bind(to)
-                .bind(&body)
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage)?;
+            let done = sqlx::query(
+                "UPDATE orders SET customer_id = $1, body = $2 \
+                 WHERE order_id = $3 AND customer_id = $4",
+            )
+            .bind(to)
+            .bind(&body)
+            .bind(order_id)
+            .bind(from)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+            moved += done.rows_affected();
         }
         tx.commit().await.map_err(storage)?;
-        Ok(rows.len() as u64)
+        Ok((i64::try_from(rows.len()).unwrap_or(i64::MAX), moved))
     }
 }
 
@@ -645,6 +699,63 @@ mod tests {
     /// across the boundary neither repeated nor left out, and not shifted
     /// by an order placed between the pages. A cursor that is not one of
     /// the customer's orders is `NotFound`.
+    #[actix_rt::test]
+    async fn an_id_that_cannot_be_an_orders_is_found_nowhere_on_either_back_end() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-odd-ids");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            store.save(&order("o1", 1), "k1").await.unwrap();
+            let long = "x".repeat(257);
+            for id in ["\0", "", "a\nb", long.as_str()] {
+                // PostgreSQL refused a NUL: a storage failure, a 503.
+                let got = store.get("u1", id).await.unwrap_err();
+                assert!(
+                    matches!(got, OrdersError::NotFound { .. }),
+                    "{id:?}: {got:?}"
+                );
+                let listed = store.list("u1", Some(id)).await.unwrap_err();
+                assert!(
+                    matches!(listed, OrdersError::NotFound { .. }),
+                    "{id:?}: {listed:?}"
+                );
+            }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_claim_moves_every_order_once_in_batches() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-claim");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            let count = CLAIM_BATCH * 2 + 2;
+            for n in 0..count {
+                let mut placed = order(&format!("g{n}"), n);
+                placed.customer_id = "guest:g".to_owned();
+                store.save(&placed, &format!("k{n}")).await.unwrap();
+            }
+            // Two sign-ins of one guest at once, into two accounts: each
+            // order moves once, counted once. (Both took every order on
+            // PostgreSQL, and counted it.)
+            let (a, b) = tokio::join!(store.claim("guest:g", "ua"), store.claim("guest:g", "ub"));
+            let moved = a.unwrap() + b.unwrap();
+            assert_eq!(moved, count as u64, "{name}");
+            let mut found = 0;
+            for account in ["ua", "ub"] {
+                let (orders, _) = store.list(account, None).await.unwrap();
+                for order in &orders {
+                    assert_eq!(order.customer_id, account, "{name}: the body moved too");
+                }
+                found += orders.len();
+            }
+            assert_eq!(found as i64, count, "{name}");
+            assert_eq!(store.claim("guest:g", "ua").await.unwrap(), 0, "{name}");
+            assert_eq!(store.claim("ua", "ua").await.unwrap(), 0, "{name}");
+        }
+    }
+
     #[actix_rt::test]
     async fn orders_are_listed_in_pages_of_200() {
         for backend in backends() {
