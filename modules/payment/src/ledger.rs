@@ -89,7 +89,12 @@ type Row = (
     i64,
 );
 
-fn record(row: Row) -> ChargeRecord {
+/// A stored charge, or a storage error if its row says what this build
+/// cannot read: nanos out of range (read as 0, the amount then differed
+/// and a repeat was refused as another checkout's), or a status it does
+/// not know (written by hand, or by a later build: read as charged, a
+/// refund was then refused and the charge taken up).
+fn record(row: Row) -> Result<ChargeRecord, PaymentError> {
     let (
         transaction_id,
         idempotency_key,
@@ -101,19 +106,27 @@ fn record(row: Row) -> ChargeRecord {
         status,
         created_at,
     ) = row;
-    ChargeRecord {
+    let unreadable = |what: String| {
+        PaymentError::Storage(format!(
+            "the stored charge {transaction_id} cannot be read: {what}; a person must look at it"
+        ))
+    };
+    let nanos = i32::try_from(nanos).map_err(|_| unreadable(format!("nanos {nanos}")))?;
+    let status = match status.as_str() {
+        "charged" => ChargeStatus::Charged,
+        "refunded" => ChargeStatus::Refunded,
+        "cancelled" => ChargeStatus::Cancelled,
+        other => return Err(unreadable(format!("status {other:?}"))),
+    };
+    Ok(ChargeRecord {
         transaction_id,
         idempotency_key,
-        amount: Money::new(currency_code, units, i32::try_from(nanos).unwrap_or(0)),
+        amount: Money::new(currency_code, units, nanos),
         card_type,
         card_last4,
-        status: match status.as_str() {
-            "refunded" => ChargeStatus::Refunded,
-            "cancelled" => ChargeStatus::Cancelled,
-            _ => ChargeStatus::Charged,
-        },
+        status,
         created_at,
-    }
+    })
 }
 
 fn storage(error: impl std::fmt::Display) -> PaymentError {
@@ -138,7 +151,7 @@ async fn find_in(
         .fetch_optional(&mut **tx)
         .await
         .map_err(storage)?;
-    Ok(row.map(record))
+    row.map(record).transpose()
 }
 
 async fn hold(
@@ -188,7 +201,7 @@ impl Ledger {
             .fetch_optional(self.db.pool())
             .await
             .map_err(storage)?;
-        Ok(row.map(record))
+        row.map(record).transpose()
     }
 
     /// Records `charge` unless its key is taken; returns the charge recorded
@@ -413,7 +426,7 @@ impl Ledger {
                 .await
         }
         .map_err(storage)?;
-        Ok(rows.into_iter().map(record).collect())
+        rows.into_iter().map(record).collect()
     }
 }
 
@@ -472,6 +485,42 @@ mod tests {
                     Cancellation::NeverCharged => panic!("{name}: the charge was made"),
                 }
             }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_stored_charge_this_build_cannot_read_is_an_error_not_a_guess() {
+        for backend in backends() {
+            let dir = TempDir::new("payment-unreadable");
+            let url = backend.database_url().await;
+            let ledger = Ledger::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            for (key, change) in [
+                (
+                    "k-status",
+                    "UPDATE charges SET status = 'disputed' WHERE idempotency_key = $1",
+                ),
+                (
+                    "k-nanos",
+                    "UPDATE charges SET nanos = 5000000000 WHERE idempotency_key = $1",
+                ),
+            ] {
+                ledger.insert(&charge_of_ten(key), "a1").await.unwrap();
+                sqlx::query(change)
+                    .bind(key)
+                    .execute(ledger.db.pool())
+                    .await
+                    .unwrap();
+                // Before, read as charged (a refund refused, the charge
+                // taken up), or as 10 EUR and 0 nanos.
+                let found = ledger.find(key).await;
+                assert!(
+                    matches!(&found, Err(PaymentError::Storage(why)) if why.contains("cannot be read")),
+                    "{name} {key}: {found:?}"
+                );
+            }
+            ledger.insert(&charge_of_ten("k-fine"), "a1").await.unwrap();
+            assert!(ledger.find("k-fine").await.unwrap().is_some(), "{name}");
         }
     }
 
