@@ -136,7 +136,7 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
             why = stop.next() => Ended { unfinished: 0, interrupted: Some(why) },
         };
         progress.abort();
-        let elapsed = started.elapsed();
+        let elapsed = recorder.borrow().answered_for(started, Instant::now());
         let report = recorder.borrow().report(elapsed, mode, ended);
         anyhow::Ok((report, ended))
     })?;

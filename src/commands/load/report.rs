@@ -138,6 +138,8 @@ pub struct Recorder {
     /// How late the fixed-rate schedule's timer fired (none in the
     /// closed-loop mode).
     lag: Latencies,
+    /// When the last answer came, if any did.
+    last_answer: Option<Instant>,
 }
 
 impl Recorder {
@@ -148,7 +150,19 @@ impl Recorder {
             all_tasks: Tally::new(),
             tasks: BTreeMap::new(),
             lag: Latencies::new(),
+            last_answer: None,
         }
+    }
+
+    /// How long the run took for its rates: from `started` to the last
+    /// answer, or to `ended` if none came. Not to `ended` when tasks were
+    /// left unanswered: the wait for them, up to as long as the run, is no
+    /// time the shop answered in (it halved the rates of a run that left
+    /// one checkout hanging).
+    pub fn answered_for(&self, started: Instant, ended: Instant) -> Duration {
+        self.last_answer
+            .unwrap_or(ended)
+            .saturating_duration_since(started)
     }
 
     /// A task of the fixed-rate schedule was issued `lag` after it was due.
@@ -161,12 +175,16 @@ impl Recorder {
         for request in requests {
             self.requests.record(request.status, request.took);
         }
+        if !requests.is_empty() {
+            self.last_answer = Some(Instant::now());
+        }
     }
 
     /// One task done: how it and its requests ended; it took `took`.
     pub fn record(&mut self, task: Task, done: &TaskDone, took: Duration) {
         self.record_requests(&done.requests);
         self.all_tasks.record(done.status, took);
+        self.last_answer = Some(Instant::now());
         let (tally, requests) = self.tasks.entry(task).or_insert_with(|| (Tally::new(), 0));
         tally.record(done.status, took);
         *requests += done.requests.len() as u64;
@@ -369,6 +387,29 @@ mod tests {
         assert!(latencies.ms(100.0) >= 1000.0);
         let p50 = latencies.ms(50.0);
         assert!((500.0..501.0).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn the_rates_run_to_the_last_answer_not_to_the_end_of_the_wait_for_the_unanswered() {
+        let mut recorder = Recorder::new();
+        let started = std::time::Instant::now();
+        let ended = started + Duration::from_secs(20);
+        // No answer: the whole run.
+        assert_eq!(
+            recorder.answered_for(started, ended),
+            Duration::from_secs(20)
+        );
+        let done = TaskDone {
+            status: 200,
+            requests: vec![Request {
+                status: 200,
+                took: Duration::from_millis(2),
+            }],
+        };
+        recorder.record(Task::Index, &done, Duration::from_millis(2));
+        // The last answer came at once; the 20 s were the wait for a
+        // task that never answered.
+        assert!(recorder.answered_for(started, ended) < Duration::from_secs(10));
     }
 
     #[test]
