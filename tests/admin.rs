@@ -263,3 +263,48 @@ async fn the_dashboard_does_not_wait_for_a_node_that_stalls_sending_its_metrics(
         started.elapsed()
     );
 }
+
+/// A server that answers every request with `body`, as `/metrics` would.
+async fn answers_metrics(body: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    actix_rt::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    addr
+}
+
+/// A node whose admin address reaches another node's (from web, `0.0.0.0`
+/// is web's own machine) is not shown up with that node's figures.
+#[actix_rt::test]
+async fn the_dashboard_does_not_show_another_nodes_metrics_under_a_nodes_name() {
+    let elsewhere = answers_metrics("boutique_node_up{node=\"web\"} 1\n").await;
+    let pay_admin = format!("nodes.pay.admin={elsewhere}");
+    let mut cluster =
+        Cluster::start(&[("web", "nodes.web.admin=127.0.0.1:0"), ("web", &pay_admin)]).await;
+    let web = cluster.admin_url("web").await;
+    let (status, body) = get(&format!("{web}/api/deployment")).await;
+    assert_eq!(status, 200, "{body}");
+    let deployment: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pay = deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == "pay")
+        .unwrap_or_else(|| panic!("no pay in {deployment:#}"));
+    let state = pay["state"].as_str().unwrap_or_default();
+    assert!(
+        state.starts_with("unknown") && state.contains("answers for node 'web'"),
+        "{pay:#}"
+    );
+    assert_eq!(pay["metrics"], "", "{pay:#}");
+}

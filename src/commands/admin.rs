@@ -171,7 +171,7 @@ async fn deployment_json(node: web::Data<Node>, deployment: web::Data<Deployment
                         "unknown: no admin address for it in this node's config".to_owned(),
                         String::new(),
                     ),
-                    Some(addr) => fetch_metrics(client, addr).await,
+                    Some(addr) => answered_for(&planned.name, fetch_metrics(client, addr).await),
                 }
             };
             json!({
@@ -188,6 +188,30 @@ async fn deployment_json(node: web::Data<Node>, deployment: web::Data<Deployment
         "viewed_from": node.name(),
         "nodes": nodes,
     }))
+}
+
+/// `fetched` from node `name`'s admin address, if its metrics are that
+/// node's: an address that reaches another node (a wildcard `0.0.0.0:P`
+/// in the config, which from here is this machine) showed that node's
+/// figures under `name`, as up, and its calls twice. Said instead.
+fn answered_for(name: &str, fetched: (String, String)) -> (String, String) {
+    let (state, metrics) = fetched;
+    if state != "up" || metrics.contains(&format!("node=\"{name}\"")) {
+        return (state, metrics);
+    }
+    let other = metrics
+        .split("node=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|other| !other.is_empty());
+    let state = match other {
+        Some(other) => format!(
+            "unknown: its admin address, from this node, answers for node '{other}' \
+             (a wildcard or loopback address reaches this machine)"
+        ),
+        None => "unknown: its admin address answers with no node's metrics".to_owned(),
+    };
+    (state, String::new())
 }
 
 /// `(state, metrics text)` of the node whose admin endpoint is `addr`,
