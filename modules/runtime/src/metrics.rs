@@ -50,6 +50,9 @@ fn plain(
 }
 
 /// Writes one metric with one value per label set.
+/// The states `boutique_peer_state` sets, as `Peer::describe` names them.
+const PEER_STATES: [&str; 5] = ["idle", "connecting", "up", "leaving", "down"];
+
 fn labelled<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
     name: &str,
@@ -148,22 +151,27 @@ impl Collector for NodeCollector {
             "1 if this node's connection to the peer node is up and the peer is not leaving, else 0.",
             peers(&|peer| i64::from(peer.takes_calls())),
         )?;
+        // A state set: every state of every peer, 1 for the one it is in
+        // and 0 for the others (a series that vanished when its state
+        // ended read as no data, not as 0, to a query or an alert).
         let states: Vec<_> = self
             .peers
             .iter()
-            .map(|(name, peer)| {
+            .flat_map(|(name, peer)| {
                 let described = peer.describe();
-                let state = described.split(':').next().unwrap_or("unknown").to_owned();
-                (
-                    vec![("peer", name.clone()), ("state", state)],
-                    ConstGauge::new(1i64),
-                )
+                let now = described.split(':').next().unwrap_or_default().to_owned();
+                PEER_STATES.iter().map(move |state| {
+                    (
+                        vec![("peer", name.clone()), ("state", (*state).to_owned())],
+                        ConstGauge::new(i64::from(*state == now)),
+                    )
+                })
             })
             .collect();
         labelled(
             &mut encoder,
             "boutique_peer_state",
-            "The state of this node's connection to the peer node, as the label: idle (never needed yet), connecting, up, leaving or down.",
+            "The state of this node's connection to the peer node: 1 for the state it is in, 0 for the others (idle: never needed yet; connecting, up, leaving, down).",
             states,
         )?;
         labelled(

@@ -43,3 +43,29 @@ async fn a_call_given_up_on_before_it_ended_is_counted_as_cancelled() {
     assert_eq!(counted(&node, "Count", "ok"), 1, "{}", node.metrics_text());
     assert_eq!(counted(&node, "Count", "cancelled"), 0);
 }
+
+/// `boutique_peer_state` is a state set: every state of a peer, 1 for the
+/// one it is in, 0 for the others. (Only the current state's series was
+/// there: "was it down?" read as no data rather than 0.)
+#[actix_rt::test]
+async fn a_peers_state_is_a_state_set() {
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap();
+    let echo = Echo {
+        text: "x".into(),
+        local_only: None,
+    };
+    assert!(matches!(toy.call(echo).await, Ok(Ok(_))));
+    let metrics = cluster.b.metrics_text();
+    for (state, value) in [
+        ("idle", 0),
+        ("connecting", 0),
+        ("up", 1),
+        ("leaving", 0),
+        ("down", 0),
+    ] {
+        let line =
+            format!("boutique_peer_state{{node=\"b\",peer=\"a\",state=\"{state}\"}} {value}\n");
+        assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
+    }
+}
