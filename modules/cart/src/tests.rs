@@ -548,7 +548,7 @@ async fn emptying_a_cart_a_merge_is_writing_into_empties_all_of_it() {
         .unwrap();
         let merge_ends = async {
             // Once the emptying waits for the merge's lock, the merge ends.
-            until_waiting_for_lock(&url, "DELETE FROM cart_items%", "cart_items").await;
+            until_waiting_for_lock(&url, "%FROM cart_items%", "cart_items").await;
             merge.commit().await.unwrap();
         };
         let (emptied, ()) = tokio::join!(store.empty("user"), merge_ends);
