@@ -324,7 +324,9 @@ fn log(request: &actix_web::HttpRequest, failure: &Failure<'_>) {
 }
 
 /// Replaces the body of `response` with `body` of type `content_type`,
-/// keeping its status and headers.
+/// keeping its status and headers, and says no cache is to keep it: an
+/// error is personal, as the pages are (it may set a session cookie), and
+/// a 404 may be stored by default.
 fn replace_body(
     response: ServiceResponse<impl MessageBody + 'static>,
     content_type: &'static str,
@@ -334,6 +336,7 @@ fn replace_body(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

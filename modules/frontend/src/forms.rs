@@ -149,13 +149,16 @@ impl Problems {
         self.0.push(FieldError::new(field, reason));
     }
 
-    /// A required text field of at most `max` characters.
+    /// A required text field of at most `max` characters, none a control
+    /// character (which checkout refuses too, but one field at a time).
     fn required(&mut self, fields: &Fields, name: &str, max: usize) -> String {
         let value = fields.text(name);
         if value.is_empty() {
             self.add(name, "is required");
         } else if value.chars().count() > max {
             self.add(name, format!("must be at most {max} characters"));
+        } else if value.chars().any(char::is_control) {
+            self.add(name, "must not contain control characters");
         }
         value.to_owned()
     }
@@ -526,6 +529,15 @@ mod tests {
                 "credit_card_cvv"
             ]
         );
+    }
+
+    #[test]
+    fn control_characters_in_the_address_are_said_of_every_field_at_once() {
+        // Checkout refuses them too, but one field at a time.
+        let body = GOOD
+            .replace("city=Mountain+View", "city=Mountain%09View")
+            .replace("state=CA", "state=C%0BA");
+        assert_eq!(bad_fields(checkout(&form(&body))), ["city", "state"]);
     }
 
     #[test]

@@ -41,13 +41,21 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// The headers every response carries.
 fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-        .add(("X-Content-Type-Options", "nosniff"))
-        // For browsers that predate `frame-ancestors`.
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "same-origin"))
+    SECURITY_HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, header| {
+            headers.add(*header)
+        })
 }
+
+/// The headers of [`security_headers`].
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    // For browsers that predate `frame-ancestors`.
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+];
 
 /// A started server: its address, a handle to stop it, and the future that
 /// runs it.
@@ -139,13 +147,20 @@ async fn within_the_request_timeout(
         .map_or(std::time::Duration::from_secs(60), |timeout| timeout.0);
     match tokio::time::timeout(limit, next.call(request)).await {
         Ok(answered) => answered,
-        Err(_) => Err(actix_web::error::InternalError::from_response(
-            "the request took too long",
-            HttpResponse::RequestTimeout()
-                .insert_header((actix_web::http::header::CONNECTION, "close"))
-                .body("the request took too long to arrive or to answer\n"),
-        )
-        .into()),
+        Err(_) => {
+            let mut answer = HttpResponse::RequestTimeout();
+            answer.insert_header((actix_web::http::header::CONNECTION, "close"));
+            // An error, not a response: the layers inside, which add these
+            // to every response, never see it.
+            for header in SECURITY_HEADERS {
+                answer.insert_header(header);
+            }
+            Err(actix_web::error::InternalError::from_response(
+                "the request took too long",
+                answer.body("the request took too long to arrive or to answer\n"),
+            )
+            .into())
+        }
     }
 }
 

@@ -562,6 +562,44 @@ async fn every_response_says_scripts_come_from_the_shop_only_and_no_other_site_m
     assert!(body.contains("currency_code"), "{body}");
 }
 
+/// The static files, public and cached for a day, never carry a session
+/// cookie, whatever the path's escapes (`/%73tatic/` got a fresh one: a
+/// shared cache could hand it to the next visitor, who would shop in a
+/// session the first knew); error pages are not to be cached (a 404 may
+/// be by default, with its session cookie).
+#[actix_rt::test]
+async fn no_cacheable_answer_carries_a_session() {
+    let dir = TempDir::new("frontend-cacheable");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::new();
+    for path in [
+        "/static/style.css",
+        "/%73tatic/style.css",
+        "/st%61tic/shop.js",
+    ] {
+        let file = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(file.status().as_u16(), 200, "{path}");
+        assert!(
+            header_text(file.headers(), "cache-control").contains("public"),
+            "{path}: {:?}",
+            file.headers()
+        );
+        assert!(
+            set_cookie(&file, "shop_session-id").is_none(),
+            "{path}: {:?}",
+            file.headers()
+        );
+    }
+    let missing = client
+        .get(format!("{url}/product/NOPE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(header_text(missing.headers(), "cache-control"), "no-store");
+}
+
 #[actix_rt::test]
 async fn a_guest_order_stored_after_the_sign_in_is_found_in_the_account() {
     let dir = TempDir::new("frontend");
@@ -863,6 +901,11 @@ async fn a_request_whose_body_trickles_in_is_answered_408_at_its_timeout() {
     assert!(read.is_ok(), "no answer, the connection still open");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // With the headers every response has (the timeout answered outside
+    // them before).
+    let lowercase = answer.to_ascii_lowercase();
+    assert!(lowercase.contains("content-security-policy: "), "{answer}");
+    assert!(lowercase.contains("x-frame-options: deny"), "{answer}");
     // The shop's 300 ms, not actix-web's own 5 s request timeout.
     assert!(
         took < std::time::Duration::from_secs(3),

@@ -154,6 +154,15 @@ pub fn currency_cookie(code: &str) -> Cookie<'static> {
     cookie(CURRENCY_COOKIE, code.to_owned(), COOKIE_LIFETIME)
 }
 
+/// True for a request for the shop's static files, by the path the router
+/// matches (percent-escapes decoded): the raw path let `/%73tatic/...`
+/// through to the files, publicly cacheable, with a fresh session cookie
+/// on them, which a shared cache could hand to the next visitor, who would
+/// then shop in a session the first one knows.
+pub fn is_static(request: &ServiceRequest) -> bool {
+    request.match_info().as_str().starts_with("/static/")
+}
+
 /// The middleware: gives a request without a valid session cookie a new
 /// session id, and sets the cookie on the response; removes a sign-in
 /// cookie that is stale ([`StaleAuthCookie`]).
@@ -161,7 +170,7 @@ pub async fn sessions(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if request.path().starts_with("/static/") {
+    if is_static(&request) {
         return next.call(request).await;
     }
     let presented = request
