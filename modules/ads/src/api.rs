@@ -15,7 +15,9 @@ pub struct Ad {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GetAds {
-    /// Product categories, e.g. `["kitchen"]`.
+    /// Product categories, e.g. `["kitchen"]` (none if left out, as
+    /// proto3's JSON leaves out an empty list: `{}` asks for any ads).
+    #[serde(default)]
     pub context_keys: Vec<String>,
 }
 

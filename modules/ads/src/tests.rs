@@ -79,3 +79,11 @@ async fn too_many_keys_are_refused() {
     let reply = ads().await.call(keys(&many)).await.unwrap();
     assert_eq!(reply, Err(AdsError::TooManyKeys { count: 40, max: 32 }));
 }
+
+/// `{}`, as proto3's JSON writes a request with no keys, is one: any ads
+/// (`boutique call ads GetAds` sends it; it was refused).
+#[test]
+fn a_request_with_its_empty_list_left_out_is_read() {
+    let request: GetAds = serde_json::from_str("{}").unwrap();
+    assert!(request.context_keys.is_empty());
+}

@@ -119,7 +119,17 @@ where
     }
 }
 
-/// Parses and checks a catalogue file.
+/// The longest product id, in bytes: the cart's and the add-to-cart form's.
+const MAX_ID_BYTES: usize = 64;
+/// The most categories a product may have: the ads module's most keys.
+const MAX_CATEGORIES: usize = 32;
+/// A price must be under this many dollars.
+const MAX_PRICE_UNITS: i64 = 1_000_000_000;
+
+/// Parses and checks a catalogue file: every product's id, name,
+/// categories and price such that the rest of the shop can show, sell and
+/// confirm it (one that breaks a later step is refused at start, saying
+/// which and why).
 pub fn parse(json: &str) -> Result<Vec<Product>, String> {
     let file: File =
         serde_json::from_str(json).map_err(|e| format!("does not parse as a catalogue: {e}"))?;
@@ -135,8 +145,35 @@ pub fn parse(json: &str) -> Result<Vec<Product>, String> {
                 p.id
             ));
         }
+        if p.id.len() > MAX_ID_BYTES
+            || !p
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "product id {:?} must be 1 to {MAX_ID_BYTES} letters, digits, '-' or '_' \
+                 (the cart takes no longer id, and an id is a page's address)",
+                p.id
+            ));
+        }
         if p.name.trim().is_empty() {
             return Err(format!("product {} has no name", p.id));
+        }
+        if p.name.chars().any(char::is_control) {
+            return Err(format!(
+                "product {}'s name holds a control character (no confirmation email could \
+                 show it)",
+                p.id
+            ));
+        }
+        if p.categories.len() > MAX_CATEGORIES {
+            return Err(format!(
+                "product {} has {} categories; at most {MAX_CATEGORIES} (its page asks for ads \
+                 by them, and the ads module takes no more)",
+                p.id,
+                p.categories.len()
+            ));
         }
         if !ids.insert(p.id.clone()) {
             return Err(format!("product id {} appears twice", p.id));
@@ -152,6 +189,13 @@ pub fn parse(json: &str) -> Result<Vec<Product>, String> {
         if price.currency_code != "USD" || price.is_negative() {
             return Err(format!(
                 "product {} must have a non-negative price in USD",
+                p.id
+            ));
+        }
+        if price.units >= MAX_PRICE_UNITS {
+            return Err(format!(
+                "product {}'s price must be under {MAX_PRICE_UNITS} USD (converted to yen, more \
+                 would not fit the money's number)",
                 p.id
             ));
         }
@@ -228,6 +272,18 @@ mod tests {
             (r#"{"id":"A","name":null"#, "no name"),
             (r#"{"id":null,"name":"a""#, "no id"),
             (r#"{"id":"A","name":"a","nanos":1"#, "unknown field"),
+            (r#"{"id":"A/B","name":"a""#, "letters, digits"),
+            (r#"{"id":"A%20","name":"a""#, "letters, digits"),
+            (r#"{"id":"Ä","name":"a""#, "letters, digits"),
+            (
+                r#"{"id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","name":"a""#,
+                "1 to 64",
+            ),
+            (r#"{"id":"A","name":"Mug	""#, "control character"),
+            (
+                r#"{"id":"A","name":"a","categories":["c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c","c"]"#,
+                "33 categories",
+            ),
         ] {
             let file = format!(
                 r#"{{"products":[{product},"priceUsd":{{"currencyCode":"USD","units":1}}}}]}}"#
@@ -246,6 +302,8 @@ mod tests {
             let error = parse(&file).unwrap_err();
             assert!(error.contains(why), "{units}: {error}");
         }
+        let dear = r#"{"products":[{"id":"A","name":"a","priceUsd":{"currencyCode":"USD","units":1000000000}}]}"#;
+        assert!(parse(dear).unwrap_err().contains("must be under"));
         let nanos = r#"{"products":[{"id":"A","name":"a","priceUsd":{"currencyCode":"USD","nanos":5000000000}}]}"#;
         assert!(parse(nanos).unwrap_err().contains("out of range"));
     }

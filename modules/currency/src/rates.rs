@@ -80,6 +80,10 @@ pub enum RatesError {
     /// EUR, the pivot, is not 1.
     #[error("the rates table must give EUR as 1.0")]
     NoEuro,
+    /// No USD: every price and shipping quote is in dollars, and the
+    /// shop's default currency, so no page could be shown.
+    #[error("the rates table must give USD (every price and shipping quote is in dollars)")]
+    NoDollar,
 }
 
 /// The entries of a JSON object, in document order.
@@ -126,9 +130,13 @@ impl Rates {
             codes.push(code);
         }
         match rates.get("EUR") {
-            Some(eur) if eur.mantissa == eur.power() => Ok(Rates { codes, rates }),
-            _ => Err(RatesError::NoEuro),
+            Some(eur) if eur.mantissa == eur.power() => {}
+            _ => return Err(RatesError::NoEuro),
         }
+        if !rates.contains_key("USD") {
+            return Err(RatesError::NoDollar);
+        }
+        Ok(Rates { codes, rates })
     }
 
     /// The codes, in file order.
@@ -192,7 +200,9 @@ mod tests {
     fn an_amount_too_large_for_a_precise_rate_is_refused_not_wrapped() {
         // A rate with 18 decimals: the first step's numerator (amount in
         // nanos × 10^18) fits, doubling it for the rounding does not.
-        let rates = Rates::parse(r#"{"EUR": "1.0", "XPR": "1.000000000000000000"}"#).unwrap();
+        let rates =
+            Rates::parse(r#"{"EUR": "1.0", "USD": "1.1305", "XPR": "1.000000000000000000"}"#)
+                .unwrap();
         let huge = Money::new("XPR", 150_000_000_000, 0);
         assert_eq!(
             rates.convert(&huge, "EUR"),
@@ -292,6 +302,12 @@ mod tests {
         assert!(matches!(
             Rates::parse(r#"{"USD":"1.1"}"#),
             Err(RatesError::NoEuro)
+        ));
+        // Started, it answered every page's conversion from dollars with
+        // "unsupported currency".
+        assert!(matches!(
+            Rates::parse(r#"{"EUR":"1.0","GBP":"0.8597"}"#),
+            Err(RatesError::NoDollar)
         ));
         assert!(matches!(
             Rates::parse(r#"{"EUR":"1.0","EUR":"1.0"}"#),

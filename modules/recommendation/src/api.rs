@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListRecommendations {
-    /// Who asks (not used to choose, as in the original).
+    /// Who asks (not used to choose, as in the original; empty if left
+    /// out, as proto3's JSON leaves out empty fields).
+    #[serde(default)]
     pub user_id: String,
-    /// Products not to recommend (those on the page, or in the cart).
+    /// Products not to recommend (those on the page, or in the cart;
+    /// none if left out).
+    #[serde(default)]
     pub product_ids: Vec<String>,
 }
 

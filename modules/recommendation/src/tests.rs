@@ -156,3 +156,10 @@ fn max_results_0_is_refused_and_1_is_not() {
     assert!(refused.to_string().contains("max_results = 0"), "{refused}");
     assert!(crate::RecommendationModule::check(&RecommendationConfig { max_results: 1 }).is_ok());
 }
+
+/// Empty fields left out, as proto3's JSON writes them, are read as empty.
+#[test]
+fn a_request_with_its_empty_fields_left_out_is_read() {
+    let request: crate::api::ListRecommendations = serde_json::from_str("{}").unwrap();
+    assert!(request.user_id.is_empty() && request.product_ids.is_empty());
+}

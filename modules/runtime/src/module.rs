@@ -414,14 +414,18 @@ impl StartContext {
     }
 }
 
+/// The largest data file a module reads, in bytes.
+pub const MAX_DATA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The text of a data file that a module's config names (`key = path`), or
 /// `built_in` when the config names none. The error says which key and file.
 /// It is a config error when the config names a file that is not there,
-/// not readable by this user, a directory, under a file, a name too
-/// long, or not text: starting again
-/// will not find it (`up` does not start such a node again). Any other
-/// failure to read (a disk's or a network file system's) may pass, and
-/// is [`StartError::Failed`].
+/// not readable by this user, not a regular file (a directory; a device
+/// or a pipe, which was read until memory ran out, or waited on for
+/// ever), over [`MAX_DATA_FILE_BYTES`], under a file, a name too long,
+/// or not text: starting again will not find it (`up` does not start such
+/// a node again). Any other failure to read (a disk's or a network file
+/// system's) may pass, and is [`StartError::Failed`].
 pub fn data_file(
     key: &str,
     path: Option<&std::path::Path>,
@@ -429,21 +433,53 @@ pub fn data_file(
 ) -> Result<std::borrow::Cow<'static, str>, StartError> {
     match path {
         None => Ok(std::borrow::Cow::Borrowed(built_in)),
-        Some(path) => std::fs::read_to_string(path)
-            .map(std::borrow::Cow::Owned)
-            .map_err(|e| {
-                let why = format!("cannot read {key} {}: {e}", path.display());
-                match e.kind() {
-                    std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::PermissionDenied
-                    | std::io::ErrorKind::IsADirectory
-                    | std::io::ErrorKind::NotADirectory
-                    | std::io::ErrorKind::InvalidFilename
-                    | std::io::ErrorKind::InvalidData => StartError::Config(why),
-                    _ => StartError::Failed(why),
-                }
-            }),
+        Some(path) => read_data_file(key, path).map(std::borrow::Cow::Owned),
     }
+}
+
+/// [`data_file`]'s read of `path`.
+fn read_data_file(key: &str, path: &std::path::Path) -> Result<String, StartError> {
+    use std::io::Read as _;
+    let refused =
+        |why: String| StartError::Config(format!("cannot read {key} {}: {why}", path.display()));
+    let failed = |e: std::io::Error| {
+        let why = format!("cannot read {key} {}: {e}", path.display());
+        match e.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::InvalidFilename
+            | std::io::ErrorKind::InvalidData => StartError::Config(why),
+            _ => StartError::Failed(why),
+        }
+    };
+    // Looked at before it is opened: opening a pipe waits for a writer.
+    let metadata = std::fs::metadata(path).map_err(failed)?;
+    if !metadata.is_file() {
+        return Err(refused(
+            "it is not a regular file (a directory, a device or a pipe)".to_owned(),
+        ));
+    }
+    let too_large = |len: u64| {
+        refused(format!(
+            "it holds {len} bytes, over the {MAX_DATA_FILE_BYTES} a data file may"
+        ))
+    };
+    if metadata.len() > MAX_DATA_FILE_BYTES {
+        return Err(too_large(metadata.len()));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(failed)?
+        .take(MAX_DATA_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(failed)?;
+    // Grown since it was looked at.
+    if text.len() as u64 > MAX_DATA_FILE_BYTES {
+        return Err(too_large(text.len() as u64));
+    }
+    Ok(text)
 }
 
 /// Starts module `M` alone with the given config (checked first, as a
@@ -477,11 +513,19 @@ mod tests {
         let not_text = dir.join("not-text.json");
         std::fs::write(&not_text, [0xff, 0xfe, 0x00]).unwrap();
         let under_a_file = not_text.join("products.json");
+        let too_large = dir.join("large.json");
+        std::fs::File::create(&too_large)
+            .unwrap()
+            .set_len(MAX_DATA_FILE_BYTES + 1)
+            .unwrap();
         for path in [
             dir.join("missing.json"),
             dir.clone(),
             not_text,
             under_a_file,
+            too_large,
+            // A device is read for ever: refused before it is opened.
+            Path::new("/dev/zero").to_owned(),
         ] {
             let read = data_file("products_file", Some(&path), "");
             assert!(

@@ -26,7 +26,9 @@ pub struct Address {
 pub struct GetQuote {
     /// The destination (the quote does not depend on it).
     pub address: Address,
-    /// What is shipped.
+    /// What is shipped (nothing if left out, as proto3's JSON leaves out
+    /// an empty list).
+    #[serde(default)]
     pub items: Vec<CartItem>,
 }
 
@@ -43,7 +45,8 @@ pub struct GetQuoteResponse {
 pub struct ShipOrder {
     /// The destination.
     pub address: Address,
-    /// What is shipped.
+    /// What is shipped (nothing if left out).
+    #[serde(default)]
     pub items: Vec<CartItem>,
     /// Identifies the shipment: the same key to the same address always
     /// gets the same tracking id (its middle digits are the address's

@@ -119,3 +119,13 @@ async fn fail_shipments_makes_every_shipment_fail() {
         "{reply:?}"
     );
 }
+
+/// An empty list left out, as proto3's JSON writes it, is read as empty.
+#[test]
+fn a_request_with_its_empty_items_left_out_is_read() {
+    let address = r#"{"street_address":"s","city":"c","state":"st","country":"co","zip_code":1}"#;
+    let quote: GetQuote = serde_json::from_str(&format!(r#"{{"address":{address}}}"#)).unwrap();
+    assert!(quote.items.is_empty());
+    let ship: ShipOrder = serde_json::from_str(&format!(r#"{{"address":{address}}}"#)).unwrap();
+    assert!(ship.items.is_empty() && ship.idempotency_key.is_empty());
+}

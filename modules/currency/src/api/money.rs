@@ -19,9 +19,11 @@ pub const NANOS_PER_UNIT: i128 = 1_000_000_000;
 pub struct Money {
     /// ISO 4217 code, e.g. `USD`.
     pub currency_code: String,
-    /// Whole units.
+    /// Whole units (0 if left out, as proto3's JSON leaves out a zero).
+    #[serde(default)]
     pub units: i64,
-    /// Billionths of a unit, same sign as `units`.
+    /// Billionths of a unit, same sign as `units` (0 if left out).
+    #[serde(default)]
     pub nanos: i32,
 }
 
@@ -194,6 +196,17 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn zero_fields_may_be_left_out_as_proto3_json_does() {
+        let convert: crate::api::Convert =
+            serde_json::from_str(r#"{"from":{"currency_code":"USD","units":5},"to_code":"EUR"}"#)
+                .unwrap();
+        assert_eq!(convert.from, super::Money::new("USD", 5, 0));
+        let half: super::Money =
+            serde_json::from_str(r#"{"currency_code":"USD","nanos":500000000}"#).unwrap();
+        assert_eq!(half, super::Money::new("USD", 0, 500_000_000));
+    }
+
     use super::*;
 
     #[test]
