@@ -58,6 +58,7 @@ impl Module for EmailModule {
             sink,
             sent: VecDeque::new(),
             keep: config.keep,
+            kept_bytes: 0,
         };
         Ok(Email::start(actor))
     }
@@ -113,6 +114,31 @@ struct EmailActor {
     sink: Box<dyn Sink>,
     sent: VecDeque<SentEmail>,
     keep: usize,
+    /// The bytes of the emails in `sent` ([`size`]).
+    kept_bytes: usize,
+}
+
+/// The most bytes of emails kept, whatever `keep` says: a thousand emails
+/// of long orders (their text escaped into HTML) held gigabytes. (Less
+/// under test, to be reached.)
+pub(crate) const MAX_KEPT_BYTES: usize = if cfg!(test) {
+    64 * 1024
+} else {
+    64 * 1024 * 1024
+};
+
+/// The most bytes of emails one `ListSentEmails` answer holds, newest
+/// first: well within a frame between nodes (4 MiB by default), which a
+/// hundred long ones passed, and the whole answer failed.
+pub(crate) const MAX_LISTED_BYTES: usize = if cfg!(test) {
+    16 * 1024
+} else {
+    2 * 1024 * 1024
+};
+
+/// An email's size, as [`MAX_KEPT_BYTES`] counts it.
+pub(crate) fn size(email: &SentEmail) -> usize {
+    email.to.len() + email.subject.len() + email.text.len() + email.html.len()
 }
 
 impl Actor for EmailActor {
@@ -156,8 +182,16 @@ impl Handler<Call<SendOrderConfirmation>> for EmailActor {
             move |delivered, actor: &mut Self, _| {
                 delivered.map_err(EmailError::SinkFailed)?;
                 if actor.keep > 0 {
-                    actor.sent.truncate(actor.keep - 1);
+                    actor.kept_bytes += size(&sent);
                     actor.sent.push_front(sent);
+                    // The newest stays, whatever its size.
+                    while actor.sent.len() > actor.keep
+                        || (actor.kept_bytes > MAX_KEPT_BYTES && actor.sent.len() > 1)
+                    {
+                        if let Some(oldest) = actor.sent.pop_back() {
+                            actor.kept_bytes -= size(&oldest);
+                        }
+                    }
                 }
                 Ok(Empty {})
             },
@@ -172,11 +206,17 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
         let _span = call.span().entered();
         let to = &call.to;
         let limit = call.limit.unwrap_or(crate::api::DEFAULT_LISTED);
+        let mut budget = MAX_LISTED_BYTES;
         let emails = self
             .sent
             .iter()
             .filter(|email| to.is_empty() || email.to.eq_ignore_ascii_case(to))
             .take(limit)
+            .take_while(|email| {
+                let fits = size(email) <= budget;
+                budget = budget.saturating_sub(size(email));
+                fits
+            })
             .cloned()
             .collect();
         Ok(ListSentEmailsResponse { emails })

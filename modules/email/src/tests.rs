@@ -276,3 +276,25 @@ async fn a_line_break_in_any_text_of_the_order_is_refused_and_named() {
     let sent = sent(&service, "someone@example.com", None).await;
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// What is kept is bounded in bytes too, and what is listed fits in one
+/// answer: the oldest go first, the newest are listed.
+#[actix_rt::test]
+async fn kept_and_listed_emails_are_bounded_in_bytes() {
+    let service = email(EmailConfig::default(), &std::env::temp_dir()).await;
+    service.call(send("first@x.com")).await.unwrap().unwrap();
+    let one = crate::actor::size(&sent(&service, "first@x.com", None).await[0]);
+    let more = crate::actor::MAX_KEPT_BYTES / one + 2;
+    for _ in 0..more {
+        service.call(send("b@x.com")).await.unwrap().unwrap();
+    }
+    // Dropped for room, though `keep` (1000) allows far more.
+    assert!(sent(&service, "first@x.com", None).await.is_empty());
+    let listed = sent(&service, "", Some(1000)).await;
+    let bytes: usize = listed.iter().map(crate::actor::size).sum();
+    assert!(
+        !listed.is_empty() && bytes <= crate::actor::MAX_LISTED_BYTES,
+        "{bytes}"
+    );
+    assert_eq!(listed.len(), crate::actor::MAX_LISTED_BYTES / one);
+}
