@@ -93,7 +93,12 @@ impl Module for CheckoutModule {
 }
 
 /// A customer's latest checkout: its number, its key, and the checkout.
-type Latest = (u64, String, Placing);
+type Latest = (u64, Over);
+
+/// A customer's checkout as the next one sees it: once over, the
+/// checkouts it leaves to be settled ([`Before`]), oldest first: itself,
+/// after those before it that it did not settle.
+type Over = Shared<LocalBoxFuture<'static, Rc<Vec<Before>>>>;
 
 /// A checkout being placed, which later submissions of it wait for.
 pub(crate) type Placing = Shared<LocalBoxFuture<'static, Result<Order, CheckoutError>>>;
@@ -160,7 +165,7 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                     .by_customer
                     .borrow()
                     .get(&customer)
-                    .map(|(_, key, placing)| (key.clone(), placing.clone()));
+                    .map(|(_, over)| over.clone());
                 if before.is_some() {
                     span.in_scope(|| {
                         tracing::info!("another checkout of this customer is in progress: this one waits for it")
@@ -181,11 +186,8 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         // under this one's deadline: a caller with less
                         // time must not cut the earlier checkout short.
                         let before = match before {
-                            Some((key, placing)) => Some(Before {
-                                key,
-                                outcome: runtime::detached(placing).await,
-                            }),
-                            None => None,
+                            Some(over) => runtime::detached(over).await,
+                            None => Rc::default(),
                         };
                         // A panic would poison this shared future: every
                         // repeat of the checkout, and every later checkout
@@ -193,11 +195,13 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         // turn until a restart. Its outcome is unknown; a
                         // repeat finishes it.
                         let mut unfinished = None;
+                        let mut settled = false;
                         let placed = place(
                             &deps,
                             &request,
                             &owned_key,
-                            before.as_ref(),
+                            &before,
+                            &mut settled,
                             &mut unfinished,
                         );
                         let result = AssertUnwindSafe(placed)
@@ -223,11 +227,22 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         let mut by_customer = by_customer.borrow_mut();
                         if by_customer
                             .get(&request.user_id)
-                            .is_some_and(|(n, _, _)| *n == number)
+                            .is_some_and(|(n, _)| *n == number)
                         {
                             by_customer.remove(&request.user_id);
                         }
-                        result
+                        // Those before it that it did not settle are the
+                        // next one's to settle, with it: ended before it
+                        // got to them (a repeat of a placed order, the
+                        // orders service down), it said nothing of them.
+                        // Before, the next looked at this one alone, and
+                        // paid again beside an order in doubt two back.
+                        let mut left = if settled { Vec::new() } else { before.to_vec() };
+                        left.push(Before {
+                            key: owned_key,
+                            outcome: result,
+                        });
+                        Rc::new(left)
                     })
                     .instrument(span)
                     .boxed_local()
@@ -251,7 +266,7 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                     .insert(key.clone(), answered.clone());
                 self.by_customer
                     .borrow_mut()
-                    .insert(customer, (number, key.clone(), over));
+                    .insert(customer, (number, over));
                 answered
             }
         };

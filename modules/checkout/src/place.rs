@@ -25,8 +25,12 @@ pub struct Deps {
     pub orders: ServiceRef<Orders>,
 }
 
-/// The checkout of the same customer (another key) that ran just before
-/// this one, which waited for it to end.
+/// A checkout of the same customer (another key) that ran before this
+/// one, which waited for it to end, and whose outcome is this one's to
+/// settle: the one just before it, and those that one did not settle (it
+/// ended before it got to: a repeat of a placed order, a request refused,
+/// the orders service down), which are as much this one's business.
+#[derive(Clone)]
 pub struct Before {
     /// Its key ([`crate::api::order_key`]).
     pub key: String,
@@ -257,15 +261,18 @@ fn answer<T, E: std::fmt::Display>(outcome: Result<Result<T, E>, CallError>) -> 
 pub type Unfinished = futures_util::future::LocalBoxFuture<'static, ()>;
 
 /// Places the order; `key` is the checkout's idempotency key (never empty);
-/// `before`, the customer's checkout this one waited for, if any. If it
-/// answers with the order before finishing it (the cart, the
-/// confirmation), it leaves the rest in `unfinished`, for the caller to
-/// run to its end before the checkout counts as over.
+/// `before`, the customer's checkouts this one waited for and is to settle
+/// ([`Before`]), oldest first. Sets `settled` once it has settled them
+/// all (or there were none): until then, a later checkout has them to
+/// settle too. If it answers with the order before finishing it (the
+/// cart, the confirmation), it leaves the rest in `unfinished`, for the
+/// caller to run to its end before the checkout counts as over.
 pub async fn place(
     deps: &Deps,
     request: &PlaceOrder,
     key: &str,
-    before: Option<&Before>,
+    before: &[Before],
+    settled: &mut bool,
     unfinished: &mut Option<Unfinished>,
 ) -> Result<Order, CheckoutError> {
     check_request(request)?;
@@ -288,11 +295,12 @@ pub async fn place(
     if let Some(order) = finish_found(deps, earlier, key).await {
         return Ok(order);
     }
-    // Not placed yet: what the checkout before it left in the cart is not
+    // Not placed yet: what the checkouts before it left in the cart is not
     // this one's to pay for.
-    if let Some(before) = before {
+    for before in before {
         settle_earlier(deps, &request.user_id, before).await?;
     }
+    *settled = true;
 
     let cart = deps
         .cart

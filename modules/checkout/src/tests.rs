@@ -1800,6 +1800,39 @@ async fn a_customers_checkout_behind_one_in_doubt_is_refused_before_any_charge()
     assert_eq!(shop.cart("u1").await.len(), 1);
 }
 
+/// The checkout between the one in doubt and a third ends before it
+/// settles the first (here its request is refused): the third settles the
+/// first itself, and is refused. Before, it looked only at the second,
+/// which had charged nothing, and paid for the lines the first may have
+/// bought.
+#[actix_rt::test]
+async fn a_customers_third_checkout_settles_the_first_when_the_second_did_not() {
+    let shop = shop(Faults {
+        orders_late: true,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let mut refused = request("u1", "USD", "k2");
+    refused.email = "not an address".into();
+    let (first, second, third) = tokio::join!(
+        shop.place(request("u1", "USD", "k1")),
+        shop.place(refused),
+        shop.place(request("u1", "USD", "k3")),
+    );
+    assert!(
+        matches!(first, Err(CheckoutError::OrderOutcomeUnknown { .. })),
+        "{first:?}"
+    );
+    assert!(
+        matches!(second, Err(CheckoutError::InvalidRequest { .. })),
+        "{second:?}"
+    );
+    assert_eq!(third, Err(CheckoutError::EarlierCheckoutUnsettled));
+    assert_eq!(shop.charges("u1", "k3").await, vec![]);
+    assert_eq!(shop.charges("u1", "k1").await.len(), 1);
+}
+
 impl Shop {
     /// The services as the checkout module is given them.
     fn deps(&self) -> crate::place::Deps {
@@ -1861,13 +1894,17 @@ async fn a_repeat_of_a_placed_checkout_gets_its_order_whatever_the_one_before_it
         outcome: Err(CheckoutError::EarlierCheckoutUnsettled),
     };
     let key = order_key("u1", "k1");
+    let mut settled = false;
     let repeated = place(
         &shop.deps(),
         &request("u1", "USD", "k1"),
         &key,
-        Some(&before),
+        &[before],
+        &mut settled,
         &mut None,
     )
     .await;
     assert_eq!(repeated, Ok(order));
+    // It did not settle the one before it: a later checkout will.
+    assert!(!settled);
 }
