@@ -61,6 +61,7 @@ fn cart() -> Cart {
                 quantity,
             })
             .collect(),
+        read_at_ms: 1_764_000_000_000,
     }
 }
 

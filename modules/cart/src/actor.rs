@@ -154,8 +154,15 @@ impl Handler<Call<GetCart>> for CartActor {
         Box::pin(
             async move {
                 check_user(&user_id)?;
+                // Taken before the read: a line changed meanwhile counts
+                // as changed after it (left in the cart late, not taken).
+                let read_at_ms = storage::unix_ms();
                 let items = store.get(&user_id).await?;
-                Ok(Cart { user_id, items })
+                Ok(Cart {
+                    user_id,
+                    items,
+                    read_at_ms,
+                })
             }
             .instrument(span),
         )

@@ -89,6 +89,12 @@ pub struct Cart {
     pub user_id: String,
     /// Its lines, in the order they were first added.
     pub items: Vec<CartItem>,
+    /// When it was read, by the cart's clock (ms since the Unix epoch; 0
+    /// if not known): an order placed from these lines passes it to
+    /// [`RemoveOrderedLines`] as `unchanged_since_ms`, both times on one
+    /// clock, whichever node the order is placed on.
+    #[serde(default)]
+    pub read_at_ms: i64,
 }
 
 /// Why the cart refused a change.

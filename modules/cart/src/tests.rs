@@ -66,6 +66,7 @@ async fn quantities_accumulate_and_lines_keep_their_order() {
                 Ok(Empty {})
             );
         }
+        let before = storage::unix_ms();
         let reply = cart
             .call(GetCart {
                 user_id: "u1".into(),
@@ -73,11 +74,17 @@ async fn quantities_accumulate_and_lines_keep_their_order() {
             .await
             .unwrap()
             .unwrap();
+        // Read then, by the cart's clock.
+        assert!(
+            (before..=storage::unix_ms()).contains(&reply.read_at_ms),
+            "{reply:?}"
+        );
         assert_eq!(
             reply,
             Cart {
                 user_id: "u1".into(),
-                items: vec![line("B", 4), line("A", 2)]
+                items: vec![line("B", 4), line("A", 2)],
+                read_at_ms: reply.read_at_ms,
             }
         );
     }

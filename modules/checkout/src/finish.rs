@@ -24,14 +24,15 @@
 //!
 //! Late (by the finisher, or when the customer submits the same checkout
 //! again), only the order's lines are taken out, each if it still holds
-//! just what was ordered and did not change since the order was placed
+//! just what was ordered and did not change since its cart was read
 //! (`RemoveOrderedLines`, one step in the cart module): by then the
 //! customer may have put other things in the cart, which stay, or emptied
 //! it and put the same things in again, which stay too. That counts as
-//! done, whatever stays, and is not looked at again. (The cart's clock
-//! judges "since": one ahead of the checkout's by more than the moments
-//! between reading the cart and placing the order leaves the lines in,
-//! for the customer to take out; nothing is lost.)
+//! done, whatever stays, and is not looked at again. Both times are the
+//! cart's clock's ([`Order::cart_unchanged_since`]): the order keeps when
+//! the cart said it read its lines, so another node's clock, behind the
+//! cart's, cannot make a line put back since look like the order's.
+//! (An order stored before it kept that uses its own time.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -237,7 +238,7 @@ async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
                 items: order_lines(order),
                 // A line put in again since, even the same, is the
                 // customer's next purchase.
-                unchanged_since_ms: Some(order.placed_at),
+                unchanged_since_ms: Some(order.cart_unchanged_since()),
             };
             deps.cart.call(remove).await.map(|answer| answer.map(Some))
         }

@@ -88,7 +88,7 @@ async fn cart_settled(deps: &Deps, customer: &str, key: &str, order: &Order) -> 
     let remove = RemoveOrderedLines {
         user_id: customer.to_owned(),
         items: order_lines(order),
-        unchanged_since_ms: Some(order.placed_at),
+        unchanged_since_ms: Some(order.cart_unchanged_since()),
     };
     matches!(deps.cart.call(remove).await, Ok(Ok(removed)) if removed.lines_left == 0)
 }
@@ -310,6 +310,7 @@ pub async fn place(
         .await
         .map_err(unavailable("cart"))?
         .map_err(CheckoutError::Cart)?;
+    let cart_read_at = cart.read_at_ms;
     if cart.items.is_empty() {
         // Perhaps emptied by this very checkout, submitted meanwhile to
         // another replica (which stored the order after the lookup
@@ -441,6 +442,8 @@ pub async fn place(
         total: total.clone(),
         transaction_id: transaction_id.clone(),
         placed_at: runtime::wall_clock::unix_ms(),
+        // Zero from a cart that does not say: the order's own time then.
+        cart_read_at: (cart_read_at > 0).then_some(cart_read_at),
     };
     let save = SaveOrder {
         order,

@@ -1833,6 +1833,59 @@ async fn a_customers_third_checkout_settles_the_first_when_the_second_did_not() 
     assert_eq!(shop.charges("u1", "k1").await.len(), 1);
 }
 
+/// The line a customer puts back while their checkout ships (after its
+/// cart was read) is not the order's: it stays when the order's lines are
+/// taken out late. The order keeps when its cart was read, by the cart's
+/// clock; before, its own time (later, and on the checkout's clock) was
+/// used, and the line put back was taken too.
+#[actix_rt::test]
+async fn a_line_put_back_while_the_checkout_ships_is_not_taken_for_the_order() {
+    let shop = shop(Faults {
+        shipping_slow: Some(Duration::from_millis(300)),
+        cart_emptyings_failing: 1,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let put_back = async {
+        // Charged: the cart was read. Emptied and filled again while it
+        // ships.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while shop.charges("u1", "k1").await.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never charged");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let emptied = shop
+            .cart
+            .call(EmptyCart {
+                user_id: "u1".into(),
+            })
+            .await;
+        assert!(matches!(emptied, Ok(Ok(_))), "{emptied:?}");
+        shop.add("u1", SUNGLASSES, 1).await;
+    };
+    let (placed, ()) = tokio::join!(shop.place(request("u1", "USD", "k1")), put_back);
+    let order = placed.unwrap();
+    assert!(
+        order
+            .cart_read_at
+            .is_some_and(|read| read <= order.placed_at),
+        "{order:?}"
+    );
+    // Its cart could not be emptied (the first EmptyCart failed): the
+    // finisher takes its lines out, as they were when it was read.
+    shop.start_a_finisher().await;
+    shop.until_confirmed("u1", "k1").await;
+    assert_eq!(
+        shop.cart("u1").await,
+        vec![CartItem {
+            product_id: SUNGLASSES.into(),
+            quantity: 1
+        }],
+        "the line put back is the customer's"
+    );
+}
+
 impl Shop {
     /// The services as the checkout module is given them.
     fn deps(&self) -> crate::place::Deps {

@@ -40,6 +40,7 @@ fn order() -> Order {
         total: Money::new("EUR", 43, 317_116_321),
         transaction_id: "tx".into(),
         placed_at: 1,
+        cart_read_at: None,
     }
 }
 

@@ -235,6 +235,10 @@ fn order_view(order: &orders::api::Order, visitor: &Visitor) -> serde_json::Valu
     if visitor.user.is_none() {
         view["customer_id"] = serde_json::Value::Null;
     }
+    // The shop's bookkeeping (when the cart was read), not the order's.
+    if let Some(fields) = view.as_object_mut() {
+        fields.remove("cart_read_at");
+    }
     view
 }
 

@@ -359,6 +359,7 @@ fn sunglasses_order(customer: &str) -> orders::api::Order {
         total: usd(29),
         transaction_id: "tx".to_owned(),
         placed_at: 1,
+        cart_read_at: None,
     }
 }
 

@@ -39,6 +39,21 @@ pub struct Order {
     pub transaction_id: String,
     /// When, in milliseconds since the Unix epoch.
     pub placed_at: i64,
+    /// When the cart it was placed from was read, by the cart's clock
+    /// (ms since the Unix epoch): its lines unchanged since are the ones
+    /// ordered (see the cart's `RemoveOrderedLines`). None for an order
+    /// stored before this was kept: `placed_at` stands in.
+    #[serde(default)]
+    pub cart_read_at: Option<i64>,
+}
+
+impl Order {
+    /// The time the cart's lines must not have changed after to be this
+    /// order's: when its cart was read, by the cart's clock (the order's
+    /// own time, on the checkout's clock, for an older order).
+    pub fn cart_unchanged_since(&self) -> i64 {
+        self.cart_read_at.unwrap_or(self.placed_at)
+    }
 }
 
 /// Stores `order`, unless an order was stored under `idempotency_key`

@@ -48,6 +48,7 @@ fn order(id: &str, customer: &str, placed_at: i64) -> Order {
         total: Money::new("EUR", 43, 317_116_321),
         transaction_id: "tx".into(),
         placed_at,
+        cart_read_at: None,
     }
 }
 
