@@ -219,8 +219,12 @@ async fn cancel_charge(
     let outcome = answer(runtime::detached(async { deps.payment.call(cancel).await }).await)
         .map(|cancelled| cancelled.outcome);
     match &outcome {
-        Ok(outcome) => tracing::info!(key, ?outcome, "charge cancelled"),
+        Ok(outcome) => {
+            let key = runtime::text::without_guest_sessions(key);
+            tracing::info!(key, ?outcome, "charge cancelled")
+        }
         Err(error) => {
+            let key = runtime::text::without_guest_sessions(key);
             tracing::error!(key, %error, "CHARGE NOT CANCELLED: it stays in the payment ledger")
         }
     }
@@ -494,6 +498,7 @@ pub async fn place(
                     return Err(CheckoutError::OrderNotStored { reason, charge });
                 }
                 _ => {
+                    let key = runtime::text::without_guest_sessions(key);
                     tracing::warn!(key, transaction_id, %error, "order outcome unknown (the store failed and could not be read): the charge stands until the checkout is repeated");
                     return Err(CheckoutError::OrderOutcomeUnknown { reason });
                 }
@@ -515,6 +520,7 @@ pub async fn place(
             {
                 return Ok(order);
             }
+            let key = runtime::text::without_guest_sessions(key);
             tracing::warn!(key, transaction_id, %error, "order outcome unknown: the charge stands until the checkout is repeated");
             return Err(CheckoutError::OrderOutcomeUnknown { reason });
         }

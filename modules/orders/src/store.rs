@@ -303,7 +303,8 @@ impl Store {
                         },
                     )),
                     Err(error) => {
-                        tracing::error!(module = "orders", key, %error, "an unfinished order cannot be read: set aside for a person");
+                        let shown = runtime::text::without_guest_sessions(&key);
+                        tracing::error!(module = "orders", key = shown, %error, "an unfinished order cannot be read: set aside for a person");
                         self.set_aside(&key).await?;
                     }
                 }

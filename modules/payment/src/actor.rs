@@ -217,7 +217,8 @@ impl Handler<Call<CancelCharge>> for PaymentActor {
                 let outcome = ledger
                     .cancel(&idempotency_key, &attempt, &amount, &reason)
                     .await?;
-                tracing::info!(key = %idempotency_key, %reason, ?outcome, "charge cancelled");
+                let key = runtime::text::without_guest_sessions(&idempotency_key);
+                tracing::info!(key, %reason, ?outcome, "charge cancelled");
                 Ok(CancelChargeResponse { outcome })
             }
             .instrument(span),
