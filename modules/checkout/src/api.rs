@@ -92,7 +92,7 @@ pub enum CheckoutError {
     /// The cart's total is not the one the customer was shown
     /// ([`PlaceOrder::expected_total`]); nothing was charged.
     #[error(
-        "your cart's total is {} now, not the {} you were shown (the cart or the currency changed meanwhile); nothing was charged: check your cart and place the order again",
+        "your cart's total is {} now, not the {} you were shown (the cart or the currency changed meanwhile); this attempt charged nothing: check your cart and place the order again",
         .total.display(),
         .expected.display()
     )]
@@ -119,11 +119,15 @@ pub enum CheckoutError {
         /// True if the charge was cancelled.
         cancelled: bool,
     },
-    /// The shipping service could not quote the order; nothing was charged.
-    #[error("{0}; nothing was charged")]
+    /// The shipping service could not quote the order; this submission
+    /// charged nothing. (A repeat's earlier submission may have: that
+    /// charge stands, as its own error said, until the checkout goes
+    /// through.)
+    #[error("{0}; this attempt charged nothing")]
     ShippingRefused(ShippingError),
-    /// The order store could not be read before anything was charged.
-    #[error("{0}; nothing was charged")]
+    /// The order store could not be read before anything was charged by
+    /// this submission.
+    #[error("{0}; this attempt charged nothing")]
     OrdersUnavailable(OrdersError),
     /// Shipping failed after the card was charged.
     #[error("shipping is unavailable ({reason}){}", charge.told())]

@@ -667,7 +667,7 @@ async fn an_orders_store_that_cannot_be_read_fails_the_checkout_before_any_charg
     };
     assert!(error.is_unavailable());
     assert!(
-        error.to_string().ends_with("nothing was charged"),
+        error.to_string().ends_with("this attempt charged nothing"),
         "{error}"
     );
     assert_eq!(shop.charges("u1", "k").await, vec![]);
