@@ -198,6 +198,16 @@ async fn health_readiness_and_metrics_of_real_nodes() {
     until_status(&format!("{web}/readyz"), 200).await;
 }
 
+/// Node `name` in the dashboard's `deployment` JSON.
+fn node_in<'a>(deployment: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    deployment["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {deployment:#}"))
+}
+
 /// A server that answers every request with the head of a 200 and a few
 /// bytes of its body, then sends nothing more, holding the connection.
 async fn stalls_mid_body() -> std::net::SocketAddr {
@@ -233,24 +243,14 @@ async fn the_dashboard_does_not_wait_for_a_node_that_stalls_sending_its_metrics(
     let (status, body) = fetched.expect("the dashboard's data did not come within 20 s");
     assert_eq!(status, 200, "{body}");
     let deployment: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let pay = deployment["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|node| node["name"] == "pay")
-        .unwrap_or_else(|| panic!("no pay in {deployment:#}"));
+    let pay = node_in(&deployment, "pay");
     let state = pay["state"].as_str().unwrap_or_default();
     assert!(
         state.starts_with("unreachable") && state.contains("did not answer within 2 s"),
         "{pay:#}"
     );
     // A node web has no admin address for is not known to be down.
-    let store = deployment["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|node| node["name"] == "store")
-        .unwrap_or_else(|| panic!("no store in {deployment:#}"));
+    let store = node_in(&deployment, "store");
     assert!(
         store["state"]
             .as_str()
@@ -295,12 +295,7 @@ async fn the_dashboard_does_not_show_another_nodes_metrics_under_a_nodes_name() 
     let (status, body) = get(&format!("{web}/api/deployment")).await;
     assert_eq!(status, 200, "{body}");
     let deployment: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let pay = deployment["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|node| node["name"] == "pay")
-        .unwrap_or_else(|| panic!("no pay in {deployment:#}"));
+    let pay = node_in(&deployment, "pay");
     let state = pay["state"].as_str().unwrap_or_default();
     assert!(
         state.starts_with("unknown") && state.contains("answers for node 'web'"),

@@ -264,57 +264,11 @@ async fn keyed_calls_stay_on_one_replica_while_it_is_up() {
     );
 }
 
-#[actix_rt::test]
-async fn calls_do_not_pile_on_a_replica_whose_first_dial_hangs() {
-    // c's kernel accepts connections but nothing answers (a stopped
-    // process): its first dial hangs in the handshake for 10 s.
-    let (la, lb, lc) = (bind(), bind(), bind());
-    let text = format!(
-        "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\nhandshake_timeout_ms = 10000\n\
-         [nodes.a]\nlisten = \"{}\"\nmodules = [\"toy\"]\n\
-         [nodes.b]\nlisten = \"{}\"\nmodules = [\"other\", \"relay\"]\n\
-         [nodes.c]\nlisten = \"{}\"\nmodules = [\"toy\"]\n",
-        addr(&la),
-        addr(&lb),
-        addr(&lc)
-    );
-    let plan = Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap();
-    let _a = start_node(&plan, "a", la).await;
-    let b = start_node(&plan, "b", lb).await;
-    // Asking b whether it is ready dials both replicas of toy (relay
-    // calls it): a answers, c hangs.
-    let _ = b.readiness();
-    assert!(b.wait_connected("a", LONG).await);
-    assert!(!b.is_connected("c"));
-
-    let toy = b
-        .service::<Toy>()
-        .unwrap()
-        .with_timeout(Duration::from_secs(1));
-    let calls = (0..20).map(|n| {
-        toy.call(Echo {
-            text: format!("call {n}"),
-            local_only: None,
-        })
-    });
-    let failed: Vec<String> = futures_util::future::join_all(calls)
-        .await
-        .into_iter()
-        .filter_map(|reply| match reply {
-            Ok(Ok(_)) => None,
-            other => Some(format!("{other:?}")),
-        })
-        .collect();
-    // Before, c showed no calls in flight (they wait for its dial holding
-    // no slot) and drew most of them, each failing at its deadline.
-    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
-    drop(lc);
-}
-
-#[actix_rt::test]
-async fn a_replica_never_called_yet_does_not_draw_calls_while_another_is_up() {
-    // c's kernel accepts connections but nothing answers (a stopped
-    // process): a dial to it hangs in the handshake for 10 s.
+/// Nodes a and b started, and c's address bound but never answered: c's
+/// kernel accepts connections but nothing answers (a stopped process), so
+/// a dial to c hangs in the handshake for 10 s. Returns a, b and c's
+/// socket (to keep it bound).
+async fn a_and_b_with_c_stopped() -> (Node, Node, std::net::TcpListener) {
     let (la, lb, lc) = (bind(), bind(), bind());
     let text = format!(
         "[cluster]\nsecret_env = \"UNUSED\"\n[runtime]\nhandshake_timeout_ms = 10000\n\
@@ -328,14 +282,13 @@ async fn a_replica_never_called_yet_does_not_draw_calls_while_another_is_up() {
     let plan = Plan::new(config::parse(&text).unwrap(), &catalogue()).unwrap();
     let a = start_node(&plan, "a", la).await;
     let b = start_node(&plan, "b", lb).await;
-    // a's toy calls other on b: a dials b, so b has a connection to a's
-    // replica of toy, and has never dialed c's (idle).
-    let asked = toy(&a).call(AskOther { text: "hi".into() }).await;
-    assert!(matches!(asked, Ok(Ok(_))), "{asked:?}");
-    assert!(b.wait_connected("a", LONG).await);
-    assert!(!b.is_connected("c"));
+    (a, b, lc)
+}
 
-    let toy = b
+/// Twenty calls at once from `node` to toy, each with 1 s to answer: how
+/// those that failed ended.
+async fn twenty_calls_failed(node: &Node) -> Vec<String> {
+    let toy = node
         .service::<Toy>()
         .unwrap()
         .with_timeout(Duration::from_secs(1));
@@ -345,16 +298,41 @@ async fn a_replica_never_called_yet_does_not_draw_calls_while_another_is_up() {
             local_only: None,
         })
     });
-    let failed: Vec<String> = futures_util::future::join_all(calls)
+    futures_util::future::join_all(calls)
         .await
         .into_iter()
         .filter_map(|reply| match reply {
             Ok(Ok(_)) => None,
             other => Some(format!("{other:?}")),
         })
-        .collect();
+        .collect()
+}
+
+#[actix_rt::test]
+async fn calls_do_not_pile_on_a_replica_whose_first_dial_hangs() {
+    let (_a, b, _c) = a_and_b_with_c_stopped().await;
+    // Asking b whether it is ready dials both replicas of toy (relay
+    // calls it): a answers, c hangs.
+    let _ = b.readiness();
+    assert!(b.wait_connected("a", LONG).await);
+    assert!(!b.is_connected("c"));
+    let failed = twenty_calls_failed(&b).await;
+    // Before, c showed no calls in flight (they wait for its dial holding
+    // no slot) and drew most of them, each failing at its deadline.
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+}
+
+#[actix_rt::test]
+async fn a_replica_never_called_yet_does_not_draw_calls_while_another_is_up() {
+    let (a, b, _c) = a_and_b_with_c_stopped().await;
+    // a's toy calls other on b: a dials b, so b has a connection to a's
+    // replica of toy, and has never dialed c's (idle).
+    let asked = toy(&a).call(AskOther { text: "hi".into() }).await;
+    assert!(matches!(asked, Ok(Ok(_))), "{asked:?}");
+    assert!(b.wait_connected("a", LONG).await);
+    assert!(!b.is_connected("c"));
+    let failed = twenty_calls_failed(&b).await;
     // Before, c, never called, showed no calls in flight and drew the
     // calls that dialed it, each failing at its deadline.
     assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
-    drop(lc);
 }
