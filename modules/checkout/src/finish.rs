@@ -44,8 +44,8 @@ use cart::api::{CartItem, EmptyCart, RemoveOrderedLines};
 use email::api::{EmailError, SendOrderConfirmation};
 use futures_util::FutureExt;
 use orders::api::{
-    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, FindOrderResponse, FinishStep, Order,
-    RecordStepDone,
+    ClaimUnfinished, ConfirmOrder, ConfirmOrderResponse, FindCartsToEmpty, FindOrderResponse,
+    FinishStep, Order, RecordStepDone,
 };
 use serde::Deserialize;
 use tracing::Instrument;
@@ -264,6 +264,39 @@ async fn empty_cart(deps: &Deps, order: &Order, rule: EmptyTheCart) -> bool {
 /// The order's lines, as the cart held them.
 pub(crate) fn order_lines(order: &Order) -> Vec<CartItem> {
     order.items.iter().map(|line| line.item.clone()).collect()
+}
+
+/// Takes the lines of `customer`'s orders whose cart could not be emptied
+/// (still as ordered: [`EmptyTheCart::IfUnchanged`]) out of their cart,
+/// and records it: what a checkout does before it reads the cart, so as
+/// not to pay for those lines again. Before, it read them as it found
+/// them, and paid again within the finisher's minute.
+pub(crate) async fn take_out_earlier_orders(
+    deps: &Deps,
+    customer: &str,
+) -> Result<(), runtime::CallError> {
+    let find = FindCartsToEmpty {
+        customer_id: customer.to_owned(),
+        not_older_than_ms: i64::try_from(NOT_OLDER_THAN.as_millis()).unwrap_or(i64::MAX),
+    };
+    // An orders error is left for the checkout's own calls to meet: what
+    // it cannot read, it cannot take out.
+    let Ok(found) = deps.orders.call(find).await? else {
+        return Ok(());
+    };
+    for earlier in found.orders {
+        tracing::info!(order_id = %earlier.order.order_id, "an earlier order's cart was not emptied: its lines are taken out first");
+        if empty_cart(deps, &earlier.order, EmptyTheCart::IfUnchanged).await {
+            record(
+                deps,
+                &earlier.order,
+                &earlier.idempotency_key,
+                FinishStep::CartEmptied,
+            )
+            .await;
+        }
+    }
+    Ok(())
 }
 
 /// Finishes orders left unfinished, in the background (see the module

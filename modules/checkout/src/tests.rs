@@ -18,8 +18,9 @@ use email::{EmailConfig, EmailModule};
 use orders::OrdersModule;
 use orders::api::{
     ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
-    ConfirmOrderResponse, FindOrder, FindOrderResponse, FindSettledOrder, GetOrder, ListOrders,
-    ListOrdersResponse, Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse,
+    ConfirmOrderResponse, FindCartsToEmpty, FindCartsToEmptyResponse, FindOrder, FindOrderResponse,
+    FindSettledOrder, GetOrder, ListOrders, ListOrdersResponse, Order, Orders, OrdersError,
+    RecordStepDone, SaveOrder, SaveOrderResponse,
 };
 use payment::PaymentModule;
 use payment::api::{
@@ -1303,6 +1304,13 @@ impl Handler<Call<ClaimUnfinished>> for RefusingOrders {
     }
 }
 
+impl Handler<Call<FindCartsToEmpty>> for RefusingOrders {
+    type Result = Result<FindCartsToEmptyResponse, OrdersError>;
+    fn handle(&mut self, _: Call<FindCartsToEmpty>, _: &mut Context<Self>) -> Self::Result {
+        Err(down())
+    }
+}
+
 impl Handler<Call<RecordStepDone>> for RefusingOrders {
     type Result = Result<ConfirmOrderResponse, OrdersError>;
     fn handle(&mut self, _: Call<RecordStepDone>, _: &mut Context<Self>) -> Self::Result {
@@ -1377,6 +1385,7 @@ macro_rules! forward_all_but_save_order {
             ClaimOrders,
             ClaimUnfinished,
             RecordStepDone,
+            FindCartsToEmpty,
         );
     };
 }
@@ -1405,6 +1414,7 @@ forward_to_real!(
     ClaimOrders,
     ClaimUnfinished,
     RecordStepDone,
+    FindCartsToEmpty,
 );
 
 impl Handler<Call<FindOrder>> for LookupMissing {
@@ -1884,6 +1894,36 @@ async fn a_line_put_back_while_the_checkout_ships_is_not_taken_for_the_order() {
         }],
         "the line put back is the customer's"
     );
+}
+
+/// An order whose cart could not be emptied leaves its lines there for the
+/// finisher (a minute later at least); the customer's next checkout, not
+/// overlapping it, takes them out before it reads the cart. Before, it
+/// read them and paid for them again.
+#[actix_rt::test]
+async fn a_checkout_after_an_order_whose_cart_was_not_emptied_does_not_pay_for_its_lines() {
+    let shop = shop(Faults {
+        cart_emptyings_failing: 1,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.place(request("u1", "USD", "k1")).await.unwrap();
+    assert_eq!(shop.cart("u1").await.len(), 1, "the cart was not emptied");
+    let second = shop.place(request("u1", "USD", "k2")).await;
+    assert_eq!(second, Err(CheckoutError::EmptyCart));
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    assert_eq!(shop.cart("u1").await, vec![]);
+    // Recorded: the finisher has nothing left to do with that cart.
+    let found = shop
+        .orders
+        .call(FindOrder {
+            idempotency_key: order_key("u1", "k1"),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.cart_emptied, "{found:?}");
 }
 
 impl Shop {

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::api::{
-    ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse, ConfirmOrder,
-    ConfirmOrderResponse, FindOrder, FindOrderResponse, FindSettledOrder, GetOrder, ListOrders,
-    ListOrdersResponse, Order, Orders, OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse,
-    UnfinishedOrder,
+    CARTS_TO_EMPTY, ClaimOrders, ClaimOrdersResponse, ClaimUnfinished, ClaimUnfinishedResponse,
+    ConfirmOrder, ConfirmOrderResponse, FindCartsToEmpty, FindCartsToEmptyResponse, FindOrder,
+    FindOrderResponse, FindSettledOrder, GetOrder, ListOrders, ListOrdersResponse, Order, Orders,
+    OrdersError, RecordStepDone, SaveOrder, SaveOrderResponse, UnfinishedOrder,
 };
 use crate::store::Store;
 
@@ -241,6 +241,38 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
                     .await?;
                 Ok(ClaimUnfinishedResponse {
                     orders: claimed
+                        .into_iter()
+                        .map(|(idempotency_key, stored)| UnfinishedOrder {
+                            idempotency_key,
+                            order: stored.order,
+                            emailed: stored.emailed,
+                            cart_emptied: stored.cart_emptied,
+                        })
+                        .collect(),
+                })
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl Handler<Call<FindCartsToEmpty>> for OrdersActor {
+    type Result = ResponseFuture<Result<FindCartsToEmptyResponse, OrdersError>>;
+
+    fn handle(&mut self, call: Call<FindCartsToEmpty>, _: &mut Context<Self>) -> Self::Result {
+        let span = call.span();
+        let store = self.store.clone();
+        let FindCartsToEmpty {
+            customer_id,
+            not_older_than_ms,
+        } = call.into_message();
+        Box::pin(
+            async move {
+                let found = store
+                    .carts_to_empty(&customer_id, not_older_than_ms, CARTS_TO_EMPTY)
+                    .await?;
+                Ok(FindCartsToEmptyResponse {
+                    orders: found
                         .into_iter()
                         .map(|(idempotency_key, stored)| UnfinishedOrder {
                             idempotency_key,

@@ -227,6 +227,31 @@ pub struct UnfinishedOrder {
     pub cart_emptied: bool,
 }
 
+/// Asks for a customer's orders whose cart is not recorded as emptied
+/// ([`RecordStepDone`]) nor the order confirmed, stored at most
+/// `not_older_than_ms` ago: what a checkout takes out of the cart before
+/// it reads it, so that a checkout after one whose cart could not be
+/// emptied does not pay for its lines again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindCartsToEmpty {
+    /// The customer.
+    pub customer_id: String,
+    /// Only orders stored at most this long ago, in milliseconds.
+    pub not_older_than_ms: i64,
+}
+
+/// The orders [`FindCartsToEmpty`] found (at most [`CARTS_TO_EMPTY`]),
+/// oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindCartsToEmptyResponse {
+    /// Each with the key it is stored under.
+    pub orders: Vec<UnfinishedOrder>,
+}
+
+/// The most orders [`FindCartsToEmpty`] answers with.
+pub const CARTS_TO_EMPTY: u32 = 20;
+
 /// Moves a visitor's orders to the account they signed in to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,5 +298,6 @@ runtime::service! {
         RecordStepDone -> ConfirmOrderResponse [idempotent],
         ClaimOrders -> ClaimOrdersResponse,
         ClaimUnfinished -> ClaimUnfinishedResponse,
+        FindCartsToEmpty -> FindCartsToEmptyResponse [idempotent],
     }
 }

@@ -357,6 +357,51 @@ impl Store {
         .map_err(storage)
     }
 
+    /// Up to `limit` of `customer_id`'s orders whose cart is not recorded
+    /// as emptied, nor the order confirmed, stored at most
+    /// `not_older_than_ms` ago (or placed, for a row from before
+    /// `stored_at`), oldest first, with their keys. One whose body does
+    /// not parse is logged and left out (the finisher sets it aside).
+    pub async fn carts_to_empty(
+        &self,
+        customer_id: &str,
+        not_older_than_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, Stored)>, OrdersError> {
+        let since = storage::unix_ms().saturating_sub(not_older_than_ms);
+        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT idempotency_key, body, emailed_at FROM orders \
+             WHERE customer_id = $1 AND emptied_at IS NULL AND confirmed_at IS NULL \
+             AND COALESCE(stored_at, placed_at) >= $2 \
+             ORDER BY placed_at, idempotency_key LIMIT $3",
+        )
+        .bind(customer_id)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, body, emailed_at)| match decode(&body) {
+                Ok(order) => Some((
+                    key,
+                    Stored {
+                        order,
+                        confirmed: false,
+                        emailed: emailed_at.is_some(),
+                        cart_emptied: false,
+                    },
+                )),
+                Err(error) => {
+                    let key = runtime::text::without_guest_sessions(&key);
+                    tracing::error!(module = "orders", key, %error, "an order whose cart is to be emptied cannot be read: left out");
+                    None
+                }
+            })
+            .collect())
+    }
+
     /// Sets the order under `key` aside: no claim takes it again.
     async fn set_aside(&self, key: &str) -> Result<(), OrdersError> {
         sqlx::query("UPDATE orders SET finishing_at = $1 WHERE idempotency_key = $2")
@@ -750,6 +795,40 @@ mod tests {
                     "{id:?}: {listed:?}"
                 );
             }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_customers_orders_whose_cart_is_not_emptied_are_found() {
+        for backend in backends() {
+            let dir = TempDir::new("orders-carts-to-empty");
+            let url = backend.database_url().await;
+            let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+            let name = backend.name();
+            for (id, key) in [("a", "k-a"), ("b", "k-b"), ("c", "k-c")] {
+                store.save(&order(id, 1), key).await.unwrap();
+            }
+            let mut theirs = order("t", 1);
+            theirs.customer_id = "u2".to_owned();
+            store.save(&theirs, "k-t").await.unwrap();
+            store
+                .record_step("k-a", FinishStep::CartEmptied)
+                .await
+                .unwrap();
+            store.confirm("k-b").await.unwrap();
+            let found = store.carts_to_empty("u1", 3_600_000, 10).await.unwrap();
+            let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
+            assert_eq!(keys, ["k-c"], "{name}");
+            // Stored longer ago than asked: not found.
+            stored_ago(&store, "k-c", 7_200_000).await;
+            assert!(
+                store
+                    .carts_to_empty("u1", 3_600_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{name}"
+            );
         }
     }
 
