@@ -381,7 +381,6 @@ impl Finisher {
                 tracing::info!(%order_id, "an unfinished order's checkout is being submitted again: left to it");
                 continue;
             }
-            tracing::info!(%order_id, "finishing an order left unfinished");
             let done = Done {
                 cart_emptied: unfinished.cart_emptied,
                 emailed: unfinished.emailed,
@@ -393,13 +392,18 @@ impl Finisher {
                 false,
                 done,
             ));
-            // The order's calls join this trace: its lines say which.
-            let finishing = finishing.instrument(tracing::error_span!("finish", trace_id = %trace));
+            // The order's calls join this trace, and so do the lines
+            // about it here: its lines say which.
+            let span = tracing::error_span!("finish", trace_id = %trace);
+            span.in_scope(|| tracing::info!(%order_id, "finishing an order left unfinished"));
+            let finishing = finishing.instrument(span.clone());
             // A panic finishing one order must not stop the checkout
             // actor this runs in; the order comes back when its claim
             // runs out.
             if AssertUnwindSafe(finishing).catch_unwind().await.is_err() {
-                tracing::error!(%order_id, "finishing the order panicked: it is tried again later");
+                span.in_scope(|| {
+                    tracing::error!(%order_id, "finishing the order panicked: it is tried again later")
+                });
             }
         }
     }
