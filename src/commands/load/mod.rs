@@ -40,6 +40,7 @@
 //! object. Ctrl-C (or SIGTERM, SIGHUP) ends the run early: the report
 //! covers the run so far, says so, and the exit code is 130.
 
+mod open_files;
 mod report;
 mod tasks;
 
@@ -110,6 +111,11 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
         }
         _ => {}
     }
+    let connections = match mode {
+        Mode::Users(users) => users,
+        Mode::Rate(_) => RATE_IN_FLIGHT,
+    };
+    open_files::make_room_for(connections as u64).map_err(UsageError)?;
     let system = actix_rt::System::new();
     let (report, ended) = system.block_on(async move {
         let mut stop = super::signal::StopSignals::watch();
