@@ -237,11 +237,24 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         // orders service down), it said nothing of them.
                         // Before, the next looked at this one alone, and
                         // paid again beside an order in doubt two back.
-                        let mut left = if settled { Vec::new() } else { before.to_vec() };
-                        left.push(Before {
+                        // Only those with anything to settle, each once:
+                        // the chain stays as short as what is unsettled.
+                        let this = Before {
                             key: owned_key,
                             outcome: result,
-                        });
+                        };
+                        let mut left: Vec<Before> = if settled {
+                            Vec::new()
+                        } else {
+                            before
+                                .iter()
+                                .filter(|earlier| earlier.to_settle() && earlier.key != this.key)
+                                .cloned()
+                                .collect()
+                        };
+                        if this.to_settle() {
+                            left.push(this);
+                        }
                         Rc::new(left)
                     })
                     .instrument(span)

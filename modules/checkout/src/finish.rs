@@ -30,9 +30,10 @@
 //! it and put the same things in again, which stay too. That counts as
 //! done, whatever stays, and is not looked at again. Both times are the
 //! cart's clock's ([`Order::cart_unchanged_since`]): the order keeps when
-//! the cart said it read its lines, so another node's clock, behind the
-//! cart's, cannot make a line put back since look like the order's.
-//! (An order stored before it kept that uses its own time.)
+//! the cart said it read its lines (and a second's slack for cart
+//! replicas' clocks), so the checkout's clock, behind the cart's, cannot
+//! make a line put back since look like the order's. (An order stored
+//! before it kept that uses its own time.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -40,6 +40,19 @@ pub struct Before {
     pub outcome: Result<Order, CheckoutError>,
 }
 
+impl Before {
+    /// Whether a later checkout has anything to settle of it: an order it
+    /// placed, or a charge or an order it may have left. One that failed
+    /// for certain (refused, or nothing done) has nothing; one refused for
+    /// a checkout before it passed that one on.
+    pub fn to_settle(&self) -> bool {
+        match &self.outcome {
+            Ok(_) => true,
+            Err(error) => error.key_left() == KeyLeft::Unfinished,
+        }
+    }
+}
+
 /// What a customer's checkout that waited for an earlier one of theirs
 /// does before it reads the cart, so that it does not pay for the earlier
 /// one's lines again:
@@ -303,7 +316,9 @@ pub async fn place(
     }
     // Not placed yet: what the checkouts before it left in the cart is not
     // this one's to pay for.
-    for before in before {
+    // Not an earlier submission of this very checkout: this one is its
+    // repeat, which settles it.
+    for before in before.iter().filter(|before| before.key != key) {
         settle_earlier(deps, &request.user_id, before).await?;
     }
     *settled = true;

@@ -211,12 +211,17 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
             .sent
             .iter()
             .filter(|email| to.is_empty() || email.to.eq_ignore_ascii_case(to))
-            .take(limit)
-            .take_while(|email| {
+            // One too large for what is left is passed over, not the end
+            // of the list (the newest, kept whatever its size, would have
+            // hidden every other).
+            .filter(|email| {
                 let fits = size(email) <= budget;
-                budget = budget.saturating_sub(size(email));
+                if fits {
+                    budget -= size(email);
+                }
                 fits
             })
+            .take(limit)
             .cloned()
             .collect();
         Ok(ListSentEmailsResponse { emails })

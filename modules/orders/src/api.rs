@@ -47,12 +47,21 @@ pub struct Order {
     pub cart_read_at: Option<i64>,
 }
 
+/// How far the clocks of two cart replicas may disagree: a line stamped by
+/// one (added) and a cart read by the other count as read after it within
+/// this. A line put back within it of the read would be taken for the
+/// order's, which takes a second's clicking in another tab.
+pub const CART_CLOCK_SLACK_MS: i64 = 1000;
+
 impl Order {
     /// The time the cart's lines must not have changed after to be this
-    /// order's: when its cart was read, by the cart's clock (the order's
-    /// own time, on the checkout's clock, for an older order).
+    /// order's: when its cart was read, by the cart's clock, and
+    /// [`CART_CLOCK_SLACK_MS`] (the order's own time, on the checkout's
+    /// clock, for an older order).
     pub fn cart_unchanged_since(&self) -> i64 {
-        self.cart_read_at.unwrap_or(self.placed_at)
+        self.cart_read_at.map_or(self.placed_at, |read| {
+            read.saturating_add(CART_CLOCK_SLACK_MS)
+        })
     }
 }
 
@@ -228,7 +237,7 @@ pub struct UnfinishedOrder {
 }
 
 /// Asks for a customer's orders whose cart is not recorded as emptied
-/// ([`RecordStepDone`]) nor the order confirmed, stored at most
+/// ([`RecordStepDone`]) nor the order confirmed, placed at most
 /// `not_older_than_ms` ago: what a checkout takes out of the cart before
 /// it reads it, so that a checkout after one whose cart could not be
 /// emptied does not pay for its lines again.
@@ -237,12 +246,12 @@ pub struct UnfinishedOrder {
 pub struct FindCartsToEmpty {
     /// The customer.
     pub customer_id: String,
-    /// Only orders stored at most this long ago, in milliseconds.
+    /// Only orders placed at most this long ago, in milliseconds.
     pub not_older_than_ms: i64,
 }
 
 /// The orders [`FindCartsToEmpty`] found (at most [`CARTS_TO_EMPTY`]),
-/// oldest first.
+/// newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindCartsToEmptyResponse {
     /// Each with the key it is stored under.

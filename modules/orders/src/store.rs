@@ -358,10 +358,10 @@ impl Store {
     }
 
     /// Up to `limit` of `customer_id`'s orders whose cart is not recorded
-    /// as emptied, nor the order confirmed, stored at most
-    /// `not_older_than_ms` ago (or placed, for a row from before
-    /// `stored_at`), oldest first, with their keys. One whose body does
-    /// not parse is logged and left out (the finisher sets it aside).
+    /// as emptied, nor the order confirmed, placed at most
+    /// `not_older_than_ms` ago, newest first, with their keys; not one set
+    /// aside for a person. One whose body does not parse is logged and left
+    /// out (the finisher sets it aside).
     pub async fn carts_to_empty(
         &self,
         customer_id: &str,
@@ -369,14 +369,18 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<(String, Stored)>, OrdersError> {
         let since = storage::unix_ms().saturating_sub(not_older_than_ms);
+        // By when it was placed (the customer's index), newest first; not
+        // one set aside for a person (unreadable: the finisher's).
         let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
             "SELECT idempotency_key, body, emailed_at FROM orders \
-             WHERE customer_id = $1 AND emptied_at IS NULL AND confirmed_at IS NULL \
-             AND COALESCE(stored_at, placed_at) >= $2 \
-             ORDER BY placed_at, idempotency_key LIMIT $3",
+             WHERE customer_id = $1 AND placed_at >= $2 \
+             AND emptied_at IS NULL AND confirmed_at IS NULL \
+             AND (finishing_at IS NULL OR finishing_at < $3) \
+             ORDER BY placed_at DESC, idempotency_key LIMIT $4",
         )
         .bind(customer_id)
         .bind(since)
+        .bind(i64::MAX)
         .bind(i64::from(limit))
         .fetch_all(self.db.pool())
         .await
@@ -805,10 +809,11 @@ mod tests {
             let url = backend.database_url().await;
             let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
             let name = backend.name();
+            let now = storage::unix_ms();
             for (id, key) in [("a", "k-a"), ("b", "k-b"), ("c", "k-c")] {
-                store.save(&order(id, 1), key).await.unwrap();
+                store.save(&order(id, now), key).await.unwrap();
             }
-            let mut theirs = order("t", 1);
+            let mut theirs = order("t", now);
             theirs.customer_id = "u2".to_owned();
             store.save(&theirs, "k-t").await.unwrap();
             store
@@ -819,8 +824,12 @@ mod tests {
             let found = store.carts_to_empty("u1", 3_600_000, 10).await.unwrap();
             let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
             assert_eq!(keys, ["k-c"], "{name}");
-            // Stored longer ago than asked: not found.
-            stored_ago(&store, "k-c", 7_200_000).await;
+            // Placed longer ago than asked: not found.
+            sqlx::query("UPDATE orders SET placed_at = $1 WHERE idempotency_key = 'k-c'")
+                .bind(now - 7_200_000)
+                .execute(store.db.pool())
+                .await
+                .unwrap();
             assert!(
                 store
                     .carts_to_empty("u1", 3_600_000, 10)

@@ -112,6 +112,10 @@ fn record(row: Row) -> Result<ChargeRecord, PaymentError> {
         ))
     };
     let nanos = i32::try_from(nanos).map_err(|_| unreadable(format!("nanos {nanos}")))?;
+    let amount = Money::new(currency_code, units, nanos);
+    amount
+        .validate()
+        .map_err(|error| unreadable(format!("its amount: {error}")))?;
     let status = match status.as_str() {
         "charged" => ChargeStatus::Charged,
         "refunded" => ChargeStatus::Refunded,
@@ -121,7 +125,7 @@ fn record(row: Row) -> Result<ChargeRecord, PaymentError> {
     Ok(ChargeRecord {
         transaction_id,
         idempotency_key,
-        amount: Money::new(currency_code, units, nanos),
+        amount,
         card_type,
         card_last4,
         status,
@@ -503,6 +507,11 @@ mod tests {
                 (
                     "k-nanos",
                     "UPDATE charges SET nanos = 5000000000 WHERE idempotency_key = $1",
+                ),
+                // Nanos of the other sign than the units (10 EUR).
+                (
+                    "k-sign",
+                    "UPDATE charges SET nanos = -5 WHERE idempotency_key = $1",
                 ),
             ] {
                 ledger.insert(&charge_of_ten(key), "a1").await.unwrap();

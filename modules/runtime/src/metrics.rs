@@ -49,10 +49,10 @@ fn plain(
     metric.encode(metric_encoder)
 }
 
-/// Writes one metric with one value per label set.
 /// The states `boutique_peer_state` sets, as `Peer::describe` names them.
 const PEER_STATES: [&str; 5] = ["idle", "connecting", "up", "leaving", "down"];
 
+/// Writes one metric with one value per label set.
 fn labelled<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
     name: &str,

@@ -24,7 +24,9 @@ pub fn without_guest_sessions(text: &str) -> String {
         let (before, after) = rest.split_at(at + GUEST.len());
         shown.push_str(before);
         let id_len = after
-            .find(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+            // The characters a session id may have (the frontend takes
+            // letters, digits, `-` and `_`).
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
             .unwrap_or(after.len());
         let (id, tail) = after.split_at(id_len);
         if !id.is_empty() {
@@ -56,6 +58,12 @@ mod tests {
         // The same guest, the same tag; another, another.
         assert_eq!(shown, without_guest_sessions(&key));
         assert_ne!(shown, without_guest_sessions("42:guest:1111:k1"));
+        // Any id a browser may send, not only a UUID.
+        let chosen = without_guest_sessions("22:guest:x-liveness_Probe:k1");
+        assert!(
+            !chosen.contains("liveness") && chosen.ends_with(":k1"),
+            "{chosen}"
+        );
         // A user's key is shown as it is.
         assert_eq!(without_guest_sessions("36:u-1:k1"), "36:u-1:k1");
     }

@@ -49,6 +49,12 @@ async fn begin_migration(
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
     let mut tx = begin_write(pool, backend).await?;
     if backend == Backend::Postgres {
+        // Another node's migration may take long (a table rewritten): the
+        // wait for it is not the session's 30 s `lock_timeout`, which
+        // failed every other node starting meanwhile.
+        sqlx::query("SET LOCAL lock_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)

@@ -111,11 +111,28 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
         }
         _ => {}
     }
-    let connections = match mode {
-        Mode::Users(users) => users,
-        Mode::Rate(_) => RATE_IN_FLIGHT,
+    // Each user, or task in flight, holds a connection: room for them in
+    // the open-file limit, or fewer tasks in flight at a fixed rate.
+    let rate_in_flight = match mode {
+        Mode::Users(users) => {
+            let granted = open_files::room_for(users as u64).map_err(UsageError)?;
+            if granted < users as u64 {
+                return Err(UsageError(open_files::too_few(users as u64, granted)).into());
+            }
+            RATE_IN_FLIGHT
+        }
+        Mode::Rate(_) => {
+            let granted = open_files::room_for(RATE_IN_FLIGHT as u64).map_err(UsageError)?;
+            let granted = usize::try_from(granted).unwrap_or(RATE_IN_FLIGHT).max(1);
+            if granted < RATE_IN_FLIGHT {
+                eprintln!(
+                    "note: {}; at most {granted} tasks in flight",
+                    open_files::too_few(RATE_IN_FLIGHT as u64, granted as u64)
+                );
+            }
+            granted
+        }
     };
-    open_files::make_room_for(connections as u64).map_err(UsageError)?;
     let system = actix_rt::System::new();
     let (report, ended) = system.block_on(async move {
         let mut stop = super::signal::StopSignals::watch();
@@ -133,7 +150,17 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
                 Mode::Users(users) => {
                     run_users(&target, &products, users, duration, &recorder).await
                 }
-                Mode::Rate(rate) => run_rate(&target, &products, rate, duration, &recorder).await,
+                Mode::Rate(rate) => {
+                    run_rate(
+                        &target,
+                        &products,
+                        rate,
+                        rate_in_flight,
+                        duration,
+                        &recorder,
+                    )
+                    .await
+                }
             }
         };
         // Interrupted, the run's tasks are dropped with it, unrecorded.
@@ -211,20 +238,22 @@ async fn run_users(
     drain(&mut shoppers, duration).await
 }
 
-/// `rate` tasks per second on schedule for `duration`; each task's latency
-/// counts from when it was issued, or from when it was due if it had to
-/// wait for a slot in flight (see the module's doc). Returns how many
+/// `rate` tasks per second on schedule for `duration`, at most `in_flight`
+/// at once; each task's latency counts from when it was issued, or from
+/// when it was due if it had to wait for a slot in flight (see the
+/// module's doc). Returns how many
 /// tasks were left unfinished ([`drain`]).
 async fn run_rate(
     target: &str,
     products: &Rc<[String]>,
     rate: f64,
+    in_flight: usize,
     duration: Duration,
     recorder: &Rc<RefCell<Recorder>>,
 ) -> u64 {
     // Idle shoppers; a task that finds none makes one.
     let idle: Rc<RefCell<Vec<Shopper>>> = Rc::default();
-    let slots = Rc::new(tokio::sync::Semaphore::new(RATE_IN_FLIGHT));
+    let slots = Rc::new(tokio::sync::Semaphore::new(in_flight));
     let start = tokio::time::Instant::now();
     // Rounded to the nearest millionth first: 0.29 × 100 is 28.999…
     let total = ((rate * duration.as_secs_f64() * 1e6).round() / 1e6).floor() as u64;
