@@ -215,9 +215,10 @@ impl Handler<Call<ListSentEmails>> for EmailActor {
             // of the list (the newest, kept whatever its size, would have
             // hidden every other).
             .filter(|email| {
-                let fits = size(email) <= budget;
+                let bytes = size(email);
+                let fits = bytes <= budget;
                 if fits {
-                    budget -= size(email);
+                    budget -= bytes;
                 }
                 fits
             })

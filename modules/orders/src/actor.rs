@@ -240,20 +240,25 @@ impl Handler<Call<ClaimUnfinished>> for OrdersActor {
                     .claim_unfinished(unfinished_for_ms, not_older_than_ms, lease_ms, limit)
                     .await?;
                 Ok(ClaimUnfinishedResponse {
-                    orders: claimed
-                        .into_iter()
-                        .map(|(idempotency_key, stored)| UnfinishedOrder {
-                            idempotency_key,
-                            order: stored.order,
-                            emailed: stored.emailed,
-                            cart_emptied: stored.cart_emptied,
-                        })
-                        .collect(),
+                    orders: unfinished(claimed),
                 })
             }
             .instrument(span),
         )
     }
+}
+
+/// Orders as the store found them, with their keys, as answered.
+fn unfinished(found: Vec<(String, crate::store::Stored)>) -> Vec<UnfinishedOrder> {
+    found
+        .into_iter()
+        .map(|(idempotency_key, stored)| UnfinishedOrder {
+            idempotency_key,
+            order: stored.order,
+            emailed: stored.emailed,
+            cart_emptied: stored.cart_emptied,
+        })
+        .collect()
 }
 
 impl Handler<Call<FindCartsToEmpty>> for OrdersActor {
@@ -272,15 +277,7 @@ impl Handler<Call<FindCartsToEmpty>> for OrdersActor {
                     .carts_to_empty(&customer_id, not_older_than_ms, CARTS_TO_EMPTY)
                     .await?;
                 Ok(FindCartsToEmptyResponse {
-                    orders: found
-                        .into_iter()
-                        .map(|(idempotency_key, stored)| UnfinishedOrder {
-                            idempotency_key,
-                            order: stored.order,
-                            emailed: stored.emailed,
-                            cart_emptied: stored.cart_emptied,
-                        })
-                        .collect(),
+                    orders: unfinished(found),
                 })
             }
             .instrument(span),
