@@ -445,6 +445,7 @@ fn plan_warns_of_an_admin_address_anyone_may_reach() {
     // On loopback: nothing to say.
     let closed = open.replace("0.0.0.0", "127.0.0.1");
     let output = boutique(&["--config", config_file(&closed).to_str().unwrap(), "plan"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         !stdout(&output).contains("warnings:"),
         "{}",
@@ -1147,10 +1148,23 @@ fn logs_are_json_lines_with_log_format_json_or_the_config_and_levels_come_from_t
         stderr(&output)
     );
 
-    // Text by default.
+    // The flag wins over the config.
     let mut args = vec!["--config", path.to_str().unwrap(), "--log-format", "text"];
     args.extend(call);
     let output = boutique(&args);
+    let text = stderr(&output);
+    assert!(json_log_lines(&text).is_empty(), "{text}");
+    assert!(text.contains("module started"), "{text}");
+
+    // Text by default: no format in the config, no flag.
+    let path = config_file(
+        "[logging]\nlevel = \"info\"\n[nodes.main]\nmodules = [\"*\"]\n\
+         [modules.frontend]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let mut args = vec!["--config", path.to_str().unwrap()];
+    args.extend(call);
+    let output = boutique(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stderr(&output);
     assert!(json_log_lines(&text).is_empty(), "{text}");
     assert!(text.contains("module started"), "{text}");

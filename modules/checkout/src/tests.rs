@@ -1115,6 +1115,7 @@ async fn a_cart_that_could_not_be_emptied_is_emptied_later_unless_it_changed() {
     // Each confirmation was sent once, not again by the finisher.
     assert_eq!(shop.sent_to("one@example.com").await, 1);
     assert_eq!(shop.sent_to("two@example.com").await, 1);
+    assert_eq!(shop.sent_to("three@example.com").await, 1);
 }
 
 /// Once the card is charged, shipping and storing the order run on their

@@ -219,6 +219,7 @@ impl Shop {
     /// The cart, priced, with shipping and total.
     pub async fn cart(&self, customer_id: &str, currency: &str) -> Result<PricedCart, ShopError> {
         let items = self.cart_items(customer_id).await?;
+        // The lines' prices and the shipping quote are asked at once.
         let lines = try_join_all(items.iter().map(|item| async move {
             let product = self
                 .product(&item.product_id, currency)
@@ -237,18 +238,20 @@ impl Shop {
                 quantity: item.quantity,
                 product,
             })
-        }))
-        .await?;
-        let quote = self
-            .shipping
-            .call(GetQuote {
-                address: no_address(),
-                items: items.clone(),
-            })
-            .await
-            .or_unavailable("shipping")?
-            .map_err(|e| ShopError::Failed(e.to_string()))?;
-        let shipping = self.price(&quote.cost_usd, currency).await?;
+        }));
+        let shipping = async {
+            let quote = self
+                .shipping
+                .call(GetQuote {
+                    address: no_address(),
+                    items: items.clone(),
+                })
+                .await
+                .or_unavailable("shipping")?
+                .map_err(|e| ShopError::Failed(e.to_string()))?;
+            self.price(&quote.cost_usd, currency).await
+        };
+        let (lines, shipping) = futures_util::future::try_join(lines, shipping).await?;
         let mut total = shipping.clone();
         for line in &lines {
             total = total.checked_add(&line.line_total).map_err(too_large)?;

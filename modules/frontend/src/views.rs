@@ -31,11 +31,25 @@ impl Chrome {
 
     /// The header for `visitor` (asks the cart for the badge).
     pub async fn of(shop: &Shop, visitor: &Visitor) -> Chrome {
+        let (chrome, cart_count) = futures_util::future::join(
+            Chrome::with_count(shop, visitor, 0),
+            shop.cart_count(visitor.customer_id()),
+        )
+        .await;
+        Chrome {
+            cart_count,
+            ..chrome
+        }
+    }
+
+    /// The header for `visitor` whose cart holds `cart_count` items, for a
+    /// page that has read the cart already (the cart page).
+    pub async fn with_count(shop: &Shop, visitor: &Visitor, cart_count: i64) -> Chrome {
         Chrome {
             currency: visitor.currency.clone(),
             // Asked of the currency service (once; see `Shop::currencies`).
             currencies: shop.currencies().await,
-            cart_count: shop.cart_count(visitor.customer_id()).await,
+            cart_count,
             user_name: visitor.user.as_ref().map(|u| u.name.clone()),
             currency_selector: true,
         }

@@ -172,7 +172,7 @@ async fn a_lost_connection_fails_calls_in_flight_at_once() {
     // And new calls are not delivered, at once.
     let started = Instant::now();
     let error = toy.call(echo("after")).await.unwrap_err();
-    assert!(error.is_safe_to_retry(), "{error:?}");
+    assert!(matches!(error, CallError::NotDelivered { .. }), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 

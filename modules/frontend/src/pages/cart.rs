@@ -34,7 +34,7 @@ pub async fn page(
     let forget = ours && unfinished.key.is_none();
     let in_cart: Vec<String> = cart.lines.iter().map(|l| l.product.id.clone()).collect();
     let (chrome, recommendations) = futures_util::future::join(
-        Chrome::of(&shop, &visitor),
+        Chrome::with_count(&shop, &visitor, cart.item_count),
         shop.recommendations(visitor.customer_id(), in_cart),
     )
     .await;

@@ -71,10 +71,9 @@ impl Replicas {
         match (candidates.as_slice(), key) {
             ([], _) => None,
             ([only], _) => Some(*only),
-            (candidates, Some(key)) => candidates
-                .iter()
-                .copied()
-                .max_by_key(|i| routing_key(&(key, self.peers[*i].name()))),
+            (candidates, Some(key)) => {
+                ranked_first(key, candidates.iter().map(|i| (*i, self.peers[*i].name())))
+            }
             (candidates, None) => {
                 // A replica whose first dial is under way shows no calls in
                 // flight (those waiting for it hold no slot), so it drew
@@ -200,20 +199,26 @@ fn still_unknown<T>(
     }
 }
 
+/// Of `replicas` (index and node name), the one that ranks highest for
+/// `key` (rendezvous hashing: a key's order of replicas is the same on
+/// every node, and a replica's going leaves the others' order as it was).
+fn ranked_first<'a>(key: u64, replicas: impl Iterator<Item = (usize, &'a str)>) -> Option<usize> {
+    replicas
+        .max_by_key(|(_, name)| routing_key(&(key, name)))
+        .map(|(index, _)| index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn keys_spread_evenly_over_replicas_whose_names_differ_in_their_last_letter() {
-        // How `pick` ranks replicas for a key.
         let share = |names: &[&str]| {
             let mut counts = vec![0usize; names.len()];
             for user in 0..20_000u64 {
                 let key = routing_key(&format!("user-{user}"));
-                let best = (0..names.len())
-                    .max_by_key(|i| routing_key(&(key, names[*i])))
-                    .unwrap();
+                let best = ranked_first(key, names.iter().copied().enumerate()).unwrap();
                 counts[best] += 1;
             }
             counts
