@@ -1,6 +1,16 @@
 //! The `boutique` binary: parse the command line, set up logging, run the
 //! command, turn the outcome into an exit code (see `exit.rs`).
 
+/// `eprintln!`, but what a closed stderr cannot take is dropped (`2>&1 |
+/// head`, once `head` has its line): `eprintln!` panics there, and the
+/// exit code would be a panic's, not the one documented.
+macro_rules! to_stderr {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod data_dir_lock;
@@ -88,7 +98,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            to_stderr!("error: {error:#}");
             exit::code_for(&error)
         }
     }
@@ -110,7 +120,7 @@ fn warn_of_mistyped_variables(secret_env: Option<&str>) {
             continue;
         }
         if let Some(meant) = setting_meant_by(name) {
-            eprintln!(
+            to_stderr!(
                 "warning: {name} is not read: a setting's variable starts with BOUTIQUE__ \
                  (two underscores), and two more go between section and key, as {meant}"
             );
@@ -172,7 +182,7 @@ fn init_logging(
             .and_then(|text| match EnvFilter::try_new(&text) {
                 Ok(filter) => Some(filter),
                 Err(error) => {
-                    eprintln!(
+                    to_stderr!(
                         "warning: RUST_LOG={text:?} is not a log filter ({error}); ignoring it"
                     );
                     None
@@ -182,7 +192,7 @@ fn init_logging(
         .map(Ok)
         .unwrap_or_else(|| EnvFilter::try_new(configured))
         .unwrap_or_else(|error| {
-            eprintln!("warning: [logging] level = {configured:?} is not a log filter ({error}); using {default_level:?}");
+            to_stderr!("warning: [logging] level = {configured:?} is not a log filter ({error}); using {default_level:?}");
             EnvFilter::new(default_level)
         });
     let json = match format {
@@ -191,7 +201,11 @@ fn init_logging(
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A line the log cannot take is lost: its default, saying so with
+        // `eprintln!`, panics in whichever thread logged when stderr is
+        // closed.
+        .log_internal_errors(false);
     if json {
         builder.json().with_current_span(true).init();
     } else {

@@ -220,6 +220,13 @@ fn plan_refuses_bad_configs_naming_the_problem() {
             ],
         ),
         (
+            "a directory for emails that go to the log",
+            "[nodes.main]\nmodules = [\"*\"]\n[modules.email]\ndirectory = \"/var/mail\"\n",
+            &[
+                "[modules.email]: directory is where the \"directory\" sink writes, and sink = \"log\"",
+            ],
+        ),
+        (
             "a database URL no module can open (found by plan, not at start; its password hidden)",
             "[nodes.main]\nmodules = [\"*\"]\n\
              [modules.orders]\ndatabase = \"postgress://shop:secret@db/shop\"\n",
@@ -797,6 +804,34 @@ fn call_will_not_stand_in_for_a_split_node_on_port_0() {
 }
 
 #[test]
+fn call_dials_a_replica_on_a_fixed_port_when_another_is_on_port_0() {
+    // The replica on port 0 cannot be dialed, the other can: the call goes
+    // to it (it was refused for the first replica's port 0). Here the
+    // other's port is bound but not listening, so the call is not
+    // delivered, to that node.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let second = format!("nodes.catalog-2.listen={addr}");
+    let output = boutique(&[
+        "--config",
+        "deploy/replicated.toml",
+        "--set",
+        "nodes.catalog-1.listen=127.0.0.1:0",
+        "--set",
+        &second,
+        "call",
+        "catalog",
+        "ListProducts",
+    ]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(!said.contains("listens on port 0"), "{said}");
+    assert!(said.contains("not delivered"), "{said}");
+    assert!(said.contains("catalog-2"), "{said}");
+}
+
+#[test]
 fn call_names_a_data_directory_it_cannot_use() {
     let output = boutique(&[
         "--set",
@@ -1281,11 +1316,20 @@ async fn until_line<R: tokio::io::AsyncRead + Unpin>(
 /// Starts `boutique run` and sends it `signal` as soon as it says it runs;
 /// how it exited.
 async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {
+    run_and_signal_with_stderr(signal, Stdio::inherit()).await
+}
+
+/// [`run_and_signal`], the node's stderr being `stderr`.
+async fn run_and_signal_with_stderr(
+    signal: libc::c_int,
+    stderr: Stdio,
+) -> std::process::ExitStatus {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
         .args(["--set", "modules.frontend.listen=127.0.0.1:0", "run"])
         .current_dir(repo(""))
         .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -1307,6 +1351,33 @@ async fn run_and_signal(signal: libc::c_int) -> std::process::ExitStatus {
         .unwrap();
     reading.abort();
     status
+}
+
+/// A pipe whose reader is gone: every write to it fails (`2>&1 | head`
+/// once `head` has its line).
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
+#[actix_rt::test]
+async fn a_closed_stderr_loses_what_is_said_not_the_exit_code() {
+    // A domain error is said on stderr, with exit 1: not a panic's 101.
+    let output = Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args(["call", "catalog", "GetProduct", r#"{"id":"NOPE"}"#])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stderr(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    // A node whose log cannot be written runs, and stops gracefully (its
+    // first log line panicked, in whichever thread wrote it).
+    let status = run_and_signal_with_stderr(libc::SIGTERM, closed_pipe()).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]

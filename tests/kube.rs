@@ -229,6 +229,8 @@ fn an_override_the_pods_cannot_be_given_is_refused() {
     // is one value, and goes through.
     let output = split_insecure(&[
         "--set",
+        "modules.email.sink=directory",
+        "--set",
         "modules.email.directory=[fd00::1]",
         // Values as `--set` reads them, not as typed: a TOML string
         // without its quotes, a number in its plain form.

@@ -58,8 +58,14 @@ pub fn call(
     // started, or the config is even read.
     catalogue.check_json(service, message, &input)?;
     let plan = load_plan(args, &catalogue)?;
-    let host = plan
-        .node_of(service)
+    // A replica on a fixed port, if any: the client dials whichever it
+    // reaches; one on port 0 cannot be dialed.
+    let hosts = plan.nodes_of(service);
+    let host = hosts
+        .iter()
+        .find(|node| node.listen.is_some_and(|a| a.port() != 0))
+        .or(hosts.first())
+        .copied()
         .ok_or_else(|| JsonCallError::UnknownService {
             service: service.to_owned(),
             known: catalogue.names(),
@@ -73,7 +79,7 @@ pub fn call(
             // Started here, the module would be node `host` to the other
             // nodes (a new incarnation of it), and take the running node's
             // place at its peers.
-            eprintln!(
+            to_stderr!(
                 "error: node '{0}' listens on port 0 (a free port it picks as it starts), so this \
                  command cannot know where to call its {service}; starting {service} here as node \
                  '{0}' would take the running node's place at its peers. Give the node a fixed \
@@ -101,7 +107,7 @@ pub fn call(
             if let Some((_, CallCheck::Clear(held))) = check {
                 _data_dir_lock = Some(held);
             } else if let Some((stateful, CallCheck::NodeRunning)) = check {
-                eprintln!(
+                to_stderr!(
                     "error: a node is running on data directory {}, and node '{}' does not listen, \
                              so its {service} cannot be called from outside; starting {stateful} here would \
                              write its files behind the running node's back. Give the node a listen address \
@@ -113,7 +119,7 @@ pub fn call(
                 );
                 return Ok(ExitCode::from(CALL_ERROR));
             }
-            eprintln!(
+            to_stderr!(
                 "note: node '{}' does not listen, so this call runs against a fresh {service} module started here",
                 host.name
             );
@@ -131,12 +137,12 @@ pub fn call(
                 error,
                 message: text,
             }) => {
-                eprintln!("{service} {message} failed: {text}");
-                eprintln!("{error}");
+                to_stderr!("{service} {message} failed: {text}");
+                to_stderr!("{error}");
                 Ok(ExitCode::from(DOMAIN_ERROR))
             }
             Err(JsonCallError::Call(error)) => {
-                eprintln!("error: {error}");
+                to_stderr!("error: {error}");
                 Ok(ExitCode::from(CALL_ERROR))
             }
             Err(other) => Err(other.into()),

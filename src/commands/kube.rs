@@ -97,7 +97,7 @@ pub fn kube(
         })
         .collect();
     if !on_each_node.is_empty() {
-        eprintln!(
+        to_stderr!(
             "boutique: warning: {} keep their data in the pod's data directory, an emptyDir: it is \
              lost whenever the pod is replaced (an update, an eviction, a drain). For data that must \
              last, give each a database in its config section, e.g. [modules.orders] database = \

@@ -68,6 +68,13 @@ impl Module for EmailModule {
 /// node's data directory.
 fn sink(config: &EmailConfig, data_dir: &std::path::Path) -> Result<Box<dyn Sink>, String> {
     match config.sink.as_str() {
+        // A directory that would be passed over: the operator meant the
+        // emails to go there.
+        "log" if config.directory.is_some() => Err(
+            "directory is where the \"directory\" sink writes, and sink = \"log\": \
+             set sink = \"directory\" too, or leave directory out"
+                .to_owned(),
+        ),
         "log" => Ok(Box::new(LogSink)),
         "directory" => Ok(Box::new(DirectorySink {
             directory: config

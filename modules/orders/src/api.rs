@@ -17,6 +17,12 @@ pub struct OrderItem {
 }
 
 /// A placed order.
+///
+/// Unlike the requests, it passes over fields it does not know, on
+/// purpose: it is stored as JSON, and while a deployment is upgraded an
+/// older node reads the orders a newer one stored (with a field added). So
+/// `boutique call orders SaveOrder` with a misspelled optional field
+/// (`cart_read_a`) saves the order without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// Its id (a UUID).

@@ -710,7 +710,8 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
     assert!(!logs.text().contains("other\ncluster"));
 
     // A stranger that sends a refusal instead of its hello cannot write
-    // lines of its own into the log either.
+    // lines of its own into the log either: the refusal is named by its
+    // kind and size, not taken for the peer's word.
     let mut stream = TcpStream::connect(a).await.unwrap();
     let forged = Refusal::UnknownNode {
         node: "x'\n2026-11-27T00:00:00Z  INFO admitted node 'pay'".to_owned(),
@@ -721,9 +722,9 @@ async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
         .finish(1 << 20)
         .unwrap();
     stream.write_all(&frame).await.unwrap();
-    wait_for_log(&logs, "x'\\n2026-11-27T00:00:00Z  INFO admitted node 'pay'").await;
+    wait_for_log(&logs, "expected Hello, got Refused (").await;
     assert!(
-        !logs.text().contains("\n2026-11-27T00:00:00Z"),
+        !logs.text().contains("admitted node 'pay'"),
         "{}",
         logs.text()
     );

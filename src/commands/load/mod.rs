@@ -125,7 +125,7 @@ pub fn load(target: &str, duration: &str, mode: Mode, json: bool) -> anyhow::Res
             let granted = open_files::room_for(RATE_IN_FLIGHT as u64).map_err(UsageError)?;
             let granted = usize::try_from(granted).unwrap_or(RATE_IN_FLIGHT).max(1);
             if granted < RATE_IN_FLIGHT {
-                eprintln!(
+                to_stderr!(
                     "note: {}; at most {granted} tasks in flight",
                     open_files::too_few(RATE_IN_FLIGHT as u64, granted as u64)
                 );

@@ -289,6 +289,18 @@ pub fn setting_key(name: &str) -> Option<String> {
     })
 }
 
+/// What is wrong with `secret_env = name`, if anything: a `BOUTIQUE__`
+/// variable sets a config key, so the secret in it would be read as a
+/// setting (and refused as an unknown one).
+pub(crate) fn secret_env_problem(name: &str) -> Option<String> {
+    is_setting_variable(name).then(|| {
+        format!(
+            "[cluster] secret_env = \"{name}\" is a settings variable (BOUTIQUE__ variables set config keys): \
+             name another, such as BOUTIQUE_SECRET"
+        )
+    })
+}
+
 /// The built-in default: one node runs every module.
 pub const DEFAULT_CONFIG: &str = "[nodes.main]\nmodules = [\"*\"]\n";
 
@@ -414,6 +426,16 @@ pub fn load(source: &ConfigSource) -> Result<DeploymentConfig, ConfigError> {
         .build()
         .map_err(|e| ConfigError::Parse(in_file(e.to_string())))?;
     refuse_fractions(&layered)?;
+    // Named so, the secret's own variable is read as a setting, refused
+    // as an unknown key that says nothing of `secret_env`.
+    if let Some(problem) = layered
+        .get_string("cluster.secret_env")
+        .ok()
+        .as_deref()
+        .and_then(secret_env_problem)
+    {
+        return Err(ConfigError::Invalid(vec![problem]));
+    }
     deserialize(&layered).map_err(|e| {
         // Where to look: if the file alone is fine, the culprit is a
         // variable or a --set, which the message would not say.
@@ -654,6 +676,32 @@ mod tests {
                 error.starts_with(&format!("{}: ", path.display())),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn a_secret_in_a_settings_variable_is_refused_for_what_it_is() {
+        let (_dir, mut source) = source(
+            "[cluster]\nsecret_env = \"BOUTIQUE__SECRET\"\n[nodes.main]\nmodules = [\"*\"]\n",
+        );
+        // Set or not, the variable is named as the problem (set, it was
+        // an unknown key `secret`).
+        for set in [false, true] {
+            if set {
+                source.env = EnvSource::Map(HashMap::from([(
+                    "BOUTIQUE__SECRET".to_owned(),
+                    "the cluster's secret".to_owned(),
+                )]));
+            }
+            let error = load(&source).unwrap_err().to_string();
+            assert!(
+                error.contains(
+                    "secret_env = \"BOUTIQUE__SECRET\" is a settings variable \
+                     (BOUTIQUE__ variables set config keys): name another, such as BOUTIQUE_SECRET"
+                ),
+                "{error}"
+            );
+            assert!(!error.contains("the cluster's secret"), "{error}");
         }
     }
 

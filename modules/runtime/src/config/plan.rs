@@ -370,6 +370,14 @@ impl Plan {
                 ));
             }
         }
+        if let Some(problem) = config
+            .cluster
+            .secret_env
+            .as_deref()
+            .and_then(super::secret_env_problem)
+        {
+            problems.push(problem);
+        }
 
         // Dependencies: every one must exist, and they must not form a cycle.
         let mut dependencies = Vec::new();

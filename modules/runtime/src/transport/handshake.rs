@@ -520,10 +520,21 @@ async fn send<W: AsyncWrite + Unpin, T: Serialize>(
         .map_err(|e| failed(format!("write failed: {e}")))
 }
 
-/// Reads the next handshake record; a `Refused` becomes [`HandshakeError::RefusedByPeer`].
+/// Whether the peer may answer a read with a refusal: not before this side
+/// has said anything (a stranger's first frame), so that whoever connects
+/// cannot put a refusal of its choosing ("the secrets differ") in the log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusable {
+    Yes,
+    NotYet,
+}
+
+/// Reads the next handshake record; a `Refused`, where `refusable`,
+/// becomes [`HandshakeError::RefusedByPeer`].
 async fn receive<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     expected: Kind,
+    refusable: Refusable,
     me: &Identity,
     peer: &str,
 ) -> Result<bytes::Bytes, HandshakeError> {
@@ -541,7 +552,7 @@ async fn receive<R: AsyncRead + Unpin>(
         Frame::Handshake {
             kind: Kind::Refused,
             payload,
-        } => {
+        } if refusable == Refusable::Yes => {
             let refusal = codec::decode::<Refusal>(&payload)
                 .map_err(|e| failed(format!("unreadable refusal: {e}")))?
                 .made_harmless();
@@ -615,7 +626,7 @@ where
     prefix.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
     send(writer, Kind::Hello, &prefix, &hello, &peer).await?;
 
-    let payload = receive(reader, Kind::HelloAck, me, &peer).await?;
+    let payload = receive(reader, Kind::HelloAck, Refusable::Yes, me, &peer).await?;
     let ack: HelloAck = codec::decode(&payload).map_err(|e| HandshakeError::Failed {
         peer: peer.clone(),
         detail: format!("unreadable HelloAck: {e}"),
@@ -671,7 +682,7 @@ where
         proof: transcript.proof(&me.secret, "dialer"),
     };
     send(writer, Kind::Auth, &[], &auth, &peer).await?;
-    let payload = receive(reader, Kind::Welcome, me, &peer).await?;
+    let payload = receive(reader, Kind::Welcome, Refusable::Yes, me, &peer).await?;
     let welcome: Proof = codec::decode(&payload).map_err(|e| HandshakeError::Failed {
         peer: peer.clone(),
         detail: format!("unreadable Welcome: {e}"),
@@ -712,7 +723,7 @@ where
         peer: peer.to_owned(),
         detail,
     };
-    let payload = receive(reader, Kind::Hello, me, &peer).await?;
+    let payload = receive(reader, Kind::Hello, Refusable::NotYet, me, &peer).await?;
     if payload.len() < MAGIC.len() + 4 || payload[..MAGIC.len()] != MAGIC {
         return Err(failed(
             &peer,
@@ -796,7 +807,7 @@ where
         nonce: ack_nonce,
     };
     send(writer, Kind::HelloAck, &[], &ack, &peer).await?;
-    let payload = receive(reader, Kind::Auth, me, &peer).await?;
+    let payload = receive(reader, Kind::Auth, Refusable::Yes, me, &peer).await?;
     let auth: Proof =
         codec::decode(&payload).map_err(|e| failed(&peer, format!("unreadable Auth: {e}")))?;
     if !transcript.verify(&me.secret, "dialer", &auth.proof) {
@@ -1113,5 +1124,33 @@ mod tests {
             "{error}"
         );
         assert_eq!(impostor.await.unwrap(), expected, "the impostor is told");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_place_of_hello_is_a_failed_handshake_not_the_peers_word() {
+        // A stranger's first frame, a refusal saying the secrets differ:
+        // logged as the peer's refusal, it sent operators after a secret
+        // that was right.
+        let acceptor = identity("a", SHARED);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (_, mut write) = tokio::io::split(near);
+        let refusal = Refusal::Authentication {
+            side: "acceptor".into(),
+        };
+        send(&mut write, Kind::Refused, &[], &refusal, "a")
+            .await
+            .unwrap();
+        let (read, mut reply) = tokio::io::split(far);
+        let mut reader = FrameReader::new(read, HANDSHAKE_MAX_FRAME);
+        let Err(error) = accept(&mut reader, &mut reply, &acceptor, addr).await else {
+            panic!("a refusal was taken for a hello");
+        };
+        match &error {
+            HandshakeError::Failed { detail, .. } => {
+                assert!(detail.contains("expected Hello, got Refused"), "{detail}");
+            }
+            other => panic!("not a failed handshake: {other}"),
+        }
     }
 }
