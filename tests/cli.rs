@@ -1353,6 +1353,69 @@ async fn run_and_signal_with_stderr(
     status
 }
 
+#[actix_rt::test]
+async fn text_a_request_quotes_cannot_forge_a_log_line() {
+    // An id in a URL is decoded: `%0A` a line break, which the refusal's
+    // log line quoted as it was, starting a line the client wrote.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boutique"))
+        .args([
+            "--set",
+            "modules.frontend.listen=127.0.0.1:0",
+            "--set",
+            "logging.level=info",
+            "run",
+        ])
+        .current_dir(repo(""))
+        .env("BOUTIQUE__RUNTIME__DATA_DIR", data_dir())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("the node exited");
+            if let Some(url) = line.strip_prefix("boutique: shop open at ") {
+                return url.trim_end_matches('/').to_owned();
+            }
+        }
+    })
+    .await
+    .expect("the node said where the shop is");
+    let client = awc::Client::default();
+    for path in [
+        "/api/v1/orders/x%0A2026-01-01T00:00:00Z%20ERROR%20forged-line",
+        "/static/%0A2026-01-01T00:00:00Z%20ERROR%20forged-line",
+    ] {
+        let response = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let pid = libc::pid_t::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: a signal to our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let reading = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the node stopped")
+        .unwrap();
+    reading.abort();
+    let log = stderr(&output);
+    // Both refusals were logged, the line break escaped within the line.
+    assert_eq!(
+        log.matches("\\n2026-01-01T00:00:00Z ERROR forged-line")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|line| line.starts_with("2026-01-01T00:00:00Z")),
+        "{log}"
+    );
+}
+
 /// A pipe whose reader is gone: every write to it fails (`2>&1 | head`
 /// once `head` has its line).
 fn closed_pipe() -> Stdio {

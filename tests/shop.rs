@@ -628,6 +628,53 @@ async fn the_json_api_answers_errors_in_json() {
             .unwrap()
             .contains("NOPE")
     );
+    // Every error has its list of fields, empty but for a 422.
+    assert_eq!(
+        missing.json()["error"]["fields"],
+        json!([]),
+        "{}",
+        missing.body
+    );
+
+    // JSON is `application/json`, with parameters or not; not a type that
+    // only starts so.
+    for (content_type, status) in [
+        ("application/json; charset=utf-8", 201),
+        ("Application/JSON", 201),
+        ("application/jsonx", 415),
+        ("application/json-patch+json", 415),
+    ] {
+        let sent = program
+            .json(
+                "POST",
+                "/api/v1/cart/items",
+                Some(json!({"product_id": SUNGLASSES, "quantity": 1})),
+                &[("Content-Type", content_type)],
+            )
+            .await;
+        assert_eq!(sent.status, status, "{content_type}: {}", sent.body);
+    }
+    program.json("DELETE", "/api/v1/cart", None, &[]).await;
+
+    // A query the route does not take: a misspelled currency was passed
+    // over, and the price was in another.
+    let misspelled = program
+        .json("GET", "/api/v1/cart?curency=EUR", None, &[])
+        .await;
+    assert_eq!(misspelled.status, 400, "{}", misspelled.body);
+    assert!(misspelled.body.contains("curency"), "{}", misspelled.body);
+
+    // An Authorization that is no token of ours is a 401 on the API,
+    // however its path is written.
+    let encoded = program
+        .json(
+            "GET",
+            "/%61pi/v1/cart",
+            None,
+            &[("Authorization", "Token abc")],
+        )
+        .await;
+    assert_eq!(encoded.status, 401, "{}", encoded.body);
 
     let form_body = program
         .post_form(
@@ -645,6 +692,49 @@ async fn the_json_api_answers_errors_in_json() {
         .await;
     assert_eq!(empty.status, 422);
     assert!(empty.json()["error"]["fields"].as_array().unwrap().len() >= 5);
+
+    // A checkout must be named: without a key, one left in doubt could
+    // not be finished, and sent again it paid again.
+    program
+        .json(
+            "POST",
+            "/api/v1/cart/items",
+            Some(json!({"product_id": SUNGLASSES, "quantity": 1})),
+            &[],
+        )
+        .await;
+    let form: serde_json::Map<String, serde_json::Value> = checkout_form("")
+        .into_iter()
+        .filter(|(name, _)| *name != "idempotency_key")
+        .map(|(name, value)| (name.to_owned(), json!(value)))
+        .collect();
+    let unnamed = program
+        .json("POST", "/api/v1/checkout", Some(json!(form)), &[])
+        .await;
+    assert_eq!(unnamed.status, 422, "{}", unnamed.body);
+    assert_eq!(
+        unnamed.json()["error"]["fields"][0]["field"],
+        "idempotency_key",
+        "{}",
+        unnamed.body
+    );
+    let mut named = form.clone();
+    named.insert("idempotency_key".to_owned(), json!("body-key"));
+    let two_keys = program
+        .json(
+            "POST",
+            "/api/v1/checkout",
+            Some(json!(named)),
+            &[("Idempotency-Key", "header-key")],
+        )
+        .await;
+    assert_eq!(two_keys.status, 422, "{}", two_keys.body);
+    assert_eq!(
+        two_keys.json()["error"]["fields"][0]["field"],
+        "Idempotency-Key",
+        "{}",
+        two_keys.body
+    );
 
     let nothing = program.json("GET", "/api/v1/nothing", None, &[]).await;
     assert_eq!(nothing.status, 404);

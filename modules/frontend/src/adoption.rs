@@ -49,7 +49,7 @@ pub async fn adopt_later(
     let pending = request.cookie(ADOPT_COOKIE).is_some()
         // A page's assets carry the cookie too, but no session (see
         // `sessions`): the page itself does the work.
-        && !crate::visitor::is_static(&request);
+        && !crate::visitor::is_sessionless(&request);
     let done = pending && try_again(&request).await;
     let mut response = next.call(request).await?;
     // A response that sets the cookie itself (a sign-in whose move failed

@@ -258,7 +258,7 @@ struct JsonErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    /// Always there: empty but for a 422.
     fields: &'a [FieldError],
 }
 
@@ -315,11 +315,14 @@ fn log(request: &actix_web::HttpRequest, failure: &Failure<'_>) {
         request.path(),
         failure.status.as_u16(),
     );
+    // The message may quote the request (an order id, a file's path),
+    // decoded: `%0A` is a line break.
+    let error = runtime::text::without_control_characters(&failure.message);
     if failure.status.is_server_error() {
         let detail = failure.detail.unwrap_or_default();
-        tracing::warn!(module = "frontend", method, path, status, error = %failure.message, detail, "request failed");
+        tracing::warn!(module = "frontend", method, path, status, %error, detail, "request failed");
     } else {
-        tracing::info!(module = "frontend", method, path, status, error = %failure.message, "request refused");
+        tracing::info!(module = "frontend", method, path, status, %error, "request refused");
     }
 }
 

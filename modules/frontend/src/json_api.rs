@@ -74,8 +74,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         }));
 }
 
-/// `?currency=EUR`.
+/// `?currency=EUR`, and nothing else: a misspelled `?curency=EUR` was
+/// passed over, and the checkout charged in the cookie's currency (or
+/// USD); it is a 400 naming it.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CurrencyQuery {
     currency: Option<String>,
 }
@@ -87,11 +90,10 @@ fn json_fields(request: &HttpRequest, body: &[u8]) -> Result<Fields, ShopError> 
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // Media types are case-insensitive (`Application/JSON`).
-    if !content_type
-        .get(..16)
-        .is_some_and(|start| start.eq_ignore_ascii_case("application/json"))
-    {
+    // Media types are case-insensitive (`Application/JSON`), and may
+    // have parameters (`; charset=utf-8`); `application/jsonx` is another.
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(ShopError::UnsupportedBody(
             "send the body as JSON, with Content-Type: application/json".to_owned(),
         ));
@@ -209,9 +211,7 @@ async fn checkout(
 ) -> Result<HttpResponse, ShopError> {
     let currency = visitor.currency_or(query.currency.as_deref())?;
     let mut order = forms::checkout(&json_fields(&request, &body)?)?;
-    if order.idempotency_key.is_empty()
-        && let Some(key) = request.headers().get(IDEMPOTENCY_KEY)
-    {
+    if let Some(key) = request.headers().get(IDEMPOTENCY_KEY) {
         let key = key.to_str().unwrap_or_default();
         // Checkout's own rule, and one at least: the header says a key.
         if key.is_empty() || !checkout::api::is_idempotency_key(key) {
@@ -220,7 +220,26 @@ async fn checkout(
                 "must be 1 to 128 letters, digits, - or _",
             ));
         }
-        order.idempotency_key = key.to_owned();
+        if order.idempotency_key.is_empty() {
+            order.idempotency_key = key.to_owned();
+        } else if order.idempotency_key != key {
+            return Err(ShopError::field(
+                "Idempotency-Key",
+                "differs from the body's idempotency_key: send one key, or the same in both",
+            ));
+        }
+    }
+    // A program must name its checkout: one left in doubt (a 503 that
+    // says to submit it again) is finished only by sending it again with
+    // the same key, and a key made up here is one the program never
+    // learns (sent again without, the checkout would pay again for what
+    // is still in the cart). The pages' form always carries one.
+    if order.idempotency_key.is_empty() {
+        return Err(ShopError::field(
+            "idempotency_key",
+            "is required: a key of your choosing (or an Idempotency-Key header), the same \
+             whenever this checkout is sent again",
+        ));
     }
     let order = actions::place_order(&shop, &visitor, &currency, order).await?;
     Ok(HttpResponse::Created()

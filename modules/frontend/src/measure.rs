@@ -17,7 +17,7 @@ use runtime::http_metrics::HttpMetrics;
 use tracing::Instrument;
 
 /// The response header that names the request's trace.
-const TRACE_HEADER: HeaderName = HeaderName::from_static("x-trace-id");
+pub(crate) const TRACE_HEADER: HeaderName = HeaderName::from_static("x-trace-id");
 
 /// What a request that matched no route is recorded as.
 const UNMATCHED: &str = "unmatched";
@@ -53,6 +53,7 @@ pub async fn measure(
         path = %runtime::text::clipped(&path, MAX_PATH_IN_SPAN),
         trace_id = %trace
     );
+    // An error (the request timeout's 408) says the trace itself.
     let mut result = serving.instrument(span).await;
     if let Ok(response) = &mut result
         && let Ok(value) = HeaderValue::from_str(&trace.to_string())

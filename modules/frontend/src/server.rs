@@ -86,6 +86,12 @@ pub fn start(
             .app_data(shop.clone())
             .app_data(metrics.clone())
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            // A query a route does not take is the client's mistake (400),
+            // said in the shop's error shape.
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                ShopError::BadRequest(format!("the query is not one this address takes: {error}"))
+                    .into()
+            }))
             // Inside `sessions`, which gives every request its session id.
             .wrap(from_fn(crate::adoption::adopt_later))
             .wrap(from_fn(crate::visitor::sessions))
@@ -145,21 +151,35 @@ async fn within_the_request_timeout(
     let limit = request
         .app_data::<web::Data<RequestTimeout>>()
         .map_or(std::time::Duration::from_secs(60), |timeout| timeout.0);
+    // The route the path matches, decoded (`/%61pi/` is the API too).
+    let api = request
+        .match_pattern()
+        .is_some_and(|route| route.starts_with("/api/"));
     match tokio::time::timeout(limit, next.call(request)).await {
         Ok(answered) => answered,
         Err(_) => {
+            const SAID: &str = "the request took too long to arrive or to answer";
             let mut answer = HttpResponse::RequestTimeout();
             answer.insert_header((actix_web::http::header::CONNECTION, "close"));
+            answer.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
             // An error, not a response: the layers inside, which add these
             // to every response, never see it.
             for header in SECURITY_HEADERS {
                 answer.insert_header(header);
             }
-            Err(actix_web::error::InternalError::from_response(
-                "the request took too long",
-                answer.body("the request took too long to arrive or to answer\n"),
-            )
-            .into())
+            // Nor `measure`, which names the trace of every response.
+            if let Some(trace) = runtime::current_trace() {
+                answer.insert_header((crate::measure::TRACE_HEADER, trace.to_string()));
+            }
+            // The API's errors are JSON, in its shape.
+            let answer = if api {
+                answer.json(serde_json::json!({
+                    "error": {"status": 408, "message": SAID, "fields": []}
+                }))
+            } else {
+                answer.body(format!("{SAID}\n"))
+            };
+            Err(actix_web::error::InternalError::from_response(SAID, answer).into())
         }
     }
 }

@@ -592,6 +592,16 @@ async fn no_cacheable_answer_carries_a_session() {
             file.headers()
         );
     }
+    // Nobody's either: no session for a health probe or a crawler.
+    for path in ["/_healthz", "/robots.txt", "/%5Fhealthz"] {
+        let answer = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{path}");
+        assert!(
+            set_cookie(&answer, "shop_session-id").is_none(),
+            "{path}: {:?}",
+            answer.headers()
+        );
+    }
     let missing = client
         .get(format!("{url}/product/NOPE"))
         .send()
@@ -879,39 +889,62 @@ async fn a_request_whose_body_trickles_in_is_answered_408_at_its_timeout() {
     };
     let frontend = frontend(config, &dir).await.unwrap();
     let status = frontend.call(GetStatus {}).await.unwrap().unwrap();
-    let mut stream = tokio::net::TcpStream::connect(&status.address)
-        .await
-        .unwrap();
-    // A body of 100 bytes announced, 11 sent, and then nothing.
-    stream
-        .write_all(
-            b"POST /cart HTTP/1.1\r\nHost: shop\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\n\
-              Content-Length: 100\r\n\r\nproduct_id=",
+    // Sends `head` (a body of 100 bytes announced, a few sent, and then
+    // nothing); the answer, and how long it took.
+    let trickle = async |head: &[u8]| {
+        let mut stream = tokio::net::TcpStream::connect(&status.address)
+            .await
+            .unwrap();
+        stream.write_all(head).await.unwrap();
+        let sent = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
         )
-        .await
-        .unwrap();
-    let sent = std::time::Instant::now();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
+        .await;
+        assert!(read.is_ok(), "no answer, the connection still open");
+        (
+            String::from_utf8_lossy(&answer).into_owned(),
+            sent.elapsed(),
+        )
+    };
+    let (answer, took) = trickle(
+        b"POST /cart HTTP/1.1\r\nHost: shop\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 100\r\n\r\nproduct_id=",
     )
     .await;
-    let took = sent.elapsed();
-    assert!(read.is_ok(), "no answer, the connection still open");
-    let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     // With the headers every response has (the timeout answered outside
-    // them before).
+    // them before), and its trace, as every answer.
     let lowercase = answer.to_ascii_lowercase();
     assert!(lowercase.contains("content-security-policy: "), "{answer}");
     assert!(lowercase.contains("x-frame-options: deny"), "{answer}");
+    assert!(lowercase.contains("x-trace-id: "), "{answer}");
+    assert!(lowercase.contains("cache-control: no-store"), "{answer}");
     // The shop's 300 ms, not actix-web's own 5 s request timeout.
     assert!(
         took < std::time::Duration::from_secs(3),
         "answered after {took:?}"
     );
+
+    // The API's is JSON, in the shape of its errors.
+    let (answer, _) = trickle(
+        b"POST /api/v1/cart/items HTTP/1.1\r\nHost: shop\r\n\
+          Content-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"product_id\"",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let lowercase = answer.to_ascii_lowercase();
+    assert!(
+        lowercase.contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert!(lowercase.contains("x-trace-id: "), "{answer}");
+    assert!(answer.contains(r#""status":408"#), "{answer}");
+    assert!(answer.contains(r#""fields":[]"#), "{answer}");
 }
 
 /// A visitor with more than 200 orders pages through them: the JSON

@@ -163,6 +163,13 @@ pub fn is_static(request: &ServiceRequest) -> bool {
     request.match_info().as_str().starts_with("/static/")
 }
 
+/// True for the answers that are nobody's: the static files, `/robots.txt`
+/// and `/_healthz`. They get no session cookie: a health probe made a
+/// session every few seconds, and a crawler one per visit.
+pub fn is_sessionless(request: &ServiceRequest) -> bool {
+    is_static(request) || matches!(request.match_info().as_str(), "/robots.txt" | "/_healthz")
+}
+
 /// The middleware: gives a request without a valid session cookie a new
 /// session id, and sets the cookie on the response; removes a sign-in
 /// cookie that is stale ([`StaleAuthCookie`]).
@@ -170,7 +177,7 @@ pub async fn sessions(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if is_static(&request) {
+    if is_sessionless(&request) {
         return next.call(request).await;
     }
     let presented = request
@@ -298,7 +305,8 @@ pub(crate) fn token(request: &HttpRequest) -> Option<String> {
 /// `Digest`, `Negotiate`, `NTLM`) are let through, as no token of ours.
 /// Pages are not asked.
 fn unusable_authorization(request: &HttpRequest) -> Option<&'static str> {
-    if !request.path().starts_with("/api/") {
+    // The routed path, decoded: `/%61pi/v1/cart` is the API too.
+    if !request.match_info().as_str().starts_with("/api/") {
         return None;
     }
     let value = request.headers().get(AUTHORIZATION)?;

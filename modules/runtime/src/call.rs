@@ -396,6 +396,13 @@ pub fn detached<F: Future>(work: F) -> Scoped<F> {
     }
 }
 
+/// The trace of the work being polled on this thread, if it is part of
+/// one ([`new_trace`], a call's [`Call::scope`]): for saying it where no
+/// call carries it, such as a response written by a layer inside.
+pub fn current_trace() -> Option<TraceId> {
+    TRACE.with(Cell::get).map(|enclosing| enclosing.trace)
+}
+
 /// Runs `work` as a new trace: the calls it makes (and the calls those
 /// make, on any node) carry a fresh trace id, returned with the future,
 /// and name the trace's root span (id: [`TraceId::root_span`]) as their

@@ -72,7 +72,9 @@ pub mod text;
 pub mod transport;
 pub mod wall_clock;
 
-pub use call::{Call, CallId, CallMeta, Origin, Scoped, TraceId, detached, new_trace};
+pub use call::{
+    Call, CallId, CallMeta, Origin, Scoped, TraceId, current_trace, detached, new_trace,
+};
 pub use catalogue::Catalogue;
 pub use config::{DeploymentConfig, Plan};
 pub use deadline::Deadline;

@@ -9,6 +9,25 @@ pub fn clipped(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` with each control character written as its escape (`\n`,
+/// `\u{1b}`): a line break in a client's text (an id in a URL, decoded
+/// from `%0A`) would start a line of its own in a text log, saying
+/// whatever the client wished.
+pub fn without_control_characters(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 /// `text` (a key, an id) fit for a log line: each guest's session id in
 /// it (`guest:` and the id, as the shop names a guest customer) replaced
 /// by a short tag of it. The session id is what the guest's browser sends
@@ -43,7 +62,17 @@ pub fn without_guest_sessions(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{clipped, without_guest_sessions};
+    use super::{clipped, without_control_characters, without_guest_sessions};
+
+    #[test]
+    fn control_characters_are_written_as_their_escapes() {
+        assert_eq!(
+            without_control_characters("x\n2026-01-01 ERROR forged\r\u{1b}[31m"),
+            "x\\n2026-01-01 ERROR forged\\r\\u{1b}[31m"
+        );
+        // Other text, quotes and backslashes included, is as it was.
+        assert_eq!(without_control_characters("a \"b\" \\ é"), "a \"b\" \\ é");
+    }
 
     #[test]
     fn a_guests_session_id_is_not_logged_but_told_apart() {
