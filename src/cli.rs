@@ -94,6 +94,10 @@ pub enum Command {
     Certs {
         /// Where to write them
         dir: PathBuf,
+        /// Replace the certificates there, the CA's too (nodes holding the
+        /// old ones will not trust the new)
+        #[arg(long)]
+        force: bool,
     },
     /// Drive a shop's web frontend with Online Boutique's user mix and report throughput and latency
     Load {

@@ -43,6 +43,12 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         || matches!(error.downcast_ref::<TlsError>(), Some(TlsError::NodeName(_)))
     {
         CONFIG
+    } else if matches!(
+        error.downcast_ref::<TlsError>(),
+        Some(TlsError::CaExists(_))
+    ) {
+        // `certs` into a directory with a CA, without `--force`.
+        USAGE
     } else if let Some(node) = error.downcast_ref::<NodeError>() {
         match node {
             NodeError::Config(_)

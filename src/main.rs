@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         Command::Up { give_up_after } => {
             commands::up::up(&cli.config, cli.log_format, give_up_after)
         }
-        Command::Certs { dir } => commands::certs::certs(&cli.config, dir),
+        Command::Certs { dir, force } => commands::certs::certs(&cli.config, dir, *force),
         Command::Load {
             target,
             duration,

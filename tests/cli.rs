@@ -1081,6 +1081,32 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         "{}",
         stdout(&output)
     );
+    // Again into the same directory: the CA is not replaced (nodes with
+    // its certificates would refuse the new ones), unless asked to.
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let certs_again = |force: bool| {
+        let mut args = vec![
+            "--config",
+            "deploy/three-nodes.toml",
+            "certs",
+            dir.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        boutique(&args)
+    };
+    let output = certs_again(false);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("holds a CA already") && stderr(&output).contains("--force"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), ca);
+    let output = certs_again(true);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_ne!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), ca);
     let _ = std::fs::remove_dir_all(&dir);
 
     // A node whose name is no certificate name (and would write its

@@ -279,6 +279,21 @@ fn a_password_goes_to_the_pods_from_a_secret_never_in_plain_text() {
         assert!(output.stdout.is_empty());
     }
 
+    // In the config file, it would be in the ConfigMap: refused too.
+    let config = kube_config_with(|text| {
+        format!("{text}\n[modules.orders]\ndatabase = \"postgres://shop:s3cret@db/boutique\"\n")
+    });
+    let output = deploy_kube(&config, &[]);
+    assert_eq!(output.status.code(), Some(78));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("[modules.orders] database: the URL holds a password")
+            && message.contains("--secret-env PGPASSWORD="),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(output.stdout.is_empty());
+
     // A setting given both ways, in another case: refused, not left to
     // the order of the variables.
     let output = split_insecure(&[
@@ -517,6 +532,24 @@ fn the_pods_follow_the_config_grace_ports_and_text() {
 /// the manifests (each waits to reach the other through a Service that
 /// sends only to ready pods): refused, naming them, with the way out.
 #[test]
+fn a_node_whose_name_cannot_name_kubernetes_objects_is_refused() {
+    // `-web` makes `boutique--web`, a valid object name, but the label
+    // value `-web` is none: kubectl refused what deploy kube printed.
+    for node in ["-web", "web_1", "web-"] {
+        let config =
+            kube_config_with(|text| text.replace("[nodes.web]", &format!("[nodes.{node}]")));
+        let output = deploy_kube(&config, &[]);
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{node}: {said}");
+        assert!(
+            said.contains(&format!("node '{node}' cannot name Kubernetes objects")),
+            "{node}: {said}"
+        );
+        assert!(output.stdout.is_empty(), "{node}");
+    }
+}
+
+#[test]
 fn a_layout_whose_nodes_call_each_other_round_is_refused() {
     // The frontend (web) calls checkout (store), which calls currency (web).
     let config = kube_config_with(|text| {
@@ -607,9 +640,37 @@ fn a_file_a_module_reads_goes_into_the_configmap_and_the_pods_that_run_it() {
         1,
         "{store}"
     );
-    // The web node runs no catalog: nothing of it.
-    assert!(!deployment_of(&yaml, "web").contains("products_file"));
+    // The web node runs no catalog: nothing of it (the --set's path on
+    // this machine went to every pod).
+    let web = deployment_of(&yaml, "web");
+    assert!(!web.to_lowercase().contains("products_file"), "{web}");
     passes_the_schemas(&yaml, docs.len());
+
+    // Nothing said of a file this small; of one past what `kubectl apply`
+    // keeps in its annotation, the way to apply it.
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!said.contains("--server-side"), "{said}");
+    let many: Vec<String> = (0..1500)
+        .map(|n| {
+            format!(
+                r#"{{"id": "P{n:05}", "name": "Product {n}", "description": "{}",
+                "picture": "/static/img/products/mug.jpg",
+                "priceUsd": {{"currencyCode": "USD", "units": 1, "nanos": 0}},
+                "categories": ["kitchen"]}}"#,
+                "A thing to buy. ".repeat(8)
+            )
+        })
+        .collect();
+    let large = products.with_extension("large.json");
+    std::fs::write(&large, format!(r#"{{"products": [{}]}}"#, many.join(",\n"))).unwrap();
+    let setting = format!("modules.catalog.products_file={}", large.display());
+    let output = split_insecure(&["--set", &setting]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("apply the manifests with `kubectl apply --server-side -f -`"),
+        "{said}"
+    );
 
     let missing = "modules.catalog.products_file=/nonexistent/products.json";
     let refused = split_insecure(&["--set", missing]);

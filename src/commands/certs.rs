@@ -13,13 +13,14 @@ use runtime::transport::tls::{CLIENT_CERT_NAME, write_dev_certs};
 use crate::cli::ConfigArgs;
 
 /// Writes the certificates into `dir` and says how to use them.
-pub fn certs(args: &ConfigArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+/// With `force`, the certificates in `dir` (its CA too) are replaced.
+pub fn certs(args: &ConfigArgs, dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     // The raw config: a deployment that cannot start without TLS yet is
     // exactly the one that needs certificates.
     let deployment = config::load(&args.source())?;
     let mut names: Vec<&str> = deployment.nodes.keys().map(String::as_str).collect();
     names.push(CLIENT_CERT_NAME);
-    let written = write_dev_certs(dir, &names)?;
+    let written = write_dev_certs(dir, &names, force)?;
     let mut out = String::new();
     for path in &written {
         writeln!(out, "wrote {}", path.display())?;

@@ -105,7 +105,7 @@ pub fn kube(
             on_each_node.join(", ")
         );
     }
-    let data_files = data_files::read(&plan, &catalogue, text.len())?;
+    let data_files = data_files::read(&plan, &catalogue, &text)?;
     let manifests = manifests(&Inputs {
         plan: &plan,
         config_text: &text,
@@ -246,15 +246,19 @@ fn part_of() -> Value {
 /// `boutique-NODE`, checked to be a Kubernetes name.
 fn object_name(node: &str) -> anyhow::Result<String> {
     let name = format!("boutique-{node}");
+    // The node's name is a label's value too (`boutique/node`), which
+    // starts and ends with a letter or digit.
     let valid = name.len() <= 63
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !node.starts_with('-')
         && !name.ends_with('-');
     if !valid {
         return Err(refused(&format!(
             "node '{node}' cannot name Kubernetes objects (boutique-{node}): use lower-case \
-             letters, digits and '-' in node names, at most 54 characters"
+             letters, digits and '-' in node names, starting and ending with a letter or a \
+             digit, at most 54 characters"
         )));
     }
     Ok(name)
@@ -374,6 +378,25 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
         };
         common_env.push(env_override(key.trim(), &value));
     }
+    // The same in the config file: it goes into a ConfigMap, which whoever
+    // may read the namespace's settings reads.
+    for module in placed_modules(plan) {
+        let url = plan
+            .module_config(module)
+            .and_then(|section| section.clone().into_table().ok())
+            .and_then(|table| table.get("database").cloned())
+            .and_then(|value| value.into_string().ok());
+        if let Some(url) = url
+            && (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            && storage::holds_password(&url)
+        {
+            return Err(refused(&format!(
+                "[modules.{module}] database: the URL holds a password, which would be written \
+                 into the ConfigMap in plain text; leave it out of the URL and give it from a \
+                 Secret: --secret-env PGPASSWORD=SECRET/KEY"
+            )));
+        }
+    }
 
     // Where each node listens in its pod, and the Service name others dial:
     // its configured port, unless that is 0 or one the pod uses already
@@ -471,6 +494,16 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
     for (node, name, port) in &nodes {
         let serves_shop = node.modules.contains(&"frontend");
         let mut env = common_env.clone();
+        // A file `--set` named for a module this node does not run: the
+        // path on the machine the manifests were made on, of no use here.
+        for file in inputs
+            .data_files
+            .iter()
+            .filter(|file| !node.modules.contains(&file.module))
+        {
+            let setting = env_override(&file.config_key(), "");
+            env.retain(|existing| existing["name"] != setting["name"]);
+        }
         if plan.is_split() || node.listen.is_some() {
             env.push(env_override(
                 &format!("nodes.{}.listen", node.name),

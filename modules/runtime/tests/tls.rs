@@ -43,7 +43,7 @@ fn tls_section(dir: &Path, cert: &str) -> String {
 
 fn certificates(label: &str) -> Dir {
     let dir = Dir::new(label);
-    write_dev_certs(&dir.0, &["a", "b", "client"]).unwrap();
+    write_dev_certs(&dir.0, &["a", "b", "client"], false).unwrap();
     dir
 }
 

@@ -22,6 +22,17 @@ const FILES_DIR: &str = "/etc/boutique/files";
 /// included, so 64 KiB are left for those.
 const CONFIG_MAP_LIMIT: usize = (1 << 20) - (64 << 10);
 
+/// Above this, `kubectl apply` (client-side) cannot apply the ConfigMap:
+/// it keeps a copy of the object, as JSON, in an annotation, and the
+/// annotations of an object hold 256 KiB at most; 16 KiB are left for
+/// the rest of the copy.
+const CLIENT_SIDE_APPLY_LIMIT: usize = (256 << 10) - (16 << 10);
+
+/// The length of `text` as a JSON string.
+fn json_len(text: &str) -> usize {
+    serde_json::to_string(text).map_or(text.len(), |json| json.len())
+}
+
 /// One file a module reads, as read here.
 pub(super) struct DataFile {
     /// The module that reads it.
@@ -51,16 +62,16 @@ impl DataFile {
 
 /// Reads every file the plan's modules read as they start (each module
 /// once, however many nodes run it), from paths as `run` here would
-/// (relative ones from the current directory). `config_len`: the
-/// config's own size, which shares the ConfigMap.
+/// (relative ones from the current directory). `config_text`: the
+/// config's own, which shares the ConfigMap.
 pub(super) fn read(
     plan: &Plan,
     catalogue: &Catalogue,
-    config_len: usize,
+    config_text: &str,
 ) -> anyhow::Result<Vec<DataFile>> {
     let modules = super::placed_modules(plan);
     let mut files = Vec::new();
-    let mut size = config_len;
+    let mut size = config_text.len();
     for module in modules {
         for (setting, path) in plan.data_files(catalogue, module) {
             let text = std::fs::read_to_string(&path).map_err(|error| {
@@ -84,6 +95,19 @@ pub(super) fn read(
             "the config and the files it names come to {size} bytes, more than a ConfigMap \
              holds ({CONFIG_MAP_LIMIT}); use smaller files"
         )));
+    }
+    // As JSON (a line break is two bytes there, a quote two).
+    let as_json: usize = files
+        .iter()
+        .map(|file| json_len(&file.text))
+        .sum::<usize>()
+        .saturating_add(json_len(config_text));
+    if as_json > CLIENT_SIDE_APPLY_LIMIT {
+        to_stderr!(
+            "boutique: warning: the config and the files it names come to {as_json} bytes as \
+             JSON, more than `kubectl apply` keeps in its annotation (256 KiB): apply the \
+             manifests with `kubectl apply --server-side -f -`"
+        );
     }
     Ok(files)
 }

@@ -62,6 +62,47 @@ pub enum TlsError {
     /// name: a config problem (the same config fails again).
     #[error("could not write certificates: {0}")]
     NodeName(String),
+    /// The directory holds a CA already, and replacing it was not asked
+    /// for.
+    #[error(
+        "{0} holds a CA already: a new one would not be trusted by the nodes that hold \
+         certificates of the old one; give another directory, or --force to replace every \
+         certificate there"
+    )]
+    CaExists(PathBuf),
+}
+
+/// How long a development certificate is valid for, from the day before
+/// it is made (a day's slack for clocks behind): a year for a node's, five
+/// for the CA. (rcgen's default was 1975 to 4096: a key that leaked was
+/// good for ever.)
+const LEAF_VALIDITY_DAYS: u64 = 365;
+const CA_VALIDITY_DAYS: u64 = 5 * 365;
+
+/// The civil date (UTC) of `days` days after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_date(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    // In range by construction: a day of 1 to 31, a month of 1 to 12, and
+    // a year within i32 for any date a clock gives.
+    (
+        i32::try_from(year).unwrap_or(i32::MAX),
+        month as u8,
+        day as u8,
+    )
 }
 
 /// A node's TLS: how it accepts and how it dials.
@@ -191,8 +232,15 @@ pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(
 /// Keys are written readable by their owner only. A name given twice, or
 /// `ca`, is refused before anything is written: its files would replace
 /// another's (a node named `ca` would overwrite the CA, and every node's
-/// TLS would fail).
-pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsError> {
+/// TLS would fail). So is a `dir` that holds a CA already, unless
+/// `replace`: nodes holding the old CA's certificates would refuse the new
+/// ones. Certificates are valid from the day before for a year (the CA
+/// for five).
+pub fn write_dev_certs(
+    dir: &Path,
+    names: &[&str],
+    replace: bool,
+) -> Result<Vec<PathBuf>, TlsError> {
     for (i, name) in names.iter().enumerate() {
         // A certificate name, as a node's must be under TLS; anything else
         // (`../x`) could also write outside `dir`.
@@ -210,11 +258,25 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
             )));
         }
     }
+    if !replace
+        && let Some(existing) = ["ca.pem", "ca.key"]
+            .iter()
+            .map(|file| dir.join(file))
+            .find(|path| path.exists())
+    {
+        return Err(TlsError::CaExists(existing));
+    }
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        KeyPair, KeyUsagePurpose, date_time_ymd,
     };
     let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let days_since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() / 86_400);
+    let (year, month, day) = civil_date(i64::try_from(days_since_epoch).unwrap_or(0) - 1);
+    let not_before = date_time_ymd(year, month, day);
+    let days = |n: u64| std::time::Duration::from_secs(n * 86_400);
     std::fs::create_dir_all(dir)
         .map_err(|e| TlsError::Generate(format!("{}: {e}", dir.display())))?;
     let mut written = Vec::new();
@@ -247,6 +309,8 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
     let ca_key = KeyPair::generate().map_err(generate)?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.not_before = not_before;
+    ca.not_after = not_before + days(CA_VALIDITY_DAYS);
     ca.distinguished_name
         .push(DnType::CommonName, "Boutique development CA");
     ca.key_usages = vec![
@@ -263,6 +327,8 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
         let key = KeyPair::generate().map_err(generate)?;
         let mut params = CertificateParams::new(vec![(*name).to_owned()]).map_err(generate)?;
         params.distinguished_name.push(DnType::CommonName, *name);
+        params.not_before = not_before;
+        params.not_after = not_before + days(LEAF_VALIDITY_DAYS);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -272,4 +338,23 @@ pub fn write_dev_certs(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, TlsEr
         write(format!("{name}.key"), key.serialize_pem(), true)?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_date;
+
+    #[test]
+    fn days_since_the_epoch_are_the_dates_of_the_calendar() {
+        for (days, date) in [
+            (0, (1970, 1, 1)),
+            (59, (1970, 3, 1)),
+            (11_016, (2000, 2, 29)),
+            (20_785, (2026, 11, 28)),
+            (-1, (1969, 12, 31)),
+            (2_932_896, (9999, 12, 31)),
+        ] {
+            assert_eq!(civil_date(days), date, "{days}");
+        }
+    }
 }
