@@ -84,7 +84,7 @@ impl Collector for NodeCollector {
         labelled(
             &mut encoder,
             "boutique_calls_expired",
-            "Calls from other nodes dropped unrun because their deadline had passed, by where: on arrival, or waiting in the actor's mailbox.",
+            "Calls from other nodes answered timed out here, by when: on arrival (not run), or in service (dropped unrun from the actor's mailbox, or still running: what the handler does then stands).",
             vec![
                 (
                     vec![("when", "on_arrival".to_owned())],

@@ -277,7 +277,7 @@ impl Node {
     /// [`StartContext::stopped`]: crate::StartContext::stopped
     /// [`StartContext::hold_shutdown`]: crate::StartContext::hold_shutdown
     pub async fn shutdown_gracefully(&self, grace: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = crate::deadline::instant_after(grace);
         let connections = match &self.transport {
             Some(transport) => {
                 let shared = &transport.shared;

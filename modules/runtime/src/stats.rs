@@ -66,12 +66,13 @@ impl Counters {
 /// What a node has counted since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeStats {
-    /// Calls from other nodes that arrived with no time left: dropped
-    /// unrun, unanswered (their caller had already given up).
+    /// Calls from other nodes that arrived with no time left: not run, and
+    /// answered *timed out* (every call is answered, so that its caller's
+    /// place for it is freed; the caller had already given up).
     pub expired_on_arrival: u64,
     /// Calls from other nodes whose deadline passed while they waited in
-    /// the actor's mailbox (dropped there, unrun) or while they ran; no
-    /// reply is sent.
+    /// the actor's mailbox (dropped there, unrun) or while they ran (the
+    /// handler runs on, and what it does stands): answered *timed out*.
     pub expired_in_service: u64,
     /// Times a module's actor died (a handler panicked) and was started
     /// again.

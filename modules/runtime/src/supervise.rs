@@ -133,7 +133,6 @@ pub(crate) async fn supervise<M: Module>(
             continue;
         }
         let mut delay = row.crashed(Instant::now());
-        Counters::count(&counters.restarts);
         counters.set_module_down(name, true);
         tracing::error!(
             module = name,
@@ -188,6 +187,11 @@ pub(crate) async fn supervise<M: Module>(
                 Ok(endpoints) => {
                     slot.replace(endpoints);
                     counters.set_module_down(name, false);
+                    // Counted once back (and after it is no longer down):
+                    // a module that crashed and was not started again
+                    // (the node stopping, its start failing still) was not
+                    // restarted.
+                    Counters::count(&counters.restarts);
                     row.restarted(Instant::now());
                     tracing::info!(module = name, node = ctx.node(), "module restarted");
                     break;

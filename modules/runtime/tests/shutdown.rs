@@ -174,6 +174,22 @@ async fn a_first_call_made_while_its_node_shuts_down_fails_at_once_not_at_its_de
     );
 }
 
+#[actix_rt::test]
+async fn waits_of_any_length_are_taken_as_long_as_it_takes() {
+    // `Duration::MAX`, "as long as it takes": `now + limit` panicked.
+    let cluster = cluster().await;
+    let toy = cluster.b.service::<Toy>().unwrap();
+    toy.call(Echo {
+        text: "dial".into(),
+        local_only: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(cluster.b.wait_connected("a", Duration::MAX).await);
+    assert_eq!(cluster.a.shutdown_gracefully(Duration::MAX).await, 0);
+}
+
 // --- Work a module holds the shutdown for ---------------------------------
 
 async fn holder_node() -> runtime::Node {

@@ -21,6 +21,15 @@ use pin_project_lite::pin_project;
 
 pub(crate) use sweeper::Watch;
 
+/// The tokio instant `limit` from now, or one so far ahead it never comes
+/// (thirty years) if `limit` reaches past what an instant holds:
+/// `Duration::MAX`, "as long as it takes", panicked as `now + limit`.
+pub(crate) fn instant_after(limit: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// A moment on the coarse monotonic clock, in milliseconds since boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Deadline(u64);

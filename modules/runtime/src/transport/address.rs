@@ -46,7 +46,7 @@ impl DialAddress {
     /// Connects to it within `limit`: to each address the name resolves
     /// to, in turn, until one answers (see `connect_each`).
     pub async fn connect(&self, limit: Duration) -> std::io::Result<TcpStream> {
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = crate::deadline::instant_after(limit);
         match self {
             DialAddress::Socket(addr) => connect_each(vec![*addr], deadline).await,
             DialAddress::Host { host, port } => {

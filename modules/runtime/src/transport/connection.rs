@@ -544,7 +544,7 @@ impl Connection {
     /// to the socket, at most `limit`; true if it was.
     pub(crate) async fn flush(&self, limit: Duration) -> bool {
         let target = self.queued_bytes.load(Ordering::Acquire);
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = crate::deadline::instant_after(limit);
         loop {
             let wrote = self.wrote.notified();
             tokio::pin!(wrote);
@@ -569,7 +569,7 @@ impl Connection {
     /// their order), and been answered or refused. True if it said so;
     /// false after `limit`, or if the connection closed first.
     pub(crate) async fn await_no_more_calls(&self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = crate::deadline::instant_after(limit);
         loop {
             let said = self.no_more_calls.notified();
             tokio::pin!(said);

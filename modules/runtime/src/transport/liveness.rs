@@ -59,7 +59,8 @@ use tokio::time::MissedTickBehavior;
 use super::connection::Connection;
 use crate::deadline::now_ms;
 
-/// A watcher that wakes this many check periods late was paused itself.
+/// A watcher that wakes this many check periods late was paused itself
+/// (or half the failure timeout late, if that is less).
 const PAUSED_AFTER_CHECKS: u64 = 8;
 /// What may wait to be written to a peer, in frames of the largest size
 /// allowed, before a look that finds it not moving cuts the peer off at
@@ -74,6 +75,27 @@ const MAX_CHECK_PERIOD: Duration = Duration::from_millis(100);
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a look at `now` sends a heartbeat, the last having gone at
+/// `last_sent`: at the last look before `interval` has passed, so that no
+/// two are further apart than the interval (looks come every `check`
+/// ms). Sent once the interval had passed, they went up to a look later:
+/// every 300 ms at 250, which left a failure timeout of 500 ms less than
+/// twice their spacing.
+fn heartbeat_due(now: u64, last_sent: Option<u64>, interval: u64, check: u64) -> bool {
+    last_sent.is_none_or(|sent| now.saturating_sub(sent).saturating_add(check) > interval)
+}
+
+/// How late a look may come before this node counts itself paused (its
+/// peers' silence meanwhile not held against them): eight looks, or half
+/// the failure timeout if less (at 8 looks of 100 ms, a pause of 600 ms
+/// was taken for a peer's silence of more than a timeout of 500), and
+/// never less than two looks.
+fn pause_after(check: u64, timeout: u64) -> u64 {
+    (check.saturating_mul(PAUSED_AFTER_CHECKS))
+        .min(timeout / 2)
+        .max(check.saturating_mul(2))
 }
 
 /// Sends heartbeats on `connection` and closes it when the peer falls
@@ -107,7 +129,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
         }
         let now = now_ms();
         let late = now.saturating_sub(last_check);
-        if late > millis(check_every) * PAUSED_AFTER_CHECKS {
+        if late > pause_after(millis(check_every), timeout) {
             tracing::warn!(
                 node = %connection.shared().identity.node,
                 peer = %connection.peer().node,
@@ -119,7 +141,7 @@ pub(crate) async fn watch(connection: Arc<Connection>) {
             resumed_at = Some(now);
         }
         last_check = now;
-        if last_sent.is_none_or(|sent| now.saturating_sub(sent) >= interval) {
+        if heartbeat_due(now, last_sent, interval, millis(check_every)) {
             connection.send_heartbeat();
             last_sent = Some(now);
         }
@@ -210,4 +232,47 @@ pub(crate) fn declare_unreachable(connection: &Arc<Connection>, why: &str, reaso
         "peer declared unreachable: {why}; pending calls to it fail now"
     );
     connection.close(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{heartbeat_due, pause_after};
+
+    /// The times of the heartbeats sent by looks every `check` ms over
+    /// `until` ms, at heartbeat interval `interval`.
+    fn sent(interval: u64, check: u64, until: u64) -> Vec<u64> {
+        let mut last = None;
+        let mut times = Vec::new();
+        for now in (0..=until).step_by(usize::try_from(check).unwrap()) {
+            if heartbeat_due(now, last, interval, check) {
+                times.push(now);
+                last = Some(now);
+            }
+        }
+        times
+    }
+
+    #[test]
+    fn no_two_heartbeats_are_further_apart_than_the_interval() {
+        for (interval, check) in [(250, 100), (500, 100), (1_000, 100), (300, 100), (2, 1)] {
+            let times = sent(interval, check, 10_000);
+            let widest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+            assert!(widest <= interval, "{interval}/{check}: {widest} ms apart");
+            // Nor much closer: at most a look early.
+            assert!(
+                widest + check > interval,
+                "{interval}/{check}: {widest} ms apart"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pause_is_told_from_a_peers_silence_within_half_the_failure_timeout() {
+        // The defaults: looks every 100 ms, a timeout of 2.5 s.
+        assert_eq!(pause_after(100, 2_500), 800);
+        // A timeout of 500 ms: a pause of 600 ms was not one.
+        assert_eq!(pause_after(100, 500), 250);
+        // Never under two looks.
+        assert_eq!(pause_after(1, 2), 2);
+    }
 }

@@ -747,7 +747,7 @@ impl Peer {
     }
 
     pub(crate) async fn wait_until_up(&self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = crate::deadline::instant_after(limit);
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
