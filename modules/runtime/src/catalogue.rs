@@ -23,13 +23,17 @@ use crate::transport::peer::Peer;
 use crate::transport::replicas::Replicas;
 
 /// How a node makes refs to the modules it runs itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct LocalRefs {
     /// Route every local call through the codec (a test mode), with
     /// frames of at most this many bytes, as between nodes.
     pub serialized: Option<usize>,
     /// The default call timeout.
     pub timeout: Duration,
+    /// The module's replicas on other nodes, if it has any: a call its
+    /// local actor cannot take (it is being restarted) goes to one of
+    /// them, if it may (see [`Replicas::may_take_unrun`]).
+    pub others: Option<Arc<Replicas>>,
 }
 
 /// A started module waiting to be registered: adds its endpoints to the
@@ -214,7 +218,7 @@ fn start_module<M: Module>(
         actix::spawn(supervise::<M>(Arc::clone(&slot), config, ctx, counters));
         let started: Started = Box::new(move |table, registry, refs| {
             table.host_slot(&slot);
-            let service_ref = ServiceRef::from_slot(slot, refs.serialized);
+            let service_ref = ServiceRef::from_slot(slot, refs.serialized, refs.others);
             registry.insert(service_ref.with_timeout(refs.timeout));
         });
         Ok(started)

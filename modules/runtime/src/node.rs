@@ -30,6 +30,7 @@ use crate::service::Service;
 use crate::service_ref::ServiceRef;
 use crate::transport::handshake::{Identity, Role, Secret, SecretError};
 use crate::transport::peer::Peer;
+use crate::transport::replicas::Replicas;
 use crate::transport::{Settings, Shared, Transport, listener};
 
 /// A node did not start.
@@ -554,13 +555,10 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
             &mut registry,
         );
     }
-    let local = LocalRefs {
-        serialized: plan
-            .runtime
-            .serialize_local_calls
-            .then_some(plan.runtime.max_frame_bytes),
-        timeout: call_timeout,
-    };
+    let serialized = plan
+        .runtime
+        .serialize_local_calls
+        .then_some(plan.runtime.max_frame_bytes);
     for module in &placed.modules {
         let Some(entry) = catalogue.entry(module) else {
             continue;
@@ -584,6 +582,21 @@ async fn start(options: NodeBuilder<'_>, role: Role, name: &str) -> Result<Node,
                 module: (*module).to_owned(),
                 error,
             })?;
+        // Its replicas on other nodes, which can be dialled.
+        let others: Vec<Arc<Peer>> = plan
+            .nodes_of(module)
+            .into_iter()
+            .filter(|host| host.name != name)
+            .filter_map(|host| transport.as_ref()?.peers.get(&host.name))
+            .filter(|peer| peer.has_address())
+            .cloned()
+            .collect();
+        let local = LocalRefs {
+            serialized,
+            timeout: call_timeout,
+            others: (!others.is_empty())
+                .then(|| Arc::new(Replicas::new(others, plan.routing(module)))),
+        };
         started(&mut table, &mut registry, local);
         tracing::info!(node = name, module, "module started");
     }

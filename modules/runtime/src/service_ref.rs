@@ -58,6 +58,9 @@ enum Route<S> {
     Local {
         first: S,
         slot: Arc<Slot<S>>,
+        /// The module's replicas on other nodes, for calls the local
+        /// actor cannot take while it is restarted.
+        others: Option<Arc<Replicas>>,
     },
     /// Through the codec, with frames of at most `max_frame` bytes.
     Serialized {
@@ -111,7 +114,7 @@ impl<S: Service> fmt::Debug for ServiceRef<S> {
 impl<S: Service> ServiceRef<S> {
     /// A local ref to the actor behind `endpoints`.
     pub fn local(endpoints: S) -> Self {
-        Self::from_slot(Slot::new(endpoints), None)
+        Self::from_slot(Slot::new(endpoints), None, None)
     }
 
     /// A local ref whose calls go through the codec both ways, as calls
@@ -119,18 +122,25 @@ impl<S: Service> ServiceRef<S> {
     /// ([`RuntimeConfig::max_frame_bytes`](crate::config::RuntimeConfig)).
     pub fn serialized(endpoints: S) -> Self {
         let max_frame = crate::config::RuntimeConfig::default().max_frame_bytes;
-        Self::from_slot(Slot::new(endpoints), Some(max_frame))
+        Self::from_slot(Slot::new(endpoints), Some(max_frame), None)
     }
 
     /// A local ref to whichever actor `slot` holds when a call is made
     /// (supervised modules: see `supervise`); through the codec, with
-    /// frames of at most `serialized` bytes, if that is given.
-    pub(crate) fn from_slot(slot: Arc<Slot<S>>, serialized: Option<usize>) -> Self {
+    /// frames of at most `serialized` bytes, if that is given. A call the
+    /// actor cannot take (it is being restarted) goes to one of `others`,
+    /// the module's replicas on other nodes, if it may.
+    pub(crate) fn from_slot(
+        slot: Arc<Slot<S>>,
+        serialized: Option<usize>,
+        others: Option<Arc<Replicas>>,
+    ) -> Self {
         Self::with_route(match serialized {
             Some(max_frame) => Route::Serialized { slot, max_frame },
             None => Route::Local {
                 first: S::clone(&slot.load()),
                 slot,
+                others,
             },
         })
     }
@@ -270,13 +280,20 @@ impl<S: Service> ServiceRef<S> {
             ));
         }
         match &*self.route {
-            Route::Local { first, slot } => {
+            Route::Local {
+                first,
+                slot,
+                others,
+            } => {
                 let deadline = meta.deadline;
                 match M::endpoint(first).enqueue(Call::new(message, meta)) {
                     Ok(reply) => CallState::waiting(reply, deadline, budget),
                     // The first actor is gone: whichever the supervisor
                     // started since.
-                    Err(call) => local_state(M::endpoint(&slot.load()), call, budget),
+                    Err(call) => match M::endpoint(&slot.load()).enqueue(call) {
+                        Ok(reply) => CallState::waiting(reply, deadline, budget),
+                        Err(call) => local_down(call, others.as_ref(), self.caller),
+                    },
                 }
             }
             Route::Serialized { slot, max_frame } => {
@@ -483,6 +500,32 @@ fn local_state<M: Request>(
     match endpoint.enqueue(call) {
         Ok(reply) => CallState::waiting(reply, deadline, budget),
         Err(_) => CallState::failed(CallError::not_delivered(
+            <M::Service as Service>::NAME,
+            "the module's actor has stopped (a handler panicked); it is being restarted",
+        )),
+    }
+}
+
+/// A call the local actor could not take (it stopped, and the supervisor
+/// has not started it again yet): to another node's replica if the module
+/// has one there and the call may go (it surely did not run here; see
+/// [`Replicas::may_take_unrun`]), else not delivered. Before, it failed
+/// while replicas elsewhere were up.
+#[cold]
+fn local_down<M: Request>(
+    call: Call<M>,
+    others: Option<&Arc<Replicas>>,
+    caller: u64,
+) -> CallState<M> {
+    let (message, meta) = call.into_parts();
+    match others {
+        Some(others) if others.may_take_unrun(&message) => {
+            let replicas = Arc::clone(others);
+            CallState::Boxed {
+                future: Box::pin(replicas.call(message, meta, caller)),
+            }
+        }
+        _ => CallState::failed(CallError::not_delivered(
             <M::Service as Service>::NAME,
             "the module's actor has stopped (a handler panicked); it is being restarted",
         )),

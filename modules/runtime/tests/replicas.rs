@@ -138,6 +138,39 @@ async fn an_idempotent_call_fails_over_when_its_replica_dies() {
     assert_eq!(waiting.await.unwrap(), Ok(Ok(Empty {})));
 }
 
+/// A node whose own replica is being restarted (its actor stopped by a
+/// panic) sends the calls that may move to another replica meanwhile: they
+/// failed as not delivered, though the other was up.
+#[actix_rt::test]
+async fn calls_go_to_another_replica_while_the_nodes_own_is_restarted() {
+    let r = replicated("").await;
+    let on_a = toy(&r.a);
+    // c's replica has counted 10 calls; a restarted replica counts from 1.
+    let on_c = toy(&r.c);
+    for _ in 0..10 {
+        on_c.call(Count {}).await.unwrap().unwrap();
+    }
+    // From the third crash in a row, a restart waits (100, 200, 400 ms):
+    // the fifth leaves a's replica down for 400 ms at least.
+    for crash in 1..=5 {
+        let error = on_a.call(Panic {}).await.unwrap_err();
+        assert!(error.to_string().contains("panicked"), "{error}");
+        if crash == 5 {
+            break;
+        }
+        let started = Instant::now();
+        while r.a.stats().restarts < crash {
+            assert!(started.elapsed() < Duration::from_secs(5), "not restarted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert_eq!(
+        on_a.call(Count {}).await.unwrap(),
+        Ok(11),
+        "not counted by c"
+    );
+}
+
 /// A call that surely did not run goes to another replica, idempotent or
 /// not (calls routed least-loaded): here the link to replica a stalls with
 /// the calls' frames still unsent, a is declared unreachable after the

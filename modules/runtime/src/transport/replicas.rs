@@ -24,7 +24,9 @@
 //! idempotent ones move (another replica's state for the key is not this
 //! one's). Any other failure is reported as it is, never sent
 //! twice. The message is encoded once, whichever replica takes it. A node
-//! that runs a replica itself calls it, never another.
+//! that runs a replica itself calls it, and another only while its own is
+//! being restarted (its actor stopped by a panic): then a call that may
+//! move as above goes to the others, instead of failing as not delivered.
 
 use std::sync::Arc;
 
@@ -112,6 +114,18 @@ impl Replicas {
                 })
             }
         }
+    }
+
+    /// Whether `message`, which surely did not run on this node's own
+    /// replica, may go to one of these: as a call that did not run fails
+    /// over, unless it is routed by its key and not idempotent (another
+    /// replica's state for the key is not this one's).
+    pub(crate) fn may_take_unrun<M: Request>(&self, message: &M) -> bool {
+        M::IDEMPOTENT
+            || match self.routing {
+                Routing::ByKey => message.routing_key().is_none(),
+                Routing::LeastLoaded => true,
+            }
     }
 
     /// Sends `message` to a replica, failing over if it may.
