@@ -231,31 +231,11 @@ impl Handler<Call<PlaceOrder>> for CheckoutActor {
                         {
                             by_customer.remove(&request.user_id);
                         }
-                        // Those before it that it did not settle are the
-                        // next one's to settle, with it: ended before it
-                        // got to them (a repeat of a placed order, the
-                        // orders service down), it said nothing of them.
-                        // Before, the next looked at this one alone, and
-                        // paid again beside an order in doubt two back.
-                        // Only those with anything to settle, each once:
-                        // the chain stays as short as what is unsettled.
                         let this = Before {
                             key: owned_key,
                             outcome: result,
                         };
-                        let mut left: Vec<Before> = if settled {
-                            Vec::new()
-                        } else {
-                            before
-                                .iter()
-                                .filter(|earlier| earlier.to_settle() && earlier.key != this.key)
-                                .cloned()
-                                .collect()
-                        };
-                        if this.to_settle() {
-                            left.push(this);
-                        }
-                        Rc::new(left)
+                        Rc::new(crate::place::passed_on(&before, this, settled))
                     })
                     .instrument(span)
                     .boxed_local()

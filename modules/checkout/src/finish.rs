@@ -52,6 +52,7 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::actor::Placing;
+use crate::api::CheckoutError;
 use crate::place::Deps;
 
 /// `[modules.checkout]`
@@ -271,31 +272,40 @@ pub(crate) fn order_lines(order: &Order) -> Vec<CartItem> {
 /// (still as ordered: [`EmptyTheCart::IfUnchanged`]) out of their cart,
 /// and records it: what a checkout does before it reads the cart, so as
 /// not to pay for those lines again. Before, it read them as it found
-/// them, and paid again within the finisher's minute.
+/// them, and paid again within the finisher's minute. If it cannot look
+/// (orders down) or cannot take them out (the cart failing still, as it
+/// did for the order), the checkout is refused before anything is
+/// charged: it went on, read the cart with those lines, and paid for
+/// them again.
 pub(crate) async fn take_out_earlier_orders(
     deps: &Deps,
     customer: &str,
-) -> Result<(), runtime::CallError> {
+) -> Result<(), CheckoutError> {
     let find = FindCartsToEmpty {
         customer_id: customer.to_owned(),
         not_older_than_ms: i64::try_from(NOT_OLDER_THAN.as_millis()).unwrap_or(i64::MAX),
     };
-    // An orders error is left for the checkout's own calls to meet: what
-    // it cannot read, it cannot take out.
-    let Ok(found) = deps.orders.call(find).await? else {
-        return Ok(());
-    };
+    let found = deps
+        .orders
+        .call(find)
+        .await
+        .map_err(|error| CheckoutError::Unavailable {
+            service: "orders".to_owned(),
+            error,
+        })?
+        .map_err(CheckoutError::OrdersUnavailable)?;
     for earlier in found.orders {
         tracing::info!(order_id = %earlier.order.order_id, "an earlier order's cart was not emptied: its lines are taken out first");
-        if empty_cart(deps, &earlier.order, EmptyTheCart::IfUnchanged).await {
-            record(
-                deps,
-                &earlier.order,
-                &earlier.idempotency_key,
-                FinishStep::CartEmptied,
-            )
-            .await;
+        if !empty_cart(deps, &earlier.order, EmptyTheCart::IfUnchanged).await {
+            return Err(CheckoutError::EarlierCheckoutUnsettled);
         }
+        record(
+            deps,
+            &earlier.order,
+            &earlier.idempotency_key,
+            FinishStep::CartEmptied,
+        )
+        .await;
     }
     Ok(())
 }

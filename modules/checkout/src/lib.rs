@@ -27,10 +27,11 @@
 //!   the charge stays visible in the ledger, marked charged, for a person
 //!   to settle: nothing is hidden.
 //!
-//! - **deadlines**: every step waits no longer than the caller of
-//!   `PlaceOrder`; a refund, and emptying the cart and sending the email
-//!   after the order is stored, are detached from that deadline, because
-//!   they are owed even if the caller has stopped waiting.
+//! - **deadlines**: every step before the charge waits no longer than
+//!   the caller of `PlaceOrder`; from the charge on (shipping, storing the
+//!   order, a refund, emptying the cart and sending the email) the steps
+//!   are detached from that deadline, because they are owed even if the
+//!   caller has stopped waiting.
 //!
 //! [`api`] is what other modules use. Everything else is private.
 

@@ -53,6 +53,35 @@ impl Before {
     }
 }
 
+/// What a checkout that ended leaves the customer's next one to settle
+/// (`before`: what it was left itself; `settled`: whether it settled
+/// those). Those before it that it did not settle are the next one's to
+/// settle, with it: ended before it got to them (a repeat of a placed
+/// order, the orders service down), it said nothing of them. Before, the
+/// next looked at this one alone, and paid again beside an order in doubt
+/// two back. Only those with anything to settle, each once: the chain
+/// stays as short as what is unsettled. An earlier submission of this
+/// very checkout gives way to this one only if this one is passed on in
+/// its place: a repeat that failed before it did anything (orders down)
+/// left the earlier one in doubt as it was, and it was dropped, for the
+/// next checkout to pay beside.
+pub(crate) fn passed_on(before: &[Before], this: Before, settled: bool) -> Vec<Before> {
+    let in_its_place = this.to_settle();
+    let mut left: Vec<Before> = if settled {
+        Vec::new()
+    } else {
+        before
+            .iter()
+            .filter(|earlier| earlier.to_settle() && !(in_its_place && earlier.key == this.key))
+            .cloned()
+            .collect()
+    };
+    if in_its_place {
+        left.push(this);
+    }
+    left
+}
+
 /// What a customer's checkout that waited for an earlier one of theirs
 /// does before it reads the cart, so that it does not pay for the earlier
 /// one's lines again:
@@ -325,9 +354,7 @@ pub async fn place(
     // Nor are the lines of an order of the customer's whose cart could not
     // be emptied (it is the finisher's to do, a minute later at least).
     // Bookkeeping owed to those orders: not cut short by this deadline.
-    runtime::detached(take_out_earlier_orders(deps, &request.user_id))
-        .await
-        .map_err(unavailable("orders"))?;
+    runtime::detached(take_out_earlier_orders(deps, &request.user_id)).await?;
 
     let cart = deps
         .cart

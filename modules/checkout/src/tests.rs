@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Context, Handler, ResponseFuture};
 use cart::api::{
     AddItem, CartError, CartItem, CartService, EmptyCart, GetCart, MergeCarts, RemoveOrderedLines,
+    RemoveOrderedLinesResponse,
 };
 use cart::{CartConfig, CartModule};
 use catalog::CatalogModule;
@@ -83,6 +84,8 @@ struct Faults {
     email_slow: Option<Duration>,
     /// The first this many `EmptyCart`s fail.
     cart_emptyings_failing: usize,
+    /// The first this many `RemoveOrderedLines` fail.
+    cart_removals_failing: usize,
     /// Every `EmptyCart` takes this long (and then empties the cart).
     cart_emptying_slow: Option<Duration>,
     /// The finisher's timings.
@@ -119,10 +122,14 @@ async fn shop(faults: Faults) -> Shop {
     started::<CatalogModule>(Default::default(), &mut registry, &data).await;
     started::<CurrencyModule>(Default::default(), &mut registry, &data).await;
     let cart = started::<CartModule>(CartConfig::default(), &mut registry, &data).await;
-    if faults.cart_emptyings_failing > 0 || faults.cart_emptying_slow.is_some() {
+    if faults.cart_emptyings_failing > 0
+        || faults.cart_removals_failing > 0
+        || faults.cart_emptying_slow.is_some()
+    {
         let flaky = FlakyCart {
             real: cart.clone(),
             failing: faults.cart_emptyings_failing,
+            removals_failing: faults.cart_removals_failing,
             delay: faults.cart_emptying_slow.unwrap_or_default(),
         };
         registry.insert(ServiceRef::local(CartService::start(flaky)));
@@ -1309,7 +1316,9 @@ impl Handler<Call<ClaimUnfinished>> for RefusingOrders {
 impl Handler<Call<FindCartsToEmpty>> for RefusingOrders {
     type Result = Result<FindCartsToEmptyResponse, OrdersError>;
     fn handle(&mut self, _: Call<FindCartsToEmpty>, _: &mut Context<Self>) -> Self::Result {
-        Err(down())
+        // Nothing stored, as its lookups find, unless it cannot be read.
+        self.nothing_stored()
+            .map(|_| FindCartsToEmptyResponse { orders: Vec::new() })
     }
 }
 
@@ -1698,10 +1707,12 @@ impl Handler<Call<ShipOrder>> for SlowShipping {
     }
 }
 
-/// A cart service whose first `failing` `EmptyCart`s fail.
+/// A cart service whose first `failing` `EmptyCart`s fail, and first
+/// `removals_failing` `RemoveOrderedLines`.
 struct FlakyCart {
     real: ServiceRef<CartService>,
     failing: usize,
+    removals_failing: usize,
     /// How long each `EmptyCart` that empties the cart takes.
     delay: Duration,
 }
@@ -1710,14 +1721,18 @@ impl Actor for FlakyCart {
     type Context = Context<Self>;
 }
 
-forward_to_real!(
-    FlakyCart,
-    CartError::Storage,
-    AddItem,
-    GetCart,
-    MergeCarts,
-    RemoveOrderedLines,
-);
+forward_to_real!(FlakyCart, CartError::Storage, AddItem, GetCart, MergeCarts,);
+
+impl Handler<Call<RemoveOrderedLines>> for FlakyCart {
+    type Result = ResponseFuture<Result<RemoveOrderedLinesResponse, CartError>>;
+    fn handle(&mut self, call: Call<RemoveOrderedLines>, _: &mut Context<Self>) -> Self::Result {
+        if self.removals_failing > 0 {
+            self.removals_failing -= 1;
+            return Box::pin(async { Err(CartError::Storage("the disk is full".into())) });
+        }
+        forward(&self.real, call.into_message(), CartError::Storage)
+    }
+}
 
 impl Handler<Call<EmptyCart>> for FlakyCart {
     type Result = ResponseFuture<Result<runtime::Empty, CartError>>;
@@ -1934,6 +1949,68 @@ async fn a_checkout_after_an_order_whose_cart_was_not_emptied_does_not_pay_for_i
         .unwrap()
         .unwrap();
     assert!(found.cart_emptied, "{found:?}");
+}
+
+/// The same, with the cart failing still when the second checkout takes
+/// the lines out: it is refused before any charge. It went on, read the
+/// cart with the first order's lines, and paid for them again.
+#[actix_rt::test]
+async fn a_checkout_that_cannot_take_out_an_earlier_orders_lines_charges_nothing() {
+    let shop = shop(Faults {
+        cart_emptyings_failing: 1,
+        cart_removals_failing: 1,
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.place(request("u1", "USD", "k1")).await.unwrap();
+    assert_eq!(shop.cart("u1").await.len(), 1, "the cart was not emptied");
+    let second = shop.place(request("u1", "USD", "k2")).await;
+    assert_eq!(second, Err(CheckoutError::EarlierCheckoutUnsettled));
+    assert_eq!(shop.charges("u1", "k2").await, vec![]);
+    // Once the cart works, the next one takes them out and finds it empty.
+    let third = shop.place(request("u1", "USD", "k3")).await;
+    assert_eq!(third, Err(CheckoutError::EmptyCart));
+    assert_eq!(shop.charges("u1", "k3").await, vec![]);
+}
+
+#[test]
+fn a_repeat_that_did_nothing_passes_on_the_earlier_submission_in_doubt() {
+    use crate::place::{Before, passed_on};
+    let in_doubt = Before {
+        key: order_key("u1", "k1"),
+        outcome: Err(CheckoutError::OrderOutcomeUnknown {
+            reason: "the store did not answer".into(),
+        }),
+    };
+    // The repeat of k1 failed before it did anything (orders down): k1's
+    // first submission is still in doubt, and the next checkout must
+    // settle it. It was dropped, and the next one paid beside it.
+    let repeat_refused = Before {
+        key: order_key("u1", "k1"),
+        outcome: Err(CheckoutError::OrdersUnavailable(down())),
+    };
+    let left = passed_on(std::slice::from_ref(&in_doubt), repeat_refused, false);
+    assert_eq!(
+        left.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(),
+        vec![order_key("u1", "k1")]
+    );
+    assert!(matches!(
+        left[0].outcome,
+        Err(CheckoutError::OrderOutcomeUnknown { .. })
+    ));
+    // A repeat in doubt itself stands in its place, once.
+    let repeat_in_doubt = in_doubt.clone();
+    assert_eq!(
+        passed_on(&[in_doubt.clone()], repeat_in_doubt, false).len(),
+        1
+    );
+    // A checkout that settled those before it passes on none of them.
+    let other_refused = Before {
+        key: order_key("u1", "k2"),
+        outcome: Err(CheckoutError::EmptyCart),
+    };
+    assert!(passed_on(&[in_doubt], other_refused, true).is_empty());
 }
 
 impl Shop {
