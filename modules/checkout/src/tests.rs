@@ -2002,7 +2002,7 @@ fn a_repeat_that_did_nothing_passes_on_the_earlier_submission_in_doubt() {
     // A repeat in doubt itself stands in its place, once.
     let repeat_in_doubt = in_doubt.clone();
     assert_eq!(
-        passed_on(&[in_doubt.clone()], repeat_in_doubt, false).len(),
+        passed_on(std::slice::from_ref(&in_doubt), repeat_in_doubt, false).len(),
         1
     );
     // A checkout that settled those before it passes on none of them.
