@@ -217,9 +217,13 @@ impl Store {
     async fn delete_rows(&self, user_id: &str) -> Result<(), CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         if self.db.backend() == storage::Backend::Postgres {
+            // In byte order (`COLLATE "C"`), as the writes that lock in
+            // Rust's order of strings: in a database's own collation
+            // (`en_US.utf8`, the official image's), `apple` and `Banana`
+            // come the other way round.
             sqlx::query(
                 "SELECT product_id FROM cart_items WHERE user_id = $1 \
-                 ORDER BY product_id FOR UPDATE",
+                 ORDER BY product_id COLLATE \"C\" FOR UPDATE",
             )
             .bind(user_id)
             .execute(&mut *tx)
@@ -316,6 +320,21 @@ impl Store {
 
     async fn move_rows(&self, from: &str, into: &str) -> Result<(), CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
+        // On PostgreSQL, `from`'s lines are locked in product order first,
+        // as `delete_rows` does and for the same reason: the `DELETE`
+        // below alone locks them in the order it finds them, and against
+        // an emptying or an order's lines taken out of that cart (which
+        // lock in product order) that was a deadlock.
+        if self.db.backend() == storage::Backend::Postgres {
+            sqlx::query(
+                "SELECT product_id FROM cart_items WHERE user_id = $1 \
+                 ORDER BY product_id COLLATE \"C\" FOR UPDATE",
+            )
+            .bind(from)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        }
         let mut lines: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "DELETE FROM cart_items WHERE user_id = $1 \
              RETURNING product_id, quantity, added_at, changed_at",

@@ -652,3 +652,52 @@ async fn emptying_a_cart_does_not_deadlock_with_a_write_in_product_order() {
         assert_eq!(store.get("user").await.unwrap(), vec![]);
     }
 }
+
+/// The same for a merge's taking of the guest's lines: its `DELETE`
+/// locked them in the order it found them on disk, and deadlocked with a
+/// write to the guest's cart in product order (an order's lines taken
+/// out), one of the two failing.
+#[actix_rt::test]
+async fn a_merge_does_not_deadlock_with_a_write_to_the_guests_cart_in_product_order() {
+    use sqlx::Connection as _;
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new("cart-merge-order");
+        let store = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        // On disk: B, then A.
+        store.add("guest", "B", 1).await.unwrap();
+        store.add("guest", "A", 1).await.unwrap();
+        let mut writing = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut write = writing.begin().await.unwrap();
+        let touch = |product: &'static str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE cart_items SET quantity = quantity + 1 \
+                 WHERE user_id = 'guest' AND product_id = '{product}'"
+            )))
+        };
+        touch("A").execute(&mut *write).await.unwrap();
+        let write_goes_on = async {
+            // Once the merge waits for A, the write goes on to B.
+            until_waiting_for_lock(&url, "%cart_items%", "cart_items").await;
+            touch("B").execute(&mut *write).await.map(|_| ())?;
+            write.commit().await
+        };
+        let (merged, wrote) = tokio::join!(store.merge("guest", "user"), write_goes_on);
+        assert!(wrote.is_ok(), "the write failed: {wrote:?}");
+        assert!(merged.is_ok(), "the merge failed: {merged:?}");
+        assert_eq!(store.get("guest").await.unwrap(), vec![]);
+        let mut quantities: Vec<(String, i32)> = store
+            .get("user")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| (item.product_id, item.quantity))
+            .collect();
+        quantities.sort();
+        assert_eq!(quantities, vec![("A".into(), 2), ("B".into(), 2)]);
+    }
+}

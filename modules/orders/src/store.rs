@@ -286,9 +286,19 @@ impl Store {
             if wanted == 0 {
                 break;
             }
-            let rows = self
+            // Past the first pass, what was claimed is committed: a failure
+            // now returns it, or it would wait out its lease unfinished.
+            let rows = match self
                 .claim_rows(unfinished_for_ms, not_older_than_ms, lease_ms, wanted)
-                .await?;
+                .await
+            {
+                Ok(rows) => rows,
+                Err(error) if claimed.is_empty() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(module = "orders", %error, claimed = claimed.len(), "claiming more unfinished orders failed: the claim returns those it has");
+                    break;
+                }
+            };
             let got = rows.len();
             for (key, stored_at, body, emailed_at, emptied_at) in rows {
                 match decode(&body) {
@@ -305,7 +315,12 @@ impl Store {
                     Err(error) => {
                         let shown = runtime::text::without_guest_sessions(&key);
                         tracing::error!(module = "orders", key = shown, %error, "an unfinished order cannot be read: set aside for a person");
-                        self.set_aside(&key).await?;
+                        // If not, it comes back when its lease runs out,
+                        // and is tried again; the orders claimed with it
+                        // go on.
+                        if let Err(error) = self.set_aside(&key).await {
+                            tracing::warn!(module = "orders", key = shown, %error, "the unreadable order could not be set aside: it comes back after its lease");
+                        }
                     }
                 }
             }

@@ -754,12 +754,18 @@ impl Connection {
             .max_by_key(|(_, overdue)| *overdue)
     }
 
-    fn complete(&self, call_id: u64, reply: Reply) {
+    fn complete(&self, call_id: u64, status: ReplyStatus, payload: &[u8]) {
         // Removing the entry frees the call's slot.
         let entry = lock(&self.pending).remove(&call_id);
         match entry.and_then(|e| e.waiter) {
             Some(waiter) => {
-                let _ = waiter.send(Ok(reply));
+                // Copied out only for a call that waits (a reply to no
+                // call cost a copy of up to a frame), so the read buffer
+                // is free again at once.
+                let _ = waiter.send(Ok(Reply {
+                    status,
+                    payload: payload.to_vec(),
+                }));
             }
             None => tracing::debug!(
                 peer = %self.peer.node,
@@ -1245,9 +1251,7 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: Arc<Connection>, mut reader
                 status,
                 payload,
             }))) => {
-                // Copied out, so the read buffer is free again at once.
-                let payload = payload.to_vec();
-                connection.complete(call_id, Reply { status, payload });
+                connection.complete(call_id, status, &payload);
             }
             // Its bytes were stamped as they arrived; nothing else to do.
             Ok(Some(Ok(Frame::Heartbeat))) => {}

@@ -67,34 +67,33 @@ async fn inbound(
 ) {
     let shared = &transport.shared;
     let _ = stream.set_nodelay(true);
+    // One deadline for TLS and the handshake after it: each had the whole
+    // timeout, so a stranger held a place among the connections in their
+    // handshake for twice as long as said.
+    let deadline = crate::deadline::instant_after(shared.settings.handshake_timeout);
     let (reader, writer, presented) = match &shared.tls {
         None => {
             let (reader, writer) = super::split_plain(stream);
             (reader, writer, None)
         }
-        Some(tls) => {
-            match tokio::time::timeout(shared.settings.handshake_timeout, tls.accept(stream)).await
-            {
-                Ok(Ok((reader, writer, presented))) => (reader, writer, Some(presented)),
-                Ok(Err(e)) => {
-                    tracing::warn!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(node = %shared.identity.node, %addr, "inbound connection dropped: no TLS handshake in time");
-                    return;
-                }
+        Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok((reader, writer, presented))) => (reader, writer, Some(presented)),
+            Ok(Err(e)) => {
+                tracing::warn!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed");
+                return;
             }
-        }
+            Err(_) => {
+                tracing::info!(node = %shared.identity.node, %addr, "inbound connection dropped: no TLS handshake in time");
+                return;
+            }
+        },
     };
     // Whose faults apply is known after the handshake.
     let slot = FaultSlot::default();
     let mut writer = Faulty::new(writer, Arc::clone(&slot));
     let mut reader = FrameReader::new(Faulty::new(reader, Arc::clone(&slot)), HANDSHAKE_MAX_FRAME);
     let handshake = handshake::accept(&mut reader, &mut writer, &shared.identity, addr);
-    let (info, welcome) = match tokio::time::timeout(shared.settings.handshake_timeout, handshake)
-        .await
-    {
+    let (info, welcome) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(accepted)) => (accepted.peer, accepted.welcome),
         Ok(Err(e)) => {
             // Refusals were logged where they were made; this says the
