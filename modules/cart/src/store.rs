@@ -214,22 +214,32 @@ impl Store {
     /// that holds one line and waits for the next (a merge, or an order's
     /// lines taken out) that was a deadlock, one of the two failed.
     /// (SQLite takes the whole database for a write: no such order.)
-    async fn delete_rows(&self, user_id: &str) -> Result<(), CartError> {
-        let mut tx = self.db.begin_write().await.map_err(storage)?;
+    /// On PostgreSQL, locks `user_id`'s lines in product order, by bytes
+    /// (`COLLATE "C"`, as the writes that lock in Rust's order of strings:
+    /// in a database's own collation, `en_US.utf8` the official image's,
+    /// `apple` and `Banana` come the other way round). SQLite takes the
+    /// whole database for a write: nothing to do.
+    async fn lock_in_product_order(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user_id: &str,
+    ) -> Result<(), CartError> {
         if self.db.backend() == storage::Backend::Postgres {
-            // In byte order (`COLLATE "C"`), as the writes that lock in
-            // Rust's order of strings: in a database's own collation
-            // (`en_US.utf8`, the official image's), `apple` and `Banana`
-            // come the other way round.
             sqlx::query(
                 "SELECT product_id FROM cart_items WHERE user_id = $1 \
                  ORDER BY product_id COLLATE \"C\" FOR UPDATE",
             )
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(storage)?;
         }
+        Ok(())
+    }
+
+    async fn delete_rows(&self, user_id: &str) -> Result<(), CartError> {
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
+        self.lock_in_product_order(&mut tx, user_id).await?;
         for _ in 0..2 {
             sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
                 .bind(user_id)
@@ -320,21 +330,11 @@ impl Store {
 
     async fn move_rows(&self, from: &str, into: &str) -> Result<(), CartError> {
         let mut tx = self.db.begin_write().await.map_err(storage)?;
-        // On PostgreSQL, `from`'s lines are locked in product order first,
-        // as `delete_rows` does and for the same reason: the `DELETE`
-        // below alone locks them in the order it finds them, and against
-        // an emptying or an order's lines taken out of that cart (which
-        // lock in product order) that was a deadlock.
-        if self.db.backend() == storage::Backend::Postgres {
-            sqlx::query(
-                "SELECT product_id FROM cart_items WHERE user_id = $1 \
-                 ORDER BY product_id COLLATE \"C\" FOR UPDATE",
-            )
-            .bind(from)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
-        }
+        // `from`'s lines locked in product order first, as `delete_rows`
+        // does and for the same reason: the `DELETE` below alone locks them
+        // in the order it finds them, and against an emptying or an
+        // order's lines taken out of that cart that was a deadlock.
+        self.lock_in_product_order(&mut tx, from).await?;
         let mut lines: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "DELETE FROM cart_items WHERE user_id = $1 \
              RETURNING product_id, quantity, added_at, changed_at",

@@ -611,6 +611,50 @@ async fn an_ordered_line_an_add_is_growing_is_not_removed() {
     }
 }
 
+/// Runs `operation` on the cart `cart` (lines B, then A, on disk) on each
+/// back end that locks rows (PostgreSQL), against a write to that cart
+/// that holds A and then wants B, as a write in product order does; both
+/// must go through. Returns the stores, for what the test checks after.
+async fn race_a_write_in_product_order(
+    label: &str,
+    cart: &'static str,
+    operation: impl AsyncFn(&crate::store::Store) -> Result<(), CartError>,
+) -> Vec<(TempDir, crate::store::Store)> {
+    use sqlx::Connection as _;
+    let mut stores = Vec::new();
+    for backend in backends() {
+        let Some(url) = backend.database_url().await else {
+            continue;
+        };
+        let dir = TempDir::new(label);
+        let store = crate::store::Store::open(Some(&url), dir.path(), None)
+            .await
+            .unwrap();
+        store.add(cart, "B", 1).await.unwrap();
+        store.add(cart, "A", 1).await.unwrap();
+        let mut writing = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut write = writing.begin().await.unwrap();
+        let touch = |product: &'static str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE cart_items SET quantity = quantity + 1 \
+                 WHERE user_id = '{cart}' AND product_id = '{product}'"
+            )))
+        };
+        touch("A").execute(&mut *write).await.unwrap();
+        let write_goes_on = async {
+            // Once the operation waits for A, the write goes on to B.
+            until_waiting_for_lock(&url, "%cart_items%", "cart_items").await;
+            touch("B").execute(&mut *write).await.map(|_| ())?;
+            write.commit().await
+        };
+        let (done, wrote) = tokio::join!(operation(&store), write_goes_on);
+        assert!(wrote.is_ok(), "{label}: the write failed: {wrote:?}");
+        assert!(done.is_ok(), "{label}: the operation failed: {done:?}");
+        stores.push((dir, store));
+    }
+    stores
+}
+
 /// On PostgreSQL, emptying a cart while another write holds one of its
 /// lines and goes on to the next in product order (as a merge, or an
 /// order's lines taken out, do) waits for it, and both go through. A
@@ -619,36 +663,11 @@ async fn an_ordered_line_an_add_is_growing_is_not_removed() {
 /// and one of the two failed.
 #[actix_rt::test]
 async fn emptying_a_cart_does_not_deadlock_with_a_write_in_product_order() {
-    use sqlx::Connection as _;
-    for backend in backends() {
-        let Some(url) = backend.database_url().await else {
-            continue;
-        };
-        let dir = TempDir::new("cart-empty-order");
-        let store = crate::store::Store::open(Some(&url), dir.path(), None)
-            .await
-            .unwrap();
-        // On disk: B, then A.
-        store.add("user", "B", 1).await.unwrap();
-        store.add("user", "A", 1).await.unwrap();
-        let mut writing = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let mut write = writing.begin().await.unwrap();
-        let touch = |product: &'static str| {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE cart_items SET quantity = quantity + 1 \
-                 WHERE user_id = 'user' AND product_id = '{product}'"
-            )))
-        };
-        touch("A").execute(&mut *write).await.unwrap();
-        let write_goes_on = async {
-            // Once the emptying waits for A, the write goes on to B.
-            until_waiting_for_lock(&url, "%cart_items%", "cart_items").await;
-            touch("B").execute(&mut *write).await.map(|_| ())?;
-            write.commit().await
-        };
-        let (emptied, wrote) = tokio::join!(store.empty("user"), write_goes_on);
-        assert!(wrote.is_ok(), "the write failed: {wrote:?}");
-        assert!(emptied.is_ok(), "the emptying failed: {emptied:?}");
+    let stores = race_a_write_in_product_order("cart-empty-order", "user", async |store| {
+        store.empty("user").await
+    })
+    .await;
+    for (_dir, store) in stores {
         assert_eq!(store.get("user").await.unwrap(), vec![]);
     }
 }
@@ -659,36 +678,11 @@ async fn emptying_a_cart_does_not_deadlock_with_a_write_in_product_order() {
 /// out), one of the two failing.
 #[actix_rt::test]
 async fn a_merge_does_not_deadlock_with_a_write_to_the_guests_cart_in_product_order() {
-    use sqlx::Connection as _;
-    for backend in backends() {
-        let Some(url) = backend.database_url().await else {
-            continue;
-        };
-        let dir = TempDir::new("cart-merge-order");
-        let store = crate::store::Store::open(Some(&url), dir.path(), None)
-            .await
-            .unwrap();
-        // On disk: B, then A.
-        store.add("guest", "B", 1).await.unwrap();
-        store.add("guest", "A", 1).await.unwrap();
-        let mut writing = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let mut write = writing.begin().await.unwrap();
-        let touch = |product: &'static str| {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE cart_items SET quantity = quantity + 1 \
-                 WHERE user_id = 'guest' AND product_id = '{product}'"
-            )))
-        };
-        touch("A").execute(&mut *write).await.unwrap();
-        let write_goes_on = async {
-            // Once the merge waits for A, the write goes on to B.
-            until_waiting_for_lock(&url, "%cart_items%", "cart_items").await;
-            touch("B").execute(&mut *write).await.map(|_| ())?;
-            write.commit().await
-        };
-        let (merged, wrote) = tokio::join!(store.merge("guest", "user"), write_goes_on);
-        assert!(wrote.is_ok(), "the write failed: {wrote:?}");
-        assert!(merged.is_ok(), "the merge failed: {merged:?}");
+    let stores = race_a_write_in_product_order("cart-merge-order", "guest", async |store| {
+        store.merge("guest", "user").await
+    })
+    .await;
+    for (_dir, store) in stores {
         assert_eq!(store.get("guest").await.unwrap(), vec![]);
         let mut quantities: Vec<(String, i32)> = store
             .get("user")
