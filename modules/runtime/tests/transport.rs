@@ -678,6 +678,28 @@ async fn connections_past_the_handshake_limit_from_one_address_are_turned_away_a
 }
 
 #[actix_rt::test]
+async fn a_stranger_that_loops_on_refused_handshakes_does_not_fill_the_log() {
+    let (logs, _guard) = Logs::capture();
+    let cluster = cluster().await;
+    let a = cluster.a.local_addr().unwrap();
+    for _ in 0..100 {
+        let error = dial(a, &identity("other", secret())).await.unwrap_err();
+        assert!(
+            matches!(error, HandshakeError::RefusedByPeer { .. }),
+            "{error:?}"
+        );
+    }
+    // The acceptor's lines (the dialer here says "the peer refused"): 16
+    // a second at most, so a few seconds' worth of them; each said before.
+    let text = logs.text();
+    let said = text
+        .lines()
+        .filter(|line| line.contains("refused the handshake") && !line.contains("the peer refused"))
+        .count();
+    assert!((1..=64).contains(&said), "{said} lines:\n{text}");
+}
+
+#[actix_rt::test]
 async fn names_in_a_hello_are_checked_before_they_are_logged_or_told_back() {
     let (logs, _guard) = Logs::capture();
     let cluster = cluster().await;

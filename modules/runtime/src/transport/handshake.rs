@@ -588,6 +588,17 @@ async fn refuse<W: AsyncWrite + Unpin>(
     refusal: Refusal,
 ) -> HandshakeError {
     tracing::warn!(node = %me.node, peer, %refusal, "refused the handshake");
+    refuse_unlogged(writer, peer, refusal).await
+}
+
+/// Refuses the far end, leaving the log line to the caller: [`accept`]'s
+/// refusals, whoever dialed in may cause, as often as it connects (the
+/// listener logs them, so many a second).
+async fn refuse_unlogged<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    peer: &str,
+    refusal: Refusal,
+) -> HandshakeError {
     send_refusal(writer, &refusal).await;
     HandshakeError::RefusedPeer {
         peer: peer.to_owned(),
@@ -738,7 +749,7 @@ where
             dialer: version,
             acceptor: PROTOCOL_VERSION,
         };
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     let hello: Hello = codec::decode(&payload[MAGIC.len() + 4..])
         .map_err(|e| failed(&peer, format!("unreadable Hello: {e}")))?;
@@ -756,10 +767,10 @@ where
     }
     peer = format!("{} '{}' at {addr}", role_name(hello.role), hello.node);
     if let Some(refusal) = in_flight_refusal("dialer", hello.max_in_flight) {
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     if let Some(refusal) = frame_limit_refusal("dialer", hello.max_frame) {
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     if hello.cluster != me.cluster {
         let refusal = Refusal::Cluster {
@@ -767,18 +778,18 @@ where
             dialer: shown(&hello.cluster),
             acceptor: me.cluster.clone(),
         };
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     if hello.fingerprint != me.fingerprint {
         let refusal = Refusal::Fingerprint {
             dialer: hello.fingerprint,
             acceptor: me.fingerprint,
         };
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     // After the cluster: a stranger is told it is one, not how to fit in.
     if let Some(refusal) = heartbeat_refusal(hello.heartbeat, me.heartbeat) {
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     let ack_nonce = nonce();
     let transcript = Transcript {
@@ -814,7 +825,7 @@ where
         let refusal = Refusal::Authentication {
             side: "dialer".to_owned(),
         };
-        return Err(refuse(writer, me, &peer, refusal).await);
+        return Err(refuse_unlogged(writer, &peer, refusal).await);
     }
     // Proven only now, to a dialer that proved.
     let welcome = welcome_frame(transcript.proof(&me.secret, "acceptor"));

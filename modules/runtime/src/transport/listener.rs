@@ -12,7 +12,7 @@ use super::admission::{HandshakeTicket, Handshakes, TurnedAway};
 use super::connection::Connection;
 use super::fault::{FaultSlot, Faulty, PeerFaults};
 use super::frame::FrameReader;
-use super::handshake::{self, HANDSHAKE_MAX_FRAME, Refusal, Role};
+use super::handshake::{self, HANDSHAKE_MAX_FRAME, HandshakeError, Refusal, Role};
 use super::{Shared, Transport};
 
 /// Accepts connections until the node shuts down.
@@ -79,7 +79,14 @@ async fn inbound(
         Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
             Ok(Ok((reader, writer, presented))) => (reader, writer, Some(presented)),
             Ok(Err(e)) => {
-                tracing::warn!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed");
+                match shared.refusals_logged.admit() {
+                    Some(left_out) => {
+                        tracing::warn!(node = %shared.identity.node, %addr, error = %e, left_out, "inbound connection refused: TLS handshake failed")
+                    }
+                    None => {
+                        tracing::debug!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed")
+                    }
+                }
                 return;
             }
             Err(_) => {
@@ -95,9 +102,20 @@ async fn inbound(
     let handshake = handshake::accept(&mut reader, &mut writer, &shared.identity, addr);
     let (info, welcome) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(accepted)) => (accepted.peer, accepted.welcome),
+        // What differed, said on this side too, so many a second: whoever
+        // reaches the port may loop on it.
+        Ok(Err(HandshakeError::RefusedPeer { peer, refusal })) => {
+            match shared.refusals_logged.admit() {
+                Some(left_out) => {
+                    tracing::warn!(node = %shared.identity.node, peer, %refusal, left_out, "refused the handshake")
+                }
+                None => {
+                    tracing::debug!(node = %shared.identity.node, peer, %refusal, "refused the handshake")
+                }
+            }
+            return;
+        }
         Ok(Err(e)) => {
-            // Refusals were logged where they were made; this says the
-            // connection is gone.
             tracing::info!(node = %shared.identity.node, %addr, error = %e, "inbound connection dropped");
             return;
         }

@@ -149,6 +149,9 @@ pub(crate) struct Shared {
     all_closed: AtomicBool,
     /// The arbiter the node started on, where its transport tasks run.
     home: Option<actix_rt::ArbiterHandle>,
+    /// The lines of handshakes refused to whoever dialed in (see
+    /// `listener`): a stranger that loops could fill the log.
+    pub(crate) refusals_logged: crate::log_limit::BurstLimit,
 }
 
 impl Shared {
@@ -177,6 +180,7 @@ impl Shared {
             connections: Mutex::new(Vec::new()),
             all_closed: AtomicBool::new(false),
             home: actix_rt::Arbiter::try_current(),
+            refusals_logged: crate::log_limit::BurstLimit::default(),
         }
     }
 
