@@ -396,6 +396,20 @@ impl Finisher {
                 cart_emptied: unfinished.cart_emptied,
                 emailed: unfinished.emailed,
             };
+            // A submission of the checkout that comes meanwhile waits for
+            // this (as for a submission at work) and gets the order: it
+            // found the order unfinished too, finished it beside this,
+            // and the confirmation went twice.
+            let key = unfinished.idempotency_key.clone();
+            let (finished, finished_here) = tokio::sync::oneshot::channel::<()>();
+            let order = unfinished.order.clone();
+            let placing: Placing = async move {
+                let _ = finished_here.await;
+                Ok(order)
+            }
+            .boxed_local()
+            .shared();
+            self.busy.borrow_mut().insert(key.clone(), placing);
             let (trace, finishing) = runtime::new_trace(finish_as_found(
                 &self.deps,
                 unfinished.order,
@@ -416,6 +430,8 @@ impl Finisher {
                     tracing::error!(%order_id, "finishing the order panicked: it is tried again later")
                 });
             }
+            self.busy.borrow_mut().remove(&key);
+            let _ = finished.send(());
         }
     }
 }

@@ -996,6 +996,49 @@ async fn a_confirmation_that_could_not_be_sent_is_sent_later_once() {
     assert_eq!(shop.cart("u1").await.len(), 1);
 }
 
+/// A submission of the checkout that comes while the finisher of its
+/// module is finishing its order waits for it and gets the order: it
+/// found the order unfinished too, finished it beside the finisher, and
+/// the confirmation went twice.
+#[actix_rt::test]
+async fn a_checkout_sent_again_while_its_order_is_finished_gets_it_and_one_confirmation() {
+    use std::sync::atomic::Ordering;
+    let shop = shop(Faults {
+        emails_failing: 1,
+        email_slow: Some(Duration::from_millis(1_500)),
+        ..Faults::default()
+    })
+    .await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    let order = shop.place(request("u1", "USD", "k")).await.unwrap();
+    assert!(!shop.confirmed("u1", "k").await);
+    assert_eq!(shop.emails_tried.load(Ordering::SeqCst), 1);
+
+    // A second checkout module, whose finisher takes the order up; once
+    // its confirmation is being sent (1.5 s), the checkout comes again,
+    // to that module.
+    let second = start_alone::<CheckoutModule>(
+        finishing_at_once(),
+        shop.registry.clone(),
+        shop._data.path(),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while shop.emails_tried.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "never finished");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let again = second
+        .call(request("u1", "USD", "k"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.order.order_id, order.order_id);
+    shop.until_confirmed("u1", "k").await;
+    assert_eq!(shop.sent_to("someone@example.com").await, 1);
+}
+
 #[actix_rt::test]
 async fn a_backlog_of_unfinished_orders_is_finished_in_one_pass() {
     let shop = shop(Faults {
