@@ -457,7 +457,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.buf.advance(PREFIX_LEN);
                     return Ok(Some(self.buf.split_to(len).freeze()));
                 }
-                self.buf.reserve(PREFIX_LEN + len - self.buf.len());
+                // Room for what is to come, a step at a time: a frame
+                // announced large and then trickled (or never sent) took
+                // its whole size at once, up to the frame limit.
+                self.buf
+                    .reserve((PREFIX_LEN + len - self.buf.len()).min(GROWTH_STEP));
             } else {
                 self.buf.reserve(READ_CHUNK);
             }
@@ -488,9 +492,31 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
+/// The most a frame's buffer grows by before its bytes arrive.
+const GROWTH_STEP: usize = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_frame_announced_large_takes_room_as_its_bytes_arrive() {
+        use tokio::io::AsyncWriteExt;
+        let (mut near, far) = tokio::io::duplex(64 * 1024);
+        let announced: u32 = 16 << 20;
+        near.write_all(&announced.to_be_bytes()).await.unwrap();
+        near.write_all(&[Kind::Request as u8; 100]).await.unwrap();
+        let mut reader = FrameReader::new(far, 16 << 20);
+        // Nothing more comes: the read waits.
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), reader.next()).await;
+        assert!(waited.is_err(), "{waited:?}");
+        assert!(
+            reader.buf.capacity() <= 2 * GROWTH_STEP,
+            "{} bytes taken for 104 received",
+            reader.buf.capacity()
+        );
+    }
 
     async fn read_all(bytes: Vec<u8>, max: usize) -> Vec<Result<Option<Bytes>, String>> {
         let mut reader = FrameReader::new(&bytes[..], max);
