@@ -75,9 +75,10 @@ pub enum EmailError {
 ///   63 bytes of letters, digits and `-`, not starting or ending with `-`;
 /// - at most 254 bytes in all.
 ///
-/// Any character beyond ASCII that is no space or control counts as a
-/// letter (internationalised addresses, RFC 6531: accents, combining marks
-/// and every script); a label's 63 are counted in UTF-8 bytes, not in its
+/// Any character beyond ASCII that is no space, control, or character
+/// that shows nothing (a zero-width space, a direction mark: Unicode's
+/// default-ignorable code points) counts as a letter (internationalised
+/// addresses, RFC 6531: accents, combining marks and every script); a label's 63 are counted in UTF-8 bytes, not in its
 /// punycode form. Quoted local parts (`"a b"@x.org`) and address literals
 /// (`a@[192.0.2.1]`) are refused: rare, and a header written with them
 /// unquoted means something else (`x,y@b.com` is two recipients).
@@ -113,9 +114,38 @@ fn is_domain(domain: &str) -> bool {
 }
 
 /// An ASCII letter or digit, or a character beyond ASCII that is neither
-/// space nor control.
+/// space nor control, and shows something.
 fn letter_or_digit(c: char) -> bool {
-    c.is_ascii_alphanumeric() || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+    c.is_ascii_alphanumeric()
+        || (!c.is_ascii() && !c.is_whitespace() && !c.is_control() && !is_invisible(c))
+}
+
+/// Unicode's default-ignorable code points (zero-width spaces and joiners,
+/// direction marks and overrides, the byte order mark, variation
+/// selectors, tags, Hangul fillers): `ada\u{200B}@example.com` read as
+/// `ada@example.com` and was another account, its confirmations
+/// undeliverable.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 runtime::service! {

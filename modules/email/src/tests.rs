@@ -138,6 +138,12 @@ fn addresses_are_checked_as_mail_servers_read_them() {
         "a@b@c.d",
         "a\tb@c.d",
         "a\u{2028}b@c.d",
+        // Characters that show nothing: the same address to the eye.
+        "ada\u{200B}@example.com",
+        "\u{FEFF}ada@example.com",
+        "ada@exam\u{202E}ple.com",
+        "a\u{2060}da@example.com",
+        "ada\u{E0041}@example.com",
         &long_local,
         &long_label,
         &too_long,

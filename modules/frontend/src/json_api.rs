@@ -354,16 +354,21 @@ async fn sign_out(shop: web::Data<Shop>, visitor: Visitor) -> Result<HttpRespons
         return Err(ShopError::Unauthorized("you are not signed in".to_owned()));
     }
     actions::sign_out(&shop, &visitor).await?;
-    let mut expired = cookie(
-        AUTH_COOKIE,
-        String::new(),
-        actix_web::cookie::time::Duration::ZERO,
-    );
-    expired.make_removal();
     let mut response = HttpResponse::NoContent().finish();
-    response
-        .add_cookie(&expired)
-        .map_err(|e| ShopError::Failed(e.to_string()))?;
+    // The sign-in cookie goes only if its session is the one ended: a
+    // program's Bearer token signed out, another sign-in in the cookie
+    // was removed from the browser and stayed valid, unseen, for days.
+    if visitor.token_from_cookie {
+        let mut expired = cookie(
+            AUTH_COOKIE,
+            String::new(),
+            actix_web::cookie::time::Duration::ZERO,
+        );
+        expired.make_removal();
+        response
+            .add_cookie(&expired)
+            .map_err(|e| ShopError::Failed(e.to_string()))?;
+    }
     Ok(response)
 }
 

@@ -807,6 +807,67 @@ async fn an_api_add_that_was_stored_is_a_201_even_if_the_cart_cannot_be_priced_t
     assert_eq!(lines, vec![("OLJCESPC7Z", 2)]);
 }
 
+/// A program's sign-out (its Bearer token) from a browser signed in
+/// otherwise (another session in the cookie) ends the program's session
+/// and leaves the browser's: the cookie was removed, and its session
+/// stayed valid, unseen, until it expired.
+#[actix_rt::test]
+async fn a_bearer_sign_out_leaves_the_browsers_other_sign_in_alone() {
+    let dir = TempDir::new("frontend-bearer-sign-out");
+    let frontend = frontend(listening_on("127.0.0.1:0"), &dir).await.unwrap();
+    let url = frontend.call(GetStatus {}).await.unwrap().unwrap().url;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let session = visitor_with_a_cart(&client, &url).await;
+    let browsers = sign_up_ada(&client, &url, &session).await;
+    // The program's own session, signed in without the browser's cookie.
+    let mut signed_in = client
+        .post(format!("{url}/api/v1/sessions"))
+        .send_json(
+            &serde_json::json!({"email": "ada@example.com", "password": "a long enough password"}),
+        )
+        .await
+        .unwrap();
+    let body: serde_json::Value = signed_in.json().await.unwrap();
+    assert_eq!(signed_in.status().as_u16(), 200, "{body}");
+    let programs = body["token"].as_str().expect("a token").to_owned();
+
+    let signed_out = client
+        .delete(format!("{url}/api/v1/session"))
+        .insert_header(("Authorization", format!("Bearer {programs}")))
+        .insert_header(cookie_header(&[&session, &browsers]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status().as_u16(), 204);
+    assert!(
+        set_cookie(&signed_out, crate::visitor::AUTH_COOKIE).is_none(),
+        "{:?}",
+        signed_out.headers()
+    );
+    let seen = |header: (&'static str, String)| {
+        client
+            .get(format!("{url}/api/v1/cart"))
+            .insert_header(header)
+            .send()
+    };
+    // The browser is still signed in; the program's token is ended.
+    let browser = seen(cookie_header(&[&session, &browsers])).await.unwrap();
+    assert_eq!(browser.status().as_u16(), 200);
+    let program = seen(("Authorization", format!("Bearer {programs}")))
+        .await
+        .unwrap();
+    assert_eq!(program.status().as_u16(), 401);
+    // Signed out by its cookie, the browser's cookie goes.
+    let signed_out = client
+        .delete(format!("{url}/api/v1/session"))
+        .insert_header(cookie_header(&[&session, &browsers]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status().as_u16(), 204);
+    assert_removed(set_cookie(&signed_out, crate::visitor::AUTH_COOKIE));
+}
+
 #[actix_rt::test]
 async fn a_sign_in_cookie_of_a_session_that_ended_is_removed() {
     let dir = TempDir::new("frontend-stale-auth");
