@@ -132,9 +132,16 @@ pub fn start(endpoint: &str, node: &str) -> anyhow::Result<Telemetry> {
                 }
             }
             for chunk in batch.chunks(BATCH) {
-                if let Err(why) = send(&client, &url, &resource, chunk).await {
-                    lost.not_exported += chunk.len() as u64;
-                    lost.why = Some(why);
+                match send(&client, &url, &resource, chunk).await {
+                    Ok(Refused { spans: 0, .. }) => {}
+                    Ok(Refused { spans, why }) => {
+                        lost.not_exported += spans.min(chunk.len() as u64);
+                        lost.why = Some(why);
+                    }
+                    Err(why) => {
+                        lost.not_exported += chunk.len() as u64;
+                        lost.why = Some(why);
+                    }
                 }
             }
             let at_shutdown = !flushed.is_empty();
@@ -188,13 +195,46 @@ impl Lost {
     }
 }
 
-/// Sends `spans` to the collector; why not, if it did not take them.
+/// What a collector that took a batch said it refused of it (OTLP's
+/// partial success).
+#[derive(Debug, PartialEq, Eq)]
+struct Refused {
+    spans: u64,
+    why: String,
+}
+
+/// What a collector's answer to a batch it took says it refused of it:
+/// `{"partialSuccess": {"rejectedSpans": "3", "errorMessage": "..."}}`
+/// (the count a string or a number, in OTLP's JSON), or nothing.
+fn refused(answer: &[u8]) -> Refused {
+    let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+    let partial = &answer["partialSuccess"];
+    let spans = match &partial["rejectedSpans"] {
+        Value::String(count) => count.parse().unwrap_or(0),
+        count => count.as_u64().unwrap_or(0),
+    };
+    let why = partial["errorMessage"].as_str().map_or_else(
+        || "the collector refused some of them".to_owned(),
+        |why| {
+            format!(
+                "the collector refused some of them: {}",
+                runtime::text::clipped(why, 200)
+            )
+        },
+    );
+    Refused { spans, why }
+}
+
+/// Sends `spans` to the collector; why not, if it did not take them, and
+/// what it refused of them if it took them. Its answer is read to the end
+/// (at most 64 KiB), so that the connection goes back to the pool: left
+/// unread, every batch opened a connection.
 async fn send(
     client: &awc::Client,
     url: &str,
     resource: &Value,
     spans: &[SpanRecord],
-) -> Result<(), String> {
+) -> Result<Refused, String> {
     let body = json!({"resourceSpans": [{
         "resource": resource,
         "scopeSpans": [{
@@ -203,7 +243,10 @@ async fn send(
         }],
     }]});
     match client.post(url).send_json(&body).await {
-        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(mut response) if response.status().is_success() => {
+            let answer = response.body().limit(64 * 1024).await.unwrap_or_default();
+            Ok(refused(&answer))
+        }
         Ok(response) => Err(format!("the collector answered {}", response.status())),
         Err(error) => Err(error.to_string()),
     }
@@ -250,6 +293,26 @@ fn encode(span: &SpanRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_a_collector_refused_of_a_batch_it_took_are_counted() {
+        // OTLP's JSON writes the count as a string (an int64) or a number.
+        assert_eq!(
+            refused(br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"too old"}}"#),
+            Refused {
+                spans: 3,
+                why: "the collector refused some of them: too old".to_owned()
+            }
+        );
+        assert_eq!(
+            refused(br#"{"partialSuccess":{"rejectedSpans":2}}"#).spans,
+            2
+        );
+        // All taken: nothing, an empty object, or no answer at all.
+        for answer in [&br#"{}"#[..], br#"{"partialSuccess":{}}"#, b""] {
+            assert_eq!(refused(answer).spans, 0);
+        }
+    }
 
     /// A collector that is down makes a warning every [`WARN_EVERY`], not
     /// one a batch: what is lost meanwhile is kept and said with the next.

@@ -159,6 +159,17 @@ async fn health_readiness_and_metrics_of_real_nodes() {
         "{metrics}"
     );
 
+    // A path written with escapes is counted under the route that served
+    // it (it was counted as unmatched).
+    assert_eq!(shopper.get("/%70roduct/OLJCESPC7Z").await.status, 200);
+    let (_, metrics) = get(&format!("{web}/metrics")).await;
+    let product = "node=\"web\",route=\"/product/{id}\",method=\"GET\",status=\"200\"";
+    assert_eq!(
+        sample(&metrics, "boutique_http_requests_total", product),
+        Some(1.0),
+        "{metrics}"
+    );
+
     // Pay goes: web is not ready, and says what it misses.
     cluster.kill("pay").await;
     let body = until_status(&format!("{web}/readyz"), 503).await;

@@ -37,9 +37,12 @@ pub async fn measure(
     // The route the path matches, from the app's routes alone: known
     // before the request is served, so a request cut off before its
     // handler answered (a 408 at the request timeout) is counted under
-    // its route, not as unmatched.
+    // its route, not as unmatched. By the path as routed, escapes decoded:
+    // `/%70roduct/X` is a product page (it was counted as unmatched).
     let route = request
-        .match_pattern()
+        .request()
+        .resource_map()
+        .match_pattern(request.match_info().as_str())
         .unwrap_or_else(|| UNMATCHED.to_owned());
     let start = std::time::SystemTime::now();
     let (trace, serving) = runtime::new_trace(next.call(request));
@@ -53,6 +56,16 @@ pub async fn measure(
         path = %runtime::text::clipped(&path, MAX_PATH_IN_SPAN),
         trace_id = %trace
     );
+    let mut record = Record {
+        metrics,
+        route,
+        method,
+        path,
+        started,
+        start,
+        trace,
+        done: false,
+    };
     // An error (the request timeout's 408) says the trace itself.
     let mut result = serving.instrument(span).await;
     if let Ok(response) = &mut result
@@ -60,41 +73,75 @@ pub async fn measure(
     {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
-    if let Some(metrics) = metrics {
-        let status = match &result {
-            Ok(response) => response.status(),
-            Err(error) => error.as_response_error().status_code(),
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    record.finish(status.as_u16());
+    result
+}
+
+/// The status a request is recorded with when it was never answered:
+/// its client went away (the connection reset), or the server's shutdown
+/// cut it off. (nginx's "client closed request".)
+pub(crate) const NOT_ANSWERED: u16 = 499;
+
+/// What [`measure`] records of a request, once: when it is answered, or,
+/// if it is dropped unanswered, as [`NOT_ANSWERED`]. Before, such a
+/// request was counted nowhere, and the calls it made were exported under
+/// a root span that never was.
+struct Record {
+    metrics: Option<web::Data<HttpMetrics>>,
+    route: String,
+    method: String,
+    path: String,
+    started: Instant,
+    start: std::time::SystemTime,
+    trace: runtime::TraceId,
+    done: bool,
+}
+
+impl Record {
+    fn finish(&mut self, status: u16) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let Some(metrics) = &self.metrics else {
+            return;
         };
-        let took = started.elapsed();
-        metrics.record(&route, &method, status.as_u16(), took);
+        let took = self.started.elapsed();
+        metrics.record(&self.route, &self.method, status, took);
         if runtime::spans::enabled() {
             // Bounded: spans wait in a queue while the collector is slow
             // or down, and a client chooses the method and the path (up
             // to 64 KiB).
-            let method = runtime::http_metrics::method_label(&method).to_owned();
+            let method = runtime::http_metrics::method_label(&self.method).to_owned();
+            let route = std::mem::take(&mut self.route);
             runtime::spans::record(runtime::spans::SpanRecord {
-                trace,
-                span_id: trace.root_span(),
+                trace: self.trace,
+                span_id: self.trace.root_span(),
                 parent: 0,
                 name: format!("HTTP {method} {route}"),
                 kind: runtime::spans::SpanKind::Server,
-                start,
+                start: self.start,
                 duration: took,
                 attributes: vec![
                     ("http.request.method", method.into()),
                     ("http.route", route.into()),
                     (
                         "url.path",
-                        runtime::text::clipped(&path, MAX_PATH_IN_SPAN).into(),
+                        runtime::text::clipped(&self.path, MAX_PATH_IN_SPAN).into(),
                     ),
-                    (
-                        "http.response.status_code",
-                        i64::from(status.as_u16()).into(),
-                    ),
+                    ("http.response.status_code", i64::from(status).into()),
                 ],
-                failed: status.is_server_error(),
+                failed: (500..600).contains(&status),
             });
         }
     }
-    result
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.finish(NOT_ANSWERED);
+    }
 }

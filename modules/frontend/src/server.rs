@@ -151,10 +151,8 @@ async fn within_the_request_timeout(
     let limit = request
         .app_data::<web::Data<RequestTimeout>>()
         .map_or(std::time::Duration::from_secs(60), |timeout| timeout.0);
-    // The route the path matches, decoded (`/%61pi/` is the API too).
-    let api = request
-        .match_pattern()
-        .is_some_and(|route| route.starts_with("/api/"));
+    // By the path as routed, escapes decoded (`/%61pi/` is the API too).
+    let api = request.match_info().as_str().starts_with("/api/");
     match tokio::time::timeout(limit, next.call(request)).await {
         Ok(answered) => answered,
         Err(_) => {

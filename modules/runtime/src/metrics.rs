@@ -78,7 +78,7 @@ impl Collector for NodeCollector {
         plain(
             &mut encoder,
             "boutique_calls_served",
-            "Calls from other nodes handed to their module on this node (those whose deadline then passed before they ran are also in boutique_calls_expired_total{when=\"in_service\"}).",
+            "Calls from other nodes handed to their module on this node (those whose deadline then passed before they ran are also in boutique_calls_expired_total, when in_service).",
             &count(&c.calls_served),
         )?;
         labelled(
