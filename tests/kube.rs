@@ -528,9 +528,6 @@ fn the_pods_follow_the_config_grace_ports_and_text() {
     assert_ne!(hash(&yaml), hash(&other));
 }
 
-/// Nodes whose modules call each other round would never turn ready under
-/// the manifests (each waits to reach the other through a Service that
-/// sends only to ready pods): refused, naming them, with the way out.
 #[test]
 fn a_node_whose_name_cannot_name_kubernetes_objects_is_refused() {
     // `-web` makes `boutique--web`, a valid object name, but the label
@@ -549,6 +546,9 @@ fn a_node_whose_name_cannot_name_kubernetes_objects_is_refused() {
     }
 }
 
+/// Nodes whose modules call each other round would never turn ready under
+/// the manifests (each waits to reach the other through a Service that
+/// sends only to ready pods): refused, naming them, with the way out.
 #[test]
 fn a_layout_whose_nodes_call_each_other_round_is_refused() {
     // The frontend (web) calls checkout (store), which calls currency (web).

@@ -663,6 +663,10 @@ async fn the_json_api_answers_errors_in_json() {
         .await;
     assert_eq!(misspelled.status, 400, "{}", misspelled.body);
     assert!(misspelled.body.contains("curency"), "{}", misspelled.body);
+    let misspelled = program
+        .json("GET", "/api/v1/orders?befor=x", None, &[])
+        .await;
+    assert_eq!(misspelled.status, 400, "{}", misspelled.body);
 
     // An Authorization that is no token of ours is a 401 on the API,
     // however its path is written.

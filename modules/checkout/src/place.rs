@@ -67,15 +67,20 @@ impl Before {
 /// next checkout to pay beside.
 pub(crate) fn passed_on(before: &[Before], this: Before, settled: bool) -> Vec<Before> {
     let in_its_place = this.to_settle();
-    let mut left: Vec<Before> = if settled {
-        Vec::new()
-    } else {
-        before
-            .iter()
-            .filter(|earlier| earlier.to_settle() && !(in_its_place && earlier.key == this.key))
-            .cloned()
-            .collect()
-    };
+    // `settled` covers the others only: a repeat settles every earlier
+    // checkout but its own (see `place`), which it leaves to itself.
+    let mut left: Vec<Before> = before
+        .iter()
+        .filter(|earlier| {
+            earlier.to_settle()
+                && if earlier.key == this.key {
+                    !in_its_place
+                } else {
+                    !settled
+                }
+        })
+        .cloned()
+        .collect();
     if in_its_place {
         left.push(this);
     }

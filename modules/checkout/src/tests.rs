@@ -2033,15 +2033,25 @@ fn a_repeat_that_did_nothing_passes_on_the_earlier_submission_in_doubt() {
         key: order_key("u1", "k1"),
         outcome: Err(CheckoutError::OrdersUnavailable(down())),
     };
-    let left = passed_on(std::slice::from_ref(&in_doubt), repeat_refused, false);
-    assert_eq!(
-        left.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(),
-        vec![order_key("u1", "k1")]
-    );
-    assert!(matches!(
-        left[0].outcome,
-        Err(CheckoutError::OrderOutcomeUnknown { .. })
-    ));
+    // Whether it settled the others or not: it settled every earlier
+    // checkout but its own (it had, past the lookup of its order, and
+    // then failed: the cart down).
+    for settled in [false, true] {
+        let left = passed_on(
+            std::slice::from_ref(&in_doubt),
+            repeat_refused.clone(),
+            settled,
+        );
+        assert_eq!(
+            left.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(),
+            vec![order_key("u1", "k1")],
+            "settled: {settled}"
+        );
+        assert!(matches!(
+            left[0].outcome,
+            Err(CheckoutError::OrderOutcomeUnknown { .. })
+        ));
+    }
     // A repeat in doubt itself stands in its place, once.
     let repeat_in_doubt = in_doubt.clone();
     assert_eq!(

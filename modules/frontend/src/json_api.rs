@@ -9,7 +9,7 @@
 //! | GET `/cart[?currency=]` | | the cart, priced, with shipping and total |
 //! | POST `/cart/items[?currency=]` | `{product_id, quantity}` | 201, the cart (see below) |
 //! | DELETE `/cart` | | 204 |
-//! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); key in `idempotency_key` or the `Idempotency-Key` header; optionally `expected_total`, the total the customer was shown, as `"USD 28.98"` (another total now: 409, nothing charged) | 201, `{order}`, charged in the currency |
+//! | POST `/checkout[?currency=]` | the checkout form's fields (`credit_card_cvv` as a string: `"042"` keeps its zero); a key, required (422 without), in `idempotency_key` or the `Idempotency-Key` header (both: the same); optionally `expected_total`, the total the customer was shown, as `"USD 28.98"` (another total now: 409, nothing charged) | 201, `{order}`, charged in the currency |
 //! | GET `/orders[?before=ID]` | | `{orders: [...], more, next}`: 200 at most, newest first, from the newest or after order `ID`; `more`: older ones exist, `next`: the path that lists them (or `null`) |
 //! | GET `/orders/{id}` | | `{order}` |
 //! | POST `/users` | `{name, email, password}` | 201, `{token, user, expires_at}` |
@@ -261,10 +261,19 @@ fn order_view(order: &orders::api::Order, visitor: &Visitor) -> serde_json::Valu
     view
 }
 
+/// `?before=ORDER_ID`, and nothing else (`?befor=` gave the first page).
+/// The page's own query (`stored::OrdersQuery`) lets others by: a link
+/// with a tracker's parameters still opens it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    before: Option<String>,
+}
+
 async fn orders(
     shop: web::Data<Shop>,
     visitor: Visitor,
-    query: web::Query<stored::OrdersQuery>,
+    query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, ShopError> {
     let (orders, next_before) = stored::all(&shop, &visitor, query.before.as_deref()).await?;
     let views: Vec<serde_json::Value> = orders

@@ -129,7 +129,9 @@ impl<S: Service> ServiceRef<S> {
     /// (supervised modules: see `supervise`); through the codec, with
     /// frames of at most `serialized` bytes, if that is given. A call the
     /// actor cannot take (it is being restarted) goes to one of `others`,
-    /// the module's replicas on other nodes, if it may.
+    /// the module's replicas on other nodes, if it may (not through the
+    /// codec: that test mode fails it as not delivered). Such a call is
+    /// counted as local in the metrics, where it was made.
     pub(crate) fn from_slot(
         slot: Arc<Slot<S>>,
         serialized: Option<usize>,

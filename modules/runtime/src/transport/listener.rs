@@ -115,8 +115,17 @@ async fn inbound(
             }
             return;
         }
+        // Whoever connects may cause these too (garbage, a probe that
+        // connects and closes, a refusal for a hello): as many a second.
         Ok(Err(e)) => {
-            tracing::info!(node = %shared.identity.node, %addr, error = %e, "inbound connection dropped");
+            match shared.refusals_logged.admit() {
+                Some(left_out) => {
+                    tracing::info!(node = %shared.identity.node, %addr, error = %e, left_out, "inbound connection dropped")
+                }
+                None => {
+                    tracing::debug!(node = %shared.identity.node, %addr, error = %e, "inbound connection dropped")
+                }
+            }
             return;
         }
         Err(_) => {
