@@ -94,8 +94,8 @@ pub enum Command {
     Certs {
         /// Where to write them
         dir: PathBuf,
-        /// Replace the certificates there, the CA's too (nodes holding the
-        /// old ones will not trust the new)
+        /// Make a new CA too, where one is kept (nodes holding certificates
+        /// of the old one will not trust the new)
         #[arg(long)]
         force: bool,
     },

@@ -1081,9 +1081,11 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         "{}",
         stdout(&output)
     );
-    // Again into the same directory: the CA is not replaced (nodes with
-    // its certificates would refuse the new ones), unless asked to.
+    // Again into the same directory: the CA is kept, and signs the new
+    // certificates (renewed: nodes with the older ones trust them); a new
+    // one only if asked for.
     let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let web = std::fs::read_to_string(dir.join("web.pem")).unwrap();
     let certs_again = |force: bool| {
         let mut args = vec![
             "--config",
@@ -1097,16 +1099,27 @@ fn certs_writes_a_ca_and_a_certificate_per_node_and_for_clients() {
         boutique(&args)
     };
     let output = certs_again(false);
-    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("holds a CA already") && stderr(&output).contains("--force"),
+        stdout(&output).contains("kept the CA in"),
         "{}",
-        stderr(&output)
+        stdout(&output)
     );
     assert_eq!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), ca);
+    assert_ne!(std::fs::read_to_string(dir.join("web.pem")).unwrap(), web);
     let output = certs_again(true);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_ne!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), ca);
+    // The CA's certificate without its key (kept off this machine): no
+    // certificate can be signed by it, and a new CA is not made unasked.
+    std::fs::remove_file(dir.join("ca.key")).unwrap();
+    let output = certs_again(false);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("without the CA's key") && stderr(&output).contains("--force"),
+        "{}",
+        stderr(&output)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     // A node whose name is no certificate name (and would write its

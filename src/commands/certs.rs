@@ -13,7 +13,8 @@ use runtime::transport::tls::{CLIENT_CERT_NAME, write_dev_certs};
 use crate::cli::ConfigArgs;
 
 /// Writes the certificates into `dir` and says how to use them.
-/// With `force`, the certificates in `dir` (its CA too) are replaced.
+/// A CA in `dir` is kept and signs the certificates (renewed, or for
+/// nodes added); with `force`, a new CA is made.
 pub fn certs(args: &ConfigArgs, dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     // The raw config: a deployment that cannot start without TLS yet is
     // exactly the one that needs certificates.
@@ -22,6 +23,14 @@ pub fn certs(args: &ConfigArgs, dir: &Path, force: bool) -> anyhow::Result<ExitC
     names.push(CLIENT_CERT_NAME);
     let written = write_dev_certs(dir, &names, force)?;
     let mut out = String::new();
+    if !written.iter().any(|path| path.ends_with("ca.pem")) {
+        writeln!(
+            out,
+            "kept the CA in {} (ca.pem, ca.key): the certificates below are signed by it, and \
+             the nodes holding older ones trust them; --force makes a new CA",
+            dir.display()
+        )?;
+    }
     for path in &written {
         writeln!(out, "wrote {}", path.display())?;
     }

@@ -66,6 +66,34 @@ async fn nodes_and_clients_with_certificates_of_the_ca_talk_over_tls() {
     assert_eq!(relayed.unwrap().unwrap().text, "sealed");
 }
 
+/// Certificates made again into a directory that holds the CA are signed
+/// by it: a node with a renewed one (or a node added) is trusted by the
+/// nodes holding the older ones. (A new CA each time would be trusted by
+/// none of them.)
+#[actix_rt::test]
+async fn a_certificate_renewed_by_the_kept_ca_is_trusted_by_the_others() {
+    let certs = certificates("renewed");
+    let ca = std::fs::read(certs.0.join("ca.pem")).unwrap();
+    let b = std::fs::read(certs.0.join("b.pem")).unwrap();
+    write_dev_certs(&certs.0, &["b"], false).unwrap();
+    assert_eq!(std::fs::read(certs.0.join("ca.pem")).unwrap(), ca);
+    assert_ne!(std::fs::read(certs.0.join("b.pem")).unwrap(), b);
+    let (la, lb) = (bind(), bind());
+    let plan = plan_with(addr(&la), addr(&lb), &tls_section(&certs.0, "{node}"));
+    let _a = start_node(&plan, "a", la).await;
+    let _b = start_node(&plan, "b", lb).await;
+    let client = client(&plan).await;
+    // client -> relay (b, renewed) -> toy (a, as before).
+    let relayed = client
+        .service::<RelayService>()
+        .unwrap()
+        .call(Relay {
+            text: "renewed".into(),
+        })
+        .await;
+    assert_eq!(relayed.unwrap().unwrap().text, "renewed");
+}
+
 #[actix_rt::test]
 async fn a_node_whose_certificate_is_from_another_ca_is_refused() {
     let ours = certificates("ours");

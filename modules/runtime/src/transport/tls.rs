@@ -62,12 +62,13 @@ pub enum TlsError {
     /// name: a config problem (the same config fails again).
     #[error("could not write certificates: {0}")]
     NodeName(String),
-    /// The directory holds a CA already, and replacing it was not asked
+    /// The directory holds a CA's certificate without its key: new
+    /// certificates cannot be signed by it, and replacing it was not asked
     /// for.
     #[error(
-        "{0} holds a CA already: a new one would not be trusted by the nodes that hold \
-         certificates of the old one; give another directory, or --force to replace every \
-         certificate there"
+        "{0} is there without the CA's key (ca.key): certificates signed by a new CA would \
+         not be trusted by the nodes that hold the old one's; give the directory that holds \
+         the key, or --force to make a new CA and replace every certificate there"
     )]
     CaExists(PathBuf),
 }
@@ -227,15 +228,17 @@ pub(crate) fn check_name(presented: &CertificateDer<'_>, name: &str) -> Result<(
         .map_err(|_| format!("its certificate is not for '{name}'"))
 }
 
-/// Writes a development CA (`ca.pem`, `ca.key`) and, for each of `names`,
-/// a certificate and key signed by it (`NAME.pem`, `NAME.key`) into `dir`.
+/// Writes, for each of `names`, a certificate and key (`NAME.pem`,
+/// `NAME.key`) into `dir`, signed by the development CA there (`ca.pem`,
+/// `ca.key`), which is made first if there is none, or if `replace`.
 /// Keys are written readable by their owner only. A name given twice, or
 /// `ca`, is refused before anything is written: its files would replace
 /// another's (a node named `ca` would overwrite the CA, and every node's
-/// TLS would fail). So is a `dir` that holds a CA already, unless
-/// `replace`: nodes holding the old CA's certificates would refuse the new
-/// ones. Certificates are valid from the day before for a year (the CA
-/// for five).
+/// TLS would fail). Kept, the CA renews certificates (they last a year)
+/// and makes them for nodes added, which the nodes holding the older ones
+/// trust; a new CA would be trusted by none of them. A `ca.pem` without
+/// its `ca.key` is refused, unless `replace`. Certificates are valid from
+/// the day before for a year (the CA for five).
 pub fn write_dev_certs(
     dir: &Path,
     names: &[&str],
@@ -258,13 +261,10 @@ pub fn write_dev_certs(
             )));
         }
     }
-    if !replace
-        && let Some(existing) = ["ca.pem", "ca.key"]
-            .iter()
-            .map(|file| dir.join(file))
-            .find(|path| path.exists())
-    {
-        return Err(TlsError::CaExists(existing));
+    let (ca_pem, ca_key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let kept_ca = !replace && ca_pem.exists();
+    if kept_ca && !ca_key_path.exists() {
+        return Err(TlsError::CaExists(ca_pem));
     }
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -306,7 +306,8 @@ pub fn write_dev_certs(
         Ok(())
     };
 
-    let ca_key = KeyPair::generate().map_err(generate)?;
+    // The CA as it is made, and as it signs: an issuer is its name, how
+    // its key is identified and what the key may do, and the key.
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.not_before = not_before;
@@ -318,9 +319,22 @@ pub fn write_dev_certs(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_cert = ca.self_signed(&ca_key).map_err(generate)?;
-    write("ca.pem".to_owned(), ca_cert.pem(), false)?;
-    write("ca.key".to_owned(), ca_key.serialize_pem(), true)?;
+    let ca_key = if kept_ca {
+        let text = std::fs::read_to_string(&ca_key_path)
+            .map_err(|e| TlsError::Generate(format!("{}: {e}", ca_key_path.display())))?;
+        KeyPair::from_pem(&text).map_err(|e| {
+            TlsError::Generate(format!(
+                "{}: not a key this tool wrote ({e}); --force makes a new CA",
+                ca_key_path.display()
+            ))
+        })?
+    } else {
+        let ca_key = KeyPair::generate().map_err(generate)?;
+        let ca_cert = ca.self_signed(&ca_key).map_err(generate)?;
+        write("ca.pem".to_owned(), ca_cert.pem(), false)?;
+        write("ca.key".to_owned(), ca_key.serialize_pem(), true)?;
+        ca_key
+    };
     let issuer = Issuer::new(ca, ca_key);
 
     for name in names {
