@@ -47,23 +47,25 @@ fn certificates(label: &str) -> Dir {
     dir
 }
 
-#[actix_rt::test]
-async fn nodes_and_clients_with_certificates_of_the_ca_talk_over_tls() {
-    let certs = certificates("ok");
+/// Nodes a and b, and a client, with the certificates in `certs`: the
+/// client's call through b to a (two TLS connections, both ways) answers.
+async fn a_call_goes_through_b_to_a(certs: &Dir, text: &str) {
     let (la, lb) = (bind(), bind());
     let plan = plan_with(addr(&la), addr(&lb), &tls_section(&certs.0, "{node}"));
     let _a = start_node(&plan, "a", la).await;
     let _b = start_node(&plan, "b", lb).await;
     let client = client(&plan).await;
-    // client -> relay (b) -> toy (a): two TLS connections, both ways.
     let relayed = client
         .service::<RelayService>()
         .unwrap()
-        .call(Relay {
-            text: "sealed".into(),
-        })
+        .call(Relay { text: text.into() })
         .await;
-    assert_eq!(relayed.unwrap().unwrap().text, "sealed");
+    assert_eq!(relayed.unwrap().unwrap().text, text);
+}
+
+#[actix_rt::test]
+async fn nodes_and_clients_with_certificates_of_the_ca_talk_over_tls() {
+    a_call_goes_through_b_to_a(&certificates("ok"), "sealed").await;
 }
 
 /// Certificates made again into a directory that holds the CA are signed
@@ -78,20 +80,8 @@ async fn a_certificate_renewed_by_the_kept_ca_is_trusted_by_the_others() {
     write_dev_certs(&certs.0, &["b"], false).unwrap();
     assert_eq!(std::fs::read(certs.0.join("ca.pem")).unwrap(), ca);
     assert_ne!(std::fs::read(certs.0.join("b.pem")).unwrap(), b);
-    let (la, lb) = (bind(), bind());
-    let plan = plan_with(addr(&la), addr(&lb), &tls_section(&certs.0, "{node}"));
-    let _a = start_node(&plan, "a", la).await;
-    let _b = start_node(&plan, "b", lb).await;
-    let client = client(&plan).await;
-    // client -> relay (b, renewed) -> toy (a, as before).
-    let relayed = client
-        .service::<RelayService>()
-        .unwrap()
-        .call(Relay {
-            text: "renewed".into(),
-        })
-        .await;
-    assert_eq!(relayed.unwrap().unwrap().text, "renewed");
+    // b's renewed certificate, a's as before.
+    a_call_goes_through_b_to_a(&certs, "renewed").await;
 }
 
 #[actix_rt::test]

@@ -59,6 +59,18 @@ fn turn_away(shared: &Shared, stream: TcpStream, addr: SocketAddr, why: TurnedAw
     }
 }
 
+/// Logs at `$level` the line of a handshake dialed in that failed, so many
+/// a second ([`Shared::refusals_logged`](super::Shared)), the next saying
+/// how many were left out; at debug past that.
+macro_rules! limited {
+    ($shared:expr, $level:ident, $($line:tt)*) => {
+        match $shared.refusals_logged.admit() {
+            Some(left_out) => tracing::$level!(node = %$shared.identity.node, left_out, $($line)*),
+            None => tracing::debug!(node = %$shared.identity.node, $($line)*),
+        }
+    };
+}
+
 async fn inbound(
     stream: TcpStream,
     addr: SocketAddr,
@@ -79,14 +91,7 @@ async fn inbound(
         Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
             Ok(Ok((reader, writer, presented))) => (reader, writer, Some(presented)),
             Ok(Err(e)) => {
-                match shared.refusals_logged.admit() {
-                    Some(left_out) => {
-                        tracing::warn!(node = %shared.identity.node, %addr, error = %e, left_out, "inbound connection refused: TLS handshake failed")
-                    }
-                    None => {
-                        tracing::debug!(node = %shared.identity.node, %addr, error = %e, "inbound connection refused: TLS handshake failed")
-                    }
-                }
+                limited!(shared, warn, %addr, error = %e, "inbound connection refused: TLS handshake failed");
                 return;
             }
             Err(_) => {
@@ -105,27 +110,13 @@ async fn inbound(
         // What differed, said on this side too, so many a second: whoever
         // reaches the port may loop on it.
         Ok(Err(HandshakeError::RefusedPeer { peer, refusal })) => {
-            match shared.refusals_logged.admit() {
-                Some(left_out) => {
-                    tracing::warn!(node = %shared.identity.node, peer, %refusal, left_out, "refused the handshake")
-                }
-                None => {
-                    tracing::debug!(node = %shared.identity.node, peer, %refusal, "refused the handshake")
-                }
-            }
+            limited!(shared, warn, peer, %refusal, "refused the handshake");
             return;
         }
         // Whoever connects may cause these too (garbage, a probe that
         // connects and closes, a refusal for a hello): as many a second.
         Ok(Err(e)) => {
-            match shared.refusals_logged.admit() {
-                Some(left_out) => {
-                    tracing::info!(node = %shared.identity.node, %addr, error = %e, left_out, "inbound connection dropped")
-                }
-                None => {
-                    tracing::debug!(node = %shared.identity.node, %addr, error = %e, "inbound connection dropped")
-                }
-            }
+            limited!(shared, info, %addr, error = %e, "inbound connection dropped");
             return;
         }
         Err(_) => {
