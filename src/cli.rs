@@ -90,7 +90,7 @@ pub enum Command {
         #[arg(long, default_value = "60s")]
         give_up_after: String,
     },
-    /// Write a development CA and a certificate per node of the config, for [cluster.tls]
+    /// Write a certificate per node of the config, signed by the development CA in DIR (made if there is none), for [cluster.tls]
     Certs {
         /// Where to write them
         dir: PathBuf,

@@ -47,7 +47,8 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         error.downcast_ref::<TlsError>(),
         Some(TlsError::CaExists(_))
     ) {
-        // `certs` into a directory with a CA, without `--force`.
+        // `certs` into a directory with a CA's certificate but not its
+        // key, without `--force`.
         USAGE
     } else if let Some(node) = error.downcast_ref::<NodeError>() {
         match node {

@@ -1,5 +1,6 @@
-//! `boutique certs DIR`: a development CA and one certificate per node of
-//! the config (plus one for clients such as `boutique call`), for
+//! `boutique certs DIR`: a development CA (made, or the one in DIR kept;
+//! `--force` makes a new one) and one certificate per node of the config
+//! (plus one for clients such as `boutique call`), for
 //! `[cluster.tls]`. For trying TLS out; production deployments use their
 //! own CA.
 

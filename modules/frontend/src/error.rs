@@ -7,7 +7,7 @@
 //! | an unknown product, order or page | 404 |
 //! | a method the address does not take (`Allow` names those it does) | 405 |
 //! | a form or body field that breaks a rule (each field named) | 422 |
-//! | a body that cannot be read at all | 400 |
+//! | a body that cannot be read at all; an API query parameter the route does not take | 400 |
 //! | an API body that is not JSON; a page's form sent as `multipart/form-data` | 415 |
 //! | a cross-site form post | 403 |
 //! | wrong email or password; an API call that needs a signed-in user, or whose `Bearer` token names no session | 401 |

@@ -2,9 +2,10 @@
 //! on every node, carry its trace id, and so do the lines logged while
 //! serving it (an `http` span with method, path and trace id); the response
 //! says it in an `X-Trace-Id` header, for finding a request's trail in the
-//! logs. Every answered request is recorded in the node's metrics by route
-//! (the pattern it matched, like `/product/{id}`, so that ids do not make a
-//! series each), method, status and time taken.
+//! logs. Every request is recorded in the node's metrics by route (the
+//! pattern it matched, like `/product/{id}`, so that ids do not make a
+//! series each), method, status (499 for one dropped unanswered) and time
+//! taken.
 
 use std::time::Instant;
 

@@ -3,7 +3,8 @@
 //! `boutique_http_request_duration_seconds{route, method}`, in the node's
 //! metrics. A module gets its handle from
 //! [`StartContext::http_metrics`](crate::StartContext::http_metrics) and
-//! records each answered request; a module started alone (tests) gets one
+//! records each request it served (499 for one never answered); a module
+//! started alone (tests) gets one
 //! that records into nothing anyone reads.
 //!
 //! Every label takes a bounded set of values, whatever clients send: the

@@ -10,7 +10,9 @@
 //! What callers see: the call whose handler panicked, and every call that
 //! was queued behind it, fail with *outcome unknown* ("the module's actor
 //! stopped before answering"); calls made while the module is down fail at
-//! once as *not delivered*; calls after the restart reach the new actor.
+//! once as *not delivered*, unless the module has replicas on other nodes
+//! and the call may move there (see `transport::replicas`): then it goes
+//! to one of them; calls after the restart reach the new actor.
 //! Each restart is logged and counted in
 //! [`NodeStats::restarts`](crate::NodeStats::restarts); the panic itself
 //! is logged and counted by the runtime's panic hook ([`crate::panics`]).

@@ -25,7 +25,8 @@
 //! The transcript binds both nonces, both node names, both incarnations,
 //! both sides' limits and heartbeat settings and the cluster name, so a proof cannot be replayed or reflected. The secret
 //! itself never crosses. Whichever side finds a mismatch sends `Refused` with
-//! a typed [`Refusal`] that says exactly what differed, and both sides log it.
+//! a typed [`Refusal`] that says exactly what differed, and both sides log
+//! it (the accepting side's listener 16 a second at most).
 //!
 //! The dialer proves first. Anyone can dial a node's port; had the acceptor
 //! proved first, anyone could have had a MAC of the secret over a transcript

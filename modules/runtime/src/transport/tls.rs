@@ -10,8 +10,9 @@
 //! key = "certs/{node}.key"
 //! ```
 //!
-//! `boutique certs DIR` writes a development CA and one certificate per node
-//! of the config (and one for clients) with [`write_dev_certs`]. The HMAC
+//! `boutique certs DIR` writes a development CA (or keeps the one in DIR
+//! and signs with it) and one certificate per node of the config (and one
+//! for clients) with [`write_dev_certs`]. The HMAC
 //! handshake still runs inside TLS: the cluster secret and the API
 //! fingerprint are checked either way.
 //!
