@@ -4,8 +4,7 @@
 //! metrics. A module gets its handle from
 //! [`StartContext::http_metrics`](crate::StartContext::http_metrics) and
 //! records each request it served (499 for one never answered); a module
-//! started alone (tests) gets one
-//! that records into nothing anyone reads.
+//! started alone (tests) gets one that records into nothing anyone reads.
 //!
 //! Every label takes a bounded set of values, whatever clients send: the
 //! route is the pattern matched (or `unmatched`), and a method other than
