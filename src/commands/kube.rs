@@ -238,6 +238,14 @@ fn secret_env_entry(entry: &str, modules: &[&str]) -> anyhow::Result<(String, Va
     Ok((var.to_owned(), value))
 }
 
+/// Whether a `database` setting is a PostgreSQL URL with a password in
+/// it (a SQLite path may hold an `@` or the word `password`, and no
+/// secret).
+fn is_url_with_password(url: &str) -> bool {
+    (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        && storage::holds_password(url)
+}
+
 /// The label every object carries.
 fn part_of() -> Value {
     json!({"app.kubernetes.io/part-of": "boutique"})
@@ -353,16 +361,11 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
                 key.trim()
             )));
         }
-        // A PostgreSQL URL's password (a SQLite path may hold an `@` or
-        // the word `password`, and no secret), in the value as the pods
-        // would get it (a TOML string's quotes, of either kind, gone).
+        // In the value as the pods would get it (a TOML string's quotes,
+        // of either kind, gone).
         let parsed = runtime::config::override_as_env_value(value.trim());
         let url = parsed.as_deref().unwrap_or(value.trim());
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        if key.trim().to_lowercase().ends_with("database")
-            && postgres
-            && storage::holds_password(url)
-        {
+        if key.trim().to_lowercase().ends_with("database") && is_url_with_password(url) {
             return Err(refused(&format!(
                 "--set {}=...: the URL holds a password, which would be written into every \
                  pod's environment in plain text; leave it out of the URL and give it from a \
@@ -386,10 +389,7 @@ fn manifests(inputs: &Inputs) -> anyhow::Result<String> {
             .and_then(|section| section.clone().into_table().ok())
             .and_then(|table| table.get("database").cloned())
             .and_then(|value| value.into_string().ok());
-        if let Some(url) = url
-            && (url.starts_with("postgres://") || url.starts_with("postgresql://"))
-            && storage::holds_password(&url)
-        {
+        if url.as_deref().is_some_and(is_url_with_password) {
             return Err(refused(&format!(
                 "[modules.{module}] database: the URL holds a password, which would be written \
                  into the ConfigMap in plain text; leave it out of the URL and give it from a \

@@ -289,10 +289,7 @@ pub(crate) async fn take_out_earlier_orders(
         .orders
         .call(find)
         .await
-        .map_err(|error| CheckoutError::Unavailable {
-            service: "orders".to_owned(),
-            error,
-        })?
+        .map_err(crate::place::unavailable("orders"))?
         .map_err(CheckoutError::OrdersUnavailable)?;
     for earlier in found.orders {
         tracing::info!(order_id = %earlier.order.order_id, "an earlier order's cart was not emptied: its lines are taken out first");

@@ -142,7 +142,8 @@ async fn cart_settled(deps: &Deps, customer: &str, key: &str, order: &Order) -> 
     matches!(deps.cart.call(remove).await, Ok(Ok(removed)) if removed.lines_left == 0)
 }
 
-fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {
+/// A call to `service` that failed, as the checkout's error.
+pub(crate) fn unavailable(service: &str) -> impl Fn(CallError) -> CheckoutError + '_ {
     move |error| CheckoutError::Unavailable {
         service: service.to_owned(),
         error,

@@ -1964,20 +1964,27 @@ async fn a_line_put_back_while_the_checkout_ships_is_not_taken_for_the_order() {
     );
 }
 
+/// A shop with `faults` where u1's order under `k1` stands and its cart,
+/// which could not be emptied, still holds its sunglasses.
+async fn an_order_whose_cart_was_not_emptied(faults: Faults) -> Shop {
+    let shop = shop(faults).await;
+    shop.add("u1", SUNGLASSES, 1).await;
+    shop.place(request("u1", "USD", "k1")).await.unwrap();
+    assert_eq!(shop.cart("u1").await.len(), 1, "the cart was not emptied");
+    shop
+}
+
 /// An order whose cart could not be emptied leaves its lines there for the
 /// finisher (a minute later at least); the customer's next checkout, not
 /// overlapping it, takes them out before it reads the cart. Before, it
 /// read them and paid for them again.
 #[actix_rt::test]
 async fn a_checkout_after_an_order_whose_cart_was_not_emptied_does_not_pay_for_its_lines() {
-    let shop = shop(Faults {
+    let shop = an_order_whose_cart_was_not_emptied(Faults {
         cart_emptyings_failing: 1,
         ..Faults::default()
     })
     .await;
-    shop.add("u1", SUNGLASSES, 1).await;
-    shop.place(request("u1", "USD", "k1")).await.unwrap();
-    assert_eq!(shop.cart("u1").await.len(), 1, "the cart was not emptied");
     let second = shop.place(request("u1", "USD", "k2")).await;
     assert_eq!(second, Err(CheckoutError::EmptyCart));
     assert_eq!(shop.charges("u1", "k2").await, vec![]);
@@ -1999,15 +2006,12 @@ async fn a_checkout_after_an_order_whose_cart_was_not_emptied_does_not_pay_for_i
 /// cart with the first order's lines, and paid for them again.
 #[actix_rt::test]
 async fn a_checkout_that_cannot_take_out_an_earlier_orders_lines_charges_nothing() {
-    let shop = shop(Faults {
+    let shop = an_order_whose_cart_was_not_emptied(Faults {
         cart_emptyings_failing: 1,
         cart_removals_failing: 1,
         ..Faults::default()
     })
     .await;
-    shop.add("u1", SUNGLASSES, 1).await;
-    shop.place(request("u1", "USD", "k1")).await.unwrap();
-    assert_eq!(shop.cart("u1").await.len(), 1, "the cart was not emptied");
     let second = shop.place(request("u1", "USD", "k2")).await;
     assert_eq!(second, Err(CheckoutError::EarlierCheckoutUnsettled));
     assert_eq!(shop.charges("u1", "k2").await, vec![]);
